@@ -1,0 +1,43 @@
+"""pybpf: the eBPF platform in Python.
+
+The stable entry points: `assemble`, `disassemble` and `run`. The layers beneath
+(`isa`, `asm`, `vm`, `helpers`, `kernel`) are importable on their own.
+"""
+
+from __future__ import annotations
+
+from .errors import (AsmError, BytecodeError, InvalidInstruction, InvalidProgram,
+                     MemoryAccessError, PyBPFError, VMRuntimeError)
+
+__version__ = "0.1.0"
+
+
+def assemble(text: str, syntax: str = "kernel") -> bytes:
+    """Assemble text in the kernel's syntax (default) or the conformance syntax."""
+    from .asm import assemble as _assemble
+    return _assemble(text, syntax=syntax)
+
+
+def disassemble(code: bytes, syntax: str = "kernel") -> str:
+    """Disassemble bytecode, one instruction a line."""
+    from .asm import disassemble as _disassemble
+    return _disassemble(code, syntax=syntax)
+
+
+def run(code: bytes, mem: bytes | None = None, *, backend: str = "vm") -> int:
+    """Run raw bytecode with r1 = pointer to a copy of `mem` and r2 = len(mem)
+    (r1 = r2 = 0 without mem); returns r0 as an unsigned 64-bit int.
+
+    backend "vm" is the interpreter; "kernel" runs the same bytes through
+    BPF_PROG_TEST_RUN and returns the full 64-bit r0."""
+    if backend == "vm":
+        from .vm import run as _run
+        return _run(code, mem)
+    if backend == "kernel":
+        from .kernel import run_raw
+        return run_raw(code, mem)
+    raise ValueError(f"unknown backend {backend!r} (expected 'vm' or 'kernel')")
+
+
+__all__ = ["assemble", "disassemble", "run", "PyBPFError", "AsmError", "BytecodeError",
+           "InvalidInstruction", "InvalidProgram", "VMRuntimeError", "MemoryAccessError"]

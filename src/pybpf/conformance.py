@@ -1,0 +1,243 @@
+"""The bpf_conformance / uBPF test-vector format (`.data` files), the uBPF test
+helpers those vectors call, and the bpf_conformance plugin protocol.
+
+The uBPF helpers (0 gather_bytes ... 5 unwind) are NOT kernel helpers: they are
+registered only in `conformance_helpers()`, which the plugin and the vector
+tests use, never in the default helper table.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from .errors import PyBPFError
+from .helpers import HelperContext, HelperRegistry, ProgramExit, default_helpers
+
+M64 = 0xFFFF_FFFF_FFFF_FFFF
+UBPF_MAX_INSNS = 65536  # uBPF's loader limit, used for uBPF's own vectors
+
+
+class DataFormatError(PyBPFError):
+    """A `.data` file that does not follow the format."""
+
+
+@dataclass
+class TestVector:
+    """One `.data` file: the program (asm and/or raw), input memory and expectation."""
+
+    path: Path
+    sections: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def asm(self) -> str | None:
+        return self.sections.get("asm")
+
+    @property
+    def raw(self) -> bytes | None:
+        text = self.sections.get("raw")
+        return None if text is None else parse_raw(text)
+
+    @property
+    def mem(self) -> bytes | None:
+        text = self.sections.get("mem")
+        return None if text is None else parse_hex_bytes(text)
+
+    @property
+    def result(self) -> int | None:
+        text = _last_line(self.sections.get("result"))
+        if text is None:
+            return None
+        return int(text, 0) & M64
+
+    @property
+    def expects_error(self) -> bool:
+        return "error" in self.sections or "error pattern" in self.sections
+
+    @property
+    def error(self) -> str | None:
+        return _last_line(self.sections.get("error"))
+
+    def program(self, assemble=None) -> bytes:
+        """The program bytes: `raw` when present (as the conformance runner does),
+        else the assembled `asm`."""
+        raw = self.raw
+        if raw is not None:
+            return raw
+        if self.asm is None:
+            raise DataFormatError(f"{self.path}: no asm or raw section")
+        if assemble is None:
+            from .asm import assemble
+        return assemble(self.asm, syntax="conformance")
+
+
+def _last_line(text: str | None) -> str | None:
+    if text is None:
+        return None
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def _strip_comment(line: str) -> str:
+    i = line.find("#")
+    return line if i < 0 else line[:i]
+
+
+def parse_data(path: str | Path) -> TestVector:
+    """Parse a `.data` file, following `@ file` includes relative to it."""
+    path = Path(path)
+    vec = TestVector(path)
+    current: str | None = None
+    lines: list[str] = []
+
+    def close() -> None:
+        if current is not None:
+            if current in vec.sections:
+                raise DataFormatError(f"{path}: duplicate section {current!r}")
+            vec.sections[current] = "\n".join(lines)
+
+    for raw_line in path.read_text(encoding="utf-8").splitlines():
+        if raw_line.startswith("--"):
+            close()
+            header = raw_line[2:].strip()
+            lines = []
+            if "@" in header:
+                name, _, inc = header.partition("@")
+                current = name.strip()
+                lines = (path.parent / inc.strip()).read_text(encoding="utf-8").splitlines()
+                lines = [_strip_comment(ln) for ln in lines]
+            else:
+                current = header
+            continue
+        if current is None:
+            continue
+        keep = raw_line if current in ("c", "description", "error", "error pattern") else \
+            _strip_comment(raw_line)
+        lines.append(keep)
+    close()
+    return vec
+
+
+def parse_hex_bytes(text: str) -> bytes:
+    """Hex byte pairs, optionally after a `xxxx:` hexdump prefix."""
+    out = bytearray()
+    for line in text.splitlines():
+        line = _strip_comment(line)
+        if re.match(r"^\s*[0-9a-fA-F]+:", line):
+            line = line.split(":", 1)[1]
+        for tok in line.split():
+            out += bytes.fromhex(tok)
+    return bytes(out)
+
+
+def parse_raw(text: str) -> bytes:
+    """`-- raw`: one little-endian 64-bit word per token, or (in the negative vectors)
+    8 hex bytes per instruction in memory order."""
+    tokens = _strip_comment(text).split() if "\n" not in text else \
+        [t for ln in text.splitlines() for t in _strip_comment(ln).split()]
+    if tokens and all(re.fullmatch(r"[0-9a-fA-F]{2}", t) for t in tokens) and len(tokens) % 8 == 0:
+        return bytes(int(t, 16) for t in tokens)
+    out = bytearray()
+    for t in tokens:
+        out += (int(t, 0) & M64).to_bytes(8, "little")
+    return bytes(out)
+
+
+# --- uBPF's test helpers ------------------------------------------------------------
+
+def _gather_bytes(ctx: HelperContext, a: int, b: int, c: int, d: int, e: int) -> int:
+    return ((a & 0xFF) << 32) | ((b & 0xFF) << 24) | ((c & 0xFF) << 16) | ((d & 0xFF) << 8) \
+        | (e & 0xFF)
+
+
+def _memfrob(ctx: HelperContext, ptr: int, n: int, *_: int) -> int:
+    data = ctx.memory.read(ptr, n)
+    ctx.memory.write(ptr, bytes(b ^ 42 for b in data))
+    return 0
+
+
+def _no_op(ctx: HelperContext, *_: int) -> int:
+    return 0
+
+
+def _sqrti(ctx: HelperContext, x: int, *_: int) -> int:
+    return math.isqrt(x & 0xFFFF_FFFF)
+
+
+def _cstr(ctx: HelperContext, addr: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = ctx.memory.read(addr + len(out), 1)
+        if b == b"\0":
+            return bytes(out)
+        out += b
+
+
+def _strcmp_ext(ctx: HelperContext, a: int, b: int, *_: int) -> int:
+    sa, sb = _cstr(ctx, a) + b"\0", _cstr(ctx, b) + b"\0"
+    for x, y in zip(sa, sb):
+        if x != y:
+            return (x - y) & M64
+    return 0
+
+
+def _unwind(ctx: HelperContext, x: int, *_: int) -> int:
+    if x == 0:
+        raise ProgramExit(0)
+    return x
+
+
+UBPF_HELPERS = {0: ("gather_bytes", _gather_bytes), 1: ("memfrob", _memfrob),
+                2: ("trash_registers", _no_op), 3: ("sqrti", _sqrti),
+                4: ("strcmp_ext", _strcmp_ext), 5: ("unwind", _unwind)}
+
+
+def conformance_helpers() -> HelperRegistry:
+    """The default helpers with uBPF's test helpers 0-5 on top (shadowing kernel IDs
+    1-5, as the vectors expect). Only for the conformance vectors and plugin."""
+    reg = default_helpers()
+    for hid, (name, fn) in UBPF_HELPERS.items():
+        reg.register(hid, fn, name)
+    return reg
+
+
+# --- the bpf_conformance plugin ----------------------------------------------------------
+
+def plugin_main(argv: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO,
+                backend: str = "vm", program_hex: str | None = None) -> int:
+    """bpf_conformance's plugin protocol: program bytes as base16 on one stdin line (or
+    `program_hex`), optional positional base16 memory; print r0 in hex, exit 0, or a
+    message on stderr and exit 1."""
+    try:
+        text = program_hex if program_hex is not None else stdin.readline()
+        code = bytes.fromhex("".join(text.split()))
+        mem = bytes.fromhex("".join(argv)) if argv else None
+        if backend == "kernel":
+            from .kernel import run_raw
+            r0 = run_raw(code, mem)
+        else:
+            from .vm import run
+            r0 = run(code, mem, helpers=conformance_helpers())
+    except (PyBPFError, ValueError, OSError) as e:
+        print(f"error: {e}", file=stderr)
+        return 1
+    print(f"{r0:x}", file=stdout)
+    return 0
+
+
+def run_vector_vm(vec: TestVector, *, max_insns: int | None = None) -> int:
+    """Run a vector's program on the VM with the conformance helpers; returns r0."""
+    from .vm import run
+    return run(vec.program(), vec.mem, helpers=conformance_helpers(), max_insns=max_insns)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(plugin_main(sys.argv[1:], sys.stdin, sys.stdout, sys.stderr))

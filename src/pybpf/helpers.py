@@ -1,0 +1,196 @@
+"""The helper registry through which the VM dispatches `call imm` (keyed by the
+kernel's helper IDs), plus the helpers that need no program-type context.
+
+A helper implementation is `fn(ctx, r1, r2, r3, r4, r5) -> r0`; `ctx` gives it the
+running program's memory (`HelperContext`). Helpers bound to maps, packets or
+tracing arrive with the modules that give them meaning.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Mapping, Protocol
+
+from .helper_ids import HELPER_IDS, HELPER_NAMES
+
+M32 = 0xFFFF_FFFF
+M64 = 0xFFFF_FFFF_FFFF_FFFF
+
+
+class HelperMemory(Protocol):
+    """What a helper may do with the program's memory (bounds-checked by the VM)."""
+
+    def read(self, addr: int, size: int, pc: int = -1) -> bytes: ...
+
+    def write(self, addr: int, data: bytes, pc: int = -1) -> None: ...
+
+
+class HelperContext(Protocol):
+    """The running program as a helper sees it."""
+
+    memory: HelperMemory
+    pc: int
+    rng: random.Random
+
+
+HelperFn = Callable[..., int]
+
+
+class ProgramExit(Exception):
+    """Raised by a helper (or a legacy packet load) to end the program at once with
+    r0 = `retval`, as the kernel does when LD_ABS fails."""
+
+    def __init__(self, retval: int) -> None:
+        super().__init__(retval)
+        self.retval = retval & M64
+
+
+@dataclass(frozen=True)
+class Helper:
+    """One callable helper: its ID (the `imm` of `call`), its name and implementation."""
+
+    id: int
+    name: str
+    fn: HelperFn
+
+
+@dataclass
+class HelperRegistry(Mapping[int, Helper]):
+    """Helpers by ID. Build one per VM; `default_helpers()` gives the kernel-ID set."""
+
+    _by_id: dict[int, Helper] = field(default_factory=dict)
+
+    def register(self, hid: int, fn: HelperFn, name: str | None = None) -> None:
+        if name is None:
+            name = HELPER_NAMES.get(hid, f"helper_{hid}")
+        self._by_id[hid] = Helper(hid, name, fn)
+
+    def copy(self) -> "HelperRegistry":
+        return HelperRegistry(dict(self._by_id))
+
+    def __getitem__(self, hid: int) -> Helper:
+        return self._by_id[hid]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._by_id)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+# --- helpers with no program-type context ------------------------------------------
+
+def _ktime_get_ns(ctx: HelperContext, *_: int) -> int:
+    return time.monotonic_ns() & M64
+
+
+def _ktime_get_boot_ns(ctx: HelperContext, *_: int) -> int:
+    return time.clock_gettime_ns(getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)) & M64
+
+
+def _ktime_get_tai_ns(ctx: HelperContext, *_: int) -> int:
+    return time.clock_gettime_ns(getattr(time, "CLOCK_TAI", time.CLOCK_REALTIME)) & M64
+
+
+def _jiffies64(ctx: HelperContext, *_: int) -> int:
+    # HZ=1000-style jiffies from the monotonic clock (the kernel's value is config dependent)
+    return (time.monotonic_ns() // 1_000_000) & M64
+
+
+def _get_prandom_u32(ctx: HelperContext, *_: int) -> int:
+    return ctx.rng.getrandbits(32)
+
+
+def _zero(ctx: HelperContext, *_: int) -> int:
+    return 0
+
+
+def _csum_diff(ctx: HelperContext, from_ptr: int, from_size: int, to_ptr: int, to_size: int,
+               seed: int) -> int:
+    """bpf_csum_diff: the 32-bit one's complement sum of ~from words, to words and seed."""
+    from_size &= M32
+    to_size &= M32
+    if from_size % 4 or to_size % 4 or from_size + to_size > 512:
+        return (-22) & M64  # -EINVAL
+    words = []
+    if from_size:
+        words += [~w & M32 for w in struct.unpack(f"<{from_size // 4}I",
+                                                   ctx.memory.read(from_ptr, from_size))]
+    if to_size:
+        words += list(struct.unpack(f"<{to_size // 4}I", ctx.memory.read(to_ptr, to_size)))
+    total = seed & M32
+    for w in words:
+        total += w
+        total = (total & M32) + (total >> 32)
+    return total & M32
+
+
+def _read_cstr(ctx: HelperContext, addr: int, limit: int) -> bytes:
+    out = bytearray()
+    while len(out) < limit:
+        b = ctx.memory.read(addr + len(out), 1)
+        if b == b"\0":
+            break
+        out += b
+    return bytes(out)
+
+
+def _strncmp(ctx: HelperContext, s1: int, s1_sz: int, s2: int, *_: int) -> int:
+    """bpf_strncmp(s1, s1_sz, s2): compare at most s1_sz bytes; -1, 0 or 1."""
+    n = s1_sz & M32
+    a = _read_cstr(ctx, s1, n)
+    b = _read_cstr(ctx, s2, n)
+    a = a + b"\0" if len(a) < n else a
+    b = b + b"\0" if len(b) < n else b
+    for ca, cb in zip(a[:n], b[:n]):
+        if ca != cb:
+            return 1 if ca > cb else M64  # -1
+        if ca == 0:
+            break
+    return 0
+
+
+_DEFAULT: tuple[tuple[str, HelperFn], ...] = (
+    ("ktime_get_ns", _ktime_get_ns),
+    ("ktime_get_boot_ns", _ktime_get_boot_ns),
+    ("ktime_get_coarse_ns", _ktime_get_ns),
+    ("ktime_get_tai_ns", _ktime_get_tai_ns),
+    ("jiffies64", _jiffies64),
+    ("get_prandom_u32", _get_prandom_u32),
+    ("get_smp_processor_id", _zero),
+    ("get_numa_node_id", _zero),
+    ("csum_diff", _csum_diff),
+    ("strncmp", _strncmp),
+)
+
+
+def default_helpers() -> HelperRegistry:
+    """A fresh registry with pybpf's context-free kernel helpers, under kernel IDs."""
+    reg = HelperRegistry()
+    for name, fn in _DEFAULT:
+        reg.register(HELPER_IDS[name], fn, "bpf_" + name)
+    return reg
+
+
+def helper_name(hid: int) -> str:
+    """The kernel's name of a helper ID (`bpf_map_lookup_elem`), or `helper#N`."""
+    name = HELPER_NAMES.get(hid)
+    return f"bpf_{name}" if name and hid else f"helper#{hid}"
+
+
+def seeded_rng(seed: int | None = None) -> random.Random:
+    """The random source for bpf_get_prandom_u32 (seeded for reproducible runs)."""
+    return random.Random(seed if seed is not None else int.from_bytes(os.urandom(8), "little"))
+
+
+__all__ = ["Helper", "HelperRegistry", "HelperContext", "HelperMemory", "ProgramExit",
+           "default_helpers", "helper_name", "seeded_rng", "M64"]
+
+
+def helpers_named(names: Iterable[str]) -> list[int]:
+    """IDs for kernel helper names, with or without the `bpf_` prefix."""
+    return [HELPER_IDS[n.removeprefix("bpf_")] for n in names]

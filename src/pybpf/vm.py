@@ -1,0 +1,542 @@
+"""The reference interpreter: executes eBPF bytecode with RFC 9669 semantics over a
+memory of named, bounds-checked regions.
+
+Speed comes from decoding once: the program is translated, one basic block at a
+time, into the source of a single Python function whose locals are r0-r10, and
+blocks are reached through a binary dispatch tree on the pc. The hot loop then
+allocates no per-instruction objects. Every memory access goes through `Memory`,
+which checks it against its region and raises MemoryAccessError otherwise.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from . import isa
+from .errors import (HelperError, InstructionLimitExceeded, InvalidProgram,
+                     MemoryAccessError, VMRuntimeError)
+from .helpers import HelperRegistry, ProgramExit, default_helpers, helper_name, seeded_rng
+from .isa import (BPF_ADD, BPF_AND, BPF_ARSH, BPF_CMPXCHG, BPF_DIV, BPF_FETCH, BPF_JEQ,
+                  BPF_JGE, BPF_JGT, BPF_JLE, BPF_JLT, BPF_JMP32, BPF_JNE, BPF_JSET, BPF_JSGE,
+                  BPF_JSGT, BPF_JSLE, BPF_JSLT, BPF_LOAD_ACQ, BPF_LSH, BPF_MEMSX, BPF_MOD,
+                  BPF_MOV, BPF_MUL, BPF_NEG, BPF_OR, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC,
+                  BPF_PSEUDO_KFUNC_CALL, BPF_RSH, BPF_STORE_REL, BPF_SUB, BPF_TO_BE, BPF_X,
+                  BPF_XCHG, BPF_XOR, BPF_ALU64, BPF_ABS, InsnKind, Instruction, M32, M64,
+                  MAX_BPF_STACK, MAX_CALL_FRAMES, SIZE_BYTES)
+
+DEFAULT_INSN_BUDGET = 1_000_000
+BPF_MAX_LOOPS = 8 * 1024 * 1024  # may_goto iterations per frame, as the kernel
+SIGN64 = 1 << 63
+SIGN32 = 1 << 31
+# Address-space layout: region i lives in the 4 GiB segment (i + 1); code addresses
+# (values of lddw with BPF_PSEUDO_FUNC) live in CODE_SEGMENT.
+CODE_SEGMENT = 0xC0DE
+_UNPACK = {1: struct.Struct("<B").unpack_from, 2: struct.Struct("<H").unpack_from,
+           4: struct.Struct("<I").unpack_from, 8: struct.Struct("<Q").unpack_from}
+_PACK = {1: struct.Struct("<B").pack_into, 2: struct.Struct("<H").pack_into,
+         4: struct.Struct("<I").pack_into, 8: struct.Struct("<Q").pack_into}
+_SIZE_MASK = {1: 0xFF, 2: 0xFFFF, 4: M32, 8: M64}
+
+
+# --- memory ------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class Region:
+    """A named span of addressable memory: `buf` appears at addresses [base, base+size)."""
+
+    name: str
+    base: int
+    buf: bytearray | memoryview
+    writable: bool = True
+
+    @property
+    def size(self) -> int:
+        return len(self.buf)
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.buf)
+
+
+@dataclass(eq=False)
+class Memory:
+    """The regions a program can address. Each region gets its own 4 GiB segment, so
+    finding a region is one dict lookup and no overrun can reach a neighbour."""
+
+    regions: dict[int, Region] = field(default_factory=dict)
+    packet: Region | None = None  # the data LD_ABS/LD_IND read (socket-filter style)
+
+    def map(self, name: str, buf: bytearray | memoryview | bytes, *, writable: bool = True,
+            offset: int = 0) -> Region:
+        """Add a region holding `buf` (bytes are copied into a bytearray)."""
+        if isinstance(buf, bytes):
+            buf = bytearray(buf)
+        seg = len(self.regions) + 1
+        while seg in self.regions or seg == CODE_SEGMENT:
+            seg += 1
+        if len(buf) + offset > 1 << 32:
+            raise ValueError(f"region {name} is larger than 4 GiB")
+        region = Region(name, (seg << 32) + offset, buf, writable)
+        self.regions[seg] = region
+        return region
+
+    def find(self, addr: int, size: int, kind: str = "access", pc: int = -1) -> tuple[Region, int]:
+        region = self.regions.get(addr >> 32)
+        if region is not None:
+            off = addr - region.base
+            if off >= 0 and off + size <= len(region.buf):
+                if kind == "store" and not region.writable:
+                    raise MemoryAccessError(pc, kind, addr, size, region.name,
+                                            "region is read-only")
+                return region, off
+        raise self.fault(pc, kind, addr, size)
+
+    def fault(self, pc: int, kind: str, addr: int, size: int) -> MemoryAccessError:
+        region = self.regions.get(addr >> 32)
+        if region is None:
+            return MemoryAccessError(pc, kind, addr, size, None, "address is in no region")
+        off = addr - region.base
+        return MemoryAccessError(pc, kind, addr, size, region.name,
+                                 f"offset {off} outside [0, {region.size})")
+
+    # Hot paths used by compiled programs -------------------------------------------
+    def load(self, addr: int, size: int, pc: int) -> int:
+        region = self.regions.get(addr >> 32)
+        if region is not None:
+            off = addr - region.base
+            if off >= 0 and off + size <= len(region.buf):
+                return _UNPACK[size](region.buf, off)[0]
+        raise self.fault(pc, "load", addr, size)
+
+    def store(self, addr: int, size: int, value: int, pc: int) -> None:
+        region = self.regions.get(addr >> 32)
+        if region is not None:
+            off = addr - region.base
+            if off >= 0 and off + size <= len(region.buf) and region.writable:
+                _PACK[size](region.buf, off, value & _SIZE_MASK[size])
+                return
+            if off >= 0 and off + size <= len(region.buf):
+                raise MemoryAccessError(pc, "store", addr, size, region.name,
+                                        "region is read-only")
+        raise self.fault(pc, "store", addr, size)
+
+    def read(self, addr: int, size: int, pc: int = -1) -> bytes:
+        if size == 0:
+            return b""
+        region, off = self.find(addr, size, "load", pc)
+        return bytes(region.buf[off:off + size])
+
+    def write(self, addr: int, data: bytes, pc: int = -1) -> None:
+        if not data:
+            return
+        region, off = self.find(addr, len(data), "store", pc)
+        region.buf[off:off + len(data)] = data
+
+
+# --- execution -----------------------------------------------------------------------
+
+@dataclass
+class CallContext:
+    """What helpers see of the running program (see helpers.HelperContext)."""
+
+    memory: Memory
+    rng: random.Random
+    pc: int = -1
+    vm: "VM | None" = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    r0: int
+    executed: int  # instructions executed
+
+
+def _sdiv(a: int, b: int, bits: int) -> int:
+    """Signed division truncating toward zero (b != 0), wrapped to `bits`."""
+    sign = 1 << (bits - 1)
+    a = (a ^ sign) - sign
+    b = (b ^ sign) - sign
+    q = abs(a) // abs(b)
+    if (a < 0) != (b < 0):
+        q = -q
+    return q & ((1 << bits) - 1)
+
+
+def _smod(a: int, b: int, bits: int) -> int:
+    """Signed remainder with the sign of the dividend (b != 0), wrapped to `bits`."""
+    sign = 1 << (bits - 1)
+    a = (a ^ sign) - sign
+    b = (b ^ sign) - sign
+    r = abs(a) % abs(b)
+    if a < 0:
+        r = -r
+    return r & ((1 << bits) - 1)
+
+
+def _bswap(v: int, nbytes: int) -> int:
+    return int.from_bytes((v & ((1 << (8 * nbytes)) - 1)).to_bytes(nbytes, "little"), "big")
+
+
+class VM:
+    """A loaded program on the interpreter: decoded, checked and translated once, then
+    run any number of times with `execute`."""
+
+    def __init__(self, program: bytes | Sequence[Instruction], *,
+                 helpers: HelperRegistry | None = None,
+                 insn_budget: int = DEFAULT_INSN_BUDGET,
+                 max_insns: int = isa.BPF_COMPLEXITY_LIMIT_INSNS,
+                 lddw_resolver: Callable[[Instruction], int] | None = None,
+                 check_helpers: bool = True) -> None:
+        self.helpers = helpers if helpers is not None else default_helpers()
+        if isinstance(program, (bytes, bytearray, memoryview)):
+            insns = isa.decode(program)
+        else:
+            insns = list(program)
+            for pc, insn in zip(isa.slot_offsets(insns), insns):
+                isa.validate(insn, pc)
+        isa.check_program(insns, max_insns=max_insns,
+                          helper_ids=frozenset(self.helpers) if check_helpers else None)
+        self.insns = insns
+        self.insn_budget = insn_budget
+        self.lddw_resolver = lddw_resolver
+        self.source, self._fn = _compile(insns, self)
+
+    def execute(self, memory: Memory | None = None, r1: int = 0, r2: int = 0, r3: int = 0,
+                r4: int = 0, r5: int = 0, *, rng: random.Random | None = None) -> RunResult:
+        """Run once with the given argument registers. Stacks are added to `memory`
+        (or a new one) for this run."""
+        if memory is None:
+            memory = Memory()
+        stacks = [memory.map(f"stack[{i}]", bytearray(MAX_BPF_STACK))
+                  for i in range(MAX_CALL_FRAMES)]
+        stack_tops = tuple(s.end for s in stacks)
+        ctx = CallContext(memory, rng or seeded_rng(), vm=self)
+        try:
+            r0, n = self._fn(ctx, memory, stack_tops, r1 & M64, r2 & M64, r3 & M64, r4 & M64,
+                             r5 & M64, self.insn_budget)
+        finally:
+            for s in stacks:
+                del memory.regions[s.base >> 32]
+        return RunResult(r0, n)
+
+
+# --- translation to Python -------------------------------------------------------------------
+
+_ALU_SYM = {BPF_ADD: "+", BPF_SUB: "-", BPF_MUL: "*", BPF_OR: "|", BPF_AND: "&", BPF_XOR: "^"}
+_JMP_SYM = {BPF_JEQ: "==", BPF_JNE: "!=", BPF_JGT: ">", BPF_JGE: ">=", BPF_JLT: "<",
+            BPF_JLE: "<="}
+_JMP_SIGNED = {BPF_JSGT: ">", BPF_JSGE: ">=", BPF_JSLT: "<", BPF_JSLE: "<="}
+
+
+def _alu(insn: Instruction) -> list[str]:
+    is64 = insn.cls == BPF_ALU64
+    m = "M64" if is64 else "M32"
+    bits = 64 if is64 else 32
+    d = f"r{insn.dst}"
+    op = insn.op
+    if insn.source == BPF_X:
+        s = f"r{insn.src}" if is64 else f"(r{insn.src} & M32)"
+    else:
+        s = str(insn.imm & (M64 if is64 else M32))  # imm sign-extended, then unsigned
+    dv = d if is64 else f"({d} & M32)"
+    if op in _ALU_SYM:
+        return [f"{d} = ({dv} {_ALU_SYM[op]} {s}) & {m}"]
+    if op == BPF_MOV:
+        if insn.source == BPF_X and insn.off:
+            w = insn.off
+            sb = 1 << (w - 1)
+            return [f"{d} = ((((r{insn.src} & {(1 << w) - 1}) ^ {sb}) - {sb})) & {m}"]
+        return [f"{d} = {s}"]
+    if op == BPF_NEG:
+        return [f"{d} = (-{d}) & {m}"]
+    if op in (BPF_LSH, BPF_RSH, BPF_ARSH):
+        amt = (f"({s} & {bits - 1})" if insn.source == BPF_X
+               else str((insn.imm & M32) & (bits - 1)))
+        if op == BPF_LSH:
+            return [f"{d} = ({dv} << {amt}) & {m}"]
+        if op == BPF_RSH:
+            return [f"{d} = {dv} >> {amt}"]
+        sign = SIGN64 if is64 else SIGN32
+        return [f"{d} = ((({dv} ^ {sign}) - {sign}) >> {amt}) & {m}"]
+    if op in (BPF_DIV, BPF_MOD):
+        signed = insn.off == 1
+        if insn.source == BPF_X:
+            cond = s
+        else:
+            cond = "1" if int(s) else "0"
+        if op == BPF_DIV:
+            expr = (f"_sdiv({dv}, {s}, {bits})" if signed else f"{dv} // {s}")
+            return [f"{d} = ({expr}) if {cond} else 0"]
+        expr = f"_smod({dv}, {s}, {bits})" if signed else f"{dv} % {s}"
+        return [f"{d} = ({expr}) if {cond} else {dv}"]
+    raise AssertionError(f"unhandled alu op {op:#x}")
+
+
+def _endian(insn: Instruction) -> str:
+    d = f"r{insn.dst}"
+    nbytes = insn.imm // 8
+    swap = insn.cls == BPF_ALU64 or insn.source == BPF_TO_BE
+    if swap:
+        return f"{d} = _bswap({d}, {nbytes})"
+    return f"{d} = {d} & {(1 << insn.imm) - 1}"
+
+
+def _cond(insn: Instruction) -> str:
+    is32 = insn.cls == BPF_JMP32
+    d = f"r{insn.dst}"
+    if insn.source == BPF_X:
+        s = f"r{insn.src}"
+    else:
+        s = str(insn.imm & (M32 if is32 else M64))
+    if is32:
+        d = f"({d} & M32)"
+        if insn.source == BPF_X:
+            s = f"({s} & M32)"
+    op = insn.op
+    if op == BPF_JSET:
+        return f"{d} & {s}"
+    if op in _JMP_SYM:
+        return f"{d} {_JMP_SYM[op]} {s}"
+    sign = SIGN32 if is32 else SIGN64
+    if insn.source == BPF_X:
+        s = f"({s} ^ {sign})"
+    else:
+        s = str(int(s) ^ sign)
+    return f"({d} ^ {sign}) {_JMP_SIGNED[op]} {s}"
+
+
+def _atomic(insn: Instruction, pc: int) -> list[str]:
+    size = SIZE_BYTES[insn.size]
+    m = M64 if size == 8 else _SIZE_MASK[size]
+    a = f"(r{insn.dst} + {insn.off}) & M64"
+    s = f"r{insn.src}"
+    op = insn.imm
+    if op == BPF_LOAD_ACQ:  # dst = *(src + off)
+        return [f"r{insn.dst} = ld((r{insn.src} + {insn.off}) & M64, {size}, {pc})"]
+    if op == BPF_STORE_REL:
+        return [f"st({a}, {size}, {s}, {pc})"]
+    lines = [f"_a = {a}", f"_old = ld(_a, {size}, {pc})"]
+    if op == BPF_CMPXCHG:
+        lines += [f"if _old == (r0 & {m}): st(_a, {size}, {s}, {pc})", "r0 = _old"]
+        return lines
+    if op == BPF_XCHG:
+        return lines + [f"st(_a, {size}, {s}, {pc})", f"{s} = _old"]
+    sym = _ALU_SYM[op & ~BPF_FETCH]
+    lines.append(f"st(_a, {size}, (_old {sym} {s}) & {m}, {pc})")
+    if op & BPF_FETCH:
+        lines.append(f"{s} = _old")
+    return lines
+
+
+def _compile(insns: Sequence[Instruction], vm: VM) -> tuple[str, Callable]:
+    pcs = isa.slot_offsets(insns)
+    total = pcs[-1] + insns[-1].slots
+    by_pc = dict(zip(pcs, insns))
+    ns: dict[str, object] = {
+        "M32": M32, "M64": M64, "_sdiv": _sdiv, "_smod": _smod, "_bswap": _bswap,
+        "ProgramExit": ProgramExit, "VMRuntimeError": VMRuntimeError,
+        "InstructionLimitExceeded": InstructionLimitExceeded, "HelperError": HelperError,
+        "_MAX_FRAMES": MAX_CALL_FRAMES, "_MAX_LOOPS": BPF_MAX_LOOPS,
+        "_callx": _make_callx(vm, pcs, insns), "_ldpkt": _ldpkt,
+    }
+    # Leaders: starts of basic blocks.
+    leaders = {0}
+    for insn, pc in zip(insns, pcs):
+        kind = isa.classify(insn)
+        if kind in (InsnKind.JA, InsnKind.JCOND, InsnKind.MAY_GOTO, InsnKind.EXIT,
+                    InsnKind.CALLX) or (kind == InsnKind.CALL and insn.src == BPF_PSEUDO_CALL):
+            tgt = isa.jump_target(insn, pc)
+            if tgt is not None:
+                leaders.add(tgt)
+            if pc + 1 < total:
+                leaders.add(pc + 1)
+        if kind == InsnKind.LDDW and insn.src == BPF_PSEUDO_FUNC:
+            leaders.add(pc + 1 + insn.imm)
+    starts = sorted(leaders)
+    blocks: list[list[str]] = []
+    for bi, start in enumerate(starts):
+        end = starts[bi + 1] if bi + 1 < len(starts) else total
+        body: list[str] = []
+        count = sum(1 for p in pcs if start <= p < end)
+        body.append(f"n += {count}")
+        body.append(f"if n > budget: raise InstructionLimitExceeded({start}, "
+                    f"f'instruction budget of {{budget}} exhausted')")
+        terminated = False
+        pc = start
+        while pc < end:
+            insn = by_pc[pc]
+            lines, terminated = _translate(insn, pc, total, ns, vm)
+            body.extend(lines)
+            pc += insn.slots
+        if not terminated:
+            if end >= total:
+                body.append(f"raise VMRuntimeError({end - 1}, 'fell off the end of the program')")
+            else:
+                body.append(f"pc = {end}")
+        blocks.append(body)
+
+    out = ["def _program(ctx, mem, stack_tops, r1, r2, r3, r4, r5, budget):",
+           "    ld = mem.load; st = mem.store",
+           "    r0 = r6 = r7 = r8 = r9 = 0",
+           "    r10 = stack_tops[0]",
+           "    frames = []; mg = _MAX_LOOPS",
+           "    pc = 0; n = 0",
+           "    try:",
+           "     while True:"]
+
+    def emit(lo: int, hi: int, indent: str) -> None:
+        if hi - lo == 1:
+            out.extend(indent + line for line in _indent(blocks[lo]))
+            return
+        mid = (lo + hi) // 2
+        out.append(f"{indent}if pc < {starts[mid]}:")
+        emit(lo, mid, indent + "    ")
+        out.append(f"{indent}else:")
+        emit(mid, hi, indent + "    ")
+
+    emit(0, len(blocks), "        ")
+    out.append("    except ProgramExit as _e:")
+    out.append("        return _e.retval, n")
+    source = "\n".join(out) + "\n"
+    code = compile(source, "<bpf program>", "exec")
+    exec(code, ns)
+    return source, ns["_program"]  # type: ignore[return-value]
+
+
+def _indent(lines: list[str]) -> list[str]:
+    """Lines may contain embedded newlines for nested statements; keep them aligned."""
+    out = []
+    for line in lines:
+        out.extend(line.split("\n"))
+    return out
+
+
+def _translate(insn: Instruction, pc: int, total: int, ns: dict, vm: VM) -> tuple[list[str], bool]:
+    """Python statements for one instruction, and whether it ends the block."""
+    kind = isa.classify(insn)
+    nxt = pc + insn.slots
+    if kind == InsnKind.ALU:
+        return _alu(insn), False
+    if kind == InsnKind.ENDIAN:
+        return [_endian(insn)], False
+    if kind == InsnKind.LDDW:
+        if insn.src == 0:
+            return [f"r{insn.dst} = {insn.imm64}"], False
+        if insn.src == BPF_PSEUDO_FUNC:
+            return [f"r{insn.dst} = {(CODE_SEGMENT << 32) + (pc + 1 + insn.imm) * 8}"], False
+        if vm.lddw_resolver is None:
+            raise InvalidProgram(pc, f"lddw with pseudo source {insn.src} needs maps or BTF, "
+                                     "which this VM was not given")
+        return [f"r{insn.dst} = {vm.lddw_resolver(insn) & M64}"], False
+    if kind in (InsnKind.LD_ABS, InsnKind.LD_IND):
+        size = SIZE_BYTES[insn.size]
+        off = str(insn.imm) if insn.mode == BPF_ABS else f"(r{insn.src} + {insn.imm})"
+        return [f"r0 = _ldpkt(mem, {off}, {size}, {pc})"], False
+    if kind == InsnKind.LDX:
+        size = SIZE_BYTES[insn.size]
+        load = f"ld((r{insn.src} + {insn.off}) & M64, {size}, {pc})"
+        if insn.mode == BPF_MEMSX:
+            sign = 1 << (8 * size - 1)
+            return [f"r{insn.dst} = ((({load}) ^ {sign}) - {sign}) & M64"], False
+        return [f"r{insn.dst} = {load}"], False
+    if kind == InsnKind.ST:
+        size = SIZE_BYTES[insn.size]
+        return [f"st((r{insn.dst} + {insn.off}) & M64, {size}, {insn.imm & M64}, {pc})"], False
+    if kind == InsnKind.STX:
+        size = SIZE_BYTES[insn.size]
+        return [f"st((r{insn.dst} + {insn.off}) & M64, {size}, r{insn.src}, {pc})"], False
+    if kind == InsnKind.ATOMIC:
+        return _atomic(insn, pc), False
+    if kind == InsnKind.JA:
+        tgt = isa.jump_target(insn, pc)
+        return [f"pc = {tgt}"], True
+    if kind == InsnKind.JCOND:
+        tgt = isa.jump_target(insn, pc)
+        return [f"pc = {tgt} if {_cond(insn)} else {nxt}"], True
+    if kind == InsnKind.MAY_GOTO:
+        tgt = isa.jump_target(insn, pc)
+        return [f"if mg > 0:\n    mg -= 1\n    pc = {nxt}\nelse:\n    pc = {tgt}"], True
+    if kind == InsnKind.EXIT:
+        return ["if not frames: return r0, n",
+                "pc, r6, r7, r8, r9, r10, mg = frames.pop()"], True
+    if kind == InsnKind.CALL:
+        if insn.src == BPF_PSEUDO_CALL:
+            tgt = isa.jump_target(insn, pc)
+            return [f"if len(frames) >= _MAX_FRAMES - 1: raise VMRuntimeError({pc}, "
+                    f"'call depth exceeds {MAX_CALL_FRAMES} frames')",
+                    f"frames.append(({nxt}, r6, r7, r8, r9, r10, mg))",
+                    "r10 = stack_tops[len(frames)]; mg = _MAX_LOOPS",
+                    f"pc = {tgt}"], True
+        if insn.src == BPF_PSEUDO_KFUNC_CALL:
+            raise InvalidProgram(pc, f"kfunc call (btf id {insn.imm}) is not supported on the VM")
+        helper = vm.helpers.get(insn.imm)
+        if helper is None:
+            return [f"raise HelperError({pc}, 'call to unknown helper {insn.imm}')"], True
+        name = f"_h{insn.imm}"
+        ns[name] = helper.fn
+        return [f"ctx.pc = {pc}",
+                f"r0 = {name}(ctx, r1, r2, r3, r4, r5) & M64"], False
+    if kind == InsnKind.CALLX:
+        return [f"pc, r0, _fr = _callx(ctx, {pc}, r{insn.dst}, r0, r1, r2, r3, r4, r5, "
+                f"len(frames))",
+                "if _fr:",
+                f"    frames.append(({nxt}, r6, r7, r8, r9, r10, mg))",
+                "    r10 = stack_tops[len(frames)]; mg = _MAX_LOOPS",
+                "else:",
+                f"    pc = {nxt}"], True
+    raise AssertionError(f"unhandled instruction kind {kind}")
+
+
+def _make_callx(vm: VM, pcs: list[int], insns: Sequence[Instruction]) -> Callable:
+    """callx target: a code address (from lddw BPF_PSEUDO_FUNC) is a local call;
+    a small integer is a helper ID (the conformance suite's convention)."""
+    func_starts = {pc + 1 + i.imm for pc, i in zip(pcs, insns)
+                   if (i.opcode == isa.OPCODE_CALL and i.src == BPF_PSEUDO_CALL)
+                   or (i.is_lddw and i.src == BPF_PSEUDO_FUNC)}
+
+    def callx(ctx: CallContext, pc: int, target: int, r0: int, r1: int, r2: int, r3: int,
+              r4: int, r5: int, depth: int) -> tuple[int, int, bool]:
+        if target >> 32 == CODE_SEGMENT:
+            tpc = (target & M32) // 8
+            if (target & 7) or tpc not in func_starts:
+                raise VMRuntimeError(pc, f"callx to {target:#x}, which is not a function start")
+            if depth >= MAX_CALL_FRAMES - 1:
+                raise VMRuntimeError(pc, f"call depth exceeds {MAX_CALL_FRAMES} frames")
+            return tpc, r0, True
+        helper = vm.helpers.get(target)
+        if helper is None:
+            raise HelperError(pc, f"callx to unknown helper {target:#x}")
+        ctx.pc = pc
+        return -1, helper.fn(ctx, r1, r2, r3, r4, r5) & M64, False
+
+    return callx
+
+
+def _ldpkt(mem: Memory, off: int, size: int, pc: int) -> int:
+    """LD_ABS/LD_IND: a big-endian load from the packet; out of bounds ends the program
+    with r0 = 0, as in the kernel."""
+    pkt = mem.packet
+    off = isa.s32(off)
+    if pkt is None:
+        raise VMRuntimeError(pc, "legacy packet load (LD_ABS/LD_IND) without a packet")
+    if off < 0 or off + size > pkt.size:
+        raise ProgramExit(0)
+    return int.from_bytes(pkt.buf[off:off + size], "big")
+
+
+def run(code: bytes, mem: bytes | None = None, *, helpers: HelperRegistry | None = None,
+        insn_budget: int = DEFAULT_INSN_BUDGET, max_insns: int | None = None) -> int:
+    """Run bytecode on the interpreter with r1 = pointer to a copy of `mem` and r2 = its
+    length (both 0 without mem); returns r0 as an unsigned 64-bit int."""
+    vm = VM(code, helpers=helpers, insn_budget=insn_budget,
+            max_insns=max_insns or isa.BPF_COMPLEXITY_LIMIT_INSNS)
+    memory = Memory()
+    r1 = r2 = 0
+    if mem is not None:
+        region = memory.map("mem", bytearray(mem))
+        memory.packet = region
+        r1, r2 = (region.base, len(mem)) if len(mem) else (0, 0)
+    return vm.execute(memory, r1, r2).r0
