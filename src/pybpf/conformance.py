@@ -22,6 +22,11 @@ M64 = 0xFFFF_FFFF_FFFF_FFFF
 UBPF_MAX_INSNS = 65536  # uBPF's loader limit, used for uBPF's own vectors
 
 
+KNOWN_SECTIONS = frozenset({"asm", "raw", "mem", "result", "error", "error pattern", "c",
+                            "no register offset", "no jit", "reload", "unload", "description",
+                            "pyelf"})
+
+
 class DataFormatError(PyBPFError):
     """A `.data` file that does not follow the format."""
 
@@ -116,6 +121,8 @@ def parse_data(path: str | Path) -> TestVector:
                 lines = [_strip_comment(ln) for ln in lines]
             else:
                 current = header
+            if current not in KNOWN_SECTIONS:
+                raise DataFormatError(f"{path}: unknown directive {current!r}")
             continue
         if current is None:
             continue
@@ -237,6 +244,38 @@ def run_vector_vm(vec: TestVector, *, max_insns: int | None = None) -> int:
     """Run a vector's program on the VM with the conformance helpers; returns r0."""
     from .vm import run
     return run(vec.program(), vec.mem, helpers=conformance_helpers(), max_insns=max_insns)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a vector fared: `passed` when the runtime met its expectation."""
+
+    passed: bool
+    detail: str
+    r0: int | None = None
+
+
+def check_vector(path: str | Path, run=None) -> Outcome:
+    """Parse and run one vector (on the VM unless `run(vec) -> r0` is given) and judge
+    it: a `result` must match exactly, an `error` must be an error."""
+    try:
+        vec = parse_data(path)
+        if vec.asm is None and vec.raw is None:
+            raise DataFormatError(f"{path}: no program (asm or raw section)")
+        r0 = (run or run_vector_vm)(vec)
+    except PyBPFError as e:
+        try:
+            expects_error = parse_data(path).expects_error
+        except PyBPFError:
+            expects_error = False
+        return Outcome(expects_error, f"{type(e).__name__}: {e}")
+    if vec.expects_error:
+        return Outcome(False, f"expected an error, got r0 = {r0:#x}", r0)
+    if vec.result is None:
+        return Outcome(False, f"no expected result; got r0 = {r0:#x}", r0)
+    if r0 != vec.result:
+        return Outcome(False, f"r0 = {r0:#x}, expected {vec.result:#x}", r0)
+    return Outcome(True, f"r0 = {r0:#x}", r0)
 
 
 if __name__ == "__main__":  # pragma: no cover

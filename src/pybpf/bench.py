@@ -1,0 +1,121 @@
+"""Benchmarks that print figures: interpreter speed in executed instructions per second
+on loop-heavy programs (the target for this machine class is >= 3 M insn/s)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+# Each program's loop count is substituted for ITER; r1/r2 point at a 64-byte buffer.
+PROGRAMS: dict[str, str] = {
+    "sum_loop": """
+        r0 = 0
+        r1 = ITER
+    loop:
+        r0 += r1
+        r1 -= 1
+        if r1 != 0 goto loop
+        exit
+    """,
+    "fnv1a_mem": """
+        r6 = r1
+        r7 = r2
+        w0 = -2128831035
+        r8 = ITER / 64
+    outer:
+        r3 = 0
+    inner:
+        r4 = r6
+        r4 += r3
+        r5 = *(u8 *)(r4 +0)
+        w0 ^= w5
+        w0 *= 16777619
+        r3 += 1
+        if r3 < r7 goto inner
+        r8 -= 1
+        if r8 != 0 goto outer
+        exit
+    """,
+    "stack_histogram": """
+        r1 = 0
+        r2 = ITER
+    loop:
+        r3 = r1
+        r3 &= 63
+        r3 <<= 3
+        r4 = r10
+        r4 += -512
+        r4 += r3
+        r5 = *(u64 *)(r4 +0)
+        r5 += r1
+        *(u64 *)(r4 +0) = r5
+        r1 += 1
+        if r1 < r2 goto loop
+        r0 = *(u64 *)(r10 -512)
+        exit
+    """,
+    "local_calls": """
+        r6 = ITER / 4
+        r7 = 0
+    loop:
+        r1 = r6
+        call square
+        r7 += r0
+        r6 -= 1
+        if r6 != 0 goto loop
+        r0 = r7
+        exit
+    square:
+        r0 = r1
+        r0 *= r1
+        exit
+    """,
+}
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    name: str
+    executed: int
+    seconds: float
+
+    @property
+    def insn_per_s(self) -> float:
+        return self.executed / self.seconds if self.seconds else float("inf")
+
+
+def program_text(name: str, iterations: int) -> str:
+    text = PROGRAMS[name]
+    for div in (64, 4):
+        text = text.replace(f"ITER / {div}", str(max(1, iterations // div)))
+    return text.replace("ITER", str(iterations))
+
+
+def measure(name: str, iterations: int, repeat: int) -> BenchResult:
+    """Best of `repeat` runs of one program (translation excluded: it happens once)."""
+    from .asm import assemble
+    from .vm import VM, Memory
+    vm = VM(assemble(program_text(name, iterations)), insn_budget=1 << 62)
+    best: BenchResult | None = None
+    for _ in range(repeat):
+        mem = Memory()
+        buf = mem.map("mem", bytearray(range(64)))
+        t0 = time.perf_counter()
+        result = vm.execute(mem, buf.base, 64)
+        dt = time.perf_counter() - t0
+        if best is None or dt < best.seconds:
+            best = BenchResult(name, result.executed, dt)
+    assert best is not None
+    return best
+
+
+def bench_interp(repeat: int = 3, iterations: int = 100_000) -> int:
+    """Print executed instructions per second for each loop-heavy program."""
+    results = [measure(name, iterations, repeat) for name in PROGRAMS]
+    print(f"{'program':<18} {'executed':>12} {'seconds':>9} {'M insn/s':>9}")
+    for r in results:
+        print(f"{r.name:<18} {r.executed:>12,} {r.seconds:>9.4f} {r.insn_per_s / 1e6:>9.2f}")
+    total_n = sum(r.executed for r in results)
+    total_t = sum(r.seconds for r in results)
+    print(f"{'overall':<18} {total_n:>12,} {total_t:>9.4f} {total_n / total_t / 1e6:>9.2f}")
+    return 0

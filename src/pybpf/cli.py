@@ -1,0 +1,210 @@
+"""The `pybpf` command: a thin layer over the library. Bad input ends with a one-line
+message on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import PyBPFError
+
+_HEX_TEXT = re.compile(r"^[0-9a-fA-F\s]*$")
+
+
+class CLIError(PyBPFError):
+    """Bad command-line input (file, arguments)."""
+
+
+def _strip_comments(text: str) -> str:
+    return "\n".join(re.split(r"[;#]|//", line, maxsplit=1)[0] for line in text.splitlines())
+
+
+def detect_syntax(text: str) -> str:
+    """The assembly syntax of `text`: conformance (`mov %r0, 1`) or kernel (`r0 = 1`)."""
+    return "conformance" if "%r" in text else "kernel"
+
+
+def read_program(path: str, syntax: str | None = None) -> bytes:
+    """Bytecode from FILE: raw binary, hex text (bytes or 64-bit words), or assembly."""
+    try:
+        data = Path(path).read_bytes() if path != "-" else sys.stdin.buffer.read()
+    except OSError as e:
+        raise CLIError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+        is_text = all(c.isprintable() or c.isspace() for c in text)
+    except UnicodeDecodeError:
+        is_text = False
+    if not is_text:
+        if len(data) % 8:
+            raise CLIError(f"{path}: binary bytecode of {len(data)} bytes is not a multiple of 8")
+        return data
+    body = _strip_comments(text)
+    if syntax is None and body.strip() and _HEX_TEXT.match(body):
+        digits = "".join(body.split())
+        if len(digits) % 16:
+            raise CLIError(f"{path}: hex bytecode of {len(digits) // 2} bytes is not a "
+                           "multiple of 8")
+        return bytes.fromhex(digits)
+    from .asm import assemble
+    return assemble(text, syntax=syntax or detect_syntax(text))
+
+
+def parse_hex_arg(value: str, what: str) -> bytes:
+    """HEX (spaces allowed) or @FILE holding hex or raw bytes."""
+    if value.startswith("@"):
+        try:
+            data = Path(value[1:]).read_bytes()
+        except OSError as e:
+            raise CLIError(f"cannot read {value[1:]}: {e.strerror}") from None
+        try:
+            text = data.decode("ascii")
+            if _HEX_TEXT.match(_strip_comments(text)):
+                value = _strip_comments(text)
+            else:
+                return data
+        except UnicodeDecodeError:
+            return data
+    digits = "".join(value.split())
+    try:
+        return bytes.fromhex(digits)
+    except ValueError:
+        raise CLIError(f"{what} is not valid hex: {value[:40]!r}") from None
+
+
+# --- commands --------------------------------------------------------------------------
+
+def _read_text(path: str) -> str:
+    try:
+        return sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise CLIError(f"cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise CLIError(f"{path} is not UTF-8 text") from None
+
+
+def cmd_asm(args: argparse.Namespace) -> int:
+    from .asm import assemble
+    text = _read_text(args.file)
+    code = assemble(text, syntax=args.syntax or detect_syntax(text))
+    if args.output:
+        try:
+            Path(args.output).write_bytes(code)
+        except OSError as e:
+            raise CLIError(f"cannot write {args.output}: {e.strerror}") from None
+    else:
+        for i in range(0, len(code), 8):
+            print(code[i:i + 8].hex(" "))
+    return 0
+
+
+def cmd_disasm(args: argparse.Namespace) -> int:
+    from .asm import disassemble
+    code = read_program(args.file)
+    sys.stdout.write(disassemble(code, syntax=args.syntax))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import run
+    code = read_program(args.file, args.syntax)
+    mem = parse_hex_arg(args.mem, "--mem") if args.mem is not None else None
+    if args.backend == "vm":
+        from .vm import run as vm_run
+        r0 = vm_run(code, mem, insn_budget=args.budget)
+    else:
+        r0 = run(code, mem, backend=args.backend)
+    if args.json:
+        print(json.dumps({"r0": r0, "r0_hex": f"{r0:#x}"}))
+    else:
+        signed = r0 - (1 << 64) if r0 >> 63 else r0
+        print(f"r0 = {r0:#x} ({signed})")
+    return 0
+
+
+def cmd_plugin(args: argparse.Namespace) -> int:
+    from .conformance import plugin_main
+    return plugin_main(args.memory, sys.stdin, sys.stdout, sys.stderr, backend=args.backend,
+                       program_hex=args.program)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench_interp
+    return bench_interp(repeat=args.repeat, iterations=args.iterations)
+
+
+# --- parser ----------------------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"pybpf: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="pybpf", description="The eBPF platform in Python.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    syntaxes = ["kernel", "conformance"]
+
+    a = sub.add_parser("asm", help="assemble a file to bytecode")
+    a.add_argument("file", help="assembly file, or - for stdin")
+    a.add_argument("-o", "--output", help="write raw bytecode here (default: hex on stdout)")
+    a.add_argument("--syntax", choices=syntaxes, help="default: detected from the text")
+    a.set_defaults(fn=cmd_asm)
+
+    d = sub.add_parser("disasm", help="disassemble bytecode (raw binary or hex text)")
+    d.add_argument("file")
+    d.add_argument("--syntax", choices=syntaxes, default="kernel")
+    d.set_defaults(fn=cmd_disasm)
+
+    r = sub.add_parser("run", help="run a program (assembly, hex or raw bytecode)")
+    r.add_argument("file")
+    r.add_argument("--mem", help="input memory as HEX or @FILE; r1 points to it, r2 = length")
+    r.add_argument("--syntax", choices=syntaxes, help="assembly syntax (default: detected)")
+    r.add_argument("--backend", choices=["vm", "kernel"], default="vm")
+    r.add_argument("--budget", type=int, default=1_000_000,
+                   help="instruction budget on the VM (default 1000000)")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(fn=cmd_run)
+
+    c = sub.add_parser("conformance-plugin",
+                       help="the bpf_conformance plugin protocol (program hex on stdin)")
+    c.add_argument("memory", nargs="*", help="input memory as base16")
+    c.add_argument("--program", help="program bytes as base16 (instead of stdin)")
+    c.add_argument("--backend", choices=["vm", "kernel"], default="vm")
+    c.set_defaults(fn=cmd_plugin)
+
+    b = sub.add_parser("bench", help="benchmarks")
+    bsub = b.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
+    bsub.required = True
+    bi = bsub.add_parser("interp", help="interpreter speed in executed instructions per second")
+    bi.add_argument("--repeat", type=int, default=3)
+    bi.add_argument("--iterations", type=int, default=100_000)
+    bi.set_defaults(fn=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    fn: Callable[[argparse.Namespace], int] = args.fn
+    try:
+        return fn(args)
+    except PyBPFError as e:
+        print(f"pybpf: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pybpf: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Shared test settings: where the conformance vectors live (../shared beside the project)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+CONFORMANCE = SHARED / "conformance"
+
+settings.register_profile("ci", max_examples=300, deadline=None)
+settings.register_profile("soak", max_examples=20000, deadline=None)
+settings.load_profile("ci")
+
+
+def conformance_dir(*parts: str) -> Path:
+    path = CONFORMANCE.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"conformance vectors not found at {path} (expected ../shared beside the project)")
+    return path
