@@ -61,7 +61,10 @@ class TestVector:
         text = _last_line(self.sections.get("result"))
         if text is None:
             return None
-        return int(text, 0) & M64
+        try:
+            return int(text, 0) & M64
+        except ValueError:
+            raise DataFormatError(f"{self.path}: bad result {text!r}") from None
 
     @property
     def expects_error(self) -> bool:
@@ -138,10 +141,13 @@ def parse_hex_bytes(text: str) -> bytes:
     out = bytearray()
     for line in text.splitlines():
         line = _strip_comment(line)
-        if re.match(r"^\s*[0-9a-fA-F]+:", line):
+        if re.match(r"^\s*(0x)?[0-9a-fA-F]+:", line):
             line = line.split(":", 1)[1]
         for tok in line.split():
-            out += bytes.fromhex(tok)
+            try:
+                out += bytes.fromhex(tok)
+            except ValueError:
+                raise DataFormatError(f"bad hex byte {tok!r} in memory") from None
     return bytes(out)
 
 
@@ -154,7 +160,10 @@ def parse_raw(text: str) -> bytes:
         return bytes(int(t, 16) for t in tokens)
     out = bytearray()
     for t in tokens:
-        out += (int(t, 0) & M64).to_bytes(8, "little")
+        try:
+            out += (int(t, 0) & M64).to_bytes(8, "little")
+        except ValueError:
+            raise DataFormatError(f"bad instruction word {t!r} in raw section") from None
     return bytes(out)
 
 
