@@ -137,6 +137,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_interp(repeat=args.repeat, iterations=args.iterations)
 
 
+def cmd_fuzz_diff(args: argparse.Namespace) -> int:
+    import random
+
+    from .fuzz import campaign, progress_bar
+    from .kernel import available
+    ok, reason = available()
+    if not ok:
+        raise CLIError(f"the kernel is needed for a differential campaign: {reason}")
+    seed = args.seed if args.seed is not None else random.randrange(1 << 32)
+    stats = campaign(args.count, seed, Path(args.out),
+                     progress=None if args.quiet else progress_bar(args.count),
+                     max_segments=args.max_segments)
+    if not args.quiet:
+        print(file=sys.stderr)
+    print(stats.summary(seed))
+    return 1 if stats.mismatches else 0
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 class _Parser(argparse.ArgumentParser):
@@ -179,6 +197,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--program", help="program bytes as base16 (instead of stdin)")
     c.add_argument("--backend", choices=["vm", "kernel"], default="vm")
     c.set_defaults(fn=cmd_plugin)
+
+    f = sub.add_parser("fuzz", help="differential fuzzing against the kernel")
+    fsub = f.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
+    fsub.required = True
+    fd = fsub.add_parser("diff", help="random verifier-accepted programs on the VM and the "
+                                      "kernel; mismatches are shrunk and saved")
+    fd.add_argument("--count", type=int, default=1000)
+    fd.add_argument("--seed", type=int)
+    fd.add_argument("--out", default="tests/regressions",
+                    help="where minimal reproducers are written (default tests/regressions)")
+    fd.add_argument("--max-segments", type=int, default=12)
+    fd.add_argument("--quiet", action="store_true", help="no progress bar")
+    fd.set_defaults(fn=cmd_fuzz_diff)
 
     b = sub.add_parser("bench", help="benchmarks")
     bsub = b.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)

@@ -396,6 +396,23 @@ class CampaignStats:
     kernel_rejected: int = 0
     mismatches: list[str] = field(default_factory=list)
     rejections: dict[str, int] = field(default_factory=dict)
+    opcodes: set[tuple[int, int]] = field(default_factory=set)  # (opcode, imm of atomics)
+    seconds: float = 0.0
+
+    def note(self, case: FuzzCase) -> None:
+        for insn in isa.decode(case.code):
+            self.opcodes.add((insn.opcode, insn.imm if isa.classify(insn) == isa.InsnKind.ATOMIC
+                              else insn.off if insn.opcode & 0x07 in (BPF_ALU, BPF_ALU64) else 0))
+
+    def summary(self, seed: int) -> str:
+        lines = [f"seed {seed}: {self.runs} programs in {self.seconds:.1f} s, "
+                 f"{self.agreed} agreed, {self.kernel_rejected} rejected by the kernel, "
+                 f"{len(self.mismatches)} mismatches",
+                 f"distinct instruction forms exercised: {len(self.opcodes)}"]
+        for reason, n in sorted(self.rejections.items(), key=lambda kv: -kv[1]):
+            lines.append(f"  rejected x{n}: {reason}")
+        lines += [f"  MISMATCH {m}" for m in self.mismatches]
+        return "\n".join(lines)
 
 
 def campaign(count: int, seed: int, out_dir: Path,
@@ -425,6 +442,7 @@ def campaign(count: int, seed: int, out_dir: Path,
         elif k_out.error is not None:
             stats.kernel_rejected += 1
         stats.runs += 1
+        stats.note(case)
         if detail is not None:
             check.last_failure = (case, vm_out, k_out, detail)  # type: ignore[attr-defined]
             raise AssertionError(detail)
@@ -433,6 +451,7 @@ def campaign(count: int, seed: int, out_dir: Path,
             progress(stats)
 
     check = hseed(seed)(check)
+    start = time.monotonic()
     try:
         check()
     except AssertionError:
@@ -441,6 +460,7 @@ def campaign(count: int, seed: int, out_dir: Path,
         stats.mismatches.append(f"{detail} -> {path}")
     finally:
         kernel.close()
+        stats.seconds = time.monotonic() - start
     return stats
 
 
