@@ -39,6 +39,9 @@ ALU_OPS = (BPF_ADD, BPF_SUB, BPF_MUL, BPF_DIV, BPF_OR, BPF_AND, BPF_LSH, BPF_RSH
 ATOMIC_OPS = tuple(op | f for op in (BPF_ADD, BPF_OR, BPF_AND, BPF_XOR) for f in (0, BPF_FETCH)) \
     + (BPF_XCHG, BPF_CMPXCHG)
 SIZES = (BPF_B, BPF_H, BPF_W, BPF_DW)
+# while the counter (counting down from 1-6) is still positive
+LOOP_CONDITIONS = ((isa.BPF_JNE, 0), (isa.BPF_JGT, 0), (isa.BPF_JSGT, 0), (isa.BPF_JGE, 1),
+                   (isa.BPF_JSGE, 1))
 SIZE_BYTES = isa.SIZE_BYTES
 INTERESTING_IMM = (0, 1, -1, 2, 7, 8, 15, 16, 31, 32, 63, 64, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000,
                    0xFFFF, 0x7FFFFFFF, -0x80000000, -2, 0x12345678)
@@ -269,7 +272,8 @@ def fuzz_cases(draw: st.DrawFn, max_segments: int = 12) -> FuzzCase:
     for reg in MAIN_SCALARS:
         _init(draw, reg, MAIN_SCALARS, b)
     for _ in range(draw(st.integers(1, max_segments))):
-        kind = draw(st.sampled_from(["simple", "simple", "branch", "loop", "call", "early_exit"]))
+        kind = draw(st.sampled_from(["simple", "simple", "branch", "branch", "loop", "call",
+                                     "early_exit"]))
         if kind == "simple":
             for _ in range(draw(st.integers(1, 4))):
                 _simple(draw, MAIN_SCALARS, len(mem), b)
@@ -290,7 +294,8 @@ def fuzz_cases(draw: st.DrawFn, max_segments: int = 12) -> FuzzCase:
             for _ in range(draw(st.integers(1, 4))):
                 _simple(draw, body_regs, len(mem), b)
             b.emit(Instruction((BPF_ALU if is32 else BPF_ALU64) | BPF_SUB | BPF_K, R_LOOP, 0, 0, 1))
-            b.jump(Instruction((BPF_JMP32 if is32 else BPF_JMP) | isa.BPF_JNE | BPF_K, R_LOOP),
+            op, bound = draw(st.sampled_from(LOOP_CONDITIONS))
+            b.jump(Instruction((BPF_JMP32 if is32 else BPF_JMP) | op | BPF_K, R_LOOP, 0, 0, bound),
                    head)
         else:  # call
             if len(subs) < 3 and (not subs or draw(st.booleans())):

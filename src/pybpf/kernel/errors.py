@@ -1,0 +1,229 @@
+"""Errors from bpf(2): one `KernelError` family carrying the errno and the command.
+
+Common errnos get their own subclass, which also derives from the matching Python
+built-in (PermissionError, KeyError, ValueError, ...) so callers can catch either.
+A failed BPF_PROG_LOAD raises `KernelVerifierError` (with the verifier log), combined
+with the errno subclass: `except KernelPermissionError` catches an EACCES from the
+verifier too.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+from ..errors import PyBPFError
+
+ENOTSUPP = 524  # kernel-internal "operation not supported", leaks to user space from bpf(2)
+
+_ERRNO_NAMES = {**{v: k for k, v in vars(_errno).items()
+                   if k.startswith("E") and isinstance(v, int)},
+                ENOTSUPP: "ENOTSUPP"}
+# errno.errorcode has the canonical name (EAGAIN rather than EWOULDBLOCK, ...).
+_ERRNO_NAMES.update(_errno.errorcode)
+
+
+def errno_name(err: int) -> str:
+    """The symbolic name of an errno ("EACCES"), or "E<n>" for an unknown one."""
+    return _ERRNO_NAMES.get(err, f"E{err}")
+
+
+def errno_text(err: int) -> str:
+    """Human text for an errno, including the kernel-only ENOTSUPP."""
+    if err == ENOTSUPP:
+        return "Operation not supported by the kernel"
+    return os.strerror(err)
+
+
+def _tail(log: str, lines: int) -> str:
+    kept = [ln for ln in log.rstrip("\n").splitlines() if ln.strip()]
+    tail = kept[-lines:]
+    prefix = "... " if len(kept) > lines else ""
+    return prefix + " | ".join(tail)
+
+
+class KernelError(PyBPFError):
+    """A bpf(2) command failed. `errno` is the error number, `cmd` the command name
+    ("BPF_MAP_CREATE"), `detail` optional context (a path, a key, ...)."""
+
+    def __init__(self, err: int, cmd: str, detail: str = "") -> None:
+        self._errno = err
+        self.cmd = cmd
+        self.detail = detail
+        super().__init__(self._message())
+
+    # A property, so the OSError-derived subclasses keep it (OSError.__init__ resets
+    # its own errno slot).
+    @property
+    def errno(self) -> int:  # type: ignore[override]
+        return self._errno
+
+    @property
+    def errno_name(self) -> str:
+        return errno_name(self._errno)
+
+    def _message(self) -> str:
+        msg = f"{self.cmd}: {errno_text(self.errno)} ({self.errno_name})"
+        return f"{msg}: {self.detail}" if self.detail else msg
+
+    def __str__(self) -> str:
+        return self._message()
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type, state: dict) -> "KernelError":
+    obj = cls.__new__(cls)
+    obj.__dict__.update(state)
+    Exception.__init__(obj, obj._message())
+    return obj
+
+
+class KernelPermissionError(KernelError, PermissionError):
+    """EPERM / EACCES: missing capability, or (PROG_LOAD) the verifier refused."""
+
+
+class KernelKeyError(KernelError, KeyError):
+    """ENOENT: no such element, id or object (a KeyError too)."""
+
+
+class KernelExistsError(KernelError):
+    """EEXIST: the element or path already exists."""
+
+
+class KernelTooBigError(KernelError):
+    """E2BIG: the map is full, or an attr/program is larger than the kernel accepts."""
+
+
+class KernelInvalidError(KernelError, ValueError):
+    """EINVAL: the kernel rejected an argument (a ValueError too)."""
+
+
+class KernelNoSpaceError(KernelError):
+    """ENOSPC: a user buffer (log, data_out, ...) was too small."""
+
+
+class KernelBusyError(KernelError):
+    """EBUSY / EAGAIN: the object is busy (frozen map being written, ...)."""
+
+
+class NotSupportedError(KernelError):
+    """ENOTSUPP (524) / EOPNOTSUPP / ENOSYS: the kernel or this object lacks the feature."""
+
+
+_ERRNO_CLASSES: dict[int, type[KernelError]] = {
+    _errno.EPERM: KernelPermissionError,
+    _errno.EACCES: KernelPermissionError,
+    _errno.ENOENT: KernelKeyError,
+    _errno.EEXIST: KernelExistsError,
+    _errno.E2BIG: KernelTooBigError,
+    _errno.EINVAL: KernelInvalidError,
+    _errno.ENOSPC: KernelNoSpaceError,
+    _errno.EBUSY: KernelBusyError,
+    _errno.EAGAIN: KernelBusyError,
+    ENOTSUPP: NotSupportedError,
+    _errno.EOPNOTSUPP: NotSupportedError,
+    _errno.ENOSYS: NotSupportedError,
+}
+
+
+class KernelVerifierError(KernelError):
+    """BPF_PROG_LOAD failed. `log` is the whole verifier log (may be empty if the
+    kernel rejected the attr before verifying); `reason` its most telling line."""
+
+    _log_label = "verifier log"
+
+    def __init__(self, err: int, cmd: str = "BPF_PROG_LOAD", log: str = "",
+                 detail: str = "") -> None:
+        self.log = log
+        super().__init__(err, cmd, detail)
+
+    @property
+    def reason(self) -> str:
+        """The verifier's own explanation: the last line that is not a statistics,
+        instruction-dump or register-state line (or "" without a log)."""
+        return verifier_reason(self.log)
+
+    @property
+    def first_line(self) -> str:
+        """The first non-empty line of the log."""
+        for ln in self.log.splitlines():
+            if ln.strip():
+                return ln.strip()
+        return ""
+
+    def _message(self) -> str:
+        msg = super()._message()
+        if self.log.strip():
+            return f"{msg}; {self._log_label}: {_tail(self.log, 6)}"
+        return f"{msg}; no {self._log_label}"
+
+
+class KernelBTFError(KernelVerifierError):
+    """BPF_BTF_LOAD failed; `log` is the BTF verifier log."""
+
+    _log_label = "BTF log"
+
+    def __init__(self, err: int, cmd: str = "BPF_BTF_LOAD", log: str = "",
+                 detail: str = "") -> None:
+        super().__init__(err, cmd, log, detail)
+
+
+def _combined(base: type[KernelError]) -> dict[int, type[KernelError]]:
+    """For each errno class, a subclass of both `base` and it, e.g.
+    KernelVerifierPermissionError. Built once at import and published as module
+    attributes (so they pickle)."""
+    out: dict[int, type[KernelError]] = {}
+    made: dict[type, type[KernelError]] = {}
+    for err, cls in _ERRNO_CLASSES.items():
+        if cls not in made:
+            name = base.__name__.removesuffix("Error") + cls.__name__.removeprefix("Kernel")
+            made[cls] = type(name, (base, cls), {
+                "__doc__": f"{base.__name__} that is also a {cls.__name__}.",
+                "__module__": __name__, "__qualname__": name})
+            globals()[name] = made[cls]
+        out[err] = made[cls]
+    return out
+
+
+_VERIFIER_CLASSES = _combined(KernelVerifierError)
+_BTF_CLASSES = _combined(KernelBTFError)
+
+_STAT_PREFIXES = ("processed ", "verification time", "stack depth", "max_states_per_insn",
+                  "mark_read", "peak_states", "Validating ", "Func#", "func#",
+                  "last_idx", "regs=", "parent didn't", "from ", "; ")
+
+
+def verifier_reason(log: str) -> str:
+    """The line of a verifier log that says why it failed: the last line that is not
+    statistics, an instruction dump ("12: (b7) r0 = 0") or a register state."""
+    for ln in reversed(log.splitlines()):
+        s = ln.strip()
+        if not s or s.startswith(_STAT_PREFIXES):
+            continue
+        head = s.split(":", 1)[0]
+        if head.isdigit():  # "12: (b7) r0 = 0" or "12: R0=..." state lines
+            continue
+        if s.startswith(("R", "frame")) and "=" in s.split()[0]:
+            continue
+        return s
+    return ""
+
+
+def kernel_error(err: int, cmd: str, detail: str = "") -> KernelError:
+    """The most specific KernelError for `err`."""
+    return _ERRNO_CLASSES.get(err, KernelError)(err, cmd, detail)
+
+
+def verifier_error(err: int, log: str, cmd: str = "BPF_PROG_LOAD",
+                   detail: str = "") -> KernelVerifierError:
+    """A KernelVerifierError that is also the errno's class."""
+    cls = _VERIFIER_CLASSES.get(err, KernelVerifierError)
+    return cls(err, cmd, log, detail)
+
+
+def btf_error(err: int, log: str, detail: str = "") -> KernelBTFError:
+    """A KernelBTFError that is also the errno's class."""
+    cls = _BTF_CLASSES.get(err, KernelBTFError)
+    return cls(err, "BPF_BTF_LOAD", log, detail)  # type: ignore[return-value]

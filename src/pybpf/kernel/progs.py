@@ -1,0 +1,250 @@
+"""BPF programs: BPF_PROG_LOAD (with a verifier log that grows until it fits),
+BPF_PROG_TEST_RUN, program info, and the `Program` object that owns a program fd."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from ..isa import Instruction, encode
+from . import abi
+from .abi import BpfCmd, ProgType
+from .errors import KernelNoSpaceError, verifier_error
+from .fd import FD, Owner, fd_of
+from .objects import obj_get, obj_get_info_by_fd, obj_pin, prog_get_fd_by_id
+from .syscall import LOG_DEFAULT_SIZE, bpf, call_with_log
+
+
+
+def _code_bytes(insns: "bytes | bytearray | memoryview | Iterable[Instruction]") -> bytes:
+    if isinstance(insns, (bytes, bytearray, memoryview)):
+        b = bytes(insns)
+    else:
+        b = encode(insns)
+    if len(b) % 8:
+        raise ValueError(f"program length {len(b)} is not a multiple of 8")
+    return b
+
+
+def _enum(cls: type, value: int) -> object:
+    try:
+        return cls(value)
+    except ValueError:
+        return value
+
+
+def prog_load(prog_type: int, insns: "bytes | bytearray | memoryview | Iterable[Instruction]",
+              license: str = "GPL", *, expected_attach_type: int = 0, name: str = "",
+              kern_version: int = 0, prog_flags: int = 0, log_level: int = 0,
+              log_size: int = LOG_DEFAULT_SIZE, attach_btf_id: int = 0,
+              attach_prog_fd: "int | FD | Owner" = 0, prog_ifindex: int = 0,
+              prog_btf_fd: "int | FD | Owner" = 0,
+              fd_array: "Sequence[int | FD | Owner] | None" = None) -> "Program":
+    """BPF_PROG_LOAD. `insns` is bytecode or Instructions. log_level 0/1/2 (| BPF_LOG_STATS);
+    with a log the buffer starts at `log_size` and grows (ENOSPC retry) until the whole
+    log fits; the log is kept as `Program.log`. A rejection raises KernelVerifierError
+    (also the errno's class) carrying the full verifier log (the load is retried at
+    log_level 1 for it when log_level is 0)."""
+    code = _code_bytes(insns)
+    code_buf = ctypes.create_string_buffer(code, len(code))
+    lic = ctypes.create_string_buffer(license.encode())
+    fds = None
+    if fd_array is not None:
+        fds = (ctypes.c_int32 * max(len(fd_array), 1))(*[fd_of(f) for f in fd_array])
+    attr = abi.ProgLoadAttr(
+        prog_type=prog_type, insn_cnt=len(code) // 8, insns=ctypes.addressof(code_buf),
+        license=ctypes.addressof(lic), kern_version=kern_version, prog_flags=prog_flags,
+        prog_name=name.encode()[:abi.BPF_OBJ_NAME_LEN - 1], prog_ifindex=prog_ifindex,
+        expected_attach_type=expected_attach_type, prog_btf_fd=fd_of(prog_btf_fd),
+        attach_btf_id=attach_btf_id, attach_prog_fd=fd_of(attach_prog_fd),
+        fd_array=ctypes.addressof(fds) if fds is not None else 0)
+
+    def set_log(a: abi.ProgLoadAttr, addr: int, size: int, level: int) -> None:
+        a.log_buf, a.log_size, a.log_level = addr, size, level
+
+    ret, err, log = call_with_log(BpfCmd.PROG_LOAD, attr, log_level=log_level,
+                                  log_size=log_size, set_log=set_log,
+                                  true_size=lambda a: a.log_true_size)
+    if ret < 0:
+        try:
+            tname = ProgType(prog_type).name.lower()
+        except ValueError:
+            tname = str(prog_type)
+        raise verifier_error(err, log, detail=f"{tname} program of {len(code) // 8} insns"
+                             + (f" {name!r}" if name else ""))
+    return Program(FD(ret, "prog"), prog_type, name=name, log=log,
+                   insn_cnt=len(code) // 8, expected_attach_type=expected_attach_type)
+
+
+# --- BPF_PROG_TEST_RUN ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TestRunResult:
+    """What BPF_PROG_TEST_RUN reports: the program's (32-bit) return value, the
+    packet and context after the run, and the mean run time per repetition (ns)."""
+
+    __test__ = False  # not a pytest class
+
+    retval: int
+    data_out: bytes
+    ctx_out: bytes
+    duration: int
+
+
+def prog_test_run(prog: "int | FD | Owner", data_in: bytes | None = None, *,
+                  data_size_out: int | None = None, ctx_in: bytes | None = None,
+                  ctx_size_out: int | None = None, repeat: int = 1, flags: int = 0,
+                  cpu: int = 0, batch_size: int = 0) -> TestRunResult:
+    """Run a loaded program once (or `repeat` times) on `data_in` / `ctx_in`.
+    data_size_out defaults to len(data_in) + 4096 (room for a grown packet);
+    ctx_size_out to len(ctx_in). ENOSPC (output did not fit) raises."""
+    din = ctypes.create_string_buffer(data_in, len(data_in)) if data_in else None
+    if data_size_out is None:
+        data_size_out = len(data_in) + 4096 if data_in else 0
+    dout = ctypes.create_string_buffer(data_size_out) if data_size_out else None
+    cin = ctypes.create_string_buffer(ctx_in, len(ctx_in)) if ctx_in else None
+    if ctx_size_out is None:
+        ctx_size_out = len(ctx_in) if ctx_in else 0
+    cout = ctypes.create_string_buffer(ctx_size_out) if ctx_size_out else None
+
+    def addr(b: ctypes.Array | None) -> int:
+        return ctypes.addressof(b) if b is not None else 0
+
+    attr = abi.TestRunAttr(
+        prog_fd=fd_of(prog), data_size_in=len(data_in) if data_in else 0,
+        data_size_out=data_size_out, data_in=addr(din), data_out=addr(dout),
+        repeat=repeat, ctx_size_in=len(ctx_in) if ctx_in else 0, ctx_size_out=ctx_size_out,
+        ctx_in=addr(cin), ctx_out=addr(cout), flags=flags, cpu=cpu, batch_size=batch_size)
+    try:
+        bpf(BpfCmd.PROG_TEST_RUN, attr)
+    except KernelNoSpaceError as e:
+        raise KernelNoSpaceError(e.errno, e.cmd,
+                                 f"output needs data {attr.data_size_out} / ctx "
+                                 f"{attr.ctx_size_out} bytes") from None
+    data_out = dout.raw[:attr.data_size_out] if dout is not None else b""
+    ctx_out = cout.raw[:attr.ctx_size_out] if cout is not None else b""
+    return TestRunResult(attr.retval, data_out, ctx_out, attr.duration)
+
+
+# --- info ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProgInfo:
+    """BPF_OBJ_GET_INFO_BY_FD of a program. `xlated_insns` is the bytecode after the
+    verifier's rewrites, `jited_insns` the native code (empty if not allowed/JIT off)."""
+
+    type: ProgType | int
+    id: int
+    tag: str
+    name: str
+    jited_prog_len: int
+    xlated_prog_len: int
+    load_time: int
+    created_by_uid: int
+    map_ids: list[int]
+    gpl_compatible: bool
+    run_time_ns: int
+    run_cnt: int
+    recursion_misses: int
+    verified_insns: int
+    btf_id: int
+    ifindex: int
+    attach_btf_id: int
+    attach_btf_obj_id: int
+    xlated_insns: bytes = field(repr=False, default=b"")
+    jited_insns: bytes = field(repr=False, default=b"")
+
+
+def prog_get_info(prog: "int | FD | Owner", *, insns: bool = True) -> ProgInfo:
+    """Program info; with `insns`, a second query fetches the xlated and jited code
+    and the map ids."""
+    first = obj_get_info_by_fd(prog, abi.BpfProgInfo())
+    i = first
+    xl = ji = maps = None
+    if insns or first.nr_map_ids:
+        i = abi.BpfProgInfo()
+        if insns and first.xlated_prog_len:
+            xl = ctypes.create_string_buffer(first.xlated_prog_len)
+            i.xlated_prog_len, i.xlated_prog_insns = first.xlated_prog_len, ctypes.addressof(xl)
+        if insns and first.jited_prog_len:
+            ji = ctypes.create_string_buffer(first.jited_prog_len)
+            i.jited_prog_len, i.jited_prog_insns = first.jited_prog_len, ctypes.addressof(ji)
+        if first.nr_map_ids:
+            maps = (ctypes.c_uint32 * first.nr_map_ids)()
+            i.nr_map_ids, i.map_ids = first.nr_map_ids, ctypes.addressof(maps)
+        obj_get_info_by_fd(prog, i)
+    return ProgInfo(
+        type=_enum(ProgType, i.type),  # type: ignore[arg-type]
+        id=i.id, tag=bytes(i.tag).hex(), name=i.name.decode(errors="replace"),
+        jited_prog_len=first.jited_prog_len, xlated_prog_len=first.xlated_prog_len,
+        load_time=i.load_time, created_by_uid=i.created_by_uid,
+        map_ids=list(maps[:min(i.nr_map_ids, first.nr_map_ids)]) if maps is not None else [],
+        gpl_compatible=bool(i.gpl_compatible), run_time_ns=i.run_time_ns, run_cnt=i.run_cnt,
+        recursion_misses=i.recursion_misses, verified_insns=i.verified_insns,
+        btf_id=i.btf_id, ifindex=i.ifindex, attach_btf_id=i.attach_btf_id,
+        attach_btf_obj_id=i.attach_btf_obj_id,
+        xlated_insns=xl.raw[:i.xlated_prog_len] if xl is not None else b"",
+        jited_insns=ji.raw[:i.jited_prog_len] if ji is not None else b"")
+
+
+# --- the Program object ---------------------------------------------------------------------
+
+class Program(Owner):
+    """A loaded BPF program that owns its fd. `log` is the verifier log of the load
+    (empty with log_level 0)."""
+
+    def __init__(self, fd: FD, prog_type: int, *, name: str = "", log: str = "",
+                 insn_cnt: int = 0, expected_attach_type: int = 0) -> None:
+        self._fd = fd
+        self.prog_type = _enum(ProgType, prog_type)
+        self.name = name
+        self.log = log
+        self.insn_cnt = insn_cnt
+        self.expected_attach_type = expected_attach_type
+
+    @classmethod
+    def load(cls, prog_type: int,
+             insns: "bytes | bytearray | memoryview | Iterable[Instruction]",
+             license: str = "GPL", **kw: object) -> "Program":
+        """prog_load(); see there for the keywords."""
+        return prog_load(prog_type, insns, license, **kw)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_fd(cls, fd: FD) -> "Program":
+        """Wrap (and own) a program fd, reading its type and name from the kernel."""
+        i = prog_get_info(fd, insns=False)
+        return cls(fd, int(i.type), name=i.name)
+
+    @classmethod
+    def from_id(cls, prog_id: int) -> "Program":
+        return cls.from_fd(prog_get_fd_by_id(prog_id))
+
+    @classmethod
+    def from_pin(cls, path: str | os.PathLike[str]) -> "Program":
+        return cls.from_fd(obj_get(path))
+
+    def test_run(self, data_in: bytes | None = None, **kw: object) -> TestRunResult:
+        """prog_test_run() on this program."""
+        return prog_test_run(self, data_in, **kw)  # type: ignore[arg-type]
+
+    def info(self, *, insns: bool = True) -> ProgInfo:
+        return prog_get_info(self, insns=insns)
+
+    @property
+    def id(self) -> int:
+        return self.info(insns=False).id
+
+    @property
+    def tag(self) -> str:
+        return self.info(insns=False).tag
+
+    def pin(self, path: str | os.PathLike[str]) -> None:
+        obj_pin(self, path)
+
+    def __repr__(self) -> str:
+        t = self.prog_type.name.lower() if isinstance(self.prog_type, ProgType) \
+            else self.prog_type
+        state = "closed" if self.closed else f"fd={self._fd.fd}"
+        return f"<Program {t} {self.name!r} {state}>"

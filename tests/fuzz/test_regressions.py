@@ -1,0 +1,42 @@
+"""Replays every reproducer in tests/regressions: the VM must give the recorded kernel
+result, and where bpf(2) is available the kernel must still agree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pybpf.fuzz import FuzzCase, Outcome, compare, run_vm
+
+FILES = sorted((Path(__file__).resolve().parent.parent / "regressions").glob("diff-*.json"))
+
+
+def _case(path: Path) -> tuple[FuzzCase, Outcome]:
+    rec = json.loads(path.read_text())
+    case = FuzzCase(bytes.fromhex(rec["code"]), bytes.fromhex(rec["mem"]))
+    return case, Outcome(rec["kernel_r0"], bytes.fromhex(rec["kernel_mem_out"]),
+                         rec.get("kernel_error"))
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_vm_matches_recorded_kernel(path: Path) -> None:
+    case, kernel = _case(path)
+    assert compare(case, run_vm(case), kernel) is None
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_kernel_still_agrees(path: Path) -> None:
+    from pybpf.fuzz import KernelSide
+    from pybpf.kernel import available
+    ok, reason = available()
+    if not ok:
+        pytest.skip(f"bpf(2) unavailable: {reason}")
+    case, recorded = _case(path)
+    side = KernelSide()
+    try:
+        assert compare(case, side.run(case), recorded) is None
+    finally:
+        side.close()
