@@ -21,3 +21,18 @@ def conformance_dir(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"conformance vectors not found at {path} (expected ../shared beside the project)")
     return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `kernel` need a usable bpf(2): where there is none (not Linux, not
+    root, unprivileged BPF disabled, seccomp, ...) they skip with the reason."""
+    kernel_items = [item for item in items if item.get_closest_marker("kernel")]
+    if not kernel_items:
+        return
+    from pybpf.kernel import available
+    ok, reason = available()
+    if ok:
+        return
+    skip = pytest.mark.skip(reason=f"bpf(2) unavailable: {reason}")
+    for item in kernel_items:
+        item.add_marker(skip)

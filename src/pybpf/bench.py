@@ -109,6 +109,31 @@ def measure(name: str, iterations: int, repeat: int) -> BenchResult:
     return best
 
 
+def bench_kernel(repeat: int = 3, iterations: int = 10_000, kernel_repeat: int = 100) -> int:
+    """ns per run of the same programs on the VM interpreter and in the kernel
+    (BPF_PROG_TEST_RUN with repeat, JIT as configured), with the ratio."""
+    from .asm import assemble
+    from .kernel import available
+    from .kernel.run import RawRunner
+    ok, reason = available()
+    if not ok:
+        from .errors import PyBPFError
+        raise PyBPFError(f"the kernel is needed for this benchmark: {reason}")
+    mem = bytes(range(64))
+    print(f"{'program':<18} {'executed':>10} {'VM ns/run':>14} {'kernel ns/run':>14} "
+          f"{'VM/kernel':>10}")
+    with RawRunner() as runner:
+        for name in PROGRAMS:
+            code = assemble(program_text(name, iterations))
+            vm_res = measure(name, iterations, repeat)
+            k_ns = min(runner.run(code, mem, repeat=kernel_repeat).duration
+                       for _ in range(repeat))
+            vm_ns = vm_res.seconds * 1e9
+            ratio = vm_ns / k_ns if k_ns else float("inf")
+            print(f"{name:<18} {vm_res.executed:>10,} {vm_ns:>14,.0f} {k_ns:>14,} {ratio:>10,.0f}x")
+    return 0
+
+
 def bench_interp(repeat: int = 3, iterations: int = 100_000) -> int:
     """Print executed instructions per second for each loop-heavy program."""
     results = [measure(name, iterations, repeat) for name in PROGRAMS]

@@ -133,8 +133,56 @@ def cmd_plugin(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_interp
+    from .bench import bench_interp, bench_kernel
+    if args.what == "kernel":
+        return bench_kernel(repeat=args.repeat, iterations=args.iterations)
     return bench_interp(repeat=args.repeat, iterations=args.iterations)
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from .kernel import features_report, format_features
+    report = features_report(helpers=not args.no_helpers)
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        sys.stdout.write(format_features(report))
+    return 0
+
+
+def prog_type_value(name: str) -> int:
+    """A program type by the kernel's name: `xdp`, `socket_filter`, `BPF_PROG_TYPE_XDP`."""
+    from .kernel import ProgType
+    key = name.upper().removeprefix("BPF_PROG_TYPE_").replace("-", "_")
+    aliases = {"TC": "SCHED_CLS", "CLASSIFIER": "SCHED_CLS", "ACTION": "SCHED_ACT",
+               "SOCKET": "SOCKET_FILTER", "RAW_TP": "RAW_TRACEPOINT", "UPROBE": "KPROBE",
+               "PERF": "PERF_EVENT"}
+    key = aliases.get(key, key)
+    try:
+        return int(ProgType[key])
+    except KeyError:
+        names = ", ".join(t.name.lower() for t in ProgType if t.name != "UNSPEC")
+        raise CLIError(f"unknown program type {name!r}; one of: {names}") from None
+
+
+def cmd_prog_load(args: argparse.Namespace) -> int:
+    from .kernel import KernelVerifierError, available, prog_load
+    ptype = prog_type_value(args.type)
+    code = read_program(args.file, args.syntax)
+    ok, reason = available()
+    if not ok:
+        raise CLIError(f"cannot load into the kernel: {reason}")
+    try:
+        with prog_load(ptype, code, args.license, log_level=args.log_level,
+                       name=Path(args.file).stem[:15]) as prog:
+            sys.stdout.write(prog.log)
+            info = prog.info(insns=False)
+            print(f"accepted: {len(code) // 8} instructions, {info.verified_insns} verified, "
+                  f"xlated {info.xlated_prog_len} bytes, jited {info.jited_prog_len} bytes")
+    except KernelVerifierError as e:
+        sys.stdout.write(e.log)
+        print(f"rejected: {e.reason} ({e.errno_name})", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_fuzz_diff(args: argparse.Namespace) -> int:
@@ -211,6 +259,24 @@ def build_parser() -> argparse.ArgumentParser:
     fd.add_argument("--quiet", action="store_true", help="no progress bar")
     fd.set_defaults(fn=cmd_fuzz_diff)
 
+    fe = sub.add_parser("features", help="what this kernel's BPF supports (like bpftool "
+                                         "feature probe)")
+    fe.add_argument("--json", action="store_true")
+    fe.add_argument("--no-helpers", action="store_true", help="skip the per-type helper probes")
+    fe.set_defaults(fn=cmd_features)
+
+    pr = sub.add_parser("prog", help="programs in the kernel")
+    prsub = pr.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
+    prsub.required = True
+    pl = prsub.add_parser("load", help="load into the kernel and print the verifier log "
+                                       "(exit 0 accepted, 1 rejected)")
+    pl.add_argument("file", help="assembly, hex or raw bytecode")
+    pl.add_argument("--type", required=True, help="program type, e.g. xdp, socket_filter")
+    pl.add_argument("--log-level", type=int, default=1, choices=[0, 1, 2])
+    pl.add_argument("--license", default="GPL")
+    pl.add_argument("--syntax", choices=syntaxes)
+    pl.set_defaults(fn=cmd_prog_load)
+
     b = sub.add_parser("bench", help="benchmarks")
     bsub = b.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
     bsub.required = True
@@ -218,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     bi.add_argument("--repeat", type=int, default=3)
     bi.add_argument("--iterations", type=int, default=100_000)
     bi.set_defaults(fn=cmd_bench)
+    bk = bsub.add_parser("kernel", help="ns per run on the VM and in the kernel, same programs")
+    bk.add_argument("--repeat", type=int, default=3)
+    bk.add_argument("--iterations", type=int, default=10_000)
+    bk.set_defaults(fn=cmd_bench)
     return p
 
 

@@ -1,25 +1,24 @@
 """The bpf_conformance vectors on the Linux kernel, through run_raw() (XDP test run,
 full 64-bit r0 read back from a map).
 
-Vectors with only `-- asm` need pybpf.asm's "conformance" syntax; without it they
-are skipped and only the raw vectors run. EXPECTED_REJECTIONS is the kernel's
+EXPECTED_REJECTIONS is the kernel's
 verdict on this suite (Linux 6.18): if the verifier starts or stops rejecting a
 vector, or gives another reason, the test fails.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+import pybpf
+from pybpf.conformance import parse_data
 from pybpf.kernel import KernelVerifierError, RawRunner
 
 pytestmark = pytest.mark.kernel
 
-M64 = (1 << 64) - 1
 # ../shared/conformance beside the project (as tests/conftest.py has it)
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
 VECTORS = CONFORMANCE / "bpf_conformance"
@@ -47,60 +46,8 @@ EXPECTED_REJECTIONS: dict[str, str] = {
 # (uBPF's 5 is "unwind"), which ignores r1; the program then sets r0 = 2 itself.
 
 
-def parse_data(path: Path) -> dict[str, list[str]]:
-    """The sections of a .data file: name -> its non-empty lines, comments removed."""
-    sections: dict[str, list[str]] = {}
-    current: str | None = None
-    for raw in path.read_text(errors="replace").splitlines():
-        line = raw.split("#", 1)[0].rstrip()
-        if line.startswith("--"):
-            current = line[2:].strip()
-            sections[current] = []
-        elif current is not None and line.strip():
-            sections[current].append(line)
-    return sections
-
-
-def raw_words(lines: list[str]) -> bytes:
-    """`-- raw`: one little-endian uint64 per token (decimal or 0x hex)."""
-    return b"".join((int(tok, 0) & M64).to_bytes(8, "little")
-                    for line in lines for tok in line.split())
-
-
-def raw_bytes(lines: list[str]) -> bytes:
-    """negative/unused-*: 8 hex bytes per instruction, in memory order."""
-    return bytes.fromhex("".join("".join(line.split()) for line in lines))
-
-
-def mem_bytes(lines: list[str]) -> bytes:
-    return bytes.fromhex("".join(re.sub(r"^\s*[0-9a-fA-F]+:", "", ln) for ln in lines)
-                         .replace(" ", ""))
-
-
-def _assembler() -> tuple[object | None, str]:
-    """pybpf.asm.assemble if its conformance syntax works, else (None, why)."""
-    try:
-        from pybpf.asm import assemble
-        assert assemble("mov %r0, 1\nexit", syntax="conformance") == \
-            bytes.fromhex("b700000001000000" "9500000000000000")
-    except Exception as e:  # not there yet, or broken
-        return None, f"pybpf.asm conformance syntax unavailable: {type(e).__name__}: {e}"
-    return assemble, ""
-
-
-ASSEMBLE, ASM_REASON = _assembler()
-
-
 def vector_files() -> list[Path]:
     return sorted(VECTORS.glob("*.data")) if VECTORS.exists() else []
-
-
-def program_of(sections: dict[str, list[str]]) -> bytes:
-    if "raw" in sections:  # the conformance runner prefers raw
-        return raw_words(sections["raw"])
-    if ASSEMBLE is None:
-        pytest.skip(ASM_REASON)
-    return ASSEMBLE("\n".join(sections["asm"]), syntax="conformance")  # type: ignore[operator]
 
 
 @pytest.fixture(scope="module")
@@ -111,12 +58,10 @@ def runner() -> Iterator[RawRunner]:
 
 @pytest.mark.parametrize("path", vector_files(), ids=lambda p: p.stem)
 def test_vector(path: Path, runner: RawRunner) -> None:
-    sections = parse_data(path)
-    if "result" not in sections:
-        pytest.skip("no -- result")
-    code = program_of(sections)
-    mem = mem_bytes(sections["mem"]) if "mem" in sections else None
-    expected = int(sections["result"][-1].strip(), 0) & M64
+    """The kernel gives the vector's r0, and so does the VM on the same bytes."""
+    vec = parse_data(path)
+    code, mem, expected = vec.program(), vec.mem, vec.result
+    assert expected is not None
     name = path.stem
     if name in EXPECTED_REJECTIONS:
         with pytest.raises(KernelVerifierError) as ei:
@@ -127,7 +72,8 @@ def test_vector(path: Path, runner: RawRunner) -> None:
         got = runner.run(code, mem).r0
     except KernelVerifierError as e:
         pytest.fail(f"kernel rejected {name}: {e.reason}\n{e.log}")
-    assert got == expected, f"{name}: r0 {got:#x}, expected {expected:#x}"
+    on_vm = pybpf.run(code, mem)
+    assert got == expected == on_vm, f"{name}: kernel {got:#x}, VM {on_vm:#x}, expected {expected:#x}"
 
 
 def test_expected_rejections_name_real_vectors() -> None:
@@ -152,7 +98,8 @@ NEGATIVE = VECTORS / "negative"
 def test_reserved_fields_are_rejected(path: Path, runner: RawRunner) -> None:
     """negative/unused-*: one instruction with a non-zero reserved field; the kernel
     must refuse every one of them."""
-    code = raw_bytes(parse_data(path)["raw"])
+    code = parse_data(path).raw
+    assert code is not None
     with pytest.raises(KernelVerifierError):
         runner.run(code)
 
@@ -163,9 +110,9 @@ def test_high_bits_are_not_dropped(runner: RawRunner) -> None:
     path = NEGATIVE / "incorrect_return_value_high_bits.data"
     if not path.exists():
         pytest.skip("vector missing")
-    sections = parse_data(path)
-    code = program_of(sections)
-    got = runner.run(code, mem_bytes(sections["mem"])).r0
-    wrong = int(sections["result"][-1], 0)
+    vec = parse_data(path)
+    got = runner.run(vec.program(), vec.mem).r0
+    wrong = vec.result
+    assert wrong is not None
     assert got == 0x8877665544332211 != wrong
     assert got & 0xFFFF_FFFF == wrong & 0xFFFF_FFFF

@@ -184,8 +184,10 @@ class RawRunner(Owner):
         self.map = Map.create(BPF_MAP_TYPE_ARRAY, 4, 8, 1, name="pybpf_r0")
         self._fd = self.map._fd
 
-    def run(self, code: bytes, mem: bytes | None = None, *, log_level: int = 0) -> RawResult:
-        """Load `code` wrapped (see the module doc) and run it once on `mem`.
+    def run(self, code: bytes, mem: bytes | None = None, *, log_level: int = 0,
+            repeat: int = 1) -> RawResult:
+        """Load `code` wrapped (see the module doc) and run it on `mem` (`repeat` times;
+        `duration` is the kernel's mean ns per run).
         KernelVerifierError (with the log) if the kernel rejects it."""
         mem = bytes(mem or b"")
         if len(mem) > MAX_MEM:
@@ -197,7 +199,7 @@ class RawRunner(Owner):
         with prog_load(BPF_PROG_TYPE_XDP, prog_code, "GPL", name="pybpf_raw",
                        log_level=log_level) as prog:
             data = mem + bytes(max(0, ETH_HLEN - len(mem)))
-            res = prog.test_run(data)
+            res = prog.test_run(data, repeat=repeat)
         r0 = int.from_bytes(self.map.lookup(0), "little")
         return RawResult(r0, res.retval, res.data_out[:len(mem)], res.duration)
 
