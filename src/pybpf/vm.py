@@ -31,9 +31,10 @@ DEFAULT_INSN_BUDGET = 1_000_000
 BPF_MAX_LOOPS = 8 * 1024 * 1024  # may_goto iterations per frame, as the kernel
 SIGN64 = 1 << 63
 SIGN32 = 1 << 31
-# Address-space layout: region i lives in the 4 GiB segment (i + 1); code addresses
+# Address-space layout: region i lives in the middle of the 4 GiB segment (i + 1); code addresses
 # (values of lddw with BPF_PSEUDO_FUNC) live in CODE_SEGMENT.
 CODE_SEGMENT = 0xC0DE
+SEGMENT_HALF = 1 << 31
 _UNPACK = {1: struct.Struct("<B").unpack_from, 2: struct.Struct("<H").unpack_from,
            4: struct.Struct("<I").unpack_from, 8: struct.Struct("<Q").unpack_from}
 _PACK = {1: struct.Struct("<B").pack_into, 2: struct.Struct("<H").pack_into,
@@ -69,17 +70,19 @@ class Memory:
     regions: dict[int, Region] = field(default_factory=dict)
     packet: Region | None = None  # the data LD_ABS/LD_IND read (socket-filter style)
 
-    def map(self, name: str, buf: bytearray | memoryview | bytes, *, writable: bool = True,
-            offset: int = 0) -> Region:
-        """Add a region holding `buf` (bytes are copied into a bytearray)."""
+    def map(self, name: str, buf: bytearray | memoryview | bytes, *,
+            writable: bool = True) -> Region:
+        """Add a region holding `buf` (bytes are copied into a bytearray). It sits in the
+        middle of its own segment, so an overrun or underrun of up to 2 GiB is still
+        reported against it."""
         if isinstance(buf, bytes):
             buf = bytearray(buf)
         seg = len(self.regions) + 1
         while seg in self.regions or seg == CODE_SEGMENT:
             seg += 1
-        if len(buf) + offset > 1 << 32:
-            raise ValueError(f"region {name} is larger than 4 GiB")
-        region = Region(name, (seg << 32) + offset, buf, writable)
+        if len(buf) > SEGMENT_HALF:
+            raise ValueError(f"region {name} is larger than 2 GiB")
+        region = Region(name, (seg << 32) + SEGMENT_HALF, buf, writable)
         self.regions[seg] = region
         return region
 
