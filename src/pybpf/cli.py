@@ -212,6 +212,14 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _group(sub: argparse._SubParsersAction, name: str, help_text: str) -> argparse._SubParsersAction:
+    """A command with subcommands of its own (`pybpf fuzz diff`, `pybpf prog load`)."""
+    parser = sub.add_parser(name, help=help_text)
+    group = parser.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
+    group.required = True
+    return group
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="pybpf", description="The eBPF platform in Python.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -246,9 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--backend", choices=["vm", "kernel"], default="vm")
     c.set_defaults(fn=cmd_plugin)
 
-    f = sub.add_parser("fuzz", help="differential fuzzing against the kernel")
-    fsub = f.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
-    fsub.required = True
+    fsub = _group(sub, "fuzz", "differential fuzzing against the kernel")
     fd = fsub.add_parser("diff", help="random verifier-accepted programs on the VM and the "
                                       "kernel; mismatches are shrunk and saved")
     fd.add_argument("--count", type=int, default=1000)
@@ -265,9 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     fe.add_argument("--no-helpers", action="store_true", help="skip the per-type helper probes")
     fe.set_defaults(fn=cmd_features)
 
-    pr = sub.add_parser("prog", help="programs in the kernel")
-    prsub = pr.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
-    prsub.required = True
+    prsub = _group(sub, "prog", "programs in the kernel")
     pl = prsub.add_parser("load", help="load into the kernel and print the verifier log "
                                        "(exit 0 accepted, 1 rejected)")
     pl.add_argument("file", help="assembly, hex or raw bytecode")
@@ -277,9 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--syntax", choices=syntaxes)
     pl.set_defaults(fn=cmd_prog_load)
 
-    b = sub.add_parser("bench", help="benchmarks")
-    bsub = b.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
-    bsub.required = True
+    bsub = _group(sub, "bench", "benchmarks")
     bi = bsub.add_parser("interp", help="interpreter speed in executed instructions per second")
     bi.add_argument("--repeat", type=int, default=3)
     bi.add_argument("--iterations", type=int, default=100_000)

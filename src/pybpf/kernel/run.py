@@ -21,7 +21,7 @@ import struct
 from dataclasses import dataclass
 
 from ..isa import (BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, BPF_PSEUDO_MAP_FD, OPCODE_CALL,
-                   OPCODE_EXIT, OPCODE_LDDW)
+                   OPCODE_EXIT, OPCODE_LDDW, Instruction, jump_target)
 from .abi import BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_XDP, XDP_PASS
 from .fd import Owner
 from .maps import Map
@@ -82,19 +82,7 @@ def epilog(map_fd: int) -> bytes:
 
 def _target(opcode: int, src: int, off: int, imm: int, pc: int) -> int | None:
     """The slot a jump, local call or pseudo-func lddw at `pc` refers to, else None."""
-    cls = opcode & 0x07
-    op = opcode & 0xF0
-    if opcode == _OP_LDDW:
-        return pc + 1 + imm if src == _PSEUDO_FUNC else None
-    if cls not in (0x05, 0x06):
-        return None
-    if op == 0x80:  # call
-        return pc + 1 + imm if (opcode == _OP_CALL and src == _PSEUDO_CALL) else None
-    if op == 0x90:  # exit
-        return None
-    if cls == 0x06 and op == 0x00:  # gotol: 32-bit offset in imm
-        return pc + 1 + imm
-    return pc + 1 + off
+    return jump_target(Instruction(opcode, 0, src, off, imm), pc)
 
 
 def _is_plain_exit(slot: list[int]) -> bool:
