@@ -1,6 +1,6 @@
 """The bpf(2) ABI: UAPI constants and ctypes layouts of the `union bpf_attr` variants.
 
-Enum values come from the generated `_abi_generated` (the kernel's BTF); the few
+Enum values come from the generated `pybpf.uapi` (the kernel's BTF); the few
 `#define` constants BTF cannot carry are written here from include/uapi/linux/bpf.h.
 Each attr Structure is one member of `union bpf_attr`, laid out exactly as the UAPI
 on 64-bit Linux (x86_64, aarch64), so it can be passed to bpf(2) with its own size:
@@ -12,8 +12,8 @@ from __future__ import annotations
 import ctypes
 from ctypes import c_char, c_int32, c_uint8, c_uint32, c_uint64
 
-from ._abi_generated import *  # noqa: F401,F403  (the UAPI enums and their constants)
-from ._abi_generated import AttachType, BpfCmd, BtfKind, LinkType, MapFlag, MapType, \
+from ..uapi import *  # noqa: F401,F403  (the UAPI enums and their constants)
+from ..uapi import AttachType, BpfCmd, BtfKind, LinkType, MapFlag, MapType, \
     ProgType, StatsType, UpdateFlag
 
 
