@@ -1,0 +1,465 @@
+"""Reading BPF ELF objects (clang -target bpf, libbpf conventions) into an ObjectSpec.
+
+pyelftools parses the ELF; this module applies libbpf's conventions on top: programs
+by `SEC()` name and function symbol, sub-programs from `.text` linked in behind each
+program that calls them, maps from `.maps` (BTF-defined), `maps` (legacy `bpf_map_def`
+and iproute2's `bpf_elf_map`), and global data sections, relocations turned into map
+references, and externs recorded for instantiation. Anything malformed raises ELFError.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import PyBPFError
+from .. import isa
+from ..objects.spec import ExternRef, GlobalVar, MapRef, ObjectSpec, ProgramSpec
+from .sections import classify_section
+
+EM_BPF = 247
+SHT_PROGBITS = 1
+SHT_SYMTAB = 2
+SHT_NOBITS = 8
+SHT_REL = 9
+SHF_EXECINSTR = 0x4
+SHN_UNDEF = 0
+
+R_BPF_NONE = 0
+R_BPF_64_64 = 1
+R_BPF_64_ABS64 = 2
+R_BPF_64_ABS32 = 3
+R_BPF_64_NODYLD32 = 4
+R_BPF_64_32 = 10
+RELOC_NAMES = {0: "R_BPF_NONE", 1: "R_BPF_64_64", 2: "R_BPF_64_ABS64", 3: "R_BPF_64_ABS32",
+               4: "R_BPF_64_NODYLD32", 10: "R_BPF_64_32"}
+
+DATA_PREFIXES = (".data", ".rodata", ".bss")
+
+
+class ELFError(PyBPFError):
+    """An object file that is not a loadable BPF ELF object, or uses a construct pybpf
+    does not support (the message names it)."""
+
+
+@dataclass
+class _Symbol:
+    name: str
+    value: int
+    size: int
+    type: str  # STT_FUNC, STT_OBJECT, STT_SECTION, STT_NOTYPE
+    bind: str
+    shndx: int
+
+
+@dataclass
+class _Func:
+    """A function in an executable section: raw 8-byte slots and its relocations."""
+
+    name: str
+    section: str
+    shndx: int
+    start: int  # slot index in the section
+    end: int
+    is_global: bool
+    relocs: dict[int, tuple[int, _Symbol]] = field(default_factory=dict)  # slot -> (type, sym)
+
+
+@dataclass
+class _Elf:
+    """The parts of the ELF the BPF conventions need, read once."""
+
+    sections: list[tuple[str, int, int, bytes]]  # name, sh_type, sh_flags, data
+    symbols: list[_Symbol]
+    relocs: dict[int, list[tuple[int, int, int]]]  # target shndx -> (offset, type, sym index)
+
+
+def _read(data: bytes) -> _Elf:
+    try:
+        from elftools.common.exceptions import ELFError as PyELFError
+        from elftools.elf.elffile import ELFFile
+    except ImportError as e:  # pragma: no cover
+        raise ELFError("pyelftools is needed to read ELF objects (pip install pyelftools)") from e
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        if elf["e_machine"] not in ("EM_BPF", EM_BPF):
+            raise ELFError(f"not a BPF object: machine is {elf['e_machine']}")
+        if elf.elfclass != 64:
+            raise ELFError(f"not a 64-bit ELF object (class {elf.elfclass})")
+        if not elf.little_endian:
+            raise ELFError("big-endian BPF objects are not supported")
+        if elf["e_type"] not in ("ET_REL",):
+            raise ELFError(f"not a relocatable object (type {elf['e_type']})")
+        sections: list[tuple[str, int, int, bytes]] = []
+        symbols: list[_Symbol] = []
+        relocs: dict[int, list[tuple[int, int, int]]] = {}
+        for sec in elf.iter_sections():
+            sh_type = sec.header["sh_type"]
+            type_num = {"SHT_PROGBITS": SHT_PROGBITS, "SHT_SYMTAB": SHT_SYMTAB,
+                        "SHT_NOBITS": SHT_NOBITS, "SHT_REL": SHT_REL}.get(sh_type, -1) \
+                if isinstance(sh_type, str) else sh_type
+            body = b"" if type_num == SHT_NOBITS else sec.data()
+            if type_num == SHT_NOBITS:
+                body = bytes(min(sec.header["sh_size"], 1 << 28))
+            sections.append((sec.name, type_num, sec.header["sh_flags"], body))
+            if type_num == SHT_SYMTAB:
+                for sym in sec.iter_symbols():
+                    shndx = sym["st_shndx"]
+                    symbols.append(_Symbol(sym.name, sym["st_value"], sym["st_size"],
+                                           sym["st_info"]["type"], sym["st_info"]["bind"],
+                                           shndx if isinstance(shndx, int) else SHN_UNDEF))
+            elif type_num == SHT_REL:
+                target = sec.header["sh_info"]
+                entries = relocs.setdefault(target, [])
+                for rel in sec.iter_relocations():
+                    entries.append((rel["r_offset"], rel["r_info_type"], rel["r_info_sym"]))
+        return _Elf(sections, symbols, relocs)
+    except ELFError:
+        raise
+    except (PyELFError, struct.error, ValueError, KeyError, IndexError, TypeError,
+            AttributeError, UnicodeDecodeError, OverflowError, MemoryError, AssertionError,
+            RecursionError) as e:
+        raise ELFError(f"malformed ELF: {type(e).__name__}: {e}") from None
+
+
+def _is_data_section(name: str) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in DATA_PREFIXES)
+
+
+def load(path_or_bytes: "str | Path | bytes", *, name: str = "",
+         map_parser: Callable[..., Any] | None = None) -> ObjectSpec:
+    """Read a BPF ELF object into an ObjectSpec (deterministic, no kernel needed)."""
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        data, path = bytes(path_or_bytes), name
+    else:
+        path = str(path_or_bytes)
+        try:
+            data = Path(path).read_bytes()
+        except OSError as e:
+            raise ELFError(f"cannot read {path}: {e.strerror}") from None
+    elf = _read(data)
+    try:
+        return _Builder(elf, path).build()
+    except ELFError:
+        raise
+    except (struct.error, ValueError, KeyError, IndexError, TypeError, ZeroDivisionError,
+            UnicodeDecodeError, OverflowError, RecursionError, MemoryError) as e:
+        raise ELFError(f"malformed BPF object: {type(e).__name__}: {e}") from None
+
+
+class _Builder:
+    """One pass over an _Elf producing the ObjectSpec."""
+
+    def __init__(self, elf: _Elf, path: str) -> None:
+        self.elf = elf
+        self.path = path
+        self.spec = ObjectSpec(path=path)
+        self.sec_names = [s[0] for s in elf.sections]
+
+    # --- top level ----------------------------------------------------------------
+    def build(self) -> ObjectSpec:
+        spec = self.spec
+        for name, sh_type, flags, body in self.elf.sections:
+            kind = "code" if flags & SHF_EXECINSTR else {SHT_PROGBITS: "data", SHT_NOBITS: "bss",
+                                                          SHT_SYMTAB: "symtab",
+                                                          SHT_REL: "rel"}.get(sh_type, "other")
+            spec.sections.append((name, kind, len(body)))
+        spec.license = self._cstring_section("license")
+        version = self._section_data("version")
+        if version is not None:
+            if len(version) != 4:
+                raise ELFError(f"section version is {len(version)} bytes, expected 4")
+            spec.kern_version = struct.unpack("<I", version)[0]
+        self._load_btf()
+        self._data_maps()
+        self._legacy_maps()
+        self._btf_maps()
+        self._programs()
+        return spec
+
+    def _section_data(self, name: str) -> bytes | None:
+        for sname, _, _, body in self.elf.sections:
+            if sname == name:
+                return body
+        return None
+
+    def _cstring_section(self, name: str) -> str:
+        body = self._section_data(name)
+        if body is None:
+            return ""
+        return body.split(b"\0", 1)[0].decode("ascii", "replace")
+
+    def _sym_section(self, sym: _Symbol) -> str:
+        if 0 < sym.shndx < len(self.sec_names):
+            return self.sec_names[sym.shndx]
+        return ""
+
+    # --- BTF ------------------------------------------------------------------------------
+    def _load_btf(self) -> None:
+        raw = self._section_data(".BTF")
+        if raw is None:
+            return
+        try:
+            from .. import btf as btfmod
+        except ImportError:
+            return
+        try:
+            self.spec.btf = btfmod.parse(raw)
+            ext = self._section_data(".BTF.ext")
+            if ext is not None and hasattr(btfmod, "parse_ext"):
+                self.spec.btf_ext = btfmod.parse_ext(ext, self.spec.btf)
+        except PyBPFError as e:
+            raise ELFError(f"bad BTF in {self.path or 'object'}: {e}") from None
+
+    # --- maps ----------------------------------------------------------------------------------
+    def _map_spec(self, **kw: Any) -> Any:
+        from ..maps import MapSpec
+        return MapSpec(**kw)
+
+    def _data_maps(self) -> None:
+        """Each .data/.rodata/.bss(.*) section becomes a one-element array map; .rodata
+        is frozen. Its symbols become globals."""
+        for idx, (name, sh_type, flags, body) in enumerate(self.elf.sections):
+            if flags & SHF_EXECINSTR or not _is_data_section(name) or not body:
+                continue
+            is_ro = name.startswith(".rodata")
+            self.spec.maps[name] = self._map_spec(
+                type="array", key_size=4, value_size=len(body), max_entries=1, name=name,
+                flags=(1 << 7) if is_ro else 0,  # BPF_F_RDONLY_PROG for .rodata
+                contents=[(b"\0\0\0\0", bytes(body))] if any(body) else [],
+                freeze=is_ro)
+            for sym in self.elf.symbols:
+                if sym.shndx == idx and sym.type == "STT_OBJECT" and sym.name:
+                    self.spec.globals[sym.name] = GlobalVar(sym.name, name, sym.value, sym.size)
+
+    def _legacy_maps(self) -> None:
+        """The `maps` section: libbpf's `struct bpf_map_def` (5+ u32) or iproute2's
+        `struct bpf_elf_map` (9 u32), told apart by the symbols' sizes."""
+        try:
+            idx = self.sec_names.index("maps")
+        except ValueError:
+            return
+        body = self.elf.sections[idx][3]
+        syms = sorted((s for s in self.elf.symbols if s.shndx == idx and s.name
+                       and s.type in ("STT_OBJECT", "STT_NOTYPE")), key=lambda s: s.value)
+        if not syms:
+            return
+        for i, sym in enumerate(syms):
+            size = sym.size or ((syms[i + 1].value if i + 1 < len(syms) else len(body)) - sym.value)
+            raw = body[sym.value:sym.value + size]
+            if size < 20 or len(raw) < size:
+                raise ELFError(f"legacy map {sym.name} is {size} bytes at offset {sym.value}: "
+                               "too small for struct bpf_map_def")
+            words = struct.unpack_from(f"<{size // 4}I", raw)
+            if size == 36:  # iproute2 struct bpf_elf_map
+                mtype, ksize, vsize, maxe, mflags, _id, pinning, _inner_id, _inner_idx = words
+                self.spec.maps[sym.name] = self._map_spec(
+                    type=mtype, key_size=ksize, value_size=vsize, max_entries=maxe,
+                    flags=mflags, name=sym.name, pinning=pinning)
+            else:
+                mtype, ksize, vsize, maxe, mflags = words[:5]
+                self.spec.maps[sym.name] = self._map_spec(
+                    type=mtype, key_size=ksize, value_size=vsize, max_entries=maxe,
+                    flags=mflags, name=sym.name)
+
+    def _btf_maps(self) -> None:
+        idx = self.sec_names.index(".maps") if ".maps" in self.sec_names else -1
+        if idx < 0:
+            return
+        if self.spec.btf is None:
+            raise ELFError(".maps section (BTF-defined maps) without usable .BTF")
+        from .btfmaps import parse_btf_maps
+        maps = parse_btf_maps(self.spec.btf, self.elf, idx, self._map_spec)
+        self.spec.maps.update(maps)
+
+    # --- programs ------------------------------------------------------------------------------
+    def _functions(self) -> dict[tuple[int, int], _Func]:
+        funcs: dict[tuple[int, int], _Func] = {}
+        for idx, (name, _, flags, body) in enumerate(self.elf.sections):
+            if not flags & SHF_EXECINSTR or not body:
+                continue
+            if len(body) % 8:
+                raise ELFError(f"code section {name} is {len(body)} bytes, not a multiple of 8")
+            nslots = len(body) // 8
+            syms = sorted({s.value: s for s in self.elf.symbols
+                           if s.shndx == idx and s.type == "STT_FUNC"}.values(),
+                          key=lambda s: s.value)
+            if not syms:  # no function symbols: the whole section is one program
+                syms = [_Symbol(name.replace("/", "_"), 0, len(body), "STT_FUNC", "STB_GLOBAL", idx)]
+            for i, sym in enumerate(syms):
+                if sym.value % 8 or sym.value // 8 >= nslots:
+                    raise ELFError(f"function {sym.name} at offset {sym.value} is outside or "
+                                   f"misaligned in {name}")
+                end = sym.value + sym.size if sym.size else (
+                    syms[i + 1].value if i + 1 < len(syms) else len(body))
+                end = min(end, len(body))
+                funcs[(idx, sym.value // 8)] = _Func(sym.name, name, idx, sym.value // 8,
+                                                     max(end // 8, sym.value // 8 + 1),
+                                                     sym.bind != "STB_LOCAL")
+            for off, rtype, symi in self.elf.relocs.get(idx, ()):
+                if rtype in (R_BPF_NONE, R_BPF_64_NODYLD32):
+                    continue
+                if rtype not in (R_BPF_64_64, R_BPF_64_32, R_BPF_64_ABS64, R_BPF_64_ABS32):
+                    raise ELFError(f"unsupported relocation type {rtype} in {name} at offset {off}")
+                if off % 8 or off // 8 >= nslots:
+                    raise ELFError(f"relocation at offset {off} is outside {name}")
+                if not 0 <= symi < len(self.elf.symbols):
+                    raise ELFError(f"relocation at offset {off} in {name} names symbol {symi}, "
+                                   "which does not exist")
+                owner = self._owner(funcs, idx, off // 8)
+                if owner is None:
+                    raise ELFError(f"relocation at offset {off} in {name} is in no function")
+                owner.relocs[off // 8] = (rtype, self.elf.symbols[symi])
+        return funcs
+
+    @staticmethod
+    def _owner(funcs: dict[tuple[int, int], _Func], shndx: int, slot: int) -> _Func | None:
+        for (sidx, _), f in funcs.items():
+            if sidx == shndx and f.start <= slot < f.end:
+                return f
+        return None
+
+    def _programs(self) -> None:
+        funcs = self._functions()
+        for (shndx, _), func in sorted(funcs.items()):
+            if func.section == ".text" or func.section.startswith(".text."):
+                continue
+            info = classify_section(func.section)
+            if info is None:
+                raise ELFError(f"section {func.section!r} (program {func.name}) has no known "
+                               "program type: use a libbpf SEC() name such as xdp, socket, tc, "
+                               "tracepoint/<category>/<name>")
+            if not func.is_global and any(
+                    f.is_global for (s, _), f in funcs.items() if s == shndx):
+                continue  # a static helper function inside a program section
+            prog = self._link(func, funcs)
+            prog.type, prog.expected_attach_type = info.prog_type, info.attach_type
+            prog.attach_to, prog.flags = info.attach_to, info.flags
+            if prog.name in self.spec.programs:
+                raise ELFError(f"two programs are named {prog.name}")
+            self.spec.programs[prog.name] = prog
+
+    def _link(self, entry: _Func, funcs: dict[tuple[int, int], _Func]) -> ProgramSpec:
+        """The entry function followed by every function it reaches through calls (and
+        function pointers), with call offsets and map references fixed up."""
+        order: list[_Func] = [entry]
+        placed: dict[int, int] = {}  # id(func) -> start slot in the program
+        slots: list[bytearray] = []
+        map_refs: list[MapRef] = []
+        extern_refs: list[ExternRef] = []
+        functions: list[tuple[str, int]] = []
+        pending_calls: list[tuple[int, _Func, int]] = []  # (program slot, target func, target slot)
+        i = 0
+        while i < len(order):
+            func = order[i]
+            i += 1
+            base = len(slots)
+            placed[id(func)] = base
+            functions.append((func.name, base))
+            body = self.elf.sections[func.shndx][3]
+            for s in range(func.start, func.end):
+                slots.append(bytearray(body[s * 8:s * 8 + 8]))
+            s = func.start
+            while s < func.end:
+                raw = slots[base + s - func.start]
+                opcode, regs = raw[0], raw[1]
+                src = regs >> 4
+                imm = struct.unpack_from("<i", raw, 4)[0]
+                pc = base + s - func.start
+                reloc = func.relocs.get(s)
+                if opcode == isa.OPCODE_CALL and src == isa.BPF_PSEUDO_CALL:
+                    if reloc is not None:
+                        sym = reloc[1]
+                        tshndx = sym.shndx
+                        tslot = sym.value // 8 + imm + 1
+                    else:
+                        tshndx, tslot = func.shndx, s + imm + 1
+                    target = self._owner(funcs, tshndx, tslot)
+                    if target is None:
+                        raise ELFError(f"call in {func.name} at slot {s} targets no function")
+                    if target not in order:
+                        order.append(target)
+                    pending_calls.append((pc, target, tslot))
+                elif reloc is not None:
+                    self._reloc(func, s, pc, raw, reloc, funcs, order, pending_calls,
+                                map_refs, extern_refs)
+                s += 2 if opcode == isa.OPCODE_LDDW else 1
+        for pc, target, tslot in pending_calls:
+            rel = placed[id(target)] + (tslot - target.start) - pc - 1
+            raw = slots[pc]
+            if raw[0] == isa.OPCODE_LDDW:  # function pointer (BPF_PSEUDO_FUNC)
+                raw[1] = (raw[1] & 0x0F) | (isa.BPF_PSEUDO_FUNC << 4)
+                struct.pack_into("<i", raw, 4, rel)
+                struct.pack_into("<i", slots[pc + 1], 4, 0)
+            else:
+                struct.pack_into("<i", raw, 4, rel)
+        code = b"".join(slots)
+        try:
+            insns = isa.decode(code)
+        except isa.InvalidInstruction as e:
+            raise ELFError(f"program {entry.name}: {e}") from None
+        return ProgramSpec(name=entry.name, section=entry.section, type=0, instructions=insns,
+                           license=self.spec.license, kern_version=self.spec.kern_version,
+                           map_refs=map_refs, extern_refs=extern_refs, functions=functions)
+
+    def _reloc(self, func: _Func, s: int, pc: int, raw: bytearray, reloc: tuple[int, _Symbol],
+               funcs: dict[tuple[int, int], _Func], order: list[_Func],
+               pending_calls: list[tuple[int, _Func, int]], map_refs: list[MapRef],
+               extern_refs: list[ExternRef]) -> None:
+        rtype, sym = reloc
+        opcode = raw[0]
+        imm = struct.unpack_from("<i", raw, 4)[0]
+        tsec = self._sym_section(sym)
+        where = f"{func.name} at slot {s}"
+        if sym.shndx == SHN_UNDEF:  # an extern: .kconfig variable or .ksyms symbol
+            section = self._extern_section(sym.name)
+            kind = "call" if opcode == isa.OPCODE_CALL else "lddw"
+            if kind == "lddw" and opcode != isa.OPCODE_LDDW:
+                raise ELFError(f"extern {sym.name} used by a non-lddw instruction in {where}")
+            extern_refs.append(ExternRef(pc, sym.name, section, kind, imm))
+            return
+        if opcode != isa.OPCODE_LDDW:
+            raise ELFError(f"relocation {RELOC_NAMES.get(rtype, rtype)} against {sym.name or tsec} "
+                           f"on a non-lddw instruction (opcode {opcode:#04x}) in {where}")
+        if tsec in ("maps", ".maps"):
+            name = self._map_name_at(sym, tsec)
+            map_refs.append(MapRef(pc, name, "fd"))
+            return
+        if _is_data_section(tsec):
+            if tsec not in self.spec.maps:
+                raise ELFError(f"{where} refers to empty data section {tsec}")
+            offset = (sym.value if sym.type != "STT_SECTION" else 0) + imm
+            map_refs.append(MapRef(pc, tsec, "value", offset))
+            return
+        tidx = sym.shndx
+        if self.elf.sections[tidx][2] & SHF_EXECINSTR:  # a function pointer
+            tslot = (sym.value + imm) // 8 if sym.type == "STT_SECTION" else sym.value // 8
+            target = self._owner(funcs, tidx, tslot)
+            if target is None:
+                raise ELFError(f"function pointer in {where} targets no function")
+            if target not in order:
+                order.append(target)
+            pending_calls.append((pc, target, tslot))
+            return
+        raise ELFError(f"lddw in {where} refers to {sym.name or '?'} in section {tsec!r}, "
+                       "which is neither a map, global data nor code")
+
+    def _map_name_at(self, sym: _Symbol, section: str) -> str:
+        if sym.type != "STT_SECTION" and sym.name in self.spec.maps:
+            return sym.name
+        for m in self.elf.symbols:
+            if self._sym_section(m) == section and m.value == sym.value and m.name in self.spec.maps:
+                return m.name
+        raise ELFError(f"reference to an unknown map at offset {sym.value} of {section}")
+
+    def _extern_section(self, name: str) -> str:
+        btf = self.spec.btf
+        if btf is not None and hasattr(btf, "datasec_of_var"):
+            found = btf.datasec_of_var(name)
+            if found:
+                return found
+        return ".kconfig" if name.isupper() or name.startswith("CONFIG_") or \
+            name == "LINUX_KERNEL_VERSION" else ".ksyms"
