@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import struct
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 from . import isa
 from .errors import (HelperError, InstructionLimitExceeded, InvalidProgram,
@@ -44,14 +44,26 @@ _SIZE_MASK = {1: 0xFF, 2: 0xFFFF, 4: M32, 8: M64}
 
 # --- memory ------------------------------------------------------------------------------
 
+class RegionAccess(Protocol):
+    """Loads and stores of a region that are not plain memory: a program context whose
+    fields the kernel rewrites (e.g. `xdp_md->data` reads as a packet pointer). Raise
+    MemoryAccessError for an access the program type does not allow."""
+
+    def load(self, off: int, size: int, pc: int) -> int: ...
+
+    def store(self, off: int, size: int, value: int, pc: int) -> None: ...
+
+
 @dataclass(eq=False)
 class Region:
-    """A named span of addressable memory: `buf` appears at addresses [base, base+size)."""
+    """A named span of addressable memory: `buf` appears at addresses [base, base+size).
+    With `access`, loads and stores go through it instead of `buf`."""
 
     name: str
     base: int
     buf: bytearray | memoryview
     writable: bool = True
+    access: RegionAccess | None = None
 
     @property
     def size(self) -> int:
@@ -71,7 +83,7 @@ class Memory:
     packet: Region | None = None  # the data LD_ABS/LD_IND read (socket-filter style)
 
     def map(self, name: str, buf: bytearray | memoryview | bytes, *,
-            writable: bool = True) -> Region:
+            writable: bool = True, access: RegionAccess | None = None) -> Region:
         """Add a region holding `buf` (bytes are copied into a bytearray). It sits in the
         middle of its own segment, so an overrun or underrun of up to 2 GiB is still
         reported against it."""
@@ -82,7 +94,7 @@ class Memory:
             seg += 1
         if len(buf) > SEGMENT_HALF:
             raise ValueError(f"region {name} is larger than 2 GiB")
-        region = Region(name, (seg << 32) + SEGMENT_HALF, buf, writable)
+        region = Region(name, (seg << 32) + SEGMENT_HALF, buf, writable, access)
         self.regions[seg] = region
         return region
 
@@ -111,7 +123,9 @@ class Memory:
         if region is not None:
             off = addr - region.base
             if off >= 0 and off + size <= len(region.buf):
-                return _UNPACK[size](region.buf, off)[0]
+                if region.access is None:
+                    return _UNPACK[size](region.buf, off)[0]
+                return region.access.load(off, size, pc)
         raise self.fault(pc, "load", addr, size)
 
     def store(self, addr: int, size: int, value: int, pc: int) -> None:
@@ -119,7 +133,10 @@ class Memory:
         if region is not None:
             off = addr - region.base
             if off >= 0 and off + size <= len(region.buf) and region.writable:
-                _PACK[size](region.buf, off, value & _SIZE_MASK[size])
+                if region.access is None:
+                    _PACK[size](region.buf, off, value & _SIZE_MASK[size])
+                else:
+                    region.access.store(off, size, value & _SIZE_MASK[size], pc)
                 return
             if off >= 0 and off + size <= len(region.buf):
                 raise MemoryAccessError(pc, "store", addr, size, region.name,
