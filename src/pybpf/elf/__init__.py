@@ -209,7 +209,7 @@ class _Builder:
         try:
             self.spec.btf = btfmod.parse(raw)
             ext = self._section_data(".BTF.ext")
-            if ext is not None and hasattr(btfmod, "parse_ext"):
+            if ext is not None:
                 self.spec.btf_ext = btfmod.parse_ext(ext, self.spec.btf)
         except PyBPFError as e:
             raise ELFError(f"bad BTF in {self.path or 'object'}: {e}") from None
@@ -272,8 +272,9 @@ class _Builder:
         if self.spec.btf is None:
             raise ELFError(".maps section (BTF-defined maps) without usable .BTF")
         from .btfmaps import parse_btf_maps
-        maps = parse_btf_maps(self.spec.btf, self.elf, idx, self._map_spec)
+        maps, values = parse_btf_maps(self.spec.btf, self.elf, idx, self._map_spec)
         self.spec.maps.update(maps)
+        self.spec.map_values.update(values)
 
     # --- programs ------------------------------------------------------------------------------
     def _functions(self) -> dict[tuple[int, int], _Func]:

@@ -100,6 +100,8 @@ class ObjectSpec:
 
     programs: dict[str, ProgramSpec] = field(default_factory=dict)
     maps: dict[str, Any] = field(default_factory=dict)  # name -> pybpf.maps.MapSpec
+    # initial slots of prog_array / map-in-map maps: (index, program or map name)
+    map_values: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     globals: dict[str, GlobalVar] = field(default_factory=dict)
     btf: Any = None  # pybpf.btf.BTF, when the object has .BTF
     btf_ext: Any = None
@@ -123,8 +125,7 @@ class ObjectSpec:
             raise ValueError(f"global {name} is {var.size} bytes, got {len(value)}")
         data = bytearray(self._data(var.map))
         data[var.offset:var.offset + var.size] = value
-        spec = self.maps[var.map]
-        spec.contents = [(b"\0\0\0\0", bytes(data))]
+        self.maps[var.map] = self.maps[var.map].with_(contents=[(b"\0\0\0\0", bytes(data))])
 
     def _var(self, name: str) -> GlobalVar:
         try:
