@@ -1,0 +1,208 @@
+"""Objects on a backend: an ObjectSpec's maps created and programs loaded, on the VM or
+in the kernel, behind one API (`obj.programs[name].test_run(...)`, `obj.maps[name]`)."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .. import isa
+from ..errors import PyBPFError
+from ..isa import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, Instruction
+from .spec import ObjectSpec, ProgramSpec
+
+BACKENDS = ("vm", "kernel")
+
+
+class ObjectError(PyBPFError):
+    """An object that cannot be instantiated (an unresolvable reference, an unsupported
+    construct); the message names it."""
+
+
+@dataclass(frozen=True)
+class TestRunResult:
+    """What a test run gives on either backend."""
+
+    retval: int
+    data_out: bytes
+    ctx_out: bytes
+    duration: int  # ns per run (mean over `repeat`)
+
+
+class Program:
+    """A program instantiated on a backend."""
+
+    def __init__(self, spec: ProgramSpec, backend: str, code: bytes, handle: Any,
+                 runner: Callable[..., TestRunResult]) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.type = spec.type
+        self.backend = backend
+        self.code = code  # the instructions as loaded (map references patched)
+        self.handle = handle  # pybpf.kernel.Program or pybpf.vm.VM
+        self._runner = runner
+
+    @property
+    def fd(self) -> int:
+        """The kernel fd (kernel), or the VM's program id (vm)."""
+        return int(getattr(self.handle, "fd", getattr(self.handle, "prog_id", -1)))
+
+    def test_run(self, data_in: bytes | None = None, *, ctx_in: bytes | None = None,
+                 repeat: int = 1, data_size_out: int | None = None,
+                 ctx_size_out: int | None = None, flags: int = 0) -> TestRunResult:
+        """BPF_PROG_TEST_RUN semantics on either backend."""
+        return self._runner(data_in=data_in, ctx_in=ctx_in, repeat=repeat,
+                            data_size_out=data_size_out, ctx_size_out=ctx_size_out, flags=flags)
+
+    def close(self) -> None:
+        close = getattr(self.handle, "close", None)
+        if close is not None:
+            close()
+
+    def __repr__(self) -> str:
+        return f"<Program {self.name} type={self.type} on {self.backend}>"
+
+
+class Object:
+    """An instantiated object: `programs` and `maps` by name. Close it (or use `with`)."""
+
+    def __init__(self, spec: ObjectSpec, backend: str) -> None:
+        self.spec = spec
+        self.backend = backend
+        self.programs: dict[str, Program] = {}
+        self.maps: dict[str, Any] = {}
+
+    def close(self) -> None:
+        for p in self.programs.values():
+            p.close()
+        for m in self.maps.values():
+            m.close()
+
+    def __enter__(self) -> "Object":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<Object {os.path.basename(self.spec.path) or '?'} on {self.backend}: "
+                f"{len(self.programs)} programs, {len(self.maps)} maps>")
+
+
+# --- instantiation -----------------------------------------------------------------------
+
+def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None) -> Object:
+    """Create the maps, resolve every reference and load every program."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r} (expected 'vm' or 'kernel')")
+    obj = Object(spec, backend)
+    try:
+        for name, mspec in spec.maps.items():
+            obj.maps[name] = mspec.create(backend)
+        target = None
+        for name, pspec in spec.programs.items():
+            if pspec.core_relos:
+                target = target if target is not None else _core_target(btf_target)
+            code = patch_program(spec, pspec, obj.maps, target)
+            obj.programs[name] = (_load_kernel if backend == "kernel" else _load_vm)(
+                spec, pspec, code, obj)
+        for map_name, slots in spec.map_values.items():
+            m = obj.maps[map_name]
+            for index, ref in slots:
+                target_obj = obj.programs.get(ref) or obj.maps.get(ref)
+                if target_obj is None:
+                    raise ObjectError(f"map {map_name} slot {index} refers to {ref}, which is "
+                                      "neither a program nor a map of this object")
+                m.update(index.to_bytes(4, "little"), target_obj)
+    except BaseException:
+        obj.close()
+        raise
+    return obj
+
+
+def _core_target(btf_target: Any) -> Any:
+    from .. import btf as btfmod
+    if btf_target is None:
+        return btfmod.load_vmlinux()
+    if isinstance(btf_target, (str, os.PathLike)):
+        return btfmod.load_file(btf_target)
+    return btf_target
+
+
+def patch_program(spec: ObjectSpec, pspec: ProgramSpec, maps: dict[str, Any],
+                  core_target: Any) -> bytes:
+    """The program's bytes with map references, CO-RE relocations and externs resolved
+    for these maps (whose `fd` the backend understands)."""
+    insns: list[Instruction] = list(pspec.instructions)
+    pcs = isa.slot_offsets(insns)
+    index = {pc: i for i, pc in enumerate(pcs)}
+    for ref in pspec.map_refs:
+        i = index[ref.pc]
+        m = maps.get(ref.map)
+        if m is None:
+            raise ObjectError(f"program {pspec.name} refers to map {ref.map}, which does not "
+                              "exist in this object")
+        old = insns[i]
+        if ref.kind == "fd":
+            insns[i] = Instruction(old.opcode, old.dst, BPF_PSEUDO_MAP_FD, 0, m.fd, 0)
+        else:
+            insns[i] = Instruction(old.opcode, old.dst, BPF_PSEUDO_MAP_VALUE, 0, m.fd, ref.offset)
+    if pspec.core_relos:
+        from ..btf import core as core_mod
+        for relo in pspec.core_relos:
+            i = index[relo.pc]
+            insns[i] = core_mod.relocate_insn(spec.btf, core_target, insns[i], relo)
+    for ext in pspec.extern_refs:
+        insns[index[ext.pc]] = _resolve_extern(pspec, ext, insns[index[ext.pc]])
+    return isa.encode(insns)
+
+
+def _resolve_extern(pspec: ProgramSpec, ext: Any, insn: Instruction) -> Instruction:
+    if ext.section == ".kconfig" and ext.name == "LINUX_KERNEL_VERSION" and insn.is_lddw:
+        rel = platform.release().split("-")[0].split(".")
+        nums = [int(x) for x in rel[:3]] + [0] * (3 - len(rel[:3]))
+        return Instruction.lddw(insn.dst, (nums[0] << 16) | (nums[1] << 8) | min(nums[2], 255))
+    raise ObjectError(f"program {pspec.name} uses extern {ext.name} from {ext.section}, which "
+                      "pybpf does not resolve yet (supported: LINUX_KERNEL_VERSION)")
+
+
+def _load_kernel(spec: ObjectSpec, pspec: ProgramSpec, code: bytes, obj: Object) -> Program:
+    from .. import kernel
+    try:
+        handle = kernel.prog_load(pspec.type, code, pspec.license or spec.license or "GPL",
+                                  expected_attach_type=pspec.expected_attach_type,
+                                  name=_kernel_name(pspec.name), kern_version=pspec.kern_version,
+                                  prog_flags=pspec.flags)
+    except kernel.KernelVerifierError as e:
+        raise kernel.KernelVerifierError(e.errno, e.cmd, e.log,
+                                         f"program {pspec.name} ({pspec.section})") from None
+
+    def run(*, data_in: bytes | None, ctx_in: bytes | None, repeat: int,
+            data_size_out: int | None, ctx_size_out: int | None, flags: int) -> TestRunResult:
+        res = handle.test_run(data_in, ctx_in=ctx_in, repeat=repeat, data_size_out=data_size_out,
+                              ctx_size_out=ctx_size_out, flags=flags)
+        return TestRunResult(res.retval, res.data_out, res.ctx_out, res.duration)
+
+    return Program(pspec, "kernel", code, handle, run)
+
+
+def _kernel_name(name: str) -> str:
+    """Program names the kernel accepts: 15 characters of [A-Za-z0-9_.]."""
+    return "".join(c if c.isalnum() or c in "_." else "_" for c in name)[:15]
+
+
+def _load_vm(spec: ObjectSpec, pspec: ProgramSpec, code: bytes, obj: Object) -> Program:
+    from .. import progtypes
+    vm = progtypes.make_vm(pspec.type, code, maps=list(obj.maps.values()),
+                           expected_attach_type=pspec.expected_attach_type)
+
+    def run(*, data_in: bytes | None, ctx_in: bytes | None, repeat: int,
+            data_size_out: int | None, ctx_size_out: int | None, flags: int) -> TestRunResult:
+        res = progtypes.test_run(vm, pspec.type, data_in=data_in, ctx_in=ctx_in, repeat=repeat,
+                                 data_size_out=data_size_out, ctx_size_out=ctx_size_out,
+                                 flags=flags, expected_attach_type=pspec.expected_attach_type)
+        return TestRunResult(res.retval, res.data_out, res.ctx_out, res.duration)
+
+    return Program(pspec, "vm", code, vm, run)
