@@ -1,0 +1,54 @@
+"""Small pieces the program-type families share: finding the program context a helper
+was given (its r1, as the kernel's ARG_PTR_TO_CTX), errno return values, and reading or
+writing helper buffers in VM memory."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from ..errors import HelperError
+from ..vm import CallContext, Memory
+
+M32 = 0xFFFF_FFFF
+M64 = 0xFFFF_FFFF_FFFF_FFFF
+
+T = TypeVar("T")
+
+
+def neg(err: int) -> int:
+    """A helper's -errno return value as the unsigned 64-bit r0."""
+    return (-err) & M64
+
+
+def s32(v: int) -> int:
+    v &= M32
+    return v - (1 << 32) if v & 0x8000_0000 else v
+
+
+def context_of(ctx: CallContext, ptr: int, cls: type[T]) -> T:
+    """The program-context model behind `ptr` (a helper's ctx argument): the region at
+    that address must be the context of a `cls` program."""
+    region = ctx.memory.regions.get(ptr >> 32)
+    access = getattr(region, "access", None)
+    if region is None or region.base != ptr or not isinstance(access, cls):
+        raise HelperError(ctx.pc, f"helper expects the program context in r1, got "
+                                  f"{ptr:#x}")
+    return access
+
+
+def read_mem(ctx: CallContext, addr: int, size: int) -> bytes:
+    return ctx.memory.read(addr, size, ctx.pc)
+
+
+def write_mem(ctx: CallContext, addr: int, data: bytes) -> None:
+    ctx.memory.write(addr, data, ctx.pc)
+
+
+def map_region(memory: Memory, name: str, size_or_buf: int | bytearray, access: object,
+               writable: bool = True) -> int:
+    """Map a region routed through `access` and return its base (also stored on the
+    access object as `.base`)."""
+    buf = size_or_buf if isinstance(size_or_buf, bytearray) else bytearray(size_or_buf)
+    region = memory.map(name, buf, writable=writable, access=access)  # type: ignore[arg-type]
+    access.base = region.base  # type: ignore[attr-defined]
+    return region.base

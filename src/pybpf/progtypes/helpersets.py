@@ -1,0 +1,196 @@
+"""Which helpers each program type may call, as data: the kernel's `*_func_proto`
+callbacks for a privileged loader (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN), recorded from
+Linux 6.18 by asking its verifier about every helper ID for every type (a call the
+verifier answers with "unknown func" or "cannot use helper" is not allowed; the test
+suite re-checks the table against the running kernel).
+
+`helpers_for(prog_type, base)` builds the VM registry of a program type: the base
+registry's helpers that the type may call, plus the type's own implementations.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+from ..helper_ids import HELPER_IDS
+from ..helpers import HelperRegistry, default_helpers
+from ..uapi import ProgType
+
+BASE: frozenset[str] = frozenset({
+    "cgrp_storage_delete", "cgrp_storage_get", "copy_from_user", "copy_from_user_task",
+    "current_task_under_cgroup", "dynptr_data", "dynptr_from_mem", "dynptr_read",
+    "dynptr_write", "find_vma", "for_each_map_elem", "get_branch_snapshot",
+    "get_cgroup_classid", "get_current_ancestor_cgroup_id", "get_current_cgroup_id",
+    "get_current_comm", "get_current_pid_tgid", "get_current_task",
+    "get_current_task_btf", "get_current_uid_gid", "get_ns_current_pid_tgid",
+    "get_numa_node_id", "get_prandom_u32", "get_smp_processor_id", "get_task_stack",
+    "jiffies64", "kptr_xchg", "ktime_get_boot_ns", "ktime_get_ns", "ktime_get_tai_ns",
+    "loop", "map_delete_elem", "map_lookup_elem", "map_lookup_percpu_elem",
+    "map_peek_elem", "map_pop_elem", "map_push_elem", "map_update_elem", "per_cpu_ptr",
+    "perf_event_output", "perf_event_read", "perf_event_read_value",
+    "probe_read_kernel", "probe_read_kernel_str", "probe_read_user",
+    "probe_read_user_str", "ringbuf_discard", "ringbuf_discard_dynptr",
+    "ringbuf_output", "ringbuf_query", "ringbuf_reserve", "ringbuf_reserve_dynptr",
+    "ringbuf_submit", "ringbuf_submit_dynptr", "send_signal", "send_signal_thread",
+    "snprintf", "snprintf_btf", "spin_lock", "spin_unlock", "strncmp", "strtol",
+    "strtoul", "tail_call", "task_pt_regs", "task_storage_delete", "task_storage_get",
+    "this_cpu_ptr", "timer_cancel", "timer_init", "timer_set_callback", "timer_start",
+    "trace_printk", "trace_vprintk", "user_ringbuf_drain"
+})
+
+EXTRA: dict[ProgType, frozenset[str]] = {
+    ProgType.SOCKET_FILTER: frozenset({
+        "get_netns_cookie", "get_socket_cookie", "get_socket_uid",
+        "ktime_get_coarse_ns", "skb_load_bytes", "skb_load_bytes_relative",
+        "skc_to_mptcp_sock", "skc_to_tcp6_sock", "skc_to_tcp_request_sock",
+        "skc_to_tcp_sock", "skc_to_tcp_timewait_sock", "skc_to_udp6_sock",
+        "skc_to_unix_sock"
+    }),
+    ProgType.SCHED_CLS: frozenset({
+        "check_mtu", "clone_redirect", "csum_diff", "csum_level", "csum_update",
+        "fib_lookup", "get_hash_recalc", "get_listener_sock", "get_netns_cookie",
+        "get_route_realm", "get_socket_cookie", "get_socket_uid", "ktime_get_coarse_ns",
+        "l3_csum_replace", "l4_csum_replace", "redirect", "redirect_neigh",
+        "redirect_peer", "set_hash", "set_hash_invalid", "sk_assign", "sk_fullsock",
+        "sk_lookup_tcp", "sk_lookup_udp", "sk_release", "sk_storage_delete",
+        "sk_storage_get", "skb_adjust_room", "skb_ancestor_cgroup_id",
+        "skb_cgroup_classid", "skb_cgroup_id", "skb_change_head", "skb_change_proto",
+        "skb_change_tail", "skb_change_type", "skb_ecn_set_ce", "skb_get_tunnel_key",
+        "skb_get_tunnel_opt", "skb_get_xfrm_state", "skb_load_bytes",
+        "skb_load_bytes_relative", "skb_pull_data", "skb_set_tstamp",
+        "skb_set_tunnel_key", "skb_set_tunnel_opt", "skb_store_bytes",
+        "skb_under_cgroup", "skb_vlan_pop", "skb_vlan_push", "skc_lookup_tcp",
+        "skc_to_mptcp_sock", "skc_to_tcp6_sock", "skc_to_tcp_request_sock",
+        "skc_to_tcp_sock", "skc_to_tcp_timewait_sock", "skc_to_udp6_sock",
+        "skc_to_unix_sock", "tcp_check_syncookie", "tcp_gen_syncookie",
+        "tcp_raw_check_syncookie_ipv4", "tcp_raw_check_syncookie_ipv6",
+        "tcp_raw_gen_syncookie_ipv4", "tcp_raw_gen_syncookie_ipv6", "tcp_sock"
+    }),
+    ProgType.SCHED_ACT: frozenset({
+        "check_mtu", "clone_redirect", "csum_diff", "csum_level", "csum_update",
+        "fib_lookup", "get_hash_recalc", "get_listener_sock", "get_netns_cookie",
+        "get_route_realm", "get_socket_cookie", "get_socket_uid", "ktime_get_coarse_ns",
+        "l3_csum_replace", "l4_csum_replace", "redirect", "redirect_neigh",
+        "redirect_peer", "set_hash", "set_hash_invalid", "sk_assign", "sk_fullsock",
+        "sk_lookup_tcp", "sk_lookup_udp", "sk_release", "sk_storage_delete",
+        "sk_storage_get", "skb_adjust_room", "skb_ancestor_cgroup_id",
+        "skb_cgroup_classid", "skb_cgroup_id", "skb_change_head", "skb_change_proto",
+        "skb_change_tail", "skb_change_type", "skb_ecn_set_ce", "skb_get_tunnel_key",
+        "skb_get_tunnel_opt", "skb_get_xfrm_state", "skb_load_bytes",
+        "skb_load_bytes_relative", "skb_pull_data", "skb_set_tstamp",
+        "skb_set_tunnel_key", "skb_set_tunnel_opt", "skb_store_bytes",
+        "skb_under_cgroup", "skb_vlan_pop", "skb_vlan_push", "skc_lookup_tcp",
+        "skc_to_mptcp_sock", "skc_to_tcp6_sock", "skc_to_tcp_request_sock",
+        "skc_to_tcp_sock", "skc_to_tcp_timewait_sock", "skc_to_udp6_sock",
+        "skc_to_unix_sock", "tcp_check_syncookie", "tcp_gen_syncookie",
+        "tcp_raw_check_syncookie_ipv4", "tcp_raw_check_syncookie_ipv6",
+        "tcp_raw_gen_syncookie_ipv4", "tcp_raw_gen_syncookie_ipv6", "tcp_sock"
+    }),
+    ProgType.XDP: frozenset({
+        "check_mtu", "csum_diff", "fib_lookup", "ktime_get_coarse_ns", "redirect",
+        "redirect_map", "sk_lookup_tcp", "sk_lookup_udp", "sk_release",
+        "skc_lookup_tcp", "skc_to_mptcp_sock", "skc_to_tcp6_sock",
+        "skc_to_tcp_request_sock", "skc_to_tcp_sock", "skc_to_tcp_timewait_sock",
+        "skc_to_udp6_sock", "skc_to_unix_sock", "tcp_check_syncookie",
+        "tcp_gen_syncookie", "tcp_raw_check_syncookie_ipv4",
+        "tcp_raw_check_syncookie_ipv6", "tcp_raw_gen_syncookie_ipv4",
+        "tcp_raw_gen_syncookie_ipv6", "xdp_adjust_head", "xdp_adjust_meta",
+        "xdp_adjust_tail", "xdp_get_buff_len", "xdp_load_bytes", "xdp_store_bytes"
+    }),
+    ProgType.CGROUP_SKB: frozenset({
+        "get_listener_sock", "get_local_storage", "get_netns_cookie",
+        "get_socket_cookie", "get_socket_uid", "ktime_get_coarse_ns",
+        "sk_ancestor_cgroup_id", "sk_cgroup_id", "sk_fullsock", "sk_lookup_tcp",
+        "sk_lookup_udp", "sk_release", "sk_storage_delete", "sk_storage_get",
+        "skb_ancestor_cgroup_id", "skb_cgroup_id", "skb_ecn_set_ce", "skb_load_bytes",
+        "skb_load_bytes_relative", "skc_lookup_tcp", "skc_to_mptcp_sock",
+        "skc_to_tcp6_sock", "skc_to_tcp_request_sock", "skc_to_tcp_sock",
+        "skc_to_tcp_timewait_sock", "skc_to_udp6_sock", "skc_to_unix_sock", "tcp_sock"
+    }),
+    ProgType.LWT_IN: frozenset({
+        "csum_diff", "get_hash_recalc", "get_route_realm", "ktime_get_coarse_ns",
+        "lwt_push_encap", "skb_load_bytes", "skb_pull_data", "skb_under_cgroup",
+        "skc_to_mptcp_sock", "skc_to_tcp6_sock", "skc_to_tcp_request_sock",
+        "skc_to_tcp_sock", "skc_to_tcp_timewait_sock", "skc_to_udp6_sock",
+        "skc_to_unix_sock"
+    }),
+    ProgType.LWT_OUT: frozenset({
+        "csum_diff", "get_hash_recalc", "get_route_realm", "ktime_get_coarse_ns",
+        "skb_load_bytes", "skb_pull_data", "skb_under_cgroup", "skc_to_mptcp_sock",
+        "skc_to_tcp6_sock", "skc_to_tcp_request_sock", "skc_to_tcp_sock",
+        "skc_to_tcp_timewait_sock", "skc_to_udp6_sock", "skc_to_unix_sock"
+    }),
+    ProgType.LWT_XMIT: frozenset({
+        "clone_redirect", "csum_diff", "csum_level", "csum_update", "get_hash_recalc",
+        "get_route_realm", "ktime_get_coarse_ns", "l3_csum_replace", "l4_csum_replace",
+        "lwt_push_encap", "redirect", "set_hash_invalid", "skb_change_head",
+        "skb_change_tail", "skb_get_tunnel_key", "skb_get_tunnel_opt", "skb_load_bytes",
+        "skb_pull_data", "skb_set_tunnel_key", "skb_set_tunnel_opt", "skb_store_bytes",
+        "skb_under_cgroup", "skc_to_mptcp_sock", "skc_to_tcp6_sock",
+        "skc_to_tcp_request_sock", "skc_to_tcp_sock", "skc_to_tcp_timewait_sock",
+        "skc_to_udp6_sock", "skc_to_unix_sock"
+    }),
+    ProgType.KPROBE: frozenset({
+        "get_attach_cookie", "get_func_ip", "get_stack", "get_stackid", "probe_read",
+        "probe_read_str"
+    }),
+    ProgType.TRACEPOINT: frozenset({
+        "get_attach_cookie", "get_func_ip", "get_stack", "get_stackid", "probe_read",
+        "probe_read_str"
+    }),
+    ProgType.RAW_TRACEPOINT: frozenset({
+        "get_attach_cookie", "get_func_ip", "get_stack", "get_stackid", "probe_read",
+        "probe_read_str"
+    }),
+    ProgType.RAW_TRACEPOINT_WRITABLE: frozenset({
+        "get_attach_cookie", "get_func_ip", "get_stack", "get_stackid", "probe_read",
+        "probe_read_str"
+    }),
+    ProgType.PERF_EVENT: frozenset({
+        "get_attach_cookie", "get_func_ip", "get_stack", "get_stackid",
+        "perf_prog_read_value", "probe_read", "probe_read_str", "read_branch_records"
+    }),
+}
+
+def allowed_helpers(prog_type: ProgType) -> frozenset[str]:
+    """Names (without `bpf_`) of the helpers `prog_type` may call; empty for a type not
+    in the table."""
+    extra = EXTRA.get(ProgType(prog_type))
+    return BASE | extra if extra is not None else frozenset()
+
+
+def is_allowed(prog_type: ProgType, helper: int | str) -> bool:
+    """May `prog_type` call `helper` (an ID or a name with or without `bpf_`)?"""
+    name = helper if isinstance(helper, str) else _NAMES.get(helper, "")
+    return name.removeprefix("bpf_") in allowed_helpers(prog_type)
+
+
+_NAMES = {v: k for k, v in HELPER_IDS.items()}
+
+
+def _family_helpers(prog_type: ProgType) -> Mapping[str, Callable[..., int]]:
+    from . import skb, xdp
+    if prog_type == ProgType.XDP:
+        return {**xdp.HELPERS, "csum_diff": skb.csum_diff}
+    if prog_type in skb.SKB_PROG_TYPES:
+        return skb.HELPERS
+    return {}
+
+
+def helpers_for(prog_type: ProgType, base: HelperRegistry | None = None) -> HelperRegistry:
+    """The VM helper registry of `prog_type`: the helpers of `base` (default:
+    `default_helpers()`) that the type may call, with the type's packet helpers added
+    (they replace same-ID entries of `base`). A call to anything else fails on the VM
+    as the kernel's verifier would refuse it."""
+    prog_type = ProgType(prog_type)
+    allowed = allowed_helpers(prog_type)
+    src = base if base is not None else default_helpers()
+    reg = HelperRegistry()
+    for hid in src:
+        h = src[hid]
+        if _NAMES.get(hid, h.name.removeprefix("bpf_")) in allowed:
+            reg.register(hid, h.fn, h.name)
+    for name, fn in _family_helpers(prog_type).items():
+        if name in allowed:
+            reg.register(HELPER_IDS[name], fn, "bpf_" + name)
+    return reg

@@ -1,0 +1,413 @@
+"""XDP: `struct xdp_md` over a model of the kernel's xdp_buff, the packet helpers
+(adjust_head/tail/meta, load/store_bytes, get_buff_len, redirect) and BPF_PROG_TEST_RUN
+for XDP, with the limits of net/bpf/test_run.c and net/core/filter.c.
+
+The buffer is one 4 KiB page as in the kernel: XDP_PACKET_HEADROOM (256) bytes of
+headroom whose first 40 bytes hold the xdp_frame, the packet, and 320 bytes of tailroom
+for skb_shared_info. Data beyond the linear area goes to fragments of up to 4 KiB each
+(at most 17), as a multi-buffer test run does.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Callable
+
+from ..uapi import AttachType
+from ..vm import VM, CallContext, Memory
+from .common import M32, context_of, map_region, neg, read_mem, s32, write_mem
+from .ctx import W4, ContextAccess, ContextSpec, CtxField, FieldKind, table
+from .errors import TestRunError
+from .netdev import LOOPBACK_IFINDEX, Devices, loopback_only
+from .runbase import (ETH_HLEN, PAGE_SIZE, PacketAccess, RunArgs, TestRunResult,
+                      ctx_finish, ctx_init, data_finish, timed)
+
+XDP_PACKET_HEADROOM = 256
+XDP_FRAME_SIZE = 40       # sizeof(struct xdp_frame), at data_hard_start
+XDP_PAGE_HEAD_SIZE = 112  # sizeof(struct xdp_page_head) (live frames mode)
+SHINFO_SIZE = 320         # SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64
+MAX_SKB_FRAGS = 17
+XDP_META_MAX = 255        # type_max(skb_shared_info.meta_len)
+XDP_MD_SIZE = 24
+BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
+NAPI_POLL_WEIGHT = 64
+TEST_XDP_MAX_BATCH = 256
+
+
+class XdpAction(IntEnum):
+    """What an XDP program's return value means."""
+
+    ABORTED = 0
+    DROP = 1
+    PASS = 2
+    TX = 3
+    REDIRECT = 4
+
+
+RETVAL = "enum xdp_action: XDP_ABORTED 0, XDP_DROP 1, XDP_PASS 2, XDP_TX 3, XDP_REDIRECT 4"
+
+
+def xdp_spec(expected_attach_type: int = 0) -> ContextSpec:
+    """struct xdp_md as xdp_is_valid_access allows it: every field is a read-only u32
+    loaded whole; egress_ifindex only for BPF_XDP_DEVMAP programs."""
+    egress = W4 if expected_attach_type == AttachType.XDP_DEVMAP else frozenset()
+    return ContextSpec("struct xdp_md", XDP_MD_SIZE, table([
+        ("data", 0, 4, FieldKind.PACKET, "xdp_buff->data", W4),
+        ("data_end", 4, 4, FieldKind.PACKET_END, "xdp_buff->data_end", W4),
+        ("data_meta", 8, 4, FieldKind.PACKET_META, "xdp_buff->data_meta", W4),
+        ("ingress_ifindex", 12, 4, FieldKind.VALUE, "xdp_buff->rxq->dev->ifindex", W4),
+        ("rx_queue_index", 16, 4, FieldKind.VALUE, "xdp_buff->rxq->queue_index", W4),
+        ("egress_ifindex", 20, 4, FieldKind.VALUE, "xdp_buff->txq->dev->ifindex", egress),
+    ]), RETVAL)
+
+
+@dataclass
+class XdpBuff:
+    """The kernel's xdp_buff: offsets into one page (`buf`), the fragments, and the rx
+    queue it arrived on."""
+
+    buf: bytearray
+    data_meta: int
+    data: int
+    data_end: int
+    frame_sz: int = PAGE_SIZE
+    frags: list[bytearray] = field(default_factory=list)
+    has_frags: bool = False
+    ingress_ifindex: int = LOOPBACK_IFINDEX
+    rx_queue_index: int = 0
+    rxq_frag_size: int = PAGE_SIZE
+    egress_ifindex: int = 0
+    meta_supported: bool = True
+
+    @property
+    def hard_end(self) -> int:
+        """xdp_data_hard_end: the frame's end less the skb_shared_info tailroom."""
+        return self.frame_sz - SHINFO_SIZE
+
+    @property
+    def frags_size(self) -> int:
+        return sum(len(f) for f in self.frags)
+
+    def buff_len(self) -> int:
+        """xdp_get_buff_len: linear length plus fragments (when flagged)."""
+        n = self.data_end - self.data
+        return n + self.frags_size if self.has_frags else n
+
+    def linear(self) -> bytes:
+        return bytes(self.buf[self.data:self.data_end])
+
+    def output(self) -> tuple[bytes, list[bytes]]:
+        """What test_run copies out: data_meta .. data_end, then the fragments."""
+        return bytes(self.buf[self.data_meta:self.data_end]), [bytes(f) for f in self.frags]
+
+    # -- byte access across fragments (bpf_xdp_pointer / bpf_xdp_copy_buf) --------------
+    def _spans(self) -> list[tuple[bytearray, int, int]]:
+        spans = [(self.buf, self.data, self.data_end - self.data)]
+        spans += [(f, 0, len(f)) for f in self.frags]
+        return spans
+
+    def copy(self, off: int, n: int, data: bytes | None = None) -> bytes:
+        """Read `n` bytes at packet offset `off` (or write `data` there)."""
+        out = bytearray()
+        pos = 0
+        for buf, start, length in self._spans():
+            if n <= 0:
+                break
+            if off < pos + length:
+                c_off = off - pos
+                c_len = min(n, length - c_off)
+                if data is None:
+                    out += buf[start + c_off:start + c_off + c_len]
+                else:
+                    buf[start + c_off:start + c_off + c_len] = data[:c_len]
+                    data = data[c_len:]
+                off += c_len
+                n -= c_len
+            pos += length
+        return bytes(out)
+
+
+class XdpContext(ContextAccess):
+    """`struct xdp_md` on the VM: loads of data/data_end/data_meta give packet pointers
+    (64-bit VM addresses), the rest the rx queue's device and index."""
+
+    def __init__(self, xdp: XdpBuff, spec: ContextSpec) -> None:
+        super().__init__(spec, "ctx(xdp_md)")
+        self.xdp = xdp
+        self.packet = PacketAccess("packet", lambda: (xdp.data_meta, xdp.data_end), True)
+        self.packet.buf = xdp.buf
+
+    def read_value(self, f: CtxField) -> int:
+        x = self.xdp
+        if f.name == "data":
+            return self.packet.base + x.data
+        if f.name == "data_end":
+            return self.packet.base + x.data_end
+        if f.name == "data_meta":
+            return self.packet.base + x.data_meta
+        if f.name == "ingress_ifindex":
+            return x.ingress_ifindex
+        if f.name == "rx_queue_index":
+            return x.rx_queue_index
+        return x.egress_ifindex
+
+    def write_value(self, f: CtxField, value: int, size: int) -> None:  # pragma: no cover
+        raise AssertionError("xdp_md has no writable field")
+
+    def map(self, memory: Memory) -> int:
+        """Map the packet page and the context; returns the context's address (r1)."""
+        map_region(memory, "packet", self.xdp.buf, self.packet)
+        return map_region(memory, "ctx(xdp_md)", XDP_MD_SIZE, self)
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+def _xdp(ctx: CallContext, r1: int) -> XdpBuff:
+    return context_of(ctx, r1, XdpContext).xdp
+
+
+def xdp_adjust_head(ctx: CallContext, r1: int, r2: int, *_: int) -> int:
+    """bpf_xdp_adjust_head(xdp, offset): move data (and the metadata before it)."""
+    x = _xdp(ctx, r1)
+    offset = s32(r2)
+    metalen = x.data - x.data_meta if x.meta_supported else 0
+    data_start = XDP_FRAME_SIZE + metalen
+    data = x.data + offset
+    if data < data_start or data > x.data_end - ETH_HLEN:
+        return neg(errno.EINVAL)
+    if metalen:
+        x.buf[x.data_meta + offset:x.data_meta + offset + metalen] = \
+            x.buf[x.data_meta:x.data_meta + metalen]
+    x.data_meta += offset
+    x.data = data
+    return 0
+
+
+def xdp_adjust_meta(ctx: CallContext, r1: int, r2: int, *_: int) -> int:
+    """bpf_xdp_adjust_meta(xdp, offset): grow or shrink the metadata before data."""
+    x = _xdp(ctx, r1)
+    offset = s32(r2)
+    meta = x.data_meta + offset
+    metalen = x.data - meta
+    if not x.meta_supported:
+        return neg(524)
+    if meta < XDP_FRAME_SIZE or meta > x.data:
+        return neg(errno.EINVAL)
+    if metalen % 4 or metalen > XDP_META_MAX:
+        return neg(errno.EACCES)
+    x.data_meta = meta
+    return 0
+
+
+def xdp_adjust_tail(ctx: CallContext, r1: int, r2: int, *_: int) -> int:
+    """bpf_xdp_adjust_tail(xdp, offset): grow (zero-filled) or shrink the packet's end,
+    in the last fragment for a multi-buffer packet."""
+    x = _xdp(ctx, r1)
+    offset = s32(r2)
+    if x.has_frags:
+        return _frags_shrink(x, -offset) if offset < 0 else _frags_grow(x, offset)
+    data_end = x.data_end + offset
+    if data_end > x.hard_end or data_end < x.data + ETH_HLEN:
+        return neg(errno.EINVAL)
+    if offset > 0:
+        x.buf[x.data_end:data_end] = bytes(offset)
+    x.data_end = data_end
+    return 0
+
+
+def _frags_grow(x: XdpBuff, offset: int) -> int:
+    if not x.rxq_frag_size or x.rxq_frag_size > x.frame_sz:
+        return neg(errno.EOPNOTSUPP)
+    last = x.frags[-1]
+    if offset > x.rxq_frag_size - len(last):
+        return neg(errno.EINVAL)
+    last += bytes(offset)
+    return 0
+
+
+def _frags_shrink(x: XdpBuff, offset: int) -> int:
+    if offset > x.buff_len() - ETH_HLEN:
+        return neg(errno.EINVAL)
+    while x.frags and offset > 0:
+        last = x.frags[-1]
+        shrink = min(offset, len(last))
+        offset -= shrink
+        if shrink == len(last):
+            x.frags.pop()
+        else:
+            del last[len(last) - shrink:]
+            break
+    if not x.frags:
+        x.has_frags = False
+        x.data_end -= offset
+    return 0
+
+
+def _xdp_pointer_check(x: XdpBuff, off: int, n: int) -> int:
+    if off > 0xFFFF or n > 0xFFFF:
+        return -errno.EFAULT
+    if off + n > x.buff_len():
+        return -errno.EINVAL
+    return 0
+
+
+def xdp_load_bytes(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
+    """bpf_xdp_load_bytes(xdp, offset, buf, len): copy out of the (multi-buffer) packet."""
+    x = _xdp(ctx, r1)
+    off, n = r2 & M32, r4 & M32
+    err = _xdp_pointer_check(x, off, n)
+    if err:
+        return neg(-err)
+    write_mem(ctx, r3, x.copy(off, n))
+    return 0
+
+
+def xdp_store_bytes(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
+    """bpf_xdp_store_bytes(xdp, offset, buf, len): copy into the packet."""
+    x = _xdp(ctx, r1)
+    off, n = r2 & M32, r4 & M32
+    err = _xdp_pointer_check(x, off, n)
+    if err:
+        return neg(-err)
+    x.copy(off, n, read_mem(ctx, r3, n))
+    return 0
+
+
+def xdp_get_buff_len(ctx: CallContext, r1: int, *_: int) -> int:
+    """bpf_xdp_get_buff_len(xdp): linear length plus fragments."""
+    return _xdp(ctx, r1).buff_len()
+
+
+def xdp_redirect(ctx: CallContext, r1: int, r2: int, *_: int) -> int:
+    """bpf_redirect(ifindex, flags) in XDP: XDP_REDIRECT, or XDP_ABORTED for flags
+    (the redirect itself is not performed by a test run)."""
+    return XdpAction.ABORTED if r2 else XdpAction.REDIRECT
+
+
+HELPERS: dict[str, Callable[..., int]] = {
+    "xdp_adjust_head": xdp_adjust_head,
+    "xdp_adjust_meta": xdp_adjust_meta,
+    "xdp_adjust_tail": xdp_adjust_tail,
+    "xdp_load_bytes": xdp_load_bytes,
+    "xdp_store_bytes": xdp_store_bytes,
+    "xdp_get_buff_len": xdp_get_buff_len,
+    "redirect": xdp_redirect,
+}
+
+
+# --- BPF_PROG_TEST_RUN -------------------------------------------------------------------
+
+def _metalen_invalid(n: int) -> bool:
+    return n % 4 != 0 or n > XDP_META_MAX
+
+
+def test_run_xdp(vm: VM, args: RunArgs, *, expected_attach_type: int = 0,
+                 devices: Devices | None = None) -> TestRunResult:
+    """bpf_prog_test_run_xdp on the VM."""
+    devices = devices if devices is not None else loopback_only()
+    if expected_attach_type in (AttachType.XDP_DEVMAP, AttachType.XDP_CPUMAP):
+        raise TestRunError(errno.EINVAL, "devmap/cpumap programs cannot be test-run")
+    if args.flags & ~BPF_F_TEST_XDP_LIVE_FRAMES:
+        raise TestRunError(errno.EINVAL, f"unknown flags {args.flags:#x}")
+    live = bool(args.flags & BPF_F_TEST_XDP_LIVE_FRAMES)
+    batch = args.batch_size
+    if live:
+        if not batch:
+            batch = NAPI_POLL_WEIGHT
+        elif batch > TEST_XDP_MAX_BATCH:
+            raise TestRunError(errno.E2BIG, f"batch_size {batch} > {TEST_XDP_MAX_BATCH}")
+    elif batch:
+        raise TestRunError(errno.EINVAL, "batch_size needs BPF_F_TEST_XDP_LIVE_FRAMES")
+    md = ctx_init(args, XDP_MD_SIZE)
+    size_in = len(args.data_in)
+    headroom = XDP_PACKET_HEADROOM
+    tailroom = SHINFO_SIZE
+    meta_sz = 0
+    linear_sz = size_in
+    fields = [0] * 6
+    if md is not None:
+        fields = [int.from_bytes(md[i:i + 4], "little") for i in range(0, 24, 4)]
+        c_data, c_end, c_meta = fields[0], fields[1], fields[2]
+        if c_meta or c_end > size_in or c_data > c_end or \
+                (live and (args.has_data_out or args.has_ctx_out)):
+            raise TestRunError(errno.EINVAL, "xdp_md: data_meta must be 0, data <= data_end "
+                                             "<= data_size_in")
+        meta_sz = c_data
+        if _metalen_invalid(meta_sz) or meta_sz > headroom - XDP_FRAME_SIZE:
+            raise TestRunError(errno.EINVAL, f"xdp_md: metadata length {meta_sz} invalid")
+        headroom -= meta_sz
+        linear_sz = c_end
+    if live:
+        headroom += XDP_PAGE_HEAD_SIZE
+    max_linear = PAGE_SIZE - headroom - tailroom
+    linear_sz = min(linear_sz, max_linear)
+    if live and size_in > linear_sz:
+        raise TestRunError(errno.EINVAL, "live frames cannot be multi-buffer")
+    if size_in - meta_sz < ETH_HLEN:
+        raise TestRunError(errno.EINVAL, f"packet of {size_in - meta_sz} bytes is shorter "
+                                         "than an Ethernet header")
+    buf = bytearray(PAGE_SIZE)
+    buf[headroom:headroom + linear_sz] = args.data_in[:linear_sz]
+    x = XdpBuff(buf, headroom, headroom, headroom + linear_sz)
+    # xdp_convert_md_to_buff
+    if md is not None:
+        ingress, rxq = fields[3], fields[4]
+        if fields[5]:
+            raise TestRunError(errno.EINVAL, "xdp_md: egress_ifindex must be 0")
+        if not ingress and rxq:
+            raise TestRunError(errno.EINVAL, "xdp_md: rx_queue_index without "
+                                             "ingress_ifindex")
+        if ingress:
+            dev = devices.get(ingress)
+            if dev is None:
+                raise TestRunError(errno.ENODEV, f"no device with ifindex {ingress}")
+            if rxq >= dev.rx_queues:
+                raise TestRunError(errno.EINVAL, f"{dev.name} has {dev.rx_queues} rx queues")
+            x.ingress_ifindex, x.rx_queue_index = ingress, rxq
+            x.rxq_frag_size = PAGE_SIZE if ingress == LOOPBACK_IFINDEX and rxq == 0 else 0
+        x.data = x.data_meta + fields[0]
+    size = linear_sz
+    while size < size_in:
+        if len(x.frags) == MAX_SKB_FRAGS:
+            raise TestRunError(errno.ENOMEM, f"data_in needs more than {MAX_SKB_FRAGS} "
+                                             "fragments")
+        n = min(size_in - size, PAGE_SIZE)
+        x.frags.append(bytearray(args.data_in[size:size + n]))
+        size += n
+    x.has_frags = bool(x.frags)
+    access = XdpContext(x, xdp_spec(expected_attach_type))
+    memory = Memory()
+    r1 = access.map(memory)
+    if live:
+        retval, duration = _run_live(vm, x, expected_attach_type, args.repeat)
+    else:
+        retval, duration = timed(lambda: vm.execute(memory, r1).r0, args.repeat)
+    if md is not None:
+        md[0:4] = (x.data - x.data_meta).to_bytes(4, "little")
+        md[4:8] = (x.data_end - x.data_meta).to_bytes(4, "little")
+    linear, frags = x.output()
+    data_out = data_finish(args, linear, frags)
+    ctx_out = ctx_finish(args, md)
+    return TestRunResult(retval, data_out, ctx_out, duration)
+
+
+def _run_live(vm: VM, x: XdpBuff, expected_attach_type: int, repeat: int) -> tuple[int, int]:
+    """Live-frames mode: each repetition runs on a fresh copy of the frame (which the
+    kernel then transmits or drops); the caller sees retval 0 and the input data."""
+    def once() -> int:
+        y = XdpBuff(bytearray(x.buf), x.data_meta, x.data, x.data_end,
+                    ingress_ifindex=x.ingress_ifindex, rx_queue_index=x.rx_queue_index)
+        a = XdpContext(y, xdp_spec(expected_attach_type))
+        m = Memory()
+        vm.execute(m, a.map(m))
+        return 0
+    return timed(once, repeat)
+
+
+def run_xdp(vm: VM, packet: bytes, **kw: object) -> tuple[int, bytes]:
+    """Convenience: test-run `packet` once; (retval, data_out)."""
+    r = test_run_xdp(vm, RunArgs.make(packet, None, None, None, 1, 0, 0, 0), **kw)  # type: ignore[arg-type]
+    return r.retval, r.data_out
+

@@ -1,0 +1,81 @@
+"""Differential harness for program types: the same program and test-run arguments go
+through the kernel (prog_load + BPF_PROG_TEST_RUN) and through pybpf.progtypes.test_run
+on the VM; outcomes (retval, data_out, ctx_out, or the errno) must be equal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pybpf.asm import assemble
+from pybpf.progtypes import (TestRunError, helpers_for, host_devices, test_run)
+from pybpf.uapi import AttachType, ProgType
+from pybpf.vm import VM
+
+Outcome = tuple
+
+
+def outcome_vm(vm: VM, prog_type: ProgType, eat: int, **kw: Any) -> Outcome:
+    try:
+        r = test_run(vm, prog_type, expected_attach_type=eat, devices=host_devices(), **kw)
+    except TestRunError as e:
+        return ("err", e.errno_name)
+    return ("ok", r.retval, r.data_out, r.ctx_out)
+
+
+def outcome_kernel(prog: Any, **kw: Any) -> Outcome:
+    from pybpf.kernel import KernelError
+    try:
+        r = prog.test_run(**kw)
+    except KernelError as e:
+        return ("err", e.errno_name)
+    return ("ok", r.retval, r.data_out, r.ctx_out)
+
+
+@dataclass
+class Differ:
+    """Loads programs once (kernel and VM) and compares test runs."""
+
+    progs: dict[tuple, tuple[Any, VM]] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        return f"Differ({len(self.progs)} programs)"
+
+    def load(self, prog_type: ProgType, src: str | bytes, eat: int = 0) -> tuple[Any, VM]:
+        from pybpf.kernel import prog_load
+        code = assemble(src) if isinstance(src, str) else bytes(src)
+        key = (int(prog_type), code, eat)
+        if key not in self.progs:
+            prog = prog_load(prog_type, code, "GPL", expected_attach_type=eat)
+            vm = VM(code, helpers=helpers_for(prog_type))
+            self.progs[key] = (prog, vm)
+        return self.progs[key]
+
+    def run(self, prog_type: ProgType, src: str | bytes, eat: int = 0,
+            **kw: Any) -> tuple[Outcome, Outcome]:
+        prog, vm = self.load(prog_type, src, eat)
+        return outcome_kernel(prog, **kw), outcome_vm(vm, prog_type, eat, **kw)
+
+    def same(self, prog_type: ProgType, src: str | bytes, eat: int = 0,
+             **kw: Any) -> Outcome:
+        k, v = self.run(prog_type, src, eat, **kw)
+        assert v == k, f"\nkernel: {fmt(k)}\nvm:     {fmt(v)}\nprogram:\n{src}\nargs: {kw}"
+        return k
+
+
+def fmt(o: Outcome) -> str:
+    return "(" + ", ".join(x.hex() if isinstance(x, bytes) else repr(x) for x in o) + ")"
+
+
+@pytest.fixture(scope="session")
+def differ() -> Differ:
+    from pybpf.kernel import available
+    ok, reason = available()
+    if not ok:
+        pytest.skip(f"bpf(2) unavailable: {reason}")
+    return Differ()
+
+
+CGROUP_EAT = AttachType.CGROUP_INET_INGRESS
