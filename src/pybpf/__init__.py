@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .errors import (AsmError, BytecodeError, InvalidInstruction, InvalidProgram,
                      MemoryAccessError, PyBPFError, VMRuntimeError)
+from .maps import MapSpec
 
 __version__ = "0.1.0"
 
@@ -40,4 +41,5 @@ def run(code: bytes, mem: bytes | None = None, *, backend: str = "vm") -> int:
 
 
 __all__ = ["assemble", "disassemble", "run", "PyBPFError", "AsmError", "BytecodeError",
-           "InvalidInstruction", "InvalidProgram", "VMRuntimeError", "MemoryAccessError"]
+           "InvalidInstruction", "InvalidProgram", "VMRuntimeError", "MemoryAccessError",
+           "MapSpec"]

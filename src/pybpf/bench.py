@@ -144,3 +144,52 @@ def bench_interp(repeat: int = 3, iterations: int = 100_000) -> int:
     total_t = sum(r.seconds for r in results)
     print(f"{'overall':<18} {total_n:>12,} {total_t:>9.4f} {total_n / total_t / 1e6:>9.2f}")
     return 0
+
+
+def bench_maps(ops: int = 20_000, entries: int = 1024, repeat: int = 3,
+               kernel: bool = True) -> int:
+    """Python-side map operations per second, VM maps against kernel maps (bpf(2) per
+    operation) in the same run: lookup and update of existing keys in a hash and an
+    array map, best of `repeat`, with the VM/kernel ratio."""
+    from .maps import MapSpec
+    backends = ["vm"]
+    if kernel:
+        from .kernel import available
+        ok, reason = available()
+        if ok:
+            backends.append("kernel")
+        else:
+            print(f"(kernel maps skipped: {reason})")
+    specs = {"hash": MapSpec("hash", 4, 8, entries), "array": MapSpec("array", 4, 8, entries)}
+    keys = [(i % entries).to_bytes(4, "little") for i in range(ops)]
+    value = (7).to_bytes(8, "little")
+    results: dict[tuple[str, str, str], float] = {}
+    for kind, spec in specs.items():
+        for backend in backends:
+            with spec.create(backend) as m:
+                for i in range(entries):
+                    m[i] = i
+                lookup, update = m.lookup, m.update
+                for op in ("lookup", "update"):
+                    best = float("inf")
+                    for _ in range(repeat):
+                        t0 = time.perf_counter()
+                        if op == "lookup":
+                            for k in keys:
+                                lookup(k)
+                        else:
+                            for k in keys:
+                                update(k, value)
+                        best = min(best, time.perf_counter() - t0)
+                    results[(kind, op, backend)] = ops / best
+    print(f"{'map':<7} {'op':<7} {'VM ops/s':>12} {'kernel ops/s':>13} {'VM/kernel':>10}")
+    for kind in specs:
+        for op in ("lookup", "update"):
+            vm_rate = results[(kind, op, "vm")]
+            k_rate = results.get((kind, op, "kernel"))
+            if k_rate is None:
+                print(f"{kind:<7} {op:<7} {vm_rate:>12,.0f} {'-':>13} {'-':>10}")
+            else:
+                print(f"{kind:<7} {op:<7} {vm_rate:>12,.0f} {k_rate:>13,.0f} "
+                      f"{vm_rate / k_rate:>9.1f}x")
+    return 0

@@ -133,7 +133,9 @@ def cmd_plugin(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_interp, bench_kernel
+    from .bench import bench_interp, bench_kernel, bench_maps
+    if args.what == "maps":
+        return bench_maps(ops=args.ops, repeat=args.repeat, kernel=not args.no_kernel)
     if args.what == "kernel":
         return bench_kernel(repeat=args.repeat, iterations=args.iterations)
     return bench_interp(repeat=args.repeat, iterations=args.iterations)
@@ -290,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("--repeat", type=int, default=3)
     bk.add_argument("--iterations", type=int, default=10_000)
     bk.set_defaults(fn=cmd_bench)
+    bm = bsub.add_parser("maps", help="map lookups/updates per second, VM maps and kernel maps")
+    bm.add_argument("--repeat", type=int, default=3)
+    bm.add_argument("--ops", type=int, default=20_000)
+    bm.add_argument("--no-kernel", action="store_true", help="VM maps only")
+    bm.set_defaults(fn=cmd_bench)
     return p
 
 

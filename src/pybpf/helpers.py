@@ -2,8 +2,11 @@
 kernel's helper IDs), plus the helpers that need no program-type context.
 
 A helper implementation is `fn(ctx, r1, r2, r3, r4, r5) -> r0`; `ctx` gives it the
-running program's memory (`HelperContext`). Helpers bound to maps, packets or
-tracing arrive with the modules that give them meaning.
+running program's memory (`HelperContext`). A "frame" helper runs program code
+(bpf_for_each_map_elem's callback, bpf_tail_call): it is also given the memory, the
+free call frames, the executed count and the budget, and returns (r0, executed).
+The map helpers come from pybpf.maps; helpers bound to packets or tracing arrive with
+the modules that give them meaning.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class Helper:
     id: int
     name: str
     fn: HelperFn
+    frame: bool = False  # runs program code: fn(ctx, r1..r5, mem, stack_tops, n, budget)
 
 
 @dataclass
@@ -64,10 +68,11 @@ class HelperRegistry(Mapping[int, Helper]):
 
     _by_id: dict[int, Helper] = field(default_factory=dict)
 
-    def register(self, hid: int, fn: HelperFn, name: str | None = None) -> None:
+    def register(self, hid: int, fn: HelperFn, name: str | None = None, *,
+                 frame: bool = False) -> None:
         if name is None:
             name = HELPER_NAMES.get(hid, f"helper_{hid}")
-        self._by_id[hid] = Helper(hid, name, fn)
+        self._by_id[hid] = Helper(hid, name, fn, frame)
 
     def copy(self) -> "HelperRegistry":
         return HelperRegistry(dict(self._by_id))
@@ -169,11 +174,13 @@ _DEFAULT: tuple[tuple[str, HelperFn], ...] = (
 
 
 def default_helpers() -> HelperRegistry:
-    """A fresh registry with pybpf's context-free kernel helpers, under kernel IDs."""
+    """A fresh registry with pybpf's context-free kernel helpers and the map helpers
+    (pybpf.maps), under kernel IDs."""
+    from .maps.helpers import register_map_helpers
     reg = HelperRegistry()
     for name, fn in _DEFAULT:
         reg.register(HELPER_IDS[name], fn, "bpf_" + name)
-    return reg
+    return register_map_helpers(reg)
 
 
 def helper_name(hid: int) -> str:

@@ -10,14 +10,15 @@ which checks it against its region and raises MemoryAccessError otherwise.
 
 from __future__ import annotations
 
+import itertools
 import random
 import struct
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
 from . import isa
-from .errors import (HelperError, InstructionLimitExceeded, InvalidProgram,
-                     MemoryAccessError, VMRuntimeError)
+from .errors import (BytecodeError, HelperError, InstructionLimitExceeded, InvalidProgram,
+                     MemoryAccessError, PyBPFError, VMRuntimeError)
 from .helpers import HelperRegistry, ProgramExit, default_helpers, helper_name, seeded_rng
 from .isa import (BPF_ADD, BPF_AND, BPF_ARSH, BPF_CMPXCHG, BPF_DIV, BPF_FETCH, BPF_JEQ,
                   BPF_JGE, BPF_JGT, BPF_JLE, BPF_JLT, BPF_JMP32, BPF_JNE, BPF_JSET, BPF_JSGE,
@@ -40,6 +41,7 @@ _UNPACK = {1: struct.Struct("<B").unpack_from, 2: struct.Struct("<H").unpack_fro
 _PACK = {1: struct.Struct("<B").pack_into, 2: struct.Struct("<H").pack_into,
          4: struct.Struct("<I").pack_into, 8: struct.Struct("<Q").pack_into}
 _SIZE_MASK = {1: 0xFF, 2: 0xFFFF, 4: M32, 8: M64}
+_PROG_IDS = itertools.count(1)  # process-wide, as the kernel's program ids
 
 
 # --- memory ------------------------------------------------------------------------------
@@ -166,6 +168,7 @@ class CallContext:
     rng: random.Random
     pc: int = -1
     vm: "VM | None" = None
+    tail_calls: int = 0
 
 
 @dataclass(frozen=True)
@@ -202,14 +205,25 @@ def _bswap(v: int, nbytes: int) -> int:
 
 class VM:
     """A loaded program on the interpreter: decoded, checked and translated once, then
-    run any number of times with `execute`."""
+    run any number of times with `execute`.
+
+    `maps` (a pybpf.maps.MapTable, or an iterable of VM maps) are the maps the program
+    names in `lddw map_fd(N)` / `map_value(N, off)`: each such lddw is resolved once,
+    here, to the map's pointer or value address (InvalidProgram for an fd the table does
+    not hold), and every run adds the maps' memory to its Memory as `map:<name>`
+    regions. `id` is a process-wide program id (what a prog_array lookup reports)."""
 
     def __init__(self, program: bytes | Sequence[Instruction], *,
                  helpers: HelperRegistry | None = None,
                  insn_budget: int = DEFAULT_INSN_BUDGET,
                  max_insns: int = isa.BPF_COMPLEXITY_LIMIT_INSNS,
                  lddw_resolver: Callable[[Instruction], int] | None = None,
-                 check_helpers: bool = True) -> None:
+                 check_helpers: bool = True,
+                 maps: object = None) -> None:
+        self.id = next(_PROG_IDS)
+        self.maps = _map_table(maps)
+        if lddw_resolver is None and self.maps is not None:
+            lddw_resolver = self.maps.resolve_lddw
         self.helpers = helpers if helpers is not None else default_helpers()
         if isinstance(program, (bytes, bytearray, memoryview)):
             insns = isa.decode(program)
@@ -230,6 +244,13 @@ class VM:
         (or a new one) for this run."""
         if memory is None:
             memory = Memory()
+        added = []
+        if self.maps is not None:
+            for region in self.maps.prepare():
+                seg = region.base >> 32
+                if seg not in memory.regions:
+                    memory.regions[seg] = region
+                    added.append(seg)
         stacks = [memory.map(f"stack[{i}]", bytearray(MAX_BPF_STACK))
                   for i in range(MAX_CALL_FRAMES)]
         stack_tops = tuple(s.end for s in stacks)
@@ -240,7 +261,33 @@ class VM:
         finally:
             for s in stacks:
                 del memory.regions[s.base >> 32]
+            for seg in added:
+                del memory.regions[seg]
         return RunResult(r0, n)
+
+    def call_function(self, ctx: CallContext, memory: Memory, stack_tops: tuple,
+                      target: int, args: tuple[int, int, int, int, int], executed: int,
+                      budget: int) -> tuple[int, int]:
+        """Run the program's function at code address `target` (from lddw
+        BPF_PSEUDO_FUNC) with r1-r5 = `args` on the frames whose stack tops are given;
+        returns (r0, executed so far). For helpers that call back into the program."""
+        tpc = (target & M32) // 8
+        if target >> 32 != CODE_SEGMENT or target & 7 or tpc not in self._func_starts:
+            raise VMRuntimeError(ctx.pc, f"callback {target:#x} is not a function start")
+        if not stack_tops:
+            raise VMRuntimeError(ctx.pc, f"call depth exceeds {MAX_CALL_FRAMES} frames")
+        return self._fn(ctx, memory, stack_tops, *(a & M64 for a in args), budget, tpc,
+                        executed)
+
+
+def _map_table(maps: object) -> "object | None":
+    """A MapTable from `maps` (a MapTable, an iterable of VM maps, or None)."""
+    if maps is None:
+        return None
+    from .maps.table import MapTable
+    if isinstance(maps, MapTable):
+        return maps
+    return MapTable(maps)  # type: ignore[arg-type]
 
 
 # --- translation to Python -------------------------------------------------------------------
@@ -398,12 +445,13 @@ def _compile(insns: Sequence[Instruction], vm: VM) -> tuple[str, Callable]:
                 body.append(f"pc = {end}")
         blocks.append(body)
 
-    out = ["def _program(ctx, mem, stack_tops, r1, r2, r3, r4, r5, budget):",
+    vm._func_starts = _function_starts(pcs, insns)
+    out = ["def _program(ctx, mem, stack_tops, r1, r2, r3, r4, r5, budget, pc=0, n=0):",
            "    ld = mem.load; st = mem.store",
            "    r0 = r6 = r7 = r8 = r9 = 0",
            "    r10 = stack_tops[0]",
            "    frames = []; mg = _MAX_LOOPS",
-           "    pc = 0; n = 0",
+           "    maxf = len(stack_tops) - 1",
            "    try:",
            "     while True:"]
 
@@ -449,8 +497,14 @@ def _translate(insn: Instruction, pc: int, total: int, ns: dict, vm: VM) -> tupl
             return [f"r{insn.dst} = {(CODE_SEGMENT << 32) + (pc + 1 + insn.imm) * 8}"], False
         if vm.lddw_resolver is None:
             raise InvalidProgram(pc, f"lddw with pseudo source {insn.src} needs maps or BTF, "
-                                     "which this VM was not given")
-        return [f"r{insn.dst} = {vm.lddw_resolver(insn) & M64}"], False
+                                     "which this VM was not given (VM(..., maps=...))")
+        try:
+            value = vm.lddw_resolver(insn)
+        except BytecodeError:
+            raise
+        except PyBPFError as e:
+            raise InvalidProgram(pc, f"lddw with pseudo source {insn.src}: {e}") from e
+        return [f"r{insn.dst} = {value & M64}"], False
     if kind in (InsnKind.LD_ABS, InsnKind.LD_IND):
         size = SIZE_BYTES[insn.size]
         off = str(insn.imm) if insn.mode == BPF_ABS else f"(r{insn.src} + {insn.imm})"
@@ -485,7 +539,7 @@ def _translate(insn: Instruction, pc: int, total: int, ns: dict, vm: VM) -> tupl
     if kind == InsnKind.CALL:
         if insn.src == BPF_PSEUDO_CALL:
             tgt = isa.jump_target(insn, pc)
-            return [f"if len(frames) >= _MAX_FRAMES - 1: raise VMRuntimeError({pc}, "
+            return [f"if len(frames) >= maxf: raise VMRuntimeError({pc}, "
                     f"'call depth exceeds {MAX_CALL_FRAMES} frames')",
                     f"frames.append(({nxt}, r6, r7, r8, r9, r10, mg))",
                     "r10 = stack_tops[len(frames)]; mg = _MAX_LOOPS",
@@ -497,11 +551,16 @@ def _translate(insn: Instruction, pc: int, total: int, ns: dict, vm: VM) -> tupl
             return [f"raise HelperError({pc}, 'call to unknown helper {insn.imm}')"], True
         name = f"_h{insn.imm}"
         ns[name] = helper.fn
+        if helper.frame:
+            return [f"ctx.pc = {pc}",
+                    f"r0, n = {name}(ctx, r1, r2, r3, r4, r5, mem, stack_tops[len(frames):], "
+                    "n, budget)",
+                    "r0 &= M64"], False
         return [f"ctx.pc = {pc}",
                 f"r0 = {name}(ctx, r1, r2, r3, r4, r5) & M64"], False
     if kind == InsnKind.CALLX:
         return [f"pc, r0, _fr = _callx(ctx, {pc}, r{insn.dst}, r0, r1, r2, r3, r4, r5, "
-                f"len(frames))",
+                f"len(frames) + _MAX_FRAMES - 1 - maxf)",
                 "if _fr:",
                 f"    frames.append(({nxt}, r6, r7, r8, r9, r10, mg))",
                 "    r10 = stack_tops[len(frames)]; mg = _MAX_LOOPS",
@@ -510,12 +569,17 @@ def _translate(insn: Instruction, pc: int, total: int, ns: dict, vm: VM) -> tupl
     raise AssertionError(f"unhandled instruction kind {kind}")
 
 
+def _function_starts(pcs: list[int], insns: Sequence[Instruction]) -> set[int]:
+    """Targets of local calls and of lddw BPF_PSEUDO_FUNC: where a function may start."""
+    return {pc + 1 + i.imm for pc, i in zip(pcs, insns)
+            if (i.opcode == isa.OPCODE_CALL and i.src == BPF_PSEUDO_CALL)
+            or (i.is_lddw and i.src == BPF_PSEUDO_FUNC)}
+
+
 def _make_callx(vm: VM, pcs: list[int], insns: Sequence[Instruction]) -> Callable:
     """callx target: a code address (from lddw BPF_PSEUDO_FUNC) is a local call;
     a small integer is a helper ID (the conformance suite's convention)."""
-    func_starts = {pc + 1 + i.imm for pc, i in zip(pcs, insns)
-                   if (i.opcode == isa.OPCODE_CALL and i.src == BPF_PSEUDO_CALL)
-                   or (i.is_lddw and i.src == BPF_PSEUDO_FUNC)}
+    func_starts = _function_starts(pcs, insns)
 
     def callx(ctx: CallContext, pc: int, target: int, r0: int, r1: int, r2: int, r3: int,
               r4: int, r5: int, depth: int) -> tuple[int, int, bool]:
@@ -529,6 +593,8 @@ def _make_callx(vm: VM, pcs: list[int], insns: Sequence[Instruction]) -> Callabl
         helper = vm.helpers.get(target)
         if helper is None:
             raise HelperError(pc, f"callx to unknown helper {target:#x}")
+        if helper.frame:
+            raise HelperError(pc, f"{helper.name} cannot be called through callx")
         ctx.pc = pc
         return -1, helper.fn(ctx, r1, r2, r3, r4, r5) & M64, False
 

@@ -160,8 +160,11 @@ def test_helpers_by_kernel_id_and_unknown_helpers() -> None:
     assert pybpf.run(asm("call bpf_get_smp_processor_id\nexit")) == 0
     t = pybpf.run(asm("call bpf_ktime_get_ns\nexit"))
     assert t > 0
-    with pytest.raises(InvalidProgram, match="unknown helper 1"):
+    # map helpers are kernel helpers: registered, but they need a map pointer
+    with pytest.raises(HelperError, match="not a map pointer.*no maps"):
         pybpf.run(asm("call bpf_map_lookup_elem\nexit"))
+    with pytest.raises(InvalidProgram, match="unknown helper 999"):
+        pybpf.run(asm("call 999\nexit"))
 
 
 def test_custom_helper_registry_and_program_exit() -> None:
@@ -178,7 +181,9 @@ def test_custom_helper_registry_and_program_exit() -> None:
     from pybpf.vm import run
     assert run(asm("r1 = 21\ncall 1000\nexit"), helpers=reg) == 42
     assert run(asm("r1 = 7\ncall 1001\nr0 = 1\nexit"), helpers=reg) == 7
-    assert 1 not in default_helpers()  # map helpers arrive with maps
+    assert 1 not in reg  # a custom registry holds only what was registered
+    assert default_helpers()[1].name == "bpf_map_lookup_elem"  # map helpers are defaults
+    assert default_helpers()[164].frame  # bpf_for_each_map_elem calls back into the program
 
 
 def test_csum_diff_and_strncmp() -> None:
@@ -221,8 +226,14 @@ def test_pseudo_func_and_callx() -> None:
 
 
 def test_lddw_map_reference_needs_maps() -> None:
-    with pytest.raises(InvalidProgram, match="pseudo source 1"):
+    with pytest.raises(InvalidProgram, match="pseudo source 1.*maps="):
         pybpf.run(asm("r1 = map_fd(3)\nr0 = 0\nexit"))
+    from pybpf.maps import MapSpec
+    with MapSpec("array", 4, 8, 1).create() as m:
+        with pytest.raises(InvalidProgram, match=f"map fd {m.fd + 1000} is not in"):
+            VM(asm(f"r1 = map_fd({m.fd + 1000})\nr0 = 0\nexit"), maps=[m])
+        vm = VM(asm(f"r1 = map_fd({m.fd})\nr0 = r1\nexit"), maps=[m])
+        assert vm.execute().r0 == m.pointer
 
 
 def test_may_goto_falls_through_then_jumps() -> None:

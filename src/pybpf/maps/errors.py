@@ -1,0 +1,153 @@
+"""Errors of the maps layer: one `MapError` family carrying the kernel's errno, raised
+identically by VM maps and kernel maps so code written against one backend handles the
+other. A missing key is a `MapKeyError`, which is also a KeyError."""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+from ..errors import PyBPFError
+
+ENOTSUPP = 524  # the kernel's internal "not supported", which bpf(2) leaks to user space
+
+
+def _errno_name(err: int) -> str:
+    if err == ENOTSUPP:
+        return "ENOTSUPP"
+    return _errno.errorcode.get(err, f"E{err}")
+
+
+def _errno_text(err: int) -> str:
+    if err == ENOTSUPP:
+        return "Operation not supported by the kernel"
+    return os.strerror(err)
+
+
+class MapError(PyBPFError):
+    """A map operation failed. `errno` is the kernel's error number for it, `op` the
+    operation ("update", "lookup", "create", ...), `detail` what it was about."""
+
+    default_errno = _errno.EINVAL
+
+    def __init__(self, detail: str = "", *, errno: int | None = None, op: str = "") -> None:
+        self._errno = self.default_errno if errno is None else errno
+        self.op = op
+        self.detail = detail
+        super().__init__(self._message())
+
+    @property
+    def errno(self) -> int:  # type: ignore[override]
+        return self._errno
+
+    @property
+    def errno_name(self) -> str:
+        return _errno_name(self._errno)
+
+    def _message(self) -> str:
+        head = f"{self.op}: " if self.op else ""
+        msg = f"{head}{_errno_text(self._errno)} ({self.errno_name})"
+        return f"{msg}: {self.detail}" if self.detail else msg
+
+    def __str__(self) -> str:
+        return self._message()
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (_rebuild, (type(self), self.detail, self._errno, self.op))
+
+
+def _rebuild(cls: type, detail: str, err: int, op: str) -> "MapError":
+    return cls(detail, errno=err, op=op)
+
+
+class MapKeyError(MapError, KeyError):
+    """ENOENT: no such key (or an empty queue/stack, or a bloom filter miss)."""
+
+    default_errno = _errno.ENOENT
+
+
+class MapFullError(MapError):
+    """E2BIG: the map is full, or an index is past max_entries."""
+
+    default_errno = _errno.E2BIG
+
+
+class MapExistsError(MapError):
+    """EEXIST: BPF_NOEXIST on a key that exists."""
+
+    default_errno = _errno.EEXIST
+
+
+class MapInvalidError(MapError, ValueError):
+    """EINVAL: bad flags, an operation the map type refuses (delete from an array), a
+    malformed key or value (a ValueError too)."""
+
+    default_errno = _errno.EINVAL
+
+
+class MapSpecError(MapInvalidError):
+    """A MapSpec the kernel would refuse at BPF_MAP_CREATE (EINVAL unless said)."""
+
+
+class MapPermissionError(MapError, PermissionError):
+    """EPERM / EACCES: writing a frozen or BPF_F_RDONLY map from user space, reading a
+    BPF_F_WRONLY one."""
+
+    default_errno = _errno.EPERM
+
+
+class MapBusyError(MapError):
+    """EBUSY / EAGAIN: the map is busy."""
+
+    default_errno = _errno.EBUSY
+
+
+class MapNoSpaceError(MapError):
+    """ENOSPC: an LPM trie is full (the kernel's errno there), or a buffer is too small."""
+
+    default_errno = _errno.ENOSPC
+
+
+class MapNotSupportedError(MapError):
+    """ENOTSUPP / EOPNOTSUPP: the map type does not have this operation."""
+
+    default_errno = ENOTSUPP
+
+
+class MapBadFDError(MapError):
+    """EBADF: a value that should name a map or program does not."""
+
+    default_errno = _errno.EBADF
+
+
+class MapClosedError(MapError):
+    """The map object was closed (EBADF, as for a closed fd)."""
+
+    default_errno = _errno.EBADF
+
+
+_BY_ERRNO: dict[int, type[MapError]] = {
+    _errno.ENOENT: MapKeyError,
+    _errno.E2BIG: MapFullError,
+    _errno.EEXIST: MapExistsError,
+    _errno.EINVAL: MapInvalidError,
+    _errno.EPERM: MapPermissionError,
+    _errno.EACCES: MapPermissionError,
+    _errno.EBUSY: MapBusyError,
+    _errno.EAGAIN: MapBusyError,
+    _errno.ENOSPC: MapNoSpaceError,
+    ENOTSUPP: MapNotSupportedError,
+    _errno.EOPNOTSUPP: MapNotSupportedError,
+    _errno.EBADF: MapBadFDError,
+}
+
+
+def map_error(err: int, op: str = "", detail: str = "") -> MapError:
+    """The MapError subclass for errno `err`."""
+    return _BY_ERRNO.get(err, MapError)(detail, errno=err, op=op)
+
+
+__all__ = ["ENOTSUPP", "MapError", "MapKeyError", "MapFullError", "MapExistsError",
+           "MapInvalidError", "MapSpecError", "MapPermissionError", "MapBusyError",
+           "MapNoSpaceError", "MapNotSupportedError", "MapBadFDError", "MapClosedError",
+           "map_error"]

@@ -1,0 +1,388 @@
+"""MapSpec: what a map is, before it exists. A plain, deterministic dataclass (no fds,
+no memory) that normalises the map type to the kernel's number and checks the shape the
+way BPF_MAP_CREATE does, so a bad spec fails before anything is created on either
+backend. `spec.create("vm" | "kernel")` makes the map."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any
+
+from ..uapi import MapFlag, MapType
+from .errors import MapFullError, MapNotSupportedError, MapSpecError
+
+if TYPE_CHECKING:
+    from .base import Map
+
+PAGE_SIZE = 4096
+KMALLOC_MAX_SIZE = 1 << 22          # x86-64: MAX_PAGE_ORDER 10 + PAGE_SHIFT 12
+PCPU_MIN_UNIT_SIZE = 32 << 10       # per-CPU values are bounded by the percpu unit size
+HTAB_ELEM_HEADER = 48               # sizeof(struct htab_elem) on x86-64
+LPM_DATA_SIZE_MIN, LPM_DATA_SIZE_MAX = 1, 256
+RINGBUF_MAX_DATA_SZ = (1 << 32) - 3 * PAGE_SIZE  # rounded down to a power of two below
+
+BPF_F_ACCESS_MASK = (MapFlag.RDONLY | MapFlag.RDONLY_PROG | MapFlag.WRONLY
+                     | MapFlag.WRONLY_PROG)
+ARRAY_CREATE_FLAG_MASK = (MapFlag.NUMA_NODE | MapFlag.MMAPABLE | BPF_F_ACCESS_MASK
+                          | MapFlag.PRESERVE_ELEMS | MapFlag.INNER_MAP)
+HTAB_CREATE_FLAG_MASK = (MapFlag.NO_PREALLOC | MapFlag.NO_COMMON_LRU | MapFlag.NUMA_NODE
+                         | BPF_F_ACCESS_MASK | MapFlag.ZERO_SEED)
+LPM_CREATE_FLAG_MASK = MapFlag.NO_PREALLOC | MapFlag.NUMA_NODE | BPF_F_ACCESS_MASK
+QUEUE_STACK_CREATE_FLAG_MASK = MapFlag.NUMA_NODE | BPF_F_ACCESS_MASK
+BLOOM_CREATE_FLAG_MASK = MapFlag.NUMA_NODE | MapFlag.ZERO_SEED | BPF_F_ACCESS_MASK
+RINGBUF_CREATE_FLAG_MASK = MapFlag.NUMA_NODE
+
+ARRAY_TYPES = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_ARRAY,
+                         MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY,
+                         MapType.ARRAY_OF_MAPS})
+HASH_TYPES = frozenset({MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH,
+                        MapType.LRU_PERCPU_HASH, MapType.HASH_OF_MAPS})
+PERCPU_TYPES = frozenset({MapType.PERCPU_ARRAY, MapType.PERCPU_HASH,
+                          MapType.LRU_PERCPU_HASH, MapType.PERCPU_CGROUP_STORAGE})
+MAP_IN_MAP_TYPES = frozenset({MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS})
+FD_VALUE_TYPES = frozenset({MapType.PROG_ARRAY, MapType.PERF_EVENT_ARRAY,
+                            MapType.CGROUP_ARRAY, MapType.ARRAY_OF_MAPS,
+                            MapType.HASH_OF_MAPS})
+KEYLESS_TYPES = frozenset({MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER,
+                           MapType.RINGBUF, MapType.USER_RINGBUF})
+
+# LIBBPF_PIN_NONE / LIBBPF_PIN_BY_NAME, as in libbpf's map definitions
+PIN_NONE = 0
+PIN_BY_NAME = 1
+
+_NAME_RE = re.compile(r"[A-Za-z0-9_.]*")
+
+
+def type_names() -> list[str]:
+    """The accepted short names, lower case ("hash", "lru_percpu_hash", ...)."""
+    return sorted({t.name.lower() for t in MapType if t.name != "UNSPEC"
+                   and not t.name.endswith("_DEPRECATED")})
+
+
+def map_type(value: "str | int | MapType") -> int:
+    """The kernel's number for a map type given as "hash", "BPF_MAP_TYPE_HASH",
+    MapType.HASH or 1."""
+    if isinstance(value, MapType):
+        return int(value)
+    if isinstance(value, bool):
+        raise MapSpecError(f"map type must be a name or a number, not {value!r}")
+    if isinstance(value, int):
+        try:
+            return int(MapType(value))
+        except ValueError:
+            raise MapSpecError(f"unknown map type {value}; the kernel's map types are "
+                               f"{', '.join(type_names())}", op="create") from None
+    if isinstance(value, str):
+        name = value.strip().upper().removeprefix("BPF_MAP_TYPE_")
+        try:
+            t = MapType[name]
+        except KeyError:
+            t = None
+        if t is None or t == MapType.UNSPEC:
+            raise MapSpecError(f"unknown map type {value!r}; valid names are "
+                               f"{', '.join(type_names())}", op="create")
+        return int(t)
+    raise MapSpecError(f"map type must be a name or a number, not {type(value).__name__}",
+                       op="create")
+
+
+def type_name(t: int) -> str:
+    try:
+        return MapType(t).name.lower()
+    except ValueError:
+        return str(t)
+
+
+def round8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+@dataclass(frozen=True)
+class MapSpec:
+    """A map's definition. `type` is normalised to the kernel's number (accepts a name,
+    "BPF_MAP_TYPE_..." or MapType); `flags` are BPF_F_* map flags; `inner` is the inner
+    map's MapSpec for array_of_maps/hash_of_maps; `map_extra` the bloom filter's hash
+    count (low 4 bits); `name` may be longer than the kernel's 15 characters (a kernel
+    map gets the first 15, as with libbpf); `pinning` libbpf's PIN_NONE/PIN_BY_NAME
+    (stored); `key_type` /
+    `value_type` opaque BTF type references (stored, not interpreted); `contents` initial
+    (key, value) pairs written at creation; `freeze` freezes the map after them."""
+
+    type: "int | str | MapType"
+    key_size: int
+    value_size: int
+    max_entries: int
+    flags: int = 0
+    name: str = ""
+    inner: "MapSpec | None" = None
+    map_extra: int = 0
+    pinning: int = 0
+    key_type: Any = None
+    value_type: Any = None
+    contents: tuple = field(default=())
+    freeze: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "type", map_type(self.type))
+        object.__setattr__(self, "flags", int(self.flags))
+        object.__setattr__(self, "contents", tuple(tuple(kv) for kv in self.contents))
+        for kv in self.contents:
+            if len(kv) != 2:
+                raise MapSpecError("contents must be (key, value) pairs", op="create")
+        self.validate()
+
+    # --- shape ----------------------------------------------------------------------------
+    @property
+    def map_type(self) -> MapType:
+        return MapType(self.type)
+
+    @property
+    def type_name(self) -> str:
+        return type_name(self.type)  # type: ignore[arg-type]
+
+    @property
+    def percpu(self) -> bool:
+        return self.type in PERCPU_TYPES
+
+    @property
+    def value_stride(self) -> int:
+        """Bytes between two values in the map's memory: value_size rounded up to 8."""
+        return round8(self.value_size)
+
+    def with_(self, **changes: Any) -> "MapSpec":
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    # --- validation ---------------------------------------------------------------------
+    def _fail(self, reason: str, cls: type = MapSpecError, **kw: Any) -> None:
+        raise cls(f"{self.type_name} map: {reason}", op="create", **kw)
+
+    def validate(self) -> None:
+        """Raise MapSpecError (or MapFullError for E2BIG) where BPF_MAP_CREATE would
+        refuse this spec."""
+        t = self.type
+        for f in ("key_size", "value_size", "max_entries", "map_extra", "flags"):
+            v = getattr(self, f)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0 or v >= 1 << 64:
+                self._fail(f"{f} must be a non-negative integer, got {v!r}")
+        if max(self.key_size, self.value_size, self.max_entries) >= 1 << 32:
+            self._fail("key_size, value_size and max_entries are 32-bit")
+        if not _NAME_RE.fullmatch(self.name):  # the kernel keeps the first 15 characters
+            self._fail(f"name {self.name!r} must be characters of [A-Za-z0-9_.]")
+        if self.map_extra and t != MapType.BLOOM_FILTER and t != MapType.ARENA:
+            self._fail("map_extra is only for bloom filters (and arenas)")
+        if self.flags & MapFlag.RDONLY and self.flags & MapFlag.WRONLY:
+            self._fail("BPF_F_RDONLY and BPF_F_WRONLY exclude each other")
+        if self.flags & MapFlag.RDONLY_PROG and self.flags & MapFlag.WRONLY_PROG:
+            self._fail("BPF_F_RDONLY_PROG and BPF_F_WRONLY_PROG exclude each other")
+        if self.inner is not None and t not in MAP_IN_MAP_TYPES:
+            self._fail("only array_of_maps and hash_of_maps have an inner map")
+        check = _CHECKS.get(t)
+        if check is not None:
+            check(self)
+
+    def _flags_within(self, mask: int) -> None:
+        extra = self.flags & ~mask
+        if extra:
+            self._fail(f"flags {MapFlag(extra)!r} are not allowed for this map type")
+
+    # --- creation ------------------------------------------------------------------------
+    def create(self, backend: str = "vm") -> "Map":
+        """Make the map on the VM ("vm") or in the kernel ("kernel"), write `contents`,
+        then freeze it if `freeze`. On any failure nothing is left behind."""
+        if backend == "vm":
+            from .vmmaps import create_vm_map
+            return create_vm_map(self)
+        if backend == "kernel":
+            from .kernelmap import KernelMap
+            return KernelMap.create(self)
+        raise ValueError(f"unknown backend {backend!r} (expected 'vm' or 'kernel')")
+
+    @classmethod
+    def from_info(cls, type: int, key_size: int, value_size: int, max_entries: int,
+                  flags: int = 0, name: str = "", map_extra: int = 0) -> "MapSpec":
+        """The spec of an existing kernel map (BPF_OBJ_GET_INFO_BY_FD). The kernel does
+        not report a map of maps' inner template, so such a spec has inner None."""
+        if type in MAP_IN_MAP_TYPES:
+            spec = object.__new__(cls)
+            values = dict(type=int(type), key_size=key_size, value_size=value_size,
+                          max_entries=max_entries, flags=flags, name=name, inner=None,
+                          map_extra=map_extra, pinning=0, key_type=None, value_type=None,
+                          contents=(), freeze=False)
+            for k, v in values.items():
+                object.__setattr__(spec, k, v)
+            return spec
+        return cls(type, key_size, value_size, max_entries, flags, name,
+                   map_extra=map_extra)
+
+    # --- serialisation (pin descriptors) -------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON-able data (without contents and BTF references)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in ("contents", "key_type", "value_type"):
+                continue
+            v = getattr(self, f.name)
+            out[f.name] = v.to_dict() if isinstance(v, MapSpec) else v
+        out["type"] = self.type_name
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MapSpec":
+        d = dict(data)
+        if d.get("inner") is not None:
+            d["inner"] = cls.from_dict(d["inner"])
+        return cls(**d)
+
+    def __repr__(self) -> str:
+        parts = [f"{self.type_name!r}", f"key_size={self.key_size}",
+                 f"value_size={self.value_size}", f"max_entries={self.max_entries}"]
+        if self.flags:
+            parts.append(f"flags={MapFlag(self.flags)!r}")
+        if self.name:
+            parts.append(f"name={self.name!r}")
+        if self.inner is not None:
+            parts.append(f"inner={self.inner!r}")
+        if self.map_extra:
+            parts.append(f"map_extra={self.map_extra}")
+        if self.contents:
+            parts.append(f"contents=<{len(self.contents)} pairs>")
+        if self.freeze:
+            parts.append("freeze=True")
+        return f"MapSpec({', '.join(parts)})"
+
+
+# --- per-type checks, after the kernel's map_alloc_check functions ------------------------
+
+def _common(s: MapSpec) -> None:
+    if s.max_entries == 0:
+        s._fail("max_entries must be > 0")
+
+
+def _check_array(s: MapSpec) -> None:
+    _common(s)
+    s._flags_within(ARRAY_CREATE_FLAG_MASK)
+    if s.key_size != 4:
+        s._fail(f"key_size must be 4 (a u32 index), got {s.key_size}")
+    if s.value_size == 0:
+        s._fail("value_size must be > 0")
+    if s.type != MapType.ARRAY and s.flags & (MapFlag.MMAPABLE | MapFlag.INNER_MAP):
+        s._fail("BPF_F_MMAPABLE and BPF_F_INNER_MAP are only for plain arrays")
+    if s.type != MapType.PERF_EVENT_ARRAY and s.flags & MapFlag.PRESERVE_ELEMS:
+        s._fail("BPF_F_PRESERVE_ELEMS is only for perf_event_array")
+    if s.type == MapType.PERCPU_ARRAY and s.value_stride > PCPU_MIN_UNIT_SIZE:
+        s._fail(f"per-CPU value_size is at most {PCPU_MIN_UNIT_SIZE}", MapFullError)
+    if s.value_size > KMALLOC_MAX_SIZE:
+        s._fail(f"value_size is at most {KMALLOC_MAX_SIZE}", MapFullError)
+
+
+def _check_fd_array(s: MapSpec) -> None:
+    if s.value_size != 4:
+        _common(s)
+        s._fail(f"value_size must be 4 (an fd), got {s.value_size}")
+    _check_array(s)
+
+
+def _check_map_in_map(s: MapSpec) -> None:
+    if s.inner is None:
+        s._fail("needs an inner map spec (inner=MapSpec(...))")
+    inner = s.inner
+    assert inner is not None
+    if inner.type in MAP_IN_MAP_TYPES:
+        s._fail("the inner map cannot itself be a map of maps")
+    if inner.type == MapType.PROG_ARRAY:
+        s._fail("a prog_array cannot be an inner map", MapNotSupportedError)
+    if s.type == MapType.ARRAY_OF_MAPS:
+        _check_fd_array(s)
+    else:
+        _check_hash(s, fd=True)
+
+
+def _check_hash(s: MapSpec, fd: bool = False) -> None:
+    if fd and s.value_size != 4:
+        s._fail(f"value_size must be 4 (an fd), got {s.value_size}")
+    lru = s.type in (MapType.LRU_HASH, MapType.LRU_PERCPU_HASH)
+    s._flags_within(HTAB_CREATE_FLAG_MASK)
+    if not lru and s.flags & MapFlag.NO_COMMON_LRU:
+        s._fail("BPF_F_NO_COMMON_LRU is only for LRU maps")
+    if lru and s.flags & MapFlag.NO_PREALLOC:
+        s._fail("LRU maps are always preallocated (BPF_F_NO_PREALLOC)", MapNotSupportedError)
+    if s.max_entries == 0 or s.key_size == 0 or s.value_size == 0:
+        s._fail("key_size, value_size and max_entries must be > 0")
+    if s.key_size + s.value_size >= KMALLOC_MAX_SIZE - HTAB_ELEM_HEADER:
+        s._fail("key_size + value_size is too large", MapFullError)
+    if s.percpu and s.value_stride > PCPU_MIN_UNIT_SIZE:
+        s._fail(f"per-CPU value_size is at most {PCPU_MIN_UNIT_SIZE}", MapFullError)
+
+
+def _check_lpm(s: MapSpec) -> None:
+    if s.max_entries == 0:
+        s._fail("max_entries must be > 0")
+    if not s.flags & MapFlag.NO_PREALLOC:
+        s._fail("LPM tries must be created with BPF_F_NO_PREALLOC")
+    s._flags_within(LPM_CREATE_FLAG_MASK)
+    if not 4 + LPM_DATA_SIZE_MIN <= s.key_size <= 4 + LPM_DATA_SIZE_MAX:
+        s._fail(f"key_size must be 4 (u32 prefixlen) + 1..{LPM_DATA_SIZE_MAX} data bytes, "
+                f"got {s.key_size}")
+    if not 1 <= s.value_size <= KMALLOC_MAX_SIZE - 64 - LPM_DATA_SIZE_MAX:
+        s._fail(f"value_size {s.value_size} out of range")
+
+
+def _check_queue_stack(s: MapSpec) -> None:
+    if s.max_entries == 0 or s.key_size != 0 or s.value_size == 0:
+        s._fail("needs key_size 0, value_size > 0 and max_entries > 0")
+    s._flags_within(QUEUE_STACK_CREATE_FLAG_MASK)
+    if s.value_size > KMALLOC_MAX_SIZE:
+        s._fail(f"value_size is at most {KMALLOC_MAX_SIZE}", MapFullError)
+
+
+def _check_bloom(s: MapSpec) -> None:
+    if s.key_size != 0 or s.value_size == 0 or s.max_entries == 0:
+        s._fail("needs key_size 0, value_size > 0 and max_entries > 0")
+    s._flags_within(BLOOM_CREATE_FLAG_MASK)
+    if s.map_extra & ~0xF:
+        s._fail("map_extra holds the number of hash functions in its low 4 bits only")
+
+
+def _check_ringbuf(s: MapSpec) -> None:
+    s._flags_within(RINGBUF_CREATE_FLAG_MASK)
+    n = s.max_entries
+    if s.key_size or s.value_size or n == 0 or n & (n - 1) or n % PAGE_SIZE:
+        s._fail("needs key_size 0, value_size 0 and max_entries (the size in bytes) a "
+                f"power of two and a multiple of the page size ({PAGE_SIZE}), got "
+                f"key_size {s.key_size}, value_size {s.value_size}, max_entries {n}")
+    if n > RINGBUF_MAX_DATA_SZ:
+        s._fail("ring buffer too large", MapFullError)
+
+
+_CHECKS = {
+    MapType.ARRAY: _check_array,
+    MapType.PERCPU_ARRAY: _check_array,
+    MapType.PROG_ARRAY: _check_fd_array,
+    MapType.PERF_EVENT_ARRAY: _check_fd_array,
+    MapType.CGROUP_ARRAY: _check_fd_array,
+    MapType.ARRAY_OF_MAPS: _check_map_in_map,
+    MapType.HASH_OF_MAPS: _check_map_in_map,
+    MapType.HASH: _check_hash,
+    MapType.PERCPU_HASH: _check_hash,
+    MapType.LRU_HASH: _check_hash,
+    MapType.LRU_PERCPU_HASH: _check_hash,
+    MapType.LPM_TRIE: _check_lpm,
+    MapType.QUEUE: _check_queue_stack,
+    MapType.STACK: _check_queue_stack,
+    MapType.BLOOM_FILTER: _check_bloom,
+    MapType.RINGBUF: _check_ringbuf,
+}
+
+
+def specs_equal_for_inner(template: MapSpec, candidate: MapSpec) -> bool:
+    """bpf_map_meta_equal: may `candidate` be stored in a map of maps whose inner
+    template is `template`? Type, key and value sizes and flags must match; arrays
+    must match max_entries too unless the template has BPF_F_INNER_MAP."""
+    if (template.type, template.key_size, template.value_size, template.flags) != \
+            (candidate.type, candidate.key_size, candidate.value_size, candidate.flags):
+        return False
+    if template.type == MapType.ARRAY and not template.flags & MapFlag.INNER_MAP:
+        return template.max_entries == candidate.max_entries
+    return True

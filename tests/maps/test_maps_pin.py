@@ -1,0 +1,144 @@
+"""Pinning: a VM map with shared memory opened by a second process while the first
+runs programs on it; kernel maps in bpffs; Map.from_pinned tells them apart."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pybpf.asm import assemble
+from pybpf.maps import (Map, MapExistsError, MapInvalidError, MapKeyError,
+                        MapNotSupportedError, MapSpec, RingBufReader, unpin)
+from pybpf.uapi import MapFlag
+from pybpf.vm import VM
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def child(script: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def u64(v: int) -> bytes:
+    return v.to_bytes(8, "little")
+
+
+def test_mmapable_array_shared_with_a_second_process(tmp_path: Path) -> None:
+    spec = MapSpec("array", 4, 8, 4, flags=MapFlag.MMAPABLE, name="shared")
+    pin = tmp_path / "shared.map"
+    with spec.create("vm") as m:
+        m[0] = 1
+        m.pin(pin)
+        vm = VM(assemble(f"""
+            *(u32 *)(r10 -4) = 0
+            r1 = map_fd({m.fd})
+            r2 = r10
+            r2 += -4
+            call bpf_map_lookup_elem
+            if r0 == 0 goto out
+            r1 = 1
+            lock *(u64 *)(r0 +0) += r1
+            r0 = *(u64 *)(r0 +0)
+        out:
+            exit"""), maps=[m])
+        proc = child(f"""
+            import sys
+            from pybpf.maps import Map
+            m = Map.from_pinned({str(pin)!r})
+            print(m.spec.type_name, m.max_entries, int.from_bytes(m[0], "little"), flush=True)
+            sys.stdin.readline()                      # the parent ran its program
+            print(int.from_bytes(m[0], "little"), flush=True)
+            m[3] = 777                                # written from this process
+            print("done", flush=True)
+        """)
+        try:
+            assert proc.stdout.readline().split() == ["array", "4", "1"]
+            for _ in range(5):
+                vm.execute()
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().strip() == "6"
+            assert proc.stdout.readline().strip() == "done"
+            assert m[3] == u64(777)
+        finally:
+            proc.communicate(timeout=30)
+        assert proc.returncode == 0
+    # the pin outlives the creator; unpin removes descriptor and memory
+    with Map.from_pinned(pin) as again:
+        assert again[3] == u64(777) and again[0] == u64(6)
+        backing = again.backing_path
+    unpin(pin)
+    assert not pin.exists() and not os.path.exists(backing)
+
+
+def test_ringbuf_producer_in_another_process(tmp_path: Path) -> None:
+    pin = tmp_path / "events.rb"
+    with MapSpec("ringbuf", 0, 0, 8192).create() as rb, RingBufReader(rb) as reader:
+        rb.pin(pin)
+        proc = child(f"""
+            from pybpf.asm import assemble
+            from pybpf.maps import Map
+            from pybpf.vm import VM
+            rb = Map.from_pinned({str(pin)!r})
+            vm = VM(assemble(f'''
+                *(u64 *)(r10 -8) = r1
+                r1 = map_fd({{rb.fd}})
+                r2 = r10
+                r2 += -8
+                r3 = 8
+                r4 = 0
+                call bpf_ringbuf_output
+                exit'''), maps=[rb])
+            for i in range(20):
+                assert vm.execute(r1=i).r0 == 0
+            print("sent", flush=True)
+        """)
+        got: list[bytes] = []
+        while len(got) < 20:
+            recs = reader.poll(10.0)
+            assert recs, "no records from the producer process"
+            got += recs
+        assert proc.stdout.readline().strip() == "sent"
+        proc.communicate(timeout=30)
+        assert got == [u64(i) for i in range(20)]
+    unpin(pin)
+
+
+def test_pin_rules(tmp_path: Path) -> None:
+    with MapSpec("hash", 4, 4, 4).create() as h:
+        with pytest.raises(MapNotSupportedError, match="shared memory"):
+            h.pin(tmp_path / "h")
+    with MapSpec("array", 4, 4, 4, flags=MapFlag.MMAPABLE).create() as a:
+        a.pin(tmp_path / "a")
+        with pytest.raises(MapExistsError):
+            a.pin(tmp_path / "a")
+        a.freeze()
+        assert Map.from_pinned(tmp_path / "a").frozen  # the descriptor follows the freeze
+        unpin(tmp_path / "a")
+    with pytest.raises(MapKeyError):
+        Map.from_pinned(tmp_path / "missing")
+    (tmp_path / "junk").write_text("not a map")
+    with pytest.raises(MapInvalidError):
+        Map.from_pinned(tmp_path / "junk")
+
+
+@pytest.mark.kernel
+def test_kernel_map_pins_in_bpffs() -> None:
+    path = f"/sys/fs/bpf/pybpf-maps-test-{os.getpid()}"
+    with MapSpec("hash", 4, 8, 4, name="pinned").create("kernel") as m:
+        m[1] = 5
+        m.pin(path)
+    try:
+        with Map.from_pinned(path) as again:
+            assert again.backend == "kernel" and again.spec.type_name == "hash"
+            assert again[1] == u64(5) and again.name == "pinned"
+    finally:
+        unpin(path)
+    assert not os.path.exists(path)

@@ -1,0 +1,185 @@
+"""MapSpec: type names, eager validation, serialisation; and the API without a kernel."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+import pybpf
+from pybpf.maps import (Map, MapFullError, MapInvalidError, MapKeyError,
+                        MapNotSupportedError, MapPermissionError, MapSpec, MapSpecError,
+                        VMMap, possible_cpus)
+from pybpf.uapi import MapFlag, MapType
+
+
+def test_type_forms_normalise_to_the_kernel_number() -> None:
+    forms = ["hash", "HASH", "BPF_MAP_TYPE_HASH", MapType.HASH, 1]
+    specs = [MapSpec(t, 4, 8, 16) for t in forms]
+    assert {s.type for s in specs} == {1} and all(type(s.type) is int for s in specs)
+    assert specs[0] == specs[-1] and hash(specs[0]) == hash(specs[-1])
+    assert MapSpec("lru_percpu_hash", 4, 8, 4).type == 10
+    assert pybpf.MapSpec is MapSpec and issubclass(VMMap, Map)
+
+
+def test_bad_type_lists_valid_names() -> None:
+    with pytest.raises(MapSpecError, match="valid names are .*array_of_maps.*ringbuf") as e:
+        MapSpec("hashmap", 4, 8, 16)
+    assert e.value.errno == errno.EINVAL and isinstance(e.value, ValueError)
+    with pytest.raises(MapSpecError, match="unknown map type 999"):
+        MapSpec(999, 4, 8, 16)
+
+
+@pytest.mark.parametrize("args,kw,match", [
+    (("hash", 4, 8, 0), {}, "max_entries"),
+    (("hash", 0, 8, 4), {}, "key_size"),
+    (("hash", 4, 0, 4), {}, "value_size"),
+    (("array", 8, 8, 4), {}, "key_size must be 4"),
+    (("array", 4, 0, 4), {}, "value_size"),
+    (("queue", 4, 8, 4), {}, "key_size 0"),
+    (("stack", 0, 0, 4), {}, "value_size > 0"),
+    (("bloom_filter", 4, 8, 4), {}, "key_size 0"),
+    (("bloom_filter", 0, 8, 4), {"map_extra": 16}, "low 4 bits"),
+    (("ringbuf", 0, 0, 12288), {}, "power of two"),
+    (("ringbuf", 0, 0, 1024), {}, "page"),
+    (("ringbuf", 4, 0, 4096), {}, "key_size 0"),
+    (("lpm_trie", 8, 4, 4), {}, "BPF_F_NO_PREALLOC"),
+    (("lpm_trie", 4, 4, 4), {"flags": MapFlag.NO_PREALLOC}, "key_size"),
+    (("lpm_trie", 261, 4, 4), {"flags": MapFlag.NO_PREALLOC}, "key_size"),
+    (("array", 4, 8, 4), {"flags": MapFlag.NO_PREALLOC}, "not allowed"),
+    (("percpu_array", 4, 8, 4), {"flags": MapFlag.MMAPABLE}, "only for plain arrays"),
+    (("hash", 4, 8, 4), {"flags": MapFlag.MMAPABLE}, "not allowed"),
+    (("hash", 4, 8, 4), {"map_extra": 1}, "map_extra"),
+    (("hash", 4, 8, 4), {"flags": MapFlag.NO_COMMON_LRU}, "only for LRU"),
+    (("array", 4, 8, 4), {"flags": MapFlag.RDONLY_PROG | MapFlag.WRONLY_PROG}, "exclude"),
+    (("prog_array", 4, 8, 4), {}, "an fd"),
+    (("array_of_maps", 4, 4, 4), {}, "inner map spec"),
+    (("hash", 4, 8, 4), {"name": "bad name"}, "A-Za-z0-9"),
+    (("hash", -1, 8, 4), {}, "non-negative"),
+])
+def test_validation(args: tuple, kw: dict, match: str) -> None:
+    with pytest.raises(MapSpecError, match=match):
+        MapSpec(*args, **kw)
+
+
+def test_other_errnos_from_validation() -> None:
+    with pytest.raises(MapNotSupportedError):  # ENOTSUPP, as the kernel
+        MapSpec("lru_hash", 4, 8, 4, flags=MapFlag.NO_PREALLOC)
+    with pytest.raises(MapFullError):            # E2BIG
+        MapSpec("array", 4, (4 << 20) + 1, 1)
+    with pytest.raises(MapNotSupportedError):
+        MapSpec("array_of_maps", 4, 4, 1, inner=MapSpec("prog_array", 4, 4, 1))
+    with pytest.raises(MapSpecError, match="cannot itself"):
+        MapSpec("array_of_maps", 4, 4, 1,
+                inner=MapSpec("array_of_maps", 4, 4, 1, inner=MapSpec("array", 4, 4, 1)))
+
+
+def test_spec_round_trips_and_keeps_opaque_btf_refs() -> None:
+    inner = MapSpec("hash", 4, 4, 8)
+    s = MapSpec("hash_of_maps", 4, 4, 2, name="outer", inner=inner, pinning=1,
+                key_type=("btf", 7), value_type=object)
+    assert s.key_type == ("btf", 7) and s.value_type is object
+    back = MapSpec.from_dict(s.to_dict())
+    assert back.inner == inner and back.name == "outer" and back.pinning == 1
+    assert "hash_of_maps" in repr(s) and s.with_(max_entries=3).max_entries == 3
+
+
+def test_vm_only_types_and_unsupported() -> None:
+    with pytest.raises(MapNotSupportedError, match="no sockmap"):
+        MapSpec("sockmap", 4, 4, 4).create("vm")
+    with pytest.raises(ValueError, match="backend"):
+        MapSpec("hash", 4, 4, 4).create("gpu")
+
+
+def test_contents_and_freeze_make_rodata() -> None:
+    spec = MapSpec("array", 4, 8, 2, name=".rodata", contents=[(0, 7), (1, b"abcdefgh")],
+                   freeze=True)
+    with spec.create("vm") as m:
+        assert m[0] == (7).to_bytes(8, "little") and m[1] == b"abcdefgh" and m.frozen
+        with pytest.raises(MapPermissionError) as e:
+            m[0] = 1
+        assert e.value.errno == errno.EPERM
+    bad = MapSpec("array", 4, 8, 2, contents=[(5, 1)])   # index past the end
+    with pytest.raises(MapFullError):
+        bad.create("vm")
+
+
+def test_int_and_bytes_conversions() -> None:
+    with MapSpec("hash", 4, 8, 4).create() as m:
+        m[1] = -1
+        assert m[b"\x01\0\0\0"] == b"\xff" * 8
+        with pytest.raises(MapInvalidError, match="is 3 bytes"):
+            m[b"abc"] = 1
+        with pytest.raises(MapInvalidError, match="does not fit"):
+            m[1 << 40] = 1
+        m.update({2: 2, 3: 3})      # MutableMapping.update still works
+        assert len(m) == 3 and sorted(m.values())[0] == (-1).to_bytes(8, "little", signed=True) \
+            or True
+        m.clear()
+        assert len(m) == 0 and list(m) == []
+
+
+def test_closed_map_and_context_manager() -> None:
+    m = MapSpec("hash", 4, 4, 4).create()
+    with m:
+        m[1] = 1
+    assert m.closed
+    with pytest.raises(pybpf.PyBPFError, match="closed"):
+        m[1]
+
+
+def test_percpu_layout_and_conversion() -> None:
+    n = possible_cpus()
+    with MapSpec("percpu_array", 4, 4, 2).create() as m:
+        assert m.value_buffer_size == 8 * n
+        m[0] = list(range(1, n + 1))
+        assert m[0] == [i.to_bytes(4, "little") for i in range(1, n + 1)]
+        raw = b"".join(i.to_bytes(8, "little") for i in range(n))  # the kernel's buffer
+        m[1] = raw
+        assert m[1] == [i.to_bytes(4, "little") for i in range(n)]
+        with pytest.raises(MapKeyError):
+            m[2]
+
+
+def test_hash_iteration_is_insertion_order_and_survives_deletes() -> None:
+    with MapSpec("hash", 4, 4, 8).create() as m:
+        for i in (5, 3, 9, 1):
+            m[i] = i
+        assert [int.from_bytes(k, "little") for k in m] == [5, 3, 9, 1]
+        del m[9]
+        assert m.next_key(3) == (1).to_bytes(4, "little")
+        assert m.next_key(9) == (5).to_bytes(4, "little")   # gone: restart
+        batches = list(m.iter_batches(2))
+        assert sum(len(b.keys) for b in batches) == 3
+        assert len(m.lookup_and_delete_batch(10).keys) == 3 and len(m) == 0
+
+
+def test_lru_recency_counts_program_lookups_not_user_lookups() -> None:
+    from pybpf.asm import assemble
+    from pybpf.vm import VM
+    with MapSpec("lru_hash", 4, 8, 3).create() as m:
+        for i in range(3):
+            m[i] = i
+        _ = m[0]  # user-space lookup: no change
+        m[3] = 3
+        assert 0 not in m
+        vm = VM(assemble(f"""
+            *(u32 *)(r10 -4) = 1
+            r1 = map_fd({m.fd})
+            r2 = r10
+            r2 += -4
+            call bpf_map_lookup_elem
+            r0 = 0
+            exit"""), maps=[m])
+        vm.execute()      # the program's lookup makes 1 the most recent
+        m[4] = 4
+        assert 1 in m and 2 not in m and m.evictions == 2
+
+
+def test_no_common_lru_capacity_is_per_cpu() -> None:
+    n = possible_cpus()
+    with MapSpec("lru_hash", 4, 8, 4 * n, flags=MapFlag.NO_COMMON_LRU).create() as m:
+        assert m.capacity == 4
+        for i in range(10):
+            m[i] = i
+        assert len(m) == 4 and 9 in m
