@@ -515,3 +515,87 @@ def progress_bar(total: int, stream=sys.stderr) -> Callable[[CampaignStats], Non
         stream.flush()
 
     return show
+
+
+# --- robustness fuzzing of the ELF loader ----------------------------------------------------
+
+INTERESTING_WORDS = (0, 1, 0x7F, 0x80, 0xFF, 0xFFFF, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF)
+
+
+@st.composite
+def mutated_objects(draw: st.DrawFn, seeds: tuple[bytes, ...]) -> bytes:
+    """A real object with a few mutations: byte and word overwrites (often in the ELF and
+    section headers, where they hurt most), bit flips, truncation and splices."""
+    data = bytearray(draw(st.sampled_from(seeds)))
+    for _ in range(draw(st.integers(1, 6))):
+        what = draw(st.sampled_from(["byte", "word", "flip", "truncate", "splice", "header"]))
+        if not data:
+            break
+        pos = draw(st.integers(0, len(data) - 1))
+        if what == "header":  # the ELF header or the section header table
+            shoff = int.from_bytes(data[0x28:0x30], "little") if len(data) >= 0x30 else 0
+            region = [0, min(64, len(data))]
+            if 0 < shoff < len(data):
+                region = [shoff, len(data)]
+            pos = draw(st.integers(region[0], max(region[0], region[1] - 1)))
+            what = "word"
+        if what == "byte":
+            data[pos] = draw(st.integers(0, 255))
+        elif what == "word":
+            word = draw(st.sampled_from(INTERESTING_WORDS)).to_bytes(4, "little")
+            data[pos:pos + 4] = word
+        elif what == "flip":
+            data[pos] ^= 1 << draw(st.integers(0, 7))
+        elif what == "truncate":
+            del data[pos:]
+        else:
+            n = draw(st.integers(1, 64))
+            if draw(st.booleans()):
+                del data[pos:pos + n]
+            else:
+                data[pos:pos] = draw(st.binary(min_size=1, max_size=n))
+    return bytes(data)
+
+
+@dataclass
+class ElfFuzzStats:
+    runs: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    crashes: list[str] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def elf_campaign(seeds: list[bytes], count: int, seed: int,
+                 progress: Callable[[int], None] | None = None) -> ElfFuzzStats:
+    """Feed `count` mutated objects to the ELF loader: each must load or raise a
+    PyBPFError; anything else is a crash (the first one stops the campaign, shrunk)."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hseed
+
+    from . import elf
+    from .errors import PyBPFError
+
+    stats = ElfFuzzStats()
+
+    @hseed(seed)
+    @settings(max_examples=count, database=None, deadline=None,
+              phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
+    @given(mutated_objects(tuple(seeds)))
+    def check(data: bytes) -> None:
+        stats.runs += 1
+        try:
+            elf.load(data)
+            stats.loaded += 1
+        except PyBPFError as e:
+            stats.rejected += 1
+            reason = str(e).split(":")[0][:60]
+            stats.reasons[reason] = stats.reasons.get(reason, 0) + 1
+        if progress:
+            progress(stats.runs)
+
+    try:
+        check()
+    except Exception as e:  # noqa: BLE001 - an uncaught exception is exactly what we hunt
+        stats.crashes.append(f"{type(e).__name__}: {e}")
+    return stats

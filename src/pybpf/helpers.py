@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import struct
 import time
 from dataclasses import dataclass, field
@@ -159,7 +160,118 @@ def _strncmp(ctx: HelperContext, s1: int, s1_sz: int, s2: int, *_: int) -> int:
     return 0
 
 
+# --- formatted output: bpf_trace_printk / bpf_snprintf ---------------------------------
+
+_SPEC = re.compile(rb"%([-+ #0]*)(\d*)(?:\.(\d+))?(ll|l|h|hh|z)?([diuxXcsp%])")
+EINVAL = 22
+
+
+class FormatError(Exception):
+    """A format string the kernel's bpf_bprintf_prepare would refuse (-EINVAL)."""
+
+
+def bpf_format(fmt: bytes, args: list[int], read_str: Callable[[int], bytes],
+               max_args: int) -> bytes:
+    """Format as the kernel's BPF printf helpers do: %d %i %u %x %X %c %s %p and %%, with
+    optional l/ll/h/z, flags, width and precision; %s reads a string from memory; other
+    specifiers, or more conversions than `max_args`, are an error."""
+    out = bytearray()
+    pos = 0
+    used = 0
+    for m in _SPEC.finditer(fmt):
+        out += fmt[pos:m.start()]
+        pos = m.end()
+        flags, width, prec, length, conv = m.groups()
+        if conv == b"%":
+            out += b"%"
+            continue
+        if used >= max_args:
+            raise FormatError("too many conversions")
+        arg = args[used] & M64
+        used += 1
+        bits = 64 if length in (b"l", b"ll", b"z") or conv == b"p" else 32
+        if length == b"h":
+            bits = 16
+        elif length == b"hh":
+            bits = 8
+        val = arg & ((1 << bits) - 1)
+        spec = "%" + flags.decode() + width.decode() + (("." + prec.decode()) if prec else "")
+        if conv in (b"d", b"i"):
+            sval = val - (1 << bits) if val >> (bits - 1) else val
+            out += (spec + "d").__mod__(sval).encode()
+        elif conv == b"u":
+            out += (spec + "d").__mod__(val).encode()
+        elif conv in (b"x", b"X"):
+            out += (spec + conv.decode()).__mod__(val).encode()
+        elif conv == b"c":
+            out += bytes([arg & 0xFF])
+        elif conv == b"p":
+            out += ("0x%x" % arg).encode() if arg else b"(null)"
+        elif conv == b"s":
+            text = read_str(arg) if arg else b"(null)"
+            out += (spec + "s").__mod__(text.decode("latin-1")).encode("latin-1")
+    out += fmt[pos:]
+    if b"%" in fmt[pos:]:
+        raise FormatError("unsupported conversion")
+    return bytes(out)
+
+
+def _c_string(ctx: HelperContext, addr: int, limit: int = 4096) -> bytes:
+    """A NUL-terminated string from program memory (what the kernel's %s reads)."""
+    out = bytearray()
+    while len(out) < limit:
+        try:
+            b = ctx.memory.read(addr + len(out), 1)
+        except Exception:  # noqa: BLE001 - the kernel prints what it could read
+            break
+        if b == b"\0":
+            break
+        out += b
+    return bytes(out)
+
+
+def _trace_printk(ctx: HelperContext, fmt: int, fmt_size: int, a1: int, a2: int, a3: int) -> int:
+    """bpf_trace_printk: format with up to 3 arguments into the trace pipe (the VM's
+    `trace_pipe` list); returns the formatted length, or -EINVAL."""
+    size = fmt_size & M32
+    if size == 0:
+        return (-EINVAL) & M64
+    raw = ctx.memory.read(fmt, size)
+    if b"\0" not in raw:
+        return (-EINVAL) & M64
+    try:
+        text = bpf_format(raw.split(b"\0", 1)[0], [a1, a2, a3], lambda a: _c_string(ctx, a), 3)
+    except FormatError:
+        return (-EINVAL) & M64
+    pipe = getattr(getattr(ctx, "vm", None), "trace_pipe", None)
+    if pipe is not None:
+        pipe.append(text.decode("latin-1"))
+    return len(text)
+
+
+def _snprintf(ctx: HelperContext, out: int, out_size: int, fmt: int, data: int,
+              data_len: int) -> int:
+    """bpf_snprintf(str, str_size, fmt, data, data_len): arguments are u64s at `data`;
+    returns the length the whole string needs including the NUL, or -EINVAL."""
+    n = data_len & M32
+    if n % 8 or n > 8 * 12:
+        return (-EINVAL) & M64
+    args = list(struct.unpack(f"<{n // 8}Q", ctx.memory.read(data, n))) if n else []
+    fmt_raw = _c_string(ctx, fmt)
+    try:
+        text = bpf_format(fmt_raw, args, lambda a: _c_string(ctx, a), n // 8)
+    except FormatError:
+        return (-EINVAL) & M64
+    size = out_size & M32
+    if size:
+        chunk = text[:size - 1] + b"\0"
+        ctx.memory.write(out, chunk)
+    return len(text) + 1
+
+
 _DEFAULT: tuple[tuple[str, HelperFn], ...] = (
+    ("trace_printk", _trace_printk),
+    ("snprintf", _snprintf),
     ("ktime_get_ns", _ktime_get_ns),
     ("ktime_get_boot_ns", _ktime_get_boot_ns),
     ("ktime_get_coarse_ns", _ktime_get_ns),

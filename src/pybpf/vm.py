@@ -83,6 +83,9 @@ class Memory:
 
     regions: dict[int, Region] = field(default_factory=dict)
     packet: Region | None = None  # the data LD_ABS/LD_IND read (socket-filter style)
+    # Where skb->data, the MAC header and the network header sit in `packet.buf` (None:
+    # buf starts at skb->data and has no headers for SKF_LL_OFF / SKF_NET_OFF loads).
+    packet_headers: tuple[int, int | None, int] | None = None
 
     def map(self, name: str, buf: bytearray | memoryview | bytes, *,
             writable: bool = True, access: RegionAccess | None = None) -> Region:
@@ -221,6 +224,7 @@ class VM:
                  check_helpers: bool = True,
                  maps: object = None) -> None:
         self.id = next(_PROG_IDS)
+        self.trace_pipe: list[str] = []  # what bpf_trace_printk wrote, one message a call
         self.maps = _map_table(maps)
         if lddw_resolver is None and self.maps is not None:
             lddw_resolver = self.maps.resolve_lddw
@@ -601,16 +605,30 @@ def _make_callx(vm: VM, pcs: list[int], insns: Sequence[Instruction]) -> Callabl
     return callx
 
 
+SKF_NET_OFF = -0x100000
+SKF_LL_OFF = -0x200000
+
+
 def _ldpkt(mem: Memory, off: int, size: int, pc: int) -> int:
-    """LD_ABS/LD_IND: a big-endian load from the packet; out of bounds ends the program
-    with r0 = 0, as in the kernel."""
+    """LD_ABS/LD_IND: a big-endian load from the packet at `off` from skb->data, or for
+    the negative SKF_NET_OFF / SKF_LL_OFF bases from the network / MAC header. Out of
+    bounds ends the program with r0 = 0, as in the kernel."""
     pkt = mem.packet
     off = isa.s32(off)
     if pkt is None:
         raise VMRuntimeError(pc, "legacy packet load (LD_ABS/LD_IND) without a packet")
-    if off < 0 or off + size > pkt.size:
+    data, mac, net = mem.packet_headers or (0, None, 0)
+    if off >= 0:
+        start = data + off
+    elif off >= SKF_NET_OFF and mem.packet_headers is not None:
+        start = net + off - SKF_NET_OFF
+    elif off >= SKF_LL_OFF and mac is not None:
+        start = mac + off - SKF_LL_OFF
+    else:
         raise ProgramExit(0)
-    return int.from_bytes(pkt.buf[off:off + size], "big")
+    if start < 0 or start + size > pkt.size:
+        raise ProgramExit(0)
+    return int.from_bytes(pkt.buf[start:start + size], "big")
 
 
 def run(code: bytes, mem: bytes | None = None, *, helpers: HelperRegistry | None = None,

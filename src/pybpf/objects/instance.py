@@ -115,7 +115,7 @@ def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None
                 if target_obj is None:
                     raise ObjectError(f"map {map_name} slot {index} refers to {ref}, which is "
                                       "neither a program nor a map of this object")
-                m.update(index.to_bytes(4, "little"), target_obj)
+                m.update(index.to_bytes(4, "little"), getattr(target_obj, "handle", target_obj))
     except BaseException:
         obj.close()
         raise
@@ -195,8 +195,13 @@ def _kernel_name(name: str) -> str:
 
 def _load_vm(spec: ObjectSpec, pspec: ProgramSpec, code: bytes, obj: Object) -> Program:
     from .. import progtypes
-    vm = progtypes.make_vm(pspec.type, code, maps=list(obj.maps.values()),
-                           expected_attach_type=pspec.expected_attach_type)
+    from ..helpers import default_helpers
+    from ..vm import VM
+    try:
+        helpers = progtypes.helpers_for(pspec.type, default_helpers())
+    except PyBPFError:
+        helpers = default_helpers()
+    vm = VM(code, helpers=helpers, maps=list(obj.maps.values()))
 
     def run(*, data_in: bytes | None, ctx_in: bytes | None, repeat: int,
             data_size_out: int | None, ctx_size_out: int | None, flags: int) -> TestRunResult:

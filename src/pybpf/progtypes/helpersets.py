@@ -189,7 +189,7 @@ def helpers_for(prog_type: ProgType, base: HelperRegistry | None = None) -> Help
     for hid in src:
         h = src[hid]
         if _NAMES.get(hid, h.name.removeprefix("bpf_")) in allowed:
-            reg.register(hid, h.fn, h.name)
+            reg.register(hid, h.fn, h.name, frame=h.frame)
     for name, fn in _family_helpers(prog_type).items():
         if name in allowed:
             reg.register(HELPER_IDS[name], fn, "bpf_" + name)

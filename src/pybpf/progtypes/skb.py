@@ -379,8 +379,10 @@ class SkbContext(ContextAccess):
         if self.packet_region is not None:
             self.packet_region.buf = s.buf
         if self.vm_memory is not None:
-            self.vm_memory.packet = Region("skb(ld_abs)", 0,
-                                           memoryview(s.buf)[s.data:s.tail], False)
+            # LD_ABS/LD_IND see head..tail: positive offsets from skb->data, negative
+            # SKF_NET_OFF / SKF_LL_OFF ones from the network / MAC header
+            self.vm_memory.packet = Region("skb(ld_abs)", 0, memoryview(s.buf)[:s.tail], False)
+            self.vm_memory.packet_headers = (s.data, s.mac_header, s.network_header)
 
     def map(self, memory: Memory) -> int:
         """Map packet, socket and context; returns the context's address (r1)."""

@@ -1,0 +1,138 @@
+"""Running an object's program the way `pybpf run FILE.o` does: once on given input, or
+once per packet of a capture, then reporting the return values and the maps (decoded
+with BTF where the object has it)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..uapi import ProgType
+from .instance import Object, Program, TestRunResult
+
+XDP_VERDICTS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
+TC_VERDICTS = {-1: "TC_ACT_UNSPEC", 0: "TC_ACT_OK", 1: "TC_ACT_RECLASSIFY", 2: "TC_ACT_SHOT",
+               3: "TC_ACT_PIPE", 4: "TC_ACT_STOLEN", 5: "TC_ACT_QUEUED", 6: "TC_ACT_REPEAT",
+               7: "TC_ACT_REDIRECT", 8: "TC_ACT_TRAP"}
+
+
+def verdict_name(prog_type: int, retval: int) -> str:
+    """What a return value means for the program type (`XDP_PASS`, `TC_ACT_SHOT`, ...)."""
+    signed = retval - (1 << 32) if retval >= 1 << 31 else retval
+    if prog_type == ProgType.XDP:
+        return XDP_VERDICTS.get(retval, f"XDP_{retval}")
+    if prog_type in (ProgType.SCHED_CLS, ProgType.SCHED_ACT):
+        return TC_VERDICTS.get(signed, f"TC_ACT_{signed}")
+    if prog_type == ProgType.SOCKET_FILTER:
+        return "drop" if retval == 0 else f"keep {retval} bytes"
+    if prog_type == ProgType.CGROUP_SKB:
+        return {0: "deny", 1: "allow"}.get(retval, str(retval))
+    return str(signed)
+
+
+def passes(prog_type: int, retval: int) -> bool:
+    """Whether the packet goes on (for --pcap-out)."""
+    signed = retval - (1 << 32) if retval >= 1 << 31 else retval
+    if prog_type == ProgType.XDP:
+        return retval == 2
+    if prog_type in (ProgType.SCHED_CLS, ProgType.SCHED_ACT):
+        return signed in (-1, 0)
+    return retval != 0
+
+
+def pick_program(obj: Object, name: str | None) -> Program:
+    from .instance import ObjectError
+    if name is not None:
+        try:
+            return obj.programs[name]
+        except KeyError:
+            raise ObjectError(f"no program {name!r}; the object has: "
+                              f"{', '.join(obj.programs)}") from None
+    if len(obj.programs) == 1:
+        return next(iter(obj.programs.values()))
+    runnable = [p for p in obj.programs.values() if p.type in (ProgType.XDP, ProgType.SCHED_CLS,
+                                                             ProgType.SCHED_ACT,
+                                                             ProgType.SOCKET_FILTER,
+                                                             ProgType.CGROUP_SKB)]
+    if not runnable:
+        raise ObjectError("the object has several programs; choose one with --program: "
+                          f"{', '.join(obj.programs)}")
+    return runnable[-1] if len(runnable) > 1 and _all_same_section(runnable) else runnable[0]
+
+
+def _all_same_section(progs: list[Program]) -> bool:
+    return len({p.spec.section for p in progs}) == 1
+
+
+def decode_value(btf: Any, type_id: Any, raw: bytes) -> Any:
+    """A map key or value as Python data through its BTF type, else as hex."""
+    if btf is not None and isinstance(type_id, int) and type_id > 0:
+        try:
+            from ..btf import decode
+            return decode(btf, type_id, raw)
+        except Exception:  # noqa: BLE001 - fall back to hex for anything BTF cannot say
+            pass
+    return raw.hex()
+
+
+def dump_maps(obj: Object) -> dict[str, list[dict[str, Any]]]:
+    """The non-empty maps: name -> [{key, value}] (per-CPU values as lists); data
+    sections, program arrays and ring buffers are left out."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    btf = obj.spec.btf
+    for name, m in obj.maps.items():
+        spec = obj.spec.maps[name]
+        if spec.type_name in ("prog_array", "ringbuf", "perf_event_array", "array_of_maps",
+                              "hash_of_maps", "queue", "stack", "bloom_filter"):
+            continue
+        if name.startswith((".rodata", ".data", ".bss", ".kconfig")):
+            continue
+        entries = []
+        for key, value in m.items():
+            values = value if isinstance(value, list) else [value]
+            if all(not any(v) for v in values):
+                continue  # an all-zero array slot says nothing
+            k = decode_value(btf, spec.key_type, key)
+            if isinstance(value, list):
+                v: Any = [decode_value(btf, spec.value_type, x) for x in value]
+            else:
+                v = decode_value(btf, spec.value_type, value)
+            entries.append({"key": k, "value": v})
+        if entries:
+            out[name] = entries
+    return out
+
+
+@dataclass
+class PcapReport:
+    packets: int = 0
+    verdicts: Counter = field(default_factory=Counter)
+    passed: list[Any] = field(default_factory=list)
+    errors: Counter = field(default_factory=Counter)
+
+
+def run_pcap(prog: Program, packets: list[Any], *,
+             progress: Callable[[int, int], None] | None = None) -> PcapReport:
+    """Run the program once per packet; count verdicts and keep the packets that pass
+    (as the program left them)."""
+    from ..errors import PyBPFError
+    from ..pcap import Packet
+    report = PcapReport()
+    for i, pkt in enumerate(packets):
+        report.packets += 1
+        try:
+            res: TestRunResult = prog.test_run(pkt.data)
+        except PyBPFError as e:
+            report.errors[type(e).__name__ + ": " + str(e).split(";")[0][:80]] += 1
+            report.verdicts["error"] += 1
+        else:
+            report.verdicts[verdict_name(prog.type, res.retval)] += 1
+            if passes(prog.type, res.retval):
+                data = res.data_out or pkt.data
+                if prog.type == ProgType.SOCKET_FILTER:
+                    data = pkt.data[:res.retval]
+                report.passed.append(Packet(pkt.ts_ns, data, max(len(data), pkt.orig_len)))
+        if progress is not None:
+            progress(i + 1, len(packets))
+    return report
