@@ -25,6 +25,13 @@ def disassemble(code: bytes, syntax: str = "kernel") -> str:
     return _disassemble(code, syntax=syntax)
 
 
+def load(path: "str | bytes") -> "ObjectSpec":
+    """Read a BPF ELF object (clang -target bpf, libbpf conventions) into an ObjectSpec;
+    `spec.instantiate(backend)` then gives an Object on the VM or in the kernel."""
+    from .elf import load as _load
+    return _load(path)
+
+
 def run(code: bytes, mem: bytes | None = None, *, backend: str = "vm") -> int:
     """Run raw bytecode with r1 = pointer to a copy of `mem` and r2 = len(mem)
     (r1 = r2 = 0 without mem); returns r0 as an unsigned 64-bit int.
@@ -40,6 +47,8 @@ def run(code: bytes, mem: bytes | None = None, *, backend: str = "vm") -> int:
     raise ValueError(f"unknown backend {backend!r} (expected 'vm' or 'kernel')")
 
 
-__all__ = ["assemble", "disassemble", "run", "PyBPFError", "AsmError", "BytecodeError",
+from .objects.spec import ObjectSpec  # noqa: E402
+
+__all__ = ["load", "ObjectSpec", "assemble", "disassemble", "run", "PyBPFError", "AsmError", "BytecodeError",
            "InvalidInstruction", "InvalidProgram", "VMRuntimeError", "MemoryAccessError",
            "MapSpec"]

@@ -90,21 +90,30 @@ class HelperRegistry(Mapping[int, Helper]):
 
 # --- helpers with no program-type context ------------------------------------------
 
+def _clock(ctx: HelperContext, default: Callable[[], int]) -> int:
+    """The VM's clock when one is set (`VM.clock_ns`, e.g. following a capture's
+    timestamps, or frozen for reproducible runs), else the host's."""
+    clock = getattr(getattr(ctx, "vm", None), "clock_ns", None)
+    return (clock() if clock is not None else default()) & M64
+
+
 def _ktime_get_ns(ctx: HelperContext, *_: int) -> int:
-    return time.monotonic_ns() & M64
+    return _clock(ctx, time.monotonic_ns)
 
 
 def _ktime_get_boot_ns(ctx: HelperContext, *_: int) -> int:
-    return time.clock_gettime_ns(getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)) & M64
+    return _clock(ctx, lambda: time.clock_gettime_ns(getattr(time, "CLOCK_BOOTTIME",
+                                                              time.CLOCK_MONOTONIC)))
 
 
 def _ktime_get_tai_ns(ctx: HelperContext, *_: int) -> int:
-    return time.clock_gettime_ns(getattr(time, "CLOCK_TAI", time.CLOCK_REALTIME)) & M64
+    return _clock(ctx, lambda: time.clock_gettime_ns(getattr(time, "CLOCK_TAI",
+                                                              time.CLOCK_REALTIME)))
 
 
 def _jiffies64(ctx: HelperContext, *_: int) -> int:
-    # HZ=1000-style jiffies from the monotonic clock (the kernel's value is config dependent)
-    return (time.monotonic_ns() // 1_000_000) & M64
+    # HZ=1000-style jiffies from the clock (the kernel's value is config dependent)
+    return _clock(ctx, time.monotonic_ns) // 1_000_000
 
 
 def _get_prandom_u32(ctx: HelperContext, *_: int) -> int:

@@ -225,6 +225,8 @@ class VM:
                  maps: object = None) -> None:
         self.id = next(_PROG_IDS)
         self.trace_pipe: list[str] = []  # what bpf_trace_printk wrote, one message a call
+        # the time bpf_ktime_get_ns & co. return (None: the host's monotonic clock)
+        self.clock_ns: Callable[[], int] | None = None
         self.maps = _map_table(maps)
         if lddw_resolver is None and self.maps is not None:
             lddw_resolver = self.maps.resolve_lddw

@@ -56,6 +56,14 @@ class Program:
         return self._runner(data_in=data_in, ctx_in=ctx_in, repeat=repeat,
                             data_size_out=data_size_out, ctx_size_out=ctx_size_out, flags=flags)
 
+    def set_clock(self, clock_ns: "Callable[[], int] | None") -> bool:
+        """On the VM, make bpf_ktime_get_ns & co. return `clock_ns()` (None: the host's
+        clock); returns False in the kernel, whose clock cannot be set."""
+        if self.backend != "vm":
+            return False
+        self.handle.clock_ns = clock_ns
+        return True
+
     def close(self) -> None:
         close = getattr(self.handle, "close", None)
         if close is not None:

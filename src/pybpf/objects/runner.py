@@ -69,8 +69,8 @@ def decode_value(btf: Any, type_id: Any, raw: bytes) -> Any:
     """A map key or value as Python data through its BTF type, else as hex."""
     if btf is not None and isinstance(type_id, int) and type_id > 0:
         try:
-            from ..btf import decode
-            return decode(btf, type_id, raw)
+            from ..btf import decode_value
+            return decode_value(btf, type_id, raw)
         except Exception:  # noqa: BLE001 - fall back to hex for anything BTF cannot say
             pass
     return raw.hex()
@@ -112,15 +112,20 @@ class PcapReport:
     errors: Counter = field(default_factory=Counter)
 
 
-def run_pcap(prog: Program, packets: list[Any], *,
+def run_pcap(prog: Program, packets: list[Any], *, capture_clock: bool = True,
              progress: Callable[[int, int], None] | None = None) -> PcapReport:
     """Run the program once per packet; count verdicts and keep the packets that pass
-    (as the program left them)."""
+    (as the program left them). On the VM with `capture_clock`, bpf_ktime_get_ns reads
+    each packet's capture timestamp, so time-based logic replays as recorded."""
     from ..errors import PyBPFError
     from ..pcap import Packet
     report = PcapReport()
+    now = [0]
+    if capture_clock:
+        prog.set_clock(lambda: now[0])
     for i, pkt in enumerate(packets):
         report.packets += 1
+        now[0] = pkt.ts_ns
         try:
             res: TestRunResult = prog.test_run(pkt.data)
         except PyBPFError as e:

@@ -110,6 +110,11 @@ class ObjectSpec:
     sections: list[tuple[str, str, int]] = field(default_factory=list)  # (name, type, size)
     path: str = ""
 
+    def instantiate(self, backend: str = "vm", *, btf_target: Any = None) -> Any:
+        """Create the maps and load the programs on "vm" or "kernel"; returns an Object."""
+        from .instance import instantiate
+        return instantiate(self, backend, btf_target=btf_target)
+
     def global_bytes(self, name: str) -> bytes:
         """The initial bytes of a global variable."""
         var = self._var(name)
