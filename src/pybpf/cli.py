@@ -7,6 +7,7 @@ import argparse
 import json
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -109,8 +110,111 @@ def cmd_disasm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_elf(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def _progress(total: int) -> "Callable[[int, int], None] | None":
+    """A progress bar on stderr for long captures (only on a terminal)."""
+    if total < 500 or not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        if done % 100 and done != total:
+            return
+        width = 30
+        filled = int(width * done / total)
+        sys.stderr.write(f"\r[{'#' * filled}{'-' * (width - filled)}] {done}/{total} packets")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_run_object(args: argparse.Namespace) -> int:
+    """`pybpf run FILE.o`: instantiate the object, run one program on the input or once
+    per packet of a capture, print retval/data_out (or verdict counts) and the maps."""
+    from . import load
+    from .objects.runner import dump_maps, pick_program, run_pcap, verdict_name
+    spec = load(args.file)
+    for assignment in args.set or []:
+        name, _, value = assignment.partition("=")
+        if not _:
+            raise CLIError(f"--set takes NAME=VALUE, got {assignment!r}")
+        try:
+            spec.set_global(name, int(value, 0))
+        except KeyError as e:
+            raise CLIError(str(e).strip('"')) from None
+        except ValueError as e:
+            raise CLIError(f"--set {name}: {e}") from None
+    out: dict = {}
+    with spec.instantiate(args.backend) as obj:
+        prog = pick_program(obj, args.program)
+        if args.pcap:
+            from .pcap import read_pcap, write_pcap
+            packets = read_pcap(args.pcap)
+            report = run_pcap(prog, packets, progress=_progress(len(packets)))
+            out["program"] = prog.name
+            out["packets"] = report.packets
+            out["verdicts"] = dict(report.verdicts.most_common())
+            if report.errors:
+                out["errors"] = dict(report.errors)
+            if args.pcap_out:
+                write_pcap(args.pcap_out, report.passed)
+                out["pcap_out"] = {"path": args.pcap_out, "packets": len(report.passed)}
+        else:
+            data_in = parse_hex_arg(args.data_in, "--data-in") if args.data_in else None
+            ctx_in = parse_hex_arg(args.ctx_in, "--ctx-in") if args.ctx_in else None
+            res = prog.test_run(data_in, ctx_in=ctx_in, repeat=args.repeat)
+            out.update({"program": prog.name, "retval": res.retval,
+                        "verdict": verdict_name(prog.type, res.retval),
+                        "data_out": res.data_out.hex(), "duration_ns": res.duration})
+            if res.ctx_out:
+                out["ctx_out"] = res.ctx_out.hex()
+        out["maps"] = dump_maps(obj)
+        trace = getattr(prog.handle, "trace_pipe", None)
+        if trace:
+            out["trace_pipe"] = list(trace)
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    print(f"program {out['program']} on the {args.backend}")
+    if "verdicts" in out:
+        print(f"{out['packets']} packets:")
+        for verdict, n in out["verdicts"].items():
+            print(f"  {verdict:<20} {n:>8}")
+        for err, n in out.get("errors", {}).items():
+            print(f"  ({n} x {err})")
+        if "pcap_out" in out:
+            print(f"wrote {out['pcap_out']['packets']} passed packets to {out['pcap_out']['path']}")
+    else:
+        print(f"retval {out['retval']} ({out['verdict']}), {out['duration_ns']} ns/run")
+        if out["data_out"]:
+            print(f"data_out {out['data_out']}")
+        if "ctx_out" in out:
+            print(f"ctx_out {out['ctx_out']}")
+    for line in out.get("trace_pipe", []):
+        print(f"trace: {line.rstrip()}")
+    for name, entries in out["maps"].items():
+        print(f"map {name}:")
+        for e in entries[:50]:
+            print(f"  {e['key']} = {e['value']}")
+        if len(entries) > 50:
+            print(f"  ... {len(entries) - 50} more")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from . import run
+    if _is_elf(args.file):
+        return cmd_run_object(args)
+    if args.pcap or args.program or args.data_in or args.ctx_in:
+        raise CLIError("--pcap, --program, --data-in and --ctx-in need an ELF object file")
     code = read_program(args.file, args.syntax)
     mem = parse_hex_arg(args.mem, "--mem") if args.mem is not None else None
     if args.backend == "vm":
@@ -141,13 +245,98 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_interp(repeat=args.repeat, iterations=args.iterations)
 
 
+def cmd_obj_show(args: argparse.Namespace) -> int:
+    from . import load
+    from .objects.show import describe, format_show
+    desc = describe(load(args.file))
+    if args.json:
+        print(json.dumps(desc, indent=2))
+    else:
+        sys.stdout.write(format_show(desc))
+    return 0
+
+
+def cmd_btf_dump(args: argparse.Namespace) -> int:
+    from . import btf
+    data = _read_bytes(args.file)
+    if data[:4] == b"\x7fELF":
+        from . import load
+        spec = load(args.file)
+        if spec.btf is None:
+            raise CLIError(f"{args.file} has no .BTF section")
+        blob = spec.btf
+    else:
+        blob = btf.parse(data)
+    if args.format == "c":
+        sys.stdout.write(btf.dump_c(blob))
+    else:
+        sys.stdout.write(btf.dump_raw(blob))
+    return 0
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise CLIError(f"cannot read {path}: {e.strerror}") from None
+
+
+def cmd_fuzz_elf(args: argparse.Namespace) -> int:
+    import random
+
+    from .fuzz import elf_campaign
+    seeds = [_read_bytes(p) for p in args.seeds]
+    if not seeds:
+        raise CLIError("give at least one real object file to mutate")
+    seed = args.seed if args.seed is not None else random.randrange(1 << 32)
+    show = None if args.quiet else (lambda n: n % 1000 == 0 and sys.stderr.write(
+        f"\r{n}/{args.count} inputs") and sys.stderr.flush())
+    t0 = time.monotonic()
+    stats = elf_campaign(seeds, args.count, seed, progress=show)
+    if not args.quiet:
+        print(file=sys.stderr)
+    print(f"seed {seed}: {stats.runs} mutated objects from {len(seeds)} seeds in "
+          f"{time.monotonic() - t0:.0f} s: {stats.loaded} loaded, {stats.rejected} rejected "
+          f"with ELFError/PyBPFError, {len(stats.crashes)} uncaught exceptions")
+    for reason, n in sorted(stats.reasons.items(), key=lambda kv: -kv[1])[:15]:
+        print(f"  x{n}: {reason}")
+    for crash in stats.crashes:
+        print(f"  CRASH {crash}")
+    return 1 if stats.crashes else 0
+
+
 def cmd_features(args: argparse.Namespace) -> int:
+    if args.backend == "vm":
+        return _features_vm(args)
     from .kernel import features_report, format_features
     report = features_report(helpers=not args.no_helpers)
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
         sys.stdout.write(format_features(report))
+    return 0
+
+
+def _features_vm(args: argparse.Namespace) -> int:
+    """What the VM backend supports: program types (with their helpers), map types and
+    the helper table."""
+    from . import progtypes
+    from .helpers import default_helpers
+    from .maps.spec import type_names
+    report = {"backend": "vm", "prog_types": progtypes.describe(),
+              "map_types": type_names(),
+              "helpers": sorted(h.name for h in default_helpers().values())}
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    print("Program types on the VM")
+    for t in report["prog_types"]:
+        print(f"  {t['prog_type']:<24} {t['status']:<12} test_run: {t.get('test_run', '-')}, "
+              f"{len(t.get('helpers_vm', []))} helpers")
+    print(f"\nMap types on the VM ({len(report['map_types'])})")
+    print("  " + ", ".join(report["map_types"]))
+    print(f"\nHelpers in every VM ({len(report['helpers'])}; program types add their own)")
+    print("  " + ", ".join(report["helpers"]))
     return 0
 
 
@@ -239,9 +428,19 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--syntax", choices=syntaxes, default="kernel")
     d.set_defaults(fn=cmd_disasm)
 
-    r = sub.add_parser("run", help="run a program (assembly, hex or raw bytecode)")
+    r = sub.add_parser("run", help="run a program: an ELF object (test_run semantics) or "
+                                   "assembly, hex or raw bytecode (r1 = --mem)")
     r.add_argument("file")
-    r.add_argument("--mem", help="input memory as HEX or @FILE; r1 points to it, r2 = length")
+    r.add_argument("--mem", help="raw programs: input memory as HEX or @FILE; r1 points to "
+                                 "it, r2 = length")
+    r.add_argument("--program", help="objects: which program (default: the only one)")
+    r.add_argument("--data-in", help="objects: the packet as HEX or @FILE")
+    r.add_argument("--ctx-in", help="objects: the context as HEX or @FILE")
+    r.add_argument("--pcap", help="objects: run once per packet of this capture")
+    r.add_argument("--pcap-out", help="with --pcap: write the packets that pass here")
+    r.add_argument("--repeat", type=int, default=1)
+    r.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="objects: set a global variable (e.g. a .rodata config) first")
     r.add_argument("--syntax", choices=syntaxes, help="assembly syntax (default: detected)")
     r.add_argument("--backend", choices=["vm", "kernel"], default="vm")
     r.add_argument("--budget", type=int, default=1_000_000,
@@ -266,11 +465,32 @@ def build_parser() -> argparse.ArgumentParser:
     fd.add_argument("--max-segments", type=int, default=12)
     fd.add_argument("--quiet", action="store_true", help="no progress bar")
     fd.set_defaults(fn=cmd_fuzz_diff)
+    fel = fsub.add_parser("elf", help="mutated real objects into the ELF loader: every input "
+                                      "must load or give a clear error")
+    fel.add_argument("seeds", nargs="+", help="real BPF object files to mutate")
+    fel.add_argument("--count", type=int, default=10_000)
+    fel.add_argument("--seed", type=int)
+    fel.add_argument("--quiet", action="store_true")
+    fel.set_defaults(fn=cmd_fuzz_elf)
+
+    osub = _group(sub, "obj", "BPF ELF objects")
+    osh = osub.add_parser("show", help="sections, programs, maps and globals of an object")
+    osh.add_argument("file")
+    osh.add_argument("--json", action="store_true")
+    osh.set_defaults(fn=cmd_obj_show)
+
+    tsub = _group(sub, "btf", "BTF")
+    tdump = tsub.add_parser("dump", help="the BTF of an object or a raw BTF file "
+                                         "(bpftool btf dump style)")
+    tdump.add_argument("file")
+    tdump.add_argument("--format", choices=["raw", "c"], default="raw")
+    tdump.set_defaults(fn=cmd_btf_dump)
 
     fe = sub.add_parser("features", help="what this kernel's BPF supports (like bpftool "
                                          "feature probe)")
     fe.add_argument("--json", action="store_true")
     fe.add_argument("--no-helpers", action="store_true", help="skip the per-type helper probes")
+    fe.add_argument("--backend", choices=["kernel", "vm"], default="kernel")
     fe.set_defaults(fn=cmd_features)
 
     prsub = _group(sub, "prog", "programs in the kernel")

@@ -23,11 +23,12 @@ The semantics follow the CO-RE definition shared by libbpf and the kernel
 from __future__ import annotations
 
 import dataclasses
+import os
 import struct
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from .blob import MAX_RESOLVE_DEPTH, Btf, load_vmlinux
+from .blob import MAX_RESOLVE_DEPTH, Btf, load_file, load_vmlinux, parse
 from .errors import BTFError, CoreError, PatchError
 from .ext import CoreRelo, CoreReloKind
 from .types import Array, BtfKind, Enum, Enum64, Int, IntEncoding, Struct, Union_
@@ -613,9 +614,19 @@ class CoreRelocator:
     kernel's when none is given), caching the target's name index and the candidates
     of each local type."""
 
-    def __init__(self, local: Btf, target: Btf | None = None) -> None:
+    def __init__(self, local: Btf,
+                 target: Btf | bytes | str | os.PathLike[str] | None = None) -> None:
+        """`target`: a parsed Btf, a raw blob, a path to a raw BTF file, or None for
+        /sys/kernel/btf/vmlinux."""
         self.local = local
-        self.target = target if target is not None else load_vmlinux()
+        if target is None:
+            self.target = load_vmlinux()
+        elif isinstance(target, Btf):
+            self.target = target
+        elif isinstance(target, (bytes, bytearray, memoryview)):
+            self.target = parse(target, lazy=True)
+        else:
+            self.target = load_file(target)
         self._by_essential: dict[str, list[int]] | None = None
         self._cands: dict[int, list[int]] = {}
 
@@ -707,7 +718,8 @@ class CoreRelocator:
         return results
 
 
-def relocate(local: Btf, relo: CoreRelo, target: Btf | None = None) -> CoreResult:
+def relocate(local: Btf, relo: CoreRelo,
+             target: Btf | bytes | str | os.PathLike[str] | None = None) -> CoreResult:
     """One relocation (a CoreRelocator for repeated use keeps the target's index)."""
     return CoreRelocator(local, target).relocate(relo)
 
