@@ -17,7 +17,7 @@ import re
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Mapping, Protocol
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
 
 from .helper_ids import HELPER_IDS, HELPER_NAMES
 
@@ -294,6 +294,34 @@ _DEFAULT: tuple[tuple[str, HelperFn], ...] = (
 )
 
 
+BPF_MAX_LOOPS = 8 * 1024 * 1024
+E2BIG = 7
+
+
+def _loop(ctx: HelperContext, nr_loops: int, callback: int, callback_ctx: int, flags: int,
+          _r5: int, mem: Any, tops: tuple, n: int, budget: int) -> tuple[int, int]:
+    """bpf_loop(nr_loops, callback, ctx, flags): callback(i, ctx) for i = 0.. until it
+    returns 1; the number of calls made, -E2BIG past 1 << 23 loops, -EINVAL for flags."""
+    if flags:
+        return (-EINVAL) & M64, n
+    nr = nr_loops & M32
+    if nr > BPF_MAX_LOOPS:
+        return (-E2BIG) & M64, n
+    vm = ctx.vm  # type: ignore[attr-defined]
+    pc = ctx.pc
+    done = 0
+    try:
+        for i in range(nr):
+            done += 1
+            r0, n = vm.call_function(ctx, mem, tops[1:], callback, (i, callback_ctx, 0, 0, 0),
+                                     n, budget)
+            if r0 & M64:
+                break
+    finally:
+        ctx.pc = pc
+    return done, n
+
+
 def default_helpers() -> HelperRegistry:
     """A fresh registry with pybpf's context-free kernel helpers and the map helpers
     (pybpf.maps), under kernel IDs."""
@@ -301,6 +329,7 @@ def default_helpers() -> HelperRegistry:
     reg = HelperRegistry()
     for name, fn in _DEFAULT:
         reg.register(HELPER_IDS[name], fn, "bpf_" + name)
+    reg.register(HELPER_IDS["loop"], _loop, "bpf_loop", frame=True)
     return register_map_helpers(reg)
 
 

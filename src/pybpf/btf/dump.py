@@ -146,7 +146,9 @@ def _decl(btf: Btf, type_id: int, inner: str, base: BaseFn, quals: list[str] | N
         params = _params(btf, t, base, depth)
         return _decl(btf, t.return_type, f"{inner}({params})", base, None, depth + 1)
     head = " ".join(quals + [base(type_id, t)])
-    return f"{head} {inner}" if inner else head
+    if not inner:
+        return head
+    return f"{head}{inner}" if inner.startswith("[") else f"{head} {inner}"
 
 
 def _params(btf: Btf, t: FuncProto, base: BaseFn, depth: int) -> str:

@@ -76,9 +76,13 @@ def _type_ptr(btf: Btf, type_id: int, where: str) -> int:
     return t.type
 
 
-def parse_map_def(btf: Btf, type_id: int, name: str = "", *, _depth: int = 0) -> BtfMapDef:
+def parse_map_def(btf: Btf, type_id: int, name: str = "") -> BtfMapDef:
     """Read the map definition of a `.maps` VAR (or of its struct type). BTFError names
     the map and the member that is not in the expected form, or is unknown."""
+    return _parse_map_def(btf, type_id, name, 0)
+
+
+def _parse_map_def(btf: Btf, type_id: int, name: str, depth: int) -> BtfMapDef:
     t = btf[type_id]
     if isinstance(t, Var):
         name = name or t.name
@@ -115,9 +119,9 @@ def parse_map_def(btf: Btf, type_id: int, name: str = "", *, _depth: int = 0) ->
             if isinstance(btf[target], FuncProto):
                 d.values_proto = target
             else:
-                if _depth:
+                if depth:
                     raise BTFError(f"{mw}: inner maps cannot have inner maps")
-                d.inner = parse_map_def(btf, target, f"{name}.inner", _depth=_depth + 1)
+                d.inner = _parse_map_def(btf, target, f"{name}.inner", depth + 1)
             if not d.value_size:
                 d.value_size = 4  # map fds / prog fds
         else:

@@ -9,8 +9,8 @@ not supported"), typeless `extern const void x __ksym` variables, a FUNC inside 
 fixes those on a copy, keeping every type id, so .BTF.ext records stay valid:
 
 * each DATASEC of an ELF section gets the section's size and its variables the offsets
-  of their symbols (sorted by offset, as the kernel requires); variables whose symbol
-  is hidden become static;
+  of their symbols (sorted by offset, as the kernel requires); variables and global
+  functions whose symbol is hidden become static;
 * `.kconfig` externs become allocated variables laid out like libbpf does (largest
   alignment first, then smallest size, then name), their offsets reported so the loader
   can build the `.kconfig` map value the same way;
@@ -122,6 +122,11 @@ def sanitize_for_kernel(btf: Btf, section_sizes: Mapping[str, int],
         if isinstance(t, Func) and t.linkage == FuncLinkage.EXTERN:
             out[type_id] = replace(t, linkage=FuncLinkage.GLOBAL)
             res.changes.append(f"[{type_id}] FUNC {t.name}: extern -> global linkage")
+        elif (isinstance(t, Func) and t.linkage == FuncLinkage.GLOBAL
+              and t.name in hidden_symbols):
+            # a hidden global subprogram is verified like a static one
+            out[type_id] = replace(t, linkage=FuncLinkage.STATIC)
+            res.changes.append(f"[{type_id}] FUNC {t.name}: hidden symbol -> static")
 
     int_id = 0
     dummy_id = 0

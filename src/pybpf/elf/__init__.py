@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from ..errors import PyBPFError
 from .. import isa
-from ..objects.spec import ExternRef, GlobalVar, MapRef, ObjectSpec, ProgramSpec
+from ..objects.spec import ExternRef, FuncInfo, GlobalVar, MapRef, ObjectSpec, ProgramSpec
 from .sections import classify_section
 
 EM_BPF = 247
@@ -174,6 +174,9 @@ class _Builder:
                 raise ELFError(f"section version is {len(version)} bytes, expected 4")
             spec.kern_version = struct.unpack("<I", version)[0]
         self._load_btf()
+        for sym in self.elf.symbols:
+            if sym.name and sym.type in ("STT_OBJECT", "STT_NOTYPE") and sym.shndx:
+                spec.symbol_offsets.setdefault(sym.name, sym.value)
         self._data_maps()
         self._legacy_maps()
         self._btf_maps()
@@ -404,7 +407,22 @@ class _Builder:
             raise ELFError(f"program {entry.name}: {e}") from None
         return ProgramSpec(name=entry.name, section=entry.section, type=0, instructions=insns,
                            license=self.spec.license, kern_version=self.spec.kern_version,
-                           map_refs=map_refs, extern_refs=extern_refs, functions=functions)
+                           map_refs=map_refs, extern_refs=extern_refs, functions=functions,
+                           func_info=self._func_info(functions))
+
+    def _func_info(self, functions: list[tuple[str, int]]) -> list[FuncInfo]:
+        """A BTF FUNC per linked function, when the object's BTF names them all."""
+        btf = self.spec.btf
+        if btf is None:
+            return []
+        from ..btf.types import BtfKind
+        out = []
+        for name, start in functions:
+            ids = btf.find(name, BtfKind.FUNC)
+            if len(ids) != 1:
+                return []
+            out.append(FuncInfo(start, ids[0]))
+        return out
 
     def _reloc(self, func: _Func, s: int, pc: int, raw: bytearray, reloc: tuple[int, _Symbol],
                funcs: dict[tuple[int, int], _Func], order: list[_Func],

@@ -41,13 +41,18 @@ def prog_load(prog_type: int, insns: "bytes | bytearray | memoryview | Iterable[
               log_size: int = LOG_DEFAULT_SIZE, attach_btf_id: int = 0,
               attach_prog_fd: "int | FD | Owner" = 0, prog_ifindex: int = 0,
               prog_btf_fd: "int | FD | Owner" = 0,
-              fd_array: "Sequence[int | FD | Owner] | None" = None) -> "Program":
+              fd_array: "Sequence[int | FD | Owner] | None" = None,
+              func_info: "Sequence[tuple[int, int]] | None" = None) -> "Program":
     """BPF_PROG_LOAD. `insns` is bytecode or Instructions. log_level 0/1/2 (| BPF_LOG_STATS);
     with a log the buffer starts at `log_size` and grows (ENOSPC retry) until the whole
     log fits; the log is kept as `Program.log`. A rejection raises KernelVerifierError
     (also the errno's class) carrying the full verifier log (the load is retried at
-    log_level 1 for it when log_level is 0)."""
+    log_level 1 for it when log_level is 0). `func_info` is (insn offset, BTF FUNC id)
+    per function, with `prog_btf_fd` the BTF they refer to."""
     code = _code_bytes(insns)
+    finfo = None
+    if func_info:
+        finfo = (ctypes.c_uint32 * (2 * len(func_info)))(*[v for pair in func_info for v in pair])
     code_buf = ctypes.create_string_buffer(code, len(code))
     lic = ctypes.create_string_buffer(license.encode())
     fds = None
@@ -60,6 +65,10 @@ def prog_load(prog_type: int, insns: "bytes | bytearray | memoryview | Iterable[
         expected_attach_type=expected_attach_type, prog_btf_fd=fd_of(prog_btf_fd),
         attach_btf_id=attach_btf_id, attach_prog_fd=fd_of(attach_prog_fd),
         fd_array=ctypes.addressof(fds) if fds is not None else 0)
+    if finfo is not None:
+        attr.func_info_rec_size = 8
+        attr.func_info = ctypes.addressof(finfo)
+        attr.func_info_cnt = len(func_info or ())
 
     def set_log(a: abi.ProgLoadAttr, addr: int, size: int, level: int) -> None:
         a.log_buf, a.log_size, a.log_level = addr, size, level

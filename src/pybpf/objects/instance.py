@@ -81,12 +81,16 @@ class Object:
         self.backend = backend
         self.programs: dict[str, Program] = {}
         self.maps: dict[str, Any] = {}
+        self.warnings: list[str] = []
 
     def close(self) -> None:
         for p in self.programs.values():
             p.close()
         for m in self.maps.values():
             m.close()
+        btf = self.__dict__.get("btf")
+        if btf is not None:
+            btf.close()
 
     def __enter__(self) -> "Object":
         return self
@@ -176,13 +180,37 @@ def _resolve_extern(pspec: ProgramSpec, ext: Any, insn: Instruction) -> Instruct
                       "pybpf does not resolve yet (supported: LINUX_KERNEL_VERSION)")
 
 
+def _kernel_btf(spec: ObjectSpec, obj: Object) -> Any:
+    """The object's BTF loaded into the kernel (sanitized as loaders must), once per
+    object; None when there is none or the kernel refuses it (programs then load
+    without BTF, as libbpf retries)."""
+    if "btf" in obj.__dict__:
+        return obj.__dict__["btf"]
+    obj.__dict__["btf"] = None
+    if spec.btf is None:
+        return None
+    from .. import kernel
+    from ..btf import encode, sanitize_for_kernel
+    try:
+        sizes = {name: size for name, _, size in spec.sections}
+        clean = sanitize_for_kernel(spec.btf, sizes, spec.symbol_offsets)
+        obj.__dict__["btf"] = kernel.btf_load(encode(clean.btf))
+    except PyBPFError as e:
+        obj.warnings.append(f"BTF not loaded into the kernel: {e}")
+    return obj.__dict__["btf"]
+
+
 def _load_kernel(spec: ObjectSpec, pspec: ProgramSpec, code: bytes, obj: Object) -> Program:
     from .. import kernel
+    btf = _kernel_btf(spec, obj) if pspec.func_info else None
     try:
         handle = kernel.prog_load(pspec.type, code, pspec.license or spec.license or "GPL",
                                   expected_attach_type=pspec.expected_attach_type,
                                   name=_kernel_name(pspec.name), kern_version=pspec.kern_version,
-                                  prog_flags=pspec.flags)
+                                  prog_flags=pspec.flags,
+                                  prog_btf_fd=btf if btf is not None else 0,
+                                  func_info=[(f.pc, f.type_id) for f in pspec.func_info]
+                                  if btf is not None else None)
     except kernel.KernelVerifierError as e:
         raise kernel.KernelVerifierError(e.errno, e.cmd, e.log,
                                          f"program {pspec.name} ({pspec.section})") from None

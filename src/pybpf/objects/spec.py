@@ -108,6 +108,7 @@ class ObjectSpec:
     license: str = ""
     kern_version: int = 0
     sections: list[tuple[str, str, int]] = field(default_factory=list)  # (name, type, size)
+    symbol_offsets: dict[str, int] = field(default_factory=dict)  # data symbols' st_value
     path: str = ""
 
     def instantiate(self, backend: str = "vm", *, btf_target: Any = None) -> Any:

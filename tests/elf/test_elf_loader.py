@@ -1,0 +1,120 @@
+"""The ELF loader on fixtures, the examples and real-world objects, and its robustness."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import pybpf
+from pybpf import isa
+from pybpf.elf import ELFError, load
+from pybpf.fuzz import mutated_objects
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).resolve().parent / "data"
+EXAMPLES = sorted((ROOT / "examples").glob("*.o"))
+# Objects real projects ship, from Debian packages (xdp-tools); scripts/test installs them
+REAL = sorted(glob.glob("/usr/lib/*/bpf/*.o"))
+
+
+def test_linking_fixture() -> None:
+    spec = load(DATA / "linking.o")
+    assert spec.license == "GPL"
+    assert set(spec.programs) == {"prog_a", "prog_b", "sock"}
+    assert set(spec.maps) == {"counts", "arr", ".rodata", ".data", ".bss"}
+    assert spec.maps["counts"].type_name == "hash" and spec.maps[".rodata"].freeze
+    a = spec.programs["prog_a"]
+    # the .text sub-program and the bpf_loop callback are appended behind prog_a
+    assert [name for name, _ in a.functions] == ["prog_a", "cb", "helper_add"]
+    starts = dict(a.functions)
+    insns = a.instructions
+    pcs = isa.slot_offsets(insns)
+    for insn, pc in zip(insns, pcs):
+        if insn.opcode == isa.OPCODE_CALL and insn.src == isa.BPF_PSEUDO_CALL:
+            assert isa.jump_target(insn, pc) == starts["helper_add"]
+        if insn.is_lddw and insn.src == isa.BPF_PSEUDO_FUNC:
+            assert isa.jump_target(insn, pc) == starts["cb"]
+    kinds = {(r.map, r.kind) for r in a.map_refs}
+    assert kinds == {("counts", "fd"), (".data", "value"), (".bss", "value"), (".rodata", "value")}
+    assert spec.global_bytes("hits") == (3).to_bytes(8, "little")
+    spec.set_global("cfg_port", 8080)
+    assert spec.global_bytes("cfg_port") == (8080).to_bytes(4, "little")
+
+
+def test_linking_fixture_runs_on_the_vm() -> None:
+    spec = load(DATA / "linking.o")
+    spec.set_global("cfg_port", 10)
+    with spec.instantiate("vm") as obj:
+        obj.maps["arr"][0] = (5).to_bytes(4, "little")
+        # prog_b: *arr[0] + helper_add(3, 4) = 5 + 3 + 4 + cfg_port
+        assert obj.programs["prog_b"].test_run(bytes(64)).retval == 22
+        # prog_a: helper_add(1, 2) + sum(0..3) = 3 + 10 + 6, and the counters moved
+        assert obj.programs["prog_a"].test_run(bytes(64)).retval == 19
+        assert obj.maps[".data"][0] == (4).to_bytes(8, "little")
+
+
+@pytest.mark.kernel
+def test_linking_fixture_same_in_the_kernel() -> None:
+    for backend in ("kernel", "vm"):
+        spec = load(DATA / "linking.o")
+        spec.set_global("cfg_port", 10)
+        with spec.instantiate(backend) as obj:
+            obj.maps["arr"][0] = (5).to_bytes(4, "little")
+            assert obj.programs["prog_b"].test_run(bytes(64)).retval == 22
+            assert obj.programs["prog_a"].test_run(bytes(64)).retval == 19
+
+
+@pytest.mark.parametrize("path", EXAMPLES + [Path(p) for p in REAL],
+                         ids=[p.name for p in EXAMPLES] + [Path(p).name for p in REAL])
+def test_objects_load_and_show(path: Path) -> None:
+    from pybpf.objects.show import describe, format_show
+    spec = load(path)
+    assert spec.programs
+    text = format_show(describe(spec))
+    for name in spec.programs:
+        assert name in text
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(not REAL, reason="no real-world objects installed (Debian's xdp-tools)")
+@pytest.mark.parametrize("path", [Path(p) for p in REAL if "xdpdump_bpf" not in p],
+                         ids=[Path(p).name for p in REAL if "xdpdump_bpf" not in p])
+def test_real_objects_load_in_the_kernel(path: Path) -> None:
+    with load(path).instantiate("kernel") as obj:
+        assert obj.programs
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "malformed ELF"), (b"\x7fELF" + bytes(60), "malformed ELF|not a"),
+    (b"MZ" + bytes(200), "malformed ELF"),
+])
+def test_bad_input_is_an_elf_error(content: bytes, message: str) -> None:
+    with pytest.raises(ELFError, match=message):
+        load(content)
+
+
+def test_x86_object_is_refused(tmp_path: Path) -> None:
+    import subprocess
+    c = tmp_path / "x.c"
+    c.write_text("int f(void) { return 1; }\n")
+    obj = tmp_path / "x.o"
+    if subprocess.run(["cc", "-c", str(c), "-o", str(obj)], capture_output=True).returncode:
+        pytest.skip("no C compiler")
+    with pytest.raises(ELFError, match="not a BPF object"):
+        load(obj)
+
+
+SEEDS = tuple(p.read_bytes() for p in EXAMPLES[:4]) + ((DATA / "linking.o").read_bytes(),)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(mutated_objects(SEEDS))
+def test_mutated_objects_never_crash(data: bytes) -> None:
+    """`pybpf fuzz elf` runs this for 100,000 inputs; the suite runs a sample."""
+    try:
+        load(data)
+    except pybpf.PyBPFError:
+        pass
