@@ -36,6 +36,7 @@ SIGN32 = 1 << 31
 # (values of lddw with BPF_PSEUDO_FUNC) live in CODE_SEGMENT.
 CODE_SEGMENT = 0xC0DE
 SEGMENT_HALF = 1 << 31
+CORE_POISON_HELPER = 0xBAD2310  # the call a failed CO-RE relocation leaves (as libbpf)
 _UNPACK = {1: struct.Struct("<B").unpack_from, 2: struct.Struct("<H").unpack_from,
            4: struct.Struct("<I").unpack_from, 8: struct.Struct("<Q").unpack_from}
 _PACK = {1: struct.Struct("<B").pack_into, 2: struct.Struct("<H").pack_into,
@@ -238,7 +239,7 @@ class VM:
             for pc, insn in zip(isa.slot_offsets(insns), insns):
                 isa.validate(insn, pc)
         isa.check_program(insns, max_insns=max_insns,
-                          helper_ids=frozenset(self.helpers) if check_helpers else None)
+                          helper_ids=(frozenset(self.helpers) | {CORE_POISON_HELPER}) if check_helpers else None)
         self.insns = insns
         self.insn_budget = insn_budget
         self.lddw_resolver = lddw_resolver
@@ -553,8 +554,12 @@ def _translate(insn: Instruction, pc: int, total: int, ns: dict, vm: VM) -> tupl
         if insn.src == BPF_PSEUDO_KFUNC_CALL:
             raise InvalidProgram(pc, f"kfunc call (btf id {insn.imm}) is not supported on the VM")
         helper = vm.helpers.get(insn.imm)
+        if insn.imm == CORE_POISON_HELPER and helper is None:
+            return [f"raise VMRuntimeError({pc}, 'reached an instruction poisoned by a CO-RE "
+                    "relocation that could not be resolved')"], True
         if helper is None:
-            return [f"raise HelperError({pc}, 'call to unknown helper {insn.imm}')"], True
+            return [f"raise HelperError({pc}, 'call to {helper_name(insn.imm)} ({insn.imm}), "
+                    "which this VM does not provide')"], True
         name = f"_h{insn.imm}"
         ns[name] = helper.fn
         if helper.frame:

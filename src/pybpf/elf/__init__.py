@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 from ..errors import PyBPFError
 from .. import isa
-from ..objects.spec import ExternRef, FuncInfo, GlobalVar, MapRef, ObjectSpec, ProgramSpec
+from ..objects.spec import (CoreRelo, ExternRef, FuncInfo, GlobalVar, MapRef, ObjectSpec,
+                            ProgramSpec)
 from .sections import classify_section
 
 EM_BPF = 247
@@ -355,6 +356,7 @@ class _Builder:
         map_refs: list[MapRef] = []
         extern_refs: list[ExternRef] = []
         functions: list[tuple[str, int]] = []
+        core_relos: list[CoreRelo] = []
         pending_calls: list[tuple[int, _Func, int]] = []  # (program slot, target func, target slot)
         i = 0
         while i < len(order):
@@ -363,6 +365,7 @@ class _Builder:
             base = len(slots)
             placed[id(func)] = base
             functions.append((func.name, base))
+            core_relos.extend(self._core_relos(func, base))
             body = self.elf.sections[func.shndx][3]
             for s in range(func.start, func.end):
                 slots.append(bytearray(body[s * 8:s * 8 + 8]))
@@ -408,7 +411,19 @@ class _Builder:
         return ProgramSpec(name=entry.name, section=entry.section, type=0, instructions=insns,
                            license=self.spec.license, kern_version=self.spec.kern_version,
                            map_refs=map_refs, extern_refs=extern_refs, functions=functions,
-                           func_info=self._func_info(functions))
+                           func_info=self._func_info(functions), core_relos=core_relos)
+
+    def _core_relos(self, func: _Func, base: int) -> list[CoreRelo]:
+        """The function's CO-RE relocation records (.BTF.ext), at their linked pcs."""
+        ext = self.spec.btf_ext
+        if ext is None:
+            return []
+        out = []
+        for r in ext.core_relos.get(func.section, ()):
+            slot = r.insn_off // 8
+            if func.start <= slot < func.end:
+                out.append(CoreRelo(base + slot - func.start, r.type_id, r.access, int(r.kind)))
+        return out
 
     def _func_info(self, functions: list[tuple[str, int]]) -> list[FuncInfo]:
         """A BTF FUNC per linked function, when the object's BTF names them all."""

@@ -115,8 +115,8 @@ def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None
             obj.maps[name] = mspec.create(backend)
         target = None
         for name, pspec in spec.programs.items():
-            if pspec.core_relos:
-                target = target if target is not None else _core_target(btf_target)
+            if pspec.core_relos and target is None:
+                target = _core_target(btf_target)
             code = patch_program(spec, pspec, obj.maps, target)
             obj.programs[name] = (_load_kernel if backend == "kernel" else _load_vm)(
                 spec, pspec, code, obj)
@@ -161,14 +161,18 @@ def patch_program(spec: ObjectSpec, pspec: ProgramSpec, maps: dict[str, Any],
             insns[i] = Instruction(old.opcode, old.dst, BPF_PSEUDO_MAP_FD, 0, m.fd, 0)
         else:
             insns[i] = Instruction(old.opcode, old.dst, BPF_PSEUDO_MAP_VALUE, 0, m.fd, ref.offset)
-    if pspec.core_relos:
-        from ..btf import core as core_mod
-        for relo in pspec.core_relos:
-            i = index[relo.pc]
-            insns[i] = core_mod.relocate_insn(spec.btf, core_target, insns[i], relo)
     for ext in pspec.extern_refs:
         insns[index[ext.pc]] = _resolve_extern(pspec, ext, insns[index[ext.pc]])
-    return isa.encode(insns)
+    code = bytearray(isa.encode(insns))
+    if pspec.core_relos:
+        from ..btf import CoreRelo as BtfCoreRelo
+        from ..btf import CoreRelocator, patch_insn
+        relocator = CoreRelocator(spec.btf, core_target)
+        for relo in pspec.core_relos:
+            res = relocator.relocate(BtfCoreRelo(relo.pc * 8, relo.type_id, relo.access,
+                                                 relo.kind))
+            patch_insn(code, relo.pc, res)
+    return bytes(code)
 
 
 def _resolve_extern(pspec: ProgramSpec, ext: Any, insn: Instruction) -> Instruction:
@@ -232,12 +236,20 @@ def _kernel_name(name: str) -> str:
 def _load_vm(spec: ObjectSpec, pspec: ProgramSpec, code: bytes, obj: Object) -> Program:
     from .. import progtypes
     from ..helpers import default_helpers
-    from ..vm import VM
+    from ..vm import CORE_POISON_HELPER, VM
     try:
         helpers = progtypes.helpers_for(pspec.type, default_helpers())
     except PyBPFError:
         helpers = default_helpers()
-    vm = VM(code, helpers=helpers, maps=list(obj.maps.values()))
+    # helpers the VM lacks fail when called (HelperError), not at load: the object's
+    # other programs stay usable
+    missing = sorted({i.imm for i in isa.decode(code) if i.opcode == isa.OPCODE_CALL
+                      and i.src == 0 and i.imm not in helpers and i.imm != CORE_POISON_HELPER})
+    if missing:
+        from ..helpers import helper_name
+        obj.warnings.append(f"program {pspec.name}: the VM does not provide "
+                            f"{', '.join(helper_name(h) for h in missing)}; calls to them fail")
+    vm = VM(code, helpers=helpers, maps=list(obj.maps.values()), check_helpers=False)
 
     def run(*, data_in: bytes | None, ctx_in: bytes | None, repeat: int,
             data_size_out: int | None, ctx_size_out: int | None, flags: int) -> TestRunResult:
