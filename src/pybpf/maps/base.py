@@ -377,3 +377,25 @@ class Map(MutableMapping):
         name = f" {self.name!r}" if self.name else ""
         return (f"<{self.backend} Map {self.spec.type_name}{name} key={self.key_size} "
                 f"value={self.value_size} max={self.max_entries} {state}>")
+
+
+def populate(m: "Map", spec: MapSpec, backend: str) -> "Map":
+    """Write a new map's `contents` (inner MapSpecs are created on `backend`), freeze it
+    if the spec says so; close it again if any of that fails."""
+    try:
+        for key, value in spec.contents:
+            if isinstance(value, MapSpec) and backend == "kernel":
+                with value.create(backend) as sub:  # the kernel holds its own reference
+                    m.update(key, sub)
+            elif isinstance(value, MapSpec):
+                m.update(key, value.create(backend))  # the VM map keeps the object
+            elif spec.key_size == 0:
+                m.push(value)
+            else:
+                m.update(key, value)
+        if spec.freeze:
+            m.freeze()
+    except BaseException:
+        m.close()
+        raise
+    return m

@@ -15,7 +15,7 @@ from ..kernel.maps import (map_create, map_delete_elem, map_freeze, map_get_next
                            map_lookup_and_delete_elem, map_lookup_elem, map_update_elem)
 from ..kernel.syscall import bpf
 from ..uapi import BpfCmd, MapType
-from .base import Map
+from .base import Map, populate
 from .errors import MapBadFDError, map_error
 from .spec import MAP_IN_MAP_TYPES, MapSpec
 
@@ -60,21 +60,7 @@ class KernelMap(Map):
                 inner.close()
         m = cls(_KMap(fd, spec.type, spec.key_size, spec.value_size, spec.max_entries,
                       spec.flags, spec.name), spec)
-        try:
-            for key, value in spec.contents:
-                if isinstance(value, MapSpec):
-                    with value.create("kernel") as sub:
-                        m.update(key, sub)
-                elif spec.key_size == 0:
-                    m.push(value)
-                else:
-                    m.update(key, value)
-            if spec.freeze:
-                m.freeze()
-        except BaseException:
-            m.close()
-            raise
-        return m
+        return populate(m, spec, "kernel")
 
     @classmethod
     def from_kmap(cls, kmap: _KMap) -> "KernelMap":

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 from ..uapi import BPF_ANY, BPF_EXIST, BPF_NOEXIST, MapFlag, MapType
-from .base import Map
+from .base import Map, populate
 from .errors import (ENOTSUPP, MapBadFDError, MapError, MapInvalidError,
                      MapNotSupportedError, MapPermissionError, map_error)
 from .memory import PAGE_SIZE, RingMemory, Slab
@@ -1347,21 +1347,7 @@ def vm_map_class(spec: MapSpec) -> Callable[..., VMMap]:
 def create_vm_map(spec: MapSpec) -> VMMap:
     """A new VM map for `spec`, with its contents written and frozen if asked; closed
     again if any of that fails."""
-    m = vm_map_class(spec)(spec)
-    try:
-        for key, value in spec.contents:
-            if isinstance(value, MapSpec):
-                value = value.create("vm")
-            if spec.key_size == 0:
-                m.push(value)
-            else:
-                m.update(key, value)
-        if spec.freeze:
-            m.freeze()
-    except BaseException:
-        m.close()
-        raise
-    return m
+    return populate(vm_map_class(spec)(spec), spec, "vm")
 
 
 def attach_vm_map(spec: MapSpec, backing: str, frozen: bool = False) -> VMMap:
