@@ -552,7 +552,8 @@ def _translate(insn: Instruction, pc: int, total: int, ns: dict, vm: VM) -> tupl
                     "r10 = stack_tops[len(frames)]; mg = _MAX_LOOPS",
                     f"pc = {tgt}"], True
         if insn.src == BPF_PSEUDO_KFUNC_CALL:
-            raise InvalidProgram(pc, f"kfunc call (btf id {insn.imm}) is not supported on the VM")
+            return [f"raise HelperError({pc}, 'kfunc call (BTF id {insn.imm}): the VM has no "
+                    "kernel functions')"], True
         helper = vm.helpers.get(insn.imm)
         if insn.imm == CORE_POISON_HELPER and helper is None:
             return [f"raise VMRuntimeError({pc}, 'reached an instruction poisoned by a CO-RE "

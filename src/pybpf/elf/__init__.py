@@ -181,8 +181,30 @@ class _Builder:
         self._data_maps()
         self._legacy_maps()
         self._btf_maps()
+        self._kconfig()
         self._programs()
         return spec
+
+    def _kconfig(self) -> None:
+        """`.kconfig` externs become globals of a `.kconfig` array map laid out as libbpf
+        lays it out; its values (the running kernel's) are written at instantiation."""
+        btf = self.spec.btf
+        if btf is None:
+            return
+        from ..btf.sanitize import KCONFIG_SEC, _kconfig_layout
+        from ..btf.types import Datasec, Var
+        for _, t in btf.items():
+            if isinstance(t, Datasec) and t.name == KCONFIG_SEC and t.vars:
+                offsets, size = _kconfig_layout(btf, t)
+                self.spec.maps[KCONFIG_SEC] = self._map_spec(
+                    type="array", key_size=4, value_size=max(size, 1), max_entries=1,
+                    name=KCONFIG_SEC, flags=1 << 7, freeze=True)
+                for v in t.vars:
+                    var = btf[v.type]
+                    if isinstance(var, Var):
+                        self.spec.globals[var.name] = GlobalVar(
+                            var.name, KCONFIG_SEC, offsets[var.name], btf.size_of(var.type),
+                            var.type)
 
     def _section_data(self, name: str) -> bytes | None:
         for sname, _, _, body in self.elf.sections:
@@ -377,7 +399,11 @@ class _Builder:
                 imm = struct.unpack_from("<i", raw, 4)[0]
                 pc = base + s - func.start
                 reloc = func.relocs.get(s)
-                if opcode == isa.OPCODE_CALL and src == isa.BPF_PSEUDO_CALL:
+                if opcode == isa.OPCODE_CALL and src == isa.BPF_PSEUDO_CALL and \
+                        reloc is not None and reloc[1].shndx == SHN_UNDEF:
+                    # a call to an extern function: a kfunc (.ksyms)
+                    extern_refs.append(ExternRef(pc, reloc[1].name, ".ksyms", "call"))
+                elif opcode == isa.OPCODE_CALL and src == isa.BPF_PSEUDO_CALL:
                     if reloc is not None:
                         sym = reloc[1]
                         tshndx = sym.shndx
@@ -448,6 +474,12 @@ class _Builder:
         imm = struct.unpack_from("<i", raw, 4)[0]
         tsec = self._sym_section(sym)
         where = f"{func.name} at slot {s}"
+        if sym.shndx == SHN_UNDEF and ".kconfig" in self.spec.maps and \
+                self.spec.globals.get(sym.name, None) is not None and \
+                self.spec.globals[sym.name].map == ".kconfig":
+            map_refs.append(MapRef(pc, ".kconfig", "value",
+                                   self.spec.globals[sym.name].offset + imm))
+            return
         if sym.shndx == SHN_UNDEF:  # an extern: .kconfig variable or .ksyms symbol
             section = self._extern_section(sym.name)
             kind = "call" if opcode == isa.OPCODE_CALL else "lddw"

@@ -1,19 +1,17 @@
 """BTF-defined maps: the `.maps` section, where each variable's BTF type (an anonymous
 struct of `__uint`/`__type`/`__array` members, in libbpf's convention) describes a map.
 
-`__uint(name, n)` is a member `int (*name)[n]`; `__type(name, T)` is `T *name`;
-`__array(values, T)` is `T *values[]`, whose slots are filled by relocations against
-programs (prog_array) or maps (map-in-map).
+pybpf.btf reads each definition; here they become MapSpecs, and the `values` slots
+(`__array(values, T)`, filled by relocations against programs or maps) initial values.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..btf.types import Array, Datasec, Ptr, Struct, Var
+from ..btf import BTFError, BtfMapDef, parse_map_def
+from ..btf.types import Datasec, Var
 
-UINT_FIELDS = ("type", "key_size", "value_size", "max_entries", "map_flags", "numa_node",
-               "pinning", "map_extra")
 R_BPF_64_ABS64 = 2
 
 
@@ -22,78 +20,25 @@ def _err(msg: str) -> Exception:
     return ELFError(msg)
 
 
-def _uint(btf: Any, member_type: int, where: str) -> int:
-    """The n of `int (*name)[n]`."""
-    ptr = btf[btf.skip_mods(member_type)]
-    if not isinstance(ptr, Ptr):
-        raise _err(f"{where}: expected __uint (a pointer to an array), got {type(ptr).__name__}")
-    arr = btf[btf.skip_mods(ptr.type)]
-    if not isinstance(arr, Array):
-        raise _err(f"{where}: expected __uint (a pointer to an array), got a pointer to "
-                   f"{type(arr).__name__}")
-    return arr.nelems
+def _spec(d: BtfMapDef, name: str, make_spec: Callable[..., Any]) -> Any:
+    """A MapSpec from a parsed definition (map-in-map and prog_array values are 4-byte
+    fds when no sizes are given)."""
+    inner = _spec(d.inner, f"{name}.inner", make_spec) if d.inner is not None else None
+    fd_values = inner is not None or d.values_proto
+    return make_spec(type=d.type, key_size=d.key_size or (4 if fd_values else 0),
+                     value_size=d.value_size or (4 if fd_values else 0),
+                     max_entries=d.max_entries, flags=d.map_flags, name=name, inner=inner,
+                     map_extra=d.map_extra, pinning=d.pinning,
+                     key_type=d.key_type_id or None, value_type=d.value_type_id or None)
 
 
-def _pointee(btf: Any, member_type: int, where: str) -> int:
-    ptr = btf[btf.skip_mods(member_type)]
-    if not isinstance(ptr, Ptr):
-        raise _err(f"{where}: expected __type (a pointer), got {type(ptr).__name__}")
-    return ptr.type
-
-
-def map_def(btf: Any, struct_id: int, name: str, make_spec: Callable[..., Any]) -> tuple[Any, int]:
-    """A MapSpec from a map definition struct, and the bit offset of its `values` member
-    (-1 without one)."""
-    st = btf[btf.skip_mods(struct_id)]
-    if not isinstance(st, Struct):
-        raise _err(f"map {name}: its BTF type is {type(st).__name__}, not a struct")
-    fields: dict[str, int] = {}
-    key_type = value_type = None
-    key_size = value_size = None
-    inner = None
-    values_off = -1
-    for m in st.members:
-        where = f"map {name}, member {m.name}"
-        if m.name in UINT_FIELDS:
-            fields[m.name] = _uint(btf, m.type, where)
-        elif m.name == "key":
-            key_type = _pointee(btf, m.type, where)
-            key_size = btf.size_of(key_type)
-        elif m.name == "value":
-            value_type = _pointee(btf, m.type, where)
-            value_size = btf.size_of(value_type)
-        elif m.name == "values":
-            arr = btf[btf.skip_mods(m.type)]
-            if not isinstance(arr, Array):
-                raise _err(f"{where}: expected __array (an array of pointers)")
-            values_off = m.offset
-            elem = btf[btf.skip_mods(arr.type)]
-            if not isinstance(elem, Ptr):
-                raise _err(f"{where}: array elements are not pointers")
-            target = btf[btf.skip_mods(elem.type)]
-            if isinstance(target, Struct):  # map-in-map: the inner map's definition
-                inner, _ = map_def(btf, elem.type, f"{name}.inner", make_spec)
-        else:
-            raise _err(f"map {name}: unknown map definition member {m.name!r}")
-    if "type" not in fields:
-        raise _err(f"map {name}: no map type")
-    if key_size is not None and "key_size" in fields and fields["key_size"] != key_size:
-        raise _err(f"map {name}: key_size {fields['key_size']} contradicts key type size {key_size}")
-    if value_size is not None and "value_size" in fields and fields["value_size"] != value_size:
-        raise _err(f"map {name}: value_size {fields['value_size']} contradicts value type size "
-                   f"{value_size}")
-    ksize = key_size if key_size is not None else fields.get("key_size", 0)
-    vsize = value_size if value_size is not None else fields.get("value_size", 0)
-    mtype = fields["type"]
-    if inner is not None or values_off >= 0:
-        # map-in-map and prog_array values are 4-byte fds
-        vsize = vsize or 4
-        ksize = ksize or 4
-    spec = make_spec(type=mtype, key_size=ksize, value_size=vsize,
-                     max_entries=fields.get("max_entries", 0), flags=fields.get("map_flags", 0),
-                     name=name, inner=inner, map_extra=fields.get("map_extra", 0),
-                     pinning=fields.get("pinning", 0), key_type=key_type, value_type=value_type)
-    return spec, values_off
+def _values_offset(btf: Any, var_type: int) -> int:
+    """The byte offset of the `values` member of a map definition struct, or -1."""
+    st = btf[btf.skip_mods(var_type)]
+    for m in getattr(st, "members", ()):
+        if m.name == "values":
+            return m.offset // 8
+    return -1
 
 
 def parse_btf_maps(btf: Any, elf: Any, shndx: int, make_spec: Callable[..., Any]
@@ -115,13 +60,15 @@ def parse_btf_maps(btf: Any, elf: Any, shndx: int, make_spec: Callable[..., Any]
         var = btf[vs.type]
         if not isinstance(var, Var):
             raise _err(f".maps entry {vs.type} is {type(var).__name__}, not a variable")
-        spec, values_off = map_def(btf, var.type, var.name, make_spec)
-        maps[var.name] = spec
+        try:
+            maps[var.name] = _spec(parse_map_def(btf, var.type, var.name), var.name, make_spec)
+        except BTFError as e:
+            raise _err(f"map {var.name}: {e}") from None
         sym = symbols.get(var.name)
         start = sym.value if sym is not None else vs.offset
-        size = btf.size_of(var.type)
+        values_off = _values_offset(btf, var.type)
         if values_off >= 0:
-            layout.append((start, start + size, start + values_off // 8, var.name))
+            layout.append((start, start, start + values_off, var.name))
     layout.sort()
     for off, rtype, symi in elf.relocs.get(shndx, ()):
         if rtype != R_BPF_64_ABS64 or not 0 <= symi < len(elf.symbols):

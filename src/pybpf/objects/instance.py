@@ -4,7 +4,6 @@ in the kernel, behind one API (`obj.programs[name].test_run(...)`, `obj.maps[nam
 from __future__ import annotations
 
 import os
-import platform
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -112,12 +111,15 @@ def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None
     obj = Object(spec, backend)
     try:
         for name, mspec in spec.maps.items():
+            if name == ".kconfig":  # this machine's kernel config, known only now
+                from .kconfig import kconfig_value
+                mspec = mspec.with_(contents=[(b"\0\0\0\0", kconfig_value(spec))])
             obj.maps[name] = mspec.create(backend)
         target = None
         for name, pspec in spec.programs.items():
             if pspec.core_relos and target is None:
                 target = _core_target(btf_target)
-            code = patch_program(spec, pspec, obj.maps, target)
+            code = patch_program(spec, pspec, obj.maps, target, backend, obj.warnings)
             obj.programs[name] = (_load_kernel if backend == "kernel" else _load_vm)(
                 spec, pspec, code, obj)
         for map_name, slots in spec.map_values.items():
@@ -144,9 +146,11 @@ def _core_target(btf_target: Any) -> Any:
 
 
 def patch_program(spec: ObjectSpec, pspec: ProgramSpec, maps: dict[str, Any],
-                  core_target: Any) -> bytes:
+                  core_target: Any, backend: str = "kernel",
+                  warnings: list[str] | None = None) -> bytes:
     """The program's bytes with map references, CO-RE relocations and externs resolved
     for these maps (whose `fd` the backend understands)."""
+    warnings = warnings if warnings is not None else []
     insns: list[Instruction] = list(pspec.instructions)
     pcs = isa.slot_offsets(insns)
     index = {pc: i for i, pc in enumerate(pcs)}
@@ -162,7 +166,8 @@ def patch_program(spec: ObjectSpec, pspec: ProgramSpec, maps: dict[str, Any],
         else:
             insns[i] = Instruction(old.opcode, old.dst, BPF_PSEUDO_MAP_VALUE, 0, m.fd, ref.offset)
     for ext in pspec.extern_refs:
-        insns[index[ext.pc]] = _resolve_extern(pspec, ext, insns[index[ext.pc]])
+        insns[index[ext.pc]] = _resolve_extern(pspec, ext, insns[index[ext.pc]], backend,
+                                               warnings)
     code = bytearray(isa.encode(insns))
     if pspec.core_relos:
         from ..btf import CoreRelo as BtfCoreRelo
@@ -175,13 +180,30 @@ def patch_program(spec: ObjectSpec, pspec: ProgramSpec, maps: dict[str, Any],
     return bytes(code)
 
 
-def _resolve_extern(pspec: ProgramSpec, ext: Any, insn: Instruction) -> Instruction:
-    if ext.section == ".kconfig" and ext.name == "LINUX_KERNEL_VERSION" and insn.is_lddw:
-        rel = platform.release().split("-")[0].split(".")
-        nums = [int(x) for x in rel[:3]] + [0] * (3 - len(rel[:3]))
-        return Instruction.lddw(insn.dst, (nums[0] << 16) | (nums[1] << 8) | min(nums[2], 255))
+def _resolve_extern(pspec: ProgramSpec, ext: Any, insn: Instruction, backend: str,
+                    warnings: list[str]) -> Instruction:
+    """An extern (`.kconfig` ones are map values, see kconfig.py): kernel symbols (.ksyms) by
+    their id in the kernel's BTF, as kfunc calls (src 2) or BTF-id lddw (src 3). The VM has
+    no kernel symbols: a kfunc call fails when reached, a ksym address reads as 0."""
+    if ext.section == ".ksyms":
+        if backend == "vm":
+            warnings.append(f"program {pspec.name}: kernel symbol {ext.name} does not exist on "
+                            "the VM" + (" (calling it fails)" if ext.kind == "call" else
+                                        " (its address reads as 0)"))
+            if ext.kind == "call":
+                return Instruction(insn.opcode, 0, isa.BPF_PSEUDO_KFUNC_CALL, 0, 0)
+            return Instruction.lddw(insn.dst, 0)
+        from ..btf import BtfKind, load_vmlinux
+        kind = BtfKind.FUNC if ext.kind == "call" else BtfKind.VAR
+        ids = load_vmlinux().find(ext.name, kind)
+        if not ids:
+            raise ObjectError(f"program {pspec.name}: kernel symbol {ext.name} is not in the "
+                              f"kernel's BTF as a {kind.name}")
+        if ext.kind == "call":
+            return Instruction(insn.opcode, 0, isa.BPF_PSEUDO_KFUNC_CALL, 0, ids[0])
+        return Instruction(insn.opcode, insn.dst, isa.BPF_PSEUDO_BTF_ID, 0, ids[0], 0)
     raise ObjectError(f"program {pspec.name} uses extern {ext.name} from {ext.section}, which "
-                      "pybpf does not resolve yet (supported: LINUX_KERNEL_VERSION)")
+                      "pybpf does not resolve (it knows .kconfig variables and .ksyms symbols)")
 
 
 def _kernel_btf(spec: ObjectSpec, obj: Object) -> Any:
