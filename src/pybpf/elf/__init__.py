@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -122,7 +123,7 @@ def _read(data: bytes) -> _Elf:
         raise
     except (PyELFError, struct.error, ValueError, KeyError, IndexError, TypeError,
             AttributeError, UnicodeDecodeError, OverflowError, MemoryError, AssertionError,
-            RecursionError) as e:
+            RecursionError, zlib.error, EOFError) as e:
         raise ELFError(f"malformed ELF: {type(e).__name__}: {e}") from None
 
 
