@@ -118,3 +118,20 @@ def test_mutated_objects_never_crash(data: bytes) -> None:
         load(data)
     except pybpf.PyBPFError:
         pass
+
+
+def test_corrupt_compressed_section_is_an_elf_error() -> None:
+    """Found by `pybpf fuzz elf`: a section flagged SHF_COMPRESSED whose data is not
+    zlib made pyelftools raise zlib.error."""
+    import struct as st
+    data = bytearray((DATA / "linking.o").read_bytes())
+    shoff = st.unpack_from("<Q", data, 0x28)[0]
+    shentsize, shnum = st.unpack_from("<HH", data, 0x3A)
+    for i in range(1, shnum):
+        hdr = shoff + i * shentsize
+        sh_type, sh_flags = st.unpack_from("<IQ", data, hdr + 4)
+        if sh_type == 1 and not sh_flags & 0x4:  # a PROGBITS data section
+            st.pack_into("<Q", data, hdr + 8, sh_flags | 0x800)  # SHF_COMPRESSED
+            break
+    with pytest.raises(ELFError):
+        load(bytes(data))
