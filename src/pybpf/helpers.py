@@ -124,24 +124,11 @@ def _zero(ctx: HelperContext, *_: int) -> int:
     return 0
 
 
-def _csum_diff(ctx: HelperContext, from_ptr: int, from_size: int, to_ptr: int, to_size: int,
-               seed: int) -> int:
-    """bpf_csum_diff: the 32-bit one's complement sum of ~from words, to words and seed."""
-    from_size &= M32
-    to_size &= M32
-    if from_size % 4 or to_size % 4 or from_size + to_size > 512:
-        return (-22) & M64  # -EINVAL
-    words = []
-    if from_size:
-        words += [~w & M32 for w in struct.unpack(f"<{from_size // 4}I",
-                                                   ctx.memory.read(from_ptr, from_size))]
-    if to_size:
-        words += list(struct.unpack(f"<{to_size // 4}I", ctx.memory.read(to_ptr, to_size)))
-    total = seed & M32
-    for w in words:
-        total += w
-        total = (total & M32) + (total >> 32)
-    return total & M32
+def _csum_diff(ctx: HelperContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """bpf_csum_diff(from, from_size, to, to_size, seed), as Linux 6.x computes it (the
+    arithmetic lives with the packet helpers in pybpf.progtypes)."""
+    from .progtypes.skb import csum_diff
+    return csum_diff(ctx, r1, r2, r3, r4, r5)  # type: ignore[arg-type]
 
 
 def _read_cstr(ctx: HelperContext, addr: int, limit: int) -> bytes:

@@ -197,7 +197,8 @@ def test_csum_diff_and_strncmp() -> None:
         r5 = 0
         call bpf_csum_diff
         exit""")
-    assert pybpf.run(code) == 0x01020304
+    from pybpf.progtypes.csum import csum_partial, from32to16
+    assert pybpf.run(code) == from32to16(csum_partial((0x01020304).to_bytes(4, "little")))
     cmp = asm("""
         *(u32 *)(r10 -8) = 0x00636261
         *(u32 *)(r10 -16) = 0x00646261
@@ -261,3 +262,21 @@ def test_runtime_errors_are_pybpf_errors() -> None:
     assert issubclass(MemoryAccessError, pybpf.PyBPFError)
     assert issubclass(HelperError, VMRuntimeError)
     assert isa.MAX_CALL_FRAMES == 8
+
+
+@pytest.mark.kernel
+def test_csum_diff_matches_the_kernel() -> None:
+    """The default table's bpf_csum_diff is the kernel's (sums folded to 16 bits in 6.x)."""
+    code = asm("""
+        *(u32 *)(r10 -4) = 0x01020304
+        *(u32 *)(r10 -8) = 0x0a0b0c0d
+        r1 = r10
+        r1 += -8
+        r2 = 4
+        r3 = r10
+        r3 += -4
+        r4 = 4
+        r5 = 77
+        call bpf_csum_diff
+        exit""")
+    assert pybpf.run(code, bytes(14)) == pybpf.run(code, bytes(14), backend="kernel")
