@@ -3,9 +3,58 @@ derives from PyBPFError, so callers (and the CLI) can report it without a traceb
 
 from __future__ import annotations
 
+import errno as _errno
+import os
+
+ENOTSUPP = 524  # the kernel's internal "not supported", which bpf(2) leaks to user space
+
+_ERRNO_NAMES = {**{v: k for k, v in vars(_errno).items()
+                   if k.startswith("E") and isinstance(v, int)}, ENOTSUPP: "ENOTSUPP"}
+_ERRNO_NAMES.update(_errno.errorcode)  # the canonical name (EAGAIN, not EWOULDBLOCK)
+
+
+def errno_name(err: int) -> str:
+    """The symbolic name of an errno ("EACCES"), or "E<n>" for an unknown one."""
+    return _ERRNO_NAMES.get(err, f"E{err}")
+
+
+def errno_text(err: int) -> str:
+    """Human text for an errno, including the kernel-only ENOTSUPP."""
+    if err == ENOTSUPP:
+        return "Operation not supported by the kernel"
+    return os.strerror(err)
+
 
 class PyBPFError(Exception):
     """Base of every error pybpf raises for bad input or a failed operation."""
+
+
+class ErrnoError(PyBPFError):
+    """A failure that stands for a kernel errno, the same number on both backends (the
+    kernel's answer, or what the VM models it to be). Subclasses set `_errno` and say
+    what failed through `_what()`."""
+
+    _errno: int = _errno.EINVAL
+    detail: str = ""
+
+    @property
+    def errno(self) -> int:  # type: ignore[override]
+        return self._errno
+
+    @property
+    def errno_name(self) -> str:
+        return errno_name(self._errno)
+
+    def _what(self) -> str:
+        return ""
+
+    def _message(self) -> str:
+        what = self._what()
+        msg = f"{what + ': ' if what else ''}{errno_text(self._errno)} ({self.errno_name})"
+        return f"{msg}: {self.detail}" if self.detail else msg
+
+    def __str__(self) -> str:
+        return self._message()
 
 
 class BytecodeError(PyBPFError):

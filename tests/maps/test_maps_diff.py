@@ -128,6 +128,8 @@ def keyed_machine(spec: MapSpec, keys: st.SearchStrategy, values: st.SearchStrat
                 self.exact = False
             if self.exact or self._present_in_both(key):
                 self.p.same(lambda m: m.lookup_and_delete(key), "lookup_and_delete")
+                if self.newest == key:
+                    self.newest = None
 
         @rule(key=keys)
         def next_key(self, key: bytes) -> None:

@@ -10,30 +10,8 @@ verifier too.
 from __future__ import annotations
 
 import errno as _errno
-import os
 
-from ..errors import PyBPFError
-
-ENOTSUPP = 524  # kernel-internal "operation not supported", leaks to user space from bpf(2)
-
-_ERRNO_NAMES = {**{v: k for k, v in vars(_errno).items()
-                   if k.startswith("E") and isinstance(v, int)},
-                ENOTSUPP: "ENOTSUPP"}
-# errno.errorcode has the canonical name (EAGAIN rather than EWOULDBLOCK, ...).
-_ERRNO_NAMES.update(_errno.errorcode)
-
-
-def errno_name(err: int) -> str:
-    """The symbolic name of an errno ("EACCES"), or "E<n>" for an unknown one."""
-    return _ERRNO_NAMES.get(err, f"E{err}")
-
-
-def errno_text(err: int) -> str:
-    """Human text for an errno, including the kernel-only ENOTSUPP."""
-    if err == ENOTSUPP:
-        return "Operation not supported by the kernel"
-    return os.strerror(err)
-
+from ..errors import ENOTSUPP, ErrnoError, errno_name, errno_text  # noqa: F401 (re-exported)
 
 def _tail(log: str, lines: int) -> str:
     kept = [ln for ln in log.rstrip("\n").splitlines() if ln.strip()]
@@ -42,7 +20,7 @@ def _tail(log: str, lines: int) -> str:
     return prefix + " | ".join(tail)
 
 
-class KernelError(PyBPFError):
+class KernelError(ErrnoError):
     """A bpf(2) command failed. `errno` is the error number, `cmd` the command name
     ("BPF_MAP_CREATE"), `detail` optional context (a path, a key, ...)."""
 
@@ -52,22 +30,10 @@ class KernelError(PyBPFError):
         self.detail = detail
         super().__init__(self._message())
 
-    # A property, so the OSError-derived subclasses keep it (OSError.__init__ resets
-    # its own errno slot).
-    @property
-    def errno(self) -> int:  # type: ignore[override]
-        return self._errno
-
-    @property
-    def errno_name(self) -> str:
-        return errno_name(self._errno)
-
-    def _message(self) -> str:
-        msg = f"{self.cmd}: {errno_text(self.errno)} ({self.errno_name})"
-        return f"{msg}: {self.detail}" if self.detail else msg
-
-    def __str__(self) -> str:
-        return self._message()
+    # `errno` is ErrnoError's property, so the OSError-derived subclasses keep it
+    # (OSError.__init__ resets its own errno slot).
+    def _what(self) -> str:
+        return self.cmd
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (_rebuild, (type(self), self.__dict__.copy()))

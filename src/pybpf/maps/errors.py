@@ -5,26 +5,10 @@ other. A missing key is a `MapKeyError`, which is also a KeyError."""
 from __future__ import annotations
 
 import errno as _errno
-import os
 
-from ..errors import PyBPFError
+from ..errors import ENOTSUPP, ErrnoError
 
-ENOTSUPP = 524  # the kernel's internal "not supported", which bpf(2) leaks to user space
-
-
-def _errno_name(err: int) -> str:
-    if err == ENOTSUPP:
-        return "ENOTSUPP"
-    return _errno.errorcode.get(err, f"E{err}")
-
-
-def _errno_text(err: int) -> str:
-    if err == ENOTSUPP:
-        return "Operation not supported by the kernel"
-    return os.strerror(err)
-
-
-class MapError(PyBPFError):
+class MapError(ErrnoError):
     """A map operation failed. `errno` is the kernel's error number for it, `op` the
     operation ("update", "lookup", "create", ...), `detail` what it was about."""
 
@@ -36,21 +20,8 @@ class MapError(PyBPFError):
         self.detail = detail
         super().__init__(self._message())
 
-    @property
-    def errno(self) -> int:  # type: ignore[override]
-        return self._errno
-
-    @property
-    def errno_name(self) -> str:
-        return _errno_name(self._errno)
-
-    def _message(self) -> str:
-        head = f"{self.op}: " if self.op else ""
-        msg = f"{head}{_errno_text(self._errno)} ({self.errno_name})"
-        return f"{msg}: {self.detail}" if self.detail else msg
-
-    def __str__(self) -> str:
-        return self._message()
+    def _what(self) -> str:
+        return self.op
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
         return (_rebuild, (type(self), self.detail, self._errno, self.op))

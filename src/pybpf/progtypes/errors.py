@@ -4,22 +4,9 @@ carry the errno the kernel answers so callers can compare the two backends."""
 
 from __future__ import annotations
 
-import errno as _errno
 import os
 
-from ..errors import MemoryAccessError, PyBPFError
-
-ENOTSUPP = 524  # kernel-internal "operation not supported" (leaks from bpf(2))
-
-_NAMES = {**{v: k for k, v in vars(_errno).items() if k.startswith("E") and isinstance(v, int)},
-          ENOTSUPP: "ENOTSUPP"}
-_NAMES.update(_errno.errorcode)
-
-
-def errno_name(err: int) -> str:
-    """"EINVAL" for 22, "ENOTSUPP" for 524, "E<n>" for an unknown number."""
-    return _NAMES.get(err, f"E{err}")
-
+from ..errors import ENOTSUPP, MemoryAccessError, PyBPFError, errno_name
 
 class ProgTypeError(PyBPFError):
     """Base of the errors of pybpf.progtypes."""
