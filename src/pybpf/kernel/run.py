@@ -40,11 +40,11 @@ _PSEUDO_FUNC = BPF_PSEUDO_FUNC
 
 
 def _slot(opcode: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
-    return _SLOT.pack(opcode, (src << 4) | dst, off, imm)
+    return Instruction(opcode, dst, src, off, imm).encode()
 
 
 def _lddw(dst: int, src: int, imm: int, imm2: int = 0) -> bytes:
-    return _slot(_OP_LDDW, dst, src, 0, imm) + _slot(0, 0, 0, 0, imm2)
+    return Instruction(_OP_LDDW, dst, src, 0, imm, imm2).encode()
 
 
 def prolog(mem_len: int) -> bytes:

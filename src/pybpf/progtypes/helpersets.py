@@ -38,6 +38,12 @@ BASE: frozenset[str] = frozenset({
     "trace_printk", "trace_vprintk", "user_ringbuf_drain"
 })
 
+# what the tracing types (kprobe, tracepoint, raw tracepoints) add, alike for all four
+_TRACING = frozenset({
+    "get_attach_cookie", "get_func_ip", "get_stack", "get_stackid", "probe_read",
+    "probe_read_str"
+})
+
 EXTRA: dict[ProgType, frozenset[str]] = {
     ProgType.SOCKET_FILTER: frozenset({
         "get_netns_cookie", "get_socket_cookie", "get_socket_uid",
@@ -47,26 +53,6 @@ EXTRA: dict[ProgType, frozenset[str]] = {
         "skc_to_unix_sock"
     }),
     ProgType.SCHED_CLS: frozenset({
-        "check_mtu", "clone_redirect", "csum_diff", "csum_level", "csum_update",
-        "fib_lookup", "get_hash_recalc", "get_listener_sock", "get_netns_cookie",
-        "get_route_realm", "get_socket_cookie", "get_socket_uid", "ktime_get_coarse_ns",
-        "l3_csum_replace", "l4_csum_replace", "redirect", "redirect_neigh",
-        "redirect_peer", "set_hash", "set_hash_invalid", "sk_assign", "sk_fullsock",
-        "sk_lookup_tcp", "sk_lookup_udp", "sk_release", "sk_storage_delete",
-        "sk_storage_get", "skb_adjust_room", "skb_ancestor_cgroup_id",
-        "skb_cgroup_classid", "skb_cgroup_id", "skb_change_head", "skb_change_proto",
-        "skb_change_tail", "skb_change_type", "skb_ecn_set_ce", "skb_get_tunnel_key",
-        "skb_get_tunnel_opt", "skb_get_xfrm_state", "skb_load_bytes",
-        "skb_load_bytes_relative", "skb_pull_data", "skb_set_tstamp",
-        "skb_set_tunnel_key", "skb_set_tunnel_opt", "skb_store_bytes",
-        "skb_under_cgroup", "skb_vlan_pop", "skb_vlan_push", "skc_lookup_tcp",
-        "skc_to_mptcp_sock", "skc_to_tcp6_sock", "skc_to_tcp_request_sock",
-        "skc_to_tcp_sock", "skc_to_tcp_timewait_sock", "skc_to_udp6_sock",
-        "skc_to_unix_sock", "tcp_check_syncookie", "tcp_gen_syncookie",
-        "tcp_raw_check_syncookie_ipv4", "tcp_raw_check_syncookie_ipv6",
-        "tcp_raw_gen_syncookie_ipv4", "tcp_raw_gen_syncookie_ipv6", "tcp_sock"
-    }),
-    ProgType.SCHED_ACT: frozenset({
         "check_mtu", "clone_redirect", "csum_diff", "csum_level", "csum_update",
         "fib_lookup", "get_hash_recalc", "get_listener_sock", "get_netns_cookie",
         "get_route_realm", "get_socket_cookie", "get_socket_uid", "ktime_get_coarse_ns",
@@ -130,27 +116,17 @@ EXTRA: dict[ProgType, frozenset[str]] = {
         "skc_to_tcp_request_sock", "skc_to_tcp_sock", "skc_to_tcp_timewait_sock",
         "skc_to_udp6_sock", "skc_to_unix_sock"
     }),
-    ProgType.KPROBE: frozenset({
-        "get_attach_cookie", "get_func_ip", "get_stack", "get_stackid", "probe_read",
-        "probe_read_str"
-    }),
-    ProgType.TRACEPOINT: frozenset({
-        "get_attach_cookie", "get_func_ip", "get_stack", "get_stackid", "probe_read",
-        "probe_read_str"
-    }),
-    ProgType.RAW_TRACEPOINT: frozenset({
-        "get_attach_cookie", "get_func_ip", "get_stack", "get_stackid", "probe_read",
-        "probe_read_str"
-    }),
-    ProgType.RAW_TRACEPOINT_WRITABLE: frozenset({
-        "get_attach_cookie", "get_func_ip", "get_stack", "get_stackid", "probe_read",
-        "probe_read_str"
-    }),
+    ProgType.KPROBE: _TRACING,
+    ProgType.TRACEPOINT: _TRACING,
+    ProgType.RAW_TRACEPOINT: _TRACING,
+    ProgType.RAW_TRACEPOINT_WRITABLE: _TRACING,
     ProgType.PERF_EVENT: frozenset({
         "get_attach_cookie", "get_func_ip", "get_stack", "get_stackid",
         "perf_prog_read_value", "probe_read", "probe_read_str", "read_branch_records"
     }),
 }
+EXTRA[ProgType.SCHED_ACT] = EXTRA[ProgType.SCHED_CLS]  # tc actions get the classifiers' set
+
 
 def allowed_helpers(prog_type: ProgType) -> frozenset[str]:
     """Names (without `bpf_`) of the helpers `prog_type` may call; empty for a type not
