@@ -145,11 +145,13 @@ _NAMES = {v: k for k, v in HELPER_IDS.items()}
 
 
 def _family_helpers(prog_type: ProgType) -> Mapping[str, Callable[..., int]]:
-    from . import skb, xdp
+    from . import skb, tracing, xdp
     if prog_type == ProgType.XDP:
         return {**xdp.HELPERS, "csum_diff": skb.csum_diff}
     if prog_type in skb.SKB_PROG_TYPES:
         return skb.HELPERS
+    if prog_type in tracing.TRACING_HELPER_TYPES:
+        return tracing.HELPERS
     return {}
 
 

@@ -16,6 +16,7 @@ import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..isa import SIZE_BYTES, InsnKind, classify, decode, jump_target
 from ..uapi import ProgType
@@ -30,6 +31,12 @@ RAW_TP_CTX_MAX = 8 * MAX_BPF_FUNC_ARGS
 PERF_MAX_TRACE_SIZE = 8192
 BPF_F_TEST_RUN_ON_CPU = 1 << 0
 _M = FieldKind.MEMORY
+
+# Helpers only the tracing types have (bpf_get_func_ip, bpf_probe_read, ...), by name
+# without `bpf_`; helpersets registers them for TRACING_HELPER_TYPES.
+HELPERS: dict[str, Callable[..., int]] = {}
+TRACING_HELPER_TYPES = frozenset([ProgType.KPROBE, ProgType.TRACEPOINT, ProgType.PERF_EVENT,
+                                  ProgType.RAW_TRACEPOINT, ProgType.RAW_TRACEPOINT_WRITABLE])
 
 RETVAL = {
     ProgType.KPROBE: "0: the event is not recorded further, 1: it is (perf output)",
