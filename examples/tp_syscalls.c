@@ -1,21 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * tp_syscalls.c - count system calls per syscall number and per process, and
- * failed system calls per syscall number, from the raw_syscalls tracepoints.
+ * failed system calls per syscall number, and keep a log2 histogram of syscall
+ * latency, from the raw_syscalls tracepoints.
  *
  * Shows: BPF_PROG_TYPE_TRACEPOINT (SEC("tracepoint/<category>/<name>")), two
  * programs in two sections sharing maps, reading the tracepoint record
  * through a struct that mirrors
  * /sys/kernel/tracing/events/raw_syscalls/sys_{enter,exit}/format (no
  * vmlinux.h), hash maps with the lookup / insert-if-absent / atomic-add
- * pattern, bpf_get_current_pid_tgid, and a `.rodata` filter.
+ * pattern, bpf_get_current_pid_tgid, bpf_ktime_get_ns, a `.rodata` filter, and a
+ * loop-free log2 (log2_bucket() in hist.h) for histogram buckets.
  *
- * sys_enter: syscall_counts[id] += 1 and pid_counts[tgid] += 1.
- * sys_exit:  syscall_errors[id] += 1 when ret < 0 (a -errno).
+ * sys_enter: syscall_counts[id] += 1 and pid_counts[tgid] += 1, and
+ *            start[pid_tgid] = bpf_ktime_get_ns() (one slot per thread).
+ * sys_exit:  syscall_errors[id] += 1 when ret < 0 (a -errno); if the thread has a
+ *            start time, latency_hist[log2(now - start)] += 1 (ns; 64 __u64
+ *            buckets, bucket k = 2^k .. 2^(k+1) - 1 ns) and the slot is deleted.
  * When target_tgid is not 0 only that process (thread group) is counted.
- * A negative id (the tracepoint reports -1 for some invalid calls) is skipped.
+ * A negative id (the tracepoint reports -1 for some invalid calls) is not counted
+ * and stores no start time.
  */
 #include "common.h"
+#include "hist.h"
 
 /* The common fields of every trace event record (8 bytes). */
 struct trace_common {
@@ -62,6 +69,20 @@ struct {
 	__uint(max_entries, 1024);
 } syscall_errors SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);			/* pid_tgid: the thread */
+	__type(value, __u64);			/* bpf_ktime_get_ns() at sys_enter */
+	__uint(max_entries, 10240);
+} start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);			/* floor(log2(latency in ns)) */
+	__type(value, __u64);			/* syscalls */
+	__uint(max_entries, LOG2_BUCKETS);
+} latency_hist SEC(".maps");
+
 /* map[key] += 1, inserting the key when it is absent. */
 static __always_inline void bump(void *map, __u32 key)
 {
@@ -80,34 +101,45 @@ static __always_inline void bump(void *map, __u32 key)
 	}
 }
 
-static __always_inline int wanted(__u32 *tgid)
+static __always_inline int wanted(__u64 pid_tgid)
 {
-	*tgid = bpf_get_current_pid_tgid() >> 32;
-	return target_tgid == 0 || *tgid == target_tgid;
+	return target_tgid == 0 || (__u32)(pid_tgid >> 32) == target_tgid;
 }
 
 SEC("tracepoint/raw_syscalls/sys_enter")
 int count_sys_enter(struct sys_enter_record *ctx)
 {
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	long id = ctx->id;
-	__u32 tgid;
+	__u64 ts;
 
-	if (id < 0 || !wanted(&tgid))
+	if (id < 0 || !wanted(pid_tgid))
 		return 0;
 	bump(&syscall_counts, (__u32)id);
-	bump(&pid_counts, tgid);
+	bump(&pid_counts, (__u32)(pid_tgid >> 32));
+	ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&start, &pid_tgid, &ts, BPF_ANY);
 	return 0;
 }
 
 SEC("tracepoint/raw_syscalls/sys_exit")
 int count_sys_exit(struct sys_exit_record *ctx)
 {
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	long id = ctx->id;
-	__u32 tgid;
+	__u64 *ts;
 
-	if (id < 0 || ctx->ret >= 0 || !wanted(&tgid))
+	if (!wanted(pid_tgid))
 		return 0;
-	bump(&syscall_errors, (__u32)id);
+	ts = bpf_map_lookup_elem(&start, &pid_tgid);
+	if (ts) {
+		__u64 delta = bpf_ktime_get_ns() - *ts;
+
+		bpf_map_delete_elem(&start, &pid_tgid);
+		COUNTER_ADD(latency_hist, log2_bucket(delta), 1);
+	}
+	if (id >= 0 && ctx->ret < 0)
+		bump(&syscall_errors, (__u32)id);
 	return 0;
 }
 

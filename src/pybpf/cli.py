@@ -394,6 +394,57 @@ def cmd_fuzz_diff(args: argparse.Namespace) -> int:
     return 1 if stats.mismatches else 0
 
 
+def _positive(value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return v
+
+
+def _positive_int(value: str) -> int:
+    try:
+        v = int(value, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return v
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    """`pybpf top`: per-protocol packet and byte counts from the socket filter example,
+    over a capture or live traffic."""
+    from .tools import top
+    if args.pcap:
+        live_only = [o for o, v in (("--interface", args.interface), ("--interval", args.interval),
+                                    ("--duration", args.duration), ("--count", args.count))
+                     if v is not None]
+        if live_only:
+            raise CLIError(f"{', '.join(live_only)} only apply to --live")
+        result = top.top_pcap(args.pcap, args.backend)
+        if args.json:
+            print(json.dumps(result.as_dict(), indent=2))
+        else:
+            sys.stdout.write(result.format())
+        return 0
+    if args.backend != "kernel" and args.backend_given:
+        raise CLIError("--live counts in the kernel; --backend applies to --pcap")
+    top.top_live(sys.stdout, interface=args.interface, interval=args.interval or 1.0,
+                 duration=args.duration, count=args.count, as_json=args.json)
+    return 0
+
+
+def cmd_trace_syscalls(args: argparse.Namespace) -> int:
+    """`pybpf trace syscalls`: syscall counts and latency from the tracepoint example."""
+    from .tools import trace
+    trace.trace_syscalls(sys.stdout, duration=args.duration, interval=args.interval,
+                         pid=args.pid, top=args.top, latency=args.latency, as_json=args.json)
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 class _Parser(argparse.ArgumentParser):
@@ -517,12 +568,47 @@ def build_parser() -> argparse.ArgumentParser:
     bm.add_argument("--ops", type=int, default=20_000)
     bm.add_argument("--no-kernel", action="store_true", help="VM maps only")
     bm.set_defaults(fn=cmd_bench)
+    tp = sub.add_parser("top", help="packets and bytes per IP protocol and a packet size "
+                                     "histogram (the socket filter example), over a capture "
+                                     "or live")
+    src = tp.add_mutually_exclusive_group(required=True)
+    src.add_argument("--pcap", metavar="FILE", help="run the filter over this capture")
+    src.add_argument("--live", action="store_true",
+                     help="attach the filter to a packet socket in the kernel")
+    tp.add_argument("--backend", choices=["vm", "kernel"], default=None,
+                    help="--pcap: where the filter runs (default vm)")
+    tp.add_argument("--interface", "-i", help="--live: one interface (default: all)")
+    tp.add_argument("--interval", type=_positive, help="--live: seconds between redraws "
+                                                      "(default 1)")
+    tp.add_argument("--duration", type=_positive, help="--live: stop after this many seconds")
+    tp.add_argument("--count", type=_positive_int, help="--live: stop after this many redraws")
+    tp.add_argument("--json", action="store_true", help="machine-readable output (--live: "
+                                                        "one JSON object per line)")
+    tp.set_defaults(fn=cmd_top)
+
+    trsub = _group(sub, "trace", "trace kernel events with the example programs")
+    ts = trsub.add_parser("syscalls", help="syscall counts per syscall and process, errors and "
+                                           "a latency histogram (the tracepoint example)")
+    ts.add_argument("--duration", type=_positive, default=5.0,
+                    help="seconds to trace (default 5)")
+    ts.add_argument("--interval", type=_positive, default=1.0,
+                    help="seconds between redraws (default 1)")
+    ts.add_argument("--pid", type=_positive_int, help="only this process (thread group)")
+    ts.add_argument("--top", type=_positive_int, default=10,
+                    help="rows of syscalls and processes (default 10)")
+    ts.add_argument("--latency", action="store_true",
+                    help="show the latency histogram at every redraw, not only at the end")
+    ts.add_argument("--json", action="store_true", help="one JSON object per line")
+    ts.set_defaults(fn=cmd_trace_syscalls)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "fn", None) is cmd_top:
+        args.backend_given = args.backend is not None
+        args.backend = args.backend or ("kernel" if args.live else "vm")
     fn: Callable[[argparse.Namespace], int] = args.fn
     try:
         return fn(args)

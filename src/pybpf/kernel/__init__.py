@@ -6,12 +6,25 @@
 * `maps`, `progs`, `objects`: typed commands and the Map / Program / BTF / Link objects.
 * `probe`: available() and bpftool-style feature probes.
 * `run`: run_raw(), conformance-style runs returning the full 64-bit r0.
+* `attach`: tracepoints (perf_event_open + perf link), raw tracepoints, socket filters.
 """
 
 from __future__ import annotations
 
 from . import abi
 from .abi import AttachType, BpfCmd, LinkType, MapFlag, MapType, ProgType
+from .attach import (
+    PerfEventLink,
+    RawTracepointLink,
+    SocketFilter,
+    TracefsError,
+    attach_perf_event,
+    attach_raw_tracepoint,
+    attach_socket,
+    attach_tracepoint,
+    perf_event_open,
+    tracepoint_id,
+)
 from .errors import (
     ENOTSUPP,
     KernelBTFError,
@@ -122,4 +135,8 @@ __all__ = [
     "probe_prog_types",
     # conformance-style runs
     "RawResult", "RawRunner", "run_raw",
+    # attaching
+    "PerfEventLink", "RawTracepointLink", "SocketFilter", "TracefsError", "attach_perf_event",
+    "attach_raw_tracepoint", "attach_socket", "attach_tracepoint", "perf_event_open",
+    "tracepoint_id",
 ]

@@ -20,6 +20,11 @@ class ObjectError(PyBPFError):
     construct); the message names it."""
 
 
+class AttachNotSupportedError(ObjectError):
+    """An attach the program's backend or section cannot do (the VM has no kernel hooks;
+    a socket filter needs a socket)."""
+
+
 @dataclass(frozen=True)
 class TestRunResult:
     """What a test run gives on either backend."""
@@ -42,6 +47,7 @@ class Program:
         self.code = code  # the instructions as loaded (map references patched)
         self.handle = handle  # pybpf.kernel.Program or pybpf.vm.VM
         self._runner = runner
+        self.links: list[Any] = []  # attachments made through attach*(), closed with us
 
     @property
     def fd(self) -> int:
@@ -63,7 +69,72 @@ class Program:
         self.handle.clock_ns = clock_ns
         return True
 
+    # --- attaching (kernel backend) -----------------------------------------------------
+
+    def _need_kernel(self, what: str) -> None:
+        if self.backend != "kernel":
+            raise AttachNotSupportedError(
+                f"program {self.name}: attaching to {what} needs the kernel backend "
+                f"(this program is on the {self.backend}; instantiate the object with "
+                "backend='kernel')")
+
+    def _keep(self, link: Any) -> Any:
+        self.links.append(link)
+        return link
+
+    def attach_tracepoint(self, category: str, name: str) -> Any:
+        """Attach to tracepoint category:name (perf event + BPF link); returns the
+        handle (a pybpf.kernel.PerfEventLink), which detaches when closed."""
+        self._need_kernel(f"tracepoint {category}:{name}")
+        from ..kernel import attach_tracepoint
+        return self._keep(attach_tracepoint(self.handle, category, name))
+
+    def attach_raw_tracepoint(self, name: str) -> Any:
+        """Attach to raw tracepoint `name` (BPF_RAW_TRACEPOINT_OPEN)."""
+        self._need_kernel(f"raw tracepoint {name}")
+        from ..kernel import attach_raw_tracepoint
+        return self._keep(attach_raw_tracepoint(self.handle, name))
+
+    def attach_socket(self, sock: Any) -> Any:
+        """Attach a socket filter to `sock` (SO_ATTACH_BPF); detached when closed."""
+        self._need_kernel("a socket")
+        from ..kernel import attach_socket
+        return self._keep(attach_socket(self.handle, sock))
+
+    def attach(self) -> Any:
+        """Attach where the section name says: SEC("tracepoint/<category>/<name>") (or
+        "tp/..."), SEC("raw_tp/<name>") (or "raw_tracepoint/..."). A socket filter needs
+        a socket: use attach_socket()."""
+        section = self.spec.section
+        kind, _, rest = section.partition("/")
+        if kind in ("tracepoint", "tp"):
+            category, _, name = rest.partition("/")
+            if not category or not name or "/" in name:
+                raise AttachNotSupportedError(
+                    f"program {self.name}: section {section!r} does not name a tracepoint "
+                    "as tracepoint/<category>/<name>")
+            return self.attach_tracepoint(category, name)
+        if kind in ("raw_tp", "raw_tracepoint"):
+            if not rest:
+                raise AttachNotSupportedError(
+                    f"program {self.name}: section {section!r} names no raw tracepoint")
+            return self.attach_raw_tracepoint(rest)
+        if kind == "socket":
+            raise AttachNotSupportedError(
+                f"program {self.name}: a socket filter (section {section!r}) is attached to "
+                "a socket: use attach_socket(sock)")
+        raise AttachNotSupportedError(
+            f"program {self.name}: pybpf cannot attach section {section!r} from its name "
+            "(it knows tracepoint/<category>/<name> and raw_tp/<name>; socket filters "
+            "with attach_socket)")
+
+    def detach(self) -> None:
+        """Close every attachment made through attach*()."""
+        while self.links:
+            self.links.pop().close()
+
     def close(self) -> None:
+        self.detach()
         close = getattr(self.handle, "close", None)
         if close is not None:
             close()
