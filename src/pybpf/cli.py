@@ -317,15 +317,34 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def _vm_helper_status() -> list[dict[str, object]]:
+    """Every helper pybpf knows a prototype for: its C declaration and the program
+    types whose VM registry implements it (empty: the VM does not run it)."""
+    from . import helper_protos, progtypes
+    from .uapi import ProgType
+    types_of: dict[int, list[str]] = {}
+    for t in ProgType:
+        try:
+            reg = progtypes.helpers_for(t)
+        except ValueError:
+            continue
+        for hid in reg:
+            types_of.setdefault(hid, []).append(t.name.lower())
+    out = []
+    for p in helper_protos.all_protos():
+        types = types_of.get(p.id, [])
+        out.append({"id": p.id, "name": "bpf_" + p.name, "proto": p.render(),
+                    "status": "vm" if types else "kernel only", "prog_types": types})
+    return out
+
+
 def _features_vm(args: argparse.Namespace) -> int:
     """What the VM backend supports: program types (with their helpers), map types and
-    the helper table."""
+    every helper with its prototype and status."""
     from . import progtypes
-    from .helpers import default_helpers
     from .maps.spec import type_names
     report = {"backend": "vm", "prog_types": progtypes.describe(),
-              "map_types": type_names(),
-              "helpers": sorted(h.name for h in default_helpers().values())}
+              "map_types": type_names(), "helpers": _vm_helper_status()}
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0
@@ -335,8 +354,12 @@ def _features_vm(args: argparse.Namespace) -> int:
               f"{len(t.get('helpers_vm', []))} helpers")
     print(f"\nMap types on the VM ({len(report['map_types'])})")
     print("  " + ", ".join(report["map_types"]))
-    print(f"\nHelpers in every VM ({len(report['helpers'])}; program types add their own)")
-    print("  " + ", ".join(report["helpers"]))
+    helpers = report["helpers"]
+    on_vm = sum(1 for h in helpers if h["status"] == "vm")
+    print(f"\nHelpers ({on_vm} of {len(helpers)} run on the VM; the prototypes are the "
+          f"kernel's)")
+    for h in helpers:
+        print(f"  {h['id']:4d}  {h['status']:<11}  {h['proto']}")
     return 0
 
 

@@ -131,3 +131,17 @@ def test_features_and_kernel_backend(tmp_path: Path, capsys: pytest.CaptureFixtu
                            "61 10 00 00 00 00 00 00 95 00 00 00 00 00 00 00", "efbeadde" + "00" * 10],
                           capture_output=True, text=True, timeout=60)
     assert proc.stdout == "deadbeef\n", proc.stderr
+
+
+def test_features_vm_lists_helpers_with_status(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run_cli(capsys, "features", "--backend", "vm", "--json")
+    report = json.loads(out)
+    helpers = {h["name"]: h for h in report["helpers"]}
+    assert rc == 0 and len(helpers) >= 60
+    lookup = helpers["bpf_map_lookup_elem"]
+    assert lookup["status"] == "vm" and "xdp" in lookup["prog_types"]
+    assert lookup["proto"] == "void *bpf_map_lookup_elem(struct bpf_map *map, const void *key)"
+    assert helpers["bpf_xdp_adjust_head"]["prog_types"] == ["xdp"]
+    assert any(h["status"] == "kernel only" for h in helpers.values())
+    rc, out, _ = run_cli(capsys, "features", "--backend", "vm")
+    assert rc == 0 and "run on the VM" in out and "bpf_skb_store_bytes(" in out
