@@ -6,15 +6,16 @@ running program's memory (`HelperContext`). A "frame" helper runs program code
 (bpf_for_each_map_elem's callback, bpf_tail_call): it is also given the memory, the
 free call frames, the executed count and the budget, and returns (r0, executed).
 The map helpers come from pybpf.maps; helpers bound to packets or tracing arrive with
-the modules that give them meaning.
+the modules that give them meaning. The task helpers of the base set (current pid,
+uid, comm, the probe reads) read the VM's `task` (pybpf.progtypes.task).
 """
 
 from __future__ import annotations
 
 import os
 import random
-import re
 import struct
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
@@ -158,115 +159,551 @@ def _strncmp(ctx: HelperContext, s1: int, s1_sz: int, s2: int, *_: int) -> int:
 
 # --- formatted output: bpf_trace_printk / bpf_snprintf ---------------------------------
 
-_SPEC = re.compile(rb"%([-+ #0]*)(\d*)(?:\.(\d+))?(ll|l|h|hh|z)?([diuxXcsp%])")
 EINVAL = 22
+ENOSPC = 28
+MAX_BPRINTF_BIN_ARGS = 512  # bytes of argument data one call may carry (strings included)
+MAX_BPRINTF_BUF = 1024  # bpf_trace_printk's output buffer
+MAX_TRACE_PRINTK_VARARGS = 3
+MAX_BPRINTF_VARARGS = 12
+# the kernel's ctype classes (lib/ctype.c: ASCII plus Latin-1)
+_SPACE = frozenset(b" \t\n\v\f\r\xa0")
+_PUNCT = frozenset(b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\xd7\xf7") | frozenset(range(0xA1, 0xC0))
+_ALNUM = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") | \
+    frozenset(range(0xC0, 0x100)) - {0xD7, 0xF7}
+_ENOSPC_TEXT = "the arguments exceed the 512-byte argument buffer"
 
 
 class FormatError(Exception):
-    """A format string the kernel's bpf_bprintf_prepare would refuse (-EINVAL)."""
+    """A format the kernel's bpf_bprintf_prepare refuses: `errno` is EINVAL (bad format,
+    more conversions than arguments) or ENOSPC (the arguments exceed 512 bytes)."""
+
+    def __init__(self, err: int, reason: str) -> None:
+        super().__init__(reason)
+        self.errno = err
 
 
-def bpf_format(fmt: bytes, args: list[int], read_str: Callable[[int], bytes],
-               max_args: int) -> bytes:
-    """Format as the kernel's BPF printf helpers do: %d %i %u %x %X %c %s %p and %%, with
-    optional l/ll/h/z, flags, width and precision; %s reads a string from memory; other
-    specifiers, or more conversions than `max_args`, are an error."""
-    out = bytearray()
-    pos = 0
+def _ip_text(kind: bytes, raw: bytes) -> bytes:
+    """%pI4 %pi4 %pI6 %pi6 as lib/vsprintf.c prints them (i: zero-padded / no colons)."""
+    if kind[1:] == b"4":
+        return (".".join(("%03d" if kind[:1] == b"i" else "%d") % b for b in raw)).encode()
+    groups = [raw[i:i + 2].hex() for i in range(0, 16, 2)]
+    return ("".join(groups) if kind[:1] == b"i" else ":".join(groups)).encode()
+
+
+def bprintf_prepare(fmt: bytes, raw_args: list[int], num_args: int,
+                    read_str: Callable[[str, int, int], tuple[int, bytes]],
+                    read_kernel: Callable[[int, int], bytes | None]) -> bytes:
+    """Check `fmt` (without its NUL) as the kernel's bpf_bprintf_prepare does and build
+    its binary argument buffer: integers and plain pointers 4-byte aligned (4 or 8
+    bytes), %c one byte, %s / %pks / %pus the string with its NUL, %pB %pI4 %pi4 %pI6
+    %pi6 their text with a NUL. Only flags `0 + - space`, a width and `l`/`ll` are
+    accepted, with d i u x X c s p pK px ps pS pB pks pus pI4 pi4 pI6 pi6.
+    `read_str(ptype, addr, bufsz)` copies a string ((length with NUL, bytes) or
+    (-errno, _)); `read_kernel(addr, n)` copies IP address bytes (None: fault)."""
+    n = len(fmt)
+
+    def at(k: int) -> int:
+        return fmt[k] if k < n else 0
+
+    buffered = num_args > 0  # the kernel stores arguments only when it has some
+    buf = bytearray(MAX_BPRINTF_BIN_ARGS + 64)
     used = 0
-    for m in _SPEC.finditer(fmt):
-        out += fmt[pos:m.start()]
-        pos = m.end()
-        flags, width, prec, length, conv = m.groups()
-        if conv == b"%":
-            out += b"%"
+    num_spec = 0
+
+    def put_int(value: int, size: int) -> None:
+        nonlocal used
+        used = (used + 3) & ~3
+        if MAX_BPRINTF_BIN_ARGS - used < size:
+            raise FormatError(ENOSPC, _ENOSPC_TEXT)
+        buf[used:used + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+        used += size
+
+    def put_text(text: bytes) -> None:  # snprintf() into what is left; advance by its length
+        nonlocal used
+        room = MAX_BPRINTF_BIN_ARGS - used
+        if room > 0:
+            chunk = text[:room - 1] + b"\0"
+            buf[used:used + len(chunk)] = chunk
+        used += len(text) + 1
+
+    def put_str(ptype: str, arg: int, i: int) -> None:
+        nonlocal used
+        nx = at(i + 1)
+        if nx and nx not in _SPACE and nx not in _PUNCT:
+            raise FormatError(EINVAL, "%s must be followed by a space, punctuation or "
+                                      "the end of the format")
+        if not buffered:
+            return
+        if used >= MAX_BPRINTF_BIN_ARGS:
+            raise FormatError(ENOSPC, _ENOSPC_TEXT)
+        err, text = read_str(ptype, arg, MAX_BPRINTF_BIN_ARGS - used)
+        if err < 0:
+            text, err = b"\0", 1
+        buf[used:used + len(text)] = text
+        used += err
+
+    i = 0
+    while i < n:
+        c = fmt[i]
+        if c < 0x80 and not (0x20 <= c < 0x7F or c in _SPACE):  # non-ASCII bytes pass
+            raise FormatError(EINVAL, f"byte {c:#x} of the format is an ASCII control")
+        if c != 0x25:  # '%'
+            i += 1
             continue
-        if used >= max_args:
-            raise FormatError("too many conversions")
-        arg = args[used] & M64
-        used += 1
-        bits = 64 if length in (b"l", b"ll", b"z") or conv == b"p" else 32
-        if length == b"h":
-            bits = 16
-        elif length == b"hh":
-            bits = 8
-        val = arg & ((1 << bits) - 1)
-        spec = "%" + flags.decode() + width.decode() + (("." + prec.decode()) if prec else "")
-        if conv in (b"d", b"i"):
-            sval = val - (1 << bits) if val >> (bits - 1) else val
-            out += (spec + "d").__mod__(sval).encode()
-        elif conv == b"u":
-            out += (spec + "d").__mod__(val).encode()
-        elif conv in (b"x", b"X"):
-            out += (spec + conv.decode()).__mod__(val).encode()
-        elif conv == b"c":
-            out += bytes([arg & 0xFF])
-        elif conv == b"p":
-            out += ("0x%x" % arg).encode() if arg else b"(null)"
-        elif conv == b"s":
-            text = read_str(arg) if arg else b"(null)"
-            out += (spec + "s").__mod__(text.decode("latin-1")).encode("latin-1")
-    out += fmt[pos:]
-    if b"%" in fmt[pos:]:
-        raise FormatError("unsupported conversion")
+        if at(i + 1) == 0x25:
+            i += 2
+            continue
+        if num_spec >= num_args:
+            raise FormatError(EINVAL, "more conversions than arguments")
+        arg = raw_args[num_spec] & M64 if buffered else 0
+        i += 1
+        while at(i) and at(i) in b"0+- ":
+            i += 1
+        if 0x31 <= at(i) <= 0x39:
+            i += 1
+            while 0x30 <= at(i) <= 0x39:
+                i += 1
+        ch = at(i)
+        if ch == 0x70:  # 'p'
+            nx = at(i + 1)
+            if nx == 0 or nx in _SPACE or nx in _PUNCT:
+                if buffered:
+                    put_int(arg, 8)
+            elif nx in b"ku" and at(i + 2) == 0x73:
+                i += 2
+                put_str(chr(nx), arg, i)
+            elif nx in b"KxsS":
+                i += 1
+                if buffered:
+                    put_int(arg, 8)
+            elif nx == 0x42:  # 'B': kallsyms' text for an address it has no symbol of
+                i += 1
+                if buffered:
+                    put_text(b"0x%x" % arg)
+            else:
+                if nx not in b"iI" or at(i + 2) not in b"46":
+                    raise FormatError(EINVAL, "unsupported %p conversion")
+                i += 2
+                if buffered:
+                    size = 4 if at(i) == 0x34 else 16
+                    if MAX_BPRINTF_BIN_ARGS - used < size:
+                        raise FormatError(ENOSPC, _ENOSPC_TEXT)
+                    raw = read_kernel(arg, size)
+                    put_text(_ip_text(fmt[i - 1:i + 1], raw if raw is not None else bytes(size)))
+        elif ch == 0x73:  # 's'
+            put_str("s", arg, i)
+        elif ch == 0x63:  # 'c'
+            if buffered:
+                if used >= MAX_BPRINTF_BIN_ARGS:
+                    raise FormatError(ENOSPC, _ENOSPC_TEXT)
+                buf[used] = arg & 0xFF
+                used += 1
+        else:
+            size = 4
+            if at(i) == 0x6C:  # 'l'
+                size = 8
+                i += 1
+            if at(i) == 0x6C:
+                i += 1
+            if not at(i) or at(i) not in b"iduxX":
+                raise FormatError(EINVAL, "unsupported conversion")
+            if buffered:
+                put_int(arg, size)
+        num_spec += 1
+        i += 1
+    return bytes(buf)
+
+
+def _number(num: int, flags: set[int], width: int | None, base: int, signed: bool,
+            upper: bool = False) -> bytes:
+    """lib/vsprintf.c number() for the flags BPF formats may carry (no precision)."""
+    left = 0x2D in flags
+    zero = 0x30 in flags and not left
+    sign = b""
+    if signed:
+        if num >> 63:
+            sign, num = b"-", (1 << 64) - num
+        elif 0x2B in flags:
+            sign = b"+"
+        elif 0x20 in flags:
+            sign = b" "
+    digits = ((b"%X" if upper else b"%x") % num) if base == 16 else b"%d" % num
+    pad = max((width or 0) - len(sign) - len(digits), 0)
+    if left:
+        return sign + digits + b" " * pad
+    if zero:
+        return sign + b"0" * pad + digits
+    return b" " * pad + sign + digits
+
+
+def _widen(text: bytes, flags: set[int], width: int | None) -> bytes:
+    pad = (width or 0) - len(text)
+    if pad <= 0:
+        return text
+    return text + b" " * pad if 0x2D in flags else b" " * pad + text
+
+
+def bstr_printf(fmt: bytes, bin_args: bytes, size: int) -> bytes:
+    """What the kernel's bstr_printf makes of a format checked by bprintf_prepare and
+    its argument buffer, untruncated (its length is the return value; a buffer of
+    `size` bytes receives the first size - 1 bytes and a NUL). As in the kernel, a
+    pre-formatted pointer conversion (%pks %pus %pB %pI4 ...) met once the output has
+    reached `size` adds nothing and does not consume its argument. The VM has no kernel
+    symbols and does not hash pointers: %ps/%pS print 0x<hex> (kallsyms' answer for an
+    unknown address) and %p/%pK print as %px does."""
+    args = bytes(bin_args) + bytes(32)
+    a = 0
+    out = bytearray()
+    n = len(fmt)
+
+    def get(size: int) -> int:
+        nonlocal a
+        if size > 1:
+            a = (a + 3) & ~3
+        v = int.from_bytes(args[a:a + size], "little")
+        a += size
+        return v
+
+    def cstr() -> bytes:
+        nonlocal a
+        end = args.find(b"\0", a)
+        end = end if end >= 0 else len(args)
+        s = args[a:end]
+        a = end + 1
+        return s
+
+    i = 0
+    while i < n:
+        pct = fmt.find(b"%", i)
+        if pct < 0:
+            out += fmt[i:]
+            break
+        out += fmt[i:pct]
+        i = pct + 1
+        if i < n and fmt[i] == 0x25:
+            out += b"%"
+            i += 1
+            continue
+        flags: set[int] = set()
+        while i < n and fmt[i] in b"-+ #0":
+            flags.add(fmt[i])
+            i += 1
+        w0 = i
+        while i < n and 0x30 <= fmt[i] <= 0x39:
+            i += 1
+        width = int(fmt[w0:i]) if i > w0 else None
+        longs = 0
+        while i < n and fmt[i] == 0x6C and longs < 2:
+            longs += 1
+            i += 1
+        conv = fmt[i] if i < n else 0
+        i += 1
+        if conv == 0x63:  # 'c'
+            ch = bytes([get(1)])
+            pad = b" " * max((width or 0) - 1, 0)
+            out += ch + pad if 0x2D in flags else pad + ch
+        elif conv == 0x73:  # 's'
+            out += _widen(cstr(), flags, width)
+        elif conv == 0x70:  # 'p'
+            nx = fmt[i] if i < n else 0
+            if nx in b"SsxK" or nx not in _ALNUM:
+                v = get(8)
+                if nx in b"Ss":
+                    out += _widen(b"0x%x" % v, flags, width)
+                elif width is None:  # pointer_string: 16 digits, zero-padded unless '-'
+                    out += _number(v, flags | {0x30}, 16, 16, False)
+                else:
+                    out += _number(v, flags, width, 16, False)
+            elif len(out) < size:
+                out += cstr()
+            while i < n and fmt[i] in _ALNUM:
+                i += 1
+        elif conv in b"diuxX" and conv:
+            v = get(8 if longs else 4)
+            signed = conv in b"di"
+            if signed and not longs and v >> 31:
+                v |= M64 ^ M32  # an int is sign-extended
+            out += _number(v, flags, width, 16 if conv in b"xX" else 10, signed,
+                           conv == 0x58)
+        else:  # not reachable after bprintf_prepare
+            break
     return bytes(out)
 
 
-def _c_string(ctx: HelperContext, addr: int, limit: int = 4096) -> bytes:
-    """A NUL-terminated string from program memory (what the kernel's %s reads)."""
+def _format_memory(ctx: HelperContext) -> tuple[Callable[[str, int, int], tuple[int, bytes]],
+                                                Callable[[int, int], bytes | None]]:
+    """The string and kernel-byte readers of the printf helpers for one call: %s reads
+    user memory below TASK_SIZE and kernel memory above it (the VM's memory is kernel
+    memory), as bpf_trace_copy_string does on x86-64."""
+    from .progtypes import task as tk
+    task = tk.task_of(ctx)
+    mem: Any = ctx.memory
+
+    def read_str(ptype: str, addr: int, bufsz: int) -> tuple[int, bytes]:
+        if ptype == "k" or (ptype == "s" and tk.is_kernel_side(mem, task, addr)):
+            return tk.strncpy_from_kernel_nofault(mem, task, addr, bufsz)
+        return tk.strncpy_from_user_nofault(mem, task, addr, bufsz)
+
+    def read_kernel(addr: int, size: int) -> bytes | None:
+        err, data = tk.copy_from_kernel_nofault(mem, task, addr, size)
+        return data if err == 0 else None
+
+    return read_str, read_kernel
+
+
+def _c_string(ctx: HelperContext, addr: int, limit: int = 1 << 20) -> bytes:
+    """A NUL-terminated string of program memory, without the NUL (a constant format
+    string: the verifier guarantees the NUL)."""
     out = bytearray()
     while len(out) < limit:
-        try:
-            b = ctx.memory.read(addr + len(out), 1)
-        except Exception:  # noqa: BLE001 - the kernel prints what it could read
-            break
+        b = ctx.memory.read(addr + len(out), 1)
         if b == b"\0":
             break
         out += b
     return bytes(out)
 
 
-def _trace_printk(ctx: HelperContext, fmt: int, fmt_size: int, a1: int, a2: int, a3: int) -> int:
-    """bpf_trace_printk: format with up to 3 arguments into the trace pipe (the VM's
-    `trace_pipe` list); returns the formatted length, or -EINVAL."""
-    size = fmt_size & M32
-    if size == 0:
+def _printk(ctx: HelperContext, fmt: int, fmt_size: int, args: list[int], num_args: int) -> int:
+    """What bpf_trace_printk and bpf_trace_vprintk share: the format must hold its NUL
+    within fmt_size bytes; the message (at most 1023 bytes, cut at a NUL a %c printed)
+    goes to the VM's `trace_pipe`; the untruncated length, or -EINVAL / -ENOSPC."""
+    raw = ctx.memory.read(fmt, fmt_size & M32)
+    nul = raw.find(b"\0")
+    if nul < 0:
         return (-EINVAL) & M64
-    raw = ctx.memory.read(fmt, size)
-    if b"\0" not in raw:
-        return (-EINVAL) & M64
+    read_str, read_kernel = _format_memory(ctx)
     try:
-        text = bpf_format(raw.split(b"\0", 1)[0], [a1, a2, a3], lambda a: _c_string(ctx, a), 3)
-    except FormatError:
-        return (-EINVAL) & M64
+        bin_args = bprintf_prepare(raw[:nul], args, num_args, read_str, read_kernel)
+    except FormatError as e:
+        return (-e.errno) & M64
+    text = bstr_printf(raw[:nul], bin_args, MAX_BPRINTF_BUF)
     pipe = getattr(getattr(ctx, "vm", None), "trace_pipe", None)
     if pipe is not None:
-        pipe.append(text.decode("latin-1"))
+        pipe.append(text[:MAX_BPRINTF_BUF - 1].split(b"\0", 1)[0].decode("latin-1"))
     return len(text)
+
+
+def _trace_printk(ctx: HelperContext, fmt: int, fmt_size: int, a1: int, a2: int, a3: int) -> int:
+    """bpf_trace_printk(fmt, fmt_size, a1, a2, a3): up to 3 arguments."""
+    return _printk(ctx, fmt, fmt_size, [a1, a2, a3], MAX_TRACE_PRINTK_VARARGS)
+
+
+def _trace_vprintk(ctx: HelperContext, fmt: int, fmt_size: int, data: int, data_len: int,
+                   _r5: int) -> int:
+    """bpf_trace_vprintk(fmt, fmt_size, data, data_len): up to 12 u64 arguments at
+    `data`; -EINVAL for a data_len that is not a multiple of 8 or above 96."""
+    n = data_len & M32
+    if n % 8 or n > 8 * MAX_BPRINTF_VARARGS or (n and not data):
+        return (-EINVAL) & M64
+    args = list(struct.unpack(f"<{n // 8}Q", ctx.memory.read(data, n))) if n else []
+    return _printk(ctx, fmt, fmt_size, args, n // 8)
 
 
 def _snprintf(ctx: HelperContext, out: int, out_size: int, fmt: int, data: int,
               data_len: int) -> int:
     """bpf_snprintf(str, str_size, fmt, data, data_len): arguments are u64s at `data`;
-    returns the length the whole string needs including the NUL, or -EINVAL."""
+    writes at most str_size bytes with a NUL; returns the length the whole string
+    needs including the NUL, or -EINVAL / -ENOSPC."""
     n = data_len & M32
-    if n % 8 or n > 8 * 12:
+    if n % 8 or n > 8 * MAX_BPRINTF_VARARGS or (n and not data):
         return (-EINVAL) & M64
     args = list(struct.unpack(f"<{n // 8}Q", ctx.memory.read(data, n))) if n else []
-    fmt_raw = _c_string(ctx, fmt)
+    text_fmt = _c_string(ctx, fmt)
+    read_str, read_kernel = _format_memory(ctx)
     try:
-        text = bpf_format(fmt_raw, args, lambda a: _c_string(ctx, a), n // 8)
-    except FormatError:
-        return (-EINVAL) & M64
+        bin_args = bprintf_prepare(text_fmt, args, n // 8, read_str, read_kernel)
+    except FormatError as e:
+        return (-e.errno) & M64
     size = out_size & M32
+    text = bstr_printf(text_fmt, bin_args, size)
     if size:
-        chunk = text[:size - 1] + b"\0"
-        ctx.memory.write(out, chunk)
+        ctx.memory.write(out, text[:size - 1] + b"\0")
     return len(text) + 1
+
+
+# --- the current task and the probe-read helpers (pybpf.progtypes.task) -----------------
+
+def _task(ctx: HelperContext) -> Any:
+    from .progtypes.task import task_of
+    return task_of(ctx)
+
+
+def _mem(ctx: HelperContext) -> Any:
+    """The VM's Memory (its regions decide what is kernel memory)."""
+    return ctx.memory
+
+
+def _vm_task(ctx: HelperContext) -> Any:
+    return getattr(getattr(ctx, "vm", None), "task", None)
+
+
+def _get_current_pid_tgid(ctx: HelperContext, *_: int) -> int:
+    """bpf_get_current_pid_tgid: tgid << 32 | pid of the VM's task (default: the
+    calling host thread, as BPF_PROG_TEST_RUN answers in the kernel)."""
+    task = _vm_task(ctx)
+    if task is None:
+        return (os.getpid() << 32) | threading.get_native_id()
+    return int(task.pid_tgid)
+
+
+def _get_current_uid_gid(ctx: HelperContext, *_: int) -> int:
+    """bpf_get_current_uid_gid: gid << 32 | uid (real ids) of the VM's task."""
+    task = _vm_task(ctx)
+    if task is None:
+        return (os.getgid() << 32) | os.getuid()
+    return int(task.uid_gid)
+
+
+def _get_current_comm(ctx: HelperContext, buf: int, size: int, *_: int) -> int:
+    """bpf_get_current_comm(buf, size): the task's comm, cut to size - 1 bytes and
+    padded with NULs to `size` (strscpy_pad); returns 0."""
+    n = size & M32
+    if n:
+        comm: bytes = _task(ctx).comm
+        text = comm[:n - 1]
+        ctx.memory.write(buf, text + bytes(n - len(text)))
+    return 0
+
+
+def _probe_result(ctx: HelperContext, dst: int, size: int, ret: int, data: bytes) -> int:
+    """Write what a probe-read helper leaves in dst: the bytes read, or zeros over all
+    `size` bytes when it failed."""
+    if ret < 0:
+        ctx.memory.write(dst, bytes(size))
+    else:
+        ctx.memory.write(dst, data)
+    return ret & M64
+
+
+def _probe_read_user(ctx: HelperContext, dst: int, size: int, src: int, *_: int) -> int:
+    """bpf_probe_read_user(dst, size, src): copy from the task's user memory; -EFAULT
+    (dst zeroed) when any byte is unmapped or the range leaves user space."""
+    from .progtypes import task as tk
+    n = size & M32
+    ret, data = tk.copy_from_user_nofault(_mem(ctx), _task(ctx), src & M64, n)
+    return _probe_result(ctx, dst, n, ret, data)
+
+
+def _probe_read_kernel(ctx: HelperContext, dst: int, size: int, src: int, *_: int) -> int:
+    """bpf_probe_read_kernel(dst, size, src): copy from kernel memory (the VM's own
+    memory and the task's kernel regions); -ERANGE for a user or non-canonical address,
+    -EFAULT for an unmapped byte; dst zeroed on failure."""
+    from .progtypes import task as tk
+    n = size & M32
+    ret, data = tk.copy_from_kernel_nofault(_mem(ctx), _task(ctx), src & M64, n)
+    return _probe_result(ctx, dst, n, ret, data)
+
+
+def _probe_read_user_str(ctx: HelperContext, dst: int, size: int, src: int, *_: int) -> int:
+    """bpf_probe_read_user_str(dst, size, src): copy a NUL-terminated string of at most
+    size bytes (NUL included); returns its length with the NUL, -EFAULT (dst zeroed)."""
+    from .progtypes import task as tk
+    n = size & M32
+    ret, data = tk.strncpy_from_user_nofault(_mem(ctx), _task(ctx), src & M64, n)
+    return _probe_result(ctx, dst, n, ret, data)
+
+
+def _probe_read_kernel_str(ctx: HelperContext, dst: int, size: int, src: int, *_: int) -> int:
+    """bpf_probe_read_kernel_str(dst, size, src): as the user variant from kernel
+    memory, byte at a time; -ERANGE / -EFAULT with dst zeroed."""
+    from .progtypes import task as tk
+    n = size & M32
+    ret, data = tk.strncpy_from_kernel_nofault(_mem(ctx), _task(ctx), src & M64, n)
+    return _probe_result(ctx, dst, n, ret, data)
+
+
+# --- bpf_strtol / bpf_strtoul ---------------------------------------------------------------
+
+ERANGE = 34
+BPF_STRTOX_BASE_MASK = 0x1F
+_CTYPE_SPACE = frozenset(b" \t\n\v\f\r\xa0")  # the kernel's isspace (Latin-1 NBSP too)
+
+
+def bpf_strtoull(buf: bytes, flags: int) -> tuple[int, int, bool]:
+    """The kernel's __bpf_strtoull: (chars consumed or -errno, value, negative). Skips
+    leading whitespace and one '-', then parses at most 63 characters in base 8, 10 or
+    16 (0: from the prefix, as _parse_integer_fixup_radix); -ERANGE on overflow."""
+    base = flags & BPF_STRTOX_BASE_MASK
+    if not buf or base not in (0, 8, 10, 16) or flags & ~BPF_STRTOX_BASE_MASK & M64:
+        return -EINVAL, 0, False
+    pos = 0
+    while pos < len(buf) and buf[pos] in _CTYPE_SPACE:
+        pos += 1
+    negative = pos < len(buf) and buf[pos] == 0x2D
+    if negative:
+        pos += 1
+    if pos == len(buf):
+        return -EINVAL, 0, negative
+    s = buf[pos:pos + 63] + b"\0\0\0"
+    k = 0
+    if base == 0:
+        if s[0] == 0x30:
+            base = 16 if s[1] in b"xX" and s[2] in b"0123456789abcdefABCDEF" else 8
+        else:
+            base = 10
+    if base == 16 and s[0] == 0x30 and s[1] in b"xX":
+        k = 2
+    value = 0
+    digits = 0
+    overflow = False
+    while True:
+        c = s[k + digits]
+        lc = c | 0x20
+        if 0x30 <= c <= 0x39:
+            val = c - 0x30
+        elif 0x61 <= lc <= 0x66:
+            val = lc - 0x61 + 10
+        else:
+            break
+        if val >= base:
+            break
+        value = value * base + val
+        if value > M64:
+            overflow = True
+        value &= M64
+        digits += 1
+    if overflow:
+        return -ERANGE, 0, negative
+    if digits == 0:
+        return -EINVAL, 0, negative
+    return pos + k + digits, value, negative
+
+
+def _strtol(ctx: HelperContext, buf: int, buf_len: int, flags: int, res: int, _r5: int) -> int:
+    """bpf_strtol(buf, buf_len, flags, res): *res = 0, then the parsed long on success;
+    returns the characters consumed, -EINVAL or -ERANGE."""
+    ctx.memory.write(res, bytes(8))
+    data = ctx.memory.read(buf, buf_len & M64)
+    err, value, negative = bpf_strtoull(data, flags)
+    if err < 0:
+        return err & M64
+    if negative:
+        if value > 1 << 63:
+            return (-ERANGE) & M64
+        value = (-value) & M64
+    elif value >> 63:
+        return (-ERANGE) & M64
+    ctx.memory.write(res, value.to_bytes(8, "little"))
+    return err
+
+
+def _strtoul(ctx: HelperContext, buf: int, buf_len: int, flags: int, res: int, _r5: int) -> int:
+    """bpf_strtoul(buf, buf_len, flags, res): as bpf_strtol for an unsigned long; a
+    leading '-' is -EINVAL (after a successful parse)."""
+    ctx.memory.write(res, bytes(8))
+    data = ctx.memory.read(buf, buf_len & M64)
+    err, value, negative = bpf_strtoull(data, flags)
+    if err < 0:
+        return err & M64
+    if negative:
+        return (-EINVAL) & M64
+    ctx.memory.write(res, value.to_bytes(8, "little"))
+    return err
 
 
 _DEFAULT: tuple[tuple[str, HelperFn], ...] = (
     ("trace_printk", _trace_printk),
+    ("trace_vprintk", _trace_vprintk),
     ("snprintf", _snprintf),
     ("ktime_get_ns", _ktime_get_ns),
     ("ktime_get_boot_ns", _ktime_get_boot_ns),
@@ -278,6 +715,15 @@ _DEFAULT: tuple[tuple[str, HelperFn], ...] = (
     ("get_numa_node_id", _zero),
     ("csum_diff", _csum_diff),
     ("strncmp", _strncmp),
+    ("strtol", _strtol),
+    ("strtoul", _strtoul),
+    ("get_current_pid_tgid", _get_current_pid_tgid),
+    ("get_current_uid_gid", _get_current_uid_gid),
+    ("get_current_comm", _get_current_comm),
+    ("probe_read_user", _probe_read_user),
+    ("probe_read_user_str", _probe_read_user_str),
+    ("probe_read_kernel", _probe_read_kernel),
+    ("probe_read_kernel_str", _probe_read_kernel_str),
 )
 
 
@@ -331,8 +777,9 @@ def seeded_rng(seed: int | None = None) -> random.Random:
     return random.Random(seed if seed is not None else int.from_bytes(os.urandom(8), "little"))
 
 
-__all__ = ["Helper", "HelperRegistry", "HelperContext", "HelperMemory", "ProgramExit",
-           "default_helpers", "helper_name", "seeded_rng", "M64"]
+__all__ = ["FormatError", "Helper", "HelperContext", "HelperMemory", "HelperRegistry", "M64",
+           "ProgramExit", "bpf_strtoull", "bprintf_prepare", "bstr_printf", "default_helpers",
+           "helper_name", "seeded_rng"]
 
 
 def helpers_named(names: Iterable[str]) -> list[int]:

@@ -14,7 +14,7 @@ import itertools
 import random
 import struct
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from . import isa
 from .errors import (BytecodeError, HelperError, InstructionLimitExceeded, InvalidProgram,
@@ -27,6 +27,9 @@ from .isa import (BPF_ADD, BPF_AND, BPF_ARSH, BPF_CMPXCHG, BPF_DIV, BPF_FETCH, B
                   BPF_PSEUDO_KFUNC_CALL, BPF_RSH, BPF_STORE_REL, BPF_SUB, BPF_TO_BE, BPF_X,
                   BPF_XCHG, BPF_XOR, BPF_ALU64, BPF_ABS, InsnKind, Instruction, M32, M64,
                   MAX_BPF_STACK, MAX_CALL_FRAMES, SIZE_BYTES)
+
+if TYPE_CHECKING:
+    from .progtypes.task import Task
 
 DEFAULT_INSN_BUDGET = 1_000_000
 BPF_MAX_LOOPS = 8 * 1024 * 1024  # may_goto iterations per frame, as the kernel
@@ -228,6 +231,9 @@ class VM:
         self.trace_pipe: list[str] = []  # what bpf_trace_printk wrote, one message a call
         # the time bpf_ktime_get_ns & co. return (None: the host's monotonic clock)
         self.clock_ns: Callable[[], int] | None = None
+        # the task the program runs in (pybpf.progtypes.task.Task: ids, comm, the memory
+        # probe helpers read); None: the calling host thread, with no readable memory
+        self.task: "Task | None" = None
         self.maps = _map_table(maps)
         if lddw_resolver is None and self.maps is not None:
             lddw_resolver = self.maps.resolve_lddw

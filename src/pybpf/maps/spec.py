@@ -356,7 +356,42 @@ def _check_ringbuf(s: MapSpec) -> None:
         s._fail("ring buffer too large", MapFullError)
 
 
+DEV_CREATE_FLAG_MASK = MapFlag.NUMA_NODE | MapFlag.RDONLY | MapFlag.WRONLY
+
+
+def _check_devmap(s: MapSpec) -> None:
+    """dev_map_alloc_check (devmap, devmap_hash) and xsk_map_alloc: u32 keys, values of
+    4 bytes (ifindex / socket fd) or, for devmaps, 8 (struct bpf_devmap_val)."""
+    sizes = (4,) if s.type == MapType.XSKMAP else (4, 8)
+    if s.max_entries == 0 or s.key_size != 4 or s.value_size not in sizes or \
+            s.flags & ~DEV_CREATE_FLAG_MASK:
+        s._fail(f"needs key_size 4, value_size {' or '.join(map(str, sizes))}, "
+                "max_entries > 0 and flags within BPF_F_NUMA_NODE|RDONLY|WRONLY")
+
+
+def _cpu_max() -> int:
+    try:
+        return int(open("/sys/devices/system/cpu/kernel_max").read()) + 1  # NR_CPUS
+    except (OSError, ValueError):
+        return 8192
+
+
+def _check_cpumap(s: MapSpec) -> None:
+    """cpu_map_alloc: u32 keys, value qsize (4) or struct bpf_cpumap_val (8), at most
+    NR_CPUS entries (E2BIG)."""
+    if s.max_entries == 0 or s.key_size != 4 or s.value_size not in (4, 8) or \
+            s.flags & ~MapFlag.NUMA_NODE:
+        s._fail("needs key_size 4, value_size 4 or 8, max_entries > 0 and no flags but "
+                "BPF_F_NUMA_NODE")
+    if s.max_entries > _cpu_max():
+        s._fail(f"max_entries is at most NR_CPUS ({_cpu_max()})", MapFullError)
+
+
 _CHECKS = {
+    MapType.DEVMAP: _check_devmap,
+    MapType.DEVMAP_HASH: _check_devmap,
+    MapType.XSKMAP: _check_devmap,
+    MapType.CPUMAP: _check_cpumap,
     MapType.ARRAY: _check_array,
     MapType.PERCPU_ARRAY: _check_array,
     MapType.PROG_ARRAY: _check_fd_array,

@@ -24,6 +24,7 @@ from ..helpers import HelperRegistry
 from ..isa import encode
 from ..uapi import ProgType
 from ..vm import VM
+from . import netns as _netns
 from . import skb as _skb
 from . import tracing as _tracing
 from . import xdp as _xdp
@@ -38,6 +39,7 @@ from .tracing import (PT_REGS_ARM64, PT_REGS_X86_64, PtRegsLayout, TracepointFor
                       kprobe_spec, parse_format, perf_event_data, perf_event_spec, pt_regs,
                       raw_tp_spec, run_context, syscall_tracepoint, tracepoint_format,
                       tracepoint_spec)
+from .task import Task
 from .xdp import XdpAction, XdpBuff, xdp_spec
 
 # Program types whose BPF_PROG_TEST_RUN the kernel implements but the VM does not model.
@@ -75,13 +77,17 @@ def test_run(program: VM | bytes | bytearray, prog_type: ProgType | int, *,
              data_size_out: int | None = None, ctx_size_out: int | None = None,
              repeat: int = 1, flags: int = 0, cpu: int = 0, batch_size: int = 0,
              expected_attach_type: int = 0, devices: dict[int, NetDevice] | None = None,
-             helpers: HelperRegistry | None = None) -> TestRunResult:
+             helpers: HelperRegistry | None = None, task: Task | None = None,
+             netns: "_netns.NetNamespace | None" = None) -> TestRunResult:
     """BPF_PROG_TEST_RUN on the VM. `program` is a VM (built with the type's helpers,
     see helpers_for) or bytecode (a VM is built with `helpers_for(prog_type, helpers)`).
     Arguments and defaults are those of pybpf.kernel.prog_test_run: data_size_out
     defaults to len(data_in) + 4096 (0: no data_out buffer), ctx_size_out to
     len(ctx_in) (0: no ctx_out buffer). `devices` is the network namespace the run
-    sees (default: loopback only; host_devices() for this machine's).
+    sees (default: loopback only; host_devices() for this machine's); `netns` the whole
+    network namespace the networking helpers consult (netns.read_netns() for the
+    caller's), its devices taking the place of `devices`. `task` is the
+    task a raw tracepoint runs in (default: `vm.task`, else the calling host thread).
     Raises TestRunError with the kernel's errno where the kernel refuses the run."""
     pt = ProgType(prog_type)
     args = RunArgs.make(data_in, ctx_in, data_size_out, ctx_size_out, repeat, flags, cpu,
@@ -89,13 +95,13 @@ def test_run(program: VM | bytes | bytearray, prog_type: ProgType | int, *,
     if pt == ProgType.XDP:
         vm, _ = _vm(program, pt, helpers)
         return _xdp.test_run_xdp(vm, args, expected_attach_type=expected_attach_type,
-                                 devices=devices)
+                                 devices=devices, netns=netns)
     if pt in SKB_PROG_TYPES:
         vm, _ = _vm(program, pt, helpers)
-        return _skb.test_run_skb(vm, pt, args, devices=devices)
+        return _skb.test_run_skb(vm, pt, args, devices=devices, netns=netns)
     if pt == ProgType.RAW_TRACEPOINT:
         vm, code = _vm(program, pt, helpers)
-        return _tracing.test_run_raw_tp(vm, code, args)
+        return _tracing.test_run_raw_tp(vm, code, args, task)
     if pt in KERNEL_ONLY_TEST_RUN:
         raise UnsupportedProgType(f"test_run of {pt.name.lower()} is not modelled on the VM")
     raise TestRunError(ENOTSUPP, f"the kernel has no test_run for {pt.name.lower()}")
@@ -148,8 +154,9 @@ def describe() -> list[dict[str, Any]]:
 __all__ = [
     "ContextAccess", "ContextAccessError", "ContextSpec", "CtxField", "ENOTSUPP", "FieldKind",
     "KERNEL_ONLY_TEST_RUN", "LOOPBACK", "NetDevice", "PT_REGS_ARM64", "PT_REGS_X86_64",
-    "ProgTypeError", "PtRegsLayout", "RunArgs", "SKB_PROG_TYPES", "SkBuff", "TestRunError",
-    "TestRunResult", "TracepointFormat", "UnsupportedProgType", "XdpAction", "XdpBuff",
+    "ProgTypeError", "PtRegsLayout", "RunArgs", "SKB_PROG_TYPES", "SkBuff", "Task",
+    "TestRunError", "TestRunResult", "TracepointFormat", "UnsupportedProgType", "XdpAction",
+    "XdpBuff",
     "allowed_helpers", "context_spec", "describe", "errno_name", "helpers_for",
     "host_devices", "is_allowed", "kprobe_spec", "loopback_only", "parse_format",
     "perf_event_data", "perf_event_spec", "pt_regs", "raw_tp_spec", "run_context",

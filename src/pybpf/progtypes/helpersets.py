@@ -151,7 +151,7 @@ def _family_helpers(prog_type: ProgType) -> Mapping[str, Callable[..., int]]:
     if prog_type in skb.SKB_PROG_TYPES:
         return skb.HELPERS
     if prog_type in tracing.TRACING_HELPER_TYPES:
-        return tracing.HELPERS
+        return tracing.type_helpers(prog_type)
     return {}
 
 

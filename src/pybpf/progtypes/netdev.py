@@ -11,6 +11,9 @@ from typing import Mapping
 
 LOOPBACK_IFINDEX = 1
 BROADCAST = b"\xff" * 6
+# net_device flags (include/uapi/linux/if.h)
+IFF_UP, IFF_BROADCAST, IFF_LOOPBACK, IFF_POINTOPOINT, IFF_NOARP = 0x1, 0x2, 0x8, 0x10, 0x80
+IFF_LOWER_UP = 0x10000  # carrier on
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,17 @@ class NetDevice:
     mtu: int = 1500
     rx_queues: int = 1
     hard_header_len: int = 14
+    flags: int = IFF_UP | IFF_BROADCAST | IFF_LOWER_UP
+    kind: str = ""   # rtnl link kind ("veth", ...; "" for a physical or loopback device)
+    peer: int = 0    # a veth's peer in the same namespace (0: none or elsewhere)
+
+    @property
+    def up(self) -> bool:
+        return bool(self.flags & IFF_UP)
 
 
-LOOPBACK = NetDevice(LOOPBACK_IFINDEX, "lo", bytes(6), bytes(6), 65536, 1, 14)
+LOOPBACK = NetDevice(LOOPBACK_IFINDEX, "lo", bytes(6), bytes(6), 65536, 1, 14,
+                     IFF_UP | IFF_LOOPBACK | IFF_LOWER_UP)
 
 Devices = Mapping[int, NetDevice]
 
@@ -62,7 +73,13 @@ def host_devices(root: str | Path = "/sys/class/net") -> dict[int, NetDevice]:
             bcast = _mac((d / "broadcast").read_text())
             mtu = int((d / "mtu").read_text())
             rxq = sum(1 for q in (d / "queues").iterdir() if q.name.startswith("rx-"))
+            flags = int((d / "flags").read_text(), 16)
+            try:
+                if (d / "carrier").read_text().strip() == "1":
+                    flags |= IFF_LOWER_UP
+            except OSError:  # a down device has no carrier to read
+                pass
         except (OSError, ValueError):
             continue
-        out[ifindex] = NetDevice(ifindex, d.name, addr, bcast, mtu, max(rxq, 1))
+        out[ifindex] = NetDevice(ifindex, d.name, addr, bcast, mtu, max(rxq, 1), 14, flags)
     return out or loopback_only()

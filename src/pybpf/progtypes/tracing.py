@@ -5,7 +5,17 @@ caller supplies; the tables give the kernel's access rules (kernel/trace/bpf_tra
 
 Only raw tracepoints can be test-run in the kernel (ctx_in = the arguments); the others
 answer ENOTSUPP, and `test_run` mirrors that. `run_context()` runs any of them on the VM
-with caller-supplied context bytes.
+with caller-supplied context bytes, in a caller-supplied Task (pybpf.progtypes.task).
+
+The tracing-only helpers, as Linux 6.18 answers them:
+
+* bpf_get_func_ip: kprobes only (the probed function's address when the kprobe sits on
+  its entry, else 0: `Task.func_ip`); the verifier refuses it with ENOTSUPP for raw
+  tracepoints, tracepoints and perf events, and so does the VM (no such helper).
+* bpf_get_attach_cookie: the link's bpf_cookie (`Task.attach_cookie`), 0 in
+  BPF_PROG_TEST_RUN of a raw tracepoint (zeroed run context) and without a link.
+* bpf_probe_read / bpf_probe_read_str (legacy): a user read below TASK_SIZE, a kernel
+  read above (the VM's own memory counts as kernel memory).
 """
 
 from __future__ import annotations
@@ -14,9 +24,11 @@ import errno
 import os
 import re
 import struct
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from ..isa import SIZE_BYTES, InsnKind, classify, decode, jump_target
 from ..uapi import ProgType
@@ -25,6 +37,9 @@ from .common import map_region
 from .ctx import ANY, DW, ContextAccess, ContextSpec, CtxField, FieldKind, sizes, table
 from .errors import TestRunError
 from .runbase import RunArgs, TestRunResult
+from .task import Task, is_kernel_side, task_of
+
+M64 = (1 << 64) - 1
 
 MAX_BPF_FUNC_ARGS = 12
 RAW_TP_CTX_MAX = 8 * MAX_BPF_FUNC_ARGS
@@ -32,11 +47,60 @@ PERF_MAX_TRACE_SIZE = 8192
 BPF_F_TEST_RUN_ON_CPU = 1 << 0
 _M = FieldKind.MEMORY
 
-# Helpers only the tracing types have (bpf_get_func_ip, bpf_probe_read, ...), by name
-# without `bpf_`; helpersets registers them for TRACING_HELPER_TYPES.
-HELPERS: dict[str, Callable[..., int]] = {}
 TRACING_HELPER_TYPES = frozenset([ProgType.KPROBE, ProgType.TRACEPOINT, ProgType.PERF_EVENT,
                                   ProgType.RAW_TRACEPOINT, ProgType.RAW_TRACEPOINT_WRITABLE])
+
+
+# --- the tracing-only helpers ------------------------------------------------------------
+
+def _probe_read_compat(ctx: Any, dst: int, size: int, src: int, *_: int) -> int:
+    """bpf_probe_read (legacy, x86-64): a user read below TASK_SIZE, else a kernel read
+    (the VM's own memory is kernel memory whatever its address)."""
+    from .. import helpers
+    if is_kernel_side(ctx.memory, task_of(ctx), src & M64):
+        return helpers._probe_read_kernel(ctx, dst, size, src)
+    return helpers._probe_read_user(ctx, dst, size, src)
+
+
+def _probe_read_compat_str(ctx: Any, dst: int, size: int, src: int, *_: int) -> int:
+    """bpf_probe_read_str (legacy): the user or kernel string read, chosen as
+    bpf_probe_read chooses."""
+    from .. import helpers
+    if is_kernel_side(ctx.memory, task_of(ctx), src & M64):
+        return helpers._probe_read_kernel_str(ctx, dst, size, src)
+    return helpers._probe_read_user_str(ctx, dst, size, src)
+
+
+def _get_attach_cookie(ctx: Any, *_: int) -> int:
+    """bpf_get_attach_cookie(ctx): the bpf_cookie of the link the program runs from
+    (`Task.attach_cookie`); 0 without one, as in BPF_PROG_TEST_RUN of a raw
+    tracepoint, whose run context is zeroed."""
+    return task_of(ctx).attach_cookie & M64
+
+
+def _get_func_ip_kprobe(ctx: Any, *_: int) -> int:
+    """bpf_get_func_ip(ctx) in a kprobe: the probed function's address when the kprobe
+    sits on its entry (`Task.func_ip`), else 0. The verifier refuses the helper for
+    tracepoints, raw tracepoints and perf events (ENOTSUPP), so only kprobes get it."""
+    return task_of(ctx).func_ip & M64
+
+
+# Helpers only the tracing types have, by name without `bpf_`, alike for all of them;
+# `type_helpers` adds the per-type ones (helpersets registers them for
+# TRACING_HELPER_TYPES).
+HELPERS: dict[str, Callable[..., int]] = {
+    "probe_read": _probe_read_compat,
+    "probe_read_str": _probe_read_compat_str,
+    "get_attach_cookie": _get_attach_cookie,
+}
+KPROBE_HELPERS: dict[str, Callable[..., int]] = {"get_func_ip": _get_func_ip_kprobe}
+
+
+def type_helpers(prog_type: ProgType) -> dict[str, Callable[..., int]]:
+    """The tracing helpers of one type: HELPERS, plus bpf_get_func_ip for kprobes."""
+    if ProgType(prog_type) == ProgType.KPROBE:
+        return {**HELPERS, **KPROBE_HELPERS}
+    return dict(HELPERS)
 
 RETVAL = {
     ProgType.KPROBE: "0: the event is not recorded further, 1: it is (perf output)",
@@ -324,16 +388,33 @@ def context_spec(prog_type: ProgType, *, arch: str | None = None,
     raise ValueError(f"{prog_type!r} is not a tracing type")
 
 
+@contextmanager
+def running_in(vm: VM, task: Task | None) -> Iterator[VM]:
+    """Let `vm` run in `task` for the duration (None: keep the VM's own `vm.task`)."""
+    if task is None:
+        yield vm
+        return
+    old = vm.task
+    vm.task = task
+    try:
+        yield vm
+    finally:
+        vm.task = old
+
+
 def run_context(vm: VM, prog_type: ProgType, ctx: bytes, *, arch: str | None = None,
-                tracepoint: TracepointFormat | None = None) -> int:
+                tracepoint: TracepointFormat | None = None, task: Task | None = None) -> int:
     """Run a tracing program once on the VM with `ctx` as its context bytes (the region
-    is as long as `ctx`; reads beyond it fail like any out-of-bounds access); r0."""
+    is as long as `ctx`; reads beyond it fail like any out-of-bounds access); r0.
+    `task` is the task it runs in (ids, comm, the memory its probe helpers read,
+    func_ip and attach cookie; default: `vm.task`, else the calling host thread)."""
     spec = context_spec(prog_type, arch=arch, tracepoint=tracepoint)
     access = MemoryContext(spec, ctx, f"ctx({spec.struct})")
     memory = Memory()
     base = map_region(memory, access.region_name, bytearray(ctx), access)
     access.memory = memory.regions[base >> 32].buf  # type: ignore[assignment]
-    return vm.execute(memory, base).r0
+    with running_in(vm, task):
+        return vm.execute(memory, base).r0
 
 
 def max_ctx_offset(code: bytes) -> int:
@@ -419,9 +500,11 @@ def _online_cpus() -> set[int]:
         return set(range(os.cpu_count() or 1))
 
 
-def test_run_raw_tp(vm: VM, code: bytes | None, args: RunArgs) -> TestRunResult:
+def test_run_raw_tp(vm: VM, code: bytes | None, args: RunArgs,
+                    task: Task | None = None) -> TestRunResult:
     """bpf_prog_test_run_raw_tp on the VM: ctx_in is the argument array; no data, no
-    ctx_out, no repeat; only the return value comes back."""
+    ctx_out, no repeat; only the return value comes back. The program runs in `task`
+    (default: `vm.task`, else the calling host thread, as in the kernel)."""
     if args.has_data_in or args.has_data_out or args.has_ctx_out or args.repeat or \
             args.batch_size:
         raise TestRunError(errno.EINVAL, "raw_tracepoint test runs take only ctx_in "
@@ -442,5 +525,6 @@ def test_run_raw_tp(vm: VM, code: bytes | None, args: RunArgs) -> TestRunResult:
                       access) if n else 0
     if n:
         access.memory = memory.regions[base >> 32].buf  # type: ignore[assignment]
-    r0 = vm.execute(memory, base).r0
+    with running_in(vm, task):
+        r0 = vm.execute(memory, base).r0
     return TestRunResult(r0 & 0xFFFF_FFFF, b"", b"", 0)

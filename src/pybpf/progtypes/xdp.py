@@ -17,12 +17,23 @@ from typing import Callable
 
 from ..uapi import AttachType
 from ..vm import VM, CallContext, Memory
+from . import route, sockets
 from .common import M32, context_of, map_region, neg, read_mem, s32, write_mem
 from .ctx import W4, ContextAccess, ContextSpec, CtxField, FieldKind, table
 from .errors import TestRunError
-from .netdev import LOOPBACK_IFINDEX, Devices, loopback_only
-from .runbase import (ETH_HLEN, PAGE_SIZE, PacketAccess, RunArgs, TestRunResult,
-                      ctx_finish, ctx_init, data_finish, timed)
+from .netdev import LOOPBACK_IFINDEX, Devices
+from .netns import NetNamespace, fresh_netns
+from .runbase import (
+    ETH_HLEN,
+    PAGE_SIZE,
+    PacketAccess,
+    RunArgs,
+    TestRunResult,
+    ctx_finish,
+    ctx_init,
+    data_finish,
+    timed,
+)
 
 XDP_PACKET_HEADROOM = 256
 XDP_FRAME_SIZE = 40       # sizeof(struct xdp_frame), at data_hard_start
@@ -80,6 +91,7 @@ class XdpBuff:
     rxq_frag_size: int = PAGE_SIZE
     egress_ifindex: int = 0
     meta_supported: bool = True
+    netns: NetNamespace = field(default_factory=fresh_netns)
 
     @property
     def hard_end(self) -> int:
@@ -286,7 +298,64 @@ def xdp_redirect(ctx: CallContext, r1: int, r2: int, *_: int) -> int:
     return XdpAction.ABORTED if r2 else XdpAction.REDIRECT
 
 
+def xdp_fib_lookup(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
+    """bpf_fib_lookup(xdp, params, plen, flags) in the rx device's namespace; the MTU
+    is always checked (params->tot_len)."""
+    x = _xdp(ctx, r1)
+    plen = s32(r3)
+    if plen < route.FIB_LOOKUP_SIZE:
+        return neg(errno.EINVAL)
+    buf = bytearray(read_mem(ctx, r2, route.FIB_LOOKUP_SIZE))
+    rc = route.fib_lookup(x.netns, buf, plen, r4 & M32, True)
+    write_mem(ctx, r2, bytes(buf))
+    return rc & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def _xdp_sk_lookup(proto: int, full: bool) -> Callable[..., int]:
+    def helper(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+        x = _xdp(ctx, r1)
+        return sockets.lookup_helper(ctx, x.netns.sockets_of, x.ingress_ifindex, r2, r3, r4,
+                                     r5, proto, full)
+    helper.__doc__ = (f"bpf_{'sk' if full else 'skc'}_lookup_"
+                      f"{'tcp' if proto == sockets.IPPROTO_TCP else 'udp'}(xdp, tuple, "
+                      "size, netns, flags): the rx device's namespace, dif = its ifindex.")
+    return helper
+
+
+# bpf_redirect_map's default action bits and flags (include/uapi/linux/bpf.h)
+XDP_ACTION_MASK = 0x3
+BPF_F_BROADCAST = 1 << 3
+BPF_F_EXCLUDE_INGRESS = 1 << 4
+
+
+def xdp_redirect_map(ctx: CallContext, r1: int, r2: int, r3: int, *_: int) -> int:
+    """bpf_redirect_map(map, key, flags): XDP_REDIRECT when the map has a target at
+    `key` (or with BPF_F_BROADCAST, devmaps only), else the action in the flags' low
+    two bits; unknown flags give XDP_ABORTED."""
+    from ..errors import HelperError
+    from ..maps.helpers import _map
+    from ..maps.vmmaps import DevMap
+    m = _map(ctx, r1, "bpf_redirect_map")
+    if not hasattr(m, "redirect_target"):
+        raise HelperError(ctx.pc, f"bpf_redirect_map on a {m.spec.type_name} map (the "
+                                  "verifier refuses it)")
+    mask = BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS if isinstance(m, DevMap) else 0
+    if r3 & ~(XDP_ACTION_MASK | mask):
+        return XdpAction.ABORTED
+    key = r2 & M32
+    found = m.redirect_target(key)  # type: ignore[attr-defined]
+    if not found and not r3 & BPF_F_BROADCAST:
+        return r3 & XDP_ACTION_MASK
+    return XdpAction.REDIRECT
+
+
 HELPERS: dict[str, Callable[..., int]] = {
+    "fib_lookup": xdp_fib_lookup,
+    "sk_lookup_tcp": _xdp_sk_lookup(sockets.IPPROTO_TCP, True),
+    "sk_lookup_udp": _xdp_sk_lookup(sockets.IPPROTO_UDP, True),
+    "skc_lookup_tcp": _xdp_sk_lookup(sockets.IPPROTO_TCP, False),
+    "sk_release": sockets.sk_release,
+    "redirect_map": xdp_redirect_map,
     "xdp_adjust_head": xdp_adjust_head,
     "xdp_adjust_meta": xdp_adjust_meta,
     "xdp_adjust_tail": xdp_adjust_tail,
@@ -304,9 +373,13 @@ def _metalen_invalid(n: int) -> bool:
 
 
 def test_run_xdp(vm: VM, args: RunArgs, *, expected_attach_type: int = 0,
-                 devices: Devices | None = None) -> TestRunResult:
-    """bpf_prog_test_run_xdp on the VM."""
-    devices = devices if devices is not None else loopback_only()
+                 devices: Devices | None = None,
+                 netns: NetNamespace | None = None) -> TestRunResult:
+    """bpf_prog_test_run_xdp on the VM, in `netns` (default: a namespace of `devices`,
+    by default loopback only)."""
+    if netns is None:
+        netns = fresh_netns(dict(devices) if devices is not None else None)
+    devices = devices if devices is not None else netns.devices
     if expected_attach_type in (AttachType.XDP_DEVMAP, AttachType.XDP_CPUMAP):
         raise TestRunError(errno.EINVAL, "devmap/cpumap programs cannot be test-run")
     if args.flags & ~BPF_F_TEST_XDP_LIVE_FRAMES:
@@ -350,7 +423,7 @@ def test_run_xdp(vm: VM, args: RunArgs, *, expected_attach_type: int = 0,
                                          "than an Ethernet header")
     buf = bytearray(PAGE_SIZE)
     buf[headroom:headroom + linear_sz] = args.data_in[:linear_sz]
-    x = XdpBuff(buf, headroom, headroom, headroom + linear_sz)
+    x = XdpBuff(buf, headroom, headroom, headroom + linear_sz, netns=netns)
     # xdp_convert_md_to_buff
     if md is not None:
         ingress, rxq = fields[3], fields[4]
@@ -398,7 +471,8 @@ def _run_live(vm: VM, x: XdpBuff, expected_attach_type: int, repeat: int) -> tup
     kernel then transmits or drops); the caller sees retval 0 and the input data."""
     def once() -> int:
         y = XdpBuff(bytearray(x.buf), x.data_meta, x.data, x.data_end,
-                    ingress_ifindex=x.ingress_ifindex, rx_queue_index=x.rx_queue_index)
+                    ingress_ifindex=x.ingress_ifindex, rx_queue_index=x.rx_queue_index,
+                    netns=x.netns)
         a = XdpContext(y, xdp_spec(expected_attach_type))
         m = Memory()
         vm.execute(m, a.map(m))

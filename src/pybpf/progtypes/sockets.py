@@ -1,0 +1,358 @@
+"""The sockets of a network namespace as data, the kernel's socket lookup over them
+(bpf_sk_lookup_tcp / bpf_sk_lookup_udp / bpf_skc_lookup_tcp: the established hash,
+then listeners or bound UDP sockets scored as __inet_lookup_listener and
+__udp4_lib_lookup do, reuseport off), and the `struct bpf_sock` a program reads
+through the returned pointer."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from ..vm import CallContext
+
+from .ctx import (
+    NARROW,
+    W4,
+    ContextAccess,
+    ContextSpec,
+    CtxField,
+    FieldKind,
+    sizes,
+    table,
+)
+
+AF_INET, AF_INET6 = 2, 10
+SOCK_STREAM, SOCK_DGRAM = 1, 2
+IPPROTO_TCP, IPPROTO_UDP = 6, 17
+TCP_ESTABLISHED, TCP_TIME_WAIT, TCP_CLOSE, TCP_LISTEN = 1, 6, 7, 10
+TCP_NEW_SYN_RECV = 12
+LOOPBACK4_IPV6 = bytes([127, 0, 0, 6])  # the v4 address of a v6-only bound socket
+V4_MAPPED = bytes(10) + b"\xff\xff"
+
+
+@dataclass(frozen=True)
+class Socket:
+    """A socket as the lookup tables hold it. Addresses in network order (4 bytes for
+    AF_INET, 16 for AF_INET6), ports in host order; `state` is TCP_* (UDP: CLOSE when
+    only bound, ESTABLISHED when connected)."""
+
+    family: int
+    protocol: int
+    local: bytes
+    port: int
+    remote: bytes = b""
+    remote_port: int = 0
+    state: int = TCP_CLOSE
+    bound_dev_if: int = 0
+    ipv6only: bool = False
+    mark: int = 0
+    priority: int = 0
+
+    @property
+    def type(self) -> int:
+        return SOCK_STREAM if self.protocol == IPPROTO_TCP else SOCK_DGRAM
+
+    @property
+    def rcv_saddr4(self) -> bytes:
+        """skc_rcv_saddr: the v4 local address (a v6 socket's mapped address, 0 for
+        ::, 127.0.0.6 for any other v6 address)."""
+        if self.family == AF_INET:
+            return self.local
+        if self.local == bytes(16):
+            return bytes(4)
+        if self.local[:12] == V4_MAPPED:
+            return self.local[12:]
+        return LOOPBACK4_IPV6
+
+    @property
+    def daddr4(self) -> bytes:
+        if not self.remote:
+            return bytes(4)
+        if self.family == AF_INET:
+            return self.remote
+        return self.remote[12:] if self.remote[:12] == V4_MAPPED else bytes(4)
+
+    @property
+    def _mapped(self) -> bool:
+        """Does an AF_INET socket carry v4-mapped copies of its addresses in the v6
+        fields? TCP connections do (sk_rcv_saddr_set / sk_daddr_set); bound and
+        listening sockets and UDP (plain field writes) do not."""
+        return self.protocol == IPPROTO_TCP and bool(self.remote)
+
+    @property
+    def v6_local(self) -> bytes:
+        """skc_v6_rcv_saddr."""
+        if self.family == AF_INET6:
+            return self.local
+        return V4_MAPPED + self.local if self._mapped else bytes(16)
+
+    @property
+    def v6_remote(self) -> bytes:
+        if self.family == AF_INET6:
+            return self.remote or bytes(16)
+        return V4_MAPPED + self.remote if self._mapped else bytes(16)
+
+
+# --- reading /proc/net -----------------------------------------------------------------
+
+def _proc_addr(text: str) -> tuple[bytes, int]:
+    addr, port = text.split(":")
+    raw = bytes.fromhex(addr)
+    # each 32-bit word is printed in host (little-endian) order
+    out = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return out, int(port, 16)
+
+
+def read_sockets(proc_net: Path = Path("/proc/thread-self/net"),
+                 ipv6only: bool = False) -> list[Socket]:
+    """The TCP and UDP sockets of the namespace /proc_net shows (bound device, mark and
+    IPV6_V6ONLY are not in /proc: 0, 0 and `ipv6only`)."""
+    out: list[Socket] = []
+    for name, fam, proto in (("tcp", AF_INET, IPPROTO_TCP), ("tcp6", AF_INET6, IPPROTO_TCP),
+                             ("udp", AF_INET, IPPROTO_UDP), ("udp6", AF_INET6, IPPROTO_UDP)):
+        try:
+            lines = (proc_net / name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) < 4:
+                continue
+            local, lport = _proc_addr(f[1])
+            remote, rport = _proc_addr(f[2])
+            state = int(f[3], 16)
+            zero = bytes(len(remote))
+            out.append(Socket(fam, proto, local, lport, b"" if remote == zero else remote,
+                              rport, state, 0, ipv6only and fam == AF_INET6))
+    return out
+
+
+def socket_of(family: int, protocol: int, local: str, port: int, *, state: int | None = None,
+              ipv6only: bool = False, bound_dev_if: int = 0) -> Socket:
+    """A Socket from text addresses (listening TCP, bound UDP by default)."""
+    if state is None:
+        state = TCP_LISTEN if protocol == IPPROTO_TCP else TCP_CLOSE
+    return Socket(family, protocol, ipaddress.ip_address(local).packed, port, b"", 0, state,
+                  bound_dev_if, ipv6only)
+
+
+# --- lookup ------------------------------------------------------------------------------
+
+def _dev_ok(s: Socket, dif: int, sdif: int) -> bool:
+    return not s.bound_dev_if or s.bound_dev_if in (dif, sdif)
+
+
+def _established(socks: list[Socket], family: int, proto: int, saddr: bytes, sport: int,
+                 daddr: bytes, dport: int, dif: int, sdif: int) -> Socket | None:
+    for s in socks:
+        if s.protocol != proto or s.state in (TCP_LISTEN, TCP_CLOSE) or not s.remote:
+            continue
+        if s.port != dport or s.remote_port != sport or not _dev_ok(s, dif, sdif):
+            continue
+        if family == AF_INET:
+            if s.family == AF_INET6 and s.local[:12] != V4_MAPPED:
+                continue
+            if s.rcv_saddr4 == daddr and s.daddr4 == saddr:
+                return s
+        elif s.family == AF_INET6 and s.local == daddr and s.remote == saddr:
+            return s
+    return None
+
+
+def _tcp_listener(socks: list[Socket], family: int, daddr: bytes, dport: int, dif: int,
+                  sdif: int) -> Socket | None:
+    any_addr = bytes(len(daddr))
+    for want in (daddr, any_addr):
+        best, hi = None, 0
+        for s in socks:
+            if s.protocol != IPPROTO_TCP or s.state != TCP_LISTEN or s.port != dport:
+                continue
+            if family == AF_INET:
+                if s.family == AF_INET6 and s.ipv6only:
+                    continue
+                if s.rcv_saddr4 != want:
+                    continue
+                score = (2 if s.bound_dev_if else 1) + (s.family == AF_INET)
+            else:
+                if s.family != AF_INET6 or s.local != want:
+                    continue
+                score = 2 if s.bound_dev_if else 1
+            if not _dev_ok(s, dif, sdif):
+                continue
+            if score > hi:
+                best, hi = s, score
+        if best is not None:
+            return best
+    return None
+
+
+def _udp(socks: list[Socket], family: int, saddr: bytes, sport: int, daddr: bytes,
+         dport: int, dif: int, sdif: int) -> Socket | None:
+    any_addr = bytes(len(daddr))
+    for want in (daddr, any_addr):
+        best, hi = None, -1
+        for s in socks:
+            if s.protocol != IPPROTO_UDP or s.port != dport:
+                continue
+            if family == AF_INET:
+                if s.family == AF_INET6 and s.ipv6only:
+                    continue
+                if s.rcv_saddr4 != want:
+                    continue
+                score = 2 if s.family == AF_INET else 1
+                if s.remote:
+                    if s.daddr4 != saddr:
+                        continue
+                    score += 4
+            else:
+                if s.family != AF_INET6 or s.local != want:
+                    continue
+                score = 0
+                if s.remote:
+                    if s.remote != saddr:
+                        continue
+                    score += 1
+            if s.remote_port:
+                if s.remote_port != sport:
+                    continue
+                score += 4 if family == AF_INET else 1
+            if not _dev_ok(s, dif, sdif):
+                continue
+            if s.bound_dev_if:
+                score += 4 if family == AF_INET else 1
+            if score > hi:
+                best, hi = s, score
+        if best is not None:
+            return best
+    return None
+
+
+def sk_lookup(socks: list[Socket], family: int, proto: int, saddr: bytes, sport: int,
+              daddr: bytes, dport: int, dif: int, sdif: int = 0,
+              full: bool = True) -> Socket | None:
+    """The socket a packet from saddr:sport to daddr:dport (ports host order) reaches,
+    as the kernel's sk_lookup; `full` (bpf_sk_lookup_*) turns away time-wait sockets as
+    sk_to_full_sk / sk_fullsock do."""
+    if proto == IPPROTO_TCP:
+        s = _established(socks, family, proto, saddr, sport, daddr, dport, dif, sdif)
+        if s is None:
+            s = _tcp_listener(socks, family, daddr, dport, dif, sdif)
+        if s is not None and full and s.state == TCP_TIME_WAIT:
+            return None
+        return s
+    return _udp(socks, family, saddr, sport, daddr, dport, dif, sdif)
+
+
+# --- struct bpf_sock ---------------------------------------------------------------------
+
+BPF_SOCK_SIZE = 80
+_V = FieldKind.VALUE
+
+
+def bpf_sock_spec(full: bool) -> ContextSpec:
+    """struct bpf_sock through a PTR_TO_SOCKET (`full`) or PTR_TO_SOCK_COMMON
+    (type .. priority not readable)."""
+    fs = W4 if full else frozenset()
+    return ContextSpec("struct bpf_sock", BPF_SOCK_SIZE, table([
+        ("bound_dev_if", 0, 4, _V, "sk->sk_bound_dev_if", W4),
+        ("family", 4, 4, _V, "sk->skc_family", NARROW, frozenset(), 2, 4),
+        ("type", 8, 4, _V, "sk->sk_type", fs),
+        ("protocol", 12, 4, _V, "sk->sk_protocol", fs),
+        ("mark", 16, 4, _V, "sk->sk_mark", fs),
+        ("priority", 20, 4, _V, "sk->sk_priority", fs),
+        ("src_ip4", 24, 4, _V, "sk->skc_rcv_saddr", NARROW, frozenset(), 4, 4),
+        *[(f"src_ip6[{i}]", 28 + 4 * i, 4, _V, "sk->skc_v6_rcv_saddr", NARROW, frozenset(),
+           4, 4) for i in range(4)],
+        ("src_port", 44, 4, _V, "sk->skc_num", NARROW, frozenset(), 2, 4),
+        ("dst_port", 48, 2, _V, "sk->skc_dport (__be16)", sizes(1, 2), frozenset(), 2, 2),
+        ("dst_ip4", 52, 4, _V, "sk->skc_daddr", NARROW, frozenset(), 4, 4),
+        *[(f"dst_ip6[{i}]", 56 + 4 * i, 4, _V, "sk->skc_v6_daddr", NARROW, frozenset(), 4, 4)
+          for i in range(4)],
+        ("state", 72, 4, _V, "sk->skc_state", NARROW, frozenset(), 1, 4),
+        ("rx_queue_mapping", 76, 4, _V, "sk->sk_rx_queue_mapping", NARROW, frozenset(), 2, 4),
+    ]))
+
+
+def _be16(port: int) -> int:
+    return ((port & 0xFF) << 8) | ((port >> 8) & 0xFF)
+
+
+class SocketView(ContextAccess):
+    """A looked-up socket as `struct bpf_sock` (read-only)."""
+
+    def __init__(self, sock: Socket, full: bool) -> None:
+        super().__init__(bpf_sock_spec(full), "sk(bpf_sock)")
+        self.sock = sock
+
+    def load(self, off: int, size: int, pc: int) -> int:
+        if off == 48 and size == 4:  # dst_port and its 2 pad bytes
+            return _be16(self.sock.remote_port)
+        return super().load(off, size, pc)
+
+    def read_value(self, f: CtxField) -> int:
+        s = self.sock
+        n = f.name
+        le = lambda b: int.from_bytes(b, "little")
+        if n.startswith("src_ip6["):
+            i = int(n[8])
+            return le(s.v6_local[4 * i:4 * i + 4])
+        if n.startswith("dst_ip6["):
+            i = int(n[8])
+            return le(s.v6_remote[4 * i:4 * i + 4])
+        return {"bound_dev_if": s.bound_dev_if, "family": s.family, "type": s.type,
+                "protocol": s.protocol, "mark": s.mark, "priority": s.priority,
+                "src_ip4": le(s.rcv_saddr4), "src_port": s.port,
+                "dst_port": _be16(s.remote_port), "dst_ip4": le(s.daddr4),
+                "state": s.state, "rx_queue_mapping": 0xFFFF_FFFF_FFFF_FFFF}[n]
+
+    def write_value(self, f: CtxField, value: int, size: int) -> None:  # pragma: no cover
+        raise AssertionError("bpf_sock is read-only")
+
+
+# --- the helpers' common part --------------------------------------------------------------
+
+BPF_SOCK_TUPLE_IPV4 = 12   # sizeof(bpf_sock_tuple.ipv4)
+BPF_SOCK_TUPLE_IPV6 = 36   # sizeof(bpf_sock_tuple.ipv6)
+S32_MAX = 0x7FFF_FFFF
+
+
+def lookup_helper(ctx: CallContext, socks_of: Callable[[int | None], list[Socket] | None],
+                  dif: int, tuple_ptr: int, size: int, netns_id: int, flags: int,
+                  proto: int, full: bool) -> int:
+    """__bpf_sk_lookup / __bpf_skc_lookup on the VM: the tuple's size gives the family
+    (NULL for any other size), flags must be 0 and netns_id negative as an s32 (the
+    caller's namespace) or a namespace id up to S32_MAX; the socket found is mapped as
+    a `struct bpf_sock` region and its address returned (0 when none).
+    `socks_of(None)` is the caller's sockets, `socks_of(id)` a peer namespace's."""
+    from .common import map_region, read_mem
+    size &= 0xFFFF_FFFF
+    if size == BPF_SOCK_TUPLE_IPV4:
+        family, alen = AF_INET, 4
+    elif size == BPF_SOCK_TUPLE_IPV6:
+        family, alen = AF_INET6, 16
+    else:
+        return 0
+    nid = netns_id & 0xFFFF_FFFF_FFFF_FFFF
+    negative = bool(nid & 0x8000_0000)
+    if flags or not (negative or nid <= S32_MAX):
+        return 0
+    socks = socks_of(None if negative else nid)
+    if socks is None:
+        return 0
+    t = read_mem(ctx, tuple_ptr, size)
+    saddr, daddr = t[:alen], t[alen:2 * alen]
+    sport = int.from_bytes(t[2 * alen:2 * alen + 2], "big")
+    dport = int.from_bytes(t[2 * alen + 2:2 * alen + 4], "big")
+    s = sk_lookup(socks, family, proto, saddr, sport, daddr, dport, dif, 0, full)
+    if s is None:
+        return 0
+    return map_region(ctx.memory, "sk(bpf_sock)", BPF_SOCK_SIZE, SocketView(s, full))
+
+
+def sk_release(ctx: CallContext, r1: int, *_: int) -> int:
+    """bpf_sk_release(sk): drop the reference (the VM's socket regions stay mapped)."""
+    return 0
