@@ -48,6 +48,7 @@ class Program:
         self.handle = handle  # pybpf.kernel.Program or pybpf.vm.VM
         self._runner = runner
         self.links: list[Any] = []  # attachments made through attach*(), closed with us
+        self._world: dict[str, Any] = {}  # VM test-run surroundings (set_netns)
 
     @property
     def fd(self) -> int:
@@ -67,6 +68,25 @@ class Program:
         if self.backend != "vm":
             return False
         self.handle.clock_ns = clock_ns
+        return True
+
+    def set_task(self, task: Any) -> bool:
+        """On the VM, run as `task` (a pybpf.progtypes.Task: what bpf_get_current_* and
+        the probe reads see; None: the calling host thread, as the kernel's test run
+        does); returns False in the kernel, where the task is the caller's."""
+        if self.backend != "vm":
+            return False
+        self.handle.task = task
+        return True
+
+    def set_netns(self, netns: Any) -> bool:
+        """On the VM, let the networking helpers (fib_lookup, sk_lookup, redirects) see
+        `netns` (a pybpf.progtypes.netns.NetNamespace, e.g. read_netns() for the
+        caller's; None: loopback only); returns False in the kernel, which uses the
+        caller's namespace."""
+        if self.backend != "vm":
+            return False
+        self._world["netns"] = netns
         return True
 
     # --- attaching (kernel backend) -----------------------------------------------------
@@ -348,7 +368,9 @@ def _load_vm(spec: ObjectSpec, pspec: ProgramSpec, code: bytes, obj: Object) -> 
             data_size_out: int | None, ctx_size_out: int | None, flags: int) -> TestRunResult:
         res = progtypes.test_run(vm, pspec.type, data_in=data_in, ctx_in=ctx_in, repeat=repeat,
                                  data_size_out=data_size_out, ctx_size_out=ctx_size_out,
-                                 flags=flags, expected_attach_type=pspec.expected_attach_type)
+                                 flags=flags, expected_attach_type=pspec.expected_attach_type,
+                                 netns=prog._world.get("netns"))
         return TestRunResult(res.retval, res.data_out, res.ctx_out, res.duration)
 
-    return Program(pspec, "vm", code, vm, run)
+    prog = Program(pspec, "vm", code, vm, run)
+    return prog
