@@ -669,15 +669,20 @@ def bpf_strtoull(buf: bytes, flags: int) -> tuple[int, int, bool]:
     return pos + k + digits, value, negative
 
 
-def _strtol(ctx: HelperContext, buf: int, buf_len: int, flags: int, res: int, _r5: int) -> int:
-    """bpf_strtol(buf, buf_len, flags, res): *res = 0, then the parsed long on success;
-    returns the characters consumed, -EINVAL or -ERANGE."""
+def _strto(ctx: HelperContext, buf: int, buf_len: int, flags: int, res: int,
+           signed: bool) -> int:
+    """bpf_strtol / bpf_strtoul(buf, buf_len, flags, res): *res = 0, then the parsed
+    (unsigned) long on success; returns the characters consumed, -EINVAL or -ERANGE.
+    For strtoul a leading '-' is -EINVAL (after a successful parse)."""
     ctx.memory.write(res, bytes(8))
     data = ctx.memory.read(buf, buf_len & M64)
     err, value, negative = bpf_strtoull(data, flags)
     if err < 0:
         return err & M64
-    if negative:
+    if not signed:
+        if negative:
+            return (-EINVAL) & M64
+    elif negative:
         if value > 1 << 63:
             return (-ERANGE) & M64
         value = (-value) & M64
@@ -687,18 +692,12 @@ def _strtol(ctx: HelperContext, buf: int, buf_len: int, flags: int, res: int, _r
     return err
 
 
+def _strtol(ctx: HelperContext, buf: int, buf_len: int, flags: int, res: int, _r5: int) -> int:
+    return _strto(ctx, buf, buf_len, flags, res, True)
+
+
 def _strtoul(ctx: HelperContext, buf: int, buf_len: int, flags: int, res: int, _r5: int) -> int:
-    """bpf_strtoul(buf, buf_len, flags, res): as bpf_strtol for an unsigned long; a
-    leading '-' is -EINVAL (after a successful parse)."""
-    ctx.memory.write(res, bytes(8))
-    data = ctx.memory.read(buf, buf_len & M64)
-    err, value, negative = bpf_strtoull(data, flags)
-    if err < 0:
-        return err & M64
-    if negative:
-        return (-EINVAL) & M64
-    ctx.memory.write(res, value.to_bytes(8, "little"))
-    return err
+    return _strto(ctx, buf, buf_len, flags, res, False)
 
 
 _DEFAULT: tuple[tuple[str, HelperFn], ...] = (

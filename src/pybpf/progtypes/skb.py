@@ -498,25 +498,8 @@ class SkbContext(ContextAccess):
 
 # --- struct bpf_sock (skb->sk) ---------------------------------------------------------------
 
-BPF_SOCK_SIZE = 80
-_SOCK_SPEC = ContextSpec("struct bpf_sock", BPF_SOCK_SIZE, table([
-    ("bound_dev_if", 0, 4, _V, "sk->sk_bound_dev_if", W4),
-    ("family", 4, 4, _V, "sk->skc_family", NARROW, frozenset(), 2, 4),
-    ("type", 8, 4, _V, "sk->sk_type"),          # not for PTR_TO_SOCK_COMMON
-    ("protocol", 12, 4, _V, "sk->sk_protocol"),
-    ("mark", 16, 4, _V, "sk->sk_mark"),
-    ("priority", 20, 4, _V, "sk->sk_priority"),
-    ("src_ip4", 24, 4, _V, "sk->skc_rcv_saddr", NARROW, frozenset(), 4, 4),
-    *[(f"src_ip6[{i}]", 28 + 4 * i, 4, _V, "sk->skc_v6_rcv_saddr", NARROW, frozenset(), 4, 4)
-      for i in range(4)],
-    ("src_port", 44, 4, _V, "sk->skc_num", NARROW, frozenset(), 2, 4),
-    ("dst_port", 48, 2, _V, "sk->skc_dport (__be16)", sizes(1, 2), frozenset(), 2, 2),
-    ("dst_ip4", 52, 4, _V, "sk->skc_daddr", NARROW, frozenset(), 4, 4),
-    *[(f"dst_ip6[{i}]", 56 + 4 * i, 4, _V, "sk->skc_v6_daddr", NARROW, frozenset(), 4, 4)
-      for i in range(4)],
-    ("state", 72, 4, _V, "sk->skc_state", NARROW, frozenset(), 1, 4),
-    ("rx_queue_mapping", 76, 4, _V, "sk->sk_rx_queue_mapping", NARROW, frozenset(), 2, 4),
-]))
+BPF_SOCK_SIZE = sockets.BPF_SOCK_SIZE
+_SOCK_SPEC = sockets.bpf_sock_spec(full=False)  # PTR_TO_SOCK_COMMON
 
 
 class SockContext(ContextAccess):
