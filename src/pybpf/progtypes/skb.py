@@ -956,8 +956,12 @@ def skb_change_head(ctx: CallContext, r1: int, r2: int, r3: int, *_: int) -> int
     s = _skb(ctx, r1)
     room = r2 & M32
     new_len = (s.len + room) & M32
-    if r3 or (not s.is_gso() and new_len > BPF_SKB_MAX_LEN) or new_len < s.len:
+    # a negative (int) head_room is refused before skb_cow would see it (Linux 6.18)
+    if r3 or s32(room) < 0 or (not s.is_gso() and new_len > BPF_SKB_MAX_LEN) \
+            or new_len < s.len:
         ret = -errno.EINVAL
+    elif _cow_head_too_big(s, room):
+        ret = -errno.ENOMEM
     else:
         ret = 0
         s.push(room)
@@ -966,6 +970,22 @@ def skb_change_head(ctx: CallContext, r1: int, r2: int, r3: int, *_: int) -> int
     s.compute_data_pointers()
     s.changed()
     return neg(-ret) if ret else 0
+
+
+KMALLOC_MAX_SIZE = PAGE_SIZE << 10  # the largest kmalloc: PAGE_SIZE << MAX_PAGE_ORDER
+
+
+def _cow_head_too_big(s: SkBuff, headroom: int) -> bool:
+    """skb_cow(skb, headroom) reallocates the head with ALIGN(missing, NET_SKB_PAD) more
+    bytes (pskb_expand_head); past KMALLOC_MAX_SIZE that allocation fails (-ENOMEM).
+    Only a GSO skb gets past bpf_skb_change_head's length check with such a size. The
+    buffer's end offset is the VM's (the kernel's is its kmalloc size class)."""
+    delta = headroom - s.headroom()
+    if delta <= 0:
+        return False
+    nhead = (delta + NET_SKB_PAD - 1) & ~(NET_SKB_PAD - 1)
+    size = (len(s.buf) - SHINFO_SIZE + nhead + 63) & ~63  # SKB_DATA_ALIGN
+    return size + SHINFO_SIZE > KMALLOC_MAX_SIZE
 
 
 def _net_base_len(s: SkBuff) -> int:

@@ -1,0 +1,95 @@
+"""Which kernel helpers the program-type tests compare with the kernel, and how, as data.
+
+COVERAGE maps a helper's kernel name (without `bpf_`) to an Entry:
+
+* `method`: "equal" when the tests require the VM's values (return values, packet,
+  context, maps) to be equal to the kernel's for the same input; "property: ..." when
+  the kernel's value cannot be reproduced (clocks, random numbers, a keyed hash) and the
+  tests check the stated property on both backends instead.
+* `test`: the test file (relative to tests/) that makes the comparison.
+* `objects`: glob patterns (relative to tests/) of the compiled programs that call the
+  helper. test_progtypes_clang_coverage.py decodes their call instructions and fails
+  for an entry whose helper none of them calls, so the table cannot claim more than
+  the programs do.
+
+To add entries from another suite, add them to COVERAGE with that suite's test file
+and objects.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Entry(NamedTuple):
+    method: str
+    test: str
+    objects: tuple[str, ...]
+
+
+CLANG_TEST = "progtypes/test_progtypes_clang.py"
+CLANG_OBJECTS = ("progtypes/data/clang/*.o",)
+
+
+def _clang(method: str = "equal") -> Entry:
+    return Entry(method, CLANG_TEST, CLANG_OBJECTS)
+
+
+_TIME = ("property: between the host's clock read before and after the run, "
+         "non-decreasing within a run and across runs")
+
+COVERAGE: dict[str, Entry] = {
+    # maps, ring buffers, control flow
+    "map_lookup_elem": _clang(),
+    "map_update_elem": _clang(),
+    "ringbuf_output": _clang(),
+    "ringbuf_reserve": _clang(),
+    "ringbuf_submit": _clang(),
+    "tail_call": _clang(),
+    "loop": _clang(),
+    "for_each_map_elem": _clang(),
+    # XDP
+    "xdp_adjust_head": _clang(),
+    "xdp_adjust_tail": _clang(),
+    "xdp_adjust_meta": _clang(),
+    "xdp_load_bytes": _clang(),
+    "xdp_store_bytes": _clang(),
+    "xdp_get_buff_len": _clang(),
+    "redirect": _clang(),
+    # sk_buff
+    "csum_diff": _clang(),
+    "skb_load_bytes": _clang(),
+    "skb_load_bytes_relative": _clang(),
+    "skb_store_bytes": _clang(),
+    "l3_csum_replace": _clang(),
+    "l4_csum_replace": _clang(),
+    "csum_update": _clang(),
+    "csum_level": _clang(),
+    "skb_change_head": _clang(),
+    "skb_change_tail": _clang(),
+    "skb_change_proto": _clang(),
+    "skb_change_type": _clang(),
+    "skb_adjust_room": _clang(),
+    "skb_pull_data": _clang(),
+    "skb_vlan_push": _clang(),
+    "skb_vlan_pop": _clang(),
+    "set_hash": _clang(),
+    "set_hash_invalid": _clang(),
+    "get_socket_uid": _clang(),
+    "get_hash_recalc": _clang(
+        "property: non-zero u32, the same on a second call in the run, in skb->hash "
+        "after it and for the same frame in another run (the kernel keys its flow hash "
+        "with a per-boot secret); equal to the value bpf_set_hash set"),
+    # non-deterministic
+    "ktime_get_ns": _clang(_TIME + " (CLOCK_MONOTONIC)"),
+    "ktime_get_boot_ns": _clang(_TIME + " (CLOCK_BOOTTIME)"),
+    "ktime_get_tai_ns": _clang(_TIME + " (CLOCK_TAI)"),
+    "ktime_get_coarse_ns": _clang(
+        "property: between CLOCK_MONOTONIC_COARSE before the run and CLOCK_MONOTONIC "
+        "after it"),
+    "jiffies64": _clang("property: non-decreasing across runs, advancing at most "
+                        "1000 per second of host time"),
+    "get_prandom_u32": _clang("property: u32, not one value across the runs"),
+    "get_smp_processor_id": _clang("property: below the host's CPU count"),
+    "get_numa_node_id": _clang("property: 0"),
+}
