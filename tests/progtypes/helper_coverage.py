@@ -10,7 +10,8 @@ COVERAGE maps a helper's kernel name (without `bpf_`) to an Entry:
 * `objects`: glob patterns (relative to tests/) of the compiled programs that call the
   helper. test_progtypes_clang_coverage.py decodes their call instructions and fails
   for an entry whose helper none of them calls, so the table cannot claim more than
-  the programs do.
+  the programs do. Empty for a suite of hand-assembled programs: then the test file
+  itself must contain `call bpf_<helper>`.
 
 To add entries from another suite, add them to COVERAGE with that suite's test file
 and objects.
@@ -33,6 +34,22 @@ CLANG_OBJECTS = ("progtypes/data/clang/*.o",)
 
 def _clang(method: str = "equal") -> Entry:
     return Entry(method, CLANG_TEST, CLANG_OBJECTS)
+
+
+def _tracing(test: str) -> Entry:
+    """raw_tp programs run by BPF_PROG_TEST_RUN in the caller's task and on the VM."""
+    return Entry("equal", f"progtypes/{test}", ("progtypes/data/tracing/*.o",))
+
+
+def _net(test: str, obj: str, method: str = "equal") -> Entry:
+    """XDP/tc/lwt programs in a network namespace the test builds, the VM given the
+    same namespace (progtypes.netns.read_netns)."""
+    return Entry(method, f"progtypes/{test}", (f"progtypes/data/net/{obj}.o",))
+
+
+def _asm(test: str) -> Entry:
+    """Hand-assembled programs run on both backends with the same expectations."""
+    return Entry("equal", test, ())
 
 
 _TIME = ("property: between the host's clock read before and after the run, "
@@ -92,4 +109,33 @@ COVERAGE: dict[str, Entry] = {
     "get_prandom_u32": _clang("property: u32, not one value across the runs"),
     "get_smp_processor_id": _clang("property: below the host's CPU count"),
     "get_numa_node_id": _clang("property: 0"),
+    # the task, probe reads, strings and formatting (raw tracepoints)
+    **{h: _tracing("test_progtypes_task.py") for h in (
+        "get_current_pid_tgid", "get_current_uid_gid", "get_current_comm",
+        "probe_read_user", "probe_read_user_str", "probe_read_kernel",
+        "probe_read_kernel_str", "probe_read", "probe_read_str", "get_attach_cookie")},
+    **{h: _tracing("test_progtypes_strings.py") for h in (
+        "strtol", "strtoul", "strncmp", "snprintf", "trace_printk", "trace_vprintk")},
+    # routing, sockets, redirects, tunnels
+    "fib_lookup": _net("test_progtypes_net_fib.py", "fib"),
+    "sk_lookup_tcp": _net("test_progtypes_net_sk.py", "sk"),
+    "sk_lookup_udp": _net("test_progtypes_net_sk.py", "sk"),
+    "skc_lookup_tcp": _net("test_progtypes_net_sk.py", "sk"),
+    "sk_release": _net("test_progtypes_net_sk.py", "sk"),
+    "skb_set_tunnel_key": _net("test_progtypes_net_tunnel.py", "tunnel"),
+    "skb_get_tunnel_key": _net("test_progtypes_net_tunnel.py", "tunnel"),
+    "redirect_map": _net("test_progtypes_net_redirect.py", "redirect"),
+    "clone_redirect": _net("test_progtypes_net_redirect.py", "redirect"),
+    "get_socket_cookie": _net(
+        "test_progtypes_net_redirect.py", "redirect",
+        "property: non-zero, the same for both calls in a run, another for each run's "
+        "socket (the kernel's cookie is a global counter)"),
+    # map helpers in hand-assembled programs (tests/maps)
+    "map_delete_elem": _asm("maps/test_maps_programs.py"),
+    "map_push_elem": _asm("maps/test_maps_programs.py"),
+    "map_pop_elem": _asm("maps/test_maps_programs.py"),
+    "map_peek_elem": _asm("maps/test_maps_programs.py"),
+    "ringbuf_discard": _asm("maps/test_maps_ringbuf.py"),
+    "ringbuf_query": _asm("maps/test_maps_ringbuf.py"),
+    "skb_set_tstamp": _asm("progtypes/test_progtypes_skb.py"),
 }
