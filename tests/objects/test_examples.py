@@ -1,6 +1,7 @@
 """Every example object runs on both backends with the same retval, data_out and maps,
-over every packet of examples/traffic.pcap (the tracepoint example, which the kernel
-cannot test_run, is compared through its maps after VM runs with known contexts)."""
+over every packet of examples/traffic.pcap. The tracepoint example, which the kernel
+cannot test_run, is compared in tests/tools/test_tools_examples.py: real syscalls
+counted by the kernel against VM runs on the same tracepoint records."""
 
 from __future__ import annotations
 
