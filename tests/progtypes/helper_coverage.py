@@ -130,6 +130,9 @@ COVERAGE: dict[str, Entry] = {
         "test_progtypes_net_redirect.py", "redirect",
         "property: non-zero, the same for both calls in a run, another for each run's "
         "socket (the kernel's cookie is a global counter)"),
+    # perf event output, read from a BPF-output perf event on CPU 0 in the kernel
+    "perf_event_output": Entry("equal", "progtypes/test_progtypes_perf.py",
+                               ("progtypes/data/perf/*.o",)),
     # map helpers in hand-assembled programs (tests/maps)
     "map_delete_elem": _asm("maps/test_maps_programs.py"),
     "map_push_elem": _asm("maps/test_maps_programs.py"),

@@ -7,12 +7,14 @@
 * `probe`: available() and bpftool-style feature probes.
 * `run`: run_raw(), conformance-style runs returning the full 64-bit r0.
 * `attach`: tracepoints (perf_event_open + perf link), raw tracepoints, socket filters.
+* `perfbuf`: PerfBuffer, the per-CPU rings bpf_perf_event_output writes to.
 """
 
 from __future__ import annotations
 
 from . import abi
 from .abi import AttachType, BpfCmd, LinkType, MapFlag, MapType, ProgType
+from .perfbuf import PerfBuffer
 from .attach import (
     PerfEventLink,
     RawTracepointLink,
@@ -136,7 +138,7 @@ __all__ = [
     # conformance-style runs
     "RawResult", "RawRunner", "run_raw",
     # attaching
-    "PerfEventLink", "RawTracepointLink", "SocketFilter", "TracefsError", "attach_perf_event",
+    "PerfBuffer", "PerfEventLink", "RawTracepointLink", "SocketFilter", "TracefsError", "attach_perf_event",
     "attach_raw_tracepoint", "attach_socket", "attach_tracepoint", "perf_event_open",
     "tracepoint_id",
 ]

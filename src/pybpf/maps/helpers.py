@@ -14,7 +14,7 @@ called with the memory, the free call frames, the executed count and the budget.
 from __future__ import annotations
 
 import errno as E
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import HelperError, VMRuntimeError
 from ..helper_ids import HELPER_IDS
@@ -172,16 +172,33 @@ def ringbuf_query(ctx: "CallContext", r1: int, r2: int, *_: int) -> int:
     return _ringbuf(ctx, r1, "bpf_ringbuf_query").query(r2)
 
 
-def perf_event_output(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+BPF_F_CTXLEN_MASK = 0xFFFFF << 32
+
+
+def perf_event_output(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, r5: int,
+                      ctx_data: "Callable[[int], bytes | None] | None" = None) -> int:
+    """bpf_perf_event_output(ctx, map, flags, data, size): the sample goes to the slot
+    of flags' index (BPF_F_CURRENT_CPU: the VM's CPU 0). `ctx_data(n)` is given by the
+    packet program types (the kernel's skb/xdp variants): it gives the first n packet
+    bytes (None when the packet is shorter), which flags' BPF_F_CTXLEN_MASK appends."""
     m = _map(ctx, r2, "bpf_perf_event_output")
     if not isinstance(m, PerfEventArrayMap):
         raise _refuse(ctx, "bpf_perf_event_output", m, "not a perf_event_array")
-    if r3 & ~BPF_F_INDEX_MASK:
+    allowed = BPF_F_INDEX_MASK | (BPF_F_CTXLEN_MASK if ctx_data is not None else 0)
+    if r3 & ~allowed:
         return _neg(E.EINVAL)
+    extra = b""
+    ctx_len = (r3 & BPF_F_CTXLEN_MASK) >> 32
+    if ctx_len:
+        assert ctx_data is not None
+        got = ctx_data(ctx_len)
+        if got is None:
+            return _neg(E.EFAULT)
+        extra = got
     index = r3 & BPF_F_INDEX_MASK
     if index == BPF_F_CURRENT_CPU:
         index = 0
-    return m.output(index, ctx.memory.read(r4, r5, ctx.pc)) & M64
+    return m.output(index, ctx.memory.read(r4, r5, ctx.pc) + extra) & M64
 
 
 # --- helpers that run program code ------------------------------------------------------------

@@ -1353,7 +1353,19 @@ def skb_get_tunnel_key(ctx: CallContext, r1: int, r2: int, r3: int, r4: int,
     return 0
 
 
+def skb_event_output(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """bpf_perf_event_output from an skb program (bpf_skb_event_output): flags' upper
+    half appends that many bytes from skb->data (-EFAULT past skb->len)."""
+    from ..maps.helpers import perf_event_output
+    s = _skb(ctx, r1)
+
+    def head(n: int) -> bytes | None:
+        return bytes(s.buf[s.data:s.data + n]) if n <= s.len else None
+    return perf_event_output(ctx, r1, r2, r3, r4, r5, head)
+
+
 HELPERS: dict[str, Callable[..., int]] = {
+    "perf_event_output": skb_event_output,
     "fib_lookup": skb_fib_lookup,
     "sk_lookup_tcp": _skb_sk_lookup(sockets.IPPROTO_TCP, True),
     "sk_lookup_udp": _skb_sk_lookup(sockets.IPPROTO_UDP, True),

@@ -349,7 +349,19 @@ def xdp_redirect_map(ctx: CallContext, r1: int, r2: int, r3: int, *_: int) -> in
     return XdpAction.REDIRECT
 
 
+def xdp_event_output(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """bpf_perf_event_output from XDP (bpf_xdp_event_output): flags' upper half
+    appends that many packet bytes, fragments included (-EFAULT past the buffer)."""
+    from ..maps.helpers import perf_event_output
+    x = _xdp(ctx, r1)
+
+    def head(n: int) -> bytes | None:
+        return x.copy(0, n) if n <= x.buff_len() else None
+    return perf_event_output(ctx, r1, r2, r3, r4, r5, head)
+
+
 HELPERS: dict[str, Callable[..., int]] = {
+    "perf_event_output": xdp_event_output,
     "fib_lookup": xdp_fib_lookup,
     "sk_lookup_tcp": _xdp_sk_lookup(sockets.IPPROTO_TCP, True),
     "sk_lookup_udp": _xdp_sk_lookup(sockets.IPPROTO_UDP, True),
