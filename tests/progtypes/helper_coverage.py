@@ -133,6 +133,10 @@ COVERAGE: dict[str, Entry] = {
     # perf event output, read from a BPF-output perf event on CPU 0 in the kernel
     "perf_event_output": Entry("equal", "progtypes/test_progtypes_perf.py",
                                ("progtypes/data/perf/*.o",)),
+    # skb information and per-CPU lookups
+    **{h: Entry("equal", "progtypes/test_progtypes_skbinfo.py",
+                ("progtypes/data/skbinfo/*.o",))
+       for h in ("get_cgroup_classid", "get_route_realm", "map_lookup_percpu_elem")},
     # map helpers in hand-assembled programs (tests/maps)
     "map_delete_elem": _asm("maps/test_maps_programs.py"),
     "map_push_elem": _asm("maps/test_maps_programs.py"),
