@@ -130,6 +130,10 @@ COVERAGE: dict[str, Entry] = {
         "test_progtypes_net_redirect.py", "redirect",
         "property: non-zero, the same for both calls in a run, another for each run's "
         "socket (the kernel's cookie is a global counter)"),
+    # uprobes attached in the kernel to a function this process calls, the VM run with
+    # the kernel's pt_regs in a Task of this process. get_attach_cookie is compared
+    # there too (a perf link's bpf_cookie, as a second evidence besides its entry above).
+    "get_func_ip": Entry("equal", "kernel/test_kernel_uprobe.py", ("progtypes/data/uprobe/*.o",)),
     # perf event output, read from a BPF-output perf event on CPU 0 in the kernel
     "perf_event_output": Entry("equal", "progtypes/test_progtypes_perf.py",
                                ("progtypes/data/perf/*.o",)),

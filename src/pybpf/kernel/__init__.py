@@ -6,7 +6,8 @@
 * `maps`, `progs`, `objects`: typed commands and the Map / Program / BTF / Link objects.
 * `probe`: available() and bpftool-style feature probes.
 * `run`: run_raw(), conformance-style runs returning the full 64-bit r0.
-* `attach`: tracepoints (perf_event_open + perf link), raw tracepoints, socket filters.
+* `attach`: tracepoints and uprobes (perf_event_open + perf link), raw tracepoints,
+  socket filters.
 * `perfbuf`: PerfBuffer, the per-CPU rings bpf_perf_event_output writes to.
 """
 
@@ -20,10 +21,13 @@ from .attach import (
     RawTracepointLink,
     SocketFilter,
     TracefsError,
+    UprobeError,
+    UprobeLink,
     attach_perf_event,
     attach_raw_tracepoint,
     attach_socket,
     attach_tracepoint,
+    attach_uprobe,
     perf_event_open,
     tracepoint_id,
 )
@@ -140,5 +144,6 @@ __all__ = [
     # attaching
     "PerfBuffer", "PerfEventLink", "RawTracepointLink", "SocketFilter", "TracefsError", "attach_perf_event",
     "attach_raw_tracepoint", "attach_socket", "attach_tracepoint", "perf_event_open",
+    "UprobeError", "UprobeLink", "attach_uprobe",
     "tracepoint_id",
 ]

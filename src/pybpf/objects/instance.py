@@ -4,6 +4,7 @@ in the kernel, behind one API (`obj.programs[name].test_run(...)`, `obj.maps[nam
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -23,6 +24,53 @@ class ObjectError(PyBPFError):
 class AttachNotSupportedError(ObjectError):
     """An attach the program's backend or section cannot do (the VM has no kernel hooks;
     a socket filter needs a socket)."""
+
+
+UPROBE_KINDS = ("uprobe", "uprobe.s", "uretprobe", "uretprobe.s")
+_UPROBE_FUNC = re.compile(r"([A-Za-z0-9_.@]+)(?:\+(0[xX][0-9a-fA-F]+|[0-9]+))?")
+
+
+def resolve_binary_path(name: str) -> str:
+    """A uprobe target as libbpf finds it: a name with a '/' is a path; a bare name is
+    looked up in LD_LIBRARY_PATH and the usual library directories when it names a
+    shared library (has ".so"), else in $PATH."""
+    if "/" in name:
+        return name
+    if ".so" in name:
+        arch = f"{os.uname().machine}-linux-gnu"
+        dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
+        dirs += ["/lib64", "/usr/lib64", "/lib", "/usr/lib", f"/lib/{arch}", f"/usr/lib/{arch}"]
+    else:
+        dirs = [d for d in os.environ.get("PATH", "").split(":") if d]
+    for d in dirs:
+        cand = os.path.join(d, name)
+        if os.path.isfile(cand):
+            return cand
+    raise AttachNotSupportedError(f"uprobe target {name!r} is not in "
+                                  f"{'the library path' if '.so' in name else '$PATH'}")
+
+
+def parse_uprobe_section(section: str) -> tuple[str, str, int, bool]:
+    """Split SEC("u[ret]probe[.s]/<binary>:<function>[+<offset>]") into (binary path,
+    function, offset, retprobe), as libbpf reads it (the binary ends at the first ':';
+    uretprobes take no offset)."""
+    kind, _, rest = section.partition("/")
+    if kind not in UPROBE_KINDS:
+        raise AttachNotSupportedError(f"section {section!r} is not a uprobe section")
+    binary, sep, func = rest.partition(":")
+    if not binary or not sep or not func:
+        raise AttachNotSupportedError(
+            f"section {section!r} names no <binary>:<function> to attach to; use "
+            "attach_uprobe(path, symbol=..., offset=...)")
+    m = _UPROBE_FUNC.fullmatch(func)
+    if m is None:
+        raise AttachNotSupportedError(
+            f"section {section!r}: {func!r} is not <function>[+<offset>]")
+    offset = int(m.group(2), 0) if m.group(2) else 0
+    retprobe = kind.startswith("uretprobe")
+    if retprobe and offset:
+        raise AttachNotSupportedError(f"section {section!r}: uretprobes take no offset")
+    return resolve_binary_path(binary), m.group(1), offset, retprobe
 
 
 @dataclass(frozen=True)
@@ -121,12 +169,30 @@ class Program:
         from ..kernel import attach_socket
         return self._keep(attach_socket(self.handle, sock))
 
+    def attach_uprobe(self, path: str, symbol: str | None = None, offset: int | None = None,
+                      *, pid: int = -1, retprobe: bool | None = None, cookie: int = 0) -> Any:
+        """Attach as a uprobe on file `path` at function `symbol` (+ `offset`), or at file
+        `offset`; `pid` -1 = every process, else that process only; `retprobe` None =
+        what the section says (uretprobe*), `cookie` = bpf_get_attach_cookie's value.
+        Returns a pybpf.kernel.UprobeLink, which detaches when closed."""
+        self._need_kernel(f"uprobe {path}")
+        from ..kernel import attach_uprobe
+        if retprobe is None:
+            retprobe = self.spec.section.split("/", 1)[0] in ("uretprobe", "uretprobe.s")
+        return self._keep(attach_uprobe(self.handle, path, offset, symbol=symbol, pid=pid,
+                                        retprobe=retprobe, cookie=cookie))
+
     def attach(self) -> Any:
         """Attach where the section name says: SEC("tracepoint/<category>/<name>") (or
-        "tp/..."), SEC("raw_tp/<name>") (or "raw_tracepoint/..."). A socket filter needs
-        a socket: use attach_socket()."""
+        "tp/..."), SEC("raw_tp/<name>") (or "raw_tracepoint/..."),
+        SEC("uprobe/<binary>:<function>[+<offset>]") (also "uretprobe/...", "uprobe.s/...",
+        "uretprobe.s/...", as libbpf spells them). A socket filter needs a socket: use
+        attach_socket(); a bare SEC("uprobe") needs attach_uprobe()."""
         section = self.spec.section
         kind, _, rest = section.partition("/")
+        if kind in UPROBE_KINDS:
+            path, symbol, offset, retprobe = parse_uprobe_section(section)
+            return self.attach_uprobe(path, symbol, offset or None, retprobe=retprobe)
         if kind in ("tracepoint", "tp"):
             category, _, name = rest.partition("/")
             if not category or not name or "/" in name:
@@ -145,8 +211,8 @@ class Program:
                 "a socket: use attach_socket(sock)")
         raise AttachNotSupportedError(
             f"program {self.name}: pybpf cannot attach section {section!r} from its name "
-            "(it knows tracepoint/<category>/<name> and raw_tp/<name>; socket filters "
-            "with attach_socket)")
+            "(it knows tracepoint/<category>/<name>, raw_tp/<name> and "
+            "u[ret]probe/<binary>:<function>; socket filters with attach_socket)")
 
     def detach(self) -> None:
         """Close every attachment made through attach*()."""

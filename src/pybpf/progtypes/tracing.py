@@ -10,8 +10,11 @@ with caller-supplied context bytes, in a caller-supplied Task (pybpf.progtypes.t
 The tracing-only helpers, as Linux 6.18 answers them:
 
 * bpf_get_func_ip: kprobes only (the probed function's address when the kprobe sits on
-  its entry, else 0: `Task.func_ip`); the verifier refuses it with ENOTSUPP for raw
-  tracepoints, tracepoints and perf events, and so does the VM (no such helper).
+  its entry, else 0: `Task.func_ip`); in a uprobe the probed user address (at any
+  offset, not only a function entry) and in a uretprobe the same address (where its
+  uprobe sits, not the return address in ctx's ip), as tests/kernel/test_kernel_uprobe.py
+  measures. The verifier refuses it with ENOTSUPP for raw tracepoints, tracepoints and
+  perf events, and so does the VM (no such helper).
 * bpf_get_attach_cookie: the link's bpf_cookie (`Task.attach_cookie`), 0 in
   BPF_PROG_TEST_RUN of a raw tracepoint (zeroed run context) and without a link.
 * bpf_probe_read / bpf_probe_read_str (legacy): a user read below TASK_SIZE, a kernel
@@ -80,7 +83,8 @@ def _get_attach_cookie(ctx: Any, *_: int) -> int:
 
 def _get_func_ip_kprobe(ctx: Any, *_: int) -> int:
     """bpf_get_func_ip(ctx) in a kprobe: the probed function's address when the kprobe
-    sits on its entry (`Task.func_ip`), else 0. The verifier refuses the helper for
+    sits on its entry (`Task.func_ip`), else 0; in a u[ret]probe the probed user
+    address (the caller sets `Task.func_ip` to it). The verifier refuses the helper for
     tracepoints, raw tracepoints and perf events (ENOTSUPP), so only kprobes get it."""
     return task_of(ctx).func_ip & M64
 
