@@ -70,3 +70,12 @@ def test_clang_objects_call_what_the_table_lists() -> None:
     the table (a new call in a program needs a decision on how it is compared)."""
     called = set().union(*(called_helpers(p) for p in CLANG.glob("*.o")))
     assert called - set(COVERAGE) == set()
+
+
+def test_every_vm_helper_is_compared_with_the_kernel() -> None:
+    """Each helper some program type's VM registry provides has an entry: a helper
+    added to the VM needs its comparison with the kernel."""
+    from pybpf.progtypes import helpers_for
+    from pybpf.uapi import ProgType
+    on_vm = {HELPER_NAMES[h] for t in ProgType for h in helpers_for(t)}
+    assert on_vm - set(COVERAGE) == set()
