@@ -288,19 +288,20 @@ def _ioctl(fd: FD, request: int, arg: int) -> None:
                            f"request {request:#x}") from None
 
 
-def attach_perf_event(prog: "int | FD | Owner", event: FD, *, use_link: bool | None = None,
-                      target: str = "perf_event") -> PerfEventLink:
-    """Attach a program to an open perf event (which takes ownership of `event`) and
-    enable it. `use_link`: True = BPF_LINK_CREATE only, False = the ioctls only,
-    None = the link, falling back to the ioctls where the kernel has no perf links."""
+def _link_event(prog: "int | FD | Owner", event: FD, use_link: bool | None,
+                cookie: int = 0) -> list[Link]:
+    """Attach `prog` to the open perf `event` and enable it: through BPF_LINK_CREATE
+    (with the link's bpf_cookie), or where the kernel has no perf links and no cookie
+    is asked for, PERF_EVENT_IOC_SET_BPF. On failure the event is closed."""
     links: list[Link] = []
     try:
         if use_link is not False:
             try:
-                links.append(link_create(prog, event, AttachType.PERF_EVENT))
+                links.append(link_create(prog, event, AttachType.PERF_EVENT, bpf_cookie=cookie))
             except KernelError as e:
                 # EINVAL/EOPNOTSUPP: no perf link on this kernel; anything else is real
-                if use_link or e.errno not in (_errno.EINVAL, _errno.EOPNOTSUPP, ENOTSUPP):
+                if use_link or cookie or e.errno not in (_errno.EINVAL, _errno.EOPNOTSUPP,
+                                                         ENOTSUPP):
                     raise
         if not links:
             _ioctl(event, PERF_EVENT_IOC_SET_BPF, fd_of(prog))
@@ -310,7 +311,15 @@ def attach_perf_event(prog: "int | FD | Owner", event: FD, *, use_link: bool | N
             link.close()
         event.close()
         raise
-    return PerfEventLink([event], links, target)
+    return links
+
+
+def attach_perf_event(prog: "int | FD | Owner", event: FD, *, use_link: bool | None = None,
+                      target: str = "perf_event") -> PerfEventLink:
+    """Attach a program to an open perf event (which takes ownership of `event`) and
+    enable it. `use_link`: True = BPF_LINK_CREATE only, False = the ioctls only,
+    None = the link, falling back to the ioctls where the kernel has no perf links."""
+    return PerfEventLink([event], _link_event(prog, event, use_link), target)
 
 
 def attach_tracepoint(prog: "int | FD | Owner", category: str, name: str, *,
@@ -487,20 +496,7 @@ def attach_uprobe(prog: "int | FD | Owner", path: str | os.PathLike[str],
         event = perf_event_open(attr, pid=pid, cpu=-1 if cpu is None else cpu)
     del path_buf  # perf_event_open copied the path (strndup_user): no need to keep it
     kind = "uretprobe" if retprobe else "uprobe"
-    links: list[Link] = []
-    try:
-        try:
-            links.append(link_create(prog, event, AttachType.PERF_EVENT, bpf_cookie=cookie))
-        except KernelError as e:
-            if cookie or e.errno not in (_errno.EINVAL, _errno.EOPNOTSUPP, ENOTSUPP):
-                raise
-            _ioctl(event, PERF_EVENT_IOC_SET_BPF, fd_of(prog))
-        _ioctl(event, PERF_EVENT_IOC_ENABLE, 0)
-    except BaseException:
-        for link in links:
-            link.close()
-        event.close()
-        raise
+    links = _link_event(prog, event, None, cookie)
     return UprobeLink([event], links, f"{kind} {where}", path=fspath, offset=offset,
                       pid=pid, retprobe=retprobe, cookie=cookie)
 
