@@ -11,9 +11,18 @@ from pathlib import Path
 import pytest
 
 import pybpf
-from pybpf.conformance import (UBPF_MAX_INSNS, check_vector, conformance_helpers, parse_data,
-                               plugin_main, run_vector_vm)
+from pybpf.conformance import (
+    UBPF_HELPERS,
+    UBPF_MAX_INSNS,
+    check_vector,
+    conformance_helpers,
+    parse_data,
+    plugin_main,
+    run_vector_vm,
+)
+from pybpf.elf import ELFError, load_text
 from pybpf.vm import run as vm_run
+from tests.conformance.ubpf_elf_template import HelperNotFound, bind_helpers, build
 from tests.conftest import CONFORMANCE, conformance_dir
 
 BPF_CONF = sorted((CONFORMANCE / "bpf_conformance").glob("*.data"))
@@ -82,8 +91,8 @@ def _ubpf_params() -> list:  # type: ignore[type-arg]
         rel = p.relative_to(CONFORMANCE / "ubpf")
         marks = []
         if rel.parts[0] == "elf":
-            marks.append(pytest.mark.skip(reason="ELF template vectors wait for the ELF loader"))
-        elif p.stem in UBPF_SKIPS:
+            continue  # test_ubpf_elf_vectors
+        if p.stem in UBPF_SKIPS:
             marks.append(pytest.mark.skip(reason=UBPF_SKIPS[p.stem]))
         params.append(pytest.param(p, marks=marks, id=str(rel)))
     return params
@@ -98,6 +107,83 @@ def test_ubpf_vectors(path: Path) -> None:
         return
     outcome = check_vector(path, lambda v: run_vector_vm(v, max_insns=UBPF_MAX_INSNS))
     assert outcome.passed, outcome.detail
+
+
+# uBPF's elf/ vectors: a template object (ubpf_elf_template.py) mutated by each `-- pyelf`.
+# Each `-- error` vector maps to a phrase of pybpf's refusal (uBPF's wording differs).
+UBPF_ELF = sorted((CONFORMANCE / "ubpf" / "elf").glob("*.data"))
+UBPF_ELF_ERRORS = {
+    "bad-rel-offset": "relocation at offset 500 is outside .text",
+    "bad-rel-strtab-index": "Reading section 30",  # the symtab's sh_link names no section
+    "bad-rel-symbol-index": "names symbol 10, which does not exist",
+    "bad-rel-symbol-name": "name offset 100 is outside",
+    "bad-rel-symbol-table-section-index": "sh_link 30 is not the symbol table",
+    "bad-rel-type": "bad relocation type R_BPF_64_ABS32",
+    "bad-section-header-offset": "Reading section 0 at offset 1024 past EOF",
+    "bad-section-header-size": "malformed ELF",  # 1024-byte entries: headers read as garbage
+    "bad-section-offset": "offset 1024 + size 24 is past the end",
+    "bad-section-size": "offset 64 + size 1024 is past the end",
+    "ehdr-short": "malformed ELF",  # only the 4 magic bytes
+    "no-text-section": "text section not found",
+    "rel-sym-not-found": "function 'qrti' not found",  # bound to helpers by name: no such one
+    "too-many-sections": "malformed ELF",  # e_shnum 1024: headers past the end of the file
+    "wrong-byte-order": "big-endian",
+    "wrong-class": "not a 64-bit ELF object",
+    "wrong-machine": "not a BPF object: machine is EM_M32",
+    "wrong-type": "not a relocatable object",
+    "wrong-version": "ELF version 2, expected 1",
+}
+UBPF_ELF_XFAIL = {
+    "wrong-osabi": "EI_OSABI is not checked by BPF loaders (libbpf/libelf accept "
+                   "ELFOSABI_LINUX; clang writes ELFOSABI_NONE): a uBPF-only rule",
+}
+UBPF_HELPER_IDS = {name: hid for hid, (name, _) in UBPF_HELPERS.items()}
+
+
+def _ubpf_elf_params() -> list:  # type: ignore[type-arg]
+    marks = {k: [pytest.mark.xfail(reason=v, raises=AssertionError, strict=True)]
+             for k, v in UBPF_ELF_XFAIL.items()}
+    return [pytest.param(p, marks=marks.get(p.stem, []), id=p.stem) for p in UBPF_ELF]
+
+
+def _load_ubpf_elf(data: bytes) -> bytes:
+    """uBPF's ELF path through pybpf: the .text program, extern calls bound to uBPF's
+    helpers by name."""
+    return bind_helpers(load_text(data), UBPF_HELPER_IDS)
+
+
+def test_ubpf_elf_vector_count() -> None:
+    assert len(UBPF_ELF) == 21
+    assert {p.stem for p in UBPF_ELF} == set(UBPF_ELF_ERRORS) | set(UBPF_ELF_XFAIL) | {"ok"}
+
+
+@pytest.mark.parametrize("path", _ubpf_elf_params())
+def test_ubpf_elf_vectors(path: Path) -> None:
+    vec = parse_data(path)
+    data = build(vec.sections["pyelf"] or "")
+    if not vec.expects_error:
+        code = _load_ubpf_elf(data)
+        assert vm_run(code, helpers=conformance_helpers()) == vec.result == 0x2A
+        return
+    try:
+        _load_ubpf_elf(data)
+    except (ELFError, HelperNotFound) as e:
+        assert UBPF_ELF_ERRORS[path.stem] in str(e), f"{type(e).__name__}: {e}"
+        return
+    raise AssertionError(f"pybpf accepted the object; uBPF refuses it with {vec.error!r}")
+
+
+def test_ubpf_elf_template_is_the_object_uBPF_describes() -> None:
+    """The unmutated template: one .text program r1 = 1764; call sqrti; exit, its call
+    relocated (R_BPF_64_32) against the undefined symbol sqrti; and the template is
+    what makes the mutations fail (a different helper name must not bind)."""
+    prog = load_text(build())
+    assert [(e.pc, e.name, e.kind) for e in prog.extern_refs] == [(1, "sqrti", "call")]
+    assert [(i.opcode, i.imm) for i in prog.instructions] == [(0xB7, 1764), (0x85, -1),
+                                                               (0x95, 0)]
+    assert pybpf.load(build()).programs == {}  # libbpf conventions: .text is no entry point
+    with pytest.raises(HelperNotFound):
+        bind_helpers(prog, {"gather_bytes": 0})
 
 
 def test_plugin_command_line() -> None:

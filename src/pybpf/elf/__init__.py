@@ -23,6 +23,7 @@ from ..objects.spec import (CoreRelo, ExternRef, FuncInfo, GlobalVar, MapRef, Ob
 from .sections import classify_section
 
 EM_BPF = 247
+SHT_NULL = 0
 SHT_PROGBITS = 1
 SHT_SYMTAB = 2
 SHT_NOBITS = 8
@@ -87,33 +88,54 @@ def _read(data: bytes) -> _Elf:
         raise ELFError("pyelftools is needed to read ELF objects (pip install pyelftools)") from e
     try:
         elf = ELFFile(io.BytesIO(data))
-        if elf["e_machine"] not in ("EM_BPF", EM_BPF):
-            raise ELFError(f"not a BPF object: machine is {elf['e_machine']}")
         if elf.elfclass != 64:
             raise ELFError(f"not a 64-bit ELF object (class {elf.elfclass})")
         if not elf.little_endian:
             raise ELFError("big-endian BPF objects are not supported")
+        if elf["e_ident"]["EI_VERSION"] != "EV_CURRENT":  # libelf: not ELF_K_ELF
+            raise ELFError(f"not a proper ELF object: ELF version "
+                           f"{elf['e_ident']['EI_VERSION']}, expected 1 (EV_CURRENT)")
+        if elf["e_machine"] not in ("EM_BPF", EM_BPF):
+            raise ELFError(f"not a BPF object: machine is {elf['e_machine']}")
         if elf["e_type"] not in ("ET_REL",):
             raise ELFError(f"not a relocatable object (type {elf['e_type']})")
+        symtab_idx = next((i for i, sec in enumerate(elf.iter_sections())
+                           if sec.header["sh_type"] == "SHT_SYMTAB"), -1)
         sections: list[tuple[str, int, int, bytes]] = []
         symbols: list[_Symbol] = []
         relocs: dict[int, list[tuple[int, int, int]]] = {}
-        for sec in elf.iter_sections():
+        for idx, sec in enumerate(elf.iter_sections()):
             sh_type = sec.header["sh_type"]
             type_num = {"SHT_PROGBITS": SHT_PROGBITS, "SHT_SYMTAB": SHT_SYMTAB,
-                        "SHT_NOBITS": SHT_NOBITS, "SHT_REL": SHT_REL}.get(sh_type, -1) \
+                        "SHT_NOBITS": SHT_NOBITS, "SHT_REL": SHT_REL,
+                        "SHT_NULL": SHT_NULL}.get(sh_type, -1) \
                 if isinstance(sh_type, str) else sh_type
-            body = b"" if type_num == SHT_NOBITS else sec.data()
+            off, size = sec.header["sh_offset"], sec.header["sh_size"]
+            if type_num not in (SHT_NULL, SHT_NOBITS) and off + size > len(data):
+                raise ELFError(f"section {idx} ({sec.name or '?'}): offset {off} + size {size} "
+                               f"is past the end of the {len(data)}-byte file")
+            body = b"" if type_num in (SHT_NOBITS, SHT_NULL) else sec.data()
             if type_num == SHT_NOBITS:
                 body = bytes(min(sec.header["sh_size"], 1 << 28))
-            sections.append((sec.name, type_num, sec.header["sh_flags"], body))
+            flags = sec.header["sh_flags"]
+            if type_num != SHT_PROGBITS:  # only SHT_PROGBITS holds code (as in libbpf)
+                flags &= ~SHF_EXECINSTR
+            sections.append((sec.name, type_num, flags, body))
             if type_num == SHT_SYMTAB:
-                for sym in sec.iter_symbols():
+                strtab_size = elf.get_section(sec.header["sh_link"]).header["sh_size"]
+                for i, sym in enumerate(sec.iter_symbols()):
+                    if sym["st_name"] >= max(strtab_size, 1):
+                        raise ELFError(f"symbol {i}: name offset {sym['st_name']} is outside "
+                                       f"the {strtab_size}-byte string table")
                     shndx = sym["st_shndx"]
                     symbols.append(_Symbol(sym.name, sym["st_value"], sym["st_size"],
                                            sym["st_info"]["type"], sym["st_info"]["bind"],
                                            shndx if isinstance(shndx, int) else SHN_UNDEF))
             elif type_num == SHT_REL:
+                if sec.header["sh_link"] != symtab_idx:
+                    raise ELFError(f"relocation section {sec.name}: sh_link "
+                                   f"{sec.header['sh_link']} is not the symbol table "
+                                   f"(section {symtab_idx})")
                 target = sec.header["sh_info"]
                 entries = relocs.setdefault(target, [])
                 for rel in sec.iter_relocations():
@@ -131,24 +153,55 @@ def _is_data_section(name: str) -> bool:
     return any(name == p or name.startswith(p + ".") for p in DATA_PREFIXES)
 
 
+def _bytes_of(path_or_bytes: "str | Path | bytes", name: str) -> tuple[bytes, str]:
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        return bytes(path_or_bytes), name
+    path = str(path_or_bytes)
+    try:
+        return Path(path).read_bytes(), path
+    except OSError as e:
+        raise ELFError(f"cannot read {path}: {e.strerror}") from None
+
+
+_BUILD_ERRORS = (struct.error, ValueError, KeyError, IndexError, TypeError, ZeroDivisionError,
+                 UnicodeDecodeError, OverflowError, RecursionError, MemoryError)
+
+
 def load(path_or_bytes: "str | Path | bytes", *, name: str = "",
          map_parser: Callable[..., Any] | None = None) -> ObjectSpec:
     """Read a BPF ELF object into an ObjectSpec (deterministic, no kernel needed)."""
-    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
-        data, path = bytes(path_or_bytes), name
-    else:
-        path = str(path_or_bytes)
-        try:
-            data = Path(path).read_bytes()
-        except OSError as e:
-            raise ELFError(f"cannot read {path}: {e.strerror}") from None
+    data, path = _bytes_of(path_or_bytes, name)
     elf = _read(data)
     try:
         return _Builder(elf, path).build()
     except ELFError:
         raise
-    except (struct.error, ValueError, KeyError, IndexError, TypeError, ZeroDivisionError,
-            UnicodeDecodeError, OverflowError, RecursionError, MemoryError) as e:
+    except _BUILD_ERRORS as e:
+        raise ELFError(f"malformed BPF object: {type(e).__name__}: {e}") from None
+
+
+def load_text(path_or_bytes: "str | Path | bytes", *, name: str = "") -> ProgramSpec:
+    """The object's `.text` linked as one program entered at its first instruction:
+    the convention of loaders without SEC() program types (uBPF). The object is
+    checked as by load(); calls to undefined functions stay ExternRefs (kind "call")
+    for the caller to bind, e.g. to helpers by name."""
+    data, path = _bytes_of(path_or_bytes, name)
+    elf = _read(data)
+    try:
+        builder = _Builder(elf, path)
+        builder.build()
+        idx = next((i for i, (sname, _, flags, body) in enumerate(elf.sections)
+                    if sname == ".text" and flags & SHF_EXECINSTR and body), -1)
+        if idx < 0:
+            raise ELFError("text section not found: no SHT_PROGBITS executable .text with code")
+        funcs = builder._functions()
+        entry = funcs.get((idx, 0))
+        if entry is None:
+            raise ELFError(".text has no function symbol at offset 0 to enter")
+        return builder._link(entry, funcs)
+    except ELFError:
+        raise
+    except _BUILD_ERRORS as e:
         raise ELFError(f"malformed BPF object: {type(e).__name__}: {e}") from None
 
 
@@ -330,13 +383,19 @@ class _Builder:
             for off, rtype, symi in self.elf.relocs.get(idx, ()):
                 if rtype in (R_BPF_NONE, R_BPF_64_NODYLD32):
                     continue
-                if rtype not in (R_BPF_64_64, R_BPF_64_32, R_BPF_64_ABS64, R_BPF_64_ABS32):
-                    raise ELFError(f"unsupported relocation type {rtype} in {name} at offset {off}")
                 if off % 8 or off // 8 >= nslots:
                     raise ELFError(f"relocation at offset {off} is outside {name}")
                 if not 0 <= symi < len(self.elf.symbols):
                     raise ELFError(f"relocation at offset {off} in {name} names symbol {symi}, "
                                    "which does not exist")
+                if rtype in (R_BPF_64_ABS64, R_BPF_64_ABS32):
+                    # absolute 64/32-bit fields of data sections: in code they would
+                    # overwrite an instruction's opcode and registers
+                    raise ELFError(f"bad relocation type {RELOC_NAMES[rtype]} in code section "
+                                   f"{name} at offset {off} (code takes R_BPF_64_64 for lddw "
+                                   "and R_BPF_64_32 for calls)")
+                if rtype not in (R_BPF_64_64, R_BPF_64_32):
+                    raise ELFError(f"unsupported relocation type {rtype} in {name} at offset {off}")
                 owner = self._owner(funcs, idx, off // 8)
                 if owner is None:
                     raise ELFError(f"relocation at offset {off} in {name} is in no function")
