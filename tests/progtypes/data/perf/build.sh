@@ -1,8 +1,0 @@
-#!/usr/bin/env bash
-# Rebuild the bpf_perf_event_output test programs (clang with the BPF target).
-set -euo pipefail
-cd "$(dirname "$0")"
-multiarch="$(clang -print-multiarch 2>/dev/null || gcc -print-multiarch 2>/dev/null || true)"
-[ -n "$multiarch" ] || multiarch="$(uname -m)-linux-gnu"
-clang -O2 -g -target bpf -mcpu=v3 -fdebug-compilation-dir=. \
-	-I"/usr/include/$multiarch" -c perf.c -o perf.o
