@@ -79,3 +79,25 @@ def differ() -> Differ:
 
 
 CGROUP_EAT = AttachType.CGROUP_INET_INGRESS
+
+
+@pytest.fixture(scope="session")
+def pair() -> Any:
+    """data/tracing/helpers.o in the kernel and on the VM (test_progtypes_task.Pair),
+    shared by the task and string helper tests."""
+    from pybpf.kernel import available
+
+    from .test_progtypes_task import Pair
+    ok, reason = available()
+    if not ok:
+        pytest.skip(f"bpf(2) unavailable: {reason}")
+    p = Pair()
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="session")
+def page() -> Any:
+    """A page of this process between two inaccessible ones (GuardedPage)."""
+    from .test_progtypes_task import GuardedPage
+    return GuardedPage()

@@ -23,22 +23,6 @@ from .test_progtypes_task import BUF, DST, RES, GuardedPage, Pair, io_bytes, ret
 M64 = (1 << 64) - 1
 
 
-@pytest.fixture(scope="module")
-def pair() -> Iterator[Pair]:
-    from pybpf.kernel import available
-    ok, reason = available()
-    if not ok:
-        pytest.skip(f"bpf(2) unavailable: {reason}")
-    p = Pair()
-    yield p
-    p.close()
-
-
-@pytest.fixture(scope="module")
-def page() -> GuardedPage:
-    return GuardedPage()
-
-
 # --- strtol / strtoul ------------------------------------------------------------------
 
 STRTOX_CHARS = b" \t\n\v\f\r\xa0-+0123456789abcdefxXgz\x00"

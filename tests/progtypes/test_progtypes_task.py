@@ -96,17 +96,6 @@ class Pair:
         return self._run(self.kernel, prog, args, io), self._run(self.vm, prog, args, io)
 
 
-@pytest.fixture(scope="session")
-def pair() -> Any:
-    from pybpf.kernel import available
-    ok, reason = available()
-    if not ok:
-        pytest.skip(f"bpf(2) unavailable: {reason}")
-    p = Pair()
-    yield p
-    p.close()
-
-
 def ret_of(io: bytes) -> int:
     return struct.unpack_from("<q", io, RET)[0]
 
@@ -134,11 +123,6 @@ class GuardedPage:
 
     def task(self, **kw: Any) -> Task:
         return Task.current(user_memory=[(self.addr, bytes(self.mm[PAGE:2 * PAGE]))], **kw)
-
-
-@pytest.fixture(scope="session")
-def page() -> GuardedPage:
-    return GuardedPage()
 
 
 # --- the current task -------------------------------------------------------------------
