@@ -178,22 +178,37 @@ def _set_fwd_params(p: FibParams, mtu: int) -> int:
     return BPF_FIB_LKUP_RET_SUCCESS
 
 
-def ipv4_fib_lookup(ns: NetNamespace, p: FibParams, flags: int, check_mtu: bool) -> int:
-    """bpf_ipv4_fib_lookup: a BPF_FIB_LKUP_RET_* code or -errno; fills `p` as the
-    kernel does (also on the way to some failures)."""
+def _ingress_check(ns: NetNamespace, p: FibParams, forwarding: dict[int, bool]) -> int:
+    """The input device must exist (-ENODEV) and forward this family (FWD_DISABLED)."""
     dev = ns.device(p.ifindex)
     if dev is None:
         return -errno.ENODEV
-    if not ns.forwarding4.get(dev.ifindex, False):
+    if not forwarding.get(dev.ifindex, False):
         return BPF_FIB_LKUP_RET_FWD_DISABLED
+    return 0
+
+
+def _direct_table(ns: NetNamespace, p: FibParams, flags: int, family: int) -> int | None:
+    """BPF_FIB_LOOKUP_DIRECT's table: main, or with BPF_FIB_LOOKUP_TBID the request's
+    (0 is main; the tbid field is cleared); None when no such table exists."""
+    tbid = RT_TABLE_MAIN
+    if flags & BPF_FIB_LOOKUP_TBID:
+        tbid = p.tbid or RT_TABLE_MAIN  # fib_get_table: table 0 is main
+        p.buf[OFF_TBID:OFF_TBID + 4] = bytes(4)
+    return tbid if tbid in ns.tables(family) else None
+
+
+def ipv4_fib_lookup(ns: NetNamespace, p: FibParams, flags: int, check_mtu: bool) -> int:
+    """bpf_ipv4_fib_lookup: a BPF_FIB_LKUP_RET_* code or -errno; fills `p` as the
+    kernel does (also on the way to some failures)."""
+    rc = _ingress_check(ns, p, ns.forwarding4)
+    if rc:
+        return rc
     oif = p.ifindex if flags & BPF_FIB_LOOKUP_OUTPUT else 0
     dst = p.dst(4)
     if flags & BPF_FIB_LOOKUP_DIRECT:
-        tbid = RT_TABLE_MAIN
-        if flags & BPF_FIB_LOOKUP_TBID:
-            tbid = p.tbid or RT_TABLE_MAIN  # fib_get_table: table 0 is main
-            p.buf[OFF_TBID:OFF_TBID + 4] = bytes(4)
-        if tbid not in ns.tables(AF_INET):
+        tbid = _direct_table(ns, p, flags, AF_INET)
+        if tbid is None:
             return BPF_FIB_LKUP_RET_NOT_FWDED
         # without custom rules the local table shares the main table's trie
         tables = {RT_TABLE_LOCAL, RT_TABLE_MAIN} if tbid in (RT_TABLE_LOCAL, RT_TABLE_MAIN) \
@@ -328,18 +343,13 @@ def ipv6_fib_lookup(ns: NetNamespace, p: FibParams, flags: int, check_mtu: bool)
     dst, src = p.dst(16), p.src(16)
     if _v6_strict(dst) or _v6_strict(src):
         return BPF_FIB_LKUP_RET_NOT_FWDED
-    dev = ns.device(p.ifindex)
-    if dev is None:
-        return -errno.ENODEV
-    if not ns.forwarding6.get(dev.ifindex, False):
-        return BPF_FIB_LKUP_RET_FWD_DISABLED
+    rc = _ingress_check(ns, p, ns.forwarding6)
+    if rc:
+        return rc
     oif = p.ifindex
     if flags & BPF_FIB_LOOKUP_DIRECT:
-        tbid = RT_TABLE_MAIN
-        if flags & BPF_FIB_LOOKUP_TBID:
-            tbid = p.tbid or RT_TABLE_MAIN  # fib_get_table: table 0 is main
-            p.buf[OFF_TBID:OFF_TBID + 4] = bytes(4)
-        if tbid not in ns.tables(AF_INET6):
+        tbid = _direct_table(ns, p, flags, AF_INET6)
+        if tbid is None:
             return BPF_FIB_LKUP_RET_NOT_FWDED
         r = _fib6_table_lookup(ns, tbid, dst, oif)
     else:
