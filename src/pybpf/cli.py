@@ -9,7 +9,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from .errors import PyBPFError
 
@@ -317,22 +317,18 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
-def _vm_helper_status() -> list[dict[str, object]]:
+def _vm_helper_status(prog_types: list[dict[str, Any]]) -> list[dict[str, object]]:
     """Every helper pybpf knows a prototype for: its C declaration and the program
-    types whose VM registry implements it (empty: the VM does not run it)."""
-    from . import helper_protos, progtypes
-    from .uapi import ProgType
-    types_of: dict[int, list[str]] = {}
-    for t in ProgType:
-        try:
-            reg = progtypes.helpers_for(t)
-        except ValueError:
-            continue
-        for hid in reg:
-            types_of.setdefault(hid, []).append(t.name.lower())
+    types whose VM registry implements it (from progtypes.describe()'s `helpers_vm`;
+    empty: the VM does not run it)."""
+    from . import helper_protos
+    types_of: dict[str, list[str]] = {}
+    for t in prog_types:
+        for name in t.get("helpers_vm", []):
+            types_of.setdefault(name, []).append(t["prog_type"])
     out = []
     for p in helper_protos.all_protos():
-        types = types_of.get(p.id, [])
+        types = types_of.get("bpf_" + p.name, [])
         out.append({"id": p.id, "name": "bpf_" + p.name, "proto": p.render(),
                     "status": "vm" if types else "kernel only", "prog_types": types})
     return out
@@ -343,8 +339,9 @@ def _features_vm(args: argparse.Namespace) -> int:
     every helper with its prototype and status."""
     from . import progtypes
     from .maps.spec import type_names
-    report = {"backend": "vm", "prog_types": progtypes.describe(),
-              "map_types": type_names(), "helpers": _vm_helper_status()}
+    prog_types = progtypes.describe()
+    report = {"backend": "vm", "prog_types": prog_types, "map_types": type_names(),
+              "helpers": _vm_helper_status(prog_types)}
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0
