@@ -101,3 +101,14 @@ def page() -> Any:
     """A page of this process between two inaccessible ones (GuardedPage)."""
     from .test_progtypes_task import GuardedPage
     return GuardedPage()
+
+
+@pytest.fixture(scope="module")
+def on_cpu0() -> Any:
+    """Run the module's tests on CPU 0: per-CPU maps and BPF_F_CURRENT_CPU then
+    mean CPU 0 in the kernel, as on the VM. The old affinity comes back after."""
+    import os
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {0})
+    yield
+    os.sched_setaffinity(0, old)

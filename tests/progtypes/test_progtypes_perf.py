@@ -8,7 +8,6 @@ be zeros of the expected length."""
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 from typing import Any, Iterator
@@ -23,7 +22,8 @@ BPF_F_CURRENT_CPU = 0xFFFF_FFFF
 
 
 @pytest.fixture(scope="module")
-def both() -> Iterator[dict[str, Any]]:
+def both(on_cpu0: None) -> Iterator[dict[str, Any]]:
+    # on CPU 0: BPF_F_CURRENT_CPU and the event's CPU agree
     from pybpf.kernel import PerfBuffer
     spec = pybpf.load(OBJ)
     vm = spec.instantiate("vm")
@@ -31,12 +31,9 @@ def both() -> Iterator[dict[str, Any]]:
     vm.maps["events"][0] = 1  # the VM's "event" for CPU 0
     buf = PerfBuffer(cpus=[0])
     kern.maps["events"][0] = buf.fds()[0]
-    old = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {0})  # BPF_F_CURRENT_CPU and the event's CPU agree
     try:
         yield {"vm": vm, "kernel": kern, "buf": buf}
     finally:
-        os.sched_setaffinity(0, old)
         buf.close()
         vm.close()
         kern.close()

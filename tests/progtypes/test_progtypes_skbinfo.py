@@ -6,7 +6,6 @@ data_out and ctx_out must be equal."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -22,15 +21,12 @@ SK_BUFF_SIZE = 192
 
 
 @pytest.fixture(scope="module")
-def objs() -> Iterator[dict[str, Any]]:
+def objs(on_cpu0: None) -> Iterator[dict[str, Any]]:
     spec = pybpf.load(OBJ)
     out = {b: spec.instantiate(b) for b in ("vm", "kernel")}
-    old = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {0})
     try:
         yield out
     finally:
-        os.sched_setaffinity(0, old)
         for o in out.values():
             o.close()
 
