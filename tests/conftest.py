@@ -1,7 +1,9 @@
-"""Shared test settings: where the conformance vectors live (../shared beside the project)."""
+"""Shared test settings: where the conformance vectors live (../shared beside the project),
+and the one gate of every test that uses the kernel."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,19 @@ CONFORMANCE = SHARED / "conformance"
 settings.register_profile("ci", max_examples=300, deadline=None)
 settings.register_profile("soak", max_examples=20000, deadline=None)
 settings.load_profile("ci")
+
+# what the kernel tests do: load every program type, attach to tracepoints and uprobes
+# (perf events), build network namespaces, veth pairs and XDP/tc attachments
+KERNEL_TEST_CAPS = ("CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN")
+
+
+@functools.cache
+def kernel_available() -> tuple[bool, str]:
+    """pybpf.kernel.available() for what the kernel tests need: bpf(2) usable and the
+    capabilities above held (a plain user with unprivileged BPF on has bpf(2) but not
+    these, and every kernel test then skips with the reason)."""
+    from pybpf.kernel import available
+    return available(KERNEL_TEST_CAPS)
 
 
 def conformance_dir(*parts: str) -> Path:
@@ -29,8 +44,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     kernel_items = [item for item in items if item.get_closest_marker("kernel")]
     if not kernel_items:
         return
-    from pybpf.kernel import available
-    ok, reason = available()
+    ok, reason = kernel_available()
     if ok:
         return
     skip = pytest.mark.skip(reason=f"bpf(2) unavailable: {reason}")

@@ -153,6 +153,7 @@ def _load_ubpf_elf(data: bytes) -> bytes:
 
 
 def test_ubpf_elf_vector_count() -> None:
+    conformance_dir("ubpf")
     assert len(UBPF_ELF) == 21
     assert {p.stem for p in UBPF_ELF} == set(UBPF_ELF_ERRORS) | set(UBPF_ELF_XFAIL) | {"ok"}
 

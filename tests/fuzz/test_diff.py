@@ -20,8 +20,8 @@ JMP_FORMS = {(cls | op | src) for cls in (isa.BPF_JMP, isa.BPF_JMP32)
 
 @pytest.fixture(scope="module")
 def kernel_side():  # type: ignore[no-untyped-def]
-    from pybpf.kernel import available
-    ok, reason = available()
+    from tests.conftest import kernel_available
+    ok, reason = kernel_available()
     if not ok:
         pytest.skip(f"bpf(2) unavailable: {reason}")
     side = KernelSide()

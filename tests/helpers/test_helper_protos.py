@@ -228,13 +228,43 @@ CASES = _cases()
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    from pybpf.kernel import available
-    ok, reason = available()
+    from tests.conftest import kernel_available
+    ok, reason = kernel_available()
     if not ok:
         pytest.skip(f"bpf(2) unavailable: {reason}")
     e = Env.create()
     yield e
     e.close()
+
+
+def state_after_call(log: str, helper: str) -> str:
+    """What the verifier log says of the state after `call bpf_<helper>`: what it prints
+    from the call up to the next instruction, whatever lines (mark_precise, a state line
+    of its own) it puts between them. The call may be listed more than once (a liveness
+    table lists instructions with no state): the first listing with R0's state counts."""
+    for m in re.finditer(rf"\(85\) call bpf_{helper}#\d+", log):
+        rest = log[m.end():]
+        nxt = re.search(r"^\s*\d+: (?:[0-9.]+ )?\([0-9a-f]{2}\)", rest, re.MULTILINE)
+        segment = rest[:nxt.start()] if nxt else rest
+        if re.search(r"\bR0(?:_w)?=", segment):
+            return segment
+    return ""
+
+
+def test_state_after_call_reads_meaning_not_layout() -> None:
+    """The R0 state is found on the call's line, or on a later line before the next
+    instruction (this is how kernel builds differ), never from a later instruction."""
+    same_line = "13: (85) call bpf_x#81        ; R0=map_value(map=m)\n14: (71) r0 = *(u8 *)(r0 +0)"
+    later = ("13: (85) call bpf_x#81\nmark_precise: frame0: last_idx 13\n"
+             "mark_precise: frame0: regs=r2 stack= before 12: (b7) r2 = 0\n"
+             "14: R0_w=map_value(map=m) R10=fp0\n14: (71) r0 = *(u8 *)(r0 +0)\n")
+    nothing = "13: (85) call bpf_x#81\n14: (bf) r0 = r1   ; R0=ctx()\n"
+    liveness_first = ("     13: .12....... (85) call bpf_x#81\n     14: 0......... (71) r0 = "
+                      "*(u8 *)(r0 +0)\n0: R1=ctx() R10=fp0\n" + same_line)
+    for log, want in ((same_line, "map_value"), (later, "map_value"), (nothing, None),
+                      (liveness_first, "map_value")):
+        r0 = re.search(r"\bR0(?:_w)?=([\w]+)", state_after_call(log, "x"))
+        assert (r0[1] if r0 else None) == want, log
 
 
 class Checker:
@@ -397,8 +427,7 @@ class Checker:
         ok, log = pr.load(Call(deref_r0=True))
         if ok:  # a non-NULL pointer: the state after the call is in the full log
             ok, log = pr.load(Call(deref_r0=True), log_level=2)
-        m = re.search(rf"call bpf_{p.name}#\d+\s*;(.*)", log)
-        after = m[1] if m else ""
+        after = state_after_call(log, p.name)
         r0 = re.search(r"\bR0(?:_w)?=([\w]+)", after)
         want = p.ret.reg_type + p.ret.btf_id
         if p.ret.type is RetType.RET_VOID:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from pybpf.kernel import available
+from tests.conftest import kernel_available
 
 
 @pytest.fixture(scope="session")
 def bpf_ok() -> str:
-    """Skip (with the reason) unless bpf(2) is usable; returns available()'s text."""
-    ok, reason = available()
+    """Skip (with the reason) unless bpf(2) is usable; returns kernel_available()'s text."""
+    ok, reason = kernel_available()
     if not ok:
         pytest.skip(f"bpf(2) unavailable: {reason}")
     return reason

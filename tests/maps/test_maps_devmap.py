@@ -33,8 +33,8 @@ def u32(v: int) -> bytes:
 
 @pytest.fixture(scope="module", autouse=True)
 def _kernel() -> None:
-    from pybpf.kernel import available
-    ok, reason = available()
+    from tests.conftest import kernel_available
+    ok, reason = kernel_available()
     if not ok:
         pytest.skip(f"bpf(2) unavailable: {reason}")
 

@@ -71,8 +71,8 @@ def fmt(o: Outcome) -> str:
 
 @pytest.fixture(scope="session")
 def differ() -> Differ:
-    from pybpf.kernel import available
-    ok, reason = available()
+    from tests.conftest import kernel_available
+    ok, reason = kernel_available()
     if not ok:
         pytest.skip(f"bpf(2) unavailable: {reason}")
     return Differ()
@@ -85,10 +85,10 @@ CGROUP_EAT = AttachType.CGROUP_INET_INGRESS
 def pair() -> Any:
     """data/tracing/helpers.o in the kernel and on the VM (test_progtypes_task.Pair),
     shared by the task and string helper tests."""
-    from pybpf.kernel import available
+    from tests.conftest import kernel_available
 
     from .test_progtypes_task import Pair
-    ok, reason = available()
+    ok, reason = kernel_available()
     if not ok:
         pytest.skip(f"bpf(2) unavailable: {reason}")
     p = Pair()

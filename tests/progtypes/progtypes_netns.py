@@ -208,8 +208,8 @@ def net_fixture() -> Any:
 
     import pytest
 
-    from pybpf.kernel import available
-    ok, reason = available()
+    from tests.conftest import kernel_available
+    ok, reason = kernel_available()
     if not ok:
         pytest.skip(f"bpf(2) unavailable: {reason}")
     if os.geteuid() != 0 or shutil.which("ip") is None:

@@ -375,8 +375,9 @@ def test_skb_access_table_matches_verifier(t):
     """The per-type __sk_buff table accepts exactly the loads and stores the kernel's
     verifier accepts (every aligned offset and size, read and write)."""
     from pybpf.asm import assemble
-    from pybpf.kernel import KernelError, available, prog_load
-    if not available()[0]:
+    from pybpf.kernel import KernelError, prog_load
+    from tests.conftest import kernel_available
+    if not kernel_available()[0]:
         pytest.skip("bpf(2) unavailable")
     spec = skb_spec(t)
     wrong = []

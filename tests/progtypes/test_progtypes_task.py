@@ -313,8 +313,9 @@ GET_FUNC_IP = "r1 = r1\ncall 173\nexit"
 def test_get_func_ip_only_for_kprobes(pt: ProgType) -> None:
     """The verifier refuses bpf_get_func_ip (ENOTSUPP) outside kprobes (and tracing
     programs); the VM's registries of those types lack it, so the VM refuses the load."""
-    from pybpf.kernel import KernelError, available, prog_load
-    if not available()[0]:
+    from pybpf.kernel import KernelError, prog_load
+    from tests.conftest import kernel_available
+    if not kernel_available()[0]:
         pytest.skip("bpf(2) unavailable")
     code = assemble(GET_FUNC_IP)
     if pt == ProgType.KPROBE:

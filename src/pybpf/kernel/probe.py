@@ -80,15 +80,33 @@ def _permission_reason(err: KernelError) -> str:
     return "; ".join(parts)
 
 
-def available() -> tuple[bool, str]:
-    """(True, description) if bpf(2) can create maps and load programs here, else
-    (False, why): not Linux, unknown syscall number, ENOSYS, EPERM as non-root or with
+def missing_caps(need: Iterable[str]) -> list[str]:
+    """Those of the capabilities `need` (names as in _CAPS) this process lacks; as in the
+    kernel, CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON."""
+    have = set(effective_caps())
+    unknown = [c for c in need if c not in _CAPS]
+    if unknown:
+        raise ValueError(f"unknown capability {unknown[0]!r}; one of {', '.join(_CAPS)}")
+    return [c for c in need if c not in have and not (
+        c in ("CAP_BPF", "CAP_PERFMON") and "CAP_SYS_ADMIN" in have)]
+
+
+def available(need: Iterable[str] = ()) -> tuple[bool, str]:
+    """(True, description) if bpf(2) can create maps and load programs here, and this
+    process holds the capabilities `need` (e.g. CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN for
+    tracing and networking hooks), else (False, why): not Linux, unknown syscall number,
+    a missing capability, ENOSYS, EPERM as non-root or with
     kernel.unprivileged_bpf_disabled, a seccomp filter... Never raises."""
     try:
         if not sys.platform.startswith("linux"):
             return False, f"bpf(2) needs Linux; this is {sys.platform}"
         if sys_bpf_number() is None:
             return False, f"no known bpf(2) syscall number for {platform.machine()}"
+        lacking = missing_caps(need)
+        if lacking:
+            have = effective_caps()
+            return False, (f"needs {', '.join(lacking)}; euid {os.geteuid()} holds "
+                           f"{', '.join(have) if have else 'none of ' + '/'.join(_CAPS)}")
         try:
             with map_create(MapType.ARRAY, 4, 8, 1):
                 pass
