@@ -167,6 +167,27 @@ def test_link_create_on_a_fresh_cgroup() -> None:
 def test_available() -> None:
     ok, reason = available()
     assert ok and reason.startswith("bpf(2) usable")
+    assert available(("CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN"))[0]
+    ok, reason = available(("CAP_NOSUCH",))  # never raises
+    assert not ok and "CAP_NOSUCH" in reason
+
+
+def test_available_names_the_missing_capabilities() -> None:
+    """Without CAP_PERFMON and CAP_NET_ADMIN (and CAP_SYS_ADMIN, which stands in for
+    CAP_PERFMON), bpf(2) still works but available() for those says which are missing."""
+    import shutil
+    import subprocess
+    import sys
+    if not shutil.which("setpriv"):
+        pytest.skip("no setpriv to drop capabilities")
+    code = ("from pybpf.kernel import available\n"
+            "print(available()[0]); print(available(('CAP_BPF', 'CAP_PERFMON', "
+            "'CAP_NET_ADMIN'))[1])")
+    out = subprocess.run(["setpriv", "--bounding-set", "-net_admin,-sys_admin,-perfmon",
+                          sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0] == "True"
+    assert out[1].startswith("needs CAP_PERFMON, CAP_NET_ADMIN;") and "holds CAP_BPF" in out[1]
 
 
 def test_probe_types() -> None:

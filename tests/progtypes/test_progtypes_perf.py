@@ -17,6 +17,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import pybpf
 
+pytestmark = pytest.mark.kernel  # every test compares with the kernel
+
 OBJ = Path(__file__).resolve().parent / "data" / "perf" / "perf.o"
 BPF_F_CURRENT_CPU = 0xFFFF_FFFF
 

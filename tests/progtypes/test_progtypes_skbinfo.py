@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import pybpf
 
+pytestmark = pytest.mark.kernel  # every test compares with the kernel
+
 OBJ = Path(__file__).resolve().parent / "data" / "skbinfo" / "skbinfo.o"
 PROGRAMS = ["xdp_info", "tc_info", "lwt_xmit_info", "sock_info", "cg_info", "lwt_in_info"]
 CTX_TYPES = {"sock_info", "cg_info", "lwt_in_info", "tc_info", "lwt_xmit_info"}
