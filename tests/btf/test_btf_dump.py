@@ -169,3 +169,59 @@ def test_dump_c_vmlinux_layouts(vmlinux: Btf, clang: str, tmp_path: Path) -> Non
         n += 1
     assert n > 5_000
     _compile(clang, tmp_path, header + "\n".join(asserts) + "\n")
+
+
+def _proto_chain(levels: int) -> tuple[Builder, int]:
+    """FUNC_PROTOs each returning and taking pointers to the previous one: the C spelling
+    doubles at each level (an 845-byte blob whose name has no end in practice)."""
+    b = Builder()
+    i = b.int("int", 4, signed=True)
+    prev = b.func_proto(i, [("a", i)])
+    for _ in range(levels):
+        p = b.ptr(prev)
+        prev = b.func_proto(p, [("a", p), ("b", p)])
+    top = b.ptr(prev)
+    b.typedef("bomb_t", top)  # something dump_c writes
+    return b, top
+
+
+def test_exponential_declarations_are_refused() -> None:
+    from pybpf.btf import BTFError
+    from pybpf.btf.dump import MAX_DECL_LEN
+    b, top = _proto_chain(3)
+    assert len(type_name(b.btf, top)) < 1000  # a short chain is spelled out
+    b, top = _proto_chain(14)  # 40 MB of C before the bound: now refused at once
+    with pytest.raises(BTFError, match=f"longer than {MAX_DECL_LEN}"):
+        type_name(b.btf, top)
+    with pytest.raises(BTFError):
+        dump_c(b.btf)
+    b, top = _proto_chain(200)
+    with pytest.raises(BTFError):
+        type_decl(b.btf, top, "f")
+    with pytest.raises(BTFError):
+        dump_c(b.btf)
+
+
+def test_doubling_anonymous_structs_are_refused() -> None:
+    """Anonymous structs of two copies of the previous one: written inline, the C text
+    doubles at each level; it is refused past MAX_DEF_LEN, not rendered for ever."""
+    from pybpf.btf import BTFError
+    from pybpf.btf.dump import MAX_DEF_LEN
+    b = Builder()
+    prev = b.struct("", [("x", b.int("int", 4, signed=True))])
+    for _ in range(25):
+        prev = b.struct("", [("a", prev), ("b", prev)])
+    b.typedef("bomb_t", prev)
+    with pytest.raises(BTFError, match=f"longer than {MAX_DEF_LEN}"):
+        dump_c(b.btf)
+
+
+def test_exponential_declarations_in_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pybpf.cli import main
+    b, _ = _proto_chain(14)
+    raw = tmp_path / "bomb.btf"
+    raw.write_bytes(b.btf.to_bytes())
+    rc = main(["btf", "dump", str(raw), "--format", "c"])
+    _, err = capsys.readouterr()
+    assert rc != 0 and "longer than" in err and "Traceback" not in err
+    assert main(["btf", "dump", str(raw)]) == 0  # the raw listing names no declarator

@@ -98,6 +98,19 @@ def dump_raw(btf: Btf, *, with_base: bool = False) -> str:
 
 BaseFn = Callable[[int, BtfType], str]
 
+# The longest C declaration rendered (the kernel's longest function-pointer member is a
+# few hundred characters). Every level of a declarator adds characters, so this bounds the
+# work too: a chain of FUNC_PROTOs taking and returning the previous one doubles the
+# declaration at each level, and would otherwise take exponential time.
+MAX_DECL_LEN = 16384
+# The longest struct/union definition rendered with its anonymous members inline.
+MAX_DEF_LEN = 1 << 18
+
+
+def _check_len(type_id: int, length: int) -> None:
+    if length > MAX_DECL_LEN:
+        raise BTFError(f"type [{type_id}]: C declaration longer than {MAX_DECL_LEN} characters")
+
 
 def _plain_base(btf: Btf, type_id: int, t: BtfType) -> str:
     k = t.kind
@@ -118,6 +131,7 @@ def _decl(btf: Btf, type_id: int, inner: str, base: BaseFn, quals: list[str] | N
     """The C declaration of `inner` (a name or a partial declarator) as `type_id`."""
     if depth > MAX_RESOLVE_DEPTH * 4:
         raise BTFError(f"type [{type_id}]: declarator too deep or a loop")
+    _check_len(type_id, len(inner))
     quals = quals or []
     t = btf[type_id]
     k = t.kind
@@ -154,12 +168,14 @@ def _decl(btf: Btf, type_id: int, inner: str, base: BaseFn, quals: list[str] | N
 def _params(btf: Btf, t: FuncProto, base: BaseFn, depth: int) -> str:
     if not t.params:
         return "void"
-    out = []
+    out, length = [], 0
     for i, p in enumerate(t.params):
         if i == len(t.params) - 1 and p.type == 0 and not p.name:
             out.append("...")
         else:
             out.append(_decl(btf, p.type, p.name, base, None, depth + 1))
+            length += len(out[-1]) + 2
+            _check_len(p.type, length)
     return ", ".join(out)
 
 
@@ -232,9 +248,12 @@ class _CWriter:
         if self.depth > MAX_RESOLVE_DEPTH:
             raise BTFError(f"type [{type_id}]: anonymous members nested too deep or a loop")
         try:
-            return self._composite(type_id, t, lvl)
+            text = self._composite(type_id, t, lvl)
         finally:
             self.depth -= 1
+        if len(text) > MAX_DEF_LEN:  # anonymous members inline: a doubling chain
+            raise BTFError(f"type [{type_id}]: C definition longer than {MAX_DEF_LEN} characters")
+        return text
 
     def _composite(self, type_id: int, t: Struct | Union_, lvl: int) -> str:
         btf = self.btf
@@ -389,6 +408,9 @@ class _HeaderDumper:
         self.done: set[int] = set()
         self.declared: set[int] = set()
         self.busy: set[int] = set()
+        # (type id, by value) of function prototypes and anonymous composites whose needs
+        # are met: a chain of prototypes sharing one another is walked once, not 2^n times
+        self.needs_met: set[tuple[int, bool]] = set()
         self.names: dict[int, str] = {}
         self.enumerators: dict[tuple[int, int], str] = {}
         self._assign_names()
@@ -446,10 +468,14 @@ class _HeaderDumper:
             raise BTFError(f"type [{type_id}]: chain too long or a loop")
         if depth > MAX_RESOLVE_DEPTH * 4:
             raise BTFError(f"type [{type_id}]: nested too deep or a loop")
+        if isinstance(t, (FuncProto, Struct, Union_)) and not t.name:
+            if (type_id, by_value) in self.needs_met:
+                return
         if isinstance(t, FuncProto):
             self.need(t.return_type, False, depth + 1)
             for p in t.params:
                 self.need(p.type, False, depth + 1)
+            self.needs_met.add((type_id, by_value))
         elif isinstance(t, Typedef):
             self.emit(type_id, depth + 1)
             if by_value:
@@ -458,6 +484,7 @@ class _HeaderDumper:
             if not t.name:
                 for m in t.members:
                     self.need(m.type, True, depth + 1)
+                self.needs_met.add((type_id, by_value))
             elif by_value:
                 self.emit(type_id, depth + 1)
             elif type_id not in self.done and type_id not in self.declared:
