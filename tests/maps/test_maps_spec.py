@@ -183,3 +183,67 @@ def test_no_common_lru_capacity_is_per_cpu() -> None:
         for i in range(10):
             m[i] = i
         assert len(m) == 4 and 9 in m
+
+
+# --- specs read from objects: checked when used, named, fixable ---------------------------
+
+def test_spec_errors_name_the_map_and_the_field_without_call_wording() -> None:
+    with pytest.raises(MapSpecError) as e:
+        MapSpec("hash", 4, 8, 0, name="x")
+    assert str(e.value) == "map 'x': max_entries 0 is invalid for hash maps (must be > 0)"
+    assert e.value.errno == errno.EINVAL and "EINVAL" not in str(e.value)
+    with pytest.raises(MapSpecError, match=r"^key_size 8 is invalid for array maps"):
+        MapSpec("array", 8, 8, 4)   # no name: the message starts at the field
+    with pytest.raises(MapFullError) as big:   # E2BIG: both a spec error and MapFullError
+        MapSpec("array", 4, (4 << 20) + 1, 1, name="huge")
+    assert isinstance(big.value, MapSpecError) and big.value.errno == errno.E2BIG
+    assert str(big.value).startswith("map 'huge': value_size 4194305 is invalid")
+
+
+def test_unchecked_spec_is_checked_at_create_and_can_be_fixed() -> None:
+    bad = MapSpec("hash", 4, 8, 0, name="counts", check=False)   # as an object file gives it
+    assert bad.max_entries == 0
+    with pytest.raises(MapSpecError, match="map 'counts': max_entries 0"):
+        bad.validate()
+    for backend in ("vm",):
+        with pytest.raises(MapSpecError, match="map 'counts': max_entries 0"):
+            bad.create(backend)
+    fixed = bad.with_(max_entries=8)
+    assert fixed == MapSpec("hash", 4, 8, 8, name="counts")
+    with fixed.create("vm") as m:
+        m[1] = 2
+        assert m[1] == (2).to_bytes(8, "little")
+
+
+def test_unchecked_unknown_type_number_is_named_at_validate() -> None:
+    s = MapSpec(4242, 4, 8, 1, name="future", check=False)
+    assert s.type == 4242 and s.type_name == "4242"
+    with pytest.raises(MapSpecError, match="map 'future': unknown map type 4242"):
+        s.validate()
+
+
+def test_inner_map_errors_name_the_outer_map() -> None:
+    inner = MapSpec("hash", 4, 4, 0, check=False)
+    outer = MapSpec("hash_of_maps", 4, 4, 2, name="outer", inner=inner, check=False)
+    with pytest.raises(MapSpecError, match="map 'outer': inner map: max_entries 0"):
+        outer.validate()
+
+
+@pytest.mark.parametrize("backend", ["vm", pytest.param("kernel", marks=pytest.mark.kernel)])
+def test_perf_event_array_without_max_entries_has_one_slot_per_possible_cpu(
+        backend: str) -> None:
+    spec = MapSpec("perf_event_array", 4, 4, 0, name="events")
+    assert spec.resolved().max_entries == possible_cpus()
+    with spec.create(backend) as m:
+        assert m.spec.max_entries == possible_cpus() == m.max_entries
+        if backend == "kernel":
+            assert m.kmap.info().max_entries == possible_cpus()
+    with pytest.raises(MapSpecError, match="max_entries 0 is invalid for array maps"):
+        MapSpec("array", 4, 4, 0)   # only perf event arrays take 0
+
+
+def test_possible_cpus_reads_the_possible_mask() -> None:
+    text = open("/sys/devices/system/cpu/possible").read().strip()
+    n = sum(int(p.partition("-")[2] or p) - int(p.partition("-")[0]) + 1
+            for p in text.split(","))
+    assert possible_cpus() == n

@@ -202,7 +202,7 @@ def verifier_error(err: int, log: str, cmd: str = "BPF_PROG_LOAD",
     return cls(err, cmd, log, detail)
 
 
-def test_run_error(err: int, detail: str = "") -> KernelTestRunError:
+def prog_test_run_error(err: int, detail: str = "") -> KernelTestRunError:
     """A KernelTestRunError that is also the errno's class."""
     cls = _TEST_RUN_CLASSES.get(err, KernelTestRunError)
     return cls(err, "BPF_PROG_TEST_RUN", detail)  # type: ignore[return-value]
