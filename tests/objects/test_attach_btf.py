@@ -121,3 +121,26 @@ def test_refused_btf_programs_are_named_and_skippable() -> None:
                 assert list(one.programs) == [name]
         except pybpf.kernel.KernelError as e:
             assert f"program {name} " in str(e)
+
+
+def test_expected_attach_type_follows_the_section_when_the_type_is_set_by_hand() -> None:
+    from pybpf.objects.attachbtf import expected_attach_type
+    assert expected_attach_type(ProgType.TRACING, 0, "tp_btf/sys_enter") == \
+        AttachType.TRACE_RAW_TP
+    assert expected_attach_type(ProgType.TRACING, 0, "fexit.s/do_unlinkat") == \
+        AttachType.TRACE_FEXIT
+    assert expected_attach_type(ProgType.LSM, 0, "lsm/file_open") == AttachType.LSM_MAC
+    assert expected_attach_type(ProgType.TRACING, AttachType.TRACE_FENTRY,
+                                "tp_btf/x") == AttachType.TRACE_FENTRY   # its own wins
+    assert expected_attach_type(ProgType.XDP, 0, "fentry/x") == 0        # not tracing
+
+
+@pytest.mark.kernel
+@needs_vmlinux
+def test_tp_btf_with_type_set_by_hand_loads() -> None:
+    spec = pybpf.load(DATA / "btf_attach.o")
+    p = spec.programs["count_sys_enter"]
+    p.expected_attach_type = 0            # as a program of unknown section would be
+    with spec.instantiate("kernel", programs=["count_sys_enter"]) as obj:
+        assert obj.programs["count_sys_enter"].attach_btf_id == \
+            obj.programs["count_sys_enter"].handle.info(insns=False).attach_btf_id != 0

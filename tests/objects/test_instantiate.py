@@ -115,6 +115,7 @@ def test_pinned_map_outlives_the_object_and_is_reused(bpffs: str) -> None:
     with spec.instantiate("kernel", pin_root=bpffs) as second:
         pinned = second.maps["pybpf_pin_counts"]
         assert pinned.id == first_id and pinned.reused
+        assert pinned.spec.key_type == spec.maps["pybpf_pin_counts"].key_type  # BTF kept
         assert pinned[0] == (3).to_bytes(8, "little")          # reused, contents kept
         assert second.maps["private_counts"][0] == bytes(8)   # a fresh private map
         second.programs["count_pinned"].test_run(PACKET)

@@ -163,9 +163,11 @@ def pin_or_reuse(name: str, spec: MapSpec, root: str) -> "tuple[Map, str]":
             m.close()
             raise MapSpecError(f"map {name!r}: the map pinned at {path} cannot be reused: "
                                + "; ".join(diff), op="pin")
-        m.pin_path = path  # type: ignore[attr-defined]
-        m.reused = True  # type: ignore[attr-defined]
-        return m, path
+        from .kernelmap import KernelMap
+        reused = KernelMap(m.kmap, want)  # same shape; the spec keeps its BTF types
+        reused.pin_path = path  # type: ignore[attr-defined]
+        reused.reused = True  # type: ignore[attr-defined]
+        return reused, path
     m = want.create("kernel")
     try:
         m.pin(path)

@@ -27,6 +27,14 @@ _RULES: dict[int, tuple[str, str, BtfKind]] = {
 }
 _PROG_TYPES = (ProgType.TRACING, ProgType.LSM)
 
+# section kind -> expected attach type, for a program whose type was set by hand
+_SECTION_ATTACH = {
+    "tp_btf": AttachType.TRACE_RAW_TP, "fentry": AttachType.TRACE_FENTRY,
+    "fexit": AttachType.TRACE_FEXIT, "fmod_ret": AttachType.MODIFY_RETURN,
+    "iter": AttachType.TRACE_ITER, "lsm": AttachType.LSM_MAC,
+    "lsm_cgroup": AttachType.LSM_CGROUP,
+}
+
 
 @dataclass(frozen=True)
 class AttachTarget:
@@ -35,6 +43,16 @@ class AttachTarget:
     what: str  # "function", "BTF tracepoint", "LSM hook", "iterator"
     name: str  # e.g. "btf_trace_sys_enter"
     kind: BtfKind
+
+
+def expected_attach_type(prog_type: int, attach_type: int, section: str) -> int:
+    """The expected attach type a tracing or LSM program loads with: its own when it is
+    one of theirs, else what its section kind says (SEC("fentry/...") -> TRACE_FENTRY),
+    e.g. for a program whose type was set by hand."""
+    if prog_type not in _PROG_TYPES or attach_type in _RULES:
+        return attach_type
+    kind = section.split("/", 1)[0].removesuffix(".s")
+    return int(_SECTION_ATTACH.get(kind, attach_type))
 
 
 def needs_attach_btf_id(prog_type: int, attach_type: int) -> bool:

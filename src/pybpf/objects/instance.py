@@ -499,12 +499,14 @@ def _kernel_btf(spec: ObjectSpec, obj: Object) -> Any:
     return obj.__dict__["btf"]
 
 
-def _attach_btf_id(pspec: ProgramSpec, cache: dict[str, Any]) -> int:
-    """The vmlinux BTF id a tp_btf/fentry/fexit/fmod_ret/lsm/iter program attaches to
-    (0 for the other program types); vmlinux BTF is read once per instantiation."""
-    from .attachbtf import needs_attach_btf_id, resolve_attach_btf_id
-    if not needs_attach_btf_id(pspec.type, pspec.expected_attach_type):
-        return 0
+def _attach_btf_id(pspec: ProgramSpec, cache: dict[str, Any]) -> tuple[int, int]:
+    """(attach_btf_id, expected_attach_type) of a tp_btf/fentry/fexit/fmod_ret/lsm/iter
+    program, found in vmlinux BTF (read once per instantiation); (0, the spec's
+    expected attach type) for the other program types."""
+    from .attachbtf import expected_attach_type, needs_attach_btf_id, resolve_attach_btf_id
+    attach_type = expected_attach_type(pspec.type, pspec.expected_attach_type, pspec.section)
+    if not needs_attach_btf_id(pspec.type, attach_type):
+        return 0, pspec.expected_attach_type
     if "vmlinux" not in cache:
         from ..btf import BTFError, load_vmlinux
         try:
@@ -512,19 +514,20 @@ def _attach_btf_id(pspec: ProgramSpec, cache: dict[str, Any]) -> int:
         except BTFError as e:
             raise ObjectError(f"program {pspec.name}: its attach target is found in the "
                               f"kernel's BTF, which cannot be read ({e})") from None
-    return resolve_attach_btf_id(cache["vmlinux"], pspec.name, pspec.type,
-                                 pspec.expected_attach_type, pspec.attach_to)
+    attach_to = pspec.attach_to or pspec.section.partition("/")[2]
+    return resolve_attach_btf_id(cache["vmlinux"], pspec.name, pspec.type, attach_type,
+                                 attach_to), attach_type
 
 
 def _load_kernel(spec: ObjectSpec, pspec: ProgramSpec, code: bytes, obj: Object,
                  cache: dict[str, Any]) -> Program:
     from .. import kernel
     from ..kernel.errors import verifier_error
-    attach_btf_id = _attach_btf_id(pspec, cache)
+    attach_btf_id, attach_type = _attach_btf_id(pspec, cache)
     btf = _kernel_btf(spec, obj) if pspec.func_info else None
     try:
         handle = kernel.prog_load(pspec.type, code, pspec.license or spec.license or "GPL",
-                                  expected_attach_type=pspec.expected_attach_type,
+                                  expected_attach_type=attach_type,
                                   name=_kernel_name(pspec.name), kern_version=pspec.kern_version,
                                   prog_flags=pspec.flags, attach_btf_id=attach_btf_id,
                                   prog_btf_fd=btf if btf is not None else 0,
