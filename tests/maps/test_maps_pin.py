@@ -217,3 +217,13 @@ def test_something_else_pinned_there_is_not_taken_for_a_map(bpffs: str) -> None:
         prog.pin(os.path.join(bpffs, "conns"))
     with pytest.raises(MapInvalidError, match="is a prog, not a map"):
         pin_or_reuse("conns", MapSpec("hash", 4, 8, 16, name="conns"), bpffs)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", ["..", ".", "", "a/b", "../escape"])
+def test_pin_names_cannot_leave_the_pin_root(bpffs: str, name: str) -> None:
+    from pybpf.maps.pin import pin_or_reuse
+    before = sorted(os.listdir(bpffs))  # a new bpffs may hold the kernel's *.debug iterators
+    with pytest.raises(MapInvalidError, match="cannot be pinned by name"):
+        pin_or_reuse(name, MapSpec("hash", 4, 8, 16), bpffs)
+    assert sorted(os.listdir(bpffs)) == before

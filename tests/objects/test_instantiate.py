@@ -77,6 +77,23 @@ def test_perf_event_array_max_entries_0_is_the_possible_cpus(backend: str) -> No
         assert obj.programs["report_len"].test_run(PACKET).retval == XDP_PASS
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_legacy_maps_section_conventions(backend: str) -> None:
+    """falco-style `struct bpf_map_def` maps: the perf event array takes the CPU count,
+    the hash map with max_entries 0 is named at instantiate, and fixable."""
+    spec = pybpf.load(DATA / "legacy_maps.o")
+    with pytest.raises(MapSpecError, match="^map 'settings': max_entries 0 is invalid "
+                                           r"for hash maps \(must be > 0\)$"):
+        spec.instantiate(backend)
+    spec.maps["settings"] = spec.maps["settings"].with_(max_entries=1)
+    with spec.instantiate(backend) as obj:
+        assert obj.maps["perf_map"].spec.max_entries == possible_cpus()
+        obj.maps["settings"][0] = 20
+        prog = obj.programs["legacy_report"]
+        assert prog.test_run(bytes(64)).retval == XDP_DROP
+        assert prog.test_run(bytes(20)).retval == XDP_PASS
+
+
 # --- 3. LIBBPF_PIN_BY_NAME ------------------------------------------------------------------
 
 @pytest.fixture

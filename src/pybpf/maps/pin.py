@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from .errors import MapExistsError, MapInvalidError, MapKeyError, MapNotSupportedError
@@ -121,6 +122,7 @@ def unpin(path: "str | os.PathLike[str]") -> None:
 # the fields a pinned map must share with the spec to be reused (libbpf's
 # map_is_reuse_compat): type, key/value size, max_entries, flags, map_extra
 REUSE_FIELDS = ("type", "key_size", "value_size", "max_entries", "flags", "map_extra")
+_PIN_NAME_RE = re.compile(r"[A-Za-z0-9_.]+")
 
 
 def reuse_mismatch(spec: MapSpec, pinned: MapSpec) -> list[str]:
@@ -145,6 +147,9 @@ def pin_or_reuse(name: str, spec: MapSpec, root: str) -> "tuple[Map, str]":
     A pinned map that differs is a MapSpecError naming each difference."""
     from ..kernel.objects import is_bpffs
     from .errors import MapSpecError
+    if not _PIN_NAME_RE.fullmatch(name) or name in (".", ".."):
+        raise MapInvalidError(f"map {name!r} cannot be pinned by name: a pin name is "
+                              "characters of [A-Za-z0-9_.], not '.' or '..'", op="pin")
     path = os.path.join(root, name)
     if not _is_dir(root) or not is_bpffs(root):
         raise MapInvalidError(f"map {name!r} is pinned by name (LIBBPF_PIN_BY_NAME), but the "

@@ -292,6 +292,8 @@ class MapSpec:
             parts.append(f"inner={self.inner!r}")
         if self.map_extra:
             parts.append(f"map_extra={self.map_extra}")
+        if self.pinning:
+            parts.append(f"pinning={self.pinning}")
         if self.contents:
             parts.append(f"contents=<{len(self.contents)} pairs>")
         if self.freeze:
