@@ -66,7 +66,7 @@ def test_other_errnos_from_validation() -> None:
     with pytest.raises(MapNotSupportedError):  # ENOTSUPP, as the kernel
         MapSpec("lru_hash", 4, 8, 4, flags=MapFlag.NO_PREALLOC)
     with pytest.raises(MapFullError):            # E2BIG
-        MapSpec("array", 4, (4 << 20) + 1, 1)
+        MapSpec("array", 4, 1 << 31, 1)
     with pytest.raises(MapNotSupportedError):
         MapSpec("array_of_maps", 4, 4, 1, inner=MapSpec("prog_array", 4, 4, 1))
     with pytest.raises(MapSpecError, match="cannot itself"):
@@ -195,9 +195,9 @@ def test_spec_errors_name_the_map_and_the_field_without_call_wording() -> None:
     with pytest.raises(MapSpecError, match=r"^key_size 8 is invalid for array maps"):
         MapSpec("array", 8, 8, 4)   # no name: the message starts at the field
     with pytest.raises(MapFullError) as big:   # E2BIG: both a spec error and MapFullError
-        MapSpec("array", 4, (4 << 20) + 1, 1, name="huge")
+        MapSpec("array", 4, 1 << 31, 1, name="huge")
     assert isinstance(big.value, MapSpecError) and big.value.errno == errno.E2BIG
-    assert str(big.value).startswith("map 'huge': value_size 4194305 is invalid")
+    assert str(big.value).startswith("map 'huge': value_size 2147483648 is invalid")
 
 
 def test_unchecked_spec_is_checked_at_create_and_can_be_fixed() -> None:
@@ -247,3 +247,46 @@ def test_possible_cpus_reads_the_possible_mask() -> None:
     n = sum(int(p.partition("-")[2] or p) - int(p.partition("-")[0]) + 1
             for p in text.split(","))
     assert possible_cpus() == n
+
+
+# the kernel is the judge: what validate() refuses, BPF_MAP_CREATE refuses with that errno
+_RAW_REFUSED = [
+    ("hash", 4, 8, 0, 0, 0), ("hash", 0, 8, 4, 0, 0), ("hash", 4, 0, 4, 0, 0),
+    ("array", 8, 8, 4, 0, 0), ("array", 4, 0, 4, 0, 0), ("array", 4, 8, 0, 0, 0),
+    ("queue", 4, 8, 4, 0, 0), ("stack", 0, 0, 4, 0, 0), ("bloom_filter", 4, 8, 4, 0, 0),
+    ("bloom_filter", 0, 8, 4, 0, 16), ("ringbuf", 0, 0, 12288, 0, 0),
+    ("ringbuf", 0, 0, 1024, 0, 0), ("ringbuf", 4, 0, 4096, 0, 0),
+    ("lpm_trie", 8, 4, 4, 0, 0), ("lpm_trie", 4, 4, 4, MapFlag.NO_PREALLOC, 0),
+    ("array", 4, 8, 4, MapFlag.NO_PREALLOC, 0), ("hash", 4, 8, 4, MapFlag.MMAPABLE, 0),
+    ("hash", 4, 8, 4, MapFlag.NO_COMMON_LRU, 0), ("prog_array", 4, 8, 4, 0, 0),
+    ("perf_event_array", 4, 4, 0, 0, 0), ("lru_hash", 4, 8, 4, MapFlag.NO_PREALLOC, 0),
+    ("array", 4, 1 << 31, 1, 0, 0), ("percpu_array", 4, (32 << 10) + 1, 1, 0, 0),
+    ("queue", 0, (4 << 20) + 1, 1, 0, 0), ("hash", 4, (4 << 20) - 52, 1, 0, 0),
+    ("cpumap", 4, 4, 1 << 20, 0, 0), ("devmap", 8, 4, 4, 0, 0),
+]
+
+
+@pytest.mark.kernel
+def test_array_values_up_to_int_max_are_the_kernels_limit() -> None:
+    from pybpf.kernel import map_create
+    # the kernel's limit is INT_MAX (not KMALLOC_MAX_SIZE): 8 MiB + 1 is created
+    map_create(2, 4, (8 << 20) + 1, 1).close()
+    MapSpec("array", 4, (8 << 20) + 1, 1)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("t,ks,vs,n,flags,extra", _RAW_REFUSED)
+def test_the_kernel_refuses_what_validate_refuses(t: str, ks: int, vs: int, n: int,
+                                                  flags: int, extra: int) -> None:
+    from pybpf.kernel import KernelError, map_create
+    from pybpf.maps import map_type
+    with pytest.raises(KernelError) as raw:
+        map_create(map_type(t), ks, vs, n, map_flags=flags, map_extra=extra).close()
+    if t == "perf_event_array":   # 0 means one slot per CPU to loaders, not to the kernel
+        spec = MapSpec(t, ks, vs, n)
+        assert spec.resolved().max_entries == possible_cpus()
+        return
+    with pytest.raises(MapSpecError) as checked:
+        MapSpec(t, ks, vs, n, flags=flags, map_extra=extra, name="m")
+    assert checked.value.errno == raw.value.errno, (str(checked.value), str(raw.value))
+    assert str(checked.value).startswith("map 'm': ")

@@ -24,6 +24,7 @@ KMALLOC_MAX_SIZE = 1 << 22          # x86-64: MAX_PAGE_ORDER 10 + PAGE_SHIFT 12
 PCPU_MIN_UNIT_SIZE = 32 << 10       # per-CPU values are bounded by the percpu unit size
 HTAB_ELEM_HEADER = 48               # sizeof(struct htab_elem) on x86-64
 LPM_DATA_SIZE_MIN, LPM_DATA_SIZE_MAX = 1, 256
+ARRAY_VALUE_SIZE_MAX = (1 << 31) - 1  # INT_MAX (array_map_alloc_check, Linux 6.18)
 RINGBUF_MAX_DATA_SZ = (1 << 32) - 3 * PAGE_SIZE  # rounded down to a power of two below
 
 BPF_F_ACCESS_MASK = (MapFlag.RDONLY | MapFlag.RDONLY_PROG | MapFlag.WRONLY
@@ -322,8 +323,9 @@ def _check_array(s: MapSpec) -> None:
     if s.type == MapType.PERCPU_ARRAY and s.value_stride > PCPU_MIN_UNIT_SIZE:
         s._bad("value_size", f"per-CPU value_size is at most {PCPU_MIN_UNIT_SIZE}",
                MapSpecTooBigError)
-    if s.value_size > KMALLOC_MAX_SIZE:
-        s._bad("value_size", f"value_size is at most {KMALLOC_MAX_SIZE}", MapSpecTooBigError)
+    if s.value_size > ARRAY_VALUE_SIZE_MAX:
+        s._bad("value_size", f"value_size is at most {ARRAY_VALUE_SIZE_MAX}",
+               MapSpecTooBigError)
 
 
 def _check_fd_array(s: MapSpec) -> None:
