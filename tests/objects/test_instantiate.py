@@ -225,3 +225,29 @@ def test_set_global_errors_name_the_variable() -> None:
         assert isinstance(bad.value, ValueError) and isinstance(bad.value, GlobalVarError)
         assert bad.value.name == "sys_enter_hits"
     assert spec.global_bytes("sys_enter_hits") == (7).to_bytes(8, "little")  # unchanged
+
+
+@pytest.mark.kernel
+def test_default_pin_root_is_sys_fs_bpf() -> None:
+    from pybpf.kernel import is_bpffs
+    if not is_bpffs(DEFAULT_PIN_ROOT):
+        pytest.skip(f"{DEFAULT_PIN_ROOT} is not a bpffs here")
+    path = os.path.join(DEFAULT_PIN_ROOT, "pybpf_pin_counts")
+    if os.path.exists(path):
+        pytest.skip(f"{path} exists (not ours to remove)")
+    obj = pybpf.load(DATA / "pinned.o").instantiate("kernel")
+    try:
+        assert obj.pinned == {"pybpf_pin_counts": path} and os.path.exists(path)
+        assert obj.maps["pybpf_pin_counts"].pin_path == path
+    finally:
+        obj.unpin_maps()
+        obj.close()
+    assert not os.path.exists(path)
+
+
+def test_programs_must_be_names() -> None:
+    spec = pybpf.load(DATA / "one_refused.o")
+    with pytest.raises(TypeError, match="programs must be program names, not int"):
+        spec.instantiate("vm", programs=5)  # type: ignore[arg-type]
+    with pytest.raises(ObjectError, match="no program 5"):
+        spec.instantiate("vm", programs=[5])  # type: ignore[list-item]

@@ -170,8 +170,8 @@ def pin_or_reuse(name: str, spec: MapSpec, root: str) -> "tuple[Map, str]":
                                + "; ".join(diff), op="pin")
         from .kernelmap import KernelMap
         reused = KernelMap(m.kmap, want)  # same shape; the spec keeps its BTF types
-        reused.pin_path = path  # type: ignore[attr-defined]
-        reused.reused = True  # type: ignore[attr-defined]
+        reused.pin_path = path
+        reused.reused = True
         return reused, path
     m = want.create("kernel")
     try:
@@ -182,8 +182,8 @@ def pin_or_reuse(name: str, spec: MapSpec, root: str) -> "tuple[Map, str]":
     except BaseException:
         m.close()
         raise
-    m.pin_path = path  # type: ignore[attr-defined]
-    m.reused = False  # type: ignore[attr-defined]
+    m.pin_path = path
+    m.reused = False
     return m, path
 
 

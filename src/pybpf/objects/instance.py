@@ -342,7 +342,14 @@ def select_programs(spec: ObjectSpec, programs: "Iterable[str] | str | None") ->
     program whose `autoload` is true."""
     if programs is None:
         return [n for n, p in spec.programs.items() if getattr(p, "autoload", True)]
-    wanted = [programs] if isinstance(programs, str) else list(programs)
+    if isinstance(programs, str):
+        wanted = [programs]
+    else:
+        try:
+            wanted = list(programs)
+        except TypeError:
+            raise TypeError(f"programs must be program names, not "
+                            f"{type(programs).__name__}") from None
     for n in wanted:
         if not isinstance(n, str) or n not in spec.programs:
             known = ", ".join(spec.programs) or "none"
