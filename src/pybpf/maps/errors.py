@@ -65,6 +65,12 @@ class MapSpecError(MapInvalidError):
         return self.detail or "invalid map spec"
 
 
+class MapPinError(MapSpecError):
+    """A map an object pins by name that cannot be pinned or reused as asked: the pin
+    root is not a bpffs, the name would leave it, or the map pinned there differs
+    (the message names each difference)."""
+
+
 class MapPermissionError(MapError, PermissionError):
     """EPERM / EACCES: writing a frozen or BPF_F_RDONLY map from user space, reading a
     BPF_F_WRONLY one."""
@@ -137,6 +143,6 @@ def map_error(err: int, op: str = "", detail: str = "") -> MapError:
 
 __all__ = ["ENOTSUPP", "MapError", "MapKeyError", "MapFullError", "MapExistsError",
            "MapInvalidError", "MapSpecError", "MapSpecTooBigError", "MapSpecNotSupportedError",
-           "MapPermissionError", "MapBusyError",
+           "MapPinError", "MapPermissionError", "MapBusyError",
            "MapNoSpaceError", "MapNotSupportedError", "MapBadFDError", "MapClosedError",
            "map_error"]

@@ -11,7 +11,8 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
-from .errors import MapExistsError, MapInvalidError, MapKeyError, MapNotSupportedError
+from .errors import (MapExistsError, MapInvalidError, MapKeyError, MapNotSupportedError,
+                     MapPinError)
 from .spec import MapSpec
 
 if TYPE_CHECKING:
@@ -144,15 +145,14 @@ def pin_or_reuse(name: str, spec: MapSpec, root: str) -> "tuple[Map, str]":
     """A kernel map for `spec` pinned by name at `root`/`name`, as libbpf does for
     LIBBPF_PIN_BY_NAME: a compatible map already pinned there is reused as it is (its
     contents kept); otherwise a new map is created (with its contents) and pinned.
-    A pinned map that differs is a MapSpecError naming each difference."""
+    A pinned map that differs is a MapPinError naming each difference."""
     from ..kernel.objects import is_bpffs
-    from .errors import MapSpecError
     if not _PIN_NAME_RE.fullmatch(name) or name in (".", ".."):
-        raise MapInvalidError(f"map {name!r} cannot be pinned by name: a pin name is "
+        raise MapPinError(f"map {name!r} cannot be pinned by name: a pin name is "
                               "characters of [A-Za-z0-9_.], not '.' or '..'", op="pin")
     path = os.path.join(root, name)
     if not _is_dir(root) or not is_bpffs(root):
-        raise MapInvalidError(f"map {name!r} is pinned by name (LIBBPF_PIN_BY_NAME), but the "
+        raise MapPinError(f"map {name!r} is pinned by name (LIBBPF_PIN_BY_NAME), but the "
                               f"pin root {root} is not a bpffs directory (mount one: "
                               f"mount -t bpf bpf {root})", op="pin")
     spec.validate()
@@ -166,7 +166,7 @@ def pin_or_reuse(name: str, spec: MapSpec, root: str) -> "tuple[Map, str]":
             raise
         if diff:
             m.close()
-            raise MapSpecError(f"map {name!r}: the map pinned at {path} cannot be reused: "
+            raise MapPinError(f"map {name!r}: the map pinned at {path} cannot be reused: "
                                + "; ".join(diff), op="pin")
         from .kernelmap import KernelMap
         reused = KernelMap(m.kmap, want)  # same shape; the spec keeps its BTF types
