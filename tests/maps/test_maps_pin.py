@@ -205,7 +205,8 @@ def test_incompatible_pinned_map_is_refused_naming_the_difference(
 @pytest.mark.kernel
 def test_pin_root_must_be_a_bpffs(tmp_path: Path) -> None:
     from pybpf.maps.pin import pin_or_reuse
-    with pytest.raises(MapPinError, match="^map .conns. is pinned by name .* pin root .* is not a bpffs"):
+    with pytest.raises(MapPinError,
+                       match="^map .conns. is pinned by name .* pin root .* is not a bpffs"):
         pin_or_reuse("conns", MapSpec("hash", 4, 8, 16, name="conns"), str(tmp_path))
 
 
