@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,7 +52,7 @@ def test_section_names_map_to_the_kernels_btf_names() -> None:
         "bpf_iter_task"
 
 
-def test_ids_resolve_in_vmlinux_btf(vmlinux) -> None:  # type: ignore[no-untyped-def]
+def test_ids_resolve_in_vmlinux_btf(vmlinux: Any) -> None:
     spec = pybpf.load(DATA / "btf_attach.o")
     for name, (btf_name, kind) in EXPECTED.items():
         p = spec.programs[name]
@@ -70,8 +71,8 @@ def test_ids_resolve_in_vmlinux_btf(vmlinux) -> None:  # type: ignore[no-untyped
     (AttachType.LSM_MAC, "no_such_hook", r"no FUNC bpf_lsm_no_such_hook"),
     (AttachType.TRACE_FENTRY, "some_module:func", "kernel module"),
 ])
-def test_unresolvable_targets_name_the_program(vmlinux, attach_type: int, attach_to: str,  # type: ignore[no-untyped-def]
-                                               match: str) -> None:
+def test_unresolvable_targets_name_the_program(vmlinux: Any, attach_type: int,
+                                               attach_to: str, match: str) -> None:
     prog_type = ProgType.LSM if attach_type == AttachType.LSM_MAC else ProgType.TRACING
     with pytest.raises(ObjectError, match=f"^program probe: .*{match}"):
         resolve_attach_btf_id(vmlinux, "probe", prog_type, attach_type, attach_to)
