@@ -263,6 +263,10 @@ _RAW_REFUSED = [
     ("array", 4, 1 << 31, 1, 0, 0), ("percpu_array", 4, (32 << 10) + 1, 1, 0, 0),
     ("queue", 0, (4 << 20) + 1, 1, 0, 0), ("hash", 4, (4 << 20) - 52, 1, 0, 0),
     ("cpumap", 4, 4, 1 << 20, 0, 0), ("devmap", 8, 4, 4, 0, 0),
+    # flag bits the map type does not define (unnamed bits too)
+    ("hash", 4, 8, 4, 1 << 30, 0), ("array", 4, 8, 4, 1 << 25, 0),
+    ("devmap", 4, 4, 4, 1 << 30, 0), ("cpumap", 4, 4, 1, 1 << 30, 0),
+    ("ringbuf", 0, 0, 4096, 1 << 30, 0), ("queue", 0, 4, 4, 1 << 29, 0),
 ]
 
 

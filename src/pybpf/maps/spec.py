@@ -180,8 +180,9 @@ class MapSpec:
     def _bad(self, field_name: str, why: str, cls: type = MapSpecError) -> None:
         """Fail naming the field, its value and the map type:
         "map 'x': max_entries 0 is invalid for hash maps (must be > 0)"."""
-        self._fail(f"{field_name} {getattr(self, field_name)} is invalid for "
-                   f"{self.type_name} maps ({why})", cls)
+        value = getattr(self, field_name)
+        shown = hex(value) if field_name == "flags" else value
+        self._fail(f"{field_name} {shown} is invalid for {self.type_name} maps ({why})", cls)
 
     def validate(self) -> None:
         """Raise MapSpecError (MapSpecTooBigError for E2BIG, MapSpecNotSupportedError
@@ -198,9 +199,9 @@ class MapSpec:
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0 or v >= 1 << 64:
                 self._fail(f"{f} must be a non-negative integer, got {v!r}")
-        for f in ("key_size", "value_size", "max_entries"):
+        for f in ("key_size", "value_size", "max_entries", "flags"):
             if getattr(self, f) >= 1 << 32:
-                self._bad(f, "key_size, value_size and max_entries are 32-bit")
+                self._bad(f, "key_size, value_size, max_entries and flags are 32-bit")
         if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
             # the kernel keeps the first 15 characters
             raise MapSpecError(f"map name {self.name!r} must be characters of "
@@ -219,9 +220,14 @@ class MapSpec:
             check(self)
 
     def _flags_within(self, mask: int) -> None:
-        extra = self.flags & ~mask
+        extra = self.flags & ~int(mask)  # int: ~IntFlag keeps only the defined bits
         if extra:
-            self._fail(f"flags {MapFlag(extra)!r} are not allowed for {self.type_name} maps")
+            named = [f for f in MapFlag if f.name and f.value & extra
+                     and f.value & (f.value - 1) == 0]
+            rest = extra & ~sum(f.value for f in named)
+            parts = [f"BPF_F_{f.name}" for f in named] + ([hex(rest)] if rest else [])
+            self._fail(f"flags {self.flags:#x} are invalid for {self.type_name} maps "
+                       f"({'|'.join(parts)} not allowed)")
 
     # --- creation ------------------------------------------------------------------------
     def resolved(self) -> "MapSpec":
@@ -440,7 +446,7 @@ def _check_devmap(s: MapSpec) -> None:
         s._bad("key_size", "needs key_size 4")
     if s.value_size not in sizes:
         s._bad("value_size", f"needs value_size {' or '.join(map(str, sizes))}")
-    if s.flags & ~DEV_CREATE_FLAG_MASK:
+    if s.flags & ~int(DEV_CREATE_FLAG_MASK):
         s._bad("flags", "only BPF_F_NUMA_NODE|RDONLY|WRONLY are allowed")
 
 
@@ -460,7 +466,7 @@ def _check_cpumap(s: MapSpec) -> None:
         s._bad("key_size", "needs key_size 4")
     if s.value_size not in (4, 8):
         s._bad("value_size", "needs value_size 4 or 8")
-    if s.flags & ~MapFlag.NUMA_NODE:
+    if s.flags & ~int(MapFlag.NUMA_NODE):
         s._bad("flags", "no flags but BPF_F_NUMA_NODE")
     if s.max_entries > _cpu_max():
         s._bad("max_entries", f"max_entries is at most NR_CPUS ({_cpu_max()})",
