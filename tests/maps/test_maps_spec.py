@@ -1,10 +1,13 @@
-"""MapSpec: type names, eager validation, serialisation; and the API without a kernel."""
+"""MapSpec: type names, validation (eager, or deferred for specs read from objects; the
+kernel judges it), serialisation; and the API without a kernel."""
 
 from __future__ import annotations
 
 import errno
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pybpf
 from pybpf.maps import (Map, MapFullError, MapInvalidError, MapKeyError,
@@ -294,3 +297,38 @@ def test_the_kernel_refuses_what_validate_refuses(t: str, ks: int, vs: int, n: i
         MapSpec(t, ks, vs, n, flags=flags, map_extra=extra, name="m")
     assert checked.value.errno == raw.value.errno, (str(checked.value), str(raw.value))
     assert str(checked.value).startswith("map 'm': ")
+
+
+_DIFF_TYPES = ["hash", "array", "percpu_array", "percpu_hash", "lru_hash", "lru_percpu_hash",
+               "queue", "stack", "bloom_filter", "ringbuf", "lpm_trie", "devmap",
+               "devmap_hash", "cpumap", "prog_array", "perf_event_array", "cgroup_array",
+               "xskmap"]
+
+
+@pytest.mark.kernel
+@settings(max_examples=400, deadline=None)
+@given(t=st.sampled_from(_DIFF_TYPES), ks=st.sampled_from([0, 1, 4, 5, 8, 16, 260, 261]),
+       vs=st.sampled_from([0, 1, 4, 8, 16, 32 << 10, (32 << 10) + 1]),
+       n=st.sampled_from([0, 1, 4, 4096, 8192, 12288]),
+       flags=st.lists(st.sampled_from([0] + [1 << i for i in range(20)]), max_size=2),
+       extra=st.sampled_from([0, 0, 3, 16]))
+def test_validate_agrees_with_bpf_map_create(t: str, ks: int, vs: int, n: int,
+                                             flags: list[int], extra: int) -> None:
+    """For random shapes and flags, MapSpec refuses exactly what BPF_MAP_CREATE refuses,
+    with the kernel's errno."""
+    from pybpf.kernel import KernelError, map_create
+    from pybpf.maps import map_type
+    f = sum(set(flags))
+    try:
+        map_create(map_type(t), ks, vs, n, map_flags=f, map_extra=extra).close()
+        kernel = 0
+    except KernelError as e:
+        kernel = e.errno
+    try:
+        MapSpec(t, ks, vs, n, flags=f, map_extra=extra)
+        ours = 0
+    except MapSpecError as e:
+        ours = e.errno
+    if t == "perf_event_array" and n == 0 and kernel == errno.EINVAL and ours == 0:
+        return  # 0 = one slot per CPU for loaders; the kernel itself takes no 0
+    assert ours == kernel

@@ -215,9 +215,22 @@ class MapSpec:
         if self.inner is not None and t not in MAP_IN_MAP_TYPES:
             self._fail(f"inner is invalid for {self.type_name} maps (only array_of_maps "
                        "and hash_of_maps have an inner map)")
+        percpu_lru = t in (MapType.LRU_HASH, MapType.LRU_PERCPU_HASH) and \
+            self.flags & MapFlag.NO_COMMON_LRU
+        if (t in PERCPU_TYPES or percpu_lru) and self.flags & MapFlag.NUMA_NODE:
+            self._bad("flags", "per-CPU maps and per-CPU LRU lists take no BPF_F_NUMA_NODE")
         check = _CHECKS.get(t)
-        if check is not None:
-            check(self)
+        token = self.flags & MapFlag.TOKEN_FD
+        if token and t in _CHECKED_AT_ALLOC:  # the token is looked up before these checks
+            self._token_fail()
+        if check is not None:  # the kernel takes BPF_F_TOKEN_FD off before these checks
+            check(replace(self, flags=self.flags & ~int(MapFlag.TOKEN_FD), check=False)
+                  if token else self)
+        if token:
+            self._token_fail()
+
+    def _token_fail(self) -> None:
+        self._bad("flags", "BPF_F_TOKEN_FD needs a BPF token, which a MapSpec does not carry")
 
     def _flags_within(self, mask: int) -> None:
         extra = self.flags & ~int(mask)  # int: ~IntFlag keeps only the defined bits
@@ -338,6 +351,8 @@ def _check_fd_array(s: MapSpec) -> None:
     if s.value_size != 4:
         _common(s)
         s._bad("value_size", "must be 4, an fd")
+    if s.flags & (MapFlag.RDONLY_PROG | MapFlag.WRONLY_PROG):
+        s._bad("flags", "maps of fds take no BPF_F_RDONLY_PROG or BPF_F_WRONLY_PROG")
     _check_array(s)
 
 
@@ -472,6 +487,8 @@ def _check_cpumap(s: MapSpec) -> None:
         s._bad("max_entries", f"max_entries is at most NR_CPUS ({_cpu_max()})",
                MapSpecTooBigError)
 
+
+_CHECKED_AT_ALLOC = frozenset({MapType.CPUMAP})  # no map_alloc_check: checked in map_alloc
 
 _CHECKS = {
     MapType.DEVMAP: _check_devmap,
