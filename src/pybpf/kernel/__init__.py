@@ -120,7 +120,8 @@ __all__ = [
     # errors
     "ENOTSUPP", "KernelError", "KernelBTFError", "KernelBusyError", "KernelExistsError",
     "KernelInvalidError", "KernelKeyError", "KernelNoSpaceError", "KernelPermissionError",
-    "KernelTestRunError", "KernelTooBigError", "KernelVerifierError", "NotSupportedError", "verifier_reason",
+    "KernelTestRunError", "KernelTooBigError", "KernelVerifierError", "NotSupportedError",
+    "verifier_reason",
     # fds and the syscall
     "FD", "fd_of", "bpf", "bpf_raw",
     # maps
@@ -145,7 +146,8 @@ __all__ = [
     "RawResult", "RawRunner", "run_raw",
     # attaching
     "PerfBuffer", "PerfEventLink", "RawTracepointLink", "SocketFilter", "TracefsError", "attach_perf_event",
-    "attach_raw_tracepoint", "attach_socket", "attach_tracepoint", "attach_tracing", "perf_event_open",
+    "attach_raw_tracepoint", "attach_socket", "attach_tracepoint", "attach_tracing",
+    "perf_event_open",
     "UprobeError", "UprobeLink", "attach_uprobe",
     "tracepoint_id",
 ]

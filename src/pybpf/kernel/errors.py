@@ -142,8 +142,6 @@ class KernelTestRunError(KernelError, RunError):
     `pytest.raises(pybpf.RunError)` holds on both backends; also the errno's class
     (KernelTestRunInvalidError is a KernelInvalidError, ...)."""
 
-    __test__ = False  # not a pytest class
-
     def __init__(self, err: int, cmd: str = "BPF_PROG_TEST_RUN", detail: str = "") -> None:
         super().__init__(err, cmd, detail)
 
