@@ -7,7 +7,7 @@ The stable entry points: `assemble`, `disassemble` and `run`. The layers beneath
 from __future__ import annotations
 
 from .errors import (AsmError, BytecodeError, InvalidInstruction, InvalidProgram,
-                     MemoryAccessError, PyBPFError, VMRuntimeError)
+                     MemoryAccessError, PyBPFError, RunError, VMRuntimeError)
 from .maps import MapSpec
 
 __version__ = "0.1.0"
@@ -50,5 +50,5 @@ def run(code: bytes, mem: bytes | None = None, *, backend: str = "vm") -> int:
 from .objects.spec import ObjectSpec  # noqa: E402
 
 __all__ = ["load", "ObjectSpec", "assemble", "disassemble", "run", "PyBPFError", "AsmError", "BytecodeError",
-           "InvalidInstruction", "InvalidProgram", "VMRuntimeError", "MemoryAccessError",
+           "InvalidInstruction", "InvalidProgram", "RunError", "VMRuntimeError", "MemoryAccessError",
            "MapSpec"]

@@ -85,7 +85,14 @@ class AsmError(PyBPFError):
         super().__init__(f"line {line}, column {column}: {reason}")
 
 
-class VMRuntimeError(PyBPFError):
+class RunError(PyBPFError):
+    """A program's (test) run failed, on either backend: the VM's run-time faults
+    (VMRuntimeError), a refused BPF_PROG_TEST_RUN on the VM (progtypes.TestRunError) or
+    in the kernel (kernel.KernelTestRunError). One class to catch for a test
+    parametrised over backends; `errno`, where there is one, is the kernel's."""
+
+
+class VMRuntimeError(RunError):
     """A program failed while running on the VM interpreter."""
 
     def __init__(self, pc: int, reason: str) -> None:

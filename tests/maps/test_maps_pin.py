@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pybpf.asm import assemble
-from pybpf.maps import (Map, MapExistsError, MapInvalidError, MapKeyError,
+from pybpf.maps import (Map, MapExistsError, MapInvalidError, MapKeyError, MapPinError,
                         MapNotSupportedError, MapSpec, RingBufReader, unpin)
 from pybpf.uapi import MapFlag
 from pybpf.vm import VM
@@ -142,3 +142,89 @@ def test_kernel_map_pins_in_bpffs() -> None:
     finally:
         unpin(path)
     assert not os.path.exists(path)
+
+
+# --- LIBBPF_PIN_BY_NAME: pin under a root, or reuse a compatible pinned map ---------------
+
+@pytest.fixture
+def bpffs(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A bpffs of our own in a temporary directory (isolated from /sys/fs/bpf)."""
+    from tests.conftest import kernel_available
+    ok, why = kernel_available()
+    if not ok:
+        pytest.skip(f"bpf(2) unavailable: {why}")
+    from pybpf.errors import PyBPFError
+    from pybpf.kernel import mount_bpffs, unmount
+    root = tmp_path / "bpffs"
+    try:
+        mount_bpffs(root)
+    except PyBPFError as e:
+        pytest.skip(f"cannot mount a bpffs: {e}")
+    yield str(root)
+    unmount(root, lazy=True)
+
+
+@pytest.mark.kernel
+def test_pin_by_name_creates_pins_then_reuses(bpffs: str) -> None:
+    from pybpf.maps.pin import pin_or_reuse
+    spec = MapSpec("hash", 4, 8, 16, name="conns", contents=[(1, 10)])
+    m, path = pin_or_reuse("conns", spec, bpffs)
+    try:
+        assert path == os.path.join(bpffs, "conns") and os.path.exists(path)
+        assert not m.reused and m[1] == u64(10)
+        m[2] = 20
+        again, path2 = pin_or_reuse("conns", spec, bpffs)
+        with again:
+            # the same kernel map: what one wrote the other reads; contents not rewritten
+            assert again.reused and path2 == path and again.id == m.id
+            assert again[2] == u64(20) and again[1] == u64(10)
+    finally:
+        m.close()
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("change,field,message", [
+    ({"max_entries": 32}, "max_entries", "max_entries 16 (pinned) vs 32 (this object)"),
+    ({"value_size": 4}, "value_size", "value_size 8 (pinned) vs 4 (this object)"),
+    ({"type": "lru_hash"}, "type", "type hash (pinned) vs lru_hash (this object)"),
+    ({"flags": MapFlag.NO_PREALLOC}, "flags", "flags 0x0 (pinned) vs 0x1 (this object)"),
+])
+def test_incompatible_pinned_map_is_refused_naming_the_difference(
+        bpffs: str, change: dict, field: str, message: str) -> None:
+    from pybpf.maps.pin import pin_or_reuse
+    spec = MapSpec("hash", 4, 8, 16, name="conns")
+    m, _ = pin_or_reuse("conns", spec, bpffs)
+    with m:
+        with pytest.raises(MapPinError) as e:
+            pin_or_reuse("conns", spec.with_(**change), bpffs)
+        assert str(e.value).startswith("map 'conns': the map pinned at ")
+        assert message in str(e.value) and field in str(e.value)
+        assert "EINVAL" not in str(e.value)   # no call failed: no errno wording
+
+
+@pytest.mark.kernel
+def test_pin_root_must_be_a_bpffs(tmp_path: Path) -> None:
+    from pybpf.maps.pin import pin_or_reuse
+    with pytest.raises(MapPinError,
+                       match="^map .conns. is pinned by name .* pin root .* is not a bpffs"):
+        pin_or_reuse("conns", MapSpec("hash", 4, 8, 16, name="conns"), str(tmp_path))
+
+
+@pytest.mark.kernel
+def test_something_else_pinned_there_is_not_taken_for_a_map(bpffs: str) -> None:
+    from pybpf.kernel import prog_load
+    from pybpf.maps.pin import pin_or_reuse
+    with prog_load(1, assemble("r0 = 0\nexit"), name="notamap") as prog:  # socket filter
+        prog.pin(os.path.join(bpffs, "conns"))
+    with pytest.raises(MapInvalidError, match="is a prog, not a map"):
+        pin_or_reuse("conns", MapSpec("hash", 4, 8, 16, name="conns"), bpffs)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", ["..", ".", "", "a/b", "../escape"])
+def test_pin_names_cannot_leave_the_pin_root(bpffs: str, name: str) -> None:
+    from pybpf.maps.pin import pin_or_reuse
+    before = sorted(os.listdir(bpffs))  # a new bpffs may hold the kernel's *.debug iterators
+    with pytest.raises(MapPinError, match="cannot be pinned by name"):
+        pin_or_reuse(name, MapSpec("hash", 4, 8, 16), bpffs)
+    assert sorted(os.listdir(bpffs)) == before

@@ -1,10 +1,13 @@
-"""MapSpec: type names, eager validation, serialisation; and the API without a kernel."""
+"""MapSpec: type names, validation (eager, or deferred for specs read from objects; the
+kernel judges it), serialisation; and the API without a kernel."""
 
 from __future__ import annotations
 
 import errno
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pybpf
 from pybpf.maps import (Map, MapFullError, MapInvalidError, MapKeyError,
@@ -66,7 +69,7 @@ def test_other_errnos_from_validation() -> None:
     with pytest.raises(MapNotSupportedError):  # ENOTSUPP, as the kernel
         MapSpec("lru_hash", 4, 8, 4, flags=MapFlag.NO_PREALLOC)
     with pytest.raises(MapFullError):            # E2BIG
-        MapSpec("array", 4, (4 << 20) + 1, 1)
+        MapSpec("array", 4, 1 << 31, 1)
     with pytest.raises(MapNotSupportedError):
         MapSpec("array_of_maps", 4, 4, 1, inner=MapSpec("prog_array", 4, 4, 1))
     with pytest.raises(MapSpecError, match="cannot itself"):
@@ -183,3 +186,149 @@ def test_no_common_lru_capacity_is_per_cpu() -> None:
         for i in range(10):
             m[i] = i
         assert len(m) == 4 and 9 in m
+
+
+# --- specs read from objects: checked when used, named, fixable ---------------------------
+
+def test_spec_errors_name_the_map_and_the_field_without_call_wording() -> None:
+    with pytest.raises(MapSpecError) as e:
+        MapSpec("hash", 4, 8, 0, name="x")
+    assert str(e.value) == "map 'x': max_entries 0 is invalid for hash maps (must be > 0)"
+    assert e.value.errno == errno.EINVAL and "EINVAL" not in str(e.value)
+    with pytest.raises(MapSpecError, match=r"^key_size 8 is invalid for array maps"):
+        MapSpec("array", 8, 8, 4)   # no name: the message starts at the field
+    with pytest.raises(MapFullError) as big:   # E2BIG: both a spec error and MapFullError
+        MapSpec("array", 4, 1 << 31, 1, name="huge")
+    assert isinstance(big.value, MapSpecError) and big.value.errno == errno.E2BIG
+    assert str(big.value).startswith("map 'huge': value_size 2147483648 is invalid")
+
+
+def test_unchecked_spec_is_checked_at_create_and_can_be_fixed() -> None:
+    bad = MapSpec("hash", 4, 8, 0, name="counts", check=False)   # as an object file gives it
+    assert bad.max_entries == 0
+    with pytest.raises(MapSpecError, match="map 'counts': max_entries 0"):
+        bad.validate()
+    for backend in ("vm",):
+        with pytest.raises(MapSpecError, match="map 'counts': max_entries 0"):
+            bad.create(backend)
+    fixed = bad.with_(max_entries=8)
+    assert fixed == MapSpec("hash", 4, 8, 8, name="counts")
+    with fixed.create("vm") as m:
+        m[1] = 2
+        assert m[1] == (2).to_bytes(8, "little")
+
+
+def test_unchecked_unknown_type_number_is_named_at_validate() -> None:
+    s = MapSpec(4242, 4, 8, 1, name="future", check=False)
+    assert s.type == 4242 and s.type_name == "4242"
+    with pytest.raises(MapSpecError, match="map 'future': unknown map type 4242"):
+        s.validate()
+
+
+def test_inner_map_errors_name_the_outer_map() -> None:
+    inner = MapSpec("hash", 4, 4, 0, check=False)
+    outer = MapSpec("hash_of_maps", 4, 4, 2, name="outer", inner=inner, check=False)
+    with pytest.raises(MapSpecError, match="map 'outer': inner map: max_entries 0"):
+        outer.validate()
+
+
+@pytest.mark.parametrize("backend", ["vm", pytest.param("kernel", marks=pytest.mark.kernel)])
+def test_perf_event_array_without_max_entries_has_one_slot_per_possible_cpu(
+        backend: str) -> None:
+    spec = MapSpec("perf_event_array", 4, 4, 0, name="events")
+    assert spec.resolved().max_entries == possible_cpus()
+    with spec.create(backend) as m:
+        assert m.spec.max_entries == possible_cpus() == m.max_entries
+        if backend == "kernel":
+            assert m.kmap.info().max_entries == possible_cpus()
+    with pytest.raises(MapSpecError, match="max_entries 0 is invalid for array maps"):
+        MapSpec("array", 4, 4, 0)   # only perf event arrays take 0
+
+
+def test_possible_cpus_reads_the_possible_mask() -> None:
+    text = open("/sys/devices/system/cpu/possible").read().strip()
+    n = sum(int(p.partition("-")[2] or p) - int(p.partition("-")[0]) + 1
+            for p in text.split(","))
+    assert possible_cpus() == n
+
+
+# the kernel is the judge: what validate() refuses, BPF_MAP_CREATE refuses with that errno
+_RAW_REFUSED = [
+    ("hash", 4, 8, 0, 0, 0), ("hash", 0, 8, 4, 0, 0), ("hash", 4, 0, 4, 0, 0),
+    ("array", 8, 8, 4, 0, 0), ("array", 4, 0, 4, 0, 0), ("array", 4, 8, 0, 0, 0),
+    ("queue", 4, 8, 4, 0, 0), ("stack", 0, 0, 4, 0, 0), ("bloom_filter", 4, 8, 4, 0, 0),
+    ("bloom_filter", 0, 8, 4, 0, 16), ("ringbuf", 0, 0, 12288, 0, 0),
+    ("ringbuf", 0, 0, 1024, 0, 0), ("ringbuf", 4, 0, 4096, 0, 0),
+    ("lpm_trie", 8, 4, 4, 0, 0), ("lpm_trie", 4, 4, 4, MapFlag.NO_PREALLOC, 0),
+    ("array", 4, 8, 4, MapFlag.NO_PREALLOC, 0), ("hash", 4, 8, 4, MapFlag.MMAPABLE, 0),
+    ("hash", 4, 8, 4, MapFlag.NO_COMMON_LRU, 0), ("prog_array", 4, 8, 4, 0, 0),
+    ("perf_event_array", 4, 4, 0, 0, 0), ("lru_hash", 4, 8, 4, MapFlag.NO_PREALLOC, 0),
+    ("array", 4, 1 << 31, 1, 0, 0), ("percpu_array", 4, (32 << 10) + 1, 1, 0, 0),
+    ("queue", 0, (4 << 20) + 1, 1, 0, 0), ("hash", 4, (4 << 20) - 52, 1, 0, 0),
+    ("cpumap", 4, 4, 1 << 20, 0, 0), ("devmap", 8, 4, 4, 0, 0),
+    # flag bits the map type does not define (unnamed bits too)
+    ("hash", 4, 8, 4, 1 << 30, 0), ("array", 4, 8, 4, 1 << 25, 0),
+    ("devmap", 4, 4, 4, 1 << 30, 0), ("cpumap", 4, 4, 1, 1 << 30, 0),
+    ("ringbuf", 0, 0, 4096, 1 << 30, 0), ("queue", 0, 4, 4, 1 << 29, 0),
+]
+
+
+@pytest.mark.kernel
+def test_array_values_up_to_int_max_are_the_kernels_limit() -> None:
+    from pybpf.kernel import map_create
+    # the kernel's limit is INT_MAX (not KMALLOC_MAX_SIZE): 8 MiB + 1 is created
+    map_create(2, 4, (8 << 20) + 1, 1).close()
+    MapSpec("array", 4, (8 << 20) + 1, 1)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("t,ks,vs,n,flags,extra", _RAW_REFUSED)
+def test_the_kernel_refuses_what_validate_refuses(t: str, ks: int, vs: int, n: int,
+                                                  flags: int, extra: int) -> None:
+    from pybpf.kernel import KernelError, map_create
+    from pybpf.maps import map_type
+    with pytest.raises(KernelError) as raw:
+        map_create(map_type(t), ks, vs, n, map_flags=flags, map_extra=extra).close()
+    if t == "perf_event_array":   # 0 means one slot per CPU to loaders, not to the kernel
+        spec = MapSpec(t, ks, vs, n)
+        assert spec.resolved().max_entries == possible_cpus()
+        return
+    with pytest.raises(MapSpecError) as checked:
+        MapSpec(t, ks, vs, n, flags=flags, map_extra=extra, name="m")
+    assert checked.value.errno == raw.value.errno, (str(checked.value), str(raw.value))
+    assert str(checked.value).startswith("map 'm': ")
+
+
+_DIFF_TYPES = ["hash", "array", "percpu_array", "percpu_hash", "lru_hash", "lru_percpu_hash",
+               "queue", "stack", "bloom_filter", "ringbuf", "lpm_trie", "devmap",
+               "devmap_hash", "cpumap", "prog_array", "perf_event_array", "cgroup_array",
+               "xskmap"]
+
+
+@pytest.mark.kernel
+@settings(max_examples=400, deadline=None)
+@given(t=st.sampled_from(_DIFF_TYPES), ks=st.sampled_from([0, 1, 4, 5, 8, 16, 260, 261]),
+       vs=st.sampled_from([0, 1, 4, 8, 16, 32 << 10, (32 << 10) + 1]),
+       n=st.sampled_from([0, 1, 4, 4096, 8192, 12288]),
+       flags=st.lists(st.sampled_from([0] + [1 << i for i in range(20)]), max_size=2),
+       extra=st.sampled_from([0, 0, 3, 16]))
+def test_validate_agrees_with_bpf_map_create(t: str, ks: int, vs: int, n: int,
+                                             flags: list[int], extra: int) -> None:
+    """For random shapes and flags, MapSpec refuses exactly what BPF_MAP_CREATE refuses,
+    with the kernel's errno."""
+    from pybpf.kernel import KernelError, map_create
+    from pybpf.maps import map_type
+    f = sum(set(flags))
+    try:
+        map_create(map_type(t), ks, vs, n, map_flags=f, map_extra=extra).close()
+        kernel = 0
+    except KernelError as e:
+        kernel = e.errno
+    try:
+        MapSpec(t, ks, vs, n, flags=f, map_extra=extra)
+        ours = 0
+    except MapSpecError as e:
+        ours = e.errno
+    if t == "perf_event_array" and n == 0 and kernel == errno.EINVAL and ours == 0:
+        return  # 0 = one slot per CPU for loaders; the kernel itself takes no 0
+    assert ours == kernel

@@ -297,7 +297,7 @@ class _Builder:
     # --- maps ----------------------------------------------------------------------------------
     def _map_spec(self, **kw: Any) -> Any:
         from ..maps import MapSpec
-        return MapSpec(**kw)
+        return MapSpec(**kw, check=False)  # checked at instantiation (fixable until then)
 
     def _data_maps(self) -> None:
         """Each .data/.rodata/.bss(.*) section becomes a one-element array map; .rodata

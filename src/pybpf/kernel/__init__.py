@@ -27,6 +27,7 @@ from .attach import (
     attach_raw_tracepoint,
     attach_socket,
     attach_tracepoint,
+    attach_tracing,
     attach_uprobe,
     perf_event_open,
     tracepoint_id,
@@ -42,6 +43,7 @@ from .errors import (
     KernelNoSpaceError,
     KernelPermissionError,
     KernelTooBigError,
+    KernelTestRunError,
     KernelVerifierError,
     NotSupportedError,
     verifier_reason,
@@ -118,7 +120,8 @@ __all__ = [
     # errors
     "ENOTSUPP", "KernelError", "KernelBTFError", "KernelBusyError", "KernelExistsError",
     "KernelInvalidError", "KernelKeyError", "KernelNoSpaceError", "KernelPermissionError",
-    "KernelTooBigError", "KernelVerifierError", "NotSupportedError", "verifier_reason",
+    "KernelTestRunError", "KernelTooBigError", "KernelVerifierError", "NotSupportedError",
+    "verifier_reason",
     # fds and the syscall
     "FD", "fd_of", "bpf", "bpf_raw",
     # maps
@@ -143,7 +146,8 @@ __all__ = [
     "RawResult", "RawRunner", "run_raw",
     # attaching
     "PerfBuffer", "PerfEventLink", "RawTracepointLink", "SocketFilter", "TracefsError", "attach_perf_event",
-    "attach_raw_tracepoint", "attach_socket", "attach_tracepoint", "perf_event_open",
+    "attach_raw_tracepoint", "attach_socket", "attach_tracepoint", "attach_tracing",
+    "perf_event_open",
     "UprobeError", "UprobeLink", "attach_uprobe",
     "tracepoint_id",
 ]

@@ -353,6 +353,16 @@ def attach_raw_tracepoint(prog: "int | FD | Owner", name: str, *,
     return RawTracepointLink(FD(fd, "link"), name)
 
 
+def attach_tracing(prog: "int | FD | Owner", target: str = "", *,
+                   cookie: int = 0) -> RawTracepointLink:
+    """Attach a BTF-typed program (tp_btf, fentry, fexit, fmod_ret, lsm) to the target
+    it was loaded for (its attach_btf_id) with BPF_RAW_TRACEPOINT_OPEN and no name;
+    `target` only labels the link."""
+    attr = RawTracepointOpenAttr(name=0, prog_fd=fd_of(prog), cookie=cookie)
+    fd = bpf(BpfCmd.RAW_TRACEPOINT_OPEN, attr, f"BTF target {target}" if target else "")
+    return RawTracepointLink(FD(fd, "link"), target)
+
+
 def attach_socket(prog: "int | FD | Owner", sock: socket.socket) -> SocketFilter:
     """Attach a socket filter program to `sock` (any socket: UDP, TCP, AF_PACKET...)
     with setsockopt(SOL_SOCKET, SO_ATTACH_BPF, prog fd)."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import errno as _errno
 
-from ..errors import ENOTSUPP, ErrnoError, errno_name, errno_text  # noqa: F401 (re-exported)
+from ..errors import (ENOTSUPP, ErrnoError, RunError, errno_name,  # noqa: F401 (re-exported)
+                      errno_text)
 
 def _tail(log: str, lines: int) -> str:
     kept = [ln for ln in log.rstrip("\n").splitlines() if ln.strip()]
@@ -136,6 +137,15 @@ class KernelBTFError(KernelVerifierError):
         super().__init__(err, cmd, log, detail)
 
 
+class KernelTestRunError(KernelError, RunError):
+    """BPF_PROG_TEST_RUN failed: a RunError, as the VM's test-run errors are, so one
+    `pytest.raises(pybpf.RunError)` holds on both backends; also the errno's class
+    (KernelTestRunInvalidError is a KernelInvalidError, ...)."""
+
+    def __init__(self, err: int, cmd: str = "BPF_PROG_TEST_RUN", detail: str = "") -> None:
+        super().__init__(err, cmd, detail)
+
+
 def _combined(base: type[KernelError]) -> dict[int, type[KernelError]]:
     """For each errno class, a subclass of both `base` and it, e.g.
     KernelVerifierPermissionError. Built once at import and published as module
@@ -155,6 +165,7 @@ def _combined(base: type[KernelError]) -> dict[int, type[KernelError]]:
 
 _VERIFIER_CLASSES = _combined(KernelVerifierError)
 _BTF_CLASSES = _combined(KernelBTFError)
+_TEST_RUN_CLASSES = _combined(KernelTestRunError)
 
 _STAT_PREFIXES = ("processed ", "verification time", "stack depth", "max_states_per_insn",
                   "mark_read", "peak_states", "Validating ", "Func#", "func#",
@@ -187,6 +198,12 @@ def verifier_error(err: int, log: str, cmd: str = "BPF_PROG_LOAD",
     """A KernelVerifierError that is also the errno's class."""
     cls = _VERIFIER_CLASSES.get(err, KernelVerifierError)
     return cls(err, cmd, log, detail)
+
+
+def prog_test_run_error(err: int, detail: str = "") -> KernelTestRunError:
+    """A KernelTestRunError that is also the errno's class."""
+    cls = _TEST_RUN_CLASSES.get(err, KernelTestRunError)
+    return cls(err, "BPF_PROG_TEST_RUN", detail)  # type: ignore[return-value]
 
 
 def btf_error(err: int, log: str, detail: str = "") -> KernelBTFError:

@@ -283,7 +283,14 @@ class Map(Owner):
 
     @classmethod
     def from_fd(cls, fd: FD) -> "Map":
-        """Wrap (and take ownership of) an fd, reading the map's shape from the kernel."""
+        """Wrap (and take ownership of) an fd, reading the map's shape from the kernel
+        (KernelInvalidError, and the fd closed, when it is not a map)."""
+        from .objects import fd_kind
+        kind = fd_kind(fd)
+        if kind not in ("map", "unknown"):
+            fd.close()
+            raise kernel_error(_errno.EINVAL, "BPF_OBJ_GET_INFO_BY_FD",
+                               f"the object is a {kind}, not a map")
         i = map_get_info(fd)
         return cls(fd, i.type, i.key_size, i.value_size, i.max_entries, i.map_flags, i.name)
 

@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 from ..isa import Instruction, encode
 from . import abi
 from .abi import BpfCmd, ProgType
-from .errors import KernelNoSpaceError, verifier_error
+from .errors import KernelError, KernelNoSpaceError, prog_test_run_error, verifier_error
 from .fd import FD, Owner, fd_of
 from .objects import obj_get, obj_get_info_by_fd, obj_pin, prog_get_fd_by_id
 from .syscall import LOG_DEFAULT_SIZE, bpf, call_with_log
@@ -129,9 +129,10 @@ def prog_test_run(prog: "int | FD | Owner", data_in: bytes | None = None, *,
     try:
         bpf(BpfCmd.PROG_TEST_RUN, attr)
     except KernelNoSpaceError as e:
-        raise KernelNoSpaceError(e.errno, e.cmd,
-                                 f"output needs data {attr.data_size_out} / ctx "
-                                 f"{attr.ctx_size_out} bytes") from None
+        raise prog_test_run_error(e.errno, f"output needs data {attr.data_size_out} / ctx "
+                                      f"{attr.ctx_size_out} bytes") from None
+    except KernelError as e:
+        raise prog_test_run_error(e.errno, e.detail) from None
     data_out = dout.raw[:attr.data_size_out] if dout is not None else b""
     ctx_out = cout.raw[:attr.ctx_size_out] if cout is not None else b""
     return TestRunResult(attr.retval, data_out, ctx_out, attr.duration)

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (ENOTSUPP, MapBadFDError, MapBusyError, MapClosedError, MapError,
                      MapExistsError, MapFullError, MapInvalidError, MapKeyError,
-                     MapNoSpaceError, MapNotSupportedError, MapPermissionError, MapSpecError,
-                     map_error)
+                     MapNoSpaceError, MapNotSupportedError, MapPermissionError, MapPinError,
+                     MapSpecError, MapSpecNotSupportedError, MapSpecTooBigError, map_error)
 from .spec import MapSpec, map_type, type_names
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ __all__ = [
     "MapSpec", "Map", "VMMap", "Batch", "MapTable", "RingBufReader", "unpin",
     "map_type", "type_names", "possible_cpus", "VM_MAP_TYPES",
     "MapError", "MapKeyError", "MapFullError", "MapExistsError", "MapInvalidError",
-    "MapSpecError", "MapPermissionError", "MapBusyError", "MapNoSpaceError",
+    "MapSpecError", "MapSpecTooBigError", "MapSpecNotSupportedError", "MapPinError",
+    "MapPermissionError", "MapBusyError", "MapNoSpaceError",
     "MapNotSupportedError", "MapBadFDError", "MapClosedError", "ENOTSUPP", "map_error",
 ]

@@ -57,7 +57,18 @@ class MapInvalidError(MapError, ValueError):
 
 
 class MapSpecError(MapInvalidError):
-    """A MapSpec the kernel would refuse at BPF_MAP_CREATE (EINVAL unless said)."""
+    """A MapSpec the kernel would refuse at BPF_MAP_CREATE (EINVAL unless said), found
+    by pybpf before any call: the message names the map and the field, without the
+    errno text of a failed call (`errno` still says what the kernel would answer)."""
+
+    def _message(self) -> str:
+        return self.detail or "invalid map spec"
+
+
+class MapPinError(MapSpecError):
+    """A map an object pins by name that cannot be pinned or reused as asked: the pin
+    root is not a bpffs, the name would leave it, or the map pinned there differs
+    (the message names each difference)."""
 
 
 class MapPermissionError(MapError, PermissionError):
@@ -81,6 +92,18 @@ class MapNoSpaceError(MapError):
 
 class MapNotSupportedError(MapError):
     """ENOTSUPP / EOPNOTSUPP: the map type does not have this operation."""
+
+    default_errno = ENOTSUPP
+
+
+class MapSpecTooBigError(MapSpecError, MapFullError):
+    """A MapSpec the kernel would refuse with E2BIG (a size past its limits)."""
+
+    default_errno = _errno.E2BIG
+
+
+class MapSpecNotSupportedError(MapSpecError, MapNotSupportedError):
+    """A MapSpec the kernel would refuse with ENOTSUPP (a combination it does not do)."""
 
     default_errno = ENOTSUPP
 
@@ -119,6 +142,7 @@ def map_error(err: int, op: str = "", detail: str = "") -> MapError:
 
 
 __all__ = ["ENOTSUPP", "MapError", "MapKeyError", "MapFullError", "MapExistsError",
-           "MapInvalidError", "MapSpecError", "MapPermissionError", "MapBusyError",
+           "MapInvalidError", "MapSpecError", "MapSpecTooBigError", "MapSpecNotSupportedError",
+           "MapPinError", "MapPermissionError", "MapBusyError",
            "MapNoSpaceError", "MapNotSupportedError", "MapBadFDError", "MapClosedError",
            "map_error"]

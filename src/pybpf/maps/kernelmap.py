@@ -36,6 +36,8 @@ class KernelMap(Map):
     """A map in the kernel; `kmap` is the underlying pybpf.kernel.Map (owns the fd)."""
 
     backend = "kernel"
+    pin_path: str | None = None  # where an object pinned it by name (LIBBPF_PIN_BY_NAME)
+    reused: bool = False  # True: it was already pinned there, and reused as it was
 
     def __init__(self, kmap: _KMap, spec: MapSpec) -> None:
         super().__init__(spec)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
-from .errors import MapExistsError, MapInvalidError, MapKeyError, MapNotSupportedError
+from .errors import (MapExistsError, MapInvalidError, MapKeyError, MapNotSupportedError,
+                     MapPinError)
 from .spec import MapSpec
 
 if TYPE_CHECKING:
@@ -114,3 +116,76 @@ def unpin(path: "str | os.PathLike[str]") -> None:
         os.unlink(p)
     except FileNotFoundError:
         raise MapKeyError(f"nothing pinned at {p}", op="unpin") from None
+
+
+# --- LIBBPF_PIN_BY_NAME ------------------------------------------------------------------
+
+# the fields a pinned map must share with the spec to be reused (libbpf's
+# map_is_reuse_compat): type, key/value size, max_entries, flags, map_extra
+REUSE_FIELDS = ("type", "key_size", "value_size", "max_entries", "flags", "map_extra")
+_PIN_NAME_RE = re.compile(r"[A-Za-z0-9_.]+")
+
+
+def reuse_mismatch(spec: MapSpec, pinned: MapSpec) -> list[str]:
+    """How the map pinned (`pinned`, as the kernel reports it) differs from `spec` in
+    the fields that must match for reuse; empty when it may be reused."""
+    out = []
+    for f in REUSE_FIELDS:
+        want, have = getattr(spec, f), getattr(pinned, f)
+        if want != have:
+            if f == "type":
+                want, have = spec.type_name, pinned.type_name
+            elif f == "flags":
+                want, have = hex(want), hex(have)
+            out.append(f"{f} {have} (pinned) vs {want} (this object)")
+    return out
+
+
+def pin_or_reuse(name: str, spec: MapSpec, root: str) -> "tuple[Map, str]":
+    """A kernel map for `spec` pinned by name at `root`/`name`, as libbpf does for
+    LIBBPF_PIN_BY_NAME: a compatible map already pinned there is reused as it is (its
+    contents kept); otherwise a new map is created (with its contents) and pinned.
+    A pinned map that differs is a MapPinError naming each difference."""
+    from ..kernel.objects import is_bpffs
+    if not _PIN_NAME_RE.fullmatch(name) or name in (".", ".."):
+        raise MapPinError(f"map {name!r} cannot be pinned by name: a pin name is "
+                              "characters of [A-Za-z0-9_.], not '.' or '..'", op="pin")
+    path = os.path.join(root, name)
+    if not _is_dir(root) or not is_bpffs(root):
+        raise MapPinError(f"map {name!r} is pinned by name (LIBBPF_PIN_BY_NAME), but the "
+                              f"pin root {root} is not a bpffs directory (mount one: "
+                              f"mount -t bpf bpf {root})", op="pin")
+    spec.validate()
+    want = spec.resolved()
+    if os.path.lexists(path):
+        m = open_pinned(path)
+        try:
+            diff = reuse_mismatch(want, m.spec)
+        except Exception:
+            m.close()
+            raise
+        if diff:
+            m.close()
+            raise MapPinError(f"map {name!r}: the map pinned at {path} cannot be reused: "
+                               + "; ".join(diff), op="pin")
+        from .kernelmap import KernelMap
+        reused = KernelMap(m.kmap, want)  # same shape; the spec keeps its BTF types
+        reused.pin_path = path
+        reused.reused = True
+        return reused, path
+    m = want.create("kernel")
+    try:
+        m.pin(path)
+    except MapExistsError:  # pinned meanwhile by another loader: reuse that one
+        m.close()
+        return pin_or_reuse(name, spec, root)
+    except BaseException:
+        m.close()
+        raise
+    m.pin_path = path
+    m.reused = False
+    return m, path
+
+
+def _is_dir(path: str) -> bool:
+    return os.path.isdir(path)

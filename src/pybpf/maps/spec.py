@@ -1,16 +1,20 @@
 """MapSpec: what a map is, before it exists. A plain, deterministic dataclass (no fds,
 no memory) that normalises the map type to the kernel's number and checks the shape the
 way BPF_MAP_CREATE does, so a bad spec fails before anything is created on either
-backend. `spec.create("vm" | "kernel")` makes the map."""
+backend. `spec.create("vm" | "kernel")` makes the map.
+
+A spec made in Python is checked when made; a spec read from an object file is made
+with `check=False` and checked when the object is instantiated (`validate()`), so the
+user can fix it in between (`spec.maps["x"] = spec.maps["x"].with_(max_entries=64)`)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import InitVar, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from ..uapi import MapFlag, MapType
-from .errors import MapFullError, MapNotSupportedError, MapSpecError
+from .errors import MapSpecError, MapSpecNotSupportedError, MapSpecTooBigError
 
 if TYPE_CHECKING:
     from .base import Map
@@ -20,6 +24,7 @@ KMALLOC_MAX_SIZE = 1 << 22          # x86-64: MAX_PAGE_ORDER 10 + PAGE_SHIFT 12
 PCPU_MIN_UNIT_SIZE = 32 << 10       # per-CPU values are bounded by the percpu unit size
 HTAB_ELEM_HEADER = 48               # sizeof(struct htab_elem) on x86-64
 LPM_DATA_SIZE_MIN, LPM_DATA_SIZE_MAX = 1, 256
+ARRAY_VALUE_SIZE_MAX = (1 << 31) - 1  # INT_MAX (array_map_alloc_check, Linux 6.18)
 RINGBUF_MAX_DATA_SZ = (1 << 32) - 3 * PAGE_SIZE  # rounded down to a power of two below
 
 BPF_F_ACCESS_MASK = (MapFlag.RDONLY | MapFlag.RDONLY_PROG | MapFlag.WRONLY
@@ -105,9 +110,12 @@ class MapSpec:
     map's MapSpec for array_of_maps/hash_of_maps; `map_extra` the bloom filter's hash
     count (low 4 bits); `name` may be longer than the kernel's 15 characters (a kernel
     map gets the first 15, as with libbpf); `pinning` libbpf's PIN_NONE/PIN_BY_NAME
-    (stored); `key_type` /
+    (the kernel backend pins such maps under its pin root); `key_type` /
     `value_type` opaque BTF type references (stored, not interpreted); `contents` initial
-    (key, value) pairs written at creation; `freeze` freezes the map after them."""
+    (key, value) pairs written at creation; `freeze` freezes the map after them.
+    A perf_event_array with max_entries 0 gets one slot per possible CPU at creation,
+    as libbpf does. `check=False` defers the checks to validate() (called by create()
+    and at instantiation), for specs read from object files."""
 
     type: "int | str | MapType"
     key_size: int
@@ -122,15 +130,23 @@ class MapSpec:
     value_type: Any = None
     contents: tuple = field(default=())
     freeze: bool = False
+    check: InitVar[bool] = True
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "type", map_type(self.type))
-        object.__setattr__(self, "flags", int(self.flags))
+    def __post_init__(self, check: bool) -> None:
+        try:
+            object.__setattr__(self, "type", map_type(self.type))
+        except MapSpecError:
+            if check or not isinstance(self.type, int):
+                raise  # an unknown number is kept (validate() names it); a bad name is not
+        if isinstance(self.flags, int):
+            object.__setattr__(self, "flags", int(self.flags))
         object.__setattr__(self, "contents", tuple(tuple(kv) for kv in self.contents))
         for kv in self.contents:
             if len(kv) != 2:
-                raise MapSpecError("contents must be (key, value) pairs", op="create")
-        self.validate()
+                raise MapSpecError(self._named("contents must be (key, value) pairs"),
+                                   op="create")
+        if check:
+            self.validate()
 
     # --- shape ----------------------------------------------------------------------------
     @property
@@ -155,49 +171,99 @@ class MapSpec:
         return replace(self, **changes)
 
     # --- validation ---------------------------------------------------------------------
+    def _named(self, reason: str) -> str:
+        return f"map {self.name!r}: {reason}" if self.name else reason
+
     def _fail(self, reason: str, cls: type = MapSpecError, **kw: Any) -> None:
-        raise cls(f"{self.type_name} map: {reason}", op="create", **kw)
+        raise cls(self._named(reason), op="create", **kw)
+
+    def _bad(self, field_name: str, why: str, cls: type = MapSpecError) -> None:
+        """Fail naming the field, its value and the map type:
+        "map 'x': max_entries 0 is invalid for hash maps (must be > 0)"."""
+        value = getattr(self, field_name)
+        shown = hex(value) if field_name == "flags" else value
+        self._fail(f"{field_name} {shown} is invalid for {self.type_name} maps ({why})", cls)
 
     def validate(self) -> None:
-        """Raise MapSpecError (or MapFullError for E2BIG) where BPF_MAP_CREATE would
-        refuse this spec."""
+        """Raise MapSpecError (MapSpecTooBigError for E2BIG, MapSpecNotSupportedError
+        for ENOTSUPP) where BPF_MAP_CREATE would refuse this spec; the message names
+        the map and the field."""
+        if not isinstance(self.type, int) or isinstance(self.type, bool):
+            self._fail(f"type must be a name or a number, not {self.type!r}")
+        try:
+            map_type(self.type)
+        except MapSpecError as e:
+            self._fail(e.detail)
         t = self.type
         for f in ("key_size", "value_size", "max_entries", "map_extra", "flags"):
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0 or v >= 1 << 64:
                 self._fail(f"{f} must be a non-negative integer, got {v!r}")
-        if max(self.key_size, self.value_size, self.max_entries) >= 1 << 32:
-            self._fail("key_size, value_size and max_entries are 32-bit")
-        if not _NAME_RE.fullmatch(self.name):  # the kernel keeps the first 15 characters
-            self._fail(f"name {self.name!r} must be characters of [A-Za-z0-9_.]")
+        for f in ("key_size", "value_size", "max_entries", "flags"):
+            if getattr(self, f) >= 1 << 32:
+                self._bad(f, "key_size, value_size, max_entries and flags are 32-bit")
+        if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
+            # the kernel keeps the first 15 characters
+            raise MapSpecError(f"map name {self.name!r} must be characters of "
+                               "[A-Za-z0-9_.]", op="create")
         if self.map_extra and t != MapType.BLOOM_FILTER and t != MapType.ARENA:
-            self._fail("map_extra is only for bloom filters (and arenas)")
+            self._bad("map_extra", "map_extra is only for bloom filters (and arenas)")
         if self.flags & MapFlag.RDONLY and self.flags & MapFlag.WRONLY:
-            self._fail("BPF_F_RDONLY and BPF_F_WRONLY exclude each other")
+            self._bad("flags", "BPF_F_RDONLY and BPF_F_WRONLY exclude each other")
         if self.flags & MapFlag.RDONLY_PROG and self.flags & MapFlag.WRONLY_PROG:
-            self._fail("BPF_F_RDONLY_PROG and BPF_F_WRONLY_PROG exclude each other")
+            self._bad("flags", "BPF_F_RDONLY_PROG and BPF_F_WRONLY_PROG exclude each other")
         if self.inner is not None and t not in MAP_IN_MAP_TYPES:
-            self._fail("only array_of_maps and hash_of_maps have an inner map")
+            self._fail(f"inner is invalid for {self.type_name} maps (only array_of_maps "
+                       "and hash_of_maps have an inner map)")
+        percpu_lru = t in (MapType.LRU_HASH, MapType.LRU_PERCPU_HASH) and \
+            self.flags & MapFlag.NO_COMMON_LRU
+        if (t in PERCPU_TYPES or percpu_lru) and self.flags & MapFlag.NUMA_NODE:
+            self._bad("flags", "per-CPU maps and per-CPU LRU lists take no BPF_F_NUMA_NODE")
         check = _CHECKS.get(t)
-        if check is not None:
-            check(self)
+        token = self.flags & MapFlag.TOKEN_FD
+        if token and t in _CHECKED_AT_ALLOC:  # the token is looked up before these checks
+            self._token_fail()
+        if check is not None:  # the kernel takes BPF_F_TOKEN_FD off before these checks
+            check(replace(self, flags=self.flags & ~int(MapFlag.TOKEN_FD), check=False)
+                  if token else self)
+        if token:
+            self._token_fail()
+
+    def _token_fail(self) -> None:
+        self._bad("flags", "BPF_F_TOKEN_FD needs a BPF token, which a MapSpec does not carry")
 
     def _flags_within(self, mask: int) -> None:
-        extra = self.flags & ~mask
+        extra = self.flags & ~int(mask)  # int: ~IntFlag keeps only the defined bits
         if extra:
-            self._fail(f"flags {MapFlag(extra)!r} are not allowed for this map type")
+            named = [f for f in MapFlag if f.name and f.value & extra
+                     and f.value & (f.value - 1) == 0]
+            rest = extra & ~sum(f.value for f in named)
+            parts = [f"BPF_F_{f.name}" for f in named] + ([hex(rest)] if rest else [])
+            self._fail(f"flags {self.flags:#x} are invalid for {self.type_name} maps "
+                       f"({'|'.join(parts)} not allowed)")
 
     # --- creation ------------------------------------------------------------------------
+    def resolved(self) -> "MapSpec":
+        """The spec as it is created: a perf_event_array with max_entries 0 gets one
+        slot per possible CPU (/sys/devices/system/cpu/possible), as libbpf does."""
+        if self.type == MapType.PERF_EVENT_ARRAY and self.max_entries == 0:
+            from .base import possible_cpus
+            return self.with_(max_entries=possible_cpus())
+        return self
+
     def create(self, backend: str = "vm") -> "Map":
         """Make the map on the VM ("vm") or in the kernel ("kernel"), write `contents`,
-        then freeze it if `freeze`. On any failure nothing is left behind."""
+        then freeze it if `freeze`. On any failure nothing is left behind. The spec is
+        validated first (MapSpecError, before anything is created)."""
+        if backend not in ("vm", "kernel"):
+            raise ValueError(f"unknown backend {backend!r} (expected 'vm' or 'kernel')")
+        self.validate()
+        spec = self.resolved()
         if backend == "vm":
             from .vmmaps import create_vm_map
-            return create_vm_map(self)
-        if backend == "kernel":
-            from .kernelmap import KernelMap
-            return KernelMap.create(self)
-        raise ValueError(f"unknown backend {backend!r} (expected 'vm' or 'kernel')")
+            return create_vm_map(spec)
+        from .kernelmap import KernelMap
+        return KernelMap.create(spec)
 
     @classmethod
     def from_info(cls, type: int, key_size: int, value_size: int, max_entries: int,
@@ -246,6 +312,8 @@ class MapSpec:
             parts.append(f"inner={self.inner!r}")
         if self.map_extra:
             parts.append(f"map_extra={self.map_extra}")
+        if self.pinning:
+            parts.append(f"pinning={self.pinning}")
         if self.contents:
             parts.append(f"contents=<{len(self.contents)} pairs>")
         if self.freeze:
@@ -256,43 +324,52 @@ class MapSpec:
 # --- per-type checks, after the kernel's map_alloc_check functions ------------------------
 
 def _common(s: MapSpec) -> None:
-    if s.max_entries == 0:
-        s._fail("max_entries must be > 0")
+    if s.max_entries == 0 and s.type != MapType.PERF_EVENT_ARRAY:  # 0: one per CPU
+        s._bad("max_entries", "must be > 0")
 
 
 def _check_array(s: MapSpec) -> None:
     _common(s)
     s._flags_within(ARRAY_CREATE_FLAG_MASK)
     if s.key_size != 4:
-        s._fail(f"key_size must be 4 (a u32 index), got {s.key_size}")
+        s._bad("key_size", "key_size must be 4 (a u32 index)")
     if s.value_size == 0:
-        s._fail("value_size must be > 0")
+        s._bad("value_size", "must be > 0")
     if s.type != MapType.ARRAY and s.flags & (MapFlag.MMAPABLE | MapFlag.INNER_MAP):
-        s._fail("BPF_F_MMAPABLE and BPF_F_INNER_MAP are only for plain arrays")
+        s._bad("flags", "BPF_F_MMAPABLE and BPF_F_INNER_MAP are only for plain arrays")
     if s.type != MapType.PERF_EVENT_ARRAY and s.flags & MapFlag.PRESERVE_ELEMS:
-        s._fail("BPF_F_PRESERVE_ELEMS is only for perf_event_array")
+        s._bad("flags", "BPF_F_PRESERVE_ELEMS is only for perf_event_array")
     if s.type == MapType.PERCPU_ARRAY and s.value_stride > PCPU_MIN_UNIT_SIZE:
-        s._fail(f"per-CPU value_size is at most {PCPU_MIN_UNIT_SIZE}", MapFullError)
-    if s.value_size > KMALLOC_MAX_SIZE:
-        s._fail(f"value_size is at most {KMALLOC_MAX_SIZE}", MapFullError)
+        s._bad("value_size", f"per-CPU value_size is at most {PCPU_MIN_UNIT_SIZE}",
+               MapSpecTooBigError)
+    if s.value_size > ARRAY_VALUE_SIZE_MAX:
+        s._bad("value_size", f"value_size is at most {ARRAY_VALUE_SIZE_MAX}",
+               MapSpecTooBigError)
 
 
 def _check_fd_array(s: MapSpec) -> None:
     if s.value_size != 4:
         _common(s)
-        s._fail(f"value_size must be 4 (an fd), got {s.value_size}")
+        s._bad("value_size", "must be 4, an fd")
+    if s.flags & (MapFlag.RDONLY_PROG | MapFlag.WRONLY_PROG):
+        s._bad("flags", "maps of fds take no BPF_F_RDONLY_PROG or BPF_F_WRONLY_PROG")
     _check_array(s)
 
 
 def _check_map_in_map(s: MapSpec) -> None:
     if s.inner is None:
-        s._fail("needs an inner map spec (inner=MapSpec(...))")
+        s._fail(f"{s.type_name} needs an inner map spec (inner=MapSpec(...))")
     inner = s.inner
     assert inner is not None
     if inner.type in MAP_IN_MAP_TYPES:
-        s._fail("the inner map cannot itself be a map of maps")
+        s._fail("inner is invalid: the inner map cannot itself be a map of maps")
     if inner.type == MapType.PROG_ARRAY:
-        s._fail("a prog_array cannot be an inner map", MapNotSupportedError)
+        s._fail("inner is invalid: a prog_array cannot be an inner map",
+                MapSpecNotSupportedError)
+    try:
+        inner.validate()
+    except MapSpecError as e:
+        raise type(e)(s._named(f"inner map: {e.detail}"), op="create") from None
     if s.type == MapType.ARRAY_OF_MAPS:
         _check_fd_array(s)
     else:
@@ -301,59 +378,74 @@ def _check_map_in_map(s: MapSpec) -> None:
 
 def _check_hash(s: MapSpec, fd: bool = False) -> None:
     if fd and s.value_size != 4:
-        s._fail(f"value_size must be 4 (an fd), got {s.value_size}")
+        s._bad("value_size", "must be 4, an fd")
     lru = s.type in (MapType.LRU_HASH, MapType.LRU_PERCPU_HASH)
     s._flags_within(HTAB_CREATE_FLAG_MASK)
     if not lru and s.flags & MapFlag.NO_COMMON_LRU:
-        s._fail("BPF_F_NO_COMMON_LRU is only for LRU maps")
+        s._bad("flags", "BPF_F_NO_COMMON_LRU is only for LRU maps")
     if lru and s.flags & MapFlag.NO_PREALLOC:
-        s._fail("LRU maps are always preallocated (BPF_F_NO_PREALLOC)", MapNotSupportedError)
-    if s.max_entries == 0 or s.key_size == 0 or s.value_size == 0:
-        s._fail("key_size, value_size and max_entries must be > 0")
+        s._bad("flags", "LRU maps are always preallocated: no BPF_F_NO_PREALLOC",
+               MapSpecNotSupportedError)
+    for f in ("max_entries", "key_size", "value_size"):
+        if getattr(s, f) == 0:
+            s._bad(f, "must be > 0")
     if s.key_size + s.value_size >= KMALLOC_MAX_SIZE - HTAB_ELEM_HEADER:
-        s._fail("key_size + value_size is too large", MapFullError)
+        s._bad("value_size", f"key_size + value_size must be below "
+               f"{KMALLOC_MAX_SIZE - HTAB_ELEM_HEADER}", MapSpecTooBigError)
     if s.percpu and s.value_stride > PCPU_MIN_UNIT_SIZE:
-        s._fail(f"per-CPU value_size is at most {PCPU_MIN_UNIT_SIZE}", MapFullError)
+        s._bad("value_size", f"per-CPU value_size is at most {PCPU_MIN_UNIT_SIZE}",
+               MapSpecTooBigError)
 
 
 def _check_lpm(s: MapSpec) -> None:
     if s.max_entries == 0:
-        s._fail("max_entries must be > 0")
+        s._bad("max_entries", "must be > 0")
     if not s.flags & MapFlag.NO_PREALLOC:
-        s._fail("LPM tries must be created with BPF_F_NO_PREALLOC")
+        s._bad("flags", "LPM tries must be created with BPF_F_NO_PREALLOC")
     s._flags_within(LPM_CREATE_FLAG_MASK)
     if not 4 + LPM_DATA_SIZE_MIN <= s.key_size <= 4 + LPM_DATA_SIZE_MAX:
-        s._fail(f"key_size must be 4 (u32 prefixlen) + 1..{LPM_DATA_SIZE_MAX} data bytes, "
-                f"got {s.key_size}")
+        s._bad("key_size", f"key_size must be 4 (u32 prefixlen) + 1..{LPM_DATA_SIZE_MAX} "
+               "data bytes")
     if not 1 <= s.value_size <= KMALLOC_MAX_SIZE - 64 - LPM_DATA_SIZE_MAX:
-        s._fail(f"value_size {s.value_size} out of range")
+        s._bad("value_size", f"must be 1..{KMALLOC_MAX_SIZE - 64 - LPM_DATA_SIZE_MAX}")
 
 
 def _check_queue_stack(s: MapSpec) -> None:
-    if s.max_entries == 0 or s.key_size != 0 or s.value_size == 0:
-        s._fail("needs key_size 0, value_size > 0 and max_entries > 0")
+    if s.key_size != 0:
+        s._bad("key_size", "needs key_size 0")
+    if s.value_size == 0:
+        s._bad("value_size", "needs value_size > 0")
+    if s.max_entries == 0:
+        s._bad("max_entries", "must be > 0")
     s._flags_within(QUEUE_STACK_CREATE_FLAG_MASK)
     if s.value_size > KMALLOC_MAX_SIZE:
-        s._fail(f"value_size is at most {KMALLOC_MAX_SIZE}", MapFullError)
+        s._bad("value_size", f"value_size is at most {KMALLOC_MAX_SIZE}", MapSpecTooBigError)
 
 
 def _check_bloom(s: MapSpec) -> None:
-    if s.key_size != 0 or s.value_size == 0 or s.max_entries == 0:
-        s._fail("needs key_size 0, value_size > 0 and max_entries > 0")
+    if s.key_size != 0:
+        s._bad("key_size", "needs key_size 0")
+    if s.value_size == 0:
+        s._bad("value_size", "needs value_size > 0")
+    if s.max_entries == 0:
+        s._bad("max_entries", "must be > 0")
     s._flags_within(BLOOM_CREATE_FLAG_MASK)
     if s.map_extra & ~0xF:
-        s._fail("map_extra holds the number of hash functions in its low 4 bits only")
+        s._bad("map_extra", "it holds the number of hash functions in its low 4 bits only")
 
 
 def _check_ringbuf(s: MapSpec) -> None:
     s._flags_within(RINGBUF_CREATE_FLAG_MASK)
     n = s.max_entries
-    if s.key_size or s.value_size or n == 0 or n & (n - 1) or n % PAGE_SIZE:
-        s._fail("needs key_size 0, value_size 0 and max_entries (the size in bytes) a "
-                f"power of two and a multiple of the page size ({PAGE_SIZE}), got "
-                f"key_size {s.key_size}, value_size {s.value_size}, max_entries {n}")
+    if s.key_size:
+        s._bad("key_size", "needs key_size 0")
+    if s.value_size:
+        s._bad("value_size", "needs value_size 0")
+    if n == 0 or n & (n - 1) or n % PAGE_SIZE:
+        s._bad("max_entries", "the size in bytes must be a power of two and a multiple of "
+               f"the page size ({PAGE_SIZE})")
     if n > RINGBUF_MAX_DATA_SZ:
-        s._fail("ring buffer too large", MapFullError)
+        s._bad("max_entries", "ring buffer too large", MapSpecTooBigError)
 
 
 DEV_CREATE_FLAG_MASK = MapFlag.NUMA_NODE | MapFlag.RDONLY | MapFlag.WRONLY
@@ -363,10 +455,14 @@ def _check_devmap(s: MapSpec) -> None:
     """dev_map_alloc_check (devmap, devmap_hash) and xsk_map_alloc: u32 keys, values of
     4 bytes (ifindex / socket fd) or, for devmaps, 8 (struct bpf_devmap_val)."""
     sizes = (4,) if s.type == MapType.XSKMAP else (4, 8)
-    if s.max_entries == 0 or s.key_size != 4 or s.value_size not in sizes or \
-            s.flags & ~DEV_CREATE_FLAG_MASK:
-        s._fail(f"needs key_size 4, value_size {' or '.join(map(str, sizes))}, "
-                "max_entries > 0 and flags within BPF_F_NUMA_NODE|RDONLY|WRONLY")
+    if s.max_entries == 0:
+        s._bad("max_entries", "must be > 0")
+    if s.key_size != 4:
+        s._bad("key_size", "needs key_size 4")
+    if s.value_size not in sizes:
+        s._bad("value_size", f"needs value_size {' or '.join(map(str, sizes))}")
+    if s.flags & ~int(DEV_CREATE_FLAG_MASK):
+        s._bad("flags", "only BPF_F_NUMA_NODE|RDONLY|WRONLY are allowed")
 
 
 def _cpu_max() -> int:
@@ -379,13 +475,20 @@ def _cpu_max() -> int:
 def _check_cpumap(s: MapSpec) -> None:
     """cpu_map_alloc: u32 keys, value qsize (4) or struct bpf_cpumap_val (8), at most
     NR_CPUS entries (E2BIG)."""
-    if s.max_entries == 0 or s.key_size != 4 or s.value_size not in (4, 8) or \
-            s.flags & ~MapFlag.NUMA_NODE:
-        s._fail("needs key_size 4, value_size 4 or 8, max_entries > 0 and no flags but "
-                "BPF_F_NUMA_NODE")
+    if s.max_entries == 0:
+        s._bad("max_entries", "must be > 0")
+    if s.key_size != 4:
+        s._bad("key_size", "needs key_size 4")
+    if s.value_size not in (4, 8):
+        s._bad("value_size", "needs value_size 4 or 8")
+    if s.flags & ~int(MapFlag.NUMA_NODE):
+        s._bad("flags", "no flags but BPF_F_NUMA_NODE")
     if s.max_entries > _cpu_max():
-        s._fail(f"max_entries is at most NR_CPUS ({_cpu_max()})", MapFullError)
+        s._bad("max_entries", f"max_entries is at most NR_CPUS ({_cpu_max()})",
+               MapSpecTooBigError)
 
+
+_CHECKED_AT_ALLOC = frozenset({MapType.CPUMAP})  # no map_alloc_check: checked in map_alloc
 
 _CHECKS = {
     MapType.DEVMAP: _check_devmap,

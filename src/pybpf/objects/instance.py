@@ -6,24 +6,20 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .. import isa
-from ..errors import PyBPFError
+from ..errors import ErrnoError, PyBPFError
 from ..isa import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, Instruction
+from .errors import AttachNotSupportedError, ObjectError
 from .spec import ObjectSpec, ProgramSpec
 
 BACKENDS = ("vm", "kernel")
+DEFAULT_PIN_ROOT = "/sys/fs/bpf"  # libbpf's default for LIBBPF_PIN_BY_NAME
 
-
-class ObjectError(PyBPFError):
-    """An object that cannot be instantiated (an unresolvable reference, an unsupported
-    construct); the message names it."""
-
-
-class AttachNotSupportedError(ObjectError):
-    """An attach the program's backend or section cannot do (the VM has no kernel hooks;
-    a socket filter needs a socket)."""
+__all__ = ["AttachNotSupportedError", "BACKENDS", "DEFAULT_PIN_ROOT", "Object", "ObjectError",
+           "Program", "TestRunResult", "UPROBE_KINDS", "instantiate", "parse_uprobe_section",
+           "patch_program", "resolve_binary_path", "select_programs", "check_map_specs"]
 
 
 UPROBE_KINDS = ("uprobe", "uprobe.s", "uretprobe", "uretprobe.s")
@@ -97,6 +93,7 @@ class Program:
         self._runner = runner
         self.links: list[Any] = []  # attachments made through attach*(), closed with us
         self._world: dict[str, Any] = {}  # VM test-run surroundings (set_netns)
+        self.attach_btf_id = 0  # kernel: the vmlinux BTF id it was loaded for (tp_btf, ...)
 
     @property
     def fd(self) -> int:
@@ -205,14 +202,19 @@ class Program:
                 raise AttachNotSupportedError(
                     f"program {self.name}: section {section!r} names no raw tracepoint")
             return self.attach_raw_tracepoint(rest)
+        if kind.removesuffix(".s") in _BTF_ATTACH_KINDS:
+            self._need_kernel(f"{kind} {rest}")
+            from ..kernel import attach_tracing
+            return self._keep(attach_tracing(self.handle, rest))
         if kind == "socket":
             raise AttachNotSupportedError(
                 f"program {self.name}: a socket filter (section {section!r}) is attached to "
                 "a socket: use attach_socket(sock)")
         raise AttachNotSupportedError(
             f"program {self.name}: pybpf cannot attach section {section!r} from its name "
-            "(it knows tracepoint/<category>/<name>, raw_tp/<name> and "
-            "u[ret]probe/<binary>:<function>; socket filters with attach_socket)")
+            "(it knows tracepoint/<category>/<name>, raw_tp/<name>, "
+            "u[ret]probe/<binary>:<function>, tp_btf/, fentry/, fexit/, fmod_ret/ and lsm/; "
+            "socket filters with attach_socket)")
 
     def detach(self) -> None:
         """Close every attachment made through attach*()."""
@@ -229,8 +231,13 @@ class Program:
         return f"<Program {self.name} type={self.type} on {self.backend}>"
 
 
+_BTF_ATTACH_KINDS = ("tp_btf", "fentry", "fexit", "fmod_ret", "lsm")
+
+
 class Object:
-    """An instantiated object: `programs` and `maps` by name. Close it (or use `with`)."""
+    """An instantiated object: `programs` and `maps` by name. Close it (or use `with`).
+    `skipped` names the programs left out (instantiate(programs=...), autoload False);
+    `pinned` maps the names of maps pinned by name to their paths (kernel)."""
 
     def __init__(self, spec: ObjectSpec, backend: str) -> None:
         self.spec = spec
@@ -238,6 +245,18 @@ class Object:
         self.programs: dict[str, Program] = {}
         self.maps: dict[str, Any] = {}
         self.warnings: list[str] = []
+        self.skipped: list[str] = []
+        self.pinned: dict[str, str] = {}
+
+    def unpin_maps(self) -> None:
+        """Remove the pins of the maps pinned by name (libbpf's bpf_object__unpin_maps);
+        the maps stay usable while this object holds them."""
+        while self.pinned:
+            _, path = self.pinned.popitem()
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
     def close(self) -> None:
         for p in self.programs.values():
@@ -261,28 +280,52 @@ class Object:
 
 # --- instantiation -----------------------------------------------------------------------
 
-def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None) -> Object:
-    """Create the maps, resolve every reference and load every program."""
+def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None,
+                programs: "Iterable[str] | str | None" = None,
+                pin_root: "str | os.PathLike[str] | None" = None) -> Object:
+    """Create the maps, resolve every reference and load the programs.
+
+    `programs`: the names of the programs to load (default: every program whose
+    `autoload` is true); the others are left out (`obj.skipped`), as with libbpf's
+    bpf_program__set_autoload or cilium/ebpf's selective loading, so one program the
+    backend refuses does not stop the rest. `pin_root`: the directory (a bpffs) where
+    maps defined with LIBBPF_PIN_BY_NAME are pinned and reused on the kernel backend
+    (default /sys/fs/bpf). Map specs are checked first: a bad one raises MapSpecError
+    naming the map before anything is created."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r} (expected 'vm' or 'kernel')")
+    selected = select_programs(spec, programs)
+    check_map_specs(spec)
+    root = os.fspath(pin_root) if pin_root is not None else DEFAULT_PIN_ROOT
     obj = Object(spec, backend)
+    obj.skipped = [n for n in spec.programs if n not in selected]
     try:
         for name, mspec in spec.maps.items():
             if name == ".kconfig":  # this machine's kernel config, known only now
                 from .kconfig import kconfig_value
                 mspec = mspec.with_(contents=[(b"\0\0\0\0", kconfig_value(spec))])
-            obj.maps[name] = mspec.create(backend)
-        target = None
-        for name, pspec in spec.programs.items():
-            if pspec.core_relos and target is None:
-                target = _core_target(btf_target)
-            code = patch_program(spec, pspec, obj.maps, target, backend, obj.warnings)
-            obj.programs[name] = (_load_kernel if backend == "kernel" else _load_vm)(
-                spec, pspec, code, obj)
+            obj.maps[name] = _create_map(name, mspec, backend, root, obj)
+        target: dict[str, Any] = {}
+        for name in selected:
+            pspec = spec.programs[name]
+            try:
+                if pspec.core_relos and "core" not in target:
+                    target["core"] = _core_target(btf_target)
+                code = patch_program(spec, pspec, obj.maps, target.get("core"), backend,
+                                     obj.warnings)
+                obj.programs[name] = (_load_kernel if backend == "kernel" else _load_vm)(
+                    spec, pspec, code, obj, target)
+            except PyBPFError as e:
+                _name_program(e, pspec)
+                raise
         for map_name, slots in spec.map_values.items():
             m = obj.maps[map_name]
             for index, ref in slots:
                 target_obj = obj.programs.get(ref) or obj.maps.get(ref)
+                if target_obj is None and ref in obj.skipped:
+                    obj.warnings.append(f"map {map_name} slot {index}: program {ref} is not "
+                                        "loaded, the slot stays empty")
+                    continue
                 if target_obj is None:
                     raise ObjectError(f"map {map_name} slot {index} refers to {ref}, which is "
                                       "neither a program nor a map of this object")
@@ -291,6 +334,86 @@ def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None
         obj.close()
         raise
     return obj
+
+
+def select_programs(spec: ObjectSpec, programs: "Iterable[str] | str | None") -> list[str]:
+    """The names of the programs to load, in the object's order: `programs` (names;
+    an unknown one is an ObjectError listing the object's), or by default every
+    program whose `autoload` is true."""
+    if programs is None:
+        return [n for n, p in spec.programs.items() if getattr(p, "autoload", True)]
+    if isinstance(programs, str):
+        wanted = [programs]
+    else:
+        try:
+            wanted = list(programs)
+        except TypeError:
+            raise TypeError(f"programs must be program names, not "
+                            f"{type(programs).__name__}") from None
+    for n in wanted:
+        if not isinstance(n, str) or n not in spec.programs:
+            known = ", ".join(spec.programs) or "none"
+            raise ObjectError(f"no program {n!r} in this object (programs: {known})")
+    return [n for n in spec.programs if n in wanted]
+
+
+def check_map_specs(spec: ObjectSpec) -> None:
+    """Validate every map spec (read unchecked from the object) before anything is
+    created: MapSpecError names the map and the field."""
+    from ..maps import MapSpec, MapSpecError
+    for name, mspec in spec.maps.items():
+        if not isinstance(mspec, MapSpec):
+            raise ObjectError(f"map {name!r}: spec.maps values are MapSpecs, not "
+                              f"{type(mspec).__name__}")
+        try:
+            mspec.validate()
+        except MapSpecError as e:
+            if mspec.name != name:  # a spec put there by hand: name the map as the object does
+                raise type(e)(f"map {name!r}: {e.detail}", op=e.op) from None
+            raise
+
+
+def _create_map(name: str, mspec: Any, backend: str, root: str, obj: Object) -> Any:
+    """Create one map; maps pinned by name (kernel) are pinned under `root`, or the
+    compatible map already pinned there is reused. A failed creation names the map."""
+    from ..maps import MapError
+    from ..maps.spec import PIN_BY_NAME, PIN_NONE
+    try:
+        if mspec.pinning == PIN_NONE:
+            return mspec.create(backend)
+        if mspec.pinning != PIN_BY_NAME:
+            obj.warnings.append(f"map {name}: pinning {mspec.pinning} (an iproute2 namespace) "
+                                "is not supported; the map is not pinned")
+            return mspec.create(backend)
+        if backend != "kernel":
+            obj.warnings.append(f"map {name}: LIBBPF_PIN_BY_NAME pins only in the kernel; "
+                                "on the VM the map is this object's own")
+            return mspec.create(backend)
+        from ..maps.pin import pin_or_reuse
+        m, path = pin_or_reuse(name, mspec, root)
+        obj.pinned[name] = path
+        return m
+    except MapError as e:
+        if f"map {name!r}" not in e.detail and not e.detail.startswith(f"map {name}"):
+            e.detail = f"map {name!r}: {e.detail}" if e.detail else f"map {name!r}"
+            e.args = (e._message(),)
+        raise
+
+
+def _name_program(e: PyBPFError, pspec: ProgramSpec) -> None:
+    """Make an error raised while preparing or loading a program name it (in place,
+    keeping its class): "program <name>: ..."."""
+    tag = f"program {pspec.name}"
+    if tag in str(e):
+        return
+    if isinstance(e, ErrnoError):
+        e.detail = f"{tag} ({pspec.section}): {e.detail}" if e.detail else \
+            f"{tag} ({pspec.section})"
+        e.args = (str(e),)
+    elif len(e.args) == 1 and isinstance(e.args[0], str):
+        e.args = (f"{tag}: {e.args[0]}",)
+    elif hasattr(e, "add_note"):
+        e.add_note(f"while loading {tag} ({pspec.section})")
 
 
 def _core_target(btf_target: Any) -> Any:
@@ -383,20 +506,43 @@ def _kernel_btf(spec: ObjectSpec, obj: Object) -> Any:
     return obj.__dict__["btf"]
 
 
-def _load_kernel(spec: ObjectSpec, pspec: ProgramSpec, code: bytes, obj: Object) -> Program:
+def _attach_btf_id(pspec: ProgramSpec, cache: dict[str, Any]) -> tuple[int, int]:
+    """(attach_btf_id, expected_attach_type) of a tp_btf/fentry/fexit/fmod_ret/lsm/iter
+    program, found in vmlinux BTF (read once per instantiation); (0, the spec's
+    expected attach type) for the other program types."""
+    from .attachbtf import expected_attach_type, needs_attach_btf_id, resolve_attach_btf_id
+    attach_type = expected_attach_type(pspec.type, pspec.expected_attach_type, pspec.section)
+    if not needs_attach_btf_id(pspec.type, attach_type):
+        return 0, pspec.expected_attach_type
+    if "vmlinux" not in cache:
+        from ..btf import BTFError, load_vmlinux
+        try:
+            cache["vmlinux"] = load_vmlinux()
+        except BTFError as e:
+            raise ObjectError(f"program {pspec.name}: its attach target is found in the "
+                              f"kernel's BTF, which cannot be read ({e})") from None
+    attach_to = pspec.attach_to or pspec.section.partition("/")[2]
+    return resolve_attach_btf_id(cache["vmlinux"], pspec.name, pspec.type, attach_type,
+                                 attach_to), attach_type
+
+
+def _load_kernel(spec: ObjectSpec, pspec: ProgramSpec, code: bytes, obj: Object,
+                 cache: dict[str, Any]) -> Program:
     from .. import kernel
+    from ..kernel.errors import verifier_error
+    attach_btf_id, attach_type = _attach_btf_id(pspec, cache)
     btf = _kernel_btf(spec, obj) if pspec.func_info else None
     try:
         handle = kernel.prog_load(pspec.type, code, pspec.license or spec.license or "GPL",
-                                  expected_attach_type=pspec.expected_attach_type,
+                                  expected_attach_type=attach_type,
                                   name=_kernel_name(pspec.name), kern_version=pspec.kern_version,
-                                  prog_flags=pspec.flags,
+                                  prog_flags=pspec.flags, attach_btf_id=attach_btf_id,
                                   prog_btf_fd=btf if btf is not None else 0,
                                   func_info=[(f.pc, f.type_id) for f in pspec.func_info]
                                   if btf is not None else None)
     except kernel.KernelVerifierError as e:
-        raise kernel.KernelVerifierError(e.errno, e.cmd, e.log,
-                                         f"program {pspec.name} ({pspec.section})") from None
+        raise verifier_error(e.errno, e.log, e.cmd,
+                             f"program {pspec.name} ({pspec.section})") from None
 
     def run(*, data_in: bytes | None, ctx_in: bytes | None, repeat: int,
             data_size_out: int | None, ctx_size_out: int | None, flags: int) -> TestRunResult:
@@ -404,7 +550,9 @@ def _load_kernel(spec: ObjectSpec, pspec: ProgramSpec, code: bytes, obj: Object)
                               ctx_size_out=ctx_size_out, flags=flags)
         return TestRunResult(res.retval, res.data_out, res.ctx_out, res.duration)
 
-    return Program(pspec, "kernel", code, handle, run)
+    prog = Program(pspec, "kernel", code, handle, run)
+    prog.attach_btf_id = attach_btf_id
+    return prog
 
 
 def _kernel_name(name: str) -> str:
@@ -412,7 +560,8 @@ def _kernel_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "_." else "_" for c in name)[:15]
 
 
-def _load_vm(spec: ObjectSpec, pspec: ProgramSpec, code: bytes, obj: Object) -> Program:
+def _load_vm(spec: ObjectSpec, pspec: ProgramSpec, code: bytes, obj: Object,
+             cache: dict[str, Any]) -> Program:
     from .. import progtypes
     from ..helpers import default_helpers
     from ..vm import CORE_POISON_HELPER, VM

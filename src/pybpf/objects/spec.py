@@ -77,6 +77,8 @@ class ProgramSpec:
     func_info: list[FuncInfo] = field(default_factory=list)
     line_info: list[LineInfo] = field(default_factory=list)
     functions: list[tuple[str, int]] = field(default_factory=list)  # (name, start pc)
+    # False: instantiate() leaves this program out (libbpf's bpf_program__set_autoload)
+    autoload: bool = True
 
     @property
     def insn_count(self) -> int:
@@ -111,10 +113,14 @@ class ObjectSpec:
     symbol_offsets: dict[str, int] = field(default_factory=dict)  # data symbols' st_value
     path: str = ""
 
-    def instantiate(self, backend: str = "vm", *, btf_target: Any = None) -> Any:
-        """Create the maps and load the programs on "vm" or "kernel"; returns an Object."""
+    def instantiate(self, backend: str = "vm", *, btf_target: Any = None,
+                    programs: Any = None, pin_root: Any = None) -> Any:
+        """Create the maps and load the programs on "vm" or "kernel"; returns an Object.
+        `programs`: the names of the programs to load (default: those whose `autoload`
+        is true); `pin_root`: where maps pinned by name live (kernel; /sys/fs/bpf)."""
         from .instance import instantiate
-        return instantiate(self, backend, btf_target=btf_target)
+        return instantiate(self, backend, btf_target=btf_target, programs=programs,
+                           pin_root=pin_root)
 
     def global_bytes(self, name: str) -> bytes:
         """The initial bytes of a global variable."""
@@ -123,22 +129,36 @@ class ObjectSpec:
         return bytes(data[var.offset:var.offset + var.size])
 
     def set_global(self, name: str, value: bytes | int) -> None:
-        """Set a global's initial value before instantiation (e.g. a `.rodata` config)."""
+        """Set a global's initial value before instantiation (e.g. a `.rodata` config).
+        Errors (GlobalVarError) name the variable."""
+        from .errors import GlobalValueError
         var = self._var(name)
+        if isinstance(value, bool) or not isinstance(value, (int, bytes, bytearray,
+                                                             memoryview)):
+            raise GlobalValueError(name, f"global {name}: expected bytes or an int, got "
+                                         f"{type(value).__name__}")
         if isinstance(value, int):
-            value = value.to_bytes(var.size, "little", signed=value < 0)
+            try:
+                value = value.to_bytes(var.size, "little", signed=value < 0)
+            except OverflowError:
+                raise GlobalValueError(name, f"global {name}: {value} does not fit in "
+                                             f"{var.size} bytes") from None
+        value = bytes(value)
         if len(value) != var.size:
-            raise ValueError(f"global {name} is {var.size} bytes, got {len(value)}")
+            raise GlobalValueError(name, f"global {name} is {var.size} bytes, got "
+                                         f"{len(value)}")
         data = bytearray(self._data(var.map))
         data[var.offset:var.offset + var.size] = value
         self.maps[var.map] = self.maps[var.map].with_(contents=[(b"\0\0\0\0", bytes(data))])
 
     def _var(self, name: str) -> GlobalVar:
+        from .errors import UnknownGlobalError
         try:
             return self.globals[name]
         except KeyError:
             known = ", ".join(sorted(self.globals)) or "none"
-            raise KeyError(f"no global variable {name!r} (globals: {known})") from None
+            raise UnknownGlobalError(name, f"no global variable {name!r} (globals: "
+                                           f"{known})") from None
 
     def _data(self, map_name: str) -> bytes:
         spec = self.maps[map_name]

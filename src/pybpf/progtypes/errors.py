@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import ENOTSUPP, MemoryAccessError, PyBPFError, errno_name
+from ..errors import ENOTSUPP, MemoryAccessError, PyBPFError, RunError, errno_name
 
 class ProgTypeError(PyBPFError):
     """Base of the errors of pybpf.progtypes."""
@@ -27,9 +27,10 @@ class ContextAccessError(MemoryAccessError):
         super().__init__(pc, kind, addr, size, region, f"ctx offset {offset}: {reason}")
 
 
-class TestRunError(ProgTypeError):
+class TestRunError(ProgTypeError, RunError):
     """BPF_PROG_TEST_RUN refused the run (or its output did not fit); `errno` is what the
-    kernel answers for the same arguments. `result` is the partial result for ENOSPC."""
+    kernel answers for the same arguments. `result` is the partial result for ENOSPC.
+    A RunError, as the kernel's refusals (kernel.KernelTestRunError) are."""
 
     __test__ = False  # not a pytest class
 
