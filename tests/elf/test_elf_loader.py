@@ -88,8 +88,9 @@ def test_real_objects_load_in_the_kernel(path: Path) -> None:
 
 
 @pytest.mark.parametrize("content,message", [
-    (b"", "malformed ELF"), (b"\x7fELF" + bytes(60), "malformed ELF|not a"),
-    (b"MZ" + bytes(200), "malformed ELF"),
+    (b"", "not an ELF object"), (b"\x7fELF" + bytes(60), "malformed ELF|not a"),
+    (b"MZ" + bytes(200), "not an ELF object"), (b"\x7fEL", "not an ELF object"),
+    (b"#!/bin/sh\necho hi\n", "not an ELF object"),
 ])
 def test_bad_input_is_an_elf_error(content: bytes, message: str) -> None:
     with pytest.raises(ELFError, match=message):

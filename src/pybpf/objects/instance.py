@@ -21,6 +21,21 @@ class ObjectError(PyBPFError):
     construct); the message names it."""
 
 
+class UnknownProgramTypeError(ObjectError):
+    """A program whose section is no known SEC() name and whose type was not set."""
+
+
+def check_program_type(pspec: ProgramSpec) -> None:
+    """Refuse to load or run a program of unknown type (ProgType.UNSPEC), saying how to
+    set it (libbpf likewise refuses a program without a type)."""
+    if pspec.type == 0:
+        raise UnknownProgramTypeError(
+            f"program {pspec.name}: section {pspec.section!r} is not a known SEC() name, so "
+            "its program type is unknown; set it before loading, e.g. in Python "
+            f"`spec.programs[{pspec.name!r}].type = \"xdp\"` (a ProgType, number or name) or "
+            "on the command line `--type xdp`")
+
+
 class AttachNotSupportedError(ObjectError):
     """An attach the program's backend or section cannot do (the VM has no kernel hooks;
     a socket filter needs a socket)."""
@@ -274,6 +289,7 @@ def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None
             obj.maps[name] = mspec.create(backend)
         target = None
         for name, pspec in spec.programs.items():
+            check_program_type(pspec)
             if pspec.core_relos and target is None:
                 target = _core_target(btf_target)
             code = patch_program(spec, pspec, obj.maps, target, backend, obj.warnings)

@@ -10,6 +10,8 @@ from .spec import ObjectSpec
 
 
 def _prog_type_name(t: int) -> str:
+    if t == ProgType.UNSPEC:  # a section no SEC() convention knows; the user sets it
+        return "unknown"
     try:
         return ProgType(t).name.lower()
     except ValueError:

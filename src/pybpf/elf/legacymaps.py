@@ -1,0 +1,178 @@
+"""Maps defined before BTF, in the `maps` section: libbpf's and samples/bpf's
+`struct bpf_map_def` and iproute2's (and cilium's) `struct bpf_elf_map`, with the
+map-in-map and tail-call conventions each loader applies to them.
+
+- `struct bpf_map_def` {type, key_size, value_size, max_entries, map_flags,
+  inner_map_idx, numa_node} (libbpf reads the first five): a map of maps takes as its
+  inner map the `inner_map_idx`-th definition of the section, counted in offset order
+  (samples/bpf's bpf_load.c).
+- `struct bpf_elf_map` {type, size_key, size_value, max_elem, flags, id, pinning,
+  inner_id, inner_idx}: a map of maps takes as its inner map the map whose `id` is its
+  `inner_id`; that map (id set, no inner_id, inner_idx not -1) is also stored in it at
+  key `inner_idx`; a program in section "<id>/<key>" goes into the prog_array whose `id`
+  is <id>, at <key> (iproute2's tail-call sections, e.g. cilium's "2/1").
+
+Which struct a definition is comes from its BTF type name when the object has BTF,
+else from its size (36 bytes: bpf_elf_map). Shorter definitions read as zeros past
+their end, as both loaders do.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+BPF_MAP_DEF = ("type", "key_size", "value_size", "max_entries", "map_flags",
+               "inner_map_idx", "numa_node")
+BPF_ELF_MAP = ("type", "size_key", "size_value", "max_elem", "flags", "id", "pinning",
+               "inner_id", "inner_idx")
+ELF_MAP_SIZE = 4 * len(BPF_ELF_MAP)
+MIN_DEF_SIZE = 16  # type, key, value and max_entries: the least either loader reads
+MAP_TYPE_PROG_ARRAY = 3
+MAP_IN_MAP_TYPES = (12, 13)  # BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS
+NO_INDEX = 0xFFFFFFFF  # inner_idx -1: not stored in the outer map
+_TAIL_SECTION = re.compile(r"(\d+)/(\d+)")
+
+
+def _err(msg: str) -> Exception:
+    from . import ELFError
+    return ELFError(msg)
+
+
+@dataclass(frozen=True)
+class LegacyMap:
+    """One definition of the `maps` section, its fields by the struct's member names."""
+
+    name: str
+    offset: int
+    layout: str  # "bpf_map_def" or "bpf_elf_map"
+    fields: dict[str, int]
+
+    @property
+    def is_map_in_map(self) -> bool:
+        return self.fields["type"] in MAP_IN_MAP_TYPES
+
+
+@dataclass
+class LegacyMaps:
+    """The section's maps as MapSpecs, their initial slots, and iproute2's map ids."""
+
+    specs: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    defs: list[LegacyMap] = field(default_factory=list)
+
+    def tail_call_slot(self, section: str) -> tuple[str, int] | None:
+        """(prog_array name, key) for an iproute2 tail-call section "<id>/<key>"."""
+        m = _TAIL_SECTION.fullmatch(section)
+        if m is None:
+            return None
+        map_id, key = int(m.group(1)), int(m.group(2))
+        for d in self.defs:
+            if d.layout == "bpf_elf_map" and d.fields["id"] == map_id and \
+                    d.fields["type"] == MAP_TYPE_PROG_ARRAY:
+                return d.name, key
+        return None
+
+
+def _btf_struct_name(btf: Any, var_name: str) -> str:
+    """The struct name of the BTF variable `var_name` ("" when unknown)."""
+    if btf is None:
+        return ""
+    try:
+        from ..btf.types import BtfKind
+        ids = btf.find(var_name, BtfKind.VAR)
+        if len(ids) != 1:
+            return ""
+        return str(btf[btf.resolve(btf[ids[0]].type)].name)
+    except Exception:  # noqa: BLE001 - BTF is a hint here; the size decides without it
+        return ""
+
+
+def _layout(btf: Any, name: str, size: int) -> str:
+    struct_name = _btf_struct_name(btf, name)
+    if struct_name == "bpf_elf_map":
+        return "bpf_elf_map"
+    if struct_name in ("bpf_map_def", "bpf_load_map_def"):
+        return "bpf_map_def"
+    return "bpf_elf_map" if size == ELF_MAP_SIZE else "bpf_map_def"
+
+
+def read_defs(body: bytes, syms: list[Any], btf: Any) -> list[LegacyMap]:
+    """The definitions at the symbols of the section (sorted by offset), each `size`
+    bytes (its symbol's st_size, else up to the next symbol or the section's end)."""
+    defs: list[LegacyMap] = []
+    for i, sym in enumerate(syms):
+        end = syms[i + 1].value if i + 1 < len(syms) else len(body)
+        size = sym.size or end - sym.value
+        raw = body[sym.value:sym.value + size]
+        if size < MIN_DEF_SIZE or len(raw) < size:
+            raise _err(f"map {sym.name} in section maps is {size} bytes at offset {sym.value}"
+                       f"{' (past the end of the section)' if len(raw) < size else ''}: too "
+                       f"small for struct bpf_map_def or struct bpf_elf_map (at least "
+                       f"{MIN_DEF_SIZE} bytes)")
+        layout = _layout(btf, sym.name, size)
+        names = BPF_ELF_MAP if layout == "bpf_elf_map" else BPF_MAP_DEF
+        n = min(size // 4, len(names))
+        words = struct.unpack_from(f"<{n}I", raw) + (0,) * (len(names) - n)
+        defs.append(LegacyMap(sym.name, sym.value, layout, dict(zip(names, words))))
+    return defs
+
+
+def _inner(d: LegacyMap, defs: list[LegacyMap]) -> LegacyMap:
+    """The definition a map of maps names as its inner map."""
+    f = d.fields
+    if d.layout == "bpf_elf_map":
+        found = next((o for o in defs if o.fields.get("id") == f["inner_id"] and o is not d
+                      and f["inner_id"]), None)
+        if found is None:
+            raise _err(f"map {d.name} (struct bpf_elf_map) is a map of maps whose inner_id "
+                       f"{f['inner_id']} is the id of no map in section maps")
+    else:
+        idx = f["inner_map_idx"]
+        found = defs[idx] if idx < len(defs) else None
+        if found is None or found is d:
+            raise _err(f"map {d.name} (struct bpf_map_def) is a map of maps whose "
+                       f"inner_map_idx {idx} is not another of the {len(defs)} maps of "
+                       "section maps")
+    if found.is_map_in_map:
+        raise _err(f"map {d.name}: its inner map {found.name} is itself a map of maps")
+    return found
+
+
+def _spec(d: LegacyMap, make_spec: Callable[..., Any], inner: Any = None) -> Any:
+    f = d.fields
+    if d.layout == "bpf_elf_map":
+        return make_spec(type=f["type"], key_size=f["size_key"], value_size=f["size_value"],
+                         max_entries=f["max_elem"], flags=f["flags"], name=d.name,
+                         pinning=f["pinning"], inner=inner)
+    return make_spec(type=f["type"], key_size=f["key_size"], value_size=f["value_size"],
+                     max_entries=f["max_entries"], flags=f["map_flags"], name=d.name,
+                     inner=inner)
+
+
+def parse_legacy_maps(body: bytes, syms: list[Any], btf: Any,
+                      make_spec: Callable[..., Any]) -> LegacyMaps:
+    """MapSpecs for the definitions of the `maps` section (inner maps first, so that a
+    map of maps carries its inner map's spec), and iproute2's initial inner-map slots."""
+    out = LegacyMaps(defs=read_defs(body, syms, btf))
+    for d in out.defs:
+        if not d.is_map_in_map:
+            out.specs[d.name] = _spec(d, make_spec)
+    for d in out.defs:
+        if d.is_map_in_map:
+            template = out.specs[_inner(d, out.defs).name]
+            out.specs[d.name] = _spec(d, make_spec, inner=template.with_(pinning=0))
+    for d in out.defs:  # iproute2: an inner map with an id and an index is stored
+        f = d.fields
+        if d.layout != "bpf_elf_map" or not f["id"] or f["inner_id"] or \
+                f["inner_idx"] == NO_INDEX:
+            continue
+        for outer in out.defs:
+            if outer.is_map_in_map and outer.layout == "bpf_elf_map" and \
+                    outer.fields["inner_id"] == f["id"]:
+                out.values.setdefault(outer.name, []).append((f["inner_idx"], d.name))
+    # keep the section's order in the object's map listing
+    out.specs = {d.name: out.specs[d.name] for d in out.defs}
+    return out
