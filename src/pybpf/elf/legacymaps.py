@@ -14,7 +14,8 @@ map-in-map and tail-call conventions each loader applies to them.
 
 Which struct a definition is comes from its BTF type name when the object has BTF,
 else from its size (36 bytes: bpf_elf_map). Shorter definitions read as zeros past
-their end, as both loaders do.
+their end, as both loaders do. A struct `____btf_map_<name>` {key; value;} in BTF
+(iproute2's BPF_ANNOTATE_KV_PAIR, which libbpf also reads) types the map's keys and values.
 """
 
 from __future__ import annotations
@@ -90,6 +91,21 @@ def _btf_struct_name(btf: Any, var_name: str) -> str:
         return ""
 
 
+def _kv_types(btf: Any, name: str) -> tuple[int | None, int | None]:
+    """The key and value type ids BPF_ANNOTATE_KV_PAIR gives map `name`, if any."""
+    if btf is None:
+        return None, None
+    try:
+        from ..btf.types import BtfKind
+        ids = btf.find(f"____btf_map_{name}", BtfKind.STRUCT)
+        if len(ids) != 1:
+            return None, None
+        members = {m.name: m.type for m in btf[ids[0]].members}
+        return members.get("key") or None, members.get("value") or None
+    except Exception:  # noqa: BLE001 - a type annotation is optional decoration
+        return None, None
+
+
 def _layout(btf: Any, name: str, size: int) -> str:
     struct_name = _btf_struct_name(btf, name)
     if struct_name == "bpf_elf_map":
@@ -141,15 +157,17 @@ def _inner(d: LegacyMap, defs: list[LegacyMap]) -> LegacyMap:
     return found
 
 
-def _spec(d: LegacyMap, make_spec: Callable[..., Any], inner: Any = None) -> Any:
+def _spec(d: LegacyMap, make_spec: Callable[..., Any], btf: Any, inner: Any = None) -> Any:
     f = d.fields
+    key_type, value_type = _kv_types(btf, d.name)
     if d.layout == "bpf_elf_map":
         return make_spec(type=f["type"], key_size=f["size_key"], value_size=f["size_value"],
                          max_entries=f["max_elem"], flags=f["flags"], name=d.name,
-                         pinning=f["pinning"], inner=inner)
+                         pinning=f["pinning"], inner=inner, key_type=key_type,
+                         value_type=value_type)
     return make_spec(type=f["type"], key_size=f["key_size"], value_size=f["value_size"],
                      max_entries=f["max_entries"], flags=f["map_flags"], name=d.name,
-                     inner=inner)
+                     inner=inner, key_type=key_type, value_type=value_type)
 
 
 def parse_legacy_maps(body: bytes, syms: list[Any], btf: Any,
@@ -159,11 +177,11 @@ def parse_legacy_maps(body: bytes, syms: list[Any], btf: Any,
     out = LegacyMaps(defs=read_defs(body, syms, btf))
     for d in out.defs:
         if not d.is_map_in_map:
-            out.specs[d.name] = _spec(d, make_spec)
+            out.specs[d.name] = _spec(d, make_spec, btf)
     for d in out.defs:
         if d.is_map_in_map:
             template = out.specs[_inner(d, out.defs).name]
-            out.specs[d.name] = _spec(d, make_spec, inner=template.with_(pinning=0))
+            out.specs[d.name] = _spec(d, make_spec, btf, inner=template.with_(pinning=0))
     for d in out.defs:  # iproute2: an inner map with an id and an index is stored
         f = d.fields
         if d.layout != "bpf_elf_map" or not f["id"] or f["inner_id"] or \

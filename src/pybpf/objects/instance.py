@@ -29,9 +29,12 @@ def check_program_type(pspec: ProgramSpec) -> None:
     """Refuse to load or run a program of unknown type (ProgType.UNSPEC), saying how to
     set it (libbpf likewise refuses a program without a type)."""
     if pspec.type == 0:
+        where = ("is the object's .text (it has no SEC() program section)"
+                 if pspec.section == ".text" else
+                 f"is in section {pspec.section!r}, which is not a known SEC() name")
         raise UnknownProgramTypeError(
-            f"program {pspec.name}: section {pspec.section!r} is not a known SEC() name, so "
-            "its program type is unknown; set it before loading, e.g. in Python "
+            f"program {pspec.name} {where}, so its program type is unknown; set it before "
+            "loading, e.g. in Python "
             f"`spec.programs[{pspec.name!r}].type = \"xdp\"` (a ProgType, number or name) or "
             "on the command line `--type xdp`")
 

@@ -18,6 +18,16 @@ struct bpf_elf_map {
 	__u32 inner_idx;
 };
 
+// iproute2's bpf_elf.h: a struct in BTF that types a map's key and value
+#define BPF_ANNOTATE_KV_PAIR(name, type_key, type_val)		\
+	struct ____btf_map_##name {				\
+		type_key key;					\
+		type_val value;					\
+	};							\
+	struct ____btf_map_##name				\
+	__attribute__ ((section(".maps." #name), used))		\
+		____btf_map_##name = { }
+
 #define PIN_NONE 0
 #define ID_INNER 1
 #define ID_CALLS 2
@@ -27,6 +37,8 @@ struct bpf_elf_map SEC("maps") inner = {
 	.type = BPF_MAP_TYPE_ARRAY, .size_key = 4, .size_value = 4, .max_elem = 1,
 	.id = ID_INNER, .inner_idx = 1, .pinning = PIN_NONE,
 };
+BPF_ANNOTATE_KV_PAIR(inner, __u32, __u32);
+
 struct bpf_elf_map SEC("maps") outer = {
 	.type = BPF_MAP_TYPE_ARRAY_OF_MAPS, .size_key = 4, .size_value = 4, .max_elem = 2,
 	.inner_id = ID_INNER, .inner_idx = -1,
