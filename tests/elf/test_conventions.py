@@ -291,3 +291,42 @@ def test_bad_inner_map_reference_names_the_map(path: str, map_name: str, word: i
 def test_iproute2_inner_idx_minus_one_is_not_stored() -> None:
     spec = load(_patch_map_word("iproute2_maps.o", "inner", 8, 0xFFFFFFFF))
     assert "outer" not in spec.map_values and spec.maps["outer"].inner is not None
+
+
+# --- BTF nothing needs is passed over, as libbpf does ------------------------------------------
+
+def _corrupt_section(path: str, section: str) -> bytes:
+    data = bytearray((DATA / path).read_bytes())
+    offset = next(off for name, off, _ in _sections(bytes(data)) if name == section)
+    data[offset:offset + 4] = b"\xde\xad\xbe\xef"  # the magic
+    return bytes(data)
+
+
+def test_bad_btf_is_dropped_when_nothing_needs_it() -> None:
+    spec = load(_corrupt_section("unknown_sec.o", ".BTF"))
+    assert spec.btf is None and set(spec.programs) == {"len_filter", "len_bucket"}
+    assert len(spec.warnings) == 1 and spec.warnings[0].startswith("section .BTF ignored")
+    assert "warning: section .BTF ignored" in format_show(describe(spec))
+    spec = load(_corrupt_section("samples_maps.o", ".BTF.ext"))
+    assert spec.btf is not None and spec.btf_ext is None
+    assert spec.warnings[0].startswith("section .BTF.ext ignored")
+
+
+def test_bad_btf_is_an_error_when_maps_need_it() -> None:
+    with pytest.raises(ELFError, match="bad BTF"):
+        load(_corrupt_section("btf_map_in_map.o", ".BTF"))
+
+
+def test_short_legacy_definition_names_no_inner_map() -> None:
+    """A 20-byte bpf_map_def (libbpf's) map of maps has no inner_map_idx: its inner map is
+    left for the user to set, not guessed."""
+    from pybpf.elf.legacymaps import read_defs
+
+    class Sym:
+        def __init__(self, name: str, value: int) -> None:
+            self.name, self.value, self.size = name, value, 20
+
+    body = struct.pack("<5I", 2, 4, 4, 1, 0) + struct.pack("<5I", 12, 4, 4, 1, 0)
+    defs = read_defs(body, [Sym("arr", 0), Sym("outer", 20)], None)
+    assert [d.names_inner for d in defs] == [False, False]
+    assert defs[1].is_map_in_map and defs[1].fields["inner_map_idx"] == 0

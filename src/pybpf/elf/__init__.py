@@ -303,17 +303,31 @@ class _Builder:
         if raw is None:
             return
         self.where = "section .BTF"
-        try:
-            from .. import btf as btfmod
-        except ImportError:
-            return
+        from .. import btf as btfmod
         try:
             self.spec.btf = btfmod.parse(raw)
-            ext = self._section_data(".BTF.ext")
-            if ext is not None:
-                self.spec.btf_ext = btfmod.parse_ext(ext, self.spec.btf)
         except PyBPFError as e:
-            raise ELFError(f"bad BTF in {self.path or 'object'}: {e}") from None
+            if self._needs_btf():
+                raise ELFError(f"bad BTF in {self.path or 'object'}: {e}") from None
+            # as libbpf: BTF nothing depends on is dropped, not fatal
+            self.spec.warnings.append(f"section .BTF ignored (the object does not need it): {e}")
+            return
+        ext = self._section_data(".BTF.ext")
+        if ext is not None:
+            self.where = "section .BTF.ext"
+            try:
+                self.spec.btf_ext = btfmod.parse_ext(ext, self.spec.btf)
+            except PyBPFError as e:  # libbpf too ignores a bad .BTF.ext
+                self.spec.warnings.append(f"section .BTF.ext ignored (no function, line or "
+                                          f"CO-RE information): {e}")
+
+    def _needs_btf(self) -> bool:
+        """Whether the object cannot do without its BTF, as libbpf decides: BTF-defined
+        maps, struct_ops, or externs (.kconfig variables, .ksyms symbols)."""
+        return ".maps" in self.sec_names or \
+            any(n.startswith(".struct_ops") for n in self.sec_names) or \
+            any(s.shndx == SHN_UNDEF and s.name and s.bind == "STB_GLOBAL"
+                for s in self.elf.symbols)
 
     # --- maps ----------------------------------------------------------------------------------
     def _map_spec(self, **kw: Any) -> Any:

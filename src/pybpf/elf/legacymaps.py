@@ -50,6 +50,14 @@ class LegacyMap:
     offset: int
     layout: str  # "bpf_map_def" or "bpf_elf_map"
     fields: dict[str, int]
+    present: int = 0  # how many of the struct's fields the definition holds
+
+    @property
+    def names_inner(self) -> bool:
+        """Whether the definition is long enough to hold its inner-map field."""
+        field_name = "inner_id" if self.layout == "bpf_elf_map" else "inner_map_idx"
+        names = BPF_ELF_MAP if self.layout == "bpf_elf_map" else BPF_MAP_DEF
+        return self.present > names.index(field_name)
 
     @property
     def is_map_in_map(self) -> bool:
@@ -132,7 +140,7 @@ def read_defs(body: bytes, syms: list[Any], btf: Any) -> list[LegacyMap]:
         names = BPF_ELF_MAP if layout == "bpf_elf_map" else BPF_MAP_DEF
         n = min(size // 4, len(names))
         words = struct.unpack_from(f"<{n}I", raw) + (0,) * (len(names) - n)
-        defs.append(LegacyMap(sym.name, sym.value, layout, dict(zip(names, words))))
+        defs.append(LegacyMap(sym.name, sym.value, layout, dict(zip(names, words)), n))
     return defs
 
 
@@ -179,9 +187,10 @@ def parse_legacy_maps(body: bytes, syms: list[Any], btf: Any,
         if not d.is_map_in_map:
             out.specs[d.name] = _spec(d, make_spec, btf)
     for d in out.defs:
-        if d.is_map_in_map:
-            template = out.specs[_inner(d, out.defs).name]
-            out.specs[d.name] = _spec(d, make_spec, btf, inner=template.with_(pinning=0))
+        if d.is_map_in_map:  # a definition too short to name one gets none, to be set
+            template = out.specs[_inner(d, out.defs).name].with_(pinning=0) \
+                if d.names_inner else None
+            out.specs[d.name] = _spec(d, make_spec, btf, inner=template)
     for d in out.defs:  # iproute2: an inner map with an id and an index is stored
         f = d.fields
         if d.layout != "bpf_elf_map" or not f["id"] or f["inner_id"] or \

@@ -157,6 +157,7 @@ class ObjectSpec:
     sections: list[tuple[str, str, int]] = field(default_factory=list)  # (name, type, size)
     symbol_offsets: dict[str, int] = field(default_factory=dict)  # data symbols' st_value
     path: str = ""
+    warnings: list[str] = field(default_factory=list)  # what the loader passed over
 
     def instantiate(self, backend: str = "vm", *, btf_target: Any = None) -> Any:
         """Create the maps and load the programs on "vm" or "kernel"; returns an Object."""
