@@ -330,3 +330,22 @@ def test_short_legacy_definition_names_no_inner_map() -> None:
     defs = read_defs(body, [Sym("arr", 0), Sym("outer", 20)], None)
     assert [d.names_inner for d in defs] == [False, False]
     assert defs[1].is_map_in_map and defs[1].fields["inner_map_idx"] == 0
+
+
+def test_relocation_against_a_missing_section_names_it() -> None:
+    """Found by fuzzing: a symbol whose section index is past the section table, used by
+    an lddw relocation, raised IndexError inside the loader."""
+    data = bytearray((DATA / "linking.o").read_bytes())
+    secs = _sections(bytes(data))
+    _, symtab, size = next(s for s in secs if s[0] == ".symtab")
+    _, strtab, _ = next(s for s in secs if s[0] == ".strtab")
+    for off in range(symtab, symtab + size, 24):
+        name_off = struct.unpack_from("<I", data, off)[0]
+        if data[strtab + name_off:].startswith(b"cfg_port\0"):
+            struct.pack_into("<H", data, off + 6, 500)  # st_shndx
+            break
+    else:
+        raise AssertionError("no symbol cfg_port")
+    with pytest.raises(ELFError, match="against symbol cfg_port of section index 500, which "
+                                       "does not exist"):
+        load(bytes(data))

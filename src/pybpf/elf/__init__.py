@@ -332,6 +332,7 @@ class _Builder:
     # --- maps ----------------------------------------------------------------------------------
     def _map_spec(self, **kw: Any) -> Any:
         from ..maps import MapSpec
+        self.where = f"map {kw.get('name') or '?'}"
         return MapSpec(**kw)
 
     def _data_maps(self) -> None:
@@ -522,40 +523,47 @@ class _Builder:
             for s in range(func.start, func.end):
                 slots.append(bytearray(body[s * 8:s * 8 + 8]))
             s = func.start
-            while s < func.end:
+            try:
+                while s < func.end:
+                    raw = slots[base + s - func.start]
+                    opcode, regs = raw[0], raw[1]
+                    src = regs >> 4
+                    imm = struct.unpack_from("<i", raw, 4)[0]
+                    pc = base + s - func.start
+                    reloc = func.relocs.get(s)
+                    if opcode == isa.OPCODE_CALL and src == isa.BPF_PSEUDO_CALL and \
+                            reloc is not None and reloc[1].shndx == SHN_UNDEF:
+                        # a call to an extern function: a kfunc (.ksyms)
+                        extern_refs.append(ExternRef(pc, reloc[1].name, ".ksyms", "call"))
+                    elif opcode == isa.OPCODE_CALL and src == isa.BPF_PSEUDO_CALL:
+                        if reloc is not None:
+                            sym = reloc[1]
+                            tshndx = sym.shndx
+                            tslot = sym.value // 8 + imm + 1
+                        else:
+                            tshndx, tslot = func.shndx, s + imm + 1
+                        target = self._owner(funcs, tshndx, tslot)
+                        if target is None:
+                            raise ELFError(f"call in {func.name} at slot {s} targets no function")
+                        if target not in order:
+                            order.append(target)
+                        pending_calls.append((pc, target, tslot))
+                    elif reloc is not None:
+                        self._reloc(func, s, pc, raw, reloc, funcs, order, pending_calls,
+                                    map_refs, extern_refs)
+                    s += 2 if opcode == isa.OPCODE_LDDW else 1
+            except _BUILD_ERRORS:
                 self.where = (f"instruction at offset {s * 8} of section {func.section} "
                               f"(function {func.name})")
-                raw = slots[base + s - func.start]
-                opcode, regs = raw[0], raw[1]
-                src = regs >> 4
-                imm = struct.unpack_from("<i", raw, 4)[0]
-                pc = base + s - func.start
-                reloc = func.relocs.get(s)
-                if opcode == isa.OPCODE_CALL and src == isa.BPF_PSEUDO_CALL and \
-                        reloc is not None and reloc[1].shndx == SHN_UNDEF:
-                    # a call to an extern function: a kfunc (.ksyms)
-                    extern_refs.append(ExternRef(pc, reloc[1].name, ".ksyms", "call"))
-                elif opcode == isa.OPCODE_CALL and src == isa.BPF_PSEUDO_CALL:
-                    if reloc is not None:
-                        sym = reloc[1]
-                        tshndx = sym.shndx
-                        tslot = sym.value // 8 + imm + 1
-                    else:
-                        tshndx, tslot = func.shndx, s + imm + 1
-                    target = self._owner(funcs, tshndx, tslot)
-                    if target is None:
-                        raise ELFError(f"call in {func.name} at slot {s} targets no function")
-                    if target not in order:
-                        order.append(target)
-                    pending_calls.append((pc, target, tslot))
-                elif reloc is not None:
-                    self._reloc(func, s, pc, raw, reloc, funcs, order, pending_calls,
-                                map_refs, extern_refs)
-                s += 2 if opcode == isa.OPCODE_LDDW else 1
+                raise
+        self.where = f"the calls of program {entry.name}"
         for pc, target, tslot in pending_calls:
             rel = placed[id(target)] + (tslot - target.start) - pc - 1
             raw = slots[pc]
             if raw[0] == isa.OPCODE_LDDW:  # function pointer (BPF_PSEUDO_FUNC)
+                if pc + 1 >= len(slots):
+                    raise ELFError(f"program {entry.name}: function pointer lddw at pc {pc} "
+                                   "has no second half")
                 raw[1] = (raw[1] & 0x0F) | (isa.BPF_PSEUDO_FUNC << 4)
                 struct.pack_into("<i", raw, 4, rel)
                 struct.pack_into("<i", slots[pc + 1], 4, 0)
@@ -633,6 +641,10 @@ class _Builder:
             map_refs.append(MapRef(pc, tsec, "value", offset))
             return
         tidx = sym.shndx
+        if not 0 < tidx < len(self.elf.sections):
+            raise ELFError(f"relocation {RELOC_NAMES.get(rtype, rtype)} in {where} is against "
+                           f"symbol {sym.name or '?'} of section index {tidx}, which does not "
+                           "exist")
         if self.elf.sections[tidx][2] & SHF_EXECINSTR:  # a function pointer
             tslot = (sym.value + imm) // 8 if sym.type == "STT_SECTION" else sym.value // 8
             target = self._owner(funcs, tidx, tslot)
