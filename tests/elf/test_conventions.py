@@ -198,6 +198,37 @@ def test_samples_bpf_object_same_in_the_kernel() -> None:
     _differential(_run_samples)
 
 
+# --- PREVAIL / gobpf: one maps/<name> section per map, code only in .text ---------------------
+
+def test_maps_sections_count_inner_map_idx_in_section_order() -> None:
+    spec = load(DATA / "maps_sections.o")
+    assert list(spec.maps) == ["array_of_maps", "inner_map"]
+    inner = spec.maps["array_of_maps"].inner
+    assert (inner.type_name, inner.max_entries) == ("array", 2)
+    assert list(spec.programs) == ["func"] and spec.programs["func"].section == ".text"
+    assert {r.map for r in spec.programs["func"].map_refs} == {"array_of_maps"}
+
+
+def _run_maps_sections(backend: str) -> list[int]:
+    spec = load(DATA / "maps_sections.o")
+    spec.programs["func"].type = "socket_filter"
+    with spec.instantiate(backend) as obj:
+        out = [obj.programs["func"].test_run(SHORT).retval]  # no inner map yet: 1
+        obj.maps["array_of_maps"][0] = obj.maps["inner_map"]
+        obj.maps["inner_map"][1] = u32(5)
+        out.append(obj.programs["func"].test_run(SHORT).retval)
+        return out
+
+
+def test_maps_sections_object_runs() -> None:
+    assert _run_maps_sections("vm") == [1, 5]
+
+
+@pytest.mark.kernel
+def test_maps_sections_object_same_in_the_kernel() -> None:
+    _differential(_run_maps_sections)
+
+
 # --- libbpf: BTF-defined __array(values, ...) with .values ----------------------------------
 
 def test_btf_map_in_map_values() -> None:
@@ -276,7 +307,7 @@ def _patch_map_word(path: str, map_name: str, word: int, value: int) -> bytes:
 
 @pytest.mark.parametrize("path,map_name,word,value,message", [
     ("iproute2_maps.o", "outer", 7, 9, "map outer (struct bpf_elf_map) is a map of maps whose "
-                                       "inner_id 9 is the id of no map"),
+                                       "inner_id 9 is the id of no other legacy map"),
     ("samples_maps.o", "a_of_maps", 5, 7, "map a_of_maps (struct bpf_map_def) is a map of maps "
                                           "whose inner_map_idx 7 is not another"),
     ("samples_maps.o", "a_of_maps", 5, 2, "inner_map_idx 2 is not another"),  # itself

@@ -141,7 +141,8 @@ def test_x86_object_is_refused(tmp_path: Path) -> None:
 
 SEEDS = tuple(p.read_bytes() for p in EXAMPLES[:4]) + tuple(
     (DATA / f"{name}.o").read_bytes()
-    for name in ("linking", "unknown_sec", "text_only", "iproute2_maps", "samples_maps"))
+    for name in ("linking", "unknown_sec", "text_only", "iproute2_maps", "samples_maps",
+                 "maps_sections"))
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))

@@ -168,6 +168,11 @@ def _read(data: bytes, path: str = "") -> _Elf:
         raise ELFError(f"malformed ELF at {where}: {type(e).__name__}: {e}") from None
 
 
+def _is_legacy_maps_section(name: str) -> bool:
+    """`maps`, or `maps/<name>` (one map per section: gobpf, cilium/ebpf, PREVAIL)."""
+    return name == "maps" or name.startswith("maps/")
+
+
 def _is_data_section(name: str) -> bool:
     return any(name == p or name.startswith(p + ".") for p in DATA_PREFIXES)
 
@@ -353,19 +358,21 @@ class _Builder:
                     self.spec.globals[sym.name] = GlobalVar(sym.name, name, sym.value, sym.size)
 
     def _legacy_maps(self) -> None:
-        """The `maps` section: libbpf's and samples/bpf's `struct bpf_map_def` or
-        iproute2's `struct bpf_elf_map`, with their map-in-map conventions."""
-        try:
-            idx = self.sec_names.index("maps")
-        except ValueError:
+        """The `maps` and `maps/<name>` sections: libbpf's and samples/bpf's
+        `struct bpf_map_def` or iproute2's `struct bpf_elf_map`, with their map-in-map
+        conventions."""
+        sections = []
+        for idx, (name, _, flags, body) in enumerate(self.elf.sections):
+            if not _is_legacy_maps_section(name) or flags & SHF_EXECINSTR:
+                continue
+            syms = sorted((s for s in self.elf.symbols if s.shndx == idx and s.name
+                           and s.type in ("STT_OBJECT", "STT_NOTYPE")), key=lambda s: s.value)
+            if syms:
+                sections.append((name, body, syms))
+        if not sections:
             return
-        self.where = "section maps"
-        body = self.elf.sections[idx][3]
-        syms = sorted((s for s in self.elf.symbols if s.shndx == idx and s.name
-                       and s.type in ("STT_OBJECT", "STT_NOTYPE")), key=lambda s: s.value)
-        if not syms:
-            return
-        self.legacy = parse_legacy_maps(body, syms, self.spec.btf, self._map_spec)
+        self.where = f"section {sections[0][0]}"
+        self.legacy = parse_legacy_maps(sections, self.spec.btf, self._map_spec)
         self.spec.maps.update(self.legacy.specs)
         for name, slots in self.legacy.values.items():
             self.spec.map_values.setdefault(name, []).extend(slots)
@@ -630,7 +637,7 @@ class _Builder:
         if opcode != isa.OPCODE_LDDW:
             raise ELFError(f"relocation {RELOC_NAMES.get(rtype, rtype)} against {sym.name or tsec} "
                            f"on a non-lddw instruction (opcode {opcode:#04x}) in {where}")
-        if tsec in ("maps", ".maps"):
+        if tsec == ".maps" or _is_legacy_maps_section(tsec):
             name = self._map_name_at(sym, tsec)
             map_refs.append(MapRef(pc, name, "fd"))
             return

@@ -1,11 +1,12 @@
-"""Maps defined before BTF, in the `maps` section: libbpf's and samples/bpf's
+"""Maps defined before BTF, in the `maps` section (or one `maps/<name>` section per
+map, as gobpf, cilium/ebpf and PREVAIL read them): libbpf's and samples/bpf's
 `struct bpf_map_def` and iproute2's (and cilium's) `struct bpf_elf_map`, with the
 map-in-map and tail-call conventions each loader applies to them.
 
 - `struct bpf_map_def` {type, key_size, value_size, max_entries, map_flags,
   inner_map_idx, numa_node} (libbpf reads the first five): a map of maps takes as its
-  inner map the `inner_map_idx`-th definition of the section, counted in offset order
-  (samples/bpf's bpf_load.c).
+  inner map the `inner_map_idx`-th definition, counted in offset order (samples/bpf's
+  bpf_load.c) and, across `maps/<name>` sections, in section order (PREVAIL).
 - `struct bpf_elf_map` {type, size_key, size_value, max_elem, flags, id, pinning,
   inner_id, inner_idx}: a map of maps takes as its inner map the map whose `id` is its
   `inner_id`; that map (id set, no inner_id, inner_idx not -1) is also stored in it at
@@ -123,7 +124,8 @@ def _layout(btf: Any, name: str, size: int) -> str:
     return "bpf_elf_map" if size == ELF_MAP_SIZE else "bpf_map_def"
 
 
-def read_defs(body: bytes, syms: list[Any], btf: Any) -> list[LegacyMap]:
+def read_defs(body: bytes, syms: list[Any], btf: Any, section: str = "maps"
+              ) -> list[LegacyMap]:
     """The definitions at the symbols of the section (sorted by offset), each `size`
     bytes (its symbol's st_size, else up to the next symbol or the section's end)."""
     defs: list[LegacyMap] = []
@@ -132,7 +134,8 @@ def read_defs(body: bytes, syms: list[Any], btf: Any) -> list[LegacyMap]:
         size = sym.size or end - sym.value
         raw = body[sym.value:sym.value + size]
         if size < MIN_DEF_SIZE or len(raw) < size:
-            raise _err(f"map {sym.name} in section maps is {size} bytes at offset {sym.value}"
+            raise _err(f"map {sym.name} in section {section} is {size} bytes at offset "
+                       f"{sym.value}"
                        f"{' (past the end of the section)' if len(raw) < size else ''}: too "
                        f"small for struct bpf_map_def or struct bpf_elf_map (at least "
                        f"{MIN_DEF_SIZE} bytes)")
@@ -152,14 +155,13 @@ def _inner(d: LegacyMap, defs: list[LegacyMap]) -> LegacyMap:
                       and f["inner_id"]), None)
         if found is None:
             raise _err(f"map {d.name} (struct bpf_elf_map) is a map of maps whose inner_id "
-                       f"{f['inner_id']} is the id of no map in section maps")
+                       f"{f['inner_id']} is the id of no other legacy map")
     else:
         idx = f["inner_map_idx"]
         found = defs[idx] if idx < len(defs) else None
         if found is None or found is d:
             raise _err(f"map {d.name} (struct bpf_map_def) is a map of maps whose "
-                       f"inner_map_idx {idx} is not another of the {len(defs)} maps of "
-                       "section maps")
+                       f"inner_map_idx {idx} is not another of its {len(defs)} legacy maps")
     if found.is_map_in_map:
         raise _err(f"map {d.name}: its inner map {found.name} is itself a map of maps")
     return found
@@ -178,11 +180,13 @@ def _spec(d: LegacyMap, make_spec: Callable[..., Any], btf: Any, inner: Any = No
                      inner=inner, key_type=key_type, value_type=value_type)
 
 
-def parse_legacy_maps(body: bytes, syms: list[Any], btf: Any,
+def parse_legacy_maps(sections: list[tuple[str, bytes, list[Any]]], btf: Any,
                       make_spec: Callable[..., Any]) -> LegacyMaps:
-    """MapSpecs for the definitions of the `maps` section (inner maps first, so that a
-    map of maps carries its inner map's spec), and iproute2's initial inner-map slots."""
-    out = LegacyMaps(defs=read_defs(body, syms, btf))
+    """MapSpecs for the definitions of the legacy map sections, given as (name, data,
+    symbols sorted by offset) in section order (inner maps first, so that a map of
+    maps carries its inner map's spec), and iproute2's initial inner-map slots."""
+    out = LegacyMaps(defs=[d for name, body, syms in sections
+                           for d in read_defs(body, syms, btf, name)])
     for d in out.defs:
         if not d.is_map_in_map:
             out.specs[d.name] = _spec(d, make_spec, btf)

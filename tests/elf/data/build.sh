@@ -6,6 +6,6 @@ multiarch="$(clang -print-multiarch 2>/dev/null || gcc -print-multiarch 2>/dev/n
 [ -n "$multiarch" ] || multiarch="$(uname -m)-linux-gnu"
 CFLAGS=(-O2 -g -target bpf -Wall -Werror -fdebug-compilation-dir=. -I"/usr/include/$multiarch")
 clang -O2 -g -target bpf -fdebug-compilation-dir=. -c linking.c -o linking.o
-for src in unknown_sec text_only iproute2_maps samples_maps btf_map_in_map; do
+for src in unknown_sec text_only iproute2_maps samples_maps btf_map_in_map maps_sections; do
 	clang "${CFLAGS[@]}" -c "$src.c" -o "$src.o"
 done
