@@ -168,6 +168,27 @@ def test_iproute2_object_same_in_the_kernel() -> None:
     _differential(_run_iproute2)
 
 
+def _run_iproute2_old(backend: str) -> list[int]:
+    spec = load(DATA / "iproute2_old.o")
+    assert spec.btf is None and spec.programs["entry"].type == ProgType.SCHED_CLS
+    assert spec.map_values == {"jmp": [(0, "tail")]}  # section "1/0": the map of id 1
+    spec.programs["tail"].type = spec.programs["entry"].type
+    with spec.instantiate(backend) as obj:
+        out = [obj.programs["entry"].test_run(SHORT).retval]
+        del obj.maps["jmp"][0]
+        out.append(obj.programs["entry"].test_run(SHORT).retval)
+        return out
+
+
+def test_old_iproute2_object_without_btf_runs() -> None:
+    assert _run_iproute2_old("vm") == [2, 1]
+
+
+@pytest.mark.kernel
+def test_old_iproute2_object_same_in_the_kernel() -> None:
+    _differential(_run_iproute2_old)
+
+
 # --- samples/bpf: struct bpf_map_def with inner_map_idx ------------------------------------
 
 def test_samples_bpf_inner_map_idx() -> None:

@@ -15,7 +15,9 @@ map-in-map and tail-call conventions each loader applies to them.
 
 Which struct a definition is comes from its BTF type name when the object has BTF,
 else from its size (36 bytes: bpf_elf_map). Shorter definitions read as zeros past
-their end, as both loaders do. A struct `____btf_map_<name>` {key; value;} in BTF
+their end, as both loaders do. A 28-byte definition without BTF is either samples/bpf's
+bpf_map_def or iproute2's bpf_elf_map before map-in-map (ending at `pinning`): it is
+read as the former, and its sixth word also serves as the tail-call `id`. A struct `____btf_map_<name>` {key; value;} in BTF
 (iproute2's BPF_ANNOTATE_KV_PAIR, which libbpf also reads) types the map's keys and values.
 """
 
@@ -31,6 +33,7 @@ BPF_MAP_DEF = ("type", "key_size", "value_size", "max_entries", "map_flags",
 BPF_ELF_MAP = ("type", "size_key", "size_value", "max_elem", "flags", "id", "pinning",
                "inner_id", "inner_idx")
 ELF_MAP_SIZE = 4 * len(BPF_ELF_MAP)
+OLD_ELF_MAP_SIZE = 28  # iproute2's bpf_elf_map before inner_id and inner_idx
 MIN_DEF_SIZE = 16  # type, key, value and max_entries: the least either loader reads
 MAP_TYPE_PROG_ARRAY = 3
 MAP_IN_MAP_TYPES = (12, 13)  # BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS
@@ -80,8 +83,7 @@ class LegacyMaps:
             return None
         map_id, key = int(m.group(1)), int(m.group(2))
         for d in self.defs:
-            if d.layout == "bpf_elf_map" and d.fields["id"] == map_id and \
-                    d.fields["type"] == MAP_TYPE_PROG_ARRAY:
+            if d.fields.get("id") == map_id and d.fields["type"] == MAP_TYPE_PROG_ARRAY:
                 return d.name, key
         return None
 
@@ -115,8 +117,7 @@ def _kv_types(btf: Any, name: str) -> tuple[int | None, int | None]:
         return None, None
 
 
-def _layout(btf: Any, name: str, size: int) -> str:
-    struct_name = _btf_struct_name(btf, name)
+def _layout(struct_name: str, size: int) -> str:
     if struct_name == "bpf_elf_map":
         return "bpf_elf_map"
     if struct_name in ("bpf_map_def", "bpf_load_map_def"):
@@ -139,11 +140,15 @@ def read_defs(body: bytes, syms: list[Any], btf: Any, section: str = "maps"
                        f"{' (past the end of the section)' if len(raw) < size else ''}: too "
                        f"small for struct bpf_map_def or struct bpf_elf_map (at least "
                        f"{MIN_DEF_SIZE} bytes)")
-        layout = _layout(btf, sym.name, size)
+        struct_name = _btf_struct_name(btf, sym.name)
+        layout = _layout(struct_name, size)
         names = BPF_ELF_MAP if layout == "bpf_elf_map" else BPF_MAP_DEF
         n = min(size // 4, len(names))
         words = struct.unpack_from(f"<{n}I", raw) + (0,) * (len(names) - n)
-        defs.append(LegacyMap(sym.name, sym.value, layout, dict(zip(names, words)), n))
+        fields = dict(zip(names, words))
+        if not struct_name and size == OLD_ELF_MAP_SIZE:  # maybe an old bpf_elf_map
+            fields["id"] = fields["inner_map_idx"]
+        defs.append(LegacyMap(sym.name, sym.value, layout, fields, n))
     return defs
 
 
