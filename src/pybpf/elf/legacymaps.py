@@ -17,8 +17,9 @@ Which struct a definition is comes from its BTF type name when the object has BT
 else from its size (36 bytes: bpf_elf_map). Shorter definitions read as zeros past
 their end, as both loaders do. A 28-byte definition without BTF is either samples/bpf's
 bpf_map_def or iproute2's bpf_elf_map before map-in-map (ending at `pinning`): it is
-read as the former, and its sixth word also serves as the tail-call `id`. A struct `____btf_map_<name>` {key; value;} in BTF
-(iproute2's BPF_ANNOTATE_KV_PAIR, which libbpf also reads) types the map's keys and values.
+read as the former, and its sixth word also serves as the tail-call `id`. A struct
+`____btf_map_<name>` {key; value;} in BTF (iproute2's BPF_ANNOTATE_KV_PAIR, which libbpf
+also reads) types the map's keys and values.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..uapi import MapType
+
 BPF_MAP_DEF = ("type", "key_size", "value_size", "max_entries", "map_flags",
                "inner_map_idx", "numa_node")
 BPF_ELF_MAP = ("type", "size_key", "size_value", "max_elem", "flags", "id", "pinning",
@@ -35,8 +38,8 @@ BPF_ELF_MAP = ("type", "size_key", "size_value", "max_elem", "flags", "id", "pin
 ELF_MAP_SIZE = 4 * len(BPF_ELF_MAP)
 OLD_ELF_MAP_SIZE = 28  # iproute2's bpf_elf_map before inner_id and inner_idx
 MIN_DEF_SIZE = 16  # type, key, value and max_entries: the least either loader reads
-MAP_TYPE_PROG_ARRAY = 3
-MAP_IN_MAP_TYPES = (12, 13)  # BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS
+MAP_TYPE_PROG_ARRAY = int(MapType.PROG_ARRAY)
+MAP_IN_MAP_TYPES = (int(MapType.ARRAY_OF_MAPS), int(MapType.HASH_OF_MAPS))
 NO_INDEX = 0xFFFFFFFF  # inner_idx -1: not stored in the outer map
 _TAIL_SECTION = re.compile(r"(\d+)/(\d+)")
 
@@ -48,7 +51,7 @@ def _err(msg: str) -> Exception:
 
 @dataclass(frozen=True)
 class LegacyMap:
-    """One definition of the `maps` section, its fields by the struct's member names."""
+    """One legacy map definition, its fields by the struct's member names."""
 
     name: str
     offset: int
@@ -70,7 +73,7 @@ class LegacyMap:
 
 @dataclass
 class LegacyMaps:
-    """The section's maps as MapSpecs, their initial slots, and iproute2's map ids."""
+    """The legacy maps as MapSpecs, their initial slots, and their definitions."""
 
     specs: dict[str, Any] = field(default_factory=dict)
     values: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
