@@ -401,3 +401,23 @@ def test_relocation_against_a_missing_section_names_it() -> None:
     with pytest.raises(ELFError, match="against symbol cfg_port of section index 500, which "
                                        "does not exist"):
         load(bytes(data))
+
+
+def test_object_without_code_says_so() -> None:
+    """An object of maps only loads (libbpf loads it too), with a warning, not silently."""
+    import shutil
+    import subprocess
+    import tempfile
+    if shutil.which("clang") is None:
+        pytest.skip("clang is not installed")
+    src = ('struct { int type, key_size, value_size, max_entries, flags; } m '
+           '__attribute__((section("maps"), used)) = { 2, 4, 4, 1, 0 };\n')
+    with tempfile.TemporaryDirectory() as tmp:
+        obj = Path(tmp) / "maps_only.o"
+        proc = subprocess.run(["clang", "-O2", "-target", "bpf", "-x", "c", "-c", "-",
+                               "-o", str(obj)], input=src.encode(), capture_output=True)
+        if proc.returncode:
+            pytest.skip(f"clang cannot build BPF objects here: {proc.stderr.decode()[:200]}")
+        spec = load(obj)
+    assert spec.programs == {} and list(spec.maps) == ["m"]
+    assert spec.warnings == ["the object has no programs (no executable section holds code)"]

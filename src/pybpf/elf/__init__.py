@@ -473,6 +473,9 @@ class _Builder:
             text = self.text_program()
             if text is not None:
                 self._add_program(text)
+            else:
+                self.spec.warnings.append("the object has no programs (no executable section "
+                                          "holds code)")
         self._tail_call_slots()
 
     def _add_program(self, prog: ProgramSpec) -> None:
