@@ -197,6 +197,7 @@ def test_samples_bpf_inner_map_idx() -> None:
              for n, m in spec.maps.items() if m.inner is not None}
     assert shape == {"a_of_maps": ("array", 4, 2), "h_of_maps": ("hash", 4, 8)}
     assert spec.map_values == {}  # samples/bpf's user space fills the outer maps
+    assert spec.maps["h_of_maps"].value_size == 4  # an fd, though the definition says 0
 
 
 def _run_samples(backend: str) -> list[int]:
@@ -421,3 +422,22 @@ def test_object_without_code_says_so() -> None:
         spec = load(obj)
     assert spec.programs == {} and list(spec.maps) == ["m"]
     assert spec.warnings == ["the object has no programs (no executable section holds code)"]
+
+
+def test_untyped_entry_symbols_name_programs() -> None:
+    """Objects of older LLVM mark entry points as global symbols without a type
+    (STT_NOTYPE): they still name the programs, as libbpf reads them."""
+    data = bytearray((DATA / "iproute2_old.o").read_bytes())
+    secs = _sections(bytes(data))
+    _, symtab, size = next(s for s in secs if s[0] == ".symtab")
+    _, strtab, _ = next(s for s in secs if s[0] == ".strtab")
+    patched = 0
+    for off in range(symtab, symtab + size, 24):
+        name_off, info = struct.unpack_from("<IB", data, off)
+        if info & 0xF == 2:  # STT_FUNC -> STT_NOTYPE, binding kept
+            data[off + 4] = info & 0xF0
+            patched += 1
+    assert patched == 2
+    spec = load(bytes(data))
+    assert {n: p.section for n, p in spec.programs.items()} == {"entry": "classifier",
+                                                                "tail": "1/0"}

@@ -402,6 +402,10 @@ class _Builder:
             syms = sorted({s.value: s for s in self.elf.symbols
                            if s.shndx == idx and s.type == "STT_FUNC"}.values(),
                           key=lambda s: s.value)
+            if not syms:  # old LLVM: entry points as global symbols without a type
+                syms = sorted({s.value: s for s in self.elf.symbols
+                               if s.shndx == idx and s.type == "STT_NOTYPE" and s.name
+                               and s.bind == "STB_GLOBAL"}.values(), key=lambda s: s.value)
             entry_name = "text" if name == ".text" else name.replace("/", "_")
             if not syms:  # no function symbols: the whole section is one program
                 syms = [_Symbol(entry_name, 0, len(body), "STT_FUNC", "STB_GLOBAL", idx)]

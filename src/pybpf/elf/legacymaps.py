@@ -176,14 +176,19 @@ def _inner(d: LegacyMap, defs: list[LegacyMap]) -> LegacyMap:
 
 
 def _spec(d: LegacyMap, make_spec: Callable[..., Any], btf: Any, inner: Any = None) -> Any:
+    """The MapSpec of a definition. A map of maps' values are inner-map fds, 4 bytes when
+    the definition gives no size (samples/bpf's loader always creates them so)."""
     f = d.fields
     key_type, value_type = _kv_types(btf, d.name)
+    fd_size = 4 if d.is_map_in_map else 0
     if d.layout == "bpf_elf_map":
-        return make_spec(type=f["type"], key_size=f["size_key"], value_size=f["size_value"],
+        return make_spec(type=f["type"], key_size=f["size_key"],
+                         value_size=f["size_value"] or fd_size,
                          max_entries=f["max_elem"], flags=f["flags"], name=d.name,
                          pinning=f["pinning"], inner=inner, key_type=key_type,
                          value_type=value_type)
-    return make_spec(type=f["type"], key_size=f["key_size"], value_size=f["value_size"],
+    return make_spec(type=f["type"], key_size=f["key_size"],
+                     value_size=f["value_size"] or fd_size,
                      max_entries=f["max_entries"], flags=f["map_flags"], name=d.name,
                      inner=inner, key_type=key_type, value_type=value_type)
 

@@ -24,8 +24,8 @@ struct bpf_map_def SEC("maps") a_of_maps = {
 	.type = BPF_MAP_TYPE_ARRAY_OF_MAPS, .key_size = 4, .value_size = 4,
 	.max_entries = 1, .inner_map_idx = 1,
 };
-struct bpf_map_def SEC("maps") h_of_maps = {
-	.type = BPF_MAP_TYPE_HASH_OF_MAPS, .key_size = 4, .value_size = 4,
+struct bpf_map_def SEC("maps") h_of_maps = {  // no value_size, as samples/bpf writes it
+	.type = BPF_MAP_TYPE_HASH_OF_MAPS, .key_size = 4,
 	.max_entries = 1, .inner_map_idx = 0,
 };
 
