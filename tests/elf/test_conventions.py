@@ -341,6 +341,21 @@ def test_bad_inner_map_reference_names_the_map(path: str, map_name: str, word: i
         load(_patch_map_word(path, map_name, word, value))
 
 
+@pytest.mark.parametrize("value,pinning,warning", [
+    (0, 0, None), (2, 1, None),  # PIN_GLOBAL_NS: by name, libbpf's LIBBPF_PIN_BY_NAME
+    (1, 0, "map inner: iproute2's PIN_OBJECT_NS (1) is not supported; the map is not pinned"),
+    (7, 0, "map inner: iproute2's custom pinning 7 is not supported"),
+])
+def test_iproute2_pinning(value: int, pinning: int, warning: str | None) -> None:
+    spec = load(_patch_map_word("iproute2_maps.o", "inner", 6, value))
+    assert spec.maps["inner"].pinning == pinning
+    assert spec.maps["outer"].inner.pinning == 0  # a template is never pinned
+    if warning is None:
+        assert spec.warnings == []
+    else:
+        assert len(spec.warnings) == 1 and spec.warnings[0].startswith(warning)
+
+
 def test_iproute2_inner_idx_minus_one_is_not_stored() -> None:
     spec = load(_patch_map_word("iproute2_maps.o", "inner", 8, 0xFFFFFFFF))
     assert "outer" not in spec.map_values and spec.maps["outer"].inner is not None
@@ -430,10 +445,9 @@ def test_untyped_entry_symbols_name_programs() -> None:
     data = bytearray((DATA / "iproute2_old.o").read_bytes())
     secs = _sections(bytes(data))
     _, symtab, size = next(s for s in secs if s[0] == ".symtab")
-    _, strtab, _ = next(s for s in secs if s[0] == ".strtab")
     patched = 0
     for off in range(symtab, symtab + size, 24):
-        name_off, info = struct.unpack_from("<IB", data, off)
+        info = data[off + 4]
         if info & 0xF == 2:  # STT_FUNC -> STT_NOTYPE, binding kept
             data[off + 4] = info & 0xF0
             patched += 1

@@ -374,6 +374,7 @@ class _Builder:
         self.where = f"section {sections[0][0]}"
         self.legacy = parse_legacy_maps(sections, self.spec.btf, self._map_spec)
         self.spec.maps.update(self.legacy.specs)
+        self.spec.warnings.extend(self.legacy.warnings)
         for name, slots in self.legacy.values.items():
             self.spec.map_values.setdefault(name, []).extend(slots)
 

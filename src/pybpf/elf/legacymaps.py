@@ -11,7 +11,10 @@ map-in-map and tail-call conventions each loader applies to them.
   inner_id, inner_idx}: a map of maps takes as its inner map the map whose `id` is its
   `inner_id`; that map (id set, no inner_id, inner_idx not -1) is also stored in it at
   key `inner_idx`; a program in section "<id>/<key>" goes into the prog_array whose `id`
-  is <id>, at <key> (iproute2's tail-call sections, e.g. cilium's "2/1").
+  is <id>, at <key> (iproute2's tail-call sections, e.g. cilium's "2/1"). Its `pinning`
+  PIN_GLOBAL_NS (2: by name, shared by every object) is libbpf's pinning by name;
+  PIN_OBJECT_NS (1: per object) and custom values have no libbpf equivalent and are
+  not pinned (with a warning).
 
 Which struct a definition is comes from its BTF type name when the object has BTF,
 else from its size (36 bytes: bpf_elf_map). Shorter definitions read as zeros past
@@ -41,6 +44,8 @@ MIN_DEF_SIZE = 16  # type, key, value and max_entries: the least either loader r
 MAP_TYPE_PROG_ARRAY = int(MapType.PROG_ARRAY)
 MAP_IN_MAP_TYPES = (int(MapType.ARRAY_OF_MAPS), int(MapType.HASH_OF_MAPS))
 NO_INDEX = 0xFFFFFFFF  # inner_idx -1: not stored in the outer map
+PIN_OBJECT_NS, PIN_GLOBAL_NS = 1, 2  # iproute2's bpf_elf.h
+LIBBPF_PIN_BY_NAME = 1
 _TAIL_SECTION = re.compile(r"(\d+)/(\d+)")
 
 
@@ -78,6 +83,7 @@ class LegacyMaps:
     specs: dict[str, Any] = field(default_factory=dict)
     values: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     defs: list[LegacyMap] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def tail_call_slot(self, section: str) -> tuple[str, int] | None:
         """(prog_array name, key) for an iproute2 tail-call section "<id>/<key>"."""
@@ -175,7 +181,20 @@ def _inner(d: LegacyMap, defs: list[LegacyMap]) -> LegacyMap:
     return found
 
 
-def _spec(d: LegacyMap, make_spec: Callable[..., Any], btf: Any, inner: Any = None) -> Any:
+def _pinning(d: LegacyMap, warnings: list[str]) -> int:
+    """libbpf's pinning for an iproute2 definition's `pinning`."""
+    pinning = d.fields["pinning"]
+    if pinning == PIN_GLOBAL_NS:
+        return LIBBPF_PIN_BY_NAME
+    if pinning:
+        what = "PIN_OBJECT_NS (1)" if pinning == PIN_OBJECT_NS else f"custom pinning {pinning}"
+        warnings.append(f"map {d.name}: iproute2's {what} is not supported; the map is not "
+                        "pinned")
+    return 0
+
+
+def _spec(d: LegacyMap, make_spec: Callable[..., Any], btf: Any, warnings: list[str],
+          inner: Any = None) -> Any:
     """The MapSpec of a definition. A map of maps' values are inner-map fds, 4 bytes when
     the definition gives no size (samples/bpf's loader always creates them so)."""
     f = d.fields
@@ -185,7 +204,7 @@ def _spec(d: LegacyMap, make_spec: Callable[..., Any], btf: Any, inner: Any = No
         return make_spec(type=f["type"], key_size=f["size_key"],
                          value_size=f["size_value"] or fd_size,
                          max_entries=f["max_elem"], flags=f["flags"], name=d.name,
-                         pinning=f["pinning"], inner=inner, key_type=key_type,
+                         pinning=_pinning(d, warnings), inner=inner, key_type=key_type,
                          value_type=value_type)
     return make_spec(type=f["type"], key_size=f["key_size"],
                      value_size=f["value_size"] or fd_size,
@@ -202,12 +221,12 @@ def parse_legacy_maps(sections: list[tuple[str, bytes, list[Any]]], btf: Any,
                            for d in read_defs(body, syms, btf, name)])
     for d in out.defs:
         if not d.is_map_in_map:
-            out.specs[d.name] = _spec(d, make_spec, btf)
+            out.specs[d.name] = _spec(d, make_spec, btf, out.warnings)
     for d in out.defs:
         if d.is_map_in_map:  # a definition too short to name one gets none, to be set
             template = out.specs[_inner(d, out.defs).name].with_(pinning=0) \
                 if d.names_inner else None
-            out.specs[d.name] = _spec(d, make_spec, btf, inner=template)
+            out.specs[d.name] = _spec(d, make_spec, btf, out.warnings, inner=template)
     for d in out.defs:  # iproute2: an inner map with an id and an index is stored
         f = d.fields
         if d.layout != "bpf_elf_map" or not f["id"] or f["inner_id"] or \
