@@ -182,7 +182,10 @@ def test_ubpf_elf_template_is_the_object_uBPF_describes() -> None:
     assert [(e.pc, e.name, e.kind) for e in prog.extern_refs] == [(1, "sqrti", "call")]
     assert [(i.opcode, i.imm) for i in prog.instructions] == [(0xB7, 1764), (0x85, -1),
                                                                (0x95, 0)]
-    assert pybpf.load(build()).programs == {}  # libbpf conventions: .text is no entry point
+    # load() takes .text as the program when no SEC() section exists (uBPF, PREVAIL)
+    spec = pybpf.load(build())
+    assert list(spec.programs) == ["entry"]
+    assert spec.programs["entry"].instructions == prog.instructions
     with pytest.raises(HelperNotFound):
         bind_helpers(prog, {"gather_bytes": 0})
 

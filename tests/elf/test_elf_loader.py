@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import re
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
 EXAMPLES = sorted((ROOT / "examples").glob("*.o"))
 # Objects real projects ship, from Debian packages (xdp-tools); scripts/test installs them
-REAL = sorted(glob.glob("/usr/lib/*/bpf/*.o"))
+REAL_GLOBS = ("/usr/lib/*/bpf/*.o", "/usr/lib/bpf/*.o", "/usr/local/lib/bpf/*.o")
+REAL = sorted({p for g in REAL_GLOBS for p in glob.glob(g)})
 
 
 def test_linking_fixture() -> None:
@@ -88,12 +90,42 @@ def test_real_objects_load_in_the_kernel(path: Path) -> None:
 
 
 @pytest.mark.parametrize("content,message", [
-    (b"", "malformed ELF"), (b"\x7fELF" + bytes(60), "malformed ELF|not a"),
-    (b"MZ" + bytes(200), "malformed ELF"),
+    (b"", "not an ELF object"), (b"\x7fELF" + bytes(60), "malformed ELF|not a"),
+    (b"MZ" + bytes(200), "not an ELF object"), (b"\x7fEL", "not an ELF object"),
+    (b"#!/bin/sh\necho hi\n", "not an ELF object"),
 ])
 def test_bad_input_is_an_elf_error(content: bytes, message: str) -> None:
     with pytest.raises(ELFError, match=message):
         load(content)
+
+
+def test_real_objects_all_parse() -> None:
+    """Every installed real-world object parses, each program with a type its section
+    names (all of them are libbpf objects) and shows."""
+    if not REAL:
+        pytest.skip("no real-world BPF objects installed (Debian's xdp-tools puts them in "
+                    "/usr/lib/<arch>/bpf/)")
+    from pybpf.objects.show import describe, format_show
+    failures = []
+    for path in REAL:
+        try:
+            spec = load(path)
+            format_show(describe(spec))
+        except pybpf.PyBPFError as e:
+            failures.append(f"{path}: {type(e).__name__}: {e}")
+            continue
+        if not spec.programs:
+            failures.append(f"{path}: no programs")
+        failures += [f"{path}: program {p.name} (section {p.section}) has no known type"
+                     for p in spec.programs.values() if not p.type_known]
+    assert not failures, "\n".join(failures)
+
+
+def test_non_elf_file_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "notes.o"
+    path.write_text("just text\n")
+    with pytest.raises(ELFError, match=re.escape(f"{path}: not an ELF object")):
+        pybpf.load(path)
 
 
 def test_x86_object_is_refused(tmp_path: Path) -> None:
@@ -107,7 +139,10 @@ def test_x86_object_is_refused(tmp_path: Path) -> None:
         load(obj)
 
 
-SEEDS = tuple(p.read_bytes() for p in EXAMPLES[:4]) + ((DATA / "linking.o").read_bytes(),)
+SEEDS = tuple(p.read_bytes() for p in EXAMPLES[:4]) + tuple(
+    (DATA / f"{name}.o").read_bytes()
+    for name in ("linking", "unknown_sec", "text_only", "iproute2_maps", "samples_maps",
+                 "maps_sections"))
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
@@ -116,6 +151,8 @@ def test_mutated_objects_never_crash(data: bytes) -> None:
     """`pybpf fuzz elf` runs this for 100,000 inputs; the suite runs a sample."""
     try:
         load(data)
+    except ELFError as e:  # the failure names what it could not read
+        assert not str(e).startswith(("malformed ELF:", "malformed BPF object:")), str(e)
     except pybpf.PyBPFError:
         pass
 

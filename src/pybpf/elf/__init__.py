@@ -1,10 +1,13 @@
 """Reading BPF ELF objects (clang -target bpf, libbpf conventions) into an ObjectSpec.
 
 pyelftools parses the ELF; this module applies libbpf's conventions on top: programs
-by `SEC()` name and function symbol, sub-programs from `.text` linked in behind each
-program that calls them, maps from `.maps` (BTF-defined), `maps` (legacy `bpf_map_def`
-and iproute2's `bpf_elf_map`), and global data sections, relocations turned into map
-references, and externs recorded for instantiation. Anything malformed raises ELFError.
+by `SEC()` name and function symbol (a name no convention knows gives a program of
+unknown type, for the user to set), sub-programs from `.text` linked in behind each
+program that calls them (`.text` is the program itself when nothing else is, as for uBPF
+and PREVAIL), maps from `.maps` (BTF-defined), `maps` (legacy `bpf_map_def` and
+iproute2's `bpf_elf_map`, see legacymaps.py), and global data sections, relocations
+turned into map references, and externs recorded for instantiation. Anything malformed
+raises ELFError, naming the construct (section, symbol, map, relocation and its offset).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ..errors import PyBPFError
 from .. import isa
 from ..objects.spec import (CoreRelo, ExternRef, FuncInfo, GlobalVar, MapRef, ObjectSpec,
                             ProgramSpec)
+from .legacymaps import parse_legacy_maps
 from .sections import classify_section
 
 EM_BPF = 247
@@ -41,6 +45,7 @@ RELOC_NAMES = {0: "R_BPF_NONE", 1: "R_BPF_64_64", 2: "R_BPF_64_ABS64", 3: "R_BPF
                4: "R_BPF_64_NODYLD32", 10: "R_BPF_64_32"}
 
 DATA_PREFIXES = (".data", ".rodata", ".bss")
+ELF_MAGIC = b"\x7fELF"
 
 
 class ELFError(PyBPFError):
@@ -80,7 +85,12 @@ class _Elf:
     relocs: dict[int, list[tuple[int, int, int]]]  # target shndx -> (offset, type, sym index)
 
 
-def _read(data: bytes) -> _Elf:
+def _read(data: bytes, path: str = "") -> _Elf:
+    if data[:4] != ELF_MAGIC:
+        what = f"{path}: " if path else ""
+        head = f"starts with {data[:4].hex(' ')}" if data else "is empty"
+        raise ELFError(f"{what}not an ELF object (it {head}, not the ELF magic 7f 45 4c 46)")
+    where = "the ELF header"
     try:
         from elftools.common.exceptions import ELFError as PyELFError
         from elftools.elf.elffile import ELFFile
@@ -99,12 +109,19 @@ def _read(data: bytes) -> _Elf:
             raise ELFError(f"not a BPF object: machine is {elf['e_machine']}")
         if elf["e_type"] not in ("ET_REL",):
             raise ELFError(f"not a relocatable object (type {elf['e_type']})")
-        symtab_idx = next((i for i, sec in enumerate(elf.iter_sections())
-                           if sec.header["sh_type"] == "SHT_SYMTAB"), -1)
+        symtab_idx = -1
+        for idx in range(elf.num_sections()):
+            where = f"section header {idx}"
+            if elf.get_section(idx).header["sh_type"] == "SHT_SYMTAB":
+                symtab_idx = idx
+                break
         sections: list[tuple[str, int, int, bytes]] = []
         symbols: list[_Symbol] = []
         relocs: dict[int, list[tuple[int, int, int]]] = {}
-        for idx, sec in enumerate(elf.iter_sections()):
+        for idx in range(elf.num_sections()):
+            where = f"section {idx}"
+            sec = elf.get_section(idx)
+            where = f"section {idx} ({sec.name or '?'})"
             sh_type = sec.header["sh_type"]
             type_num = {"SHT_PROGBITS": SHT_PROGBITS, "SHT_SYMTAB": SHT_SYMTAB,
                         "SHT_NOBITS": SHT_NOBITS, "SHT_REL": SHT_REL,
@@ -124,6 +141,7 @@ def _read(data: bytes) -> _Elf:
             if type_num == SHT_SYMTAB:
                 strtab_size = elf.get_section(sec.header["sh_link"]).header["sh_size"]
                 for i, sym in enumerate(sec.iter_symbols()):
+                    where = f"symbol {i} of {sec.name or 'the symbol table'}"
                     if sym["st_name"] >= max(strtab_size, 1):
                         raise ELFError(f"symbol {i}: name offset {sym['st_name']} is outside "
                                        f"the {strtab_size}-byte string table")
@@ -138,7 +156,8 @@ def _read(data: bytes) -> _Elf:
                                    f"(section {symtab_idx})")
                 target = sec.header["sh_info"]
                 entries = relocs.setdefault(target, [])
-                for rel in sec.iter_relocations():
+                for k, rel in enumerate(sec.iter_relocations()):
+                    where = f"relocation {k} of {sec.name or 'a relocation section'}"
                     entries.append((rel["r_offset"], rel["r_info_type"], rel["r_info_sym"]))
         return _Elf(sections, symbols, relocs)
     except ELFError:
@@ -146,7 +165,12 @@ def _read(data: bytes) -> _Elf:
     except (PyELFError, struct.error, ValueError, KeyError, IndexError, TypeError,
             AttributeError, UnicodeDecodeError, OverflowError, MemoryError, AssertionError,
             RecursionError, zlib.error, EOFError) as e:
-        raise ELFError(f"malformed ELF: {type(e).__name__}: {e}") from None
+        raise ELFError(f"malformed ELF at {where}: {type(e).__name__}: {e}") from None
+
+
+def _is_legacy_maps_section(name: str) -> bool:
+    """`maps`, or `maps/<name>` (one map per section: gobpf, cilium/ebpf, PREVAIL)."""
+    return name == "maps" or name.startswith("maps/")
 
 
 def _is_data_section(name: str) -> bool:
@@ -171,13 +195,14 @@ def load(path_or_bytes: "str | Path | bytes", *, name: str = "",
          map_parser: Callable[..., Any] | None = None) -> ObjectSpec:
     """Read a BPF ELF object into an ObjectSpec (deterministic, no kernel needed)."""
     data, path = _bytes_of(path_or_bytes, name)
-    elf = _read(data)
+    builder = _Builder(_read(data, path), path)
     try:
-        return _Builder(elf, path).build()
+        return builder.build()
     except ELFError:
         raise
     except _BUILD_ERRORS as e:
-        raise ELFError(f"malformed BPF object: {type(e).__name__}: {e}") from None
+        raise ELFError(f"malformed BPF object at {builder.where}: {type(e).__name__}: "
+                       f"{e}") from None
 
 
 def load_text(path_or_bytes: "str | Path | bytes", *, name: str = "") -> ProgramSpec:
@@ -186,23 +211,18 @@ def load_text(path_or_bytes: "str | Path | bytes", *, name: str = "") -> Program
     checked as by load(); calls to undefined functions stay ExternRefs (kind "call")
     for the caller to bind, e.g. to helpers by name."""
     data, path = _bytes_of(path_or_bytes, name)
-    elf = _read(data)
+    builder = _Builder(_read(data, path), path)
     try:
-        builder = _Builder(elf, path)
         builder.build()
-        idx = next((i for i, (sname, _, flags, body) in enumerate(elf.sections)
-                    if sname == ".text" and flags & SHF_EXECINSTR and body), -1)
-        if idx < 0:
+        prog = builder.text_program()
+        if prog is None:
             raise ELFError("text section not found: no SHT_PROGBITS executable .text with code")
-        funcs = builder._functions()
-        entry = funcs.get((idx, 0))
-        if entry is None:
-            raise ELFError(".text has no function symbol at offset 0 to enter")
-        return builder._link(entry, funcs)
+        return prog
     except ELFError:
         raise
     except _BUILD_ERRORS as e:
-        raise ELFError(f"malformed BPF object: {type(e).__name__}: {e}") from None
+        raise ELFError(f"malformed BPF object at {builder.where}: {type(e).__name__}: "
+                       f"{e}") from None
 
 
 class _Builder:
@@ -213,6 +233,9 @@ class _Builder:
         self.path = path
         self.spec = ObjectSpec(path=path)
         self.sec_names = [s[0] for s in elf.sections]
+        self.where = "the object"  # what is being read, for the error if it is malformed
+        self.funcs: dict[tuple[int, int], _Func] = {}
+        self.legacy: Any = None  # the `maps` section's definitions (legacymaps.LegacyMaps)
 
     # --- top level ----------------------------------------------------------------
     def build(self) -> ObjectSpec:
@@ -222,7 +245,9 @@ class _Builder:
                                                           SHT_SYMTAB: "symtab",
                                                           SHT_REL: "rel"}.get(sh_type, "other")
             spec.sections.append((name, kind, len(body)))
+        self.where = "section license"
         spec.license = self._cstring_section("license")
+        self.where = "section version"
         version = self._section_data("version")
         if version is not None:
             if len(version) != 4:
@@ -282,21 +307,37 @@ class _Builder:
         raw = self._section_data(".BTF")
         if raw is None:
             return
-        try:
-            from .. import btf as btfmod
-        except ImportError:
-            return
+        self.where = "section .BTF"
+        from .. import btf as btfmod
         try:
             self.spec.btf = btfmod.parse(raw)
-            ext = self._section_data(".BTF.ext")
-            if ext is not None:
-                self.spec.btf_ext = btfmod.parse_ext(ext, self.spec.btf)
         except PyBPFError as e:
-            raise ELFError(f"bad BTF in {self.path or 'object'}: {e}") from None
+            if self._needs_btf():
+                raise ELFError(f"bad BTF in {self.path or 'object'}: {e}") from None
+            # as libbpf: BTF nothing depends on is dropped, not fatal
+            self.spec.warnings.append(f"section .BTF ignored (the object does not need it): {e}")
+            return
+        ext = self._section_data(".BTF.ext")
+        if ext is not None:
+            self.where = "section .BTF.ext"
+            try:
+                self.spec.btf_ext = btfmod.parse_ext(ext, self.spec.btf)
+            except PyBPFError as e:  # libbpf too ignores a bad .BTF.ext
+                self.spec.warnings.append(f"section .BTF.ext ignored (no function, line or "
+                                          f"CO-RE information): {e}")
+
+    def _needs_btf(self) -> bool:
+        """Whether the object cannot do without its BTF, as libbpf decides: BTF-defined
+        maps, struct_ops, or externs (.kconfig variables, .ksyms symbols)."""
+        return ".maps" in self.sec_names or \
+            any(n.startswith(".struct_ops") for n in self.sec_names) or \
+            any(s.shndx == SHN_UNDEF and s.name and s.bind == "STB_GLOBAL"
+                for s in self.elf.symbols)
 
     # --- maps ----------------------------------------------------------------------------------
     def _map_spec(self, **kw: Any) -> Any:
         from ..maps import MapSpec
+        self.where = f"map {kw.get('name') or '?'}"
         return MapSpec(**kw, check=False)  # checked at instantiation (fixable until then)
 
     def _data_maps(self) -> None:
@@ -305,6 +346,7 @@ class _Builder:
         for idx, (name, sh_type, flags, body) in enumerate(self.elf.sections):
             if flags & SHF_EXECINSTR or not _is_data_section(name) or not body:
                 continue
+            self.where = f"section {name}"
             is_ro = name.startswith(".rodata")
             self.spec.maps[name] = self._map_spec(
                 type="array", key_size=4, value_size=len(body), max_entries=1, name=name,
@@ -316,39 +358,31 @@ class _Builder:
                     self.spec.globals[sym.name] = GlobalVar(sym.name, name, sym.value, sym.size)
 
     def _legacy_maps(self) -> None:
-        """The `maps` section: libbpf's `struct bpf_map_def` (5+ u32) or iproute2's
-        `struct bpf_elf_map` (9 u32), told apart by the symbols' sizes."""
-        try:
-            idx = self.sec_names.index("maps")
-        except ValueError:
+        """The `maps` and `maps/<name>` sections: libbpf's and samples/bpf's
+        `struct bpf_map_def` or iproute2's `struct bpf_elf_map`, with their map-in-map
+        conventions."""
+        sections = []
+        for idx, (name, _, flags, body) in enumerate(self.elf.sections):
+            if not _is_legacy_maps_section(name) or flags & SHF_EXECINSTR:
+                continue
+            syms = sorted((s for s in self.elf.symbols if s.shndx == idx and s.name
+                           and s.type in ("STT_OBJECT", "STT_NOTYPE")), key=lambda s: s.value)
+            if syms:
+                sections.append((name, body, syms))
+        if not sections:
             return
-        body = self.elf.sections[idx][3]
-        syms = sorted((s for s in self.elf.symbols if s.shndx == idx and s.name
-                       and s.type in ("STT_OBJECT", "STT_NOTYPE")), key=lambda s: s.value)
-        if not syms:
-            return
-        for i, sym in enumerate(syms):
-            size = sym.size or ((syms[i + 1].value if i + 1 < len(syms) else len(body)) - sym.value)
-            raw = body[sym.value:sym.value + size]
-            if size < 20 or len(raw) < size:
-                raise ELFError(f"legacy map {sym.name} is {size} bytes at offset {sym.value}: "
-                               "too small for struct bpf_map_def")
-            words = struct.unpack_from(f"<{size // 4}I", raw)
-            if size == 36:  # iproute2 struct bpf_elf_map
-                mtype, ksize, vsize, maxe, mflags, _id, pinning, _inner_id, _inner_idx = words
-                self.spec.maps[sym.name] = self._map_spec(
-                    type=mtype, key_size=ksize, value_size=vsize, max_entries=maxe,
-                    flags=mflags, name=sym.name, pinning=pinning)
-            else:
-                mtype, ksize, vsize, maxe, mflags = words[:5]
-                self.spec.maps[sym.name] = self._map_spec(
-                    type=mtype, key_size=ksize, value_size=vsize, max_entries=maxe,
-                    flags=mflags, name=sym.name)
+        self.where = f"section {sections[0][0]}"
+        self.legacy = parse_legacy_maps(sections, self.spec.btf, self._map_spec)
+        self.spec.maps.update(self.legacy.specs)
+        self.spec.warnings.extend(self.legacy.warnings)
+        for name, slots in self.legacy.values.items():
+            self.spec.map_values.setdefault(name, []).extend(slots)
 
     def _btf_maps(self) -> None:
         idx = self.sec_names.index(".maps") if ".maps" in self.sec_names else -1
         if idx < 0:
             return
+        self.where = "section .maps"
         if self.spec.btf is None:
             raise ELFError(".maps section (BTF-defined maps) without usable .BTF")
         from .btfmaps import parse_btf_maps
@@ -362,14 +396,24 @@ class _Builder:
         for idx, (name, _, flags, body) in enumerate(self.elf.sections):
             if not flags & SHF_EXECINSTR or not body:
                 continue
+            self.where = f"section {name}"
             if len(body) % 8:
                 raise ELFError(f"code section {name} is {len(body)} bytes, not a multiple of 8")
             nslots = len(body) // 8
             syms = sorted({s.value: s for s in self.elf.symbols
                            if s.shndx == idx and s.type == "STT_FUNC"}.values(),
                           key=lambda s: s.value)
+            if not syms:  # old LLVM: entry points as global symbols without a type
+                syms = sorted({s.value: s for s in self.elf.symbols
+                               if s.shndx == idx and s.type == "STT_NOTYPE" and s.name
+                               and s.bind == "STB_GLOBAL"}.values(), key=lambda s: s.value)
+            entry_name = "text" if name == ".text" else name.replace("/", "_")
             if not syms:  # no function symbols: the whole section is one program
-                syms = [_Symbol(name.replace("/", "_"), 0, len(body), "STT_FUNC", "STB_GLOBAL", idx)]
+                syms = [_Symbol(entry_name, 0, len(body), "STT_FUNC", "STB_GLOBAL", idx)]
+            elif name == ".text" and syms[0].value:  # code before the first function:
+                # the entry of loaders that run .text from its first instruction
+                syms.insert(0, _Symbol(entry_name, 0, syms[0].value, "STT_FUNC", "STB_LOCAL",
+                                       idx))
             for i, sym in enumerate(syms):
                 if sym.value % 8 or sym.value // 8 >= nslots:
                     raise ELFError(f"function {sym.name} at offset {sym.value} is outside or "
@@ -381,6 +425,7 @@ class _Builder:
                                                      max(end // 8, sym.value // 8 + 1),
                                                      sym.bind != "STB_LOCAL")
             for off, rtype, symi in self.elf.relocs.get(idx, ()):
+                self.where = f"relocation at offset {off} of section {name}"
                 if rtype in (R_BPF_NONE, R_BPF_64_NODYLD32):
                     continue
                 if off % 8 or off // 8 >= nslots:
@@ -410,24 +455,65 @@ class _Builder:
         return None
 
     def _programs(self) -> None:
-        funcs = self._functions()
+        """A program per global function of each executable section but `.text` (per
+        section when it has no global one). A section name no SEC() convention knows
+        gives a program of unknown type (ProgType.UNSPEC), for the user to set as with
+        libbpf's bpf_program__set_type or cilium/ebpf's ProgramSpec.Type. With no such
+        section, `.text` is the program (uBPF's and PREVAIL's convention)."""
+        funcs = self.funcs = self._functions()
         for (shndx, _), func in sorted(funcs.items()):
             if func.section == ".text" or func.section.startswith(".text."):
                 continue
-            info = classify_section(func.section)
-            if info is None:
-                raise ELFError(f"section {func.section!r} (program {func.name}) has no known "
-                               "program type: use a libbpf SEC() name such as xdp, socket, tc, "
-                               "tracepoint/<category>/<name>")
             if not func.is_global and any(
                     f.is_global for (s, _), f in funcs.items() if s == shndx):
                 continue  # a static helper function inside a program section
+            self.where = f"program {func.name} in section {func.section}"
             prog = self._link(func, funcs)
-            prog.type, prog.expected_attach_type = info.prog_type, info.attach_type
-            prog.attach_to, prog.flags = info.attach_to, info.flags
-            if prog.name in self.spec.programs:
-                raise ELFError(f"two programs are named {prog.name}")
-            self.spec.programs[prog.name] = prog
+            info = classify_section(func.section)
+            if info is not None:
+                prog.type, prog.expected_attach_type = info.prog_type, info.attach_type
+                prog.attach_to, prog.flags = info.attach_to, info.flags
+            self._add_program(prog)
+        if not self.spec.programs:
+            text = self.text_program()
+            if text is not None:
+                self._add_program(text)
+            else:
+                self.spec.warnings.append("the object has no programs (no executable section "
+                                          "holds code)")
+        self._tail_call_slots()
+
+    def _add_program(self, prog: ProgramSpec) -> None:
+        if prog.name in self.spec.programs:
+            raise ELFError(f"two programs are named {prog.name} (sections "
+                           f"{self.spec.programs[prog.name].section} and {prog.section})")
+        self.spec.programs[prog.name] = prog
+
+    def text_program(self) -> ProgramSpec | None:
+        """`.text` linked as one program entered at its first instruction (named after
+        the function there, else "text"), of unknown type; None without code in .text."""
+        idx = next((i for i, (sname, _, flags, body) in enumerate(self.elf.sections)
+                    if sname == ".text" and flags & SHF_EXECINSTR and body), -1)
+        if idx < 0:
+            return None
+        entry = self.funcs.get((idx, 0))
+        if entry is None:  # pragma: no cover - _functions() always gives .text an entry
+            raise ELFError(".text has no function at offset 0 to enter")
+        self.where = f"program {entry.name} in section .text"
+        return self._link(entry, self.funcs)
+
+    def _tail_call_slots(self) -> None:
+        """iproute2's tail-call sections: a program in section "<id>/<key>" goes into the
+        `maps` prog_array whose bpf_elf_map id is <id>, at <key>."""
+        if self.legacy is None:
+            return
+        done: set[str] = set()
+        for prog in self.spec.programs.values():
+            slot = self.legacy.tail_call_slot(prog.section)
+            if slot is None or prog.section in done:
+                continue
+            done.add(prog.section)  # one program per section, as iproute2 loads it
+            self.spec.map_values.setdefault(slot[0], []).append((slot[1], prog.name))
 
     def _link(self, entry: _Func, funcs: dict[tuple[int, int], _Func]) -> ProgramSpec:
         """The entry function followed by every function it reaches through calls (and
@@ -452,38 +538,47 @@ class _Builder:
             for s in range(func.start, func.end):
                 slots.append(bytearray(body[s * 8:s * 8 + 8]))
             s = func.start
-            while s < func.end:
-                raw = slots[base + s - func.start]
-                opcode, regs = raw[0], raw[1]
-                src = regs >> 4
-                imm = struct.unpack_from("<i", raw, 4)[0]
-                pc = base + s - func.start
-                reloc = func.relocs.get(s)
-                if opcode == isa.OPCODE_CALL and src == isa.BPF_PSEUDO_CALL and \
-                        reloc is not None and reloc[1].shndx == SHN_UNDEF:
-                    # a call to an extern function: a kfunc (.ksyms)
-                    extern_refs.append(ExternRef(pc, reloc[1].name, ".ksyms", "call"))
-                elif opcode == isa.OPCODE_CALL and src == isa.BPF_PSEUDO_CALL:
-                    if reloc is not None:
-                        sym = reloc[1]
-                        tshndx = sym.shndx
-                        tslot = sym.value // 8 + imm + 1
-                    else:
-                        tshndx, tslot = func.shndx, s + imm + 1
-                    target = self._owner(funcs, tshndx, tslot)
-                    if target is None:
-                        raise ELFError(f"call in {func.name} at slot {s} targets no function")
-                    if target not in order:
-                        order.append(target)
-                    pending_calls.append((pc, target, tslot))
-                elif reloc is not None:
-                    self._reloc(func, s, pc, raw, reloc, funcs, order, pending_calls,
-                                map_refs, extern_refs)
-                s += 2 if opcode == isa.OPCODE_LDDW else 1
+            try:
+                while s < func.end:
+                    raw = slots[base + s - func.start]
+                    opcode, regs = raw[0], raw[1]
+                    src = regs >> 4
+                    imm = struct.unpack_from("<i", raw, 4)[0]
+                    pc = base + s - func.start
+                    reloc = func.relocs.get(s)
+                    if opcode == isa.OPCODE_CALL and src == isa.BPF_PSEUDO_CALL and \
+                            reloc is not None and reloc[1].shndx == SHN_UNDEF:
+                        # a call to an extern function: a kfunc (.ksyms)
+                        extern_refs.append(ExternRef(pc, reloc[1].name, ".ksyms", "call"))
+                    elif opcode == isa.OPCODE_CALL and src == isa.BPF_PSEUDO_CALL:
+                        if reloc is not None:
+                            sym = reloc[1]
+                            tshndx = sym.shndx
+                            tslot = sym.value // 8 + imm + 1
+                        else:
+                            tshndx, tslot = func.shndx, s + imm + 1
+                        target = self._owner(funcs, tshndx, tslot)
+                        if target is None:
+                            raise ELFError(f"call in {func.name} at slot {s} targets no function")
+                        if target not in order:
+                            order.append(target)
+                        pending_calls.append((pc, target, tslot))
+                    elif reloc is not None:
+                        self._reloc(func, s, pc, raw, reloc, funcs, order, pending_calls,
+                                    map_refs, extern_refs)
+                    s += 2 if opcode == isa.OPCODE_LDDW else 1
+            except _BUILD_ERRORS:
+                self.where = (f"instruction at offset {s * 8} of section {func.section} "
+                              f"(function {func.name})")
+                raise
+        self.where = f"the calls of program {entry.name}"
         for pc, target, tslot in pending_calls:
             rel = placed[id(target)] + (tslot - target.start) - pc - 1
             raw = slots[pc]
             if raw[0] == isa.OPCODE_LDDW:  # function pointer (BPF_PSEUDO_FUNC)
+                if pc + 1 >= len(slots):
+                    raise ELFError(f"program {entry.name}: function pointer lddw at pc {pc} "
+                                   "has no second half")
                 raw[1] = (raw[1] & 0x0F) | (isa.BPF_PSEUDO_FUNC << 4)
                 struct.pack_into("<i", raw, 4, rel)
                 struct.pack_into("<i", slots[pc + 1], 4, 0)
@@ -550,7 +645,7 @@ class _Builder:
         if opcode != isa.OPCODE_LDDW:
             raise ELFError(f"relocation {RELOC_NAMES.get(rtype, rtype)} against {sym.name or tsec} "
                            f"on a non-lddw instruction (opcode {opcode:#04x}) in {where}")
-        if tsec in ("maps", ".maps"):
+        if tsec == ".maps" or _is_legacy_maps_section(tsec):
             name = self._map_name_at(sym, tsec)
             map_refs.append(MapRef(pc, name, "fd"))
             return
@@ -561,6 +656,10 @@ class _Builder:
             map_refs.append(MapRef(pc, tsec, "value", offset))
             return
         tidx = sym.shndx
+        if not 0 < tidx < len(self.elf.sections):
+            raise ELFError(f"relocation {RELOC_NAMES.get(rtype, rtype)} in {where} is against "
+                           f"symbol {sym.name or '?'} of section index {tidx}, which does not "
+                           "exist")
         if self.elf.sections[tidx][2] & SHF_EXECINSTR:  # a function pointer
             tslot = (sym.value + imm) // 8 if sym.type == "STT_SECTION" else sym.value // 8
             target = self._owner(funcs, tidx, tslot)

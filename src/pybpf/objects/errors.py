@@ -12,6 +12,10 @@ class ObjectError(PyBPFError):
     construct, a pinned map that cannot be reused); the message names it."""
 
 
+class UnknownProgramTypeError(ObjectError):
+    """A program whose section is no known SEC() name and whose type was not set."""
+
+
 class AttachNotSupportedError(ObjectError):
     """An attach the program's backend or section cannot do (the VM has no kernel hooks;
     a socket filter needs a socket)."""

@@ -11,15 +11,30 @@ from typing import Any, Callable, Iterable
 from .. import isa
 from ..errors import ErrnoError, PyBPFError
 from ..isa import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, Instruction
-from .errors import AttachNotSupportedError, ObjectError
+from .errors import AttachNotSupportedError, ObjectError, UnknownProgramTypeError
 from .spec import ObjectSpec, ProgramSpec
 
 BACKENDS = ("vm", "kernel")
 DEFAULT_PIN_ROOT = "/sys/fs/bpf"  # libbpf's default for LIBBPF_PIN_BY_NAME
 
 __all__ = ["AttachNotSupportedError", "BACKENDS", "DEFAULT_PIN_ROOT", "Object", "ObjectError",
-           "Program", "TestRunResult", "UPROBE_KINDS", "instantiate", "parse_uprobe_section",
-           "patch_program", "resolve_binary_path", "select_programs", "check_map_specs"]
+           "Program", "TestRunResult", "UPROBE_KINDS", "UnknownProgramTypeError",
+           "check_program_type", "instantiate", "parse_uprobe_section", "patch_program",
+           "resolve_binary_path", "select_programs", "check_map_specs"]
+
+
+def check_program_type(pspec: ProgramSpec) -> None:
+    """Refuse to load or run a program of unknown type (ProgType.UNSPEC), saying how to
+    set it (libbpf likewise refuses a program without a type)."""
+    if pspec.type == 0:
+        where = ("is the object's .text (it has no SEC() program section)"
+                 if pspec.section == ".text" else
+                 f"is in section {pspec.section!r}, which is not a known SEC() name")
+        raise UnknownProgramTypeError(
+            f"program {pspec.name} {where}, so its program type is unknown; set it before "
+            "loading, e.g. in Python "
+            f"`spec.programs[{pspec.name!r}].type = \"xdp\"` (a ProgType, number or name) or "
+            "on the command line `--type xdp`")
 
 
 UPROBE_KINDS = ("uprobe", "uprobe.s", "uretprobe", "uretprobe.s")
@@ -308,6 +323,7 @@ def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None
         target: dict[str, Any] = {}
         for name in selected:
             pspec = spec.programs[name]
+            check_program_type(pspec)
             try:
                 if pspec.core_relos and "core" not in target:
                     target["core"] = _core_target(btf_target)

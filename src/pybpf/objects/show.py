@@ -10,6 +10,8 @@ from .spec import ObjectSpec
 
 
 def _prog_type_name(t: int) -> str:
+    if t == ProgType.UNSPEC:  # a section no SEC() convention knows; the user sets it
+        return "unknown"
     try:
         return ProgType(t).name.lower()
     except ValueError:
@@ -72,6 +74,7 @@ def describe(spec: ObjectSpec) -> dict[str, Any]:
         "btf": spec.btf is not None,
         "sections": [{"name": n, "kind": k, "size": s} for n, k, s in spec.sections if n],
         "programs": programs, "maps": maps, "globals": globals_,
+        "warnings": list(spec.warnings),
     }
 
 
@@ -79,6 +82,7 @@ def format_show(desc: dict[str, Any]) -> str:
     """`describe()` as text."""
     out = [f"{desc['path'] or 'object'}: license {desc['license'] or '-'}"
            f"{', BTF' if desc['btf'] else ''}"]
+    out += [f"warning: {w}" for w in desc.get("warnings", ())]
     out.append("")
     out.append("Sections:")
     for s in desc["sections"]:

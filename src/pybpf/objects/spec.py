@@ -7,7 +7,41 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import PyBPFError
 from ..isa import Instruction
+from ..uapi import ProgType
+
+
+class ProgramTypeError(PyBPFError, ValueError):
+    """A program type that is no BPF_PROG_TYPE_* (by name or number)."""
+
+
+# the names SEC() and the tools use for some types (tc, socket, ...)
+_TYPE_ALIASES = {"TC": "SCHED_CLS", "CLASSIFIER": "SCHED_CLS", "ACTION": "SCHED_ACT",
+                 "SOCKET": "SOCKET_FILTER", "RAW_TP": "RAW_TRACEPOINT", "UPROBE": "KPROBE",
+                 "PERF": "PERF_EVENT", "UNKNOWN": "UNSPEC"}
+
+
+def program_type(value: "str | int | ProgType") -> int:
+    """The kernel's number for a program type given as ProgType.XDP, 6, "xdp",
+    "BPF_PROG_TYPE_XDP" or a SEC()-style alias ("tc", "socket"); 0 (UNSPEC) is the
+    unknown type of a program whose section is no known SEC() name."""
+    if isinstance(value, bool):
+        raise ProgramTypeError(f"a program type is a name or a number, not {value!r}")
+    if isinstance(value, int):
+        try:
+            return int(ProgType(value))
+        except ValueError:
+            raise ProgramTypeError(f"unknown program type {value}") from None
+    if isinstance(value, str):
+        key = value.strip().upper().removeprefix("BPF_PROG_TYPE_").replace("-", "_")
+        try:
+            return int(ProgType[_TYPE_ALIASES.get(key, key)])
+        except KeyError:
+            names = ", ".join(t.name.lower() for t in ProgType if t.name != "UNSPEC")
+            raise ProgramTypeError(f"unknown program type {value!r}; one of: {names}") from None
+    raise ProgramTypeError(f"a program type is a name or a number, not "
+                           f"{type(value).__name__}")
 
 
 @dataclass(frozen=True)
@@ -60,11 +94,14 @@ class LineInfo:
 
 @dataclass
 class ProgramSpec:
-    """One program: its entry function with every sub-program it calls appended."""
+    """One program: its entry function with every sub-program it calls appended.
+    `type` is BPF_PROG_TYPE_* from the SEC() name, or 0 (ProgType.UNSPEC) when the
+    section is no known SEC() name: set it (a ProgType, number or name such as "xdp")
+    before instantiating, as with cilium/ebpf's ProgramSpec.Type."""
 
     name: str
     section: str
-    type: int  # BPF_PROG_TYPE_*
+    type: int  # BPF_PROG_TYPE_*; assigning a name or ProgType stores the number
     instructions: list[Instruction]
     expected_attach_type: int = 0
     attach_to: str = ""
@@ -79,6 +116,16 @@ class ProgramSpec:
     functions: list[tuple[str, int]] = field(default_factory=list)  # (name, start pc)
     # False: instantiate() leaves this program out (libbpf's bpf_program__set_autoload)
     autoload: bool = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "type":
+            value = program_type(value)
+        object.__setattr__(self, name, value)
+
+    @property
+    def type_known(self) -> bool:
+        """False while the type is unknown (an unrecognised SEC() name, not yet set)."""
+        return self.type != ProgType.UNSPEC
 
     @property
     def insn_count(self) -> int:
@@ -112,6 +159,7 @@ class ObjectSpec:
     sections: list[tuple[str, str, int]] = field(default_factory=list)  # (name, type, size)
     symbol_offsets: dict[str, int] = field(default_factory=dict)  # data symbols' st_value
     path: str = ""
+    warnings: list[str] = field(default_factory=list)  # what the loader passed over
 
     def instantiate(self, backend: str = "vm", *, btf_target: Any = None,
                     programs: Any = None, pin_root: Any = None) -> Any:
