@@ -8,8 +8,10 @@ sizes, counted by the socket filter example (examples/sockfilter_proto.c).
   from (shorter than 14 + 20 bytes of IPv4) are counted as errors.
 * Live (`top_live`): the object is loaded in the kernel and the filter attached to an
   AF_PACKET raw socket (ETH_P_ALL, one interface or all), where it sees whole frames
-  (`skb->len` includes the link-layer header) in both directions; on `lo` each packet
-  passes twice, once outgoing and once incoming.
+  (`skb->len` includes the link-layer header) in both directions. On `lo` a packet
+  socket sees each packet twice, leaving and arriving: the filter skips the leaving
+  copy (skb->pkt_type PACKET_OUTGOING on ifindex 1), as libpcap does, so each
+  packet counts once.
 """
 
 from __future__ import annotations
@@ -180,10 +182,8 @@ def open_packet_socket(interface: str | None) -> socket.socket:
 
 
 def _need_kernel(what: str) -> None:
-    from ..kernel import available
-    ok, reason = available()
-    if not ok:
-        raise ToolError(f"{what} needs bpf(2) in the kernel, which is not usable here: {reason}")
+    from .perms import kernel_gate
+    kernel_gate(what, ["CAP_BPF"], require=False)
 
 
 def top_live(out: TextIO, *, interface: str | None = None, interval: float = 1.0,
