@@ -80,7 +80,7 @@ def format_program(prog: dict[str, Any]) -> str:
     last_source: tuple[str, int] | None = None
     width = len(str(max((r["pc"] for r in prog["insns"]), default=0)))
     for rec in prog["insns"]:
-        if "function" in rec:
+        if "function" in rec and (rec["pc"] or rec["function"] != prog["name"]):
             out.append(f"{rec['function']}:")
             last_source = None
         src = rec.get("source")

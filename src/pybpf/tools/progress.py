@@ -26,9 +26,15 @@ class Progress:
                  enabled: bool = True) -> None:
         self._bar: Any = None
         if enabled and total > 0:
+            import shutil
+
             from tqdm import tqdm
+            # the terminal's size (COLUMNS/LINES, else the tty's, else 80x24 where it
+            # reports 0: tqdm draws nothing on a terminal of no rows)
+            size = shutil.get_terminal_size((80, 24))
             self._bar = tqdm(total=total, unit=unit, desc=desc or None, file=sys.stderr,
-                             leave=False, dynamic_ncols=True, mininterval=0.2)
+                             leave=False, ncols=size.columns or 80, nrows=size.lines or 24,
+                             mininterval=0.2)
 
     @property
     def enabled(self) -> bool:
