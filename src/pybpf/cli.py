@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import re
 import sys
 import time
@@ -98,6 +99,9 @@ def cmd_asm(args: argparse.Namespace) -> int:
             Path(args.output).write_bytes(code)
         except OSError as e:
             raise CLIError(f"cannot write {args.output}: {e.strerror}") from None
+    elif args.json:
+        print(json.dumps({"file": args.file, "bytes": len(code),
+                          "insns": [code[i:i + 8].hex() for i in range(0, len(code), 8)]}))
     else:
         for i in range(0, len(code), 8):
             print(code[i:i + 8].hex(" "))
@@ -291,15 +295,14 @@ def cmd_run_object(args: argparse.Namespace) -> int:
                 p.handle.insn_budget = args.budget or DEFAULT_INSN_BUDGET
         if capture is not None:
             from .pcap import write_pcap
-            from .tools.progress import progress
+            from .tools.progress import StepProgress
             clock = "kernel" if args.backend == "kernel" else args.clock or "capture"
             if clock == "wall":
                 prog.set_clock(None)
-            with progress(len(packets), unit="pkt", desc=Path(args.pcap).name,
-                          as_json=args.json, minimum=500) as bar:
+            with StepProgress(unit="pkt", desc=Path(args.pcap).name, as_json=args.json,
+                              minimum=500) as bar:
                 report = run_pcap(prog, packets, capture_clock=clock == "capture",
-                                  progress=(lambda done, total: bar.update())
-                                  if bar.enabled else None)
+                                  progress=bar)
             out["program"] = prog.name
             out["clock"] = clock
             out["packets"] = report.packets
@@ -413,6 +416,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                       as_json=args.json) as bar:
             done = (lambda name: bar.update()) if bar.enabled else None
             if args.what == "kernel":
+                from .tools.perms import kernel_gate
+                kernel_gate("pybpf bench kernel", ["CAP_BPF"], require=False)
                 report = bench.kernel_report(repeat=args.repeat, iterations=args.iterations,
                                              progress=done)
                 fmt = bench.format_kernel
@@ -698,11 +703,9 @@ def cmd_fuzz_diff(args: argparse.Namespace) -> int:
 
     _need_hypothesis("pybpf fuzz diff")
     from .fuzz import campaign
-    from .kernel import available
+    from .tools.perms import kernel_gate
     from .tools.progress import progress
-    ok, reason = available()
-    if not ok:
-        raise CLIError(f"the kernel is needed for a differential campaign: {reason}")
+    kernel_gate("a differential campaign (pybpf fuzz diff)", ["CAP_BPF"], require=False)
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
     with progress(args.count, unit="prog", desc="fuzz diff",
                   as_json=args.json or args.quiet) as bar:
@@ -757,7 +760,13 @@ def cmd_top(args: argparse.Namespace) -> int:
                      if v is not None]
         if live_only:
             raise CLIError(f"{', '.join(live_only)} only apply to --live")
-        result = top.top_pcap(args.pcap, args.backend)
+        from .tools.progress import StepProgress
+        with StepProgress(unit="pkt", desc=Path(args.pcap).name, as_json=args.json,
+                          minimum=500) as bar:
+            result = top.top_pcap(args.pcap, args.backend, progress=bar)
+        if result.truncated:
+            print(f"pybpf: warning: {args.pcap}: {result.truncated}; ran the "
+                  f"{result.packets} complete packets before it", file=sys.stderr)
         if args.json:
             print(json.dumps(result.as_dict(), indent=2))
         else:
@@ -832,6 +841,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("file", help="assembly file, or - for stdin")
     a.add_argument("-o", "--output", help="write raw bytecode here (default: hex on stdout)")
     a.add_argument("--syntax", choices=syntaxes, help="default: detected from the text")
+    _json_option(a, "the instructions as JSON (one hex string of 8 bytes each)")
     a.set_defaults(fn=cmd_asm)
 
     d = sub.add_parser("disasm", help="disassemble bytecode (raw binary or hex text) or the "
@@ -1031,6 +1041,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:  # a file or device the command was pointed at
+        where = f" {e.filename}" if e.filename else ""
+        print(f"pybpf: error:{where} {e.strerror or e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - a pybpf bug: one line, not a traceback
+        if os.environ.get("PYBPF_DEBUG"):
+            raise
+        print(f"pybpf: internal error: {type(e).__name__}: {e} (a bug in pybpf; "
+              "PYBPF_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":  # pragma: no cover

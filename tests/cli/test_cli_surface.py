@@ -61,13 +61,13 @@ def test_every_option_and_argument_has_help() -> None:
 
 
 def test_every_data_command_takes_json_and_j() -> None:
-    """Each leaf command that prints data has -j/--json (the plugin protocol and asm,
-    whose output is a format of its own, do not)."""
+    """Each leaf command that prints data has -j/--json (the conformance plugin, whose
+    output is the bpf_conformance protocol, does not)."""
     without = []
     for path, parser in _walk(build_parser()):
         if any(isinstance(a, argparse._SubParsersAction) for a in parser._actions):
             continue
-        if path in ("pybpf asm", "pybpf conformance-plugin"):
+        if path == "pybpf conformance-plugin":
             continue
         opts = {o for a in parser._actions for o in a.option_strings}
         if not {"-j", "--json"} <= opts:
@@ -85,6 +85,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize("argv", [
+    ["asm", str(EXAMPLES / "ipv4_checksum.s"), "-j"],
     ["disasm", FIREWALL, "-j"],
     ["disasm", FIREWALL, "--program", "xdp_firewall", "--json"],
     ["btf", "dump", FIREWALL, "-j"],
@@ -296,11 +297,18 @@ def test_eperm_names_the_capabilities_and_the_sysctl(argv: list[str], caps: list
 # --- top --live on lo --------------------------------------------------------------------------
 
 LIVE_SCRIPT = r"""
-import io, json, socket, sys, threading, time
+import socket, sys, threading
 from pybpf.cli import main
+from pybpf.tools import top
 N = 25
+attached = threading.Event()
+real_intervals = top.run_intervals
+def run_intervals(*args, **kwargs):  # called once the filter is attached
+    attached.set()
+    return real_intervals(*args, **kwargs)
+top.run_intervals = run_intervals
 def send():
-    time.sleep(0.5)
+    attached.wait(60)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, \
             socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
         rx.bind(("127.0.0.1", 0))
@@ -308,7 +316,7 @@ def send():
             tx.sendto(b"d" * 30, rx.getsockname())
 t = threading.Thread(target=send)
 t.start()
-rc = main(["top", "--live", "-i", "lo", "--duration", "1.5", "--interval", "1.5", "--json"])
+rc = main(["top", "--live", "-i", "lo", "--duration", "2", "--interval", "2", "--json"])
 t.join()
 sys.exit(rc)
 """
@@ -331,3 +339,20 @@ def test_top_live_counts_each_loopback_packet_once() -> None:
     assert udp and udp[0]["packets"] == 25, final
     assert udp[0]["bytes"] == 25 * (14 + 20 + 8 + 30)
     assert socket.if_nametoindex("lo") == 1  # the filter's notion of loopback
+
+
+# --- never a traceback -------------------------------------------------------------------------
+
+def test_an_unexpected_exception_is_one_line(capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import pybpf.tools.objdump as objdump
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("division by zero")
+    monkeypatch.setattr(objdump, "dump_object", broken)
+    rc, out, err = run_cli(capsys, "disasm", FIREWALL)
+    assert rc == 70 and out == "" and err.count("\n") == 1
+    assert "internal error: ZeroDivisionError: division by zero" in err
+    monkeypatch.setenv("PYBPF_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        main(["disasm", FIREWALL])

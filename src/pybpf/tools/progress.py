@@ -64,3 +64,30 @@ def progress(total: int, *, unit: str = "it", desc: str = "", as_json: bool = Fa
              minimum: int = 1) -> Progress:
     """A bar when wanted() and the run has at least `minimum` steps; else a silent one."""
     return Progress(total, unit=unit, desc=desc, enabled=wanted(as_json) and total >= minimum)
+
+
+class StepProgress:
+    """A `progress(done, total)` callback for loops that learn their total as they go
+    (run_pcap, top_pcap): the bar opens at the first step. Close it (or use `with`)."""
+
+    def __init__(self, *, unit: str = "it", desc: str = "", as_json: bool = False,
+                 minimum: int = 1) -> None:
+        self._args = dict(unit=unit, desc=desc, as_json=as_json, minimum=minimum)
+        self._bar: Progress | None = None
+        self._done = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            self._bar = progress(total, **self._args)  # type: ignore[arg-type]
+        self._bar.update(done - self._done)
+        self._done = done
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def __enter__(self) -> "StepProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
