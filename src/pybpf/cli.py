@@ -190,7 +190,7 @@ def _choose_programs(spec: Any, program: str | None, type_name: str | None,
     else:
         keep = {n for n, p in spec.programs.items() if p.type or n in targets}
     untyped = [n for n in keep if not spec.programs[n].type]
-    for n in sorted(set(spec.programs) - keep):
+    for n in sorted(set(spec.programs) - keep) if program is None else ():
         if not spec.programs[n].type:
             print(f"pybpf: note: program {n} (SEC(\"{spec.programs[n].section}\")) has no "
                   f"known program type and is not loaded; --program {n} --type TYPE would "
@@ -200,7 +200,8 @@ def _choose_programs(spec: Any, program: str | None, type_name: str | None,
         if not names:
             raise CLIError(f"{spec.path or 'the object'} has no programs to {what}")
         sections = ", ".join(f"{n} (SEC(\"{spec.programs[n].section}\"))" for n in names)
-        raise CLIError(f"program {sections} has no known program type; give it with "
+        raise CLIError(f"{_verb(names, 'program', 'programs')} {sections} "
+                       f"{_verb(names, 'has', 'have')} no known program type; give it with "
                        "--program NAME --type TYPE (e.g. xdp, tc, socket_filter)")
     return _only_programs(spec, keep) if keep != set(spec.programs) else spec
 
@@ -709,11 +710,13 @@ def cmd_fuzz_diff(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
     with progress(args.count, unit="prog", desc="fuzz diff",
                   as_json=args.json or args.quiet) as bar:
+        shown = [0]  # runs the bar has counted
+
         def show(stats: Any) -> None:
-            bar.update(stats.runs - bar_done[0])
-            bar_done[0] = stats.runs
+            bar.update(stats.runs - shown[0])
+            shown[0] = stats.runs
             bar.set_postfix(f"agreed {stats.agreed} rejected {stats.kernel_rejected}")
-        bar_done = [0]
+
         stats = campaign(args.count, seed, Path(args.out),
                          progress=show if bar.enabled else None,
                          max_segments=args.max_segments)

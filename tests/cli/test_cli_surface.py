@@ -356,3 +356,22 @@ def test_an_unexpected_exception_is_one_line(capsys: pytest.CaptureFixture[str],
     monkeypatch.setenv("PYBPF_DEBUG", "1")
     with pytest.raises(ZeroDivisionError):
         main(["disasm", FIREWALL])
+
+
+def test_only_privilege_eperms_name_capabilities() -> None:
+    """A write to a frozen map is EPERM too, but no capability would help."""
+    from pybpf.kernel import KernelError, KernelVerifierError
+    from pybpf.maps import MapPermissionError
+    from pybpf.tools.perms import caps_for, is_permission_error
+    from pybpf.uapi import ProgType
+    assert is_permission_error(KernelError(1, "BPF_MAP_CREATE"))
+    assert is_permission_error(KernelError(1, "BPF_PROG_LOAD"))
+    assert is_permission_error(KernelVerifierError(1, "BPF_PROG_LOAD", ""))
+    assert not is_permission_error(KernelVerifierError(1, "BPF_PROG_LOAD", "0: R1 ...\n"))
+    assert not is_permission_error(KernelError(1, "BPF_MAP_UPDATE_ELEM"))
+    assert not is_permission_error(MapPermissionError("frozen", op="update"))
+    assert not is_permission_error(KernelError(13, "BPF_PROG_LOAD"))
+    assert caps_for([ProgType.SOCKET_FILTER]) == ["CAP_BPF"]
+    assert caps_for([ProgType.XDP, ProgType.TRACEPOINT]) == ["CAP_BPF", "CAP_NET_ADMIN",
+                                                             "CAP_PERFMON"]
+    assert caps_for([ProgType.CGROUP_SKB, ProgType.SK_REUSEPORT]) == ["CAP_BPF"]

@@ -67,10 +67,16 @@ def explain(need: Iterable[str]) -> str:
 
 
 def is_permission_error(err: BaseException) -> bool:
-    """An EPERM from the kernel (not a verifier rejection, whose log says why)."""
+    """An EPERM from the kernel for want of privilege: not a verifier rejection (whose
+    log says why), nor an element write to a frozen or read-only map (EPERM too)."""
     from ..kernel import KernelVerifierError
-    return getattr(err, "errno", None) == _errno.EPERM and not (
-        isinstance(err, KernelVerifierError) and getattr(err, "log", ""))
+    if getattr(err, "errno", None) != _errno.EPERM:
+        return False
+    if isinstance(err, KernelVerifierError) and getattr(err, "log", ""):
+        return False
+    op = str(getattr(err, "op", "") or getattr(err, "cmd", ""))
+    return not any(word in op.lower() for word in ("elem", "batch", "update", "delete",
+                                                     "lookup", "freeze"))
 
 
 def permission_message(err: BaseException, what: str, need: Iterable[str]) -> str:
