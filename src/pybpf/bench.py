@@ -189,7 +189,8 @@ def bench_interp(repeat: int = 3, iterations: int = 100_000) -> int:
 
 
 def maps_report(ops: int = 20_000, entries: int = 1024, repeat: int = 3,
-                kernel: bool = True) -> dict[str, Any]:
+                kernel: bool = True,
+                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Python-side map operations per second, VM maps against kernel maps (bpf(2) per
     operation) in the same run: lookup and update of existing keys in a hash and an
     array map, best of `repeat`, with the VM/kernel ratio."""
@@ -207,8 +208,11 @@ def maps_report(ops: int = 20_000, entries: int = 1024, repeat: int = 3,
     keys = [(i % entries).to_bytes(4, "little") for i in range(ops)]
     value = (7).to_bytes(8, "little")
     results: dict[tuple[str, str, str], float] = {}
+    steps = len(specs) * len(backends)
     for kind, spec in specs.items():
         for backend in backends:
+            if progress is not None:
+                progress(len({(k, b) for k, _, b in results}), steps)
             with spec.create(backend) as m:
                 for i in range(entries):
                     m[i] = i
@@ -225,6 +229,8 @@ def maps_report(ops: int = 20_000, entries: int = 1024, repeat: int = 3,
                                 update(k, value)
                         best = min(best, time.perf_counter() - t0)
                     results[(kind, op, backend)] = ops / best
+    if progress is not None:
+        progress(steps, steps)
     rows = []
     for kind in specs:
         for op in ("lookup", "update"):

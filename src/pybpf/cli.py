@@ -407,9 +407,11 @@ def cmd_plugin(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from . import bench
-    from .tools.progress import progress
+    from .tools.progress import StepProgress, progress
     if args.what == "maps":
-        report = bench.maps_report(ops=args.ops, repeat=args.repeat, kernel=not args.no_kernel)
+        with StepProgress(unit="map", desc="bench maps", as_json=args.json) as steps:
+            report = bench.maps_report(ops=args.ops, repeat=args.repeat,
+                                       kernel=not args.no_kernel, progress=steps)
         fmt = bench.format_maps
     else:
         names = list(bench.PROGRAMS)

@@ -227,6 +227,8 @@ def test_progress_bar_for_repeat_and_fuzz() -> None:
     assert rc == 0 and "/40 [" in text and "obj/s" in text
     rc, text = _in_a_terminal(["bench", "interp", "--repeat", "1", "--iterations", "100"])
     assert rc == 0 and "overall" in text and "prog/s" in text
+    rc, text = _in_a_terminal(["bench", "maps", "--no-kernel", "--ops", "100", "--repeat", "1"])
+    assert rc == 0 and "VM ops/s" in text and "0/2 [" in text
 
 
 # --- features --backend vm ---------------------------------------------------------------------
