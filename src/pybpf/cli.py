@@ -295,6 +295,7 @@ def cmd_run_object(args: argparse.Namespace) -> int:
             for p in obj.programs.values():
                 p.handle.insn_budget = args.budget or DEFAULT_INSN_BUDGET
         if capture is not None:
+            _check_packet_program(prog)
             from .pcap import write_pcap
             from .tools.progress import StepProgress
             clock = "kernel" if args.backend == "kernel" else args.clock or "capture"
@@ -362,6 +363,20 @@ def cmd_run_object(args: argparse.Namespace) -> int:
         if len(entries) > 50:
             print(f"  ... {len(entries) - 50} more")
     return 0
+
+
+_PACKET_TYPES = ("XDP", "SCHED_CLS", "SCHED_ACT", "SOCKET_FILTER", "CGROUP_SKB", "LWT_IN",
+                 "LWT_OUT", "LWT_XMIT", "LWT_SEG6LOCAL", "FLOW_DISSECTOR")
+
+
+def _check_packet_program(prog: Any) -> None:
+    """--pcap feeds frames to BPF_PROG_TEST_RUN's data_in: only packet programs take them."""
+    from .uapi import ProgType
+    if prog.type not in [int(ProgType[name]) for name in _PACKET_TYPES]:
+        from .tools.objdump import prog_type_name
+        raise CLIError(f"--pcap feeds packets, and program {prog.name} is a "
+                       f"{prog_type_name(prog.type)} program, which takes none (packet "
+                       f"programs: {', '.join(t.lower() for t in _PACKET_TYPES)})")
 
 
 _CLOCKS = {"capture": "capture (bpf_ktime_get_ns reads each packet's capture timestamp; "

@@ -143,12 +143,15 @@ def test_prog_load_argument_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     (["OBJ", "--type", "nonsense"], "unknown program type 'nonsense'"),
     (["MULTI", "--type", "xdp"], "--type sets the type of one program"),
     (["MULTI", "--program", "nope"], "no program 'nope'"),
+    (["TP", "--program", "count_sys_enter", "--pcap", TRAFFIC],
+     "program count_sys_enter is a tracepoint program, which takes none"),
 ])
 def test_run_refuses_what_it_would_ignore(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                           argv: list[str], message: str) -> None:
     raw = tmp_path / "p.s"
     raw.write_text("r0 = 0\nexit\n")
-    files = {"OBJ": FIREWALL, "RAW": str(raw), "MULTI": str(DATA / "multi.o")}
+    files = {"OBJ": FIREWALL, "RAW": str(raw), "MULTI": str(DATA / "multi.o"),
+             "TP": str(EXAMPLES / "tp_syscalls.o")}
     rc, out, err = run_cli(capsys, "run", *[files.get(a, a) for a in argv])
     assert rc == 1 and message in err, err
     assert err.count("\n") == 1 and out == ""  # one line, before anything ran
