@@ -340,7 +340,7 @@ def cmd_run_object(args: argparse.Namespace) -> int:
     print(f"program {out['program']} on the {args.backend}")
     if "verdicts" in out:
         print(f"clock: {_CLOCKS[out['clock']]}")
-        raw = (f" (raw IP: each given an Ethernet header)" if out.get("ethernet_added") else "")
+        raw = " (raw IP: each given an Ethernet header)" if out.get("ethernet_added") else ""
         print(f"{out['packets']} packets{raw}:")
         for verdict, n in out["verdicts"].items():
             print(f"  {verdict:<20} {n:>8}")
@@ -1040,7 +1040,7 @@ def _error_text(err: PyBPFError, args: argparse.Namespace) -> str:
     if getattr(args, "backend", "kernel") == "kernel" and is_permission_error(err):
         need = getattr(args, "need_caps", None) or ["CAP_BPF"]
         what = f"{args.command} {getattr(args, 'file', '') or ''}".strip()
-        return permission_message(err, f"the kernel refused pybpf {what}", need)
+        return permission_message(f"the kernel refused pybpf {what}", need)
     return str(err)
 
 

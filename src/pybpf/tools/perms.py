@@ -79,7 +79,7 @@ def is_permission_error(err: BaseException) -> bool:
                                                      "lookup", "freeze"))
 
 
-def permission_message(err: BaseException, what: str, need: Iterable[str]) -> str:
+def permission_message(what: str, need: Iterable[str]) -> str:
     """One line for an EPERM: what was refused, and the capabilities and sysctl."""
     return f"{what}: Operation not permitted (EPERM): {explain(need)}"
 
