@@ -18,8 +18,8 @@ from typing import Any, Callable
 
 from ..errors import PyBPFError
 from .. import isa
-from ..objects.spec import (CoreRelo, ExternRef, FuncInfo, GlobalVar, LineInfo, MapRef,
-                            ObjectSpec, ProgramSpec)
+from ..objects.spec import (CoreRelo, ExternRef, FuncInfo, GlobalVar, MapRef, ObjectSpec,
+                            ProgramSpec)
 from .sections import classify_section
 
 EM_BPF = 247
@@ -439,7 +439,7 @@ class _Builder:
         extern_refs: list[ExternRef] = []
         functions: list[tuple[str, int]] = []
         core_relos: list[CoreRelo] = []
-        line_info: list[LineInfo] = []
+        line_info: list[Any] = []  # objects.spec.LineInfo
         pending_calls: list[tuple[int, _Func, int]] = []  # (program slot, target func, target slot)
         i = 0
         while i < len(order):
@@ -514,9 +514,10 @@ class _Builder:
                 out.append(CoreRelo(base + slot - func.start, r.type_id, r.access, int(r.kind)))
         return out
 
-    def _line_info(self, func: _Func, base: int) -> list[LineInfo]:
+    def _line_info(self, func: _Func, base: int) -> list[Any]:
         """The function's BTF line info records (.BTF.ext: source file, line and column
-        per instruction), at their linked pcs."""
+        per instruction), at their linked pcs, as objects.spec.LineInfo."""
+        from ..objects.spec import LineInfo
         ext = self.spec.btf_ext
         if ext is None:
             return []
