@@ -235,7 +235,7 @@ def _verb(items: list[str], one: str, many: str) -> str:
 def _check_run_options(args: argparse.Namespace, is_object: bool) -> None:
     """`pybpf run` refuses what it would otherwise ignore."""
     given = lambda *names: [f"--{n.replace('_', '-')}" for n in names  # noqa: E731
-                            if getattr(args, n) is not None]
+                            if getattr(args, n, None) is not None]
     if is_object:
         wrong = given("mem", "syntax")
         if wrong:
@@ -244,7 +244,7 @@ def _check_run_options(args: argparse.Namespace, is_object: bool) -> None:
                            "--data-in, --ctx-in or --pcap)")
     else:
         wrong = given("program", "type", "data_in", "ctx_in", "pcap", "pcap_out", "set",
-                      "repeat", "clock")
+                      "map", "record_type", "repeat", "clock")
         if wrong:
             raise CLIError(f"{', '.join(wrong)} {_verb(wrong, 'needs', 'need')} an ELF object; "
                            f"{args.file} is not an ELF object (a raw program takes --mem)")
@@ -283,18 +283,18 @@ def cmd_run_object(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise CLIError(f"--set {name}: {e}") from None
     out: dict = {}
-    capture = None
+    pcap_in = None
     if args.pcap:
         from .pcap import read_capture, with_ethernet
-        capture = read_capture(args.pcap)
-        packets, added = with_ethernet(capture.packets)
+        pcap_in = read_capture(args.pcap)
+        packets, added = with_ethernet(pcap_in.packets)
     with spec.instantiate(args.backend) as obj:
         prog = pick_program(obj, args.program)
         if args.backend == "vm":
             from .vm import DEFAULT_INSN_BUDGET
             for p in obj.programs.values():
                 p.handle.insn_budget = args.budget or DEFAULT_INSN_BUDGET
-        if capture is not None:
+        if pcap_in is not None:
             _check_packet_program(prog)
             from .pcap import write_pcap
             from .tools.progress import StepProgress
@@ -310,8 +310,8 @@ def cmd_run_object(args: argparse.Namespace) -> int:
             out["packets"] = report.packets
             if added:
                 out["ethernet_added"] = added
-            if capture.truncated:
-                out["truncated"] = capture.truncated
+            if pcap_in.truncated:
+                out["truncated"] = pcap_in.truncated
             out["verdicts"] = dict(report.verdicts.most_common())
             if report.errors:
                 out["errors"] = dict(report.errors)
@@ -331,9 +331,9 @@ def cmd_run_object(args: argparse.Namespace) -> int:
         trace = getattr(prog.handle, "trace_pipe", None)
         if trace:
             out["trace_pipe"] = list(trace)
-    if capture is not None and capture.truncated:
-        print(f"pybpf: warning: {args.pcap}: {capture.truncated}; ran the "
-              f"{len(capture.packets)} complete packets before it", file=sys.stderr)
+    if pcap_in is not None and pcap_in.truncated:
+        print(f"pybpf: warning: {args.pcap}: {pcap_in.truncated}; ran the "
+              f"{len(pcap_in.packets)} complete packets before it", file=sys.stderr)
     if args.json:
         print(json.dumps(out, indent=2, default=str))
         return 0
