@@ -25,6 +25,9 @@
 #include "common.h"
 #include "hist.h"
 #include <linux/filter.h>		/* SKF_NET_OFF */
+#include <linux/if_packet.h>		/* PACKET_OUTGOING */
+
+#define LOOPBACK_IFINDEX 1		/* lo is always the first device of a netns */
 
 /* The classic-BPF style packet loads: LD_ABS/LD_IND with r6 = skb. */
 unsigned long long load_byte(void *skb, unsigned long long off) asm("llvm.bpf.load.byte");
@@ -54,6 +57,10 @@ int count_by_proto(struct __sk_buff *skb)
 	struct proto_stats *st;
 	__u32 proto;
 
+	/* a packet socket sees each loopback packet twice, leaving and arriving:
+	 * count the arrival only (as libpcap does for lo) */
+	if (skb->pkt_type == PACKET_OUTGOING && skb->ifindex == LOOPBACK_IFINDEX)
+		return 0;
 	COUNTER_ADD(size_hist, log2_bucket(skb->len), 1);
 	if (skb->protocol == bpf_htons(ETH_P_IP))
 		proto = load_byte(skb, SKF_NET_OFF + offsetof(struct iphdr, protocol));

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any, Callable
 
 # Each program's loop count is substituted for ITER; r1/r2 point at a 64-byte buffer.
 PROGRAMS: dict[str, str] = {
@@ -109,7 +110,8 @@ def measure(name: str, iterations: int, repeat: int) -> BenchResult:
     return best
 
 
-def bench_kernel(repeat: int = 3, iterations: int = 10_000, kernel_repeat: int = 100) -> int:
+def kernel_report(repeat: int = 3, iterations: int = 10_000, kernel_repeat: int = 100,
+                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """ns per run of the same programs on the VM interpreter and in the kernel
     (BPF_PROG_TEST_RUN with repeat, JIT as configured), with the ratio."""
     from .asm import assemble
@@ -120,8 +122,7 @@ def bench_kernel(repeat: int = 3, iterations: int = 10_000, kernel_repeat: int =
         from .errors import PyBPFError
         raise PyBPFError(f"the kernel is needed for this benchmark: {reason}")
     mem = bytes(range(64))
-    print(f"{'program':<18} {'executed':>10} {'VM ns/run':>14} {'kernel ns/run':>14} "
-          f"{'VM/kernel':>10}")
+    rows = []
     with RawRunner() as runner:
         for name in PROGRAMS:
             code = assemble(program_text(name, iterations))
@@ -129,43 +130,89 @@ def bench_kernel(repeat: int = 3, iterations: int = 10_000, kernel_repeat: int =
             k_ns = min(runner.run(code, mem, repeat=kernel_repeat).duration
                        for _ in range(repeat))
             vm_ns = vm_res.seconds * 1e9
-            ratio = vm_ns / k_ns if k_ns else float("inf")
-            print(f"{name:<18} {vm_res.executed:>10,} {vm_ns:>14,.0f} {k_ns:>14,} {ratio:>10,.0f}x")
+            rows.append({"program": name, "executed": vm_res.executed, "vm_ns": round(vm_ns),
+                         "kernel_ns": k_ns,
+                         "ratio": round(vm_ns / k_ns, 1) if k_ns else None})
+            if progress is not None:
+                progress(name)
+    return {"benchmark": "kernel", "repeat": repeat, "iterations": iterations, "programs": rows}
+
+
+def format_kernel(report: dict[str, Any]) -> str:
+    lines = [f"{'program':<18} {'executed':>10} {'VM ns/run':>14} {'kernel ns/run':>14} "
+             f"{'VM/kernel':>10}"]
+    for r in report["programs"]:
+        ratio = f"{r['ratio']:>10,.0f}x" if r["ratio"] is not None else f"{'inf':>10}x"
+        lines.append(f"{r['program']:<18} {r['executed']:>10,} {r['vm_ns']:>14,.0f} "
+                     f"{r['kernel_ns']:>14,} {ratio}")
+    return "\n".join(lines) + "\n"
+
+
+def bench_kernel(repeat: int = 3, iterations: int = 10_000, kernel_repeat: int = 100) -> int:
+    """Print kernel_report()."""
+    print(format_kernel(kernel_report(repeat, iterations, kernel_repeat)), end="")
     return 0
+
+
+def interp_report(repeat: int = 3, iterations: int = 100_000,
+                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Executed instructions per second for each loop-heavy program, and overall."""
+    results = []
+    for name in PROGRAMS:
+        results.append(measure(name, iterations, repeat))
+        if progress is not None:
+            progress(name)
+    total_n = sum(r.executed for r in results)
+    total_t = sum(r.seconds for r in results)
+    return {"benchmark": "interp", "repeat": repeat, "iterations": iterations,
+            "programs": [{"program": r.name, "executed": r.executed, "seconds": r.seconds,
+                          "insn_per_s": r.insn_per_s} for r in results],
+            "overall": {"executed": total_n, "seconds": total_t,
+                        "insn_per_s": total_n / total_t if total_t else None}}
+
+
+def format_interp(report: dict[str, Any]) -> str:
+    lines = [f"{'program':<18} {'executed':>12} {'seconds':>9} {'M insn/s':>9}"]
+    for r in report["programs"]:
+        lines.append(f"{r['program']:<18} {r['executed']:>12,} {r['seconds']:>9.4f} "
+                     f"{r['insn_per_s'] / 1e6:>9.2f}")
+    o = report["overall"]
+    rate = f"{o['insn_per_s'] / 1e6:>9.2f}" if o["insn_per_s"] else f"{'-':>9}"
+    lines.append(f"{'overall':<18} {o['executed']:>12,} {o['seconds']:>9.4f} {rate}")
+    return "\n".join(lines) + "\n"
 
 
 def bench_interp(repeat: int = 3, iterations: int = 100_000) -> int:
-    """Print executed instructions per second for each loop-heavy program."""
-    results = [measure(name, iterations, repeat) for name in PROGRAMS]
-    print(f"{'program':<18} {'executed':>12} {'seconds':>9} {'M insn/s':>9}")
-    for r in results:
-        print(f"{r.name:<18} {r.executed:>12,} {r.seconds:>9.4f} {r.insn_per_s / 1e6:>9.2f}")
-    total_n = sum(r.executed for r in results)
-    total_t = sum(r.seconds for r in results)
-    print(f"{'overall':<18} {total_n:>12,} {total_t:>9.4f} {total_n / total_t / 1e6:>9.2f}")
+    """Print interp_report()."""
+    print(format_interp(interp_report(repeat, iterations)), end="")
     return 0
 
 
-def bench_maps(ops: int = 20_000, entries: int = 1024, repeat: int = 3,
-               kernel: bool = True) -> int:
+def maps_report(ops: int = 20_000, entries: int = 1024, repeat: int = 3,
+                kernel: bool = True,
+                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Python-side map operations per second, VM maps against kernel maps (bpf(2) per
     operation) in the same run: lookup and update of existing keys in a hash and an
     array map, best of `repeat`, with the VM/kernel ratio."""
     from .maps import MapSpec
     backends = ["vm"]
+    skipped = None
     if kernel:
         from .kernel import available
         ok, reason = available()
         if ok:
             backends.append("kernel")
         else:
-            print(f"(kernel maps skipped: {reason})")
+            skipped = reason
     specs = {"hash": MapSpec("hash", 4, 8, entries), "array": MapSpec("array", 4, 8, entries)}
     keys = [(i % entries).to_bytes(4, "little") for i in range(ops)]
     value = (7).to_bytes(8, "little")
     results: dict[tuple[str, str, str], float] = {}
+    steps = len(specs) * len(backends)
     for kind, spec in specs.items():
         for backend in backends:
+            if progress is not None:
+                progress(len({(k, b) for k, _, b in results}), steps)
             with spec.create(backend) as m:
                 for i in range(entries):
                     m[i] = i
@@ -182,14 +229,37 @@ def bench_maps(ops: int = 20_000, entries: int = 1024, repeat: int = 3,
                                 update(k, value)
                         best = min(best, time.perf_counter() - t0)
                     results[(kind, op, backend)] = ops / best
-    print(f"{'map':<7} {'op':<7} {'VM ops/s':>12} {'kernel ops/s':>13} {'VM/kernel':>10}")
+    if progress is not None:
+        progress(steps, steps)
+    rows = []
     for kind in specs:
         for op in ("lookup", "update"):
             vm_rate = results[(kind, op, "vm")]
             k_rate = results.get((kind, op, "kernel"))
-            if k_rate is None:
-                print(f"{kind:<7} {op:<7} {vm_rate:>12,.0f} {'-':>13} {'-':>10}")
-            else:
-                print(f"{kind:<7} {op:<7} {vm_rate:>12,.0f} {k_rate:>13,.0f} "
-                      f"{vm_rate / k_rate:>9.1f}x")
+            rows.append({"map": kind, "op": op, "vm_ops_per_s": vm_rate,
+                         "kernel_ops_per_s": k_rate,
+                         "ratio": vm_rate / k_rate if k_rate else None})
+    return {"benchmark": "maps", "ops": ops, "repeat": repeat, "rows": rows,
+            "kernel_skipped": skipped}
+
+
+def format_maps(report: dict[str, Any]) -> str:
+    lines = []
+    if report.get("kernel_skipped"):
+        lines.append(f"(kernel maps skipped: {report['kernel_skipped']})")
+    lines.append(f"{'map':<7} {'op':<7} {'VM ops/s':>12} {'kernel ops/s':>13} {'VM/kernel':>10}")
+    for r in report["rows"]:
+        if r["kernel_ops_per_s"] is None:
+            lines.append(f"{r['map']:<7} {r['op']:<7} {r['vm_ops_per_s']:>12,.0f} {'-':>13} "
+                         f"{'-':>10}")
+        else:
+            lines.append(f"{r['map']:<7} {r['op']:<7} {r['vm_ops_per_s']:>12,.0f} "
+                         f"{r['kernel_ops_per_s']:>13,.0f} {r['ratio']:>9.1f}x")
+    return "\n".join(lines) + "\n"
+
+
+def bench_maps(ops: int = 20_000, entries: int = 1024, repeat: int = 3,
+               kernel: bool = True) -> int:
+    """Print maps_report()."""
+    print(format_maps(maps_report(ops, entries, repeat, kernel)), end="")
     return 0

@@ -4,7 +4,9 @@ message on stderr and a non-zero exit, never a traceback."""
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import re
 import sys
 import time
@@ -97,6 +99,9 @@ def cmd_asm(args: argparse.Namespace) -> int:
             Path(args.output).write_bytes(code)
         except OSError as e:
             raise CLIError(f"cannot write {args.output}: {e.strerror}") from None
+    elif args.json:
+        print(json.dumps({"file": args.file, "bytes": len(code),
+                          "insns": [code[i:i + 8].hex() for i in range(0, len(code), 8)]}))
     else:
         for i in range(0, len(code), 8):
             print(code[i:i + 8].hex(" "))
@@ -104,8 +109,30 @@ def cmd_asm(args: argparse.Namespace) -> int:
 
 
 def cmd_disasm(args: argparse.Namespace) -> int:
+    """Raw bytecode (binary, hex or assembly) as today; an ELF object program by
+    program, with the C source lines from its BTF line info."""
     from .asm import disassemble
+    if _is_elf(args.file):
+        from .tools.objdump import dump_object, format_program
+        progs = dump_object(_load_object(args.file), args.program, args.syntax)
+        if args.json:
+            print(json.dumps({"file": args.file, "programs": progs}, indent=2))
+        else:
+            sys.stdout.write("\n".join(format_program(p) for p in progs))
+        return 0
+    if args.program:
+        raise CLIError(f"--program needs an ELF object; {args.file} is not an ELF object")
     code = read_program(args.file)
+    if args.json:
+        from . import isa
+        from .asm import disassemble_insn
+        insns, pc = [], 0
+        for insn in isa.decode(code):
+            insns.append({"pc": pc, "bytes": isa.encode([insn]).hex(),
+                          "text": disassemble_insn(insn, args.syntax)})
+            pc += insn.slots
+        print(json.dumps({"file": args.file, "insns": insns}, indent=2))
+        return 0
     sys.stdout.write(disassemble(code, syntax=args.syntax))
     return 0
 
@@ -118,30 +145,133 @@ def _is_elf(path: str) -> bool:
         return False
 
 
-def _progress(total: int) -> "Callable[[int, int], None] | None":
-    """A progress bar on stderr for long captures (only on a terminal)."""
-    if total < 500 or not sys.stderr.isatty():
-        return None
+def _load_object(path: str) -> Any:
+    """The ObjectSpec of FILE, or a one-line error when it is not an ELF object."""
+    data = _read_bytes(path)
+    if data[:4] != b"\x7fELF":
+        what = "an empty file" if not data else f"it starts with {data[:4]!r}"
+        raise CLIError(f"{path}: not an ELF object ({what}, not the ELF magic \\x7fELF)")
+    from . import load
+    return load(path)
 
-    def show(done: int, total: int) -> None:
-        if done % 100 and done != total:
-            return
-        width = 30
-        filled = int(width * done / total)
-        sys.stderr.write(f"\r[{'#' * filled}{'-' * (width - filled)}] {done}/{total} packets")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
 
-    return show
+def _only_programs(spec: Any, keep: set[str]) -> Any:
+    """A copy of the spec with only the programs in `keep` (and the map slots that
+    refer to them), so that the others are never loaded."""
+    import dataclasses
+    programs = {n: p for n, p in spec.programs.items() if n in keep}
+    values = {m: [(i, r) for i, r in slots if r in programs or r in spec.maps]
+              for m, slots in spec.map_values.items()}
+    return dataclasses.replace(spec, programs=programs, map_values=values)
+
+
+def _tail_call_targets(spec: Any) -> set[str]:
+    return {r for slots in spec.map_values.values() for _, r in slots if r in spec.programs}
+
+
+def _choose_programs(spec: Any, program: str | None, type_name: str | None,
+                     what: str = "run") -> Any:
+    """Apply --program and --type to an object: the named program (and the programs
+    its prog_array slots hold) or every program of known type; --type sets the type
+    of the chosen program, as ProgramSpec.type does (for SEC() names of no known
+    type, e.g. cilium's "2/1"). Programs of unknown type are refused by name."""
+    if program is not None and program not in spec.programs:
+        raise CLIError(f"no program {program!r}; {spec.path or 'the object'} has: "
+                       f"{', '.join(spec.programs) or 'no programs'}")
+    if type_name is not None:
+        ptype = prog_type_value(type_name)
+        if program is None and len(spec.programs) != 1:
+            raise CLIError(f"--type sets the type of one program; choose it with --program "
+                           f"({', '.join(spec.programs)})")
+        spec.programs[program or next(iter(spec.programs))].type = ptype
+    targets = _tail_call_targets(spec)
+    if program is not None:
+        keep = {program} | targets
+    else:
+        keep = {n for n, p in spec.programs.items() if p.type or n in targets}
+    untyped = [n for n in keep if not spec.programs[n].type]
+    for n in sorted(set(spec.programs) - keep) if program is None else ():
+        if not spec.programs[n].type:
+            print(f"pybpf: note: program {n} (SEC(\"{spec.programs[n].section}\")) has no "
+                  f"known program type and is not loaded; --program {n} --type TYPE would "
+                  f"{what} it", file=sys.stderr)
+    if untyped or not keep:
+        names = untyped or list(spec.programs)
+        if not names:
+            raise CLIError(f"{spec.path or 'the object'} has no programs to {what}")
+        sections = ", ".join(f"{n} (SEC(\"{spec.programs[n].section}\"))" for n in names)
+        raise CLIError(f"{_verb(names, 'program', 'programs')} {sections} "
+                       f"{_verb(names, 'has', 'have')} no known program type; give it with "
+                       "--program NAME --type TYPE (e.g. xdp, tc, socket_filter)")
+    return _only_programs(spec, keep) if keep != set(spec.programs) else spec
+
+
+def _repeat_progress(prog: Any, data_in: bytes | None, ctx_in: bytes | None, repeat: int,
+                     as_json: bool) -> Any:
+    """prog.test_run(repeat=N); a long run (on a terminal) goes in steps behind a
+    progress bar, its duration the mean over all of them."""
+    from .objects.instance import TestRunResult
+    from .tools.progress import progress
+    steps = 100 if repeat >= 1000 else 1
+    with progress(repeat, unit="runs", desc=prog.name, as_json=as_json,
+                  minimum=1000) as bar:
+        if not bar.enabled or steps == 1:
+            return prog.test_run(data_in, ctx_in=ctx_in, repeat=repeat)
+        done, total_ns, res = 0, 0, None
+        for i in range(steps):
+            n = repeat // steps + (1 if i < repeat % steps else 0)
+            res = prog.test_run(data_in, ctx_in=ctx_in, repeat=n)
+            done += n
+            total_ns += res.duration * n
+            bar.update(n)
+        assert res is not None
+        return TestRunResult(res.retval, res.data_out, res.ctx_out, total_ns // done)
+
+
+def _verb(items: list[str], one: str, many: str) -> str:
+    return one if len(items) == 1 else many
+
+
+def _check_run_options(args: argparse.Namespace, is_object: bool) -> None:
+    """`pybpf run` refuses what it would otherwise ignore."""
+    given = lambda *names: [f"--{n.replace('_', '-')}" for n in names  # noqa: E731
+                            if getattr(args, n, None) is not None]
+    if is_object:
+        wrong = given("mem", "syntax")
+        if wrong:
+            raise CLIError(f"{' and '.join(wrong)} {_verb(wrong, 'applies', 'apply')} to raw "
+                           f"programs; {args.file} is an ELF object (its program takes "
+                           "--data-in, --ctx-in or --pcap)")
+    else:
+        wrong = given("program", "type", "data_in", "ctx_in", "pcap", "pcap_out", "set",
+                      "map", "record_type", "repeat", "clock")
+        if wrong:
+            raise CLIError(f"{', '.join(wrong)} {_verb(wrong, 'needs', 'need')} an ELF object; "
+                           f"{args.file} is not an ELF object (a raw program takes --mem)")
+    if args.pcap_out is not None and args.pcap is None:
+        raise CLIError("--pcap-out writes the packets of --pcap that pass; give --pcap")
+    if args.pcap is not None:
+        wrong = given("data_in", "ctx_in", "repeat")
+        if wrong:
+            raise CLIError(f"{', '.join(wrong)} cannot go with --pcap, which runs the program "
+                           "once on each packet of the capture")
+    if args.backend == "kernel":
+        if args.budget is not None:
+            raise CLIError("--budget is the VM's instruction budget; in the kernel the "
+                           "verifier bounds every program (use --backend vm)")
+        if args.clock == "capture":
+            raise CLIError("--clock capture needs --backend vm: the kernel's "
+                           "bpf_ktime_get_ns cannot be set")
+    if args.clock == "capture" and args.pcap is None:
+        raise CLIError("--clock capture replays a capture's timestamps; give --pcap")
 
 
 def cmd_run_object(args: argparse.Namespace) -> int:
     """`pybpf run FILE.o`: instantiate the object, run one program on the input or once
     per packet of a capture, print retval/data_out (or verdict counts) and the maps."""
-    from . import load
     from .objects.runner import dump_maps, pick_program, run_pcap, verdict_name
-    spec = load(args.file)
+    spec = _choose_programs(_load_object(args.file), args.program, args.type)
+    args.need_caps = _caps_for_spec(spec)
     for assignment in args.set or []:
         name, _, value = assignment.partition("=")
         if not _:
@@ -153,14 +283,35 @@ def cmd_run_object(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise CLIError(f"--set {name}: {e}") from None
     out: dict = {}
+    pcap_in = None
+    if args.pcap:
+        from .pcap import read_capture, with_ethernet
+        pcap_in = read_capture(args.pcap)
+        packets, added = with_ethernet(pcap_in.packets)
     with spec.instantiate(args.backend) as obj:
         prog = pick_program(obj, args.program)
-        if args.pcap:
-            from .pcap import read_pcap, write_pcap
-            packets = read_pcap(args.pcap)
-            report = run_pcap(prog, packets, progress=_progress(len(packets)))
+        if args.backend == "vm":
+            from .vm import DEFAULT_INSN_BUDGET
+            for p in obj.programs.values():
+                p.handle.insn_budget = args.budget or DEFAULT_INSN_BUDGET
+        if pcap_in is not None:
+            _check_packet_program(prog)
+            from .pcap import write_pcap
+            from .tools.progress import StepProgress
+            clock = "kernel" if args.backend == "kernel" else args.clock or "capture"
+            if clock == "wall":
+                prog.set_clock(None)
+            with StepProgress(unit="pkt", desc=Path(args.pcap).name, as_json=args.json,
+                              minimum=500) as bar:
+                report = run_pcap(prog, packets, capture_clock=clock == "capture",
+                                  progress=bar)
             out["program"] = prog.name
+            out["clock"] = clock
             out["packets"] = report.packets
+            if added:
+                out["ethernet_added"] = added
+            if pcap_in.truncated:
+                out["truncated"] = pcap_in.truncated
             out["verdicts"] = dict(report.verdicts.most_common())
             if report.errors:
                 out["errors"] = dict(report.errors)
@@ -170,7 +321,7 @@ def cmd_run_object(args: argparse.Namespace) -> int:
         else:
             data_in = parse_hex_arg(args.data_in, "--data-in") if args.data_in else None
             ctx_in = parse_hex_arg(args.ctx_in, "--ctx-in") if args.ctx_in else None
-            res = prog.test_run(data_in, ctx_in=ctx_in, repeat=args.repeat)
+            res = _repeat_progress(prog, data_in, ctx_in, args.repeat or 1, args.json)
             out.update({"program": prog.name, "retval": res.retval,
                         "verdict": verdict_name(prog.type, res.retval),
                         "data_out": res.data_out.hex(), "duration_ns": res.duration})
@@ -180,12 +331,17 @@ def cmd_run_object(args: argparse.Namespace) -> int:
         trace = getattr(prog.handle, "trace_pipe", None)
         if trace:
             out["trace_pipe"] = list(trace)
+    if pcap_in is not None and pcap_in.truncated:
+        print(f"pybpf: warning: {args.pcap}: {pcap_in.truncated}; ran the "
+              f"{len(pcap_in.packets)} complete packets before it", file=sys.stderr)
     if args.json:
         print(json.dumps(out, indent=2, default=str))
         return 0
     print(f"program {out['program']} on the {args.backend}")
     if "verdicts" in out:
-        print(f"{out['packets']} packets:")
+        print(f"clock: {_CLOCKS[out['clock']]}")
+        raw = " (raw IP: each given an Ethernet header)" if out.get("ethernet_added") else ""
+        print(f"{out['packets']} packets{raw}:")
         for verdict, n in out["verdicts"].items():
             print(f"  {verdict:<20} {n:>8}")
         for err, n in out.get("errors", {}).items():
@@ -209,17 +365,45 @@ def cmd_run_object(args: argparse.Namespace) -> int:
     return 0
 
 
+_PACKET_TYPES = ("XDP", "SCHED_CLS", "SCHED_ACT", "SOCKET_FILTER", "CGROUP_SKB", "LWT_IN",
+                 "LWT_OUT", "LWT_XMIT", "LWT_SEG6LOCAL", "FLOW_DISSECTOR")
+
+
+def _check_packet_program(prog: Any) -> None:
+    """--pcap feeds frames to BPF_PROG_TEST_RUN's data_in: only packet programs take them."""
+    from .uapi import ProgType
+    if prog.type not in [int(ProgType[name]) for name in _PACKET_TYPES]:
+        from .tools.objdump import prog_type_name
+        raise CLIError(f"--pcap feeds packets, and program {prog.name} is a "
+                       f"{prog_type_name(prog.type)} program, which takes none (packet "
+                       f"programs: {', '.join(t.lower() for t in _PACKET_TYPES)})")
+
+
+_CLOCKS = {"capture": "capture (bpf_ktime_get_ns reads each packet's capture timestamp; "
+                      "--clock wall for the host's)",
+           "wall": "wall (bpf_ktime_get_ns reads the host's monotonic clock while the "
+                   "program runs, as in the kernel)",
+           "kernel": "the kernel's (bpf_ktime_get_ns reads CLOCK_MONOTONIC while the program "
+                     "runs; the capture's timestamps are not seen)"}
+
+
+def _caps_for_spec(spec: Any) -> list[str]:
+    from .tools.perms import caps_for
+    return caps_for(p.type for p in spec.programs.values())
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from . import run
-    if _is_elf(args.file):
+    is_object = _is_elf(args.file)
+    _check_run_options(args, is_object)
+    if is_object:
         return cmd_run_object(args)
-    if args.pcap or args.program or args.data_in or args.ctx_in:
-        raise CLIError("--pcap, --program, --data-in and --ctx-in need an ELF object file")
     code = read_program(args.file, args.syntax)
     mem = parse_hex_arg(args.mem, "--mem") if args.mem is not None else None
     if args.backend == "vm":
+        from .vm import DEFAULT_INSN_BUDGET
         from .vm import run as vm_run
-        r0 = vm_run(code, mem, insn_budget=args.budget)
+        r0 = vm_run(code, mem, insn_budget=args.budget or DEFAULT_INSN_BUDGET)
     else:
         r0 = run(code, mem, backend=args.backend)
     if args.json:
@@ -237,18 +421,38 @@ def cmd_plugin(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_interp, bench_kernel, bench_maps
+    from . import bench
+    from .tools.progress import StepProgress, progress
     if args.what == "maps":
-        return bench_maps(ops=args.ops, repeat=args.repeat, kernel=not args.no_kernel)
-    if args.what == "kernel":
-        return bench_kernel(repeat=args.repeat, iterations=args.iterations)
-    return bench_interp(repeat=args.repeat, iterations=args.iterations)
+        with StepProgress(unit="map", desc="bench maps", as_json=args.json) as steps:
+            report = bench.maps_report(ops=args.ops, repeat=args.repeat,
+                                       kernel=not args.no_kernel, progress=steps)
+        fmt = bench.format_maps
+    else:
+        names = list(bench.PROGRAMS)
+        with progress(len(names), unit="prog", desc=f"bench {args.what}",
+                      as_json=args.json) as bar:
+            done = (lambda name: bar.update()) if bar.enabled else None
+            if args.what == "kernel":
+                from .tools.perms import kernel_gate
+                kernel_gate("pybpf bench kernel", ["CAP_BPF"], require=False)
+                report = bench.kernel_report(repeat=args.repeat, iterations=args.iterations,
+                                             progress=done)
+                fmt = bench.format_kernel
+            else:
+                report = bench.interp_report(repeat=args.repeat, iterations=args.iterations,
+                                             progress=done)
+                fmt = bench.format_interp
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        sys.stdout.write(fmt(report))
+    return 0
 
 
 def cmd_obj_show(args: argparse.Namespace) -> int:
-    from . import load
     from .objects.show import describe, format_show
-    desc = describe(load(args.file))
+    desc = describe(_load_object(args.file))
     if args.json:
         print(json.dumps(desc, indent=2))
     else:
@@ -260,18 +464,45 @@ def cmd_btf_dump(args: argparse.Namespace) -> int:
     from . import btf
     data = _read_bytes(args.file)
     if data[:4] == b"\x7fELF":
-        from . import load
-        spec = load(args.file)
+        spec = _load_object(args.file)
         if spec.btf is None:
             raise CLIError(f"{args.file} has no .BTF section")
         blob = spec.btf
-    else:
+    elif data[:2] in (b"\x9f\xeb", b"\xeb\x9f"):
         blob = btf.parse(data)
-    if args.format == "c":
+    else:
+        raise CLIError(f"{args.file}: not an ELF object nor raw BTF (no BTF magic 0xeB9F)")
+    if args.json:
+        if args.format == "c":
+            raise CLIError("--json gives the types as data; --format c is C text")
+        types = [{"id": i, **_btf_type_json(t)} for i, t in blob.items()]
+        print(json.dumps({"file": args.file, "types": types}, indent=2))
+    elif args.format == "c":
         sys.stdout.write(btf.dump_c(blob))
     else:
         sys.stdout.write(btf.dump_raw(blob))
     return 0
+
+
+def _btf_type_json(t: Any) -> dict[str, Any]:
+    """A BTF type as JSON-able data: its kind, name and fields (enums by name)."""
+    import dataclasses
+    import enum
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, enum.Enum):
+            return v.name
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v
+
+    out: dict[str, Any] = {"kind": t.kind.name, "name": getattr(t, "name", "")}
+    body = plain(t)
+    if isinstance(body, dict):
+        out.update({k: v for k, v in body.items() if k != "name"})
+    return out
 
 
 def _read_bytes(path: str) -> bytes:
@@ -281,22 +512,42 @@ def _read_bytes(path: str) -> bytes:
         raise CLIError(f"cannot read {path}: {e.strerror}") from None
 
 
+def _need_hypothesis(what: str) -> None:
+    """The fuzzers generate with hypothesis, an optional extra."""
+    import importlib.util
+    if importlib.util.find_spec("hypothesis") is None:
+        raise CLIError(f"{what} needs hypothesis, which is not installed: "
+                       "pip install 'pybpf[fuzz]'")
+
+
 def cmd_fuzz_elf(args: argparse.Namespace) -> int:
     import random
 
+    _need_hypothesis("pybpf fuzz elf")
     from .fuzz import elf_campaign
-    seeds = [_read_bytes(p) for p in args.seeds]
-    if not seeds:
-        raise CLIError("give at least one real object file to mutate")
+    from .tools.progress import progress
+    seeds = []
+    for path in args.seeds:
+        data = _read_bytes(path)
+        if data[:4] != b"\x7fELF":
+            raise CLIError(f"{path}: not an ELF object (the seeds are real BPF objects to "
+                           "mutate)")
+        seeds.append(data)
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
-    show = None if args.quiet else (lambda n: n % 1000 == 0 and sys.stderr.write(
-        f"\r{n}/{args.count} inputs") and sys.stderr.flush())
     t0 = time.monotonic()
-    stats = elf_campaign(seeds, args.count, seed, progress=show)
-    if not args.quiet:
-        print(file=sys.stderr)
+    with progress(args.count, unit="obj", desc="fuzz elf",
+                  as_json=args.json or args.quiet) as bar:
+        stats = elf_campaign(seeds, args.count, seed,
+                             progress=(lambda n: bar.update()) if bar.enabled else None)
+    seconds = time.monotonic() - t0
+    if args.json:
+        print(json.dumps({"seed": seed, "seeds": args.seeds, "runs": stats.runs,
+                          "loaded": stats.loaded, "rejected": stats.rejected,
+                          "seconds": round(seconds, 3), "reasons": stats.reasons,
+                          "crashes": stats.crashes}, indent=2))
+        return 1 if stats.crashes else 0
     print(f"seed {seed}: {stats.runs} mutated objects from {len(seeds)} seeds in "
-          f"{time.monotonic() - t0:.0f} s: {stats.loaded} loaded, {stats.rejected} rejected "
+          f"{seconds:.0f} s: {stats.loaded} loaded, {stats.rejected} rejected "
           f"with ELFError/PyBPFError, {len(stats.crashes)} uncaught exceptions")
     for reason, n in sorted(stats.reasons.items(), key=lambda kv: -kv[1])[:15]:
         print(f"  x{n}: {reason}")
@@ -338,9 +589,9 @@ def _features_vm(args: argparse.Namespace) -> int:
     """What the VM backend supports: program types (with their helpers), map types and
     every helper with its prototype and status."""
     from . import progtypes
-    from .maps.spec import type_names
+    from .maps.vmmaps import vm_map_type_names
     prog_types = progtypes.describe()
-    report = {"backend": "vm", "prog_types": prog_types, "map_types": type_names(),
+    report = {"backend": "vm", "prog_types": prog_types, "map_types": vm_map_type_names(),
               "helpers": _vm_helper_status(prog_types)}
     if args.json:
         print(json.dumps(report, indent=2, default=str))
@@ -377,40 +628,125 @@ def prog_type_value(name: str) -> int:
 
 def cmd_prog_load(args: argparse.Namespace) -> int:
     from .kernel import KernelVerifierError, available, prog_load
+    if _is_elf(args.file):
+        return _prog_load_object(args)
+    if args.type is None:
+        raise CLIError("--type is needed for raw bytecode (an ELF object's programs take "
+                       "theirs from SEC())")
+    if args.program is not None:
+        raise CLIError(f"--program needs an ELF object; {args.file} is not an ELF object")
     ptype = prog_type_value(args.type)
     code = read_program(args.file, args.syntax)
+    from .tools.perms import caps_for, explain
+    args.need_caps = caps_for([ptype])
     ok, reason = available()
     if not ok:
+        if "not permitted" in reason:
+            raise CLIError(f"cannot load into the kernel: {explain(args.need_caps)}")
         raise CLIError(f"cannot load into the kernel: {reason}")
     try:
         with prog_load(ptype, code, args.license, log_level=args.log_level,
                        name=Path(args.file).stem[:15]) as prog:
-            sys.stdout.write(prog.log)
             info = prog.info(insns=False)
-            print(f"accepted: {len(code) // 8} instructions, {info.verified_insns} verified, "
-                  f"xlated {info.xlated_prog_len} bytes, jited {info.jited_prog_len} bytes")
+            result = {"name": Path(args.file).stem, "type": args.type, "accepted": True,
+                      "insns": len(code) // 8, "verified_insns": info.verified_insns,
+                      "xlated_len": info.xlated_prog_len, "jited_len": info.jited_prog_len,
+                      "log": prog.log}
     except KernelVerifierError as e:
-        sys.stdout.write(e.log)
-        print(f"rejected: {e.reason} ({e.errno_name})", file=sys.stderr)
-        return 1
-    return 0
+        if e.errno == errno.EPERM and not e.log:
+            raise
+        result = {"name": Path(args.file).stem, "type": args.type, "accepted": False,
+                  "insns": len(code) // 8, "error": e.reason, "errno": e.errno_name,
+                  "log": e.log}
+    return _print_prog_load([result], args.json)
+
+
+def _prog_load_object(args: argparse.Namespace) -> int:
+    """Each program of an object (or --program) loaded into the kernel with its maps,
+    its type from SEC() (or --type): one rejection does not stop the others."""
+    from .kernel import KernelVerifierError
+    from .tools.objdump import prog_type_name
+    from .tools.perms import caps_for, kernel_gate
+    if args.syntax is not None:
+        raise CLIError(f"--syntax applies to assembly; {args.file} is an ELF object")
+    spec = _choose_programs(_load_object(args.file), args.program, args.type, "load")
+    args.need_caps = caps_for(p.type for p in spec.programs.values())
+    kernel_gate("loading programs into the kernel", args.need_caps, require=False)
+    targets = _tail_call_targets(spec)
+    results = []
+    for name, pspec in spec.programs.items():
+        if args.program is not None and name != args.program:
+            continue
+        one = _only_programs(spec, {name} | (targets if args.program else set()))
+        rec: dict[str, Any] = {"name": name, "section": pspec.section,
+                               "type": prog_type_name(pspec.type), "insns": pspec.insn_count}
+        try:
+            with one.instantiate("kernel") as obj:
+                info = obj.programs[name].handle.info(insns=False)
+                rec.update({"accepted": True, "verified_insns": info.verified_insns,
+                            "xlated_len": info.xlated_prog_len,
+                            "jited_len": info.jited_prog_len, "log": ""})
+        except KernelVerifierError as e:
+            if e.errno == errno.EPERM and not e.log:
+                raise
+            rec.update({"accepted": False, "error": e.reason, "errno": e.errno_name,
+                        "log": e.log if args.log_level else ""})
+        except PyBPFError as e:  # a map, BTF or relocation this program needs
+            if getattr(e, "errno", None) == errno.EPERM:
+                raise
+            rec.update({"accepted": False, "error": str(e),
+                        "errno": getattr(e, "errno_name", type(e).__name__), "log": ""})
+        results.append(rec)
+    return _print_prog_load(results, args.json)
+
+
+def _print_prog_load(results: list[dict[str, Any]], as_json: bool) -> int:
+    rejected = [r for r in results if not r["accepted"]]
+    if as_json:
+        print(json.dumps({"programs": results}, indent=2))
+        return 1 if rejected else 0
+    for r in results:
+        sys.stdout.write(r["log"])
+        head = f"{r['name']} ({r['type']}): " if len(results) > 1 or "section" in r else ""
+        if r["accepted"]:
+            print(f"{head}accepted: {r['insns']} instructions, {r['verified_insns']} verified, "
+                  f"xlated {r['xlated_len']} bytes, jited {r['jited_len']} bytes")
+        else:
+            print(f"{head}rejected: {r['error']} ({r['errno']})", file=sys.stderr)
+    return 1 if rejected else 0
 
 
 def cmd_fuzz_diff(args: argparse.Namespace) -> int:
     import random
 
-    from .fuzz import campaign, progress_bar
-    from .kernel import available
-    ok, reason = available()
-    if not ok:
-        raise CLIError(f"the kernel is needed for a differential campaign: {reason}")
+    _need_hypothesis("pybpf fuzz diff")
+    from .fuzz import campaign
+    from .tools.perms import kernel_gate
+    from .tools.progress import progress
+    kernel_gate("a differential campaign (pybpf fuzz diff)", ["CAP_BPF"], require=False)
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
-    stats = campaign(args.count, seed, Path(args.out),
-                     progress=None if args.quiet else progress_bar(args.count),
-                     max_segments=args.max_segments)
-    if not args.quiet:
-        print(file=sys.stderr)
-    print(stats.summary(seed))
+    with progress(args.count, unit="prog", desc="fuzz diff",
+                  as_json=args.json or args.quiet) as bar:
+        shown = [0]  # runs the bar has counted
+
+        def show(stats: Any) -> None:
+            bar.update(stats.runs - shown[0])
+            shown[0] = stats.runs
+            bar.set_postfix(f"agreed {stats.agreed} rejected {stats.kernel_rejected}")
+
+        stats = campaign(args.count, seed, Path(args.out),
+                         progress=show if bar.enabled else None,
+                         max_segments=args.max_segments)
+    if args.json:
+        print(json.dumps({"seed": seed, "runs": stats.runs, "agreed": stats.agreed,
+                          "kernel_rejected": stats.kernel_rejected,
+                          "seconds": round(stats.seconds, 3),
+                          "instruction_forms": len(stats.opcodes),
+                          "rejections": stats.rejections,
+                          "known_deviations": stats.known_deviations,
+                          "mismatches": stats.mismatches}, indent=2))
+    else:
+        print(stats.summary(seed))
     return 1 if stats.mismatches else 0
 
 
@@ -444,7 +780,13 @@ def cmd_top(args: argparse.Namespace) -> int:
                      if v is not None]
         if live_only:
             raise CLIError(f"{', '.join(live_only)} only apply to --live")
-        result = top.top_pcap(args.pcap, args.backend)
+        from .tools.progress import StepProgress
+        with StepProgress(unit="pkt", desc=Path(args.pcap).name, as_json=args.json,
+                          minimum=500) as bar:
+            result = top.top_pcap(args.pcap, args.backend, progress=bar)
+        if result.truncated:
+            print(f"pybpf: warning: {args.pcap}: {result.truncated}; ran the "
+                  f"{result.packets} complete packets before it", file=sys.stderr)
         if args.json:
             print(json.dumps(result.as_dict(), indent=2))
         else:
@@ -482,8 +824,35 @@ def _group(sub: argparse._SubParsersAction, name: str, help_text: str) -> argpar
     return group
 
 
+def _json_option(parser: argparse.ArgumentParser, help_text: str = "machine-readable JSON "
+                 "output (no progress bar)") -> None:
+    parser.add_argument("-j", "--json", action="store_true", help=help_text)
+
+
+def _repeat(value: str) -> int:
+    """--repeat: BPF_PROG_TEST_RUN's repeat is a u32 of at least one run."""
+    try:
+        v = int(value, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if not 1 <= v <= 0xFFFF_FFFF:
+        raise argparse.ArgumentTypeError(f"must be 1..4294967295 (a u32 count of runs), "
+                                         f"got {value}")
+    return v
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("pybpf")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="pybpf", description="The eBPF platform in Python.")
+    p.add_argument("--version", action="version", version=f"pybpf {_version()}",
+                   help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     syntaxes = ["kernel", "conformance"]
@@ -492,101 +861,142 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("file", help="assembly file, or - for stdin")
     a.add_argument("-o", "--output", help="write raw bytecode here (default: hex on stdout)")
     a.add_argument("--syntax", choices=syntaxes, help="default: detected from the text")
+    _json_option(a, "the instructions as JSON (one hex string of 8 bytes each)")
     a.set_defaults(fn=cmd_asm)
 
-    d = sub.add_parser("disasm", help="disassemble bytecode (raw binary or hex text)")
-    d.add_argument("file")
-    d.add_argument("--syntax", choices=syntaxes, default="kernel")
+    d = sub.add_parser("disasm", help="disassemble bytecode (raw binary or hex text) or the "
+                                      "programs of an ELF object, with their C source lines")
+    d.add_argument("file", help="an ELF object, or raw binary or hex bytecode")
+    d.add_argument("--program", help="objects: only this program (default: all)")
+    d.add_argument("--syntax", choices=syntaxes, default="kernel",
+                   help="instruction syntax (default kernel: r0 = 1)")
+    _json_option(d)
     d.set_defaults(fn=cmd_disasm)
 
     r = sub.add_parser("run", help="run a program: an ELF object (test_run semantics) or "
                                    "assembly, hex or raw bytecode (r1 = --mem)")
-    r.add_argument("file")
+    r.add_argument("file", help="an ELF object, or assembly, hex or raw bytecode")
     r.add_argument("--mem", help="raw programs: input memory as HEX or @FILE; r1 points to "
                                  "it, r2 = length")
-    r.add_argument("--program", help="objects: which program (default: the only one)")
+    r.add_argument("--program", help="objects: which program (default: the only one, or the "
+                                     "one that takes packets)")
+    r.add_argument("--type", help="objects: set the program's type (for a SEC() name of no "
+                                  "known type), e.g. xdp, tc, socket_filter")
     r.add_argument("--data-in", help="objects: the packet as HEX or @FILE")
     r.add_argument("--ctx-in", help="objects: the context as HEX or @FILE")
-    r.add_argument("--pcap", help="objects: run once per packet of this capture")
+    r.add_argument("--pcap", help="objects: run once per packet of this capture (Ethernet or "
+                                  "raw IP)")
     r.add_argument("--pcap-out", help="with --pcap: write the packets that pass here")
-    r.add_argument("--repeat", type=int, default=1)
+    r.add_argument("--repeat", type=_repeat, help="objects: runs of the test run, 1..2^32-1 "
+                                                 "(default 1; the duration is the mean)")
     r.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="objects: set a global variable (e.g. a .rodata config) first")
     r.add_argument("--syntax", choices=syntaxes, help="assembly syntax (default: detected)")
-    r.add_argument("--backend", choices=["vm", "kernel"], default="vm")
-    r.add_argument("--budget", type=int, default=1_000_000,
-                   help="instruction budget on the VM (default 1000000)")
-    r.add_argument("--json", action="store_true")
+    r.add_argument("--backend", choices=["vm", "kernel"], default="vm",
+                   help="where the program runs (default vm)")
+    r.add_argument("--budget", type=_positive_int,
+                   help="VM: instructions one run may execute before it is stopped "
+                        "(default 1000000)")
+    r.add_argument("--clock", choices=["capture", "wall"],
+                   help="VM with --pcap: what bpf_ktime_get_ns reads, each packet's capture "
+                        "timestamp (default) or the host's clock as the kernel does")
+    _json_option(r)
     r.set_defaults(fn=cmd_run)
 
     c = sub.add_parser("conformance-plugin",
                        help="the bpf_conformance plugin protocol (program hex on stdin)")
     c.add_argument("memory", nargs="*", help="input memory as base16")
     c.add_argument("--program", help="program bytes as base16 (instead of stdin)")
-    c.add_argument("--backend", choices=["vm", "kernel"], default="vm")
+    c.add_argument("--backend", choices=["vm", "kernel"], default="vm",
+                   help="where the program runs (default vm)")
     c.set_defaults(fn=cmd_plugin)
 
-    fsub = _group(sub, "fuzz", "differential fuzzing against the kernel")
+    fsub = _group(sub, "fuzz", "differential fuzzing against the kernel (needs the fuzz "
+                               "extra: pip install 'pybpf[fuzz]')")
     fd = fsub.add_parser("diff", help="random verifier-accepted programs on the VM and the "
                                       "kernel; mismatches are shrunk and saved")
-    fd.add_argument("--count", type=int, default=1000)
-    fd.add_argument("--seed", type=int)
+    fd.add_argument("--count", type=_positive_int, default=1000,
+                    help="programs to generate (default 1000)")
+    fd.add_argument("--seed", type=int, help="random seed (default: a random one, printed)")
     fd.add_argument("--out", default="tests/regressions",
                     help="where minimal reproducers are written (default tests/regressions)")
-    fd.add_argument("--max-segments", type=int, default=12)
+    fd.add_argument("--max-segments", type=_positive_int, default=12,
+                    help="largest number of generated code segments per program (default 12)")
     fd.add_argument("--quiet", action="store_true", help="no progress bar")
+    _json_option(fd)
     fd.set_defaults(fn=cmd_fuzz_diff)
     fel = fsub.add_parser("elf", help="mutated real objects into the ELF loader: every input "
                                       "must load or give a clear error")
     fel.add_argument("seeds", nargs="+", help="real BPF object files to mutate")
-    fel.add_argument("--count", type=int, default=10_000)
-    fel.add_argument("--seed", type=int)
-    fel.add_argument("--quiet", action="store_true")
+    fel.add_argument("--count", type=_positive_int, default=10_000,
+                     help="mutated objects to try (default 10000)")
+    fel.add_argument("--seed", type=int, help="random seed (default: a random one, printed)")
+    fel.add_argument("--quiet", action="store_true", help="no progress bar")
+    _json_option(fel)
     fel.set_defaults(fn=cmd_fuzz_elf)
 
     osub = _group(sub, "obj", "BPF ELF objects")
     osh = osub.add_parser("show", help="sections, programs, maps and globals of an object")
-    osh.add_argument("file")
-    osh.add_argument("--json", action="store_true")
+    osh.add_argument("file", help="an ELF object")
+    _json_option(osh)
     osh.set_defaults(fn=cmd_obj_show)
 
     tsub = _group(sub, "btf", "BTF")
     tdump = tsub.add_parser("dump", help="the BTF of an object or a raw BTF file "
                                          "(bpftool btf dump style)")
-    tdump.add_argument("file")
-    tdump.add_argument("--format", choices=["raw", "c"], default="raw")
+    tdump.add_argument("file", help="an ELF object or a raw BTF file "
+                                    "(e.g. /sys/kernel/btf/vmlinux)")
+    tdump.add_argument("--format", choices=["raw", "c"], default="raw",
+                       help="raw: one line per type (default); c: C declarations")
+    _json_option(tdump)
     tdump.set_defaults(fn=cmd_btf_dump)
 
     fe = sub.add_parser("features", help="what this kernel's BPF supports (like bpftool "
                                          "feature probe)")
-    fe.add_argument("--json", action="store_true")
+    _json_option(fe)
     fe.add_argument("--no-helpers", action="store_true", help="skip the per-type helper probes")
-    fe.add_argument("--backend", choices=["kernel", "vm"], default="kernel")
+    fe.add_argument("--backend", choices=["kernel", "vm"], default="kernel",
+                    help="probe the kernel (default) or describe the VM")
     fe.set_defaults(fn=cmd_features)
 
     prsub = _group(sub, "prog", "programs in the kernel")
     pl = prsub.add_parser("load", help="load into the kernel and print the verifier log "
                                        "(exit 0 accepted, 1 rejected)")
-    pl.add_argument("file", help="assembly, hex or raw bytecode")
-    pl.add_argument("--type", required=True, help="program type, e.g. xdp, socket_filter")
-    pl.add_argument("--log-level", type=int, default=1, choices=[0, 1, 2])
-    pl.add_argument("--license", default="GPL")
-    pl.add_argument("--syntax", choices=syntaxes)
+    pl.add_argument("file", help="an ELF object (each program's type from SEC()), or "
+                                 "assembly, hex or raw bytecode (with --type)")
+    pl.add_argument("--type", help="program type, e.g. xdp, socket_filter: needed for raw "
+                                   "bytecode; for an object it sets the type of --program")
+    pl.add_argument("--program", help="objects: load only this program (default: all)")
+    pl.add_argument("--log-level", type=int, default=1, choices=[0, 1, 2],
+                    help="verifier log level (default 1; objects: the log of a rejection)")
+    pl.add_argument("--license", default="GPL",
+                    help="raw bytecode: the license string (default GPL)")
+    pl.add_argument("--syntax", choices=syntaxes, help="assembly syntax (default: detected)")
+    _json_option(pl)
     pl.set_defaults(fn=cmd_prog_load)
 
     bsub = _group(sub, "bench", "benchmarks")
     bi = bsub.add_parser("interp", help="interpreter speed in executed instructions per second")
-    bi.add_argument("--repeat", type=int, default=3)
-    bi.add_argument("--iterations", type=int, default=100_000)
+    bi.add_argument("--repeat", type=_positive_int, default=3,
+                    help="runs of each program, the best counts (default 3)")
+    bi.add_argument("--iterations", type=_positive_int, default=100_000,
+                    help="loop iterations of each program (default 100000)")
+    _json_option(bi)
     bi.set_defaults(fn=cmd_bench)
     bk = bsub.add_parser("kernel", help="ns per run on the VM and in the kernel, same programs")
-    bk.add_argument("--repeat", type=int, default=3)
-    bk.add_argument("--iterations", type=int, default=10_000)
+    bk.add_argument("--repeat", type=_positive_int, default=3,
+                    help="runs of each program, the best counts (default 3)")
+    bk.add_argument("--iterations", type=_positive_int, default=10_000,
+                    help="loop iterations of each program (default 10000)")
+    _json_option(bk)
     bk.set_defaults(fn=cmd_bench)
     bm = bsub.add_parser("maps", help="map lookups/updates per second, VM maps and kernel maps")
-    bm.add_argument("--repeat", type=int, default=3)
-    bm.add_argument("--ops", type=int, default=20_000)
+    bm.add_argument("--repeat", type=_positive_int, default=3,
+                    help="timed passes, the best counts (default 3)")
+    bm.add_argument("--ops", type=_positive_int, default=20_000,
+                    help="operations per pass (default 20000)")
     bm.add_argument("--no-kernel", action="store_true", help="VM maps only")
+    _json_option(bm)
     bm.set_defaults(fn=cmd_bench)
     tp = sub.add_parser("top", help="packets and bytes per IP protocol and a packet size "
                                      "histogram (the socket filter example), over a capture "
@@ -602,8 +1012,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "(default 1)")
     tp.add_argument("--duration", type=_positive, help="--live: stop after this many seconds")
     tp.add_argument("--count", type=_positive_int, help="--live: stop after this many redraws")
-    tp.add_argument("--json", action="store_true", help="machine-readable output (--live: "
-                                                        "one JSON object per line)")
+    _json_option(tp, "machine-readable output (--live: one JSON object per line)")
     tp.set_defaults(fn=cmd_top)
 
     trsub = _group(sub, "trace", "trace kernel events with the example programs")
@@ -618,9 +1027,21 @@ def build_parser() -> argparse.ArgumentParser:
                     help="rows of syscalls and processes (default 10)")
     ts.add_argument("--latency", action="store_true",
                     help="show the latency histogram at every redraw, not only at the end")
-    ts.add_argument("--json", action="store_true", help="one JSON object per line")
+    _json_option(ts, "one JSON object per line")
     ts.set_defaults(fn=cmd_trace_syscalls)
     return p
+
+
+def _error_text(err: PyBPFError, args: argparse.Namespace) -> str:
+    """The one-line message; an EPERM on the kernel path says which capabilities the
+    command needs and which sysctl governs bpf(2) without them (not the bpf(2) call
+    that happened to come first, such as a hidden .rodata map's creation)."""
+    from .tools.perms import is_permission_error, permission_message
+    if getattr(args, "backend", "kernel") == "kernel" and is_permission_error(err):
+        need = getattr(args, "need_caps", None) or ["CAP_BPF"]
+        what = f"{args.command} {getattr(args, 'file', '') or ''}".strip()
+        return permission_message(f"the kernel refused pybpf {what}", need)
+    return str(err)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -633,13 +1054,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return fn(args)
     except PyBPFError as e:
-        print(f"pybpf: error: {e}", file=sys.stderr)
+        print(f"pybpf: error: {_error_text(e, args)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("pybpf: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:  # a file or device the command was pointed at
+        where = f" {e.filename}" if e.filename else ""
+        print(f"pybpf: error:{where} {e.strerror or e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - a pybpf bug: one line, not a traceback
+        if os.environ.get("PYBPF_DEBUG"):
+            raise
+        print(f"pybpf: internal error: {type(e).__name__}: {e} (a bug in pybpf; "
+              "PYBPF_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,14 @@ from typing import BinaryIO, Iterator
 from .errors import PyBPFError
 
 LINKTYPE_ETHERNET = 1
+LINKTYPE_RAW = 101  # raw IP: IPv4 or IPv6, by the version nibble
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+RAW_IP_LINKTYPES = (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6)
+LINKTYPE_NAMES = {0: "NULL", 1: "ETHERNET", 101: "RAW", 105: "IEEE802_11", 113: "LINUX_SLL",
+                  127: "IEEE802_11_RADIOTAP", 228: "IPV4", 229: "IPV6", 276: "LINUX_SLL2"}
+ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
 _MAGIC_US = 0xA1B2C3D4
 _MAGIC_NS = 0xA1B23C4D
 _PCAPNG_SHB = 0x0A0D0D0A
@@ -18,6 +26,10 @@ _PCAPNG_SHB = 0x0A0D0D0A
 
 class PcapError(PyBPFError):
     """A capture file that cannot be read."""
+
+
+class _Truncated(PcapError):
+    """The capture ends inside a record (a capture cut short, as tcpdump reports it)."""
 
 
 @dataclass(frozen=True)
@@ -30,13 +42,76 @@ class Packet:
     linktype: int = LINKTYPE_ETHERNET
 
 
+@dataclass(frozen=True)
+class Capture:
+    """The complete packets of a capture file, and why it ended early (`truncated`: a
+    record cut short, as when the capturing process was killed), else None."""
+
+    packets: list[Packet]
+    truncated: str | None = None
+
+
+def read_capture(path: str | Path) -> Capture:
+    """Every complete packet of a pcap or pcapng file; a file cut short inside a record
+    gives the packets before it and says so in `truncated` (tcpdump reads such files
+    the same way and warns)."""
+    packets: list[Packet] = []
+    try:
+        with open(path, "rb") as f:
+            try:
+                for pkt in iter_pcap(f):
+                    packets.append(pkt)
+            except _Truncated as e:
+                return Capture(packets, str(e))
+    except OSError as e:
+        raise PcapError(f"cannot read {path}: {e.strerror}") from None
+    return Capture(packets)
+
+
 def read_pcap(path: str | Path) -> list[Packet]:
-    """Every packet of a pcap or pcapng file."""
+    """Every packet of a pcap or pcapng file (a truncated file is an error here; see
+    read_capture for tcpdump's leniency)."""
     try:
         with open(path, "rb") as f:
             return list(iter_pcap(f))
     except OSError as e:
         raise PcapError(f"cannot read {path}: {e.strerror}") from None
+
+
+def linktype_name(linktype: int) -> str:
+    """"RAW" for 101, ...; "linktype <n>" for one pybpf has no name for."""
+    name = LINKTYPE_NAMES.get(linktype)
+    return f"{name} ({linktype})" if name else f"linktype {linktype}"
+
+
+def with_ethernet(packets: list[Packet]) -> tuple[list[Packet], int]:
+    """The packets as Ethernet frames, as XDP, tc and every skb program's test run
+    expect: raw-IP packets (linktypes RAW, IPV4, IPV6) get a 14-byte header with zero
+    MAC addresses and the ethertype of their IP version; Ethernet frames stay as they
+    are. Returns the frames and how many got a header. Any other link type is refused
+    (its frames would be misread as Ethernet)."""
+    out: list[Packet] = []
+    added = 0
+    for n, p in enumerate(packets, 1):
+        if p.linktype == LINKTYPE_ETHERNET:
+            out.append(p)
+            continue
+        if p.linktype not in RAW_IP_LINKTYPES:
+            raise PcapError(f"packet {n} has link type {linktype_name(p.linktype)}, which is "
+                            "neither Ethernet nor raw IP; pybpf runs Ethernet (1) and raw-IP "
+                            "(101, 228, 229) captures")
+        version = p.data[0] >> 4 if p.data else 0
+        if p.linktype == LINKTYPE_IPV4 or (p.linktype == LINKTYPE_RAW and version == 4):
+            proto = ETH_P_IP
+        elif p.linktype == LINKTYPE_IPV6 or (p.linktype == LINKTYPE_RAW and version == 6):
+            proto = ETH_P_IPV6
+        else:
+            raise PcapError(f"packet {n} of a raw-IP capture has IP version {version}, "
+                            "neither 4 nor 6")
+        header = bytes(12) + proto.to_bytes(2, "big")
+        out.append(Packet(p.ts_ns, header + p.data, p.orig_len + 14, LINKTYPE_ETHERNET))
+        added += 1
+    return out, added
 
 
 def iter_pcap(f: BinaryIO) -> Iterator[Packet]:
@@ -66,13 +141,14 @@ def iter_pcap(f: BinaryIO) -> Iterator[Packet]:
         if not rec:
             return
         if len(rec) < 16:
-            raise PcapError(f"truncated record header after packet {n}")
+            raise _Truncated(f"truncated record header after packet {n}: {len(rec)} of 16 "
+                             "bytes")
         sec, frac, incl, orig = struct.unpack(endian + "IIII", rec)
         if incl > 1 << 20:
             raise PcapError(f"packet {n + 1} claims {incl} bytes")
         data = f.read(incl)
         if len(data) < incl:
-            raise PcapError(f"truncated packet {n + 1}")
+            raise _Truncated(f"truncated packet {n + 1}: {len(data)} of {incl} bytes")
         n += 1
         yield Packet(sec * 1_000_000_000 + (frac if nano else frac * 1000), data, orig,
                      linktype & 0xFFFF)
@@ -101,14 +177,15 @@ def _iter_pcapng(f: BinaryIO, head: bytes) -> Iterator[Packet]:
             if not hdr:
                 return
             if len(hdr) < 8:
-                raise PcapError("truncated pcapng block")
+                raise _Truncated("truncated pcapng block header")
             block_type, total = struct.unpack(endian + "II", hdr)
             if total < 12 or total > 1 << 24:
                 raise PcapError(f"bad pcapng block length {total}")
             body = f.read(total - 12)
-            f.read(4)
-            if len(body) < total - 12:
-                raise PcapError("truncated pcapng block")
+            trailer = f.read(4)
+            if len(body) < total - 12 or len(trailer) < 4:
+                raise _Truncated(f"truncated pcapng block: {len(body) + len(trailer) + 8} of "
+                                 f"{total} bytes")
         if block_type == _PCAPNG_SHB:
             interfaces = []
         elif block_type == 1:  # interface description

@@ -211,7 +211,8 @@ def test_socket_filter_on_udp_socket(fd_count) -> None:  # type: ignore[no-untyp
 @pytest.mark.kernel
 def test_socket_filter_on_packet_socket() -> None:
     """On an AF_PACKET socket bound to lo the filter sees whole frames (Ethernet header
-    included), each sent datagram twice (outgoing and incoming)."""
+    included), each sent datagram twice (outgoing and incoming), and counts it once: it
+    skips the outgoing copy on loopback, as libpcap does."""
     spec = pybpf.load(EXAMPLES / "sockfilter_proto.o")
     with spec.instantiate("kernel") as obj, \
             socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3)) as ps, \
@@ -223,13 +224,13 @@ def test_socket_filter_on_packet_socket() -> None:
             for _ in range(10):
                 tx.sendto(b"z" * 86, rx.getsockname())
             deadline = time.monotonic() + 2
-            while _proto_stats(obj, socket.IPPROTO_UDP)[0] < 20 and time.monotonic() < deadline:
+            while _proto_stats(obj, socket.IPPROTO_UDP)[0] < 10 and time.monotonic() < deadline:
                 time.sleep(0.01)
             packets, nbytes = _proto_stats(obj, socket.IPPROTO_UDP)
-        assert packets >= 20
-        assert nbytes >= 20 * (14 + 20 + 8 + 86)
+        assert packets >= 10
+        assert nbytes >= 10 * (14 + 20 + 8 + 86)
         sizes = [_u64(obj.maps["size_hist"], k) for k in range(64)]
-        assert sizes[7] >= 20  # 128-byte frames: bucket 128 -> 255
+        assert sizes[7] >= 10  # 128-byte frames: bucket 128 -> 255
 
 
 def test_attach_needs_the_kernel_backend() -> None:

@@ -1,4 +1,5 @@
-"""Capture files: round trips through write_pcap/read_pcap, pcapng reading, bad input."""
+"""Capture files: round trips through write_pcap/read_pcap, pcapng reading, bad input,
+truncated captures (read_capture) and raw-IP link types (with_ethernet)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,68 @@ def test_bad_files(tmp_path: Path, content: bytes, message: str) -> None:
         read_pcap(path)
     with pytest.raises(PcapError, match="cannot read"):
         read_pcap(tmp_path / "missing.pcap")
+
+
+def _cut_capture(tmp_path: Path, cut: int) -> Path:
+    pkts = [Packet(i * 1000, bytes([i]) * 60, 60) for i in range(1, 6)]
+    path = tmp_path / "full.pcap"
+    write_pcap(path, pkts)
+    data = path.read_bytes()
+    short = tmp_path / "cut.pcap"
+    short.write_bytes(data[:len(data) - cut])
+    return short
+
+
+def test_truncated_capture_keeps_the_complete_packets(tmp_path: Path) -> None:
+    from pybpf.pcap import read_capture
+    cap = read_capture(_cut_capture(tmp_path, 10))  # inside the last packet's bytes
+    assert len(cap.packets) == 4 and cap.truncated == "truncated packet 5: 50 of 60 bytes"
+    assert [p.data[0] for p in cap.packets] == [1, 2, 3, 4]
+    cap = read_capture(_cut_capture(tmp_path, 60 + 6))  # inside its record header
+    assert len(cap.packets) == 4 and "truncated record header after packet 4" in cap.truncated
+    full = read_capture(_cut_capture(tmp_path, 0))
+    assert len(full.packets) == 5 and full.truncated is None
+    with pytest.raises(PcapError, match="truncated packet 5"):  # the strict reader
+        read_pcap(_cut_capture(tmp_path, 10))
+    header_only = tmp_path / "h.pcap"
+    header_only.write_bytes(struct.pack("<I", 0xA1B2C3D4) + b"\0" * 4)
+    with pytest.raises(PcapError, match="truncated pcap header"):  # not even a file header
+        read_capture(header_only)
+
+
+def test_truncated_pcapng(tmp_path: Path) -> None:
+    from pybpf.pcap import read_capture
+    shb = struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1) + struct.pack("<I", 28)
+    idb_body = struct.pack("<HHI", 1, 0, 0)
+    idb = struct.pack("<II", 1, 12 + len(idb_body)) + idb_body + struct.pack("<I", 20)
+    epb_body = struct.pack("<IIIII", 0, 0, 1, 20, 20) + b"\x01" * 20
+    epb = struct.pack("<II", 6, 12 + len(epb_body)) + epb_body + struct.pack("<I", 12 + len(epb_body))
+    path = tmp_path / "x.pcapng"
+    path.write_bytes(shb + idb + epb + epb[:30])
+    cap = read_capture(path)
+    assert len(cap.packets) == 1 and "truncated pcapng block" in (cap.truncated or "")
+
+
+@pytest.mark.parametrize("linktype,first,ethertype", [
+    (101, 0x45, b"\x08\x00"), (101, 0x60, b"\x86\xdd"), (228, 0x45, b"\x08\x00"),
+    (229, 0x60, b"\x86\xdd")])
+def test_raw_ip_packets_get_an_ethernet_header(linktype: int, first: int,
+                                               ethertype: bytes) -> None:
+    from pybpf.pcap import LINKTYPE_ETHERNET, with_ethernet
+    ip = bytes([first]) + bytes(39)
+    eth = Packet(7, b"\xaa" * 60, 60)
+    frames, added = with_ethernet([Packet(5, ip, 1500, linktype), eth])
+    assert added == 1 and frames[1] == eth
+    assert frames[0] == Packet(5, bytes(12) + ethertype + ip, 1514, LINKTYPE_ETHERNET)
+
+
+@pytest.mark.parametrize("packet,message", [
+    (Packet(0, b"\x20" + bytes(19), 20, 101), "IP version 2, neither 4 nor 6"),
+    (Packet(0, b"", 0, 101), "IP version 0"),
+    (Packet(0, bytes(20), 20, 113), "LINUX_SLL (113), which is neither Ethernet nor raw IP"),
+    (Packet(0, bytes(20), 20, 9999), "linktype 9999"),
+])
+def test_other_packets_are_refused(packet: Packet, message: str) -> None:
+    from pybpf.pcap import with_ethernet
+    with pytest.raises(PcapError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        with_ethernet([Packet(0, b"\xaa" * 60, 60), packet])

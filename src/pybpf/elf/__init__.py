@@ -525,6 +525,7 @@ class _Builder:
         extern_refs: list[ExternRef] = []
         functions: list[tuple[str, int]] = []
         core_relos: list[CoreRelo] = []
+        line_info: list[Any] = []  # objects.spec.LineInfo
         pending_calls: list[tuple[int, _Func, int]] = []  # (program slot, target func, target slot)
         i = 0
         while i < len(order):
@@ -534,6 +535,7 @@ class _Builder:
             placed[id(func)] = base
             functions.append((func.name, base))
             core_relos.extend(self._core_relos(func, base))
+            line_info.extend(self._line_info(func, base))
             body = self.elf.sections[func.shndx][3]
             for s in range(func.start, func.end):
                 slots.append(bytearray(body[s * 8:s * 8 + 8]))
@@ -592,7 +594,8 @@ class _Builder:
         return ProgramSpec(name=entry.name, section=entry.section, type=0, instructions=insns,
                            license=self.spec.license, kern_version=self.spec.kern_version,
                            map_refs=map_refs, extern_refs=extern_refs, functions=functions,
-                           func_info=self._func_info(functions), core_relos=core_relos)
+                           func_info=self._func_info(functions), core_relos=core_relos,
+                           line_info=line_info)
 
     def _core_relos(self, func: _Func, base: int) -> list[CoreRelo]:
         """The function's CO-RE relocation records (.BTF.ext), at their linked pcs."""
@@ -604,6 +607,21 @@ class _Builder:
             slot = r.insn_off // 8
             if func.start <= slot < func.end:
                 out.append(CoreRelo(base + slot - func.start, r.type_id, r.access, int(r.kind)))
+        return out
+
+    def _line_info(self, func: _Func, base: int) -> list[Any]:
+        """The function's BTF line info records (.BTF.ext: source file, line and column
+        per instruction), at their linked pcs, as objects.spec.LineInfo."""
+        from ..objects.spec import LineInfo
+        ext = self.spec.btf_ext
+        if ext is None:
+            return []
+        out = []
+        for r in ext.line_info.get(func.section, ()):
+            slot = r.insn_off // 8
+            if func.start <= slot < func.end:
+                out.append(LineInfo(base + slot - func.start, r.file_name, r.line, r.line_num,
+                                    r.line_col))
         return out
 
     def _func_info(self, functions: list[tuple[str, int]]) -> list[FuncInfo]:

@@ -1601,12 +1601,25 @@ _CLASSES: dict[int, Callable[..., VMMap]] = {
 VM_MAP_TYPES = frozenset(_CLASSES)
 
 
+class VMMapTypeError(MapNotSupportedError):
+    """A map type the VM does not implement (the kernel may have it): said as the VM's
+    limit, not as a kernel errno, though `errno` stays ENOTSUPP for callers."""
+
+    def _message(self) -> str:
+        return f"{self.op}: {self.detail}" if self.op else self.detail
+
+
+def vm_map_type_names() -> list[str]:
+    """The map types the VM implements, by their short names ("array", "hash", ...)."""
+    return sorted(MapType(t).name.lower() for t in _CLASSES)
+
+
 def vm_map_class(spec: MapSpec) -> Callable[..., VMMap]:
     cls = _CLASSES.get(spec.type)  # type: ignore[call-overload]
     if cls is None:
-        raise MapNotSupportedError(f"the VM has no {spec.type_name} maps (it has "
-                                   f"{', '.join(sorted(MapType(t).name.lower() for t in _CLASSES))})",
-                                   op="create")
+        raise VMMapTypeError(f"{spec.type_name} maps are not implemented on the VM (use "
+                             f"--backend kernel / instantiate('kernel'); the VM has "
+                             f"{', '.join(vm_map_type_names())})", op="create")
     return cls
 
 

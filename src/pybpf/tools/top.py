@@ -8,8 +8,10 @@ sizes, counted by the socket filter example (examples/sockfilter_proto.c).
   from (shorter than 14 + 20 bytes of IPv4) are counted as errors.
 * Live (`top_live`): the object is loaded in the kernel and the filter attached to an
   AF_PACKET raw socket (ETH_P_ALL, one interface or all), where it sees whole frames
-  (`skb->len` includes the link-layer header) in both directions; on `lo` each packet
-  passes twice, once outgoing and once incoming.
+  (`skb->len` includes the link-layer header) in both directions. On `lo` a packet
+  socket sees each packet twice, leaving and arriving: the filter skips the leaving
+  copy (skb->pkt_type PACKET_OUTGOING on ifindex 1), as libpcap does, so each
+  packet counts once.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from . import ToolError, example_object
 from .hist import buckets_from_map, format_log2_hist, hist_json
@@ -124,15 +126,23 @@ class PcapTop:
     packets: int
     snapshot: Snapshot
     errors: dict[str, int] = field(default_factory=dict)
+    truncated: str | None = None  # why the capture ended early (its complete packets ran)
+    ethernet_added: int = 0  # raw-IP packets given an Ethernet header
 
     def as_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "backend": self.backend, "packets": self.packets,
-                "counted": self.snapshot.packets, "errors": self.errors,
-                "protocols": [r.as_dict() for r in self.snapshot.rows],
-                "size_histogram": hist_json(self.snapshot.size_hist)}
+        out = {"source": self.source, "backend": self.backend, "packets": self.packets,
+               "counted": self.snapshot.packets, "errors": self.errors,
+               "protocols": [r.as_dict() for r in self.snapshot.rows],
+               "size_histogram": hist_json(self.snapshot.size_hist)}
+        if self.truncated:
+            out["truncated"] = self.truncated
+        if self.ethernet_added:
+            out["ethernet_added"] = self.ethernet_added
+        return out
 
     def format(self) -> str:
-        head = (f"{self.packets} packets from {self.source} through {PROGRAM} on the "
+        raw = " (raw IP, each given an Ethernet header)" if self.ethernet_added else ""
+        head = (f"{self.packets} packets{raw} from {self.source} through {PROGRAM} on the "
                 f"{self.backend}\n")
         for err, n in self.errors.items():
             head += f"  ({n} not run: {err})\n"
@@ -142,17 +152,22 @@ class PcapTop:
                                                          if hist else "")
 
 
-def top_pcap(path: str, backend: str = "vm") -> PcapTop:
-    """Run the socket filter over every packet of a capture and read its maps."""
+def top_pcap(path: str, backend: str = "vm",
+             progress: Callable[[int, int], None] | None = None) -> PcapTop:
+    """Run the socket filter over every complete packet of a capture (raw-IP ones
+    given an Ethernet header, as test_run expects) and read its maps."""
     from .. import load
     from ..objects.runner import run_pcap
-    from ..pcap import read_pcap
-    packets = read_pcap(path)
+    from ..pcap import read_capture, with_ethernet
+    capture = read_capture(path)
+    packets, added = with_ethernet(capture.packets)
     spec = load(str(example_object(OBJECT)))
     with spec.instantiate(backend) as obj:
-        report = run_pcap(obj.programs[PROGRAM], packets, capture_clock=False)
+        report = run_pcap(obj.programs[PROGRAM], packets, capture_clock=False,
+                          progress=progress)
         snap = read_stats(obj)
-    return PcapTop(path, backend, report.packets, snap, dict(report.errors))
+    return PcapTop(path, backend, report.packets, snap, dict(report.errors),
+                   capture.truncated, added)
 
 
 # --- live -------------------------------------------------------------------------------------
@@ -180,10 +195,8 @@ def open_packet_socket(interface: str | None) -> socket.socket:
 
 
 def _need_kernel(what: str) -> None:
-    from ..kernel import available
-    ok, reason = available()
-    if not ok:
-        raise ToolError(f"{what} needs bpf(2) in the kernel, which is not usable here: {reason}")
+    from .perms import kernel_gate
+    kernel_gate(what, ["CAP_BPF"], require=False)
 
 
 def top_live(out: TextIO, *, interface: str | None = None, interval: float = 1.0,

@@ -83,11 +83,9 @@ def trace_syscalls(out: TextIO, *, duration: float | None = 5.0, interval: float
     histogram too), and the latency histogram at the end. Returns the final counts."""
     from .. import load
     from ..errors import PyBPFError
-    from ..kernel import TracefsError, available
-    ok, reason = available()
-    if not ok:
-        raise ToolError(f"pybpf trace needs bpf(2) in the kernel, which is not usable here: "
-                        f"{reason}")
+    from ..kernel import TracefsError
+    from .perms import kernel_gate
+    kernel_gate("pybpf trace", ["CAP_BPF", "CAP_PERFMON"])
     if pid is not None and (pid <= 0 or not os.path.isdir(f"/proc/{pid}")):
         raise ToolError(f"no process with pid {pid}")
     spec = load(str(example_object(OBJECT)))
