@@ -239,6 +239,12 @@ class Object:
         self.maps: dict[str, Any] = {}
         self.warnings: list[str] = []
 
+    @property
+    def globals(self) -> Any:
+        """The `.bss`/`.data`/`.rodata` variables, typed by BTF (pybpf.objects.typed)."""
+        from .typed import Globals
+        return Globals(self)
+
     def close(self) -> None:
         for p in self.programs.values():
             p.close()
@@ -272,6 +278,8 @@ def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None
                 from .kconfig import kconfig_value
                 mspec = mspec.with_(contents=[(b"\0\0\0\0", kconfig_value(spec))])
             obj.maps[name] = mspec.create(backend)
+        from .typed import attach_types
+        attach_types(obj)  # obj.maps[name].typed: keys and values by their BTF types
         target = None
         for name, pspec in spec.programs.items():
             if pspec.core_relos and target is None:

@@ -122,11 +122,14 @@ class ObjectSpec:
         data = self._data(var.map)
         return bytes(data[var.offset:var.offset + var.size])
 
-    def set_global(self, name: str, value: bytes | int) -> None:
-        """Set a global's initial value before instantiation (e.g. a `.rodata` config)."""
+    def set_global(self, name: str, value: Any) -> None:
+        """Set a global's initial value before instantiation (e.g. a `.rodata` config):
+        bytes, or a value typed by BTF (int, bool, enum name, str, dict, list; see
+        pybpf.objects.typed.encode_global)."""
         var = self._var(name)
-        if isinstance(value, int):
-            value = value.to_bytes(var.size, "little", signed=value < 0)
+        if not isinstance(value, (bytes, bytearray)):
+            from .typed import encode_global
+            value = encode_global(self, name, value)
         if len(value) != var.size:
             raise ValueError(f"global {name} is {var.size} bytes, got {len(value)}")
         data = bytearray(self._data(var.map))
