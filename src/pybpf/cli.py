@@ -141,19 +141,11 @@ def cmd_run_object(args: argparse.Namespace) -> int:
     per packet of a capture, print retval/data_out (or verdict counts) and the maps."""
     from . import load
     from .objects.runner import dump_maps, pick_program, run_pcap, verdict_name
+    from .objects.session import apply_sets, format_extras, run_extras, run_session
     spec = load(args.file)
-    for assignment in args.set or []:
-        name, _, value = assignment.partition("=")
-        if not _:
-            raise CLIError(f"--set takes NAME=VALUE, got {assignment!r}")
-        try:
-            spec.set_global(name, int(value, 0))
-        except KeyError as e:
-            raise CLIError(str(e).strip('"')) from None
-        except ValueError as e:
-            raise CLIError(f"--set {name}: {e}") from None
+    apply_sets(spec, args.set)  # typed by BTF: ints, bools, enum names, strings, JSON
     out: dict = {}
-    with spec.instantiate(args.backend) as obj:
+    with run_session(spec, args) as (obj, capture):  # --map, then records and printk
         prog = pick_program(obj, args.program)
         if args.pcap:
             from .pcap import read_pcap, write_pcap
@@ -177,9 +169,7 @@ def cmd_run_object(args: argparse.Namespace) -> int:
             if res.ctx_out:
                 out["ctx_out"] = res.ctx_out.hex()
         out["maps"] = dump_maps(obj)
-        trace = getattr(prog.handle, "trace_pipe", None)
-        if trace:
-            out["trace_pipe"] = list(trace)
+        out.update(run_extras(obj, capture))  # globals, records, printk
     if args.json:
         print(json.dumps(out, indent=2, default=str))
         return 0
@@ -198,12 +188,11 @@ def cmd_run_object(args: argparse.Namespace) -> int:
             print(f"data_out {out['data_out']}")
         if "ctx_out" in out:
             print(f"ctx_out {out['ctx_out']}")
-    for line in out.get("trace_pipe", []):
-        print(f"trace: {line.rstrip()}")
+    sys.stdout.write(format_extras(out))
     for name, entries in out["maps"].items():
         print(f"map {name}:")
         for e in entries[:50]:
-            print(f"  {e['key']} = {e['value']}")
+            print(f"  {e['key']} = {e['sum']} (sum over CPUs)" if "sum" in e else f"  {e['key']} = {e['value']}")
         if len(entries) > 50:
             print(f"  ... {len(entries) - 50} more")
     return 0
@@ -511,7 +500,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--pcap-out", help="with --pcap: write the packets that pass here")
     r.add_argument("--repeat", type=int, default=1)
     r.add_argument("--set", action="append", metavar="NAME=VALUE",
-                   help="objects: set a global variable (e.g. a .rodata config) first")
+                   help="objects: set a global variable (e.g. a .rodata config) first; "
+                        "typed by BTF: 10, 0x1f, true, an enumerator, a string, JSON")
+    r.add_argument("--map", action="append", metavar="NAME=@FILE.json",
+                   help="objects: fill a map first from JSON (a list of {\"key\", "
+                        "\"value\"} or an object of key: value; typed by BTF)")
+    r.add_argument("--record-type", action="append", metavar="MAP=TYPE[,TYPE]",
+                   help="objects: decode the records of a ring buffer or perf event array "
+                        "as this BTF type (the one whose size fits each record)")
     r.add_argument("--syntax", choices=syntaxes, help="assembly syntax (default: detected)")
     r.add_argument("--backend", choices=["vm", "kernel"], default="vm")
     r.add_argument("--budget", type=int, default=1_000_000,

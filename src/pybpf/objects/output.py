@@ -88,6 +88,7 @@ class RunCapture:
         self._perf: dict[str, Any] = {}
         self._trace: Any = None
         self._vm_marks: dict[str, int] = {}
+        self._wrapped: list[tuple[Any, Any]] = []
         btf = obj.spec.btf
         for map_name, names in (record_types or {}).items():
             if map_name not in obj.maps:
@@ -111,6 +112,8 @@ class RunCapture:
         return self
 
     def start(self) -> None:
+        """Set up the readers; from now on every test run of the object's programs
+        collects what it sent (so a long run never fills a ring)."""
         from ..maps import RingBufReader
         obj = self.obj
         for name, m in obj.maps.items():
@@ -129,6 +132,17 @@ class RunCapture:
             else:
                 self._vm_marks = {n: len(getattr(p.handle, "trace_pipe", []))
                                   for n, p in obj.programs.items()}
+        for p in obj.programs.values():
+            self._wrapped.append((p, p._runner))
+            p._runner = self._collecting(p._runner)
+
+    def _collecting(self, runner: Any) -> Any:
+        def run(**kw: Any) -> Any:
+            try:
+                return runner(**kw)
+            finally:
+                self.collect()
+        return run
 
     def _perf_slots(self, m: Any) -> Any:
         """Give each CPU's slot an event; returns what reads them (a PerfBuffer in the
@@ -197,6 +211,9 @@ class RunCapture:
         return rec
 
     def close(self) -> None:
+        for p, runner in self._wrapped:
+            p._runner = runner
+        self._wrapped.clear()
         for reader in self._readers.values():
             reader.close()
         self._readers.clear()
