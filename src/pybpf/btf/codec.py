@@ -38,18 +38,24 @@ class TypeCodec:
             return bytes(data)
         return decode_value(self.btf, self.type_id, data)  # type: ignore[arg-type]
 
-    def encode(self, value: Any, *, text_ints: bool = False, base: bytes | None = None) -> bytes:
+    def encode(self, value: Any, *, text_ints: bool = False, base: bytes | None = None,
+               path: str = "") -> bytes:
         """`value` as exactly `size` bytes. Untyped: bytes, an int (little-endian) or hex
-        text; typed: what encode_value takes (a partial struct keeps `base`'s bytes)."""
+        text; typed: what encode_value takes (a partial struct keeps `base`'s bytes).
+        Errors begin with `path` (a variable name) when given."""
+        where = f"{path}: " if path else ""
         if isinstance(value, (bytes, bytearray, memoryview)):
             raw = bytes(value)
             if len(raw) != self.size:
-                raise BTFError(f"{len(raw)} bytes given for a {self.size}-byte value")
+                raise BTFError(f"{where}{len(raw)} bytes given for a {self.size}-byte value")
             return raw
         if not self.typed:
-            return _untyped(value, self.size)
+            try:
+                return _untyped(value, self.size)
+            except BTFError as e:
+                raise BTFError(f"{where}{e}") from None
         return encode_value(self.btf, self.type_id, value, text_ints=text_ints,  # type: ignore[arg-type]
-                            base=base)
+                            base=base, path=path)
 
 
 def _untyped(value: Any, size: int) -> bytes:
@@ -156,7 +162,4 @@ class DatasecCodec:
         in `base`, the whole section)."""
         v = self.vars[name]
         cur = base[v.offset:v.offset + v.size] if base is not None else None
-        try:
-            return self.var_codec(name).encode(value, text_ints=text_ints, base=cur)
-        except BTFError as e:
-            raise BTFError(f"{name}: {e}") from None
+        return self.var_codec(name).encode(value, text_ints=text_ints, base=cur, path=name)

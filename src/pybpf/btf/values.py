@@ -10,7 +10,7 @@ them out on x86-64):
   unknown names raise BTFError naming the member; a union's dict decodes every member
   and encodes the members given, in order;
 * arrays as lists; `char` arrays as str (bytes when not NUL-padded UTF-8), and any array
-  of 1-byte integers also from bytes;
+  of 1-byte integers also from bytes; a shorter list or string leaves the rest 0;
 * pointers as ints, floats (2, 4, 8 bytes) as float, typedefs/const/volatile resolved;
   a VAR as its type and a DATASEC as a dict of its variables.
 """
@@ -327,6 +327,7 @@ class _Codec:
         if len(value) > n:
             raise BTFError(f"{_where(path)}{len(value)} elements do not fit an array of {n}")
         size = btf.size_of(elem_id) if n else 0
+        buf[off:off + n * size] = bytes(n * size)  # a list is the whole array: rest 0
         for i, v in enumerate(value):
             self.encode(elem_id, v, buf, off + i * size, f"{path}[{i}]", depth + 1)
 
@@ -412,15 +413,16 @@ def decode_value(btf: Btf, type_id: int, data: bytes | bytearray | memoryview) -
 
 
 def encode_value(btf: Btf, type_id: int, value: Any, *, text_ints: bool = False,
-                 base: bytes | None = None) -> bytes:
+                 base: bytes | None = None, path: str = "") -> bytes:
     """The bytes of `value` as type `type_id` (unset members and padding are zero, or
     `base`'s bytes when given: a partial struct then updates only what it names).
-    `text_ints` lets integers be given as text ("0x10", "10.0.0.1" for 4 bytes)."""
+    `text_ints` lets integers be given as text ("0x10", "10.0.0.1" for 4 bytes);
+    errors name the member under `path` (the variable's name, say)."""
     size = btf.size_of(type_id)
     buf = bytearray(size if base is None else base)
     if len(buf) != size:
         raise BTFError(f"base of {len(buf)} bytes for type [{type_id}] of {size} bytes")
-    _Codec(btf, text_ints).encode(type_id, value, buf, 0, "", 0)
+    _Codec(btf, text_ints).encode(type_id, value, buf, 0, path, 0)
     if len(buf) != size:
         raise BTFError(f"value of type [{type_id}] overflowed its {size} bytes")
     return bytes(buf)
