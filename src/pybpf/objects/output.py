@@ -4,7 +4,7 @@ ring-buffer and perf-buffer records and bpf_printk messages.
     with RunCapture(obj, record_types={"events": ["struct event"]}) as cap:
         prog.test_run(packet)
     cap.records      # [OutputRecord(map="events", data=b"...", value={...}, type=...)]
-    cap.printk       # ["typed_io: run 1 len 20"]
+    cap.printk       # ["typed_io: run 1 len 20"] (without a final newline)
 
 On entering, each perf_event_array gets a slot per CPU (in the kernel, a BPF-output
 perf event per CPU, pybpf.kernel.PerfBuffer; on the VM, the CPU's index), each ring
@@ -179,7 +179,7 @@ class RunCapture:
                 for cpu, rec in src.read():
                     self.records.append(self._decode(name, "perf", rec, cpu))
         if self._trace is not None:
-            self.printk.extend(self._trace.texts())
+            self.printk.extend(t.rstrip("\n") for t in self._trace.texts())
         elif self._vm_marks:
             for n, p in self.obj.programs.items():
                 pipe = getattr(p.handle, "trace_pipe", None)
