@@ -121,7 +121,10 @@ class RunCapture:
             if tname == "ringbuf":
                 self._readers[name] = RingBufReader(m)
             elif tname == "perf_event_array":
-                self._perf[name] = self._perf_slots(m)
+                try:
+                    self._perf[name] = self._perf_slots(m)
+                except (PyBPFError, OSError) as e:  # no perf events here (CAP_PERFMON)
+                    self.warnings.append(f"perf buffer {name} not read: {e}")
         if self._want_printk:
             if obj.backend == "kernel":
                 from ..kernel.tracepipe import TracePrintk

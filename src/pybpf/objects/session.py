@@ -43,11 +43,15 @@ def _candidates(text: str) -> list[Any]:
     out: list[Any] = []
     try:
         out.append(json.loads(text))
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     if not out or out[0] != text:
         out.append(text)
     return out
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def set_global_text(spec: ObjectSpec, name: str, text: str) -> None:
@@ -64,7 +68,7 @@ def set_global_text(spec: ObjectSpec, name: str, text: str) -> None:
             continue
         spec.set_global(name, raw)
         return
-    raise RunInputError(f"--set {name}={text}: {first}")
+    raise RunInputError(f"--set {name}={_short(text)}: {first}")
 
 
 def apply_sets(spec: ObjectSpec, assignments: list[str] | None) -> None:
@@ -89,6 +93,8 @@ def _load_json(name: str, text: str) -> Any:
         return json.loads(text)
     except ValueError as e:
         raise RunInputError(f"{where}: not JSON: {e}") from None
+    except RecursionError:
+        raise RunInputError(f"{where}: JSON nested too deep") from None
 
 
 def _pairs(name: str, data: Any) -> list[tuple[Any, Any]]:
@@ -140,7 +146,8 @@ def fill_map(obj: Any, name: str, data: Any) -> int:
                 else:
                     typed.put(k, v, text_ints=True)
             except (PyBPFError, TypeError, ValueError) as e:
-                raise RunInputError(f"--map {name}: entry {i} (key {k!r}): {e}") from None
+                raise RunInputError(f"--map {name}: entry {i} (key {_short(repr(k))}): "
+                                    f"{e}") from None
         return len(pairs)
     except RunInputError:
         raise
