@@ -111,3 +111,30 @@ def test_ringbuf_example(backend: str) -> None:
     assert len(cap.records) == 302
     assert cap.records[0].data == bytes.fromhex("020006083c000000")
     assert sum(len(r.data) == 24 for r in cap.records) == 287
+
+
+@pytest.mark.kernel
+def test_no_trace_instance_without_printk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trace instance is made only for objects whose programs call bpf_trace_printk."""
+    from pybpf.kernel import tracepipe
+
+    def refuse(*a: Any, **kw: Any) -> None:
+        raise AssertionError("a trace instance was made")
+    monkeypatch.setattr(tracepipe.TracePrintk, "__init__", refuse)
+    with pybpf.load(EXAMPLES / "xdp_lb.o").instantiate("kernel") as obj:
+        with RunCapture(obj) as cap:
+            obj.programs["xdp_lb"].test_run(bytes(64))
+    assert cap.printk == [] and cap.warnings == []
+
+
+@pytest.mark.kernel
+def test_printk_unavailable_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pybpf.kernel import TracefsError, tracepipe
+
+    def refuse(*a: Any, **kw: Any) -> None:
+        raise TracefsError(13, "tracefs", "cannot create trace instance: Permission denied")
+    monkeypatch.setattr(tracepipe.TracePrintk, "__init__", refuse)
+    cap = _capture("kernel", [bytes(20)])
+    assert cap.printk == [] and len(cap.records) == 2
+    assert len(cap.warnings) == 1 and cap.warnings[0].startswith(
+        "bpf_printk output not shown: ") and "Permission denied" in cap.warnings[0]

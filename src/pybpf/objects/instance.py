@@ -243,7 +243,9 @@ class Object:
     def globals(self) -> Any:
         """The `.bss`/`.data`/`.rodata` variables, typed by BTF (pybpf.objects.typed)."""
         from .typed import Globals
-        return Globals(self)
+        if "_globals" not in self.__dict__:
+            self.__dict__["_globals"] = Globals(self)
+        return self.__dict__["_globals"]
 
     def close(self) -> None:
         for p in self.programs.values():

@@ -71,10 +71,28 @@ def resolve_type(btf: Any, name: str) -> int:
     raise PyBPFError(f"the object's BTF has no type {name!r}")
 
 
+_PRINTK_HELPERS = (6, 177)  # BPF_FUNC_trace_printk, BPF_FUNC_trace_vprintk
+
+
+def _calls_printk(obj: Any) -> bool:
+    """Whether any program of `obj` calls bpf_trace_printk or bpf_trace_vprintk."""
+    from .. import isa
+    for p in obj.programs.values():
+        try:
+            insns = isa.decode(p.code)
+        except PyBPFError:
+            return True
+        if any(i.opcode == isa.OPCODE_CALL and i.src == 0 and i.imm in _PRINTK_HELPERS
+               for i in insns):
+            return True
+    return False
+
+
 class RunCapture:
     """Collects records and printk messages of `obj`'s programs (see the module
-    docstring). `printk=False` skips the trace instance; when it cannot be made (no
-    tracefs, not root) `warnings` says so and the run goes on."""
+    docstring). The trace instance is made only when a program calls bpf_trace_printk
+    (or vprintk), never with `printk=False`; when it cannot be made (no tracefs, not
+    root) `warnings` says so and the run goes on."""
 
     def __init__(self, obj: Any, record_types: dict[str, list[str]] | None = None, *,
                  printk: bool = True) -> None:
@@ -125,7 +143,7 @@ class RunCapture:
                     self._perf[name] = self._perf_slots(m)
                 except (PyBPFError, OSError) as e:  # no perf events here (CAP_PERFMON)
                     self.warnings.append(f"perf buffer {name} not read: {e}")
-        if self._want_printk:
+        if self._want_printk and _calls_printk(obj):
             if obj.backend == "kernel":
                 from ..kernel.tracepipe import TracePrintk
                 try:
