@@ -141,7 +141,8 @@ def cmd_run_object(args: argparse.Namespace) -> int:
     per packet of a capture, print retval/data_out (or verdict counts) and the maps."""
     from . import load
     from .objects.runner import dump_maps, pick_program, run_pcap, verdict_name
-    from .objects.session import apply_sets, format_extras, run_extras, run_session
+    from .objects.session import (apply_sets, format_extras, map_entry_text, run_extras,
+                                  run_session)
     spec = load(args.file)
     apply_sets(spec, args.set)  # typed by BTF: ints, bools, enum names, strings, JSON
     out: dict = {}
@@ -192,7 +193,7 @@ def cmd_run_object(args: argparse.Namespace) -> int:
     for name, entries in out["maps"].items():
         print(f"map {name}:")
         for e in entries[:50]:
-            print(f"  {e['key']} = {e['sum']} (sum over CPUs)" if "sum" in e else f"  {e['key']} = {e['value']}")
+            print(f"  {map_entry_text(e)}")
         if len(entries) > 50:
             print(f"  ... {len(entries) - 50} more")
     return 0

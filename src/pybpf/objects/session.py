@@ -30,7 +30,8 @@ from .spec import ObjectSpec
 from .typed import encode_global
 
 __all__ = ["RunInputError", "apply_sets", "set_global_text", "fill_maps", "fill_map",
-           "parse_record_types", "run_session", "run_extras", "format_extras"]
+           "parse_record_types", "run_session", "run_extras", "format_extras",
+           "map_entry_text"]
 
 
 class RunInputError(PyBPFError):
@@ -214,6 +215,13 @@ def _shown(value: Any) -> str:
     if isinstance(value, bytes):
         return value.hex()
     return str(value)
+
+
+def map_entry_text(entry: dict[str, Any]) -> str:
+    """One entry of dump_maps() as text: `key = value`, per-CPU values summed."""
+    if "sum" in entry:
+        return f"{entry['key']} = {entry['sum']} (sum over CPUs)"
+    return f"{entry['key']} = {entry['value']}"
 
 
 def format_extras(out: dict[str, Any], limit: int = 20) -> str:
