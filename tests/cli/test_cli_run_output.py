@@ -59,7 +59,8 @@ def test_run_prints_globals_records_and_printk(backend: str,
     assert "map per_cpu:\n  0 = {'packets': 1, 'bytes': 16} (sum over CPUs)" in out
     # without --record-type the records are hex
     rc, out, _ = run_cli(capsys, "run", TYPED, "--backend", backend, "--data-in", "00" * 16)
-    assert "ring buffer events: 1 record\n  0100000000000000100000000100000" in out
+    assert "ring buffer events: 1 record (hex; --record-type events=TYPE decodes them)\n" \
+           "  0100000000000000100000000100000" in out
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

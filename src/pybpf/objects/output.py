@@ -68,7 +68,10 @@ def resolve_type(btf: Any, name: str) -> int:
         ids = btf.find(bare, kind)
         if ids:
             return ids[0]
-    raise PyBPFError(f"the object's BTF has no type {name!r}")
+    raise PyBPFError(f"the object's BTF has no type {name!r} (clang puts in BTF only the "
+                     "types of globals, maps and function signatures: a global such as "
+                     f"`{name if ' ' in name else 'struct ' + name} *unused "
+                     "__attribute__((unused));` puts a record type there)")
 
 
 _PRINTK_HELPERS = (6, 177)  # BPF_FUNC_trace_printk, BPF_FUNC_trace_vprintk

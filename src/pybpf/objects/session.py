@@ -236,7 +236,9 @@ def format_extras(out: dict[str, Any], limit: int = 20) -> str:
         by_map.setdefault(rec["map"], []).append(rec)
     for name, recs in by_map.items():
         kind = "ring buffer" if recs[0]["kind"] == "ringbuf" else "perf buffer"
-        lines.append(f"{kind} {name}: {len(recs)} record{'s' if len(recs) != 1 else ''}")
+        hint = "" if any("type" in r for r in recs) else \
+            f" (hex; --record-type {name}=TYPE decodes them)"
+        lines.append(f"{kind} {name}: {len(recs)} record{'s' if len(recs) != 1 else ''}{hint}")
         for rec in recs[:limit]:
             cpu = f"cpu {rec['cpu']}: " if "cpu" in rec else ""
             body = f"{rec['type']} {rec['value']}" if "type" in rec else rec["hex"]
