@@ -199,7 +199,8 @@ def run_extras(obj: Any, cap: RunCapture) -> dict[str, Any]:
     cap.collect()
     out: dict[str, Any] = {}
     sections = obj.globals.to_dict((".bss", ".data"))
-    sections = {s: {k: v for k, v in vs.items() if "." not in k} for s, vs in sections.items()}
+    sections = {s: {k: _plain(v) for k, v in vs.items() if "." not in k}
+                for s, vs in sections.items()}
     if any(sections.values()):
         out["globals"] = {s: vs for s, vs in sections.items() if vs}
     if cap.records:
@@ -209,6 +210,17 @@ def run_extras(obj: Any, cap: RunCapture) -> dict[str, Any]:
     if cap.warnings:
         out["warnings"] = list(cap.warnings)
     return out
+
+
+def _plain(value: Any) -> Any:
+    """Typed data as JSON has it: bytes (what BTF does not type) as hex."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _shown(value: Any) -> str:
