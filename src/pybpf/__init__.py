@@ -32,12 +32,18 @@ def load(path: "str | bytes") -> "ObjectSpec":
     return _load(path)
 
 
-def run(code: bytes, mem: bytes | None = None, *, backend: str = "vm") -> int:
-    """Run raw bytecode with r1 = pointer to a copy of `mem` and r2 = len(mem)
+def run(code: "bytes | str", mem: bytes | None = None, *, backend: str = "vm",
+        syntax: str | None = None) -> int:
+    """Run a program with r1 = pointer to a copy of `mem` and r2 = len(mem)
     (r1 = r2 = 0 without mem); returns r0 as an unsigned 64-bit int.
 
+    `code` is bytecode (bytes-like) or assembly text (str, in `syntax`: "kernel" or
+    "conformance", detected from the text when None); anything else is a TypeError.
     backend "vm" is the interpreter; "kernel" runs the same bytes through
     BPF_PROG_TEST_RUN and returns the full 64-bit r0."""
+    code = _bytecode(code, syntax)
+    if mem is not None and not isinstance(mem, (bytes, bytearray, memoryview)):
+        raise TypeError(f"pybpf.run: mem must be bytes, not {type(mem).__name__}")
     if backend == "vm":
         from .vm import run as _run
         return _run(code, mem)
@@ -45,6 +51,22 @@ def run(code: bytes, mem: bytes | None = None, *, backend: str = "vm") -> int:
         from .kernel import run_raw
         return run_raw(code, mem)
     raise ValueError(f"unknown backend {backend!r} (expected 'vm' or 'kernel')")
+
+
+def _bytecode(code: object, syntax: str | None) -> bytes:
+    """Bytecode from what run() takes: bytes as they are, text assembled."""
+    if isinstance(code, str):
+        return assemble(code, syntax or ("conformance" if "%r" in code else "kernel"))
+    if isinstance(code, (bytes, bytearray, memoryview)):
+        return bytes(code)
+    from .isa import Instruction
+    if isinstance(code, (list, tuple)) and code and \
+            all(isinstance(i, Instruction) for i in code):
+        from .isa import encode
+        return encode(list(code))
+    raise TypeError(f"pybpf.run takes bytecode (bytes) or assembly text (str), not "
+                    f"{type(code).__name__}; an object file is run with "
+                    "pybpf.load(path).instantiate() or `pybpf run FILE.o`")
 
 
 from .objects.spec import ObjectSpec  # noqa: E402

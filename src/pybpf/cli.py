@@ -270,25 +270,18 @@ def cmd_run_object(args: argparse.Namespace) -> int:
     """`pybpf run FILE.o`: instantiate the object, run one program on the input or once
     per packet of a capture, print retval/data_out (or verdict counts) and the maps."""
     from .objects.runner import dump_maps, pick_program, run_pcap, verdict_name
+    from .objects.session import (apply_sets, format_extras, map_entry_text, run_extras,
+                                  run_session)
     spec = _choose_programs(_load_object(args.file), args.program, args.type)
     args.need_caps = _caps_for_spec(spec)
-    for assignment in args.set or []:
-        name, _, value = assignment.partition("=")
-        if not _:
-            raise CLIError(f"--set takes NAME=VALUE, got {assignment!r}")
-        try:
-            spec.set_global(name, int(value, 0))
-        except KeyError as e:
-            raise CLIError(str(e).strip('"')) from None
-        except ValueError as e:
-            raise CLIError(f"--set {name}: {e}") from None
+    apply_sets(spec, args.set)  # typed by BTF: ints, bools, enum names, strings, JSON
     out: dict = {}
     pcap_in = None
     if args.pcap:
         from .pcap import read_capture, with_ethernet
         pcap_in = read_capture(args.pcap)
         packets, added = with_ethernet(pcap_in.packets)
-    with spec.instantiate(args.backend) as obj:
+    with run_session(spec, args) as (obj, capture):  # --map, then records and printk
         prog = pick_program(obj, args.program)
         if args.backend == "vm":
             from .vm import DEFAULT_INSN_BUDGET
@@ -328,9 +321,7 @@ def cmd_run_object(args: argparse.Namespace) -> int:
             if res.ctx_out:
                 out["ctx_out"] = res.ctx_out.hex()
         out["maps"] = dump_maps(obj)
-        trace = getattr(prog.handle, "trace_pipe", None)
-        if trace:
-            out["trace_pipe"] = list(trace)
+        out.update(run_extras(obj, capture))  # globals, records, printk
     if pcap_in is not None and pcap_in.truncated:
         print(f"pybpf: warning: {args.pcap}: {pcap_in.truncated}; ran the "
               f"{len(pcap_in.packets)} complete packets before it", file=sys.stderr)
@@ -354,12 +345,11 @@ def cmd_run_object(args: argparse.Namespace) -> int:
             print(f"data_out {out['data_out']}")
         if "ctx_out" in out:
             print(f"ctx_out {out['ctx_out']}")
-    for line in out.get("trace_pipe", []):
-        print(f"trace: {line.rstrip()}")
+    sys.stdout.write(format_extras(out))
     for name, entries in out["maps"].items():
         print(f"map {name}:")
         for e in entries[:50]:
-            print(f"  {e['key']} = {e['value']}")
+            print(f"  {map_entry_text(e)}")
         if len(entries) > 50:
             print(f"  ... {len(entries) - 50} more")
     return 0
@@ -890,7 +880,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--repeat", type=_repeat, help="objects: runs of the test run, 1..2^32-1 "
                                                  "(default 1; the duration is the mean)")
     r.add_argument("--set", action="append", metavar="NAME=VALUE",
-                   help="objects: set a global variable (e.g. a .rodata config) first")
+                   help="objects: set a global variable (e.g. a .rodata config) first; "
+                        "typed by BTF: 10, 0x1f, true, an enumerator, a string, JSON")
+    r.add_argument("--map", action="append", metavar="NAME=@FILE.json",
+                   help="objects: fill a map first from JSON (a list of {\"key\", "
+                        "\"value\"} or an object of key: value; typed by BTF)")
+    r.add_argument("--record-type", action="append", metavar="MAP=TYPE[,TYPE]",
+                   help="objects: decode the records of a ring buffer or perf event array "
+                        "as this BTF type (the one whose size fits each record)")
     r.add_argument("--syntax", choices=syntaxes, help="assembly syntax (default: detected)")
     r.add_argument("--backend", choices=["vm", "kernel"], default="vm",
                    help="where the program runs (default vm)")

@@ -216,10 +216,10 @@ def test_set_global_errors_name_the_variable() -> None:
                                   "(globals: sys_enter_hits)")
     assert unknown.value.name == "sys_exit_hits"
     for value, match in [(1 << 70, "global sys_enter_hits: 1180591620717411303424 does "
-                                   "not fit in 8 bytes"),
+                                   "not fit 'unsigned long long'"),
                          (b"abc", "global sys_enter_hits is 8 bytes, got 3"),
-                         ("7", "global sys_enter_hits: expected bytes or an int, got str"),
-                         (True, "expected bytes or an int, got bool")]:
+                         ("7", "global sys_enter_hits: expected an int, got str"),
+                         (3.5, "global sys_enter_hits: expected an int, got float")]:
         with pytest.raises(GlobalValueError, match=match) as bad:
             spec.set_global("sys_enter_hits", value)  # type: ignore[arg-type]
         assert isinstance(bad.value, ValueError) and isinstance(bad.value, GlobalVarError)

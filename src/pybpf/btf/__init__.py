@@ -10,7 +10,8 @@
 * `parse_maps_section`, `parse_map_def`: BTF-defined map definitions (`.maps`).
 * `dump_raw`, `format_raw`, `format_c`, `dump_c`, `type_name`, `type_decl`: printing, in
   bpftool's formats.
-* `encode_value`, `decode_value`: map keys and values to and from Python data.
+* `encode_value`, `decode_value`: map keys and values to and from Python data;
+  `TypeCodec`, `DatasecCodec`: the same as fixed-size codecs (typed maps, globals).
 * `CoreRelocator`, `relocate`, `patch_insn`: CO-RE relocations against the kernel's BTF.
 
 Everything raises `BTFError` (a PyBPFError) on bad input.
@@ -39,6 +40,7 @@ from .types import (
     Volatile,
 )
 from .values import decode_value, encode_value, value_size
+from .codec import DatasecCodec, SectionVar, TypeCodec, datasec_vars
 
 __all__ = [
     # container and wire format
@@ -56,7 +58,7 @@ __all__ = [
     "Builder", "SanitizedBtf", "sanitize_for_kernel", "BtfMapDef", "parse_map_def",
     "parse_maps_section", "dump_raw", "format_raw",
     "format_c", "dump_c", "type_name", "type_decl", "encode_value", "decode_value",
-    "value_size",
+    "value_size", "TypeCodec", "DatasecCodec", "SectionVar", "datasec_vars",
     # CO-RE
     "CoreRelocator", "CoreResult", "CoreSpec", "Accessor", "relocate", "patch_insn",
     "parse_spec", "essential_name", "types_are_compat", "types_match", "fields_are_compat",

@@ -10,7 +10,7 @@ them out on x86-64):
   unknown names raise BTFError naming the member; a union's dict decodes every member
   and encodes the members given, in order;
 * arrays as lists; `char` arrays as str (bytes when not NUL-padded UTF-8), and any array
-  of 1-byte integers also from bytes;
+  of 1-byte integers also from bytes; a shorter list or string leaves the rest 0;
 * pointers as ints, floats (2, 4, 8 bytes) as float, typedefs/const/volatile resolved;
   a VAR as its type and a DATASEC as a dict of its variables.
 """
@@ -80,8 +80,9 @@ def _members(btf: Btf, t: Struct | Union_, base_bits: int, depth: int,
 
 
 class _Codec:
-    def __init__(self, btf: Btf) -> None:
+    def __init__(self, btf: Btf, text_ints: bool = False) -> None:
         self.btf = btf
+        self.text_ints = text_ints
 
     # --- decoding ------------------------------------------------------------------------------
 
@@ -271,17 +272,18 @@ class _Codec:
             return
         raise BTFError(f"{_where(path)}no value of type [{tid}] {t.kind.name}")
 
-    @staticmethod
-    def _as_int(value: Any, path: str) -> int:
+    def _as_int(self, value: Any, path: str, size: int = 0) -> int:
         if isinstance(value, bool):
             return int(value)
         if isinstance(value, int):
             return value
+        if self.text_ints and isinstance(value, str):
+            return _int_from_text(value, size, path)
         raise BTFError(f"{_where(path)}expected an int, got {type(value).__name__} "
                        f"{value!r}")
 
     def _enc_int(self, t: Int, value: Any, path: str) -> int:
-        v = self._as_int(value, path)
+        v = self._as_int(value, path, t.size)
         bits = t.bits
         lo, hi = _int_range(bits, t.signed) if bits else (0, 0)
         if not lo <= v <= hi:
@@ -325,6 +327,7 @@ class _Codec:
         if len(value) > n:
             raise BTFError(f"{_where(path)}{len(value)} elements do not fit an array of {n}")
         size = btf.size_of(elem_id) if n else 0
+        buf[off:off + n * size] = bytes(n * size)  # a list is the whole array: rest 0
         for i, v in enumerate(value):
             self.encode(elem_id, v, buf, off + i * size, f"{path}[{i}]", depth + 1)
 
@@ -383,6 +386,23 @@ class _Codec:
         buf[start:end] = cur.to_bytes(end - start, "little")
 
 
+def _int_from_text(text: str, size: int, path: str) -> int:
+    """An integer written as text (JSON, the command line): decimal or 0x/0o/0b, or for
+    a 4-byte integer a dotted IPv4 address, stored in network order (the bytes as
+    written), which is how BPF programs keep addresses."""
+    s = text.strip()
+    if size == 4 and s.count(".") == 3:
+        import ipaddress
+        try:
+            return int.from_bytes(ipaddress.IPv4Address(s).packed, "little")
+        except ValueError:
+            pass
+    try:
+        return int(s, 0)
+    except ValueError:
+        raise BTFError(f"{_where(path)}expected an integer, got {text!r}") from None
+
+
 def decode_value(btf: Btf, type_id: int, data: bytes | bytearray | memoryview) -> Any:
     """The Python value of `data` (exactly the type's size) as type `type_id`."""
     data = bytes(data)
@@ -392,11 +412,17 @@ def decode_value(btf: Btf, type_id: int, data: bytes | bytearray | memoryview) -
     return _Codec(btf).decode(type_id, data, "", 0)
 
 
-def encode_value(btf: Btf, type_id: int, value: Any) -> bytes:
-    """The bytes of `value` as type `type_id` (unset members and padding are zero)."""
+def encode_value(btf: Btf, type_id: int, value: Any, *, text_ints: bool = False,
+                 base: bytes | None = None, path: str = "") -> bytes:
+    """The bytes of `value` as type `type_id` (unset members and padding are zero, or
+    `base`'s bytes when given: a partial struct then updates only what it names).
+    `text_ints` lets integers be given as text ("0x10", "10.0.0.1" for 4 bytes);
+    errors name the member under `path` (the variable's name, say)."""
     size = btf.size_of(type_id)
-    buf = bytearray(size)
-    _Codec(btf).encode(type_id, value, buf, 0, "", 0)
+    buf = bytearray(size if base is None else base)
+    if len(buf) != size:
+        raise BTFError(f"base of {len(buf)} bytes for type [{type_id}] of {size} bytes")
+    _Codec(btf, text_ints).encode(type_id, value, buf, 0, path, 0)
     if len(buf) != size:
         raise BTFError(f"value of type [{type_id}] overflowed its {size} bytes")
     return bytes(buf)

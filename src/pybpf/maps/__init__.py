@@ -10,6 +10,8 @@
 * `Map`: a MutableMapping over bytes with the kernel's operations and errors
   (`MapError` subclasses, the same on both backends; a missing key is a KeyError).
 * `MapTable`: the VM maps a program names by fd (`VM(code, maps=...)`).
+* `TypedMap` (`m.typed`): keys and values as Python data by their BTF types, with
+  per-CPU sums.
 * `RingBufReader`: poll / async iteration over a ring buffer on either backend.
 * `unpin`: remove a pin (bpffs entry, or a VM map's descriptor and shared file).
 """
@@ -29,12 +31,13 @@ if TYPE_CHECKING:
     from .pin import unpin
     from .reader import RingBufReader
     from .table import MapTable
+    from .typed import Record, TypedMap, percpu_sum
     from .vmmaps import VM_MAP_TYPES, VMMap
 
 # the rest loads on first use, so `import pybpf` stays light
 _LAZY = {"Batch": "base", "Map": "base", "possible_cpus": "base", "unpin": "pin",
          "RingBufReader": "reader", "MapTable": "table", "VM_MAP_TYPES": "vmmaps",
-         "VMMap": "vmmaps"}
+         "VMMap": "vmmaps", "TypedMap": "typed", "Record": "typed", "percpu_sum": "typed"}
 
 
 def __getattr__(name: str) -> Any:
@@ -49,7 +52,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "MapSpec", "Map", "VMMap", "Batch", "MapTable", "RingBufReader", "unpin",
-    "map_type", "type_names", "possible_cpus", "VM_MAP_TYPES",
+    "map_type", "type_names", "possible_cpus", "VM_MAP_TYPES", "TypedMap", "Record",
+    "percpu_sum",
     "MapError", "MapKeyError", "MapFullError", "MapExistsError", "MapInvalidError",
     "MapSpecError", "MapSpecTooBigError", "MapSpecNotSupportedError", "MapPinError",
     "MapPermissionError", "MapBusyError", "MapNoSpaceError",

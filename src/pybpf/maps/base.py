@@ -13,11 +13,14 @@ from __future__ import annotations
 import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..uapi import BPF_ANY, MapType
 from .errors import MapClosedError, MapInvalidError, MapKeyError
 from .spec import FD_VALUE_TYPES, MapSpec, round8
+
+if TYPE_CHECKING:
+    from .typed import TypedMap
 
 _MISSING: Any = object()
 
@@ -57,6 +60,10 @@ class Map(MutableMapping):
     """A BPF map on one backend ("vm" or "kernel"); see the module docstring."""
 
     backend: str = ""
+    # How keys and values read as Python data (`typed`): set from BTF by the object
+    # that created the map (pybpf.btf.TypeCodec), or by the user; None: bytes.
+    key_codec: Any = None
+    value_codec: Any = None
 
     def __init__(self, spec: MapSpec) -> None:
         self.spec = spec
@@ -100,6 +107,13 @@ class Map(MutableMapping):
     def value_buffer_size(self) -> int:
         """Bytes of one value as user space passes it (all CPUs for per-CPU maps)."""
         return round8(self.value_size) * self.ncpus if self.percpu else self.value_size
+
+    @property
+    def typed(self) -> "TypedMap":
+        """This map with keys and values as Python data, by their BTF types (see
+        pybpf.maps.typed); a side without a type stays bytes."""
+        from .typed import TypedMap
+        return TypedMap(self)
 
     # --- backend interface (bytes in the kernel's user-space layout) -----------------------
     def _lookup_raw(self, key: bytes | None, flags: int) -> bytes:

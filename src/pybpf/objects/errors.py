@@ -38,5 +38,9 @@ class UnknownGlobalError(GlobalVarError, KeyError):
     """No global variable of that name."""
 
 
+class ReadOnlyGlobalError(GlobalVarError, PermissionError):
+    """A `.rodata`/`.kconfig` variable written after the object was loaded."""
+
+
 class GlobalValueError(GlobalVarError, ValueError):
     """A value of the wrong size, or an int that does not fit the variable."""

@@ -273,6 +273,14 @@ class Object:
             except FileNotFoundError:
                 pass
 
+    @property
+    def globals(self) -> Any:
+        """The `.bss`/`.data`/`.rodata` variables, typed by BTF (pybpf.objects.typed)."""
+        from .typed import Globals
+        if "_globals" not in self.__dict__:
+            self.__dict__["_globals"] = Globals(self)
+        return self.__dict__["_globals"]
+
     def close(self) -> None:
         for p in self.programs.values():
             p.close()
@@ -320,6 +328,8 @@ def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None
                 from .kconfig import kconfig_value
                 mspec = mspec.with_(contents=[(b"\0\0\0\0", kconfig_value(spec))])
             obj.maps[name] = _create_map(name, mspec, backend, root, obj)
+        from .typed import attach_types
+        attach_types(obj)  # obj.maps[name].typed: keys and values by their BTF types
         target: dict[str, Any] = {}
         for name in selected:
             pspec = spec.programs[name]

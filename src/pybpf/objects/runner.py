@@ -65,22 +65,22 @@ def _all_same_section(progs: list[Program]) -> bool:
     return len({p.spec.section for p in progs}) == 1
 
 
-def decode_value(btf: Any, type_id: Any, raw: bytes) -> Any:
-    """A map key or value as Python data through its BTF type, else as hex."""
-    if btf is not None and isinstance(type_id, int) and type_id > 0:
+def shown(codec: Any, raw: bytes) -> Any:
+    """A map key or value as its codec decodes it (its BTF type), else as hex."""
+    if codec is not None and getattr(codec, "typed", False):
         try:
-            from ..btf import decode_value
-            return decode_value(btf, type_id, raw)
+            return codec.decode(raw)
         except Exception:  # noqa: BLE001 - fall back to hex for anything BTF cannot say
             pass
-    return raw.hex()
+    return bytes(raw).hex()
 
 
 def dump_maps(obj: Object) -> dict[str, list[dict[str, Any]]]:
-    """The non-empty maps: name -> [{key, value}] (per-CPU values as lists); data
-    sections, program arrays and ring buffers are left out."""
+    """The non-empty maps, through their typed views (pybpf.maps.typed): name ->
+    [{key, value}] (per-CPU values as lists, one per CPU, and their "sum" when typed);
+    what has no BTF type is hex;
+    data sections (see Object.globals), program arrays and ring buffers are left out."""
     out: dict[str, list[dict[str, Any]]] = {}
-    btf = obj.spec.btf
     for name, m in obj.maps.items():
         spec = obj.spec.maps[name]
         if spec.type_name in ("prog_array", "ringbuf", "perf_event_array", "array_of_maps",
@@ -88,17 +88,21 @@ def dump_maps(obj: Object) -> dict[str, list[dict[str, Any]]]:
             continue
         if name.startswith((".rodata", ".data", ".bss", ".kconfig")):
             continue
+        typed = m.typed
         entries = []
         for key, value in m.items():
             values = value if isinstance(value, list) else [value]
             if all(not any(v) for v in values):
                 continue  # an all-zero array slot says nothing
-            k = decode_value(btf, spec.key_type, key)
+            entry: dict[str, Any] = {"key": shown(typed.key_codec, key)}
             if isinstance(value, list):
-                v: Any = [decode_value(btf, spec.value_type, x) for x in value]
+                entry["value"] = [shown(typed.value_codec, x) for x in value]
+                if typed.value_codec.typed:
+                    from ..maps.typed import percpu_sum
+                    entry["sum"] = percpu_sum(entry["value"])
             else:
-                v = decode_value(btf, spec.value_type, value)
-            entries.append({"key": k, "value": v})
+                entry["value"] = shown(typed.value_codec, value)
+            entries.append(entry)
         if entries:
             out[name] = entries
     return out

@@ -29,6 +29,35 @@ def btf_type_name(btf: Any, type_id: Any) -> str:
         return f"type#{type_id}"
 
 
+def _describe_global(spec: ObjectSpec, name: str) -> dict[str, Any]:
+    """A global: where it is, its BTF type, its initial value typed by BTF ("value",
+    absent when there is no type) and as hex ("initial")."""
+    from .typed import section_codec
+    g = spec.globals[name]
+    entry: dict[str, Any] = {"name": name, "section": g.map, "offset": g.offset,
+                             "size": g.size}
+    try:
+        raw = spec.global_bytes(name)
+    except (KeyError, IndexError):
+        raw = b""
+    entry["initial"] = raw.hex()
+    try:
+        codec = section_codec(spec, g.map)
+        var = codec.vars[name]
+        if var.type_id and len(raw) == g.size:
+            entry["type"] = btf_type_name(spec.btf, var.type_id)
+            from ..btf import type_decl
+            entry["decl"] = type_decl(spec.btf, var.type_id, name)
+            value = codec.decode_var(name, spec._data(g.map))
+            entry["value"] = value.hex() if isinstance(value, bytes) else value
+            from ..btf import Enum, Enum64
+            if isinstance(spec.btf[spec.btf.resolve(var.type_id)], (Enum, Enum64)):
+                entry["enum"] = True
+    except Exception:  # noqa: BLE001 - a value is decoration; the hex stays
+        pass
+    return entry
+
+
 def describe(spec: ObjectSpec) -> dict[str, Any]:
     """The object as JSON-able data: sections, programs, maps and globals."""
     maps = []
@@ -61,14 +90,7 @@ def describe(spec: ObjectSpec) -> dict[str, Any]:
             "core_relocations": len(p.core_relos),
             "externs": sorted({e.name for e in p.extern_refs}),
         })
-    globals_ = []
-    for name, g in spec.globals.items():
-        try:
-            initial = spec.global_bytes(name).hex()
-        except (KeyError, IndexError):
-            initial = ""
-        globals_.append({"name": name, "section": g.map, "offset": g.offset, "size": g.size,
-                         "initial": initial})
+    globals_ = [_describe_global(spec, name) for name in spec.globals]
     return {
         "path": spec.path, "license": spec.license, "kern_version": spec.kern_version,
         "btf": spec.btf is not None,
@@ -122,9 +144,24 @@ def format_show(desc: dict[str, Any]) -> str:
     if desc["globals"]:
         out.append("")
         out.append(f"Globals ({len(desc['globals'])}):")
-        for g in desc["globals"]:
-            init = g["initial"]
-            shown = init if len(init) <= 32 else init[:32] + "..."
-            out.append(f"  {g['name']:<28} {g['section']:<10} +{g['offset']:<5} "
-                       f"{g['size']:>4} bytes = {shown}")
+        order = {m["name"]: i for i, m in enumerate(desc["maps"])}
+        for g in sorted(desc["globals"], key=lambda g: (order.get(g["section"], len(order)),
+                                                        g["offset"])):
+            out.append(_format_global(g))
     return "\n".join(out) + "\n"
+
+
+def _format_global(g: dict[str, Any], width: int = 72) -> str:
+    """One global: its place, then as C declares it with its typed initial value
+    (`__u32 max_matches = 100`), else its bytes in hex."""
+    if "value" in g:
+        quote = isinstance(g["value"], str) and not g.get("enum")
+        shown = repr(g["value"]) if quote else str(g["value"])
+        decl = g.get("decl") or g["name"]
+    else:
+        shown = g["initial"] if len(g["initial"]) <= 32 else g["initial"][:32] + "..."
+        shown = f"{shown} (hex)" if shown else "(no data)"
+        decl = g["name"]
+    if len(shown) > width:
+        shown = shown[:width - 3] + "..."
+    return f"  {g['section']:<10} +{g['offset']:<5} {g['size']:>4} bytes  {decl} = {shown}"

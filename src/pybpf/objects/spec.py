@@ -176,22 +176,17 @@ class ObjectSpec:
         data = self._data(var.map)
         return bytes(data[var.offset:var.offset + var.size])
 
-    def set_global(self, name: str, value: bytes | int) -> None:
-        """Set a global's initial value before instantiation (e.g. a `.rodata` config).
-        Errors (GlobalVarError) name the variable."""
+    def set_global(self, name: str, value: Any) -> None:
+        """Set a global's initial value before instantiation (e.g. a `.rodata` config):
+        bytes, or a value typed by BTF (int, bool, enum name, str, dict, list; see
+        pybpf.objects.typed.encode_global). Errors (GlobalVarError) name the variable."""
         from .errors import GlobalValueError
         var = self._var(name)
-        if isinstance(value, bool) or not isinstance(value, (int, bytes, bytearray,
-                                                             memoryview)):
-            raise GlobalValueError(name, f"global {name}: expected bytes or an int, got "
-                                         f"{type(value).__name__}")
-        if isinstance(value, int):
-            try:
-                value = value.to_bytes(var.size, "little", signed=value < 0)
-            except OverflowError:
-                raise GlobalValueError(name, f"global {name}: {value} does not fit in "
-                                             f"{var.size} bytes") from None
-        value = bytes(value)
+        if isinstance(value, memoryview):
+            value = bytes(value)
+        if not isinstance(value, (bytes, bytearray)):
+            from .typed import encode_global
+            value = encode_global(self, name, value)
         if len(value) != var.size:
             raise GlobalValueError(name, f"global {name} is {var.size} bytes, got "
                                          f"{len(value)}")

@@ -1,0 +1,257 @@
+"""What an object's programs leave besides their return values, on either backend:
+ring-buffer and perf-buffer records and bpf_printk messages.
+
+    with RunCapture(obj, record_types={"events": ["struct event"]}) as cap:
+        prog.test_run(packet)
+    cap.records      # [OutputRecord(map="events", data=b"...", value={...}, type=...)]
+    cap.printk       # ["typed_io: run 1 len 20"] (without a final newline)
+
+On entering, each perf_event_array gets a slot per CPU (in the kernel, a BPF-output
+perf event per CPU, pybpf.kernel.PerfBuffer; on the VM, the CPU's index), each ring
+buffer a reader, and in the kernel a tracefs instance of our own receives the
+bpf_printk messages (pybpf.kernel.tracepipe); on the VM they come from each program's
+`trace_pipe`. A record decodes by BTF when its type is known: `record_types` names
+the candidate types per map, and the one whose size fits the record is used (perf
+records in the kernel carry up to 7 bytes of padding); other records stay bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import PyBPFError
+
+__all__ = ["RunCapture", "OutputRecord", "resolve_type"]
+
+
+@dataclass
+class OutputRecord:
+    """One record a program sent: the map, the CPU (perf buffers), the bytes, and the
+    decoded value with its type name (None and "" when the type is not known)."""
+
+    map: str
+    kind: str  # "ringbuf" or "perf"
+    data: bytes
+    cpu: int | None = None
+    value: Any = None
+    type: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"map": self.map, "kind": self.kind}
+        if self.cpu is not None:
+            out["cpu"] = self.cpu
+        if self.type:
+            out["type"] = self.type
+            out["value"] = self.value
+        out["hex"] = self.data.hex()
+        return out
+
+
+def resolve_type(btf: Any, name: str) -> int:
+    """A BTF type id by C name: "struct event", "union u", "enum e" or a bare name
+    (struct, union, typedef, enum or int, in that order). PyBPFError when absent."""
+    from ..btf import BtfKind
+    if btf is None:
+        raise PyBPFError(f"type {name!r}: the object has no BTF")
+    words = name.split()
+    kinds: tuple[Any, ...]
+    if len(words) == 2 and words[0] in ("struct", "union", "enum"):
+        kinds = ({"struct": (BtfKind.STRUCT,), "union": (BtfKind.UNION,),
+                  "enum": (BtfKind.ENUM, BtfKind.ENUM64)}[words[0]])
+        bare = words[1]
+    else:
+        kinds = (BtfKind.STRUCT, BtfKind.UNION, BtfKind.TYPEDEF, BtfKind.ENUM,
+                 BtfKind.ENUM64, BtfKind.INT)
+        bare = name.strip()
+    for kind in kinds:
+        ids = btf.find(bare, kind)
+        if ids:
+            return ids[0]
+    raise PyBPFError(f"the object's BTF has no type {name!r} (clang puts in BTF only the "
+                     "types of globals, maps and function signatures: a global such as "
+                     f"`{name if ' ' in name else 'struct ' + name} *unused "
+                     "__attribute__((unused));` puts a record type there)")
+
+
+_PRINTK_HELPERS = (6, 177)  # BPF_FUNC_trace_printk, BPF_FUNC_trace_vprintk
+
+
+def _calls_printk(obj: Any) -> bool:
+    """Whether any program of `obj` calls bpf_trace_printk or bpf_trace_vprintk."""
+    from .. import isa
+    for p in obj.programs.values():
+        try:
+            insns = isa.decode(p.code)
+        except PyBPFError:
+            return True
+        if any(i.opcode == isa.OPCODE_CALL and i.src == 0 and i.imm in _PRINTK_HELPERS
+               for i in insns):
+            return True
+    return False
+
+
+class RunCapture:
+    """Collects records and printk messages of `obj`'s programs (see the module
+    docstring). The trace instance is made only when a program calls bpf_trace_printk
+    (or vprintk), never with `printk=False`; when it cannot be made (no tracefs, not
+    root) `warnings` says so and the run goes on."""
+
+    def __init__(self, obj: Any, record_types: dict[str, list[str]] | None = None, *,
+                 printk: bool = True) -> None:
+        self.obj = obj
+        self.records: list[OutputRecord] = []
+        self.printk: list[str] = []
+        self.warnings: list[str] = []
+        self._want_printk = printk
+        self._types: dict[str, list[tuple[str, int, int]]] = {}
+        self._readers: dict[str, Any] = {}
+        self._perf: dict[str, Any] = {}
+        self._trace: Any = None
+        self._vm_marks: dict[str, int] = {}
+        self._wrapped: list[tuple[Any, Any]] = []
+        btf = obj.spec.btf
+        for map_name, names in (record_types or {}).items():
+            if map_name not in obj.maps:
+                raise PyBPFError(f"record type for {map_name!r}: the object has no such map "
+                                 f"(maps: {', '.join(obj.maps)})")
+            if obj.maps[map_name].spec.type_name not in ("ringbuf", "perf_event_array"):
+                raise PyBPFError(f"record type for {map_name!r}: it is a "
+                                 f"{obj.maps[map_name].spec.type_name} map, not a ring "
+                                 "buffer or perf event array")
+            for n in names:
+                tid = resolve_type(btf, n)
+                self._types.setdefault(map_name, []).append((n, tid, btf.size_of(tid)))
+
+    # --- setting up ------------------------------------------------------------------
+    def __enter__(self) -> "RunCapture":
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def start(self) -> None:
+        """Set up the readers; from now on every test run of the object's programs
+        collects what it sent (so a long run never fills a ring)."""
+        from ..maps import RingBufReader
+        obj = self.obj
+        for name, m in obj.maps.items():
+            tname = m.spec.type_name
+            if tname == "ringbuf":
+                self._readers[name] = RingBufReader(m)
+            elif tname == "perf_event_array":
+                try:
+                    self._perf[name] = self._perf_slots(m)
+                except (PyBPFError, OSError) as e:  # no perf events here (CAP_PERFMON)
+                    self.warnings.append(f"perf buffer {name} not read: {e}")
+        if self._want_printk and _calls_printk(obj):
+            if obj.backend == "kernel":
+                from ..kernel.tracepipe import TracePrintk
+                try:
+                    self._trace = TracePrintk()
+                except PyBPFError as e:
+                    self.warnings.append(f"bpf_printk output not shown: {e}")
+            else:
+                self._vm_marks = {n: len(getattr(p.handle, "trace_pipe", []))
+                                  for n, p in obj.programs.items()}
+        for p in obj.programs.values():
+            self._wrapped.append((p, p._runner))
+            p._runner = self._collecting(p._runner)
+
+    def _collecting(self, runner: Any) -> Any:
+        def run(**kw: Any) -> Any:
+            try:
+                return runner(**kw)
+            finally:
+                self.collect()
+        return run
+
+    def _perf_slots(self, m: Any) -> Any:
+        """Give each CPU's slot an event; returns what reads them (a PerfBuffer in the
+        kernel, the slot indexes on the VM)."""
+        from ..maps import possible_cpus
+        if m.backend == "kernel":
+            from ..kernel import PerfBuffer
+            from ..kernel.attach import online_cpus
+            buf = PerfBuffer([c for c in online_cpus() if c < m.max_entries], pages=4)
+            try:
+                buf.attach(m)
+            except BaseException:
+                buf.close()
+                raise
+            return buf
+        slots = list(range(min(possible_cpus(), m.max_entries)))
+        for i in slots:
+            m[i] = i
+        return slots
+
+    # --- collecting --------------------------------------------------------------------
+    def collect(self) -> None:
+        """Read what arrived since the last collect into `records` and `printk`."""
+        for name, reader in self._readers.items():
+            for rec in reader.poll(0):
+                self.records.append(self._decode(name, "ringbuf", rec, None))
+        for name, src in self._perf.items():
+            if isinstance(src, list):
+                m = self.obj.maps[name]
+                for cpu in src:
+                    for rec in m.events(cpu):
+                        self.records.append(self._decode(name, "perf", rec, cpu))
+            else:
+                for cpu, rec in src.read():
+                    self.records.append(self._decode(name, "perf", rec, cpu))
+        if self._trace is not None:
+            self.printk.extend(t.rstrip("\n") for t in self._trace.texts())
+        elif self._vm_marks:
+            for n, p in self.obj.programs.items():
+                pipe = getattr(p.handle, "trace_pipe", None)
+                if pipe is None:
+                    continue
+                start = self._vm_marks.get(n, 0)
+                self.printk.extend(m.rstrip("\n") for m in pipe[start:])
+                self._vm_marks[n] = len(pipe)
+
+    def _decode(self, name: str, kind: str, data: bytes, cpu: int | None) -> OutputRecord:
+        rec = OutputRecord(name, kind, bytes(data), cpu)
+        btf = self.obj.spec.btf
+        fits = []
+        for tname, tid, size in self._types.get(name, []):
+            if len(data) == size:
+                fits.insert(0, (tname, tid, size))
+            elif kind == "perf" and size < len(data) <= ((size + 4 + 7) & ~7) - 4 and \
+                    not any(data[size:]):
+                fits.append((tname, tid, size))  # the kernel's 8-byte alignment padding
+        for tname, tid, size in fits:
+            try:
+                from ..btf import decode_value
+                rec.value = decode_value(btf, tid, data[:size])
+                rec.type = tname
+                rec.data = bytes(data[:size]) if kind == "perf" else rec.data
+                break
+            except PyBPFError:
+                continue
+        return rec
+
+    def close(self) -> None:
+        for p, runner in self._wrapped:
+            p._runner = runner
+        self._wrapped.clear()
+        for reader in self._readers.values():
+            reader.close()
+        self._readers.clear()
+        for src in self._perf.values():
+            if not isinstance(src, list):
+                src.close()
+        self._perf.clear()
+        if self._trace is not None:
+            self._trace.close()
+            self._trace = None
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if exc[0] is None:
+                self.collect()
+        finally:
+            self.close()
