@@ -50,3 +50,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip = pytest.mark.skip(reason=f"bpf(2) unavailable: {reason}")
     for item in kernel_items:
         item.add_marker(skip)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """`pybpf ARGV...` in-process: (exit code, stdout, stderr); argparse's usage errors
+    count as their exit code, and no output may hold a traceback."""
+    from pybpf.cli import main
+    try:
+        rc = main(list(argv))
+    except SystemExit as e:  # argparse usage errors
+        rc = int(e.code or 0)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return rc, out, err

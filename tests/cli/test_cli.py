@@ -10,18 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pybpf.cli import main
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:  # argparse usage errors
-        rc = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def test_main_job_example(capsys: pytest.CaptureFixture[str]) -> None:

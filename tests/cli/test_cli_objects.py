@@ -10,9 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from pybpf.cli import build_parser, main
-from pybpf.pcap import (LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_RAW, Packet, read_pcap,
-                        write_pcap)
+from pybpf.cli import build_parser
+from pybpf.pcap import (
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_RAW,
+    Packet,
+    read_pcap,
+    write_pcap,
+)
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
@@ -21,15 +28,6 @@ FIREWALL = str(EXAMPLES / "xdp_firewall.o")
 TRAFFIC = str(EXAMPLES / "traffic.pcap")
 ETH_FRAME = "ffffffffffff" "020000000001" "0800" + "45000014000000004011" + "00" * 10
 
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:  # argparse usage errors
-        rc = int(e.code or 0)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return rc, out, err
 
 
 # --- disasm ------------------------------------------------------------------------------------

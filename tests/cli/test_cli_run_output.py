@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from pybpf.cli import main
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TYPED = str(ROOT / "tests/objects/data/typed_io.o")
@@ -21,15 +21,6 @@ BACKENDS = ["vm", pytest.param("kernel", marks=pytest.mark.kernel)]
 KEY_HEX = "0a000001" "5000" "0600"
 RECORD_TYPES = ("--record-type", "events=struct event", "--record-type", "perf_events=event")
 
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:
-        rc = int(e.code or 0)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return rc, out, err
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ import pytest
 
 from pybpf.cli import build_parser, main
 from pybpf.pcap import read_pcap, write_pcap
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
@@ -27,15 +28,6 @@ EXAMPLES = ROOT / "examples"
 FIREWALL = str(EXAMPLES / "xdp_firewall.o")
 TRAFFIC = str(EXAMPLES / "traffic.pcap")
 
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:
-        rc = int(e.code or 0)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return rc, out, err
 
 
 def _walk(parser: argparse.ArgumentParser, path: str = "pybpf"):  # type: ignore[no-untyped-def]

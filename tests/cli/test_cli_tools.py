@@ -14,21 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from pybpf.cli import main
 from pybpf.pcap import read_pcap
 from pybpf.tools.hist import format_log2_hist, hist_json, log2_bucket
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 PCAP = ROOT / "examples" / "traffic.pcap"
 
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:
-        rc = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def expected_from_pcap() -> tuple[dict[int, tuple[int, int]], list[int], int]:
