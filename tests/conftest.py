@@ -63,3 +63,21 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     return rc, out, err
+
+
+@pytest.fixture
+def bpffs(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A bpffs of our own in a temporary directory (isolated from /sys/fs/bpf), for the
+    pinning tests; skips without the kernel or where it cannot be mounted."""
+    ok, why = kernel_available()
+    if not ok:
+        pytest.skip(f"bpf(2) unavailable: {why}")
+    from pybpf.errors import PyBPFError
+    from pybpf.kernel import mount_bpffs, unmount
+    root = tmp_path / "bpffs"
+    try:
+        mount_bpffs(root)
+    except PyBPFError as e:
+        pytest.skip(f"cannot mount a bpffs: {e}")
+    yield str(root)
+    unmount(root, lazy=True)

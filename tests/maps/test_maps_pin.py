@@ -12,8 +12,17 @@ from pathlib import Path
 import pytest
 
 from pybpf.asm import assemble
-from pybpf.maps import (Map, MapExistsError, MapInvalidError, MapKeyError, MapPinError,
-                        MapNotSupportedError, MapSpec, RingBufReader, unpin)
+from pybpf.maps import (
+    Map,
+    MapExistsError,
+    MapInvalidError,
+    MapKeyError,
+    MapNotSupportedError,
+    MapPinError,
+    MapSpec,
+    RingBufReader,
+    unpin,
+)
 from pybpf.uapi import MapFlag
 from pybpf.vm import VM
 
@@ -146,22 +155,6 @@ def test_kernel_map_pins_in_bpffs() -> None:
 
 # --- LIBBPF_PIN_BY_NAME: pin under a root, or reuse a compatible pinned map ---------------
 
-@pytest.fixture
-def bpffs(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A bpffs of our own in a temporary directory (isolated from /sys/fs/bpf)."""
-    from tests.conftest import kernel_available
-    ok, why = kernel_available()
-    if not ok:
-        pytest.skip(f"bpf(2) unavailable: {why}")
-    from pybpf.errors import PyBPFError
-    from pybpf.kernel import mount_bpffs, unmount
-    root = tmp_path / "bpffs"
-    try:
-        mount_bpffs(root)
-    except PyBPFError as e:
-        pytest.skip(f"cannot mount a bpffs: {e}")
-    yield str(root)
-    unmount(root, lazy=True)
 
 
 @pytest.mark.kernel

@@ -13,8 +13,12 @@ import pytest
 import pybpf
 from pybpf.errors import PyBPFError
 from pybpf.maps import MapSpec, MapSpecError, possible_cpus
-from pybpf.objects.errors import GlobalValueError, GlobalVarError, ObjectError, \
-    UnknownGlobalError
+from pybpf.objects.errors import (
+    GlobalValueError,
+    GlobalVarError,
+    ObjectError,
+    UnknownGlobalError,
+)
 from pybpf.objects.instance import DEFAULT_PIN_ROOT
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -96,21 +100,6 @@ def test_legacy_maps_section_conventions(backend: str) -> None:
 
 # --- 3. LIBBPF_PIN_BY_NAME ------------------------------------------------------------------
 
-@pytest.fixture
-def bpffs(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A bpffs of our own in a temporary directory (isolated from /sys/fs/bpf)."""
-    from tests.conftest import kernel_available
-    ok, why = kernel_available()
-    if not ok:
-        pytest.skip(f"bpf(2) unavailable: {why}")
-    from pybpf.kernel import mount_bpffs, unmount
-    root = tmp_path / "bpffs"
-    try:
-        mount_bpffs(root)
-    except PyBPFError as e:
-        pytest.skip(f"cannot mount a bpffs: {e}")
-    yield str(root)
-    unmount(root, lazy=True)
 
 
 def test_pin_root_default_is_libbpfs() -> None:

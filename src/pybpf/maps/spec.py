@@ -410,25 +410,25 @@ def _check_lpm(s: MapSpec) -> None:
         s._bad("value_size", f"must be 1..{KMALLOC_MAX_SIZE - 64 - LPM_DATA_SIZE_MAX}")
 
 
-def _check_queue_stack(s: MapSpec) -> None:
+def _check_keyless(s: MapSpec) -> None:
+    """Maps without keys (queue, stack, bloom filter): key_size 0, values, entries."""
     if s.key_size != 0:
         s._bad("key_size", "needs key_size 0")
     if s.value_size == 0:
         s._bad("value_size", "needs value_size > 0")
     if s.max_entries == 0:
         s._bad("max_entries", "must be > 0")
+
+
+def _check_queue_stack(s: MapSpec) -> None:
+    _check_keyless(s)
     s._flags_within(QUEUE_STACK_CREATE_FLAG_MASK)
     if s.value_size > KMALLOC_MAX_SIZE:
         s._bad("value_size", f"value_size is at most {KMALLOC_MAX_SIZE}", MapSpecTooBigError)
 
 
 def _check_bloom(s: MapSpec) -> None:
-    if s.key_size != 0:
-        s._bad("key_size", "needs key_size 0")
-    if s.value_size == 0:
-        s._bad("value_size", "needs value_size > 0")
-    if s.max_entries == 0:
-        s._bad("max_entries", "must be > 0")
+    _check_keyless(s)
     s._flags_within(BLOOM_CREATE_FLAG_MASK)
     if s.map_extra & ~0xF:
         s._bad("map_extra", "it holds the number of hash functions in its low 4 bits only")
