@@ -3,7 +3,10 @@ and the one gate of every test that uses the kernel."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -81,3 +84,22 @@ def bpffs(tmp_path: Path):  # type: ignore[no-untyped-def]
         pytest.skip(f"cannot mount a bpffs: {e}")
     yield str(root)
     unmount(root, lazy=True)
+
+
+@contextlib.contextmanager
+def on_cpu(cpu: int = 0) -> Iterator[None]:
+    """Run the body on one CPU: per-CPU maps and BPF_F_CURRENT_CPU then mean that CPU in
+    the kernel, as on the VM (which runs as CPU 0). The old affinity comes back after."""
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, old)
+
+
+@pytest.fixture
+def cpu0() -> Iterator[None]:
+    """The test on CPU 0 (see on_cpu)."""
+    with on_cpu(0):
+        yield

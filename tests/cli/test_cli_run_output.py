@@ -5,9 +5,7 @@ backends; `pybpf obj show` prints globals typed."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -23,14 +21,6 @@ RECORD_TYPES = ("--record-type", "events=struct event", "--record-type", "perf_e
 
 
 
-@pytest.fixture
-def cpu0() -> Iterator[None]:
-    old = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {0})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, old)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

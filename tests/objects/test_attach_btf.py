@@ -13,7 +13,11 @@ import pytest
 
 import pybpf
 from pybpf.btf import BtfKind
-from pybpf.objects.attachbtf import attach_target, needs_attach_btf_id, resolve_attach_btf_id
+from pybpf.objects.attachbtf import (
+    attach_target,
+    needs_attach_btf_id,
+    resolve_attach_btf_id,
+)
 from pybpf.objects.errors import ObjectError
 from pybpf.uapi import AttachType, ProgType
 

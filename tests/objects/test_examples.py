@@ -5,7 +5,6 @@ counted by the kernel against VM runs on the same tracepoint records."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 import pybpf
 from pybpf.objects.runner import dump_maps
 from pybpf.pcap import read_pcap
+from tests.conftest import on_cpu
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PACKET_EXAMPLES = ["xdp_firewall", "xdp_lb", "sockfilter_proto", "tc_classifier",
@@ -68,12 +68,8 @@ def packets() -> list:
 @pytest.mark.kernel
 @pytest.mark.parametrize("name", PACKET_EXAMPLES)
 def test_example_same_on_both_backends(name: str, packets: list) -> None:
-    old = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {0})  # per-CPU maps: the kernel then counts on CPU 0, as the VM
-    try:
+    with on_cpu(0):  # per-CPU maps: the kernel then counts on CPU 0, as the VM
         kernel = _run(EXAMPLES / f"{name}.o", "kernel", packets)
-    finally:
-        os.sched_setaffinity(0, old)
     vm = _run(EXAMPLES / f"{name}.o", "vm", packets)
     assert len(vm[0]) == len(packets) == 302
     diffs = [i for i, (a, b) in enumerate(zip(kernel[0], vm[0])) if a != b]

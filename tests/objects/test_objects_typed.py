@@ -5,15 +5,18 @@ same answers on the VM and in the kernel."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 import pybpf
 from pybpf.maps import Record
-from pybpf.objects.typed import (GlobalValueError, ReadOnlyGlobalError, UnknownGlobalError)
+from pybpf.objects.typed import (
+    GlobalValueError,
+    ReadOnlyGlobalError,
+    UnknownGlobalError,
+)
 
 DATA = Path(__file__).parent / "data"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -22,15 +25,6 @@ KEY = bytes([10, 0, 0, 1, 0x50, 0, 6, 0])  # struct flow_key {10.0.0.1, 80, 6}
 PKT = KEY + bytes(52)
 
 
-@pytest.fixture
-def cpu0() -> Iterator[None]:
-    """Per-CPU maps: the kernel's test runs count on CPU 0, as the VM."""
-    old = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {0})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, old)
 
 
 def _obj(backend: str, **sets: Any) -> Any:

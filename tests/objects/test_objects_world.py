@@ -10,7 +10,7 @@ from pathlib import Path
 import pybpf
 from pybpf.progtypes import Task
 from pybpf.progtypes.netdev import NetDevice
-from pybpf.progtypes.netns import Address, NetNamespace, Neighbour, Route
+from pybpf.progtypes.netns import Address, Neighbour, NetNamespace, Route
 
 DATA = Path(__file__).resolve().parents[1] / "progtypes" / "data"
 AF_INET = 2

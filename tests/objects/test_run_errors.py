@@ -12,8 +12,12 @@ import pytest
 
 import pybpf
 from pybpf.errors import PyBPFError, RunError, VMRuntimeError
-from pybpf.kernel.errors import KernelError, KernelInvalidError, KernelTestRunError, \
-    prog_test_run_error
+from pybpf.kernel.errors import (
+    KernelError,
+    KernelInvalidError,
+    KernelTestRunError,
+    prog_test_run_error,
+)
 from pybpf.progtypes import TestRunError
 
 DATA = Path(__file__).resolve().parent / "data"

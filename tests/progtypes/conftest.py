@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pybpf.asm import assemble
-from pybpf.progtypes import (TestRunError, helpers_for, host_devices, test_run)
+from pybpf.progtypes import TestRunError, helpers_for, host_devices, test_run
 from pybpf.uapi import AttachType, ProgType
 from pybpf.vm import VM
 
@@ -107,8 +107,6 @@ def page() -> Any:
 def on_cpu0() -> Any:
     """Run the module's tests on CPU 0: per-CPU maps and BPF_F_CURRENT_CPU then
     mean CPU 0 in the kernel, as on the VM. The old affinity comes back after."""
-    import os
-    old = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {0})
-    yield
-    os.sched_setaffinity(0, old)
+    from tests.conftest import on_cpu
+    with on_cpu(0):
+        yield
