@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 from . import isa
 from .errors import (BytecodeError, HelperError, InstructionLimitExceeded, InvalidProgram,
                      MemoryAccessError, PyBPFError, VMRuntimeError)
-from .helpers import HelperRegistry, ProgramExit, default_helpers, helper_name, seeded_rng
+from .helpers import (HelperRegistry, ProgramExit, TracePipe, default_helpers, helper_name,
+                      seeded_rng)
 from .isa import (BPF_ADD, BPF_AND, BPF_ARSH, BPF_CMPXCHG, BPF_DIV, BPF_FETCH, BPF_JEQ,
                   BPF_JGE, BPF_JGT, BPF_JLE, BPF_JLT, BPF_JMP32, BPF_JNE, BPF_JSET, BPF_JSGE,
                   BPF_JSGT, BPF_JSLE, BPF_JSLT, BPF_LOAD_ACQ, BPF_LSH, BPF_MEMSX, BPF_MOD,
@@ -160,6 +161,20 @@ class Memory:
         region, off = self.find(addr, size, "load", pc)
         return bytes(region.buf[off:off + size])
 
+    def read_upto(self, addr: int, size: int, pc: int = -1) -> bytes:
+        """The bytes of [addr, addr + size) that lie in the region holding `addr` (fewer
+        where it ends); a fault when `addr` itself is in no region."""
+        if size <= 0:
+            return b""
+        region, off = self.find(addr, 1, "load", pc)
+        return bytes(region.buf[off:off + size])
+
+    def check_store(self, addr: int, size: int, pc: int = -1) -> None:
+        """Fault unless [addr, addr + size) is writable: what a helper checks of its
+        destination before doing any work for it."""
+        if size > 0:
+            self.find(addr, size, "store", pc)
+
     def write(self, addr: int, data: bytes, pc: int = -1) -> None:
         if not data:
             return
@@ -178,6 +193,17 @@ class CallContext:
     pc: int = -1
     vm: "VM | None" = None
     tail_calls: int = 0
+    n: int = 0  # instructions executed when the current helper was called, plus its charges
+    budget: int = DEFAULT_INSN_BUDGET
+
+    def charge(self, units: int) -> None:
+        """Count `units` instructions' worth of helper work against the run's budget
+        (before the work is done): InstructionLimitExceeded at the call's pc once the
+        budget is exhausted."""
+        self.n += units
+        if self.n > self.budget:
+            raise InstructionLimitExceeded(
+                self.pc, f"instruction budget of {self.budget} exhausted (in a helper)")
 
 
 @dataclass(frozen=True)
@@ -230,7 +256,7 @@ class VM:
                  check_helpers: bool = True,
                  maps: object = None) -> None:
         self.id = next(_PROG_IDS)
-        self.trace_pipe: list[str] = []  # what bpf_trace_printk wrote, one message a call
+        self.trace_pipe = TracePipe()  # what bpf_trace_printk wrote (bounded as the ring)
         # the time bpf_ktime_get_ns & co. return (None: the host's monotonic clock)
         self.clock_ns: Callable[[], int] | None = None
         # the task the program runs in (pybpf.progtypes.task.Task: ids, comm, the memory
@@ -277,7 +303,7 @@ class VM:
         stacks = [memory.map(f"stack[{i}]", bytearray(MAX_BPF_STACK))
                   for i in range(MAX_CALL_FRAMES)]
         stack_tops = tuple(s.end for s in stacks)
-        ctx = CallContext(memory, rng or seeded_rng(), vm=self)
+        ctx = CallContext(memory, rng or seeded_rng(), vm=self, budget=self.insn_budget)
         try:
             r0, n = self._fn(ctx, memory, stack_tops, r1 & M64, r2 & M64, r3 & M64, r4 & M64,
                              r5 & M64, self.insn_budget)
@@ -694,15 +720,18 @@ def _translate(insn: Instruction, pc: int, ns: dict, vm: VM,
         name = f"_h{insn.imm}"
         ns[name] = helper.fn
         if helper.frame:
-            return [f"ctx.pc = {pc}",
+            return [f"ctx.pc = {pc}; ctx.n = n",
                     f"r0, n = {name}(ctx, r1, r2, r3, r4, r5, mem, stack_tops[len(frames):], "
                     "n, budget)",
                     "r0 &= M64"], False
-        return [f"ctx.pc = {pc}",
-                f"r0 = {name}(ctx, r1, r2, r3, r4, r5) & M64"], False
+        return [f"ctx.pc = {pc}; ctx.n = n",
+                f"r0 = {name}(ctx, r1, r2, r3, r4, r5) & M64",
+                "n = ctx.n"], False
     if kind == InsnKind.CALLX:
-        return [f"pc, r0, _fr = _callx(ctx, {pc}, r{insn.dst}, r0, r1, r2, r3, r4, r5, "
+        return ["ctx.n = n",
+                f"pc, r0, _fr = _callx(ctx, {pc}, r{insn.dst}, r0, r1, r2, r3, r4, r5, "
                 f"len(frames) + _MAX_FRAMES - 1 - maxf)",
+                "n = ctx.n",
                 "if _fr:",
                 f"    frames.append(({nxt}, r6, r7, r8, r9, r10, mg))",
                 "    r10 = stack_tops[len(frames)]; mg = _MAX_LOOPS",
