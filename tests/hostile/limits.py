@@ -34,8 +34,8 @@ def run_limited(code: str, *, timeout: float, memory: int = MEMORY_CAP) -> Child
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
     try:
-        proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                              text=True, timeout=timeout, preexec_fn=cap)
+        proc = subprocess.run([sys.executable, "-"], input=textwrap.dedent(code),
+                              capture_output=True, text=True, timeout=timeout, preexec_fn=cap)
     except subprocess.TimeoutExpired as e:
         raise AssertionError(f"the child ran past its {timeout:.0f} s limit") from e
     return ChildResult(proc.returncode, proc.stdout, proc.stderr)
