@@ -14,7 +14,7 @@ called with the memory, the free call frames, the executed count and the budget.
 from __future__ import annotations
 
 import errno as E
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Generator
 
 from ..errors import HelperError, VMRuntimeError
 from ..helper_ids import HELPER_IDS
@@ -216,10 +216,13 @@ def for_each_map_elem(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, r5
     assert vm is not None
     if len(tops) < 2:
         raise VMRuntimeError(ctx.pc, "call depth exceeds 8 frames (for_each callback)")
+    # lazily: an array's indexes one at a time, a hash's keys by a walk that skips keys
+    # deleted meanwhile (the callback may stop at the first element of a huge map)
+    keys: Generator[bytes, None, None]
     if isinstance(m, ArrayMap):
-        keys = [i.to_bytes(4, "little") for i in range(m.max_entries)]
+        keys = (i.to_bytes(4, "little") for i in range(m.max_entries))
     else:
-        keys = list(m.keys())
+        keys = m.walk()
     scratch = mem.map(f"{m.region.name}:key", bytearray(m.key_size), writable=False)
     seg = scratch.base >> 32
     pc = ctx.pc
@@ -236,6 +239,7 @@ def for_each_map_elem(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, r5
             if r0 & M64:
                 break
     finally:
+        keys.close()  # type: ignore[attr-defined]  # ends a hash walk
         del mem.regions[seg]
         ctx.pc = pc
     return count, n
