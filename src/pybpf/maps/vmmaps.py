@@ -507,8 +507,8 @@ class ArrayMap(_GenericBatch, VMMap):
 # --- hash maps --------------------------------------------------------------------------
 
 class HashMap(VMMap):
-    """hash / percpu_hash: a preallocated slab of max_entries value slots plus a dict
-    key -> slot and a free list. Full maps refuse new keys with E2BIG. Iteration is in
+    """hash / percpu_hash: a slab of max_entries value slots (grown as values are stored
+    with BPF_F_NO_PREALLOC) plus a dict key -> slot and a free list. Full maps refuse new keys with E2BIG. Iteration is in
     insertion order (the kernel's is bucket order, which depends on a random hash seed):
     a linked list gives next_key in O(1), and a key not in the map gives the first key.
     Replacing a value writes it in place (the kernel's preallocated hash swaps in a fresh
