@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator
 
 from ..errors import HelperError, VMRuntimeError
 from ..helper_ids import HELPER_IDS
-from ..helpers import M64, HelperRegistry, ProgramExit
+from ..helpers import M64, HelperRegistry, ProgramExit, charge_bytes, read_bytes
 from ..uapi import MapFlag, MapType
 from .errors import MapError
 from .vmmaps import (ArrayMap, BloomFilterMap, HashMap, PerfEventArrayMap, ProgArrayMap,
@@ -139,7 +139,7 @@ def _ringbuf(ctx: "CallContext", r1: int, what: str) -> RingBufMap:
 
 def ringbuf_output(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
     m = _ringbuf(ctx, r1, "bpf_ringbuf_output")
-    return m.output(ctx.memory.read(r2, r3 & M64, ctx.pc), r4) & M64
+    return m.output(read_bytes(ctx, r2, r3 & M64), r4) & M64  # checked, charged, copied
 
 
 def ringbuf_reserve(ctx: "CallContext", r1: int, r2: int, r3: int, *_: int) -> int:
@@ -198,7 +198,8 @@ def perf_event_output(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, r5
     index = r3 & BPF_F_INDEX_MASK
     if index == BPF_F_CURRENT_CPU:
         index = 0
-    return m.output(index, ctx.memory.read(r4, r5, ctx.pc) + extra) & M64
+    charge_bytes(ctx, len(extra))
+    return m.output(index, read_bytes(ctx, r4, r5) + extra) & M64  # checked, charged
 
 
 # --- helpers that run program code ------------------------------------------------------------
