@@ -68,3 +68,18 @@ def test_probe_read_within_the_destination_still_works(size: int) -> None:
     from pybpf.asm import assemble
     code = assemble(f"r1 = r10\nr1 += -8\nr2 = {size}\nr3 = r10\nr3 += -16\ncall 113\nexit")
     assert pybpf.run(code) == 0
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name,prog_type,text,pc", CASES, ids=[c[0] for c in CASES])
+def test_the_kernel_refuses_what_the_vm_faults_on(name: str, prog_type: str | None, text: str,
+                                                  pc: int) -> None:
+    """The kernel is the judge: its verifier refuses each of these programs (the size
+    cannot fit the 8-byte stack slot), so a clear VM error is the matching answer."""
+    from pybpf.asm import assemble
+    from pybpf.kernel.errors import KernelError
+    from pybpf.kernel.progs import prog_load
+    from pybpf.uapi import ProgType
+    pt = ProgType[prog_type] if prog_type else ProgType.KPROBE
+    with pytest.raises(KernelError):
+        prog_load(int(pt), assemble(text)).close()
