@@ -459,15 +459,20 @@ def _widen(out: _Output, text: bytes, flags: set[int], width: int | None) -> Non
         out.add(text)
 
 
+FIELD_WIDTH_MAX = (1 << 23) - 1  # lib/vsprintf.c clamps field widths to this
+
+
 def _field_width(digits: bytes) -> int:
-    """A field width as the kernel's skip_atoi reads it into an int: decimal digits,
-    wrapping at 32 bits (a negative result pads nothing); twelve digits at a time, so
-    any length is bounded work (Python's int() refuses more than 4300 digits)."""
+    """A field width as the kernel reads it: decimal digits into an int (skip_atoi,
+    wrapping at 32 bits; a negative result pads nothing), clamped to FIELD_WIDTH_MAX.
+    Twelve digits at a time, so any length is bounded work (Python's int() refuses
+    more than 4300 digits)."""
     value = 0
     for i in range(0, len(digits), 12):
         part = digits[i:i + 12]
         value = (value * 10 ** len(part) + int(part)) & M32
-    return value - (1 << 32) if value >> 31 else value
+    width = value - (1 << 32) if value >> 31 else value
+    return max(-FIELD_WIDTH_MAX, min(width, FIELD_WIDTH_MAX))
 
 
 def bstr_printf(fmt: bytes, bin_args: bytes, size: int) -> bytes:
