@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import struct
 import threading
 import time
@@ -253,6 +254,7 @@ _PUNCT = frozenset(b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\xd7\xf7") | frozenset(ra
 _ALNUM = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") | \
     frozenset(range(0xC0, 0x100)) - {0xD7, 0xF7}
 _ENOSPC_TEXT = "the arguments exceed the 512-byte argument buffer"
+_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")  # ASCII controls but the spaces
 
 
 class FormatError(Exception):
@@ -326,12 +328,16 @@ def bprintf_prepare(fmt: bytes, raw_args: list[int], num_args: int,
 
     i = 0
     while i < n:
-        c = fmt[i]
-        if c < 0x80 and not (0x20 <= c < 0x7F or c in _SPACE):  # non-ASCII bytes pass
-            raise FormatError(EINVAL, f"byte {c:#x} of the format is an ASCII control")
-        if c != 0x25:  # '%'
-            i += 1
-            continue
+        # the text up to the next '%' on a slice: no ASCII control but the spaces
+        # (non-ASCII bytes pass)
+        pct = fmt.find(b"%", i)
+        bad = _CONTROL.search(fmt, i, n if pct < 0 else pct)
+        if bad:
+            raise FormatError(EINVAL, f"byte {fmt[bad.start()]:#x} of the format is an "
+                                      "ASCII control")
+        if pct < 0:
+            break
+        i = pct
         if at(i + 1) == 0x25:
             i += 2
             continue
