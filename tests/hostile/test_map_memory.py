@@ -169,3 +169,29 @@ def test_for_each_on_a_hash_walks_lazily_and_survives_deletes() -> None:
         assert res.r0 == 3  # keys 0, 3 and 6 visited; 1, 2, 4, 5, 7 deleted
         assert sorted(int.from_bytes(k, "little") for k in m.keys()) == [0, 3, 6]
         assert m._cursors == []
+
+
+def test_maps_too_big_for_the_memory_cap_are_a_clear_error() -> None:
+    """A (bit-flipped) max_entries whose values do not fit: a MapError with ENOMEM, as
+    the kernel's allocation fails, never an OSError or MemoryError traceback; fd arrays
+    keep only their filled slots (before: [None] * max_entries)."""
+    res = run_limited("""
+        import json
+        from pybpf.errors import PyBPFError
+        from pybpf.maps import MapSpec
+        out = {}
+        for args in [("array", 4, 8, 1 << 28), ("prog_array", 4, 4, 1 << 28),
+                     ("devmap", 4, 4, 1 << 28), ("prog_array", 4, 4, 1 << 26)]:
+            try:
+                m = MapSpec(*args).create()
+                out[f"{args[0]}/{args[3]}"] = "created"
+                m.close()
+            except PyBPFError as e:
+                out[f"{args[0]}/{args[3]}"] = f"{type(e).__name__}: {e}"
+        print(json.dumps(out))
+    """, timeout=60)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = res.json()
+    for name in ("array/268435456", "prog_array/268435456", "devmap/268435456"):
+        assert "ENOMEM" in out[name], out
+    assert out["prog_array/67108864"] == "created"

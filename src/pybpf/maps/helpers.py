@@ -255,7 +255,7 @@ def tail_call(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, r5: int,
     if not isinstance(m, ProgArrayMap):
         raise _refuse(ctx, "bpf_tail_call", m, "not a prog_array")
     idx = r3 & M32
-    target = m._objs[idx] if idx < m.max_entries else None
+    target = m._objs.get(idx) if idx < m.max_entries else None
     if target is None or ctx.tail_calls >= MAX_TAIL_CALL_CNT:
         return 0, n
     if len(tops) != 8:

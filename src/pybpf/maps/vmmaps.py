@@ -139,7 +139,10 @@ class VMMap(Map):
             if size > SEGMENT_HALF:
                 return E.ENOMEM
         old = self.slab
-        slab = Slab.anonymous(size)
+        try:
+            slab = Slab.anonymous(size)
+        except (MemoryError, OSError):
+            return E.ENOMEM
         slab.view[:have] = self._view
         self.slab = slab
         self._view = slab.view
@@ -153,12 +156,18 @@ class VMMap(Map):
         if size > SEGMENT_HALF:
             raise MapNotSupportedError(f"{size} bytes of values is more than the VM's 2 GiB "
                                        "per map", op="create")
-        if backing is not None:
-            self.slab = Slab(size, backing)
-        elif self.shareable:
-            self.slab = Slab.shared(size, self.spec.type_name)
-        else:
-            self.slab = Slab.anonymous(size)
+        try:
+            if backing is not None:
+                self.slab = Slab(size, backing)
+            elif self.shareable:
+                self.slab = Slab.shared(size, self.spec.type_name)
+            else:
+                self.slab = Slab.anonymous(size)
+        except (MemoryError, OSError) as e:
+            if backing is not None and not isinstance(e, MemoryError) \
+                    and getattr(e, "errno", None) != E.ENOMEM:
+                raise
+            raise _fail(E.ENOMEM, "create", f"cannot map {size} bytes for the values") from e
         self._view = self.slab.view
         self._backing_path = self.slab.path
         self._address = self.slab.address
@@ -1194,7 +1203,7 @@ class FdArrayMap(_GenericBatch, VMMap):
 
     def __init__(self, spec: MapSpec, *, backing: str | None = None) -> None:
         super().__init__(spec, backing=backing)
-        self._objs: list[Any] = [None] * self.max_entries
+        self._objs: dict[int, Any] = {}  # the filled slots (memory follows what is stored)
 
     def _memory_size(self) -> int:
         return self.max_entries * 8
@@ -1207,7 +1216,7 @@ class FdArrayMap(_GenericBatch, VMMap):
 
     def _op_lookup(self, key: bytes) -> int:
         idx = self._index(key)
-        if idx >= self.max_entries or self._objs[idx] is None:
+        if idx >= self.max_entries or self._objs.get(idx) is None:
             return -1
         return idx * 8
 
@@ -1220,7 +1229,10 @@ class FdArrayMap(_GenericBatch, VMMap):
         idx = self._index(key or b"")
         if idx >= self.max_entries:
             return E.E2BIG
-        self._objs[idx] = value
+        if value is None:
+            self._objs.pop(idx, None)
+        else:
+            self._objs[idx] = value
         _U64.pack_into(self._view, idx * 8, self._object_id(value))
         return 0
 
@@ -1228,9 +1240,9 @@ class FdArrayMap(_GenericBatch, VMMap):
         idx = self._index(key or b"")
         if idx >= self.max_entries:
             return E.E2BIG
-        if self._objs[idx] is None:
+        if self._objs.get(idx) is None:
             return E.ENOENT
-        self._objs[idx] = None
+        del self._objs[idx]
         _U64.pack_into(self._view, idx * 8, 0)
         return 0
 
@@ -1249,7 +1261,7 @@ class FdArrayMap(_GenericBatch, VMMap):
         """The object stored at `key` (None for an empty slot)."""
         k = self._key(key)
         idx = self._index(k or b"")
-        return self._objs[idx] if idx < self.max_entries else None
+        return self._objs.get(idx) if idx < self.max_entries else None
 
     def prog_lookup(self, key: bytes) -> int:
         raise MapNotSupportedError(f"programs cannot look up {self.spec.type_name} maps")
@@ -1302,7 +1314,7 @@ class PerfEventArrayMap(FdArrayMap):
         """bpf_perf_event_output into slot `index`: 0, -E2BIG or -ENOENT."""
         if index >= self.max_entries:
             return -E.E2BIG
-        if self._objs[index] is None:
+        if self._objs.get(index) is None:
             return -E.ENOENT
         self._events.setdefault(index, []).append(bytes(data))
         return 0
@@ -1343,12 +1355,12 @@ class ArrayOfMapsMap(_MapOfMaps, FdArrayMap):
 
     def prog_lookup(self, key: bytes) -> int:
         idx = self._index(key)
-        if idx >= self.max_entries or self._objs[idx] is None:
+        if idx >= self.max_entries or self._objs.get(idx) is None:
             return 0
         return self._objs[idx].pointer
 
     def submaps(self) -> list[VMMap]:
-        return [m for m in self._objs if m is not None and not m.closed]
+        return [m for _, m in sorted(self._objs.items()) if not m.closed]
 
     def inner(self, key: Any) -> VMMap | None:
         return self.get_object(key)
