@@ -2,10 +2,14 @@
 memory of named, bounds-checked regions.
 
 Speed comes from decoding once: the program is translated, one basic block at a
-time, into the source of a single Python function whose locals are r0-r10, and
-blocks are reached through a binary dispatch tree on the pc. The hot loop then
-allocates no per-instruction objects. Every memory access goes through `Memory`,
-which checks it against its region and raises MemoryAccessError otherwise.
+time, into the source of a Python function whose locals are r0-r10, and blocks are
+reached through a binary dispatch tree on the pc. The hot loop then allocates no
+per-instruction objects. Translation is O(n): a program longer than one chunk
+(CHUNK_INSNS) becomes a function per chunk, each compiled when pc first enters it
+(that compile is paid once per program, by the first run that gets there). Every
+memory access goes through `Memory`, which checks it against its region and raises
+MemoryAccessError otherwise. The instruction budget counts helper work too
+(`CallContext.charge`, see pybpf.helpers).
 """
 
 from __future__ import annotations
