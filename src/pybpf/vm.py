@@ -213,7 +213,7 @@ class CallContext:
 @dataclass(frozen=True)
 class RunResult:
     r0: int
-    executed: int  # instructions executed
+    executed: int  # instructions executed, plus the work helpers were charged (helpers.charge)
 
 
 def _sdiv(a: int, b: int, bits: int) -> int:
