@@ -102,3 +102,39 @@ def test_source_of_a_chunked_program_is_available(tiny_chunks: None) -> None:
     vm = vm_mod.VM(insns)
     assert vm.execute().r0 == 4
     assert "def _chunk1(" in vm.source and "def _program(" in vm.source
+
+
+RUN_ALL = """
+    import json, resource, time
+    from pybpf import isa
+    from pybpf.isa import Instruction as I
+    from pybpf.vm import VM
+    n = 1_000_000
+    if {blocks}:
+        insns = [I(0xB7, 0, 0, 0, 0)]
+        insns += [I(0x07, 0, 0, 0, 1), I(0x15, 0, 0, 0, 0)] * ((n - 2) // 2) + [I(0x95)]
+    else:
+        insns = [I(0xB7, 0, 0, 0, 0)] + [I(0x07, 0, 0, 0, 1)] * (n - 2) + [I(0x95)]
+    code = isa.encode(insns)
+    del insns
+    t = time.perf_counter()
+    vm = VM(code, insn_budget=2 * n)
+    translate = time.perf_counter() - t
+    t = time.perf_counter()
+    r = vm.execute()
+    print(json.dumps({{"r0": r.r0, "executed": r.executed, "translate": translate,
+                      "run": time.perf_counter() - t,
+                      "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("blocks", [False, True], ids=["straight", "blocks"])
+def test_one_million_instructions_run_to_the_end(blocks: bool) -> None:
+    """Every chunk of a 1M-instruction program compiled on first entry and run."""
+    res = run_limited(RUN_ALL.format(blocks=blocks), timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = res.json()
+    assert out["executed"] == 1_000_000
+    assert out["r0"] == (499_999 if blocks else 999_998)
+    assert out["rss"] < 1 << 30, out
