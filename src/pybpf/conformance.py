@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import PyBPFError
-from .helpers import HelperContext, HelperRegistry, ProgramExit, default_helpers
+from .helpers import (HelperContext, HelperRegistry, ProgramExit, default_helpers, read_bytes,
+                      read_cstr, write_bytes)
 
 M64 = 0xFFFF_FFFF_FFFF_FFFF
 UBPF_MAX_INSNS = 65536  # uBPF's loader limit, used for uBPF's own vectors
@@ -174,9 +175,12 @@ def _gather_bytes(ctx: HelperContext, a: int, b: int, c: int, d: int, e: int) ->
         | (e & 0xFF)
 
 
+_FROB = bytes(b ^ 42 for b in range(256))
+
+
 def _memfrob(ctx: HelperContext, ptr: int, n: int, *_: int) -> int:
-    data = ctx.memory.read(ptr, n)
-    ctx.memory.write(ptr, bytes(b ^ 42 for b in data))
+    data = read_bytes(ctx, ptr, n)  # checked and charged (pybpf.helpers)
+    write_bytes(ctx, ptr, data.translate(_FROB))
     return 0
 
 
@@ -189,12 +193,7 @@ def _sqrti(ctx: HelperContext, x: int, *_: int) -> int:
 
 
 def _cstr(ctx: HelperContext, addr: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = ctx.memory.read(addr + len(out), 1)
-        if b == b"\0":
-            return bytes(out)
-        out += b
+    return read_cstr(ctx, addr, 1 << 32)  # on slices, charged, faults at the call's pc
 
 
 def _strcmp_ext(ctx: HelperContext, a: int, b: int, *_: int) -> int:

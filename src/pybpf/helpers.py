@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import struct
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
 
@@ -32,6 +34,10 @@ class HelperMemory(Protocol):
     def read(self, addr: int, size: int, pc: int = -1) -> bytes: ...
 
     def write(self, addr: int, data: bytes, pc: int = -1) -> None: ...
+
+    def read_upto(self, addr: int, size: int, pc: int = -1) -> bytes: ...
+
+    def check_store(self, addr: int, size: int, pc: int = -1) -> None: ...
 
 
 class HelperContext(Protocol):
@@ -89,6 +95,79 @@ class HelperRegistry(Mapping[int, Helper]):
         return len(self._by_id)
 
 
+# --- what helper work costs ------------------------------------------------------------
+# A helper call is one instruction, plus the work it does, charged against the run's
+# instruction budget before it is done: bulk byte work (copying, scanning for a NUL,
+# comparing, checksumming, all on slices) costs an instruction per 8 bytes, as the
+# kernel's word-at-a-time copies go; work done a byte at a time in Python (parsing a
+# printf format) costs an instruction per byte. So a run ends within a bounded
+# multiple of its budget in wall time, helpers included.
+
+WORD = 8
+CSTR_STEP = 4096  # bytes a NUL-terminated read scans (and charges) at a time
+
+
+def charge(ctx: HelperContext, units: int) -> None:
+    """Count `units` instructions of helper work against the run's budget
+    (InstructionLimitExceeded at the call's pc when it runs out)."""
+    fn = getattr(ctx, "charge", None)
+    if fn is not None and units > 0:
+        fn(units)
+
+
+def charge_bytes(ctx: HelperContext, nbytes: int) -> None:
+    """Charge bulk work over `nbytes` bytes: an instruction per 8 bytes."""
+    charge(ctx, (nbytes + WORD - 1) // WORD)
+
+
+def read_bytes(ctx: HelperContext, addr: int, size: int) -> bytes:
+    """`size` bytes of program memory for a helper: a fault at the call's pc unless all
+    of them are readable, checked before they are charged and copied."""
+    if size <= 0:
+        return b""
+    mem: Any = ctx.memory
+    mem.find(addr, size, "load", ctx.pc)
+    charge_bytes(ctx, size)
+    return mem.read(addr, size, ctx.pc)
+
+
+def write_bytes(ctx: HelperContext, addr: int, data: bytes) -> None:
+    ctx.memory.write(addr, data, ctx.pc)
+
+
+def destination(ctx: HelperContext, addr: int, size: int) -> None:
+    """Check a helper's destination buffer before any work or allocation for it: a
+    fault at the call's pc unless [addr, addr + size) is writable program memory (in
+    the kernel the verifier proves it), so no program-chosen size is allocated beyond
+    what the destination holds."""
+    ctx.memory.check_store(addr, size, ctx.pc)
+
+
+def zero_fill(ctx: HelperContext, addr: int, size: int) -> None:
+    """Zero a destination (checked first, then charged)."""
+    destination(ctx, addr, size)
+    charge_bytes(ctx, size)
+    ctx.memory.write(addr, bytes(size), ctx.pc)
+
+
+def read_cstr(ctx: HelperContext, addr: int, limit: int) -> bytes:
+    """A NUL-terminated string of program memory without its NUL, at most `limit` bytes:
+    scanned in slices of CSTR_STEP bytes, each charged before the next; a fault at the
+    call's pc at the first unreadable byte met before the NUL."""
+    parts: list[bytes] = []
+    got = 0
+    while got < limit:
+        chunk = ctx.memory.read_upto(addr + got, min(CSTR_STEP, limit - got), ctx.pc)
+        charge_bytes(ctx, len(chunk))
+        nul = chunk.find(b"\0")
+        if nul >= 0:
+            parts.append(chunk[:nul])
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
 # --- helpers with no program-type context ------------------------------------------
 
 def _clock(ctx: HelperContext, default: Callable[[], int]) -> int:
@@ -132,29 +211,33 @@ def _csum_diff(ctx: HelperContext, r1: int, r2: int, r3: int, r4: int, r5: int) 
     return csum_diff(ctx, r1, r2, r3, r4, r5)  # type: ignore[arg-type]
 
 
-def _read_cstr(ctx: HelperContext, addr: int, limit: int) -> bytes:
-    out = bytearray()
-    while len(out) < limit:
-        b = ctx.memory.read(addr + len(out), 1)
-        if b == b"\0":
-            break
-        out += b
-    return bytes(out)
-
-
 def _strncmp(ctx: HelperContext, s1: int, s1_sz: int, s2: int, *_: int) -> int:
-    """bpf_strncmp(s1, s1_sz, s2): compare at most s1_sz bytes; -1, 0 or 1."""
+    """bpf_strncmp(s1, s1_sz, s2): compare at most s1_sz bytes; -1, 0 or 1. Both
+    strings are read up to their NUL (at most s1_sz bytes), then compared on slices."""
     n = s1_sz & M32
-    a = _read_cstr(ctx, s1, n)
-    b = _read_cstr(ctx, s2, n)
-    a = a + b"\0" if len(a) < n else a
-    b = b + b"\0" if len(b) < n else b
-    for ca, cb in zip(a[:n], b[:n]):
-        if ca != cb:
-            return 1 if ca > cb else M64  # -1
-        if ca == 0:
-            break
-    return 0
+    a = read_cstr(ctx, s1, n)
+    b = read_cstr(ctx, s2, n)
+    # strings end at their NUL (or at n bytes): the first difference decides, else a
+    # shorter string (its NUL) sorts first
+    if a == b:
+        return 0
+    k = len(a) if len(a) < len(b) else len(b)
+    if a[:k] == b[:k]:
+        return 1 if len(a) > len(b) else M64  # the shorter one has its NUL there
+    i = next(j for j in range(k) if a[j] != b[j]) if k <= 64 else _first_difference(a, b, k)
+    return 1 if a[i] > b[i] else M64  # -1
+
+
+def _first_difference(a: bytes, b: bytes, k: int) -> int:
+    """The first index below k where a and b differ (they do), by halving slices."""
+    lo, hi = 0, k
+    while hi - lo > 64:
+        mid = (lo + hi) // 2
+        if a[lo:mid] != b[lo:mid]:
+            hi = mid
+        else:
+            lo = mid
+    return next(j for j in range(lo, hi) if a[j] != b[j])
 
 
 # --- formatted output: bpf_trace_printk / bpf_snprintf ---------------------------------
@@ -171,6 +254,7 @@ _PUNCT = frozenset(b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\xd7\xf7") | frozenset(ra
 _ALNUM = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") | \
     frozenset(range(0xC0, 0x100)) - {0xD7, 0xF7}
 _ENOSPC_TEXT = "the arguments exceed the 512-byte argument buffer"
+_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")  # ASCII controls but the spaces
 
 
 class FormatError(Exception):
@@ -244,12 +328,16 @@ def bprintf_prepare(fmt: bytes, raw_args: list[int], num_args: int,
 
     i = 0
     while i < n:
-        c = fmt[i]
-        if c < 0x80 and not (0x20 <= c < 0x7F or c in _SPACE):  # non-ASCII bytes pass
-            raise FormatError(EINVAL, f"byte {c:#x} of the format is an ASCII control")
-        if c != 0x25:  # '%'
-            i += 1
-            continue
+        # the text up to the next '%' on a slice: no ASCII control but the spaces
+        # (non-ASCII bytes pass)
+        pct = fmt.find(b"%", i)
+        bad = _CONTROL.search(fmt, i, n if pct < 0 else pct)
+        if bad:
+            raise FormatError(EINVAL, f"byte {fmt[bad.start()]:#x} of the format is an "
+                                      "ASCII control")
+        if pct < 0:
+            break
+        i = pct
         if at(i + 1) == 0x25:
             i += 2
             continue
@@ -314,8 +402,34 @@ def bprintf_prepare(fmt: bytes, raw_args: list[int], num_args: int,
     return bytes(buf)
 
 
-def _number(num: int, flags: set[int], width: int | None, base: int, signed: bool,
-            upper: bool = False) -> bytes:
+class _Output:
+    """What bstr_printf writes: its first `cap` bytes kept, its full length counted
+    (padding past the cap is counted, never built)."""
+
+    def __init__(self, cap: int | None) -> None:
+        self.buf = bytearray()
+        self.len = 0
+        self.cap = cap
+
+    def add(self, text: bytes) -> None:
+        if self.cap is None:
+            self.buf += text
+        elif len(self.buf) < self.cap:
+            self.buf += text[:self.cap - len(self.buf)]
+        self.len += len(text)
+
+    def fill(self, char: bytes, count: int) -> None:
+        if count <= 0:
+            return
+        if self.cap is None:
+            self.buf += char * count
+        elif len(self.buf) < self.cap:
+            self.buf += char * min(count, self.cap - len(self.buf))
+        self.len += count
+
+
+def _number(out: _Output, num: int, flags: set[int], width: int | None, base: int,
+            signed: bool, upper: bool = False) -> None:
     """lib/vsprintf.c number() for the flags BPF formats may carry (no precision)."""
     left = 0x2D in flags
     zero = 0x30 in flags and not left
@@ -328,32 +442,64 @@ def _number(num: int, flags: set[int], width: int | None, base: int, signed: boo
         elif 0x20 in flags:
             sign = b" "
     digits = ((b"%X" if upper else b"%x") % num) if base == 16 else b"%d" % num
-    pad = max((width or 0) - len(sign) - len(digits), 0)
+    pad = (width or 0) - len(sign) - len(digits)
     if left:
-        return sign + digits + b" " * pad
-    if zero:
-        return sign + b"0" * pad + digits
-    return b" " * pad + sign + digits
+        out.add(sign + digits)
+        out.fill(b" ", pad)
+    elif zero:
+        out.add(sign)
+        out.fill(b"0", pad)
+        out.add(digits)
+    else:
+        out.fill(b" ", pad)
+        out.add(sign + digits)
 
 
-def _widen(text: bytes, flags: set[int], width: int | None) -> bytes:
+def _widen(out: _Output, text: bytes, flags: set[int], width: int | None) -> None:
     pad = (width or 0) - len(text)
-    if pad <= 0:
-        return text
-    return text + b" " * pad if 0x2D in flags else b" " * pad + text
+    if 0x2D in flags:
+        out.add(text)
+        out.fill(b" ", pad)
+    else:
+        out.fill(b" ", pad)
+        out.add(text)
+
+
+FIELD_WIDTH_MAX = (1 << 23) - 1  # lib/vsprintf.c clamps field widths to this
+
+
+def _field_width(digits: bytes) -> int:
+    """A field width as the kernel reads it: decimal digits into an int (skip_atoi,
+    wrapping at 32 bits; a negative result pads nothing), clamped to FIELD_WIDTH_MAX.
+    Twelve digits at a time, so any length is bounded work (Python's int() refuses
+    more than 4300 digits)."""
+    value = 0
+    for i in range(0, len(digits), 12):
+        part = digits[i:i + 12]
+        value = (value * 10 ** len(part) + int(part)) & M32
+    width = value - (1 << 32) if value >> 31 else value
+    return max(-FIELD_WIDTH_MAX, min(width, FIELD_WIDTH_MAX))
 
 
 def bstr_printf(fmt: bytes, bin_args: bytes, size: int) -> bytes:
     """What the kernel's bstr_printf makes of a format checked by bprintf_prepare and
     its argument buffer, untruncated (its length is the return value; a buffer of
-    `size` bytes receives the first size - 1 bytes and a NUL). As in the kernel, a
-    pre-formatted pointer conversion (%pks %pus %pB %pI4 ...) met once the output has
-    reached `size` adds nothing and does not consume its argument. The VM has no kernel
-    symbols and does not hash pointers: %ps/%pS print 0x<hex> (kallsyms' answer for an
-    unknown address) and %p/%pK print as %px does."""
+    `size` bytes receives the first size - 1 bytes and a NUL). See bstr_printf_capped."""
+    return bytes(bstr_printf_capped(fmt, bin_args, size, None)[0])
+
+
+def bstr_printf_capped(fmt: bytes, bin_args: bytes, size: int,
+                       cap: int | None) -> tuple[bytes, int]:
+    """bstr_printf keeping only the first `cap` bytes of its output (None: all of it),
+    with the full length: what the helpers need, built in memory bounded by `cap`
+    whatever widths the format asks for. As in the kernel, a pre-formatted pointer
+    conversion (%pks %pus %pB %pI4 ...) met once the output has reached `size` adds
+    nothing and does not consume its argument. The VM has no kernel symbols and does
+    not hash pointers: %ps/%pS print 0x<hex> (kallsyms' answer for an unknown address)
+    and %p/%pK print as %px does."""
     args = bytes(bin_args) + bytes(32)
     a = 0
-    out = bytearray()
+    out = _Output(cap)
     n = len(fmt)
 
     def get(size: int) -> int:
@@ -376,12 +522,12 @@ def bstr_printf(fmt: bytes, bin_args: bytes, size: int) -> bytes:
     while i < n:
         pct = fmt.find(b"%", i)
         if pct < 0:
-            out += fmt[i:]
+            out.add(fmt[i:])
             break
-        out += fmt[i:pct]
+        out.add(fmt[i:pct])
         i = pct + 1
         if i < n and fmt[i] == 0x25:
-            out += b"%"
+            out.add(b"%")
             i += 1
             continue
         flags: set[int] = set()
@@ -391,7 +537,7 @@ def bstr_printf(fmt: bytes, bin_args: bytes, size: int) -> bytes:
         w0 = i
         while i < n and 0x30 <= fmt[i] <= 0x39:
             i += 1
-        width = int(fmt[w0:i]) if i > w0 else None
+        width = _field_width(fmt[w0:i]) if i > w0 else None
         longs = 0
         while i < n and fmt[i] == 0x6C and longs < 2:
             longs += 1
@@ -400,22 +546,21 @@ def bstr_printf(fmt: bytes, bin_args: bytes, size: int) -> bytes:
         i += 1
         if conv == 0x63:  # 'c'
             ch = bytes([get(1)])
-            pad = b" " * max((width or 0) - 1, 0)
-            out += ch + pad if 0x2D in flags else pad + ch
+            _widen(out, ch, flags, width)
         elif conv == 0x73:  # 's'
-            out += _widen(cstr(), flags, width)
+            _widen(out, cstr(), flags, width)
         elif conv == 0x70:  # 'p'
             nx = fmt[i] if i < n else 0
             if nx in b"SsxK" or nx not in _ALNUM:
                 v = get(8)
                 if nx in b"Ss":
-                    out += _widen(b"0x%x" % v, flags, width)
+                    _widen(out, b"0x%x" % v, flags, width)
                 elif width is None:  # pointer_string: 16 digits, zero-padded unless '-'
-                    out += _number(v, flags | {0x30}, 16, 16, False)
+                    _number(out, v, flags | {0x30}, 16, 16, False)
                 else:
-                    out += _number(v, flags, width, 16, False)
-            elif len(out) < size:
-                out += cstr()
+                    _number(out, v, flags, width, 16, False)
+            elif out.len < size:
+                out.add(cstr())
             while i < n and fmt[i] in _ALNUM:
                 i += 1
         elif conv in b"diuxX" and conv:
@@ -423,11 +568,10 @@ def bstr_printf(fmt: bytes, bin_args: bytes, size: int) -> bytes:
             signed = conv in b"di"
             if signed and not longs and v >> 31:
                 v |= M64 ^ M32  # an int is sign-extended
-            out += _number(v, flags, width, 16 if conv in b"xX" else 10, signed,
-                           conv == 0x58)
+            _number(out, v, flags, width, 16 if conv in b"xX" else 10, signed, conv == 0x58)
         else:  # not reachable after bprintf_prepare
             break
-    return bytes(out)
+    return bytes(out.buf), out.len
 
 
 def _format_memory(ctx: HelperContext) -> tuple[Callable[[str, int, int], tuple[int, bytes]],
@@ -451,36 +595,77 @@ def _format_memory(ctx: HelperContext) -> tuple[Callable[[str, int, int], tuple[
     return read_str, read_kernel
 
 
-def _c_string(ctx: HelperContext, addr: int, limit: int = 1 << 20) -> bytes:
-    """A NUL-terminated string of program memory, without the NUL (a constant format
-    string: the verifier guarantees the NUL)."""
-    out = bytearray()
-    while len(out) < limit:
-        b = ctx.memory.read(addr + len(out), 1)
-        if b == b"\0":
-            break
-        out += b
-    return bytes(out)
+FORMAT_LIMIT = 1 << 20  # longest bpf_snprintf format read (a constant string in a map)
+
+
+TRACE_BUFFER_BYTES = 1408 * 1024  # the kernel's default per-CPU trace ring (buffer_size_kb)
+
+
+class TracePipe:
+    """What bpf_trace_printk wrote on the VM, one message a call, bounded as the
+    kernel's trace ring is: it keeps the newest messages whose text totals at most
+    `limit` bytes and drops the oldest to make room (the ring's default overwrite
+    mode); `dropped` counts the messages lost, as the ring's overrun count. Reads like
+    a list of str (iterate, index, len, list())."""
+
+    def __init__(self, limit: int = TRACE_BUFFER_BYTES) -> None:
+        self.limit = limit
+        self.dropped = 0
+        self._messages: deque[str] = deque()
+        self._bytes = 0
+
+    def append(self, message: str) -> None:
+        size = len(message) + 1  # with its newline, as the pipe shows it
+        self._messages.append(message)
+        self._bytes += size
+        while self._bytes > self.limit and self._messages:
+            self._bytes -= len(self._messages.popleft()) + 1
+            self.dropped += 1
+
+    def clear(self) -> None:
+        self._messages.clear()
+        self._bytes = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._messages)
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def __getitem__(self, index: int) -> str:
+        return self._messages[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TracePipe):
+            return list(self) == list(other)
+        if isinstance(other, list):
+            return list(self) == other
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"TracePipe({list(self._messages)!r}, dropped={self.dropped})"
 
 
 def _printk(ctx: HelperContext, fmt: int, fmt_size: int, args: list[int], num_args: int) -> int:
     """What bpf_trace_printk and bpf_trace_vprintk share: the format must hold its NUL
     within fmt_size bytes; the message (at most 1023 bytes, cut at a NUL a %c printed)
     goes to the VM's `trace_pipe`; the untruncated length, or -EINVAL / -ENOSPC."""
-    raw = ctx.memory.read(fmt, fmt_size & M32)
+    raw = read_bytes(ctx, fmt, fmt_size & M32)
     nul = raw.find(b"\0")
     if nul < 0:
         return (-EINVAL) & M64
+    charge(ctx, nul)  # bprintf_prepare looks at each byte of the format
     read_str, read_kernel = _format_memory(ctx)
     try:
         bin_args = bprintf_prepare(raw[:nul], args, num_args, read_str, read_kernel)
     except FormatError as e:
         return (-e.errno) & M64
-    text = bstr_printf(raw[:nul], bin_args, MAX_BPRINTF_BUF)
+    text, length = bstr_printf_capped(raw[:nul], bin_args, MAX_BPRINTF_BUF, MAX_BPRINTF_BUF)
+    charge_bytes(ctx, len(text))
     pipe = getattr(getattr(ctx, "vm", None), "trace_pipe", None)
     if pipe is not None:
         pipe.append(text[:MAX_BPRINTF_BUF - 1].split(b"\0", 1)[0].decode("latin-1"))
-    return len(text)
+    return length
 
 
 def _trace_printk(ctx: HelperContext, fmt: int, fmt_size: int, a1: int, a2: int, a3: int) -> int:
@@ -495,7 +680,7 @@ def _trace_vprintk(ctx: HelperContext, fmt: int, fmt_size: int, data: int, data_
     n = data_len & M32
     if n % 8 or n > 8 * MAX_BPRINTF_VARARGS or (n and not data):
         return (-EINVAL) & M64
-    args = list(struct.unpack(f"<{n // 8}Q", ctx.memory.read(data, n))) if n else []
+    args = list(struct.unpack(f"<{n // 8}Q", read_bytes(ctx, data, n))) if n else []
     return _printk(ctx, fmt, fmt_size, args, n // 8)
 
 
@@ -504,21 +689,24 @@ def _snprintf(ctx: HelperContext, out: int, out_size: int, fmt: int, data: int,
     """bpf_snprintf(str, str_size, fmt, data, data_len): arguments are u64s at `data`;
     writes at most str_size bytes with a NUL; returns the length the whole string
     needs including the NUL, or -EINVAL / -ENOSPC."""
+    size = out_size & M32
+    destination(ctx, out, size)
     n = data_len & M32
     if n % 8 or n > 8 * MAX_BPRINTF_VARARGS or (n and not data):
         return (-EINVAL) & M64
-    args = list(struct.unpack(f"<{n // 8}Q", ctx.memory.read(data, n))) if n else []
-    text_fmt = _c_string(ctx, fmt)
+    args = list(struct.unpack(f"<{n // 8}Q", read_bytes(ctx, data, n))) if n else []
+    text_fmt = read_cstr(ctx, fmt, FORMAT_LIMIT)
+    charge(ctx, len(text_fmt))  # bprintf_prepare looks at each byte of the format
     read_str, read_kernel = _format_memory(ctx)
     try:
         bin_args = bprintf_prepare(text_fmt, args, n // 8, read_str, read_kernel)
     except FormatError as e:
         return (-e.errno) & M64
-    size = out_size & M32
-    text = bstr_printf(text_fmt, bin_args, size)
+    text, length = bstr_printf_capped(text_fmt, bin_args, size, size)
     if size:
-        ctx.memory.write(out, text[:size - 1] + b"\0")
-    return len(text) + 1
+        charge_bytes(ctx, size)
+        write_bytes(ctx, out, text[:size - 1] + b"\0")
+    return length + 1
 
 
 # --- the current task and the probe-read helpers (pybpf.progtypes.task) -----------------
@@ -559,19 +747,28 @@ def _get_current_comm(ctx: HelperContext, buf: int, size: int, *_: int) -> int:
     padded with NULs to `size` (strscpy_pad); returns 0."""
     n = size & M32
     if n:
+        destination(ctx, buf, n)
+        charge_bytes(ctx, n)
         comm: bytes = _task(ctx).comm
         text = comm[:n - 1]
-        ctx.memory.write(buf, text + bytes(n - len(text)))
+        write_bytes(ctx, buf, text + bytes(n - len(text)))
     return 0
+
+
+def _probe_dst(ctx: HelperContext, dst: int, size: int) -> None:
+    """Before a probe read: its destination must hold `size` bytes (checked before any
+    byte is read or allocated), and the copy is charged."""
+    destination(ctx, dst, size)
+    charge_bytes(ctx, size)
 
 
 def _probe_result(ctx: HelperContext, dst: int, size: int, ret: int, data: bytes) -> int:
     """Write what a probe-read helper leaves in dst: the bytes read, or zeros over all
     `size` bytes when it failed."""
     if ret < 0:
-        ctx.memory.write(dst, bytes(size))
+        write_bytes(ctx, dst, bytes(size))
     else:
-        ctx.memory.write(dst, data)
+        write_bytes(ctx, dst, data)
     return ret & M64
 
 
@@ -580,6 +777,7 @@ def _probe_read_user(ctx: HelperContext, dst: int, size: int, src: int, *_: int)
     (dst zeroed) when any byte is unmapped or the range leaves user space."""
     from .progtypes import task as tk
     n = size & M32
+    _probe_dst(ctx, dst, n)
     ret, data = tk.copy_from_user_nofault(_mem(ctx), _task(ctx), src & M64, n)
     return _probe_result(ctx, dst, n, ret, data)
 
@@ -590,6 +788,7 @@ def _probe_read_kernel(ctx: HelperContext, dst: int, size: int, src: int, *_: in
     -EFAULT for an unmapped byte; dst zeroed on failure."""
     from .progtypes import task as tk
     n = size & M32
+    _probe_dst(ctx, dst, n)
     ret, data = tk.copy_from_kernel_nofault(_mem(ctx), _task(ctx), src & M64, n)
     return _probe_result(ctx, dst, n, ret, data)
 
@@ -599,6 +798,7 @@ def _probe_read_user_str(ctx: HelperContext, dst: int, size: int, src: int, *_: 
     size bytes (NUL included); returns its length with the NUL, -EFAULT (dst zeroed)."""
     from .progtypes import task as tk
     n = size & M32
+    _probe_dst(ctx, dst, n)
     ret, data = tk.strncpy_from_user_nofault(_mem(ctx), _task(ctx), src & M64, n)
     return _probe_result(ctx, dst, n, ret, data)
 
@@ -608,6 +808,7 @@ def _probe_read_kernel_str(ctx: HelperContext, dst: int, size: int, src: int, *_
     memory, byte at a time; -ERANGE / -EFAULT with dst zeroed."""
     from .progtypes import task as tk
     n = size & M32
+    _probe_dst(ctx, dst, n)
     ret, data = tk.strncpy_from_kernel_nofault(_mem(ctx), _task(ctx), src & M64, n)
     return _probe_result(ctx, dst, n, ret, data)
 
@@ -616,7 +817,7 @@ def _probe_read_kernel_str(ctx: HelperContext, dst: int, size: int, src: int, *_
 
 ERANGE = 34
 BPF_STRTOX_BASE_MASK = 0x1F
-_CTYPE_SPACE = frozenset(b" \t\n\v\f\r\xa0")  # the kernel's isspace (Latin-1 NBSP too)
+_CTYPE_SPACE_BYTES = b" \t\n\v\f\r\xa0"  # the kernel's isspace (Latin-1 NBSP too)
 
 
 def bpf_strtoull(buf: bytes, flags: int) -> tuple[int, int, bool]:
@@ -626,9 +827,7 @@ def bpf_strtoull(buf: bytes, flags: int) -> tuple[int, int, bool]:
     base = flags & BPF_STRTOX_BASE_MASK
     if not buf or base not in (0, 8, 10, 16) or flags & ~BPF_STRTOX_BASE_MASK & M64:
         return -EINVAL, 0, False
-    pos = 0
-    while pos < len(buf) and buf[pos] in _CTYPE_SPACE:
-        pos += 1
+    pos = len(buf) - len(buf.lstrip(_CTYPE_SPACE_BYTES))
     negative = pos < len(buf) and buf[pos] == 0x2D
     if negative:
         pos += 1
@@ -674,8 +873,9 @@ def _strto(ctx: HelperContext, buf: int, buf_len: int, flags: int, res: int,
     """bpf_strtol / bpf_strtoul(buf, buf_len, flags, res): *res = 0, then the parsed
     (unsigned) long on success; returns the characters consumed, -EINVAL or -ERANGE.
     For strtoul a leading '-' is -EINVAL (after a successful parse)."""
-    ctx.memory.write(res, bytes(8))
-    data = ctx.memory.read(buf, buf_len & M64)
+    write_bytes(ctx, res, bytes(8))
+    data = read_bytes(ctx, buf, buf_len & M64)
+    charge(ctx, 64)  # at most 63 characters are parsed a byte at a time
     err, value, negative = bpf_strtoull(data, flags)
     if err < 0:
         return err & M64
@@ -688,7 +888,7 @@ def _strto(ctx: HelperContext, buf: int, buf_len: int, flags: int, res: int,
         value = (-value) & M64
     elif value >> 63:
         return (-ERANGE) & M64
-    ctx.memory.write(res, value.to_bytes(8, "little"))
+    write_bytes(ctx, res, value.to_bytes(8, "little"))
     return err
 
 
@@ -776,7 +976,7 @@ def seeded_rng(seed: int | None = None) -> random.Random:
     return random.Random(seed if seed is not None else int.from_bytes(os.urandom(8), "little"))
 
 
-__all__ = ["FormatError", "Helper", "HelperContext", "HelperMemory", "HelperRegistry", "M64",
+__all__ = ["FormatError", "Helper", "TracePipe", "HelperContext", "HelperMemory", "HelperRegistry", "M64",
            "ProgramExit", "bpf_strtoull", "bprintf_prepare", "bstr_printf", "default_helpers",
            "helper_name", "seeded_rng"]
 

@@ -7,6 +7,8 @@ bytecode produced by clang or read from the kernel round-trips unchanged.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
@@ -229,7 +231,7 @@ class Instruction:
         return first
 
 
-def classify(insn: Instruction) -> InsnKind:
+def _classify(insn: Instruction) -> InsnKind:
     cls = insn.opcode & 0x07
     if cls in (BPF_ALU, BPF_ALU64):
         return InsnKind.ENDIAN if insn.op == BPF_END else InsnKind.ALU
@@ -253,6 +255,16 @@ def classify(insn: Instruction) -> InsnKind:
     if cls == BPF_ST:
         return InsnKind.ST
     return InsnKind.ATOMIC if insn.mode == BPF_ATOMIC else InsnKind.STX
+
+
+_KIND_OF_OPCODE = tuple(_classify(Instruction(op)) for op in range(256))
+
+
+def classify(insn: Instruction) -> InsnKind:
+    """What an instruction does: a table lookup on its opcode (the kind depends on the
+    opcode alone)."""
+    op = insn.opcode
+    return _KIND_OF_OPCODE[op] if 0 <= op < 256 else _classify(insn)
 
 
 # --- validation -----------------------------------------------------------------------
@@ -439,10 +451,9 @@ def encode(insns: Iterable[Instruction]) -> bytes:
 
 def slot_offsets(insns: Sequence[Instruction]) -> list[int]:
     """The pc (slot index) of each instruction."""
-    pcs, pc = [], 0
-    for i in insns:
-        pcs.append(pc)
-        pc += i.slots
+    pcs = list(itertools.accumulate((2 if i.opcode == OPCODE_LDDW else 1 for i in insns),
+                                    initial=0))
+    pcs.pop()
     return pcs
 
 
@@ -480,24 +491,17 @@ def check_program(insns: Sequence[Instruction], *, max_insns: int = BPF_COMPLEXI
         kind = classify(insn)
         if kind == InsnKind.CALL and insn.src == BPF_PSEUDO_CALL or (
                 kind == InsnKind.LDDW and insn.src == BPF_PSEUDO_FUNC):
-            tgt = jump_target(insn, pc)
-            assert tgt is not None
+            tgt = pc + 1 + insn.imm
             if tgt < 0 or tgt >= total or tgt not in starts:
                 raise InvalidProgram(pc, f"call to invalid target pc {tgt}")
             funcs.add(tgt)
     bounds = sorted(funcs) + [total]
-    func_of = {}
-    for lo, hi in zip(bounds, bounds[1:]):
-        for p in range(lo, hi):
-            func_of[p] = (lo, hi)
-    by_pc = dict(zip(pcs, insns))
-    for lo, hi in zip(bounds, bounds[1:]):
+    for hi in bounds[1:]:
         # the last instruction of a function must end it
-        last_pc = max(p for p in pcs if lo <= p < hi)
-        last = by_pc[last_pc]
-        if classify(last) not in (InsnKind.EXIT, InsnKind.JA):
-            raise InvalidProgram(last_pc, "function does not end with exit or an "
-                                          "unconditional jump")
+        last = bisect.bisect_left(pcs, hi) - 1
+        if classify(insns[last]) not in (InsnKind.EXIT, InsnKind.JA):
+            raise InvalidProgram(pcs[last], "function does not end with exit or an "
+                                            "unconditional jump")
     for insn, pc in zip(insns, pcs):
         kind = classify(insn)
         writes_dst = kind in (InsnKind.ALU, InsnKind.ENDIAN, InsnKind.LDDW, InsnKind.LDX)
@@ -515,7 +519,7 @@ def check_program(insns: Sequence[Instruction], *, max_insns: int = BPF_COMPLEXI
                 raise InvalidProgram(pc, f"jump out of bounds to pc {tgt}")
             if tgt not in starts:
                 raise InvalidProgram(pc, f"jump into the middle of lddw at pc {tgt}")
-            if func_of[tgt] != func_of[pc]:
+            if bisect.bisect_right(bounds, tgt) != bisect.bisect_right(bounds, pc):
                 raise InvalidProgram(pc, f"jump to pc {tgt} leaves its function")
             if kind == InsnKind.JA and tgt == pc:
                 raise InvalidProgram(pc, "infinite loop (jump to itself)")

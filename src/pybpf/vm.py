@@ -2,24 +2,31 @@
 memory of named, bounds-checked regions.
 
 Speed comes from decoding once: the program is translated, one basic block at a
-time, into the source of a single Python function whose locals are r0-r10, and
-blocks are reached through a binary dispatch tree on the pc. The hot loop then
-allocates no per-instruction objects. Every memory access goes through `Memory`,
-which checks it against its region and raises MemoryAccessError otherwise.
+time, into the source of a Python function whose locals are r0-r10, and blocks are
+reached through a binary dispatch tree on the pc. The hot loop then allocates no
+per-instruction objects. Translation is O(n): a program longer than one chunk
+(CHUNK_INSNS) becomes a function per chunk, each compiled when pc first enters it
+(that compile is paid once per program, by the first run that gets there). Every
+memory access goes through `Memory`, which checks it against its region and raises
+MemoryAccessError otherwise. The instruction budget counts helper work too
+(`CallContext.charge`, see pybpf.helpers).
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import random
 import struct
+from array import array
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from . import isa
 from .errors import (BytecodeError, HelperError, InstructionLimitExceeded, InvalidProgram,
                      MemoryAccessError, PyBPFError, VMRuntimeError)
-from .helpers import HelperRegistry, ProgramExit, default_helpers, helper_name, seeded_rng
+from .helpers import (HelperRegistry, ProgramExit, TracePipe, default_helpers, helper_name,
+                      seeded_rng)
 from .isa import (BPF_ADD, BPF_AND, BPF_ARSH, BPF_CMPXCHG, BPF_DIV, BPF_FETCH, BPF_JEQ,
                   BPF_JGE, BPF_JGT, BPF_JLE, BPF_JLT, BPF_JMP32, BPF_JNE, BPF_JSET, BPF_JSGE,
                   BPF_JSGT, BPF_JSLE, BPF_JSLT, BPF_LOAD_ACQ, BPF_LSH, BPF_MEMSX, BPF_MOD,
@@ -158,6 +165,20 @@ class Memory:
         region, off = self.find(addr, size, "load", pc)
         return bytes(region.buf[off:off + size])
 
+    def read_upto(self, addr: int, size: int, pc: int = -1) -> bytes:
+        """The bytes of [addr, addr + size) that lie in the region holding `addr` (fewer
+        where it ends); a fault when `addr` itself is in no region."""
+        if size <= 0:
+            return b""
+        region, off = self.find(addr, 1, "load", pc)
+        return bytes(region.buf[off:off + size])
+
+    def check_store(self, addr: int, size: int, pc: int = -1) -> None:
+        """Fault unless [addr, addr + size) is writable: what a helper checks of its
+        destination before doing any work for it."""
+        if size > 0:
+            self.find(addr, size, "store", pc)
+
     def write(self, addr: int, data: bytes, pc: int = -1) -> None:
         if not data:
             return
@@ -176,12 +197,23 @@ class CallContext:
     pc: int = -1
     vm: "VM | None" = None
     tail_calls: int = 0
+    n: int = 0  # instructions executed when the current helper was called, plus its charges
+    budget: int = DEFAULT_INSN_BUDGET
+
+    def charge(self, units: int) -> None:
+        """Count `units` instructions' worth of helper work against the run's budget
+        (before the work is done): InstructionLimitExceeded at the call's pc once the
+        budget is exhausted."""
+        self.n += units
+        if self.n > self.budget:
+            raise InstructionLimitExceeded(
+                self.pc, f"instruction budget of {self.budget} exhausted (in a helper)")
 
 
 @dataclass(frozen=True)
 class RunResult:
     r0: int
-    executed: int  # instructions executed
+    executed: int  # instructions executed, plus the work helpers were charged (helpers.charge)
 
 
 def _sdiv(a: int, b: int, bits: int) -> int:
@@ -228,7 +260,7 @@ class VM:
                  check_helpers: bool = True,
                  maps: object = None) -> None:
         self.id = next(_PROG_IDS)
-        self.trace_pipe: list[str] = []  # what bpf_trace_printk wrote, one message a call
+        self.trace_pipe = TracePipe()  # what bpf_trace_printk wrote (bounded as the ring)
         # the time bpf_ktime_get_ns & co. return (None: the host's monotonic clock)
         self.clock_ns: Callable[[], int] | None = None
         # the task the program runs in (pybpf.progtypes.task.Task: ids, comm, the memory
@@ -249,7 +281,15 @@ class VM:
         self.insns = insns
         self.insn_budget = insn_budget
         self.lddw_resolver = lddw_resolver
-        self.source, self._fn = _compile(insns, self)
+        self._translator = _Translator(insns, self)
+        self._func_starts = _function_starts(self._translator.pcs, insns)
+        self._fn = self._translator.compile()
+
+    @property
+    def source(self) -> str:
+        """The Python the program was translated into (made again on each read: a big
+        program's source is not kept)."""
+        return self._translator.source()
 
     def execute(self, memory: Memory | None = None, r1: int = 0, r2: int = 0, r3: int = 0,
                 r4: int = 0, r5: int = 0, *, rng: random.Random | None = None) -> RunResult:
@@ -267,7 +307,7 @@ class VM:
         stacks = [memory.map(f"stack[{i}]", bytearray(MAX_BPF_STACK))
                   for i in range(MAX_CALL_FRAMES)]
         stack_tops = tuple(s.end for s in stacks)
-        ctx = CallContext(memory, rng or seeded_rng(), vm=self)
+        ctx = CallContext(memory, rng or seeded_rng(), vm=self, budget=self.insn_budget)
         try:
             r0, n = self._fn(ctx, memory, stack_tops, r1 & M64, r2 & M64, r3 & M64, r4 & M64,
                              r5 & M64, self.insn_budget)
@@ -411,80 +451,202 @@ def _atomic(insn: Instruction, pc: int) -> list[str]:
     return lines
 
 
-def _compile(insns: Sequence[Instruction], vm: VM) -> tuple[str, Callable]:
-    pcs = isa.slot_offsets(insns)
-    total = pcs[-1] + insns[-1].slots
-    by_pc = dict(zip(pcs, insns))
-    ns: dict[str, object] = {
-        "M32": M32, "M64": M64, "_sdiv": _sdiv, "_smod": _smod, "_bswap": _bswap,
-        "ProgramExit": ProgramExit, "VMRuntimeError": VMRuntimeError,
-        "InstructionLimitExceeded": InstructionLimitExceeded, "HelperError": HelperError,
-        "_MAX_FRAMES": MAX_CALL_FRAMES, "_MAX_LOOPS": BPF_MAX_LOOPS,
-        "_callx": _make_callx(vm, pcs, insns), "_ldpkt": _ldpkt,
-    }
-    # Leaders: starts of basic blocks.
-    leaders = {0}
-    for insn, pc in zip(insns, pcs):
-        kind = isa.classify(insn)
-        if kind in (InsnKind.JA, InsnKind.JCOND, InsnKind.MAY_GOTO, InsnKind.EXIT,
-                    InsnKind.CALLX) or (kind == InsnKind.CALL and insn.src == BPF_PSEUDO_CALL):
-            tgt = isa.jump_target(insn, pc)
-            if tgt is not None:
-                leaders.add(tgt)
-            if pc + 1 < total:
-                leaders.add(pc + 1)
-        if kind == InsnKind.LDDW and insn.src == BPF_PSEUDO_FUNC:
-            leaders.add(pc + 1 + insn.imm)
-    starts = sorted(leaders)
-    blocks: list[list[str]] = []
-    for bi, start in enumerate(starts):
-        end = starts[bi + 1] if bi + 1 < len(starts) else total
-        body: list[str] = []
-        count = sum(1 for p in pcs if start <= p < end)
-        body.append(f"n += {count}")
-        body.append(f"if n > budget: raise InstructionLimitExceeded({start}, "
-                    f"f'instruction budget of {{budget}} exhausted')")
+MAX_BLOCK_INSNS = 1024  # a longer straight-line run is split into blocks of this many
+CHUNK_INSNS = 4096  # instructions translated into one Python function (bounds compile memory)
+_BLOCK_ENDS = frozenset({InsnKind.JA, InsnKind.JCOND, InsnKind.MAY_GOTO, InsnKind.EXIT,
+                         InsnKind.CALLX})
+_REGS = "r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10"
+
+
+def _over_budget(pc: int, budget: int) -> None:
+    raise InstructionLimitExceeded(pc, f"instruction budget of {budget} exhausted")
+
+
+class _Translator:
+    """The program's translation into Python, in O(n) time and memory.
+
+    Basic blocks are found in one pass (a block starts at a jump target, after a jump,
+    call or exit, at a function start, and after MAX_BLOCK_INSNS instructions of
+    straight-line code) and grouped into chunks of at most CHUNK_INSNS instructions.
+    A program of one chunk becomes one function whose loop dispatches on pc through a
+    binary tree over its blocks. A longer program becomes a function per chunk, each
+    looping while pc stays inside it and returning the registers when a jump leaves it,
+    and a driver that picks the chunk for pc; each chunk is compiled on its own the
+    first time pc enters it, so compile time follows the code that runs and compile
+    memory stays that of one chunk. Map references (lddw) are resolved up front, so a
+    bad one fails the load whichever chunk holds it."""
+
+    def __init__(self, insns: Sequence[Instruction], vm: VM) -> None:
+        self.insns = insns
+        self.vm = vm
+        self.pcs = isa.slot_offsets(insns)
+        self.total = self.pcs[-1] + insns[-1].slots
+        self.lddw = self._resolve_lddw()
+        self.firsts = self._block_firsts()
+        self.chunks = self._chunk_bounds()
+
+    def _resolve_lddw(self) -> dict[int, int]:
+        """The value of every map-referencing lddw, by pc."""
+        values: dict[int, int] = {}
+        resolver = self.vm.lddw_resolver
+        for pc, insn in zip(self.pcs, self.insns):
+            if insn.opcode != isa.OPCODE_LDDW or insn.src in (0, BPF_PSEUDO_FUNC):
+                continue
+            if resolver is None:
+                raise InvalidProgram(pc, f"lddw with pseudo source {insn.src} needs maps or "
+                                         "BTF, which this VM was not given (VM(..., maps=...))")
+            try:
+                values[pc] = resolver(insn) & M64
+            except BytecodeError:
+                raise
+            except PyBPFError as e:
+                raise InvalidProgram(pc, f"lddw with pseudo source {insn.src}: {e}") from e
+        return values
+
+    def _block_firsts(self) -> array:
+        """The index of each block's first instruction, in pc order."""
+        insns, pcs, total = self.insns, self.pcs, self.total
+        leaders = {0}
+        for insn, pc in zip(insns, pcs):
+            kind = isa.classify(insn)
+            if kind in _BLOCK_ENDS or (kind == InsnKind.CALL and insn.src == BPF_PSEUDO_CALL):
+                tgt = isa.jump_target(insn, pc)
+                if tgt is not None:
+                    leaders.add(tgt)
+                if pc + 1 < total:
+                    leaders.add(pc + 1)
+            elif kind == InsnKind.LDDW and insn.src == BPF_PSEUDO_FUNC:
+                leaders.add(pc + 1 + insn.imm)
+        firsts = array("q", [0])
+        last = 0
+        for i in range(1, len(insns)):
+            if pcs[i] in leaders or i - last >= MAX_BLOCK_INSNS:
+                firsts.append(i)
+                last = i
+        return firsts
+
+    def _chunk_bounds(self) -> array:
+        """The index (into `firsts`) of each chunk's first block, then the block count."""
+        firsts, n = self.firsts, len(self.insns)
+        bounds = array("q", [0])
+        size = 0
+        for b in range(len(firsts)):
+            count = (firsts[b + 1] if b + 1 < len(firsts) else n) - firsts[b]
+            if size and size + count > CHUNK_INSNS:
+                bounds.append(b)
+                size = 0
+            size += count
+        bounds.append(len(firsts))
+        return bounds
+
+    # --- one block, one chunk -----------------------------------------------------------
+    def _first(self, b: int) -> int:
+        return self.firsts[b] if b < len(self.firsts) else len(self.insns)
+
+    def _start(self, b: int) -> int:
+        i = self._first(b)
+        return self.pcs[i] if i < len(self.insns) else self.total
+
+    def _block(self, b: int, ns: dict) -> list[str]:
+        first, last = self._first(b), self._first(b + 1)
+        start, end = self._start(b), self._start(b + 1)
+        body = [f"n += {last - first}", f"if n > budget: _over_budget({start}, budget)"]
         terminated = False
-        pc = start
-        while pc < end:
-            insn = by_pc[pc]
-            lines, terminated = _translate(insn, pc, total, ns, vm)
+        for i in range(first, last):
+            lines, terminated = _translate(self.insns[i], self.pcs[i], ns, self.vm, self.lddw)
             body.extend(lines)
-            pc += insn.slots
         if not terminated:
-            if end >= total:
+            if end >= self.total:
                 body.append(f"raise VMRuntimeError({end - 1}, 'fell off the end of the program')")
             else:
                 body.append(f"pc = {end}")
-        blocks.append(body)
+        return body
 
-    vm._func_starts = _function_starts(pcs, insns)
-    out = ["def _program(ctx, mem, stack_tops, r1, r2, r3, r4, r5, budget, pc=0, n=0):",
-           "    ld = mem.load; st = mem.store",
-           "    r0 = r6 = r7 = r8 = r9 = 0",
-           "    r10 = stack_tops[0]",
-           "    frames = []; mg = _MAX_LOOPS",
-           "    maxf = len(stack_tops) - 1",
-           "    try:",
-           "     while True:"]
-
-    def emit(lo: int, hi: int, indent: str) -> None:
+    def _dispatch(self, lo: int, hi: int, indent: str, ns: dict, out: list[str]) -> None:
+        """Blocks [lo, hi) behind a binary dispatch tree on pc."""
         if hi - lo == 1:
-            out.extend(indent + line for line in _indent(blocks[lo]))
+            out.extend(indent + line for line in _indent(self._block(lo, ns)))
             return
         mid = (lo + hi) // 2
-        out.append(f"{indent}if pc < {starts[mid]}:")
-        emit(lo, mid, indent + "    ")
+        out.append(f"{indent}if pc < {self._start(mid)}:")
+        self._dispatch(lo, mid, indent + "    ", ns, out)
         out.append(f"{indent}else:")
-        emit(mid, hi, indent + "    ")
+        self._dispatch(mid, hi, indent + "    ", ns, out)
 
-    emit(0, len(blocks), "        ")
-    out.append("    except ProgramExit as _e:")
-    out.append("        return _e.retval, n")
-    source = "\n".join(out) + "\n"
-    code = compile(source, "<bpf program>", "exec")
-    exec(code, ns)
-    return source, ns["_program"]  # type: ignore[return-value]
+    _HEAD = ("    r0 = r6 = r7 = r8 = r9 = 0\n    r10 = stack_tops[0]\n"
+             "    frames = []; mg = _MAX_LOOPS\n    maxf = len(stack_tops) - 1\n")
+    _TAIL = "    except ProgramExit as _e:\n        return _e.retval, n\n"
+    _SIGNATURE = "def _program(ctx, mem, stack_tops, r1, r2, r3, r4, r5, budget, pc=0, n=0):\n"
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self.chunks) - 1
+
+    def chunk_source(self, k: int, ns: dict) -> str:
+        """The source of chunk k: `_chunk<k>`, or `_program` when it is the only one."""
+        lo, hi = self.chunks[k], self.chunks[k + 1]
+        out: list[str] = []
+        if self.chunk_count == 1:
+            out += [self._SIGNATURE + "    ld = mem.load; st = mem.store\n" + self._HEAD
+                    + "    try:\n     while True:"]
+        else:
+            pc_lo, pc_hi = self._start(lo), self._start(hi)
+            out += [f"def _chunk{k}(ctx, mem, stack_tops, {_REGS}, pc, n, budget, frames, mg, "
+                    "maxf):\n    ld = mem.load; st = mem.store\n    try:\n     while True:",
+                    f"        if not {pc_lo} <= pc < {pc_hi}: return ({_REGS}, pc, n, mg)"]
+        self._dispatch(lo, hi, "        ", ns, out)
+        return "\n".join(out) + "\n" + self._TAIL
+
+    def driver_source(self) -> str:
+        """`_program` of a program of several chunks: run the chunk pc is in until the
+        program returns (a 2-tuple) or pc leaves it."""
+        return (self._SIGNATURE + self._HEAD
+                + "    chunks = _chunk_fns; starts = _chunk_starts\n    while True:\n"
+                "        st = chunks[_bisect(starts, pc) - 1](ctx, mem, stack_tops, "
+                f"{_REGS}, pc, n, budget, frames, mg, maxf)\n"
+                "        if len(st) == 2: return st\n"
+                f"        {_REGS}, pc, n, mg = st\n")
+
+    def source(self) -> str:
+        ns = self.namespace()
+        parts = [self.chunk_source(k, ns) for k in range(self.chunk_count)]
+        if self.chunk_count > 1:
+            parts.append(self.driver_source())
+        return "".join(parts)
+
+    # --- compiling -----------------------------------------------------------------------
+    def namespace(self) -> dict[str, object]:
+        return {
+            "M32": M32, "M64": M64, "_sdiv": _sdiv, "_smod": _smod, "_bswap": _bswap,
+            "ProgramExit": ProgramExit, "VMRuntimeError": VMRuntimeError,
+            "HelperError": HelperError, "_over_budget": _over_budget,
+            "_MAX_FRAMES": MAX_CALL_FRAMES, "_MAX_LOOPS": BPF_MAX_LOOPS,
+            "_callx": _make_callx(self.vm), "_ldpkt": _ldpkt,
+            "_bisect": bisect.bisect_right,
+        }
+
+    def compile(self) -> Callable:
+        """`_program`: compiled now for a program of one chunk; for a longer one the
+        driver, with each chunk compiled when pc first enters it."""
+        ns = self.namespace()
+        if self.chunk_count == 1:
+            exec(compile(self.chunk_source(0, ns), "<bpf program>", "exec"), ns)
+            return ns["_program"]  # type: ignore[return-value]
+        fns: list[Callable] = [self._lazy(k, ns) for k in range(self.chunk_count)]
+        ns["_chunk_fns"] = fns
+        ns["_chunk_starts"] = [self._start(self.chunks[k]) for k in range(self.chunk_count)]
+        exec(compile(self.driver_source(), "<bpf program>", "exec"), ns)
+        return ns["_program"]  # type: ignore[return-value]
+
+    def _lazy(self, k: int, ns: dict) -> Callable:
+        fns_name = f"_chunk{k}"
+
+        def first_entry(*args: object) -> object:
+            exec(compile(self.chunk_source(k, ns), f"<bpf program chunk {k}>", "exec"), ns)
+            fn = ns[fns_name]
+            ns["_chunk_fns"][k] = fn  # type: ignore[index]
+            return fn(*args)  # type: ignore[operator]
+        return first_entry
 
 
 def _indent(lines: list[str]) -> list[str]:
@@ -495,7 +657,8 @@ def _indent(lines: list[str]) -> list[str]:
     return out
 
 
-def _translate(insn: Instruction, pc: int, total: int, ns: dict, vm: VM) -> tuple[list[str], bool]:
+def _translate(insn: Instruction, pc: int, ns: dict, vm: VM,
+               lddw: dict[int, int]) -> tuple[list[str], bool]:
     """Python statements for one instruction, and whether it ends the block."""
     kind = isa.classify(insn)
     nxt = pc + insn.slots
@@ -508,16 +671,7 @@ def _translate(insn: Instruction, pc: int, total: int, ns: dict, vm: VM) -> tupl
             return [f"r{insn.dst} = {insn.imm64}"], False
         if insn.src == BPF_PSEUDO_FUNC:
             return [f"r{insn.dst} = {(CODE_SEGMENT << 32) + (pc + 1 + insn.imm) * 8}"], False
-        if vm.lddw_resolver is None:
-            raise InvalidProgram(pc, f"lddw with pseudo source {insn.src} needs maps or BTF, "
-                                     "which this VM was not given (VM(..., maps=...))")
-        try:
-            value = vm.lddw_resolver(insn)
-        except BytecodeError:
-            raise
-        except PyBPFError as e:
-            raise InvalidProgram(pc, f"lddw with pseudo source {insn.src}: {e}") from e
-        return [f"r{insn.dst} = {value & M64}"], False
+        return [f"r{insn.dst} = {lddw[pc]}"], False
     if kind in (InsnKind.LD_ABS, InsnKind.LD_IND):
         size = SIZE_BYTES[insn.size]
         off = str(insn.imm) if insn.mode == BPF_ABS else f"(r{insn.src} + {insn.imm})"
@@ -570,15 +724,18 @@ def _translate(insn: Instruction, pc: int, total: int, ns: dict, vm: VM) -> tupl
         name = f"_h{insn.imm}"
         ns[name] = helper.fn
         if helper.frame:
-            return [f"ctx.pc = {pc}",
+            return [f"ctx.pc = {pc}; ctx.n = n",
                     f"r0, n = {name}(ctx, r1, r2, r3, r4, r5, mem, stack_tops[len(frames):], "
                     "n, budget)",
                     "r0 &= M64"], False
-        return [f"ctx.pc = {pc}",
-                f"r0 = {name}(ctx, r1, r2, r3, r4, r5) & M64"], False
+        return [f"ctx.pc = {pc}; ctx.n = n",
+                f"r0 = {name}(ctx, r1, r2, r3, r4, r5) & M64",
+                "n = ctx.n"], False
     if kind == InsnKind.CALLX:
-        return [f"pc, r0, _fr = _callx(ctx, {pc}, r{insn.dst}, r0, r1, r2, r3, r4, r5, "
+        return ["ctx.n = n",
+                f"pc, r0, _fr = _callx(ctx, {pc}, r{insn.dst}, r0, r1, r2, r3, r4, r5, "
                 f"len(frames) + _MAX_FRAMES - 1 - maxf)",
+                "n = ctx.n",
                 "if _fr:",
                 f"    frames.append(({nxt}, r6, r7, r8, r9, r10, mg))",
                 "    r10 = stack_tops[len(frames)]; mg = _MAX_LOOPS",
@@ -594,10 +751,10 @@ def _function_starts(pcs: list[int], insns: Sequence[Instruction]) -> set[int]:
             or (i.is_lddw and i.src == BPF_PSEUDO_FUNC)}
 
 
-def _make_callx(vm: VM, pcs: list[int], insns: Sequence[Instruction]) -> Callable:
+def _make_callx(vm: VM) -> Callable:
     """callx target: a code address (from lddw BPF_PSEUDO_FUNC) is a local call;
     a small integer is a helper ID (the conformance suite's convention)."""
-    func_starts = _function_starts(pcs, insns)
+    func_starts = vm._func_starts
 
     def callx(ctx: CallContext, pc: int, target: int, r0: int, r1: int, r2: int, r3: int,
               r4: int, r5: int, depth: int) -> tuple[int, int, bool]:

@@ -14,11 +14,11 @@ called with the memory, the free call frames, the executed count and the budget.
 from __future__ import annotations
 
 import errno as E
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Generator
 
 from ..errors import HelperError, VMRuntimeError
 from ..helper_ids import HELPER_IDS
-from ..helpers import M64, HelperRegistry, ProgramExit
+from ..helpers import M64, HelperRegistry, ProgramExit, charge_bytes, read_bytes
 from ..uapi import MapFlag, MapType
 from .errors import MapError
 from .vmmaps import (ArrayMap, BloomFilterMap, HashMap, PerfEventArrayMap, ProgArrayMap,
@@ -139,7 +139,7 @@ def _ringbuf(ctx: "CallContext", r1: int, what: str) -> RingBufMap:
 
 def ringbuf_output(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
     m = _ringbuf(ctx, r1, "bpf_ringbuf_output")
-    return m.output(ctx.memory.read(r2, r3 & M64, ctx.pc), r4) & M64
+    return m.output(read_bytes(ctx, r2, r3 & M64), r4) & M64  # checked, charged, copied
 
 
 def ringbuf_reserve(ctx: "CallContext", r1: int, r2: int, r3: int, *_: int) -> int:
@@ -198,7 +198,8 @@ def perf_event_output(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, r5
     index = r3 & BPF_F_INDEX_MASK
     if index == BPF_F_CURRENT_CPU:
         index = 0
-    return m.output(index, ctx.memory.read(r4, r5, ctx.pc) + extra) & M64
+    charge_bytes(ctx, len(extra))
+    return m.output(index, read_bytes(ctx, r4, r5) + extra) & M64  # checked, charged
 
 
 # --- helpers that run program code ------------------------------------------------------------
@@ -216,10 +217,13 @@ def for_each_map_elem(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, r5
     assert vm is not None
     if len(tops) < 2:
         raise VMRuntimeError(ctx.pc, "call depth exceeds 8 frames (for_each callback)")
+    # lazily: an array's indexes one at a time, a hash's keys by a walk that skips keys
+    # deleted meanwhile (the callback may stop at the first element of a huge map)
+    keys: Generator[bytes, None, None]
     if isinstance(m, ArrayMap):
-        keys = [i.to_bytes(4, "little") for i in range(m.max_entries)]
+        keys = (i.to_bytes(4, "little") for i in range(m.max_entries))
     else:
-        keys = list(m.keys())
+        keys = m.walk()
     scratch = mem.map(f"{m.region.name}:key", bytearray(m.key_size), writable=False)
     seg = scratch.base >> 32
     pc = ctx.pc
@@ -236,6 +240,7 @@ def for_each_map_elem(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, r5
             if r0 & M64:
                 break
     finally:
+        keys.close()  # type: ignore[attr-defined]  # ends a hash walk
         del mem.regions[seg]
         ctx.pc = pc
     return count, n
@@ -250,7 +255,7 @@ def tail_call(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, r5: int,
     if not isinstance(m, ProgArrayMap):
         raise _refuse(ctx, "bpf_tail_call", m, "not a prog_array")
     idx = r3 & M32
-    target = m._objs[idx] if idx < m.max_entries else None
+    target = m._objs.get(idx) if idx < m.max_entries else None
     if target is None or ctx.tail_calls >= MAX_TAIL_CALL_CNT:
         return 0, n
     if len(tops) != 8:

@@ -16,13 +16,14 @@ class docstring.
 
 from __future__ import annotations
 
+import bisect
 import errno as E
 import hashlib
 import itertools
 import os
 import struct
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, Generator
 
 from ..uapi import BPF_ANY, BPF_EXIST, BPF_NOEXIST, MapFlag, MapType
 from .base import Map, populate
@@ -57,6 +58,30 @@ def _fail(err: int, op: str, detail: str = "") -> MapError:
     return map_error(err, op, detail)
 
 
+class _Slots:
+    """Value slots 0..max_entries-1 handed out lowest-fresh first, a freed slot reused
+    before a fresh one (last freed first): the order of a preallocated free list, in
+    memory that follows the slots in use, not max_entries."""
+
+    __slots__ = ("_freed", "_fresh")
+
+    def __init__(self) -> None:
+        self._freed: list[int] = []
+        self._fresh = 0
+
+    def alloc(self) -> int:
+        if self._freed:
+            return self._freed.pop()
+        self._fresh += 1
+        return self._fresh - 1
+
+    def free(self, slot: int) -> None:
+        self._freed.append(slot)
+
+
+GROWN_INITIAL_SLOTS = 16  # value slots a non-preallocated map starts with
+
+
 class VMMap(Map):
     """A map living in this process for the VM. `fd` is the map's id (unique in the
     process, never reused), which is what programs put in `lddw map_fd(N)`."""
@@ -85,20 +110,64 @@ class VMMap(Map):
         self.base = self.region.base
 
     # --- memory --------------------------------------------------------------------------
+    # A non-preallocated map (BPF_F_NO_PREALLOC hashes, LPM tries, devmap_hash: the
+    # kernel allocates their elements on update) starts with room for a few values and
+    # doubles its memory as slots are used, so its memory follows what it stores; a
+    # preallocated one has all max_entries slots from the start (an anonymous mapping,
+    # whose pages the host commits as they are written).
+    grows = False
+
     def _memory_size(self) -> int:
         return self.max_entries * self.slot_bytes
 
+    def _initial_size(self) -> int:
+        if self.grows:
+            return min(self.max_entries, GROWN_INITIAL_SLOTS) * self.slot_bytes
+        return self._memory_size()
+
+    def _ensure_slot(self, slot: int) -> int:
+        """Make value slot `slot` addressable, growing a non-preallocated map's memory
+        (the values move to a new block at the same VM addresses); 0, or ENOMEM when
+        the values would pass the VM's 2 GiB per map."""
+        need = (slot + 1) * self.slot_bytes
+        have = len(self._view)
+        if need <= have:
+            return 0
+        size = min(max(need, 2 * have), self._memory_size())
+        if size > SEGMENT_HALF:
+            size = max(need, SEGMENT_HALF)
+            if size > SEGMENT_HALF:
+                return E.ENOMEM
+        old = self.slab
+        try:
+            slab = Slab.anonymous(size)
+        except (MemoryError, OSError):
+            return E.ENOMEM
+        slab.view[:have] = self._view
+        self.slab = slab
+        self._view = slab.view
+        self._address = slab.address
+        self.region.buf = slab.view
+        old.close()
+        return 0
+
     def _init_memory(self, backing: str | None) -> None:
-        size = self._memory_size()
+        size = self._initial_size()
         if size > SEGMENT_HALF:
             raise MapNotSupportedError(f"{size} bytes of values is more than the VM's 2 GiB "
                                        "per map", op="create")
-        if backing is not None:
-            self.slab = Slab(size, backing)
-        elif self.shareable:
-            self.slab = Slab.shared(size, self.spec.type_name)
-        else:
-            self.slab = Slab.anonymous(size)
+        try:
+            if backing is not None:
+                self.slab = Slab(size, backing)
+            elif self.shareable:
+                self.slab = Slab.shared(size, self.spec.type_name)
+            else:
+                self.slab = Slab.anonymous(size)
+        except (MemoryError, OSError) as e:
+            if backing is not None and not isinstance(e, MemoryError) \
+                    and getattr(e, "errno", None) != E.ENOMEM:
+                raise
+            raise _fail(E.ENOMEM, "create", f"cannot map {size} bytes for the values") from e
         self._view = self.slab.view
         self._backing_path = self.slab.path
         self._address = self.slab.address
@@ -113,7 +182,8 @@ class VMMap(Map):
 
     @property
     def address(self) -> int:
-        """The host address of the map's value memory (stable until close)."""
+        """The host address of the map's value memory (stable until close; a
+        non-preallocated map's moves when it grows)."""
         return self._address
 
     # --- identity / lifecycle -----------------------------------------------------------
@@ -446,8 +516,8 @@ class ArrayMap(_GenericBatch, VMMap):
 # --- hash maps --------------------------------------------------------------------------
 
 class HashMap(VMMap):
-    """hash / percpu_hash: a preallocated slab of max_entries value slots plus a dict
-    key -> slot and a free list. Full maps refuse new keys with E2BIG. Iteration is in
+    """hash / percpu_hash: a slab of max_entries value slots (grown as values are stored
+    with BPF_F_NO_PREALLOC) plus a dict key -> slot and a free list. Full maps refuse new keys with E2BIG. Iteration is in
     insertion order (the kernel's is bucket order, which depends on a random hash seed):
     a linked list gives next_key in O(1), and a key not in the map gives the first key.
     Replacing a value writes it in place (the kernel's preallocated hash swaps in a fresh
@@ -458,9 +528,11 @@ class HashMap(VMMap):
     holds more elements than `count`, which the VM never does."""
 
     def __init__(self, spec: MapSpec, *, backing: str | None = None) -> None:
+        self.grows = bool(spec.flags & MapFlag.NO_PREALLOC)
         super().__init__(spec, backing=backing)
         self._slots: dict[bytes, int] = {}
-        self._free = list(range(self.max_entries - 1, -1, -1))
+        self._free = _Slots()
+        self._cursors: list[list[bytes | None]] = []  # lazy walks in progress (for_each)
         self._nxt: dict[bytes, bytes | None] = {}
         self._prv: dict[bytes, bytes | None] = {}
         self._first: bytes | None = None
@@ -484,6 +556,9 @@ class HashMap(VMMap):
         self._last = key
 
     def _unlink(self, key: bytes) -> None:
+        for cursor in self._cursors:  # a walk about to visit `key` goes on to its successor
+            if cursor[0] == key:
+                cursor[0] = self._nxt[key]
         p = self._prv.pop(key)
         n = self._nxt.pop(key)
         if p is None:
@@ -532,7 +607,12 @@ class HashMap(VMMap):
                 return E.ENOENT
             if len(self._slots) >= self.capacity and not self._evict_for(key):
                 return E.E2BIG
-            slot = self._free.pop()
+            slot = self._free.alloc()
+            if self.grows:
+                err = self._ensure_slot(slot)
+                if err:
+                    self._free.free(slot)
+                    return err
             self._slots[key] = slot
             self._link(key)
             if prog and self.percpu:
@@ -551,9 +631,23 @@ class HashMap(VMMap):
         if slot is None:
             return E.ENOENT
         self._unlink(key)  # type: ignore[arg-type]
-        self._free.append(slot)
+        self._free.free(slot)
         self._forget(key)  # type: ignore[arg-type]
         return 0
+
+    def walk(self) -> Generator[bytes, None, None]:
+        """The keys in next_key order, lazily: a key deleted before the walk reaches it
+        is skipped, a key added meanwhile is visited when reached (as the kernel's
+        bucket walk may), and the walk holds no copy of the keys."""
+        cursor: list[bytes | None] = [self._first]
+        self._cursors.append(cursor)
+        try:
+            while cursor[0] is not None:
+                key = cursor[0]
+                cursor[0] = self._nxt[key]
+                yield key
+        finally:
+            self._cursors.remove(cursor)
 
     def _forget(self, key: bytes) -> None:
         """A key left the map (LRU bookkeeping)."""
@@ -685,13 +779,15 @@ class LPMTrieMap(_GenericBatch, VMMap):
     0-branches before 1-branches. A full trie refuses new prefixes with ENOSPC, as the
     kernel's does."""
 
+    grows = True  # always BPF_F_NO_PREALLOC
+
     def __init__(self, spec: MapSpec, *, backing: str | None = None) -> None:
         super().__init__(spec, backing=backing)
         self.max_prefixlen = 8 * (spec.key_size - 4)
         self._entries: dict[tuple[int, int], tuple[bytes, int]] = {}
         self._lens: dict[int, int] = {}
         self._sorted_lens: list[int] = []
-        self._free = list(range(self.max_entries - 1, -1, -1))
+        self._free = _Slots()
         self._order: list[tuple[int, int]] | None = None
         self._pos: dict[tuple[int, int], int] = {}
 
@@ -737,7 +833,11 @@ class LPMTrieMap(_GenericBatch, VMMap):
                 return E.ENOENT
             if len(self._entries) >= self.max_entries:
                 return E.ENOSPC
-            slot = self._free.pop()
+            slot = self._free.alloc()
+            err = self._ensure_slot(slot)
+            if err:
+                self._free.free(slot)
+                return err
             self._lens[plen] = self._lens.get(plen, 0) + 1
             self._sorted_lens = sorted(self._lens, reverse=True)
             self._order = None
@@ -755,7 +855,7 @@ class LPMTrieMap(_GenericBatch, VMMap):
         old = self._entries.pop(c, None)
         if old is None:
             return E.ENOENT
-        self._free.append(old[1])
+        self._free.free(old[1])
         self._lens[plen] -= 1
         if not self._lens[plen]:
             del self._lens[plen]
@@ -1103,7 +1203,7 @@ class FdArrayMap(_GenericBatch, VMMap):
 
     def __init__(self, spec: MapSpec, *, backing: str | None = None) -> None:
         super().__init__(spec, backing=backing)
-        self._objs: list[Any] = [None] * self.max_entries
+        self._objs: dict[int, Any] = {}  # the filled slots (memory follows what is stored)
 
     def _memory_size(self) -> int:
         return self.max_entries * 8
@@ -1116,7 +1216,7 @@ class FdArrayMap(_GenericBatch, VMMap):
 
     def _op_lookup(self, key: bytes) -> int:
         idx = self._index(key)
-        if idx >= self.max_entries or self._objs[idx] is None:
+        if idx >= self.max_entries or self._objs.get(idx) is None:
             return -1
         return idx * 8
 
@@ -1129,7 +1229,10 @@ class FdArrayMap(_GenericBatch, VMMap):
         idx = self._index(key or b"")
         if idx >= self.max_entries:
             return E.E2BIG
-        self._objs[idx] = value
+        if value is None:
+            self._objs.pop(idx, None)
+        else:
+            self._objs[idx] = value
         _U64.pack_into(self._view, idx * 8, self._object_id(value))
         return 0
 
@@ -1137,9 +1240,9 @@ class FdArrayMap(_GenericBatch, VMMap):
         idx = self._index(key or b"")
         if idx >= self.max_entries:
             return E.E2BIG
-        if self._objs[idx] is None:
+        if self._objs.get(idx) is None:
             return E.ENOENT
-        self._objs[idx] = None
+        del self._objs[idx]
         _U64.pack_into(self._view, idx * 8, 0)
         return 0
 
@@ -1158,7 +1261,7 @@ class FdArrayMap(_GenericBatch, VMMap):
         """The object stored at `key` (None for an empty slot)."""
         k = self._key(key)
         idx = self._index(k or b"")
-        return self._objs[idx] if idx < self.max_entries else None
+        return self._objs.get(idx) if idx < self.max_entries else None
 
     def prog_lookup(self, key: bytes) -> int:
         raise MapNotSupportedError(f"programs cannot look up {self.spec.type_name} maps")
@@ -1211,7 +1314,7 @@ class PerfEventArrayMap(FdArrayMap):
         """bpf_perf_event_output into slot `index`: 0, -E2BIG or -ENOENT."""
         if index >= self.max_entries:
             return -E.E2BIG
-        if self._objs[index] is None:
+        if self._objs.get(index) is None:
             return -E.ENOENT
         self._events.setdefault(index, []).append(bytes(data))
         return 0
@@ -1252,12 +1355,12 @@ class ArrayOfMapsMap(_MapOfMaps, FdArrayMap):
 
     def prog_lookup(self, key: bytes) -> int:
         idx = self._index(key)
-        if idx >= self.max_entries or self._objs[idx] is None:
+        if idx >= self.max_entries or self._objs.get(idx) is None:
             return 0
         return self._objs[idx].pointer
 
     def submaps(self) -> list[VMMap]:
-        return [m for m in self._objs if m is not None and not m.closed]
+        return [m for _, m in sorted(self._objs.items()) if not m.closed]
 
     def inner(self, key: Any) -> VMMap | None:
         return self.get_object(key)
@@ -1329,12 +1432,12 @@ class _RedirectArray(VMMap):
 
     def __init__(self, spec: MapSpec, *, backing: str | None = None) -> None:
         super().__init__(spec, backing=backing)
-        self._used = [False] * self.max_entries
+        self._used: set[int] = set()  # the slots holding a target
         self.region.writable = False  # the kernel makes these maps BPF_F_RDONLY_PROG
 
     def _op_lookup(self, key: bytes) -> int:
         idx = int.from_bytes(key, "little")
-        if idx >= self.max_entries or not self._used[idx]:
+        if idx >= self.max_entries or idx not in self._used:
             return -1
         return idx * self.stride
 
@@ -1350,7 +1453,10 @@ class _RedirectArray(VMMap):
 
     def _store(self, idx: int, value: bytes | None) -> None:
         off = idx * self.stride
-        self._used[idx] = value is not None
+        if value is not None:
+            self._used.add(idx)
+        else:
+            self._used.discard(idx)
         self._view[off:off + self.value_size] = value if value is not None \
             else bytes(self.value_size)
 
@@ -1364,11 +1470,11 @@ class _RedirectArray(VMMap):
     _op_next = ArrayMap._op_next
 
     def __len__(self) -> int:
-        return sum(self._used)
+        return len(self._used)
 
     def redirect_target(self, key: int) -> bool:
         """__*_map_lookup_elem of bpf_redirect_map: is there a target at `key`?"""
-        return key < self.max_entries and self._used[key]
+        return key < self.max_entries and key in self._used
 
     def prog_update(self, key: bytes, value: bytes, flags: int) -> int:
         raise MapNotSupportedError(f"programs cannot update {self.spec.type_name} maps")
@@ -1420,9 +1526,27 @@ class DevMapHash(DevMap):
     def __init__(self, spec: MapSpec, *, backing: str | None = None) -> None:
         super().__init__(spec, backing=backing)
         self.n_buckets = 1 << max(self.max_entries - 1, 0).bit_length()
-        self._buckets: list[list[int]] = [[] for _ in range(self.n_buckets)]
+        # only non-empty buckets are kept, with their numbers sorted for next_key
+        self._buckets: dict[int, list[int]] = {}
+        self._nonempty: list[int] = []
         self._slot: dict[int, int] = {}
-        self._free = list(range(self.max_entries - 1, -1, -1))
+        self._free = _Slots()
+
+    grows = True  # elements are allocated on update, as the kernel's
+
+    def _bucket(self, idx: int) -> list[int]:
+        b = idx & (self.n_buckets - 1)
+        bucket = self._buckets.get(b)
+        if bucket is None:
+            bucket = self._buckets[b] = []
+            bisect.insort(self._nonempty, b)
+        return bucket
+
+    def _drop_if_empty(self, idx: int) -> None:
+        b = idx & (self.n_buckets - 1)
+        if not self._buckets[b]:
+            del self._buckets[b]
+            del self._nonempty[bisect.bisect_left(self._nonempty, b)]
 
     def _op_lookup(self, key: bytes) -> int:
         slot = self._slot.get(int.from_bytes(key, "little"))
@@ -1438,15 +1562,20 @@ class DevMapHash(DevMap):
         err, entry = self._entry(bytes(value))
         if err:
             return err
-        bucket = self._buckets[idx & (self.n_buckets - 1)]
         if old is not None:
+            bucket = self._bucket(idx)
             bucket.remove(idx)
             slot = old
         else:
-            if not self._free:
+            if len(self._slot) >= self.max_entries:
                 return E.E2BIG
-            slot = self._free.pop()
+            slot = self._free.alloc()
+            err = self._ensure_slot(slot)
+            if err:
+                self._free.free(slot)
+                return err
             self._slot[idx] = slot
+            bucket = self._bucket(idx)
         bucket.insert(0, idx)
         self._store(slot, entry)
         return 0
@@ -1457,8 +1586,9 @@ class DevMapHash(DevMap):
         if slot is None:
             return E.ENOENT
         self._buckets[idx & (self.n_buckets - 1)].remove(idx)
+        self._drop_if_empty(idx)
         self._store(slot, None)
-        self._free.append(slot)
+        self._free.free(slot)
         return 0
 
     def _op_next(self, key: bytes | None) -> tuple[int, bytes | None]:
@@ -1472,9 +1602,9 @@ class DevMapHash(DevMap):
                 if pos + 1 < len(bucket):
                     return 0, bucket[pos + 1].to_bytes(4, "little")
                 start = b + 1
-        for b in range(start, self.n_buckets):
-            if self._buckets[b]:
-                return 0, self._buckets[b][0].to_bytes(4, "little")
+        i = bisect.bisect_left(self._nonempty, start)
+        if i < len(self._nonempty):
+            return 0, self._buckets[self._nonempty[i]][0].to_bytes(4, "little")
         return E.ENOENT, None
 
     def __len__(self) -> int:
@@ -1560,9 +1690,9 @@ class XskMap(_RedirectArray):
             s.close()
         if family != AF_XDP:
             return E.EOPNOTSUPP
-        if flags == BPF_NOEXIST and self._used[idx]:
+        if flags == BPF_NOEXIST and idx in self._used:
             return E.EEXIST
-        if flags == BPF_EXIST and not self._used[idx]:
+        if flags == BPF_EXIST and idx not in self._used:
             return E.ENOENT
         self._store(idx, bytes(value)[:4])
         return 0

@@ -1,12 +1,13 @@
 """Small pieces the program-type families share: finding the program context a helper
 was given (its r1, as the kernel's ARG_PTR_TO_CTX), errno return values, and reading or
-writing helper buffers in VM memory."""
+writing helper buffers in VM memory (charged against the run's budget)."""
 
 from __future__ import annotations
 
 from typing import TypeVar
 
 from ..errors import HelperError
+from ..helpers import charge_bytes, destination, read_bytes, zero_fill
 from ..vm import CallContext, Memory
 
 M32 = 0xFFFF_FFFF
@@ -37,11 +38,20 @@ def context_of(ctx: CallContext, ptr: int, cls: type[T]) -> T:
 
 
 def read_mem(ctx: CallContext, addr: int, size: int) -> bytes:
-    return ctx.memory.read(addr, size, ctx.pc)
+    """A helper's read of program memory: checked, then charged (helpers.charge_bytes)
+    and copied; a fault names the call's pc."""
+    return read_bytes(ctx, addr, size)
 
 
 def write_mem(ctx: CallContext, addr: int, data: bytes) -> None:
+    charge_bytes(ctx, len(data))
     ctx.memory.write(addr, data, ctx.pc)
+
+
+def zero_mem(ctx: CallContext, addr: int, size: int) -> None:
+    """Zero a helper's destination of a program-chosen size: checked before anything
+    of that size is allocated."""
+    zero_fill(ctx, addr, size)
 
 
 def map_region(memory: Memory, name: str, size_or_buf: int | bytearray, access: object,
@@ -52,3 +62,7 @@ def map_region(memory: Memory, name: str, size_or_buf: int | bytearray, access: 
     region = memory.map(name, buf, writable=writable, access=access)  # type: ignore[arg-type]
     access.base = region.base  # type: ignore[attr-defined]
     return region.base
+
+
+__all__ = ["context_of", "destination", "map_region", "neg", "read_mem", "s32", "write_mem",
+           "zero_mem"]

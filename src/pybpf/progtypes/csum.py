@@ -4,6 +4,8 @@ folding, incremental replacement (RFC 1624)."""
 
 from __future__ import annotations
 
+import struct
+
 M16 = 0xFFFF
 M32 = 0xFFFF_FFFF
 M64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -40,12 +42,8 @@ def csum_partial(data: bytes | bytearray | memoryview, seed: int = 0) -> int:
     n = len(data)
     pad = (-n) % 8
     buf = bytes(data) + bytes(pad)
-    total = int.from_bytes(buf, "little")
-    # Sum of the 64-bit words with end-around carry: the value mod 2**64 - 1.
-    acc = 0
-    while total:
-        acc += total & M64
-        total >>= 64
+    # Sum of the 64-bit words with end-around carry (one unpack: linear in the length)
+    acc = sum(struct.unpack(f"<{len(buf) // 8}Q", buf))
     while acc >> 64:
         acc = (acc & M64) + (acc >> 64)
     acc = (acc & M32) + (acc >> 32)

@@ -19,7 +19,8 @@ from ..uapi import ProgType
 from ..vm import VM, CallContext, Memory, Region
 from . import csum as C
 from . import route, sockets
-from .common import M32, M64, context_of, map_region, neg, read_mem, s32, write_mem
+from .common import (M32, M64, context_of, destination, map_region, neg, read_mem, s32,
+                     write_mem, zero_mem)
 from .ctx import (
     ANY,
     DW,
@@ -551,8 +552,9 @@ def skb_load_bytes(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, *_: int
     zero `to` and return -EFAULT."""
     s = _skb(ctx, r1)
     off, n = r2 & M32, r4 & M32
+    destination(ctx, r3, n)
     if off > 0x7FFF_FFFF or off + n > s.len:
-        write_mem(ctx, r3, bytes(n))
+        zero_mem(ctx, r3, n)
         return neg(errno.EFAULT)
     write_mem(ctx, r3, bytes(s.buf[s.data + off:s.data + off + n]))
     return 0
@@ -564,6 +566,7 @@ def skb_load_bytes_relative(ctx: CallContext, r1: int, r2: int, r3: int, r4: int
     network header; must end by the packet's tail."""
     s = _skb(ctx, r1)
     off, n, hdr = r2 & M32, r4 & M32, r5 & M32
+    destination(ctx, r3, n)
     start: int | None = None
     if off <= 0xFFFF:
         if hdr == BPF_HDR_START_MAC:
@@ -571,7 +574,7 @@ def skb_load_bytes_relative(ctx: CallContext, r1: int, r2: int, r3: int, r4: int
         elif hdr == BPF_HDR_START_NET:
             start = s.network_header
     if start is None or start + off + n > s.tail:
-        write_mem(ctx, r3, bytes(n))
+        zero_mem(ctx, r3, n)
         return neg(errno.EFAULT)
     write_mem(ctx, r3, bytes(s.buf[start + off:start + off + n]))
     return 0
@@ -1320,6 +1323,7 @@ def skb_get_tunnel_key(ctx: CallContext, r1: int, r2: int, r3: int, r4: int,
     for the other address family."""
     s = _skb(ctx, r1)
     size, flags = r3 & M32, r4
+    destination(ctx, r2, size)
     t = s.tunnel
     err = 0
     if t is None or flags & ~(BPF_F_TUNINFO_IPV6 | BPF_F_TUNINFO_FLAGS):
@@ -1330,7 +1334,7 @@ def skb_get_tunnel_key(ctx: CallContext, r1: int, r2: int, r3: int, r4: int,
                                       or (size == 8 and t.ipv6)):
         err = errno.EINVAL
     if err:
-        write_mem(ctx, r2, bytes(size))
+        zero_mem(ctx, r2, size)
         return neg(err)
     assert t is not None
     out = bytearray(read_mem(ctx, r2, size).ljust(TUNNEL_KEY_SIZE, b"\0"))

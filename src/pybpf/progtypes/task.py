@@ -293,48 +293,25 @@ def strncpy_from_user_nofault(memory: _Memory, task: Task, addr: int,
     """(length including the NUL, bytes written to dst) or (-EFAULT, bytes written),
     as strncpy_from_user: whole words while at least 8 bytes may still be copied and
     the word is mapped (the bytes after a NUL in the last word are written as zeros),
-    then byte at a time; a string reaching `count` is cut and NUL-terminated."""
+    then byte at a time; a string reaching `count` is cut and NUL-terminated. Computed
+    on one read of the mapped prefix, so the work is bulk whatever `count` is."""
     if count <= 0:
         return 0, b""
     addr &= M64
     if in_vm_memory(memory, addr) or addr >= TASK_SIZE_MAX:
         return -EFAULT, b""
-    space = task.user_space
     limit = min(count, TASK_SIZE_MAX - addr)
-    dst = bytearray()
-    res = 0
-    ret: int | None = None
-    while limit >= 8:
-        word = space.prefix(addr + res, 8)
-        if len(word) < 8:
-            break
-        nul = word.find(b"\0")
-        if nul >= 0:
-            dst[res:res + 8] = word[:nul] + bytes(8 - nul)
-            ret = res + nul
-            break
-        dst[res:res + 8] = word
-        res += 8
-        limit -= 8
-    if ret is None:
-        while limit:
-            b = space.prefix(addr + res, 1)
-            if not b:
-                return -EFAULT, bytes(dst)
-            dst[res:res + 1] = b
-            if b == b"\0":
-                ret = res
-                break
-            res += 1
-            limit -= 1
-        if ret is None:
-            if res < count:
-                return -EFAULT, bytes(dst)
-            ret = res
-    if ret >= count:
-        dst[count - 1:count] = b"\0"
-        return count, bytes(dst[:count])
-    return ret + 1, bytes(dst)
+    data = task.user_space.prefix(addr, limit)  # one slice per region, not byte at a time
+    nul = data.find(b"\0")
+    words = len(data) // 8 * 8  # the whole mapped words the word loop copies
+    if 0 <= nul < words:
+        # the word holding the NUL is written whole, with zeros after the NUL
+        return nul + 1, data[:nul] + bytes(8 - nul % 8)
+    if nul >= 0:
+        return nul + 1, data[:nul + 1]
+    if len(data) < limit or limit < count:
+        return -EFAULT, data  # an unmapped byte, or the end of user space, before a NUL
+    return count, data[:count - 1] + b"\0"
 
 
 __all__ = [

@@ -18,7 +18,7 @@ from typing import Callable
 from ..uapi import AttachType
 from ..vm import VM, CallContext, Memory
 from . import route, sockets
-from .common import M32, context_of, map_region, neg, read_mem, s32, write_mem
+from .common import M32, context_of, destination, map_region, neg, read_mem, s32, write_mem
 from .ctx import W4, ContextAccess, ContextSpec, CtxField, FieldKind, table
 from .errors import TestRunError
 from .netdev import LOOPBACK_IFINDEX, Devices
@@ -269,6 +269,7 @@ def xdp_load_bytes(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, *_: int
     """bpf_xdp_load_bytes(xdp, offset, buf, len): copy out of the (multi-buffer) packet."""
     x = _xdp(ctx, r1)
     off, n = r2 & M32, r4 & M32
+    destination(ctx, r3, n)
     err = _xdp_pointer_check(x, off, n)
     if err:
         return neg(-err)
