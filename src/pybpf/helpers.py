@@ -12,6 +12,7 @@ uid, comm, the probe reads) read the VM's `task` (pybpf.progtypes.task).
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import re
@@ -20,7 +21,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, overload
 
 from .helper_ids import HELPER_IDS, HELPER_NAMES
 
@@ -613,11 +614,13 @@ class TracePipe:
         self.dropped = 0
         self._messages: deque[str] = deque()
         self._bytes = 0
+        self.total = 0  # messages ever written: a reader's mark that dropping keeps valid
 
     def append(self, message: str) -> None:
         size = len(message) + 1  # with its newline, as the pipe shows it
         self._messages.append(message)
         self._bytes += size
+        self.total += 1
         while self._bytes > self.limit and self._messages:
             self._bytes -= len(self._messages.popleft()) + 1
             self.dropped += 1
@@ -632,7 +635,19 @@ class TracePipe:
     def __len__(self) -> int:
         return len(self._messages)
 
-    def __getitem__(self, index: int) -> str:
+    def since(self, mark: int) -> list[str]:
+        """The messages written since `total` was `mark` that the ring still holds."""
+        first = self.total - len(self._messages)
+        return list(itertools.islice(self._messages, max(0, mark - first), None))
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return list(self._messages)[index]
         return self._messages[index]
 
     def __eq__(self, other: object) -> bool:

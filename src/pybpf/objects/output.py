@@ -154,8 +154,8 @@ class RunCapture:
                 except PyBPFError as e:
                     self.warnings.append(f"bpf_printk output not shown: {e}")
             else:
-                self._vm_marks = {n: len(getattr(p.handle, "trace_pipe", []))
-                                  for n, p in obj.programs.items()}
+                self._vm_marks = {n: p.handle.trace_pipe.total for n, p in obj.programs.items()
+                                  if hasattr(p.handle, "trace_pipe")}
         for p in obj.programs.values():
             self._wrapped.append((p, p._runner))
             p._runner = self._collecting(p._runner)
@@ -209,9 +209,8 @@ class RunCapture:
                 pipe = getattr(p.handle, "trace_pipe", None)
                 if pipe is None:
                     continue
-                start = self._vm_marks.get(n, 0)
-                self.printk.extend(m.rstrip("\n") for m in pipe[start:])
-                self._vm_marks[n] = len(pipe)
+                self.printk.extend(m.rstrip("\n") for m in pipe.since(self._vm_marks.get(n, 0)))
+                self._vm_marks[n] = pipe.total
 
     def _decode(self, name: str, kind: str, data: bytes, cpu: int | None) -> OutputRecord:
         rec = OutputRecord(name, kind, bytes(data), cpu)
