@@ -155,26 +155,15 @@ def _load_object(path: str) -> Any:
     return load(path)
 
 
-def _only_programs(spec: Any, keep: set[str]) -> Any:
-    """A copy of the spec with only the programs in `keep` (and the map slots that
-    refer to them), so that the others are never loaded."""
-    import dataclasses
-    programs = {n: p for n, p in spec.programs.items() if n in keep}
-    values = {m: [(i, r) for i, r in slots if r in programs or r in spec.maps]
-              for m, slots in spec.map_values.items()}
-    return dataclasses.replace(spec, programs=programs, map_values=values)
-
-
-def _tail_call_targets(spec: Any) -> set[str]:
-    return {r for slots in spec.map_values.values() for _, r in slots if r in spec.programs}
-
-
 def _choose_programs(spec: Any, program: str | None, type_name: str | None,
-                     what: str = "run") -> Any:
-    """Apply --program and --type to an object: the named program (and the programs
-    its prog_array slots hold) or every program of known type; --type sets the type
-    of the chosen program, as ProgramSpec.type does (for SEC() names of no known
-    type, e.g. cilium's "2/1"). Programs of unknown type are refused by name."""
+                     what: str = "run") -> list[str]:
+    """Apply --program and --type to an object: the names of the programs to load,
+    the named one (with the tail-call targets its object's prog_array slots hold) or
+    every program of known type, as instantiate(programs=...) selects them
+    (select_programs); --type sets the type of the chosen program, as ProgramSpec.type
+    does (for SEC() names of no known type, e.g. cilium's "2/1"). Programs of unknown
+    type are refused by name."""
+    from .objects.instance import select_programs, tail_call_targets
     if program is not None and program not in spec.programs:
         raise CLIError(f"no program {program!r}; {spec.path or 'the object'} has: "
                        f"{', '.join(spec.programs) or 'no programs'}")
@@ -184,17 +173,18 @@ def _choose_programs(spec: Any, program: str | None, type_name: str | None,
             raise CLIError(f"--type sets the type of one program; choose it with --program "
                            f"({', '.join(spec.programs)})")
         spec.programs[program or next(iter(spec.programs))].type = ptype
-    targets = _tail_call_targets(spec)
     if program is not None:
-        keep = {program} | targets
+        keep = select_programs(spec, [program])
     else:
-        keep = {n for n, p in spec.programs.items() if p.type or n in targets}
+        targets = tail_call_targets(spec)
+        keep = [n for n in select_programs(spec, None)
+                if spec.programs[n].type or n in targets]
+        for n in spec.programs:
+            if n not in keep and not spec.programs[n].type:
+                print(f"pybpf: note: program {n} (SEC(\"{spec.programs[n].section}\")) has "
+                      f"no known program type and is not loaded; --program {n} --type TYPE "
+                      f"would {what} it", file=sys.stderr)
     untyped = [n for n in keep if not spec.programs[n].type]
-    for n in sorted(set(spec.programs) - keep) if program is None else ():
-        if not spec.programs[n].type:
-            print(f"pybpf: note: program {n} (SEC(\"{spec.programs[n].section}\")) has no "
-                  f"known program type and is not loaded; --program {n} --type TYPE would "
-                  f"{what} it", file=sys.stderr)
     if untyped or not keep:
         names = untyped or list(spec.programs)
         if not names:
@@ -203,7 +193,7 @@ def _choose_programs(spec: Any, program: str | None, type_name: str | None,
         raise CLIError(f"{_verb(names, 'program', 'programs')} {sections} "
                        f"{_verb(names, 'has', 'have')} no known program type; give it with "
                        "--program NAME --type TYPE (e.g. xdp, tc, socket_filter)")
-    return _only_programs(spec, keep) if keep != set(spec.programs) else spec
+    return keep
 
 
 def _repeat_progress(prog: Any, data_in: bytes | None, ctx_in: bytes | None, repeat: int,
@@ -272,8 +262,9 @@ def cmd_run_object(args: argparse.Namespace) -> int:
     from .objects.runner import dump_maps, pick_program, run_pcap, verdict_name
     from .objects.session import (apply_sets, format_extras, map_entry_text, run_extras,
                                   run_session)
-    spec = _choose_programs(_load_object(args.file), args.program, args.type)
-    args.need_caps = _caps_for_spec(spec)
+    spec = _load_object(args.file)
+    chosen = _choose_programs(spec, args.program, args.type)
+    args.need_caps = _caps_for(spec, chosen)
     apply_sets(spec, args.set)  # typed by BTF: ints, bools, enum names, strings, JSON
     out: dict = {}
     pcap_in = None
@@ -281,7 +272,7 @@ def cmd_run_object(args: argparse.Namespace) -> int:
         from .pcap import read_capture, with_ethernet
         pcap_in = read_capture(args.pcap)
         packets, added = with_ethernet(pcap_in.packets)
-    with run_session(spec, args) as (obj, capture):  # --map, then records and printk
+    with run_session(spec, args, chosen) as (obj, capture):  # --map, then records and printk
         prog = pick_program(obj, args.program)
         if args.backend == "vm":
             from .vm import DEFAULT_INSN_BUDGET
@@ -377,9 +368,9 @@ _CLOCKS = {"capture": "capture (bpf_ktime_get_ns reads each packet's capture tim
                      "runs; the capture's timestamps are not seen)"}
 
 
-def _caps_for_spec(spec: Any) -> list[str]:
+def _caps_for(spec: Any, programs: list[str]) -> list[str]:
     from .tools.perms import caps_for
-    return caps_for(p.type for p in spec.programs.values())
+    return caps_for(spec.programs[n].type for n in programs)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -659,23 +650,27 @@ def _prog_load_object(args: argparse.Namespace) -> int:
     from .tools.perms import caps_for, kernel_gate
     if args.syntax is not None:
         raise CLIError(f"--syntax applies to assembly; {args.file} is an ELF object")
-    spec = _choose_programs(_load_object(args.file), args.program, args.type, "load")
-    args.need_caps = caps_for(p.type for p in spec.programs.values())
+    spec = _load_object(args.file)
+    chosen = _choose_programs(spec, args.program, args.type, "load")
+    args.need_caps = _caps_for(spec, chosen)
     kernel_gate("loading programs into the kernel", args.need_caps, require=False)
-    targets = _tail_call_targets(spec)
     results = []
-    for name, pspec in spec.programs.items():
-        if args.program is not None and name != args.program:
-            continue
-        one = _only_programs(spec, {name} | (targets if args.program else set()))
+    # each program in an object of its own, so that one rejection does not stop the
+    # others; --program P comes with the tail-call targets P needs
+    for name in ([args.program] if args.program is not None else chosen):
+        pspec = spec.programs[name]
         rec: dict[str, Any] = {"name": name, "section": pspec.section,
                                "type": prog_type_name(pspec.type), "insns": pspec.insn_count}
         try:
-            with one.instantiate("kernel") as obj:
-                info = obj.programs[name].handle.info(insns=False)
+            with spec.instantiate("kernel", programs=[name],
+                                  tail_calls=args.program is not None,
+                                  log_level=args.log_level) as obj:
+                prog = obj.programs[name]
+                info = prog.handle.info(insns=False)
                 rec.update({"accepted": True, "verified_insns": info.verified_insns,
                             "xlated_len": info.xlated_prog_len,
-                            "jited_len": info.jited_prog_len, "log": ""})
+                            "jited_len": info.jited_prog_len,
+                            "log": prog.verifier_log or ""})
         except KernelVerifierError as e:
             if e.errno == errno.EPERM and not e.log:
                 raise
@@ -965,7 +960,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "bytecode; for an object it sets the type of --program")
     pl.add_argument("--program", help="objects: load only this program (default: all)")
     pl.add_argument("--log-level", type=int, default=1, choices=[0, 1, 2],
-                    help="verifier log level (default 1; objects: the log of a rejection)")
+                    help="verifier log level, printed for accepted and rejected programs "
+                         "(0: none, default 1, 2: every instruction's verifier state)")
     pl.add_argument("--license", default="GPL",
                     help="raw bytecode: the license string (default GPL)")
     pl.add_argument("--syntax", choices=syntaxes, help="assembly syntax (default: detected)")

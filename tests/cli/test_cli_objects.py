@@ -101,6 +101,31 @@ def test_prog_load_object_uses_each_sections_type(capsys: pytest.CaptureFixture[
 
 
 @pytest.mark.kernel
+def test_prog_load_object_prints_the_log_of_accepted_programs(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run_cli(capsys, "prog", "load", FIREWALL, "--log-level", "2")
+    assert rc == 0 and "R10=fp0" in out and "processed" in out   # every state, then stats
+    assert out.rstrip().splitlines()[-1].startswith("xdp_firewall (xdp): accepted:")
+    rc, out, _ = run_cli(capsys, "prog", "load", FIREWALL, "--log-level", "2", "--json")
+    (prog,) = json.loads(out)["programs"]
+    assert rc == 0 and prog["accepted"] and "R10=fp0" in prog["log"]
+    rc, out, _ = run_cli(capsys, "prog", "load", FIREWALL, "--log-level", "0", "--json")
+    (prog,) = json.loads(out)["programs"]
+    assert rc == 0 and prog["log"] == ""
+
+
+@pytest.mark.kernel
+def test_prog_load_program_with_its_tail_call_targets(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    dispatch = str(EXAMPLES / "tailcall_dispatch.o")
+    rc, out, _ = run_cli(capsys, "prog", "load", dispatch, "--program", "dispatcher", "-j")
+    assert rc == 0 and [p["name"] for p in json.loads(out)["programs"]] == ["dispatcher"]
+    rc, out, _ = run_cli(capsys, "prog", "load", dispatch, "-j")   # each one on its own
+    assert rc == 0 and [p["name"] for p in json.loads(out)["programs"]] == \
+        ["handle_ipv4", "handle_ipv6", "dispatcher"]
+
+
+@pytest.mark.kernel
 def test_prog_load_raw_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "good.s"
     good.write_text("r0 = 2\nexit\n")

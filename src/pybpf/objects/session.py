@@ -179,10 +179,12 @@ def parse_record_types(items: list[str] | None) -> dict[str, list[str]]:
 
 
 @contextmanager
-def run_session(spec: ObjectSpec, args: Any) -> Iterator[tuple[Any, RunCapture]]:
-    """The object instantiated on args.backend with args.map applied, and a RunCapture
-    collecting its output (args.record_type types the records) until the end."""
-    with spec.instantiate(args.backend) as obj:
+def run_session(spec: ObjectSpec, args: Any, programs: "list[str] | None" = None
+                ) -> Iterator[tuple[Any, RunCapture]]:
+    """The object instantiated on args.backend (its `programs`, default those that
+    autoload) with args.map applied, and a RunCapture collecting its output
+    (args.record_type types the records) until the end."""
+    with spec.instantiate(args.backend, programs=programs) as obj:
         fill_maps(obj, getattr(args, "map", None))
         types = parse_record_types(getattr(args, "record_type", None))
         try:
