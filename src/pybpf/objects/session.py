@@ -201,7 +201,8 @@ def run_extras(obj: Any, cap: RunCapture) -> dict[str, Any]:
     cap.collect()
     out: dict[str, Any] = {}
     sections = obj.globals.to_dict((".bss", ".data"))
-    sections = {s: {k: _plain(v) for k, v in vs.items() if "." not in k}
+    hidden = set(cap.record_anchors)  # pointers that only declare record types
+    sections = {s: {k: _plain(v) for k, v in vs.items() if "." not in k and k not in hidden}
                 for s, vs in sections.items()}
     if any(sections.values()):
         out["globals"] = {s: vs for s, vs in sections.items() if vs}
