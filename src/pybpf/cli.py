@@ -37,6 +37,8 @@ def read_program(path: str, syntax: str | None = None) -> bytes:
         data = Path(path).read_bytes() if path != "-" else sys.stdin.buffer.read()
     except OSError as e:
         raise CLIError(f"cannot read {path}: {e.strerror}") from None
+    if not data.strip():
+        raise CLIError(f"{path} is empty: no bytecode, hex or assembly to read")
     try:
         text = data.decode("utf-8")
         is_text = all(c.isprintable() or c.isspace() for c in text)
@@ -305,7 +307,7 @@ def cmd_run_object(args: argparse.Namespace) -> int:
         else:
             data_in = parse_hex_arg(args.data_in, "--data-in") if args.data_in else None
             ctx_in = parse_hex_arg(args.ctx_in, "--ctx-in") if args.ctx_in else None
-            res = _repeat_progress(prog, data_in, ctx_in, args.repeat or 1, args.json)
+            res = _test_run(prog, data_in, ctx_in, args)
             out.update({"program": prog.name, "retval": res.retval,
                         "verdict": verdict_name(prog.type, res.retval),
                         "data_out": res.data_out.hex(), "duration_ns": res.duration})
@@ -344,6 +346,26 @@ def cmd_run_object(args: argparse.Namespace) -> int:
         if len(entries) > 50:
             print(f"  ... {len(entries) - 50} more")
     return 0
+
+
+ENOTSUPP = 524  # the kernel's "operation not supported" for program types
+
+
+def _test_run(prog: Any, data_in: bytes | None, ctx_in: bytes | None,
+              args: argparse.Namespace) -> Any:
+    """One test run (--repeat times); a program type BPF_PROG_TEST_RUN does not run
+    (tracepoints, kprobes, perf events: in the kernel, so on the VM too) is said so."""
+    try:
+        return _repeat_progress(prog, data_in, ctx_in, args.repeat or 1, args.json)
+    except PyBPFError as e:
+        if getattr(e, "errno", None) != ENOTSUPP:
+            raise
+        from .tools.objdump import prog_type_name
+        raise CLIError(f"program {prog.name} is a {prog_type_name(prog.type)} program, which "
+                       "BPF_PROG_TEST_RUN does not run (in the kernel, and so not on the VM "
+                       "either): attach it to its event in the kernel instead (Program.attach() "
+                       "in Python; `pybpf trace syscalls` attaches the tracepoint example)"
+                       ) from None
 
 
 _PACKET_TYPES = ("XDP", "SCHED_CLS", "SCHED_ACT", "SOCKET_FILTER", "CGROUP_SKB", "LWT_IN",
@@ -611,13 +633,13 @@ def cmd_prog_load(args: argparse.Namespace) -> int:
     from .kernel import KernelVerifierError, available, prog_load
     if _is_elf(args.file):
         return _prog_load_object(args)
+    code = read_program(args.file, args.syntax)  # an unreadable file says so first
     if args.type is None:
         raise CLIError("--type is needed for raw bytecode (an ELF object's programs take "
                        "theirs from SEC())")
     if args.program is not None:
         raise CLIError(f"--program needs an ELF object; {args.file} is not an ELF object")
     ptype = prog_type_value(args.type)
-    code = read_program(args.file, args.syntax)
     from .tools.perms import caps_for, explain
     args.need_caps = caps_for([ptype])
     ok, reason = available()
@@ -764,7 +786,8 @@ def cmd_top(args: argparse.Namespace) -> int:
                                     ("--duration", args.duration), ("--count", args.count))
                      if v is not None]
         if live_only:
-            raise CLIError(f"{', '.join(live_only)} only apply to --live")
+            raise CLIError(f"{' and '.join(live_only)} "
+                           f"{_verb(live_only, 'applies', 'apply')} only to --live")
         from .tools.progress import StepProgress
         with StepProgress(unit="pkt", desc=Path(args.pcap).name, as_json=args.json,
                           minimum=500) as bar:

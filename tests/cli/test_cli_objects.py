@@ -350,3 +350,38 @@ def test_run_truncated_capture_runs_the_complete_packets(tmp_path: Path,
     cut.write_bytes(data[:24 + sum(16 + len(p.data) for p in pkts[:3]) + 7])
     rc, out, err = run_cli(capsys, "run", FIREWALL, "--pcap", str(cut))
     assert rc == 0 and "3 packets" in out and "truncated record header after packet 3" in err
+
+
+# --- as a new user finds it ----------------------------------------------------------------------
+
+def test_a_tracepoint_program_is_not_test_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """BPF_PROG_TEST_RUN has no tracepoint programs: say so, and what to do instead,
+    not ENOTSUPP from a call the user never made."""
+    rc, _, err = run_cli(capsys, "run", str(EXAMPLES / "tp_syscalls.o"), "--program",
+                         "count_sys_enter")
+    assert rc == 1 and err.startswith("pybpf: error: program count_sys_enter is a tracepoint "
+                                      "program, which BPF_PROG_TEST_RUN does not run")
+    assert "attach" in err and "ENOTSUPP" not in err
+
+
+def test_unreadable_and_empty_files_say_so(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = run_cli(capsys, "prog", "load", str(tmp_path))   # not "--type is needed"
+    assert rc == 1 and f"cannot read {tmp_path}: Is a directory" in err
+    empty = tmp_path / "empty.o"
+    empty.write_bytes(b"")
+    for argv in (["disasm", str(empty)], ["run", str(empty)],
+                 ["prog", "load", str(empty), "--type", "xdp"]):
+        rc, _, err = run_cli(capsys, *argv)
+        assert rc == 1 and f"{empty} is empty" in err, argv
+
+
+def test_obj_show_says_where_maps_are_pinned(capsys: pytest.CaptureFixture[str]) -> None:
+    iproute2 = ROOT / "tests/objects/data/iproute2_pinned.o"
+    rc, out, _ = run_cli(capsys, "obj", "show", str(iproute2))
+    assert rc == 0
+    assert "pinned at <pin root>/tc/globals/pybpf_ip_global (iproute2's PIN_GLOBAL_NS)" in out
+    rc, out, _ = run_cli(capsys, "obj", "show", str(ROOT / "tests/objects/data/pinned.o"), "-j")
+    (pinned,) = [m for m in json.loads(out)["maps"] if "pinning" in m]
+    assert pinned == {**pinned, "name": "pybpf_pin_counts", "pinning": "LIBBPF_PIN_BY_NAME",
+                      "pin_path": "<pin root>/pybpf_pin_counts"}
