@@ -307,6 +307,11 @@ def cmd_run_object(args: argparse.Namespace) -> int:
         else:
             data_in = parse_hex_arg(args.data_in, "--data-in") if args.data_in else None
             ctx_in = parse_hex_arg(args.ctx_in, "--ctx-in") if args.ctx_in else None
+            if args.data_in is None and _takes_packets(prog):
+                from .tools.objdump import prog_type_name
+                raise CLIError(f"program {prog.name} ({prog_type_name(prog.type)}) runs on a "
+                               "packet: give one with --data-in HEX|@FILE, or --pcap FILE to "
+                               "run it on each packet of a capture")
             res = _test_run(prog, data_in, ctx_in, args)
             out.update({"program": prog.name, "retval": res.retval,
                         "verdict": verdict_name(prog.type, res.retval),
@@ -361,7 +366,7 @@ def _test_run(prog: Any, data_in: bytes | None, ctx_in: bytes | None,
         if getattr(e, "errno", None) != ENOTSUPP:
             raise
         from .tools.objdump import prog_type_name
-        raise CLIError(f"program {prog.name} is a {prog_type_name(prog.type)} program, which "
+        raise CLIError(f"program {prog.name} ({prog_type_name(prog.type)}) is of a type "
                        "BPF_PROG_TEST_RUN does not run (in the kernel, and so not on the VM "
                        "either): attach it to its event in the kernel instead (Program.attach() "
                        "in Python; `pybpf trace syscalls` attaches the tracepoint example)"
@@ -372,10 +377,14 @@ _PACKET_TYPES = ("XDP", "SCHED_CLS", "SCHED_ACT", "SOCKET_FILTER", "CGROUP_SKB",
                  "LWT_OUT", "LWT_XMIT", "LWT_SEG6LOCAL", "FLOW_DISSECTOR")
 
 
+def _takes_packets(prog: Any) -> bool:
+    from .uapi import ProgType
+    return prog.type in [int(ProgType[name]) for name in _PACKET_TYPES]
+
+
 def _check_packet_program(prog: Any) -> None:
     """--pcap feeds frames to BPF_PROG_TEST_RUN's data_in: only packet programs take them."""
-    from .uapi import ProgType
-    if prog.type not in [int(ProgType[name]) for name in _PACKET_TYPES]:
+    if not _takes_packets(prog):
         from .tools.objdump import prog_type_name
         raise CLIError(f"--pcap feeds packets, and program {prog.name} is a "
                        f"{prog_type_name(prog.type)} program, which takes none (packet "

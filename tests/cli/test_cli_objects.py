@@ -359,8 +359,8 @@ def test_a_tracepoint_program_is_not_test_run(capsys: pytest.CaptureFixture[str]
     not ENOTSUPP from a call the user never made."""
     rc, _, err = run_cli(capsys, "run", str(EXAMPLES / "tp_syscalls.o"), "--program",
                          "count_sys_enter")
-    assert rc == 1 and err.startswith("pybpf: error: program count_sys_enter is a tracepoint "
-                                      "program, which BPF_PROG_TEST_RUN does not run")
+    assert rc == 1 and err.startswith("pybpf: error: program count_sys_enter (tracepoint) is "
+                                      "of a type BPF_PROG_TEST_RUN does not run")
     assert "attach" in err and "ENOTSUPP" not in err
 
 
@@ -385,3 +385,12 @@ def test_obj_show_says_where_maps_are_pinned(capsys: pytest.CaptureFixture[str])
     (pinned,) = [m for m in json.loads(out)["maps"] if "pinning" in m]
     assert pinned == {**pinned, "name": "pybpf_pin_counts", "pinning": "LIBBPF_PIN_BY_NAME",
                       "pin_path": "<pin root>/pybpf_pin_counts"}
+
+
+@pytest.mark.parametrize("backend", ["vm", pytest.param("kernel", marks=pytest.mark.kernel)])
+def test_a_packet_program_without_a_packet_says_how_to_give_one(
+        backend: str, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = run_cli(capsys, "run", str(EXAMPLES / "xdp_lb.o"), "--backend", backend)
+    assert rc == 1 and err == ("pybpf: error: program xdp_lb (xdp) runs on a packet: give one "
+                               "with --data-in HEX|@FILE, or --pcap FILE to run it on each "
+                               "packet of a capture\n")
