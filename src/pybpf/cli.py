@@ -657,7 +657,7 @@ def cmd_prog_load(args: argparse.Namespace) -> int:
             raise CLIError(f"cannot load into the kernel: {explain(args.need_caps)}")
         raise CLIError(f"cannot load into the kernel: {reason}")
     try:
-        with prog_load(ptype, code, args.license, log_level=args.log_level,
+        with prog_load(ptype, code, args.license or "GPL", log_level=args.log_level,
                        name=Path(args.file).stem[:15]) as prog:
             info = prog.info(insns=False)
             result = {"name": Path(args.file).stem, "type": args.type, "accepted": True,
@@ -681,6 +681,9 @@ def _prog_load_object(args: argparse.Namespace) -> int:
     from .tools.perms import caps_for, kernel_gate
     if args.syntax is not None:
         raise CLIError(f"--syntax applies to assembly; {args.file} is an ELF object")
+    if args.license is not None:
+        raise CLIError(f"--license applies to raw bytecode; {args.file} is an ELF object, "
+                       "whose programs take the license of its license section")
     spec = _load_object(args.file)
     chosen = _choose_programs(spec, args.program, args.type, "load")
     args.need_caps = _caps_for(spec, chosen)
@@ -994,8 +997,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--log-level", type=int, default=1, choices=[0, 1, 2],
                     help="verifier log level, printed for accepted and rejected programs "
                          "(0: none, default 1, 2: every instruction's verifier state)")
-    pl.add_argument("--license", default="GPL",
-                    help="raw bytecode: the license string (default GPL)")
+    pl.add_argument("--license",
+                    help="raw bytecode: the license string (default GPL; an object's "
+                         "programs take its license section's)")
     pl.add_argument("--syntax", choices=syntaxes, help="assembly syntax (default: detected)")
     _json_option(pl)
     pl.set_defaults(fn=cmd_prog_load)

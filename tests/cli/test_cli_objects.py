@@ -145,6 +145,8 @@ def test_prog_load_argument_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     assert rc == 1 and "choose it with --program" in err
     rc, _, err = run_cli(capsys, "prog", "load", str(DATA / "multi.o"), "--program", "nope")
     assert rc == 1 and "no program 'nope'" in err
+    rc, _, err = run_cli(capsys, "prog", "load", str(DATA / "multi.o"), "--license", "MIT")
+    assert rc == 1 and "--license applies to raw bytecode" in err   # not silently ignored
 
 
 # --- run: what it refuses ----------------------------------------------------------------------
