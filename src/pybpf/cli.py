@@ -236,7 +236,7 @@ def _check_run_options(args: argparse.Namespace, is_object: bool) -> None:
                            "--data-in, --ctx-in or --pcap)")
     else:
         wrong = given("program", "type", "data_in", "ctx_in", "pcap", "pcap_out", "set",
-                      "map", "record_type", "repeat", "clock")
+                      "map", "record_type", "repeat", "clock", "pin_root")
         if wrong:
             raise CLIError(f"{', '.join(wrong)} {_verb(wrong, 'needs', 'need')} an ELF object; "
                            f"{args.file} is not an ELF object (a raw program takes --mem)")
@@ -247,6 +247,9 @@ def _check_run_options(args: argparse.Namespace, is_object: bool) -> None:
         if wrong:
             raise CLIError(f"{', '.join(wrong)} cannot go with --pcap, which runs the program "
                            "once on each packet of the capture")
+    if args.pin_root is not None and args.backend != "kernel":
+        raise CLIError("--pin-root is where the kernel backend pins an object's maps; on the "
+                       "VM they are the run's own (use --backend kernel)")
     if args.backend == "kernel":
         if args.budget is not None:
             raise CLIError("--budget is the VM's instruction budget; in the kernel the "
@@ -320,6 +323,11 @@ def cmd_run_object(args: argparse.Namespace) -> int:
                 out["ctx_out"] = res.ctx_out.hex()
         out["maps"] = dump_maps(obj)
         out.update(run_extras(obj, capture))  # globals, records, printk
+        if obj.pinned:
+            out["pinned"] = _pins(obj)
+        warnings = list(spec.warnings) + list(obj.warnings) + out.get("warnings", [])
+        if warnings:  # what the loader passed over, what the backend lacks
+            out["warnings"] = warnings
     if pcap_in is not None and pcap_in.truncated:
         print(f"pybpf: warning: {args.pcap}: {pcap_in.truncated}; ran the "
               f"{len(pcap_in.packets)} complete packets before it", file=sys.stderr)
@@ -350,7 +358,22 @@ def cmd_run_object(args: argparse.Namespace) -> int:
             print(f"  {map_entry_text(e)}")
         if len(entries) > 50:
             print(f"  ... {len(entries) - 50} more")
+    for line in _pin_lines(out.get("pinned", {})):
+        print(line)
     return 0
+
+
+def _pins(obj: Any) -> dict[str, dict[str, Any]]:
+    """The maps an object pinned (by name, or in iproute2's namespaces): where, and
+    whether an existing pin was reused."""
+    return {name: {"path": path, "reused": bool(getattr(obj.maps[name], "reused", False))}
+            for name, path in obj.pinned.items()}
+
+
+def _pin_lines(pins: dict[str, dict[str, Any]]) -> list[str]:
+    return [f"map {name} pinned at {p['path']} "
+            f"({'an existing pin, reused' if p['reused'] else 'new; the pin stays after exit'})"
+            for name, p in pins.items()]
 
 
 ENOTSUPP = 524  # the kernel's "operation not supported" for program types
@@ -646,8 +669,9 @@ def cmd_prog_load(args: argparse.Namespace) -> int:
     if args.type is None:
         raise CLIError("--type is needed for raw bytecode (an ELF object's programs take "
                        "theirs from SEC())")
-    if args.program is not None:
-        raise CLIError(f"--program needs an ELF object; {args.file} is not an ELF object")
+    if args.program is not None or args.pin_root is not None:
+        raise CLIError(f"{'--program' if args.program is not None else '--pin-root'} needs an "
+                       f"ELF object; {args.file} is not an ELF object")
     ptype = prog_type_value(args.type)
     from .tools.perms import caps_for, explain
     args.need_caps = caps_for([ptype])
@@ -698,13 +722,17 @@ def _prog_load_object(args: argparse.Namespace) -> int:
         try:
             with spec.instantiate("kernel", programs=[name],
                                   tail_calls=args.program is not None,
-                                  log_level=args.log_level) as obj:
+                                  log_level=args.log_level, pin_root=args.pin_root) as obj:
                 prog = obj.programs[name]
                 info = prog.handle.info(insns=False)
                 rec.update({"accepted": True, "verified_insns": info.verified_insns,
                             "xlated_len": info.xlated_prog_len,
                             "jited_len": info.jited_prog_len,
                             "log": prog.verifier_log or ""})
+                if obj.pinned:
+                    rec["pinned"] = _pins(obj)
+                if obj.warnings:
+                    rec["warnings"] = list(obj.warnings)
         except KernelVerifierError as e:
             if e.errno == errno.EPERM and not e.log:
                 raise
@@ -730,6 +758,10 @@ def _print_prog_load(results: list[dict[str, Any]], as_json: bool) -> int:
         if r["accepted"]:
             print(f"{head}accepted: {r['insns']} instructions, {r['verified_insns']} verified, "
                   f"xlated {r['xlated_len']} bytes, jited {r['jited_len']} bytes")
+            for line in _pin_lines(r.get("pinned", {})):
+                print(f"  {line}")
+            for w in r.get("warnings", []):
+                print(f"pybpf: warning: {w}", file=sys.stderr)
         else:
             print(f"{head}rejected: {r['error']} ({r['errno']})", file=sys.stderr)
     return 1 if rejected else 0
@@ -921,6 +953,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--syntax", choices=syntaxes, help="assembly syntax (default: detected)")
     r.add_argument("--backend", choices=["vm", "kernel"], default="vm",
                    help="where the program runs (default vm)")
+    r.add_argument("--pin-root", metavar="DIR",
+                   help="kernel, objects: the bpffs where maps pinned by name (or in "
+                        "iproute2's namespaces) are pinned or reused (default /sys/fs/bpf)")
     r.add_argument("--budget", type=_positive_int,
                    help="VM: instructions one run may execute before it is stopped "
                         "(default 1000000)")
@@ -997,6 +1032,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--log-level", type=int, default=1, choices=[0, 1, 2],
                     help="verifier log level, printed for accepted and rejected programs "
                          "(0: none, default 1, 2: every instruction's verifier state)")
+    pl.add_argument("--pin-root", metavar="DIR",
+                    help="objects: the bpffs where maps pinned by name (or in iproute2's "
+                         "namespaces) are pinned or reused (default /sys/fs/bpf)")
     pl.add_argument("--license",
                     help="raw bytecode: the license string (default GPL; an object's "
                          "programs take its license section's)")

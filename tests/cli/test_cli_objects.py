@@ -396,3 +396,61 @@ def test_a_packet_program_without_a_packet_says_how_to_give_one(
     assert rc == 1 and err == ("pybpf: error: program xdp_lb (xdp) runs on a packet: give one "
                                "with --data-in HEX|@FILE, or --pcap FILE to run it on each "
                                "packet of a capture\n")
+
+
+@pytest.fixture
+def bpffs(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A bpffs of our own in a temporary directory (isolated from /sys/fs/bpf)."""
+    from tests.conftest import kernel_available
+    ok, why = kernel_available()
+    if not ok:
+        pytest.skip(f"bpf(2) unavailable: {why}")
+    from pybpf.errors import PyBPFError
+    from pybpf.kernel import mount_bpffs, unmount
+    root = tmp_path / "bpffs"
+    try:
+        mount_bpffs(root)
+    except PyBPFError as e:
+        pytest.skip(f"cannot mount a bpffs: {e}")
+    yield str(root)
+    unmount(root, lazy=True)
+
+
+@pytest.mark.kernel
+def test_run_and_prog_load_say_what_they_pinned(bpffs: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Pins outlive the command, as libbpf's and iproute2's do: say where they are."""
+    obj = str(ROOT / "tests/objects/data/iproute2_pinned.o")
+    packet = "00" * 64
+    rc, out, _ = run_cli(capsys, "run", obj, "--backend", "kernel", "--pin-root", bpffs,
+                         "--data-in", packet)
+    assert rc == 0
+    assert f"map pybpf_ip_global pinned at {bpffs}/tc/globals/pybpf_ip_global (new; the pin " \
+           "stays after exit)" in out
+    rc, out, _ = run_cli(capsys, "run", obj, "--backend", "kernel", "--pin-root", bpffs,
+                         "--data-in", packet, "-j")
+    report = json.loads(out)
+    assert rc == 0 and report["pinned"]["pybpf_ip_global"]["reused"]
+    assert report["maps"]["pybpf_ip_global"][0]["value"] == (2).to_bytes(8, "little").hex()
+    rc, out, _ = run_cli(capsys, "prog", "load", obj, "--pin-root", bpffs)
+    assert rc == 0 and "(an existing pin, reused)" in out
+
+
+def test_pin_root_needs_an_object_in_the_kernel(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    obj = str(ROOT / "tests/objects/data/iproute2_pinned.o")
+    rc, _, err = run_cli(capsys, "run", obj, "--pin-root", str(tmp_path), "--data-in", "00" * 64)
+    assert rc == 1 and "--pin-root is where the kernel backend pins" in err
+    raw = tmp_path / "p.s"
+    raw.write_text("r0 = 0\nexit\n")
+    rc, _, err = run_cli(capsys, "run", str(raw), "--pin-root", str(tmp_path))
+    assert rc == 1 and "--pin-root needs an ELF object" in err
+    rc, _, err = run_cli(capsys, "prog", "load", str(raw), "--type", "xdp", "--pin-root", "x")
+    assert rc == 1 and "--pin-root needs an ELF object" in err
+
+
+def test_run_prints_the_objects_warnings(capsys: pytest.CaptureFixture[str]) -> None:
+    obj = str(ROOT / "tests/objects/data/iproute2_pinned.o")
+    rc, out, _ = run_cli(capsys, "run", obj, "--data-in", "00" * 64)
+    assert rc == 0 and "warning: map pybpf_ip_global: iproute2's PIN_GLOBAL_NS pins only in " \
+                       "the kernel" in out

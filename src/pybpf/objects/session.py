@@ -184,7 +184,8 @@ def run_session(spec: ObjectSpec, args: Any, programs: "list[str] | None" = None
     """The object instantiated on args.backend (its `programs`, default those that
     autoload) with args.map applied, and a RunCapture collecting its output
     (args.record_type types the records) until the end."""
-    with spec.instantiate(args.backend, programs=programs) as obj:
+    with spec.instantiate(args.backend, programs=programs,
+                          pin_root=getattr(args, "pin_root", None)) as obj:
         fill_maps(obj, getattr(args, "map", None))
         types = parse_record_types(getattr(args, "record_type", None))
         try:
