@@ -171,10 +171,22 @@ def _choose_programs(spec: Any, program: str | None, type_name: str | None,
                        f"{', '.join(spec.programs) or 'no programs'}")
     if type_name is not None:
         ptype = prog_type_value(type_name)
-        if program is None and len(spec.programs) != 1:
+        untyped = [n for n, p in spec.programs.items() if not p.type]
+        if program is not None:
+            spec.programs[program].type = ptype
+            # iproute2 loads every program of an object as the type its command names:
+            # the tail-call targets of unknown type (cilium's "2/1") take it too
+            for n in select_programs(spec, [program]):
+                if not spec.programs[n].type:
+                    spec.programs[n].type = ptype
+        elif len(spec.programs) == 1:
+            next(iter(spec.programs.values())).type = ptype
+        elif untyped:  # as iproute2 does: every program of unknown type
+            for n in untyped:
+                spec.programs[n].type = ptype
+        else:
             raise CLIError(f"--type sets the type of one program; choose it with --program "
                            f"({', '.join(spec.programs)})")
-        spec.programs[program or next(iter(spec.programs))].type = ptype
     if program is not None:
         keep = select_programs(spec, [program])
     else:
@@ -731,8 +743,12 @@ def _prog_load_object(args: argparse.Namespace) -> int:
                             "log": prog.verifier_log or ""})
                 if obj.pinned:
                     rec["pinned"] = _pins(obj)
-                if obj.warnings:
-                    rec["warnings"] = list(obj.warnings)
+                # alone, a program leaves the prog_array slots of the others empty: by
+                # design here, not worth a warning
+                warnings = [w for w in obj.warnings if args.program is not None
+                            or not w.endswith("is not loaded, the slot stays empty")]
+                if warnings:
+                    rec["warnings"] = warnings
         except KernelVerifierError as e:
             if e.errno == errno.EPERM and not e.log:
                 raise
@@ -932,8 +948,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  "it, r2 = length")
     r.add_argument("--program", help="objects: which program (default: the only one, or the "
                                      "one that takes packets)")
-    r.add_argument("--type", help="objects: set the program's type (for a SEC() name of no "
-                                  "known type), e.g. xdp, tc, socket_filter")
+    r.add_argument("--type", help="objects: set the type of --program (and of its tail-call "
+                                  "targets of unknown type), or without --program of every "
+                                  "program whose SEC() name has no known type; e.g. xdp, tc")
     r.add_argument("--data-in", help="objects: the packet as HEX or @FILE")
     r.add_argument("--ctx-in", help="objects: the context as HEX or @FILE")
     r.add_argument("--pcap", help="objects: run once per packet of this capture (Ethernet or "
@@ -1027,7 +1044,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("file", help="an ELF object (each program's type from SEC()), or "
                                  "assembly, hex or raw bytecode (with --type)")
     pl.add_argument("--type", help="program type, e.g. xdp, socket_filter: needed for raw "
-                                   "bytecode; for an object it sets the type of --program")
+                                   "bytecode; for an object it sets the type of --program (or "
+                                   "of every program of unknown type), as `run --type` does")
     pl.add_argument("--program", help="objects: load only this program (default: all)")
     pl.add_argument("--log-level", type=int, default=1, choices=[0, 1, 2],
                     help="verifier log level, printed for accepted and rejected programs "

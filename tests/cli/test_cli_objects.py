@@ -454,3 +454,28 @@ def test_run_prints_the_objects_warnings(capsys: pytest.CaptureFixture[str]) -> 
     rc, out, _ = run_cli(capsys, "run", obj, "--data-in", "00" * 64)
     assert rc == 0 and "warning: map pybpf_ip_global: iproute2's PIN_GLOBAL_NS pins only in " \
                        "the kernel" in out
+
+
+@pytest.mark.parametrize("backend", ["vm", pytest.param("kernel", marks=pytest.mark.kernel)])
+def test_type_reaches_the_tail_call_targets_of_unknown_type(
+        backend: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """iproute2 loads every program of an object as the type its command names: with
+    `--type tc`, cilium-style "from-netdev" and its "2/1" tail-call target both run."""
+    obj = str(ROOT / "tests/elf/data/iproute2_maps.o")
+    for extra in (["--program", "from_netdev"], []):
+        rc, out, err = run_cli(capsys, "run", obj, *extra, "--type", "tc", "--data-in",
+                               ETH_FRAME, "--backend", backend, "-j")
+        assert rc == 0, err
+        assert json.loads(out)["program"] == "from_netdev"
+        assert json.loads(out)["retval"] == 100   # the tail call ran: tail_one's 100 + 0
+
+
+@pytest.mark.kernel
+def test_prog_load_type_for_every_program_of_unknown_type(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    obj = str(ROOT / "tests/elf/data/iproute2_maps.o")
+    rc, out, err = run_cli(capsys, "prog", "load", obj, "--type", "tc", "-j")
+    progs = json.loads(out)["programs"]
+    assert rc == 0 and [(p["name"], p["type"], p["accepted"]) for p in progs] == \
+        [("from_netdev", "sched_cls", True), ("tail_one", "sched_cls", True)]
+    assert "warning" not in err   # each loaded alone: the empty slots are by design
