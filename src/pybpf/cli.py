@@ -271,6 +271,9 @@ def _check_run_options(args: argparse.Namespace, is_object: bool) -> None:
                            "bpf_ktime_get_ns cannot be set")
     if args.clock == "capture" and args.pcap is None:
         raise CLIError("--clock capture replays a capture's timestamps; give --pcap")
+    if args.clock == "wall" and args.pcap is None:
+        raise CLIError("--clock wall chooses the host's clock over a capture's timestamps; "
+                       "without --pcap bpf_ktime_get_ns reads the host's clock already")
 
 
 def cmd_run_object(args: argparse.Namespace) -> int:

@@ -167,6 +167,8 @@ def test_prog_load_argument_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     (["OBJ", "--backend", "kernel", "--pcap", TRAFFIC, "--clock", "capture"],
      "--clock capture needs --backend vm"),
     (["OBJ", "--clock", "capture"], "--clock capture replays a capture's timestamps"),
+    (["OBJ", "--clock", "wall", "--data-in", ETH_FRAME], "without --pcap bpf_ktime_get_ns "
+                                                         "reads the host's clock already"),
     (["OBJ", "--type", "nonsense"], "unknown program type 'nonsense'"),
     (["MULTI", "--type", "xdp"], "--type sets the type of one program"),
     (["MULTI", "--program", "nope"], "no program 'nope'"),
