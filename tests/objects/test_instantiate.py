@@ -1,5 +1,6 @@
 """Instantiating object files: map specs checked at instantiate (named, fixable before),
-perf event arrays sized by the possible CPUs, maps pinned by name (kernel), choosing the
+perf event arrays sized by the possible CPUs, maps pinned by name and in iproute2's
+namespaces (kernel), choosing the
 programs to load, and set_global errors that name the variable."""
 
 from __future__ import annotations
