@@ -1,7 +1,7 @@
 """Instantiating object files: map specs checked at instantiate (named, fixable before),
 perf event arrays sized by the possible CPUs, maps pinned by name and in iproute2's
-namespaces (kernel), choosing the
-programs to load, and set_global errors that name the variable."""
+namespaces (kernel), choosing the programs to load (with their tail-call targets), the
+verifier log of accepted programs, and set_global errors that name the variable."""
 
 from __future__ import annotations
 
