@@ -19,14 +19,17 @@ loop:
     r0 += r6
     r4 += 2
     if r4 < r3 goto loop
-fold:
+    ; fold the carries twice: at most 30 words sum below 2^21, so after one fold the
+    ; sum is below 0xffff + 0x1f and after the second it fits 16 bits (a fixed number
+    ; of folds, not a loop, so that the kernel's verifier accepts the program too)
     r6 = r0
     r6 >>= 16
     r0 &= 0xffff
     r0 += r6
     r6 = r0
     r6 >>= 16
-    if r6 != 0 goto fold
+    r0 &= 0xffff
+    r0 += r6
     r0 ^= 0xffff
     exit
 bad:

@@ -14,7 +14,8 @@
  * fragment, else 0), proto, vlan (VLAN id or 0).  Every other frame is
  * sent with bpf_ringbuf_output as a struct other_event (kind 2, 8 bytes):
  * len and the EtherType (host order).  A record that does not fit is
- * counted in `lost_events`; records are never partially written.
+ * counted in `lost_events`; records are never partially written.  Both record
+ * types are in the object's BTF, so tools can decode the records.
  */
 #include "common.h"
 
@@ -46,6 +47,16 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);	/* bytes, a power of 2 pages */
 } events SEC(".maps");
+
+/*
+ * The record types in BTF.  clang emits BTF only for the types of globals, maps
+ * and function signatures, not of locals such as `ev`: an unused global pointer
+ * to each record type puts it there (as bpf2go's -type and other libbpf users
+ * expect), and `pybpf run` then decodes each record as the declared type of its
+ * size.
+ */
+const struct pkt_event *unused_pkt_event __attribute__((unused));
+const struct other_event *unused_other_event __attribute__((unused));
 
 __u64 lost_events;	/* .bss */
 

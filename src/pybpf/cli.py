@@ -37,6 +37,8 @@ def read_program(path: str, syntax: str | None = None) -> bytes:
         data = Path(path).read_bytes() if path != "-" else sys.stdin.buffer.read()
     except OSError as e:
         raise CLIError(f"cannot read {path}: {e.strerror}") from None
+    if not data.strip():
+        raise CLIError(f"{path} is empty: no bytecode, hex or assembly to read")
     try:
         text = data.decode("utf-8")
         is_text = all(c.isprintable() or c.isspace() for c in text)
@@ -155,46 +157,48 @@ def _load_object(path: str) -> Any:
     return load(path)
 
 
-def _only_programs(spec: Any, keep: set[str]) -> Any:
-    """A copy of the spec with only the programs in `keep` (and the map slots that
-    refer to them), so that the others are never loaded."""
-    import dataclasses
-    programs = {n: p for n, p in spec.programs.items() if n in keep}
-    values = {m: [(i, r) for i, r in slots if r in programs or r in spec.maps]
-              for m, slots in spec.map_values.items()}
-    return dataclasses.replace(spec, programs=programs, map_values=values)
-
-
-def _tail_call_targets(spec: Any) -> set[str]:
-    return {r for slots in spec.map_values.values() for _, r in slots if r in spec.programs}
-
-
 def _choose_programs(spec: Any, program: str | None, type_name: str | None,
-                     what: str = "run") -> Any:
-    """Apply --program and --type to an object: the named program (and the programs
-    its prog_array slots hold) or every program of known type; --type sets the type
-    of the chosen program, as ProgramSpec.type does (for SEC() names of no known
-    type, e.g. cilium's "2/1"). Programs of unknown type are refused by name."""
+                     what: str = "run") -> list[str]:
+    """Apply --program and --type to an object: the names of the programs to load,
+    the named one (with the tail-call targets its object's prog_array slots hold) or
+    every program of known type, as instantiate(programs=...) selects them
+    (select_programs); --type sets the type of the chosen program, as ProgramSpec.type
+    does (for SEC() names of no known type, e.g. cilium's "2/1"). Programs of unknown
+    type are refused by name."""
+    from .objects.instance import select_programs, tail_call_targets
     if program is not None and program not in spec.programs:
         raise CLIError(f"no program {program!r}; {spec.path or 'the object'} has: "
                        f"{', '.join(spec.programs) or 'no programs'}")
     if type_name is not None:
         ptype = prog_type_value(type_name)
-        if program is None and len(spec.programs) != 1:
+        untyped = [n for n, p in spec.programs.items() if not p.type]
+        if program is not None:
+            spec.programs[program].type = ptype
+            # iproute2 loads every program of an object as the type its command names:
+            # the tail-call targets of unknown type (cilium's "2/1") take it too
+            for n in select_programs(spec, [program]):
+                if not spec.programs[n].type:
+                    spec.programs[n].type = ptype
+        elif len(spec.programs) == 1:
+            next(iter(spec.programs.values())).type = ptype
+        elif untyped:  # as iproute2 does: every program of unknown type
+            for n in untyped:
+                spec.programs[n].type = ptype
+        else:
             raise CLIError(f"--type sets the type of one program; choose it with --program "
                            f"({', '.join(spec.programs)})")
-        spec.programs[program or next(iter(spec.programs))].type = ptype
-    targets = _tail_call_targets(spec)
     if program is not None:
-        keep = {program} | targets
+        keep = select_programs(spec, [program])
     else:
-        keep = {n for n, p in spec.programs.items() if p.type or n in targets}
+        targets = tail_call_targets(spec)
+        keep = [n for n in select_programs(spec, None)
+                if spec.programs[n].type or n in targets]
+        for n in spec.programs:
+            if n not in keep and not spec.programs[n].type:
+                print(f"pybpf: note: program {n} (SEC(\"{spec.programs[n].section}\")) has "
+                      f"no known program type and is not loaded; --program {n} --type TYPE "
+                      f"would {what} it", file=sys.stderr)
     untyped = [n for n in keep if not spec.programs[n].type]
-    for n in sorted(set(spec.programs) - keep) if program is None else ():
-        if not spec.programs[n].type:
-            print(f"pybpf: note: program {n} (SEC(\"{spec.programs[n].section}\")) has no "
-                  f"known program type and is not loaded; --program {n} --type TYPE would "
-                  f"{what} it", file=sys.stderr)
     if untyped or not keep:
         names = untyped or list(spec.programs)
         if not names:
@@ -203,7 +207,7 @@ def _choose_programs(spec: Any, program: str | None, type_name: str | None,
         raise CLIError(f"{_verb(names, 'program', 'programs')} {sections} "
                        f"{_verb(names, 'has', 'have')} no known program type; give it with "
                        "--program NAME --type TYPE (e.g. xdp, tc, socket_filter)")
-    return _only_programs(spec, keep) if keep != set(spec.programs) else spec
+    return keep
 
 
 def _repeat_progress(prog: Any, data_in: bytes | None, ctx_in: bytes | None, repeat: int,
@@ -244,7 +248,7 @@ def _check_run_options(args: argparse.Namespace, is_object: bool) -> None:
                            "--data-in, --ctx-in or --pcap)")
     else:
         wrong = given("program", "type", "data_in", "ctx_in", "pcap", "pcap_out", "set",
-                      "map", "record_type", "repeat", "clock")
+                      "map", "record_type", "repeat", "clock", "pin_root")
         if wrong:
             raise CLIError(f"{', '.join(wrong)} {_verb(wrong, 'needs', 'need')} an ELF object; "
                            f"{args.file} is not an ELF object (a raw program takes --mem)")
@@ -255,6 +259,9 @@ def _check_run_options(args: argparse.Namespace, is_object: bool) -> None:
         if wrong:
             raise CLIError(f"{', '.join(wrong)} cannot go with --pcap, which runs the program "
                            "once on each packet of the capture")
+    if args.pin_root is not None and args.backend != "kernel":
+        raise CLIError("--pin-root is where the kernel backend pins an object's maps; on the "
+                       "VM they are the run's own (use --backend kernel)")
     if args.backend == "kernel":
         if args.budget is not None:
             raise CLIError("--budget is the VM's instruction budget; in the kernel the "
@@ -264,6 +271,9 @@ def _check_run_options(args: argparse.Namespace, is_object: bool) -> None:
                            "bpf_ktime_get_ns cannot be set")
     if args.clock == "capture" and args.pcap is None:
         raise CLIError("--clock capture replays a capture's timestamps; give --pcap")
+    if args.clock == "wall" and args.pcap is None:
+        raise CLIError("--clock wall chooses the host's clock over a capture's timestamps; "
+                       "without --pcap bpf_ktime_get_ns reads the host's clock already")
 
 
 def cmd_run_object(args: argparse.Namespace) -> int:
@@ -272,8 +282,9 @@ def cmd_run_object(args: argparse.Namespace) -> int:
     from .objects.runner import dump_maps, pick_program, run_pcap, verdict_name
     from .objects.session import (apply_sets, format_extras, map_entry_text, run_extras,
                                   run_session)
-    spec = _choose_programs(_load_object(args.file), args.program, args.type)
-    args.need_caps = _caps_for_spec(spec)
+    spec = _load_object(args.file)
+    chosen = _choose_programs(spec, args.program, args.type)
+    args.need_caps = _caps_for(spec, chosen)
     apply_sets(spec, args.set)  # typed by BTF: ints, bools, enum names, strings, JSON
     out: dict = {}
     pcap_in = None
@@ -281,7 +292,7 @@ def cmd_run_object(args: argparse.Namespace) -> int:
         from .pcap import read_capture, with_ethernet
         pcap_in = read_capture(args.pcap)
         packets, added = with_ethernet(pcap_in.packets)
-    with run_session(spec, args) as (obj, capture):  # --map, then records and printk
+    with run_session(spec, args, chosen) as (obj, capture):  # --map, then records and printk
         prog = pick_program(obj, args.program)
         if args.backend == "vm":
             from .vm import DEFAULT_INSN_BUDGET
@@ -314,7 +325,12 @@ def cmd_run_object(args: argparse.Namespace) -> int:
         else:
             data_in = parse_hex_arg(args.data_in, "--data-in") if args.data_in else None
             ctx_in = parse_hex_arg(args.ctx_in, "--ctx-in") if args.ctx_in else None
-            res = _repeat_progress(prog, data_in, ctx_in, args.repeat or 1, args.json)
+            if args.data_in is None and _takes_packets(prog):
+                from .tools.objdump import prog_type_name
+                raise CLIError(f"program {prog.name} ({prog_type_name(prog.type)}) runs on a "
+                               "packet: give one with --data-in HEX|@FILE, or --pcap FILE to "
+                               "run it on each packet of a capture")
+            res = _test_run(prog, data_in, ctx_in, args)
             out.update({"program": prog.name, "retval": res.retval,
                         "verdict": verdict_name(prog.type, res.retval),
                         "data_out": res.data_out.hex(), "duration_ns": res.duration})
@@ -322,6 +338,11 @@ def cmd_run_object(args: argparse.Namespace) -> int:
                 out["ctx_out"] = res.ctx_out.hex()
         out["maps"] = dump_maps(obj)
         out.update(run_extras(obj, capture))  # globals, records, printk
+        if obj.pinned:
+            out["pinned"] = _pins(obj)
+        warnings = list(spec.warnings) + list(obj.warnings) + out.get("warnings", [])
+        if warnings:  # what the loader passed over, what the backend lacks
+            out["warnings"] = warnings
     if pcap_in is not None and pcap_in.truncated:
         print(f"pybpf: warning: {args.pcap}: {pcap_in.truncated}; ran the "
               f"{len(pcap_in.packets)} complete packets before it", file=sys.stderr)
@@ -352,17 +373,56 @@ def cmd_run_object(args: argparse.Namespace) -> int:
             print(f"  {map_entry_text(e)}")
         if len(entries) > 50:
             print(f"  ... {len(entries) - 50} more")
+    for line in _pin_lines(out.get("pinned", {})):
+        print(line)
     return 0
+
+
+def _pins(obj: Any) -> dict[str, dict[str, Any]]:
+    """The maps an object pinned (by name, or in iproute2's namespaces): where, and
+    whether an existing pin was reused."""
+    return {name: {"path": path, "reused": bool(getattr(obj.maps[name], "reused", False))}
+            for name, path in obj.pinned.items()}
+
+
+def _pin_lines(pins: dict[str, dict[str, Any]]) -> list[str]:
+    return [f"map {name} pinned at {p['path']} "
+            f"({'an existing pin, reused' if p['reused'] else 'new; the pin stays after exit'})"
+            for name, p in pins.items()]
+
+
+ENOTSUPP = 524  # the kernel's "operation not supported" for program types
+
+
+def _test_run(prog: Any, data_in: bytes | None, ctx_in: bytes | None,
+              args: argparse.Namespace) -> Any:
+    """One test run (--repeat times); a program type BPF_PROG_TEST_RUN does not run
+    (tracepoints, kprobes, perf events: in the kernel, so on the VM too) is said so."""
+    try:
+        return _repeat_progress(prog, data_in, ctx_in, args.repeat or 1, args.json)
+    except PyBPFError as e:
+        if getattr(e, "errno", None) != ENOTSUPP:
+            raise
+        from .tools.objdump import prog_type_name
+        raise CLIError(f"program {prog.name} ({prog_type_name(prog.type)}) is of a type "
+                       "BPF_PROG_TEST_RUN does not run (in the kernel, and so not on the VM "
+                       "either): attach it to its event in the kernel instead (Program.attach() "
+                       "in Python; `pybpf trace syscalls` attaches the tracepoint example)"
+                       ) from None
 
 
 _PACKET_TYPES = ("XDP", "SCHED_CLS", "SCHED_ACT", "SOCKET_FILTER", "CGROUP_SKB", "LWT_IN",
                  "LWT_OUT", "LWT_XMIT", "LWT_SEG6LOCAL", "FLOW_DISSECTOR")
 
 
+def _takes_packets(prog: Any) -> bool:
+    from .uapi import ProgType
+    return prog.type in [int(ProgType[name]) for name in _PACKET_TYPES]
+
+
 def _check_packet_program(prog: Any) -> None:
     """--pcap feeds frames to BPF_PROG_TEST_RUN's data_in: only packet programs take them."""
-    from .uapi import ProgType
-    if prog.type not in [int(ProgType[name]) for name in _PACKET_TYPES]:
+    if not _takes_packets(prog):
         from .tools.objdump import prog_type_name
         raise CLIError(f"--pcap feeds packets, and program {prog.name} is a "
                        f"{prog_type_name(prog.type)} program, which takes none (packet "
@@ -377,9 +437,9 @@ _CLOCKS = {"capture": "capture (bpf_ktime_get_ns reads each packet's capture tim
                      "runs; the capture's timestamps are not seen)"}
 
 
-def _caps_for_spec(spec: Any) -> list[str]:
+def _caps_for(spec: Any, programs: list[str]) -> list[str]:
     from .tools.perms import caps_for
-    return caps_for(p.type for p in spec.programs.values())
+    return caps_for(spec.programs[n].type for n in programs)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -620,13 +680,14 @@ def cmd_prog_load(args: argparse.Namespace) -> int:
     from .kernel import KernelVerifierError, available, prog_load
     if _is_elf(args.file):
         return _prog_load_object(args)
+    code = read_program(args.file, args.syntax)  # an unreadable file says so first
     if args.type is None:
         raise CLIError("--type is needed for raw bytecode (an ELF object's programs take "
                        "theirs from SEC())")
-    if args.program is not None:
-        raise CLIError(f"--program needs an ELF object; {args.file} is not an ELF object")
+    if args.program is not None or args.pin_root is not None:
+        raise CLIError(f"{'--program' if args.program is not None else '--pin-root'} needs an "
+                       f"ELF object; {args.file} is not an ELF object")
     ptype = prog_type_value(args.type)
-    code = read_program(args.file, args.syntax)
     from .tools.perms import caps_for, explain
     args.need_caps = caps_for([ptype])
     ok, reason = available()
@@ -635,7 +696,7 @@ def cmd_prog_load(args: argparse.Namespace) -> int:
             raise CLIError(f"cannot load into the kernel: {explain(args.need_caps)}")
         raise CLIError(f"cannot load into the kernel: {reason}")
     try:
-        with prog_load(ptype, code, args.license, log_level=args.log_level,
+        with prog_load(ptype, code, args.license or "GPL", log_level=args.log_level,
                        name=Path(args.file).stem[:15]) as prog:
             info = prog.info(insns=False)
             result = {"name": Path(args.file).stem, "type": args.type, "accepted": True,
@@ -659,23 +720,38 @@ def _prog_load_object(args: argparse.Namespace) -> int:
     from .tools.perms import caps_for, kernel_gate
     if args.syntax is not None:
         raise CLIError(f"--syntax applies to assembly; {args.file} is an ELF object")
-    spec = _choose_programs(_load_object(args.file), args.program, args.type, "load")
-    args.need_caps = caps_for(p.type for p in spec.programs.values())
+    if args.license is not None:
+        raise CLIError(f"--license applies to raw bytecode; {args.file} is an ELF object, "
+                       "whose programs take the license of its license section")
+    spec = _load_object(args.file)
+    chosen = _choose_programs(spec, args.program, args.type, "load")
+    args.need_caps = _caps_for(spec, chosen)
     kernel_gate("loading programs into the kernel", args.need_caps, require=False)
-    targets = _tail_call_targets(spec)
     results = []
-    for name, pspec in spec.programs.items():
-        if args.program is not None and name != args.program:
-            continue
-        one = _only_programs(spec, {name} | (targets if args.program else set()))
+    # each program in an object of its own, so that one rejection does not stop the
+    # others; --program P comes with the tail-call targets P needs
+    for name in ([args.program] if args.program is not None else chosen):
+        pspec = spec.programs[name]
         rec: dict[str, Any] = {"name": name, "section": pspec.section,
                                "type": prog_type_name(pspec.type), "insns": pspec.insn_count}
         try:
-            with one.instantiate("kernel") as obj:
-                info = obj.programs[name].handle.info(insns=False)
+            with spec.instantiate("kernel", programs=[name],
+                                  tail_calls=args.program is not None,
+                                  log_level=args.log_level, pin_root=args.pin_root) as obj:
+                prog = obj.programs[name]
+                info = prog.handle.info(insns=False)
                 rec.update({"accepted": True, "verified_insns": info.verified_insns,
                             "xlated_len": info.xlated_prog_len,
-                            "jited_len": info.jited_prog_len, "log": ""})
+                            "jited_len": info.jited_prog_len,
+                            "log": prog.verifier_log or ""})
+                if obj.pinned:
+                    rec["pinned"] = _pins(obj)
+                # alone, a program leaves the prog_array slots of the others empty: by
+                # design here, not worth a warning
+                warnings = [w for w in obj.warnings if args.program is not None
+                            or not w.endswith("is not loaded, the slot stays empty")]
+                if warnings:
+                    rec["warnings"] = warnings
         except KernelVerifierError as e:
             if e.errno == errno.EPERM and not e.log:
                 raise
@@ -701,6 +777,10 @@ def _print_prog_load(results: list[dict[str, Any]], as_json: bool) -> int:
         if r["accepted"]:
             print(f"{head}accepted: {r['insns']} instructions, {r['verified_insns']} verified, "
                   f"xlated {r['xlated_len']} bytes, jited {r['jited_len']} bytes")
+            for line in _pin_lines(r.get("pinned", {})):
+                print(f"  {line}")
+            for w in r.get("warnings", []):
+                print(f"pybpf: warning: {w}", file=sys.stderr)
         else:
             print(f"{head}rejected: {r['error']} ({r['errno']})", file=sys.stderr)
     return 1 if rejected else 0
@@ -769,7 +849,8 @@ def cmd_top(args: argparse.Namespace) -> int:
                                     ("--duration", args.duration), ("--count", args.count))
                      if v is not None]
         if live_only:
-            raise CLIError(f"{', '.join(live_only)} only apply to --live")
+            raise CLIError(f"{' and '.join(live_only)} "
+                           f"{_verb(live_only, 'applies', 'apply')} only to --live")
         from .tools.progress import StepProgress
         with StepProgress(unit="pkt", desc=Path(args.pcap).name, as_json=args.json,
                           minimum=500) as bar:
@@ -870,8 +951,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  "it, r2 = length")
     r.add_argument("--program", help="objects: which program (default: the only one, or the "
                                      "one that takes packets)")
-    r.add_argument("--type", help="objects: set the program's type (for a SEC() name of no "
-                                  "known type), e.g. xdp, tc, socket_filter")
+    r.add_argument("--type", help="objects: set the type of --program (and of its tail-call "
+                                  "targets of unknown type), or without --program of every "
+                                  "program whose SEC() name has no known type; e.g. xdp, tc")
     r.add_argument("--data-in", help="objects: the packet as HEX or @FILE")
     r.add_argument("--ctx-in", help="objects: the context as HEX or @FILE")
     r.add_argument("--pcap", help="objects: run once per packet of this capture (Ethernet or "
@@ -891,6 +973,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--syntax", choices=syntaxes, help="assembly syntax (default: detected)")
     r.add_argument("--backend", choices=["vm", "kernel"], default="vm",
                    help="where the program runs (default vm)")
+    r.add_argument("--pin-root", metavar="DIR",
+                   help="kernel, objects: the bpffs where maps pinned by name (or in "
+                        "iproute2's namespaces) are pinned or reused (default /sys/fs/bpf)")
     r.add_argument("--budget", type=_positive_int,
                    help="VM: instructions one run may execute before it is stopped "
                         "(default 1000000)")
@@ -962,12 +1047,18 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("file", help="an ELF object (each program's type from SEC()), or "
                                  "assembly, hex or raw bytecode (with --type)")
     pl.add_argument("--type", help="program type, e.g. xdp, socket_filter: needed for raw "
-                                   "bytecode; for an object it sets the type of --program")
+                                   "bytecode; for an object it sets the type of --program (or "
+                                   "of every program of unknown type), as `run --type` does")
     pl.add_argument("--program", help="objects: load only this program (default: all)")
     pl.add_argument("--log-level", type=int, default=1, choices=[0, 1, 2],
-                    help="verifier log level (default 1; objects: the log of a rejection)")
-    pl.add_argument("--license", default="GPL",
-                    help="raw bytecode: the license string (default GPL)")
+                    help="verifier log level, printed for accepted and rejected programs "
+                         "(0: none, default 1, 2: every instruction's verifier state)")
+    pl.add_argument("--pin-root", metavar="DIR",
+                    help="objects: the bpffs where maps pinned by name (or in iproute2's "
+                         "namespaces) are pinned or reused (default /sys/fs/bpf)")
+    pl.add_argument("--license",
+                    help="raw bytecode: the license string (default GPL; an object's "
+                         "programs take its license section's)")
     pl.add_argument("--syntax", choices=syntaxes, help="assembly syntax (default: detected)")
     _json_option(pl)
     pl.set_defaults(fn=cmd_prog_load)

@@ -29,6 +29,19 @@ def test_main_job_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert rc == 0 and json.loads(out)["r0"] == 1
 
 
+@pytest.mark.kernel
+def test_main_job_example_runs_in_the_kernel_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """The assembly example is verifiable (its carries fold a fixed number of times):
+    the kernel gives what the VM gives, intact and corrupted."""
+    example = str(ROOT / "examples/ipv4_checksum.s")
+    hdr = (ROOT / "examples/ipv4_header.hex").read_text().split()
+    bad = "".join(hdr[:10] + ["ff", "ff"] + hdr[12:])
+    for mem in ("@" + str(ROOT / "examples/ipv4_header.hex"), bad, "00" * 20):
+        vm = run_cli(capsys, "run", example, "--mem", mem)
+        kernel = run_cli(capsys, "run", example, "--mem", mem, "--backend", "kernel")
+        assert vm[0] == kernel[0] == 0 and vm[1] == kernel[1], (mem, vm, kernel)
+
+
 def test_asm_disasm_run_roundtrip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "p.s"
     src.write_text("r0 = 5\nr0 *= 3\nexit\n")

@@ -99,6 +99,31 @@ def test_prog_load_object_uses_each_sections_type(capsys: pytest.CaptureFixture[
 
 
 @pytest.mark.kernel
+def test_prog_load_object_prints_the_log_of_accepted_programs(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run_cli(capsys, "prog", "load", FIREWALL, "--log-level", "2")
+    assert rc == 0 and "R10=fp0" in out and "processed" in out   # every state, then stats
+    assert out.rstrip().splitlines()[-1].startswith("xdp_firewall (xdp): accepted:")
+    rc, out, _ = run_cli(capsys, "prog", "load", FIREWALL, "--log-level", "2", "--json")
+    (prog,) = json.loads(out)["programs"]
+    assert rc == 0 and prog["accepted"] and "R10=fp0" in prog["log"]
+    rc, out, _ = run_cli(capsys, "prog", "load", FIREWALL, "--log-level", "0", "--json")
+    (prog,) = json.loads(out)["programs"]
+    assert rc == 0 and prog["log"] == ""
+
+
+@pytest.mark.kernel
+def test_prog_load_program_with_its_tail_call_targets(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    dispatch = str(EXAMPLES / "tailcall_dispatch.o")
+    rc, out, _ = run_cli(capsys, "prog", "load", dispatch, "--program", "dispatcher", "-j")
+    assert rc == 0 and [p["name"] for p in json.loads(out)["programs"]] == ["dispatcher"]
+    rc, out, _ = run_cli(capsys, "prog", "load", dispatch, "-j")   # each one on its own
+    assert rc == 0 and [p["name"] for p in json.loads(out)["programs"]] == \
+        ["handle_ipv4", "handle_ipv6", "dispatcher"]
+
+
+@pytest.mark.kernel
 def test_prog_load_raw_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "good.s"
     good.write_text("r0 = 2\nexit\n")
@@ -118,6 +143,8 @@ def test_prog_load_argument_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     assert rc == 1 and "choose it with --program" in err
     rc, _, err = run_cli(capsys, "prog", "load", str(DATA / "multi.o"), "--program", "nope")
     assert rc == 1 and "no program 'nope'" in err
+    rc, _, err = run_cli(capsys, "prog", "load", str(DATA / "multi.o"), "--license", "MIT")
+    assert rc == 1 and "--license applies to raw bytecode" in err   # not silently ignored
 
 
 # --- run: what it refuses ----------------------------------------------------------------------
@@ -138,6 +165,8 @@ def test_prog_load_argument_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     (["OBJ", "--backend", "kernel", "--pcap", TRAFFIC, "--clock", "capture"],
      "--clock capture needs --backend vm"),
     (["OBJ", "--clock", "capture"], "--clock capture replays a capture's timestamps"),
+    (["OBJ", "--clock", "wall", "--data-in", ETH_FRAME], "without --pcap bpf_ktime_get_ns "
+                                                         "reads the host's clock already"),
     (["OBJ", "--type", "nonsense"], "unknown program type 'nonsense'"),
     (["MULTI", "--type", "xdp"], "--type sets the type of one program"),
     (["MULTI", "--program", "nope"], "no program 'nope'"),
@@ -323,3 +352,130 @@ def test_run_truncated_capture_runs_the_complete_packets(tmp_path: Path,
     cut.write_bytes(data[:24 + sum(16 + len(p.data) for p in pkts[:3]) + 7])
     rc, out, err = run_cli(capsys, "run", FIREWALL, "--pcap", str(cut))
     assert rc == 0 and "3 packets" in out and "truncated record header after packet 3" in err
+
+
+# --- as a new user finds it ----------------------------------------------------------------------
+
+def test_a_tracepoint_program_is_not_test_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """BPF_PROG_TEST_RUN has no tracepoint programs: say so, and what to do instead,
+    not ENOTSUPP from a call the user never made."""
+    rc, _, err = run_cli(capsys, "run", str(EXAMPLES / "tp_syscalls.o"), "--program",
+                         "count_sys_enter")
+    assert rc == 1 and err.startswith("pybpf: error: program count_sys_enter (tracepoint) is "
+                                      "of a type BPF_PROG_TEST_RUN does not run")
+    assert "attach" in err and "ENOTSUPP" not in err
+
+
+def test_unreadable_and_empty_files_say_so(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = run_cli(capsys, "prog", "load", str(tmp_path))   # not "--type is needed"
+    assert rc == 1 and f"cannot read {tmp_path}: Is a directory" in err
+    empty = tmp_path / "empty.o"
+    empty.write_bytes(b"")
+    for argv in (["disasm", str(empty)], ["run", str(empty)],
+                 ["prog", "load", str(empty), "--type", "xdp"]):
+        rc, _, err = run_cli(capsys, *argv)
+        assert rc == 1 and f"{empty} is empty" in err, argv
+
+
+def test_obj_show_says_where_maps_are_pinned(capsys: pytest.CaptureFixture[str]) -> None:
+    iproute2 = ROOT / "tests/objects/data/iproute2_pinned.o"
+    rc, out, _ = run_cli(capsys, "obj", "show", str(iproute2))
+    assert rc == 0
+    assert "pinned at <pin root>/tc/globals/pybpf_ip_global (iproute2's PIN_GLOBAL_NS)" in out
+    rc, out, _ = run_cli(capsys, "obj", "show", str(ROOT / "tests/objects/data/pinned.o"), "-j")
+    (pinned,) = [m for m in json.loads(out)["maps"] if "pinning" in m]
+    assert pinned == {**pinned, "name": "pybpf_pin_counts", "pinning": "LIBBPF_PIN_BY_NAME",
+                      "pin_path": "<pin root>/pybpf_pin_counts"}
+
+
+@pytest.mark.parametrize("backend", ["vm", pytest.param("kernel", marks=pytest.mark.kernel)])
+def test_a_packet_program_without_a_packet_says_how_to_give_one(
+        backend: str, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = run_cli(capsys, "run", str(EXAMPLES / "xdp_lb.o"), "--backend", backend)
+    assert rc == 1 and err == ("pybpf: error: program xdp_lb (xdp) runs on a packet: give one "
+                               "with --data-in HEX|@FILE, or --pcap FILE to run it on each "
+                               "packet of a capture\n")
+
+
+@pytest.fixture
+def bpffs(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A bpffs of our own in a temporary directory (isolated from /sys/fs/bpf)."""
+    from tests.conftest import kernel_available
+    ok, why = kernel_available()
+    if not ok:
+        pytest.skip(f"bpf(2) unavailable: {why}")
+    from pybpf.errors import PyBPFError
+    from pybpf.kernel import mount_bpffs, unmount
+    root = tmp_path / "bpffs"
+    try:
+        mount_bpffs(root)
+    except PyBPFError as e:
+        pytest.skip(f"cannot mount a bpffs: {e}")
+    yield str(root)
+    unmount(root, lazy=True)
+
+
+@pytest.mark.kernel
+def test_run_and_prog_load_say_what_they_pinned(bpffs: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Pins outlive the command, as libbpf's and iproute2's do: say where they are."""
+    obj = str(ROOT / "tests/objects/data/iproute2_pinned.o")
+    packet = "00" * 64
+    rc, out, _ = run_cli(capsys, "run", obj, "--backend", "kernel", "--pin-root", bpffs,
+                         "--data-in", packet)
+    assert rc == 0
+    assert f"map pybpf_ip_global pinned at {bpffs}/tc/globals/pybpf_ip_global (new; the pin " \
+           "stays after exit)" in out
+    rc, out, _ = run_cli(capsys, "run", obj, "--backend", "kernel", "--pin-root", bpffs,
+                         "--data-in", packet, "-j")
+    report = json.loads(out)
+    assert rc == 0 and report["pinned"]["pybpf_ip_global"]["reused"]
+    assert report["maps"]["pybpf_ip_global"][0]["value"] == (2).to_bytes(8, "little").hex()
+    rc, out, _ = run_cli(capsys, "prog", "load", obj, "--pin-root", bpffs)
+    assert rc == 0 and "(an existing pin, reused)" in out
+
+
+def test_pin_root_needs_an_object_in_the_kernel(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    obj = str(ROOT / "tests/objects/data/iproute2_pinned.o")
+    rc, _, err = run_cli(capsys, "run", obj, "--pin-root", str(tmp_path), "--data-in", "00" * 64)
+    assert rc == 1 and "--pin-root is where the kernel backend pins" in err
+    raw = tmp_path / "p.s"
+    raw.write_text("r0 = 0\nexit\n")
+    rc, _, err = run_cli(capsys, "run", str(raw), "--pin-root", str(tmp_path))
+    assert rc == 1 and "--pin-root needs an ELF object" in err
+    rc, _, err = run_cli(capsys, "prog", "load", str(raw), "--type", "xdp", "--pin-root", "x")
+    assert rc == 1 and "--pin-root needs an ELF object" in err
+
+
+def test_run_prints_the_objects_warnings(capsys: pytest.CaptureFixture[str]) -> None:
+    obj = str(ROOT / "tests/objects/data/iproute2_pinned.o")
+    rc, out, _ = run_cli(capsys, "run", obj, "--data-in", "00" * 64)
+    assert rc == 0 and "warning: map pybpf_ip_global: iproute2's PIN_GLOBAL_NS pins only in " \
+                       "the kernel" in out
+
+
+@pytest.mark.parametrize("backend", ["vm", pytest.param("kernel", marks=pytest.mark.kernel)])
+def test_type_reaches_the_tail_call_targets_of_unknown_type(
+        backend: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """iproute2 loads every program of an object as the type its command names: with
+    `--type tc`, cilium-style "from-netdev" and its "2/1" tail-call target both run."""
+    obj = str(ROOT / "tests/elf/data/iproute2_maps.o")
+    for extra in (["--program", "from_netdev"], []):
+        rc, out, err = run_cli(capsys, "run", obj, *extra, "--type", "tc", "--data-in",
+                               ETH_FRAME, "--backend", backend, "-j")
+        assert rc == 0, err
+        assert json.loads(out)["program"] == "from_netdev"
+        assert json.loads(out)["retval"] == 100   # the tail call ran: tail_one's 100 + 0
+
+
+@pytest.mark.kernel
+def test_prog_load_type_for_every_program_of_unknown_type(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    obj = str(ROOT / "tests/elf/data/iproute2_maps.o")
+    rc, out, err = run_cli(capsys, "prog", "load", obj, "--type", "tc", "-j")
+    progs = json.loads(out)["programs"]
+    assert rc == 0 and [(p["name"], p["type"], p["accepted"]) for p in progs] == \
+        [("from_netdev", "sched_cls", True), ("tail_one", "sched_cls", True)]
+    assert "warning" not in err   # each loaded alone: the empty slots are by design

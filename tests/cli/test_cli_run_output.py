@@ -156,3 +156,22 @@ def test_obj_show_prints_typed_globals(capsys: pytest.CaptureFixture[str]) -> No
     assert g["limits"]["value"] == {"max_len": 1000, "burst": 4, "enabled": True}
     assert g["limits"]["initial"] == "e803000004000100"
     assert g["mode"]["type"] == "const volatile enum mode" and g["mode"]["value"] == "MODE_COUNT"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ringbuf_example_records_decode_without_options(
+        backend: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """examples/ringbuf_events.o declares its record types in BTF: `pybpf run` decodes
+    each record as the declared type of its size, and does not list the declaring
+    pointers among the globals."""
+    example = str(ROOT / "examples/ringbuf_events.o")
+    rc, out, err = run_cli(capsys, "run", example, "--backend", backend, "--pcap", PCAP)
+    assert rc == 0, err
+    assert "globals .bss:\n  lost_events = 0\nring buffer events: 302 records\n" \
+           "  struct other_event {'kind': 2, 'pad': 0, 'ethertype': 2054, 'len': 60}\n" in out
+    assert "unused_" not in out and "hex;" not in out
+    rc, out, _ = run_cli(capsys, "run", example, "--backend", backend, "--pcap", PCAP, "-j")
+    records = json.loads(out)["records"]
+    assert [r["type"] for r in records].count("struct pkt_event") == 287
+    assert records[2]["value"]["kind"] == 1 and records[2]["hex"].startswith("01")
+    assert json.loads(out)["globals"] == {".bss": {"lost_events": 0}}

@@ -78,7 +78,9 @@ def test_top_pcap_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     for argv, msg in [
         (["top", "--pcap", str(tmp_path / "missing.pcap")], "cannot read"),
         (["top", "--pcap", str(bad)], "not a pcap"),
-        (["top", "--pcap", str(PCAP), "--interface", "lo"], "only apply to --live"),
+        (["top", "--pcap", str(PCAP), "--interface", "lo"], "--interface applies only to --live"),
+        (["top", "--pcap", str(PCAP), "--interval", "2", "--count", "3"],
+         "--interval and --count apply only to --live"),
         (["top", "--live", "--backend", "vm"], "--backend applies to --pcap"),
     ]:
         rc, _, err = run_cli(capsys, *argv)

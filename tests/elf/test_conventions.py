@@ -16,6 +16,7 @@ import pytest
 
 import pybpf
 from pybpf.elf import ELFError, load, load_text
+from pybpf.maps import Pinning
 from pybpf.objects.instance import UnknownProgramTypeError
 from pybpf.objects.show import describe, format_show
 from pybpf.objects.spec import ProgramSpec, ProgramTypeError
@@ -344,13 +345,15 @@ def test_bad_inner_map_reference_names_the_map(path: str, map_name: str, word: i
 
 
 @pytest.mark.parametrize("value,pinning,warning", [
-    (0, 0, None), (2, 1, None),  # PIN_GLOBAL_NS: by name, libbpf's LIBBPF_PIN_BY_NAME
-    (1, 0, "map inner: iproute2's PIN_OBJECT_NS (1) is not supported; the map is not pinned"),
-    (7, 0, "map inner: iproute2's custom pinning 7 is not supported"),
+    (0, Pinning.NONE, None),
+    (1, Pinning.IPROUTE2_OBJECT_NS, None),   # <bpffs>/tc/<object sha1>/<name>
+    (2, Pinning.IPROUTE2_GLOBAL_NS, None),   # <bpffs>/tc/globals/<name>
+    (7, Pinning.NONE, "map inner: iproute2's custom pinning 7 (a subdirectory named in "
+                      "/etc/iproute2/bpf_pinning) is not supported; the map is not pinned"),
 ])
 def test_iproute2_pinning(value: int, pinning: int, warning: str | None) -> None:
     spec = load(_patch_map_word("iproute2_maps.o", "inner", 6, value))
-    assert spec.maps["inner"].pinning == pinning
+    assert spec.maps["inner"].pinning is pinning
     assert spec.maps["outer"].inner.pinning == 0  # a template is never pinned
     if warning is None:
         assert spec.warnings == []

@@ -334,3 +334,15 @@ def test_validate_agrees_with_bpf_map_create(t: str, ks: int, vs: int, n: int,
     if t == "perf_event_array" and n == 0 and kernel == errno.EINVAL and ours == 0:
         return  # 0 = one slot per CPU for loaders; the kernel itself takes no 0
     assert ours == kernel
+
+
+def test_pinning_is_a_convention_and_checked() -> None:
+    from pybpf.maps import Pinning
+    s = MapSpec("array", 4, 8, 1, name="x", pinning=1)
+    assert s.pinning is Pinning.BY_NAME                 # libbpf's LIBBPF_PIN_BY_NAME
+    assert "pinning=Pinning.BY_NAME" in repr(s)
+    g = s.with_(pinning=Pinning.IPROUTE2_GLOBAL_NS)
+    assert MapSpec.from_dict(g.to_dict()).pinning is Pinning.IPROUTE2_GLOBAL_NS
+    with pytest.raises(MapSpecError, match="^map 'x': pinning 2 is none of LIBBPF_PIN_NONE"):
+        MapSpec("array", 4, 8, 1, name="x", pinning=2)   # no libbpf value (iproute2's 2 is
+                                                           # Pinning.IPROUTE2_GLOBAL_NS)

@@ -1,10 +1,12 @@
 """Instantiating object files: map specs checked at instantiate (named, fixable before),
-perf event arrays sized by the possible CPUs, maps pinned by name (kernel), choosing the
-programs to load, and set_global errors that name the variable."""
+perf event arrays sized by the possible CPUs, maps pinned by name and in iproute2's
+namespaces (kernel), choosing the programs to load (with their tail-call targets), the
+verifier log of accepted programs, and set_global errors that name the variable."""
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 from pathlib import Path
 
@@ -155,6 +157,95 @@ def test_pin_by_name_on_the_vm_is_a_warning() -> None:
         assert any("pybpf_pin_counts" in w and "only in the kernel" in w for w in obj.warnings)
 
 
+# --- 3b. iproute2's pinning namespaces -------------------------------------------------------
+# iproute2 (bpf_legacy.c) pins a `struct bpf_elf_map` with PIN_GLOBAL_NS at
+# <bpffs>/tc/globals/<name> and with PIN_OBJECT_NS at <bpffs>/tc/<sha1 of the object
+# file>/<name>, and reuses what it finds there. (The `tc` of this machine is built on
+# libbpf >= 1.0, which refuses legacy map sections, so it cannot be the oracle here.)
+
+IPROUTE2 = DATA / "iproute2_pinned.o"
+
+
+def test_iproute2_namespaces_are_in_the_spec() -> None:
+    from pybpf.maps import Pinning
+    spec = pybpf.load(IPROUTE2)
+    assert spec.maps["pybpf_ip_global"].pinning is Pinning.IPROUTE2_GLOBAL_NS
+    assert spec.maps["pybpf_ip_object"].pinning is Pinning.IPROUTE2_OBJECT_NS
+    assert spec.maps["pybpf_ip_private"].pinning is Pinning.NONE
+    assert spec.sha1 == hashlib.sha1(IPROUTE2.read_bytes()).hexdigest()
+    assert spec.warnings == []
+
+
+@pytest.mark.kernel
+def test_iproute2_pins_where_iproute2_does_and_reuses(bpffs: str) -> None:
+    spec = pybpf.load(IPROUTE2)
+    global_path = os.path.join(bpffs, "tc", "globals", "pybpf_ip_global")
+    object_path = os.path.join(bpffs, "tc", spec.sha1, "pybpf_ip_object")
+    with spec.instantiate("kernel", pin_root=bpffs) as first:
+        assert first.pinned == {"pybpf_ip_global": global_path,
+                                "pybpf_ip_object": object_path}
+        assert os.path.exists(global_path) and os.path.exists(object_path)
+        assert oct(os.stat(os.path.join(bpffs, "tc")).st_mode & 0o777) == "0o700"
+        assert not any("pybpf_ip_private" in f for _, _, fs in os.walk(bpffs) for f in fs)
+        for _ in range(2):
+            assert first.programs["count_pinned"].test_run(PACKET).retval == 0
+    with spec.instantiate("kernel", pin_root=bpffs) as second:   # both reused
+        for name in ("pybpf_ip_global", "pybpf_ip_object"):
+            assert second.maps[name].reused and second.maps[name][0] == (2).to_bytes(8, "little")
+        assert second.maps["pybpf_ip_private"][0] == bytes(8)   # the object's own
+    # another object (other bytes, another SHA-1) shares the global map, not the object's
+    other = bytearray(IPROUTE2.read_bytes())
+    other += b"\0" * 8  # ELF padding past the section data: the same object, another hash
+    spec2 = pybpf.load(bytes(other))
+    assert spec2.sha1 != spec.sha1
+    with spec2.instantiate("kernel", pin_root=bpffs) as third:
+        assert third.maps["pybpf_ip_global"].reused
+        assert not third.maps["pybpf_ip_object"].reused
+        assert third.pinned["pybpf_ip_object"] == os.path.join(bpffs, "tc", spec2.sha1,
+                                                               "pybpf_ip_object")
+        third.unpin_maps()
+    assert not os.path.exists(global_path) and os.path.exists(object_path)
+
+
+@pytest.mark.kernel
+def test_iproute2_incompatible_pinned_map_is_refused(bpffs: str) -> None:
+    spec = pybpf.load(IPROUTE2)
+    with spec.instantiate("kernel", pin_root=bpffs):
+        pass
+    spec.maps["pybpf_ip_global"] = spec.maps["pybpf_ip_global"].with_(max_entries=4)
+    with pytest.raises(MapSpecError) as e:
+        spec.instantiate("kernel", pin_root=bpffs)
+    assert str(e.value).startswith("map 'pybpf_ip_global': the map pinned at "
+                                   f"{bpffs}/tc/globals/pybpf_ip_global cannot be reused")
+    assert "max_entries 2 (pinned) vs 4 (this object)" in str(e.value)
+
+
+@pytest.mark.kernel
+def test_iproute2_object_namespace_needs_the_objects_hash(bpffs: str) -> None:
+    spec = pybpf.load(IPROUTE2)
+    spec.sha1 = ""   # a spec put together by hand: no object file to hash
+    with pytest.raises(MapSpecError, match="^map 'pybpf_ip_object': iproute2's PIN_OBJECT_NS "
+                                           "pins under the SHA-1 of the object file"):
+        spec.instantiate("kernel", pin_root=bpffs)
+
+
+@pytest.mark.kernel
+def test_iproute2_pin_root_that_is_not_a_bpffs(tmp_path: Path) -> None:
+    with pytest.raises(MapSpecError, match="^map 'pybpf_ip_global' is pinned in iproute2's "
+                                           "global namespace .PIN_GLOBAL_NS., but the pin "
+                                           "root .* is not a bpffs"):
+        pybpf.load(IPROUTE2).instantiate("kernel", pin_root=tmp_path)
+
+
+def test_iproute2_pinning_on_the_vm_is_a_warning() -> None:
+    with pybpf.load(IPROUTE2).instantiate("vm") as obj:
+        assert obj.pinned == {}
+        assert any(w.startswith("map pybpf_ip_global: iproute2's PIN_GLOBAL_NS pins only in "
+                                "the kernel") for w in obj.warnings)
+        assert obj.programs["count_pinned"].test_run(PACKET).retval == 0
+        assert obj.maps["pybpf_ip_object"][0] == (1).to_bytes(8, "little")
+
+
 # --- 5. choosing the programs to load ---------------------------------------------------------
 
 def test_programs_choose_what_is_loaded_on_the_vm() -> None:
@@ -183,6 +274,59 @@ def test_one_refused_program_does_not_stop_the_others() -> None:
     # an explicit list overrides autoload
     with pytest.raises(pybpf.kernel.KernelVerifierError, match="bad_unchecked_read"):
         spec.instantiate("kernel", programs=["bad_unchecked_read"])
+
+
+DISPATCH = DATA.parent.parent.parent / "examples" / "tailcall_dispatch.o"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_chosen_program_comes_with_its_tail_call_targets(backend: str) -> None:
+    spec = pybpf.load(DISPATCH)
+    with spec.instantiate(backend, programs=["dispatcher"]) as obj:   # as cilium/ebpf does
+        assert list(obj.programs) == ["handle_ipv4", "handle_ipv6", "dispatcher"]
+        assert obj.skipped == [] and obj.warnings == []
+    with spec.instantiate(backend, programs=["dispatcher"], tail_calls=False) as obj:
+        assert list(obj.programs) == ["dispatcher"]
+        assert obj.skipped == ["handle_ipv4", "handle_ipv6"]
+        assert any("jump_table slot 0: program handle_ipv4 is not loaded" in w
+                   for w in obj.warnings)
+    spec.programs["handle_ipv6"].autoload = False   # a target the user leaves out stays out
+    with spec.instantiate(backend, programs=["dispatcher"]) as obj:
+        assert list(obj.programs) == ["handle_ipv4", "dispatcher"]
+
+
+def test_select_programs_is_what_instantiate_loads() -> None:
+    from pybpf.objects.instance import select_programs, tail_call_targets
+    spec = pybpf.load(DISPATCH)
+    assert tail_call_targets(spec) == ["handle_ipv4", "handle_ipv6"]
+    assert select_programs(spec, "dispatcher") == ["handle_ipv4", "handle_ipv6", "dispatcher"]
+    assert select_programs(spec, ["dispatcher"], tail_calls=False) == ["dispatcher"]
+    assert select_programs(spec, None) == list(spec.programs)
+
+
+@pytest.mark.kernel
+def test_verifier_log_of_accepted_programs() -> None:
+    spec = pybpf.load(DATA / "one_refused.o")
+    with spec.instantiate("kernel", programs=["good_pass"]) as obj:
+        assert obj.programs["good_pass"].verifier_log is None      # no log asked for
+    with spec.instantiate("kernel", programs=["good_pass"], log_level=1) as obj:
+        assert "processed" in obj.programs["good_pass"].verifier_log
+    with spec.instantiate("kernel", programs=["good_pass"], log_level=2) as obj:
+        log = obj.programs["good_pass"].verifier_log
+        # level 2: the state at each instruction, e.g. "0: R1=ctx() R10=fp0"
+        assert "R10=fp0" in log and "processed" in log
+    with pytest.raises(pybpf.kernel.KernelVerifierError) as e:
+        spec.instantiate("kernel", programs=["bad_unchecked_read"], log_level=2)
+    assert "R10=fp0" in e.value.log   # a rejection carries the log at the level asked
+
+
+def test_verifier_log_level_is_checked_and_the_vm_has_none() -> None:
+    spec = pybpf.load(DATA / "one_refused.o")
+    with spec.instantiate("vm", programs=["good_pass"], log_level=2) as obj:
+        assert obj.programs["good_pass"].verifier_log is None
+    for bad in (-1, 8, True, "2"):
+        with pytest.raises(ValueError, match="log_level must be 0..7"):
+            spec.instantiate("vm", log_level=bad)  # type: ignore[arg-type]
 
 
 def test_autoload_false_on_the_vm() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import pybpf
-from pybpf.objects.output import RunCapture, resolve_type
+from pybpf.objects.output import RunCapture, declared_record_types, resolve_type
 
 DATA = Path(__file__).parent / "data"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -102,7 +102,8 @@ def test_record_type_errors() -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_ringbuf_example(backend: str) -> None:
     """examples/ringbuf_events.o: 302 records over the sample capture, the first one the
-    README's bytes; its record types are not in its BTF, so they stay bytes."""
+    README's bytes; the object declares its two record types (unused global pointers
+    to them), so each record decodes as the one of its size."""
     from pybpf.pcap import read_pcap
     with pybpf.load(EXAMPLES / "ringbuf_events.o").instantiate(backend) as obj:
         with RunCapture(obj) as cap:
@@ -110,7 +111,36 @@ def test_ringbuf_example(backend: str) -> None:
                 obj.programs["xdp_events"].test_run(p.data)
     assert len(cap.records) == 302
     assert cap.records[0].data == bytes.fromhex("020006083c000000")
-    assert sum(len(r.data) == 24 for r in cap.records) == 287
+    assert cap.records[0].type == "struct other_event"
+    assert cap.records[0].value == {"kind": 2, "pad": 0, "ethertype": 0x0806, "len": 60}
+    assert [r.type for r in cap.records].count("struct pkt_event") == 287
+    assert all(r.value["kind"] == (1 if r.type == "struct pkt_event" else 2)
+               for r in cap.records)
+    assert cap.record_anchors == ["unused_pkt_event", "unused_other_event"]
+
+
+def test_declared_record_types() -> None:
+    """Unused global pointers to a struct declare record types; used globals, and
+    globals that are no pointers to a struct or union, do not."""
+    spec = pybpf.load(EXAMPLES / "ringbuf_events.o")
+    types, anchors = declared_record_types(spec)
+    assert [(name, size) for name, _, size in types] == [("struct pkt_event", 24),
+                                                         ("struct other_event", 8)]
+    assert anchors == ["unused_pkt_event", "unused_other_event"]   # not lost_events (a u64)
+    assert declared_record_types(pybpf.load(EXAMPLES / "xdp_lb.o")) == ([], [])
+
+
+def test_ambiguous_declared_record_types_stay_bytes() -> None:
+    """Two declared types of one size: the record is not guessed."""
+    from pybpf.objects.output import OutputRecord
+    with pybpf.load(EXAMPLES / "ringbuf_events.o").instantiate("vm") as obj:
+        cap = RunCapture(obj)
+        name, tid, size = cap.declared[1]
+        cap.declared.append(("struct twin", tid, size))
+        rec = cap._decode("events", "ringbuf", bytes(8), None)
+        assert isinstance(rec, OutputRecord) and rec.type == "" and rec.value is None
+        rec = cap._decode("events", "ringbuf", bytes(24), None)
+        assert rec.type == "struct pkt_event"
 
 
 @pytest.mark.kernel

@@ -12,6 +12,7 @@ raises ELFError, naming the construct (section, symbol, map, relocation and its 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 import zlib
@@ -196,6 +197,7 @@ def load(path_or_bytes: "str | Path | bytes", *, name: str = "",
     """Read a BPF ELF object into an ObjectSpec (deterministic, no kernel needed)."""
     data, path = _bytes_of(path_or_bytes, name)
     builder = _Builder(_read(data, path), path)
+    builder.spec.sha1 = hashlib.sha1(data).hexdigest()  # iproute2's object id
     try:
         return builder.build()
     except ELFError:

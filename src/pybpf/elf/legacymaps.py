@@ -12,9 +12,10 @@ map-in-map and tail-call conventions each loader applies to them.
   `inner_id`; that map (id set, no inner_id, inner_idx not -1) is also stored in it at
   key `inner_idx`; a program in section "<id>/<key>" goes into the prog_array whose `id`
   is <id>, at <key> (iproute2's tail-call sections, e.g. cilium's "2/1"). Its `pinning`
-  PIN_GLOBAL_NS (2: by name, shared by every object) is libbpf's pinning by name;
-  PIN_OBJECT_NS (1: per object) and custom values have no libbpf equivalent and are
-  not pinned (with a warning).
+  PIN_OBJECT_NS (1) and PIN_GLOBAL_NS (2) become Pinning.IPROUTE2_OBJECT_NS and
+  Pinning.IPROUTE2_GLOBAL_NS (pinned, as iproute2 does, at <bpffs>/tc/<object sha1>/<name>
+  and <bpffs>/tc/globals/<name>); custom values (subdirectories iproute2 looks up in
+  /etc/iproute2/bpf_pinning on the loading machine) are not pinned, with a warning.
 
 Which struct a definition is comes from its BTF type name when the object has BTF,
 else from its size (36 bytes: bpf_elf_map). Shorter definitions read as zeros past
@@ -32,6 +33,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..maps.spec import Pinning
 from ..uapi import MapType
 
 BPF_MAP_DEF = ("type", "key_size", "value_size", "max_entries", "map_flags",
@@ -45,7 +47,6 @@ MAP_TYPE_PROG_ARRAY = int(MapType.PROG_ARRAY)
 MAP_IN_MAP_TYPES = (int(MapType.ARRAY_OF_MAPS), int(MapType.HASH_OF_MAPS))
 NO_INDEX = 0xFFFFFFFF  # inner_idx -1: not stored in the outer map
 PIN_OBJECT_NS, PIN_GLOBAL_NS = 1, 2  # iproute2's bpf_elf.h
-LIBBPF_PIN_BY_NAME = 1
 _TAIL_SECTION = re.compile(r"(\d+)/(\d+)")
 
 
@@ -181,16 +182,18 @@ def _inner(d: LegacyMap, defs: list[LegacyMap]) -> LegacyMap:
     return found
 
 
-def _pinning(d: LegacyMap, warnings: list[str]) -> int:
-    """libbpf's pinning for an iproute2 definition's `pinning`."""
+def _pinning(d: LegacyMap, warnings: list[str]) -> Pinning:
+    """The Pinning of an iproute2 definition's `pinning` (iproute2's namespaces)."""
     pinning = d.fields["pinning"]
     if pinning == PIN_GLOBAL_NS:
-        return LIBBPF_PIN_BY_NAME
+        return Pinning.IPROUTE2_GLOBAL_NS
+    if pinning == PIN_OBJECT_NS:
+        return Pinning.IPROUTE2_OBJECT_NS
     if pinning:
-        what = "PIN_OBJECT_NS (1)" if pinning == PIN_OBJECT_NS else f"custom pinning {pinning}"
-        warnings.append(f"map {d.name}: iproute2's {what} is not supported; the map is not "
+        warnings.append(f"map {d.name}: iproute2's custom pinning {pinning} (a subdirectory "
+                        "named in /etc/iproute2/bpf_pinning) is not supported; the map is not "
                         "pinned")
-    return 0
+    return Pinning.NONE
 
 
 def _spec(d: LegacyMap, make_spec: Callable[..., Any], btf: Any, warnings: list[str],

@@ -24,7 +24,7 @@ from .errors import (ENOTSUPP, MapBadFDError, MapBusyError, MapClosedError, MapE
                      MapExistsError, MapFullError, MapInvalidError, MapKeyError,
                      MapNoSpaceError, MapNotSupportedError, MapPermissionError, MapPinError,
                      MapSpecError, MapSpecNotSupportedError, MapSpecTooBigError, map_error)
-from .spec import MapSpec, map_type, type_names
+from .spec import MapSpec, Pinning, map_type, type_names
 
 if TYPE_CHECKING:
     from .base import Batch, Map, possible_cpus
@@ -51,7 +51,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "MapSpec", "Map", "VMMap", "Batch", "MapTable", "RingBufReader", "unpin",
+    "MapSpec", "Pinning", "Map", "VMMap", "Batch", "MapTable", "RingBufReader", "unpin",
     "map_type", "type_names", "possible_cpus", "VM_MAP_TYPES", "TypedMap", "Record",
     "percpu_sum",
     "MapError", "MapKeyError", "MapFullError", "MapExistsError", "MapInvalidError",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import InitVar, dataclass, field, fields, replace
+from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from ..uapi import MapFlag, MapType
@@ -52,9 +53,24 @@ FD_VALUE_TYPES = frozenset({MapType.PROG_ARRAY, MapType.PERF_EVENT_ARRAY,
 KEYLESS_TYPES = frozenset({MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER,
                            MapType.RINGBUF, MapType.USER_RINGBUF})
 
-# LIBBPF_PIN_NONE / LIBBPF_PIN_BY_NAME, as in libbpf's map definitions
-PIN_NONE = 0
-PIN_BY_NAME = 1
+
+
+class Pinning(IntEnum):
+    """Where the kernel backend pins a map (MapSpec.pinning), relative to the pin root
+    (a bpffs, /sys/fs/bpf by default): libbpf's LIBBPF_PIN_NONE and LIBBPF_PIN_BY_NAME
+    (`<root>/<name>`), and the namespaces of iproute2's `struct bpf_elf_map`,
+    PIN_OBJECT_NS (`<root>/tc/<sha1 of the object file>/<name>`) and PIN_GLOBAL_NS
+    (`<root>/tc/globals/<name>`). iproute2 numbers those 1 and 2, libbpf's 1 means by
+    name: here they are numbered apart (0x100 + iproute2's number)."""
+
+    NONE = 0
+    BY_NAME = 1
+    IPROUTE2_OBJECT_NS = 0x101
+    IPROUTE2_GLOBAL_NS = 0x102
+
+
+PIN_NONE = Pinning.NONE
+PIN_BY_NAME = Pinning.BY_NAME
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.]*")
 
@@ -109,8 +125,9 @@ class MapSpec:
     "BPF_MAP_TYPE_..." or MapType); `flags` are BPF_F_* map flags; `inner` is the inner
     map's MapSpec for array_of_maps/hash_of_maps; `map_extra` the bloom filter's hash
     count (low 4 bits); `name` may be longer than the kernel's 15 characters (a kernel
-    map gets the first 15, as with libbpf); `pinning` libbpf's PIN_NONE/PIN_BY_NAME
-    (the kernel backend pins such maps under its pin root); `key_type` /
+    map gets the first 15, as with libbpf); `pinning` a Pinning (libbpf's PIN_NONE or
+    PIN_BY_NAME, iproute2's object or global namespace: the kernel backend pins such
+    maps under its pin root and reuses a compatible map pinned there); `key_type` /
     `value_type` opaque BTF type references (stored, not interpreted); `contents` initial
     (key, value) pairs written at creation; `freeze` freezes the map after them.
     A perf_event_array with max_entries 0 gets one slot per possible CPU at creation,
@@ -140,6 +157,9 @@ class MapSpec:
                 raise  # an unknown number is kept (validate() names it); a bad name is not
         if isinstance(self.flags, int):
             object.__setattr__(self, "flags", int(self.flags))
+        if isinstance(self.pinning, int) and not isinstance(self.pinning, bool) and \
+                self.pinning in Pinning._value2member_map_:
+            object.__setattr__(self, "pinning", Pinning(self.pinning))
         object.__setattr__(self, "contents", tuple(tuple(kv) for kv in self.contents))
         for kv in self.contents:
             if len(kv) != 2:
@@ -206,6 +226,10 @@ class MapSpec:
             # the kernel keeps the first 15 characters
             raise MapSpecError(f"map name {self.name!r} must be characters of "
                                "[A-Za-z0-9_.]", op="create")
+        if not isinstance(self.pinning, Pinning):
+            self._fail(f"pinning {self.pinning!r} is none of LIBBPF_PIN_NONE (0), "
+                       "LIBBPF_PIN_BY_NAME (1) or iproute2's namespaces "
+                       "(Pinning.IPROUTE2_OBJECT_NS, Pinning.IPROUTE2_GLOBAL_NS)")
         if self.map_extra and t != MapType.BLOOM_FILTER and t != MapType.ARENA:
             self._bad("map_extra", "map_extra is only for bloom filters (and arenas)")
         if self.flags & MapFlag.RDONLY and self.flags & MapFlag.WRONLY:
@@ -274,7 +298,7 @@ class MapSpec:
             spec = object.__new__(cls)
             values = dict(type=int(type), key_size=key_size, value_size=value_size,
                           max_entries=max_entries, flags=flags, name=name, inner=None,
-                          map_extra=map_extra, pinning=0, key_type=None, value_type=None,
+                          map_extra=map_extra, pinning=Pinning.NONE, key_type=None, value_type=None,
                           contents=(), freeze=False)
             for k, v in values.items():
                 object.__setattr__(spec, k, v)
@@ -313,7 +337,8 @@ class MapSpec:
         if self.map_extra:
             parts.append(f"map_extra={self.map_extra}")
         if self.pinning:
-            parts.append(f"pinning={self.pinning}")
+            parts.append(f"pinning=Pinning.{self.pinning.name}" if isinstance(
+                self.pinning, Pinning) else f"pinning={self.pinning!r}")
         if self.contents:
             parts.append(f"contents=<{len(self.contents)} pairs>")
         if self.freeze:

@@ -20,7 +20,8 @@ DEFAULT_PIN_ROOT = "/sys/fs/bpf"  # libbpf's default for LIBBPF_PIN_BY_NAME
 __all__ = ["AttachNotSupportedError", "BACKENDS", "DEFAULT_PIN_ROOT", "Object", "ObjectError",
            "Program", "TestRunResult", "UPROBE_KINDS", "UnknownProgramTypeError",
            "check_program_type", "instantiate", "parse_uprobe_section", "patch_program",
-           "resolve_binary_path", "select_programs", "check_map_specs"]
+           "resolve_binary_path", "select_programs", "tail_call_targets",
+           "check_map_specs"]
 
 
 def check_program_type(pspec: ProgramSpec) -> None:
@@ -109,6 +110,9 @@ class Program:
         self.links: list[Any] = []  # attachments made through attach*(), closed with us
         self._world: dict[str, Any] = {}  # VM test-run surroundings (set_netns)
         self.attach_btf_id = 0  # kernel: the vmlinux BTF id it was loaded for (tp_btf, ...)
+        # kernel, instantiated with a log_level: the verifier's log of the accepted
+        # program; None otherwise (the VM has no verifier)
+        self.verifier_log: str | None = None
 
     @property
     def fd(self) -> int:
@@ -305,23 +309,35 @@ class Object:
 
 def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None,
                 programs: "Iterable[str] | str | None" = None,
-                pin_root: "str | os.PathLike[str] | None" = None) -> Object:
+                pin_root: "str | os.PathLike[str] | None" = None,
+                log_level: int = 0, tail_calls: bool = True) -> Object:
     """Create the maps, resolve every reference and load the programs.
 
     `programs`: the names of the programs to load (default: every program whose
-    `autoload` is true); the others are left out (`obj.skipped`), as with libbpf's
-    bpf_program__set_autoload or cilium/ebpf's selective loading, so one program the
-    backend refuses does not stop the rest. `pin_root`: the directory (a bpffs) where
-    maps defined with LIBBPF_PIN_BY_NAME are pinned and reused on the kernel backend
-    (default /sys/fs/bpf). Map specs are checked first: a bad one raises MapSpecError
-    naming the map before anything is created."""
+    `autoload` is true), with the programs the object's prog_array slots hold unless
+    `tail_calls` is False (see select_programs); the others are left out
+    (`obj.skipped`), as with libbpf's bpf_program__set_autoload or cilium/ebpf's
+    selective loading, so one program the backend refuses does not stop the rest.
+    `pin_root`: the bpffs directory under which maps are pinned and reused on the
+    kernel backend (default /sys/fs/bpf): LIBBPF_PIN_BY_NAME maps at <root>/<name>,
+    iproute2's PIN_GLOBAL_NS at <root>/tc/globals/<name> and PIN_OBJECT_NS at
+    <root>/tc/<sha1 of the object>/<name>. `log_level`: the kernel's verifier log
+    level (0-7: BPF_LOG_LEVEL1 1, BPF_LOG_LEVEL2 2, BPF_LOG_STATS 4) for every
+    program; with a level, each loaded program keeps its log as `verifier_log` (a
+    rejection carries it either way). Map specs are checked first: a bad one raises
+    MapSpecError naming the map before anything is created."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r} (expected 'vm' or 'kernel')")
-    selected = select_programs(spec, programs)
+    if not isinstance(log_level, int) or isinstance(log_level, bool) or \
+            not 0 <= log_level <= 7:
+        raise ValueError(f"log_level must be 0..7 (1: the verifier's log, 2: every "
+                         f"instruction's state, 4: statistics), not {log_level!r}")
+    selected = select_programs(spec, programs, tail_calls=tail_calls)
     check_map_specs(spec)
     root = os.fspath(pin_root) if pin_root is not None else DEFAULT_PIN_ROOT
     obj = Object(spec, backend)
     obj.skipped = [n for n in spec.programs if n not in selected]
+    target: dict[str, Any] = {"log_level": log_level}
     try:
         for name, mspec in spec.maps.items():
             if name == ".kconfig":  # this machine's kernel config, known only now
@@ -330,7 +346,6 @@ def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None
             obj.maps[name] = _create_map(name, mspec, backend, root, obj)
         from .typed import attach_types
         attach_types(obj)  # obj.maps[name].typed: keys and values by their BTF types
-        target: dict[str, Any] = {}
         for name in selected:
             pspec = spec.programs[name]
             check_program_type(pspec)
@@ -362,10 +377,21 @@ def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None
     return obj
 
 
-def select_programs(spec: ObjectSpec, programs: "Iterable[str] | str | None") -> list[str]:
+def tail_call_targets(spec: ObjectSpec) -> list[str]:
+    """The programs the object's prog_array slots hold (iproute2's "<id>/<key>"
+    sections, `.maps` initialisers), in the object's order."""
+    held = {ref for slots in spec.map_values.values() for _, ref in slots}
+    return [n for n in spec.programs if n in held]
+
+
+def select_programs(spec: ObjectSpec, programs: "Iterable[str] | str | None", *,
+                    tail_calls: bool = True) -> list[str]:
     """The names of the programs to load, in the object's order: `programs` (names;
     an unknown one is an ObjectError listing the object's), or by default every
-    program whose `autoload` is true."""
+    program whose `autoload` is true. With `tail_calls`, the named programs come with
+    the tail-call targets the object's prog_array slots hold (whose `autoload` is
+    true), as cilium/ebpf loads the programs a map's contents name: a dispatcher is
+    loaded with what it jumps to."""
     if programs is None:
         return [n for n, p in spec.programs.items() if getattr(p, "autoload", True)]
     if isinstance(programs, str):
@@ -380,6 +406,9 @@ def select_programs(spec: ObjectSpec, programs: "Iterable[str] | str | None") ->
         if not isinstance(n, str) or n not in spec.programs:
             known = ", ".join(spec.programs) or "none"
             raise ObjectError(f"no program {n!r} in this object (programs: {known})")
+    if tail_calls:
+        wanted += [n for n in tail_call_targets(spec)
+                   if getattr(spec.programs[n], "autoload", True)]
     return [n for n in spec.programs if n in wanted]
 
 
@@ -400,23 +429,23 @@ def check_map_specs(spec: ObjectSpec) -> None:
 
 
 def _create_map(name: str, mspec: Any, backend: str, root: str, obj: Object) -> Any:
-    """Create one map; maps pinned by name (kernel) are pinned under `root`, or the
-    compatible map already pinned there is reused. A failed creation names the map."""
+    """Create one map; maps pinned by name or in an iproute2 namespace (kernel) are
+    pinned under `root`, or the compatible map already pinned there is reused. A failed
+    creation names the map."""
     from ..maps import MapError
-    from ..maps.spec import PIN_BY_NAME, PIN_NONE
+    from ..maps.spec import Pinning
     try:
-        if mspec.pinning == PIN_NONE:
-            return mspec.create(backend)
-        if mspec.pinning != PIN_BY_NAME:
-            obj.warnings.append(f"map {name}: pinning {mspec.pinning} (an iproute2 namespace) "
-                                "is not supported; the map is not pinned")
+        if mspec.pinning == Pinning.NONE:
             return mspec.create(backend)
         if backend != "kernel":
-            obj.warnings.append(f"map {name}: LIBBPF_PIN_BY_NAME pins only in the kernel; "
-                                "on the VM the map is this object's own")
+            how = {Pinning.BY_NAME: "LIBBPF_PIN_BY_NAME",
+                   Pinning.IPROUTE2_GLOBAL_NS: "iproute2's PIN_GLOBAL_NS",
+                   Pinning.IPROUTE2_OBJECT_NS: "iproute2's PIN_OBJECT_NS"}[mspec.pinning]
+            obj.warnings.append(f"map {name}: {how} pins only in the kernel; on the VM the "
+                                "map is this object's own")
             return mspec.create(backend)
         from ..maps.pin import pin_or_reuse
-        m, path = pin_or_reuse(name, mspec, root)
+        m, path = pin_or_reuse(name, mspec, root, obj.spec.sha1)
         obj.pinned[name] = path
         return m
     except MapError as e:
@@ -560,6 +589,7 @@ def _load_kernel(spec: ObjectSpec, pspec: ProgramSpec, code: bytes, obj: Object,
     btf = _kernel_btf(spec, obj) if pspec.func_info else None
     try:
         handle = kernel.prog_load(pspec.type, code, pspec.license or spec.license or "GPL",
+                                  log_level=cache.get("log_level", 0),
                                   expected_attach_type=attach_type,
                                   name=_kernel_name(pspec.name), kern_version=pspec.kern_version,
                                   prog_flags=pspec.flags, attach_btf_id=attach_btf_id,
@@ -578,6 +608,7 @@ def _load_kernel(spec: ObjectSpec, pspec: ProgramSpec, code: bytes, obj: Object,
 
     prog = Program(pspec, "kernel", code, handle, run)
     prog.attach_btf_id = attach_btf_id
+    prog.verifier_log = handle.log if cache.get("log_level") else None
     return prog
 
 

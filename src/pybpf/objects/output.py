@@ -13,6 +13,16 @@ bpf_printk messages (pybpf.kernel.tracepipe); on the VM they come from each prog
 `trace_pipe`. A record decodes by BTF when its type is known: `record_types` names
 the candidate types per map, and the one whose size fits the record is used (perf
 records in the kernel carry up to 7 bytes of padding); other records stay bytes.
+
+Without `record_types` for a map, its records decode as the record types the object
+declares, when one alone fits: clang puts in BTF only the types of globals, maps and
+function signatures, so libbpf programs (bpf2go's `-type`, for one) declare a record
+type with an unused global pointer to it,
+
+    const struct event *unused_event __attribute__((unused));
+
+and every struct or union such a pointer names, that no program reads or writes,
+is a declared record type (declared_record_types).
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from typing import Any
 
 from ..errors import PyBPFError
 
-__all__ = ["RunCapture", "OutputRecord", "resolve_type"]
+__all__ = ["RunCapture", "OutputRecord", "resolve_type", "declared_record_types"]
 
 
 @dataclass
@@ -74,6 +84,42 @@ def resolve_type(btf: Any, name: str) -> int:
                      "__attribute__((unused));` puts a record type there)")
 
 
+def declared_record_types(spec: Any) -> tuple[list[tuple[str, int, int]], list[str]]:
+    """The record types the object declares, as (C name, BTF id, size), and the
+    globals that declare them: global pointers to a struct or union that no program
+    refers to (see the module docstring)."""
+    from ..btf import BtfKind, BTFError
+    from ..btf.dump import type_name
+    btf = spec.btf
+    if btf is None:
+        return [], []
+    used = {(r.map, r.offset) for p in spec.programs.values() for r in p.map_refs
+            if r.kind == "value"}
+    types: list[tuple[str, int, int]] = []
+    anchors: list[str] = []
+    for name, var in spec.globals.items():
+        if any(m == var.map and var.offset <= off < var.offset + max(var.size, 1)
+               for m, off in used):
+            continue
+        try:
+            ids = btf.find(name, BtfKind.VAR)
+            if len(ids) != 1:
+                continue
+            ptr = btf[btf.skip_mods(btf[ids[0]].type)]
+            if ptr.kind != BtfKind.PTR:
+                continue
+            tid = btf.resolve(ptr.type)
+            if btf[tid].kind not in (BtfKind.STRUCT, BtfKind.UNION):
+                continue
+            entry = (type_name(btf, tid), tid, btf.size_of(tid))
+        except BTFError:  # BTF that cannot say: no declaration
+            continue
+        anchors.append(name)
+        if entry not in types:
+            types.append(entry)
+    return types, anchors
+
+
 _PRINTK_HELPERS = (6, 177)  # BPF_FUNC_trace_printk, BPF_FUNC_trace_vprintk
 
 
@@ -105,6 +151,9 @@ class RunCapture:
         self.warnings: list[str] = []
         self._want_printk = printk
         self._types: dict[str, list[tuple[str, int, int]]] = {}
+        # the record types the object declares (used for maps without record_types)
+        # and the globals that declare them
+        self.declared, self.record_anchors = declared_record_types(obj.spec)
         self._readers: dict[str, Any] = {}
         self._perf: dict[str, Any] = {}
         self._trace: Any = None
@@ -213,15 +262,21 @@ class RunCapture:
                 self._vm_marks[n] = pipe.total
 
     def _decode(self, name: str, kind: str, data: bytes, cpu: int | None) -> OutputRecord:
+        """The record decoded as the type given for its map that fits it, else as the
+        one declared type that fits it (the first of several that fit exactly, for
+        types given; none when declared types are ambiguous)."""
         rec = OutputRecord(name, kind, bytes(data), cpu)
         btf = self.obj.spec.btf
-        fits = []
-        for tname, tid, size in self._types.get(name, []):
+        given = name in self._types
+        exact, padded = [], []
+        for tname, tid, size in self._types.get(name) or self.declared:
             if len(data) == size:
-                fits.insert(0, (tname, tid, size))
+                exact.append((tname, tid, size))
             elif kind == "perf" and size < len(data) <= ((size + 4 + 7) & ~7) - 4 and \
                     not any(data[size:]):
-                fits.append((tname, tid, size))  # the kernel's 8-byte alignment padding
+                padded.append((tname, tid, size))  # the kernel's 8-byte alignment padding
+        fits = exact + padded if given else \
+            (exact if len(exact) == 1 else padded if not exact and len(padded) == 1 else [])
         for tname, tid, size in fits:
             try:
                 from ..btf import decode_value

@@ -179,10 +179,13 @@ def parse_record_types(items: list[str] | None) -> dict[str, list[str]]:
 
 
 @contextmanager
-def run_session(spec: ObjectSpec, args: Any) -> Iterator[tuple[Any, RunCapture]]:
-    """The object instantiated on args.backend with args.map applied, and a RunCapture
-    collecting its output (args.record_type types the records) until the end."""
-    with spec.instantiate(args.backend) as obj:
+def run_session(spec: ObjectSpec, args: Any, programs: "list[str] | None" = None
+                ) -> Iterator[tuple[Any, RunCapture]]:
+    """The object instantiated on args.backend (its `programs`, default those that
+    autoload) with args.map applied, and a RunCapture collecting its output
+    (args.record_type types the records) until the end."""
+    with spec.instantiate(args.backend, programs=programs,
+                          pin_root=getattr(args, "pin_root", None)) as obj:
         fill_maps(obj, getattr(args, "map", None))
         types = parse_record_types(getattr(args, "record_type", None))
         try:
@@ -199,7 +202,8 @@ def run_extras(obj: Any, cap: RunCapture) -> dict[str, Any]:
     cap.collect()
     out: dict[str, Any] = {}
     sections = obj.globals.to_dict((".bss", ".data"))
-    sections = {s: {k: _plain(v) for k, v in vs.items() if "." not in k}
+    hidden = set(cap.record_anchors)  # pointers that only declare record types
+    sections = {s: {k: _plain(v) for k, v in vs.items() if "." not in k and k not in hidden}
                 for s, vs in sections.items()}
     if any(sections.values()):
         out["globals"] = {s: vs for s, vs in sections.items() if vs}

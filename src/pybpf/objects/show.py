@@ -77,6 +77,8 @@ def describe(spec: ObjectSpec) -> dict[str, Any]:
                               "max_entries": m.inner.max_entries}
         if m.freeze:
             entry["frozen"] = True
+        if m.pinning:
+            entry.update(_pinning(spec, name, m.pinning))
         if name in spec.map_values:
             entry["initial_values"] = {str(i): ref for i, ref in spec.map_values[name]}
         maps.append(entry)
@@ -98,6 +100,23 @@ def describe(spec: ObjectSpec) -> dict[str, Any]:
         "programs": programs, "maps": maps, "globals": globals_,
         "warnings": list(spec.warnings),
     }
+
+
+_PIN_NAMES = {1: "LIBBPF_PIN_BY_NAME", 0x101: "iproute2's PIN_OBJECT_NS",
+              0x102: "iproute2's PIN_GLOBAL_NS"}
+
+
+def _pinning(spec: ObjectSpec, name: str, pinning: int) -> dict[str, Any]:
+    """How the kernel backend pins the map: the convention and the path under the pin
+    root (/sys/fs/bpf unless instantiate(pin_root=...) says otherwise)."""
+    from ..maps.errors import MapPinError
+    from ..maps.pin import pin_directory
+    out: dict[str, Any] = {"pinning": _PIN_NAMES.get(int(pinning), str(pinning))}
+    try:
+        out["pin_path"] = f"{pin_directory('<pin root>', pinning, spec.sha1)}/{name}"
+    except MapPinError:
+        pass
+    return out
 
 
 def format_show(desc: dict[str, Any]) -> str:
@@ -138,6 +157,9 @@ def format_show(desc: dict[str, Any]) -> str:
             i = m["inner"]
             out.append(f"      inner: {i['type']} key {i['key_size']} value {i['value_size']} "
                        f"max {i['max_entries']}")
+        if m.get("pinning"):
+            where = f" at {m['pin_path']}" if m.get("pin_path") else ""
+            out.append(f"      pinned{where} ({m['pinning']})")
         if m.get("initial_values"):
             vals = ", ".join(f"[{k}] = {v}" for k, v in m["initial_values"].items())
             out.append(f"      initial values: {vals}")

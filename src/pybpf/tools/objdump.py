@@ -62,14 +62,14 @@ def dump_program(pspec: ProgramSpec, syntax: str = "kernel") -> dict[str, Any]:
 
 def dump_object(spec: ObjectSpec, program: str | None = None,
                 syntax: str = "kernel") -> list[dict[str, Any]]:
-    """dump_program for every program of the object, or only `program`."""
-    if program is not None:
-        if program not in spec.programs:
-            from ..objects.instance import ObjectError
-            raise ObjectError(f"no program {program!r}; the object has: "
-                              f"{', '.join(spec.programs) or 'no programs'}")
-        return [dump_program(spec.programs[program], syntax)]
-    return [dump_program(p, syntax) for p in spec.programs.values()]
+    """dump_program for every program of the object, or only `program` (chosen as
+    instantiate(programs=...) chooses: an unknown name is an ObjectError listing the
+    object's programs; tail-call targets are programs of their own, not included)."""
+    if program is None:
+        return [dump_program(p, syntax) for p in spec.programs.values()]
+    from ..objects.instance import select_programs
+    return [dump_program(spec.programs[n], syntax)
+            for n in select_programs(spec, [program], tail_calls=False)]
 
 
 def format_program(prog: dict[str, Any]) -> str:
