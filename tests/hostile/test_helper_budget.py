@@ -96,8 +96,26 @@ def test_trace_pipe_reads_like_a_list() -> None:
         pipe.append(m)
     assert list(pipe) == ["cd", "ef", "gh"] and pipe == ["cd", "ef", "gh"]
     assert pipe.dropped == 1 and len(pipe) == 3 and pipe[0] == "cd"
+    assert pipe[1:] == ["ef", "gh"]
     pipe.clear()
     assert list(pipe) == []
+
+
+def test_trace_pipe_marks_survive_dropping() -> None:
+    """A reader that marks `total` gets exactly the messages written since, while the
+    ring still holds them, however many the ring has dropped in between."""
+    pipe = TracePipe(limit=10)
+    seen: list[str] = []
+    mark = pipe.total
+    for i in range(40):
+        pipe.append(f"m{i % 10}")
+        if i % 2:
+            seen += pipe.since(mark)
+            mark = pipe.total
+    assert seen == [f"m{i % 10}" for i in range(40)] and pipe.dropped == 40 - len(pipe)
+    for i in range(5):
+        pipe.append(f"x{i}")
+    assert pipe.since(mark) == list(pipe)  # three of the five: two were dropped unread
 
 
 FAULTS = [
