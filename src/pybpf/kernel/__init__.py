@@ -7,7 +7,8 @@
 * `probe`: available() and bpftool-style feature probes.
 * `run`: run_raw(), conformance-style runs returning the full 64-bit r0.
 * `attach`: tracepoints and uprobes (perf_event_open + perf link), raw tracepoints,
-  socket filters.
+  socket filters; `netattach`: XDP, tc (tcx or clsact) and cgroup links; `netlink`:
+  the rtnetlink messages they need. Every attach returns a `Link`.
 * `perfbuf`: PerfBuffer, the per-CPU rings bpf_perf_event_output writes to.
 """
 
@@ -32,8 +33,21 @@ from .attach import (
     perf_event_open,
     tracepoint_id,
 )
+from .netattach import (
+    CgroupLink,
+    TcFilterAttachment,
+    TcxLink,
+    XdpLink,
+    XdpNetlinkAttachment,
+    attach_cgroup,
+    attach_tc,
+    attach_xdp,
+    cgroup2_root,
+    xdp_state,
+)
 from .errors import (
     ENOTSUPP,
+    KernelNoDeviceError,
     KernelBTFError,
     KernelBusyError,
     KernelError,
@@ -119,7 +133,7 @@ __all__ = [
     "abi", "AttachType", "BpfCmd", "LinkType", "MapFlag", "MapType", "ProgType",
     # errors
     "ENOTSUPP", "KernelError", "KernelBTFError", "KernelBusyError", "KernelExistsError",
-    "KernelInvalidError", "KernelKeyError", "KernelNoSpaceError", "KernelPermissionError",
+    "KernelInvalidError", "KernelKeyError", "KernelNoDeviceError", "KernelNoSpaceError", "KernelPermissionError",
     "KernelTestRunError", "KernelTooBigError", "KernelVerifierError", "NotSupportedError",
     "verifier_reason",
     # fds and the syscall
@@ -149,5 +163,7 @@ __all__ = [
     "attach_raw_tracepoint", "attach_socket", "attach_tracepoint", "attach_tracing",
     "perf_event_open",
     "UprobeError", "UprobeLink", "attach_uprobe",
+    "CgroupLink", "TcFilterAttachment", "TcxLink", "XdpLink", "XdpNetlinkAttachment",
+    "attach_cgroup", "attach_tc", "attach_xdp", "cgroup2_root", "xdp_state",
     "tracepoint_id",
 ]

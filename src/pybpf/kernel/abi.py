@@ -314,6 +314,18 @@ class LinkCreateAttr(_Attr):
     ]
 
 
+class LinkUpdateAttr(_Attr):
+    """BPF_LINK_UPDATE (the `link_update` member): new_prog_fd is also new_map_fd,
+    old_prog_fd (with BPF_F_REPLACE) also old_map_fd."""
+
+    _fields_ = [
+        ("link_fd", c_uint32),
+        ("new_prog_fd", c_uint32),
+        ("flags", c_uint32),
+        ("old_prog_fd", c_uint32),
+    ]
+
+
 class EnableStatsAttr(_Attr):
     """BPF_ENABLE_STATS."""
 

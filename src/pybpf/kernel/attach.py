@@ -32,6 +32,7 @@ pid = -1 on one CPU (the first online one) and the program still sees every CPU.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import errno as _errno
 import fcntl
 import os
@@ -45,7 +46,7 @@ from typing import Any
 from .abi import AttachType, BpfCmd
 from .errors import ENOTSUPP, KernelError, NotSupportedError, kernel_error
 from .fd import FD, Owner, fd_of
-from .objects import Link, link_create
+from .objects import Link, LinkInfo, link_create, prog_id_of
 from .syscall import bpf, libc
 
 # --- perf_event_open(2) ---------------------------------------------------------------------
@@ -197,15 +198,46 @@ def tracepoint_id(category: str, name: str) -> int:
 
 # --- handles -----------------------------------------------------------------------------------
 
-class PerfEventLink:
+class PerfEventLink(Link):
     """A program attached to perf events: the events' fds and, where BPF_LINK_CREATE
     worked, the links. close() (or `with`, or gc) detaches: the links are closed first,
-    then the events (closing an event detaches an ioctl-attached program)."""
+    then the events (closing an event detaches an ioctl-attached program). With a
+    link it is a BPF link (info, pin); attached by ioctl it is not."""
+
+    kind = "perf_event"
 
     def __init__(self, events: list[FD], links: list[Link], target: str) -> None:
         self.events = events
         self.links = links
         self.target = target
+        self._fd = links[0]._fd if links else events[0]
+        self._prog_id = 0
+
+    @property
+    def is_bpf_link(self) -> bool:
+        return bool(self.links)
+
+    def info(self) -> LinkInfo:
+        if self.links:
+            info = self.links[0].info()
+            return dataclasses.replace(info, target=self.target)
+        return LinkInfo(0, 0, self._prog_id, bytes(48), self.kind, self.target)
+
+    def detach(self) -> None:
+        if self.links:
+            self.links[0].detach()
+        else:
+            self.close()
+
+    def update(self, new_prog: Any, *, old_prog: Any = None) -> None:
+        raise NotSupportedError(_errno.EOPNOTSUPP, "BPF_LINK_UPDATE",
+                                f"a perf event link ({self.target}) cannot change its "
+                                "program: detach and attach the new one")
+
+    def pin(self, path: Any) -> None:
+        if not self.links:
+            raise self._not_a_link("BPF_OBJ_PIN")
+        Link.pin(self, path)
 
     @property
     def uses_links(self) -> bool:
@@ -236,9 +268,10 @@ class PerfEventLink:
 class RawTracepointLink(Link):
     """The link BPF_RAW_TRACEPOINT_OPEN returns; closing it detaches the program."""
 
-    def __init__(self, fd: FD, name: str) -> None:
-        super().__init__(fd)
-        self.target = name
+    kind = "raw_tracepoint"
+
+    def __init__(self, fd: FD, name: str, kind: str = "raw_tracepoint") -> None:
+        super().__init__(fd, kind, name)
 
     def __repr__(self) -> str:
         return f"<RawTracepointLink {self.target}{' closed' if self.closed else ''}>"
@@ -253,13 +286,30 @@ def _detach_socket(sock: socket.socket) -> None:
         pass
 
 
-class SocketFilter:
+class SocketFilter(Link):
     """A program attached to a socket with SO_ATTACH_BPF. close() (or `with`, or gc)
-    removes it with SO_DETACH_BPF, unless the socket is already closed."""
+    removes it with SO_DETACH_BPF, unless the socket is already closed. Not a BPF
+    link: it has no id and cannot be pinned; update() swaps the program atomically
+    (SO_ATTACH_BPF replaces the socket's filter)."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    kind = "socket_filter"
+
+    def __init__(self, sock: socket.socket, prog_id: int = 0) -> None:
         self.socket = sock
+        self.target = f"socket fd {sock.fileno()}"
+        self._prog_id = prog_id
         self._finalizer = weakref.finalize(self, _detach_socket, sock)
+
+    @property
+    def is_bpf_link(self) -> bool:
+        return False
+
+    @property
+    def fd(self) -> int:
+        return self.socket.fileno()
+
+    def fileno(self) -> int:
+        return self.socket.fileno()
 
     @property
     def closed(self) -> bool:
@@ -267,6 +317,28 @@ class SocketFilter:
 
     def close(self) -> None:
         self._finalizer()
+
+    def detach(self) -> None:
+        self.close()
+
+    def info(self) -> LinkInfo:
+        return LinkInfo(0, 0, self._prog_id, bytes(48), self.kind, self.target)
+
+    def update(self, new_prog: Any, *, old_prog: Any = None) -> None:
+        if self.closed:
+            raise kernel_error(_errno.EBADF, "setsockopt(SO_ATTACH_BPF)", "detached")
+        if old_prog is not None and prog_id_of(old_prog) != self._prog_id:
+            raise kernel_error(_errno.EPERM, "setsockopt(SO_ATTACH_BPF)",
+                               f"{self.target} does not run the program given as old_prog")
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, SO_ATTACH_BPF, fd_of(new_prog))
+        except OSError as e:
+            raise kernel_error(e.errno or _errno.EINVAL, "setsockopt(SO_ATTACH_BPF)",
+                               self.target) from None
+        self._prog_id = prog_id_of(new_prog)
+
+    def pin(self, path: Any) -> None:
+        raise self._not_a_link("BPF_OBJ_PIN")
 
     def __enter__(self) -> "SocketFilter":
         return self
@@ -319,7 +391,9 @@ def attach_perf_event(prog: "int | FD | Owner", event: FD, *, use_link: bool | N
     """Attach a program to an open perf event (which takes ownership of `event`) and
     enable it. `use_link`: True = BPF_LINK_CREATE only, False = the ioctls only,
     None = the link, falling back to the ioctls where the kernel has no perf links."""
-    return PerfEventLink([event], _link_event(prog, event, use_link), target)
+    handle = PerfEventLink([event], _link_event(prog, event, use_link), target)
+    handle._prog_id = prog_id_of(prog)
+    return handle
 
 
 def attach_tracepoint(prog: "int | FD | Owner", category: str, name: str, *,
@@ -360,7 +434,7 @@ def attach_tracing(prog: "int | FD | Owner", target: str = "", *,
     `target` only labels the link."""
     attr = RawTracepointOpenAttr(name=0, prog_fd=fd_of(prog), cookie=cookie)
     fd = bpf(BpfCmd.RAW_TRACEPOINT_OPEN, attr, f"BTF target {target}" if target else "")
-    return RawTracepointLink(FD(fd, "link"), target)
+    return RawTracepointLink(FD(fd, "link"), target, kind="tracing")
 
 
 def attach_socket(prog: "int | FD | Owner", sock: socket.socket) -> SocketFilter:
@@ -371,7 +445,7 @@ def attach_socket(prog: "int | FD | Owner", sock: socket.socket) -> SocketFilter
     except OSError as e:
         raise kernel_error(e.errno or _errno.EINVAL, "setsockopt(SO_ATTACH_BPF)",
                            f"socket fd {sock.fileno()}") from None
-    return SocketFilter(sock)
+    return SocketFilter(sock, prog_id_of(prog))
 
 
 # --- uprobes ----------------------------------------------------------------------------------
@@ -507,8 +581,10 @@ def attach_uprobe(prog: "int | FD | Owner", path: str | os.PathLike[str],
     del path_buf  # perf_event_open copied the path (strndup_user): no need to keep it
     kind = "uretprobe" if retprobe else "uprobe"
     links = _link_event(prog, event, None, cookie)
-    return UprobeLink([event], links, f"{kind} {where}", path=fspath, offset=offset,
-                      pid=pid, retprobe=retprobe, cookie=cookie)
+    handle = UprobeLink([event], links, f"{kind} {where}", path=fspath, offset=offset,
+                        pid=pid, retprobe=retprobe, cookie=cookie)
+    handle._prog_id = prog_id_of(prog)
+    return handle
 
 
 __all__ = [

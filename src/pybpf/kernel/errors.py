@@ -75,6 +75,10 @@ class KernelBusyError(KernelError):
     """EBUSY / EAGAIN: the object is busy (frozen map being written, ...)."""
 
 
+class KernelNoDeviceError(KernelError, LookupError):
+    """ENODEV / ENXIO: no such network interface or device."""
+
+
 class NotSupportedError(KernelError):
     """ENOTSUPP (524) / EOPNOTSUPP / ENOSYS: the kernel or this object lacks the feature."""
 
@@ -89,6 +93,7 @@ _ERRNO_CLASSES: dict[int, type[KernelError]] = {
     _errno.ENOSPC: KernelNoSpaceError,
     _errno.EBUSY: KernelBusyError,
     _errno.EAGAIN: KernelBusyError,
+    _errno.ENODEV: KernelNoDeviceError,
     ENOTSUPP: NotSupportedError,
     _errno.EOPNOTSUPP: NotSupportedError,
     _errno.ENOSYS: NotSupportedError,

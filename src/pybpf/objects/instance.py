@@ -198,14 +198,78 @@ class Program:
         return self._keep(attach_uprobe(self.handle, path, offset, symbol=symbol, pid=pid,
                                         retprobe=retprobe, cookie=cookie))
 
-    def attach(self) -> Any:
-        """Attach where the section name says: SEC("tracepoint/<category>/<name>") (or
+    def attach_xdp(self, interface: "str | int", mode: str = "skb", *,
+                   use_link: bool | None = None) -> Any:
+        """Attach an XDP program to `interface` (name or index) in `mode` "skb"
+        (generic), "drv" (native) or "hw" (offload), through a BPF link (netlink
+        IFLA_XDP on kernels without XDP links, or with use_link=False). The handle's
+        `mode` is the mode that took effect; close() detaches."""
+        self._need_kernel(f"XDP on {interface}")
+        from ..kernel import attach_xdp
+        return self._keep(attach_xdp(self.handle, interface, mode, use_link=use_link))
+
+    def attach_tc(self, interface: "str | int", direction: str = "ingress", *,
+                  use_link: bool | None = None, handle: int = 1, priority: int = 1) -> Any:
+        """Attach a tc (SCHED_CLS) program to `interface` on `direction` "ingress" or
+        "egress": a tcx link (Linux 6.6+), or a clsact qdisc + cls_bpf direct-action
+        filter at `handle`/`priority` over netlink on older kernels (or with
+        use_link=False). close() removes what was created."""
+        self._need_kernel(f"tc on {interface}")
+        from ..kernel import attach_tc
+        return self._keep(attach_tc(self.handle, interface, direction, use_link=use_link,
+                                    handle=handle, priority=priority))
+
+    def attach_cgroup(self, path: "str | os.PathLike[str]",
+                      attach_type: "int | str | None" = None) -> Any:
+        """Attach a cgroup program (cgroup_skb, sock, sock_addr, sock_ops, device,
+        sysctl, sockopt) to the cgroup v2 directory `path` through a cgroup link.
+        `attach_type` (an AttachType, its number or name like "cgroup_inet_egress")
+        defaults to what the section says (SEC("cgroup_skb/egress") -> egress)."""
+        self._need_kernel(f"cgroup {path}")
+        from ..kernel import attach_cgroup
+        return self._keep(attach_cgroup(self.handle, path, self._cgroup_attach_type(
+            attach_type)))
+
+    def _cgroup_attach_type(self, attach_type: "int | str | None") -> int:
+        from ..uapi import AttachType
+        if isinstance(attach_type, str):
+            key = attach_type.upper().removeprefix("BPF_")
+            try:
+                return AttachType[key]
+            except KeyError:
+                raise AttachNotSupportedError(f"program {self.name}: unknown attach type "
+                                              f"{attach_type!r}") from None
+        if attach_type is not None:
+            return int(attach_type)
+        from ..elf.sections import classify_section
+        info = classify_section(self.spec.section)
+        if info is None or not (info.attach_type or self.spec.section.startswith(
+                "cgroup_skb/ingress")):
+            raise AttachNotSupportedError(
+                f"program {self.name}: section {self.spec.section!r} does not say which "
+                "cgroup hook it is for; pass attach_type (e.g. \"cgroup_inet_ingress\")")
+        return info.attach_type
+
+    def attach(self, target: "str | int | os.PathLike[str] | None" = None, **kw: Any) -> Any:
+        """Attach where the section name says and return the Link: SEC("tracepoint/<category>/<name>") (or
         "tp/..."), SEC("raw_tp/<name>") (or "raw_tracepoint/..."),
         SEC("uprobe/<binary>:<function>[+<offset>]") (also "uretprobe/...", "uprobe.s/...",
-        "uretprobe.s/...", as libbpf spells them). A socket filter needs a socket: use
-        attach_socket(); a bare SEC("uprobe") needs attach_uprobe()."""
+        "uretprobe.s/...", as libbpf spells them), tp_btf/fentry/fexit/fmod_ret/lsm.
+        Networking sections need `target`: SEC("xdp") an interface (name or index;
+        `mode` in `kw`), SEC("tc"/"tcx/ingress"/"tc/egress"/"classifier") an interface
+        (`direction` in `kw`, default what the section says, else ingress), the cgroup
+        sections (cgroup_skb/ingress, cgroup/connect4, sockops, ...) a cgroup path.
+        A socket filter needs a socket: use attach_socket(); a bare SEC("uprobe") needs
+        attach_uprobe()."""
         section = self.spec.section
         kind, _, rest = section.partition("/")
+        net = self._attach_net(kind, rest, target, kw)
+        if net is not None:
+            return net
+        if target is not None or kw:
+            raise AttachNotSupportedError(
+                f"program {self.name}: section {section!r} attaches where its name says; "
+                "it takes no target or options")
         if kind in UPROBE_KINDS:
             path, symbol, offset, retprobe = parse_uprobe_section(section)
             return self.attach_uprobe(path, symbol, offset or None, retprobe=retprobe)
@@ -232,8 +296,38 @@ class Program:
         raise AttachNotSupportedError(
             f"program {self.name}: pybpf cannot attach section {section!r} from its name "
             "(it knows tracepoint/<category>/<name>, raw_tp/<name>, "
-            "u[ret]probe/<binary>:<function>, tp_btf/, fentry/, fexit/, fmod_ret/ and lsm/; "
-            "socket filters with attach_socket)")
+            "u[ret]probe/<binary>:<function>, tp_btf/, fentry/, fexit/, fmod_ret/, lsm/, "
+            "xdp, tc/tcx, cgroup_skb/, cgroup/ and sockops; socket filters with "
+            "attach_socket)")
+
+    def _attach_net(self, kind: str, rest: str, target: Any, kw: dict[str, Any]) -> Any:
+        """attach() for XDP, tc and cgroup sections (None for the others)."""
+        section = self.spec.section
+        if kind in ("xdp", "xdp.frags") and rest not in ("devmap", "cpumap"):
+            if target is None:
+                raise AttachNotSupportedError(
+                    f"program {self.name}: an XDP program (section {section!r}) attaches to "
+                    "a network interface: pass it, attach(\"eth0\", mode=\"skb\"), or use "
+                    "attach_xdp(interface, mode)")
+            return self.attach_xdp(target, **kw)
+        if kind in ("tc", "tcx", "classifier") or (kind in ("ingress", "egress") and not rest):
+            direction = rest if rest in ("ingress", "egress") else (
+                kind if kind in ("ingress", "egress") else "ingress")
+            kw.setdefault("direction", direction)
+            if target is None:
+                raise AttachNotSupportedError(
+                    f"program {self.name}: a tc program (section {section!r}) attaches to a "
+                    "network interface: pass it, attach(\"eth0\", direction=\"ingress\"), "
+                    "or use attach_tc(interface, direction)")
+            return self.attach_tc(target, **kw)
+        if kind in ("cgroup_skb", "cgroup", "sockops"):
+            if target is None:
+                raise AttachNotSupportedError(
+                    f"program {self.name}: a cgroup program (section {section!r}) attaches "
+                    "to a cgroup: pass its cgroup v2 directory, attach(\"/sys/fs/cgroup/"
+                    "my.slice\"), or use attach_cgroup(path)")
+            return self.attach_cgroup(target, **kw)
+        return None
 
     def detach(self) -> None:
         """Close every attachment made through attach*()."""

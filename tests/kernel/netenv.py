@@ -1,0 +1,156 @@
+"""Throw-away surroundings for the attach tests: two network namespaces joined by a
+veth pair, and a child cgroup, made by the tests and removed after them.
+
+Topology (addresses only inside the namespaces): namespace A holds veth `pa`
+10.211.0.1/24, namespace B holds `pb` 10.211.0.2/24; IPv6 off and static neighbours,
+so the only frames on the wire are the ones a test sends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from typing import Any, Callable
+
+import pytest
+
+from tests.conftest import kernel_available
+from tests.progtypes.progtypes_netns import NetnsThread
+
+ADDR_A, ADDR_B = "10.211.0.1", "10.211.0.2"
+MAC_A, MAC_B = "02:00:0a:d3:00:01", "02:00:0a:d3:00:02"
+PREFIX = "pybpf-att"
+
+
+def _run(*args: str) -> None:
+    subprocess.run(list(args), check=True, capture_output=True)
+
+
+def netns_names() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+class VethPair:
+    """Namespaces A and B, a veth pair between them, and a thread in each."""
+
+    def __init__(self, tag: str) -> None:
+        self.ns_a = f"{PREFIX}-{os.getpid()}-{tag}-a"
+        self.ns_b = f"{PREFIX}-{os.getpid()}-{tag}-b"
+        self.threads: list[NetnsThread] = []
+        _run("ip", "netns", "add", self.ns_a)
+        try:
+            _run("ip", "netns", "add", self.ns_b)
+            for ns in (self.ns_a, self.ns_b):
+                _run("ip", "netns", "exec", ns, "sysctl", "-qw",
+                     "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+                _run("ip", "-n", ns, "link", "set", "lo", "up")
+            _run("ip", "-n", self.ns_a, "link", "add", "pa", "address", MAC_A, "type", "veth",
+                 "peer", "name", "pb", "address", MAC_B, "netns", self.ns_b)
+            for ns, dev, addr, peer, mac in ((self.ns_a, "pa", ADDR_A, ADDR_B, MAC_B),
+                                             (self.ns_b, "pb", ADDR_B, ADDR_A, MAC_A)):
+                _run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+                _run("ip", "-n", ns, "link", "set", dev, "up")
+                _run("ip", "-n", ns, "neigh", "add", peer, "lladdr", mac, "dev", dev,
+                     "nud", "permanent")
+            self.a = NetnsThread(self.ns_a)
+            self.threads.append(self.a)
+            self.b = NetnsThread(self.ns_b)
+            self.threads.append(self.b)
+        except BaseException:
+            self.close()
+            raise
+
+    def in_a(self, fn: Callable[[], Any]) -> Any:
+        return self.a.call(fn)
+
+    def in_b(self, fn: Callable[[], Any]) -> Any:
+        return self.b.call(fn)
+
+    def udp_b_to_a(self, count: int, payload: int = 64, port: int = 7000, tos: int = 0,
+                   receive: bool = True) -> int:
+        """Send `count` UDP datagrams of `payload` bytes from B to A:`port`; returns how
+        many a socket bound in A received (waiting up to a second for stragglers)."""
+        rx = self.in_a(lambda: _bound_udp(ADDR_A, port)) if receive else None
+        try:
+            def send() -> None:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+                    if tos:
+                        tx.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
+                    for i in range(count):
+                        tx.sendto(bytes([i & 0xFF]) * payload, (ADDR_A, port))
+            self.in_b(send)
+            if rx is None:
+                return 0
+            got = 0
+            deadline = time.monotonic() + 1.0
+            rx.settimeout(0.05)
+            while got < count and time.monotonic() < deadline:
+                try:
+                    rx.recv(65536)
+                    got += 1
+                except socket.timeout:
+                    pass
+            return got
+        finally:
+            if rx is not None:
+                rx.close()
+
+    def close(self) -> None:
+        for t in self.threads:
+            t.stop()
+        self.threads.clear()
+        for ns in (self.ns_a, self.ns_b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+
+
+def _bound_udp(addr: str, port: int) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((addr, port))
+    return s
+
+
+def need_netns() -> None:
+    ok, reason = kernel_available()
+    if not ok:
+        pytest.skip(f"bpf(2) unavailable: {reason}")
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("network namespaces need root and iproute2")
+
+
+def make_cgroup() -> str:
+    """A new child cgroup (v2) of the root; skips without a cgroup2 mount."""
+    from pybpf.kernel import cgroup2_root
+    root = cgroup2_root()
+    if root is None:
+        pytest.skip("no cgroup v2 hierarchy mounted")
+    return tempfile.mkdtemp(prefix=f"{PREFIX}-{os.getpid()}-", dir=root)
+
+
+def remove_cgroup(path: str) -> None:
+    """Move any process left in the cgroup to the root and remove it."""
+    root = os.path.dirname(path)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            with open(os.path.join(path, "cgroup.procs")) as f:
+                pids = [p for p in f.read().split() if p]
+        except FileNotFoundError:
+            return
+        for pid in pids:
+            try:
+                with open(os.path.join(root, "cgroup.procs"), "w") as f:
+                    f.write(pid)
+            except OSError:
+                pass
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
