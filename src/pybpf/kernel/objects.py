@@ -133,7 +133,8 @@ def fd_kind(fd: "int | FD | Owner") -> str:
     except OSError:
         return "unknown"
     return {"anon_inode:bpf-map": "map", "anon_inode:bpf-prog": "prog",
-            "anon_inode:bpf_link": "link", "anon_inode:btf": "btf"}.get(target, "unknown")
+            "anon_inode:bpf_link": "link", "anon_inode:bpf-link": "link",  # new / BPF_OBJ_GET
+            "anon_inode:btf": "btf"}.get(target, "unknown")
 
 
 # --- BPF_BTF_LOAD ---------------------------------------------------------------------------

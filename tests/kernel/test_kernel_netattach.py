@@ -1,0 +1,428 @@
+"""XDP, tc and cgroup attachments end to end, in network namespaces, veth pairs and
+cgroups the tests make (addresses only inside them): the example programs attached,
+traffic sent from the peer namespace, their counters read from their maps and
+compared with what was sent. Every test checks it leaves nothing behind: no
+namespace, veth, qdisc, pin, link or attachment."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pybpf
+from pybpf.asm import assemble
+from pybpf.kernel import (
+    KernelError,
+    KernelNoDeviceError,
+    Link,
+    NotSupportedError,
+    ProgType,
+    attach_cgroup,
+    link_ids,
+    netlink,
+    obj_pin,
+    prog_load,
+)
+from pybpf.kernel.abi import AttachType
+from pybpf.kernel.objects import link_info_of, link_get_fd_by_id
+from pybpf.objects.instance import AttachNotSupportedError
+
+from .netenv import ADDR_A, ADDR_B, PREFIX, VethPair, make_cgroup, need_netns, netns_names, \
+    remove_cgroup
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+FW_PASS, FW_DROP_BLOCKLIST, FW_DROP_RATELIMIT, FW_MALFORMED, FW_PASS_IPV6, FW_PASS_OTHER = \
+    range(6)
+OUR_PROGS = {"xdp_firewall", "classify", "count_ingress", "count_egress", "xdp_pass",
+             "xdp_drop", "tc_ok"}
+
+pytestmark = pytest.mark.kernel
+
+
+def _our_links() -> set[int]:
+    """Ids of live links whose program is one of this module's (other sessions on the
+    machine may hold links of their own)."""
+    from pybpf.kernel import abi
+    from pybpf.kernel.objects import obj_get_info_by_fd, prog_get_fd_by_id
+    ours = set()
+    for lid in link_ids():
+        try:
+            with link_get_fd_by_id(lid) as fd:
+                info = link_info_of(fd)
+            with prog_get_fd_by_id(info.prog_id) as pfd:
+                name = obj_get_info_by_fd(pfd, abi.BpfProgInfo()).name.decode()
+        except KernelError:
+            continue
+        if name in OUR_PROGS:
+            ours.add(lid)
+    return ours
+
+
+@pytest.fixture
+def nothing_left():
+    """Fails the test if it leaves a namespace, cgroup or link of ours behind."""
+    need_netns()
+    links_before = _our_links()
+    yield
+    assert not {n for n in netns_names() if n.startswith(f"{PREFIX}-{os.getpid()}-")}
+    assert _our_links() <= links_before, "links left attached"
+    root = pybpf.kernel.cgroup2_root()
+    if root:
+        assert not [d for d in os.listdir(root) if d.startswith(f"{PREFIX}-{os.getpid()}-")]
+
+
+@pytest.fixture
+def veth(nothing_left):  # type: ignore[no-untyped-def]
+    pair = VethPair("t")
+    try:
+        yield pair
+    finally:
+        pair.close()
+
+
+def _xdp_state(v: VethPair, dev: str = "pa") -> netlink.XdpState:
+    return v.in_a(lambda: netlink.interface(socket.if_nametoindex(dev)).xdp)
+
+
+def _fw_stats(obj: pybpf.objects.instance.Object) -> list[int]:  # type: ignore[name-defined]
+    """fw_stats summed over CPUs."""
+    m = obj.maps["fw_stats"]
+    return [sum(int.from_bytes(v, "little") for v in m[k.to_bytes(4, "little")])
+            for k in range(6)]
+
+
+def _firewall(v: VethPair, **globals_: int):  # type: ignore[no-untyped-def]
+    spec = pybpf.load(EXAMPLES / "xdp_firewall.o")
+    for name, value in globals_.items():
+        spec.set_global(name, value)
+    return v.in_a(lambda: spec.instantiate("kernel"))
+
+
+# --- XDP ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["skb", "drv"])
+def test_xdp_firewall_counts_what_was_sent(veth: VethPair, mode: str) -> None:
+    """The firewall on veth `pa` (generic or native mode): 40 datagrams from B pass and
+    are counted PASS; a blocklisted source's 25 are dropped (DROP_BLOCKLIST) and never
+    reach the socket; with a limit of 10 per second 30 more give 10 PASS and 20
+    DROP_RATELIMIT. Detached, nothing is counted."""
+    with _firewall(veth, rate_limit_pps=1000) as obj:
+        prog = obj.programs["xdp_firewall"]
+        link = veth.in_a(lambda: prog.attach("pa", mode=mode))
+        assert isinstance(link, Link) and link.is_bpf_link
+        assert link.mode == mode  # as the interface reports it
+        state = _xdp_state(veth)
+        assert state.mode == mode and state.prog_id == prog.handle.id
+        info = link.info()
+        assert (info.kind, info.target, info.prog_id) == ("xdp", "pa", prog.handle.id)
+        assert info.id in set(link_ids())
+
+        assert veth.udp_b_to_a(40) == 40
+        assert _fw_stats(obj) == [40, 0, 0, 0, 0, 0]
+
+        src = socket.inet_aton("10.211.0.2")
+        obj.maps["blocklist"][(32).to_bytes(4, "little") + src] = (7).to_bytes(4, "little")
+        assert veth.udp_b_to_a(25) == 0
+        assert _fw_stats(obj) == [40, 25, 0, 0, 0, 0]
+
+        link.close()
+        assert _xdp_state(veth).mode == "none"
+        del obj.maps["blocklist"][(32).to_bytes(4, "little") + src]
+        assert veth.udp_b_to_a(5) == 5
+        assert _fw_stats(obj) == [40, 25, 0, 0, 0, 0]
+
+    with _firewall(veth, rate_limit_pps=10) as obj:
+        with veth.in_a(lambda: obj.programs["xdp_firewall"].attach_xdp("pa", mode)):
+            assert veth.udp_b_to_a(30) == 10
+            assert _fw_stats(obj) == [10, 0, 20, 0, 0, 0]
+        assert _xdp_state(veth).mode == "none"
+
+
+def test_xdp_hw_mode_is_not_supported_on_veth(veth: VethPair) -> None:
+    with _firewall(veth) as obj:
+        with pytest.raises(NotSupportedError, match="offload.*pa|pa.*offload"):
+            veth.in_a(lambda: obj.programs["xdp_firewall"].attach_xdp("pa", "hw"))
+    assert _xdp_state(veth).mode == "none"
+
+
+def _xdp_ret(verdict: int, name: str) -> object:
+    return prog_load(ProgType.XDP, assemble(f"r0 = {verdict}\nexit", syntax="kernel"),
+                     name=name, expected_attach_type=AttachType.XDP)
+
+
+def test_xdp_link_update_detach_and_busy(veth: VethPair) -> None:
+    """update() swaps the program atomically (traffic stops at once); a second attach
+    is refused naming the interface; detach() detaches while the fd stays."""
+    with _xdp_ret(2, "xdp_pass") as ok, _xdp_ret(1, "xdp_drop") as drop:
+        link = veth.in_a(lambda: pybpf.kernel.attach_xdp(ok, "pa"))
+        assert veth.udp_b_to_a(3) == 3
+        link.update(drop)
+        assert link.info().prog_id == drop.id and _xdp_state(veth).prog_id == drop.id
+        assert veth.udp_b_to_a(3) == 0
+        with pytest.raises(KernelError, match="pa"):
+            link.update(ok, old_prog=ok)  # not the program attached now
+        with pytest.raises(KernelError, match="pa") as ei:
+            veth.in_a(lambda: pybpf.kernel.attach_xdp(ok, "pa"))
+        assert ei.value.errno in (errno.EBUSY, errno.EEXIST)
+        link.detach()
+        assert not link.closed and _xdp_state(veth).mode == "none"
+        assert link.info().target.endswith("(detached)")
+        assert veth.udp_b_to_a(3) == 3
+        link.close()
+
+
+def test_xdp_through_netlink(veth: VethPair) -> None:
+    """use_link=False attaches with IFLA_XDP; update() replaces atomically; close()
+    detaches (the kernel keeps a netlink attachment otherwise); it is no BPF link."""
+    with _firewall(veth, rate_limit_pps=1000) as obj, _xdp_ret(1, "xdp_drop") as drop:
+        prog = obj.programs["xdp_firewall"]
+        att = veth.in_a(lambda: prog.attach_xdp("pa", "skb", use_link=False))
+        assert not att.is_bpf_link and att.mode == "skb"
+        assert att.info().prog_id == prog.handle.id and att.info().kind == "xdp"
+        assert _xdp_state(veth).skb_prog_id == prog.handle.id
+        assert veth.udp_b_to_a(12) == 12
+        assert _fw_stats(obj)[FW_PASS] == 12
+        att.update(drop)
+        assert _xdp_state(veth).prog_id == drop.id
+        assert veth.udp_b_to_a(4) == 0
+        with pytest.raises(NotSupportedError, match="not a BPF link"):
+            att.pin("/sys/fs/bpf/never")
+        att.close()  # from this thread: the attachment remembers its namespace
+        assert _xdp_state(veth).mode == "none"
+        # native mode through netlink too
+        with veth.in_a(lambda: prog.attach_xdp("pa", "drv", use_link=False)) as att2:
+            assert att2.mode == "drv" and _xdp_state(veth).drv_prog_id == prog.handle.id
+        assert _xdp_state(veth).mode == "none"
+
+
+def test_xdp_link_pinned_outlives_its_fd(veth: VethPair, bpffs: str) -> None:
+    """A pinned link stays attached when its fd is closed; Link.from_pin opens it, and
+    unpinning and closing detaches it; a pinned program is not a link."""
+    root = Path(bpffs)
+    path = root / "fw_link"
+    with _firewall(veth) as obj:
+        prog = obj.programs["xdp_firewall"]
+        link = veth.in_a(lambda: prog.attach("pa"))
+        link_id = link.id
+        link.pin(path)
+        link.close()
+        assert _xdp_state(veth).prog_id == prog.handle.id
+        again = Link.from_pin(path)
+        assert again.id == link_id and again.kind == "xdp"
+        obj_pin(prog.handle, root / "prog")
+        with pytest.raises(KernelError, match="pinned prog, not a link"):
+            Link.from_pin(root / "prog")
+        os.unlink(root / "prog")
+        again.unpin()
+        assert not path.exists()
+        again.close()
+        assert _xdp_state(veth).mode == "none"
+
+
+def test_xdp_errors_name_what_is_missing(veth: VethPair) -> None:
+    with _firewall(veth) as obj:
+        prog = obj.programs["xdp_firewall"]
+        with pytest.raises(KernelNoDeviceError, match="no network interface 'nosuch0'"):
+            veth.in_a(lambda: prog.attach_xdp("nosuch0"))
+        with pytest.raises(KernelNoDeviceError, match="index 9999"):
+            veth.in_a(lambda: prog.attach_xdp(9999))
+        with pytest.raises(ValueError, match="skb, drv, hw"):
+            prog.attach_xdp("pa", "native")
+        with pytest.raises(AttachNotSupportedError, match="network interface"):
+            prog.attach()
+
+
+# --- tc ---------------------------------------------------------------------------------------
+
+def _class_stats(obj: object) -> list[tuple[int, int]]:
+    m = obj.maps["class_stats"]  # type: ignore[attr-defined]
+    out = []
+    for k in range(7):
+        raw = m[k.to_bytes(4, "little")]
+        out.append((int.from_bytes(raw[:8], "little"), int.from_bytes(raw[8:], "little")))
+    return out
+
+
+@pytest.mark.parametrize("use_link", [True, False], ids=["tcx", "clsact"])
+def test_tc_classifier(veth: VethPair, use_link: bool) -> None:
+    """The tc classifier on `pa` ingress (tcx link, or the netlink clsact + cls_bpf
+    path): 10 plain datagrams of 64 bytes are best effort (10 x 106 bytes with the
+    Ethernet header), 6 with DSCP EF are realtime; on `pb` egress the same traffic
+    is seen leaving. Afterwards no filter and no qdisc of ours is left."""
+    spec = pybpf.load(EXAMPLES / "tc_classifier.o")
+    with veth.in_a(lambda: spec.instantiate("kernel")) as obj_a, \
+            veth.in_b(lambda: spec.instantiate("kernel")) as obj_b:
+        ing = veth.in_a(lambda: obj_a.programs["classify"].attach("pa", use_link=use_link))
+        egr = veth.in_b(lambda: obj_b.programs["classify"].attach_tc("pb", "egress",
+                                                                      use_link=use_link))
+        assert ing.kind == ("tcx" if use_link else "tc") and ing.is_bpf_link == use_link
+        assert ing.info().target.startswith("pa ingress")
+        if use_link:
+            assert ing.info().attach_type is AttachType.TCX_INGRESS
+        else:
+            flt = veth.in_a(lambda: netlink.bpf_filters(ing.ifindex, "ingress"))
+            assert [(f.kind, f.prog_id, f.direct_action) for f in flt] == \
+                [("bpf", obj_a.programs["classify"].handle.id, True)]
+        assert veth.udp_b_to_a(10, payload=64) == 10
+        assert veth.udp_b_to_a(6, payload=64, tos=46 << 2) == 6
+        for stats in (_class_stats(obj_a), _class_stats(obj_b)):
+            assert stats[5] == (10, 10 * 106) and stats[1] == (6, 6 * 106)
+            assert stats[6] == (0, 0) and stats[0] == (0, 0)
+        ing.close()
+        egr.close()
+        assert veth.udp_b_to_a(3) == 3
+        assert _class_stats(obj_a)[5] == (10, 1060)
+    for ns_call, dev in ((veth.in_a, "pa"), (veth.in_b, "pb")):
+        idx = ns_call(lambda: socket.if_nametoindex(dev))
+        assert "clsact" not in [k for k, _, _ in ns_call(lambda: netlink.qdiscs(idx))]
+
+
+def test_tc_update_and_errors(veth: VethPair) -> None:
+    spec = pybpf.load(EXAMPLES / "tc_classifier.o")
+    drop = prog_load(ProgType.SCHED_CLS, assemble("r0 = 2\nexit", syntax="kernel"),
+                     name="tc_ok")  # TC_ACT_SHOT
+    with veth.in_a(lambda: spec.instantiate("kernel")) as obj, drop:
+        prog = obj.programs["classify"]
+        for use_link in (True, False):
+            with veth.in_a(lambda: prog.attach_tc("pa", use_link=use_link)) as h:
+                h.update(drop)
+                assert veth.udp_b_to_a(3) == 0
+                assert h.info().prog_id == drop.id
+        with pytest.raises(ValueError, match="ingress, egress"):
+            prog.attach_tc("pa", "sideways")
+        with pytest.raises(KernelNoDeviceError, match="nosuch0"):
+            veth.in_a(lambda: prog.attach_tc("nosuch0"))
+        with pytest.raises(AttachNotSupportedError, match="network interface"):
+            prog.attach()
+
+
+# --- cgroups ---------------------------------------------------------------------------------
+
+# The child makes its sockets only once it is in the cgroup: a socket belongs to the
+# cgroup of the process that created it.
+CHILD = """
+import socket, sys
+sys.stdin.readline()
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rx.bind(("{addr_b}", 7002))
+rx.settimeout(10)
+print("ready", flush=True)
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    for i in range({n}):
+        s.sendto(b"c" * {size}, ("{addr_a}", 7001))
+for i in range({m}):
+    rx.recv(4096)
+"""
+
+
+def _cg_stats(obj: object) -> list[tuple[int, int]]:
+    m = obj.maps["cg_stats"]  # type: ignore[attr-defined]
+    out = []
+    for k in range(2):
+        raw = m[k.to_bytes(4, "little")]
+        out.append((int.from_bytes(raw[:8], "little"), int.from_bytes(raw[8:], "little")))
+    return out
+
+
+def test_cgroup_skb_counts_one_process(veth: VethPair) -> None:
+    """The cgroup_skb example attached (from its sections) to a cgroup the test makes
+    counts the traffic of the one process moved into it (living in namespace B): its
+    17 datagrams of 100 bytes out, the 5 of 50 bytes it receives; this process's own
+    traffic is not counted."""
+    cg = make_cgroup()
+    try:
+        with pybpf.load(EXAMPLES / "cgroup_skb_count.o").instantiate("kernel") as obj:
+            links = [p.attach(cg) for p in obj.programs.values()]
+            assert sorted(link.target for link in links) == [f"{cg} egress", f"{cg} ingress"]
+            for link in links:
+                info = link.info()
+                assert info.kind == "cgroup" and info.cgroup_id == os.stat(cg).st_ino
+            assert {link.info().attach_type for link in links} == {
+                AttachType.CGROUP_INET_INGRESS, AttachType.CGROUP_INET_EGRESS}
+            child = subprocess.Popen(
+                ["ip", "netns", "exec", veth.ns_b, sys.executable, "-c",
+                 CHILD.format(n=17, size=100, m=5, addr_a=ADDR_A, addr_b=ADDR_B)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            try:
+                with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+                    f.write(str(child.pid))
+                assert child.stdin is not None and child.stdout is not None
+                child.stdin.write("go\n")
+                child.stdin.flush()
+                assert child.stdout.readline().strip() == "ready"
+
+                def send() -> None:
+                    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                        for _ in range(5):
+                            s.sendto(b"r" * 50, (ADDR_B, 7002))
+                veth.in_a(send)
+                child.communicate(timeout=30)
+                assert child.returncode == 0
+            finally:
+                child.kill()
+                child.wait()
+            veth.udp_b_to_a(9, receive=True)  # this process, not in the cgroup
+            assert _cg_stats(obj) == [(5, 5 * (20 + 8 + 50)), (17, 17 * (20 + 8 + 100))]
+            for link in links:
+                link.close()
+    finally:
+        remove_cgroup(cg)
+
+
+def test_cgroup_attach_errors(nothing_left: None) -> None:
+    """A missing cgroup is named; a non-cgroup attach type and a program without a
+    cgroup path are refused saying what to give; update() swaps the program."""
+    cg = make_cgroup()
+    try:
+        with pybpf.load(EXAMPLES / "cgroup_skb_count.o").instantiate("kernel") as obj:
+            prog = obj.programs["count_egress"]
+            with pytest.raises(KernelError, match="no cgroup /nonexistent/cg"):
+                prog.attach("/nonexistent/cg")
+            with pytest.raises(KernelError, match="not a cgroup v2 directory|/tmp"):
+                attach_cgroup(prog.handle, "/tmp", AttachType.CGROUP_INET_EGRESS)
+            with pytest.raises(ValueError, match="not a cgroup attach type"):
+                attach_cgroup(prog.handle, cg, AttachType.XDP)
+            with pytest.raises(AttachNotSupportedError, match="cgroup v2 directory"):
+                prog.attach()
+            with pytest.raises(AttachNotSupportedError, match="unknown attach type"):
+                prog.attach_cgroup(cg, "cgroup_sideways")
+            with prog.attach_cgroup(cg, "cgroup_inet_egress") as link:
+                assert link.target == f"{cg} egress"
+                link.update(obj.programs["count_ingress"].handle)
+                assert link.info().prog_id == obj.programs["count_ingress"].handle.id
+    finally:
+        remove_cgroup(cg)
+
+
+# --- every attach returns a Link --------------------------------------------------------------
+
+def test_existing_attaches_return_links(bpffs: str) -> None:
+    """Tracepoint, raw tracepoint and socket filter attachments are Links with info
+    (kind, target); the perf-event and raw_tp ones are BPF links that pin."""
+    root = Path(bpffs)
+    spec = pybpf.load(EXAMPLES / "tp_syscalls.o")
+    with spec.instantiate("kernel") as obj:
+        with obj.programs["count_sys_enter"].attach() as tp:
+            assert isinstance(tp, Link) and tp.is_bpf_link
+            info = tp.info()
+            assert info.kind == "perf_event" and info.target == "raw_syscalls:sys_enter"
+            assert info.prog_id == obj.programs["count_sys_enter"].handle.id
+            tp.pin(root / "tp")
+            assert Link.from_pin(root / "tp").info().id == info.id
+            tp.unpin()
+            with pytest.raises(NotSupportedError, match="cannot change"):
+                tp.update(obj.programs["count_sys_exit"].handle)
+    with pybpf.load(EXAMPLES / "sockfilter_proto.o").instantiate("kernel") as obj, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        with obj.programs["count_by_proto"].attach_socket(s) as sf:
+            assert isinstance(sf, Link) and not sf.is_bpf_link
+            assert sf.info().kind == "socket_filter"
+            assert sf.info().prog_id == obj.programs["count_by_proto"].handle.id
+            with pytest.raises(NotSupportedError, match="not a BPF link"):
+                sf.pin(root / "sf")
