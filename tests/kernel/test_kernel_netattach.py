@@ -39,7 +39,7 @@ from .netenv import ADDR_A, ADDR_B, PREFIX, VethPair, make_cgroup, need_netns, n
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FW_PASS, FW_DROP_BLOCKLIST, FW_DROP_RATELIMIT, FW_MALFORMED, FW_PASS_IPV6, FW_PASS_OTHER = \
     range(6)
-OUR_PROGS = {"xdp_firewall", "classify", "count_ingress", "count_egress", "xdp_pass",
+OUR_PROGS = {"xdp_firewall", "classify", "count_ingress", "count_egress", "xdp_pass", "cg_deny",
              "xdp_drop", "tc_ok"}
 
 pytestmark = pytest.mark.kernel
@@ -426,3 +426,118 @@ def test_existing_attaches_return_links(bpffs: str) -> None:
             assert sf.info().prog_id == obj.programs["count_by_proto"].handle.id
             with pytest.raises(NotSupportedError, match="not a BPF link"):
                 sf.pin(root / "sf")
+
+
+# --- every cgroup hook --------------------------------------------------------------------------
+
+# (prog type, attach type, what a process in the cgroup does, what it must see with a
+# program returning 0 attached: "EPERM" where the hook can refuse)
+DENY_CASES = {
+    "sock_create": (ProgType.CGROUP_SOCK, AttachType.CGROUP_INET_SOCK_CREATE,
+                    "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()"),
+    "bind4": (ProgType.CGROUP_SOCK_ADDR, AttachType.CGROUP_INET4_BIND,
+              "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(('127.0.0.1', 0))"),
+    "connect4": (ProgType.CGROUP_SOCK_ADDR, AttachType.CGROUP_INET4_CONNECT,
+                 "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).connect(('127.0.0.1', 9))"),
+    "bind6": (ProgType.CGROUP_SOCK_ADDR, AttachType.CGROUP_INET6_BIND,
+              "socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).bind(('::', 0))"),
+    "sendmsg4": (ProgType.CGROUP_SOCK_ADDR, AttachType.CGROUP_UDP4_SENDMSG,
+                 "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', "
+                 "('127.0.0.1', 9))"),
+    "getsockopt": (ProgType.CGROUP_SOCKOPT, AttachType.CGROUP_GETSOCKOPT,
+                   "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).getsockopt("
+                   "socket.SOL_SOCKET, socket.SO_RCVBUF)"),
+    "setsockopt": (ProgType.CGROUP_SOCKOPT, AttachType.CGROUP_SETSOCKOPT,
+                   "socket.socket(socket.AF_INET, socket.SOCK_DGRAM).setsockopt("
+                   "socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)"),
+    "sysctl": (ProgType.CGROUP_SYSCTL, AttachType.CGROUP_SYSCTL,
+               "open('/proc/sys/net/ipv4/ip_forward').read()"),
+    "device": (ProgType.CGROUP_DEVICE, AttachType.CGROUP_DEVICE, "open('/dev/null').close()"),
+}
+
+DENY_CHILD = """
+import socket, sys
+sys.stdin.readline()
+try:
+    {action}
+    print("ok")
+except PermissionError:
+    print("EPERM")
+"""
+
+
+def _in_cgroup(cg: str, ns: str, action: str) -> str:
+    """Run `action` in a new process moved into cgroup `cg` first, in namespace `ns`;
+    "ok" or "EPERM"."""
+    child = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c",
+                              DENY_CHILD.format(action=action)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+            f.write(str(child.pid))
+        out, _ = child.communicate("go\n", timeout=30)
+        return out.strip()
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.parametrize("case", sorted(DENY_CASES))
+def test_cgroup_hooks_refuse_through_links(veth: VethPair, case: str) -> None:
+    """Each cgroup hook through a cgroup link on a cgroup the test makes: a program
+    returning 0 makes the kernel refuse the operation (EPERM) for a process in the
+    cgroup; detached, the operation works again."""
+    prog_type, attach_type, action = DENY_CASES[case]
+    cg = make_cgroup()
+    try:
+        with prog_load(prog_type, assemble("r0 = 0\nexit", syntax="kernel"),
+                       name="cg_deny", expected_attach_type=attach_type) as prog:
+            assert _in_cgroup(cg, veth.ns_b, action) == "ok"
+            with attach_cgroup(prog, cg, attach_type) as link:
+                info = link.info()
+                assert info.kind == "cgroup" and info.attach_type is attach_type
+                assert info.cgroup_id == os.stat(cg).st_ino
+                assert _in_cgroup(cg, veth.ns_b, action) == "EPERM"
+            assert _in_cgroup(cg, veth.ns_b, action) == "ok"
+    finally:
+        remove_cgroup(cg)
+
+
+def test_cgroup_sock_ops_and_recvmsg_run(veth: VethPair) -> None:
+    """sock_ops (which cannot refuse) counts the TCP callbacks of a connection made
+    in the cgroup; recvmsg4 (must return 1) attaches and lets datagrams through."""
+    counter = pybpf.kernel.Map.create(pybpf.kernel.MapType.ARRAY, 4, 8, 1)
+    src = f"""
+        r1 = map_fd({counter.fd})
+        r2 = r10
+        r2 += -4
+        r3 = 0
+        *(u32 *)(r10 - 4) = r3
+        call 1
+        if r0 == 0 goto out
+        r1 = 1
+        lock *(u64 *)(r0 + 0) += r1
+    out:
+        r0 = 1
+        exit
+    """
+    cg = make_cgroup()
+    try:
+        with counter, prog_load(ProgType.SOCK_OPS, assemble(src, syntax="kernel"),
+                                name="cg_deny") as ops, \
+                prog_load(ProgType.CGROUP_SOCK_ADDR, assemble("r0 = 1\nexit", syntax="kernel"),
+                          name="cg_deny",
+                          expected_attach_type=AttachType.CGROUP_UDP4_RECVMSG) as recv:
+            with attach_cgroup(ops, cg, AttachType.CGROUP_SOCK_OPS) as l1, \
+                    attach_cgroup(recv, cg, AttachType.CGROUP_UDP4_RECVMSG) as l2:
+                assert l1.info().attach_type is AttachType.CGROUP_SOCK_OPS
+                assert l2.info().attach_type is AttachType.CGROUP_UDP4_RECVMSG
+                action = ("l = socket.create_server(('127.0.0.1', 0)); "
+                          "c = socket.create_connection(l.getsockname()); a = l.accept()[0]; "
+                          "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                          "u.bind(('127.0.0.1', 0)); u.sendto(b'x', u.getsockname()); "
+                          "assert u.recv(10) == b'x'")
+                assert _in_cgroup(cg, veth.ns_b, action) == "ok"
+            assert int.from_bytes(counter[(0).to_bytes(4, "little")], "little") > 0
+    finally:
+        remove_cgroup(cg)

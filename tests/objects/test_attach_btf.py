@@ -94,7 +94,12 @@ def test_tp_btf_loads_with_the_resolved_id_and_runs_when_attached() -> None:
         assert hits[0] == bytes(8)          # loaded, not attached: nothing counted
         time.sleep(0.05)
         assert hits[0] == bytes(8)
-        with prog.attach():
+        with prog.attach() as link:
+            assert isinstance(link, pybpf.kernel.Link) and link.is_bpf_link
+            info = link.info()
+            # tp_btf is attached through a raw tracepoint link (fentry: a tracing one)
+            assert info.kind == link.kind == "raw_tracepoint"
+            assert info.prog_id == prog.handle.id and info.target == "sys_enter"
             os.getppid()
             os.stat("/")
         time.sleep(0.05)                    # detached: runs in flight finish

@@ -46,7 +46,7 @@ from typing import Any
 from .abi import AttachType, BpfCmd
 from .errors import ENOTSUPP, KernelError, NotSupportedError, kernel_error
 from .fd import FD, Owner, fd_of
-from .objects import Link, LinkInfo, link_create, prog_id_of
+from .objects import Link, LinkInfo, link_create, link_info_of, prog_id_of
 from .syscall import bpf, libc
 
 # --- perf_event_open(2) ---------------------------------------------------------------------
@@ -434,7 +434,10 @@ def attach_tracing(prog: "int | FD | Owner", target: str = "", *,
     `target` only labels the link."""
     attr = RawTracepointOpenAttr(name=0, prog_fd=fd_of(prog), cookie=cookie)
     fd = bpf(BpfCmd.RAW_TRACEPOINT_OPEN, attr, f"BTF target {target}" if target else "")
-    return RawTracepointLink(FD(fd, "link"), target, kind="tracing")
+    link = RawTracepointLink(FD(fd, "link"), target, kind="tracing")
+    # tp_btf programs get a raw_tracepoint link, fentry/fexit/lsm a tracing one
+    link.kind = link_info_of(link).kind
+    return link
 
 
 def attach_socket(prog: "int | FD | Owner", sock: socket.socket) -> SocketFilter:
