@@ -314,6 +314,25 @@ class LinkCreateAttr(_Attr):
     ]
 
 
+class ProgQueryAttr(_Attr):
+    """BPF_PROG_QUERY (the `query` member): target_fd is also target_ifindex, prog_cnt
+    also count."""
+
+    _fields_ = [
+        ("target_fd", c_uint32),
+        ("attach_type", c_uint32),
+        ("query_flags", c_uint32),
+        ("attach_flags", c_uint32),
+        ("prog_ids", c_uint64),
+        ("prog_cnt", c_uint32),
+        ("_pad", c_uint32),
+        ("prog_attach_flags", c_uint64),
+        ("link_ids", c_uint64),
+        ("link_attach_flags", c_uint64),
+        ("revision", c_uint64),
+    ]
+
+
 class LinkUpdateAttr(_Attr):
     """BPF_LINK_UPDATE (the `link_update` member): new_prog_fd is also new_map_fd,
     old_prog_fd (with BPF_F_REPLACE) also old_map_fd."""

@@ -573,6 +573,40 @@ def link_get_fd_by_id(link_id: int) -> FD:
     return _fd_by_id(BpfCmd.LINK_GET_FD_BY_ID, link_id, "link")
 
 
+# --- BPF_PROG_QUERY --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProgQuery:
+    """What BPF_PROG_QUERY reports for one hook: the programs attached in order, the
+    link of each (0 where attached without one), and the hook's revision."""
+
+    prog_ids: list[int]
+    link_ids: list[int]
+    attach_flags: int
+    revision: int
+
+
+def prog_query(target: "int | FD | Owner", attach_type: int, *, max_progs: int = 64,
+               detail: str = "") -> ProgQuery:
+    """BPF_PROG_QUERY: the programs on hook `attach_type` of `target` (a cgroup or
+    netns fd, or an ifindex for tcx/netkit), growing the id buffers until they fit."""
+    while True:
+        progs = (ctypes.c_uint32 * max_progs)()
+        links = (ctypes.c_uint32 * max_progs)()
+        attr = abi.ProgQueryAttr(target_fd=fd_of(target), attach_type=attach_type,
+                                 prog_ids=ctypes.addressof(progs), prog_cnt=max_progs,
+                                 link_ids=ctypes.addressof(links))
+        try:
+            bpf(BpfCmd.PROG_QUERY, attr, detail)
+        except KernelError as e:
+            if e.errno == _errno.ENOSPC and max_progs < 1 << 16:
+                max_progs *= 4
+                continue
+            raise
+        n = min(attr.prog_cnt, max_progs)
+        return ProgQuery(list(progs[:n]), list(links[:n]), attr.attach_flags, attr.revision)
+
+
 # --- BPF_ENABLE_STATS ------------------------------------------------------------------------
 
 def enable_stats(stats_type: int = abi.BPF_STATS_RUN_TIME) -> FD:
