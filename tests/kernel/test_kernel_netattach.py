@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -541,3 +542,45 @@ def test_cgroup_sock_ops_and_recvmsg_run(veth: VethPair) -> None:
             assert int.from_bytes(counter[(0).to_bytes(4, "little")], "little") > 0
     finally:
         remove_cgroup(cg)
+
+
+# --- privileges ---------------------------------------------------------------------------------
+
+NO_CAPS_CHILD = """
+import sys
+import pybpf.kernel as k
+kind, fd = sys.argv[1], int(sys.argv[2])
+try:
+    if kind == "xdp":
+        k.attach_xdp(fd, "pa", use_link=False)
+    else:
+        k.attach_tc(fd, "pa", use_link=False)
+    print("attached")
+except k.KernelPermissionError as e:
+    print("EPERM", e)
+"""
+
+
+def test_missing_privilege_names_capability_and_sysctl(veth: VethPair) -> None:
+    """A process without capabilities (root with an empty bounding set, in namespace A)
+    given a loaded program's fd is refused the netlink attaches (RTM_SETLINK and tc
+    need CAP_NET_ADMIN), and the error names the capability and the sysctl. (BPF links
+    are not refused: the kernel checks privilege when the program is loaded, so
+    holding the fd of a loaded XDP or tc program is enough to link it.)"""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    with _xdp_ret(2, "xdp_pass") as xdp, prog_load(
+            ProgType.SCHED_CLS, assemble("r0 = 0\nexit", syntax="kernel"), name="tc_ok") as tc:
+        for kind, prog in (("xdp", xdp), ("tc", tc)):
+            out = subprocess.run(
+                ["ip", "netns", "exec", veth.ns_a, "setpriv", "--inh-caps=-all",
+                 "--bounding-set=-all", sys.executable, "-c", NO_CAPS_CHILD, kind,
+                 str(prog.fd)],
+                pass_fds=(prog.fd,), capture_output=True, text=True, timeout=60)
+            line = out.stdout.strip()
+            assert line.startswith("EPERM"), (line, out.stderr[-500:])
+            assert "needs CAP_NET_ADMIN" in line and "kernel.unprivileged_bpf_disabled=" in line
+            assert " pa" in line and "holds none of them" in line
+    assert _xdp_state(veth).mode == "none"
+    assert veth.in_a(lambda: netlink.qdiscs(socket.if_nametoindex("pa"))) == [
+        ("noqueue", 0, 0xFFFFFFFF)]
