@@ -46,7 +46,24 @@ def test_readme_python_block_runs(index: int, monkeypatch: pytest.MonkeyPatch) -
 @pytest.mark.parametrize("index", [i for i, b in enumerate(BLOCKS) if '"kernel")' in b])
 def test_readme_python_block_runs_with_the_kernel(index: int,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    _run_block(BLOCKS[index], monkeypatch)
+    if '"veth0"' not in BLOCKS[index]:
+        _run_block(BLOCKS[index], monkeypatch)
+        return
+    # a snippet attaching to an interface runs in a network namespace of its own,
+    # where veth0 is one end of a veth pair
+    from tests.kernel.netenv import VethPair, need_netns
+    need_netns()
+    pair = VethPair("readme", dev_a="veth0")
+    try:
+        out = pair.in_a(lambda: _run_block(BLOCKS[index], monkeypatch))
+        assert pair.in_a(lambda: pybpf.kernel.xdp_state(
+            __import__("socket").if_nametoindex("veth0"))).mode == "none"  # detached
+    finally:
+        pair.close()
+    if "xdp_firewall" in BLOCKS[index]:
+        lines = out.splitlines()
+        assert lines[0].startswith("skb LinkInfo(") and "target='veth0'" in lines[0]
+        assert all(line.startswith("{") for line in lines[1:])
 
 
 @pytest.mark.parametrize("backend", ["vm", pytest.param("kernel", marks=pytest.mark.kernel)])

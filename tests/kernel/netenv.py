@@ -1,7 +1,8 @@
 """Throw-away surroundings for the attach tests: two network namespaces joined by a
 veth pair, and a child cgroup, made by the tests and removed after them.
 
-Topology (addresses only inside the namespaces): namespace A holds veth `pa`
+Topology (addresses only inside the namespaces): namespace A holds veth `pa` (or the
+name given)
 10.211.0.1/24, namespace B holds `pb` 10.211.0.2/24; IPv6 off and static neighbours,
 so the only frames on the wire are the ones a test sends.
 """
@@ -38,7 +39,8 @@ def netns_names() -> set[str]:
 class VethPair:
     """Namespaces A and B, a veth pair between them, and a thread in each."""
 
-    def __init__(self, tag: str) -> None:
+    def __init__(self, tag: str, dev_a: str = "pa") -> None:
+        self.dev_a = dev_a
         self.ns_a = f"{PREFIX}-{os.getpid()}-{tag}-a"
         self.ns_b = f"{PREFIX}-{os.getpid()}-{tag}-b"
         self.threads: list[NetnsThread] = []
@@ -49,9 +51,9 @@ class VethPair:
                 _run("ip", "netns", "exec", ns, "sysctl", "-qw",
                      "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
                 _run("ip", "-n", ns, "link", "set", "lo", "up")
-            _run("ip", "-n", self.ns_a, "link", "add", "pa", "address", MAC_A, "type", "veth",
+            _run("ip", "-n", self.ns_a, "link", "add", dev_a, "address", MAC_A, "type", "veth",
                  "peer", "name", "pb", "address", MAC_B, "netns", self.ns_b)
-            for ns, dev, addr, peer, mac in ((self.ns_a, "pa", ADDR_A, ADDR_B, MAC_B),
+            for ns, dev, addr, peer, mac in ((self.ns_a, dev_a, ADDR_A, ADDR_B, MAC_B),
                                              (self.ns_b, "pb", ADDR_B, ADDR_A, MAC_A)):
                 _run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
                 _run("ip", "-n", ns, "link", "set", dev, "up")

@@ -312,7 +312,6 @@ def link_info_of(obj: "int | FD | Owner") -> LinkInfo:
     """BPF_OBJ_GET_INFO_BY_FD of a link fd, with its kind and target decoded."""
     info = abi.BpfLinkInfo()
     name = ctypes.create_string_buffer(512)
-    t = _enum(LinkType, 0)
     # first call: the type; second, with the name buffer where the type has one
     obj_get_info_by_fd(obj, info)
     t = _enum(LinkType, info.type)
