@@ -584,3 +584,29 @@ def test_missing_privilege_names_capability_and_sysctl(veth: VethPair) -> None:
     assert _xdp_state(veth).mode == "none"
     assert veth.in_a(lambda: netlink.qdiscs(socket.if_nametoindex("pa"))) == [
         ("noqueue", 0, 0xFFFFFFFF)]
+
+
+# --- attach() reads the section ---------------------------------------------------------------
+
+@pytest.mark.parametrize("section,direction", [("tc", "ingress"), ("tcx/egress", "egress"),
+                                               ("tc/ingress", "ingress"),
+                                               ("classifier", "ingress")])
+def test_attach_reads_tc_direction_from_the_section(veth: VethPair, section: str,
+                                                    direction: str) -> None:
+    spec = pybpf.load(EXAMPLES / "tc_classifier.o")
+    spec.programs["classify"].section = section
+    with veth.in_a(lambda: spec.instantiate("kernel")) as obj:
+        with veth.in_a(lambda: obj.programs["classify"].attach("pa")) as link:
+            assert link.direction == direction and link.kind == "tcx"
+            assert link.info().target == f"pa {direction}"
+
+
+def test_attach_names_what_a_section_needs() -> None:
+    spec = pybpf.load(EXAMPLES / "cgroup_skb_count.o")
+    spec.programs["count_egress"].section = "cgroup/skb"  # no direction in the name
+    with spec.instantiate("kernel") as obj:
+        with pytest.raises(AttachNotSupportedError, match="does not say which cgroup hook"):
+            obj.programs["count_egress"].attach("/sys/fs/cgroup")
+    with pybpf.load(EXAMPLES / "tp_syscalls.o").instantiate("kernel") as obj:
+        with pytest.raises(AttachNotSupportedError, match="takes no target"):
+            obj.programs["count_sys_enter"].attach("eth0")
