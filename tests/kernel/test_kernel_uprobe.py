@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 
 import pybpf
-from pybpf.kernel import ProgType, UprobeError, attach_uprobe
+from pybpf.kernel import Link, ProgType, UprobeError, attach_uprobe
 from pybpf.kernel.attach import (
     PerfEventAttr,
     elf_symbol_offset,
@@ -328,6 +328,10 @@ def test_uprobe_detach_stops_hits(kobj: Any, target: Target, fd_count: Any) -> N
     before = fd_count()
     link = attach_uprobe(kobj.programs["probe_entry"].handle, target.path, symbol=SYMBOL)
     assert link.uses_links and link.offset == elf_symbol_offset(target.path, SYMBOL)
+    assert isinstance(link, Link) and link.is_bpf_link  # a Link, as every attach returns
+    info = link.info()
+    assert info.kind == "perf_event" and info.prog_id == kobj.programs["probe_entry"].handle.id
+    assert info.target == f"uprobe {target.path}:{SYMBOL}"
     _call(target, 3)
     assert _record(kobj, 0).hits == 3
     link.close()
