@@ -112,3 +112,27 @@ def test_link_list_show_detach(attached, capsys) -> None:  # type: ignore[no-unt
     rc, _, err = run_cli(capsys, "link", "show", "abc")
     assert rc == 2 and "not a link id" in err
     assert isinstance(xdp, Link)
+
+
+def test_link_show_tracing_kinds(capsys) -> None:  # type: ignore[no-untyped-def]
+    """A tracepoint's perf link shows bpftool's event_type/tp_name; a kind the kernel
+    cannot force-detach is refused by name, and stays attached."""
+    import os
+    spec = pybpf.load(EXAMPLES / "tp_syscalls.o")
+    spec.set_global("target_tgid", os.getpid())
+    with spec.instantiate("kernel") as obj:
+        link = obj.programs["count_sys_enter"].attach()
+        rc, out, _ = run_cli(capsys, "link", "show", str(link.id), "-j")
+        assert rc == 0 and json.loads(out) == {
+            "id": link.id, "type": "perf_event", "prog_id": link.prog_id,
+            "event_type": "tracepoint", "tp_name": "sys_enter"}
+        rc, _, err = run_cli(capsys, "link", "detach", str(link.id))
+        assert rc == 1 and "cannot be detached by id" in err
+        assert link.info().id == link.id
+        if shutil.which("bpftool"):
+            theirs = json.loads(subprocess.run(["bpftool", "-j", "link", "show", "id",
+                                                str(link.id)], capture_output=True,
+                                               text=True, check=True).stdout)
+            mine = json.loads(run_cli(capsys, "link", "show", str(link.id), "-j")[1])
+            for key in ("id", "type", "prog_id"):
+                assert mine[key] == theirs[key]

@@ -159,9 +159,22 @@ def link_record(link_id: int) -> dict[str, Any]:
         rec["attach_type"] = _attach_type_name(info.attach_type)
         rec["target_obj_id"] = int.from_bytes(info.extra[4:8], "little")
         rec["target_btf_id"] = int.from_bytes(info.extra[8:12], "little")
+    elif t is LinkType.PERF_EVENT:
+        ptype = int.from_bytes(info.extra[0:4], "little")
+        rec["event_type"] = PERF_EVENT_TYPES.get(ptype, ptype)
+        if ptype == 5:
+            rec["tp_name"] = info.target.removeprefix("tracepoint ")
+        elif ptype in (1, 2):
+            rec["file"] = info.target.split(" ", 1)[-1].rsplit(":", 1)[0]
+            rec["offset"] = int.from_bytes(info.extra[20:24], "little")
     elif info.target:
         rec["target"] = info.target
     return rec
+
+
+# enum bpf_perf_event_type, as bpftool names them in "event_type"
+PERF_EVENT_TYPES = {0: "unspec", 1: "uprobe", 2: "uretprobe", 3: "kprobe", 4: "kretprobe",
+                    5: "tracepoint", 6: "event"}
 
 
 def link_list() -> list[dict[str, Any]]:
