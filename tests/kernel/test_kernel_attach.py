@@ -199,12 +199,25 @@ def test_socket_filter_on_udp_socket(fd_count) -> None:  # type: ignore[no-untyp
         for _ in range(25):
             assert rx.recv(200) == b"x" * 100  # kept whole (the filter returns skb->len)
         assert _proto_stats(obj, socket.IPPROTO_UDP) == (25, 25 * 108)
+        # a Link like every attachment; update() swaps in a filter that drops all
+        assert isinstance(handle, pybpf.kernel.Link) and not handle.is_bpf_link
+        assert handle.info().prog_id == obj.programs["count_by_proto"].handle.id
+        with prog_load(ProgType.SOCKET_FILTER, assemble("r0 = 0\nexit", syntax="kernel")) \
+                as drop:
+            handle.update(drop)
+            assert handle.info().prog_id == drop.id
+            tx.sendto(b"dropped", rx.getsockname())
+            handle.update(obj.programs["count_by_proto"].handle, old_prog=drop)
+        rx.settimeout(0.2)
+        tx.sendto(b"kept", rx.getsockname())
+        assert rx.recv(200) == b"kept"  # the dropped datagram never arrived
+        assert _proto_stats(obj, socket.IPPROTO_UDP) == (26, 25 * 108 + 12)
         handle.close()
         assert handle.closed
         for _ in range(5):
             tx.sendto(b"y" * 10, rx.getsockname())
         assert rx.recv(200) == b"y" * 10
-        assert _proto_stats(obj, socket.IPPROTO_UDP) == (25, 25 * 108)
+        assert _proto_stats(obj, socket.IPPROTO_UDP) == (26, 25 * 108 + 12)
     assert fd_count() == before
 
 

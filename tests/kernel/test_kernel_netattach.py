@@ -610,3 +610,29 @@ def test_attach_names_what_a_section_needs() -> None:
     with pybpf.load(EXAMPLES / "tp_syscalls.o").instantiate("kernel") as obj:
         with pytest.raises(AttachNotSupportedError, match="takes no target"):
             obj.programs["count_sys_enter"].attach("eth0")
+
+
+def test_tcx_and_cgroup_links_pin(veth: VethPair, bpffs: str) -> None:
+    """tcx and cgroup links outlive their fd while pinned, and go with the pin."""
+    root = Path(bpffs)
+    cg = make_cgroup()
+    try:
+        with pybpf.load(EXAMPLES / "tc_classifier.o").instantiate("kernel") as tco, \
+                pybpf.load(EXAMPLES / "cgroup_skb_count.o").instantiate("kernel") as cgo:
+            tcx = veth.in_a(lambda: pybpf.kernel.attach_tc(tco.programs["classify"].handle,
+                                                           "pa"))
+            cgl = cgo.programs["count_egress"].attach(cg)
+            ids = []
+            for name, link in (("tcx", tcx), ("cg", cgl)):
+                ids.append(link.id)
+                link.pin(root / name)
+                link.close()
+            assert set(ids) <= set(link_ids())  # still attached, held by the pins
+            for name, lid in (("tcx", ids[0]), ("cg", ids[1])):
+                pinned = Link.from_pin(root / name)
+                assert pinned.id == lid and pinned.kind == ("tcx" if name == "tcx" else "cgroup")
+                pinned.unpin()
+                pinned.close()
+            assert not set(ids) & set(link_ids())
+    finally:
+        remove_cgroup(cg)
