@@ -133,7 +133,8 @@ __all__ = [
     "abi", "AttachType", "BpfCmd", "LinkType", "MapFlag", "MapType", "ProgType",
     # errors
     "ENOTSUPP", "KernelError", "KernelBTFError", "KernelBusyError", "KernelExistsError",
-    "KernelInvalidError", "KernelKeyError", "KernelNoDeviceError", "KernelNoSpaceError", "KernelPermissionError",
+    "KernelInvalidError", "KernelKeyError", "KernelNoDeviceError", "KernelNoSpaceError",
+    "KernelPermissionError",
     "KernelTestRunError", "KernelTooBigError", "KernelVerifierError", "NotSupportedError",
     "verifier_reason",
     # fds and the syscall
