@@ -22,7 +22,8 @@ from typing import Any, Iterable, Mapping
 from .. import isa
 from ..isa import Instruction
 from ..maps import MapSpec
-from ..objects.spec import ExternRef, LineInfo, MapRef, ObjectSpec, ProgramSpec, program_type
+from ..objects.spec import (ExternRef, FuncInfo, LineInfo, MapRef, ObjectSpec, ProgramSpec,
+                            program_type)
 from .errors import (BuilderError, JumpRangeError, OperandError, UndefinedFunctionError,
                      UndefinedLabelError, UndefinedMapError)
 from .function import Emitted, FunctionBuilder
@@ -56,6 +57,7 @@ class ObjectBuilder:
         self.programs: dict[str, tuple[FunctionBuilder, str, int | None]] = {}
         self.functions: dict[str, FunctionBuilder] = {}
         self._types: TypeTable | None = None
+        self._funcs: dict[str, int] = {}
 
     # --- definitions -------------------------------------------------------------------
     def _new_name(self, name: str) -> None:
@@ -140,10 +142,11 @@ class ObjectBuilder:
         after more is added)."""
         spec = ObjectSpec(license=self.license, path=f"<{self.name}>")
         spec.maps = dict(self.maps)
+        funcs = self._funcs  # function name -> its BTF FUNC id (kept: builds stay alike)
+        for name, (entry, section, ptype) in self.programs.items():
+            spec.programs[name] = self._link(entry, section, ptype, funcs)
         if self._types is not None:
             spec.btf = self._types.btf
-        for name, (entry, section, ptype) in self.programs.items():
-            spec.programs[name] = self._link(entry, section, ptype)
         for mname, slots in self.map_values.items():
             kind = spec.maps[mname].type_name
             for index, ref in slots:
@@ -161,7 +164,19 @@ class ObjectBuilder:
             return f"function {func.name}"
         return f"function {func.name} ({item.source[0]}:{item.source[1]})"
 
-    def _link(self, entry: FunctionBuilder, section: str, ptype: int | None) -> ProgramSpec:
+    def _func_type(self, name: str, funcs: dict[str, int]) -> int:
+        """The BTF FUNC of a function (static, `int name(void)`): the kernel needs
+        func_info for programs with callbacks (bpf_loop & co.), and names the functions
+        in its log with it. Static functions' argument types are not checked."""
+        if name not in funcs:
+            b = self.types.builder
+            ret = self.types.add("s32")
+            proto = b.func_proto(ret, ())
+            funcs[name] = b.func(name, proto, "static")
+        return funcs[name]
+
+    def _link(self, entry: FunctionBuilder, section: str, ptype: int | None,
+              funcs: dict[str, int]) -> ProgramSpec:
         order = [entry]
         i = 0
         while i < len(order):
@@ -213,6 +228,8 @@ class ObjectBuilder:
         prog = ProgramSpec(name=entry.name, section=section, type=0, instructions=insns,
                            license=self.license, map_refs=map_refs, extern_refs=extern_refs,
                            functions=[(f.name, bases[f.name]) for f in order],
+                           func_info=[FuncInfo(bases[f.name], self._func_type(f.name, funcs))
+                                      for f in order],
                            line_info=line_info)
         from ..elf.sections import classify_section
         info = classify_section(section)
