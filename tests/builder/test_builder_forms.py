@@ -288,7 +288,8 @@ def test_form_round_trips(name: str, data: st.DataObject) -> None:
 def test_every_method_is_covered() -> None:
     """Each public instruction method of FunctionBuilder has a form above (or is an
     alias, or takes a name the linker resolves: tested in test_builder_link.py)."""
-    resolved_by_linker = {"ld_map_fd", "ld_map_value", "ld_func", "call_func", "call_kfunc",
+    resolved_by_linker = {"ld_map_fd", "ld_map_value", "ld_global", "ld_func", "call_func",
+                          "call_kfunc",
                           "label", "ret", "ld_imm64"}
     generic = {"ldx", "ldxs", "stx", "st"}  # the sized shortcuts call these
     sized_atomics = {"atomic_add", "atomic_or", "atomic_and", "atomic_xor", "atomic_xchg",

@@ -193,3 +193,26 @@ def test_disassembly_shows_the_python_source_lines() -> None:
     ob2 = ObjectBuilder(source_lines=False)
     ob2.program("q", "xdp").ret(0)
     assert ob2.build().programs["q"].line_info == []
+
+
+def test_global_variable_errors() -> None:
+    ob, p = _one()
+    ob.global_var("limit", "u32", 5, const=True)
+    p.ld_global(R1, "limt").ret(0)
+    with pytest.raises(UndefinedMapError, match="global variable 'limt'.*did you mean 'limit'"):
+        ob.build()
+    ob, p = _one()
+    ob.global_var("limit", "u32", 5, const=True)
+    p.ld_global(R1, "limit", 4).ret(0)
+    with pytest.raises(OperandError, match="beyond global limit"):
+        ob.build()
+    with pytest.raises(BuilderError, match="defined twice"):
+        ob.global_var("limit", "u64")
+    with pytest.raises(OperandError, match="2 bytes of value for a 8-byte type"):
+        ob.global_var("x", "u64", b"ab")
+    with pytest.raises(OperandError, match="not .rodata"):
+        ob.global_var("y", "u64", section=".maps")
+    ob.map(".rodata", "array", key=4, value=4, max_entries=1)
+    ob.program("q", "xdp").ret(0)
+    with pytest.raises(BuilderError, match="name of a data section"):
+        ob.build()

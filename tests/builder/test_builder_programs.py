@@ -173,3 +173,38 @@ def test_built_spec_is_deterministic() -> None:
     a, b = xdp_counter(), xdp_counter()
     assert a.programs["xdp_count"].instructions == b.programs["xdp_count"].instructions
     assert a.programs["xdp_count"].map_refs == b.programs["xdp_count"].map_refs
+
+
+def globals_program() -> ObjectSpec:
+    """Globals in .rodata (a limit), .data (a struct) and .bss (a counter): packets
+    longer than `limit` are dropped and counted in `dropped`; `stats.seen` counts all."""
+    ob = ObjectBuilder()
+    ob.global_var("limit", "u32", 100, const=True)
+    ob.global_var("stats", Struct("stats", [("seen", "u64"), ("tag", "u32")]),
+                  {"seen": 0, "tag": 7})
+    ob.global_var("dropped", "u64")
+    p = ob.program("limiter", "xdp")
+    p.ldxw(R2, R1, 0).ldxw(R3, R1, 4).sub64(R3, R2)     # r3 = length
+    p.ld_global(R4, "stats").mov64(R1, 1).atomic_add("dw", R4, 0, R1)
+    p.ld_global(R4, "limit").ldxw(R4, R4, 0)
+    p.jgt(R3, R4, "drop").ret(XDP_PASS)
+    p.label("drop")
+    p.ld_global(R4, "dropped").mov64(R1, 1).atomic_add("dw", R4, 0, R1)
+    p.ret(XDP_DROP)
+    return ob.build()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_globals_in_data_sections(backend: str) -> None:
+    spec = globals_program()
+    assert set(spec.maps) == {".rodata", ".data", ".bss"}
+    assert spec.maps[".rodata"].freeze
+    spec.set_global("limit", 60)   # a .rodata config, typed by BTF, before loading
+    with spec.instantiate(backend) as obj:
+        run = obj.programs["limiter"].test_run
+        assert [run(bytes(n)).retval for n in (60, 61, 200, 14)] == \
+            [XDP_PASS, XDP_DROP, XDP_DROP, XDP_PASS]
+        assert obj.globals.dropped == 2
+        assert obj.globals.stats == {"seen": 4, "tag": 7}
+        assert obj.globals.limit == 60
+        assert obj.warnings == []

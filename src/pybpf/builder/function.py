@@ -59,7 +59,8 @@ Target = Union[str, int]  # a label name, or a raw relative offset in slots
 class Ref:
     """A field of an instruction the linker fills: kind "jump" (off), "jump32" (imm of
     gotol), "call" (a sub-program by name), "func" (lddw of a function's address),
-    "map_fd" / "map_value" (lddw of a map), "kfunc" (a kernel function by name)."""
+    "map_fd" / "map_value" (lddw of a map), "global" (lddw of a global variable's
+    address), "kfunc" (a kernel function by name)."""
 
     kind: str
     name: str
@@ -477,6 +478,15 @@ class FunctionBuilder:
                                "non-negative int")
         return self._emit(Instruction.lddw(self._reg(dst, "destination"), 0),
                           Ref("map_value", self._name(map_name, "map"), offset))
+
+    def ld_global(self, dst: Reg, name: str, offset: int = 0) -> "FunctionBuilder":
+        """dst = the address of global variable `name` (+ offset): a map-value lddw into
+        its section's map (ObjectBuilder.global_var)."""
+        if not _is_int(offset) or not 0 <= offset <= isa.M32 >> 1:
+            raise OperandError(f"function {self.name}: global offset {offset!r} is not a "
+                               "non-negative int")
+        return self._emit(Instruction.lddw(self._reg(dst, "destination"), 0),
+                          Ref("global", self._name(name, "global variable"), offset))
 
     def ld_func(self, dst: Reg, func: str) -> "FunctionBuilder":
         """dst = the address of sub-program `func` (BPF_PSEUDO_FUNC: bpf_loop callbacks)."""

@@ -22,8 +22,8 @@ from typing import Any, Iterable, Mapping
 from .. import isa
 from ..isa import Instruction
 from ..maps import MapSpec
-from ..objects.spec import (ExternRef, FuncInfo, LineInfo, MapRef, ObjectSpec, ProgramSpec,
-                            program_type)
+from ..objects.spec import (ExternRef, FuncInfo, GlobalVar, LineInfo, MapRef, ObjectSpec,
+                            ProgramSpec, program_type)
 from .errors import (BuilderError, JumpRangeError, OperandError, UndefinedFunctionError,
                      UndefinedLabelError, UndefinedMapError)
 from .function import Emitted, FunctionBuilder
@@ -58,6 +58,11 @@ class ObjectBuilder:
         self.functions: dict[str, FunctionBuilder] = {}
         self._types: TypeTable | None = None
         self._funcs: dict[str, int] = {}
+        self._var_ids: dict[tuple[str, str], int] = {}
+        self._spec_globals: dict[str, GlobalVar] = {}
+        self._spec_maps: dict[str, MapSpec] = {}
+        # global variables: name -> (section, BTF type id, initial bytes or None)
+        self.globals: dict[str, tuple[str, int, bytes | None]] = {}
 
     # --- definitions -------------------------------------------------------------------
     def _new_name(self, name: str) -> None:
@@ -130,6 +135,69 @@ class ObjectBuilder:
             self.map_values[name] = sorted(slots)
         return spec
 
+    def global_var(self, name: str, type: Any, value: Any = None, *,
+                   section: str | None = None, const: bool = False) -> None:
+        """A global variable of `type` (as map keys and values are typed) in `.rodata`
+        (`const`), `.data` (with a `value`) or `.bss`: laid out in its section's
+        single-slot array map as clang would, typed by BTF (`obj.globals.name`), set
+        before loading with `spec.set_global`, read in programs with ld_global().
+        `value`: bytes, or Python data encoded by the type (int, dict, list)."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise OperandError(f"a global variable needs an identifier name, got {name!r}")
+        if name in self.globals:
+            raise BuilderError(f"global variable {name!r} is defined twice")
+        if section is None:
+            section = ".rodata" if const else ".data" if value is not None else ".bss"
+        if not section.startswith((".rodata", ".data", ".bss")):
+            raise OperandError(f"global {name}: section {section!r} is not .rodata, .data "
+                               "or .bss (or one of their .name variants)")
+        tid = self.types.add(type, f"global {name}")
+        size = self.types.size_of(tid)
+        data: bytes | None = None
+        if value is not None:
+            if isinstance(value, (bytes, bytearray)):
+                data = bytes(value)
+            else:
+                from ..btf import encode_value
+                data = encode_value(self.types.btf, tid, value, path=name)
+            if len(data) != size:
+                raise OperandError(f"global {name}: {len(data)} bytes of value for a "
+                                   f"{size}-byte type")
+        self.globals[name] = (section, tid, data)
+
+    def _data_sections(self, spec: ObjectSpec) -> None:
+        """Lay the globals out in their sections' maps, with a BTF DATASEC each."""
+        b = self.types.builder if self.globals else None
+        sections: dict[str, list[str]] = {}
+        for name, (section, _, _) in self.globals.items():
+            sections.setdefault(section, []).append(name)
+        for section, names in sections.items():
+            assert b is not None
+            buf = bytearray()
+            members = []
+            for name in names:
+                _, tid, data = self.globals[name]
+                align = b.btf.align_of(tid)
+                off = -(-len(buf) // align) * align
+                size = b.btf.size_of(tid)
+                buf += bytes(off - len(buf))
+                buf += data if data is not None else bytes(size)
+                key = ("var", name)
+                if key not in self._var_ids:
+                    self._var_ids[key] = b.var(name, tid, "global")
+                members.append((self._var_ids[key], off))
+                spec.globals[name] = GlobalVar(name, section, off, size, tid)
+                spec.symbol_offsets[name] = off  # what an ELF symbol table would say
+            if ("sec", section) not in self._var_ids:
+                self._var_ids[("sec", section)] = b.datasec(section, members, len(buf))
+            ro = section.startswith(".rodata")
+            spec.sections.append((section, "bss" if section.startswith(".bss") else "data",
+                                  len(buf)))
+            spec.maps[section] = MapSpec("array", 4, max(len(buf), 1), 1, name=section,
+                                         flags=(1 << 7) if ro else 0,  # BPF_F_RDONLY_PROG
+                                         contents=[(b"\0\0\0\0", bytes(buf))] if any(buf)
+                                         else [], freeze=ro)
+
     def _sized(self, desc: Any, what: str) -> tuple[int, int | None]:
         if isinstance(desc, int) and not isinstance(desc, bool):
             return desc, None
@@ -142,6 +210,12 @@ class ObjectBuilder:
         after more is added)."""
         spec = ObjectSpec(license=self.license, path=f"<{self.name}>")
         spec.maps = dict(self.maps)
+        clash = set(self.maps) & {sec for sec, _, _ in self.globals.values()}
+        if clash:
+            raise BuilderError(f"map {sorted(clash)[0]!r} has the name of a data section")
+        self._data_sections(spec)
+        self._spec_globals = spec.globals
+        self._spec_maps = spec.maps
         funcs = self._funcs  # function name -> its BTF FUNC id (kept: builds stay alike)
         for name, (entry, section, ptype) in self.programs.items():
             spec.programs[name] = self._link(entry, section, ptype, funcs)
@@ -271,15 +345,26 @@ class ObjectBuilder:
                 raise JumpRangeError(f"{where}: call of {ref.name!r} out of range")
             return Instruction(insn.opcode, insn.dst, insn.src, insn.off, delta, insn.next_imm)
         if ref.kind in ("map_fd", "map_value"):
-            m = self.maps.get(ref.name)
+            m = self._spec_maps.get(ref.name)
             if m is None:
                 raise UndefinedMapError(f"{where}: undefined map {ref.name!r}"
-                                        + _hint(ref.name, self.maps))
+                                        + _hint(ref.name, self._spec_maps))
             if ref.kind == "map_value" and ref.offset >= m.value_size:
                 raise OperandError(f"{where}: offset {ref.offset} is beyond map {ref.name}'s "
                                    f"{m.value_size}-byte value")
             map_refs.append(MapRef(at, ref.name, "fd" if ref.kind == "map_fd" else "value",
                                    ref.offset))
+            return insn
+        if ref.kind == "global":
+            g = self.globals.get(ref.name)
+            if g is None:
+                raise UndefinedMapError(f"{where}: undefined global variable {ref.name!r}"
+                                        + _hint(ref.name, self.globals))
+            var = self._spec_globals[ref.name]
+            if ref.offset >= var.size:
+                raise OperandError(f"{where}: offset {ref.offset} is beyond global "
+                                   f"{ref.name} ({var.size} bytes)")
+            map_refs.append(MapRef(at, var.map, "value", var.offset + ref.offset))
             return insn
         if ref.kind == "kfunc":
             extern_refs.append(ExternRef(at, ref.name, ".ksyms", "call"))
