@@ -216,3 +216,20 @@ def test_global_variable_errors() -> None:
     ob.program("q", "xdp").ret(0)
     with pytest.raises(BuilderError, match="name of a data section"):
         ob.build()
+
+
+def test_bad_type_descriptions() -> None:
+    import ctypes
+
+    from pybpf.builder import Struct
+
+    class Bits(ctypes.Structure):
+        _fields_ = [("a", ctypes.c_uint32, 3), ("b", ctypes.c_uint32, 5)]
+
+    ob = ObjectBuilder()
+    for bad in (Struct("s", [("a",)]), Struct("s", [(1, "u8")]), Bits, True, object(), 3.5,
+                ["u8"]):
+        with pytest.raises(OperandError):
+            ob.map("m", "hash", key=4, value=bad, max_entries=1)
+    with pytest.raises(OperandError, match="values maps slot indexes"):
+        ob.map("jt", "prog_array", max_entries=2, values=["a"])  # type: ignore[arg-type]

@@ -121,10 +121,12 @@ class ObjectBuilder:
         spec = MapSpec(type, key_size, value_size, max_entries, flags=flags, name=name,
                        inner=inner, map_extra=map_extra, pinning=pinning, key_type=key_type,
                        value_type=value_type, contents=tuple(contents), freeze=freeze)
-        self.maps[name] = spec
+        slots: list[tuple[int, str]] = []
         if values:
-            slots = []
-            for index, ref in dict(values).items():
+            if not isinstance(values, Mapping):
+                raise OperandError(f"map {name}: values maps slot indexes to program or map "
+                                   f"names, not {values.__class__.__name__}")
+            for index, ref in values.items():
                 if not isinstance(index, int) or not 0 <= index < max_entries:
                     raise OperandError(f"map {name}: slot {index!r} is not an index below "
                                        f"max_entries {max_entries}")
@@ -132,6 +134,8 @@ class ObjectBuilder:
                     raise OperandError(f"map {name}: slot {index} holds a program or map "
                                        f"name, not {ref!r}")
                 slots.append((index, ref))
+        self.maps[name] = spec
+        if slots:
             self.map_values[name] = sorted(slots)
         return spec
 

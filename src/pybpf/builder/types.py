@@ -95,7 +95,12 @@ class TypeTable:
             raise OperandError(f"{what}: unknown type {desc!r} (u8/u16/u32/u64, s8..s64, "
                                "__u32 & co., int, char, bool, a ctypes type, Struct or Array)")
         if isinstance(desc, Struct):
-            members = [(n, self.add(t, f"{what} {desc.name}.{n}")) for n, t in desc.fields]
+            members = []
+            for f in desc.fields:
+                if len(f) != 2 or not isinstance(f[0], str):
+                    raise OperandError(f"{what}: struct {desc.name} field {f!r} is not a "
+                                       "(name, type) pair")
+                members.append((f[0], self.add(f[1], f"{what} {desc.name}.{f[0]}")))
             return b.struct(desc.name, members)
         if isinstance(desc, Array):
             if not isinstance(desc.n, int) or desc.n < 0:
@@ -107,6 +112,10 @@ class TypeTable:
             if issubclass(desc, ctypes.Array):
                 return b.array(self.add(desc._type_, what), desc._length_)  # type: ignore
             if issubclass(desc, (ctypes.Structure, ctypes.Union)):
+                if any(len(f) != 2 for f in desc._fields_) or \
+                        getattr(desc, "_pack_", 0):  # type: ignore[attr-defined]
+                    raise OperandError(f"{what}: {desc.__name__} has bitfields or _pack_, "
+                                       "which the builder does not lay out; use Struct")
                 members = [(f[0], self.add(f[1], f"{what} {desc.__name__}.{f[0]}"))
                            for f in desc._fields_]  # type: ignore[attr-defined]
                 if issubclass(desc, ctypes.Union):
