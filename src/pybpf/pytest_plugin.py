@@ -32,6 +32,7 @@ KERNEL_CAPS = ("CAP_BPF",)
 MAX_DISASM_LINES = 400
 MAX_MAP_ENTRIES = 4096
 MAX_DIFF_LINES = 60
+MAX_OBJECTS = 4  # the last ones a test made (hypothesis: the failing example is last)
 
 __all__ = ["BACKENDS", "bpf_backend", "bpf_packets", "Recorder", "ObjectRecord"]
 
@@ -273,6 +274,9 @@ def format_records(records: list[ObjectRecord],
     """The report section: per object, the programs' disassembly, the verifier logs and
     the map differences."""
     out: list[str] = []
+    if len(records) > MAX_OBJECTS:
+        out.append(f"({len(records) - MAX_OBJECTS} earlier objects of this test not shown)")
+        records = records[-MAX_OBJECTS:]
     for rec in records:
         rec.snapshot_now()
         spec = rec.spec
