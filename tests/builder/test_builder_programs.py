@@ -208,3 +208,17 @@ def test_globals_in_data_sections(backend: str) -> None:
         assert obj.globals.stats == {"seen": 4, "tag": 7}
         assert obj.globals.limit == 60
         assert obj.warnings == []
+
+
+def test_building_again_after_adding_a_global() -> None:
+    ob = ObjectBuilder()
+    ob.global_var("a", "u32", 1)
+    ob.program("p", "xdp").ld_global(R1, "a").ldxw(R0, R1, 0).exit()
+    first = ob.build()
+    ob.global_var("b", "u64", 2)
+    second = ob.build()
+    assert first.maps[".data"].value_size == 4
+    assert second.maps[".data"].value_size == 16
+    assert second.globals["b"].offset == 8
+    with second.instantiate("vm") as obj:
+        assert obj.globals.b == 2 and obj.programs["p"].test_run(bytes(64)).retval == 1

@@ -192,8 +192,9 @@ class ObjectBuilder:
                 members.append((self._var_ids[key], off))
                 spec.globals[name] = GlobalVar(name, section, off, size, tid)
                 spec.symbol_offsets[name] = off  # what an ELF symbol table would say
-            if ("sec", section) not in self._var_ids:
-                self._var_ids[("sec", section)] = b.datasec(section, members, len(buf))
+            key = ("sec", f"{section} {members} {len(buf)}")  # a new DATASEC if it grew
+            if key not in self._var_ids:
+                self._var_ids[key] = b.datasec(section, members, len(buf))
             ro = section.startswith(".rodata")
             spec.sections.append((section, "bss" if section.startswith(".bss") else "data",
                                   len(buf)))
