@@ -233,3 +233,16 @@ def test_bad_type_descriptions() -> None:
             ob.map("m", "hash", key=4, value=bad, max_entries=1)
     with pytest.raises(OperandError, match="values maps slot indexes"):
         ob.map("jt", "prog_array", max_entries=2, values=["a"])  # type: ignore[arg-type]
+
+
+def test_map_value_and_kfunc_references() -> None:
+    from pybpf.objects.spec import ExternRef, MapRef
+    ob, p = _one()
+    ob.map("cfg", "array", key=4, value=16, max_entries=1)
+    p.ld_map_value(R1, "cfg", 8)
+    p.call_kfunc("bpf_rcu_read_lock")
+    p.ret(0)
+    prog = ob.build().programs["prog"]
+    assert prog.map_refs == [MapRef(0, "cfg", "value", 8)]
+    assert prog.extern_refs == [ExternRef(2, "bpf_rcu_read_lock", ".ksyms", "call")]
+    assert prog.instructions[1].src == isa.BPF_PSEUDO_KFUNC_CALL
