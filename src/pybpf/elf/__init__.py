@@ -23,6 +23,7 @@ from ..errors import PyBPFError
 from .. import isa
 from ..objects.spec import (CoreRelo, ExternRef, FuncInfo, GlobalVar, MapRef, ObjectSpec,
                             ProgramSpec)
+from .compressed import MAX_INFLATED_TOTAL, SHF_COMPRESSED, inflate
 from .legacymaps import parse_legacy_maps
 from .sections import classify_section
 
@@ -118,6 +119,7 @@ def _read(data: bytes, path: str = "") -> _Elf:
         sections: list[tuple[str, int, int, bytes]] = []
         symbols: list[_Symbol] = []
         relocs: dict[int, list[tuple[int, int, int]]] = {}
+        inflated = 0  # bytes of compressed sections inflated so far
         for idx in range(elf.num_sections()):
             where = f"section {idx}"
             sec = elf.get_section(idx)
@@ -131,7 +133,15 @@ def _read(data: bytes, path: str = "") -> _Elf:
             if type_num not in (SHT_NULL, SHT_NOBITS) and off + size > len(data):
                 raise ELFError(f"section {idx} ({sec.name or '?'}): offset {off} + size {size} "
                                f"is past the end of the {len(data)}-byte file")
-            body = b"" if type_num in (SHT_NOBITS, SHT_NULL) else sec.data()
+            if type_num in (SHT_NOBITS, SHT_NULL):
+                body = b""
+            elif sec.header["sh_flags"] & SHF_COMPRESSED:  # inflated with a cap, not by
+                # pyelftools, which trusts the size the compression header claims
+                body = inflate(sec.name, memoryview(data)[off:off + size],
+                               MAX_INFLATED_TOTAL - inflated, ELFError)
+                inflated += len(body)
+            else:
+                body = sec.data()
             if type_num == SHT_NOBITS:
                 body = bytes(min(sec.header["sh_size"], 1 << 28))
             flags = sec.header["sh_flags"]
