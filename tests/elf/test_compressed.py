@@ -12,9 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pybpf.elf import ELFError, load
-from pybpf.elf.compressed import (CHDR64, MAX_INFLATED_TOTAL, MAX_SECTION_SIZE,
-                                  SHF_COMPRESSED, SECTION_NEEDS)
-
+from pybpf.elf.compressed import MAX_INFLATED_TOTAL, MAX_SECTION_SIZE, SECTION_NEEDS
 from tests.elf.elfbytes import LINKING, section_body, section_headers, with_compressed
 
 
