@@ -113,7 +113,10 @@ def primed(packets: Iterable[Packet]) -> Iterator[Packet]:
 
 def count_packets(path: str | Path) -> int:
     """How many complete packets a capture holds (one pass, nothing kept): the total
-    for a progress bar before the packets are streamed."""
+    for a progress bar before the packets are streamed. 0 (unknown) for what is not a
+    regular file: a pipe read here would be gone for the run."""
+    if not Path(path).is_file():
+        return 0
     with CaptureReader(path) as reader:
         return sum(1 for _ in reader)
 

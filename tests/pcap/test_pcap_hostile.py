@@ -261,3 +261,15 @@ def test_run_pcap_consumes_a_stream_lazily() -> None:
                           on_pass=lambda p: seen.append(produced[0] - p.ts_ns))
     assert report.packets == 50 and report.passed == len(seen) > 0
     assert set(seen) <= {1}  # each passed packet was handed on before the next was read
+
+
+def test_counting_reads_regular_files_only(tmp_path: Path) -> None:
+    """The progress bar's first pass must not drain a pipe the run then reads."""
+    import os
+    from pybpf.pcap import count_packets
+    path = tmp_path / "c.pcap"
+    write_pcap(path, [Packet(i, b"q", 1) for i in range(7)])
+    assert count_packets(path) == 7
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert count_packets(fifo) == 0  # returns at once: the fifo is never opened
