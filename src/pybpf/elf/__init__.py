@@ -187,7 +187,8 @@ def _check_symbols(sections: list[tuple[str, int, int, bytes]], symbols: list[_S
     """Every symbol of a section lies within it (value, and value + size for objects
     and functions), as libbpf's linker checks: what a symbol locates (a global, a
     function, a map, an offset written into an instruction) then stays in the file's
-    bounds. A section index past the section headers is refused too."""
+    bounds. A section index past the section headers is refused too; a section of type
+    SHT_NULL has no contents to check against."""
     for sym in symbols:
         if sym.shndx == SHN_UNDEF or sym.shndx >= SHN_LORESERVE:
             continue
@@ -195,7 +196,9 @@ def _check_symbols(sections: list[tuple[str, int, int, bytes]], symbols: list[_S
         if sym.shndx >= len(sections):
             raise ELFError(f"{label} is in section {sym.shndx}, which does not exist (the "
                            f"object has {len(sections)})")
-        sec_name, _, _, body = sections[sym.shndx]
+        sec_name, sec_type, _, body = sections[sym.shndx]
+        if sec_type == SHT_NULL:  # an inactive header: nothing is located there, and a
+            continue  # symbol in it serves nothing (uBPF: "text section not found")
         extent = sym.size if sym.type in ("STT_OBJECT", "STT_FUNC") else 0
         if sym.value > len(body) or sym.value + extent > len(body):
             span = f"offset {sym.value}" + (f" + size {extent}" if extent else "")
