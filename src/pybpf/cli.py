@@ -4,6 +4,7 @@ message on stderr and a non-zero exit, never a traceback."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -288,11 +289,15 @@ def cmd_run_object(args: argparse.Namespace) -> int:
     apply_sets(spec, args.set)  # typed by BTF: ints, bools, enum names, strings, JSON
     out: dict = {}
     pcap_in = None
-    if args.pcap:
-        from .pcap import read_capture, with_ethernet
-        pcap_in = read_capture(args.pcap)
-        packets, added = with_ethernet(pcap_in.packets)
-    with run_session(spec, args, chosen) as (obj, capture):  # --map, then records and printk
+    if args.pcap:  # streamed: read, run and written --pcap-out a packet at a time
+        from .pcap import CaptureReader, EthernetFrames, primed
+        pcap_in = CaptureReader(args.pcap)
+        frames = EthernetFrames(pcap_in)
+        packets = primed(frames)  # a file that is no capture fails here, at once
+    with contextlib.ExitStack() as stack, \
+            run_session(spec, args, chosen) as (obj, capture):  # --map, then records and printk
+        if pcap_in is not None:
+            stack.callback(pcap_in.close)
         prog = pick_program(obj, args.program)
         if args.backend == "vm":
             from .vm import DEFAULT_INSN_BUDGET
@@ -300,28 +305,31 @@ def cmd_run_object(args: argparse.Namespace) -> int:
                 p.handle.insn_budget = args.budget or DEFAULT_INSN_BUDGET
         if pcap_in is not None:
             _check_packet_program(prog)
-            from .pcap import write_pcap
-            from .tools.progress import StepProgress
+            from .pcap import PcapWriter, count_packets
+            from .tools.progress import StepProgress, wanted
             clock = "kernel" if args.backend == "kernel" else args.clock or "capture"
             if clock == "wall":
                 prog.set_clock(None)
+            writer = stack.enter_context(PcapWriter(args.pcap_out)) if args.pcap_out else None
+            # the bar's total: a first pass that counts (and keeps nothing), for people only
+            total = count_packets(args.pcap) if wanted(args.json) else 0
             with StepProgress(unit="pkt", desc=Path(args.pcap).name, as_json=args.json,
                               minimum=500) as bar:
                 report = run_pcap(prog, packets, capture_clock=clock == "capture",
-                                  progress=bar)
+                                  progress=bar, total=total,
+                                  on_pass=writer.write if writer else None)
             out["program"] = prog.name
             out["clock"] = clock
             out["packets"] = report.packets
-            if added:
-                out["ethernet_added"] = added
+            if frames.added:
+                out["ethernet_added"] = frames.added
             if pcap_in.truncated:
                 out["truncated"] = pcap_in.truncated
             out["verdicts"] = dict(report.verdicts.most_common())
             if report.errors:
                 out["errors"] = dict(report.errors)
-            if args.pcap_out:
-                write_pcap(args.pcap_out, report.passed)
-                out["pcap_out"] = {"path": args.pcap_out, "packets": len(report.passed)}
+            if writer is not None:
+                out["pcap_out"] = {"path": args.pcap_out, "packets": writer.packets}
         else:
             data_in = parse_hex_arg(args.data_in, "--data-in") if args.data_in else None
             ctx_in = parse_hex_arg(args.ctx_in, "--ctx-in") if args.ctx_in else None
@@ -345,7 +353,7 @@ def cmd_run_object(args: argparse.Namespace) -> int:
             out["warnings"] = warnings
     if pcap_in is not None and pcap_in.truncated:
         print(f"pybpf: warning: {args.pcap}: {pcap_in.truncated}; ran the "
-              f"{len(pcap_in.packets)} complete packets before it", file=sys.stderr)
+              f"{pcap_in.packets} complete packets before it", file=sys.stderr)
     if args.json:
         print(json.dumps(out, indent=2, default=str))
         return 0
@@ -717,7 +725,7 @@ def _prog_load_object(args: argparse.Namespace) -> int:
     its type from SEC() (or --type): one rejection does not stop the others."""
     from .kernel import KernelVerifierError
     from .tools.objdump import prog_type_name
-    from .tools.perms import caps_for, kernel_gate
+    from .tools.perms import kernel_gate
     if args.syntax is not None:
         raise CLIError(f"--syntax applies to assembly; {args.file} is an ELF object")
     if args.license is not None:
@@ -851,10 +859,12 @@ def cmd_top(args: argparse.Namespace) -> int:
         if live_only:
             raise CLIError(f"{' and '.join(live_only)} "
                            f"{_verb(live_only, 'applies', 'apply')} only to --live")
-        from .tools.progress import StepProgress
+        from .pcap import count_packets
+        from .tools.progress import StepProgress, wanted
+        total = count_packets(args.pcap) if wanted(args.json) else 0  # for the bar only
         with StepProgress(unit="pkt", desc=Path(args.pcap).name, as_json=args.json,
                           minimum=500) as bar:
-            result = top.top_pcap(args.pcap, args.backend, progress=bar)
+            result = top.top_pcap(args.pcap, args.backend, progress=bar, total=total)
         if result.truncated:
             print(f"pybpf: warning: {args.pcap}: {result.truncated}; ran the "
                   f"{result.packets} complete packets before it", file=sys.stderr)

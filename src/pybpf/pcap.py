@@ -3,10 +3,11 @@ Wireshark and tcpdump read), for running programs over recorded traffic."""
 
 from __future__ import annotations
 
+import itertools
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 from .errors import PyBPFError
 
@@ -22,6 +23,12 @@ ETH_P_IPV6 = 0x86DD
 _MAGIC_US = 0xA1B2C3D4
 _MAGIC_NS = 0xA1B23C4D
 _PCAPNG_SHB = 0x0A0D0D0A
+MAX_PACKET = 1 << 20
+"""The most bytes one classic-pcap record may claim (tcpdump's largest snapshot length
+is 256 KiB)."""
+MAX_BLOCK = 1 << 24
+"""The longest pcapng block pybpf reads (16 MiB): a length past it is refused unread."""
+_READ_CHUNK = 1 << 16
 
 
 class PcapError(PyBPFError):
@@ -51,21 +58,76 @@ class Capture:
     truncated: str | None = None
 
 
+class CaptureReader:
+    """The packets of a pcap or pcapng file as a stream: iterate once; memory stays
+    flat whatever the capture's size. A file cut short inside a record ends the stream
+    after its complete packets and says so in `truncated` (tcpdump reads such files
+    the same way and warns); any other malformation raises PcapError. `packets` counts
+    what was read. Use as a context manager (or close()) to release the file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+        self.truncated: str | None = None
+        self.packets = 0
+        self._started = False
+        try:
+            self._file: BinaryIO | None = open(path, "rb")
+        except OSError as e:
+            raise PcapError(f"cannot read {path}: {e.strerror}") from None
+
+    def __iter__(self) -> Iterator[Packet]:
+        if self._started or self._file is None:
+            raise PcapError(f"{self.path}: a capture is read once (open another reader)")
+        self._started = True
+        f = self._file
+        try:
+            for pkt in iter_pcap(f):
+                self.packets += 1
+                yield pkt
+        except _Truncated as e:
+            self.truncated = str(e)
+        except OSError as e:
+            raise PcapError(f"cannot read {self.path}: {e.strerror}") from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> "CaptureReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def primed(packets: Iterable[Packet]) -> Iterator[Packet]:
+    """The stream with its first packet already read, so that a file that is no
+    capture fails at once, before anything is set up to run it."""
+    it = iter(packets)
+    first = next(it, None)
+    return itertools.chain(() if first is None else (first,), it)
+
+
+def count_packets(path: str | Path) -> int:
+    """How many complete packets a capture holds (one pass, nothing kept): the total
+    for a progress bar before the packets are streamed. 0 (unknown) for what is not a
+    regular file: a pipe read here would be gone for the run."""
+    if not Path(path).is_file():
+        return 0
+    with CaptureReader(path) as reader:
+        return sum(1 for _ in reader)
+
+
 def read_capture(path: str | Path) -> Capture:
-    """Every complete packet of a pcap or pcapng file; a file cut short inside a record
-    gives the packets before it and says so in `truncated` (tcpdump reads such files
-    the same way and warns)."""
-    packets: list[Packet] = []
-    try:
-        with open(path, "rb") as f:
-            try:
-                for pkt in iter_pcap(f):
-                    packets.append(pkt)
-            except _Truncated as e:
-                return Capture(packets, str(e))
-    except OSError as e:
-        raise PcapError(f"cannot read {path}: {e.strerror}") from None
-    return Capture(packets)
+    """Every complete packet of a pcap or pcapng file, in a list; a file cut short
+    inside a record gives the packets before it and says so in `truncated`. For large
+    captures iterate a CaptureReader instead."""
+    with CaptureReader(path) as reader:
+        packets = list(reader)
+    return Capture(packets, reader.truncated)
 
 
 def read_pcap(path: str | Path) -> list[Packet]:
@@ -85,43 +147,76 @@ def linktype_name(linktype: int) -> str:
 
 
 def with_ethernet(packets: list[Packet]) -> tuple[list[Packet], int]:
-    """The packets as Ethernet frames, as XDP, tc and every skb program's test run
-    expect: raw-IP packets (linktypes RAW, IPV4, IPV6) get a 14-byte header with zero
-    MAC addresses and the ethertype of their IP version; Ethernet frames stay as they
-    are. Returns the frames and how many got a header. Any other link type is refused
-    (its frames would be misread as Ethernet)."""
-    out: list[Packet] = []
-    added = 0
-    for n, p in enumerate(packets, 1):
-        if p.linktype == LINKTYPE_ETHERNET:
-            out.append(p)
-            continue
-        if p.linktype not in RAW_IP_LINKTYPES:
-            raise PcapError(f"packet {n} has link type {linktype_name(p.linktype)}, which is "
-                            "neither Ethernet nor raw IP; pybpf runs Ethernet (1) and raw-IP "
-                            "(101, 228, 229) captures")
-        version = p.data[0] >> 4 if p.data else 0
-        if p.linktype == LINKTYPE_IPV4 or (p.linktype == LINKTYPE_RAW and version == 4):
-            proto = ETH_P_IP
-        elif p.linktype == LINKTYPE_IPV6 or (p.linktype == LINKTYPE_RAW and version == 6):
-            proto = ETH_P_IPV6
-        else:
-            raise PcapError(f"packet {n} of a raw-IP capture has IP version {version}, "
-                            "neither 4 nor 6")
-        header = bytes(12) + proto.to_bytes(2, "big")
-        out.append(Packet(p.ts_ns, header + p.data, p.orig_len + 14, LINKTYPE_ETHERNET))
-        added += 1
-    return out, added
+    """The packets as Ethernet frames (see as_ethernet), and how many got a header."""
+    out = [as_ethernet(p, n) for n, p in enumerate(packets, 1)]
+    return out, sum(1 for p, q in zip(packets, out) if p is not q)
+
+
+def as_ethernet(p: Packet, n: int = 1) -> Packet:
+    """The packet as an Ethernet frame, as XDP, tc and every skb program's test run
+    expect: a raw-IP packet (linktypes RAW, IPV4, IPV6) gets a 14-byte header with zero
+    MAC addresses and the ethertype of its IP version; an Ethernet frame is returned
+    as it is. Any other link type is refused (its frames would be misread as
+    Ethernet); `n` numbers the packet in the message."""
+    if p.linktype == LINKTYPE_ETHERNET:
+        return p
+    if p.linktype not in RAW_IP_LINKTYPES:
+        raise PcapError(f"packet {n} has link type {linktype_name(p.linktype)}, which is "
+                        "neither Ethernet nor raw IP; pybpf runs Ethernet (1) and raw-IP "
+                        "(101, 228, 229) captures")
+    version = p.data[0] >> 4 if p.data else 0
+    if p.linktype == LINKTYPE_IPV4 or (p.linktype == LINKTYPE_RAW and version == 4):
+        proto = ETH_P_IP
+    elif p.linktype == LINKTYPE_IPV6 or (p.linktype == LINKTYPE_RAW and version == 6):
+        proto = ETH_P_IPV6
+    else:
+        raise PcapError(f"packet {n} of a raw-IP capture has IP version {version}, "
+                        "neither 4 nor 6")
+    header = bytes(12) + proto.to_bytes(2, "big")
+    return Packet(p.ts_ns, header + p.data, p.orig_len + 14, LINKTYPE_ETHERNET)
+
+
+class EthernetFrames:
+    """as_ethernet over a stream of packets, counting in `added` the frames that were
+    given a header."""
+
+    def __init__(self, packets: Iterable[Packet]) -> None:
+        self._packets = packets
+        self.added = 0
+
+    def __iter__(self) -> Iterator[Packet]:
+        for n, p in enumerate(self._packets, 1):
+            frame = as_ethernet(p, n)
+            if frame is not p:
+                self.added += 1
+            yield frame
+
+
+def _read(f: BinaryIO, n: int) -> bytes:
+    """Up to n bytes, read in bounded pieces: a length field claiming more than the
+    file holds never allocates more than the file holds."""
+    if n <= _READ_CHUNK:
+        return f.read(n)
+    parts = []
+    while n > 0:
+        part = f.read(min(n, _READ_CHUNK))
+        if not part:
+            break
+        parts.append(part)
+        n -= len(part)
+    return b"".join(parts)
 
 
 def iter_pcap(f: BinaryIO) -> Iterator[Packet]:
+    """The packets of a pcap or pcapng stream, one at a time. PcapError for anything
+    malformed; _Truncated (a PcapError) when the stream ends inside a record."""
     head = f.read(4)
     if len(head) < 4:
         raise PcapError("not a capture file: too short")
     magic_le = struct.unpack("<I", head)[0]
     magic_be = struct.unpack(">I", head)[0]
     if magic_le == _PCAPNG_SHB:
-        yield from _iter_pcapng(f, head)
+        yield from _iter_pcapng(f)
         return
     if magic_le in (_MAGIC_US, _MAGIC_NS):
         endian = "<"
@@ -144,9 +239,10 @@ def iter_pcap(f: BinaryIO) -> Iterator[Packet]:
             raise _Truncated(f"truncated record header after packet {n}: {len(rec)} of 16 "
                              "bytes")
         sec, frac, incl, orig = struct.unpack(endian + "IIII", rec)
-        if incl > 1 << 20:
-            raise PcapError(f"packet {n + 1} claims {incl} bytes")
-        data = f.read(incl)
+        if incl > MAX_PACKET:
+            raise PcapError(f"packet {n + 1} claims {incl} bytes, more than the "
+                            f"{MAX_PACKET} pybpf reads (MAX_PACKET)")
+        data = _read(f, incl)
         if len(data) < incl:
             raise _Truncated(f"truncated packet {n + 1}: {len(data)} of {incl} bytes")
         n += 1
@@ -154,38 +250,68 @@ def iter_pcap(f: BinaryIO) -> Iterator[Packet]:
                      linktype & 0xFFFF)
 
 
-def _iter_pcapng(f: BinaryIO, head: bytes) -> Iterator[Packet]:
+_BLOCK_NAMES = {_PCAPNG_SHB: "section header", 1: "interface description",
+                3: "simple packet", 6: "enhanced packet"}
+_BLOCK_MIN_BODY = {_PCAPNG_SHB: 16, 1: 8, 3: 4, 6: 20}  # the fixed fields of each
+
+
+def _iter_pcapng(f: BinaryIO) -> Iterator[Packet]:
     """Enhanced and simple packet blocks of a pcapng file (interfaces' link types and
-    timestamp resolutions honoured; microseconds unless if_tsresol says otherwise)."""
+    timestamp resolutions honoured; microseconds unless if_tsresol says otherwise).
+    Every block is checked against the fixed fields its type has and the block length
+    limit (MAX_BLOCK) before it is read."""
     endian = "<"
     interfaces: list[tuple[int, int]] = []  # (linktype, ticks per second)
-    block_type = _PCAPNG_SHB
-    first = True
+    n = 0  # packets so far
+    first = True  # iter_pcap read the first block's type: a section header's
+    raw_type = b"\x0a\x0d\x0d\x0a"
     while True:
-        if first:
-            body_len_raw = f.read(4)
-            bom = f.read(4)
-            if len(bom) < 4:
-                raise PcapError("truncated pcapng section header")
-            endian = "<" if struct.unpack("<I", bom)[0] == 0x1A2B3C4D else ">"
-            total = struct.unpack(endian + "I", body_len_raw)[0]
-            body = bom + f.read(max(0, total - 16))
-            f.read(4)
-            first = False
-        else:
-            hdr = f.read(8)
-            if not hdr:
+        if not first:
+            raw_type = f.read(4)
+            if not raw_type:
                 return
-            if len(hdr) < 8:
+            if len(raw_type) < 4:
                 raise _Truncated("truncated pcapng block header")
-            block_type, total = struct.unpack(endian + "II", hdr)
-            if total < 12 or total > 1 << 24:
-                raise PcapError(f"bad pcapng block length {total}")
-            body = f.read(total - 12)
-            trailer = f.read(4)
-            if len(body) < total - 12 or len(trailer) < 4:
-                raise _Truncated(f"truncated pcapng block: {len(body) + len(trailer) + 8} of "
-                                 f"{total} bytes")
+        if raw_type == b"\x0a\x0d\x0d\x0a":  # a section header: its byte-order magic,
+            # after the length, says how to read the length and the rest of the section
+            rest = f.read(8)
+            if len(rest) < 8:
+                raise (PcapError if first else _Truncated)("truncated pcapng section header")
+            head = rest[4:]
+            if head == b"\x4d\x3c\x2b\x1a":
+                endian = "<"
+            elif head == b"\x1a\x2b\x3c\x4d":
+                endian = ">"
+            else:
+                raise PcapError(f"bad pcapng byte-order magic {head.hex()} after packet {n}")
+            block_type = _PCAPNG_SHB
+            total = struct.unpack_from(endian + "I", rest, 0)[0]
+        else:
+            rest = f.read(4)
+            if len(rest) < 4:
+                raise _Truncated("truncated pcapng block header")
+            block_type = struct.unpack(endian + "I", raw_type)[0]
+            total = struct.unpack(endian + "I", rest)[0]
+            head = b""
+        first = False
+        name = _BLOCK_NAMES.get(block_type, f"type {block_type:#x}")
+        if total % 4 or not 12 + len(head) <= total <= MAX_BLOCK:
+            raise PcapError(f"pcapng {name} block after packet {n}: bad block length {total} "
+                            f"(a multiple of 4, from {12 + len(head)} to {MAX_BLOCK})")
+        want = total - 12 - len(head)
+        body = head + _read(f, want)
+        trailer = f.read(4)
+        if len(body) - len(head) < want or len(trailer) < 4:
+            raise _Truncated(f"truncated pcapng block: {len(body) + len(trailer) + 8} of "
+                             f"{total} bytes")
+        if struct.unpack(endian + "I", trailer)[0] != total:
+            raise PcapError(f"pcapng {name} block after packet {n}: its trailing length "
+                            f"{struct.unpack(endian + 'I', trailer)[0]} is not its length "
+                            f"{total}")
+        need = _BLOCK_MIN_BODY.get(block_type, 0)
+        if len(body) < need:
+            raise PcapError(f"pcapng {name} block after packet {n} is {total} bytes, under "
+                            f"the {12 + need} its fields take")
         if block_type == _PCAPNG_SHB:
             interfaces = []
         elif block_type == 1:  # interface description
@@ -194,38 +320,83 @@ def _iter_pcapng(f: BinaryIO, head: bytes) -> Iterator[Packet]:
         elif block_type == 6:  # enhanced packet
             iface, ts_hi, ts_lo, incl, orig = struct.unpack_from(endian + "IIIII", body, 0)
             if iface >= len(interfaces):
-                raise PcapError(f"packet on undeclared interface {iface}")
+                raise PcapError(f"packet {n + 1} is on interface {iface}, which no interface "
+                                "description block declared")
+            if incl > len(body) - 20:
+                raise PcapError(f"packet {n + 1} claims {incl} captured bytes; its enhanced "
+                                f"packet block holds {len(body) - 20}")
             linktype, tps = interfaces[iface]
             ticks = (ts_hi << 32) | ts_lo
+            n += 1
             yield Packet(ticks * 1_000_000_000 // tps, body[20:20 + incl], orig, linktype)
         elif block_type == 3:  # simple packet
             orig = struct.unpack_from(endian + "I", body, 0)[0]
             linktype = interfaces[0][0] if interfaces else LINKTYPE_ETHERNET
+            n += 1
             yield Packet(0, body[4:4 + orig], orig, linktype)
 
 
 def _tsresol(options: bytes, endian: str) -> int:
+    """Ticks per second from an interface's if_tsresol option (10^6 without one)."""
     off = 0
     while off + 4 <= len(options):
         code, length = struct.unpack_from(endian + "HH", options, off)
         if code == 0:
             break
-        if code == 9 and length >= 1:
+        if code == 9 and length >= 1 and off + 4 < len(options):
             v = options[off + 4]
             return 2 ** (v & 0x7F) if v & 0x80 else 10 ** v
         off += 4 + (length + 3) // 4 * 4
     return 1_000_000
 
 
-def write_pcap(path: str | Path, packets: list[Packet], linktype: int = LINKTYPE_ETHERNET) -> None:
-    """A classic (microsecond) pcap file of `packets`."""
-    try:
-        with open(path, "wb") as f:
-            f.write(struct.pack("<IHHiIII", _MAGIC_US, 2, 4, 0, 0, 262144, linktype))
-            for p in packets:
-                sec, ns = divmod(p.ts_ns, 1_000_000_000)
-                f.write(struct.pack("<IIII", sec, ns // 1000, len(p.data), max(p.orig_len,
-                                                                              len(p.data))))
-                f.write(p.data)
-    except OSError as e:
-        raise PcapError(f"cannot write {path}: {e.strerror}") from None
+class PcapWriter:
+    """A classic (microsecond) pcap file written a packet at a time, for streams.
+    Classic pcap holds 32-bit seconds (up to 2106-02-07) and 32-bit lengths: a packet
+    beyond them is a PcapError naming it."""
+
+    def __init__(self, path: str | Path, linktype: int = LINKTYPE_ETHERNET) -> None:
+        self.path = path
+        self.packets = 0
+        try:
+            self._file: BinaryIO = open(path, "wb")
+            self._file.write(struct.pack("<IHHiIII", _MAGIC_US, 2, 4, 0, 0, 262144, linktype))
+        except OSError as e:
+            raise PcapError(f"cannot write {path}: {e.strerror}") from None
+
+    def write(self, p: Packet) -> None:
+        sec, ns = divmod(p.ts_ns, 1_000_000_000)
+        if not 0 <= sec <= 0xFFFFFFFF:
+            raise PcapError(f"cannot write packet {self.packets + 1} to {self.path}: its "
+                            f"timestamp {p.ts_ns} ns is outside classic pcap's 32-bit seconds "
+                            "(1970 to 2106)")
+        orig = max(p.orig_len, len(p.data))
+        if orig > 0xFFFFFFFF:
+            raise PcapError(f"cannot write packet {self.packets + 1} to {self.path}: its "
+                            f"length {orig} does not fit classic pcap's 32 bits")
+        try:
+            self._file.write(struct.pack("<IIII", sec, ns // 1000, len(p.data), orig))
+            self._file.write(p.data)
+        except OSError as e:
+            raise PcapError(f"cannot write {self.path}: {e.strerror}") from None
+        self.packets += 1
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        except OSError as e:
+            raise PcapError(f"cannot write {self.path}: {e.strerror}") from None
+
+    def __enter__(self) -> "PcapWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_pcap(path: str | Path, packets: Iterable[Packet],
+               linktype: int = LINKTYPE_ETHERNET) -> None:
+    """A classic (microsecond) pcap file of `packets` (see PcapWriter)."""
+    with PcapWriter(path, linktype) as out:
+        for p in packets:
+            out.write(p)

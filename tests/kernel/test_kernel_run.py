@@ -6,7 +6,7 @@ import pytest
 
 from pybpf.isa import Instruction, decode, encode, jump_target, slot_offsets
 from pybpf.kernel import KernelVerifierError, RawRunner, run_raw
-from pybpf.kernel.run import MAX_MEM, epilog, prolog, wrap
+from pybpf.kernel.run import MAX_MEM, MemoryTooLargeError, epilog, prolog, wrap
 
 I = Instruction
 EXIT = I(0x95)
@@ -143,5 +143,33 @@ def test_rejection_and_limits() -> None:
     with pytest.raises(KernelVerifierError) as ei:
         run_raw(encode([I(0xBF, 0, 7), EXIT]))  # r7 never written
     assert ei.value.reason == "R7 !read_ok"
-    with pytest.raises(ValueError):
-        run_raw(encode([mov(0, 0), EXIT]), bytes(MAX_MEM + 1))
+    with RawRunner() as r:
+        limit = r.max_mem  # the kernel's own figure: a page less XDP head- and tailroom
+        assert MAX_MEM <= limit < 4096
+        length = encode([I(0xBF, 0, 2), EXIT])  # r0 = r2
+        assert r.run(length, bytes(limit)).r0 == limit
+        for size in (limit + 1, 5000, 1 << 20):
+            with pytest.raises(MemoryTooLargeError, match=f"memory of {size} bytes is more "
+                               f"than the kernel runs a raw program on: .* at most {limit} "
+                               "bytes"):
+                r.run(length, bytes(size))
+    with pytest.raises(ValueError):  # as before: a ValueError too
+        run_raw(encode([mov(0, 0), EXIT]), bytes(5000))
+
+
+@pytest.mark.kernel
+def test_cli_mem_past_the_kernels_limit_is_an_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11, item 9: `run X --mem @FILE` with more than 3,072 bytes on --backend
+    kernel ended in a ValueError traceback."""
+    import subprocess
+    import sys
+    prog = tmp_path / "p.s"
+    prog.write_text("r0 = r2\nexit\n")
+    for size, rc, text in ((3100, 0, "r0 = 0xc1c (3100)"), (5000, 1, "memory of 5000 bytes")):
+        mem = tmp_path / f"m{size}"
+        mem.write_bytes(bytes(size))
+        proc = subprocess.run([sys.executable, "-m", "pybpf", "run", str(prog), "--mem",
+                               f"@{mem}", "--backend", "kernel"], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == rc and text in proc.stdout + proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr

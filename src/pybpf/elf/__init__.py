@@ -24,6 +24,7 @@ from ..errors import PyBPFError
 from .. import isa
 from ..objects.spec import (CoreRelo, ExternRef, FuncInfo, GlobalVar, MapRef, ObjectSpec,
                             ProgramSpec)
+from .compressed import MAX_INFLATED_TOTAL, SHF_COMPRESSED, inflate
 from .legacymaps import parse_legacy_maps
 from .sections import classify_section
 
@@ -119,6 +120,7 @@ def _read(data: bytes, path: str = "") -> _Elf:
         sections: list[tuple[str, int, int, bytes]] = []
         symbols: list[_Symbol] = []
         relocs: dict[int, list[tuple[int, int, int]]] = {}
+        inflated = 0  # bytes of compressed sections inflated so far
         for idx in range(elf.num_sections()):
             where = f"section {idx}"
             sec = elf.get_section(idx)
@@ -132,7 +134,15 @@ def _read(data: bytes, path: str = "") -> _Elf:
             if type_num not in (SHT_NULL, SHT_NOBITS) and off + size > len(data):
                 raise ELFError(f"section {idx} ({sec.name or '?'}): offset {off} + size {size} "
                                f"is past the end of the {len(data)}-byte file")
-            body = b"" if type_num in (SHT_NOBITS, SHT_NULL) else sec.data()
+            if type_num in (SHT_NOBITS, SHT_NULL):
+                body = b""
+            elif sec.header["sh_flags"] & SHF_COMPRESSED:  # inflated with a cap, not by
+                # pyelftools, which trusts the size the compression header claims
+                body = inflate(sec.name, memoryview(data)[off:off + size],
+                               MAX_INFLATED_TOTAL - inflated, ELFError)
+                inflated += len(body)
+            else:
+                body = sec.data()
             if type_num == SHT_NOBITS:
                 body = bytes(min(sec.header["sh_size"], 1 << 28))
             flags = sec.header["sh_flags"]
@@ -160,6 +170,8 @@ def _read(data: bytes, path: str = "") -> _Elf:
                 for k, rel in enumerate(sec.iter_relocations()):
                     where = f"relocation {k} of {sec.name or 'a relocation section'}"
                     entries.append((rel["r_offset"], rel["r_info_type"], rel["r_info_sym"]))
+        where = "the symbol table"
+        _check_symbols(sections, symbols)
         return _Elf(sections, symbols, relocs)
     except ELFError:
         raise
@@ -167,6 +179,32 @@ def _read(data: bytes, path: str = "") -> _Elf:
             AttributeError, UnicodeDecodeError, OverflowError, MemoryError, AssertionError,
             RecursionError, zlib.error, EOFError) as e:
         raise ELFError(f"malformed ELF at {where}: {type(e).__name__}: {e}") from None
+
+
+SHN_LORESERVE = 0xFF00
+
+
+def _check_symbols(sections: list[tuple[str, int, int, bytes]], symbols: list[_Symbol]) -> None:
+    """Every symbol of a section lies within it (value, and value + size for objects
+    and functions), as libbpf's linker checks: what a symbol locates (a global, a
+    function, a map, an offset written into an instruction) then stays in the file's
+    bounds. A section index past the section headers is refused too; a section of type
+    SHT_NULL has no contents to check against."""
+    for sym in symbols:
+        if sym.shndx == SHN_UNDEF or sym.shndx >= SHN_LORESERVE:
+            continue
+        label = f"symbol {sym.name or '(unnamed)'}"
+        if sym.shndx >= len(sections):
+            raise ELFError(f"{label} is in section {sym.shndx}, which does not exist (the "
+                           f"object has {len(sections)})")
+        sec_name, sec_type, _, body = sections[sym.shndx]
+        if sec_type == SHT_NULL:  # an inactive header: nothing is located there, and a
+            continue  # symbol in it serves nothing (uBPF: "text section not found")
+        extent = sym.size if sym.type in ("STT_OBJECT", "STT_FUNC") else 0
+        if sym.value > len(body) or sym.value + extent > len(body):
+            span = f"offset {sym.value}" + (f" + size {extent}" if extent else "")
+            raise ELFError(f"{label}: {span} is outside section {sec_name or sym.shndx} "
+                           f"({len(body)} bytes)")
 
 
 def _is_legacy_maps_section(name: str) -> bool:
@@ -652,8 +690,9 @@ class _Builder:
         if sym.shndx == SHN_UNDEF and ".kconfig" in self.spec.maps and \
                 self.spec.globals.get(sym.name, None) is not None and \
                 self.spec.globals[sym.name].map == ".kconfig":
-            map_refs.append(MapRef(pc, ".kconfig", "value",
-                                   self.spec.globals[sym.name].offset + imm))
+            offset = self.spec.globals[sym.name].offset + imm
+            self._check_value_offset(".kconfig", offset, sym, imm, where)
+            map_refs.append(MapRef(pc, ".kconfig", "value", offset))
             return
         if sym.shndx == SHN_UNDEF:  # an extern: .kconfig variable or .ksyms symbol
             section = self._extern_section(sym.name)
@@ -673,6 +712,7 @@ class _Builder:
             if tsec not in self.spec.maps:
                 raise ELFError(f"{where} refers to empty data section {tsec}")
             offset = (sym.value if sym.type != "STT_SECTION" else 0) + imm
+            self._check_value_offset(tsec, offset, sym, imm, where)
             map_refs.append(MapRef(pc, tsec, "value", offset))
             return
         tidx = sym.shndx
@@ -691,6 +731,16 @@ class _Builder:
             return
         raise ELFError(f"lddw in {where} refers to {sym.name or '?'} in section {tsec!r}, "
                        "which is neither a map, global data nor code")
+
+    def _check_value_offset(self, section: str, offset: int, sym: _Symbol, imm: int,
+                            where: str) -> None:
+        """A reference into a data section becomes the offset of an lddw's
+        BPF_PSEUDO_MAP_VALUE: it must lie inside the map value, as the kernel requires
+        (off < value_size), which also keeps it in the instruction's 32-bit field."""
+        size = self.spec.maps[section].value_size
+        if not 0 <= offset < size:
+            raise ELFError(f"{where} refers to symbol {sym.name or section} + {imm}: offset "
+                           f"{offset} is outside {section} ({size} bytes)")
 
     def _map_name_at(self, sym: _Symbol, section: str) -> str:
         if sym.type != "STT_SECTION" and sym.name in self.spec.maps:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Sized
 
 from ..uapi import ProgType
 from .instance import Object, Program, TestRunResult
@@ -110,20 +110,30 @@ def dump_maps(obj: Object) -> dict[str, list[dict[str, Any]]]:
 
 @dataclass
 class PcapReport:
+    """What a run over a capture counted: packets, verdicts, passed packets and errors
+    (the packets themselves are not kept; run_pcap's `on_pass` receives those that
+    pass)."""
+
     packets: int = 0
     verdicts: Counter = field(default_factory=Counter)
-    passed: list[Any] = field(default_factory=list)
+    passed: int = 0
     errors: Counter = field(default_factory=Counter)
 
 
-def run_pcap(prog: Program, packets: list[Any], *, capture_clock: bool = True,
-             progress: Callable[[int, int], None] | None = None) -> PcapReport:
-    """Run the program once per packet; count verdicts and keep the packets that pass
-    (as the program left them). On the VM with `capture_clock`, bpf_ktime_get_ns reads
-    each packet's capture timestamp, so time-based logic replays as recorded."""
+def run_pcap(prog: Program, packets: Iterable[Any], *, capture_clock: bool = True,
+             progress: Callable[[int, int], None] | None = None, total: int | None = None,
+             on_pass: Callable[[Any], None] | None = None) -> PcapReport:
+    """Run the program once per packet of a list or a stream (memory stays flat over a
+    stream); count verdicts and hand each packet that passes, as the program left it,
+    to `on_pass` (to write --pcap-out as the run goes). On the VM with `capture_clock`,
+    bpf_ktime_get_ns reads each packet's capture timestamp, so time-based logic replays
+    as recorded. `progress(done, total)` follows the run; `total` defaults to
+    len(packets) (0 when unknown)."""
     from ..errors import PyBPFError
     from ..pcap import Packet
     report = PcapReport()
+    if total is None:
+        total = len(packets) if isinstance(packets, Sized) else 0
     now = [0]
     if capture_clock:
         prog.set_clock(lambda: now[0])
@@ -138,10 +148,12 @@ def run_pcap(prog: Program, packets: list[Any], *, capture_clock: bool = True,
         else:
             report.verdicts[verdict_name(prog.type, res.retval)] += 1
             if passes(prog.type, res.retval):
-                data = res.data_out or pkt.data
-                if prog.type == ProgType.SOCKET_FILTER:
-                    data = pkt.data[:res.retval]
-                report.passed.append(Packet(pkt.ts_ns, data, max(len(data), pkt.orig_len)))
+                report.passed += 1
+                if on_pass is not None:
+                    data = res.data_out or pkt.data
+                    if prog.type == ProgType.SOCKET_FILTER:
+                        data = pkt.data[:res.retval]
+                    on_pass(Packet(pkt.ts_ns, data, max(len(data), pkt.orig_len)))
         if progress is not None:
-            progress(i + 1, len(packets))
+            progress(i + 1, max(total, i + 1))
     return report

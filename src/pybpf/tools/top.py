@@ -153,21 +153,24 @@ class PcapTop:
 
 
 def top_pcap(path: str, backend: str = "vm",
-             progress: Callable[[int, int], None] | None = None) -> PcapTop:
-    """Run the socket filter over every complete packet of a capture (raw-IP ones
-    given an Ethernet header, as test_run expects) and read its maps."""
+             progress: Callable[[int, int], None] | None = None,
+             total: int | None = None) -> PcapTop:
+    """Run the socket filter over every complete packet of a capture, streamed (raw-IP
+    ones given an Ethernet header, as test_run expects), and read its maps. `total`
+    (the packet count, if known) is for `progress`."""
     from .. import load
     from ..objects.runner import run_pcap
-    from ..pcap import read_capture, with_ethernet
-    capture = read_capture(path)
-    packets, added = with_ethernet(capture.packets)
-    spec = load(str(example_object(OBJECT)))
-    with spec.instantiate(backend) as obj:
-        report = run_pcap(obj.programs[PROGRAM], packets, capture_clock=False,
-                          progress=progress)
-        snap = read_stats(obj)
+    from ..pcap import CaptureReader, EthernetFrames, primed
+    with CaptureReader(path) as capture:
+        frames = EthernetFrames(capture)
+        packets = primed(frames)
+        spec = load(str(example_object(OBJECT)))
+        with spec.instantiate(backend) as obj:
+            report = run_pcap(obj.programs[PROGRAM], packets, capture_clock=False,
+                              progress=progress, total=total or 0)
+            snap = read_stats(obj)
     return PcapTop(path, backend, report.packets, snap, dict(report.errors),
-                   capture.truncated, added)
+                   capture.truncated, frames.added)
 
 
 # --- live -------------------------------------------------------------------------------------
