@@ -40,7 +40,7 @@ def test_out_of_bounds_names_pc_address_size_region(text: str, kind: str, size: 
         pybpf.run(asm(text), b"12345678")
     err = e.value
     assert (err.pc, err.kind, err.size, err.region) == (0, kind, size, region)
-    assert f"at pc 0" in str(err) and hex(err.addr) in str(err) and region in str(err)
+    assert "at pc 0" in str(err) and hex(err.addr) in str(err) and region in str(err)
 
 
 def test_null_and_wild_pointers() -> None:

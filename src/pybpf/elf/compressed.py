@@ -52,7 +52,7 @@ def inflate(name: str, raw: memoryview, budget: int,
                     "ELFCOMPRESS_ZLIB)")
     body = raw[CHDR64.size:]
     need = SECTION_NEEDS.get(name)
-    limit, why = MAX_SECTION_SIZE, f"the largest section pybpf inflates (MAX_SECTION_SIZE)"
+    limit, why = MAX_SECTION_SIZE, "the largest section pybpf inflates (MAX_SECTION_SIZE)"
     if need is not None and need < limit:
         limit, why = need, f"what a {name} section can need"
     if budget < limit:
