@@ -649,18 +649,19 @@ def _features_vm(args: argparse.Namespace) -> int:
     from . import progtypes
     from .maps.vmmaps import vm_map_type_names
     prog_types = progtypes.describe()
-    report = {"backend": "vm", "prog_types": prog_types, "map_types": vm_map_type_names(),
-              "helpers": _vm_helper_status(prog_types)}
+    map_types = vm_map_type_names()
+    helpers = _vm_helper_status(prog_types)
+    report: dict[str, Any] = {"backend": "vm", "prog_types": prog_types,
+                              "map_types": map_types, "helpers": helpers}
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0
     print("Program types on the VM")
-    for t in report["prog_types"]:
+    for t in prog_types:
         print(f"  {t['prog_type']:<24} {t['status']:<12} test_run: {t.get('test_run', '-')}, "
               f"{len(t.get('helpers_vm', []))} helpers")
-    print(f"\nMap types on the VM ({len(report['map_types'])})")
-    print("  " + ", ".join(report["map_types"]))
-    helpers = report["helpers"]
+    print(f"\nMap types on the VM ({len(map_types)})")
+    print("  " + ", ".join(map_types))
     on_vm = sum(1 for h in helpers if h["status"] == "vm")
     print(f"\nHelpers ({on_vm} of {len(helpers)} run on the VM; the prototypes are the "
           f"kernel's)")
