@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 from .case import Case, case_rng, make_env, write_reproducer
 from .known import ITEMS, known_item
-from .targets import GENERATORS, TARGETS
+from .targets import GENERATORS, TARGETS, load_plugins
 
 MEMORY_CAP = 2 << 30
 CASE_TIMEOUT = 20.0  # seconds; a case takes milliseconds, a second at worst
@@ -119,8 +119,12 @@ class Worker:
 
     def run(self, target: str, seed: int, timeout: float) -> dict | None:  # type: ignore[type-arg]
         """The worker's answer for one case; None when it ran past `timeout`."""
-        self.proc.stdin.write(json.dumps({"target": target, "seed": seed}).encode() + b"\n")  # type: ignore[union-attr]
-        self.proc.stdin.flush()  # type: ignore[union-attr]
+        try:
+            self.proc.stdin.write(json.dumps({"target": target, "seed": seed}).encode()  # type: ignore[union-attr]
+                                  + b"\n")
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+        except BrokenPipeError:
+            raise WorkerDied(f"exit status {self.proc.wait()}: {self._err()}") from None
         line = self._readline(timeout)
         return None if line is None else json.loads(line)
 
@@ -157,6 +161,7 @@ def run_campaign(count: int, targets: Iterable[str] = TARGETS, *, seed: int = 0,
     address-space cap); failures of the issue-11 items fixed elsewhere are counted as
     known unless `strict`. Reproducers go to `out_dir`."""
     targets = list(targets)
+    load_plugins()
     for t in targets:
         if t not in GENERATORS:
             raise ValueError(f"unknown target {t!r} (expected one of {', '.join(TARGETS)})")
@@ -228,6 +233,9 @@ def run_campaign(count: int, targets: Iterable[str] = TARGETS, *, seed: int = 0,
                            time.monotonic() - t0)
                     continue
                 outcome = answer["outcome"]
+                if outcome == "memory":  # the worker leaves after a MemoryError
+                    worker.close()
+                    worker = None
                 if outcome in ("ok", "error") and answer["seconds"] > timeout:
                     outcome, answer["detail"] = "time", f"took {answer['seconds']:.1f} s"
                 record(target, case_seed, outcome, answer["detail"], answer["kind"],

@@ -19,3 +19,16 @@ RUNNERS: dict[str, Callable[[Case, Env], object]] = {
     "loader": gen_elf.execute, "vm": gen_vm.execute, "btf": gen_btf.execute,
     "pcap": gen_pcap.execute, "cli": gen_cli.execute,
 }
+
+
+def load_plugins() -> None:
+    """Add the targets of the modules named in PYBPF_HOSTILE_PLUGINS (comma-separated):
+    each module's HOSTILE_TARGETS maps a name to (generate, execute). Both sides of a
+    campaign load them, so a test can bring a target of its own."""
+    import importlib
+    import os
+    for name in filter(None, os.environ.get("PYBPF_HOSTILE_PLUGINS", "").split(",")):
+        module = importlib.import_module(name.strip())
+        for target, (gen, run) in module.HOSTILE_TARGETS.items():
+            GENERATORS[target] = gen
+            RUNNERS[target] = run

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import PyBPFError
 from .case import Case, case_rng, make_env
-from .targets import GENERATORS, RUNNERS
+from .targets import GENERATORS, RUNNERS, load_plugins
 
 
 def _text_sink() -> io.TextIOWrapper:
@@ -58,6 +58,7 @@ def main() -> None:
     memory = int(os.environ.get("PYBPF_HOSTILE_MEMORY", "0"))
     if memory:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    load_plugins()
     os.environ["PYBPF_DEBUG"] = "1"  # the CLI re-raises what it would call an internal error
     proto_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
     proto_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
