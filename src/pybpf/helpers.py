@@ -606,16 +606,20 @@ class TracePipe:
     kernel's trace ring is: it keeps the newest messages whose text totals at most
     `limit` bytes and drops the oldest to make room (the ring's default overwrite
     mode); `dropped` counts the messages lost, as the ring's overrun count. Reads like
-    a list of str (iterate, index, len, list())."""
+    a list of str (iterate, index, slice, len, list()); `written` counts every message
+    ever appended, so `since(mark)` gives the ones after a mark even when older ones
+    were dropped in between."""
 
     def __init__(self, limit: int = TRACE_BUFFER_BYTES) -> None:
         self.limit = limit
         self.dropped = 0
+        self.written = 0
         self._messages: deque[str] = deque()
         self._bytes = 0
 
     def append(self, message: str) -> None:
         size = len(message) + 1  # with its newline, as the pipe shows it
+        self.written += 1
         self._messages.append(message)
         self._bytes += size
         while self._bytes > self.limit and self._messages:
@@ -632,8 +636,17 @@ class TracePipe:
     def __len__(self) -> int:
         return len(self._messages)
 
-    def __getitem__(self, index: int) -> str:
+    def __getitem__(self, index: int | slice) -> "str | list[str]":
+        if isinstance(index, slice):
+            return list(self._messages)[index]
         return self._messages[index]
+
+    def since(self, mark: int) -> list[str]:
+        """The messages kept that were written after the first `mark` (a value of
+        `written`)."""
+        first = self.written - len(self._messages)  # the number of the oldest kept
+        skip = max(0, mark - first)
+        return list(self._messages)[skip:] if skip < len(self._messages) else []
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, TracePipe):

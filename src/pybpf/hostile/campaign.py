@@ -265,9 +265,14 @@ def replay(path: Path) -> tuple[str, str]:
     case = Case.from_json(json.loads(Path(path).read_text()))
     with tempfile.TemporaryDirectory(prefix="pybpf-hostile-") as d:
         env = make_env(Path(d))
-        cwd = os.getcwd()
+        cwd, debug = os.getcwd(), os.environ.get("PYBPF_DEBUG")
         os.chdir(d)
+        os.environ["PYBPF_DEBUG"] = "1"  # the CLI re-raises, as in the worker
         try:
             return run_case(case, env)
         finally:
             os.chdir(cwd)
+            if debug is None:
+                del os.environ["PYBPF_DEBUG"]
+            else:
+                os.environ["PYBPF_DEBUG"] = debug

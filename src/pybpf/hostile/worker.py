@@ -34,6 +34,8 @@ def run_case(case: Case, env: "object") -> tuple[str, str]:
     try:
         with redirect_stdout(_text_sink()), redirect_stderr(_text_sink()):
             status = RUNNERS[case.target](case, env)
+        if status == 70:  # the CLI's internal error (without PYBPF_DEBUG set)
+            return "exception", "exit status 70: an internal error"
         if isinstance(status, int) and status:  # the CLI's exit status after a clear error
             return "error", f"exit status {status}"
         return "ok", ""

@@ -154,8 +154,9 @@ class RunCapture:
                 except PyBPFError as e:
                     self.warnings.append(f"bpf_printk output not shown: {e}")
             else:
-                self._vm_marks = {n: len(getattr(p.handle, "trace_pipe", []))
-                                  for n, p in obj.programs.items()}
+                self._vm_marks = {n: p.handle.trace_pipe.written
+                                  for n, p in obj.programs.items()
+                                  if hasattr(p.handle, "trace_pipe")}
         for p in obj.programs.values():
             self._wrapped.append((p, p._runner))
             p._runner = self._collecting(p._runner)
@@ -210,8 +211,8 @@ class RunCapture:
                 if pipe is None:
                     continue
                 start = self._vm_marks.get(n, 0)
-                self.printk.extend(m.rstrip("\n") for m in pipe[start:])
-                self._vm_marks[n] = len(pipe)
+                self.printk.extend(m.rstrip("\n") for m in pipe.since(start))
+                self._vm_marks[n] = pipe.written
 
     def _decode(self, name: str, kind: str, data: bytes, cpu: int | None) -> OutputRecord:
         rec = OutputRecord(name, kind, bytes(data), cpu)

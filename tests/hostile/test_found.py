@@ -1,0 +1,44 @@
+"""Regressions for what the hostile-input campaign found (beyond issue 11's list)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pybpf.helpers import TracePipe
+from tests.conftest import run_cli
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# Ethernet, IPv4 (ihl 5, UDP, 10.0.0.1 -> 10.0.0.2), UDP to port 53
+DNS_PACKET = (bytes(12) + b"\x08\x00" + bytes.fromhex("4500001c00000000401100000a0000010a000002")
+              + bytes.fromhex("3039003500080000"))
+
+
+def test_run_of_an_object_that_can_printk_on_the_vm(capsys: pytest.CaptureFixture[str]) -> None:
+    """Campaign seed 100, cli case 321: `pybpf run rodata_config.o --data-in ...` was an
+    internal error (TypeError: the bounded trace pipe could not be sliced)."""
+    rc, out, err = run_cli(capsys, "run", str(EXAMPLES / "rodata_config.o"), "--data-in",
+                           "00" * 64)
+    assert rc == 0, err
+    assert "retval 2 (XDP_PASS)" in out
+
+
+def test_printk_lines_of_a_vm_run_are_shown(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, err = run_cli(capsys, "run", str(EXAMPLES / "rodata_config.o"), "--set",
+                           "debug=true", "--data-in", DNS_PACKET.hex())
+    assert rc == 0, err
+    assert "rodata_config: match 0 from a000001 (v1)" in out
+
+
+def test_trace_pipe_slices_and_reads_since_a_mark_across_drops() -> None:
+    pipe = TracePipe(limit=20)  # room for three 5-character messages with newlines
+    for i in range(3):
+        pipe.append(f"msg-{i}")
+    assert pipe[1:] == ["msg-1", "msg-2"] and pipe[-1] == "msg-2"
+    mark = pipe.written
+    for i in range(3, 7):
+        pipe.append(f"msg-{i}")
+    assert pipe.dropped == 4 and pipe.written == 7
+    assert pipe.since(mark) == ["msg-4", "msg-5", "msg-6"]  # msg-3 was dropped
+    assert pipe.since(pipe.written) == [] and pipe.since(0) == list(pipe)
