@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,28 @@ def test_trace_pipe_slices_and_reads_since_a_mark_across_drops() -> None:
     assert pipe.dropped == 4 and pipe.written == 7
     assert pipe.since(mark) == ["msg-4", "msg-5", "msg-6"]  # msg-3 was dropped
     assert pipe.since(pipe.written) == [] and pipe.since(0) == list(pipe)
+
+
+def test_a_ring_buffer_past_the_address_space_cap_is_enomem() -> None:
+    """Found by the cost-model test: a 2 GiB ring buffer (its data mapped twice) under a
+    2 GiB RLIMIT_AS was an OSError ("mmap reserve failed"), and left its file behind."""
+    from tests.hostile.limits import run_limited
+    res = run_limited("""
+        import errno, json, os
+        from pybpf.maps import MapError, MapSpec
+        from pybpf.maps.memory import shm_dir
+        mine = lambda: sorted(f for f in os.listdir(shm_dir())
+                              if f.startswith(f"pybpf-map-{os.getpid()}-"))
+        try:
+            MapSpec("ringbuf", 0, 0, 1 << 31).create("vm")
+            out = "created"
+        except MapError as e:
+            out = [type(e).__name__, e.errno, str(e)]
+        small = MapSpec("ringbuf", 0, 0, 1 << 16).create("vm")  # the cap leaves room for this
+        small.close()
+        print(json.dumps({"out": out, "left": mine()}))
+    """, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    got = res.json()
+    assert got["out"][1] == errno.ENOMEM and "ring buffer" in got["out"][2], got
+    assert got["left"] == []
