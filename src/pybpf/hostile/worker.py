@@ -27,6 +27,11 @@ def _text_sink() -> io.TextIOWrapper:
     return io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="replace")
 
 
+def _where(e: BaseException, limit: int = 8) -> str:
+    """The innermost frames of an exception, as traceback prints them (no header)."""
+    return "".join(traceback.format_tb(e.__traceback__, limit=-limit))[-3000:]
+
+
 def run_case(case: Case, env: "object") -> tuple[str, str]:
     """Run one case here: (outcome, detail)."""
     stdin = sys.stdin
@@ -41,17 +46,15 @@ def run_case(case: Case, env: "object") -> tuple[str, str]:
         return "ok", ""
     except PyBPFError as e:
         return "error", f"{type(e).__name__}: {e}"[:200]
-    except MemoryError:
-        return "memory", "MemoryError\n" + traceback.format_exc(limit=-6)[-3000:]
+    except MemoryError as e:
+        return "memory", "MemoryError\n" + _where(e)
     except SystemExit as e:  # argparse (2), --help/--version (0)
         if case.target == "cli" and e.code in (0, 2, None):
             return "error" if e.code == 2 else "ok", f"SystemExit({e.code})"
-        return "exception", f"SystemExit({e.code!r})\n" + traceback.format_exc(limit=-6)[-3000:]
-    except RecursionError:
-        return "exception", "RecursionError\n" + traceback.format_exc(limit=-6)[-3000:]
+        return "exception", f"SystemExit({e.code!r})\n" + _where(e)
     except BaseException as e:  # noqa: BLE001 - what the harness hunts
-        return "exception", (f"{type(e).__name__}: {e}"[:300] + "\n"
-                             + traceback.format_exc(limit=-8)[-3000:])
+        return "exception", (f"{type(e).__module__}.{type(e).__qualname__}: {e}"[:300]
+                             .removeprefix("builtins.") + "\n" + _where(e))
     finally:
         sys.stdin = stdin
 
