@@ -41,8 +41,10 @@ def generate(rng: random.Random, seed: int, env: Env) -> Case:
         return Case("loader", seed, "none", b"\x7fELF", {})
     idx = rng.randrange(len(env.objects))
     data = bytearray(env.objects[idx])
-    kind = rng.choices(["bytes", "fields", "mixed"], [3, 4, 2])[0]
+    kind = rng.choices(["bytes", "fields", "mixed", "compressed"], [3, 4, 2, 1])[0]
     steps = []
+    if kind == "compressed":
+        steps.append(_compress_section(rng, data))
     for _ in range(rng.randrange(1, 5)):
         if kind == "bytes" or (kind == "mixed" and rng.random() < 0.5):
             steps.append(_mutate_bytes(rng, data))
@@ -78,6 +80,31 @@ def _mutate_bytes(rng: random.Random, data: bytearray) -> str:
         else:
             data[pos:pos] = rng.randbytes(n)
     return f"{what}@{pos}"
+
+
+def _compress_section(rng: random.Random, data: bytearray) -> str:
+    """Make one section SHF_COMPRESSED (zlib, its data appended at the end of the file):
+    its own content or a run of zeros, under a compression header whose ch_size is
+    right, a little off, or far past what the data inflates to."""
+    import zlib
+    shdrs = sections(bytes(data))
+    if not shdrs:
+        return _mutate_bytes(rng, data)
+    off, hdr = rng.choice(shdrs[1:] or shdrs)
+    content = bytes(data[hdr[4]:hdr[4] + hdr[5]]) if rng.random() < 0.6 else \
+        bytes(rng.choice([0, 1, 4096, 1 << 20, 16 << 20]))
+    size = rng.choice([len(content), len(content), max(0, len(content) - 1), len(content) + 1,
+                       1 << 32, 3 << 30, (1 << 64) - 1])
+    packed = struct.pack("<IIQQ", rng.choice([1, 1, 1, 2, 0]), 0, size,
+                         rng.choice([1, 8])) + zlib.compress(content, 9)
+    if rng.random() < 0.2:
+        packed = packed[:rng.randrange(len(packed))]
+    new_off = len(data) + (-len(data) % 8)
+    data += bytes(new_off - len(data)) + packed
+    data[off + 8:off + 16] = (hdr[2] | 0x800).to_bytes(8, "little")
+    data[off + 24:off + 32] = new_off.to_bytes(8, "little")
+    data[off + 32:off + 40] = len(packed).to_bytes(8, "little")
+    return f"compressed@{off}:{len(content)}->{size:#x}"
 
 
 def _mutate_field(rng: random.Random, data: bytearray) -> str:
