@@ -16,14 +16,11 @@ BOUND = 300
 RUNS, BUDGET = 600, 20_000
 
 CHILD = """
-    import json, time
+    import contextlib, io, json
     from tests.hostile import cost_child
-    out = []
-    cost_child_main = cost_child.main
-    import io, contextlib
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        cost_child_main({runs}, {budget}, 0)
+        cost_child.main({runs}, {budget}, 0)
     d = json.loads(buf.getvalue())
     base, budget = d["base"], d["budget"]
     # the slowest runs again, best of three: one run's bad luck with the scheduler is

@@ -100,7 +100,7 @@ def _proto_chain(rng: random.Random, b: _Blob) -> None:
     """FUNC_PROTOs each returning and taking the previous one (and anonymous structs
     nesting the previous): names that double at each level."""
     prev = _int(b)
-    for i in range(rng.choice([5, 20, 40, 64, 200])):
+    for _ in range(rng.choice([5, 20, 40, 64, 200])):
         if rng.random() < 0.7:
             prev = b.add("func_proto", 0, 2, prev, struct.pack("<IIII", 0, prev, 0, prev))
             if rng.random() < 0.3:

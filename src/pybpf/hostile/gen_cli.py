@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from typing import Any
-
 from .case import Case, Env
 
 # (command path): parsed only, never run: long by design, or acting on the live system
@@ -40,7 +38,7 @@ def _walk(parser: argparse.ArgumentParser) -> list[tuple[list[str], argparse.Arg
     return out
 
 
-def _value(rng: random.Random, action: argparse.Action, meta_files: dict[str, str]) -> str:
+def _value(rng: random.Random, action: argparse.Action) -> str:
     if action.choices and rng.random() < 0.85:
         return str(rng.choice(list(action.choices)))
     dest = action.dest
@@ -92,12 +90,12 @@ def generate(rng: random.Random, seed: int, env: Env) -> Case:
         else:
             for _ in range(rng.choice([1, 1, 2]) if isinstance(action, argparse._AppendAction)
                            else 1):
-                argv += [opt, _value(rng, action, files)]
+                argv += [opt, _value(rng, action)]
     for action in positionals:
         if action.nargs in ("*", "?") and rng.random() < 0.5:
             continue
         for _ in range(rng.choice([1, 2]) if action.nargs in ("+", "*") else 1):
-            argv.append(_value(rng, action, files))
+            argv.append(_value(rng, action))
     if rng.random() < 0.05:
         argv.insert(rng.randrange(len(argv) + 1), rng.choice(["--bogus", "-", "--", "-h",
                                                               "x" * 1000, "\udcff"]))
