@@ -206,6 +206,7 @@ class CallContext:
     tail_calls: int = 0
     n: int = 0  # instructions executed when the current helper was called, plus its charges
     budget: int = DEFAULT_INSN_BUDGET
+    host_task: object = None  # the calling thread as a Task, made once a run (task_of)
 
     def charge(self, units: int) -> None:
         """Count `units` instructions' worth of helper work against the run's budget

@@ -68,3 +68,24 @@ def test_a_ring_buffer_past_the_address_space_cap_is_enomem() -> None:
     got = res.json()
     assert got["out"][1] == errno.ENOMEM and "ring buffer" in got["out"][2], got
     assert got["left"] == []
+
+
+def test_probe_reads_read_the_host_task_once_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Campaign seed 7, vm case 2290: a 1M-budget loop of bpf_probe_read_kernel calls
+    ran 25 s, each call reading /proc/self/task/<tid>/comm for a Task it did not need."""
+    from pybpf.errors import InstructionLimitExceeded
+    from pybpf.isa import Instruction as I
+    from pybpf.progtypes import task
+    from pybpf.vm import VM
+    reads = []
+    real = task._host_comm
+    monkeypatch.setattr(task, "_host_comm", lambda tid: reads.append(tid) or real(tid))
+    # r6 = r10 - 8 (dst), r7 = r10 - 16 (src); loop: probe_read_kernel(r6, 8, r7)
+    code = [I(0xBF, 6, 10), I(0x07, 6, 0, 0, -8), I(0xBF, 7, 10), I(0x07, 7, 0, 0, -16),
+            I(0xBF, 1, 6), I(0xB7, 2, 0, 0, 8), I(0xBF, 3, 7), I(0x85, 0, 0, 0, 113),
+            I(0x05, 0, 0, -5, 0), I(0x95)]
+    vm = VM(code, insn_budget=5000)
+    for _ in range(2):
+        with pytest.raises(InstructionLimitExceeded):
+            vm.execute()
+    assert len(reads) == 2  # once a run, not a thousand times
