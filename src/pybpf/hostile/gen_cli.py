@@ -12,8 +12,6 @@ import json
 import random
 from .case import Case, Env
 
-# (command path): parsed only, never run: long by design, or acting on the live system
-PARSE_ONLY = ("bench", "fuzz", "trace", "top --live", "features --backend kernel")
 _NUMBERS = ("0", "1", "2", "-1", "10", "0x10", "1e3", "99999999999999999999", "4294967296",
             "nan", "inf", "-inf", "0.5", "abc", "", " 7", "1_000")
 _FILES = ("obj0.o", "obj1.o", "obj2.o", "mut.o", "prog.s", "prog.hex", "prog.bin",
@@ -117,6 +115,8 @@ def generate(rng: random.Random, seed: int, env: Env) -> Case:
 
 
 def _parse_only(argv: list[str]) -> bool:
+    """Commands parsed but not run: long by design (bench, fuzz), or acting on the live
+    system (trace, top --live, the kernel's feature probes)."""
     joined = " ".join(argv)
     if argv and argv[0] in ("bench", "fuzz", "trace"):
         return True
