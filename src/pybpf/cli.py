@@ -535,7 +535,7 @@ def cmd_fuzz_hostile(args: argparse.Namespace) -> int:
         return 1 if result.failed else 0
     print(f"seed {seed}: {sum(s.cases for s in result.stats.values())} cases in "
           f"{result.seconds:.0f} s, {args.jobs} worker(s) under a "
-          f"{MEMORY_CAP >> 30} GiB address-space cap, {args.timeout:g} s per case")
+          f"{MEMORY_CAP >> 30} GiB address-space cap, {args.timeout:g} CPU s per case")
     head = ("entry point", "cases", "pybpf errors", "ok", "exceptions", "over time",
             "over memory", "known")
     rows = [head]
@@ -995,7 +995,8 @@ def build_parser() -> argparse.ArgumentParser:
     fh.add_argument("--jobs", type=_positive_int, default=1,
                     help="worker processes (default 1)")
     fh.add_argument("--timeout", type=_positive, default=20.0,
-                    help="seconds a case may take (default 20)")
+                    help="CPU seconds a case may take (default 20; a worker silent for 3 "
+                         "times as long is killed as hung)")
     fh.add_argument("--out", default="hostile-failures",
                     help="where reproducers of failures are written (default "
                          "hostile-failures/)")

@@ -1,6 +1,6 @@
 """A target for testing the harness itself (loaded through PYBPF_HOSTILE_PLUGINS): by
 its seed, a case is fine, a pybpf error, a non-pybpf exception, a MemoryError, a hang,
-or the worker's death."""
+the worker's death, or 1.2 CPU seconds of work (past the test's limit, then an answer)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 from pybpf.errors import PyBPFError
 from pybpf.hostile.case import Case, Env
 
-BEHAVIOURS = ("ok", "error", "exception", "memory", "hang", "die")
+BEHAVIOURS = ("ok", "error", "exception", "memory", "hang", "die", "burn")
 
 
 def generate(rng: random.Random, seed: int, env: Env) -> Case:
@@ -29,6 +29,10 @@ def execute(case: Case, env: Env) -> None:
         time.sleep(3600)
     if case.kind == "die":
         os._exit(9)
+    if case.kind == "burn":
+        end = time.process_time() + 1.2
+        while time.process_time() < end:
+            pass
 
 
 HOSTILE_TARGETS = {"selftest": (generate, execute)}

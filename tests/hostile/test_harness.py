@@ -67,17 +67,21 @@ def test_the_harness_reports_each_kind_of_failure_and_replaces_the_worker(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYBPF_HOSTILE_PLUGINS", "tests.hostile.selftest_target")
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    # seeds 0-11: ok, error, exception, memory, hang, die, twice over
-    result = run_campaign(12, ["selftest"], seed=0, jobs=1, out_dir=tmp_path, timeout=3)
+    # seeds 0-6: ok, error, exception, memory, hang, die, burn; the worker is replaced
+    # after the MemoryError, the hang and the death
+    result = run_campaign(7, ["selftest"], seed=0, jobs=1, out_dir=tmp_path, timeout=1,
+                          wall_timeout=8)
     s = result.stats["selftest"]
     assert (s.cases, s.ok, s.errors, s.exceptions, s.over_time, s.over_memory) == \
-        (12, 2, 2, 4, 2, 2), _report(result)
+        (7, 1, 1, 2, 2, 1), _report(result)
     assert result.failed
-    outcomes = sorted((f.seed % 6, f.outcome) for f in result.failures)
-    assert outcomes == [(2, "exception")] * 2 + [(3, "memory")] * 2 + [(4, "time")] * 2 + \
-        [(5, "exception")] * 2
-    died = [f for f in result.failures if f.seed % 6 == 5]
-    assert all("the worker died" in f.detail for f in died)
+    got = {f.seed: (f.outcome, f.detail) for f in result.failures}
+    assert sorted((seed, o) for seed, (o, _) in got.items()) == \
+        [(2, "exception"), (3, "memory"), (4, "time"), (5, "exception"), (6, "time")]
+    assert got[2][1].startswith("KeyError: 'a bug'")
+    assert got[4][1] == "no answer in 8 s"  # the hang: killed
+    assert got[5][1].startswith("the worker died: exit status 9")
+    assert "s of CPU" in got[6][1]  # answered, but past its CPU time
     for f in result.failures:
         assert Path(f.reproducer).is_file()
         assert json.loads(Path(f.reproducer).read_text())["seed"] == f.seed

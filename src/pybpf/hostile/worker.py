@@ -78,7 +78,7 @@ def main() -> None:
     for line in proto_in:
         req = json.loads(line)
         target, seed = req["target"], int(req["seed"])
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), time.process_time()
         kind = "?"
         try:
             case = GENERATORS[target](case_rng(target, seed), seed, env)
@@ -88,7 +88,8 @@ def main() -> None:
         else:
             outcome, detail = run_case(case, env)
         proto_out.write(json.dumps({"seed": seed, "outcome": outcome, "detail": detail,
-                                    "kind": kind, "seconds": time.monotonic() - t0})
+                                    "kind": kind, "seconds": time.monotonic() - t0,
+                                    "cpu": time.process_time() - cpu0})
                         + "\n")
         proto_out.flush()
         if outcome == "memory":  # the interpreter may be in a bad state: start afresh
