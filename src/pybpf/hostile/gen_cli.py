@@ -16,7 +16,7 @@ _NUMBERS = ("0", "1", "2", "-1", "10", "0x10", "1e3", "99999999999999999999", "4
             "nan", "inf", "-inf", "0.5", "abc", "", " 7", "1_000")
 _FILES = ("obj0.o", "obj1.o", "obj2.o", "mut.o", "prog.s", "prog.hex", "prog.bin",
           "traffic.pcap", "mut.pcap", "map.json", "empty", "missing.o", ".", "/dev/null",
-          "-", "btf.raw")
+          "-", "btf.raw", "gen.btf")
 _ASM = ("r0 = 1", "r0 = *(u32 *)(r1 + 0)", "exit", "call 6", "r1 = r10", "r1 += -8",
         "if r1 > 2 goto +1", "lddw r0, 0x1122334455667788", "r2 = 4096",
         "*(u64 *)(r10 - 8) = r1", "goto -1", "r0 = map_fd(3)", "call 112", "r0 /= r0",
@@ -72,7 +72,7 @@ def _value(rng: random.Random, action: argparse.Action) -> str:
 
 def generate(rng: random.Random, seed: int, env: Env) -> Case:
     from ..cli import build_parser
-    from . import gen_elf, gen_pcap
+    from . import gen_btf, gen_elf, gen_pcap
     paths = _walk(build_parser())
     path, parser = rng.choice(paths)
     argv = list(path)
@@ -102,6 +102,7 @@ def generate(rng: random.Random, seed: int, env: Env) -> Case:
     # the per-case files the arguments may name
     mut = gen_elf.generate(rng, seed, env)
     cap = gen_pcap.generate(rng, seed, env) if rng.random() < 0.5 else None
+    blob = gen_btf.generate(rng, seed, env) if "gen.btf" in argv else None
     files["prog.s"] = "\n".join(rng.choice(_ASM) for _ in range(rng.randrange(0, 12))) + "\n"
     files["prog.hex"] = rng.randbytes(8 * rng.randrange(0, 20)).hex()
     files["map.json"] = rng.choice([
@@ -111,6 +112,7 @@ def generate(rng: random.Random, seed: int, env: Env) -> Case:
     return Case("cli", seed, "argv", mut.data,
                 {"argv": argv, "files": files, "bin": rng.randbytes(8 * rng.randrange(0, 20)).hex(),
                  "pcap": cap.data.hex() if cap is not None and cap.data else None,
+                 "btf": blob.data.hex() if blob is not None else None,
                  "parse_only": _parse_only(argv)})
 
 
@@ -142,6 +144,7 @@ def _write_files(case: Case, env: Env) -> None:
     for name, text in case.meta["files"].items():
         (d / name).write_text(text, errors="surrogateescape")
     (d / "btf.raw").write_bytes(b"\x9f\xeb\x01\x00\x18\x00\x00\x00" + bytes(16))
+    (d / "gen.btf").write_bytes(bytes.fromhex(case.meta.get("btf") or ""))
     for stale in ("out.bin", "out.pcap"):
         (d / stale).unlink(missing_ok=True)
 
