@@ -959,8 +959,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the program runs (default vm)")
     c.set_defaults(fn=cmd_plugin)
 
-    fsub = _group(sub, "fuzz", "differential fuzzing against the kernel (needs the fuzz "
-                               "extra: pip install 'pybpf[fuzz]')")
+    fsub = _group(sub, "fuzz", "fuzzing: differential against the kernel and of the ELF "
+                               "loader (these need the fuzz extra: pip install "
+                               "'pybpf[fuzz]'), and hostile input into every entry point")
     fd = fsub.add_parser("diff", help="random verifier-accepted programs on the VM and the "
                                       "kernel; mismatches are shrunk and saved")
     fd.add_argument("--count", type=_positive_int, default=1000,
