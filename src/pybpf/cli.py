@@ -532,7 +532,9 @@ def cmd_fuzz_hostile(args: argparse.Namespace) -> int:
                               progress=tick if bar.enabled else None)
     if args.json:
         print(json.dumps({**result.to_json(), "out": str(out)}, indent=2))
-        return 1 if result.failed else 0
+        return 1 if result.failed else 130 if result.interrupted else 0
+    if result.interrupted:
+        print("interrupted: the counts are of the cases run so far")
     print(f"seed {seed}: {sum(s.cases for s in result.stats.values())} cases in "
           f"{result.seconds:.0f} s, {args.jobs} worker(s) under a "
           f"{MEMORY_CAP >> 30} GiB address-space cap, {args.timeout:g} CPU s per case")
@@ -558,7 +560,7 @@ def cmd_fuzz_hostile(args: argparse.Namespace) -> int:
               + "; ".join(ITEMS[i] for i in sorted({f.known for f in known if f.known})))
     if new:
         print(f"  reproducers in {out}/new (replay: python -m pybpf.hostile.replay FILE)")
-    return 1 if result.failed else 0
+    return 1 if result.failed else 130 if result.interrupted else 0
 
 
 def cmd_fuzz_elf(args: argparse.Namespace) -> int:

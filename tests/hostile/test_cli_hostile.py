@@ -55,3 +55,21 @@ def test_a_failure_is_reported_with_its_reproducer_and_exit_1(
 def test_bad_options(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     rc, out, err = run_cli(capsys, "fuzz", "hostile", *argv)
     assert rc == 2 and "usage:" in err
+
+
+def test_ctrl_c_stops_the_campaign_with_the_counts_so_far(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "pybpf", "fuzz", "hostile", "--count",
+                             "1000000", "--seed", "3", "--json", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    d = json.loads(out)
+    assert d["interrupted"] and 0 < sum(t["cases"] for t in d["targets"].values()) < 1000000
+    assert all(t["exceptions"] == 0 for t in d["targets"].values())  # no worker was hit

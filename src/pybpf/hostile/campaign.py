@@ -62,6 +62,7 @@ class CampaignResult:
     stats: dict[str, TargetStats]
     failures: list[Failure]
     seconds: float
+    interrupted: bool = False  # stopped early (Ctrl-C): the counts are of the cases run
 
     @property
     def failed(self) -> bool:
@@ -69,6 +70,7 @@ class CampaignResult:
 
     def to_json(self) -> dict:  # type: ignore[type-arg]
         return {"seed": self.seed, "seconds": round(self.seconds, 1),
+                "interrupted": self.interrupted,
                 "targets": {t: {**asdict(s), "seconds": round(s.seconds, 1)}
                             for t, s in self.stats.items()},
                 "failures": [asdict(f) for f in self.failures],
@@ -87,9 +89,10 @@ class Worker:
         env = {**os.environ, "PYBPF_HOSTILE_MEMORY": str(memory),
                "PYBPF_HOSTILE_SCRATCH": str(scratch)}
         self.stderr = tempfile.TemporaryFile()
+        # a session of its own: a Ctrl-C stops the campaign, not the case under way
         self.proc = subprocess.Popen([sys.executable, "-m", "pybpf.hostile.worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.stderr, env=env)
+                                     stderr=self.stderr, env=env, start_new_session=True)
         self._buf = b""
         ready = self._readline(120.0)
         if ready is None:
@@ -256,13 +259,25 @@ def run_campaign(count: int, targets: Iterable[str] = TARGETS, *, seed: int = 0,
     threads = [threading.Thread(target=serve, args=(n,), daemon=True) for n in range(jobs)]
     for th in threads:
         th.start()
-    for th in threads:
-        th.join()
+    interrupted = False
+    try:
+        for th in threads:
+            while th.is_alive():
+                th.join(0.5)
+    except KeyboardInterrupt:  # stop handing out cases; the running ones finish
+        interrupted = True
+        while True:
+            try:
+                work.get_nowait()
+            except queue.Empty:
+                break
+        for th in threads:
+            th.join()
     import shutil
     shutil.rmtree(scratch_root, ignore_errors=True)
     if errors:
         raise errors[0]
-    return CampaignResult(seed, stats, failures, time.monotonic() - start)
+    return CampaignResult(seed, stats, failures, time.monotonic() - start, interrupted)
 
 
 def replay(path: Path) -> tuple[str, str]:
