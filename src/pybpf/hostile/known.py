@@ -30,11 +30,11 @@ def known_item(case: Case, outcome: str, detail: str) -> int | None:
     target = case.target
     argv = case.meta.get("argv", []) if target == "cli" else []
     uses_object = target == "loader" or (target == "cli" and "mut.o" in argv)
-    if uses_object and _has_compressed(data):
-        return 4
     if uses_object and "struct.error" in detail and \
             any(w in detail for w in ("patch_program", "instantiate", "encode")):
         return 6
+    if uses_object and _has_compressed(data):
+        return 4
     if target == "pcap" or (target == "cli" and any(a.endswith(".pcap") for a in argv)):
         if outcome in ("time", "memory") or "pcap.py" in detail:
             return 8
