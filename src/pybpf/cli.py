@@ -578,6 +578,59 @@ def _need_hypothesis(what: str) -> None:
                        "pip install 'pybpf[fuzz]'")
 
 
+def cmd_fuzz_hostile(args: argparse.Namespace) -> int:
+    """A hostile-input campaign over pybpf's entry points (pybpf.hostile): counts per
+    entry point, reproducers of failures in --out; exit 1 if any case failed."""
+    import random
+    import threading
+
+    from .hostile import MEMORY_CAP, TARGETS, run_campaign
+    from .tools.progress import progress
+    targets = list(TARGETS) if args.target == "all" else [args.target]
+    seed = args.seed if args.seed is not None else random.randrange(1 << 31)
+    out = Path(args.out)
+    lock = threading.Lock()
+    with progress(args.count, unit="case", desc="fuzz hostile",
+                  as_json=args.json or args.quiet) as bar:
+        def tick(_target: str, _outcome: str) -> None:
+            with lock:
+                bar.update()
+        result = run_campaign(args.count, targets, seed=seed, jobs=args.jobs, out_dir=out,
+                              timeout=args.timeout, strict=args.strict,
+                              progress=tick if bar.enabled else None)
+    if args.json:
+        print(json.dumps({**result.to_json(), "out": str(out)}, indent=2))
+        return 1 if result.failed else 130 if result.interrupted else 0
+    if result.interrupted:
+        print("interrupted: the counts are of the cases run so far")
+    print(f"seed {seed}: {sum(s.cases for s in result.stats.values())} cases in "
+          f"{result.seconds:.0f} s, {args.jobs} worker(s) under a "
+          f"{MEMORY_CAP >> 30} GiB address-space cap, {args.timeout:g} CPU s per case")
+    head = ("entry point", "cases", "pybpf errors", "ok", "exceptions", "over time",
+            "over memory", "known")
+    rows = [head]
+    for target, st in result.stats.items():
+        known = ", ".join(f"{k} x{n}" for k, n in sorted(st.known.items())) or "-"
+        rows.append((target, str(st.cases), str(st.errors), str(st.ok), str(st.exceptions),
+                     str(st.over_time), str(st.over_memory), known))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    for r in rows:
+        print("  ".join(c.ljust(w) if i in (0, 7) else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+    new = [f for f in result.failures if f.known is None]
+    known = [f for f in result.failures if f.known is not None]
+    for f in new[:20]:
+        print(f"  FAIL {f.target} seed {f.seed} ({f.kind}): {f.outcome}: "
+              f"{f.detail.splitlines()[0][:160] if f.detail else ''} -> {f.reproducer}")
+    if known:
+        from .hostile.known import ITEMS
+        print(f"  {len(known)} known failures (fixed elsewhere; --strict counts them): "
+              + "; ".join(ITEMS[i] for i in sorted({f.known for f in known if f.known})))
+    if new:
+        print(f"  reproducers in {out}/new (replay: python -m pybpf.hostile.replay FILE)")
+    return 1 if result.failed else 130 if result.interrupted else 0
+
+
 def cmd_fuzz_elf(args: argparse.Namespace) -> int:
     import random
 
@@ -1045,8 +1098,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the program runs (default vm)")
     c.set_defaults(fn=cmd_plugin)
 
-    fsub = _group(sub, "fuzz", "differential fuzzing against the kernel (needs the fuzz "
-                               "extra: pip install 'pybpf[fuzz]')")
+    fsub = _group(sub, "fuzz", "fuzzing: differential against the kernel and of the ELF "
+                               "loader (these need the fuzz extra: pip install "
+                               "'pybpf[fuzz]'), and hostile input into every entry point")
     fd = fsub.add_parser("diff", help="random verifier-accepted programs on the VM and the "
                                       "kernel; mismatches are shrunk and saved")
     fd.add_argument("--count", type=_positive_int, default=1000,
@@ -1068,6 +1122,30 @@ def build_parser() -> argparse.ArgumentParser:
     fel.add_argument("--quiet", action="store_true", help="no progress bar")
     _json_option(fel)
     fel.set_defaults(fn=cmd_fuzz_elf)
+
+    fh = fsub.add_parser("hostile", help="hostile input into every entry point (VM runs, "
+                                         "loader, BTF, captures, CLI) in capped workers: "
+                                         "anything but a pybpf error, a run over its time "
+                                         "or memory fails")
+    fh.add_argument("--count", type=_positive_int, default=1000,
+                    help="cases in all, spread over the targets (default 1000)")
+    fh.add_argument("--target", choices=["loader", "vm", "btf", "pcap", "cli", "all"],
+                    default="all", help="one entry point, or all (default)")
+    fh.add_argument("--seed", type=int, help="campaign seed (default: a random one, printed)")
+    fh.add_argument("--jobs", type=_positive_int, default=1,
+                    help="worker processes (default 1)")
+    fh.add_argument("--timeout", type=_positive, default=20.0,
+                    help="CPU seconds a case may take (default 20; a worker silent for 3 "
+                         "times as long is killed as hung)")
+    fh.add_argument("--out", default="hostile-failures",
+                    help="where reproducers of failures are written (default "
+                         "hostile-failures/)")
+    fh.add_argument("--strict", action="store_true",
+                    help="count the known failures (issue-11 items fixed elsewhere) as "
+                         "failures too")
+    fh.add_argument("--quiet", action="store_true", help="no progress bar")
+    _json_option(fh)
+    fh.set_defaults(fn=cmd_fuzz_hostile)
 
     osub = _group(sub, "obj", "BPF ELF objects")
     osh = osub.add_parser("show", help="sections, programs, maps and globals of an object")

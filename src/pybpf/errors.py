@@ -92,6 +92,11 @@ class RunError(PyBPFError):
     parametrised over backends; `errno`, where there is one, is the kernel's."""
 
 
+class RegionTooLargeError(RunError):
+    """Memory for the VM past its largest region (pybpf.vm.MAX_REGION_SIZE, 2 GiB: each
+    region sits in the middle of its own 4 GiB segment)."""
+
+
 class VMRuntimeError(RunError):
     """A program failed while running on the VM interpreter."""
 

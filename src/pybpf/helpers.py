@@ -607,20 +607,22 @@ class TracePipe:
     kernel's trace ring is: it keeps the newest messages whose text totals at most
     `limit` bytes and drops the oldest to make room (the ring's default overwrite
     mode); `dropped` counts the messages lost, as the ring's overrun count. Reads like
-    a list of str (iterate, index, len, list())."""
+    a list of str (iterate, index, slice, len, list()); `written` counts every message
+    ever appended, so `since(mark)` gives the ones after a mark even when older ones
+    were dropped in between."""
 
     def __init__(self, limit: int = TRACE_BUFFER_BYTES) -> None:
         self.limit = limit
         self.dropped = 0
         self._messages: deque[str] = deque()
         self._bytes = 0
-        self.total = 0  # messages ever written: a reader's mark that dropping keeps valid
+        self.written = 0  # messages ever appended: a reader's mark that dropping keeps valid
 
     def append(self, message: str) -> None:
         size = len(message) + 1  # with its newline, as the pipe shows it
         self._messages.append(message)
         self._bytes += size
-        self.total += 1
+        self.written += 1
         while self._bytes > self.limit and self._messages:
             self._bytes -= len(self._messages.popleft()) + 1
             self.dropped += 1
@@ -635,11 +637,6 @@ class TracePipe:
     def __len__(self) -> int:
         return len(self._messages)
 
-    def since(self, mark: int) -> list[str]:
-        """The messages written since `total` was `mark` that the ring still holds."""
-        first = self.total - len(self._messages)
-        return list(itertools.islice(self._messages, max(0, mark - first), None))
-
     @overload
     def __getitem__(self, index: int) -> str: ...
     @overload
@@ -649,6 +646,12 @@ class TracePipe:
         if isinstance(index, slice):
             return list(self._messages)[index]
         return self._messages[index]
+
+    def since(self, mark: int) -> list[str]:
+        """The messages kept that were written after the first `mark` (a value of
+        `written`)."""
+        first = self.written - len(self._messages)  # the number of the oldest kept
+        return list(itertools.islice(self._messages, max(0, mark - first), None))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, TracePipe):

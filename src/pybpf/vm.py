@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from . import isa
 from .errors import (BytecodeError, HelperError, InstructionLimitExceeded, InvalidProgram,
-                     MemoryAccessError, PyBPFError, VMRuntimeError)
+                     MemoryAccessError, PyBPFError, RegionTooLargeError, VMRuntimeError)
 from .helpers import (HelperRegistry, ProgramExit, TracePipe, default_helpers, helper_name,
                       seeded_rng)
 from .isa import (BPF_ADD, BPF_AND, BPF_ARSH, BPF_CMPXCHG, BPF_DIV, BPF_FETCH, BPF_JEQ,
@@ -46,6 +46,7 @@ SIGN32 = 1 << 31
 # (values of lddw with BPF_PSEUDO_FUNC) live in CODE_SEGMENT.
 CODE_SEGMENT = 0xC0DE
 SEGMENT_HALF = 1 << 31
+MAX_REGION_SIZE = SEGMENT_HALF  # the largest region: half a segment, as overruns need room
 CORE_POISON_HELPER = 0xBAD2310  # the call a failed CO-RE relocation leaves (as libbpf)
 _UNPACK = {1: struct.Struct("<B").unpack_from, 2: struct.Struct("<H").unpack_from,
            4: struct.Struct("<I").unpack_from, 8: struct.Struct("<Q").unpack_from}
@@ -87,6 +88,13 @@ class Region:
         return self.base + len(self.buf)
 
 
+def check_region_size(name: str, size: int) -> None:
+    """RegionTooLargeError for a region past MAX_REGION_SIZE (checked before any copy)."""
+    if size > MAX_REGION_SIZE:
+        raise RegionTooLargeError(f"region {name} of {size} bytes is larger than the VM's "
+                                  f"largest region ({MAX_REGION_SIZE} bytes, 2 GiB)")
+
+
 @dataclass(eq=False)
 class Memory:
     """The regions a program can address. Each region gets its own 4 GiB segment, so
@@ -108,8 +116,7 @@ class Memory:
         seg = len(self.regions) + 1
         while seg in self.regions or seg == CODE_SEGMENT:
             seg += 1
-        if len(buf) > SEGMENT_HALF:
-            raise ValueError(f"region {name} is larger than 2 GiB")
+        check_region_size(name, len(buf))
         region = Region(name, (seg << 32) + SEGMENT_HALF, buf, writable, access)
         self.regions[seg] = region
         return region
@@ -199,6 +206,7 @@ class CallContext:
     tail_calls: int = 0
     n: int = 0  # instructions executed when the current helper was called, plus its charges
     budget: int = DEFAULT_INSN_BUDGET
+    host_task: object = None  # the calling thread as a Task, made once a run (task_of)
 
     def charge(self, units: int) -> None:
         """Count `units` instructions' worth of helper work against the run's budget
@@ -811,6 +819,7 @@ def run(code: bytes, mem: bytes | None = None, *, helpers: HelperRegistry | None
     memory = Memory()
     r1 = r2 = 0
     if mem is not None:
+        check_region_size("mem", len(mem))
         region = memory.map("mem", bytearray(mem))
         memory.packet = region
         r1, r2 = (region.base, len(mem)) if len(mem) else (0, 0)

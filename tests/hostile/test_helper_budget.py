@@ -102,16 +102,16 @@ def test_trace_pipe_reads_like_a_list() -> None:
 
 
 def test_trace_pipe_marks_survive_dropping() -> None:
-    """A reader that marks `total` gets exactly the messages written since, while the
+    """A reader that marks `written` gets exactly the messages written since, while the
     ring still holds them, however many the ring has dropped in between."""
     pipe = TracePipe(limit=10)
     seen: list[str] = []
-    mark = pipe.total
+    mark = pipe.written
     for i in range(40):
         pipe.append(f"m{i % 10}")
         if i % 2:
             seen += pipe.since(mark)
-            mark = pipe.total
+            mark = pipe.written
     assert seen == [f"m{i % 10}" for i in range(40)] and pipe.dropped == 40 - len(pipe)
     for i in range(5):
         pipe.append(f"x{i}")

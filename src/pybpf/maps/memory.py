@@ -157,7 +157,12 @@ class RingMemory:
 
     @classmethod
     def create(cls, size: int, tag: str) -> "RingMemory":
-        return cls(size, new_backing_file(2 * PAGE_SIZE + size, tag))
+        path = new_backing_file(2 * PAGE_SIZE + size, tag)
+        try:
+            return cls(size, path)
+        except BaseException:  # not mapped: the file is no one's
+            os.unlink(path)
+            raise
 
     @property
     def data_address(self) -> int:

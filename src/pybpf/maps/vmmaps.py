@@ -1061,10 +1061,17 @@ class RingBufMap(VMMap):
         return self.max_entries
 
     def _init_memory(self, backing: str | None) -> None:
-        if backing is None:
-            self.ring = RingMemory.create(self.max_entries, "ringbuf")
-        else:
-            self.ring = RingMemory(self.max_entries, backing)
+        try:
+            if backing is None:
+                self.ring = RingMemory.create(self.max_entries, "ringbuf")
+            else:
+                self.ring = RingMemory(self.max_entries, backing)
+        except (MemoryError, OSError) as e:  # e.g. the double map past an RLIMIT_AS
+            if backing is not None and not isinstance(e, MemoryError) \
+                    and getattr(e, "errno", None) != E.ENOMEM:
+                raise
+            raise _fail(E.ENOMEM, "create", f"cannot map the {self.max_entries}-byte ring "
+                                            "buffer (mapped twice)") from e
         self.mask = self.max_entries - 1
         self._view = self.ring.data
         self._consumer = self.ring.consumer

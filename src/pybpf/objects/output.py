@@ -203,7 +203,7 @@ class RunCapture:
                 except PyBPFError as e:
                     self.warnings.append(f"bpf_printk output not shown: {e}")
             else:
-                self._vm_marks = {n: p.handle.trace_pipe.total for n, p in obj.programs.items()
+                self._vm_marks = {n: p.handle.trace_pipe.written for n, p in obj.programs.items()
                                   if hasattr(p.handle, "trace_pipe")}
         for p in obj.programs.values():
             self._wrapped.append((p, p._runner))
@@ -259,7 +259,7 @@ class RunCapture:
                 if pipe is None:
                     continue
                 self.printk.extend(m.rstrip("\n") for m in pipe.since(self._vm_marks.get(n, 0)))
-                self._vm_marks[n] = pipe.total
+                self._vm_marks[n] = pipe.written
 
     def _decode(self, name: str, kind: str, data: bytes, cpu: int | None) -> OutputRecord:
         """The record decoded as the type given for its map that fits it, else as the

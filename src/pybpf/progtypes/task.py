@@ -217,9 +217,18 @@ class _Memory(Protocol):
 
 
 def task_of(ctx: object) -> Task:
-    """The Task of the running program: `vm.task`, else the calling host thread."""
+    """The Task of the running program: `vm.task`, else the calling host thread (read
+    from /proc once a run, kept in the call context: not once a helper call)."""
     task = getattr(getattr(ctx, "vm", None), "task", None)
-    return task if task is not None else Task.current()
+    if task is not None:
+        return task
+    cached = getattr(ctx, "host_task", None)
+    if isinstance(cached, Task):
+        return cached
+    current = Task.current()
+    if hasattr(ctx, "host_task"):
+        ctx.host_task = current  # type: ignore[attr-defined]
+    return current
 
 
 def _vm_region(memory: _Memory, addr: int) -> _Region | None:
