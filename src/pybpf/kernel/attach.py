@@ -46,7 +46,7 @@ from typing import Any
 from .abi import AttachType, BpfCmd
 from .errors import ENOTSUPP, KernelError, NotSupportedError, kernel_error
 from .fd import FD, Owner, fd_of
-from .objects import Link, LinkInfo, link_create, link_info_of, prog_id_of
+from .objects import FinalizedAttachment, Link, LinkInfo, link_create, link_info_of, prog_id_of
 from .syscall import bpf, libc
 
 # --- perf_event_open(2) ---------------------------------------------------------------------
@@ -286,7 +286,7 @@ def _detach_socket(sock: socket.socket) -> None:
         pass
 
 
-class SocketFilter(Link):
+class SocketFilter(FinalizedAttachment):
     """A program attached to a socket with SO_ATTACH_BPF. close() (or `with`, or gc)
     removes it with SO_DETACH_BPF, unless the socket is already closed. Not a BPF
     link: it has no id and cannot be pinned; update() swaps the program atomically
@@ -301,25 +301,11 @@ class SocketFilter(Link):
         self._finalizer = weakref.finalize(self, _detach_socket, sock)
 
     @property
-    def is_bpf_link(self) -> bool:
-        return False
-
-    @property
     def fd(self) -> int:
         return self.socket.fileno()
 
     def fileno(self) -> int:
         return self.socket.fileno()
-
-    @property
-    def closed(self) -> bool:
-        return not self._finalizer.alive
-
-    def close(self) -> None:
-        self._finalizer()
-
-    def detach(self) -> None:
-        self.close()
 
     def info(self) -> LinkInfo:
         return LinkInfo(0, 0, self._prog_id, bytes(48), self.kind, self.target)

@@ -28,7 +28,7 @@ from . import netlink
 from .abi import AttachType
 from .errors import ENOTSUPP, KernelError, NotSupportedError, kernel_error
 from .fd import FD, Owner, fd_of
-from .objects import Link, LinkInfo, link_create, prog_id_of
+from .objects import FinalizedAttachment, Link, LinkInfo, link_create, prog_id_of
 
 XDP_MODES = ("skb", "drv", "hw")
 TC_DIRECTIONS = ("ingress", "egress")
@@ -79,7 +79,7 @@ class XdpLink(Link):
         self.mode = mode
 
 
-class XdpNetlinkAttachment(Link):
+class XdpNetlinkAttachment(FinalizedAttachment):
     """An XDP program attached with netlink IFLA_XDP (kernels without XDP links). It
     outlives the process unless detached: close(), `with` and a finalizer detach it,
     only if it is still the program there (XDP_FLAGS_REPLACE with the expected fd)."""
@@ -97,20 +97,6 @@ class XdpNetlinkAttachment(Link):
         self._netns = FD(netlink.current_netns(), "netns")
         self._finalizer = weakref.finalize(self, _netlink_xdp_detach, ifindex, prog,
                                            self._flags, self._netns)
-
-    @property
-    def is_bpf_link(self) -> bool:
-        return False
-
-    @property
-    def closed(self) -> bool:
-        return not self._finalizer.alive
-
-    def close(self) -> None:
-        self._finalizer()
-
-    def detach(self) -> None:
-        self.close()
 
     def info(self) -> LinkInfo:
         return LinkInfo(0, 0, prog_id_of(self._fd), bytes(48), "xdp", self.ifname)
@@ -217,7 +203,7 @@ class TcxLink(Link):
         self.direction = direction
 
 
-class TcFilterAttachment(Link):
+class TcFilterAttachment(FinalizedAttachment):
     """A tc program attached as a cls_bpf direct-action filter on a clsact qdisc
     (the netlink path, for kernels without tcx). close() removes the filter and the
     qdisc if pybpf created it and nothing else is attached there."""
@@ -237,20 +223,6 @@ class TcFilterAttachment(Link):
         self._netns = FD(netlink.current_netns(), "netns")
         self._finalizer = weakref.finalize(self, _tc_detach, ifindex, direction, handle,
                                            priority, created_qdisc, prog, self._netns)
-
-    @property
-    def is_bpf_link(self) -> bool:
-        return False
-
-    @property
-    def closed(self) -> bool:
-        return not self._finalizer.alive
-
-    def close(self) -> None:
-        self._finalizer()
-
-    def detach(self) -> None:
-        self.close()
 
     def info(self) -> LinkInfo:
         return LinkInfo(0, 0, prog_id_of(self._fd), bytes(48), "tc", self.target)

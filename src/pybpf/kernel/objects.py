@@ -10,6 +10,7 @@ import re
 import socket
 import struct
 import dataclasses
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -470,6 +471,28 @@ class Link(Owner):
         what = " ".join(x for x in (self.kind, self.target) if x)
         state = "closed" if self.closed else f"fd={self._fd.fd}"
         return f"<{type(self).__name__}{' ' + what if what else ''} {state}>"
+
+
+class FinalizedAttachment(Link):
+    """An attachment that is not a BPF link (netlink XDP, a cls_bpf filter, a socket
+    filter): no id, no pin; a finalizer set by the subclass (`self._finalizer`, a
+    weakref.finalize) removes it on close(), detach(), or when it is dropped."""
+
+    _finalizer: weakref.finalize
+
+    @property
+    def is_bpf_link(self) -> bool:
+        return False
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def detach(self) -> None:
+        self.close()
 
 
 def link_create(prog: "int | FD | Owner", target: "int | FD | Owner", attach_type: int,
