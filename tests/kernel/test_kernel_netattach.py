@@ -458,6 +458,7 @@ DENY_CASES = {
 
 DENY_CHILD = """
 import socket, sys
+print("ready", flush=True)
 sys.stdin.readline()
 try:
     {action}
@@ -469,11 +470,14 @@ except PermissionError:
 
 def _in_cgroup(cg: str, ns: str, action: str) -> str:
     """Run `action` in a new process moved into cgroup `cg` first, in namespace `ns`;
-    "ok" or "EPERM"."""
+    "ok" or "EPERM". The process is moved once Python runs in it: moved earlier, `ip
+    netns exec` itself is in the cgroup, and a setsockopt hook refuses its own
+    SO_SNDBUF."""
     child = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c",
                               DENY_CHILD.format(action=action)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         with open(os.path.join(cg, "cgroup.procs"), "w") as f:
             f.write(str(child.pid))
         out, _ = child.communicate("go\n", timeout=30)
