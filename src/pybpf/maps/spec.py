@@ -239,10 +239,8 @@ class MapSpec:
         if self.inner is not None and t not in MAP_IN_MAP_TYPES:
             self._fail(f"inner is invalid for {self.type_name} maps (only array_of_maps "
                        "and hash_of_maps have an inner map)")
-        percpu_lru = t in (MapType.LRU_HASH, MapType.LRU_PERCPU_HASH) and \
-            self.flags & MapFlag.NO_COMMON_LRU
-        if (t in PERCPU_TYPES or percpu_lru) and self.flags & MapFlag.NUMA_NODE:
-            self._bad("flags", "per-CPU maps and per-CPU LRU lists take no BPF_F_NUMA_NODE")
+        if t in PERCPU_TYPES and _CHECKS.get(t) is not _check_hash:  # hashes: in order there
+            _check_numa(self)
         check = _CHECKS.get(t)
         token = self.flags & MapFlag.TOKEN_FD
         if token and t in _CHECKED_AT_ALLOC:  # the token is looked up before these checks
@@ -401,6 +399,14 @@ def _check_map_in_map(s: MapSpec) -> None:
         _check_hash(s, fd=True)
 
 
+def _check_numa(s: MapSpec) -> None:
+    """Per-CPU maps and per-CPU LRU lists have no NUMA node."""
+    percpu_lru = s.type in (MapType.LRU_HASH, MapType.LRU_PERCPU_HASH) and \
+        s.flags & MapFlag.NO_COMMON_LRU
+    if (s.type in PERCPU_TYPES or percpu_lru) and s.flags & MapFlag.NUMA_NODE:
+        s._bad("flags", "per-CPU maps and per-CPU LRU lists take no BPF_F_NUMA_NODE")
+
+
 def _check_hash(s: MapSpec, fd: bool = False) -> None:
     if fd and s.value_size != 4:
         s._bad("value_size", "must be 4, an fd")
@@ -411,6 +417,7 @@ def _check_hash(s: MapSpec, fd: bool = False) -> None:
     if lru and s.flags & MapFlag.NO_PREALLOC:
         s._bad("flags", "LRU maps are always preallocated: no BPF_F_NO_PREALLOC",
                MapSpecNotSupportedError)
+    _check_numa(s)  # after the LRU checks, as htab_map_alloc_check
     for f in ("max_entries", "key_size", "value_size"):
         if getattr(s, f) == 0:
             s._bad(f, "must be > 0")
