@@ -281,8 +281,13 @@ def cmd_run_object(args: argparse.Namespace) -> int:
     """`pybpf run FILE.o`: instantiate the object, run one program on the input or once
     per packet of a capture, print retval/data_out (or verdict counts) and the maps."""
     from .objects.runner import dump_maps, pick_program, run_pcap, verdict_name
-    from .objects.session import (apply_sets, format_extras, map_entry_text, run_extras,
-                                  run_session)
+    from .objects.session import (
+        apply_sets,
+        format_extras,
+        map_entry_text,
+        run_extras,
+        run_session,
+    )
     spec = _load_object(args.file)
     chosen = _choose_programs(spec, args.program, args.type)
     args.need_caps = _caps_for(spec, chosen)
@@ -952,14 +957,19 @@ def cmd_net_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _link_id(value: str) -> int:
+def _u32_at_least_1(value: str, not_int: str, out_of_range: str) -> int:
+    """An argparse value 1..2^32-1 (base prefixes allowed); the messages name it."""
     try:
         v = int(value, 0)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a link id: {value!r}") from None
+        raise argparse.ArgumentTypeError(f"{not_int}: {value!r}") from None
     if not 1 <= v <= 0xFFFF_FFFF:
-        raise argparse.ArgumentTypeError(f"a link id is 1..4294967295, got {value}")
+        raise argparse.ArgumentTypeError(f"{out_of_range}, got {value}")
     return v
+
+
+def _link_id(value: str) -> int:
+    return _u32_at_least_1(value, "not a link id", "a link id is 1..4294967295")
 
 
 def cmd_link(args: argparse.Namespace) -> int:
@@ -1007,14 +1017,8 @@ def _json_option(parser: argparse.ArgumentParser, help_text: str = "machine-read
 
 def _repeat(value: str) -> int:
     """--repeat: BPF_PROG_TEST_RUN's repeat is a u32 of at least one run."""
-    try:
-        v = int(value, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if not 1 <= v <= 0xFFFF_FFFF:
-        raise argparse.ArgumentTypeError(f"must be 1..4294967295 (a u32 count of runs), "
-                                         f"got {value}")
-    return v
+    return _u32_at_least_1(value, "not an integer",
+                           "must be 1..4294967295 (a u32 count of runs)")
 
 
 def _version() -> str:

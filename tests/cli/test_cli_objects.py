@@ -398,22 +398,6 @@ def test_a_packet_program_without_a_packet_says_how_to_give_one(
                                "packet of a capture\n")
 
 
-@pytest.fixture
-def bpffs(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A bpffs of our own in a temporary directory (isolated from /sys/fs/bpf)."""
-    from tests.conftest import kernel_available
-    ok, why = kernel_available()
-    if not ok:
-        pytest.skip(f"bpf(2) unavailable: {why}")
-    from pybpf.errors import PyBPFError
-    from pybpf.kernel import mount_bpffs, unmount
-    root = tmp_path / "bpffs"
-    try:
-        mount_bpffs(root)
-    except PyBPFError as e:
-        pytest.skip(f"cannot mount a bpffs: {e}")
-    yield str(root)
-    unmount(root, lazy=True)
 
 
 @pytest.mark.kernel
