@@ -7,14 +7,13 @@ bytecode produced by clang or read from the kernel round-trips unchanged.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Iterable, Sequence
 
-from .errors import InvalidInstruction, InvalidProgram
+from .errors import InvalidInstruction
 
 # --- instruction classes (low 3 bits of the opcode) -------------------------
 BPF_LD = 0x00
@@ -469,65 +468,3 @@ def jump_target(insn: Instruction, pc: int) -> int | None:
     if kind == InsnKind.LDDW and insn.src == BPF_PSEUDO_FUNC:
         return pc + 1 + insn.imm
     return None
-
-
-def check_program(insns: Sequence[Instruction], *, max_insns: int = BPF_COMPLEXITY_LIMIT_INSNS,
-                  helper_ids: "set[int] | frozenset[int] | None" = None) -> None:
-    """The static checks a loader makes before running anything: a non-empty program of
-    at most `max_insns` slots, no write to r10, jumps inside their function and
-    never into the second half of lddw, local calls to valid starts, every function
-    ending in exit or an unconditional jump, and (if `helper_ids` is given) only known
-    helpers. Raises InvalidProgram naming the pc."""
-    if not insns:
-        raise InvalidProgram(0, "empty program")
-    pcs = slot_offsets(insns)
-    total = pcs[-1] + insns[-1].slots
-    if total > max_insns:
-        raise InvalidProgram(0, f"too many instructions ({total}, max {max_insns})")
-    starts = set(pcs)
-    # function boundaries: pc 0 plus every local call / pseudo-func target
-    funcs = {0}
-    for insn, pc in zip(insns, pcs):
-        kind = classify(insn)
-        if kind == InsnKind.CALL and insn.src == BPF_PSEUDO_CALL or (
-                kind == InsnKind.LDDW and insn.src == BPF_PSEUDO_FUNC):
-            tgt = pc + 1 + insn.imm
-            if tgt < 0 or tgt >= total or tgt not in starts:
-                raise InvalidProgram(pc, f"call to invalid target pc {tgt}")
-            funcs.add(tgt)
-    bounds = sorted(funcs) + [total]
-    for hi in bounds[1:]:
-        # the last instruction of a function must end it
-        last = bisect.bisect_left(pcs, hi) - 1
-        if classify(insns[last]) not in (InsnKind.EXIT, InsnKind.JA):
-            raise InvalidProgram(pcs[last], "function does not end with exit or an "
-                                            "unconditional jump")
-    for insn, pc in zip(insns, pcs):
-        kind = classify(insn)
-        writes_dst = kind in (InsnKind.ALU, InsnKind.ENDIAN, InsnKind.LDDW, InsnKind.LDX)
-        if writes_dst and insn.dst == BPF_REG_FP:
-            raise InvalidProgram(pc, "frame pointer r10 is read only")
-        if kind == InsnKind.ATOMIC and insn.imm & BPF_FETCH and insn.src == BPF_REG_FP:
-            raise InvalidProgram(pc, "atomic fetch into r10 (frame pointer is read only)")
-        if kind == InsnKind.CALL and insn.src == 0 and helper_ids is not None \
-                and insn.imm not in helper_ids:
-            raise InvalidProgram(pc, f"call to unknown helper {insn.imm}")
-        if kind in (InsnKind.JA, InsnKind.JCOND, InsnKind.MAY_GOTO):
-            tgt = jump_target(insn, pc)
-            assert tgt is not None
-            if tgt < 0 or tgt >= total:
-                raise InvalidProgram(pc, f"jump out of bounds to pc {tgt}")
-            if tgt not in starts:
-                raise InvalidProgram(pc, f"jump into the middle of lddw at pc {tgt}")
-            if bisect.bisect_right(bounds, tgt) != bisect.bisect_right(bounds, pc):
-                raise InvalidProgram(pc, f"jump to pc {tgt} leaves its function")
-            if kind == InsnKind.JA and tgt == pc:
-                raise InvalidProgram(pc, "infinite loop (jump to itself)")
-
-
-def load(code: bytes | bytearray | memoryview, *, max_insns: int = BPF_COMPLEXITY_LIMIT_INSNS,
-         helper_ids: "set[int] | frozenset[int] | None" = None) -> list[Instruction]:
-    """Decode, validate every instruction and make the program-level checks."""
-    insns = decode(code)
-    check_program(insns, max_insns=max_insns, helper_ids=helper_ids)
-    return insns

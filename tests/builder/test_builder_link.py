@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from pybpf import isa
+from pybpf import check, isa
 from pybpf.builder import (FP, R0, R1, R2, BuilderError, DuplicateLabelError, FunctionBuilder,
                            JumpRangeError, ObjectBuilder, OperandError, Reg,
                            UndefinedFunctionError, UndefinedLabelError, UndefinedMapError,
@@ -34,7 +34,7 @@ def test_labels_resolve_backward_and_forward_across_lddw() -> None:
     # jeq at pc 3 -> done at pc 6; ja at pc 5 -> top at pc 1
     assert pcs == [0, 1, 3, 4, 5, 6]
     assert insns[2].off == 6 - 4 and insns[4].off == 1 - 6
-    isa.check_program(insns)
+    check.check_program(insns)
     with ob.build().instantiate("vm") as obj:
         assert obj.programs["prog"].test_run(bytes(64)).retval == 3
 

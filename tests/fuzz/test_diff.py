@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, seed, settings, strategies as st
 
-from pybpf import isa
+from pybpf import check, isa
 from pybpf.fuzz import FuzzCase, KernelSide, Outcome, compare, fuzz_cases, run_vm
 
 # Every instruction form the issue asks the generator to cover.
@@ -118,5 +118,5 @@ def test_compare_notices_differences() -> None:
 @settings(max_examples=50, deadline=None)
 def test_generated_programs_pass_the_loader_checks(data: st.DataObject) -> None:
     case = data.draw(fuzz_cases())
-    isa.load(case.code)
+    check.load(case.code)
     assert run_vm(case).error is None

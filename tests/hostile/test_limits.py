@@ -49,10 +49,10 @@ def test_largest_vm_map() -> None:
 def test_longest_program() -> None:
     exit_ = Instruction(0x95)
     mov = Instruction(0xB7, 0, 0, 0, 0)
-    from pybpf import isa
-    isa.check_program([mov] * (limits.MAX_PROGRAM_INSNS - 1) + [exit_])
+    from pybpf import check
+    check.check_program([mov] * (limits.MAX_PROGRAM_INSNS - 1) + [exit_])
     with pytest.raises(InvalidProgram, match="too many instructions"):
-        isa.check_program([mov] * limits.MAX_PROGRAM_INSNS + [exit_])
+        check.check_program([mov] * limits.MAX_PROGRAM_INSNS + [exit_])
 
 
 def test_instruction_budget() -> None:

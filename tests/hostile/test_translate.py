@@ -11,6 +11,7 @@ from hypothesis import given, settings
 
 import pybpf
 from pybpf import vm as vm_mod
+from pybpf.vm import translate
 from pybpf.conformance import check_vector
 from pybpf.errors import InstructionLimitExceeded
 from pybpf.fuzz import FuzzCase, fuzz_cases, run_vm
@@ -61,8 +62,8 @@ def test_one_million_instructions_translate_in_bounded_time_and_memory() -> None
 def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks of at most 2 instructions and chunks of at most 3: every jump, call,
     exit and callback crosses between compiled chunks."""
-    monkeypatch.setattr(vm_mod, "MAX_BLOCK_INSNS", 2)
-    monkeypatch.setattr(vm_mod, "CHUNK_INSNS", 3)
+    monkeypatch.setattr(translate, "MAX_BLOCK_INSNS", 2)
+    monkeypatch.setattr(translate, "CHUNK_INSNS", 3)
 
 
 def test_chunked_translation_passes_the_conformance_vectors(tiny_chunks: None) -> None:
@@ -80,12 +81,12 @@ def test_chunked_translation_passes_the_conformance_vectors(tiny_chunks: None) -
 @given(case=fuzz_cases())
 def test_chunked_translation_gives_the_same_outcome(case: FuzzCase) -> None:
     whole = run_vm(case)
-    saved = vm_mod.MAX_BLOCK_INSNS, vm_mod.CHUNK_INSNS
-    vm_mod.MAX_BLOCK_INSNS, vm_mod.CHUNK_INSNS = 2, 3
+    saved = translate.MAX_BLOCK_INSNS, translate.CHUNK_INSNS
+    translate.MAX_BLOCK_INSNS, translate.CHUNK_INSNS = 2, 3
     try:
         chunked = run_vm(case)
     finally:
-        vm_mod.MAX_BLOCK_INSNS, vm_mod.CHUNK_INSNS = saved
+        translate.MAX_BLOCK_INSNS, translate.CHUNK_INSNS = saved
     assert chunked == whole
 
 

@@ -7,7 +7,7 @@ import struct
 import pytest
 from hypothesis import given, strategies as st
 
-from pybpf import isa
+from pybpf import check, isa
 from pybpf.conformance import parse_data
 from pybpf.errors import InvalidInstruction, InvalidProgram
 from tests.conftest import conformance_dir
@@ -123,28 +123,28 @@ def test_check_program_jumps() -> None:
     ja = lambda off: isa.Instruction(isa.OPCODE_JA, off=off)  # noqa: E731
     exit_ = isa.Instruction(isa.OPCODE_EXIT)
     with pytest.raises(InvalidProgram, match="out of bounds"):
-        isa.check_program([ja(2), exit_])
+        check.check_program([ja(2), exit_])
     with pytest.raises(InvalidProgram, match="infinite loop"):
-        isa.check_program([ja(-1), exit_])
+        check.check_program([ja(-1), exit_])
     with pytest.raises(InvalidProgram, match="middle of lddw"):
-        isa.check_program([ja(1), isa.Instruction.lddw(0, 1), exit_])
+        check.check_program([ja(1), isa.Instruction.lddw(0, 1), exit_])
     with pytest.raises(InvalidProgram, match="read only"):
-        isa.check_program([isa.Instruction(0xB7, 10, imm=1), exit_])
+        check.check_program([isa.Instruction(0xB7, 10, imm=1), exit_])
     with pytest.raises(InvalidProgram, match="empty"):
-        isa.check_program([])
+        check.check_program([])
     with pytest.raises(InvalidProgram, match="too many"):
-        isa.check_program([isa.Instruction(0xB7, 0)] * 10 + [exit_], max_insns=10)
+        check.check_program([isa.Instruction(0xB7, 0)] * 10 + [exit_], max_insns=10)
     with pytest.raises(InvalidProgram, match="does not end"):
-        isa.check_program([isa.Instruction(0xB7, 0)])
+        check.check_program([isa.Instruction(0xB7, 0)])
 
 
 def test_check_program_functions() -> None:
     call = isa.Instruction(isa.OPCODE_CALL, src=isa.BPF_PSEUDO_CALL, imm=1)
     exit_ = isa.Instruction(isa.OPCODE_EXIT)
-    isa.check_program([call, exit_, exit_])
+    check.check_program([call, exit_, exit_])
     # a jump from the sub-function back into the main one
     back = isa.Instruction(isa.OPCODE_JA, off=-3)
     with pytest.raises(InvalidProgram, match="leaves its function"):
-        isa.check_program([call, exit_, back, exit_])
+        check.check_program([call, exit_, back, exit_])
     with pytest.raises(InvalidProgram, match="does not end"):
-        isa.check_program([isa.Instruction(0xB7, 0), isa.Instruction(isa.OPCODE_CALL, src=isa.BPF_PSEUDO_CALL, imm=0), exit_])
+        check.check_program([isa.Instruction(0xB7, 0), isa.Instruction(isa.OPCODE_CALL, src=isa.BPF_PSEUDO_CALL, imm=0), exit_])

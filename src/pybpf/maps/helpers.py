@@ -14,20 +14,17 @@ called with the memory, the free call frames, the executed count and the budget.
 from __future__ import annotations
 
 import errno as E
-from typing import TYPE_CHECKING, Any, Callable, Generator
+from typing import Any, Callable, Generator
 
 from ..errors import HelperError, VMRuntimeError
-from ..helper_ids import HELPER_IDS
-from ..helpers import M64, HelperRegistry, ProgramExit, charge_bytes, read_bytes
+from ..helpers.access import charge_bytes, read_bytes
+from ..helpers.registry import CallContext, HelperRegistry, ProgramExit
+from ..isa import M32, M64
 from ..uapi import MapFlag, MapType
 from .errors import MapError
 from .vmmaps import (ArrayMap, BloomFilterMap, HashMap, PerfEventArrayMap, ProgArrayMap,
                      QueueStackMap, RingBufMap, VMMap)
 
-if TYPE_CHECKING:
-    from ..vm import CallContext
-
-M32 = 0xFFFF_FFFF
 BPF_F_INDEX_MASK = 0xFFFF_FFFF
 BPF_F_CURRENT_CPU = BPF_F_INDEX_MASK
 MAX_TAIL_CALL_CNT = 33
@@ -39,7 +36,7 @@ def _neg(err: int) -> int:
     return (-err) & M64 if err else 0
 
 
-def _map(ctx: "CallContext", ptr: int, what: str) -> VMMap:
+def _map(ctx: CallContext, ptr: int, what: str) -> VMMap:
     table = getattr(ctx.vm, "maps", None)
     m = table.by_pointer(ptr) if table is not None else None
     if m is None or ptr != m.pointer:
@@ -48,17 +45,17 @@ def _map(ctx: "CallContext", ptr: int, what: str) -> VMMap:
     return m
 
 
-def _refuse(ctx: "CallContext", what: str, m: VMMap, why: str = "") -> HelperError:
+def _refuse(ctx: CallContext, what: str, m: VMMap, why: str = "") -> HelperError:
     return HelperError(ctx.pc, f"{what} on {m.spec.type_name} map "
                                f"{m.name or m.id}: {why or 'not allowed (the verifier refuses it)'}")
 
 
-def _writable(ctx: "CallContext", m: VMMap, what: str) -> None:
+def _writable(ctx: CallContext, m: VMMap, what: str) -> None:
     if m.spec.flags & MapFlag.RDONLY_PROG:
         raise _refuse(ctx, what, m, "write into map forbidden (BPF_F_RDONLY_PROG)")
 
 
-def map_lookup_elem(ctx: "CallContext", r1: int, r2: int, *_: int) -> int:
+def map_lookup_elem(ctx: CallContext, r1: int, r2: int, *_: int) -> int:
     m = _map(ctx, r1, "bpf_map_lookup_elem")
     try:
         return m.prog_lookup(ctx.memory.read(r2, m.key_size, ctx.pc))
@@ -66,7 +63,7 @@ def map_lookup_elem(ctx: "CallContext", r1: int, r2: int, *_: int) -> int:
         raise _refuse(ctx, "bpf_map_lookup_elem", m, str(e)) from None
 
 
-def map_update_elem(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
+def map_update_elem(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
     m = _map(ctx, r1, "bpf_map_update_elem")
     _writable(ctx, m, "bpf_map_update_elem")
     if isinstance(m, (QueueStackMap, BloomFilterMap, RingBufMap)):
@@ -79,7 +76,7 @@ def map_update_elem(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, *_: 
         raise _refuse(ctx, "bpf_map_update_elem", m, str(e)) from None
 
 
-def map_delete_elem(ctx: "CallContext", r1: int, r2: int, *_: int) -> int:
+def map_delete_elem(ctx: CallContext, r1: int, r2: int, *_: int) -> int:
     m = _map(ctx, r1, "bpf_map_delete_elem")
     _writable(ctx, m, "bpf_map_delete_elem")
     if isinstance(m, (QueueStackMap, BloomFilterMap, RingBufMap)):
@@ -90,7 +87,7 @@ def map_delete_elem(ctx: "CallContext", r1: int, r2: int, *_: int) -> int:
         raise _refuse(ctx, "bpf_map_delete_elem", m, str(e)) from None
 
 
-def map_push_elem(ctx: "CallContext", r1: int, r2: int, r3: int, *_: int) -> int:
+def map_push_elem(ctx: CallContext, r1: int, r2: int, r3: int, *_: int) -> int:
     m = _map(ctx, r1, "bpf_map_push_elem")
     if not isinstance(m, (QueueStackMap, BloomFilterMap)):
         raise _refuse(ctx, "bpf_map_push_elem", m)
@@ -98,7 +95,7 @@ def map_push_elem(ctx: "CallContext", r1: int, r2: int, r3: int, *_: int) -> int
     return _neg(m._op_update(None, ctx.memory.read(r2, m.value_size, ctx.pc), r3, True))
 
 
-def _pop_or_peek(ctx: "CallContext", r1: int, r2: int, delete: bool) -> int:
+def _pop_or_peek(ctx: CallContext, r1: int, r2: int, delete: bool) -> int:
     what = "bpf_map_pop_elem" if delete else "bpf_map_peek_elem"
     m = _map(ctx, r1, what)
     if isinstance(m, BloomFilterMap) and not delete:
@@ -112,15 +109,15 @@ def _pop_or_peek(ctx: "CallContext", r1: int, r2: int, delete: bool) -> int:
     return _neg(err)
 
 
-def map_pop_elem(ctx: "CallContext", r1: int, r2: int, *_: int) -> int:
+def map_pop_elem(ctx: CallContext, r1: int, r2: int, *_: int) -> int:
     return _pop_or_peek(ctx, r1, r2, True)
 
 
-def map_peek_elem(ctx: "CallContext", r1: int, r2: int, *_: int) -> int:
+def map_peek_elem(ctx: CallContext, r1: int, r2: int, *_: int) -> int:
     return _pop_or_peek(ctx, r1, r2, False)
 
 
-def map_lookup_percpu_elem(ctx: "CallContext", r1: int, r2: int, r3: int, *_: int) -> int:
+def map_lookup_percpu_elem(ctx: CallContext, r1: int, r2: int, r3: int, *_: int) -> int:
     m = _map(ctx, r1, "bpf_map_lookup_percpu_elem")
     if not isinstance(m, (ArrayMap, HashMap)) or not m.percpu:
         raise _refuse(ctx, "bpf_map_lookup_percpu_elem", m, "not a per-CPU map")
@@ -130,19 +127,19 @@ def map_lookup_percpu_elem(ctx: "CallContext", r1: int, r2: int, r3: int, *_: in
 
 # --- ring buffers ---------------------------------------------------------------------------
 
-def _ringbuf(ctx: "CallContext", r1: int, what: str) -> RingBufMap:
+def _ringbuf(ctx: CallContext, r1: int, what: str) -> RingBufMap:
     m = _map(ctx, r1, what)
     if not isinstance(m, RingBufMap):
         raise _refuse(ctx, what, m, "not a ring buffer")
     return m
 
 
-def ringbuf_output(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
+def ringbuf_output(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
     m = _ringbuf(ctx, r1, "bpf_ringbuf_output")
     return m.output(read_bytes(ctx, r2, r3 & M64), r4) & M64  # checked, charged, copied
 
 
-def ringbuf_reserve(ctx: "CallContext", r1: int, r2: int, r3: int, *_: int) -> int:
+def ringbuf_reserve(ctx: CallContext, r1: int, r2: int, r3: int, *_: int) -> int:
     m = _ringbuf(ctx, r1, "bpf_ringbuf_reserve")
     if r3:
         return 0
@@ -150,7 +147,7 @@ def ringbuf_reserve(ctx: "CallContext", r1: int, r2: int, r3: int, *_: int) -> i
     return 0 if off < 0 else m.base + off
 
 
-def _commit(ctx: "CallContext", r1: int, r2: int, discard: bool) -> int:
+def _commit(ctx: CallContext, r1: int, r2: int, discard: bool) -> int:
     what = "bpf_ringbuf_discard" if discard else "bpf_ringbuf_submit"
     table = getattr(ctx.vm, "maps", None)
     m = table.by_pointer(r1) if table is not None else None
@@ -160,22 +157,22 @@ def _commit(ctx: "CallContext", r1: int, r2: int, discard: bool) -> int:
     return 0
 
 
-def ringbuf_submit(ctx: "CallContext", r1: int, r2: int, *_: int) -> int:
+def ringbuf_submit(ctx: CallContext, r1: int, r2: int, *_: int) -> int:
     return _commit(ctx, r1, r2, False)
 
 
-def ringbuf_discard(ctx: "CallContext", r1: int, r2: int, *_: int) -> int:
+def ringbuf_discard(ctx: CallContext, r1: int, r2: int, *_: int) -> int:
     return _commit(ctx, r1, r2, True)
 
 
-def ringbuf_query(ctx: "CallContext", r1: int, r2: int, *_: int) -> int:
+def ringbuf_query(ctx: CallContext, r1: int, r2: int, *_: int) -> int:
     return _ringbuf(ctx, r1, "bpf_ringbuf_query").query(r2)
 
 
 BPF_F_CTXLEN_MASK = 0xFFFFF << 32
 
 
-def perf_event_output(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, r5: int,
+def perf_event_output(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int,
                       ctx_data: "Callable[[int], bytes | None] | None" = None) -> int:
     """bpf_perf_event_output(ctx, map, flags, data, size): the sample goes to the slot
     of flags' index (BPF_F_CURRENT_CPU: the VM's CPU 0). `ctx_data(n)` is given by the
@@ -204,7 +201,7 @@ def perf_event_output(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, r5
 
 # --- helpers that run program code ------------------------------------------------------------
 
-def for_each_map_elem(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, r5: int,
+def for_each_map_elem(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int,
                       mem: Any, tops: tuple, n: int, budget: int) -> tuple[int, int]:
     """bpf_for_each_map_elem(map, callback, ctx, flags): callback(map, &key, &value, ctx)
     for each element until it returns 1; returns the number of calls."""
@@ -246,7 +243,7 @@ def for_each_map_elem(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, r5
     return count, n
 
 
-def tail_call(ctx: "CallContext", r1: int, r2: int, r3: int, r4: int, r5: int,
+def tail_call(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int,
               mem: Any, tops: tuple, n: int, budget: int) -> tuple[int, int]:
     """bpf_tail_call(ctx, prog_array, index): run the program in the slot with the same
     r1 and end this one with its r0; an empty slot, an index past the end or more than
@@ -302,8 +299,6 @@ _FRAME = {
 
 def register_map_helpers(reg: HelperRegistry) -> HelperRegistry:
     """Add the map helpers to `reg` under the kernel's IDs."""
-    for name, fn in _PLAIN.items():
-        reg.register(HELPER_IDS[name], fn, "bpf_" + name)
-    for name, fn in _FRAME.items():
-        reg.register(HELPER_IDS[name], fn, "bpf_" + name, frame=True)
+    reg.register_named(_PLAIN)
+    reg.register_named(_FRAME, frame=True)
     return reg

@@ -4,6 +4,8 @@ Linux 6.18 by asking its verifier about every helper ID for every type (a call t
 verifier answers with "unknown func" or "cannot use helper" is not allowed; the test
 suite re-checks the table against the running kernel).
 
+`default_helpers()` assembles the helpers every VM program gets (pybpf.helpers' base
+helpers, the task and probe-read helpers, the map helpers, bpf_csum_diff);
 `helpers_for(prog_type, base)` builds the VM registry of a program type: the base
 registry's helpers that the type may call, plus the type's own implementations.
 """
@@ -13,8 +15,12 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 from ..helper_ids import HELPER_IDS
-from ..helpers import HelperRegistry, default_helpers
+from ..helpers.base import register_base_helpers, register_loop_helper
+from ..helpers.registry import CallContext, HelperRegistry
+from ..helpers.strings import register_string_helpers
+from ..maps.helpers import register_map_helpers
 from ..uapi import ProgType
+from .task import format_memory, register_task_helpers
 
 BASE: frozenset[str] = frozenset({
     "cgrp_storage_delete", "cgrp_storage_get", "copy_from_user", "copy_from_user_task",
@@ -142,6 +148,27 @@ def is_allowed(prog_type: ProgType, helper: int | str) -> bool:
 
 
 _NAMES = {v: k for k, v in HELPER_IDS.items()}
+
+
+def _csum_diff(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """bpf_csum_diff(from, from_size, to, to_size, seed), as Linux 6.x computes it (the
+    arithmetic lives with the packet helpers; imported on the first call, as the packet
+    modules are not needed by a program that does not use it)."""
+    from .skb import csum_diff
+    return csum_diff(ctx, r1, r2, r3, r4, r5)
+
+
+def default_helpers() -> HelperRegistry:
+    """A fresh registry with pybpf's context-free kernel helpers (pybpf.helpers), the
+    task and probe-read helpers (pybpf.progtypes.task), bpf_csum_diff, bpf_loop and the
+    map helpers (pybpf.maps), under kernel IDs. What `pybpf.helpers.default_helpers()`
+    and a VM given no helpers use."""
+    reg = register_base_helpers(HelperRegistry(), format_memory)
+    reg.register_named({"csum_diff": _csum_diff})
+    register_string_helpers(reg)
+    register_task_helpers(reg)
+    register_loop_helper(reg)
+    return register_map_helpers(reg)
 
 
 def _family_helpers(prog_type: ProgType) -> Mapping[str, Callable[..., int]]:

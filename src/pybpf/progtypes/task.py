@@ -30,15 +30,18 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
+from ..helpers.access import charge_bytes, destination, write_bytes
+from ..helpers.printk import KernelReader, StringReader
+from ..helpers.registry import HelperContext, HelperFn, HelperRegistry
+from ..isa import M32, M64
 from .errors import ProgTypeError
 
 PAGE_SIZE = 4096
 TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE  # x86-64, 4-level paging: 0x7ffffffff000
 VSYSCALL_ADDR = 0xFFFF_FFFF_FF60_0000
 TASK_COMM_LEN = 16
-M64 = (1 << 64) - 1
 EFAULT = errno.EFAULT
 ERANGE = errno.ERANGE
 
@@ -323,6 +326,142 @@ def strncpy_from_user_nofault(memory: _Memory, task: Task, addr: int,
     return count, data[:count - 1] + b"\0"
 
 
+# --- the helpers of the current task and the probe reads ----------------------------------
+
+def format_memory(ctx: HelperContext) -> tuple[StringReader, KernelReader]:
+    """The string and kernel-byte readers of the printf helpers for one call: %s reads
+    user memory below TASK_SIZE and kernel memory above it (the VM's memory is kernel
+    memory), as bpf_trace_copy_string does on x86-64."""
+    task = task_of(ctx)
+    mem: Any = ctx.memory
+
+    def read_str(ptype: str, addr: int, bufsz: int) -> tuple[int, bytes]:
+        if ptype == "k" or (ptype == "s" and is_kernel_side(mem, task, addr)):
+            return strncpy_from_kernel_nofault(mem, task, addr, bufsz)
+        return strncpy_from_user_nofault(mem, task, addr, bufsz)
+
+    def read_kernel(addr: int, size: int) -> bytes | None:
+        err, data = copy_from_kernel_nofault(mem, task, addr, size)
+        return data if err == 0 else None
+
+    return read_str, read_kernel
+
+
+def _task(ctx: HelperContext) -> Task:
+    return task_of(ctx)
+
+
+def _mem(ctx: HelperContext) -> Any:
+    """The VM's Memory (its regions decide what is kernel memory)."""
+    return ctx.memory
+
+
+def _vm_task(ctx: HelperContext) -> Any:
+    return getattr(getattr(ctx, "vm", None), "task", None)
+
+
+def _get_current_pid_tgid(ctx: HelperContext, *_: int) -> int:
+    """bpf_get_current_pid_tgid: tgid << 32 | pid of the VM's task (default: the
+    calling host thread, as BPF_PROG_TEST_RUN answers in the kernel)."""
+    task = _vm_task(ctx)
+    if task is None:
+        return (os.getpid() << 32) | threading.get_native_id()
+    return int(task.pid_tgid)
+
+
+def _get_current_uid_gid(ctx: HelperContext, *_: int) -> int:
+    """bpf_get_current_uid_gid: gid << 32 | uid (real ids) of the VM's task."""
+    task = _vm_task(ctx)
+    if task is None:
+        return (os.getgid() << 32) | os.getuid()
+    return int(task.uid_gid)
+
+
+def _get_current_comm(ctx: HelperContext, buf: int, size: int, *_: int) -> int:
+    """bpf_get_current_comm(buf, size): the task's comm, cut to size - 1 bytes and
+    padded with NULs to `size` (strscpy_pad); returns 0."""
+    n = size & M32
+    if n:
+        destination(ctx, buf, n)
+        charge_bytes(ctx, n)
+        comm: bytes = _task(ctx).comm
+        text = comm[:n - 1]
+        write_bytes(ctx, buf, text + bytes(n - len(text)))
+    return 0
+
+
+def _probe_dst(ctx: HelperContext, dst: int, size: int) -> None:
+    """Before a probe read: its destination must hold `size` bytes (checked before any
+    byte is read or allocated), and the copy is charged."""
+    destination(ctx, dst, size)
+    charge_bytes(ctx, size)
+
+
+def _probe_result(ctx: HelperContext, dst: int, size: int, ret: int, data: bytes) -> int:
+    """Write what a probe-read helper leaves in dst: the bytes read, or zeros over all
+    `size` bytes when it failed."""
+    if ret < 0:
+        write_bytes(ctx, dst, bytes(size))
+    else:
+        write_bytes(ctx, dst, data)
+    return ret & M64
+
+
+def probe_read_user(ctx: HelperContext, dst: int, size: int, src: int, *_: int) -> int:
+    """bpf_probe_read_user(dst, size, src): copy from the task's user memory; -EFAULT
+    (dst zeroed) when any byte is unmapped or the range leaves user space."""
+    n = size & M32
+    _probe_dst(ctx, dst, n)
+    ret, data = copy_from_user_nofault(_mem(ctx), _task(ctx), src & M64, n)
+    return _probe_result(ctx, dst, n, ret, data)
+
+
+def probe_read_kernel(ctx: HelperContext, dst: int, size: int, src: int, *_: int) -> int:
+    """bpf_probe_read_kernel(dst, size, src): copy from kernel memory (the VM's own
+    memory and the task's kernel regions); -ERANGE for a user or non-canonical address,
+    -EFAULT for an unmapped byte; dst zeroed on failure."""
+    n = size & M32
+    _probe_dst(ctx, dst, n)
+    ret, data = copy_from_kernel_nofault(_mem(ctx), _task(ctx), src & M64, n)
+    return _probe_result(ctx, dst, n, ret, data)
+
+
+def probe_read_user_str(ctx: HelperContext, dst: int, size: int, src: int, *_: int) -> int:
+    """bpf_probe_read_user_str(dst, size, src): copy a NUL-terminated string of at most
+    size bytes (NUL included); returns its length with the NUL, -EFAULT (dst zeroed)."""
+    n = size & M32
+    _probe_dst(ctx, dst, n)
+    ret, data = strncpy_from_user_nofault(_mem(ctx), _task(ctx), src & M64, n)
+    return _probe_result(ctx, dst, n, ret, data)
+
+
+def probe_read_kernel_str(ctx: HelperContext, dst: int, size: int, src: int, *_: int) -> int:
+    """bpf_probe_read_kernel_str(dst, size, src): as the user variant from kernel
+    memory, byte at a time; -ERANGE / -EFAULT with dst zeroed."""
+    n = size & M32
+    _probe_dst(ctx, dst, n)
+    ret, data = strncpy_from_kernel_nofault(_mem(ctx), _task(ctx), src & M64, n)
+    return _probe_result(ctx, dst, n, ret, data)
+
+
+TASK_HELPERS: dict[str, HelperFn] = {
+    "get_current_pid_tgid": _get_current_pid_tgid,
+    "get_current_uid_gid": _get_current_uid_gid,
+    "get_current_comm": _get_current_comm,
+    "probe_read_user": probe_read_user,
+    "probe_read_user_str": probe_read_user_str,
+    "probe_read_kernel": probe_read_kernel,
+    "probe_read_kernel_str": probe_read_kernel_str,
+}
+
+
+def register_task_helpers(reg: HelperRegistry) -> HelperRegistry:
+    """Add bpf_get_current_{pid_tgid,uid_gid,comm} and bpf_probe_read_{user,kernel}[_str]
+    to `reg`, all reading the VM's `task`."""
+    reg.register_named(TASK_HELPERS)
+    return reg
+
+
 __all__ = [
     "PAGE_SIZE",
     "TASK_COMM_LEN",
@@ -332,9 +471,11 @@ __all__ = [
     "TaskError",
     "copy_from_kernel_nofault",
     "copy_from_user_nofault",
+    "format_memory",
     "in_vm_memory",
     "is_kernel_side",
     "is_user_address",
+    "register_task_helpers",
     "kernel_read_allowed",
     "strncpy_from_kernel_nofault",
     "strncpy_from_user_nofault",

@@ -40,7 +40,8 @@ from .common import map_region
 from .ctx import ANY, DW, ContextAccess, ContextSpec, CtxField, FieldKind, sizes, table
 from .errors import TestRunError
 from .runbase import RunArgs, TestRunResult
-from .task import Task, is_kernel_side, task_of
+from .task import (Task, is_kernel_side, probe_read_kernel, probe_read_kernel_str,
+                   probe_read_user, probe_read_user_str, task_of)
 
 M64 = (1 << 64) - 1
 
@@ -59,19 +60,17 @@ TRACING_HELPER_TYPES = frozenset([ProgType.KPROBE, ProgType.TRACEPOINT, ProgType
 def _probe_read_compat(ctx: Any, dst: int, size: int, src: int, *_: int) -> int:
     """bpf_probe_read (legacy, x86-64): a user read below TASK_SIZE, else a kernel read
     (the VM's own memory is kernel memory whatever its address)."""
-    from .. import helpers
     if is_kernel_side(ctx.memory, task_of(ctx), src & M64):
-        return helpers._probe_read_kernel(ctx, dst, size, src)
-    return helpers._probe_read_user(ctx, dst, size, src)
+        return probe_read_kernel(ctx, dst, size, src)
+    return probe_read_user(ctx, dst, size, src)
 
 
 def _probe_read_compat_str(ctx: Any, dst: int, size: int, src: int, *_: int) -> int:
     """bpf_probe_read_str (legacy): the user or kernel string read, chosen as
     bpf_probe_read chooses."""
-    from .. import helpers
     if is_kernel_side(ctx.memory, task_of(ctx), src & M64):
-        return helpers._probe_read_kernel_str(ctx, dst, size, src)
-    return helpers._probe_read_user_str(ctx, dst, size, src)
+        return probe_read_kernel_str(ctx, dst, size, src)
+    return probe_read_user_str(ctx, dst, size, src)
 
 
 def _get_attach_cookie(ctx: Any, *_: int) -> int:

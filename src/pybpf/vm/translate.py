@@ -1,227 +1,35 @@
-"""The reference interpreter: executes eBPF bytecode with RFC 9669 semantics over a
-memory of named, bounds-checked regions.
-
-Speed comes from decoding once: the program is translated, one basic block at a
-time, into the source of a Python function whose locals are r0-r10, and blocks are
-reached through a binary dispatch tree on the pc. The hot loop then allocates no
-per-instruction objects. Translation is O(n): a program longer than one chunk
-(CHUNK_INSNS) becomes a function per chunk, each compiled when pc first enters it
-(that compile is paid once per program, by the first run that gets there). Every
-memory access goes through `Memory`, which checks it against its region and raises
-MemoryAccessError otherwise. The instruction budget counts helper work too
-(`CallContext.charge`, see pybpf.helpers).
-"""
+"""Translation of bytecode into Python: each basic block becomes straight-line Python
+over locals r0-r10, blocks are reached through a binary dispatch tree on the pc, and a
+long program becomes a function per chunk, each compiled when pc first enters it.
+The machine that runs the result is pybpf.vm.machine; the blocks come from pybpf.cfg."""
 
 from __future__ import annotations
 
 import bisect
-import itertools
-import random
-import struct
 from array import array
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from . import isa
-from .errors import (BytecodeError, HelperError, InstructionLimitExceeded, InvalidProgram,
-                     MemoryAccessError, PyBPFError, RegionTooLargeError, VMRuntimeError)
-from .helpers import (HelperRegistry, ProgramExit, TracePipe, default_helpers, helper_name,
-                      seeded_rng)
-from .isa import (BPF_ADD, BPF_AND, BPF_ARSH, BPF_CMPXCHG, BPF_DIV, BPF_FETCH, BPF_JEQ,
-                  BPF_JGE, BPF_JGT, BPF_JLE, BPF_JLT, BPF_JMP32, BPF_JNE, BPF_JSET, BPF_JSGE,
-                  BPF_JSGT, BPF_JSLE, BPF_JSLT, BPF_LOAD_ACQ, BPF_LSH, BPF_MEMSX, BPF_MOD,
-                  BPF_MOV, BPF_MUL, BPF_NEG, BPF_OR, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC,
-                  BPF_PSEUDO_KFUNC_CALL, BPF_RSH, BPF_STORE_REL, BPF_SUB, BPF_TO_BE, BPF_X,
-                  BPF_XCHG, BPF_XOR, BPF_ALU64, BPF_ABS, InsnKind, Instruction, M32, M64,
-                  MAX_BPF_STACK, MAX_CALL_FRAMES, SIZE_BYTES)
+from .. import isa
+from ..cfg import ControlFlowGraph
+from ..errors import (BytecodeError, HelperError, InstructionLimitExceeded, InvalidProgram,
+                      PyBPFError, VMRuntimeError)
+from ..helpers.base import BPF_MAX_LOOPS
+from ..helpers.registry import CallContext, ProgramExit, helper_name
+from ..isa import (BPF_ABS, BPF_ADD, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CMPXCHG, BPF_DIV,
+                   BPF_FETCH, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JLE, BPF_JLT, BPF_JMP32, BPF_JNE,
+                   BPF_JSET, BPF_JSGE, BPF_JSGT, BPF_JSLE, BPF_JSLT, BPF_LOAD_ACQ, BPF_LSH,
+                   BPF_MEMSX, BPF_MOD, BPF_MOV, BPF_MUL, BPF_NEG, BPF_OR, BPF_PSEUDO_CALL,
+                   BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, BPF_RSH, BPF_STORE_REL, BPF_SUB,
+                   BPF_TO_BE, BPF_X, BPF_XCHG, BPF_XOR, M32, M64, MAX_CALL_FRAMES, SIZE_BYTES,
+                   InsnKind, Instruction)
+from .memory import _SIZE_MASK, CODE_SEGMENT, Memory
 
 if TYPE_CHECKING:
-    from .progtypes.task import Task
+    from .machine import VM
 
-DEFAULT_INSN_BUDGET = 1_000_000
-BPF_MAX_LOOPS = 8 * 1024 * 1024  # may_goto iterations per frame, as the kernel
 SIGN64 = 1 << 63
 SIGN32 = 1 << 31
-# Address-space layout: region i lives in the middle of the 4 GiB segment (i + 1); code addresses
-# (values of lddw with BPF_PSEUDO_FUNC) live in CODE_SEGMENT.
-CODE_SEGMENT = 0xC0DE
-SEGMENT_HALF = 1 << 31
-MAX_REGION_SIZE = SEGMENT_HALF  # the largest region: half a segment, as overruns need room
 CORE_POISON_HELPER = 0xBAD2310  # the call a failed CO-RE relocation leaves (as libbpf)
-_UNPACK = {1: struct.Struct("<B").unpack_from, 2: struct.Struct("<H").unpack_from,
-           4: struct.Struct("<I").unpack_from, 8: struct.Struct("<Q").unpack_from}
-_PACK = {1: struct.Struct("<B").pack_into, 2: struct.Struct("<H").pack_into,
-         4: struct.Struct("<I").pack_into, 8: struct.Struct("<Q").pack_into}
-_SIZE_MASK = {1: 0xFF, 2: 0xFFFF, 4: M32, 8: M64}
-_PROG_IDS = itertools.count(1)  # process-wide, as the kernel's program ids
-
-
-# --- memory ------------------------------------------------------------------------------
-
-class RegionAccess(Protocol):
-    """Loads and stores of a region that are not plain memory: a program context whose
-    fields the kernel rewrites (e.g. `xdp_md->data` reads as a packet pointer). Raise
-    MemoryAccessError for an access the program type does not allow."""
-
-    def load(self, off: int, size: int, pc: int) -> int: ...
-
-    def store(self, off: int, size: int, value: int, pc: int) -> None: ...
-
-
-@dataclass(eq=False)
-class Region:
-    """A named span of addressable memory: `buf` appears at addresses [base, base+size).
-    With `access`, loads and stores go through it instead of `buf`."""
-
-    name: str
-    base: int
-    buf: bytearray | memoryview
-    writable: bool = True
-    access: RegionAccess | None = None
-
-    @property
-    def size(self) -> int:
-        return len(self.buf)
-
-    @property
-    def end(self) -> int:
-        return self.base + len(self.buf)
-
-
-def check_region_size(name: str, size: int) -> None:
-    """RegionTooLargeError for a region past MAX_REGION_SIZE (checked before any copy)."""
-    if size > MAX_REGION_SIZE:
-        raise RegionTooLargeError(f"region {name} of {size} bytes is larger than the VM's "
-                                  f"largest region ({MAX_REGION_SIZE} bytes, 2 GiB)")
-
-
-@dataclass(eq=False)
-class Memory:
-    """The regions a program can address. Each region gets its own 4 GiB segment, so
-    finding a region is one dict lookup and no overrun can reach a neighbour."""
-
-    regions: dict[int, Region] = field(default_factory=dict)
-    packet: Region | None = None  # the data LD_ABS/LD_IND read (socket-filter style)
-    # Where skb->data, the MAC header and the network header sit in `packet.buf` (None:
-    # buf starts at skb->data and has no headers for SKF_LL_OFF / SKF_NET_OFF loads).
-    packet_headers: tuple[int, int | None, int] | None = None
-
-    def map(self, name: str, buf: bytearray | memoryview | bytes, *,
-            writable: bool = True, access: RegionAccess | None = None) -> Region:
-        """Add a region holding `buf` (bytes are copied into a bytearray). It sits in the
-        middle of its own segment, so an overrun or underrun of up to 2 GiB is still
-        reported against it."""
-        if isinstance(buf, bytes):
-            buf = bytearray(buf)
-        seg = len(self.regions) + 1
-        while seg in self.regions or seg == CODE_SEGMENT:
-            seg += 1
-        check_region_size(name, len(buf))
-        region = Region(name, (seg << 32) + SEGMENT_HALF, buf, writable, access)
-        self.regions[seg] = region
-        return region
-
-    def find(self, addr: int, size: int, kind: str = "access", pc: int = -1) -> tuple[Region, int]:
-        region = self.regions.get(addr >> 32)
-        if region is not None:
-            off = addr - region.base
-            if off >= 0 and off + size <= len(region.buf):
-                if kind == "store" and not region.writable:
-                    raise MemoryAccessError(pc, kind, addr, size, region.name,
-                                            "region is read-only")
-                return region, off
-        raise self.fault(pc, kind, addr, size)
-
-    def fault(self, pc: int, kind: str, addr: int, size: int) -> MemoryAccessError:
-        region = self.regions.get(addr >> 32)
-        if region is None:
-            return MemoryAccessError(pc, kind, addr, size, None, "address is in no region")
-        off = addr - region.base
-        return MemoryAccessError(pc, kind, addr, size, region.name,
-                                 f"offset {off} outside [0, {region.size})")
-
-    # Hot paths used by compiled programs -------------------------------------------
-    def load(self, addr: int, size: int, pc: int) -> int:
-        region = self.regions.get(addr >> 32)
-        if region is not None:
-            off = addr - region.base
-            if off >= 0 and off + size <= len(region.buf):
-                if region.access is None:
-                    return _UNPACK[size](region.buf, off)[0]
-                return region.access.load(off, size, pc)
-        raise self.fault(pc, "load", addr, size)
-
-    def store(self, addr: int, size: int, value: int, pc: int) -> None:
-        region = self.regions.get(addr >> 32)
-        if region is not None:
-            off = addr - region.base
-            if off >= 0 and off + size <= len(region.buf) and region.writable:
-                if region.access is None:
-                    _PACK[size](region.buf, off, value & _SIZE_MASK[size])
-                else:
-                    region.access.store(off, size, value & _SIZE_MASK[size], pc)
-                return
-            if off >= 0 and off + size <= len(region.buf):
-                raise MemoryAccessError(pc, "store", addr, size, region.name,
-                                        "region is read-only")
-        raise self.fault(pc, "store", addr, size)
-
-    def read(self, addr: int, size: int, pc: int = -1) -> bytes:
-        if size == 0:
-            return b""
-        region, off = self.find(addr, size, "load", pc)
-        return bytes(region.buf[off:off + size])
-
-    def read_upto(self, addr: int, size: int, pc: int = -1) -> bytes:
-        """The bytes of [addr, addr + size) that lie in the region holding `addr` (fewer
-        where it ends); a fault when `addr` itself is in no region."""
-        if size <= 0:
-            return b""
-        region, off = self.find(addr, 1, "load", pc)
-        return bytes(region.buf[off:off + size])
-
-    def check_store(self, addr: int, size: int, pc: int = -1) -> None:
-        """Fault unless [addr, addr + size) is writable: what a helper checks of its
-        destination before doing any work for it."""
-        if size > 0:
-            self.find(addr, size, "store", pc)
-
-    def write(self, addr: int, data: bytes, pc: int = -1) -> None:
-        if not data:
-            return
-        region, off = self.find(addr, len(data), "store", pc)
-        region.buf[off:off + len(data)] = data
-
-
-# --- execution -----------------------------------------------------------------------
-
-@dataclass
-class CallContext:
-    """What helpers see of the running program (see helpers.HelperContext)."""
-
-    memory: Memory
-    rng: random.Random
-    pc: int = -1
-    vm: "VM | None" = None
-    tail_calls: int = 0
-    n: int = 0  # instructions executed when the current helper was called, plus its charges
-    budget: int = DEFAULT_INSN_BUDGET
-    host_task: object = None  # the calling thread as a Task, made once a run (task_of)
-
-    def charge(self, units: int) -> None:
-        """Count `units` instructions' worth of helper work against the run's budget
-        (before the work is done): InstructionLimitExceeded at the call's pc once the
-        budget is exhausted."""
-        self.n += units
-        if self.n > self.budget:
-            raise InstructionLimitExceeded(
-                self.pc, f"instruction budget of {self.budget} exhausted (in a helper)")
-
-
-@dataclass(frozen=True)
-class RunResult:
-    r0: int
-    executed: int  # instructions executed, plus the work helpers were charged (helpers.charge)
 
 
 def _sdiv(a: int, b: int, bits: int) -> int:
@@ -250,108 +58,6 @@ def _bswap(v: int, nbytes: int) -> int:
     return int.from_bytes((v & ((1 << (8 * nbytes)) - 1)).to_bytes(nbytes, "little"), "big")
 
 
-class VM:
-    """A loaded program on the interpreter: decoded, checked and translated once, then
-    run any number of times with `execute`.
-
-    `maps` (a pybpf.maps.MapTable, or an iterable of VM maps) are the maps the program
-    names in `lddw map_fd(N)` / `map_value(N, off)`: each such lddw is resolved once,
-    here, to the map's pointer or value address (InvalidProgram for an fd the table does
-    not hold), and every run adds the maps' memory to its Memory as `map:<name>`
-    regions. `id` is a process-wide program id (what a prog_array lookup reports)."""
-
-    def __init__(self, program: bytes | Sequence[Instruction], *,
-                 helpers: HelperRegistry | None = None,
-                 insn_budget: int = DEFAULT_INSN_BUDGET,
-                 max_insns: int = isa.BPF_COMPLEXITY_LIMIT_INSNS,
-                 lddw_resolver: Callable[[Instruction], int] | None = None,
-                 check_helpers: bool = True,
-                 maps: object = None) -> None:
-        self.id = next(_PROG_IDS)
-        self.trace_pipe = TracePipe()  # what bpf_trace_printk wrote (bounded as the ring)
-        # the time bpf_ktime_get_ns & co. return (None: the host's monotonic clock)
-        self.clock_ns: Callable[[], int] | None = None
-        # the task the program runs in (pybpf.progtypes.task.Task: ids, comm, the memory
-        # probe helpers read); None: the calling host thread, with no readable memory
-        self.task: "Task | None" = None
-        self.maps = _map_table(maps)
-        if lddw_resolver is None and self.maps is not None:
-            lddw_resolver = self.maps.resolve_lddw
-        self.helpers = helpers if helpers is not None else default_helpers()
-        if isinstance(program, (bytes, bytearray, memoryview)):
-            insns = isa.decode(program)
-        else:
-            insns = list(program)
-            for pc, insn in zip(isa.slot_offsets(insns), insns):
-                isa.validate(insn, pc)
-        isa.check_program(insns, max_insns=max_insns,
-                          helper_ids=(frozenset(self.helpers) | {CORE_POISON_HELPER}) if check_helpers else None)
-        self.insns = insns
-        self.insn_budget = insn_budget
-        self.lddw_resolver = lddw_resolver
-        self._translator = _Translator(insns, self)
-        self._func_starts = _function_starts(self._translator.pcs, insns)
-        self._fn = self._translator.compile()
-
-    @property
-    def source(self) -> str:
-        """The Python the program was translated into (made again on each read: a big
-        program's source is not kept)."""
-        return self._translator.source()
-
-    def execute(self, memory: Memory | None = None, r1: int = 0, r2: int = 0, r3: int = 0,
-                r4: int = 0, r5: int = 0, *, rng: random.Random | None = None) -> RunResult:
-        """Run once with the given argument registers. Stacks are added to `memory`
-        (or a new one) for this run."""
-        if memory is None:
-            memory = Memory()
-        added = []
-        if self.maps is not None:
-            for region in self.maps.prepare():
-                seg = region.base >> 32
-                if seg not in memory.regions:
-                    memory.regions[seg] = region
-                    added.append(seg)
-        stacks = [memory.map(f"stack[{i}]", bytearray(MAX_BPF_STACK))
-                  for i in range(MAX_CALL_FRAMES)]
-        stack_tops = tuple(s.end for s in stacks)
-        ctx = CallContext(memory, rng or seeded_rng(), vm=self, budget=self.insn_budget)
-        try:
-            r0, n = self._fn(ctx, memory, stack_tops, r1 & M64, r2 & M64, r3 & M64, r4 & M64,
-                             r5 & M64, self.insn_budget)
-        finally:
-            for s in stacks:
-                del memory.regions[s.base >> 32]
-            for seg in added:
-                del memory.regions[seg]
-        return RunResult(r0, n)
-
-    def call_function(self, ctx: CallContext, memory: Memory, stack_tops: tuple,
-                      target: int, args: tuple[int, int, int, int, int], executed: int,
-                      budget: int) -> tuple[int, int]:
-        """Run the program's function at code address `target` (from lddw
-        BPF_PSEUDO_FUNC) with r1-r5 = `args` on the frames whose stack tops are given;
-        returns (r0, executed so far). For helpers that call back into the program."""
-        tpc = (target & M32) // 8
-        if target >> 32 != CODE_SEGMENT or target & 7 or tpc not in self._func_starts:
-            raise VMRuntimeError(ctx.pc, f"callback {target:#x} is not a function start")
-        if not stack_tops:
-            raise VMRuntimeError(ctx.pc, f"call depth exceeds {MAX_CALL_FRAMES} frames")
-        return self._fn(ctx, memory, stack_tops, *(a & M64 for a in args), budget, tpc,
-                        executed)
-
-
-def _map_table(maps: object) -> "object | None":
-    """A MapTable from `maps` (a MapTable, an iterable of VM maps, or None)."""
-    if maps is None:
-        return None
-    from .maps.table import MapTable
-    if isinstance(maps, MapTable):
-        return maps
-    return MapTable(maps)  # type: ignore[arg-type]
-
-
-# --- translation to Python -------------------------------------------------------------------
 
 _ALU_SYM = {BPF_ADD: "+", BPF_SUB: "-", BPF_MUL: "*", BPF_OR: "|", BPF_AND: "&", BPF_XOR: "^"}
 _JMP_SYM = {BPF_JEQ: "==", BPF_JNE: "!=", BPF_JGT: ">", BPF_JGE: ">=", BPF_JLT: "<",
@@ -461,8 +167,6 @@ def _atomic(insn: Instruction, pc: int) -> list[str]:
 
 MAX_BLOCK_INSNS = 1024  # a longer straight-line run is split into blocks of this many
 CHUNK_INSNS = 4096  # instructions translated into one Python function (bounds compile memory)
-_BLOCK_ENDS = frozenset({InsnKind.JA, InsnKind.JCOND, InsnKind.MAY_GOTO, InsnKind.EXIT,
-                         InsnKind.CALLX})
 _REGS = "r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10"
 
 
@@ -473,9 +177,9 @@ def _over_budget(pc: int, budget: int) -> None:
 class _Translator:
     """The program's translation into Python, in O(n) time and memory.
 
-    Basic blocks are found in one pass (a block starts at a jump target, after a jump,
-    call or exit, at a function start, and after MAX_BLOCK_INSNS instructions of
-    straight-line code) and grouped into chunks of at most CHUNK_INSNS instructions.
+    Basic blocks are the control-flow graph's (pybpf.cfg: a block starts at a jump
+    target, after a jump, local call or exit, at a function start), with straight-line
+    runs split every MAX_BLOCK_INSNS instructions, grouped into chunks of at most CHUNK_INSNS instructions.
     A program of one chunk becomes one function whose loop dispatches on pc through a
     binary tree over its blocks. A longer program becomes a function per chunk, each
     looping while pc stays inside it and returning the registers when a jump leaves it,
@@ -484,11 +188,12 @@ class _Translator:
     memory stays that of one chunk. Map references (lddw) are resolved up front, so a
     bad one fails the load whichever chunk holds it."""
 
-    def __init__(self, insns: Sequence[Instruction], vm: VM) -> None:
-        self.insns = insns
+    def __init__(self, cfg: ControlFlowGraph, vm: VM) -> None:
+        self.cfg = cfg
+        self.insns = cfg.insns
         self.vm = vm
-        self.pcs = isa.slot_offsets(insns)
-        self.total = self.pcs[-1] + insns[-1].slots
+        self.pcs = cfg.pcs
+        self.total = cfg.total
         self.lddw = self._resolve_lddw()
         self.firsts = self._block_firsts()
         self.chunks = self._chunk_bounds()
@@ -512,25 +217,13 @@ class _Translator:
         return values
 
     def _block_firsts(self) -> array:
-        """The index of each block's first instruction, in pc order."""
-        insns, pcs, total = self.insns, self.pcs, self.total
-        leaders = {0}
-        for insn, pc in zip(insns, pcs):
-            kind = isa.classify(insn)
-            if kind in _BLOCK_ENDS or (kind == InsnKind.CALL and insn.src == BPF_PSEUDO_CALL):
-                tgt = isa.jump_target(insn, pc)
-                if tgt is not None:
-                    leaders.add(tgt)
-                if pc + 1 < total:
-                    leaders.add(pc + 1)
-            elif kind == InsnKind.LDDW and insn.src == BPF_PSEUDO_FUNC:
-                leaders.add(pc + 1 + insn.imm)
-        firsts = array("q", [0])
-        last = 0
-        for i in range(1, len(insns)):
-            if pcs[i] in leaders or i - last >= MAX_BLOCK_INSNS:
-                firsts.append(i)
-                last = i
+        """The index of each block's first instruction, in pc order: the graph's blocks,
+        with straight-line runs longer than MAX_BLOCK_INSNS split."""
+        leaders, n = self.cfg.leaders, len(self.insns)
+        firsts = array("q")
+        for b, first in enumerate(leaders):
+            end = leaders[b + 1] if b + 1 < len(leaders) else n
+            firsts.extend(range(first, end, MAX_BLOCK_INSNS))
         return firsts
 
     def _chunk_bounds(self) -> array:
@@ -752,13 +445,6 @@ def _translate(insn: Instruction, pc: int, ns: dict, vm: VM,
     raise AssertionError(f"unhandled instruction kind {kind}")
 
 
-def _function_starts(pcs: list[int], insns: Sequence[Instruction]) -> set[int]:
-    """Targets of local calls and of lddw BPF_PSEUDO_FUNC: where a function may start."""
-    return {pc + 1 + i.imm for pc, i in zip(pcs, insns)
-            if (i.opcode == isa.OPCODE_CALL and i.src == BPF_PSEUDO_CALL)
-            or (i.is_lddw and i.src == BPF_PSEUDO_FUNC)}
-
-
 def _make_callx(vm: VM) -> Callable:
     """callx target: a code address (from lddw BPF_PSEUDO_FUNC) is a local call;
     a small integer is a helper ID (the conformance suite's convention)."""
@@ -808,19 +494,3 @@ def _ldpkt(mem: Memory, off: int, size: int, pc: int) -> int:
     if start < 0 or start + size > pkt.size:
         raise ProgramExit(0)
     return int.from_bytes(pkt.buf[start:start + size], "big")
-
-
-def run(code: bytes, mem: bytes | None = None, *, helpers: HelperRegistry | None = None,
-        insn_budget: int = DEFAULT_INSN_BUDGET, max_insns: int | None = None) -> int:
-    """Run bytecode on the interpreter with r1 = pointer to a copy of `mem` and r2 = its
-    length (both 0 without mem); returns r0 as an unsigned 64-bit int."""
-    vm = VM(code, helpers=helpers, insn_budget=insn_budget,
-            max_insns=max_insns or isa.BPF_COMPLEXITY_LIMIT_INSNS)
-    memory = Memory()
-    r1 = r2 = 0
-    if mem is not None:
-        check_region_size("mem", len(mem))
-        region = memory.map("mem", bytearray(mem))
-        memory.packet = region
-        r1, r2 = (region.base, len(mem)) if len(mem) else (0, 0)
-    return vm.execute(memory, r1, r2).r0
