@@ -8,6 +8,11 @@ import inside `if TYPE_CHECKING:` is marked and left out of the cycles unless
 the strongly connected component it lies in, with one shortest cycle through it and
 where each edge of that cycle is written (file:line, and `in function` / `TYPE_CHECKING`).
 
+An import inside a function whose line carries the comment `# importgraph: facade` is a
+public path kept for users that has to reach up (e.g. `pybpf.helpers.default_helpers`,
+which assembles helpers of the layers above the registry): it is listed on its own and
+left out of the cycles, so every such exception is written where it is made.
+
     scripts/importgraph.py [src/pybpf] [--type-checking] [--packages] [--edges MODULE]
 """
 
@@ -20,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+FACADE = "# importgraph: facade"
 
 @dataclass(frozen=True)
 class Edge:
@@ -30,9 +36,11 @@ class Edge:
     line: int
     lazy: bool  # inside a function (runs when called, not at import)
     type_checking: bool  # inside `if TYPE_CHECKING:` (never runs)
+    facade: bool = False  # marked `# importgraph: facade` (a public path reaching up)
 
     def where(self, root: Path) -> str:
-        how = " TYPE_CHECKING" if self.type_checking else " in function" if self.lazy else ""
+        how = " TYPE_CHECKING" if self.type_checking else " facade" if self.facade else \
+            " in function" if self.lazy else ""
         return f"{module_file(root, self.source)}:{self.line}{how}"
 
 
@@ -57,10 +65,11 @@ def _is_type_checking(test: ast.expr) -> bool:
 class _Imports(ast.NodeVisitor):
     """Collects (target module candidates, line, lazy, type_checking) of one file."""
 
-    def __init__(self, name: str, is_package: bool) -> None:
+    def __init__(self, name: str, is_package: bool, lines: list[str]) -> None:
         self.name = name
+        self.lines = lines
         self.package = name if is_package else name.rpartition(".")[0]
-        self.found: list[tuple[list[str], int, bool, bool]] = []
+        self.found: list[tuple[list[str], int, bool, bool, bool]] = []
         self._depth = 0
         self._tc = 0
 
@@ -83,7 +92,9 @@ class _Imports(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _add(self, names: list[str], line: int) -> None:
-        self.found.append((names, line, self._depth > 0, self._tc > 0))
+        lazy = self._depth > 0
+        facade = lazy and FACADE in self.lines[line - 1]
+        self.found.append((names, line, lazy, self._tc > 0, facade))
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -108,10 +119,11 @@ def read_graph(root: Path) -> tuple[set[str], list[Edge]]:
     edges: list[Edge] = []
     for path in files:
         name = module_name(root, path)
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        v = _Imports(name, path.name == "__init__.py")
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text, str(path))
+        v = _Imports(name, path.name == "__init__.py", text.splitlines())
         v.visit(tree)
-        for candidates, line, lazy, tc in v.found:
+        for candidates, line, lazy, tc, facade in v.found:
             for target in candidates:
                 if target not in modules:
                     continue
@@ -120,7 +132,7 @@ def read_graph(root: Path) -> tuple[set[str], list[Edge]]:
                 for k in range(1, len(parts) + 1):
                     t = ".".join(parts[:k])
                     if t in modules and t != name and not name.startswith(t + "."):
-                        edges.append(Edge(name, t, line, lazy, tc))
+                        edges.append(Edge(name, t, line, lazy, tc, facade))
     return modules, edges
 
 
@@ -215,10 +227,10 @@ def main(argv: list[str] | None = None) -> int:
             if e.source == args.edges:
                 print(f"{e.target:40} {e.where(root)}")
         return 0
-    used = [e for e in edges if args.type_checking or not e.type_checking]
+    used = [e for e in edges if (args.type_checking or not e.type_checking) and not e.facade]
     if args.packages:
         used = [Edge(package_of(e.source), package_of(e.target), e.line, e.lazy,
-                     e.type_checking) for e in used
+                     e.type_checking, e.facade) for e in used
                 if package_of(e.source) != package_of(e.target)]
         modules = {package_of(m) for m in modules}
     succ: dict[str, set[str]] = {}
@@ -232,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     unit = "packages" if args.packages else "modules"
     print(f"{len(modules)} {unit}, {len(edges)} imports ({lazy} inside functions, "
           f"{tc} under TYPE_CHECKING{', counted' if args.type_checking else ', not counted'})")
+    facades = sorted({(e.source, e.line) for e in edges if e.facade})
+    print(f"{len(facades)} facade import(s), not counted:")
+    for src, line in facades:
+        tgt = max((e.target for e in edges if e.facade and e.source == src and e.line == line),
+                  key=len)
+        print(f"  {src} -> {tgt}  ({module_file(root, src)}:{line})")
     print(f"{len(comps)} cycle(s)")
     for comp in comps:
         print(f"\ncycle through {len(comp)} {unit}: {', '.join(comp)}")

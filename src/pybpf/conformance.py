@@ -18,8 +18,7 @@ from typing import TextIO
 from .errors import PyBPFError
 from .helpers import (HelperContext, HelperRegistry, ProgramExit, default_helpers, read_bytes,
                       read_cstr, write_bytes)
-
-M64 = 0xFFFF_FFFF_FFFF_FFFF
+from .isa import M64
 UBPF_MAX_INSNS = 65536  # uBPF's loader limit, used for uBPF's own vectors
 
 

@@ -34,7 +34,7 @@ def default_helpers() -> HelperRegistry:
     helpers and the map helpers, under kernel IDs (assembled in
     pybpf.progtypes.helpersets, which this imports when called: the registry itself
     sits below the maps and program types)."""
-    from ..progtypes.helpersets import default_helpers as assemble
+    from ..progtypes.helpersets import default_helpers as assemble  # importgraph: facade
     return assemble()
 
 

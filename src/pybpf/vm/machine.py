@@ -164,7 +164,7 @@ def _map_table(maps: object) -> MapTableLike | None:
         return None
     if isinstance(maps, MapTableLike):
         return maps
-    from ..maps.table import MapTable
+    from ..maps.table import MapTable  # importgraph: facade
     return MapTable(maps)  # type: ignore[arg-type]
 
 
