@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import PyBPFError
-from .helpers import (HelperContext, HelperRegistry, ProgramExit, default_helpers, read_bytes,
-                      read_cstr, write_bytes)
+from .helpers import (HelperContext, HelperFn, HelperRegistry, ProgramExit, default_helpers,
+                      read_bytes, read_cstr, write_bytes)
 from .isa import M64
 UBPF_MAX_INSNS = 65536  # uBPF's loader limit, used for uBPF's own vectors
 
@@ -209,9 +209,10 @@ def _unwind(ctx: HelperContext, x: int, *_: int) -> int:
     return x
 
 
-UBPF_HELPERS = {0: ("gather_bytes", _gather_bytes), 1: ("memfrob", _memfrob),
-                2: ("trash_registers", _no_op), 3: ("sqrti", _sqrti),
-                4: ("strcmp_ext", _strcmp_ext), 5: ("unwind", _unwind)}
+UBPF_HELPERS: dict[int, tuple[str, HelperFn]] = {
+    0: ("gather_bytes", _gather_bytes), 1: ("memfrob", _memfrob),
+    2: ("trash_registers", _no_op), 3: ("sqrti", _sqrti),
+    4: ("strcmp_ext", _strcmp_ext), 5: ("unwind", _unwind)}
 
 
 def conformance_helpers() -> HelperRegistry:

@@ -23,7 +23,7 @@ from .access import (charge, charge_bytes, destination, read_bytes, read_cstr, w
 from .base import BPF_MAX_LOOPS, register_base_helpers, register_loop_helper
 from .printf import FormatError, bprintf_prepare, bstr_printf, bstr_printf_capped
 from .printk import FORMAT_LIMIT, FormatMemory, printk_helpers
-from .registry import (CallContext, Helper, HelperContext, HelperFn, HelperMemory,
+from .registry import (CallContext, FrameHelperFn, Helper, HelperContext, HelperFn, HelperMemory,
                        HelperRegistry, ProgramExit, helper_name, helpers_named, seeded_rng)
 from .strings import bpf_strtoull, register_string_helpers
 from .tracepipe import TRACE_BUFFER_BYTES, TracePipe
@@ -39,9 +39,10 @@ def default_helpers() -> HelperRegistry:
 
 
 __all__ = ["BPF_MAX_LOOPS", "CallContext", "FORMAT_LIMIT", "FormatError", "FormatMemory",
-           "Helper", "HelperContext", "HelperFn", "HelperMemory", "HelperRegistry", "M64",
-           "ProgramExit", "TRACE_BUFFER_BYTES", "TracePipe", "bpf_strtoull", "bprintf_prepare",
-           "bstr_printf", "bstr_printf_capped", "charge", "charge_bytes", "default_helpers",
-           "destination", "helper_name", "helpers_named", "printk_helpers", "read_bytes",
-           "read_cstr", "register_base_helpers", "register_loop_helper",
-           "register_string_helpers", "seeded_rng", "write_bytes", "zero_fill"]
+           "FrameHelperFn", "Helper", "HelperContext", "HelperFn", "HelperMemory",
+           "HelperRegistry", "M64", "ProgramExit", "TRACE_BUFFER_BYTES", "TracePipe",
+           "bpf_strtoull", "bprintf_prepare", "bstr_printf", "bstr_printf_capped", "charge",
+           "charge_bytes", "default_helpers", "destination", "helper_name", "helpers_named",
+           "printk_helpers", "read_bytes", "read_cstr", "register_base_helpers",
+           "register_loop_helper", "register_string_helpers", "seeded_rng", "write_bytes",
+           "zero_fill"]

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from ..isa import M32, M64
 from .printf import EINVAL
 from .printk import FormatMemory, printk_helpers
-from .registry import CallContext, HelperContext, HelperFn, HelperRegistry
+from .registry import CallContext, FrameHelperFn, HelperContext, HelperFn, HelperRegistry
 
 BPF_MAX_LOOPS = 8 * 1024 * 1024  # bpf_loop's limit, and may_goto's per frame (the kernel's)
 E2BIG = 7
@@ -95,5 +95,6 @@ def register_base_helpers(reg: HelperRegistry, format_memory: FormatMemory) -> H
 
 def register_loop_helper(reg: HelperRegistry) -> HelperRegistry:
     """Add bpf_loop (a frame helper: it runs the program's callback)."""
-    reg.register_named({"loop": _loop}, frame=True)
+    frame: dict[str, FrameHelperFn] = {"loop": _loop}
+    reg.register_named(frame, frame=True)
     return reg

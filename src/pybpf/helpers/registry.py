@@ -55,7 +55,9 @@ class CallContext(HelperContext, Protocol):
     def charge(self, units: int) -> None: ...
 
 
-HelperFn = Callable[..., int]
+HelperFn = Callable[..., int]  # fn(ctx, r1, r2, r3, r4, r5) -> r0
+# a frame helper: fn(ctx, r1..r5, memory, stack_tops, executed, budget) -> (r0, executed)
+FrameHelperFn = Callable[..., tuple[int, int]]
 
 
 class ProgramExit(Exception):
@@ -73,7 +75,7 @@ class Helper:
 
     id: int
     name: str
-    fn: HelperFn
+    fn: HelperFn | FrameHelperFn
     frame: bool = False  # runs program code: fn(ctx, r1..r5, mem, stack_tops, n, budget)
 
 
@@ -83,13 +85,14 @@ class HelperRegistry(Mapping[int, Helper]):
 
     _by_id: dict[int, Helper] = field(default_factory=dict)
 
-    def register(self, hid: int, fn: HelperFn, name: str | None = None, *,
+    def register(self, hid: int, fn: HelperFn | FrameHelperFn, name: str | None = None, *,
                  frame: bool = False) -> None:
         if name is None:
             name = HELPER_NAMES.get(hid, f"helper_{hid}")
         self._by_id[hid] = Helper(hid, name, fn, frame)
 
-    def register_named(self, helpers: Mapping[str, HelperFn], *, frame: bool = False) -> None:
+    def register_named(self, helpers: Mapping[str, HelperFn | FrameHelperFn], *,
+                       frame: bool = False) -> None:
         """Register kernel helpers by name (without `bpf_`), under their kernel IDs."""
         for name, fn in helpers.items():
             self.register(HELPER_IDS[name], fn, "bpf_" + name, frame=frame)

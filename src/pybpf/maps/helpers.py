@@ -18,7 +18,8 @@ from typing import Any, Callable, Generator
 
 from ..errors import HelperError, VMRuntimeError
 from ..helpers.access import charge_bytes, read_bytes
-from ..helpers.registry import CallContext, HelperRegistry, ProgramExit
+from ..helpers.registry import (CallContext, FrameHelperFn, HelperFn, HelperRegistry,
+                               ProgramExit)
 from ..isa import M32, M64
 from ..uapi import MapFlag, MapType
 from .errors import MapError
@@ -46,8 +47,8 @@ def _map(ctx: CallContext, ptr: int, what: str) -> VMMap:
 
 
 def _refuse(ctx: CallContext, what: str, m: VMMap, why: str = "") -> HelperError:
-    return HelperError(ctx.pc, f"{what} on {m.spec.type_name} map "
-                               f"{m.name or m.id}: {why or 'not allowed (the verifier refuses it)'}")
+    why = why or "not allowed (the verifier refuses it)"
+    return HelperError(ctx.pc, f"{what} on {m.spec.type_name} map {m.name or m.id}: {why}")
 
 
 def _writable(ctx: CallContext, m: VMMap, what: str) -> None:
@@ -220,6 +221,7 @@ def for_each_map_elem(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: 
     if isinstance(m, ArrayMap):
         keys = (i.to_bytes(4, "little") for i in range(m.max_entries))
     else:
+        assert isinstance(m, HashMap)  # the hash types of _FOR_EACH_TYPES
         keys = m.walk()
     scratch = mem.map(f"{m.region.name}:key", bytearray(m.key_size), writable=False)
     seg = scratch.base >> 32
@@ -258,25 +260,11 @@ def tail_call(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int,
     if len(tops) != 8:
         raise VMRuntimeError(ctx.pc, "tail calls from subprograms are not supported on the VM")
     ctx.tail_calls += 1
-    added = []
-    if target.maps is not None:
-        for region in target.maps.prepare():
-            seg = region.base >> 32
-            if seg not in mem.regions:
-                mem.regions[seg] = region
-                added.append(seg)
-    caller = ctx.vm
-    ctx.vm = target
-    try:
-        r0, n = target._fn(ctx, mem, tops, r1, 0, 0, 0, 0, budget, 0, n)
-    finally:
-        ctx.vm = caller
-        for seg in added:
-            del mem.regions[seg]
+    r0, n = target.tail_called(ctx, mem, tops, r1, n, budget)
     raise ProgramExit(r0)
 
 
-_PLAIN = {
+_PLAIN: dict[str, HelperFn] = {
     "map_lookup_elem": map_lookup_elem,
     "map_update_elem": map_update_elem,
     "map_delete_elem": map_delete_elem,
@@ -291,7 +279,7 @@ _PLAIN = {
     "ringbuf_query": ringbuf_query,
     "perf_event_output": perf_event_output,
 }
-_FRAME = {
+_FRAME: dict[str, FrameHelperFn] = {
     "for_each_map_elem": for_each_map_elem,
     "tail_call": tail_call,
 }

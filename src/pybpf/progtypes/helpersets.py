@@ -12,15 +12,18 @@ registry's helpers that the type may call, plus the type's own implementations.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from ..helper_ids import HELPER_IDS
 from ..helpers.base import register_base_helpers, register_loop_helper
-from ..helpers.registry import CallContext, HelperRegistry
+from ..helpers.registry import HelperRegistry
 from ..helpers.strings import register_string_helpers
 from ..maps.helpers import register_map_helpers
 from ..uapi import ProgType
 from .task import format_memory, register_task_helpers
+
+if TYPE_CHECKING:
+    from ..vm import CallContext as VMCallContext
 
 BASE: frozenset[str] = frozenset({
     "cgrp_storage_delete", "cgrp_storage_get", "copy_from_user", "copy_from_user_task",
@@ -150,7 +153,7 @@ def is_allowed(prog_type: ProgType, helper: int | str) -> bool:
 _NAMES = {v: k for k, v in HELPER_IDS.items()}
 
 
-def _csum_diff(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+def _csum_diff(ctx: VMCallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     """bpf_csum_diff(from, from_size, to, to_size, seed), as Linux 6.x computes it (the
     arithmetic lives with the packet helpers; imported on the first call, as the packet
     modules are not needed by a program that does not use it)."""

@@ -384,7 +384,8 @@ def _get_current_comm(ctx: HelperContext, buf: int, size: int, *_: int) -> int:
     if n:
         destination(ctx, buf, n)
         charge_bytes(ctx, n)
-        comm: bytes = _task(ctx).comm
+        comm = _task(ctx).comm
+        assert isinstance(comm, bytes)  # Task.__post_init__ made it bytes
         text = comm[:n - 1]
         write_bytes(ctx, buf, text + bytes(n - len(text)))
     return 0

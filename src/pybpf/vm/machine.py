@@ -12,7 +12,6 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 from .. import isa
 from ..check import check_program
-from ..cfg import ControlFlowGraph
 from ..errors import InstructionLimitExceeded, VMRuntimeError
 from ..helpers import HelperRegistry, TracePipe, default_helpers, seeded_rng
 from ..isa import M32, M64, MAX_BPF_STACK, MAX_CALL_FRAMES, Instruction
@@ -143,6 +142,27 @@ class VM:
             raise VMRuntimeError(ctx.pc, f"call depth exceeds {MAX_CALL_FRAMES} frames")
         return self._fn(ctx, memory, stack_tops, *(a & M64 for a in args), budget, tpc,
                         executed)
+
+    def tail_called(self, ctx: CallContext, memory: Memory, stack_tops: tuple, r1: int,
+                    executed: int, budget: int) -> tuple[int, int]:
+        """Run this program from its start in place of the caller (bpf_tail_call): same
+        frames, r1 and budget, this program's maps added to `memory` for the call and
+        `ctx.vm` this VM meanwhile; returns (r0, executed so far)."""
+        added = []
+        if self.maps is not None:
+            for region in self.maps.prepare():
+                seg = region.base >> 32
+                if seg not in memory.regions:
+                    memory.regions[seg] = region
+                    added.append(seg)
+        caller = ctx.vm
+        ctx.vm = self
+        try:
+            return self._fn(ctx, memory, stack_tops, r1, 0, 0, 0, 0, budget, 0, executed)
+        finally:
+            ctx.vm = caller
+            for seg in added:
+                del memory.regions[seg]
 
 
 @runtime_checkable

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, cast
 
 from .. import isa
 from ..cfg import ControlFlowGraph
 from ..errors import (BytecodeError, HelperError, InstructionLimitExceeded, InvalidProgram,
                       PyBPFError, VMRuntimeError)
 from ..helpers.base import BPF_MAX_LOOPS
-from ..helpers.registry import CallContext, ProgramExit, helper_name
+from ..helpers.registry import CallContext, HelperFn, ProgramExit, helper_name
 from ..isa import (BPF_ABS, BPF_ADD, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CMPXCHG, BPF_DIV,
                    BPF_FETCH, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JLE, BPF_JLT, BPF_JMP32, BPF_JNE,
                    BPF_JSET, BPF_JSGE, BPF_JSGT, BPF_JSLE, BPF_JSLT, BPF_LOAD_ACQ, BPF_LSH,
@@ -179,9 +179,9 @@ class _Translator:
 
     Basic blocks are the control-flow graph's (pybpf.cfg: a block starts at a jump
     target, after a jump, local call or exit, at a function start), with straight-line
-    runs split every MAX_BLOCK_INSNS instructions, grouped into chunks of at most CHUNK_INSNS instructions.
-    A program of one chunk becomes one function whose loop dispatches on pc through a
-    binary tree over its blocks. A longer program becomes a function per chunk, each
+    runs split every MAX_BLOCK_INSNS instructions, grouped into chunks of at most
+    CHUNK_INSNS instructions. A program of one chunk becomes one function whose loop
+    dispatches on pc through a binary tree over its blocks. A longer program becomes a function per chunk, each
     looping while pc stays inside it and returning the registers when a jump leaves it,
     and a driver that picks the chunk for pc; each chunk is compiled on its own the
     first time pc enters it, so compile time follows the code that runs and compile
@@ -465,7 +465,8 @@ def _make_callx(vm: VM) -> Callable:
         if helper.frame:
             raise HelperError(pc, f"{helper.name} cannot be called through callx")
         ctx.pc = pc
-        return -1, helper.fn(ctx, r1, r2, r3, r4, r5) & M64, False
+        fn = cast(HelperFn, helper.fn)  # not a frame helper
+        return -1, fn(ctx, r1, r2, r3, r4, r5) & M64, False
 
     return callx
 
