@@ -59,7 +59,8 @@ def test_helper_names() -> None:
 
 
 def _graph() -> object:
-    spec = importlib.util.spec_from_file_location("importgraph", ROOT / "scripts" / "importgraph.py")
+    path = ROOT / "scripts" / "importgraph.py"
+    spec = importlib.util.spec_from_file_location("importgraph", path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules["importgraph"] = mod

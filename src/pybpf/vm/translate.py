@@ -181,9 +181,9 @@ class _Translator:
     target, after a jump, local call or exit, at a function start), with straight-line
     runs split every MAX_BLOCK_INSNS instructions, grouped into chunks of at most
     CHUNK_INSNS instructions. A program of one chunk becomes one function whose loop
-    dispatches on pc through a binary tree over its blocks. A longer program becomes a function per chunk, each
-    looping while pc stays inside it and returning the registers when a jump leaves it,
-    and a driver that picks the chunk for pc; each chunk is compiled on its own the
+    dispatches on pc through a binary tree over its blocks. A longer program becomes a
+    function per chunk, each looping while pc stays inside it and returning the
+    registers when a jump leaves it, and a driver that picks the chunk for pc; each chunk is compiled on its own the
     first time pc enters it, so compile time follows the code that runs and compile
     memory stays that of one chunk. Map references (lddw) are resolved up front, so a
     bad one fails the load whichever chunk holds it."""
