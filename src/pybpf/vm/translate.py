@@ -183,10 +183,10 @@ class _Translator:
     CHUNK_INSNS instructions. A program of one chunk becomes one function whose loop
     dispatches on pc through a binary tree over its blocks. A longer program becomes a
     function per chunk, each looping while pc stays inside it and returning the
-    registers when a jump leaves it, and a driver that picks the chunk for pc; each chunk is compiled on its own the
-    first time pc enters it, so compile time follows the code that runs and compile
-    memory stays that of one chunk. Map references (lddw) are resolved up front, so a
-    bad one fails the load whichever chunk holds it."""
+    registers when a jump leaves it, and a driver that picks the chunk for pc; each
+    chunk is compiled on its own the first time pc enters it, so compile time follows
+    the code that runs and compile memory stays that of one chunk. Map references
+    (lddw) are resolved up front, so a bad one fails the load whichever chunk holds it."""
 
     def __init__(self, cfg: ControlFlowGraph, vm: VM) -> None:
         self.cfg = cfg
