@@ -18,7 +18,6 @@ from ..helper_ids import HELPER_IDS
 from ..helpers.base import register_base_helpers, register_loop_helper
 from ..helpers.registry import HelperRegistry
 from ..helpers.strings import register_string_helpers
-from ..maps.helpers import register_map_helpers
 from ..uapi import ProgType
 from .task import format_memory, register_task_helpers
 
@@ -165,7 +164,9 @@ def default_helpers() -> HelperRegistry:
     """A fresh registry with pybpf's context-free kernel helpers (pybpf.helpers), the
     task and probe-read helpers (pybpf.progtypes.task), bpf_csum_diff, bpf_loop and the
     map helpers (pybpf.maps), under kernel IDs. What `pybpf.helpers.default_helpers()`
-    and a VM given no helpers use."""
+    and a VM given no helpers use. The map helpers are imported here, when a set is
+    made: importing the program types does not load the VM maps."""
+    from ..maps.helpers import register_map_helpers
     reg = register_base_helpers(HelperRegistry(), format_memory)
     reg.register_named({"csum_diff": _csum_diff})
     register_string_helpers(reg)
