@@ -37,6 +37,7 @@ def test_branch_makes_a_diamond() -> None:
     assert [(b.start, b.end) for b in g] == [(0, 1), (1, 3), (3, 4), (4, 5)]
     assert [b.succs for b in g] == [(1, 2), (3,), (3,), ()]
     assert g.predecessors == ((), (0,), (0,), (1, 2))
+    assert g.jump_targets == frozenset({3, 4})
     assert g.reverse_postorder() in ((0, 1, 2, 3), (0, 2, 1, 3))
     assert g.back_edges() == ()
     assert [g.block_at(pc) for pc in range(5)] == [0, 1, 1, 2, 3]
@@ -136,6 +137,8 @@ def test_blocks_partition_the_program_and_edges_follow_semantics(case: FuzzCase)
         tgt = isa.jump_target(insn, pc)
         if tgt is not None and g.is_insn_start(tgt):
             assert g.blocks[g.block_at(tgt)].start == tgt
+    for tgt in g.jump_targets | set(g.functions):
+        assert g.blocks[g.block_at(tgt)].start == tgt
     # reverse postorder: each block once, the entry first, and every edge that is not a
     # back edge goes forward
     for f in range(len(g.functions)):

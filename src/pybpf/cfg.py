@@ -201,6 +201,18 @@ class ControlFlowGraph:
         return tuple(tuple(p) for p in preds)
 
     @cached_property
+    def jump_targets(self) -> frozenset[int]:
+        """The pcs jumps (ja, conditional jumps, may_goto) go to, where an instruction
+        starts there."""
+        out = set()
+        for insn, pc in zip(self.insns, self.pcs):
+            if classify(insn) in (InsnKind.JA, InsnKind.JCOND, InsnKind.MAY_GOTO):
+                tgt = jump_target(insn, pc)
+                if tgt is not None and tgt in self._pc_set:
+                    out.add(tgt)
+        return frozenset(out)
+
+    @cached_property
     def function_refs(self) -> tuple[int, ...]:
         """The blocks of subprograms named as values (lddw BPF_PSEUDO_FUNC: callbacks
         of bpf_loop, bpf_for_each_map_elem, timers)."""
