@@ -1427,7 +1427,7 @@ class HashOfMapsMap(_MapOfMaps, HashMap):
 # --- XDP redirect maps ---------------------------------------------------------------------
 
 def _current_devices() -> Any:
-    from ..progtypes.netns import read_devices
+    from ..net.netns import read_devices
     return read_devices()
 
 

@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ProgTypeError
+from .errors import NetnsError
 from .netdev import (
     IFF_BROADCAST,
     IFF_LOOPBACK,
@@ -46,10 +46,6 @@ NUD = {"INCOMPLETE": 0x01, "REACHABLE": 0x02, "STALE": 0x04, "DELAY": 0x08, "PRO
        "FAILED": 0x20, "NOARP": 0x40, "PERMANENT": 0x80}
 NUD_VALID = 0x80 | 0x40 | 0x02 | 0x10 | 0x04 | 0x08
 TABLE_NAMES = {"default": RT_TABLE_DEFAULT, "main": RT_TABLE_MAIN, "local": RT_TABLE_LOCAL}
-
-
-class NetnsError(ProgTypeError):
-    """The namespace description is inconsistent or could not be read."""
 
 
 @dataclass(frozen=True)
