@@ -30,18 +30,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..isa import SIZE_BYTES, InsnKind, classify, decode, jump_target
+from ..isa import M64, SIZE_BYTES, InsnKind, classify, decode, jump_target
 from ..uapi import ProgType
 from ..vm import VM, Memory
 from .common import map_region
-from .contexts.tracing import (RAW_TP_CTX_MAX, TracepointFormat,
-                               tracing_spec, raw_tp_spec)
+from .contexts.tracing import RAW_TP_CTX_MAX, TracepointFormat, raw_tp_spec, tracing_spec
 from .ctx import ContextAccess, ContextSpec, CtxField
 from .errors import TestRunError
 from .runbase import RunArgs, TestRunResult
 from .task import Task, is_kernel_side, task_of
-
-M64 = (1 << 64) - 1
 
 BPF_F_TEST_RUN_ON_CPU = 1 << 0
 

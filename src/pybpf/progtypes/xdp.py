@@ -308,7 +308,7 @@ def xdp_redirect_map(ctx: CallContext, r1: int, r2: int, r3: int, *_: int) -> in
     two bits; unknown flags give XDP_ABORTED."""
     from ..errors import HelperError
     from ..maps.helpers import _map
-    from ..maps.vmmaps import DevMap
+    from ..maps.redirect import DevMap
     m = _map(ctx, r1, "bpf_redirect_map")
     if not hasattr(m, "redirect_target"):
         raise HelperError(ctx.pc, f"bpf_redirect_map on a {m.spec.type_name} map (the "
