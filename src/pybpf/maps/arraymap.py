@@ -7,11 +7,7 @@ import errno as E
 from typing import Any
 
 from ..uapi import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapFlag, MapType
-from .errors import (
-    MapInvalidError,
-    MapNotSupportedError,
-    map_error,
-)
+from .errors import MapInvalidError, MapNotSupportedError, map_error
 from .memory import PAGE_SIZE
 from .spec import MapSpec
 from .vmbase import GenericBatch, VMMap

@@ -8,13 +8,7 @@ from typing import Any
 
 from ..uapi import BPF_ANY
 from .arraymap import ArrayMap
-from .errors import (
-    ENOTSUPP,
-    MapBadFDError,
-    MapInvalidError,
-    MapNotSupportedError,
-    map_error,
-)
+from .errors import ENOTSUPP, MapBadFDError, MapInvalidError, MapNotSupportedError, map_error
 from .hashmap import HashMap
 from .spec import MAP_IN_MAP_TYPES, MapSpec, specs_equal_for_inner
 from .vmbase import U64, GenericBatch, VMMap

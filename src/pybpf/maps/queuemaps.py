@@ -9,10 +9,7 @@ import os
 from typing import Any
 
 from ..uapi import BPF_ANY, BPF_EXIST, BPF_NOEXIST, MapFlag, MapType
-from .errors import (
-    MapNotSupportedError,
-    map_error,
-)
+from .errors import MapNotSupportedError, map_error
 from .spec import MapSpec
 from .vmbase import EOPNOTSUPP, VMMap
 

@@ -10,10 +10,7 @@ from typing import Any
 
 from ..uapi import BPF_EXIST, BPF_NOEXIST
 from .arraymap import ArrayMap
-from .errors import (
-    MapNotSupportedError,
-    map_error,
-)
+from .errors import MapNotSupportedError, map_error
 from .spec import MapSpec
 from .vmbase import Slots, VMMap
 

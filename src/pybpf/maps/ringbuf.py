@@ -7,11 +7,7 @@ from __future__ import annotations
 import errno as E
 import os
 
-from .errors import (
-    ENOTSUPP,
-    MapNotSupportedError,
-    map_error,
-)
+from .errors import ENOTSUPP, MapNotSupportedError, map_error
 from .memory import RingMemory
 from .vmbase import U32, U64, VMMap
 

@@ -25,12 +25,7 @@ from typing import Any
 
 from ..uapi import BPF_F_LOCK, MapFlag
 from .base import Map
-from .errors import (
-    ENOTSUPP,
-    MapNotSupportedError,
-    MapPermissionError,
-    map_error,
-)
+from .errors import ENOTSUPP, MapNotSupportedError, MapPermissionError, map_error
 from .memory import Slab
 from .spec import MapSpec, round8
 

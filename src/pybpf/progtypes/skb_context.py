@@ -5,27 +5,11 @@ from __future__ import annotations
 
 from ..uapi import ProgType
 from ..vm import CallContext, Memory, Region
-from .common import (
-    M32,
-    M64,
-    context_of,
-    map_region,
-)
-from .contexts.skb import (
-    SK_BUFF_SIZE,
-    TC_TYPES,
-    skb_spec,
-)
+from .common import M32, M64, context_of, map_region
+from .contexts.skb import SK_BUFF_SIZE, TC_TYPES, skb_spec
 from .contexts.sock import BPF_SOCK_SIZE, bpf_sock_spec
-from .ctx import (
-    ContextAccess,
-    CtxField,
-    FieldKind,
-    narrow,
-)
-from .runbase import (
-    PacketAccess,
-)
+from .ctx import ContextAccess, CtxField, FieldKind, narrow
+from .runbase import PacketAccess
 from .skbuff import NO_QUEUE_MAPPING, SkBuff, Sock
 
 # --- the context -----------------------------------------------------------------------------

@@ -7,22 +7,12 @@ from __future__ import annotations
 import errno
 import hashlib
 
+from ..helper_ids import HELPER_IDS
+from ..helpers import HelperRegistry
 from ..net import csum as C
 from ..vm import CallContext
-from .common import (
-    M32,
-    M64,
-    destination,
-    neg,
-    read_mem,
-    s32,
-    write_mem,
-    zero_mem,
-)
-from .runbase import (
-    ETH_HLEN,
-    PAGE_SIZE,
-)
+from .common import M32, M64, destination, neg, read_mem, s32, write_mem, zero_mem
+from .runbase import ETH_HLEN, PAGE_SIZE
 from .skb_context import skb_of
 from .skbuff import (
     ADJ_DECAP_L3_IPV4,
@@ -233,6 +223,13 @@ def csum_diff(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> 
     elif from_size:
         ret = ~C.csum_partial(frm, ~ret & M32) & M32
     return C.from32to16(ret)
+
+
+def register_csum_helpers(reg: HelperRegistry) -> HelperRegistry:
+    """Add bpf_csum_diff, which every program type may call (it is in the base set,
+    default_helpers()), to `reg` under its kernel ID; `reg` returned."""
+    reg.register(HELPER_IDS["csum_diff"], csum_diff, "bpf_csum_diff")
+    return reg
 
 
 def csum_update(ctx: CallContext, r1: int, r2: int, *_: int) -> int:

@@ -11,19 +11,8 @@ from ..net.netdev import IFF_LOWER_UP, IFF_UP, NetDevice
 from ..net.netns import Transmit
 from ..vm import CallContext
 from . import socklookup
-from .common import (
-    M32,
-    M64,
-    destination,
-    neg,
-    read_mem,
-    s32,
-    write_mem,
-    zero_mem,
-)
-from .runbase import (
-    ETH_HLEN,
-)
+from .common import M32, M64, destination, neg, read_mem, s32, write_mem, zero_mem
+from .runbase import ETH_HLEN
 from .skb_context import skb_of
 from .skbuff import BPF_F_INGRESS, VLAN_HLEN, SkBuff, TunnelInfo
 

@@ -10,9 +10,7 @@ from typing import Callable
 from ..net import csum as C
 from ..net.netdev import NetDevice
 from ..net.netns import NetNamespace, fresh_netns
-from .runbase import (
-    PAGE_SIZE,
-)
+from .runbase import PAGE_SIZE
 
 NET_SKB_PAD = 64
 NET_IP_ALIGN = 0
