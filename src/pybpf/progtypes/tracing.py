@@ -34,7 +34,8 @@ from ..isa import M64, SIZE_BYTES, InsnKind, classify, decode, jump_target
 from ..uapi import ProgType
 from ..vm import VM, Memory
 from .common import map_region
-from .contexts.tracing import RAW_TP_CTX_MAX, TracepointFormat, raw_tp_spec, tracing_spec
+from .contexts.tracing import (RAW_TP_CTX_MAX, TRACING_TYPES, TracepointFormat, raw_tp_spec,
+                               tracing_spec)
 from .ctx import ContextAccess, ContextSpec, CtxField
 from .errors import TestRunError
 from .runbase import RunArgs, TestRunResult
@@ -42,8 +43,8 @@ from .task import Task, is_kernel_side, task_of
 
 BPF_F_TEST_RUN_ON_CPU = 1 << 0
 
-TRACING_HELPER_TYPES = frozenset([ProgType.KPROBE, ProgType.TRACEPOINT, ProgType.PERF_EVENT,
-                                  ProgType.RAW_TRACEPOINT, ProgType.RAW_TRACEPOINT_WRITABLE])
+# the types that get the tracing helpers: those whose context is caller-supplied bytes
+TRACING_HELPER_TYPES = TRACING_TYPES
 
 
 # --- the tracing-only helpers ------------------------------------------------------------
