@@ -29,9 +29,8 @@ from .netdev import (
     LOOPBACK_IFINDEX,
     NetDevice,
 )
-from .sockets import Socket, read_sockets
+from .sockets import AF_INET, AF_INET6, Socket, read_sockets
 
-AF_INET, AF_INET6 = 2, 10
 RT_TABLE_DEFAULT, RT_TABLE_MAIN, RT_TABLE_LOCAL = 253, 254, 255
 
 # rtm_type names (ip route's "type") -> RTN_* numbers

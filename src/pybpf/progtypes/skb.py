@@ -17,6 +17,7 @@ from ..net import csum as C
 from ..net import sockets
 from ..net.netdev import LOOPBACK_IFINDEX, Devices, NetDevice
 from ..net.netns import NetNamespace, fresh_netns
+from ..net.sockets import AF_INET, AF_INET6
 from ..uapi import ProgType
 from ..vm import VM, Memory
 from . import socklookup
@@ -69,8 +70,6 @@ from .skb_net import (
     skb_set_tunnel_key,
 )
 from .skbuff import (
-    AF_INET,
-    AF_INET6,
     BPF_F_TEST_SKB_CHECKSUM_COMPLETE,
     CHECKSUM_COMPLETE,
     ETH_P_802_2,

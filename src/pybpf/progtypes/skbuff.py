@@ -10,11 +10,11 @@ from typing import Callable
 from ..net import csum as C
 from ..net.netdev import NetDevice
 from ..net.netns import NetNamespace, fresh_netns
-from .runbase import PAGE_SIZE
+from ..net.sockets import AF_UNSPEC
+from .runbase import PAGE_SIZE, SHINFO_SIZE
 
 NET_SKB_PAD = 64
 NET_IP_ALIGN = 0
-SHINFO_SIZE = 320
 BPF_SKB_MAX_LEN = 4 * PAGE_SIZE - SHINFO_SIZE  # SKB_MAX_ALLOC
 GSO_LEGACY_MAX_SIZE = 65536
 GSO_MAX_SEGS = 65535
@@ -30,7 +30,6 @@ ETH_P_8021AD = 0x88A8
 ETH_P_802_3 = 0x0001
 ETH_P_802_2 = 0x0004
 ETH_P_802_3_MIN = 0x0600
-AF_UNSPEC, AF_INET, AF_INET6 = 0, 2, 10
 
 PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST = 0, 1, 2, 3
 CHECKSUM_NONE, CHECKSUM_UNNECESSARY, CHECKSUM_COMPLETE, CHECKSUM_PARTIAL = 0, 1, 2, 3

@@ -27,6 +27,7 @@ from .errors import TestRunError
 from .runbase import (
     ETH_HLEN,
     PAGE_SIZE,
+    SHINFO_SIZE,
     PacketAccess,
     RunArgs,
     TestRunResult,
@@ -39,7 +40,6 @@ from .runbase import (
 XDP_PACKET_HEADROOM = 256
 XDP_FRAME_SIZE = 40       # sizeof(struct xdp_frame), at data_hard_start
 XDP_PAGE_HEAD_SIZE = 112  # sizeof(struct xdp_page_head) (live frames mode)
-SHINFO_SIZE = 320         # SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64
 MAX_SKB_FRAGS = 17
 XDP_META_MAX = 255        # type_max(skb_shared_info.meta_len)
 BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
