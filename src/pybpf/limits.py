@@ -36,7 +36,7 @@ from .btf.dump import MAX_DECL_LEN, MAX_DEF_LEN
 from .elf.compressed import MAX_INFLATED_TOTAL, MAX_SECTION_SIZE
 from .helpers import TRACE_BUFFER_BYTES
 from .isa import BPF_COMPLEXITY_LIMIT_INSNS as MAX_PROGRAM_INSNS
-from .maps.vmmaps import SEGMENT_HALF as MAX_MAP_VALUES
+from .maps.vmbase import SEGMENT_HALF as MAX_MAP_VALUES
 from .vm import DEFAULT_INSN_BUDGET, MAX_REGION_SIZE
 
 

@@ -95,8 +95,8 @@ def test_grown_hash_keeps_values_and_addresses() -> None:
 
 def test_no_prealloc_hash_refuses_past_the_vms_per_map_limit(monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:
-    from pybpf.maps import vmmaps
-    monkeypatch.setattr(vmmaps, "SEGMENT_HALF", 64 * 8)
+    from pybpf.maps import vmbase
+    monkeypatch.setattr(vmbase, "SEGMENT_HALF", 64 * 8)
     with MapSpec("hash", 4, 8, 1000, flags=NO_PREALLOC).create() as m:
         for i in range(64):
             m[i] = bytes(8)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pybpf
 from pybpf.progtypes import Task
-from pybpf.progtypes.netdev import NetDevice
-from pybpf.progtypes.netns import Address, Neighbour, NetNamespace, Route
+from pybpf.net.netdev import NetDevice
+from pybpf.net.netns import Address, Neighbour, NetNamespace, Route
 
 DATA = Path(__file__).resolve().parents[1] / "progtypes" / "data"
 AF_INET = 2

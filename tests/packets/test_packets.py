@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pybpf.packets import (ARP, ICMP, TCP, UDP, DestOpts, Dot1Q, Ether, Fragment, HopByHop,
                            ICMPv6, IPv4, IPv6, PacketError, Routing, checksum, ones_sum)
 from pybpf.pcap import read_pcap
-from pybpf.progtypes.csum import csum_fold, csum_partial
+from pybpf.net.csum import csum_fold, csum_partial
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

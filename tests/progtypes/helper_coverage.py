@@ -43,7 +43,7 @@ def _tracing(test: str) -> Entry:
 
 def _net(test: str, obj: str, method: str = "equal") -> Entry:
     """XDP/tc/lwt programs in a network namespace the test builds, the VM given the
-    same namespace (progtypes.netns.read_netns)."""
+    same namespace (net.netns.read_netns)."""
     return Entry(method, f"progtypes/{test}", (f"progtypes/data/net/{obj}.o",))
 
 

@@ -154,7 +154,7 @@ class Net:
     both backends (kernel programs run in the namespace's thread)."""
 
     def __init__(self, name: str) -> None:
-        from pybpf.progtypes.netns import read_netns
+        from pybpf.net.netns import read_netns
         self.name = name
         self.thread = NetnsThread(name)
         self.ns = self.thread.call(read_netns)
@@ -162,7 +162,7 @@ class Net:
         self.ifindex = {d.name: i for i, d in self.ns.devices.items()}
 
     def refresh(self) -> None:
-        from pybpf.progtypes.netns import read_netns
+        from pybpf.net.netns import read_netns
         self.ns = self.thread.call(read_netns)
 
     def objs(self, stem: str) -> tuple[Any, Any]:

@@ -7,7 +7,7 @@ import struct
 
 from hypothesis import strategies as st
 
-from pybpf.progtypes.csum import ip_checksum
+from pybpf.net.csum import ip_checksum
 
 MACS = st.sampled_from([bytes(6), b"\xff" * 6, bytes.fromhex("01005e000001"),
                         bytes.fromhex("020000000001"), bytes.fromhex("3333000000fb")])

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pybpf.progtypes.route import (
+from pybpf.net.route import (
     BPF_FIB_LKUP_RET_BLACKHOLE,
     BPF_FIB_LKUP_RET_FRAG_NEEDED,
     BPF_FIB_LKUP_RET_FWD_DISABLED,

@@ -9,10 +9,10 @@ import struct
 
 from pybpf.elf import load
 from pybpf.progtypes import test_run
-from pybpf.progtypes.netdev import LOOPBACK, NetDevice
-from pybpf.progtypes.netns import (AF_INET, RTN_UNREACHABLE, Neighbour, NetNamespace,
+from pybpf.net.netdev import LOOPBACK, NetDevice
+from pybpf.net.netns import (AF_INET, RTN_UNREACHABLE, Neighbour, NetNamespace,
                                    Route)
-from pybpf.progtypes.route import (BPF_FIB_LKUP_RET_FRAG_NEEDED,
+from pybpf.net.route import (BPF_FIB_LKUP_RET_FRAG_NEEDED,
                                    BPF_FIB_LKUP_RET_FWD_DISABLED, BPF_FIB_LKUP_RET_NO_NEIGH,
                                    BPF_FIB_LKUP_RET_NOT_FWDED, BPF_FIB_LKUP_RET_SUCCESS,
                                    BPF_FIB_LKUP_RET_UNREACHABLE)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pybpf.progtypes.sockets import IPPROTO_TCP, IPPROTO_UDP, TCP_LISTEN, sk_lookup
+from pybpf.net.sockets import IPPROTO_TCP, IPPROTO_UDP, TCP_LISTEN, sk_lookup
 
 from .progtypes_netns import net_fixture
 
@@ -210,7 +210,7 @@ def test_sk_lookup_established_and_fields(net) -> None:
 
 def test_sk_lookup_model_scores_exact_address_first() -> None:
     """Without the kernel: a listener on the exact address beats a wildcard one."""
-    from pybpf.progtypes.sockets import AF_INET, socket_of
+    from pybpf.net.sockets import AF_INET, socket_of
     exact = socket_of(AF_INET, IPPROTO_TCP, "10.0.0.1", 80)
     wild = socket_of(AF_INET, IPPROTO_TCP, "0.0.0.0", 80)
     dst = ipaddress.ip_address("10.0.0.1").packed

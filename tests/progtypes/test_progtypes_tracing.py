@@ -14,7 +14,8 @@ from pybpf.asm import assemble
 from pybpf.progtypes import (PT_REGS_ARM64, PT_REGS_X86_64, TestRunError, helpers_for,
                              parse_format, perf_event_data, run_context,
                              syscall_tracepoint, test_run)
-from pybpf.progtypes.tracing import SYS_ENTER, max_ctx_offset
+from pybpf.progtypes.contexts.tracing import SYS_ENTER
+from pybpf.progtypes.tracing import max_ctx_offset
 from pybpf.uapi import ProgType
 from pybpf.vm import VM
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import pybpf
-from pybpf.progtypes.tracing import run_context, syscall_tracepoint
+from pybpf.progtypes.contexts.tracing import syscall_tracepoint
+from pybpf.progtypes.tracing import run_context
 from pybpf.tools import ToolError, example_object
 from pybpf.tools.syscalls import (
     _NOT_ARM64,

@@ -197,7 +197,7 @@ def test_csum_diff_and_strncmp() -> None:
         r5 = 0
         call bpf_csum_diff
         exit""")
-    from pybpf.progtypes.csum import csum_partial, from32to16
+    from pybpf.net.csum import csum_partial, from32to16
     assert pybpf.run(code) == from32to16(csum_partial((0x01020304).to_bytes(4, "little")))
     cmp = asm("""
         *(u32 *)(r10 -8) = 0x00636261

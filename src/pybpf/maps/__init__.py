@@ -32,12 +32,13 @@ if TYPE_CHECKING:
     from .reader import RingBufReader
     from .table import MapTable
     from .typed import Record, TypedMap, percpu_sum
-    from .vmmaps import VM_MAP_TYPES, VMMap
+    from .vmbase import VMMap
+    from .vmmaps import VM_MAP_TYPES
 
 # the rest loads on first use, so `import pybpf` stays light
 _LAZY = {"Batch": "base", "Map": "base", "possible_cpus": "base", "unpin": "pin",
          "RingBufReader": "reader", "MapTable": "table", "VM_MAP_TYPES": "vmmaps",
-         "VMMap": "vmmaps", "TypedMap": "typed", "Record": "typed", "percpu_sum": "typed"}
+         "VMMap": "vmbase", "TypedMap": "typed", "Record": "typed", "percpu_sum": "typed"}
 
 
 def __getattr__(name: str) -> Any:

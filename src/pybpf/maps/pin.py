@@ -17,7 +17,7 @@ from .spec import MapSpec, Pinning
 
 if TYPE_CHECKING:
     from .base import Map
-    from .vmmaps import VMMap
+    from .vmbase import VMMap
 
 DESCRIPTOR_FORMAT = "pybpf-vm-map"
 DESCRIPTOR_VERSION = 1

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from ..uapi import MapType
 from .base import Map
 from .errors import MapInvalidError
-from .vmmaps import BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ
+from .ringbuf import BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ
 
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")

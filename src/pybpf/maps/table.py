@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator
 from .. import isa
 from ..isa import Instruction
 from .errors import MapBadFDError, MapNotSupportedError
-from .vmmaps import VMMap
+from .vmbase import VMMap
 
 
 class MapTable:

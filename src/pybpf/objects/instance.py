@@ -145,7 +145,7 @@ class Program:
 
     def set_netns(self, netns: Any) -> bool:
         """On the VM, let the networking helpers (fib_lookup, sk_lookup, redirects) see
-        `netns` (a pybpf.progtypes.netns.NetNamespace, e.g. read_netns() for the
+        `netns` (a pybpf.net.netns.NetNamespace, e.g. read_netns() for the
         caller's; None: loopback only); returns False in the kernel, which uses the
         caller's namespace."""
         if self.backend != "vm":

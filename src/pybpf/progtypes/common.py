@@ -8,10 +8,8 @@ from typing import TypeVar
 
 from ..errors import HelperError
 from ..helpers import charge_bytes, destination, read_bytes, zero_fill
+from ..isa import M32, M64
 from ..vm import CallContext, Memory
-
-M32 = 0xFFFF_FFFF
-M64 = 0xFFFF_FFFF_FFFF_FFFF
 
 T = TypeVar("T")
 

@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Iterable, Iterator, Mapping
 
+from ..isa import M32, M64
 from .errors import ContextAccessError
-
-M32 = 0xFFFF_FFFF
-M64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
 class FieldKind(Enum):

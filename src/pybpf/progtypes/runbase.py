@@ -15,6 +15,7 @@ from .errors import TestRunError
 PAGE_SIZE = 4096
 U32_MAX = 0xFFFF_FFFF
 ETH_HLEN = 14
+SHINFO_SIZE = 320  # SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64
 
 
 @dataclass(frozen=True)

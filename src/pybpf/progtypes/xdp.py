@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Callable
 
+from ..net import route, sockets
+from ..net.netdev import LOOPBACK_IFINDEX, Devices
+from ..net.netns import NetNamespace, fresh_netns
 from ..uapi import AttachType
 from ..vm import VM, CallContext, Memory
-from . import route, sockets
+from . import socklookup
 from .common import M32, context_of, destination, map_region, neg, read_mem, s32, write_mem
-from .ctx import W4, ContextAccess, ContextSpec, CtxField, FieldKind, table
+from .contexts.xdp import XDP_MD_SIZE, XdpAction, xdp_spec
+from .ctx import ContextAccess, ContextSpec, CtxField
 from .errors import TestRunError
-from .netdev import LOOPBACK_IFINDEX, Devices
-from .netns import NetNamespace, fresh_netns
 from .runbase import (
     ETH_HLEN,
     PAGE_SIZE,
+    SHINFO_SIZE,
     PacketAccess,
     RunArgs,
     TestRunResult,
@@ -38,40 +40,11 @@ from .runbase import (
 XDP_PACKET_HEADROOM = 256
 XDP_FRAME_SIZE = 40       # sizeof(struct xdp_frame), at data_hard_start
 XDP_PAGE_HEAD_SIZE = 112  # sizeof(struct xdp_page_head) (live frames mode)
-SHINFO_SIZE = 320         # SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64
 MAX_SKB_FRAGS = 17
 XDP_META_MAX = 255        # type_max(skb_shared_info.meta_len)
-XDP_MD_SIZE = 24
 BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
 NAPI_POLL_WEIGHT = 64
 TEST_XDP_MAX_BATCH = 256
-
-
-class XdpAction(IntEnum):
-    """What an XDP program's return value means."""
-
-    ABORTED = 0
-    DROP = 1
-    PASS = 2
-    TX = 3
-    REDIRECT = 4
-
-
-RETVAL = "enum xdp_action: XDP_ABORTED 0, XDP_DROP 1, XDP_PASS 2, XDP_TX 3, XDP_REDIRECT 4"
-
-
-def xdp_spec(expected_attach_type: int = 0) -> ContextSpec:
-    """struct xdp_md as xdp_is_valid_access allows it: every field is a read-only u32
-    loaded whole; egress_ifindex only for BPF_XDP_DEVMAP programs."""
-    egress = W4 if expected_attach_type == AttachType.XDP_DEVMAP else frozenset()
-    return ContextSpec("struct xdp_md", XDP_MD_SIZE, table([
-        ("data", 0, 4, FieldKind.PACKET, "xdp_buff->data", W4),
-        ("data_end", 4, 4, FieldKind.PACKET_END, "xdp_buff->data_end", W4),
-        ("data_meta", 8, 4, FieldKind.PACKET_META, "xdp_buff->data_meta", W4),
-        ("ingress_ifindex", 12, 4, FieldKind.VALUE, "xdp_buff->rxq->dev->ifindex", W4),
-        ("rx_queue_index", 16, 4, FieldKind.VALUE, "xdp_buff->rxq->queue_index", W4),
-        ("egress_ifindex", 20, 4, FieldKind.VALUE, "xdp_buff->txq->dev->ifindex", egress),
-    ]), RETVAL)
 
 
 @dataclass
@@ -315,7 +288,7 @@ def xdp_fib_lookup(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, *_: int
 def _xdp_sk_lookup(proto: int, full: bool) -> Callable[..., int]:
     def helper(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
         x = _xdp(ctx, r1)
-        return sockets.lookup_helper(ctx, x.netns.sockets_of, x.ingress_ifindex, r2, r3, r4,
+        return socklookup.lookup_helper(ctx, x.netns.sockets_of, x.ingress_ifindex, r2, r3, r4,
                                      r5, proto, full)
     helper.__doc__ = (f"bpf_{'sk' if full else 'skc'}_lookup_"
                       f"{'tcp' if proto == sockets.IPPROTO_TCP else 'udp'}(xdp, tuple, "
@@ -335,7 +308,7 @@ def xdp_redirect_map(ctx: CallContext, r1: int, r2: int, r3: int, *_: int) -> in
     two bits; unknown flags give XDP_ABORTED."""
     from ..errors import HelperError
     from ..maps.helpers import _map
-    from ..maps.vmmaps import DevMap
+    from ..maps.redirect import DevMap
     m = _map(ctx, r1, "bpf_redirect_map")
     if not hasattr(m, "redirect_target"):
         raise HelperError(ctx.pc, f"bpf_redirect_map on a {m.spec.type_name} map (the "
@@ -367,7 +340,7 @@ HELPERS: dict[str, Callable[..., int]] = {
     "sk_lookup_tcp": _xdp_sk_lookup(sockets.IPPROTO_TCP, True),
     "sk_lookup_udp": _xdp_sk_lookup(sockets.IPPROTO_UDP, True),
     "skc_lookup_tcp": _xdp_sk_lookup(sockets.IPPROTO_TCP, False),
-    "sk_release": sockets.sk_release,
+    "sk_release": socklookup.sk_release,
     "redirect_map": xdp_redirect_map,
     "xdp_adjust_head": xdp_adjust_head,
     "xdp_adjust_meta": xdp_adjust_meta,

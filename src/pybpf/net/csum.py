@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import struct
 
+from ..isa import M32, M64
+
 M16 = 0xFFFF
-M32 = 0xFFFF_FFFF
-M64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
 def csum_add(a: int, b: int) -> int:

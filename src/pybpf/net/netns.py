@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ProgTypeError
+from .errors import NetnsError
 from .netdev import (
     IFF_BROADCAST,
     IFF_LOOPBACK,
@@ -29,9 +29,8 @@ from .netdev import (
     LOOPBACK_IFINDEX,
     NetDevice,
 )
-from .sockets import Socket, read_sockets
+from .sockets import AF_INET, AF_INET6, Socket, read_sockets
 
-AF_INET, AF_INET6 = 2, 10
 RT_TABLE_DEFAULT, RT_TABLE_MAIN, RT_TABLE_LOCAL = 253, 254, 255
 
 # rtm_type names (ip route's "type") -> RTN_* numbers
@@ -46,10 +45,6 @@ NUD = {"INCOMPLETE": 0x01, "REACHABLE": 0x02, "STALE": 0x04, "DELAY": 0x08, "PRO
        "FAILED": 0x20, "NOARP": 0x40, "PERMANENT": 0x80}
 NUD_VALID = 0x80 | 0x40 | 0x02 | 0x10 | 0x04 | 0x08
 TABLE_NAMES = {"default": RT_TABLE_DEFAULT, "main": RT_TABLE_MAIN, "local": RT_TABLE_LOCAL}
-
-
-class NetnsError(ProgTypeError):
-    """The namespace description is inconsistent or could not be read."""
 
 
 @dataclass(frozen=True)

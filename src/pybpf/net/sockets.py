@@ -1,31 +1,17 @@
 """The sockets of a network namespace as data, the kernel's socket lookup over them
 (bpf_sk_lookup_tcp / bpf_sk_lookup_udp / bpf_skc_lookup_tcp: the established hash,
 then listeners or bound UDP sockets scored as __inet_lookup_listener and
-__udp4_lib_lookup do, reuseport off), and the `struct bpf_sock` a program reads
-through the returned pointer."""
+__udp4_lib_lookup do, reuseport off). The `struct bpf_sock` a program reads through
+the returned pointer is pybpf.progtypes.contexts.sock; the helpers that map it,
+pybpf.progtypes.socklookup."""
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
 
-if TYPE_CHECKING:
-    from ..vm import CallContext
-
-from .ctx import (
-    NARROW,
-    W4,
-    ContextAccess,
-    ContextSpec,
-    CtxField,
-    FieldKind,
-    sizes,
-    table,
-)
-
-AF_INET, AF_INET6 = 2, 10
+AF_UNSPEC, AF_INET, AF_INET6 = 0, 2, 10
 SOCK_STREAM, SOCK_DGRAM = 1, 2
 IPPROTO_TCP, IPPROTO_UDP = 6, 17
 TCP_ESTABLISHED, TCP_TIME_WAIT, TCP_CLOSE, TCP_LISTEN = 1, 6, 7, 10
@@ -245,114 +231,3 @@ def sk_lookup(socks: list[Socket], family: int, proto: int, saddr: bytes, sport:
             return None
         return s
     return _udp(socks, family, saddr, sport, daddr, dport, dif, sdif)
-
-
-# --- struct bpf_sock ---------------------------------------------------------------------
-
-BPF_SOCK_SIZE = 80
-_V = FieldKind.VALUE
-
-
-def bpf_sock_spec(full: bool) -> ContextSpec:
-    """struct bpf_sock through a PTR_TO_SOCKET (`full`) or PTR_TO_SOCK_COMMON
-    (type .. priority not readable)."""
-    fs = W4 if full else frozenset()
-    return ContextSpec("struct bpf_sock", BPF_SOCK_SIZE, table([
-        ("bound_dev_if", 0, 4, _V, "sk->sk_bound_dev_if", W4),
-        ("family", 4, 4, _V, "sk->skc_family", NARROW, frozenset(), 2, 4),
-        ("type", 8, 4, _V, "sk->sk_type", fs),
-        ("protocol", 12, 4, _V, "sk->sk_protocol", fs),
-        ("mark", 16, 4, _V, "sk->sk_mark", fs),
-        ("priority", 20, 4, _V, "sk->sk_priority", fs),
-        ("src_ip4", 24, 4, _V, "sk->skc_rcv_saddr", NARROW, frozenset(), 4, 4),
-        *[(f"src_ip6[{i}]", 28 + 4 * i, 4, _V, "sk->skc_v6_rcv_saddr", NARROW, frozenset(),
-           4, 4) for i in range(4)],
-        ("src_port", 44, 4, _V, "sk->skc_num", NARROW, frozenset(), 2, 4),
-        ("dst_port", 48, 2, _V, "sk->skc_dport (__be16)", sizes(1, 2), frozenset(), 2, 2),
-        ("dst_ip4", 52, 4, _V, "sk->skc_daddr", NARROW, frozenset(), 4, 4),
-        *[(f"dst_ip6[{i}]", 56 + 4 * i, 4, _V, "sk->skc_v6_daddr", NARROW, frozenset(), 4, 4)
-          for i in range(4)],
-        ("state", 72, 4, _V, "sk->skc_state", NARROW, frozenset(), 1, 4),
-        ("rx_queue_mapping", 76, 4, _V, "sk->sk_rx_queue_mapping", NARROW, frozenset(), 2, 4),
-    ]))
-
-
-def _be16(port: int) -> int:
-    return ((port & 0xFF) << 8) | ((port >> 8) & 0xFF)
-
-
-class SocketView(ContextAccess):
-    """A looked-up socket as `struct bpf_sock` (read-only)."""
-
-    def __init__(self, sock: Socket, full: bool) -> None:
-        super().__init__(bpf_sock_spec(full), "sk(bpf_sock)")
-        self.sock = sock
-
-    def load(self, off: int, size: int, pc: int) -> int:
-        if off == 48 and size == 4:  # dst_port and its 2 pad bytes
-            return _be16(self.sock.remote_port)
-        return super().load(off, size, pc)
-
-    def read_value(self, f: CtxField) -> int:
-        s = self.sock
-        n = f.name
-        le = lambda b: int.from_bytes(b, "little")
-        if n.startswith("src_ip6["):
-            i = int(n[8])
-            return le(s.v6_local[4 * i:4 * i + 4])
-        if n.startswith("dst_ip6["):
-            i = int(n[8])
-            return le(s.v6_remote[4 * i:4 * i + 4])
-        return {"bound_dev_if": s.bound_dev_if, "family": s.family, "type": s.type,
-                "protocol": s.protocol, "mark": s.mark, "priority": s.priority,
-                "src_ip4": le(s.rcv_saddr4), "src_port": s.port,
-                "dst_port": _be16(s.remote_port), "dst_ip4": le(s.daddr4),
-                "state": s.state, "rx_queue_mapping": 0xFFFF_FFFF_FFFF_FFFF}[n]
-
-    def write_value(self, f: CtxField, value: int, size: int) -> None:  # pragma: no cover
-        raise AssertionError("bpf_sock is read-only")
-
-
-# --- the helpers' common part --------------------------------------------------------------
-
-BPF_SOCK_TUPLE_IPV4 = 12   # sizeof(bpf_sock_tuple.ipv4)
-BPF_SOCK_TUPLE_IPV6 = 36   # sizeof(bpf_sock_tuple.ipv6)
-S32_MAX = 0x7FFF_FFFF
-
-
-def lookup_helper(ctx: CallContext, socks_of: Callable[[int | None], list[Socket] | None],
-                  dif: int, tuple_ptr: int, size: int, netns_id: int, flags: int,
-                  proto: int, full: bool) -> int:
-    """__bpf_sk_lookup / __bpf_skc_lookup on the VM: the tuple's size gives the family
-    (NULL for any other size), flags must be 0 and netns_id negative as an s32 (the
-    caller's namespace) or a namespace id up to S32_MAX; the socket found is mapped as
-    a `struct bpf_sock` region and its address returned (0 when none).
-    `socks_of(None)` is the caller's sockets, `socks_of(id)` a peer namespace's."""
-    from .common import map_region, read_mem
-    size &= 0xFFFF_FFFF
-    if size == BPF_SOCK_TUPLE_IPV4:
-        family, alen = AF_INET, 4
-    elif size == BPF_SOCK_TUPLE_IPV6:
-        family, alen = AF_INET6, 16
-    else:
-        return 0
-    nid = netns_id & 0xFFFF_FFFF_FFFF_FFFF
-    negative = bool(nid & 0x8000_0000)
-    if flags or not (negative or nid <= S32_MAX):
-        return 0
-    socks = socks_of(None if negative else nid)
-    if socks is None:
-        return 0
-    t = read_mem(ctx, tuple_ptr, size)
-    saddr, daddr = t[:alen], t[alen:2 * alen]
-    sport = int.from_bytes(t[2 * alen:2 * alen + 2], "big")
-    dport = int.from_bytes(t[2 * alen + 2:2 * alen + 4], "big")
-    s = sk_lookup(socks, family, proto, saddr, sport, daddr, dport, dif, 0, full)
-    if s is None:
-        return 0
-    return map_region(ctx.memory, "sk(bpf_sock)", BPF_SOCK_SIZE, SocketView(s, full))
-
-
-def sk_release(ctx: CallContext, r1: int, *_: int) -> int:
-    """bpf_sk_release(sk): drop the reference (the VM's socket regions stay mapped)."""
-    return 0

@@ -1,0 +1,266 @@
+"""Hash maps on the VM: hash and percpu_hash (preallocated or grown), and the LRU
+variants that evict the least recently used entry when full."""
+
+from __future__ import annotations
+
+import errno as E
+from collections import OrderedDict
+from typing import Any, Generator
+
+from ..uapi import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapFlag
+from .errors import map_error
+from .spec import MapSpec
+from .vmbase import GenericBatch, Slots, VMMap
+
+# --- hash maps --------------------------------------------------------------------------
+
+class HashMap(VMMap):
+    """hash / percpu_hash: a slab of max_entries value slots (grown as values are stored
+    with BPF_F_NO_PREALLOC) plus a dict key -> slot and a free list. Full maps refuse
+    new keys with E2BIG. Iteration is in insertion order (the kernel's is bucket order,
+    which depends on a random hash seed):
+    a linked list gives next_key in O(1), and a key not in the map gives the first key.
+    Replacing a value writes it in place (the kernel's preallocated hash swaps in a fresh
+    element, so a program still holding the old pointer sees the old value there).
+    Programs update per-CPU values on CPU 0; a new per-CPU element made by a program has
+    zeros on the other CPUs, as in the kernel. Batched lookups walk insertion order with
+    a position token; the kernel walks buckets and fails with ENOSPC when one bucket
+    holds more elements than `count`, which the VM never does."""
+
+    def __init__(self, spec: MapSpec, *, backing: str | None = None) -> None:
+        self.grows = bool(spec.flags & MapFlag.NO_PREALLOC)
+        super().__init__(spec, backing=backing)
+        self._slots: dict[bytes, int] = {}
+        self._free = Slots()
+        self._cursors: list[list[bytes | None]] = []  # lazy walks in progress (for_each)
+        self._nxt: dict[bytes, bytes | None] = {}
+        self._prv: dict[bytes, bytes | None] = {}
+        self._first: bytes | None = None
+        self._last: bytes | None = None
+        self._user_len = self.slot_bytes if self.percpu else self.value_size
+        self._in_place = type(self) is HashMap  # no bookkeeping on replace
+
+    @property
+    def capacity(self) -> int:
+        return self.max_entries
+
+    # linked order
+    def _link(self, key: bytes) -> None:
+        last = self._last
+        self._prv[key] = last
+        self._nxt[key] = None
+        if last is None:
+            self._first = key
+        else:
+            self._nxt[last] = key
+        self._last = key
+
+    def _unlink(self, key: bytes) -> None:
+        for cursor in self._cursors:  # a walk about to visit `key` goes on to its successor
+            if cursor[0] == key:
+                cursor[0] = self._nxt[key]
+        p = self._prv.pop(key)
+        n = self._nxt.pop(key)
+        if p is None:
+            self._first = n
+        else:
+            self._nxt[p] = n
+        if n is None:
+            self._last = p
+        else:
+            self._prv[n] = p
+
+    def _op_lookup(self, key: bytes) -> int:
+        slot = self._slots.get(key)
+        return -1 if slot is None else slot * self.slot_bytes
+
+    def _lookup_raw(self, key: bytes | None, flags: int) -> bytes:
+        slot = self._slots.get(key)  # type: ignore[arg-type]
+        if slot is None or flags or not self._readable:
+            return VMMap._lookup_raw(self, key, flags)
+        off = slot * self.slot_bytes
+        return bytes(self._view[off:off + self._user_len])
+
+    def _update_raw(self, key: bytes | None, value: Any, flags: int) -> None:
+        slot = self._slots.get(key)  # type: ignore[arg-type]
+        if slot is None or flags or not self._writable or not self._in_place:
+            return VMMap._update_raw(self, key, value, flags)
+        off = slot * self.slot_bytes
+        self._view[off:off + len(value)] = value
+
+    def _evict_for(self, key: bytes) -> bool:
+        """Make room for a new key in a full map; False: E2BIG."""
+        return False
+
+    def _op_update(self, key: bytes | None, value: Any, flags: int, prog: bool) -> int:
+        if flags & ~BPF_F_LOCK > BPF_EXIST:
+            return E.EINVAL
+        if flags & BPF_F_LOCK:
+            return E.EINVAL
+        assert key is not None
+        slot = self._slots.get(key)
+        if slot is not None:
+            if flags == BPF_NOEXIST:
+                return E.EEXIST
+        else:
+            if flags == BPF_EXIST:
+                return E.ENOENT
+            if len(self._slots) >= self.capacity and not self._evict_for(key):
+                return E.E2BIG
+            slot = self._free.alloc()
+            if self.grows:
+                err = self._ensure_slot(slot)
+                if err:
+                    self._free.free(slot)
+                    return err
+            self._slots[key] = slot
+            self._link(key)
+            if prog and self.percpu:
+                off = slot * self.slot_bytes
+                self._view[off:off + self.slot_bytes] = bytes(self.slot_bytes)
+        off = slot * self.slot_bytes
+        if prog:
+            self._view[off:off + self.value_size] = value
+        else:
+            self._view[off:off + len(value)] = value
+        self._touch(key)
+        return 0
+
+    def _op_delete(self, key: bytes | None) -> int:
+        slot = self._slots.pop(key, None)  # type: ignore[arg-type]
+        if slot is None:
+            return E.ENOENT
+        self._unlink(key)  # type: ignore[arg-type]
+        self._free.free(slot)
+        self._forget(key)  # type: ignore[arg-type]
+        return 0
+
+    def walk(self) -> Generator[bytes, None, None]:
+        """The keys in next_key order, lazily: a key deleted before the walk reaches it
+        is skipped, a key added meanwhile is visited when reached (as the kernel's
+        bucket walk may), and the walk holds no copy of the keys."""
+        cursor: list[bytes | None] = [self._first]
+        self._cursors.append(cursor)
+        try:
+            while cursor[0] is not None:
+                key = cursor[0]
+                cursor[0] = self._nxt[key]
+                yield key
+        finally:
+            self._cursors.remove(cursor)
+
+    def _forget(self, key: bytes) -> None:
+        """A key left the map (LRU bookkeeping)."""
+
+    def _op_next(self, key: bytes | None) -> tuple[int, bytes | None]:
+        if key is None or key not in self._slots:
+            nxt = self._first
+        else:
+            nxt = self._nxt[key]
+        return (0, nxt) if nxt is not None else (E.ENOENT, None)
+
+    def __len__(self) -> int:
+        self._can_read("next_key")
+        return len(self._slots)
+
+    def _lookup_and_delete_raw(self, key: bytes | None, flags: int) -> bytes:
+        self._can_read("lookup_and_delete")
+        self._can_write("lookup_and_delete")
+        if flags:
+            raise map_error(E.EINVAL, "lookup_and_delete", "flags must be 0")
+        off = self._op_lookup(key) if key is not None else -1
+        if off < 0:
+            raise map_error(E.ENOENT, "lookup_and_delete", f"key {key.hex()}" if key else "")
+        value = self._user_value(off)
+        self._op_delete(key)
+        return value
+
+    # batches: the token is the position (u64) of the next element in iteration order
+    def _lookup_batch_raw(self, count: int, token: bytes | None, delete: bool
+                          ) -> tuple[list[bytes], list[bytes], bytes | None]:
+        op = "lookup_and_delete_batch" if delete else "lookup_batch"
+        self._can_read(op)
+        if delete:
+            self._can_write(op)
+        start = 0 if token is None else int.from_bytes(token[:8], "little")
+        keys: list[bytes] = []
+        values: list[bytes] = []
+        if count <= 0:
+            return keys, values, token or bytes(8)
+        k = self._first
+        for _ in range(start):
+            if k is None:
+                break
+            k = self._nxt[k]
+        while k is not None and len(keys) < count:
+            keys.append(k)
+            values.append(self._user_value(self._slots[k] * self.slot_bytes))
+            k = self._nxt[k]
+        if delete:
+            for dk in keys:
+                self._op_delete(dk)
+        if k is None:
+            return keys, values, None
+        return keys, values, (start if delete else start + len(keys)).to_bytes(8, "little")
+
+    _update_batch_raw = GenericBatch._update_batch_raw
+    _delete_batch_raw = GenericBatch._delete_batch_raw
+
+    def prog_lookup_percpu(self, key: bytes, cpu: int) -> int:
+        off = self._op_lookup(key)
+        if off < 0 or cpu >= self.ncpus:
+            return 0
+        return self.base + off + cpu * self.stride
+
+
+class LRUHashMap(HashMap):
+    """lru_hash / lru_percpu_hash: a hash map that evicts instead of failing when full.
+    Modelled as an exact LRU: an update (from anywhere) or a lookup by a program makes a
+    key the most recently used (user-space lookups do not, as in the kernel, whose
+    syscall lookup leaves the reference bit alone), and a new key in a full map evicts
+    exactly the least recently used one. The kernel approximates LRU with per-CPU free
+    lists and active/inactive lists with reference bits, and evicts in batches (up to
+    its free target at once), so after an overflow it may hold fewer keys and not
+    exactly these; below capacity on one CPU both keep everything. With
+    BPF_F_NO_COMMON_LRU each CPU has its own list of max_entries / nr_cpus elements;
+    everything on the VM runs on CPU 0, so that is the VM map's capacity. The kernel
+    also takes a fresh element before it looks at the key or the flags, so in a full
+    map replacing a key, or even an update that then fails with EEXIST, can evict
+    another key; the VM replaces in place and evicts only to insert."""
+
+    def __init__(self, spec: MapSpec, *, backing: str | None = None) -> None:
+        super().__init__(spec, backing=backing)
+        self._recent: OrderedDict[bytes, None] = OrderedDict()
+        ncpu = self._possible_cpus()
+        if spec.flags & MapFlag.NO_COMMON_LRU:
+            rounded = -(-self.max_entries // ncpu) * ncpu
+            if rounded >= 1 << 32:
+                rounded = self.max_entries // ncpu * ncpu
+            self._capacity = max(1, rounded // ncpu)
+        else:
+            self._capacity = self.max_entries
+        self.evictions = 0
+
+    @staticmethod
+    def _possible_cpus() -> int:
+        from .base import possible_cpus
+        return possible_cpus()
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    def _touch(self, key: bytes) -> None:
+        if key in self._recent:
+            self._recent.move_to_end(key)
+        else:
+            self._recent[key] = None
+
+    def _forget(self, key: bytes) -> None:
+        self._recent.pop(key, None)
+
+    def _evict_for(self, key: bytes) -> bool:
+        victim = next(iter(self._recent))
+        self._op_delete(victim)
+        self.evictions += 1
+        return True
