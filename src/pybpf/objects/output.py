@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..backend import get_backend
 from ..errors import PyBPFError
 
 __all__ = ["RunCapture", "OutputRecord", "resolve_type", "declared_record_types"]
@@ -196,7 +197,7 @@ class RunCapture:
                 except (PyBPFError, OSError) as e:  # no perf events here (CAP_PERFMON)
                     self.warnings.append(f"perf buffer {name} not read: {e}")
         if self._want_printk and _calls_printk(obj):
-            if obj.backend == "kernel":
+            if obj.platform.caps.host_trace_pipe:
                 from ..kernel.tracepipe import TracePrintk
                 try:
                     self._trace = TracePrintk()
@@ -221,7 +222,7 @@ class RunCapture:
         """Give each CPU's slot an event; returns what reads them (a PerfBuffer in the
         kernel, the slot indexes on the VM)."""
         from ..maps import possible_cpus
-        if m.backend == "kernel":
+        if get_backend(m.backend).caps.perf_events:
             from ..kernel import PerfBuffer
             from ..kernel.attach import online_cpus
             buf = PerfBuffer([c for c in online_cpus() if c < m.max_entries], pages=4)
