@@ -86,10 +86,8 @@ class VMBackend:
 
     def run_raw(self, code: bytes, mem: bytes | None, *, helpers: Any = None,
                 insn_budget: int | None = None) -> int:
-        from ..vm import run
-        if insn_budget is None:
-            return run(code, mem, helpers=helpers)
-        return run(code, mem, helpers=helpers, insn_budget=insn_budget)
+        from ..vm import DEFAULT_INSN_BUDGET, run
+        return run(code, mem, helpers=helpers, insn_budget=insn_budget or DEFAULT_INSN_BUDGET)
 
     def links(self) -> Any:
         raise PyBPFError("the VM has no kernel hooks to attach to")
