@@ -41,11 +41,8 @@ class Capabilities:
     pin: bool  # pin maps in a bpffs
     verifier_log: bool  # a verifier checks every program and keeps its log
     set_world: bool  # a test run's clock, task and network namespace can be set
-    kernel_symbols: bool  # .ksyms externs resolve to the kernel's BTF ids
     custom_helpers: bool  # the helper set of a raw run can be replaced
     insn_budget: bool  # an instruction budget stops a long run (no verifier bound)
-    host_trace_pipe: bool  # bpf_printk writes to the host's trace_pipe (else per program)
-    perf_events: bool  # perf_event_array slots hold real perf events read from mmap rings
     fd_handles: bool  # maps and programs are kernel fds: inserting one takes a reference
     host_bpf: bool  # goes through this host's bpf(2): needs its privileges (CAP_BPF, ...)
 
@@ -111,6 +108,16 @@ class Backend(Protocol):
 
     def links(self) -> Any:
         """The attach API (attach_xdp, attach_tc, ...), where `caps.attach`."""
+        ...
+
+    def printk_reader(self, obj: "Object") -> Any:
+        """What reads the bpf_printk messages of `obj`'s programs: read() gives the
+        new ones, close() ends it."""
+        ...
+
+    def perf_reader(self, m: "Map") -> Any:
+        """What reads perf event array `m` (each slot given its event): read() gives
+        (cpu, record) pairs, close() ends it."""
         ...
 
     def features(self, helpers: bool = True) -> dict[str, Any]:

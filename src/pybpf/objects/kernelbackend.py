@@ -25,8 +25,8 @@ class KernelBackend:
 
     name = "kernel"
     caps = Capabilities(attach=True, pin=True, verifier_log=True, set_world=False,
-                        kernel_symbols=True, custom_helpers=False, insn_budget=False,
-                        host_trace_pipe=True, perf_events=True, fd_handles=True, host_bpf=True)
+                        custom_helpers=False, insn_budget=False, fd_handles=True,
+                        host_bpf=True)
 
     def create_map(self, spec: "MapSpec") -> "Map":
         from ..maps.kernelmap import KernelMap
@@ -95,6 +95,24 @@ class KernelBackend:
         from .. import kernel
         return kernel
 
+    def printk_reader(self, obj: "Object") -> "KernelPrintk":
+        """What reads bpf_printk's messages: a trace instance of the host's tracefs
+        (PyBPFError when there is none to make)."""
+        return KernelPrintk()
+
+    def perf_reader(self, m: "Map") -> Any:
+        """What reads a perf event array: a PerfBuffer of one event per online CPU the
+        map has a slot for, attached to it."""
+        from ..kernel import PerfBuffer
+        from ..kernel.attach import online_cpus
+        buf = PerfBuffer([c for c in online_cpus() if c < m.max_entries], pages=4)
+        try:
+            buf.attach(m)
+        except BaseException:
+            buf.close()
+            raise
+        return buf
+
     def features(self, helpers: bool = True) -> dict[str, Any]:
         """What this kernel's BPF supports (pybpf.kernel.features_report)."""
         from ..kernel import features_report
@@ -102,6 +120,21 @@ class KernelBackend:
 
     def __repr__(self) -> str:
         return "<Backend kernel>"
+
+
+class KernelPrintk:
+    """bpf_printk messages from the kernel's trace pipe (pybpf.kernel.TracePrintk)."""
+
+    def __init__(self) -> None:
+        from ..kernel.tracepipe import TracePrintk
+        self._trace = TracePrintk()
+
+    def read(self) -> list[str]:
+        """The messages that arrived since the last read, without their newlines."""
+        return [t.rstrip("\n") for t in self._trace.texts()]
+
+    def close(self) -> None:
+        self._trace.close()
 
 
 KERNEL_BACKEND = KernelBackend()

@@ -4,7 +4,7 @@ backend (pybpf.kernel)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .. import isa
 from ..backend import Capabilities, LoadedProgram, TestRunResult
@@ -24,8 +24,8 @@ class VMBackend:
 
     name = "vm"
     caps = Capabilities(attach=False, pin=False, verifier_log=False, set_world=True,
-                        kernel_symbols=False, custom_helpers=True, insn_budget=True,
-                        host_trace_pipe=False, perf_events=False, fd_handles=False, host_bpf=False)
+                        custom_helpers=True, insn_budget=True, fd_handles=False,
+                        host_bpf=False)
 
     def create_map(self, spec: "MapSpec") -> "Map":
         from ..maps.vmmaps import create_vm_map
@@ -92,6 +92,14 @@ class VMBackend:
     def links(self) -> Any:
         raise PyBPFError("the VM has no kernel hooks to attach to")
 
+    def printk_reader(self, obj: "Object") -> "VMPrintk":
+        """What reads bpf_printk's messages: each program's own trace pipe."""
+        return VMPrintk(obj)
+
+    def perf_reader(self, m: "Map") -> "VMPerf":
+        """What reads a perf event array: its per-CPU slots, each given an event."""
+        return VMPerf(m)
+
     def features(self, helpers: bool = True) -> dict[str, Any]:
         """What the VM supports, as data (see vm_features; it costs nothing to list
         the helpers, so `helpers` changes nothing)."""
@@ -99,6 +107,49 @@ class VMBackend:
 
     def __repr__(self) -> str:
         return "<Backend vm>"
+
+
+class VMPrintk:
+    """bpf_printk messages since it was made, from each program's trace pipe."""
+
+    def __init__(self, obj: "Object") -> None:
+        self._programs = obj.programs
+        self._marks = {n: p.handle.trace_pipe.written for n, p in obj.programs.items()
+                       if hasattr(p.handle, "trace_pipe")}
+
+    def read(self) -> list[str]:
+        """The messages written since the last read, without their newlines."""
+        out: list[str] = []
+        for n, p in self._programs.items():
+            pipe = getattr(p.handle, "trace_pipe", None)
+            if pipe is None or n not in self._marks:
+                continue
+            out.extend(m.rstrip("\n") for m in pipe.since(self._marks[n]))
+            self._marks[n] = pipe.written
+        return out
+
+    def close(self) -> None:
+        self._marks.clear()
+
+
+class VMPerf:
+    """A VM perf event array read slot by slot: slot i holds "event" i."""
+
+    def __init__(self, m: "Map") -> None:
+        from ..maps import possible_cpus
+        self.map = m
+        self.slots = list(range(min(possible_cpus(), m.max_entries)))
+        for i in self.slots:
+            m[i] = i
+
+    def read(self) -> "Iterator[tuple[int, bytes]]":
+        """(cpu, record) for every record sent since the last read."""
+        for cpu in self.slots:
+            for rec in self.map.events(cpu):  # type: ignore[attr-defined]  # VM perf maps
+                yield cpu, rec
+
+    def close(self) -> None:
+        pass
 
 
 VM_BACKEND = VMBackend()
