@@ -123,14 +123,15 @@ def cmd_fuzz_hostile(args: argparse.Namespace) -> int:
         print("  ".join(c.ljust(w) if i in (0, 7) else c.rjust(w)
                         for i, (c, w) in enumerate(zip(r, widths))).rstrip())
     new = [f for f in result.failures if f.known is None]
-    known = [f for f in result.failures if f.known is not None]
+    known_failures = [f for f in result.failures if f.known is not None]
     for f in new[:20]:
         print(f"  FAIL {f.target} seed {f.seed} ({f.kind}): {f.outcome}: "
               f"{f.detail.splitlines()[0][:160] if f.detail else ''} -> {f.reproducer}")
-    if known:
+    if known_failures:
         from ..hostile.known import ITEMS
-        print(f"  {len(known)} known failures (fixed elsewhere; --strict counts them): "
-              + "; ".join(ITEMS[i] for i in sorted({f.known for f in known if f.known})))
+        print(f"  {len(known_failures)} known failures (fixed elsewhere; --strict counts "
+              "them): " + "; ".join(ITEMS[i] for i in sorted({f.known for f in known_failures
+                                                                if f.known})))
     if new:
         print(f"  reproducers in {out}/new (replay: python -m pybpf.hostile.replay FILE)")
     return 1 if result.failed else 130 if result.interrupted else 0

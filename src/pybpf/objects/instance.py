@@ -234,7 +234,8 @@ class Program:
 
     def attach(self, target: "str | int | os.PathLike[str] | None" = None, **kw: Any) -> Any:
         """Attach where the section name says and return the Link:
-        SEC("tracepoint/<category>/<name>") (or "tp/..."), SEC("raw_tp/<name>") (or "raw_tracepoint/..."),
+        SEC("tracepoint/<category>/<name>") (or "tp/..."), SEC("raw_tp/<name>")
+        (or "raw_tracepoint/..."),
         SEC("uprobe/<binary>:<function>[+<offset>]") (also "uretprobe/...", "uprobe.s/...",
         "uretprobe.s/...", as libbpf spells them), tp_btf/fentry/fexit/fmod_ret/lsm.
         Networking sections need `target`: SEC("xdp") an interface (name or index;
