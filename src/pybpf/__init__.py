@@ -44,13 +44,8 @@ def run(code: "bytes | str", mem: bytes | None = None, *, backend: str = "vm",
     code = _bytecode(code, syntax)
     if mem is not None and not isinstance(mem, (bytes, bytearray, memoryview)):
         raise TypeError(f"pybpf.run: mem must be bytes, not {type(mem).__name__}")
-    if backend == "vm":
-        from .vm import run as _run
-        return _run(code, mem)
-    if backend == "kernel":
-        from .kernel import run_raw
-        return run_raw(code, mem)
-    raise ValueError(f"unknown backend {backend!r} (expected 'vm' or 'kernel')")
+    from .backend import get_backend
+    return get_backend(backend).run_raw(code, mem)
 
 
 def _bytecode(code: object, syntax: str | None) -> bytes:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from .backend import get_backend
 from .errors import PyBPFError
 from .helpers import (HelperContext, HelperFn, HelperRegistry, ProgramExit, default_helpers,
                       read_bytes, read_cstr, write_bytes)
@@ -235,12 +236,9 @@ def plugin_main(argv: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO,
         text = program_hex if program_hex is not None else stdin.readline()
         code = bytes.fromhex("".join(text.split()))
         mem = bytes.fromhex("".join(argv)) if argv else None
-        if backend == "kernel":
-            from .kernel import run_raw
-            r0 = run_raw(code, mem)
-        else:
-            from .vm import run
-            r0 = run(code, mem, helpers=conformance_helpers())
+        platform = get_backend(backend)
+        r0 = platform.run_raw(code, mem, helpers=conformance_helpers()
+                              if platform.caps.custom_helpers else None)
     except (PyBPFError, ValueError, OSError) as e:
         print(f"error: {e}", file=stderr)
         return 1

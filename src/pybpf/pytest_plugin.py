@@ -27,7 +27,9 @@ from typing import Any, Iterator
 
 import pytest
 
-BACKENDS = ("vm", "kernel")
+from pybpf.backend import BACKEND_NAMES, get_backend
+
+BACKENDS = BACKEND_NAMES
 KERNEL_CAPS = ("CAP_BPF",)
 MAX_DISASM_LINES = 400
 MAX_MAP_ENTRIES = 4096
@@ -105,13 +107,13 @@ def bpf_backend(request: pytest.FixtureRequest) -> str:
     """"vm" or "kernel": the backend to instantiate on (`spec.instantiate(bpf_backend)`).
     The kernel run skips with the reason where bpf(2) cannot be used here."""
     backend = getattr(request, "param", "vm")
-    if backend == "kernel":
+    if get_backend(backend).caps.host_bpf:
         caps = list(KERNEL_CAPS)
         for marker in request.node.iter_markers("bpf_caps"):
             caps += [c for c in marker.args if c not in caps]
         ok, why = _kernel_available(tuple(caps))
         if not ok:
-            pytest.skip(f"kernel backend: bpf(2) unavailable: {why}")
+            pytest.skip(f"{backend} backend: bpf(2) unavailable: {why}")
     return backend
 
 
@@ -163,11 +165,16 @@ class Recorder:
         original = instance.instantiate
         recorder = self
 
-        def instantiate(spec: Any, backend: str = "vm", **kw: Any) -> Any:
-            ask = recorder.verifier_log and backend == "kernel" and not kw.get("log_level")
+        def instantiate(spec: Any, backend: Any = "vm", **kw: Any) -> Any:
+            try:
+                platform = get_backend(backend)
+            except ValueError:  # the original says so, recorded below
+                platform = None
+            ask = recorder.verifier_log and platform is not None and \
+                platform.caps.verifier_log and not kw.get("log_level")
             if ask:
                 kw["log_level"] = 1
-            rec = ObjectRecord(spec, backend)
+            rec = ObjectRecord(spec, platform.name if platform is not None else str(backend))
             recorder.records.append(rec)
             try:
                 obj = original(spec, backend, **kw)

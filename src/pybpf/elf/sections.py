@@ -1,11 +1,16 @@
 """libbpf's `SEC()` naming convention: which program type, expected attach type and load
-flags a section name stands for. The table is data (the conventions, not code), read
-in order: the first matching pattern wins, so longer prefixes come first.
+flags a section name stands for, and how its program attaches (which hook, and the
+target the name gives). The tables are data (the conventions, not code), read in
+order: the first matching pattern wins, so longer prefixes come first.
 """
 
 from __future__ import annotations
 
+import enum
+import re
 from dataclasses import dataclass
+
+from ..errors import PyBPFError
 
 from ..uapi import AttachType as A
 from ..uapi import ProgType as P
@@ -160,3 +165,156 @@ def classify_section(name: str) -> SectionInfo | None:
             target = name[len(d.pattern) + 1:] if name.startswith(d.pattern + "/") else ""
             return SectionInfo(int(d.prog_type), int(d.attach_type), d.flags, target)
     return None
+
+
+# --- attaching: which hook a section's program goes to, and its target ----------------
+
+class AttachKind(enum.Enum):
+    """The hook a program attaches to when `Program.attach()` reads its section name."""
+
+    XDP = "xdp"  # a network interface (given by the caller)
+    TC = "tc"  # a network interface (given), on the section's direction
+    CGROUP = "cgroup"  # a cgroup v2 directory (given)
+    UPROBE = "uprobe"  # <binary>:<function>[+<offset>] from the section
+    TRACEPOINT = "tracepoint"  # <category>/<name> from the section
+    RAW_TRACEPOINT = "raw_tracepoint"  # <name> from the section
+    TRACING = "tracing"  # a kernel function or hook in vmlinux BTF (fentry, lsm, ...)
+    SOCKET = "socket"  # a socket (given to attach_socket)
+
+    @property
+    def takes_target(self) -> bool:
+        """True when the caller names where (an interface, a cgroup); the other kinds
+        attach where the section name says."""
+        return self in (AttachKind.XDP, AttachKind.TC, AttachKind.CGROUP)
+
+
+class AttachTargetError(PyBPFError, ValueError):
+    """A section name whose attach target cannot be read (a tracepoint without its
+    category, a uprobe without <binary>:<function>, ...)."""
+
+
+@dataclass(frozen=True)
+class AttachDef:
+    """Sections of `pattern` attach as `kind` (None: not from the name). As libbpf's
+    attach handlers do, `pattern` is matched against the section's first component
+    (the text before the first '/'); with match "exact" against the whole name, with
+    "bare" against a first component that has nothing after its '/'."""
+
+    pattern: str
+    kind: AttachKind | None
+    match: str = "slash"  # "exact" | "slash" | "bare"
+
+
+_K = AttachKind
+_AD = AttachDef
+ATTACH_DEFS: tuple[AttachDef, ...] = (
+    _AD("xdp/devmap", None, "exact"),  # run by a devmap/cpumap, not attached
+    _AD("xdp/cpumap", None, "exact"),
+    _AD("xdp.frags/devmap", None, "exact"),
+    _AD("xdp.frags/cpumap", None, "exact"),
+    _AD("xdp", _K.XDP),
+    _AD("xdp.frags", _K.XDP),
+    _AD("tc", _K.TC),
+    _AD("tcx", _K.TC),
+    _AD("classifier", _K.TC),
+    _AD("ingress", _K.TC, "bare"),  # iproute2's bare direction names
+    _AD("egress", _K.TC, "bare"),
+    _AD("cgroup_skb", _K.CGROUP),
+    _AD("cgroup", _K.CGROUP),
+    _AD("sockops", _K.CGROUP),
+    _AD("uprobe", _K.UPROBE),
+    _AD("uprobe.s", _K.UPROBE),
+    _AD("uretprobe", _K.UPROBE),
+    _AD("uretprobe.s", _K.UPROBE),
+    _AD("tracepoint", _K.TRACEPOINT),
+    _AD("tp", _K.TRACEPOINT),
+    _AD("raw_tp", _K.RAW_TRACEPOINT),
+    _AD("raw_tracepoint", _K.RAW_TRACEPOINT),
+    *(_AD(k, _K.TRACING) for base in ("tp_btf", "fentry", "fexit", "fmod_ret", "lsm")
+      for k in (base, base + ".s")),
+    _AD("socket", _K.SOCKET),
+)
+
+UPROBE_KINDS = ("uprobe", "uprobe.s", "uretprobe", "uretprobe.s")
+_UPROBE_FUNC = re.compile(r"([A-Za-z0-9_.@]+)(?:\+(0[xX][0-9a-fA-F]+|[0-9]+))?")
+
+
+def attach_kind(section: str) -> AttachKind | None:
+    """How a program of `section` attaches (None: not from its name)."""
+    first, _, rest = section.partition("/")
+    for d in ATTACH_DEFS:
+        if d.match == "exact":
+            ok = section == d.pattern
+        else:
+            ok = first == d.pattern and (d.match == "slash" or not rest)
+        if ok:
+            return d.kind
+    return None
+
+
+@dataclass(frozen=True)
+class UprobeTarget:
+    """SEC("u[ret]probe[.s]/<binary>:<function>[+<offset>]") read: `binary` as written
+    (a path, or a name looked up on the host when attaching)."""
+
+    binary: str
+    function: str
+    offset: int
+    retprobe: bool
+
+
+def uprobe_target(section: str) -> UprobeTarget:
+    """Split a uprobe section as libbpf reads it (the binary ends at the first ':';
+    uretprobes take no offset)."""
+    kind, _, rest = section.partition("/")
+    if kind not in UPROBE_KINDS:
+        raise AttachTargetError(f"section {section!r} is not a uprobe section")
+    binary, sep, func = rest.partition(":")
+    if not binary or not sep or not func:
+        raise AttachTargetError(
+            f"section {section!r} names no <binary>:<function> to attach to; use "
+            "attach_uprobe(path, symbol=..., offset=...)")
+    m = _UPROBE_FUNC.fullmatch(func)
+    if m is None:
+        raise AttachTargetError(f"section {section!r}: {func!r} is not <function>[+<offset>]")
+    offset = int(m.group(2), 0) if m.group(2) else 0
+    retprobe = kind.startswith("uretprobe")
+    if retprobe and offset:
+        raise AttachTargetError(f"section {section!r}: uretprobes take no offset")
+    return UprobeTarget(binary, m.group(1), offset, retprobe)
+
+
+def is_uretprobe(section: str) -> bool:
+    """SEC("uretprobe[.s]...")."""
+    return section.split("/", 1)[0] in ("uretprobe", "uretprobe.s")
+
+
+def tracepoint_target(section: str) -> tuple[str, str]:
+    """(category, name) of SEC("tracepoint/<category>/<name>") (or "tp/...")."""
+    category, _, name = section.partition("/")[2].partition("/")
+    if not category or not name or "/" in name:
+        raise AttachTargetError(f"section {section!r} does not name a tracepoint as "
+                                "tracepoint/<category>/<name>")
+    return category, name
+
+
+def raw_tracepoint_target(section: str) -> str:
+    """The name of SEC("raw_tp/<name>") (or "raw_tracepoint/...")."""
+    rest = section.partition("/")[2]
+    if not rest:
+        raise AttachTargetError(f"section {section!r} names no raw tracepoint")
+    return rest
+
+
+def tracing_target(section: str) -> str:
+    """The BTF hook of SEC("fentry/<function>"), tp_btf/, fexit/, fmod_ret/, lsm/."""
+    return section.partition("/")[2]
+
+
+def tc_direction(section: str) -> str:
+    """The direction a tc section names: tc/egress, tcx/ingress, a bare "egress"...;
+    ingress when it names none."""
+    kind, _, rest = section.partition("/")
+    if rest in ("ingress", "egress"):
+        return rest
+    return kind if kind in ("ingress", "egress") else "ingress"

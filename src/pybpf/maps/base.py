@@ -15,6 +15,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from ..backend import get_backend
 from ..uapi import BPF_ANY, MapType
 from .errors import MapClosedError, MapInvalidError, MapKeyError
 from .spec import FD_VALUE_TYPES, MapSpec, round8
@@ -398,7 +399,7 @@ def populate(m: "Map", spec: MapSpec, backend: str) -> "Map":
     if the spec says so; close it again if any of that fails."""
     try:
         for key, value in spec.contents:
-            if isinstance(value, MapSpec) and backend == "kernel":
+            if isinstance(value, MapSpec) and get_backend(backend).caps.fd_handles:
                 with value.create(backend) as sub:  # the kernel holds its own reference
                     m.update(key, sub)
             elif isinstance(value, MapSpec):

@@ -18,6 +18,7 @@ import struct
 import time
 from typing import Any, Callable
 
+from ..backend import get_backend
 from ..uapi import MapType
 from .base import Map
 from .errors import MapInvalidError
@@ -40,7 +41,7 @@ class RingBufReader:
         self.callback = callback
         self._cons, self._prod, self._data, self._fd = ringbuf.memory()  # type: ignore[attr-defined]
         self._mask = ringbuf.max_entries - 1
-        self._is_vm = ringbuf.backend == "vm"
+        self._is_vm = not get_backend(ringbuf.backend).caps.fd_handles
         # a wakeup may be skipped (BPF_RB_NO_WAKEUP, a producer in another process):
         # waits are cut into slices after which the positions are checked again
         self._slice = 0.01 if self._is_vm else 0.1

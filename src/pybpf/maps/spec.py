@@ -273,19 +273,14 @@ class MapSpec:
             return self.with_(max_entries=possible_cpus())
         return self
 
-    def create(self, backend: str = "vm") -> "Map":
+    def create(self, backend: Any = "vm") -> "Map":
         """Make the map on the VM ("vm") or in the kernel ("kernel"), write `contents`,
         then freeze it if `freeze`. On any failure nothing is left behind. The spec is
         validated first (MapSpecError, before anything is created)."""
-        if backend not in ("vm", "kernel"):
-            raise ValueError(f"unknown backend {backend!r} (expected 'vm' or 'kernel')")
+        from ..backend import get_backend
+        platform = get_backend(backend)
         self.validate()
-        spec = self.resolved()
-        if backend == "vm":
-            from .vmmaps import create_vm_map
-            return create_vm_map(spec)
-        from .kernelmap import KernelMap
-        return KernelMap.create(spec)
+        return platform.create_map(self.resolved())
 
     @classmethod
     def from_info(cls, type: int, key_size: int, value_size: int, max_entries: int,

@@ -4,17 +4,18 @@ in the kernel, behind one API (`obj.programs[name].test_run(...)`, `obj.maps[nam
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from .. import isa
+from ..backend import BACKEND_NAMES, Backend, TestRunResult, get_backend
+from ..elf import sections
 from ..errors import ErrnoError, PyBPFError
 from ..isa import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, Instruction
 from .errors import AttachNotSupportedError, ObjectError, UnknownProgramTypeError
 from .spec import ObjectSpec, ProgramSpec
 
-BACKENDS = ("vm", "kernel")
+BACKENDS = BACKEND_NAMES  # the backends' names, as instantiate() takes them
+UPROBE_KINDS = sections.UPROBE_KINDS
 DEFAULT_PIN_ROOT = "/sys/fs/bpf"  # libbpf's default for LIBBPF_PIN_BY_NAME
 
 __all__ = ["AttachNotSupportedError", "BACKENDS", "DEFAULT_PIN_ROOT", "Object", "ObjectError",
@@ -36,10 +37,6 @@ def check_program_type(pspec: ProgramSpec) -> None:
             "loading, e.g. in Python "
             f"`spec.programs[{pspec.name!r}].type = \"xdp\"` (a ProgType, number or name) or "
             "on the command line `--type xdp`")
-
-
-UPROBE_KINDS = ("uprobe", "uprobe.s", "uretprobe", "uretprobe.s")
-_UPROBE_FUNC = re.compile(r"([A-Za-z0-9_.@]+)(?:\+(0[xX][0-9a-fA-F]+|[0-9]+))?")
 
 
 def resolve_binary_path(name: str) -> str:
@@ -64,55 +61,45 @@ def resolve_binary_path(name: str) -> str:
 
 def parse_uprobe_section(section: str) -> tuple[str, str, int, bool]:
     """Split SEC("u[ret]probe[.s]/<binary>:<function>[+<offset>]") into (binary path,
-    function, offset, retprobe), as libbpf reads it (the binary ends at the first ':';
-    uretprobes take no offset)."""
-    kind, _, rest = section.partition("/")
-    if kind not in UPROBE_KINDS:
-        raise AttachNotSupportedError(f"section {section!r} is not a uprobe section")
-    binary, sep, func = rest.partition(":")
-    if not binary or not sep or not func:
-        raise AttachNotSupportedError(
-            f"section {section!r} names no <binary>:<function> to attach to; use "
-            "attach_uprobe(path, symbol=..., offset=...)")
-    m = _UPROBE_FUNC.fullmatch(func)
-    if m is None:
-        raise AttachNotSupportedError(
-            f"section {section!r}: {func!r} is not <function>[+<offset>]")
-    offset = int(m.group(2), 0) if m.group(2) else 0
-    retprobe = kind.startswith("uretprobe")
-    if retprobe and offset:
-        raise AttachNotSupportedError(f"section {section!r}: uretprobes take no offset")
-    return resolve_binary_path(binary), m.group(1), offset, retprobe
-
-
-@dataclass(frozen=True)
-class TestRunResult:
-    """What a test run gives on either backend."""
-
-    retval: int
-    data_out: bytes
-    ctx_out: bytes
-    duration: int  # ns per run (mean over `repeat`)
+    function, offset, retprobe), as libbpf reads it (pybpf.elf.sections.uprobe_target),
+    the binary found on this host (resolve_binary_path)."""
+    try:
+        t = sections.uprobe_target(section)
+    except sections.AttachTargetError as e:
+        raise AttachNotSupportedError(str(e)) from None
+    return resolve_binary_path(t.binary), t.function, t.offset, t.retprobe
 
 
 class Program:
     """A program instantiated on a backend."""
 
-    def __init__(self, spec: ProgramSpec, backend: str, code: bytes, handle: Any,
-                 runner: Callable[..., TestRunResult]) -> None:
+    def __init__(self, spec: ProgramSpec, backend: "Backend | str", code: bytes, handle: Any,
+                 runner: Callable[..., TestRunResult],
+                 world: dict[str, Any] | None = None) -> None:
         self.spec = spec
         self.name = spec.name
         self.type = spec.type
-        self.backend = backend
+        self.platform: Backend = get_backend(backend)
         self.code = code  # the instructions as loaded (map references patched)
         self.handle = handle  # pybpf.kernel.Program or pybpf.vm.VM
         self._runner = runner
         self.links: list[Any] = []  # attachments made through attach*(), closed with us
-        self._world: dict[str, Any] = {}  # VM test-run surroundings (set_netns)
+        # VM test-run surroundings (set_netns), shared with the runner
+        self._world: dict[str, Any] = world if world is not None else {}
         self.attach_btf_id = 0  # kernel: the vmlinux BTF id it was loaded for (tp_btf, ...)
         # kernel, instantiated with a log_level: the verifier's log of the accepted
         # program; None otherwise (the VM has no verifier)
         self.verifier_log: str | None = None
+
+    @property
+    def backend(self) -> str:
+        """The name of the backend the program is on ("vm" or "kernel"); `platform` is
+        the Backend itself. Assigning a name (or a Backend) moves only this record."""
+        return self.platform.name
+
+    @backend.setter
+    def backend(self, value: "Backend | str") -> None:
+        self.platform = get_backend(value)
 
     @property
     def fd(self) -> int:
@@ -129,7 +116,7 @@ class Program:
     def set_clock(self, clock_ns: "Callable[[], int] | None") -> bool:
         """On the VM, make bpf_ktime_get_ns & co. return `clock_ns()` (None: the host's
         clock); returns False in the kernel, whose clock cannot be set."""
-        if self.backend != "vm":
+        if not self.platform.caps.set_world:
             return False
         self.handle.clock_ns = clock_ns
         return True
@@ -138,7 +125,7 @@ class Program:
         """On the VM, run as `task` (a pybpf.progtypes.Task: what bpf_get_current_* and
         the probe reads see; None: the calling host thread, as the kernel's test run
         does); returns False in the kernel, where the task is the caller's."""
-        if self.backend != "vm":
+        if not self.platform.caps.set_world:
             return False
         self.handle.task = task
         return True
@@ -148,19 +135,22 @@ class Program:
         `netns` (a pybpf.net.netns.NetNamespace, e.g. read_netns() for the
         caller's; None: loopback only); returns False in the kernel, which uses the
         caller's namespace."""
-        if self.backend != "vm":
+        if not self.platform.caps.set_world:
             return False
         self._world["netns"] = netns
         return True
 
     # --- attaching (kernel backend) -----------------------------------------------------
 
-    def _need_kernel(self, what: str) -> None:
-        if self.backend != "kernel":
+    def _attach_api(self, what: str) -> Any:
+        """The backend's attach API (pybpf.kernel's attach_*), or the error that this
+        backend attaches nothing."""
+        if not self.platform.caps.attach:
             raise AttachNotSupportedError(
                 f"program {self.name}: attaching to {what} needs the kernel backend "
                 f"(this program is on the {self.backend}; instantiate the object with "
                 "backend='kernel')")
+        return self.platform.links()
 
     def _keep(self, link: Any) -> Any:
         self.links.append(link)
@@ -169,21 +159,18 @@ class Program:
     def attach_tracepoint(self, category: str, name: str) -> Any:
         """Attach to tracepoint category:name (perf event + BPF link); returns the
         handle (a pybpf.kernel.PerfEventLink), which detaches when closed."""
-        self._need_kernel(f"tracepoint {category}:{name}")
-        from ..kernel import attach_tracepoint
-        return self._keep(attach_tracepoint(self.handle, category, name))
+        links = self._attach_api(f"tracepoint {category}:{name}")
+        return self._keep(links.attach_tracepoint(self.handle, category, name))
 
     def attach_raw_tracepoint(self, name: str) -> Any:
         """Attach to raw tracepoint `name` (BPF_RAW_TRACEPOINT_OPEN)."""
-        self._need_kernel(f"raw tracepoint {name}")
-        from ..kernel import attach_raw_tracepoint
-        return self._keep(attach_raw_tracepoint(self.handle, name))
+        links = self._attach_api(f"raw tracepoint {name}")
+        return self._keep(links.attach_raw_tracepoint(self.handle, name))
 
     def attach_socket(self, sock: Any) -> Any:
         """Attach a socket filter to `sock` (SO_ATTACH_BPF); detached when closed."""
-        self._need_kernel("a socket")
-        from ..kernel import attach_socket
-        return self._keep(attach_socket(self.handle, sock))
+        links = self._attach_api("a socket")
+        return self._keep(links.attach_socket(self.handle, sock))
 
     def attach_uprobe(self, path: str, symbol: str | None = None, offset: int | None = None,
                       *, pid: int = -1, retprobe: bool | None = None, cookie: int = 0) -> Any:
@@ -191,11 +178,10 @@ class Program:
         `offset`; `pid` -1 = every process, else that process only; `retprobe` None =
         what the section says (uretprobe*), `cookie` = bpf_get_attach_cookie's value.
         Returns a pybpf.kernel.UprobeLink, which detaches when closed."""
-        self._need_kernel(f"uprobe {path}")
-        from ..kernel import attach_uprobe
+        links = self._attach_api(f"uprobe {path}")
         if retprobe is None:
-            retprobe = self.spec.section.split("/", 1)[0] in ("uretprobe", "uretprobe.s")
-        return self._keep(attach_uprobe(self.handle, path, offset, symbol=symbol, pid=pid,
+            retprobe = sections.is_uretprobe(self.spec.section)
+        return self._keep(links.attach_uprobe(self.handle, path, offset, symbol=symbol, pid=pid,
                                         retprobe=retprobe, cookie=cookie))
 
     def attach_xdp(self, interface: "str | int", mode: str = "skb", *,
@@ -204,9 +190,8 @@ class Program:
         (generic), "drv" (native) or "hw" (offload), through a BPF link (netlink
         IFLA_XDP on kernels without XDP links, or with use_link=False). The handle's
         `mode` is the mode that took effect; close() detaches."""
-        self._need_kernel(f"XDP on {interface}")
-        from ..kernel import attach_xdp
-        return self._keep(attach_xdp(self.handle, interface, mode, use_link=use_link))
+        links = self._attach_api(f"XDP on {interface}")
+        return self._keep(links.attach_xdp(self.handle, interface, mode, use_link=use_link))
 
     def attach_tc(self, interface: "str | int", direction: str = "ingress", *,
                   use_link: bool | None = None, handle: int = 1, priority: int = 1) -> Any:
@@ -214,9 +199,8 @@ class Program:
         "egress": a tcx link (Linux 6.6+), or a clsact qdisc + cls_bpf direct-action
         filter at `handle`/`priority` over netlink on older kernels (or with
         use_link=False). close() removes what was created."""
-        self._need_kernel(f"tc on {interface}")
-        from ..kernel import attach_tc
-        return self._keep(attach_tc(self.handle, interface, direction, use_link=use_link,
+        links = self._attach_api(f"tc on {interface}")
+        return self._keep(links.attach_tc(self.handle, interface, direction, use_link=use_link,
                                     handle=handle, priority=priority))
 
     def attach_cgroup(self, path: "str | os.PathLike[str]",
@@ -225,9 +209,8 @@ class Program:
         sysctl, sockopt) to the cgroup v2 directory `path` through a cgroup link.
         `attach_type` (an AttachType, its number or name like "cgroup_inet_egress")
         defaults to what the section says (SEC("cgroup_skb/egress") -> egress)."""
-        self._need_kernel(f"cgroup {path}")
-        from ..kernel import attach_cgroup
-        return self._keep(attach_cgroup(self.handle, path, self._cgroup_attach_type(
+        links = self._attach_api(f"cgroup {path}")
+        return self._keep(links.attach_cgroup(self.handle, path, self._cgroup_attach_type(
             attach_type)))
 
     def _cgroup_attach_type(self, attach_type: "int | str | None") -> int:
@@ -241,8 +224,7 @@ class Program:
                                               f"{attach_type!r}") from None
         if attach_type is not None:
             return int(attach_type)
-        from ..elf.sections import classify_section
-        info = classify_section(self.spec.section)
+        info = sections.classify_section(self.spec.section)
         if info is None or not (info.attach_type or self.spec.section.startswith(
                 "cgroup_skb/ingress")):
             raise AttachNotSupportedError(
@@ -252,7 +234,8 @@ class Program:
 
     def attach(self, target: "str | int | os.PathLike[str] | None" = None, **kw: Any) -> Any:
         """Attach where the section name says and return the Link:
-        SEC("tracepoint/<category>/<name>") (or "tp/..."), SEC("raw_tp/<name>") (or "raw_tracepoint/..."),
+        SEC("tracepoint/<category>/<name>") (or "tp/..."), SEC("raw_tp/<name>")
+        (or "raw_tracepoint/..."),
         SEC("uprobe/<binary>:<function>[+<offset>]") (also "uretprobe/...", "uprobe.s/...",
         "uretprobe.s/...", as libbpf spells them), tp_btf/fentry/fexit/fmod_ret/lsm.
         Networking sections need `target`: SEC("xdp") an interface (name or index;
@@ -262,34 +245,28 @@ class Program:
         A socket filter needs a socket: use attach_socket(); a bare SEC("uprobe") needs
         attach_uprobe()."""
         section = self.spec.section
-        kind, _, rest = section.partition("/")
-        net = self._attach_net(kind, rest, target, kw)
-        if net is not None:
-            return net
+        kind = sections.attach_kind(section)
+        if kind is not None and kind.takes_target:
+            return self._attach_given(kind, target, kw)
         if target is not None or kw:
             raise AttachNotSupportedError(
                 f"program {self.name}: section {section!r} attaches where its name says; "
                 "it takes no target or options")
-        if kind in UPROBE_KINDS:
-            path, symbol, offset, retprobe = parse_uprobe_section(section)
-            return self.attach_uprobe(path, symbol, offset or None, retprobe=retprobe)
-        if kind in ("tracepoint", "tp"):
-            category, _, name = rest.partition("/")
-            if not category or not name or "/" in name:
-                raise AttachNotSupportedError(
-                    f"program {self.name}: section {section!r} does not name a tracepoint "
-                    "as tracepoint/<category>/<name>")
-            return self.attach_tracepoint(category, name)
-        if kind in ("raw_tp", "raw_tracepoint"):
-            if not rest:
-                raise AttachNotSupportedError(
-                    f"program {self.name}: section {section!r} names no raw tracepoint")
-            return self.attach_raw_tracepoint(rest)
-        if kind.removesuffix(".s") in _BTF_ATTACH_KINDS:
-            self._need_kernel(f"{kind} {rest}")
-            from ..kernel import attach_tracing
-            return self._keep(attach_tracing(self.handle, rest))
-        if kind == "socket":
+        try:
+            if kind is sections.AttachKind.UPROBE:
+                path, symbol, offset, retprobe = parse_uprobe_section(section)
+                return self.attach_uprobe(path, symbol, offset or None, retprobe=retprobe)
+            if kind is sections.AttachKind.TRACEPOINT:
+                return self.attach_tracepoint(*sections.tracepoint_target(section))
+            if kind is sections.AttachKind.RAW_TRACEPOINT:
+                return self.attach_raw_tracepoint(sections.raw_tracepoint_target(section))
+        except sections.AttachTargetError as e:
+            raise AttachNotSupportedError(f"program {self.name}: {e}") from None
+        if kind is sections.AttachKind.TRACING:
+            hook = sections.tracing_target(section)
+            links = self._attach_api(f"{section.partition('/')[0]} {hook}")
+            return self._keep(links.attach_tracing(self.handle, hook))
+        if kind is sections.AttachKind.SOCKET:
             raise AttachNotSupportedError(
                 f"program {self.name}: a socket filter (section {section!r}) is attached to "
                 "a socket: use attach_socket(sock)")
@@ -300,34 +277,31 @@ class Program:
             "xdp, tc/tcx, cgroup_skb/, cgroup/ and sockops; socket filters with "
             "attach_socket)")
 
-    def _attach_net(self, kind: str, rest: str, target: Any, kw: dict[str, Any]) -> Any:
-        """attach() for XDP, tc and cgroup sections (None for the others)."""
+    def _attach_given(self, kind: "sections.AttachKind", target: Any,
+                      kw: dict[str, Any]) -> Any:
+        """attach() for the kinds whose target the caller gives: XDP, tc, cgroup."""
         section = self.spec.section
-        if kind in ("xdp", "xdp.frags") and rest not in ("devmap", "cpumap"):
+        if kind is sections.AttachKind.XDP:
             if target is None:
                 raise AttachNotSupportedError(
                     f"program {self.name}: an XDP program (section {section!r}) attaches to "
                     "a network interface: pass it, attach(\"eth0\", mode=\"skb\"), or use "
                     "attach_xdp(interface, mode)")
             return self.attach_xdp(target, **kw)
-        if kind in ("tc", "tcx", "classifier") or (kind in ("ingress", "egress") and not rest):
-            direction = rest if rest in ("ingress", "egress") else (
-                kind if kind in ("ingress", "egress") else "ingress")
-            kw.setdefault("direction", direction)
+        if kind is sections.AttachKind.TC:
+            kw.setdefault("direction", sections.tc_direction(section))
             if target is None:
                 raise AttachNotSupportedError(
                     f"program {self.name}: a tc program (section {section!r}) attaches to a "
                     "network interface: pass it, attach(\"eth0\", direction=\"ingress\"), "
                     "or use attach_tc(interface, direction)")
             return self.attach_tc(target, **kw)
-        if kind in ("cgroup_skb", "cgroup", "sockops"):
-            if target is None:
-                raise AttachNotSupportedError(
-                    f"program {self.name}: a cgroup program (section {section!r}) attaches "
-                    "to a cgroup: pass its cgroup v2 directory, attach(\"/sys/fs/cgroup/"
-                    "my.slice\"), or use attach_cgroup(path)")
-            return self.attach_cgroup(target, **kw)
-        return None
+        if target is None:
+            raise AttachNotSupportedError(
+                f"program {self.name}: a cgroup program (section {section!r}) attaches "
+                "to a cgroup: pass its cgroup v2 directory, attach(\"/sys/fs/cgroup/"
+                "my.slice\"), or use attach_cgroup(path)")
+        return self.attach_cgroup(target, **kw)
 
     def detach(self) -> None:
         """Close every attachment made through attach*()."""
@@ -344,22 +318,25 @@ class Program:
         return f"<Program {self.name} type={self.type} on {self.backend}>"
 
 
-_BTF_ATTACH_KINDS = ("tp_btf", "fentry", "fexit", "fmod_ret", "lsm")
-
-
 class Object:
     """An instantiated object: `programs` and `maps` by name. Close it (or use `with`).
     `skipped` names the programs left out (instantiate(programs=...), autoload False);
     `pinned` maps the names of maps pinned by name to their paths (kernel)."""
 
-    def __init__(self, spec: ObjectSpec, backend: str) -> None:
+    def __init__(self, spec: ObjectSpec, backend: "Backend | str") -> None:
         self.spec = spec
-        self.backend = backend
+        self.platform: Backend = get_backend(backend)
         self.programs: dict[str, Program] = {}
         self.maps: dict[str, Any] = {}
         self.warnings: list[str] = []
         self.skipped: list[str] = []
         self.pinned: dict[str, str] = {}
+
+    @property
+    def backend(self) -> str:
+        """The name of the backend the object is on ("vm" or "kernel"); `platform` is
+        the Backend itself."""
+        return self.platform.name
 
     def unpin_maps(self) -> None:
         """Remove the pins of the maps pinned by name (libbpf's bpf_object__unpin_maps);
@@ -401,7 +378,7 @@ class Object:
 
 # --- instantiation -----------------------------------------------------------------------
 
-def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None,
+def instantiate(spec: ObjectSpec, backend: "Backend | str" = "vm", *, btf_target: Any = None,
                 programs: "Iterable[str] | str | None" = None,
                 pin_root: "str | os.PathLike[str] | None" = None,
                 log_level: int = 0, tail_calls: bool = True) -> Object:
@@ -420,8 +397,7 @@ def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None
     program; with a level, each loaded program keeps its log as `verifier_log` (a
     rejection carries it either way). Map specs are checked first: a bad one raises
     MapSpecError naming the map before anything is created."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r} (expected 'vm' or 'kernel')")
+    platform = get_backend(backend)
     if not isinstance(log_level, int) or isinstance(log_level, bool) or \
             not 0 <= log_level <= 7:
         raise ValueError(f"log_level must be 0..7 (1: the verifier's log, 2: every "
@@ -429,7 +405,7 @@ def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None
     selected = select_programs(spec, programs, tail_calls=tail_calls)
     check_map_specs(spec)
     root = os.fspath(pin_root) if pin_root is not None else DEFAULT_PIN_ROOT
-    obj = Object(spec, backend)
+    obj = Object(spec, platform)
     obj.skipped = [n for n in spec.programs if n not in selected]
     target: dict[str, Any] = {"log_level": log_level}
     try:
@@ -437,7 +413,7 @@ def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None
             if name == ".kconfig":  # this machine's kernel config, known only now
                 from .kconfig import kconfig_value
                 mspec = mspec.with_(contents=[(b"\0\0\0\0", kconfig_value(spec))])
-            obj.maps[name] = _create_map(name, mspec, backend, root, obj)
+            obj.maps[name] = _create_map(name, mspec, platform, root, obj)
         from .typed import attach_types
         attach_types(obj)  # obj.maps[name].typed: keys and values by their BTF types
         for name in selected:
@@ -446,10 +422,13 @@ def instantiate(spec: ObjectSpec, backend: str = "vm", *, btf_target: Any = None
             try:
                 if pspec.core_relos and "core" not in target:
                     target["core"] = _core_target(btf_target)
-                code = patch_program(spec, pspec, obj.maps, target.get("core"), backend,
+                code = patch_program(spec, pspec, obj.maps, target.get("core"), platform,
                                      obj.warnings)
-                obj.programs[name] = (_load_kernel if backend == "kernel" else _load_vm)(
-                    spec, pspec, code, obj, target)
+                loaded = platform.load_program(spec, pspec, code, obj, target)
+                prog = Program(pspec, platform, code, loaded.handle, loaded.run, loaded.netns)
+                prog.attach_btf_id = loaded.attach_btf_id
+                prog.verifier_log = loaded.verifier_log
+                obj.programs[name] = prog
             except PyBPFError as e:
                 _name_program(e, pspec)
                 raise
@@ -522,7 +501,7 @@ def check_map_specs(spec: ObjectSpec) -> None:
             raise
 
 
-def _create_map(name: str, mspec: Any, backend: str, root: str, obj: Object) -> Any:
+def _create_map(name: str, mspec: Any, backend: Backend, root: str, obj: Object) -> Any:
     """Create one map; maps pinned by name or in an iproute2 namespace (kernel) are
     pinned under `root`, or the compatible map already pinned there is reused. A failed
     creation names the map."""
@@ -531,15 +510,14 @@ def _create_map(name: str, mspec: Any, backend: str, root: str, obj: Object) -> 
     try:
         if mspec.pinning == Pinning.NONE:
             return mspec.create(backend)
-        if backend != "kernel":
+        if not backend.caps.pin:
             how = {Pinning.BY_NAME: "LIBBPF_PIN_BY_NAME",
                    Pinning.IPROUTE2_GLOBAL_NS: "iproute2's PIN_GLOBAL_NS",
                    Pinning.IPROUTE2_OBJECT_NS: "iproute2's PIN_OBJECT_NS"}[mspec.pinning]
             obj.warnings.append(f"map {name}: {how} pins only in the kernel; on the VM the "
                                 "map is this object's own")
             return mspec.create(backend)
-        from ..maps.pin import pin_or_reuse
-        m, path = pin_or_reuse(name, mspec, root, obj.spec.sha1)
+        m, path = backend.create_pinned_map(name, mspec, root, obj.spec.sha1)
         obj.pinned[name] = path
         return m
     except MapError as e:
@@ -575,10 +553,11 @@ def _core_target(btf_target: Any) -> Any:
 
 
 def patch_program(spec: ObjectSpec, pspec: ProgramSpec, maps: dict[str, Any],
-                  core_target: Any, backend: str = "kernel",
+                  core_target: Any, backend: "Backend | str" = "kernel",
                   warnings: list[str] | None = None) -> bytes:
     """The program's bytes with map references, CO-RE relocations and externs resolved
     for these maps (whose `fd` the backend understands)."""
+    platform = get_backend(backend)
     warnings = warnings if warnings is not None else []
     insns: list[Instruction] = list(pspec.instructions)
     pcs = isa.slot_offsets(insns)
@@ -595,7 +574,7 @@ def patch_program(spec: ObjectSpec, pspec: ProgramSpec, maps: dict[str, Any],
         else:
             insns[i] = Instruction(old.opcode, old.dst, BPF_PSEUDO_MAP_VALUE, 0, m.fd, ref.offset)
     for ext in pspec.extern_refs:
-        insns[index[ext.pc]] = _resolve_extern(pspec, ext, insns[index[ext.pc]], backend,
+        insns[index[ext.pc]] = _resolve_extern(pspec, ext, insns[index[ext.pc]], platform,
                                                warnings)
     code = bytearray(isa.encode(insns))
     if pspec.core_relos:
@@ -609,134 +588,11 @@ def patch_program(spec: ObjectSpec, pspec: ProgramSpec, maps: dict[str, Any],
     return bytes(code)
 
 
-def _resolve_extern(pspec: ProgramSpec, ext: Any, insn: Instruction, backend: str,
+def _resolve_extern(pspec: ProgramSpec, ext: Any, insn: Instruction, backend: Backend,
                     warnings: list[str]) -> Instruction:
-    """An extern (`.kconfig` ones are map values, see kconfig.py): kernel symbols (.ksyms) by
-    their id in the kernel's BTF, as kfunc calls (src 2) or BTF-id lddw (src 3). The VM has
-    no kernel symbols: a kfunc call fails when reached, a ksym address reads as 0."""
+    """An extern (`.kconfig` ones are map values, see kconfig.py): kernel symbols (.ksyms),
+    as the backend resolves them (Backend.resolve_ksym)."""
     if ext.section == ".ksyms":
-        if backend == "vm":
-            warnings.append(f"program {pspec.name}: kernel symbol {ext.name} does not exist on "
-                            "the VM" + (" (calling it fails)" if ext.kind == "call" else
-                                        " (its address reads as 0)"))
-            if ext.kind == "call":
-                return Instruction(insn.opcode, 0, isa.BPF_PSEUDO_KFUNC_CALL, 0, 0)
-            return Instruction.lddw(insn.dst, 0)
-        from ..btf import BtfKind, load_vmlinux
-        kind = BtfKind.FUNC if ext.kind == "call" else BtfKind.VAR
-        ids = load_vmlinux().find(ext.name, kind)
-        if not ids:
-            raise ObjectError(f"program {pspec.name}: kernel symbol {ext.name} is not in the "
-                              f"kernel's BTF as a {kind.name}")
-        if ext.kind == "call":
-            return Instruction(insn.opcode, 0, isa.BPF_PSEUDO_KFUNC_CALL, 0, ids[0])
-        return Instruction(insn.opcode, insn.dst, isa.BPF_PSEUDO_BTF_ID, 0, ids[0], 0)
+        return backend.resolve_ksym(pspec, ext, insn, warnings)
     raise ObjectError(f"program {pspec.name} uses extern {ext.name} from {ext.section}, which "
                       "pybpf does not resolve (it knows .kconfig variables and .ksyms symbols)")
-
-
-def _kernel_btf(spec: ObjectSpec, obj: Object) -> Any:
-    """The object's BTF loaded into the kernel (sanitized as loaders must), once per
-    object; None when there is none or the kernel refuses it (programs then load
-    without BTF, as libbpf retries)."""
-    if "btf" in obj.__dict__:
-        return obj.__dict__["btf"]
-    obj.__dict__["btf"] = None
-    if spec.btf is None:
-        return None
-    from .. import kernel
-    from ..btf import encode, sanitize_for_kernel
-    try:
-        sizes = {name: size for name, _, size in spec.sections}
-        clean = sanitize_for_kernel(spec.btf, sizes, spec.symbol_offsets)
-        obj.__dict__["btf"] = kernel.btf_load(encode(clean.btf))
-    except PyBPFError as e:
-        obj.warnings.append(f"BTF not loaded into the kernel: {e}")
-    return obj.__dict__["btf"]
-
-
-def _attach_btf_id(pspec: ProgramSpec, cache: dict[str, Any]) -> tuple[int, int]:
-    """(attach_btf_id, expected_attach_type) of a tp_btf/fentry/fexit/fmod_ret/lsm/iter
-    program, found in vmlinux BTF (read once per instantiation); (0, the spec's
-    expected attach type) for the other program types."""
-    from .attachbtf import expected_attach_type, needs_attach_btf_id, resolve_attach_btf_id
-    attach_type = expected_attach_type(pspec.type, pspec.expected_attach_type, pspec.section)
-    if not needs_attach_btf_id(pspec.type, attach_type):
-        return 0, pspec.expected_attach_type
-    if "vmlinux" not in cache:
-        from ..btf import BTFError, load_vmlinux
-        try:
-            cache["vmlinux"] = load_vmlinux()
-        except BTFError as e:
-            raise ObjectError(f"program {pspec.name}: its attach target is found in the "
-                              f"kernel's BTF, which cannot be read ({e})") from None
-    attach_to = pspec.attach_to or pspec.section.partition("/")[2]
-    return resolve_attach_btf_id(cache["vmlinux"], pspec.name, pspec.type, attach_type,
-                                 attach_to), attach_type
-
-
-def _load_kernel(spec: ObjectSpec, pspec: ProgramSpec, code: bytes, obj: Object,
-                 cache: dict[str, Any]) -> Program:
-    from .. import kernel
-    from ..kernel.errors import verifier_error
-    attach_btf_id, attach_type = _attach_btf_id(pspec, cache)
-    btf = _kernel_btf(spec, obj) if pspec.func_info else None
-    try:
-        handle = kernel.prog_load(pspec.type, code, pspec.license or spec.license or "GPL",
-                                  log_level=cache.get("log_level", 0),
-                                  expected_attach_type=attach_type,
-                                  name=_kernel_name(pspec.name), kern_version=pspec.kern_version,
-                                  prog_flags=pspec.flags, attach_btf_id=attach_btf_id,
-                                  prog_btf_fd=btf if btf is not None else 0,
-                                  func_info=[(f.pc, f.type_id) for f in pspec.func_info]
-                                  if btf is not None else None)
-    except kernel.KernelVerifierError as e:
-        raise verifier_error(e.errno, e.log, e.cmd,
-                             f"program {pspec.name} ({pspec.section})") from None
-
-    def run(*, data_in: bytes | None, ctx_in: bytes | None, repeat: int,
-            data_size_out: int | None, ctx_size_out: int | None, flags: int) -> TestRunResult:
-        res = handle.test_run(data_in, ctx_in=ctx_in, repeat=repeat, data_size_out=data_size_out,
-                              ctx_size_out=ctx_size_out, flags=flags)
-        return TestRunResult(res.retval, res.data_out, res.ctx_out, res.duration)
-
-    prog = Program(pspec, "kernel", code, handle, run)
-    prog.attach_btf_id = attach_btf_id
-    prog.verifier_log = handle.log if cache.get("log_level") else None
-    return prog
-
-
-def _kernel_name(name: str) -> str:
-    """Program names the kernel accepts: 15 characters of [A-Za-z0-9_.]."""
-    return "".join(c if c.isalnum() or c in "_." else "_" for c in name)[:15]
-
-
-def _load_vm(spec: ObjectSpec, pspec: ProgramSpec, code: bytes, obj: Object,
-             cache: dict[str, Any]) -> Program:
-    from .. import progtypes
-    from ..helpers import default_helpers
-    from ..vm import CORE_POISON_HELPER, VM
-    try:
-        helpers = progtypes.helpers_for(pspec.type, default_helpers())
-    except PyBPFError:
-        helpers = default_helpers()
-    # helpers the VM lacks fail when called (HelperError), not at load: the object's
-    # other programs stay usable
-    missing = sorted({i.imm for i in isa.decode(code) if i.opcode == isa.OPCODE_CALL
-                      and i.src == 0 and i.imm not in helpers and i.imm != CORE_POISON_HELPER})
-    if missing:
-        from ..helpers import helper_name
-        obj.warnings.append(f"program {pspec.name}: the VM does not provide "
-                            f"{', '.join(helper_name(h) for h in missing)}; calls to them fail")
-    vm = VM(code, helpers=helpers, maps=list(obj.maps.values()), check_helpers=False)
-
-    def run(*, data_in: bytes | None, ctx_in: bytes | None, repeat: int,
-            data_size_out: int | None, ctx_size_out: int | None, flags: int) -> TestRunResult:
-        res = progtypes.test_run(vm, pspec.type, data_in=data_in, ctx_in=ctx_in, repeat=repeat,
-                                 data_size_out=data_size_out, ctx_size_out=ctx_size_out,
-                                 flags=flags, expected_attach_type=pspec.expected_attach_type,
-                                 netns=prog._world.get("netns"))
-        return TestRunResult(res.retval, res.data_out, res.ctx_out, res.duration)
-
-    prog = Program(pspec, "vm", code, vm, run)
-    return prog

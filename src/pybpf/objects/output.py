@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..backend import get_backend
 from ..errors import PyBPFError
 
 __all__ = ["RunCapture", "OutputRecord", "resolve_type", "declared_record_types"]
@@ -156,8 +157,7 @@ class RunCapture:
         self.declared, self.record_anchors = declared_record_types(obj.spec)
         self._readers: dict[str, Any] = {}
         self._perf: dict[str, Any] = {}
-        self._trace: Any = None
-        self._vm_marks: dict[str, int] = {}
+        self._trace: Any = None  # the backend's printk reader
         self._wrapped: list[tuple[Any, Any]] = []
         btf = obj.spec.btf
         for map_name, names in (record_types or {}).items():
@@ -196,15 +196,10 @@ class RunCapture:
                 except (PyBPFError, OSError) as e:  # no perf events here (CAP_PERFMON)
                     self.warnings.append(f"perf buffer {name} not read: {e}")
         if self._want_printk and _calls_printk(obj):
-            if obj.backend == "kernel":
-                from ..kernel.tracepipe import TracePrintk
-                try:
-                    self._trace = TracePrintk()
-                except PyBPFError as e:
-                    self.warnings.append(f"bpf_printk output not shown: {e}")
-            else:
-                self._vm_marks = {n: p.handle.trace_pipe.written for n, p in obj.programs.items()
-                                  if hasattr(p.handle, "trace_pipe")}
+            try:
+                self._trace = obj.platform.printk_reader(obj)
+            except PyBPFError as e:
+                self.warnings.append(f"bpf_printk output not shown: {e}")
         for p in obj.programs.values():
             self._wrapped.append((p, p._runner))
             p._runner = self._collecting(p._runner)
@@ -218,23 +213,9 @@ class RunCapture:
         return run
 
     def _perf_slots(self, m: Any) -> Any:
-        """Give each CPU's slot an event; returns what reads them (a PerfBuffer in the
-        kernel, the slot indexes on the VM)."""
-        from ..maps import possible_cpus
-        if m.backend == "kernel":
-            from ..kernel import PerfBuffer
-            from ..kernel.attach import online_cpus
-            buf = PerfBuffer([c for c in online_cpus() if c < m.max_entries], pages=4)
-            try:
-                buf.attach(m)
-            except BaseException:
-                buf.close()
-                raise
-            return buf
-        slots = list(range(min(possible_cpus(), m.max_entries)))
-        for i in slots:
-            m[i] = i
-        return slots
+        """Give each CPU's slot an event; returns what reads them (the backend's
+        perf reader: read() gives (cpu, record) pairs)."""
+        return get_backend(m.backend).perf_reader(m)
 
     # --- collecting --------------------------------------------------------------------
     def collect(self) -> None:
@@ -243,23 +224,10 @@ class RunCapture:
             for rec in reader.poll(0):
                 self.records.append(self._decode(name, "ringbuf", rec, None))
         for name, src in self._perf.items():
-            if isinstance(src, list):
-                m = self.obj.maps[name]
-                for cpu in src:
-                    for rec in m.events(cpu):
-                        self.records.append(self._decode(name, "perf", rec, cpu))
-            else:
-                for cpu, rec in src.read():
-                    self.records.append(self._decode(name, "perf", rec, cpu))
+            for cpu, rec in src.read():
+                self.records.append(self._decode(name, "perf", rec, cpu))
         if self._trace is not None:
-            self.printk.extend(t.rstrip("\n") for t in self._trace.texts())
-        elif self._vm_marks:
-            for n, p in self.obj.programs.items():
-                pipe = getattr(p.handle, "trace_pipe", None)
-                if pipe is None:
-                    continue
-                self.printk.extend(m.rstrip("\n") for m in pipe.since(self._vm_marks.get(n, 0)))
-                self._vm_marks[n] = pipe.written
+            self.printk.extend(self._trace.read())
 
     def _decode(self, name: str, kind: str, data: bytes, cpu: int | None) -> OutputRecord:
         """The record decoded as the type given for its map that fits it, else as the
@@ -296,8 +264,7 @@ class RunCapture:
             reader.close()
         self._readers.clear()
         for src in self._perf.values():
-            if not isinstance(src, list):
-                src.close()
+            src.close()
         self._perf.clear()
         if self._trace is not None:
             self._trace.close()

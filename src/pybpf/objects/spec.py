@@ -164,18 +164,21 @@ class ObjectSpec:
     # PIN_OBJECT_NS maps (<bpffs>/tc/<sha1>/<name>)
     sha1: str = ""
 
-    def instantiate(self, backend: str = "vm", *, btf_target: Any = None,
+    def instantiate(self, backend: Any = "vm", *, btf_target: Any = None,
                     programs: Any = None, pin_root: Any = None, log_level: int = 0,
                     tail_calls: bool = True) -> Any:
-        """Create the maps and load the programs on "vm" or "kernel"; returns an Object.
+        """Create the maps and load the programs on "vm" or "kernel" (a name or a
+        pybpf.backend.Backend); returns an Object.
         `programs`: the names of the programs to load (default: those whose `autoload`
         is true), with the tail-call targets they need unless `tail_calls` is False;
         `pin_root`: the bpffs under which pinned maps live (kernel; /sys/fs/bpf);
         `log_level`: keep each kernel program's verifier log (`verifier_log`).
-        See pybpf.objects.instance.instantiate."""
-        from .instance import instantiate
-        return instantiate(self, backend, btf_target=btf_target, programs=programs,
-                           pin_root=pin_root, log_level=log_level, tail_calls=tail_calls)
+        The backend does it (Backend.instantiate, i.e. pybpf.objects.instance.instantiate),
+        so the spec, pure data, imports nothing that runs it."""
+        from ..backend import get_backend
+        return get_backend(backend).instantiate(
+            self, btf_target=btf_target, programs=programs, pin_root=pin_root,
+            log_level=log_level, tail_calls=tail_calls)
 
     def global_bytes(self, name: str) -> bytes:
         """The initial bytes of a global variable."""

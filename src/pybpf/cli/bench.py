@@ -1,0 +1,66 @@
+"""`pybpf bench`: interpreter speed, VM against kernel per run, map operations."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .common import command_group, json_option, positive_int
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .. import bench
+    from ..tools.progress import StepProgress, progress
+    if args.what == "maps":
+        with StepProgress(unit="map", desc="bench maps", as_json=args.json) as steps:
+            report = bench.maps_report(ops=args.ops, repeat=args.repeat,
+                                       kernel=not args.no_kernel, progress=steps)
+        fmt = bench.format_maps
+    else:
+        names = list(bench.PROGRAMS)
+        with progress(len(names), unit="prog", desc=f"bench {args.what}",
+                      as_json=args.json) as bar:
+            done = (lambda name: bar.update()) if bar.enabled else None
+            if args.what == "kernel":
+                from ..tools.perms import kernel_gate
+                kernel_gate("pybpf bench kernel", ["CAP_BPF"], require=False)
+                report = bench.kernel_report(repeat=args.repeat, iterations=args.iterations,
+                                             progress=done)
+                fmt = bench.format_kernel
+            else:
+                report = bench.interp_report(repeat=args.repeat, iterations=args.iterations,
+                                             progress=done)
+                fmt = bench.format_interp
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        sys.stdout.write(fmt(report))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """The bench group."""
+    bsub = command_group(sub, "bench", "benchmarks")
+    bi = bsub.add_parser("interp", help="interpreter speed in executed instructions per second")
+    bi.add_argument("--repeat", type=positive_int, default=3,
+                    help="runs of each program, the best counts (default 3)")
+    bi.add_argument("--iterations", type=positive_int, default=100_000,
+                    help="loop iterations of each program (default 100000)")
+    json_option(bi)
+    bi.set_defaults(fn=cmd_bench)
+    bk = bsub.add_parser("kernel", help="ns per run on the VM and in the kernel, same programs")
+    bk.add_argument("--repeat", type=positive_int, default=3,
+                    help="runs of each program, the best counts (default 3)")
+    bk.add_argument("--iterations", type=positive_int, default=10_000,
+                    help="loop iterations of each program (default 10000)")
+    json_option(bk)
+    bk.set_defaults(fn=cmd_bench)
+    bm = bsub.add_parser("maps", help="map lookups/updates per second, VM maps and kernel maps")
+    bm.add_argument("--repeat", type=positive_int, default=3,
+                    help="timed passes, the best counts (default 3)")
+    bm.add_argument("--ops", type=positive_int, default=20_000,
+                    help="operations per pass (default 20000)")
+    bm.add_argument("--no-kernel", action="store_true", help="VM maps only")
+    json_option(bm)
+    bm.set_defaults(fn=cmd_bench)

@@ -1,0 +1,185 @@
+"""The kernel as a backend: maps and programs made through bpf(2) (pybpf.kernel),
+programs checked by the kernel's verifier and attached to its hooks. Imports nothing
+of the VM side (pybpf.vm, pybpf.helpers, pybpf.progtypes, the VM maps)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .. import isa
+from ..backend import Capabilities, LoadedProgram, TestRunResult
+from ..errors import PyBPFError
+from ..isa import Instruction
+from .errors import ObjectError
+
+if TYPE_CHECKING:
+    from ..maps import Map, MapSpec
+    from .instance import Object
+    from .spec import ObjectSpec, ProgramSpec
+
+__all__ = ["KernelBackend", "KERNEL_BACKEND"]
+
+
+class KernelBackend:
+    """The running kernel, through bpf(2) in pure Python."""
+
+    name = "kernel"
+    caps = Capabilities(attach=True, pin=True, verifier_log=True, set_world=False,
+                        custom_helpers=False, insn_budget=False, fd_handles=True,
+                        host_bpf=True)
+
+    def create_map(self, spec: "MapSpec") -> "Map":
+        from ..maps.kernelmap import KernelMap
+        return KernelMap.create(spec)
+
+    def create_pinned_map(self, name: str, spec: "MapSpec", root: str,
+                          object_id: str) -> "tuple[Map, str]":
+        from ..maps.pin import pin_or_reuse
+        return pin_or_reuse(name, spec, root, object_id)
+
+    def instantiate(self, spec: "ObjectSpec", **kw: Any) -> "Object":
+        from . import instance  # looked up at call time: the pytest plugin wraps it
+        return instance.instantiate(spec, self, **kw)
+
+    def load_program(self, spec: "ObjectSpec", pspec: "ProgramSpec", code: bytes,
+                     obj: "Object", cache: dict[str, Any]) -> LoadedProgram:
+        from .. import kernel
+        from ..kernel.errors import verifier_error
+        attach_btf_id, attach_type = _attach_btf_id(pspec, cache)
+        btf = _kernel_btf(spec, obj) if pspec.func_info else None
+        try:
+            handle = kernel.prog_load(pspec.type, code, pspec.license or spec.license or "GPL",
+                                      log_level=cache.get("log_level", 0),
+                                      expected_attach_type=attach_type,
+                                      name=kernel_name(pspec.name),
+                                      kern_version=pspec.kern_version,
+                                      prog_flags=pspec.flags, attach_btf_id=attach_btf_id,
+                                      prog_btf_fd=btf if btf is not None else 0,
+                                      func_info=[(f.pc, f.type_id) for f in pspec.func_info]
+                                      if btf is not None else None)
+        except kernel.KernelVerifierError as e:
+            raise verifier_error(e.errno, e.log, e.cmd,
+                                 f"program {pspec.name} ({pspec.section})") from None
+
+        def run(*, data_in: bytes | None, ctx_in: bytes | None, repeat: int,
+                data_size_out: int | None, ctx_size_out: int | None,
+                flags: int) -> TestRunResult:
+            res = handle.test_run(data_in, ctx_in=ctx_in, repeat=repeat,
+                                  data_size_out=data_size_out, ctx_size_out=ctx_size_out,
+                                  flags=flags)
+            return TestRunResult(res.retval, res.data_out, res.ctx_out, res.duration)
+
+        return LoadedProgram(handle, run, attach_btf_id=attach_btf_id,
+                             verifier_log=handle.log if cache.get("log_level") else None)
+
+    def resolve_ksym(self, pspec: "ProgramSpec", ext: Any, insn: Instruction,
+                     warnings: list[str]) -> Instruction:
+        """A kernel symbol by its id in the kernel's BTF: a kfunc call (src 2) or a
+        BTF-id lddw (src 3)."""
+        from ..btf import BtfKind, load_vmlinux
+        kind = BtfKind.FUNC if ext.kind == "call" else BtfKind.VAR
+        ids = load_vmlinux().find(ext.name, kind)
+        if not ids:
+            raise ObjectError(f"program {pspec.name}: kernel symbol {ext.name} is not in the "
+                              f"kernel's BTF as a {kind.name}")
+        if ext.kind == "call":
+            return Instruction(insn.opcode, 0, isa.BPF_PSEUDO_KFUNC_CALL, 0, ids[0])
+        return Instruction(insn.opcode, insn.dst, isa.BPF_PSEUDO_BTF_ID, 0, ids[0], 0)
+
+    def run_raw(self, code: bytes, mem: bytes | None, *, helpers: Any = None,
+                insn_budget: int | None = None) -> int:
+        from ..kernel import run_raw
+        return run_raw(code, mem)
+
+    def links(self) -> Any:
+        from .. import kernel
+        return kernel
+
+    def printk_reader(self, obj: "Object") -> "KernelPrintk":
+        """What reads bpf_printk's messages: a trace instance of the host's tracefs
+        (PyBPFError when there is none to make)."""
+        return KernelPrintk()
+
+    def perf_reader(self, m: "Map") -> Any:
+        """What reads a perf event array: a PerfBuffer of one event per online CPU the
+        map has a slot for, attached to it."""
+        from ..kernel import PerfBuffer
+        from ..kernel.attach import online_cpus
+        buf = PerfBuffer([c for c in online_cpus() if c < m.max_entries], pages=4)
+        try:
+            buf.attach(m)
+        except BaseException:
+            buf.close()
+            raise
+        return buf
+
+    def features(self, helpers: bool = True) -> dict[str, Any]:
+        """What this kernel's BPF supports (pybpf.kernel.features_report)."""
+        from ..kernel import features_report
+        return features_report(helpers=helpers)
+
+    def __repr__(self) -> str:
+        return "<Backend kernel>"
+
+
+class KernelPrintk:
+    """bpf_printk messages from the kernel's trace pipe (pybpf.kernel.TracePrintk)."""
+
+    def __init__(self) -> None:
+        from ..kernel.tracepipe import TracePrintk
+        self._trace = TracePrintk()
+
+    def read(self) -> list[str]:
+        """The messages that arrived since the last read, without their newlines."""
+        return [t.rstrip("\n") for t in self._trace.texts()]
+
+    def close(self) -> None:
+        self._trace.close()
+
+
+KERNEL_BACKEND = KernelBackend()
+
+
+def kernel_name(name: str) -> str:
+    """Program names the kernel accepts: 15 characters of [A-Za-z0-9_.]."""
+    return "".join(c if c.isalnum() or c in "_." else "_" for c in name)[:15]
+
+
+def _kernel_btf(spec: "ObjectSpec", obj: "Object") -> Any:
+    """The object's BTF loaded into the kernel (sanitized as loaders must), once per
+    object; None when there is none or the kernel refuses it (programs then load
+    without BTF, as libbpf retries)."""
+    if "btf" in obj.__dict__:
+        return obj.__dict__["btf"]
+    obj.__dict__["btf"] = None
+    if spec.btf is None:
+        return None
+    from .. import kernel
+    from ..btf import encode, sanitize_for_kernel
+    try:
+        sizes = {name: size for name, _, size in spec.sections}
+        clean = sanitize_for_kernel(spec.btf, sizes, spec.symbol_offsets)
+        obj.__dict__["btf"] = kernel.btf_load(encode(clean.btf))
+    except PyBPFError as e:
+        obj.warnings.append(f"BTF not loaded into the kernel: {e}")
+    return obj.__dict__["btf"]
+
+
+def _attach_btf_id(pspec: "ProgramSpec", cache: dict[str, Any]) -> tuple[int, int]:
+    """(attach_btf_id, expected_attach_type) of a tp_btf/fentry/fexit/fmod_ret/lsm/iter
+    program, found in vmlinux BTF (read once per instantiation); (0, the spec's
+    expected attach type) for the other program types."""
+    from .attachbtf import expected_attach_type, needs_attach_btf_id, resolve_attach_btf_id
+    attach_type = expected_attach_type(pspec.type, pspec.expected_attach_type, pspec.section)
+    if not needs_attach_btf_id(pspec.type, attach_type):
+        return 0, pspec.expected_attach_type
+    if "vmlinux" not in cache:
+        from ..btf import BTFError, load_vmlinux
+        try:
+            cache["vmlinux"] = load_vmlinux()
+        except BTFError as e:
+            raise ObjectError(f"program {pspec.name}: its attach target is found in the "
+                              f"kernel's BTF, which cannot be read ({e})") from None
+    attach_to = pspec.attach_to or pspec.section.partition("/")[2]
+    return resolve_attach_btf_id(cache["vmlinux"], pspec.name, pspec.type, attach_type,
+                                 attach_to), attach_type
