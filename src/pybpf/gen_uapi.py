@@ -20,6 +20,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .gen_uapi_structs import GenError, generate_structs
+
 if TYPE_CHECKING:
     from .btf import Btf
 
@@ -77,6 +79,10 @@ CONST_ENUMS: tuple[tuple[str, str], ...] = (
     ("BPF_F_KPROBE_MULTI_RETURN", "linux/bpf.h"),
     ("BPF_F_UPROBE_MULTI_RETURN", "linux/bpf.h"),
     ("XDP_ATTACHED_NONE", "linux/if_link.h"),
+    ("enum perf_type_id", "linux/perf_event.h"),
+    ("enum perf_sw_ids", "linux/perf_event.h"),
+    ("enum perf_event_sample_format", "linux/perf_event.h"),
+    ("enum perf_event_type", "linux/perf_event.h"),
     ("BPF_MAX_LOOPS", "include/linux/bpf.h (kernel-internal)"),  # bpf_loop, may_goto
 )
 
@@ -133,10 +139,6 @@ DEFINES: tuple[Define, ...] = (
     *_defines("include/linux/bpf_verifier.h (kernel-internal)",
               BPF_LOG_LEVEL1=1, BPF_LOG_LEVEL2=2, BPF_LOG_STATS=4, BPF_LOG_FIXED=8),
 )
-
-
-class GenError(Exception):
-    """The BTF lacks something the generator needs (an enum, a struct, a member)."""
 
 
 def _order(members: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -234,7 +236,8 @@ def generate_uapi(btf: Btf, release: str) -> str:
             members = enums.named(marker[5:])
         else:
             members = enums.holding(marker)
-        out.append(f"# {header}: {marker if marker.startswith('enum ') else 'enum { ' + marker + ', ... }'}")
+        what = marker if marker.startswith("enum ") else "enum { " + marker + ", ... }"
+        out.append(f"# {header}: {what}")
         for n, v in _order(members):
             if n in seen:
                 raise GenError(f"{n} published twice")
@@ -256,7 +259,6 @@ def generate_uapi(btf: Btf, release: str) -> str:
 
 def generate(btf: Btf, release: str | None = None) -> dict[str, str]:
     """{module file name: source} of both generated modules."""
-    from .gen_uapi_structs import generate_structs
     release = release or platform.release()
     return {"uapi.py": generate_uapi(btf, release),
             "uapi_structs.py": generate_structs(btf, release)}
@@ -281,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         modules = generate(load_file(args.btf), args.release)
     except (BTFError, GenError) as e:
         print(f"pybpf.gen_uapi: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"pybpf.gen_uapi: cannot read {args.btf}: {e.strerror}", file=sys.stderr)
         return 2
     if not args.outdir:
         for text in modules.values():

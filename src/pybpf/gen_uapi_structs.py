@@ -224,7 +224,8 @@ def field_bit_offset(cls: Any, name: str) -> int:
 
 
 class GenError(Exception):
-    """The BTF lacks a struct or member the generator needs, or ctypes cannot match it."""
+    """The BTF lacks something the generator needs (an enum, a struct, a member), or
+    ctypes cannot lay a struct out as the BTF does."""
 
 
 _PRELUDE = '''
@@ -233,7 +234,10 @@ class _Struct(ctypes.Structure):
 
     def __repr__(self) -> str:
         parts = []
+        anonymous = getattr(self, "_anonymous_", ())
         for name, *_ in self._fields_:
+            if name in anonymous:  # an anonymous union: its first (canonical) name
+                name = getattr(self, name)._fields_[0][0]
             if name.startswith("_"):
                 continue
             v = getattr(self, name)

@@ -14,7 +14,10 @@ class _Struct(ctypes.Structure):
 
     def __repr__(self) -> str:
         parts = []
+        anonymous = getattr(self, "_anonymous_", ())
         for name, *_ in self._fields_:
+            if name in anonymous:  # an anonymous union: its first (canonical) name
+                name = getattr(self, name)._fields_[0][0]
             if name.startswith("_"):
                 continue
             v = getattr(self, name)

@@ -22,6 +22,10 @@ import struct
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from ..uapi import (XDP_ATTACHED_DRV, XDP_ATTACHED_HW, XDP_ATTACHED_MULTI,  # noqa: F401
+                    XDP_ATTACHED_NONE, XDP_ATTACHED_SKB, XDP_FLAGS_DRV_MODE,
+                    XDP_FLAGS_HW_MODE, XDP_FLAGS_REPLACE, XDP_FLAGS_SKB_MODE,
+                    XDP_FLAGS_UPDATE_IF_NOEXIST)
 from .errors import KernelError, kernel_error
 
 NETLINK_ROUTE = 0
@@ -56,16 +60,6 @@ IFLA_XDP_FD, IFLA_XDP_ATTACHED, IFLA_XDP_FLAGS, IFLA_XDP_PROG_ID = 1, 2, 3, 4
 IFLA_XDP_DRV_PROG_ID, IFLA_XDP_SKB_PROG_ID, IFLA_XDP_HW_PROG_ID = 5, 6, 7
 IFLA_XDP_EXPECTED_FD = 8
 
-# enum { XDP_ATTACHED_NONE, DRV, SKB, HW, MULTI }
-XDP_ATTACHED_NONE, XDP_ATTACHED_DRV, XDP_ATTACHED_SKB, XDP_ATTACHED_HW, \
-    XDP_ATTACHED_MULTI = range(5)
-
-# XDP_FLAGS_* (if_link.h)
-XDP_FLAGS_UPDATE_IF_NOEXIST = 1 << 0
-XDP_FLAGS_SKB_MODE = 1 << 1
-XDP_FLAGS_DRV_MODE = 1 << 2
-XDP_FLAGS_HW_MODE = 1 << 3
-XDP_FLAGS_REPLACE = 1 << 4
 XDP_MODE_FLAGS = {"skb": XDP_FLAGS_SKB_MODE, "drv": XDP_FLAGS_DRV_MODE,
                   "hw": XDP_FLAGS_HW_MODE}
 
