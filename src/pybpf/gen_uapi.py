@@ -79,6 +79,12 @@ CONST_ENUMS: tuple[tuple[str, str], ...] = (
     ("BPF_F_KPROBE_MULTI_RETURN", "linux/bpf.h"),
     ("BPF_F_UPROBE_MULTI_RETURN", "linux/bpf.h"),
     ("XDP_ATTACHED_NONE", "linux/if_link.h"),
+    ("IFLA_IFNAME", "linux/if_link.h"),            # rtnetlink: links and their XDP
+    ("IFLA_XDP_FD", "linux/if_link.h"),
+    ("RTM_NEWLINK", "linux/rtnetlink.h"),
+    ("TCA_KIND", "linux/rtnetlink.h"),
+    ("TCA_BPF_FD", "linux/pkt_cls.h"),
+    ("enum nlmsgerr_attrs", "linux/netlink.h"),
     ("enum perf_type_id", "linux/perf_event.h"),
     ("enum perf_sw_ids", "linux/perf_event.h"),
     ("enum perf_event_sample_format", "linux/perf_event.h"),
@@ -129,7 +135,18 @@ DEFINES: tuple[Define, ...] = (
               XDP_FLAGS_UPDATE_IF_NOEXIST=1 << 0, XDP_FLAGS_SKB_MODE=1 << 1,
               XDP_FLAGS_DRV_MODE=1 << 2, XDP_FLAGS_HW_MODE=1 << 3,
               XDP_FLAGS_REPLACE=1 << 4),
+    *_defines("linux/netlink.h",
+              NETLINK_ROUTE=0, NETLINK_CAP_ACK=10, NETLINK_EXT_ACK=11,
+              NLM_F_REQUEST=0x1, NLM_F_MULTI=0x2, NLM_F_ACK=0x4, NLM_F_ROOT=0x100,
+              NLM_F_MATCH=0x200, NLM_F_REPLACE=0x100, NLM_F_EXCL=0x200, NLM_F_CREATE=0x400,
+              NLM_F_ACK_TLVS=0x200, NLMSG_ERROR=0x2, NLMSG_DONE=0x3, NLA_F_NESTED=1 << 15),
+    *_defines("linux/pkt_sched.h",
+              TC_H_ROOT=0xFFFFFFFF, TC_H_INGRESS=0xFFFFFFF1, TC_H_CLSACT=0xFFFFFFF1,
+              TC_H_MIN_INGRESS=0xFFF2, TC_H_MIN_EGRESS=0xFFF3),
+    *_defines("linux/if_ether.h", ETH_P_ALL=0x0003),
+    *_defines("linux/sched.h", CLONE_NEWNET=0x40000000),
     *_defines("linux/pkt_cls.h",
+              TCA_BPF_FLAG_ACT_DIRECT=1 << 0,
               TC_ACT_UNSPEC=-1, TC_ACT_OK=0, TC_ACT_RECLASSIFY=1, TC_ACT_SHOT=2,
               TC_ACT_PIPE=3, TC_ACT_STOLEN=4, TC_ACT_QUEUED=5, TC_ACT_REPEAT=6,
               TC_ACT_REDIRECT=7, TC_ACT_TRAP=8),
@@ -231,20 +248,20 @@ def generate_uapi(btf: Btf, release: str) -> str:
             out.append(_const(n, v))
             seen.add(n)
     out += ["", "# Enums published as constants (BTF)."]
-    for marker, header in CONST_ENUMS:
+    for marker, where in CONST_ENUMS:
         if marker.startswith("enum "):
             members = enums.named(marker[5:])
         else:
             members = enums.holding(marker)
         what = marker if marker.startswith("enum ") else "enum { " + marker + ", ... }"
-        out.append(f"# {header}: {what}")
+        out.append(f"# {where}: {what}")
         for n, v in _order(members):
             if n in seen:
                 raise GenError(f"{n} published twice")
             seen.add(n)
             out.append(_const(n, v))
     out += ["", "# #define constants (not in BTF; recorded in pybpf.gen_uapi.DEFINES)."]
-    header = None
+    header: str | None = None
     for d in DEFINES:
         if d.name in seen:
             raise GenError(f"{d.name} published twice")

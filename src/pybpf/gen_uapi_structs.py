@@ -153,7 +153,7 @@ class _Writer:
     def _build(self, fields: list[tuple[str, str, int | None]], anonymous: list[str],
                is_union: bool) -> Any:
         base = ctypes.Union if is_union else ctypes.Structure
-        ns = {"_fields_": [self._field(f) for f in fields]}
+        ns: dict[str, Any] = {"_fields_": [self._field(f) for f in fields]}
         anon = [a for a in anonymous if any(f[0] == a for f in fields)]
         if anon:
             ns["_anonymous_"] = anon
@@ -255,14 +255,14 @@ class _Union(ctypes.Union):
 def _select(btf: Btf, spec: StructSpec) -> Any:
     """The BTF struct/union a spec names."""
     from .btf import BTFError, BtfKind, Struct, Union_
-    t = None
+    t: Any = None
     for kind in (BtfKind.STRUCT, BtfKind.UNION):
         try:
             t = btf[btf.find_one(spec.c_type, kind)]
             break
         except BTFError:
             continue
-    if t is None:
+    if not isinstance(t, (Struct, Union_)):
         raise GenError(f"no struct or union {spec.c_type} in the BTF")
     if spec.member is None:
         return t
@@ -273,7 +273,7 @@ def _select(btf: Btf, spec: StructSpec) -> Any:
         if m.name:
             continue
         inner = btf[btf.resolve(m.type)]
-        first = inner
+        first: Any = inner
         while isinstance(first, (Struct, Union_)) and first.members and \
                 not first.members[0].name:
             first = btf[btf.resolve(first.members[0].type)]

@@ -26,7 +26,8 @@ from pybpf.kernel import (
     tracepoint_id,
 )
 from pybpf.kernel.abi import PerfEventAttr
-from pybpf.kernel.link import online_cpus, sys_perf_event_open_number
+from pybpf.cpus import online_cpus
+from pybpf.kernel.link import sys_perf_event_open_number
 from pybpf.objects.instance import AttachNotSupportedError
 from pybpf.tools.syscalls import syscall_number
 

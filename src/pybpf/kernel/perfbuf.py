@@ -15,11 +15,17 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from ..cpus import online_cpus
 from . import abi
-from .abi import (PERF_COUNT_SW_BPF_OUTPUT, PERF_RECORD_LOST, PERF_RECORD_SAMPLE,
-                  PERF_SAMPLE_RAW, PERF_TYPE_SOFTWARE)
+from .abi import (
+    PERF_COUNT_SW_BPF_OUTPUT,
+    PERF_RECORD_LOST,
+    PERF_RECORD_SAMPLE,
+    PERF_SAMPLE_RAW,
+    PERF_TYPE_SOFTWARE,
+)
 from .fd import FD
-from .link.perf_event import online_cpus, perf_event_open
+from .link.perf_event import perf_event_open
 
 # struct perf_event_mmap_page: data_head / data_tail / data_offset / data_size
 _HEAD_OFF, _TAIL_OFF, _DATA_OFF_OFF, _DATA_SIZE_OFF = 1024, 1032, 1040, 1048

@@ -10,7 +10,6 @@ from pathlib import Path
 from .errors import KernelError
 from .syscall import libc
 
-
 TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
 

@@ -223,7 +223,7 @@ class RunCapture:
         from ..maps import possible_cpus
         if m.backend == "kernel":
             from ..kernel import PerfBuffer
-            from ..kernel.link import online_cpus
+            from ..cpus import online_cpus
             buf = PerfBuffer([c for c in online_cpus() if c < m.max_entries], pages=4)
             try:
                 buf.attach(m)

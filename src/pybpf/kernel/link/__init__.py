@@ -30,7 +30,6 @@ from .netbase import kernel_feature, privilege_text
 from .perf_event import (
     PerfEventLink,
     attach_perf_event,
-    online_cpus,
     perf_event_open,
     sys_perf_event_open_number,
 )
@@ -53,7 +52,7 @@ __all__ = [
     "link_info_of", "link_kind", "link_kind_direction",
     "CGROUP_ATTACH_TYPES", "CgroupLink", "attach_cgroup", "cgroup2_root",
     "kernel_feature", "privilege_text",
-    "PerfEventLink", "attach_perf_event", "online_cpus", "perf_event_open",
+    "PerfEventLink", "attach_perf_event", "perf_event_open",
     "sys_perf_event_open_number",
     "RawTracepointLink", "attach_raw_tracepoint", "attach_tracing",
     "SocketFilter", "attach_socket",

@@ -43,8 +43,9 @@ class LinkInfo:
     def attach_type(self) -> AttachType | int:
         """The attach type, for the link types that report one (cgroup, tcx, netkit,
         netns, tracing); 0 for the others."""
-        off = {LinkType.CGROUP: 8, LinkType.TCX: 4, LinkType.NETKIT: 4, LinkType.NETNS: 4,
-               LinkType.TRACING: 0}.get(self.type)  # type: ignore[call-overload]
+        offsets: dict[int, int] = {LinkType.CGROUP: 8, LinkType.TCX: 4, LinkType.NETKIT: 4,
+                                   LinkType.NETNS: 4, LinkType.TRACING: 0}
+        off = offsets.get(self.type)
         if off is None:
             return 0
         return _enum(AttachType, struct.unpack_from("<I", self.extra, off)[0])

@@ -13,7 +13,6 @@ from ..fd import FD, Owner
 from .base import Link, link_create, link_kind_direction
 from .netbase import _NOT_SUPPORTED, _privilege, kernel_feature
 
-
 CGROUP_ATTACH_TYPES = frozenset(a for a in AttachType if a.name.startswith("CGROUP_")
                                 or a is AttachType.CGROUP_SOCK_OPS)
 

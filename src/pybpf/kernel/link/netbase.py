@@ -10,7 +10,6 @@ import os
 
 from ..errors import ENOTSUPP, KernelError, kernel_error
 
-
 _NOT_SUPPORTED = (_errno.EINVAL, _errno.EOPNOTSUPP, ENOTSUPP, _errno.ENOSYS)
 
 

@@ -9,9 +9,7 @@ import ctypes
 import dataclasses
 import errno as _errno
 import fcntl
-import os
 import platform
-from pathlib import Path
 from typing import Any
 
 from .. import abi
@@ -21,7 +19,6 @@ from ..fd import FD, Owner, fd_of
 from ..objects import prog_id_of
 from ..syscall import libc
 from .base import Link, LinkInfo, link_create
-
 
 # --- perf_event_open(2) ---------------------------------------------------------------------
 
@@ -66,19 +63,6 @@ def perf_event_open(attr: abi.PerfEventAttr, pid: int = -1, cpu: int = 0, group_
         err = ctypes.get_errno()
         if err != _errno.EINTR:
             raise kernel_error(err, "perf_event_open", f"type {attr.type} config {attr.config}")
-
-
-def online_cpus() -> list[int]:
-    """The online CPUs (/sys/devices/system/cpu/online), e.g. [0, 1]."""
-    try:
-        text = Path("/sys/devices/system/cpu/online").read_text().strip()
-    except OSError:
-        return list(range(os.cpu_count() or 1))
-    cpus: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        cpus.extend(range(int(lo), int(hi or lo) + 1))
-    return cpus
 
 
 # --- handles -----------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from ..fd import FD, Owner, fd_of
 from ..objects import prog_id_of
 from .base import FinalizedAttachment, LinkInfo
 
-
 # setsockopt(SOL_SOCKET, ...) (asm-generic/socket.h; the same on x86 and arm64)
 SO_ATTACH_BPF = 50
 SO_DETACH_BPF = 27  # = SO_DETACH_FILTER

@@ -17,7 +17,6 @@ from ..objects import obj_get_info_by_fd, prog_id_of
 from .base import FinalizedAttachment, Link, LinkInfo, link_create
 from .netbase import _NOT_SUPPORTED, _privilege, kernel_feature
 
-
 TC_DIRECTIONS = ("ingress", "egress")
 
 

@@ -10,11 +10,11 @@ pid = -1 on one CPU (the first online one) and the program still sees every CPU.
 
 from __future__ import annotations
 
-
+from ...cpus import online_cpus
 from .. import abi
 from ..fd import FD, Owner
 from ..tracefs import tracepoint_id
-from .perf_event import PerfEventLink, attach_perf_event, online_cpus, perf_event_open
+from .perf_event import PerfEventLink, attach_perf_event, perf_event_open
 
 
 def attach_tracepoint(prog: "int | FD | Owner", category: str, name: str, *,

@@ -17,13 +17,13 @@ import errno as _errno
 import os
 from pathlib import Path
 
+from ...cpus import online_cpus
 from .. import abi
 from ..errors import KernelError
 from ..fd import FD, Owner
 from ..objects import prog_id_of
 from .base import Link
-from .perf_event import PerfEventLink, _link_event, online_cpus, perf_event_open
-
+from .perf_event import PerfEventLink, _link_event, perf_event_open
 
 UPROBE_PMU_DIR = "/sys/bus/event_source/devices/uprobe"
 

@@ -18,7 +18,6 @@ from ..objects import prog_id_of
 from .base import FinalizedAttachment, Link, LinkInfo, link_create
 from .netbase import _NOT_SUPPORTED, _privilege, kernel_feature
 
-
 XDP_MODES = ("skb", "drv", "hw")
 
 
