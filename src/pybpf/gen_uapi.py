@@ -43,14 +43,9 @@ ANON_ENUMS: tuple[tuple[str, str, str], ...] = (
     ("BTF_KIND_INT", "BtfKind", "BTF_KIND_"),
 )
 
-# Named enums published as a class after the first ones (kept apart so the classes
-# above stay in their historical order).
-MORE_NAMED_ENUMS: tuple[tuple[str, str, str], ...] = (
-    ("xdp_action", "XdpAction", "XDP_"),
-)
-
 # Enums published as module constants only: (marker member or "enum <tag>", header).
 CONST_ENUMS: tuple[tuple[str, str], ...] = (
+    ("enum xdp_action", "linux/bpf.h"),
     ("BPF_F_INDEX_MASK", "linux/bpf.h"),           # perf_event_output flags
     ("BPF_F_SKIP_FIELD_MASK", "linux/bpf.h"),      # get_stackid / get_stack flags
     ("BPF_F_INGRESS", "linux/bpf.h"),              # redirect flags
@@ -236,17 +231,10 @@ def generate_uapi(btf: Btf, release: str) -> str:
         flag = cls_name == "MapFlag"
         out += _class_source(cls_name, f"anonymous enum with {marker}", prefix, members, flag)
         consts += [(n, f"{cls_name}.{_short(n, prefix)}") for n, _ in members]
-    for c_name, cls_name, prefix in MORE_NAMED_ENUMS:
-        members = _order(enums.named(c_name))
-        out += _class_source(cls_name, f"enum {c_name}", prefix, members, flag=False)
     out.append("# The UAPI spellings, as module constants.")
     for name, ref in consts:
         out.append(f"{name} = {ref}")
     seen = {name for name, _ in consts}
-    for c_name, cls_name, prefix in MORE_NAMED_ENUMS:
-        for n, v in _order(enums.named(c_name)):
-            out.append(_const(n, v))
-            seen.add(n)
     out += ["", "# Enums published as constants (BTF)."]
     for marker, where in CONST_ENUMS:
         if marker.startswith("enum "):

@@ -275,16 +275,6 @@ class BtfKind(IntEnum):
     ENUM64 = 19
 
 
-class XdpAction(IntEnum):
-    """enum xdp_action (Linux UAPI)."""
-
-    ABORTED = 0
-    DROP = 1
-    PASS = 2
-    TX = 3
-    REDIRECT = 4
-
-
 # The UAPI spellings, as module constants.
 BPF_MAP_CREATE = BpfCmd.MAP_CREATE
 BPF_MAP_LOOKUP_ELEM = BpfCmd.MAP_LOOKUP_ELEM
@@ -511,13 +501,14 @@ BTF_KIND_FLOAT = BtfKind.FLOAT
 BTF_KIND_DECL_TAG = BtfKind.DECL_TAG
 BTF_KIND_TYPE_TAG = BtfKind.TYPE_TAG
 BTF_KIND_ENUM64 = BtfKind.ENUM64
+
+# Enums published as constants (BTF).
+# linux/bpf.h: enum xdp_action
 XDP_ABORTED = 0
 XDP_DROP = 1
 XDP_PASS = 2
 XDP_TX = 3
 XDP_REDIRECT = 4
-
-# Enums published as constants (BTF).
 # linux/bpf.h: enum { BPF_F_INDEX_MASK, ... }
 BPF_F_INDEX_MASK = 0xffffffff
 BPF_F_CURRENT_CPU = 0xffffffff
