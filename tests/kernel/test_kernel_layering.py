@@ -97,7 +97,7 @@ def test_generated_and_host_modules_are_leaves(leaf: str) -> None:
     assert _pybpf_imports(SRC / f"{leaf}.py") == []
 
 
-def test_the_scanner_sees_imports_inside_functions(tmp_path: Path) -> None:
+def test_the_scanner_sees_imports_inside_functions() -> None:
     mod = SRC / "kernel" / "maps.py"
     found = {m for _, m in imports_of(mod)}
     assert "pybpf.cpus.possible_cpus" in found and "pybpf.kernel.objects.fd_kind" in found
