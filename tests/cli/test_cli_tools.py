@@ -205,9 +205,9 @@ def test_trace_errors(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
 @pytest.mark.kernel
 def test_trace_without_tracefs(capsys: pytest.CaptureFixture[str],
                                monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import pybpf.kernel.attach as attach
-    monkeypatch.setattr(attach, "TRACEFS_ROOTS", (str(tmp_path / "a"), str(tmp_path / "b")))
-    monkeypatch.setattr(attach, "_mount_tracefs", lambda: None)
+    import pybpf.kernel.tracefs as tracefs
+    monkeypatch.setattr(tracefs, "TRACEFS_ROOTS", (str(tmp_path / "a"), str(tmp_path / "b")))
+    monkeypatch.setattr(tracefs, "_mount_tracefs", lambda: None)
     rc, _, err = run_cli(capsys, "trace", "syscalls", "--duration", "0.2")
     assert rc == 1 and "tracefs is not mounted" in err and "Traceback" not in err
 

@@ -1,4 +1,4 @@
-"""Attaching programs to kernel hooks (pybpf.kernel.attach and Program.attach*): the
+"""Attaching programs to kernel hooks (pybpf.kernel.link and Program.attach*): the
 kernel runs them on real events, and closing the handle detaches them."""
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from pybpf.kernel import (
     prog_load,
     tracepoint_id,
 )
-from pybpf.kernel.attach import PerfEventAttr, online_cpus, sys_perf_event_open_number
+from pybpf.kernel.abi import PerfEventAttr
+from pybpf.cpus import online_cpus
+from pybpf.kernel.link import sys_perf_event_open_number
 from pybpf.objects.instance import AttachNotSupportedError
 from pybpf.tools.syscalls import syscall_number
 
@@ -56,7 +58,7 @@ def test_perf_event_attr_layout() -> None:
     """struct perf_event_attr as in the UAPI header (VER8: 136 bytes) and the syscall
     numbers of perf_event_open on x86-64 and arm64."""
     assert PerfEventAttr.size.offset == 4 and PerfEventAttr.config.offset == 8
-    assert PerfEventAttr.flags.offset == 40 and PerfEventAttr.wakeup_events.offset == 48
+    assert PerfEventAttr.disabled.offset == 40 and PerfEventAttr.wakeup_events.offset == 48
     assert PerfEventAttr.config1.offset == 56 and PerfEventAttr.branch_sample_type.offset == 72
     assert PerfEventAttr.sample_regs_intr.offset == 96 and PerfEventAttr.sig_data.offset == 120
     assert sys_perf_event_open_number("x86_64") == 298

@@ -31,7 +31,8 @@ from pybpf.kernel import (
     prog_load,
 )
 from pybpf.kernel.abi import AttachType
-from pybpf.kernel.objects import link_info_of, link_get_fd_by_id
+from pybpf.kernel.link import link_info_of
+from pybpf.kernel.objects import link_get_fd_by_id
 from pybpf.objects.instance import AttachNotSupportedError
 
 from .netenv import ADDR_A, ADDR_B, PREFIX, VethPair, make_cgroup, need_netns, netns_names, \

@@ -132,6 +132,37 @@ def test_test_run_ctx_in_out() -> None:
     assert len(res.ctx_out) == 192 and res.ctx_out[8:12] == ctx[8:12]
 
 
+def test_test_run_buffers_are_reused_and_grow() -> None:
+    """A Program's test runs share one set of argument buffers (per thread): packets
+    of growing and shrinking sizes, with and without a context, give what one-shot
+    runs with fresh buffers give; an output that does not fit is ENOSPC as before."""
+    import threading
+
+    from pybpf.kernel.errors import KernelNoSpaceError
+    from pybpf.kernel.progs import TestRunBuffers
+    with prog_load(ProgType.XDP, xdp_write_first_byte(), name="reuse") as p:
+        for n in [64, 14, 1500, 60, 3000, 64]:
+            pkt = bytes((i * 7 + n) & 0xFF for i in range(n))
+            fresh = prog_test_run(p.fd, pkt, buffers=TestRunBuffers())
+            reused = p.test_run(pkt)
+            assert reused.retval == fresh.retval == abi.XDP_TX
+            assert reused.data_out == fresh.data_out == b"\xaa" + pkt[1:]
+        bufs = p._test_run_buffers()
+        assert bufs is p._test_run_buffers()
+        with pytest.raises(KernelNoSpaceError, match="output needs data"):
+            p.test_run(bytes(100), data_size_out=10)
+        assert p.test_run(bytes(64)).data_out == b"\xaa" + bytes(63)
+        seen = []
+
+        def other() -> None:
+            seen.append(p._test_run_buffers())
+            seen.append(p.test_run(bytes(32)).data_out)
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        assert seen[0] is not bufs and seen[1] == b"\xaa" + bytes(31)
+
+
 def test_get_info_fields() -> None:
     code = encode(RET2)
     with Map.create(MapType.ARRAY, 4, 8, 1) as m, \

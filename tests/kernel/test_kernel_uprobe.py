@@ -38,10 +38,10 @@ import pytest
 
 import pybpf
 from pybpf.kernel import Link, ProgType, UprobeError, attach_uprobe
-from pybpf.kernel.attach import (
-    PerfEventAttr,
+from pybpf.kernel.abi import PerfEventAttr
+from pybpf.cpus import online_cpus
+from pybpf.kernel.link import (
     elf_symbol_offset,
-    online_cpus,
     uprobe_pmu_type,
     uprobe_retprobe_bit,
 )

@@ -6,9 +6,10 @@
 * `maps`, `progs`, `objects`: typed commands and the Map / Program / BTF / Link objects.
 * `probe`: available() and bpftool-style feature probes.
 * `run`: run_raw(), conformance-style runs returning the full 64-bit r0.
-* `attach`: tracepoints and uprobes (perf_event_open + perf link), raw tracepoints,
-  socket filters; `netattach`: XDP, tc (tcx or clsact) and cgroup links; `netlink`:
-  the rtnetlink messages they need. Every attach returns a `Link`.
+* `link`: attaching, one module per kind (tracepoints and uprobes through perf
+  events, raw tracepoints, socket filters, XDP, tc (tcx or clsact), cgroups); every
+  attach returns a `Link`. `netlink`: the rtnetlink messages XDP and tc need;
+  `tracefs`: where tracefs is and tracepoint ids.
 * `perfbuf`: PerfBuffer, the per-CPU rings bpf_perf_event_output writes to.
 """
 
@@ -17,34 +18,34 @@ from __future__ import annotations
 from . import abi
 from .abi import AttachType, BpfCmd, LinkType, MapFlag, MapType, ProgType
 from .perfbuf import PerfBuffer
-from .attach import (
+from .link import (
+    CgroupLink,
+    Link,
+    LinkInfo,
     PerfEventLink,
     RawTracepointLink,
     SocketFilter,
-    TracefsError,
-    UprobeError,
-    UprobeLink,
-    attach_perf_event,
-    attach_raw_tracepoint,
-    attach_socket,
-    attach_tracepoint,
-    attach_tracing,
-    attach_uprobe,
-    perf_event_open,
-    tracepoint_id,
-)
-from .netattach import (
-    CgroupLink,
     TcFilterAttachment,
     TcxLink,
+    UprobeError,
+    UprobeLink,
     XdpLink,
     XdpNetlinkAttachment,
     attach_cgroup,
+    attach_perf_event,
+    attach_raw_tracepoint,
+    attach_socket,
     attach_tc,
+    attach_tracepoint,
+    attach_tracing,
+    attach_uprobe,
     attach_xdp,
     cgroup2_root,
+    link_create,
+    perf_event_open,
     xdp_state,
 )
+from .tracefs import TracefsError, tracepoint_id
 from .errors import (
     ENOTSUPP,
     KernelNoDeviceError,
@@ -84,8 +85,6 @@ from .maps import (
 from .objects import (
     BTF,
     BtfInfo,
-    Link,
-    LinkInfo,
     btf_blob,
     btf_get_fd_by_id,
     btf_get_next_id,
@@ -96,7 +95,6 @@ from .objects import (
     ensure_bpffs,
     fd_kind,
     is_bpffs,
-    link_create,
     link_get_fd_by_id,
     link_get_next_id,
     link_ids,

@@ -40,7 +40,7 @@ class KernelError(ErrnoError):
         return (_rebuild, (type(self), self.__dict__.copy()))
 
 
-def _rebuild(cls: type, state: dict) -> "KernelError":
+def _rebuild(cls: "type[KernelError]", state: dict) -> "KernelError":
     obj = cls.__new__(cls)
     obj.__dict__.update(state)
     Exception.__init__(obj, obj._message())

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import ctypes
 import errno as _errno
-import functools
 import os
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
+from ..cpus import possible_cpus
 from . import abi
 from .abi import BpfCmd, MapType
 from .errors import KernelKeyError, kernel_error
@@ -23,22 +23,6 @@ from .syscall import bpf, bpf_raw, cmd_name
 
 PERCPU_TYPES = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY,
                           MapType.LRU_PERCPU_HASH, MapType.PERCPU_CGROUP_STORAGE})
-
-
-@functools.lru_cache(maxsize=1)
-def possible_cpus() -> int:
-    """The number of possible CPUs (/sys/devices/system/cpu/possible), as the kernel
-    sizes per-CPU map values."""
-    try:
-        with open("/sys/devices/system/cpu/possible", encoding="ascii") as f:
-            text = f.read().strip()
-    except OSError:
-        return os.cpu_count() or 1
-    n = 0
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        n += (int(hi) if hi else int(lo)) - int(lo) + 1
-    return n
 
 
 def to_bytes(v: "bytes | bytearray | memoryview | int", size: int, what: str = "key") -> bytes:

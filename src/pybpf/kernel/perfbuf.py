@@ -15,14 +15,18 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .attach import PerfEventAttr, online_cpus, perf_event_open
+from ..cpus import online_cpus
+from . import abi
+from .abi import (
+    PERF_COUNT_SW_BPF_OUTPUT,
+    PERF_RECORD_LOST,
+    PERF_RECORD_SAMPLE,
+    PERF_SAMPLE_RAW,
+    PERF_TYPE_SOFTWARE,
+)
 from .fd import FD
+from .link.perf_event import perf_event_open
 
-PERF_TYPE_SOFTWARE = 1
-PERF_COUNT_SW_BPF_OUTPUT = 10
-PERF_SAMPLE_RAW = 1 << 10
-PERF_RECORD_LOST = 2
-PERF_RECORD_SAMPLE = 9
 # struct perf_event_mmap_page: data_head / data_tail / data_offset / data_size
 _HEAD_OFF, _TAIL_OFF, _DATA_OFF_OFF, _DATA_SIZE_OFF = 1024, 1032, 1040, 1048
 
@@ -51,9 +55,10 @@ class PerfBuffer:
         page = mmap.PAGESIZE
         try:
             for cpu in (online_cpus() if self.cpus is None else self.cpus):
-                attr = PerfEventAttr(type=PERF_TYPE_SOFTWARE, size=ctypes.sizeof(PerfEventAttr),
-                                     config=PERF_COUNT_SW_BPF_OUTPUT, sample_period=1,
-                                     sample_type=PERF_SAMPLE_RAW, wakeup_events=1)
+                attr = abi.PerfEventAttr(type=PERF_TYPE_SOFTWARE,
+                                         size=ctypes.sizeof(abi.PerfEventAttr),
+                                         config=PERF_COUNT_SW_BPF_OUTPUT, sample_period=1,
+                                         sample_type=PERF_SAMPLE_RAW, wakeup_events=1)
                 fd = perf_event_open(attr, pid=-1, cpu=cpu)
                 mem = mmap.mmap(fd.fd, page * (1 + self.pages), mmap.MAP_SHARED,
                                 mmap.PROT_READ | mmap.PROT_WRITE)

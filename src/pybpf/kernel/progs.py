@@ -4,17 +4,19 @@ BPF_PROG_TEST_RUN, program info, and the `Program` object that owns a program fd
 from __future__ import annotations
 
 import ctypes
+import errno as _errno
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from ..isa import Instruction, encode
 from . import abi
 from .abi import BpfCmd, ProgType
-from .errors import KernelError, KernelNoSpaceError, prog_test_run_error, verifier_error
+from .errors import KernelError, prog_test_run_error, verifier_error
 from .fd import FD, Owner, fd_of
 from .objects import obj_get, obj_get_info_by_fd, obj_pin, prog_get_fd_by_id
-from .syscall import LOG_DEFAULT_SIZE, bpf, call_with_log
+from .syscall import LOG_DEFAULT_SIZE, PreparedCall, bpf_raw, call_with_log
 
 
 
@@ -102,40 +104,103 @@ class TestRunResult:
     duration: int
 
 
+_NO_VIEW = memoryview(b"")
+
+
+class TestRunBuffers:
+    """The argument buffers of BPF_PROG_TEST_RUN kept from one run to the next: one
+    attr (its bpf(2) arguments prepared once) and data/ctx buffers that only grow, so
+    a run over a capture copies each packet in and its output out, and builds nothing
+    else. Not for two threads at once (a Program keeps one per thread)."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self) -> None:
+        self.attr = abi.TestRunAttr()
+        self._call: PreparedCall | None = None  # made on the second run (one-shot runs
+        self._ran = False                       # do not pay for it)
+        self._bufs: list[ctypes.Array | None] = [None, None, None, None]  # din dout cin cout
+        self._views: list[memoryview] = [_NO_VIEW] * 4  # the same, as bytes
+        self._fixed: tuple[int, ...] = ()  # the attr fields the kernel does not write back
+
+    def _buffer(self, i: int, size: int) -> int:
+        """The address of buffer `i` with room for `size` bytes (0 for none)."""
+        if not size:
+            return 0
+        b = self._bufs[i]
+        if b is None or len(b) < size:
+            b = self._bufs[i] = ctypes.create_string_buffer(max(size, 256))
+            self._views[i] = memoryview(b).cast("B")
+        return ctypes.addressof(b)
+
+    def run(self, prog_fd: int, data_in: bytes | None = None, *,
+            data_size_out: int | None = None, ctx_in: bytes | None = None,
+            ctx_size_out: int | None = None, repeat: int = 1, flags: int = 0,
+            cpu: int = 0, batch_size: int = 0) -> TestRunResult:
+        """prog_test_run() with these buffers; the same arguments and results."""
+        n_din = len(data_in) if data_in else 0
+        n_cin = len(ctx_in) if ctx_in else 0
+        if data_size_out is None:
+            data_size_out = n_din + 4096 if n_din else 0
+        if ctx_size_out is None:
+            ctx_size_out = n_cin
+        a = self.attr
+        din = self._buffer(0, n_din)
+        dout = self._buffer(1, data_size_out)
+        cin = self._buffer(2, n_cin)
+        cout = self._buffer(3, ctx_size_out)
+        fixed = (prog_fd, din, dout, cin, cout, repeat, flags, cpu, batch_size)
+        if fixed != self._fixed:  # (over a capture only the sizes change)
+            (a.prog_fd, a.data_in, a.data_out, a.ctx_in, a.ctx_out, a.repeat, a.flags,
+             a.cpu, a.batch_size) = fixed
+            self._fixed = fixed
+        a.data_size_in = n_din
+        a.data_size_out = data_size_out
+        a.ctx_size_in = n_cin
+        a.ctx_size_out = ctx_size_out
+        views = self._views
+        if n_din:
+            views[0][:n_din] = data_in  # type: ignore[index]
+        if n_cin:
+            views[2][:n_cin] = ctx_in  # type: ignore[index]
+        call = self._call
+        try:
+            if call is not None:
+                ret, err = call()
+            elif self._ran:
+                self._call = call = PreparedCall(BpfCmd.PROG_TEST_RUN, a)
+                ret, err = call()
+            else:
+                self._ran = True
+                ret, err = bpf_raw(BpfCmd.PROG_TEST_RUN, a)
+        except KernelError as e:  # no bpf(2) on this platform
+            raise prog_test_run_error(e.errno, e.detail) from None
+        if ret < 0:
+            if err == _errno.ENOSPC:
+                raise prog_test_run_error(err, f"output needs data {a.data_size_out} / ctx "
+                                               f"{a.ctx_size_out} bytes")
+            raise prog_test_run_error(err, "")
+        # the kernel wrote exactly data_size_out / ctx_size_out bytes (ENOSPC otherwise)
+        data_out = views[1][:a.data_size_out].tobytes() if dout else b""
+        ctx_out = views[3][:a.ctx_size_out].tobytes() if cout else b""
+        return TestRunResult(a.retval, data_out, ctx_out, a.duration)
+
+
 def prog_test_run(prog: "int | FD | Owner", data_in: bytes | None = None, *,
                   data_size_out: int | None = None, ctx_in: bytes | None = None,
                   ctx_size_out: int | None = None, repeat: int = 1, flags: int = 0,
-                  cpu: int = 0, batch_size: int = 0) -> TestRunResult:
+                  cpu: int = 0, batch_size: int = 0,
+                  buffers: TestRunBuffers | None = None) -> TestRunResult:
     """Run a loaded program once (or `repeat` times) on `data_in` / `ctx_in`.
     data_size_out defaults to len(data_in) + 4096 (room for a grown packet);
-    ctx_size_out to len(ctx_in). ENOSPC (output did not fit) raises."""
-    din = ctypes.create_string_buffer(data_in, len(data_in)) if data_in else None
-    if data_size_out is None:
-        data_size_out = len(data_in) + 4096 if data_in else 0
-    dout = ctypes.create_string_buffer(data_size_out) if data_size_out else None
-    cin = ctypes.create_string_buffer(ctx_in, len(ctx_in)) if ctx_in else None
-    if ctx_size_out is None:
-        ctx_size_out = len(ctx_in) if ctx_in else 0
-    cout = ctypes.create_string_buffer(ctx_size_out) if ctx_size_out else None
-
-    def addr(b: ctypes.Array | None) -> int:
-        return ctypes.addressof(b) if b is not None else 0
-
-    attr = abi.TestRunAttr(
-        prog_fd=fd_of(prog), data_size_in=len(data_in) if data_in else 0,
-        data_size_out=data_size_out, data_in=addr(din), data_out=addr(dout),
-        repeat=repeat, ctx_size_in=len(ctx_in) if ctx_in else 0, ctx_size_out=ctx_size_out,
-        ctx_in=addr(cin), ctx_out=addr(cout), flags=flags, cpu=cpu, batch_size=batch_size)
-    try:
-        bpf(BpfCmd.PROG_TEST_RUN, attr)
-    except KernelNoSpaceError as e:
-        raise prog_test_run_error(e.errno, f"output needs data {attr.data_size_out} / ctx "
-                                      f"{attr.ctx_size_out} bytes") from None
-    except KernelError as e:
-        raise prog_test_run_error(e.errno, e.detail) from None
-    data_out = dout.raw[:attr.data_size_out] if dout is not None else b""
-    ctx_out = cout.raw[:attr.ctx_size_out] if cout is not None else b""
-    return TestRunResult(attr.retval, data_out, ctx_out, attr.duration)
+    ctx_size_out to len(ctx_in). ENOSPC (output did not fit) raises. `buffers`
+    reuses the argument buffers of earlier runs (a Program's own are used for it)."""
+    if buffers is None:
+        buffers = prog._test_run_buffers() if isinstance(prog, Program) else TestRunBuffers()
+    return buffers.run(
+        fd_of(prog), data_in, data_size_out=data_size_out, ctx_in=ctx_in,
+        ctx_size_out=ctx_size_out, repeat=repeat, flags=flags, cpu=cpu,
+        batch_size=batch_size)
 
 
 # --- info ----------------------------------------------------------------------------------
@@ -213,6 +278,7 @@ class Program(Owner):
         self.log = log
         self.insn_cnt = insn_cnt
         self.expected_attach_type = expected_attach_type
+        self._local = threading.local()  # this thread's TestRunBuffers
 
     @classmethod
     def load(cls, prog_type: int,
@@ -236,8 +302,14 @@ class Program(Owner):
         return cls.from_fd(obj_get(path))
 
     def test_run(self, data_in: bytes | None = None, **kw: object) -> TestRunResult:
-        """prog_test_run() on this program."""
-        return prog_test_run(self, data_in, **kw)  # type: ignore[arg-type]
+        """prog_test_run() on this program, with this thread's buffers of earlier runs."""
+        return self._test_run_buffers().run(self.fd, data_in, **kw)  # type: ignore[arg-type]
+
+    def _test_run_buffers(self) -> TestRunBuffers:
+        bufs: TestRunBuffers | None = getattr(self._local, "buffers", None)
+        if bufs is None:
+            bufs = self._local.buffers = TestRunBuffers()
+        return bufs
 
     def info(self, *, insns: bool = True) -> ProgInfo:
         return prog_get_info(self, insns=insns)

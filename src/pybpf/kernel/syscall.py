@@ -66,21 +66,51 @@ def cmd_name(cmd: int) -> str:
         return f"BPF_CMD_{cmd}"
 
 
+@functools.lru_cache(maxsize=1)
+def _syscall() -> tuple[Callable[..., int], ctypes.c_long]:
+    """libc's syscall() and bpf(2)'s number as a C long, found once (the platform
+    checks raise every time until they pass: a raise is not cached)."""
+    nr = _check_platform()
+    return libc().syscall, ctypes.c_long(nr)
+
+
 def bpf_raw(cmd: int, attr: Any) -> tuple[int, int]:
     """Call bpf(cmd, &attr, sizeof(attr)); return (result, errno) without raising.
     EINTR is retried."""
-    nr = _check_platform()
-    lib = libc()
-    size = ctypes.sizeof(attr)
-    ptr = ctypes.addressof(attr)
+    call, nr = _syscall()
+    args = (nr, ctypes.c_long(cmd), ctypes.c_void_p(ctypes.addressof(attr)),
+            ctypes.c_ulong(ctypes.sizeof(attr)))
     while True:
-        ret = lib.syscall(ctypes.c_long(nr), ctypes.c_long(cmd), ctypes.c_void_p(ptr),
-                          ctypes.c_ulong(size))
+        ret = call(*args)
         if ret >= 0:
             return ret, 0
         err = ctypes.get_errno()
         if err != _errno.EINTR:
             return ret, err
+
+
+class PreparedCall:
+    """One bpf(2) command on one attr whose C arguments are built once, for calls
+    repeated on the same attr (test runs over a capture). The attr must outlive it."""
+
+    __slots__ = ("cmd", "_call", "_args")
+
+    def __init__(self, cmd: int, attr: Any) -> None:
+        self.cmd = cmd
+        self._call, nr = _syscall()
+        self._args = (nr, ctypes.c_long(cmd), ctypes.c_void_p(ctypes.addressof(attr)),
+                      ctypes.c_ulong(ctypes.sizeof(attr)))
+
+    def __call__(self) -> tuple[int, int]:
+        """bpf(2) as bpf_raw(): (result, errno), EINTR retried."""
+        call, args = self._call, self._args
+        while True:
+            ret = call(*args)
+            if ret >= 0:
+                return ret, 0
+            err = ctypes.get_errno()
+            if err != _errno.EINTR:
+                return ret, err
 
 
 def bpf(cmd: int, attr: Any, detail: str = "") -> int:
@@ -138,4 +168,4 @@ def call_with_log(cmd: int, attr: Any, *, log_level: int, log_size: int,
 
 
 __all__ = ["SYS_BPF_BY_MACHINE", "sys_bpf_number", "libc", "cmd_name", "bpf_raw", "bpf",
-           "call_with_log", "KernelError"]
+           "PreparedCall", "call_with_log", "KernelError"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .attach import TracefsError, tracefs_root
+from .tracefs import TracefsError, tracefs_root
 
 __all__ = ["TracePrintk", "PrintkMessage", "parse_trace"]
 

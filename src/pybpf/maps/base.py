@@ -28,7 +28,7 @@ _MISSING: Any = object()
 
 def possible_cpus() -> int:
     """Per-CPU maps hold one value per possible CPU, on both backends."""
-    from ..kernel.maps import possible_cpus as _possible
+    from ..cpus import possible_cpus as _possible
     return _possible()
 
 

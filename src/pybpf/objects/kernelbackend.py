@@ -104,7 +104,7 @@ class KernelBackend:
         """What reads a perf event array: a PerfBuffer of one event per online CPU the
         map has a slot for, attached to it."""
         from ..kernel import PerfBuffer
-        from ..kernel.attach import online_cpus
+        from ..cpus import online_cpus
         buf = PerfBuffer([c for c in online_cpus() if c < m.max_entries], pages=4)
         try:
             buf.attach(m)

@@ -18,11 +18,10 @@ from typing import Any
 from ..kernel import abi, netlink
 from ..kernel.abi import AttachType, LinkType
 from ..kernel.errors import KernelError
+from ..kernel.link import Link, link_info_of
 from ..kernel.objects import (
-    Link,
     link_get_fd_by_id,
     link_ids,
-    link_info_of,
     obj_get_info_by_fd,
     prog_get_fd_by_id,
     prog_query,
