@@ -106,6 +106,15 @@ def builtin(fl: FunctionLowering, name: str, node: ast.Call) -> Val:
         if fn is None:
             fn = ir.Function(fl.st.module, ir.FunctionType(I64T, [PTR, I64T]), iname)
         return Val(U64, fl.b.call(fn, [ctx.v, off]))
+    if name in ("htons", "ntohs", "htonl", "ntohl"):
+        _nargs(fl, node, 1)
+        _no_kwargs(fl, node)
+        t = U32 if name.endswith("l") else IntTy(16, False)
+        v = fl.expr(node.args[0])
+        if v.ty is None and v.const is not None:
+            c = (v.const & ((1 << t.bits) - 1)).to_bytes(t.size, "big")
+            return Val(None, const=int.from_bytes(c, "little"))
+        return Val(t, fl.bswap(fl.to_int(v, t, node.args[0])))
     if name == "range":
         raise fl.err(node, "range() is for `for` loops only")
     return helper_call(fl, name, node)
@@ -294,9 +303,9 @@ def ctx_method(fl: FunctionLowering, ctx: Val, name: str, node: ast.Call) -> Val
     _no_kwargs(fl, node)
     data_lv, end_lv = fl.field(LVal(ctx.v, st, align=8), "data", node), \
         fl.field(LVal(ctx.v, st, align=8), "data_end", node)
-    data = fl.b.inttoptr(fl.b.zext(fl.load(data_lv).v, I64T), PTR)
+    data = fl.b.inttoptr(fl.b.zext(fl.load_volatile(data_lv.ptr, I32T, 4), I64T), PTR)
     fl.assume(fl.b.icmp_unsigned("!=", data, ir.Constant(PTR, None)))
-    data_end = fl.b.inttoptr(fl.b.zext(fl.load(end_lv).v, I64T), PTR)
+    data_end = fl.b.inttoptr(fl.b.zext(fl.load_volatile(end_lv.ptr, I32T, 4), I64T), PTR)
     if name == "has_bytes":
         _nargs(fl, node, 1)
         n = fl.to_int(fl.expr(node.args[0]), U64, node.args[0])

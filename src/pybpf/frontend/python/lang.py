@@ -242,4 +242,4 @@ cgroup_skb = _targeted("cgroup_skb", "cgroup_skb", "@cgroup_skb(\"ingress\" | \"
 
 # names the compiler gives meaning in program bodies; Python never calls them
 BUILTINS = ("print", "atomic_add", "load_byte", "load_half", "load_word", "sizeof", "range",
-            "bool", "int")
+            "htons", "ntohs", "htonl", "ntohl")

@@ -12,7 +12,7 @@ from llvmlite import ir
 
 from ...helper_protos import ArgType, HelperProtoError, proto
 from ...uapi import MapType
-from .lang import Config, MapDecl, Program, Subprogram
+from .lang import BUILTINS, Config, MapDecl, Program, Subprogram
 from .module import FuncInfo, ModuleState
 from .types import (BOOL, I32, I64, U32, U64, VOID, ArrayTy, BoolTy, IntTy, PtrTy, StructTy,
                     Ty, TypeMapError, common_int, from_ctype)
@@ -71,6 +71,17 @@ class _Callee(ir.values.Value):
         return f"ptr {self.get_reference()}"
 
 
+class _VolatileLoad(ir.instructions.LoadInstr):
+    """`load volatile`: context fields are read where they are used, so the zero
+    extension of a 32-bit data/data_end load stays next to it (a `w5 = w5` on a packet
+    pointer kept in a register would make it a scalar for the verifier)."""
+
+    def descr(self, buf: list[str]) -> None:
+        inner: list[str] = []
+        super().descr(inner)
+        buf.append(inner[0].replace("load ", "load volatile ", 1))
+
+
 class FunctionLowering:
     """Lowers `info.node` into `info.fn`."""
 
@@ -116,6 +127,12 @@ class FunctionLowering:
         if fn is None:
             fn = ir.Function(self.st.module, ir.FunctionType(ir.VoidType(), [I1]), "llvm.assume")
         self.b.call(fn, [cond])
+
+    def load_volatile(self, ptr: ir.Value, typ: ir.Type, align: int) -> ir.Value:
+        ld = _VolatileLoad(self.b.block, ptr, typ=typ)
+        ld.align = align
+        self.b._insert(ld)
+        return ld
 
     def terminated(self) -> bool:
         return self.b.block.is_terminated
@@ -443,8 +460,7 @@ class FunctionLowering:
         if n in ("True", "False"):
             return Val(BOOL, I1(n == "True"))
         if n not in self.st.namespace:
-            if n.startswith("bpf_") or n in ("print", "atomic_add", "load_byte", "load_half",
-                                              "load_word", "sizeof", "range"):
+            if n.startswith("bpf_") or n in BUILTINS:
                 return Val(None, kind="builtin", ref=n)
             raise self.err(node, f"name {n!r} is not defined",
                            "assign it first, or define it at module level")
@@ -459,8 +475,7 @@ class FunctionLowering:
             return Val(None, kind="func", ref=n)
         if isinstance(v, Program):
             return Val(None, kind="program", ref=n)
-        if callable(v) and (n.startswith("bpf_") or n in ("atomic_add", "load_byte",
-                                                          "load_half", "load_word", "sizeof")):
+        if callable(v) and (n.startswith("bpf_") or n in BUILTINS):
             return Val(None, kind="builtin", ref=n)
         if isinstance(v, MapDecl | Config):
             raise self.err(node, f"{n} is not a module-level binding the compiler saw")
