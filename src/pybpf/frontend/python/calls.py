@@ -30,9 +30,9 @@ def lower_call(fl: FunctionLowering, node: ast.Call) -> Val:
     f = node.func
     if isinstance(f, ast.Attribute):
         base_node = f.value
-        if isinstance(base_node, ast.Name) and base_node.id in fl.st.maps and \
-                base_node.id not in fl.locals:
-            return map_method(fl, fl.st.maps[base_node.id], f.attr, node)
+        m = fl.map_named(base_node)
+        if m is not None:
+            return map_method(fl, m, f.attr, node)
         base = fl.expr(base_node)
         if base.kind == "ctx":
             return ctx_method(fl, base, f.attr, node)
@@ -203,13 +203,27 @@ def construct(fl: FunctionLowering, ct: Any, node: ast.Call) -> Val:
 
 # ---- sub-functions ----
 def call_function(fl: FunctionLowering, name: str, node: ast.Call) -> Val:
-    info = declare_function(fl.st, name, node)
     _no_kwargs(fl, node)
-    if len(node.args) != len(info.params):
-        raise fl.err(node, f"{name}() takes {len(info.params)} arguments, "
+    d = fl.st.defs.get(name)
+    if d is None:
+        raise fl.err(node, f"{name} is not a function defined in this module",
+                     "sub-functions must be module-level defs in the same file")
+    if len(node.args) != len(d.args.args):
+        raise fl.err(node, f"{name}() takes {len(d.args.args)} arguments, "
                            f"not {len(node.args)}")
+    bound = {}
+    for a, p in zip(node.args, d.args.args, strict=True):
+        if _is_map_annotation(fl.st, p.annotation):
+            m = fl.map_named(a)
+            if m is None:
+                raise fl.err(a, f"parameter {p.arg} of {name} is a map", "pass a map's name")
+            bound[p.arg] = m.name
+    info = declare_function(fl.st, name, node, bound)
     args = []
-    for a, t in zip(node.args, info.params, strict=True):
+    for a, p in zip(node.args, d.args.args, strict=True):
+        if p.arg in bound:
+            continue
+        t = info.params[len(args)]
         v = fl.expr(a)
         if isinstance(t, PtrTy):
             if not isinstance(v.ty, PtrTy) or v.ty.target != t.target:
@@ -223,18 +237,39 @@ def call_function(fl: FunctionLowering, name: str, node: ast.Call) -> Val:
     return Val(None, kind="none") if info.ret is VOID else Val(info.ret, r)
 
 
-def declare_function(st: Any, name: str, node: ast.AST) -> FuncInfo:
-    """The FuncInfo of module function `name`, declared (and queued) on first use."""
+def _is_map_annotation(st: Any, node: ast.expr | None) -> bool:
+    from . import lang
+    if node is None:
+        return False
+    try:
+        obj = eval(compile(ast.Expression(node), st.path, "eval"), dict(st.namespace))  # noqa: S307
+    except Exception:
+        return False
+    return obj is lang.MapDecl or obj in (lang.HashMap, lang.ArrayMap, lang.PerCPUHash,
+                                          lang.PerCPUArray, lang.LRUHash, lang.LRUPerCPUHash,
+                                          lang.LPMTrie, lang.RingBuf, lang.PerfEventArray,
+                                          lang.ProgArray)
+
+
+def declare_function(st: Any, name: str, node: ast.AST,
+                     bound: dict[str, str] | None = None) -> FuncInfo:
+    """The FuncInfo of module function `name` (specialised for the maps `bound` to its
+    map parameters), declared and queued for lowering on first use."""
     from .lang import Subprogram
-    if name in st.funcs:
-        return st.funcs[name]
-    d = st.defs.get(name)
-    if d is None:
-        raise st.err(node, f"{name} is not a function defined in this module",
-                     "sub-functions must be module-level defs in the same file")
+    bound = bound or {}
+    key = name + "".join(f"__{m}" for m in bound.values())
+    if key in st.funcs:
+        return st.funcs[key]
+    d = st.defs[name]
     _check_signature(st, d)
+    noinline = isinstance(st.namespace.get(name), Subprogram)
+    if bound and noinline:
+        raise st.err(d, f"{name} takes a map, so it cannot be a @noinline sub-program",
+                     "drop @noinline: map parameters are bound when it is inlined")
     params: list[Ty] = []
     for a in d.args.args:
+        if a.arg in bound:
+            continue
         if a.annotation is None:
             raise st.err(a, f"parameter {a.arg} of {name} has no type",
                          f"annotate it: {a.arg}: u32")
@@ -243,22 +278,21 @@ def declare_function(st: Any, name: str, node: ast.AST) -> FuncInfo:
     if d.returns is not None and not (isinstance(d.returns, ast.Constant) and
                                       d.returns.value is None):
         ret = _annotation_type(st, d.returns)
-        if not isinstance(ret, IntTy):
-            raise st.err(d.returns, "a sub-function returns an integer or None")
+        if not isinstance(ret, IntTy | type(BOOL)):
+            raise st.err(d.returns, "a sub-function returns an integer, a bool or None")
     elif _returns_value(d):
         raise st.err(d, f"{name} returns a value but has no return annotation",
                      f"write def {name}(...) -> i64:")
-    noinline = isinstance(st.namespace.get(name), Subprogram)
     fnty = ir.FunctionType(ret.llvm(), [p.llvm() if not isinstance(p, PtrTy) else PTR
                                         for p in params])
-    fn = ir.Function(st.module, fnty, name)
+    fn = ir.Function(st.module, fnty, key)
     fn.linkage = "internal"
     fn.attributes.add("noinline" if noinline else "alwaysinline")
     di = st.di
-    scope = di.subprogram(name, d.lineno, di.type(ret), [di.type(p) for p in params], True)
+    scope = di.subprogram(key, d.lineno, di.type(ret), [di.type(p) for p in params], True)
     fn.set_metadata("dbg", scope)
-    info = FuncInfo(name, d, fn, params, ret, scope=scope)
-    st.funcs[name] = info
+    info = FuncInfo(key, d, fn, params, ret, scope=scope, maps=dict(bound))
+    st.funcs[key] = info
     st.pending.append(info)
     return info
 
@@ -270,6 +304,8 @@ def _annotation_type(st: Any, node: ast.expr) -> Ty:
         obj = eval(compile(ast.Expression(node), st.path, "eval"), dict(st.namespace))  # noqa: S307
     except Exception:
         raise st.err(node, f"unknown type {text}") from None
+    if obj is bool:
+        return BOOL
     try:
         return from_ctype(obj)
     except TypeMapError as e:
@@ -430,10 +466,9 @@ def helper_call(fl: FunctionLowering, name: str, node: ast.Call) -> Val:
         raise fl.err(node.func, f"{name} is no BPF helper",
                      "helpers are named as in the kernel: bpf_ktime_get_ns, ...") from None
     _no_kwargs(fl, node)
-    if short == "map_lookup_elem" and node.args and isinstance(node.args[0], ast.Name) and \
-            node.args[0].id in fl.st.maps:
+    if short == "map_lookup_elem" and node.args and fl.map_named(node.args[0]) is not None:
         _nargs(fl, node, 2)
-        return map_method(fl, fl.st.maps[node.args[0].id], "lookup",
+        return map_method(fl, fl.map_named(node.args[0]), "lookup",
                           ast.Call(node.func, node.args[1:], [], lineno=node.lineno,
                                    col_offset=node.col_offset))
     extra = len(p.unchecked_decls) and p.unchecked_decls[0] == "..."
@@ -463,8 +498,9 @@ def _helper_arg(fl: FunctionLowering, node: ast.expr, spec: Any) -> ir.Value:
         return fl.to_int(v, I64 if (v.ty is None or getattr(v.ty, "signed", False)) else U64,
                          node)
     if spec.type == ArgType.ARG_CONST_MAP_PTR:
-        if isinstance(node, ast.Name) and node.id in fl.st.maps:
-            return fl.st.maps[node.id].gv
+        m = fl.map_named(node)
+        if m is not None:
+            return m.gv
         raise fl.err(node, "this argument is a map", "pass the map's name")
     if isinstance(node, ast.Name | ast.Attribute | ast.Subscript):
         v = fl.expr(node)

@@ -134,6 +134,12 @@ class FunctionLowering:
         self.b._insert(ld)
         return ld
 
+    def map_named(self, node: ast.expr) -> Any:
+        """The MapInfo `node` names (a module map, or a map parameter), else None."""
+        if not isinstance(node, ast.Name) or node.id in self.locals:
+            return None
+        return self.st.maps.get(self.info.maps.get(node.id, node.id))
+
     def terminated(self) -> bool:
         return self.b.block.is_terminated
 
@@ -149,7 +155,8 @@ class FunctionLowering:
             self.ctx = args[0]
             self.ctx_name = node.args.args[0].arg
         else:
-            for a, p, t in zip(args, node.args.args, info.params, strict=True):
+            plain = [p for p in node.args.args if p.arg not in info.maps]
+            for a, p, t in zip(args, plain, info.params, strict=True):
                 slot = self.alloca(t, p.arg)
                 self.b.store(a, slot)
                 self.locals[p.arg] = (slot, t)
@@ -452,6 +459,8 @@ class FunctionLowering:
             return self.load(LVal(slot, ty, align=ty.align))
         if self.ctx is not None and n == self.ctx_name:
             return Val(None, self.ctx, kind="ctx", ref=self.info.ctx)
+        if n in self.info.maps:
+            n = self.info.maps[n]
         if n in self.st.maps:
             return Val(None, self.st.maps[n].gv, kind="map", ref=self.st.maps[n])
         if n in self.st.configs:
@@ -493,7 +502,7 @@ class FunctionLowering:
                 return Val(None, const=int(attr))
             if isinstance(attr, type) and issubclass(attr, C._SimpleCData | C.Structure):
                 return Val(None, kind="type", ref=attr)
-            if base.id not in self.st.maps:
+            if self.map_named(base) is None:
                 raise self.err(node, f"{base.id}.{node.attr} is no integer constant or type")
         return self.load(self.lvalue(node))
 

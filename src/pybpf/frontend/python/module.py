@@ -49,6 +49,7 @@ class FuncInfo:
     program: Program | None = None
     scope: Any = None
     ctx: StructTy | None = None
+    maps: dict[str, str] = field(default_factory=dict)  # map parameter -> map bound
 
 
 @dataclass
