@@ -208,6 +208,7 @@ def call_function(fl: FunctionLowering, name: str, node: ast.Call) -> Val:
     if d is None:
         raise fl.err(node, f"{name} is not a function defined in this module",
                      "sub-functions must be module-level defs in the same file")
+    _check_signature(fl.st, d)
     if len(node.args) != len(d.args.args):
         raise fl.err(node, f"{name}() takes {len(d.args.args)} arguments, "
                            f"not {len(node.args)}")

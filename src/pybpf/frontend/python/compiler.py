@@ -81,6 +81,9 @@ def compile_source(source: str, filename: str = "<source>",
             exec(compile(tree, filename, "exec"), ns)  # noqa: S102
         except CompileError:
             raise
+        except SystemExit as e:
+            raise CompileError(f"the module exited (SystemExit {e.code}) while it was "
+                               "run", filename) from None
         except Exception as e:
             raise _raised(e, filename) from None
     return _compile(ns, source, filename, tree)
@@ -110,6 +113,8 @@ def _parse(source: str, filename: str) -> ast.Module:
                            e.offset or 0) from None
     except ValueError as e:  # NUL bytes
         raise CompileError(f"not Python source: {e}", filename) from None
+    except (RecursionError, MemoryError):
+        raise CompileError("the source is nested too deeply to parse", filename) from None
 
 
 def _run(path: Path, filename: str) -> dict[str, Any]:
@@ -143,6 +148,15 @@ def _raised(e: BaseException, filename: str) -> CompileError:
 
 def _compile(namespace: dict[str, Any], source: str, filename: str,
              tree: ast.Module) -> CompiledObject:
+    try:
+        return _compile_tree(namespace, source, filename, tree)
+    except RecursionError:
+        raise CompileError("an expression is nested too deeply", filename,
+                           hint="split it over several assignments") from None
+
+
+def _compile_tree(namespace: dict[str, Any], source: str, filename: str,
+                  tree: ast.Module) -> CompiledObject:
     module = ir.Module(name=os.path.basename(filename))
     module.triple = TRIPLE
     module.data_layout = DATALAYOUT

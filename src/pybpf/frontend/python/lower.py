@@ -12,6 +12,7 @@ from llvmlite import ir
 
 from ...helper_protos import ArgType, HelperProtoError, proto
 from ...uapi import MapType
+from .errors import CompileError
 from .lang import BUILTINS, Config, MapDecl, Program, Subprogram
 from .module import FuncInfo, ModuleState
 from .types import (BOOL, I32, I64, U32, U64, VOID, ArrayTy, BoolTy, IntTy, PtrTy, StructTy,
@@ -180,6 +181,17 @@ class FunctionLowering:
 
     # ---- statements ----
     def stmt(self, s: ast.stmt) -> None:
+        try:
+            self._stmt(s)
+        except CompileError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError, AssertionError,
+                RecursionError) as e:
+            # a combination the checks above missed: still an error at the line
+            raise self.err(s, f"cannot compile this statement ({type(e).__name__}: {e})",
+                           "see the grammar in pybpf.frontend.python") from None
+
+    def _stmt(self, s: ast.stmt) -> None:
         self.at(s)
         if isinstance(s, ast.Expr):
             if isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
