@@ -25,7 +25,7 @@ from .errors import CompileError
 from .lang import Program
 from .lower import FunctionLowering
 from .module import (DATALAYOUT, TRIPLE, FuncInfo, ModuleState, binding_lines,
-                     declare_globals, function_defs)
+                     declare_globals, fill_prog_arrays, function_defs)
 from .types import StructTy, TypeMapError, from_ctype, struct_type
 
 _CTX_DEFAULTS = {"xdp": "XdpMd", "tc": "SkBuff", "socket_filter": "SkBuff",
@@ -169,8 +169,10 @@ def _compile_tree(namespace: dict[str, Any], source: str, filename: str,
         raise CompileError("no BPF program in the module",
                            filename, hint="decorate a function with @xdp, @tc, "
                                           "@socket_filter, @tracepoint(...), ...")
-    for name, prog in programs:
-        _lower(st, _declare_program(st, name, prog))
+    infos = [_declare_program(st, name, prog) for name, prog in programs]
+    fill_prog_arrays(st)
+    for info in infos:
+        _lower(st, info)
     while st.pending:
         _lower(st, st.pending.pop(0))
     return _emit(module, [n for n, _ in programs], os.path.basename(filename))

@@ -106,11 +106,13 @@ class DebugInfo:
         """libbpf's BTF-defined map: an anonymous struct of pointer members."""
         members = [self.m.add_debug_info("DIDerivedType", {
             "tag": ir.DIToken("DW_TAG_member"), "name": name, "file": self.file,
-            "baseType": self.pointer(base), "size": 64, "offset": 64 * i})
-            for i, (name, base) in enumerate(fields)]
+            "baseType": base if name == "values" else self.pointer(base),
+            "size": 0 if name == "values" else 64, "offset": 64 * i})
+            for i, (name, base) in enumerate(fields)]  # `values`: __array(), no pointer
         return self.m.add_debug_info("DICompositeType", {
             "tag": ir.DIToken("DW_TAG_structure_type"), "file": self.file,
-            "size": 64 * len(fields), "elements": self.m.add_metadata(members)})
+            "size": 64 * sum(name != "values" for name, _ in fields),
+            "elements": self.m.add_metadata(members)})
 
     def uint_array(self, value: int) -> ir.DIValue:
         """`int [value]`, the pointee of __uint(name, value)."""

@@ -134,6 +134,7 @@ class MapDecl:
     key_size: int = 0      # for maps whose key is no BTF type (prog/perf arrays)
     value_size: int = 0
     pinning: int = 0
+    values: dict[int, str] = field(default_factory=dict)  # prog array slot -> program
 
 
 def _map_kind(mtype: MapType, doc: str) -> Callable[..., MapDecl]:
@@ -169,9 +170,12 @@ def PerfEventArray(max_entries: int = 0) -> MapDecl:
                    value_size=4)
 
 
-def ProgArray(max_entries: int) -> MapDecl:
-    """BPF_MAP_TYPE_PROG_ARRAY for tail calls."""
-    return MapDecl(MapType.PROG_ARRAY, max_entries=max_entries, key_size=4, value_size=4)
+def ProgArray(max_entries: int, values: dict[int, Any] | None = None) -> MapDecl:
+    """BPF_MAP_TYPE_PROG_ARRAY for tail calls; `values` fills slots with programs of
+    the module at load time ({0: "handle_ipv4"}, by name or the decorated function)."""
+    slots = {i: getattr(v, "name", v) for i, v in (values or {}).items()}
+    return MapDecl(MapType.PROG_ARRAY, max_entries=max_entries, key_size=4, value_size=4,
+                   values=slots)
 
 
 # ---- globals ----

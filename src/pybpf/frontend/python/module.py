@@ -149,13 +149,41 @@ def _declare_map(st: ModuleState, name: str, d: MapDecl, line: int) -> None:
         fields.append(("value_size", di.uint_array(d.value_size)))
     if d.pinning:
         fields.append(("pinning", di.uint_array(d.pinning)))
-    ty = ir.LiteralStructType([ir.PointerType()] * len(fields))
+    members: list[ir.Type] = [ir.PointerType()] * len(fields)
+    if d.values:
+        for i, prog in d.values.items():
+            if not isinstance(i, int) or not 0 <= i < d.max_entries or not isinstance(prog, str):
+                raise st.err(node, f"map {name}: values maps a slot 0..max_entries-1 to a "
+                                   "program of this module")
+        proto = st.module.add_debug_info("DISubroutineType", {"types": st.module.add_metadata(
+            [di.basic(32, True), di.pointer(None)])})
+        fields.append(("values", di.array(di.pointer(proto), 0, 0)))
+        members.append(ir.ArrayType(ir.PointerType(), max(d.values) + 1))
+    ty = ir.LiteralStructType(members)
     gv = ir.GlobalVariable(st.module, ty, name)
     gv.initializer = ir.Constant(ty, None)
     gv.section = ".maps"
     gv.align = 8
     di.global_var(gv, name, di.map_struct(fields), line)
     st.maps[name] = MapInfo(name, d, gv, key, value)
+
+
+def fill_prog_arrays(st: ModuleState) -> None:
+    """The `values` slots of prog arrays, once the programs they name are declared."""
+    for m in st.maps.values():
+        if not m.decl.values:
+            continue
+        ty = m.gv.value_type
+        arr_ty = ty.elements[-1]
+        slots: list[ir.Constant] = [ir.Constant(ir.PointerType(), None)] * arr_ty.count
+        for i, prog in m.decl.values.items():
+            info = st.funcs.get(prog)
+            if info is None or info.program is None:
+                raise st.err(_binding_node(st, m.name), f"map {m.name}: {prog!r} is not a "
+                                                        "program of this module")
+            slots[i] = info.fn
+        consts = [ir.Constant(e, None) for e in ty.elements[:-1]]
+        m.gv.initializer = ir.Constant(ty, [*consts, ir.Constant(arr_ty, slots)])
 
 
 def _declare_config(st: ModuleState, name: str, c: Config, line: int) -> None:
