@@ -343,7 +343,9 @@ class FunctionLowering:
             raise self.err(s.iter, "range() step must not be zero")
         name = s.target.id
         if name not in self.locals:
-            self.locals[name] = (self.alloca(I64, name), I64)
+            # unsigned when it never goes below zero, so i % 2 and i // 2 compile
+            ty = U32 if step > 0 and start >= 0 and stop + step < (1 << 32) else I64
+            self.locals[name] = (self.alloca(ty, name), ty)
         slot, ty = self.locals[name]
         lv = LVal(slot, ty, align=ty.align)
         self.store_to(lv, Val(None, const=start), s)
