@@ -18,12 +18,14 @@ from typing import Any
 from llvmlite import binding as llvm
 from llvmlite import ir
 
+from ...errors import PyBPFError
 from ...objects.spec import ObjectSpec
 from .calls import declare_function
 from .debuginfo import DebugInfo
 from .errors import CompileError
 from .lang import Program
 from .lower import FunctionLowering
+from .refusal import explain
 from .module import (DATALAYOUT, TRIPLE, FuncInfo, ModuleState, binding_lines,
                      declare_globals, fill_prog_arrays, function_defs)
 from .types import StructTy, TypeMapError, from_ctype, struct_type
@@ -46,6 +48,18 @@ class CompiledObject:
     def spec(self) -> ObjectSpec:
         from ...elf import load
         return load(self.elf, name=self.name)
+
+    def instantiate(self, backend: str = "vm", **kw: Any) -> Any:
+        """spec().instantiate(backend): a verifier refusal is raised as ProgramRefused,
+        which names the Python line of the refused instruction."""
+        spec = self.spec()
+        try:
+            return spec.instantiate(backend, **kw)
+        except PyBPFError as e:
+            refused = explain(spec, e) if getattr(e, "log", None) else None
+            if refused is None:
+                raise
+            raise refused from e
 
 
 @functools.lru_cache(maxsize=1)
