@@ -12,7 +12,7 @@ from pybpf.frontend.python import ProgramRefused, compile_source
 SRC = textwrap.dedent("""\
     from pybpf.frontend.python import *
     LICENSE = "GPL"
-    counts = ArrayMap(u32, u64, 4)
+    counts = HashMap(u32, u64, 4)
 
     @xdp
     def p(ctx):
