@@ -29,8 +29,10 @@ def _run(src: str, backend: str, data: bytes = bytes(64), prog: str = "p",
 
 
 def _u64(d: dict) -> dict[int, int]:
-    return {int.from_bytes(k, "little"): int.from_bytes(v if isinstance(v, bytes) else v[0],
-                                                        "little") for k, v in d.items()}
+    """Keys and values as numbers (per-CPU values summed over the CPUs)."""
+    return {int.from_bytes(k, "little"):
+            int.from_bytes(v, "little") if isinstance(v, bytes) else
+            sum(int.from_bytes(c, "little") for c in v) for k, v in d.items()}
 
 
 def test_loops_break_continue(bpf_backend: str) -> None:

@@ -14,6 +14,21 @@ from typing import Any
 
 from ...uapi import MapType
 
+__all__ = [
+    "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "be16", "be32", "be64",
+    "XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT", "TC_ACT_UNSPEC",
+    "TC_ACT_OK", "TC_ACT_RECLASSIFY", "TC_ACT_SHOT", "TC_ACT_PIPE", "TC_ACT_STOLEN",
+    "TC_ACT_REDIRECT", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_NO_PREALLOC",
+    "BPF_F_CURRENT_CPU", "ETH_HLEN", "ETH_P_IP", "ETH_P_ARP", "ETH_P_8021Q", "ETH_P_8021AD",
+    "ETH_P_IPV6", "IPPROTO_ICMP", "IPPROTO_TCP", "IPPROTO_UDP", "IPPROTO_ICMPV6",
+    "SKF_NET_OFF", "PACKET_OUTGOING", "XdpMd", "SkBuff", "PtRegs", "RawTpArgs", "EthHdr",
+    "VlanHdr", "IPv4Hdr", "IPv6Hdr", "TcpHdr", "UdpHdr", "IcmpHdr", "MapDecl", "HashMap",
+    "ArrayMap", "PerCPUHash", "PerCPUArray", "LRUHash", "LRUPerCPUHash", "LPMTrie",
+    "RingBuf", "PerfEventArray", "ProgArray", "Config", "Program", "Subprogram", "noinline",
+    "xdp", "tc", "socket_filter", "perf_event", "tracepoint", "raw_tp", "kprobe", "uprobe",
+    "cgroup_skb", "BUILTINS",
+]
+
 # integer types: ctypes types, so map keys/values and header views are ctypes structs
 u8, u16, u32, u64 = C.c_uint8, C.c_uint16, C.c_uint32, C.c_uint64
 i8, i16, i32, i64 = C.c_int8, C.c_int16, C.c_int32, C.c_int64
