@@ -307,6 +307,8 @@ def _annotation_type(st: Any, node: ast.expr) -> Ty:
         raise st.err(node, f"unknown type {text}") from None
     if obj is bool:
         return BOOL
+    if obj is int:
+        return I64
     try:
         return from_ctype(obj)
     except TypeMapError as e:

@@ -105,13 +105,18 @@ class FunctionLowering:
             self.b.debug_metadata = self.st.di.location(node.lineno, node.col_offset + 1,
                                                         self.info.scope)
 
-    def alloca(self, ty: Ty, name: str = "") -> ir.Value:
+    def alloca(self, ty: Ty, name: str = "", zero: bool = False) -> ir.Value:
         saved = self.b.block
         self.b.position_at_start(self.entry)
         a = self.b.alloca(ty.llvm() if not isinstance(ty, StructTy | ArrayTy)
                           else ir.ArrayType(I8T, max(ty.size, 1)), name=name)
         a.align = max(ty.align, 1) if not isinstance(ty, StructTy | ArrayTy) else 8
         a.type = PTR  # LLVM's pointers are opaque; llvmlite would check a pointee type
+        if zero and isinstance(ty, IntTy | BoolTy | PtrTy):
+            # a variable assigned on some paths only reads as 0 on the others, never as
+            # uninitialised stack (which the verifier refuses); LLVM drops the dead stores
+            init = ir.Constant(PTR, None) if isinstance(ty, PtrTy) else ty.llvm()(0)
+            self.b.store(init, a)
         self.b.position_at_end(saved)  # lowering only ever appends to a block
         return a
 
@@ -227,6 +232,9 @@ class FunctionLowering:
             raise self.err(s, f"{type(s).__name__} statements are not in the BPF subset", hint)
 
     def annotation(self, node: ast.expr) -> Ty:
+        if isinstance(node, ast.Name) and node.id in ("int", "bool") and \
+                node.id not in self.st.namespace:
+            return I64 if node.id == "int" else BOOL  # Python's own: int is i64 here
         v = self.expr(node)
         if v.kind != "type":
             raise self.err(node, "an annotation must be a type (u8..u64, i8..i64, a struct)")
@@ -254,7 +262,7 @@ class FunctionLowering:
             if isinstance(ty, StructTy | ArrayTy) and val.fresh and val.ty == ty:
                 self.locals[name] = (val.v, ty)  # the temporary becomes the variable
                 return
-            slot = self.alloca(ty, name)
+            slot = self.alloca(ty, name, zero=True)
             self.locals[name] = (slot, ty)
             self.store_to(LVal(slot, ty, align=ty.align if not isinstance(ty, StructTy) else 8),
                           val, value)
