@@ -104,3 +104,45 @@ def test_hostile_source_is_a_compile_error_or_compiles(src: str) -> None:
         compile_source(src, "hostile.py")
     except PyBPFError:
         pass
+
+
+BIG = """
+import ctypes
+from pybpf.frontend.python import *
+LICENSE = "GPL"
+class Big(ctypes.Structure):
+    _fields_ = [("a", u8 * SIZE)]
+m = HashMap(u32, Big, 4)
+def g() -> None:
+    c = Big()
+    m.update(2, c)
+@xdp
+def p(ctx):
+    b = Big()
+    b.a[3] = 1
+    m.update(1, b)
+    CALL
+    return 2
+"""
+
+
+def test_stack_limit_is_a_compile_error() -> None:
+    with pytest.raises(CompileError, match=r"big.py:13:5: the structs on p's stack take 600 "
+                                           r"bytes; a BPF stack holds 512"):
+        compile_source(BIG.replace("SIZE", "600").replace("CALL", "pass"), "big.py")
+
+
+def test_stack_over_the_limit_after_inlining_reaches_the_verifier() -> None:
+    """LLVM's BPF back end would end the process on a stack over 512 bytes; the
+    compiler lets it emit, and the kernel's verifier judges."""
+    obj = compile_source(BIG.replace("SIZE", "300").replace("CALL", "g()"), "big.py")
+    assert obj.spec().programs["p"]
+
+
+def test_recursion_is_a_compile_error() -> None:
+    e = _err("def f(x: u32) -> u32:\n    if x == 0:\n        return 0\n"
+             "    return f(x - 1) + 1\n" + _prog("return f(3)\n"))
+    assert "recursion (f -> f)" in str(e) and e.line == 6
+    e = _err("def f(x: u32) -> u32:\n    return h(x)\ndef h(x: u32) -> u32:\n    return f(x)\n"
+             + _prog("return f(3)\n"))
+    assert "recursion (f -> h -> f)" in str(e)

@@ -220,6 +220,7 @@ def call_function(fl: FunctionLowering, name: str, node: ast.Call) -> Val:
                 raise fl.err(a, f"parameter {p.arg} of {name} is a map", "pass a map's name")
             bound[p.arg] = m.name
     info = declare_function(fl.st, name, node, bound)
+    fl.st.calls.setdefault(fl.info.name, []).append((info.name, node))
     args = []
     for a, p in zip(node.args, d.args.args, strict=True):
         if p.arg in bound:

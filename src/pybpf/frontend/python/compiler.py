@@ -66,6 +66,9 @@ class CompiledObject:
 def _target_machine() -> Any:
     llvm.initialize_all_targets()
     llvm.initialize_all_asmprinters()
+    # LLVM's BPF back end ends the process (exit 1) on a stack over 512 bytes; the
+    # compiler checks what it can (StackLimit) and leaves the rest to the verifier
+    llvm.set_option("pybpf", "-bpf-stack-size=65536")
     target = llvm.Target.from_triple(TRIPLE)
     return target.create_target_machine(cpu="v3", features="", opt=2, reloc="static",
                                         codemodel="small")
@@ -189,6 +192,7 @@ def _compile_tree(namespace: dict[str, Any], source: str, filename: str,
         _lower(st, info)
     while st.pending:
         _lower(st, st.pending.pop(0))
+    _check_recursion(st)
     return _emit(module, [n for n, _ in programs], os.path.basename(filename))
 
 
@@ -237,6 +241,27 @@ def _ctx_type(st: ModuleState, prog: Program, arg: ast.arg) -> StructTy:
                      f"annotate it: def {prog.func.__name__}({arg.arg}: MyRecord)")
     from . import lang
     return struct_type(getattr(lang, default))
+
+
+def _check_recursion(st: ModuleState) -> None:
+    """BPF has no recursion: a cycle in the call graph is a CompileError."""
+    state: dict[str, int] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for callee, node in st.calls.get(name, []):
+            if state.get(callee) == 1:
+                cycle = " -> ".join([*path[path.index(callee):], callee]) \
+                    if callee in path else f"{name} -> {callee}"
+                raise st.err(node, f"recursion ({cycle}): BPF programs cannot recurse",
+                             "write a bounded loop")
+            if callee not in state:
+                visit(callee, [*path, callee])
+        state[name] = 2
+
+    for name in list(st.funcs):
+        if name not in state:
+            visit(name, [name])
 
 
 def _lower(st: ModuleState, info: FuncInfo) -> None:

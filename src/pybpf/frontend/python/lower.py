@@ -21,6 +21,7 @@ from .values import LVal, Val
 
 I1, I8T, I32T, I64T = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 PTR = ir.PointerType()
+STACK_LIMIT = 512  # MAX_BPF_STACK
 
 _UNSUPPORTED_STMT = {
     ast.Try: "BPF has no exceptions: test results and return early",
@@ -94,7 +95,8 @@ class FunctionLowering:
         self.locals: dict[str, tuple[ir.Value, Ty]] = {}
         self.loops: list[tuple[ir.Block, ir.Block]] = []
         self.ctx: ir.Value | None = None
-        self.allocas = 0
+        self.stack = 0  # bytes of struct and array variables
+        self.node: ast.AST = info.node  # the statement being lowered
 
     # ---- helpers ----
     def err(self, node: ast.AST | None, msg: str, hint: str = "") -> Exception:
@@ -106,6 +108,13 @@ class FunctionLowering:
                                                         self.info.scope)
 
     def alloca(self, ty: Ty, name: str = "", zero: bool = False) -> ir.Value:
+        if isinstance(ty, StructTy | ArrayTy):
+            self.stack += ty.size
+            if self.stack > STACK_LIMIT:
+                raise self.err(self.node, f"the structs on {self.info.name}'s stack take "
+                                          f"{self.stack} bytes; a BPF stack holds {STACK_LIMIT}",
+                               "keep large values in a PerCPUArray map and work through "
+                               "its pointer")
         saved = self.b.block
         self.b.position_at_start(self.entry)
         a = self.b.alloca(ty.llvm() if not isinstance(ty, StructTy | ArrayTy)
@@ -197,6 +206,7 @@ class FunctionLowering:
                            "see the grammar in pybpf.frontend.python") from None
 
     def _stmt(self, s: ast.stmt) -> None:
+        self.node = s
         self.at(s)
         if isinstance(s, ast.Expr):
             if isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):

@@ -69,6 +69,7 @@ class ModuleState:
     strings: dict[bytes, ir.GlobalVariable] = field(default_factory=dict)
     defs: dict[str, ast.FunctionDef] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)
+    calls: dict[str, list[tuple[str, ast.AST]]] = field(default_factory=dict)
 
     def err(self, node: ast.AST | None, msg: str, hint: str = "") -> CompileError:
         return error_at(node, self.path, msg, hint)
