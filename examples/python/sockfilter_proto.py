@@ -63,3 +63,10 @@ def count_by_proto(skb: SkBuff) -> int:
         atomic_add(st.bytes, skb.len)
     return skb.len
 
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pybpf.frontend.python.script import main
+    sys.exit(main(__file__))

@@ -84,3 +84,10 @@ def classify(skb: SkBuff) -> int:
     skb.mark = mark_base + minor
     account(minor, length)
     return TC_ACT_OK
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pybpf.frontend.python.script import main
+    sys.exit(main(__file__))

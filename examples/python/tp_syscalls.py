@@ -97,3 +97,10 @@ def count_sys_exit(ctx: SysExitRecord) -> int:
     if id >= 0 and ctx.ret < 0:
         bump(syscall_errors, u32(id))
     return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pybpf.frontend.python.script import main
+    sys.exit(main(__file__))

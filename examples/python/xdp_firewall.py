@@ -95,3 +95,10 @@ def xdp_firewall(ctx: XdpMd) -> int:
     if over_rate_limit(iph.saddr):
         return verdict(FwStat.DROP_RATELIMIT, XDP_DROP)
     return verdict(FwStat.PASS, XDP_PASS)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pybpf.frontend.python.script import main
+    sys.exit(main(__file__))

@@ -68,3 +68,20 @@ def test_python_example_matches_c_on_the_vm(name: str, packets: list) -> None:
 def test_python_example_matches_c_in_the_kernel(name: str, packets: list) -> None:
     with on_cpu(0):
         _compare(name, "kernel", packets)
+
+
+def test_examples_run_as_scripts(capsys: pytest.CaptureFixture[str]) -> None:
+    import runpy
+    import sys
+    for name in ("xdp_firewall", "tp_syscalls"):
+        old = sys.argv
+        sys.argv = [name, str(EXAMPLES / "traffic.pcap")]
+        try:
+            with pytest.raises(SystemExit) as ei:
+                runpy.run_path(str(EXAMPLES / "python" / f"{name}.py"), run_name="__main__")
+        finally:
+            sys.argv = old
+        assert ei.value.code == 0
+    out = capsys.readouterr().out
+    assert "xdp_firewall: 1: " in out and '"fw_stats"' in out
+    assert "count_sys_enter: a tracepoint/raw_syscalls/sys_enter program runs attached" in out
