@@ -37,7 +37,7 @@ def test_failure_report_shows_python_lines(pytester: pytest.Pytester) -> None:
     n = 2 if kernel_available()[0] else 1
     result.assert_outcomes(failed=n, skipped=2 - n)
     result.stdout.fnmatch_lines(["*program p (xdp):*",
-                                 "*; slot[0] += 1  ?*prog.py:9:9?*",
+                                 "*; slot?0? += 1  ?*prog.py:9:9?*",
                                  "*; return XDP_PASS  ?*prog.py:10:5?*"])
 
 
