@@ -1,11 +1,13 @@
-"""xdp_firewall.c written again in restricted Python."""
-import ctypes
+"""xdp_firewall.c written again in restricted Python: an XDP DDoS-mitigation firewall
+with an LPM-trie blocklist, a per-source rate limit in an LRU hash (a @noinline
+sub-program), per-CPU verdict counters, `.rodata` config and bounds-checked parsing of
+Ethernet, 802.1Q and IPv4/IPv6 (the verdicts are listed in ../xdp_firewall.c)."""
 import enum
 
 from pybpf.frontend.python import (XDP_DROP, XDP_PASS, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP,
                                    ETH_P_IPV6, BPF_ANY, Config, EthHdr, IPv4Hdr, IPv6Hdr,
-                                   LPMTrie, LRUHash, PerCPUArray, VlanHdr, XdpMd, be32, noinline,
-                                   u32, u64, xdp)
+                                   LPMTrie, LRUHash, PerCPUArray, Struct, VlanHdr, XdpMd, be32,
+                                   noinline, u32, u64, xdp)
 
 LICENSE = "GPL"
 
@@ -13,12 +15,15 @@ rate_limit_pps = Config(u64, 100)
 rate_window_ns = Config(u64, 1_000_000_000)
 
 
-class Ipv4LpmKey(ctypes.Structure):
-    _fields_ = [("prefixlen", u32), ("addr", be32)]
+class Ipv4LpmKey(Struct):
+    """Key of the LPM trie: prefix length in bits, then the address in network order."""
+    prefixlen: u32
+    addr: be32
 
 
-class RateState(ctypes.Structure):
-    _fields_ = [("window_start_ns", u64), ("count", u64)]
+class RateState(Struct):
+    window_start_ns: u64
+    count: u64              # packets passed in this window
 
 
 class FwStat(enum.IntEnum):

@@ -278,3 +278,35 @@ def test_program_kinds_compile_to_their_sections() -> None:
     assert sections == {"a": "tracepoint/syscalls/sys_enter_getpid", "b": "raw_tp/sys_enter",
                         "c": "kprobe/do_nanosleep", "d": "uprobe", "e": "cgroup_skb/ingress",
                         "f": "tc"}
+
+
+def test_dataclass_style_structs(bpf_backend: str) -> None:
+    src = "from __future__ import annotations\n" + HEAD + textwrap.dedent("""
+        class Hdr(NetStruct):
+            version: (u8, 4)
+            ihl: (u8, 4)
+            tos: u8
+            total: u16
+
+        class Key(Struct):
+            proto: u16
+            flags: (u32, 3)
+            addr: be32
+
+        seen = HashMap(Key, u64, 4)
+
+        @xdp
+        def p(ctx):
+            h = ctx.header(Hdr, 14)
+            if h is None:
+                return 0
+            seen.update(Key(proto=h.total, flags=h.ihl, addr=0x0A000001), u64(h.version))
+            return h.ihl * 1000 + h.tos
+    """)
+    spec = compile_source(src, "t.py").spec()
+    with spec.instantiate(bpf_backend) as obj:
+        frame = bytes(14) + bytes([0x46, 0x10, 0x01, 0x02]) + bytes(46)
+        assert obj.programs["p"].test_run(frame).retval == 6 * 1000 + 0x10
+        (k, v), = obj.maps["seen"].items()
+        assert k == struct.pack("<HxxI", 0x0102, 6) + bytes([10, 0, 0, 1])
+        assert int.from_bytes(v, "little") == 4

@@ -28,6 +28,8 @@ to write instead):
     constant   := NAME "=" INT            # also IntEnum/IntFlag members, bools
     struct     := class NAME(ctypes.Structure | ctypes.BigEndianStructure):
                       _fields_ = [(FIELD, type [, BITS]), ...]
+                | class NAME(Struct | NetStruct):         # dataclass-style
+                      { FIELD ":" (type | "(" inttype "," BITS ")") }
     map        := NAME "=" (HashMap | ArrayMap | PerCPUHash | PerCPUArray | LRUHash
                   | LRUPerCPUHash | LPMTrie) "(" key, value, max_entries [, flags] ")"
                 | NAME "=" RingBuf(bytes) | PerfEventArray() | ProgArray(n [, values={i: "prog"}])

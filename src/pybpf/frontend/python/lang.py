@@ -8,6 +8,7 @@ the decorated functions' source. The function bodies are never run by Python."""
 from __future__ import annotations
 
 import ctypes as C
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ __all__ = [
     "ArrayMap", "PerCPUHash", "PerCPUArray", "LRUHash", "LRUPerCPUHash", "LPMTrie",
     "RingBuf", "PerfEventArray", "ProgArray", "Config", "Program", "Subprogram", "noinline",
     "xdp", "tc", "socket_filter", "perf_event", "tracepoint", "raw_tp", "kprobe", "uprobe",
-    "cgroup_skb", "BUILTINS",
+    "cgroup_skb", "BUILTINS", "Struct", "NetStruct",
 ]
 
 # integer types: ctypes types, so map keys/values and header views are ctypes structs
@@ -48,6 +49,40 @@ ETH_P_IP, ETH_P_ARP, ETH_P_8021Q, ETH_P_8021AD, ETH_P_IPV6 = 0x0800, 0x0806, 0x8
 IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6 = 1, 6, 17, 58
 SKF_NET_OFF = -0x100000
 PACKET_OUTGOING = 4
+
+
+# ---- dataclass-style structs ----
+
+def _annotated_fields(ns: dict[str, Any], globs: dict[str, Any]) -> list[tuple[Any, ...]]:
+    fields: list[tuple[Any, ...]] = []
+    for name, t in ns.get("__annotations__", {}).items():
+        if isinstance(t, str):  # from __future__ import annotations
+            t = eval(t, globs, dict(ns))  # noqa: S307
+        fields.append((name, *t) if isinstance(t, tuple) else (name, t))
+    return fields
+
+
+class _StructMeta(type(C.Structure)):  # type: ignore[misc]
+    def __new__(mcls, name: str, bases: tuple[type, ...], ns: dict[str, Any], **kw: Any) -> Any:
+        if ns.get("__annotations__") and "_fields_" not in ns:
+            ns["_fields_"] = _annotated_fields(ns, sys._getframe(1).f_globals)
+        return super().__new__(mcls, name, bases, ns, **kw)
+
+
+class _NetStructMeta(type(C.BigEndianStructure)):  # type: ignore[misc]
+    def __new__(mcls, name: str, bases: tuple[type, ...], ns: dict[str, Any], **kw: Any) -> Any:
+        if ns.get("__annotations__") and "_fields_" not in ns:
+            ns["_fields_"] = _annotated_fields(ns, sys._getframe(1).f_globals)
+        return super().__new__(mcls, name, bases, ns, **kw)
+
+
+class Struct(C.Structure, metaclass=_StructMeta):
+    """A ctypes structure declared dataclass-style: `addr: be32`, `flags: (u8, 4)` for a
+    4-bit field; the fields in the order written, laid out as C lays them out."""
+
+
+class NetStruct(C.BigEndianStructure, metaclass=_NetStructMeta):
+    """A Struct in network byte order (a header view): every field reads as a number."""
 
 
 # ---- context structs (the kernel's UAPI layouts) ----
