@@ -5,8 +5,20 @@ packets and bytes per IP protocol and keeps a log2 histogram of packet sizes.
 
 import ctypes
 
-from pybpf.frontend.python import (ETH_P_IP, ETH_P_IPV6, PACKET_OUTGOING, SKF_NET_OFF, ArrayMap,
-                                   SkBuff, socket_filter, u32, u64)
+from pybpf.frontend.python import (
+    ETH_P_IP,
+    ETH_P_IPV6,
+    PACKET_OUTGOING,
+    SKF_NET_OFF,
+    ArrayMap,
+    SkBuff,
+    atomic_add,
+    htons,
+    load_byte,
+    socket_filter,
+    u32,
+    u64,
+)
 
 LICENSE = "GPL"
 LOG2_BUCKETS = 64

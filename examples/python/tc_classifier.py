@@ -3,9 +3,27 @@ classifier that picks a traffic class by DSCP or port and drops telnet."""
 
 import ctypes
 
-from pybpf.frontend.python import (ETH_P_IP, ETH_P_IPV6, IPPROTO_TCP, IPPROTO_UDP, TC_ACT_OK,
-                                   TC_ACT_SHOT, ArrayMap, Config, IPv4Hdr, IPv6Hdr, SkBuff,
-                                   UdpHdr, tc, u8, u16, u32, u64)
+from pybpf.frontend.python import (
+    ETH_P_IP,
+    ETH_P_IPV6,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    TC_ACT_OK,
+    TC_ACT_SHOT,
+    ArrayMap,
+    Config,
+    IPv4Hdr,
+    IPv6Hdr,
+    SkBuff,
+    UdpHdr,
+    atomic_add,
+    htons,
+    tc,
+    u8,
+    u16,
+    u32,
+    u64,
+)
 
 LICENSE = "GPL"
 IP_OFFSET_MASK = 0x1FFF

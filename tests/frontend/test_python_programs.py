@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from pybpf.frontend.python import compile_source
-from pybpf.packets import IPv4, TCP, Ether
+from pybpf.packets import TCP, Ether, IPv4
 
 HEAD = "import ctypes\nfrom pybpf.frontend.python import *\nLICENSE = 'GPL'\n"
 

@@ -12,7 +12,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _block(first_line: str) -> str:
-    for m in re.finditer(r"```python\n(.*?)```", README.read_text(), re.S):
+    for m in re.finditer(r"```python\n(.*?)```", README.read_text(), re.DOTALL):
         if m.group(1).startswith(first_line):
             return m.group(1)
     raise AssertionError(f"README has no python block starting {first_line!r}")

@@ -91,12 +91,32 @@ Semantics, where Python and BPF differ:
   exceptions, classes or closures in program bodies.
 """
 
-from .compiler import (CompiledObject, compile_file, compile_module, compile_program,
-                       compile_source)
+from .compiler import (
+    CompiledObject,
+    compile_file,
+    compile_module,
+    compile_program,
+    compile_source,
+)
 from .errors import CompileError
-from .lang import *  # noqa: F403
+from .lang import *
 from .lang import __all__ as _lang_all
 from .refusal import ProgramRefused
 
-__all__ = ["CompiledObject", "CompileError", "ProgramRefused", "compile_file",
-           "compile_module", "compile_program", "compile_source", *_lang_all]
+
+def __getattr__(name: str) -> object:
+    """bpf_<helper> names, for `from pybpf.frontend.python import bpf_ktime_get_ns`."""
+    from . import lang
+    return lang.__getattr__(name)
+
+
+__all__ = [
+    "CompileError",
+    "CompiledObject",
+    "ProgramRefused",
+    "compile_file",
+    "compile_module",
+    "compile_program",
+    "compile_source",
+]
+__all__ += list(_lang_all)

@@ -12,9 +12,22 @@ from llvmlite import ir
 
 from ...helper_protos import ArgType, HelperProtoError, proto
 from ...uapi import MapType
+from .errors import CompileError
 from .module import FuncInfo, MapInfo
-from .types import (BOOL, I32, I64, U32, U64, VOID, ArrayTy, IntTy, PtrTy, StructTy, Ty,
-                    struct_type)
+from .types import (
+    BOOL,
+    I32,
+    I64,
+    U32,
+    U64,
+    VOID,
+    ArrayTy,
+    IntTy,
+    PtrTy,
+    StructTy,
+    Ty,
+    struct_type,
+)
 from .values import LVal, Val
 
 if TYPE_CHECKING:
@@ -244,8 +257,8 @@ def _is_map_annotation(st: Any, node: ast.expr | None) -> bool:
     if node is None:
         return False
     try:
-        obj = eval(compile(ast.Expression(node), st.path, "eval"), dict(st.namespace))  # noqa: S307
-    except Exception:
+        obj = eval(compile(ast.Expression(node), st.path, "eval"), dict(st.namespace))
+    except Exception:  # noqa: BLE001 - the user's annotation: not a map if it fails
         return False
     return obj is lang.MapDecl or obj in (lang.HashMap, lang.ArrayMap, lang.PerCPUHash,
                                           lang.PerCPUArray, lang.LRUHash, lang.LRUPerCPUHash,
@@ -303,8 +316,8 @@ def _annotation_type(st: Any, node: ast.expr) -> Ty:
     from .types import TypeMapError, from_ctype
     text = ast.unparse(node)
     try:
-        obj = eval(compile(ast.Expression(node), st.path, "eval"), dict(st.namespace))  # noqa: S307
-    except Exception:
+        obj = eval(compile(ast.Expression(node), st.path, "eval"), dict(st.namespace))
+    except Exception:  # noqa: BLE001 - the user's annotation, evaluated
         raise st.err(node, f"unknown type {text}") from None
     if obj is bool:
         return BOOL
@@ -370,14 +383,16 @@ def ctx_method(fl: FunctionLowering, ctx: Val, name: str, node: ast.Call) -> Val
 def address_of(fl: FunctionLowering, node: ast.expr, want: Ty, what: str) -> ir.Value:
     """A pointer to `node`'s value as a `want`: the variable or field itself when it has
     that type, else a stack copy."""
-    if isinstance(node, ast.Name | ast.Attribute | ast.Subscript):
+    lv = None
+    if isinstance(node, ast.Name | ast.Attribute | ast.Subscript) and \
+            not (isinstance(node, ast.Name) and node.id not in fl.locals):
         try:
             lv = fl.lvalue(node)
-        except Exception:
-            lv = None
+        except CompileError:
+            lv = None  # not a place (a pointer's field chain that is a value): a value
         if lv is not None and lv.ty == want and lv.field is None:
             return lv.ptr
-    v = fl.expr(node)
+    v = fl.load(lv) if lv is not None else fl.expr(node)  # evaluated once
     if isinstance(want, StructTy | ArrayTy):
         if v.ty != want:
             raise fl.err(node, f"the {what} is a {want}, not a {v.ty or v.kind or 'int'}",
@@ -530,4 +545,4 @@ def _helper_arg(fl: FunctionLowering, node: ast.expr, spec: Any) -> ir.Value:
     raise fl.err(node, f"cannot pass a {v.ty or v.kind} where a pointer is wanted")
 
 
-__all__ = ["lower_call", "declare_function", "struct_type", "C"]
+__all__ = ["C", "declare_function", "lower_call", "struct_type"]

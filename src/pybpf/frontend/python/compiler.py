@@ -25,9 +25,17 @@ from .debuginfo import DebugInfo
 from .errors import CompileError
 from .lang import Program
 from .lower import FunctionLowering
+from .module import (
+    DATALAYOUT,
+    TRIPLE,
+    FuncInfo,
+    ModuleState,
+    binding_lines,
+    declare_globals,
+    fill_prog_arrays,
+    function_defs,
+)
 from .refusal import explain
-from .module import (DATALAYOUT, TRIPLE, FuncInfo, ModuleState, binding_lines,
-                     declare_globals, fill_prog_arrays, function_defs)
 from .types import StructTy, TypeMapError, from_ctype, struct_type
 
 _CTX_DEFAULTS = {"xdp": "XdpMd", "tc": "SkBuff", "socket_filter": "SkBuff",
@@ -101,7 +109,7 @@ def compile_source(source: str, filename: str = "<source>",
         except SystemExit as e:
             raise CompileError(f"the module exited (SystemExit {e.code}) while it was "
                                "run", filename) from None
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - the user's module raised: report where
             raise _raised(e, filename) from None
     return _compile(ns, source, filename, tree)
 
@@ -223,12 +231,12 @@ def _declare_program(st: ModuleState, name: str, prog: Program) -> FuncInfo:
 def _ctx_type(st: ModuleState, prog: Program, arg: ast.arg) -> StructTy:
     if arg.annotation is not None:
         try:
-            obj = eval(compile(ast.Expression(arg.annotation), st.path, "eval"),  # noqa: S307
+            obj = eval(compile(ast.Expression(arg.annotation), st.path, "eval"),
                        dict(st.namespace))
             t = from_ctype(obj)
         except TypeMapError as e:
             raise st.err(arg.annotation, str(e)) from None
-        except Exception:
+        except Exception:  # noqa: BLE001 - the user's annotation, evaluated
             raise st.err(arg.annotation, f"unknown context type "
                                          f"{ast.unparse(arg.annotation)}") from None
         if not isinstance(t, StructTy):
@@ -283,5 +291,11 @@ def _emit(module: ir.Module, programs: list[str], name: str) -> CompiledObject:
     return CompiledObject(bytes(obj), str(mod), programs, name)
 
 
-__all__ = ["CompiledObject", "compile_file", "compile_source", "compile_module",
-           "compile_program", "declare_function"]
+__all__ = [
+    "CompiledObject",
+    "compile_file",
+    "compile_module",
+    "compile_program",
+    "compile_source",
+    "declare_function",
+]

@@ -16,18 +16,93 @@ from typing import Any
 from ...uapi import MapType
 
 __all__ = [
-    "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "be16", "be32", "be64",
-    "XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT", "TC_ACT_UNSPEC",
-    "TC_ACT_OK", "TC_ACT_RECLASSIFY", "TC_ACT_SHOT", "TC_ACT_PIPE", "TC_ACT_STOLEN",
-    "TC_ACT_REDIRECT", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_NO_PREALLOC",
-    "BPF_F_CURRENT_CPU", "ETH_HLEN", "ETH_P_IP", "ETH_P_ARP", "ETH_P_8021Q", "ETH_P_8021AD",
-    "ETH_P_IPV6", "IPPROTO_ICMP", "IPPROTO_TCP", "IPPROTO_UDP", "IPPROTO_ICMPV6",
-    "SKF_NET_OFF", "PACKET_OUTGOING", "XdpMd", "SkBuff", "PtRegs", "RawTpArgs", "EthHdr",
-    "VlanHdr", "IPv4Hdr", "IPv6Hdr", "TcpHdr", "UdpHdr", "IcmpHdr", "MapDecl", "HashMap",
-    "ArrayMap", "PerCPUHash", "PerCPUArray", "LRUHash", "LRUPerCPUHash", "LPMTrie",
-    "RingBuf", "PerfEventArray", "ProgArray", "Config", "Program", "Subprogram", "noinline",
-    "xdp", "tc", "socket_filter", "perf_event", "tracepoint", "raw_tp", "kprobe", "uprobe",
-    "cgroup_skb", "BUILTINS", "Struct", "NetStruct",
+    "BPF_ANY",
+    "BPF_EXIST",
+    "BPF_F_CURRENT_CPU",
+    "BPF_F_NO_PREALLOC",
+    "BPF_NOEXIST",
+    "BUILTINS",
+    "ETH_HLEN",
+    "ETH_P_8021AD",
+    "ETH_P_8021Q",
+    "ETH_P_ARP",
+    "ETH_P_IP",
+    "ETH_P_IPV6",
+    "IPPROTO_ICMP",
+    "IPPROTO_ICMPV6",
+    "IPPROTO_TCP",
+    "IPPROTO_UDP",
+    "PACKET_OUTGOING",
+    "SKF_NET_OFF",
+    "TC_ACT_OK",
+    "TC_ACT_PIPE",
+    "TC_ACT_RECLASSIFY",
+    "TC_ACT_REDIRECT",
+    "TC_ACT_SHOT",
+    "TC_ACT_STOLEN",
+    "TC_ACT_UNSPEC",
+    "XDP_ABORTED",
+    "XDP_DROP",
+    "XDP_PASS",
+    "XDP_REDIRECT",
+    "XDP_TX",
+    "ArrayMap",
+    "Config",
+    "EthHdr",
+    "HashMap",
+    "IPv4Hdr",
+    "IPv6Hdr",
+    "IcmpHdr",
+    "LPMTrie",
+    "LRUHash",
+    "LRUPerCPUHash",
+    "MapDecl",
+    "NetStruct",
+    "PerCPUArray",
+    "PerCPUHash",
+    "PerfEventArray",
+    "ProgArray",
+    "Program",
+    "PtRegs",
+    "RawTpArgs",
+    "RingBuf",
+    "SkBuff",
+    "Struct",
+    "Subprogram",
+    "TcpHdr",
+    "UdpHdr",
+    "VlanHdr",
+    "XdpMd",
+    "atomic_add",
+    "be16",
+    "be32",
+    "be64",
+    "cgroup_skb",
+    "htonl",
+    "htons",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "kprobe",
+    "load_byte",
+    "load_half",
+    "load_word",
+    "noinline",
+    "ntohl",
+    "ntohs",
+    "perf_event",
+    "raw_tp",
+    "sizeof",
+    "socket_filter",
+    "tc",
+    "tracepoint",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "uprobe",
+    "xdp",
 ]
 
 # integer types: ctypes types, so map keys/values and header views are ctypes structs
@@ -57,7 +132,7 @@ def _annotated_fields(ns: dict[str, Any], globs: dict[str, Any]) -> list[tuple[A
     fields: list[tuple[Any, ...]] = []
     for name, t in ns.get("__annotations__", {}).items():
         if isinstance(t, str):  # from __future__ import annotations
-            t = eval(t, globs, dict(ns))  # noqa: S307
+            t = eval(t, globs, dict(ns))
         fields.append((name, *t) if isinstance(t, tuple) else (name, t))
     return fields
 
@@ -297,3 +372,39 @@ cgroup_skb = _targeted("cgroup_skb", "cgroup_skb", "@cgroup_skb(\"ingress\" | \"
 # names the compiler gives meaning in program bodies; Python never calls them
 BUILTINS = ("print", "atomic_add", "load_byte", "load_half", "load_word", "sizeof", "range",
             "htons", "ntohs", "htonl", "ntohl")
+
+
+def _builtin(name: str, doc: str) -> Callable[..., Any]:
+    """A name to import so that programs read as Python (linters, editors); calling it
+    outside a compiled program is an error."""
+    def stub(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"{name}() has a meaning only in a BPF program compiled by "
+                           "pybpf.frontend.python")
+    stub.__name__ = stub.__qualname__ = name
+    stub.__doc__ = doc
+    return stub
+
+
+atomic_add = _builtin("atomic_add", "atomic_add(place, value): an atomic add to a u32/u64 "
+                                    "field or element; returns the old value.")
+load_byte = _builtin("load_byte", "load_byte(ctx, offset): LD_ABS of one byte (socket "
+                                  "filters; SKF_NET_OFF + n from the network header).")
+load_half = _builtin("load_half", "load_half(ctx, offset): LD_ABS of 2 bytes, host order.")
+load_word = _builtin("load_word", "load_word(ctx, offset): LD_ABS of 4 bytes, host order.")
+sizeof = _builtin("sizeof", "sizeof(type or variable): its size in bytes, a constant.")
+htons = _builtin("htons", "htons(x): 16 bits to network byte order.")
+ntohs = _builtin("ntohs", "ntohs(x): 16 bits from network byte order.")
+htonl = _builtin("htonl", "htonl(x): 32 bits to network byte order.")
+ntohl = _builtin("ntohl", "ntohl(x): 32 bits from network byte order.")
+
+
+def __getattr__(name: str) -> Any:
+    """bpf_<helper> for every helper pybpf.helper_protos knows, importable by name."""
+    if name.startswith("bpf_"):
+        from ...helper_protos import HelperProtoError, render
+        try:
+            doc = render(name.removeprefix("bpf_"))
+        except HelperProtoError:
+            raise AttributeError(f"no BPF helper named {name}") from None
+        return _builtin(name, doc)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,8 +15,23 @@ from ...uapi import MapType
 from .errors import CompileError
 from .lang import BUILTINS, Config, MapDecl, Program, Subprogram
 from .module import FuncInfo, ModuleState
-from .types import (BOOL, I32, I64, U32, U64, VOID, ArrayTy, BoolTy, IntTy, PtrTy, StructTy,
-                    Ty, TypeMapError, common_int, from_ctype)
+from .types import (
+    BOOL,
+    I32,
+    I64,
+    U32,
+    U64,
+    VOID,
+    ArrayTy,
+    BoolTy,
+    IntTy,
+    PtrTy,
+    StructTy,
+    Ty,
+    TypeMapError,
+    common_int,
+    from_ctype,
+)
 from .values import LVal, Val
 
 I1, I8T, I32T, I64T = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
@@ -708,11 +723,10 @@ class FunctionLowering:
     def binop(self, op: ast.operator, a: Val, b: Val, node: ast.AST) -> Val:
         if isinstance(op, ast.Div):
             raise self.err(node, "/ is true division; BPF has integers only", "write //")
-        if isinstance(op, ast.Pow | ast.MatMult):
-            if not (a.const is not None and b.const is not None and a.ty is None and
-                    b.ty is None):
-                raise self.err(node, f"{type(op).__name__} is not in the BPF subset",
-                               "use shifts and multiplication")
+        if isinstance(op, ast.Pow | ast.MatMult) and not (
+                a.const is not None and b.const is not None and a.ty is None and b.ty is None):
+            raise self.err(node, f"{type(op).__name__} is not in the BPF subset",
+                           "use shifts and multiplication")
         if a.ty is None and b.ty is None and a.const is not None and b.const is not None:
             return Val(None, const=self.fold(op, a.const, b.const, node))
         t = common_int(self.int_operand(a, node), self.int_operand(b, node))
@@ -880,5 +894,13 @@ def _always_returns(stmts: list[ast.stmt]) -> bool:
     return False
 
 
-__all__ = ["FunctionLowering", "HelperProtoError", "ArgType", "MapType", "U32", "U64",
-           "I64", "VOID"]
+__all__ = [
+    "I64",
+    "U32",
+    "U64",
+    "VOID",
+    "ArgType",
+    "FunctionLowering",
+    "HelperProtoError",
+    "MapType",
+]

@@ -8,7 +8,7 @@ from typing import Any
 
 from ...errors import PyBPFError
 
-_INSN = re.compile(r"^(\d+): \(", re.M)
+_INSN = re.compile(r"^(\d+): \(", re.MULTILINE)
 _PROG = re.compile(r"program (\S+) \(")
 
 
