@@ -89,11 +89,11 @@ def builtin(fl: FunctionLowering, name: str, node: ast.Call) -> Val:
     if name == "sizeof":
         _nargs(fl, node, 1)
         _no_kwargs(fl, node)
-        t = fl.expr(node.args[0])
-        if t.kind == "type":
-            return Val(None, const=fl.ctype(t.ref, node).size)
-        if t.ty is not None and not t.kind:
-            return Val(None, const=t.ty.size)
+        arg = fl.expr(node.args[0])
+        if arg.kind == "type":
+            return Val(None, const=fl.ctype(arg.ref, node).size)
+        if arg.ty is not None and not arg.kind:
+            return Val(None, const=arg.ty.size)
         raise fl.err(node, "sizeof() takes a type or a variable")
     if name == "atomic_add":
         _nargs(fl, node, 2)
@@ -142,7 +142,8 @@ def printk(fl: FunctionLowering, node: ast.Call) -> Val:
         v = kws.get(k)
         if v is not None and not (isinstance(v, ast.Constant) and isinstance(v.value, str)):
             raise fl.err(v, f"print({k}=...) must be a string literal")
-        seps.append(v.value if isinstance(v, ast.Constant) else (" " if k == "sep" else "\n"))
+        seps.append(str(v.value) if isinstance(v, ast.Constant) else
+                    (" " if k == "sep" else "\n"))
     parts: list[str] = []
     values: list[ir.Value] = []
 
@@ -168,7 +169,7 @@ def printk(fl: FunctionLowering, node: ast.Call) -> Val:
                     parts.append(str(v.value).replace("%", "%%"))
                 elif isinstance(v, ast.FormattedValue):
                     spec = ""
-                    if v.format_spec is not None:
+                    if isinstance(v.format_spec, ast.JoinedStr):
                         spec = "".join(str(c.value) for c in v.format_spec.values
                                        if isinstance(c, ast.Constant))
                     add_value(v.value, spec)
@@ -234,7 +235,7 @@ def call_function(fl: FunctionLowering, name: str, node: ast.Call) -> Val:
             bound[p.arg] = m.name
     info = declare_function(fl.st, name, node, bound)
     fl.st.calls.setdefault(fl.info.name, []).append((info.name, node))
-    args = []
+    args: list[ir.Value] = []
     for a, p in zip(node.args, d.args.args, strict=True):
         if p.arg in bound:
             continue
@@ -410,8 +411,16 @@ def address_of(fl: FunctionLowering, node: ast.expr, want: Ty, what: str) -> ir.
 def map_method(fl: FunctionLowering, m: MapInfo, name: str, node: ast.Call) -> Val:
     t = m.decl.type
     key, value = m.key, m.value
-    if name in ("lookup", "update", "delete") and key is None:
-        raise fl.err(node, f"{m.name} is a {t.name} map: it has no {name}()")
+    if name in ("lookup", "update", "delete"):
+        if key is None or value is None:
+            raise fl.err(node, f"{m.name} is a {t.name} map: it has no {name}()")
+        return _keyed_method(fl, m, key, value, name, node)
+    return _stream_method(fl, m, name, node)
+
+
+def _keyed_method(fl: FunctionLowering, m: MapInfo, key: Ty, value: Ty, name: str,
+                  node: ast.Call) -> Val:
+    """lookup, update and delete of a map with keys and values."""
     if name == "lookup":
         _nargs(fl, node, 1)
         _no_kwargs(fl, node)
@@ -432,6 +441,12 @@ def map_method(fl: FunctionLowering, m: MapInfo, name: str, node: ast.Call) -> V
         _no_kwargs(fl, node)
         k = address_of(fl, node.args[0], key, "key")
         return Val(I64, fl.helper("map_delete_elem", [m.gv, k], I64T))
+    raise AssertionError(name)
+
+
+def _stream_method(fl: FunctionLowering, m: MapInfo, name: str, node: ast.Call) -> Val:
+    """The methods of maps without keys: ring buffer and perf output, tail calls."""
+    t = m.decl.type
     if name == "output" and t == MapType.RINGBUF:
         _nargs(fl, node, 1, 2)
         _no_kwargs(fl, node)

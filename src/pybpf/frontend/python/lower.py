@@ -118,9 +118,10 @@ class FunctionLowering:
         return self.st.err(node, msg, hint)
 
     def at(self, node: ast.AST) -> None:
-        if getattr(node, "lineno", None):
-            self.b.debug_metadata = self.st.di.location(node.lineno, node.col_offset + 1,
-                                                        self.info.scope)
+        line = getattr(node, "lineno", None)
+        if line:
+            self.b.debug_metadata = self.st.di.location(
+                line, getattr(node, "col_offset", 0) + 1, self.info.scope)
 
     def alloca(self, ty: Ty, name: str = "", zero: bool = False) -> ir.Value:
         if isinstance(ty, StructTy | ArrayTy):
@@ -377,8 +378,8 @@ class FunctionLowering:
         name = s.target.id
         if name not in self.locals:
             # unsigned when it never goes below zero, so i % 2 and i // 2 compile
-            ty = U32 if step > 0 and start >= 0 and stop + step < (1 << 32) else I64
-            self.locals[name] = (self.alloca(ty, name), ty)
+            ity = U32 if step > 0 and start >= 0 and stop + step < (1 << 32) else I64
+            self.locals[name] = (self.alloca(ity, name), ity)
         slot, ty = self.locals[name]
         lv = LVal(slot, ty, align=ty.align)
         self.store_to(lv, Val(None, const=start), s)
