@@ -154,7 +154,8 @@ def from_ctype(ct: Any, *, in_be_struct: bool = False) -> Ty:
         if swapped is not None and ct is swapped and sys.byteorder == "little":
             return IntTy(ity.bits, ity.signed, ity.bits > 8)
     if isinstance(ct, type) and issubclass(ct, C.Array):
-        return ArrayTy(from_ctype(ct._type_, in_be_struct=in_be_struct), getattr(ct, "_length_"))  # noqa: B009 (mypy)
+        count = getattr(ct, "_length_")  # noqa: B009 - mypy misreads Array._length_
+        return ArrayTy(from_ctype(ct._type_, in_be_struct=in_be_struct), count)
     if isinstance(ct, type) and issubclass(ct, C.Structure | C.BigEndianStructure):
         return struct_type(ct)
     name = getattr(ct, "__name__", repr(ct))
