@@ -310,3 +310,59 @@ def test_dataclass_style_structs(bpf_backend: str) -> None:
         (k, v), = obj.maps["seen"].items()
         assert k == struct.pack("<HxxI", 0x0102, 6) + bytes([10, 0, 0, 1])
         assert int.from_bytes(v, "little") == 4
+
+
+def test_packet_writes_through_header_views(bpf_backend: str) -> None:
+    frame = bytes(Ether(dst="02:00:00:00:00:01", src="02:00:00:00:00:02", type=0x0800) /
+                  IPv4(src="10.1.2.3", dst="10.0.0.1", ttl=64) / TCP(sport=1, dport=2))
+    spec = compile_source(HEAD + textwrap.dedent("""
+        @xdp
+        def p(ctx):
+            eth = ctx.header(EthHdr)
+            ip = ctx.header(IPv4Hdr, ETH_HLEN)
+            if eth is None or ip is None:
+                return XDP_ABORTED
+            for i in range(6):          # swap the MAC addresses
+                b = eth.h_dest[i]
+                eth.h_dest[i] = eth.h_source[i]
+                eth.h_source[i] = b
+            ip.ttl -= 1
+            ip.tos = (ip.tos & 3) | (46 << 2)
+            return XDP_TX
+    """), "w.py").spec()
+    with spec.instantiate(bpf_backend) as obj:
+        r = obj.programs["p"].test_run(frame)
+    assert r.retval == 3
+    out = r.data_out
+    assert out[:6] == frame[6:12] and out[6:12] == frame[:6]
+    assert out[14 + 8] == 63 and out[14 + 1] == 46 << 2
+    assert out[34:] == frame[34:]
+
+
+@pytest.mark.kernel
+def test_raw_tracepoint_program_attached() -> None:
+    import os
+    spec = compile_source(HEAD + textwrap.dedent("""
+        me = Config(u32, 0)
+        nr = Config(u64, 0)
+        calls = ArrayMap(u32, u64, 1)
+
+        @raw_tp("sys_enter")
+        def on_enter(ctx):
+            if u32(bpf_get_current_pid_tgid() >> 32) != me:
+                return 0
+            if ctx.args[1] == nr:
+                slot = calls.lookup(0)
+                if slot is not None:
+                    atomic_add(slot[0], 1)
+            return 0
+    """), "rawtp.py").spec()
+    from pybpf.tools.syscalls import syscall_number
+    spec.set_global("me", os.getpid())
+    spec.set_global("nr", syscall_number("getppid"))
+    with spec.instantiate("kernel") as obj:
+        obj.programs["on_enter"].attach_raw_tracepoint("sys_enter")
+        for _ in range(10):
+            os.getppid()
+        obj.programs["on_enter"].detach()
+        assert int.from_bytes(obj.maps["calls"][(0).to_bytes(4, "little")], "little") >= 10
