@@ -366,3 +366,44 @@ def test_raw_tracepoint_program_attached() -> None:
             os.getppid()
         obj.programs["on_enter"].detach()
         assert int.from_bytes(obj.maps["calls"][(0).to_bytes(4, "little")], "little") >= 10
+
+
+def test_globals_in_data_and_bss(bpf_backend: str) -> None:
+    spec = compile_source(HEAD + textwrap.dedent("""
+        packets = Global(u64)           # .bss
+        last_len = Global(u32, 7)       # .data
+        limit = Config(u32, 3)          # .rodata
+
+        def seen(n: u32) -> None:
+            global last_len
+            last_len = n
+
+        @xdp
+        def p(ctx):
+            global packets
+            packets += 1
+            atomic_add(packets, 10)
+            before = last_len
+            seen(u32(packets))
+            if packets > limit * 10:
+                return before
+            return XDP_PASS
+    """), "g.py").spec()
+    assert {".bss", ".data", ".rodata"} <= set(spec.maps)
+    with spec.instantiate(bpf_backend) as obj:
+        prog = obj.programs["p"]
+        rets = [prog.test_run(bytes(64)).retval for _ in range(4)]
+        assert rets == [2, 2, 22, 33]  # from the 3rd run (33 > 30): the previous count
+        bss = obj.maps[".bss"][(0).to_bytes(4, "little")]
+        data = obj.maps[".data"][(0).to_bytes(4, "little")]
+        assert int.from_bytes(bss[:8], "little") == 44
+        assert int.from_bytes(data[:4], "little") == 44
+    e = pytest.raises(Exception, compile_source, HEAD + textwrap.dedent("""
+        limit = Config(u32, 3)
+        @xdp
+        def p(ctx):
+            global limit
+            limit = 4
+            return 0
+    """), "g.py")
+    assert "a Config is read-only" in str(e.value)

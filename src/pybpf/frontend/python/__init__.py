@@ -34,6 +34,7 @@ to write instead):
                   | LRUPerCPUHash | LPMTrie) "(" key, value, max_entries [, flags] ")"
                 | NAME "=" RingBuf(bytes) | PerfEventArray() | ProgArray(n [, values={i: "prog"}])
     config     := NAME "=" Config(inttype, default)        # .rodata, set_global() before load
+                | NAME "=" Global(inttype [, default])     # .bss (0) or .data, writable
     license    := LICENSE "=" STRING                       # default "GPL"
     program    := "@" kind ["(" STRING ")"] NEWLINE
                   def NAME "(" NAME [":" ctxtype] ")" ["->" int] ":" body
@@ -51,6 +52,7 @@ to write instead):
                 | while cond ":" body
                 | for NAME in range(CONST [, CONST [, CONST]]) ":" body
                 | break | continue | pass | return [expr] | call | docstring
+                | global NAME {"," NAME}                      # before assigning a Global
     place      := NAME | place "." FIELD | place "[" expr "]"     # p[0] dereferences a pointer
     expr       := INT | True | False | None | NAME | place | call
                 | expr binop expr | ("-" | "~" | "not") expr

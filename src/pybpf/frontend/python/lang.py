@@ -16,6 +16,7 @@ from typing import Any
 from ...uapi import MapType
 
 __all__ = [
+    "Global",
     "BPF_ANY",
     "BPF_EXIST",
     "BPF_F_CURRENT_CPU",
@@ -309,6 +310,16 @@ def ProgArray(max_entries: int, values: dict[int, Any] | None = None) -> MapDecl
 class Config:
     """A `.rodata` constant the loader may set before loading (C's `const volatile`):
     `rate = Config(u64, 100)`, then `spec.set_global("rate", 50)`."""
+
+    type: Any
+    default: int = 0
+
+
+@dataclass
+class Global:
+    """A global variable the programs read and write (`.bss` when it starts at 0, else
+    `.data`); a function that assigns it says `global NAME`, as in Python. User space
+    reads it as obj.globals / the data-section maps."""
 
     type: Any
     default: int = 0

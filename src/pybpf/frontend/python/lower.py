@@ -45,7 +45,6 @@ _UNSUPPORTED_STMT = {
     ast.FunctionDef: "define sub-functions at module level",
     ast.AsyncFunctionDef: "BPF programs are not async",
     ast.ClassDef: "define structs at module level (ctypes.Structure)",
-    ast.Global: "declare module-level state as a map or a Config",
     ast.Nonlocal: "declare module-level state as a map or a Config",
     ast.Import: "import at module level",
     ast.ImportFrom: "import at module level",
@@ -111,6 +110,7 @@ class FunctionLowering:
         self.loops: list[tuple[ir.Block, ir.Block]] = []
         self.ctx: ir.Value | None = None
         self.stack = 0  # bytes of struct and array variables
+        self.global_names: set[str] = set()  # named by a `global` statement
         self.node: ast.AST = info.node  # the statement being lowered
 
     # ---- helpers ----
@@ -248,6 +248,13 @@ class FunctionLowering:
             self.return_stmt(s)
         elif isinstance(s, ast.Pass):
             pass
+        elif isinstance(s, ast.Global):
+            for n in s.names:
+                c = self.st.configs.get(n)
+                if c is None or not c.writable:
+                    raise self.err(s, f"{n} is not a Global of this module",
+                                   f"declare it: {n} = Global(u64, 0); a Config is read-only")
+                self.global_names.add(n)
         elif isinstance(s, ast.Break | ast.Continue):
             if not self.loops:
                 raise self.err(s, f"{type(s).__name__.lower()} outside a loop")
@@ -273,7 +280,9 @@ class FunctionLowering:
             raise self.err(node, str(e)) from None
 
     def assign(self, target: ast.expr, value: ast.expr, declared: Ty | None) -> None:
-        if isinstance(target, ast.Name):
+        if isinstance(target, ast.Name) and target.id in self.global_names:
+            self.store_to(self.lvalue(target), self.expr(value), value)
+        elif isinstance(target, ast.Name):
             name = target.id
             if name == getattr(self, "ctx_name", None):
                 raise self.err(target, f"{name} is the program's context", "use another name")
@@ -311,7 +320,9 @@ class FunctionLowering:
         return val.ty
 
     def aug_assign(self, s: ast.AugAssign) -> None:
-        if isinstance(s.target, ast.Name):
+        if isinstance(s.target, ast.Name) and s.target.id in self.global_names:
+            lv = self.lvalue(s.target)
+        elif isinstance(s.target, ast.Name):
             if s.target.id not in self.locals:
                 raise self.err(s.target, f"{s.target.id} is not a local variable",
                                "assign it first")
@@ -557,6 +568,9 @@ class FunctionLowering:
     # ---- places ----
     def lvalue(self, node: ast.expr) -> LVal:
         if isinstance(node, ast.Name):
+            c = self.st.configs.get(node.id)
+            if node.id not in self.locals and c is not None and c.writable:
+                return LVal(c.gv, c.ty, align=c.ty.size)
             if node.id in self.locals:
                 slot, ty = self.locals[node.id]
                 return LVal(slot, ty, align=ty.align)

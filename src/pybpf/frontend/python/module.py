@@ -14,7 +14,7 @@ from llvmlite import ir
 from ...uapi import MapType
 from .debuginfo import DebugInfo
 from .errors import CompileError, error_at
-from .lang import Config, MapDecl, Program, Subprogram
+from .lang import Config, Global, MapDecl, Program, Subprogram
 from .types import IntTy, PtrTy, StructTy, Ty, TypeMapError, from_ctype
 
 TRIPLE = "bpfel"
@@ -32,9 +32,12 @@ class MapInfo:
 
 @dataclass
 class ConfigInfo:
+    """A `.rodata` Config, or (writable) a `.data`/`.bss` Global."""
+
     name: str
     ty: IntTy
     gv: ir.GlobalVariable
+    writable: bool = False
 
 
 @dataclass
@@ -110,7 +113,7 @@ def declare_globals(st: ModuleState) -> None:
         line = st.lines.get(name, 1)
         if isinstance(value, MapDecl):
             _declare_map(st, name, value, line)
-        elif isinstance(value, Config):
+        elif isinstance(value, Config | Global):
             _declare_config(st, name, value, line)
     lic = st.namespace.get("LICENSE", "GPL")
     if not isinstance(lic, str):
@@ -187,18 +190,24 @@ def fill_prog_arrays(st: ModuleState) -> None:
         m.gv.initializer = ir.Constant(ty, [*consts, ir.Constant(arr_ty, slots)])
 
 
-def _declare_config(st: ModuleState, name: str, c: Config, line: int) -> None:
+def _declare_config(st: ModuleState, name: str, c: Config | Global, line: int) -> None:
     node = _binding_node(st, name)
+    what = "config" if isinstance(c, Config) else "global"
     ty = st.ctype(c.type, node)
     if not isinstance(ty, IntTy) or ty.be:
-        raise st.err(node, f"config {name}: the type must be an integer (u8..u64, i8..i64)")
-    if not isinstance(c.default, int):
-        raise st.err(node, f"config {name}: the default must be an int")
+        raise st.err(node, f"{what} {name}: the type must be an integer (u8..u64, i8..i64)")
+    if not isinstance(c.default, int) or isinstance(c.default, bool):
+        raise st.err(node, f"{what} {name}: the default must be an int")
     gv = ir.GlobalVariable(st.module, ty.llvm(), name)
     # not an LLVM constant: the loader may patch it, so its loads are never folded
     gv.initializer = ir.Constant(ty.llvm(), c.default & ((1 << ty.bits) - 1))
-    gv.section = ".rodata"
     gv.align = ty.size
+    if isinstance(c, Global):
+        gv.section = ".data" if c.default else ".bss"
+        st.di.global_var(gv, name, st.di.int_type(ty), line)
+        st.configs[name] = ConfigInfo(name, ty, gv, writable=True)
+        return
+    gv.section = ".rodata"
     st.di.global_var(gv, name, st.di.qualified(st.di.int_type(ty), "DW_TAG_volatile_type",
                                                "DW_TAG_const_type"), line)
     st.configs[name] = ConfigInfo(name, ty, gv)
