@@ -16,7 +16,6 @@ from typing import Any
 from ...uapi import MapType
 
 __all__ = [
-    "Global",
     "BPF_ANY",
     "BPF_EXIST",
     "BPF_F_CURRENT_CPU",
@@ -50,6 +49,7 @@ __all__ = [
     "ArrayMap",
     "Config",
     "EthHdr",
+    "Global",
     "HashMap",
     "IPv4Hdr",
     "IPv6Hdr",
