@@ -82,6 +82,12 @@ def test_module_level_errors() -> None:
     assert "one parameter" in str(e)
 
 
+def test_no_direct_packet_access_in_socket_filters() -> None:
+    e = _err("@socket_filter\ndef p(skb):\n    if skb.header(EthHdr) is None:\n"
+             "        return 0\n    return 1\n")
+    assert "no direct packet access" in str(e) and "load_byte" in str(e) and e.line == 5
+
+
 def test_sub_function_errors() -> None:
     e = _err("def f(x):\n    return x\n" + _prog("return f(1)\n"))
     assert "has no type" in str(e) and e.line == 3

@@ -351,9 +351,11 @@ def ctx_method(fl: FunctionLowering, ctx: Val, name: str, node: ast.Call) -> Val
     if name not in ("header", "has_bytes"):
         raise fl.err(node, f"the context has no method {name}()",
                      "ctx.header(T, offset) and ctx.has_bytes(n)")
-    if st.name not in _PACKET_CTX:
-        raise fl.err(node, f"a {fl.info.program.kind if fl.info.program else ''} program "
-                           "has no direct packet access", "use load_byte/half/word(ctx, off)")
+    kind = fl.info.program.kind if fl.info.program else ""
+    if st.name not in _PACKET_CTX or kind == "socket_filter":
+        raise fl.err(node, f"a {kind or 'sub-function'}'s context has no direct packet "
+                           "access", "socket filters read with load_byte/half/word(ctx, "
+                                     "offset); sub-functions take the values they need")
     _no_kwargs(fl, node)
     data_lv, end_lv = fl.field(LVal(ctx.v, st, align=8), "data", node), \
         fl.field(LVal(ctx.v, st, align=8), "data_end", node)
