@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from pybpf.frontend.python import compile_source
+from pybpf.frontend.python import CompileError, compile_source
 from pybpf.packets import TCP, Ether, IPv4
 
 HEAD = "import ctypes\nfrom pybpf.frontend.python import *\nLICENSE = 'GPL'\n"
@@ -398,7 +398,7 @@ def test_globals_in_data_and_bss(bpf_backend: str) -> None:
         data = obj.maps[".data"][(0).to_bytes(4, "little")]
         assert int.from_bytes(bss[:8], "little") == 44
         assert int.from_bytes(data[:4], "little") == 44
-    e = pytest.raises(Exception, compile_source, HEAD + textwrap.dedent("""
+    e = pytest.raises(CompileError, compile_source, HEAD + textwrap.dedent("""
         limit = Config(u32, 3)
         @xdp
         def p(ctx):
@@ -407,3 +407,27 @@ def test_globals_in_data_and_bss(bpf_backend: str) -> None:
             return 0
     """), "g.py")
     assert "a Config is read-only" in str(e.value)
+
+
+def test_sub_functions_take_the_context(bpf_backend: str) -> None:
+    frame = bytes(Ether(type=0x0800) / IPv4(src="10.1.2.3", dst="10.0.0.1", ttl=9) /
+                  TCP(sport=1, dport=2))
+    rv, _ = _run("""
+        def ttl(ctx: XdpMd, off: u32) -> u32:
+            ip = ctx.header(IPv4Hdr, off)
+            if ip is None:
+                return 0
+            return ip.ttl
+
+        @noinline
+        def proto_of(ctx: XdpMd) -> u32:
+            eth = ctx.header(EthHdr)
+            if eth is None:
+                return 0
+            return eth.h_proto
+
+        @xdp
+        def p(ctx):
+            return ttl(ctx, ETH_HLEN) * 0x10000 + proto_of(ctx)
+    """, bpf_backend, frame)
+    assert rv == 9 * 0x10000 + 0x0800

@@ -43,6 +43,7 @@ to write instead):
     ctxtype    := XdpMd | SkBuff | PtRegs | RawTpArgs | a struct (tracepoint records)
     function   := ["@noinline"] def NAME "(" {NAME ":" ptype} ")" ["->" (inttype | bool)] ":" body
     ptype      := inttype | bool | MapKind          # a map parameter: inlined functions only
+                | ctxtype                          # the program's context, passed as ctx
     inttype    := u8 | u16 | u32 | u64 | i8 | i16 | i32 | i64 | be16 | be32 | be64
     type       := inttype | inttype "*" N | struct
 

@@ -241,7 +241,12 @@ def call_function(fl: FunctionLowering, name: str, node: ast.Call) -> Val:
             continue
         t = info.params[len(args)]
         v = fl.expr(a)
-        if isinstance(t, PtrTy):
+        if isinstance(t, PtrTy) and t.kind == "ctx":
+            if v.kind != "ctx" or fl.info.ctx is not t.target:
+                raise fl.err(a, f"{name}() takes the program's context ({t.target}) here",
+                             f"pass {getattr(fl, 'ctx_name', 'ctx')}")
+            args.append(v.v)
+        elif isinstance(t, PtrTy):
             if not isinstance(v.ty, PtrTy) or v.ty.target != t.target:
                 raise fl.err(a, f"{name}() wants a {t} here, not a {v.ty or v.kind}")
             args.append(v.v)
@@ -283,13 +288,21 @@ def declare_function(st: Any, name: str, node: ast.AST,
         raise st.err(d, f"{name} takes a map, so it cannot be a @noinline sub-program",
                      "drop @noinline: map parameters are bound when it is inlined")
     params: list[Ty] = []
+    ctx_param: str | None = None
+    ctx_type: StructTy | None = None
     for a in d.args.args:
         if a.arg in bound:
             continue
         if a.annotation is None:
             raise st.err(a, f"parameter {a.arg} of {name} has no type",
                          f"annotate it: {a.arg}: u32")
-        params.append(_annotation_type(st, a.annotation))
+        pt = _annotation_type(st, a.annotation)
+        if isinstance(pt, StructTy):  # the program's context, passed through
+            if ctx_param is not None:
+                raise st.err(a, f"{name} takes one context parameter at most")
+            ctx_param, ctx_type = a.arg, pt
+            pt = PtrTy(pt, "ctx")
+        params.append(pt)
     ret: Ty = VOID
     if d.returns is not None and not (isinstance(d.returns, ast.Constant) and
                                       d.returns.value is None):
@@ -307,7 +320,8 @@ def declare_function(st: Any, name: str, node: ast.AST,
     di = st.di
     scope = di.subprogram(key, d.lineno, di.type(ret), [di.type(p) for p in params], True)
     fn.set_metadata("dbg", scope)
-    info = FuncInfo(key, d, fn, params, ret, scope=scope, maps=dict(bound))
+    info = FuncInfo(key, d, fn, params, ret, scope=scope, maps=dict(bound), ctx=ctx_type,
+                    ctx_param=ctx_param)
     st.funcs[key] = info
     st.pending.append(info)
     return info
@@ -353,9 +367,8 @@ def ctx_method(fl: FunctionLowering, ctx: Val, name: str, node: ast.Call) -> Val
                      "ctx.header(T, offset) and ctx.has_bytes(n)")
     kind = fl.info.program.kind if fl.info.program else ""
     if st.name not in _PACKET_CTX or kind == "socket_filter":
-        raise fl.err(node, f"a {kind or 'sub-function'}'s context has no direct packet "
-                           "access", "socket filters read with load_byte/half/word(ctx, "
-                                     "offset); sub-functions take the values they need")
+        raise fl.err(node, f"a {kind or st.name} context has no direct packet access",
+                     "socket filters read with load_byte/half/word(ctx, offset)")
     _no_kwargs(fl, node)
     data_lv, end_lv = fl.field(LVal(ctx.v, st, align=8), "data", node), \
         fl.field(LVal(ctx.v, st, align=8), "data_end", node)

@@ -188,6 +188,9 @@ class FunctionLowering:
         else:
             plain = [p for p in node.args.args if p.arg not in info.maps]
             for a, p, t in zip(args, plain, info.params, strict=True):
+                if p.arg == info.ctx_param:
+                    self.ctx, self.ctx_name = a, p.arg
+                    continue
                 slot = self.alloca(t, p.arg)
                 self.b.store(a, slot)
                 self.locals[p.arg] = (slot, t)

@@ -53,6 +53,7 @@ class FuncInfo:
     scope: Any = None
     ctx: StructTy | None = None
     maps: dict[str, str] = field(default_factory=dict)  # map parameter -> map bound
+    ctx_param: str | None = None  # a sub-function's parameter holding the context
 
 
 @dataclass
