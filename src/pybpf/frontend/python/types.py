@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes as C
 import sys
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,7 +164,9 @@ def from_ctype(ct: Any, *, in_be_struct: bool = False) -> Ty:
                        "arrays of them (u8 * 6) or ctypes structures of them")
 
 
-_STRUCTS: dict[Any, StructTy] = {}
+# a memo of the layouts (one StructTy per ctypes class, so types compare by identity);
+# weak, so the classes of compiled modules do not live on
+_STRUCTS: weakref.WeakKeyDictionary[Any, StructTy] = weakref.WeakKeyDictionary()
 
 
 def struct_type(ct: Any) -> StructTy:
