@@ -5,7 +5,6 @@ atomic_add, load_byte, sizeof), integer casts, struct constructors and sub-funct
 from __future__ import annotations
 
 import ast
-import ctypes as C
 from typing import TYPE_CHECKING, Any
 
 from llvmlite import ir
@@ -26,7 +25,6 @@ from .types import (
     PtrTy,
     StructTy,
     Ty,
-    struct_type,
 )
 from .values import LVal, Val
 
@@ -575,4 +573,4 @@ def _helper_arg(fl: FunctionLowering, node: ast.expr, spec: Any) -> ir.Value:
     raise fl.err(node, f"cannot pass a {v.ty or v.kind} where a pointer is wanted")
 
 
-__all__ = ["C", "declare_function", "lower_call", "struct_type"]
+__all__ = ["declare_function", "lower_call"]
