@@ -246,7 +246,7 @@ def call_function(fl: FunctionLowering, name: str, node: ast.Call) -> Val:
             args.append(v.v)
         elif isinstance(t, PtrTy):
             if not isinstance(v.ty, PtrTy) or v.ty.target != t.target:
-                raise fl.err(a, f"{name}() wants a {t} here, not a {v.ty or v.kind}")
+                raise fl.err(a, f"{name}() wants a {t} here, not {v.what()}")
             args.append(v.v)
         elif isinstance(t, IntTy):
             args.append(fl.to_int(v, t, a))
@@ -409,13 +409,13 @@ def address_of(fl: FunctionLowering, node: ast.expr, want: Ty, what: str) -> ir.
     v = fl.load(lv) if lv is not None else fl.expr(node)  # evaluated once
     if isinstance(want, StructTy | ArrayTy):
         if v.ty != want:
-            raise fl.err(node, f"the {what} is a {want}, not a {v.ty or v.kind or 'int'}",
+            raise fl.err(node, f"the {what} is a {want}, not {v.what()}",
                          f"build one: {want}(...)")
         return v.v
     if isinstance(v.ty, PtrTy) and v.ty.target == want:
         return v.v
     if not isinstance(want, IntTy):
-        raise fl.err(node, f"cannot pass a {v.ty or v.kind} as the {what}")
+        raise fl.err(node, f"cannot pass {v.what()} as the {what}")
     slot = fl.alloca(want, what)
     fl.store_to(LVal(slot, want, align=want.align), v, node)
     return slot
@@ -501,7 +501,7 @@ def _data(fl: FunctionLowering, node: ast.expr) -> tuple[ir.Value, int]:
     if isinstance(v.ty, IntTy) or v.const is not None:
         t = v.ty.host if isinstance(v.ty, IntTy) else U64
         return address_of(fl, node, t, "data"), t.size
-    raise fl.err(node, f"cannot output a {v.ty or v.kind}")
+    raise fl.err(node, f"cannot output {v.what()}")
 
 
 # ---- helpers by name ----
@@ -570,7 +570,7 @@ def _helper_arg(fl: FunctionLowering, node: ast.expr, spec: Any) -> ir.Value:
         slot = fl.alloca(v.ty, "arg")
         fl.b.store(v.v, slot)
         return slot
-    raise fl.err(node, f"cannot pass a {v.ty or v.kind} where a pointer is wanted")
+    raise fl.err(node, f"cannot pass {v.what()} where a pointer is wanted")
 
 
 __all__ = ["declare_function", "lower_call"]

@@ -40,7 +40,7 @@ class IntegerOps:
             return v.ty.host
         if isinstance(v.ty, BoolTy):
             return I32
-        raise self.err(node, f"a {v.ty or v.kind} is not an integer")
+        raise self.err(node, f"{v.what()} is not an integer")
 
     def to_int(self, v: Val, t: IntTy, node: ast.AST) -> ir.Value:
         """`v` converted to `t` (truncated or extended as C converts)."""
@@ -57,7 +57,7 @@ class IntegerOps:
             return self.b.sext(v.v, t.llvm()) if src.signed else self.b.zext(v.v, t.llvm())
         if v.kind == "none":
             raise self.err(node, "None is not an integer", "None only compares with pointers")
-        raise self.err(node, f"a {v.ty or v.kind} is not an integer")
+        raise self.err(node, f"{v.what()} is not an integer")
 
     def binop(self, op: ast.operator, a: Val, b: Val, node: ast.AST) -> Val:
         if isinstance(op, ast.Div):

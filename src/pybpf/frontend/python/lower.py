@@ -326,8 +326,10 @@ class FunctionLowering(IntegerOps):
             lv = self.lvalue(s.target)
         elif isinstance(s.target, ast.Name):
             if s.target.id not in self.locals:
-                raise self.err(s.target, f"{s.target.id} is not a local variable",
-                               "assign it first")
+                c = self.st.configs.get(s.target.id)
+                hint = f"say `global {s.target.id}` first" if c is not None and c.writable \
+                    else "assign it first"
+                raise self.err(s.target, f"{s.target.id} is not a local variable", hint)
             slot, ty = self.locals[s.target.id]
             lv = LVal(slot, ty, align=ty.align)
         else:
@@ -463,7 +465,7 @@ class FunctionLowering(IntegerOps):
             return self.b.icmp_unsigned("!=", val.v, val.ty.llvm()(0))
         if isinstance(val.ty, PtrTy):
             return self.b.icmp_unsigned("!=", val.v, ir.Constant(PTR, None))
-        raise self.err(node, f"a {val.ty or val.kind} has no truth value")
+        raise self.err(node, f"{val.what()} has no truth value")
 
     # ---- expressions ----
     def expr(self, node: ast.expr) -> Val:
@@ -588,7 +590,7 @@ class FunctionLowering(IntegerOps):
                                   node.attr, node)
             if isinstance(base.ty, StructTy):
                 return self.field(LVal(base.v, base.ty, align=8), node.attr, node)
-            raise self.err(node, f"a {base.ty or base.kind} has no field {node.attr!r}")
+            raise self.err(node, f"{base.what()} has no field {node.attr!r}")
         if isinstance(node, ast.Subscript):
             base = self.expr(node.value)
             index = self.expr(node.slice)
@@ -610,7 +612,7 @@ class FunctionLowering(IntegerOps):
                     off = self.b.mul(i, I64T(elem.size))
                 return LVal(self.gep(base.v, [off], source_etype=I8T), elem,
                             align=min(elem.align, 1 if index.ty else elem.align))
-            raise self.err(node, f"a {base.ty or base.kind} cannot be indexed")
+            raise self.err(node, f"{base.what()} cannot be indexed")
         raise self.err(node, "this expression is not a place to store to")
 
     def field(self, base: LVal, name: str, node: ast.AST) -> LVal:
@@ -649,7 +651,7 @@ class FunctionLowering(IntegerOps):
         t = lv.ty
         if isinstance(t, StructTy | ArrayTy):
             if val.ty != t:
-                raise self.err(node, f"a {val.ty or val.kind or 'int'} cannot be stored in a "
+                raise self.err(node, f"{val.what()} cannot be stored in a "
                                      f"{t}")
             if val.v is not lv.ptr:
                 self.memcpy(lv.ptr, val.v, t.size)
@@ -659,7 +661,7 @@ class FunctionLowering(IntegerOps):
                 self.b.store(ir.Constant(PTR, None), lv.ptr, align=8)
                 return
             if not isinstance(val.ty, PtrTy) or val.ty.target != t.target:
-                raise self.err(node, f"a {val.ty or val.kind} cannot be stored in a {t}")
+                raise self.err(node, f"{val.what()} cannot be stored in a {t}")
             self.b.store(val.v, lv.ptr, align=8)
             return
         if isinstance(t, BoolTy):

@@ -24,6 +24,22 @@ class Val:
     ref: Any = None
     fresh: bool = False  # a struct temporary nobody else refers to
 
+    def what(self) -> str:
+        """What the value is, for messages: "a u32", "the context", "an integer
+        constant"..."""
+        if self.kind:
+            name = _KINDS.get(self.kind, self.kind)
+        else:
+            name = "integer constant" if self.ty is None else str(self.ty)
+        if name in ("context", "None"):
+            return "the context" if name == "context" else "None"
+        return ("an " if name[0] in "aeiou" else "a ") + name
+
+
+_KINDS = {"ctx": "context", "map": "map", "type": "type", "func": "function",
+          "str": "string", "none": "None", "builtin": "builtin function",
+          "program": "program"}
+
 
 @dataclass
 class LVal:
