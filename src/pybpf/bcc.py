@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Self
 
 from .errors import PyBPFError
@@ -20,6 +21,33 @@ from .errors import PyBPFError
 class BPFError(PyBPFError):
     """A BCC-style call that pybpf cannot do: an unknown map or function, a bad
     argument, or nothing to read."""
+
+
+class OutputTable:
+    """`b["events"]` for a ring buffer or perf event array: BCC's open_ring_buffer /
+    open_perf_buffer and event(); anything else goes to the pybpf map itself."""
+
+    def __init__(self, bpf: BPF, name: str, m: Any) -> None:
+        self._bpf, self.name, self.map = bpf, name, m
+
+    def open_ring_buffer(self, callback: Any, ctx: Any = None) -> None:
+        """callback(ctx, data, size) for each record, called from ring_buffer_poll()."""
+        self._bpf._open_output(self.name, callback, ctx)
+
+    def open_perf_buffer(self, callback: Any, page_cnt: int = 8, lost_cb: Any = None) -> None:
+        """callback(cpu, data, size) for each record, called from perf_buffer_poll()."""
+        self._bpf._open_output(self.name, callback, None)
+
+    @staticmethod
+    def event(data: Any) -> Any:
+        """The record a callback got, its fields as attributes (decoded by BTF when the
+        object declares the record's type; else the bytes)."""
+        value = getattr(data, "value", None)
+        return SimpleNamespace(**value) if isinstance(value, dict) else getattr(data, "data",
+                                                                                data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.map, name)
 
 
 class BPF:
@@ -52,16 +80,22 @@ class BPF:
         self._xdp: dict[str, Any] = {}
         self._trace: Any = None
         self._vm_marks: dict[str, int] = {}
+        self._capture: Any = None
+        self._callbacks: dict[str, tuple[Any, Any]] = {}
+        self._handed = 0
         if backend == "kernel":
             self._open_kernel_trace()
 
     # ---- tables and functions ----
     def __getitem__(self, name: str) -> Any:
         try:
-            return self.obj.maps[name]
+            m = self.obj.maps[name]
         except KeyError:
             raise BPFError(f"no map named {name!r}; the maps are: "
                            f"{', '.join(sorted(self.obj.maps)) or 'none'}") from None
+        if m.spec.type_name in ("ringbuf", "perf_event_array"):
+            return OutputTable(self, name, m)
+        return m
 
     def __contains__(self, name: object) -> bool:
         return name in self.obj.maps
@@ -128,6 +162,44 @@ class BPF:
     # ---- running (not in BCC: the VM is pybpf's) ----
     def test_run(self, fn_name: str, data: bytes = b"", **kw: Any) -> Any:
         return self.load_func(fn_name).test_run(data, **kw)
+
+    # ---- ring buffers and perf buffers ----
+    def _open_output(self, name: str, callback: Any, ctx: Any) -> None:
+        if not callable(callback):
+            raise BPFError(f"{name}: the callback must be callable")
+        if self._capture is None:
+            from .objects.output import RunCapture
+            self._capture = RunCapture(self.obj, printk=False)
+            self._capture.start()
+        self._callbacks[name] = (callback, ctx)
+
+    def ring_buffer_poll(self, timeout: int = -1) -> int:
+        """Hand every record that arrived to its callback; in the kernel wait up to
+        `timeout` ms for one (-1: until one comes; the VM never waits). Returns the
+        number of records handed out."""
+        if self._capture is None:
+            raise BPFError("no ring or perf buffer is open (open_ring_buffer first)")
+        deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
+        while True:
+            self._capture.collect()
+            new = self._capture.records[self._handed:]
+            if new or self.backend == "vm" or (deadline is not None and
+                                               time.monotonic() >= deadline):
+                break
+            time.sleep(0.01)
+        self._handed += len(new)
+        for rec in new:
+            cb = self._callbacks.get(rec.map)
+            if cb is not None:
+                first = cb[1] if rec.kind == "ringbuf" else rec.cpu
+                cb[0](first, rec, len(rec.data))
+        return len(new)
+
+    def ring_buffer_consume(self) -> int:
+        return self.ring_buffer_poll(0)
+
+    def perf_buffer_poll(self, timeout: int = -1) -> int:
+        return self.ring_buffer_poll(timeout)
 
     # ---- the trace pipe ----
     def _open_kernel_trace(self) -> None:
@@ -207,6 +279,9 @@ class BPF:
         if self._trace is not None:
             self._trace.close()
             self._trace = None
+        if self._capture is not None:
+            self._capture.close()
+            self._capture = None
         if self.obj is not None:
             self.obj.close()
             self.obj = None

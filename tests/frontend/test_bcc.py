@@ -101,3 +101,27 @@ def test_bpf_argument_errors() -> None:
             b.attach_tracepoint(tp="nocolon", fn_name="count")
         with pytest.raises(BPFError, match="no XDP program"):
             b.remove_xdp("lo")
+
+
+def test_ring_and_perf_buffers(bpf_backend: str, tmp_path: Path) -> None:
+    src = tmp_path / "events.py"
+    src.write_text(
+        "from pybpf.frontend.python import *\nLICENSE = 'GPL'\n"
+        "class Event(Struct):\n    len: u32\n    proto: u16\n    pad: u16\n"
+        "ring = RingBuf(4096)\nperf = PerfEventArray()\n"
+        "@xdp\ndef p(ctx):\n    eth = ctx.header(EthHdr)\n    if eth is None:\n"
+        "        return XDP_ABORTED\n    e = Event(len=64, proto=eth.h_proto)\n"
+        "    ring.output(e)\n    perf.output(ctx, e)\n    return XDP_PASS\n")
+    got: list = []
+    from tests.conftest import on_cpu
+    with on_cpu(0), pybpf.BPF(src_file=src, backend=bpf_backend) as b:
+        b["ring"].open_ring_buffer(lambda ctx, data, size: got.append(
+            ("ring", ctx, b["ring"].event(data).proto, size)), ctx="c")
+        b["perf"].open_perf_buffer(lambda cpu, data, size: got.append(
+            ("perf", cpu, b["perf"].event(data).proto, size)))
+        for proto in (0x0800, 0x86DD):
+            b.test_run("p", bytes(12) + proto.to_bytes(2, "big") + bytes(50))
+        assert b.ring_buffer_poll(1000) + b.perf_buffer_poll(0) >= 4
+    assert sorted(g for g in got if g[0] == "ring") == [("ring", "c", 0x0800, 8),
+                                                         ("ring", "c", 0x86DD, 8)]
+    assert sorted(g[2] for g in got if g[0] == "perf") == [0x0800, 0x86DD]

@@ -495,8 +495,12 @@ def _stream_method(fl: FunctionLowering, m: MapInfo, name: str, node: ast.Call) 
 def _data(fl: FunctionLowering, node: ast.expr) -> tuple[ir.Value, int]:
     v = fl.expr(node)
     if isinstance(v.ty, StructTy | ArrayTy):
+        if isinstance(v.ty, StructTy):
+            fl.st.records[v.ty.name] = v.ty
         return v.v, v.ty.size
     if isinstance(v.ty, PtrTy) and not isinstance(v.ty.target, PtrTy):
+        if isinstance(v.ty.target, StructTy):
+            fl.st.records[v.ty.target.name] = v.ty.target
         return v.v, v.ty.target.size
     if isinstance(v.ty, IntTy) or v.const is not None:
         t = v.ty.host if isinstance(v.ty, IntTy) else U64

@@ -32,6 +32,7 @@ from .module import (
     ModuleState,
     binding_lines,
     declare_globals,
+    declare_record_types,
     fill_prog_arrays,
     function_defs,
 )
@@ -201,6 +202,7 @@ def _compile_tree(namespace: dict[str, Any], source: str, filename: str,
     while st.pending:
         _lower(st, st.pending.pop(0))
     _check_recursion(st)
+    declare_record_types(st)
     return _emit(module, [n for n, _ in programs], os.path.basename(filename))
 
 

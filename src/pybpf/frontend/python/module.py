@@ -74,6 +74,7 @@ class ModuleState:
     defs: dict[str, ast.FunctionDef] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)
     calls: dict[str, list[tuple[str, ast.AST]]] = field(default_factory=dict)
+    records: dict[str, StructTy] = field(default_factory=dict)  # sent to ring/perf buffers
 
     def err(self, node: ast.AST | None, msg: str, hint: str = "") -> CompileError:
         return error_at(node, self.path, msg, hint)
@@ -171,6 +172,19 @@ def _declare_map(st: ModuleState, name: str, d: MapDecl, line: int) -> None:
     gv.align = 8
     di.global_var(gv, name, di.map_struct(fields), line)
     st.maps[name] = MapInfo(name, d, gv, key, value)
+
+
+def declare_record_types(st: ModuleState) -> None:
+    """For each struct a program sends through a ring buffer or perf array, an unused
+    global pointer to it (`const struct X *unused_X` in .bss, bpf2go's convention), so
+    the type is in BTF and readers (pybpf.objects.output) decode the records."""
+    for name, t in sorted(st.records.items()):
+        gv = ir.GlobalVariable(st.module, ir.PointerType(), f"unused_{name}")
+        gv.initializer = ir.Constant(ir.PointerType(), None)
+        gv.section = ".bss"
+        gv.align = 8
+        st.di.global_var(gv, gv.name, st.di.pointer(st.di.qualified(st.di.struct(t),
+                                                                    "DW_TAG_const_type")), 0)
 
 
 def fill_prog_arrays(st: ModuleState) -> None:
