@@ -431,3 +431,38 @@ def test_sub_functions_take_the_context(bpf_backend: str) -> None:
             return ttl(ctx, ETH_HLEN) * 0x10000 + proto_of(ctx)
     """, bpf_backend, frame)
     assert rv == 9 * 0x10000 + 0x0800
+
+
+def test_ringbuf_reserve_submit_discard(bpf_backend: str) -> None:
+    from pybpf.objects.output import RunCapture
+    spec = compile_source(HEAD + textwrap.dedent("""
+        class Event(Struct):
+            len: u32
+            proto: u16
+            pad: u16
+
+        events = RingBuf(4096)
+
+        @xdp
+        def p(ctx):
+            eth = ctx.header(EthHdr)
+            if eth is None:
+                return XDP_ABORTED
+            e = events.reserve(Event)
+            if e is None:
+                return XDP_DROP
+            e.len = 64
+            e.proto = eth.h_proto
+            if eth.h_proto == ETH_P_ARP:
+                events.discard(e)
+            else:
+                events.submit(e)
+            return XDP_PASS
+    """), "rb.py").spec()
+    with spec.instantiate(bpf_backend) as obj, RunCapture(obj) as cap:
+        for proto in (0x0800, 0x0806, 0x86DD):
+            assert obj.programs["p"].test_run(bytes(12) + proto.to_bytes(2, "big") +
+                                              bytes(50)).retval == 2
+    # (pad is not written: reserved memory is not cleared)
+    assert [(r.value["len"], r.value["proto"]) for r in cap.records] == [(64, 0x0800),
+                                                                         (64, 0x86DD)]

@@ -64,6 +64,7 @@ to write instead):
     call       := bpf_HELPER "(" args ")"                 # any helper of pybpf.helper_protos
                 | MAP.lookup(key) | MAP.update(key, value [, flags]) | MAP.delete(key)
                 | RINGBUF.output(value [, flags]) | PERFARRAY.output(ctx, value)
+                | RINGBUF.reserve(Type) | RINGBUF.submit(e) | RINGBUF.discard(e)
                 | PROGARRAY.tail_call(ctx, index)
                 | ctx.header(Type [, offset]) | ctx.has_bytes(n)     # XdpMd / SkBuff
                 | inttype "(" expr ")" | struct "(" [FIELD "=" expr, ...] ")"

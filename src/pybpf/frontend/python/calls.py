@@ -467,6 +467,29 @@ def _stream_method(fl: FunctionLowering, m: MapInfo, name: str, node: ast.Call) 
         flags = fl.to_int(fl.expr(node.args[1]), U64, node.args[1]) if len(node.args) > 1 \
             else I64T(0)
         return Val(I64, fl.helper("ringbuf_output", [m.gv, data, I64T(size), flags], I64T))
+    if name == "reserve" and t == MapType.RINGBUF:
+        _nargs(fl, node, 1)
+        _no_kwargs(fl, node)
+        tv = fl.expr(node.args[0])
+        if tv.kind != "type":
+            raise fl.err(node.args[0], "reserve() takes the record's type",
+                         f"e = {m.name}.reserve(Event)")
+        rt = fl.ctype(tv.ref, node.args[0])
+        if isinstance(rt, StructTy):
+            fl.st.records[rt.name] = rt
+        r = fl.helper("ringbuf_reserve", [m.gv, I64T(rt.size), I64T(0)], PTR)
+        return Val(PtrTy(rt, "ringbuf_mem", nullable=True), r)
+    if name in ("submit", "discard") and t == MapType.RINGBUF:
+        _nargs(fl, node, 1, 2)
+        _no_kwargs(fl, node)
+        rec = fl.expr(node.args[0])
+        if not isinstance(rec.ty, PtrTy) or rec.ty.kind != "ringbuf_mem":
+            raise fl.err(node.args[0], f"{name}() takes what reserve() gave",
+                         f"{m.name}.{name}(e) after e = {m.name}.reserve(T)")
+        flags = fl.to_int(fl.expr(node.args[1]), U64, node.args[1]) if len(node.args) > 1 \
+            else I64T(0)
+        fl.helper(f"ringbuf_{name}", [rec.v, flags], ir.VoidType())
+        return Val(None, kind="none")
     if name == "output" and t == MapType.PERF_EVENT_ARRAY:
         _nargs(fl, node, 2)
         _no_kwargs(fl, node)
@@ -486,7 +509,7 @@ def _stream_method(fl: FunctionLowering, m: MapInfo, name: str, node: ast.Call) 
                          f"{m.name}.tail_call(ctx, index)")
         idx = fl.to_int(fl.expr(node.args[1]), U32, node.args[1])
         return Val(I64, fl.helper("tail_call", [ctx.v, m.gv, idx], I64T))
-    methods = {MapType.RINGBUF: "output(data)", MapType.PERF_EVENT_ARRAY: "output(ctx, data)",
+    methods = {MapType.RINGBUF: "output(data), reserve(T), submit(e), discard(e)", MapType.PERF_EVENT_ARRAY: "output(ctx, data)",
                MapType.PROG_ARRAY: "tail_call(ctx, index)"}.get(
                    t, "lookup(key), update(key, value[, flags]), delete(key)")
     raise fl.err(node, f"{m.name} ({t.name}) has no method {name}()", f"it has {methods}")
