@@ -68,9 +68,10 @@ def evaluate(e, inputs: dict[str, int]):  # type: ignore[no-untyped-def]
         r = a << b if op == "<<" else a >> b
         return f"({ls}) {op} ({rs})", wrap(r, t), t
     if op in ("//", "%"):
-        t = (t[0], False)
-        a, b = wrap(lv, t), wrap(rv, t) | 1
-        src = f"u{t[0]}({ls}) {op} (u{t[0]}({rs}) | 1)"
+        # Python's floor division and modulo, signed or not (the divisor made odd, so
+        # never zero)
+        b = wrap(wrap(rv, t) | 1, t)
+        src = f"({ls}) {op} (({rs}) | 1)"
         return src, wrap(a // b if op == "//" else a % b, t), t
     if op in ("<", "==", ">="):
         r = {"<": a < b, "==": a == b, ">=": a >= b}[op]

@@ -466,3 +466,30 @@ def test_ringbuf_reserve_submit_discard(bpf_backend: str) -> None:
     # (pad is not written: reserved memory is not cleared)
     assert [(r.value["len"], r.value["proto"]) for r in cap.records] == [(64, 0x0800),
                                                                          (64, 0x86DD)]
+
+
+@pytest.mark.parametrize("a, b", [(7, 2), (-7, 2), (7, -2), (-7, -2), (6, -3), (-6, 3),
+                                  (0, -5), (-(1 << 62), 3)])
+def test_signed_floor_division_is_pythons(bpf_backend: str, a: int, b: int) -> None:
+    spec = compile_source(HEAD + textwrap.dedent("""
+        class In(Struct):
+            a: i64
+            b: i64
+
+        out = ArrayMap(u32, i64, 2)
+
+        @xdp
+        def p(ctx):
+            v = ctx.header(In)          # from the packet: nothing folds at compile time
+            if v is None:
+                return 0
+            out.update(0, v.a // v.b)
+            out.update(1, v.a % v.b)
+            return 2
+    """), "div.py").spec()
+    data = struct.pack("<qq", a, b) + bytes(48)
+    with spec.instantiate(bpf_backend) as obj:
+        assert obj.programs["p"].test_run(data).retval == 2
+        got = [int.from_bytes(obj.maps["out"][i.to_bytes(4, "little")], "little", signed=True)
+               for i in (0, 1)]
+    assert got == [a // b, a % b]

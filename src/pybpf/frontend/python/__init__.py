@@ -79,8 +79,9 @@ Semantics, where Python and BPF differ:
   C's conversions (operands narrower than 32 bits become i32, then the wider type wins,
   unsigned at equal width), so results wrap instead of growing. A new variable takes its
   value's type (a bare literal: i64) or its annotation; later assignments convert to it.
-  `//` and `%` need unsigned operands (BPF divides unsigned numbers); `/` and floats are
-  refused. A range() loop variable is u32 when it never goes negative.
+  `//` and `%` round as Python's do (toward minus infinity; `%` takes the divisor's
+  sign), built from unsigned division on signed operands; a zero divisor gives 0 and
+  the dividend, as BPF's division does. `/` and floats are refused. A range() loop variable is u32 when it never goes negative.
 * be16/be32/be64 are network byte order in memory: header fields and struct fields of
   those types read and write as plain numbers, byte-swapped on the way.
 * `m.lookup(k)`, `ctx.header(T, off)` give a pointer that may be None; test it with

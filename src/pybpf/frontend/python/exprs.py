@@ -79,10 +79,9 @@ class IntegerOps:
             r = bb.mul(x, y)
         elif isinstance(op, ast.FloorDiv | ast.Mod):
             if t.signed:
-                raise self.err(node, f"signed {'//' if isinstance(op, ast.FloorDiv) else '%'}"
-                                     " (BPF divides unsigned numbers)",
-                               "convert the operands with u32(x) or u64(x)")
-            r = bb.udiv(x, y) if isinstance(op, ast.FloorDiv) else bb.urem(x, y)
+                r = self.floor_divmod(x, y, isinstance(op, ast.FloorDiv))
+            else:
+                r = bb.udiv(x, y) if isinstance(op, ast.FloorDiv) else bb.urem(x, y)
         elif isinstance(op, ast.LShift):
             r = bb.shl(x, y)
         elif isinstance(op, ast.RShift):
@@ -96,6 +95,23 @@ class IntegerOps:
         else:
             raise self.err(node, f"{type(op).__name__} is not in the BPF subset")
         return Val(t, r)
+
+    def floor_divmod(self, x: ir.Value, y: ir.Value, quotient: bool) -> ir.Value:
+        """Python's // or % of signed x and y out of unsigned division (BPF v3 has no
+        signed one): divide the magnitudes, negate when the signs differ, round toward
+        minus infinity; x % y = x - (x // y) * y takes the divisor's sign. A zero
+        divisor gives 0 and x, as BPF's unsigned division does."""
+        bb = self.b
+        zero = x.type(0)
+        neg_x, neg_y = bb.icmp_signed("<", x, zero), bb.icmp_signed("<", y, zero)
+        ux = bb.select(neg_x, bb.neg(x), x)
+        uy = bb.select(neg_y, bb.neg(y), y)
+        uq, ur = bb.udiv(ux, uy), bb.urem(ux, uy)
+        differ = bb.xor(neg_x, neg_y)
+        q = bb.select(differ, bb.neg(uq), uq)
+        inexact = bb.and_(differ, bb.icmp_unsigned("!=", ur, zero))
+        q = bb.sub(q, bb.zext(inexact, x.type))
+        return q if quotient else bb.sub(x, bb.mul(q, y))
 
     def fold(self, op: ast.operator, a: int, b: int, node: ast.AST) -> int:
         try:
