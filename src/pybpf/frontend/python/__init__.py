@@ -94,6 +94,12 @@ Semantics, where Python and BPF differ:
   most three integers (`{x:x}` for hex).
 * `and`/`or` give bools; there are no lists, dicts, tuples, strings as values,
   exceptions, classes or closures in program bodies.
+* An array index that is not a constant is not checked by the compiler (a constant
+  one is): the verifier wants it bounded, as by a range() loop or a comparison.
+* A Global is shared by every program of the object and every run; a function that
+  assigns it names it in a `global` statement, as Python wants. Locals start at 0.
+* The structs a program sends through a ring buffer or perf array are declared as
+  record types in BTF, so pybpf's readers (RunCapture, pybpf.BPF) decode them.
 """
 
 from .compiler import (
