@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from pybpf.cli import COMMAND_GROUPS, build_parser
 
@@ -46,7 +47,9 @@ def test_compile_and_cc_run_through_the_command_line(tmp_path, capsys) -> None:
     src.write_text("from pybpf.frontend.python import XDP_PASS, XdpMd, xdp\n\n"
                    "@xdp\ndef ok(ctx: XdpMd) -> int:\n    return XDP_PASS\n")
     out = tmp_path / "prog.o"
-    assert main(["compile", str(src), "-o", str(out)]) == 0
+    assert main(["compile", str(src), "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["output"] == str(out) and report["programs"] == ["ok"]
     assert "ok" in load(out.read_bytes()).programs
     bad = tmp_path / "bad.py"
     bad.write_text("from pybpf.frontend.python import XdpMd, xdp\n\n"

@@ -11,7 +11,8 @@ import pytest
 
 import pybpf
 from pybpf.frontend.python import compile_file
-from pybpf.progtypes.tracing import run_context, syscall_tracepoint
+from pybpf.progtypes.contexts.tracing import syscall_tracepoint
+from pybpf.progtypes.tracing import run_context
 from pybpf.tools.syscalls import syscall_number
 from pybpf.uapi import ProgType
 

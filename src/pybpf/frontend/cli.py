@@ -5,6 +5,7 @@ Every failure is one `error:` line on stderr and exit status 1."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -24,6 +25,8 @@ def add_compile_arguments(parser: argparse.ArgumentParser) -> None:
                              "refusal names the Python line)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print the programs and the compile time")
+    parser.add_argument("-j", "--json", action="store_true",
+                        help="print what was written as JSON (output, programs, bytes, ms)")
 
 
 def run_compile(args: argparse.Namespace) -> int:
@@ -44,8 +47,11 @@ def run_compile(args: argparse.Namespace) -> int:
     except PyBPFError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    if args.verbose:
-        ms = (time.perf_counter() - start) * 1000
+    ms = (time.perf_counter() - start) * 1000
+    if args.json:
+        print(json.dumps({"output": out, "programs": list(obj.programs),
+                          "bytes": len(obj.elf), "ms": round(ms, 1)}))
+    elif args.verbose:
         print(f"{out}: {', '.join(obj.programs)} ({len(obj.elf)} bytes, {ms:.0f} ms)")
     return 0
 
@@ -67,6 +73,8 @@ def add_cc_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not generate vmlinux.h from the running kernel's BTF")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print the compiler command")
+    parser.add_argument("-j", "--json", action="store_true",
+                        help="print what was written as JSON (output, bytes, compiler command)")
 
 
 def run_cc(args: argparse.Namespace) -> int:
@@ -81,7 +89,10 @@ def run_cc(args: argparse.Namespace) -> int:
     except PyBPFError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    if args.verbose:
+    if args.json:
+        print(json.dumps({"output": out, "bytes": len(result.elf),
+                          "command": list(result.command)}))
+    elif args.verbose:
         print(" ".join(result.command))
     return 0
 
