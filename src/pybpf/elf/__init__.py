@@ -96,6 +96,8 @@ def _read(data: bytes, path: str = "") -> _Elf:
     try:
         from elftools.common.exceptions import ELFError as PyELFError
         from elftools.elf.elffile import ELFFile
+        from elftools.elf.relocation import RelocationSection
+        from elftools.elf.sections import SymbolTableSection
     except ImportError as e:  # pragma: no cover
         raise ELFError("pyelftools is needed to read ELF objects (pip install pyelftools)") from e
     try:
@@ -150,6 +152,7 @@ def _read(data: bytes, path: str = "") -> _Elf:
                 flags &= ~SHF_EXECINSTR
             sections.append((sec.name, type_num, flags, body))
             if type_num == SHT_SYMTAB:
+                assert isinstance(sec, SymbolTableSection)  # pyelftools' class for the type
                 strtab_size = elf.get_section(sec.header["sh_link"]).header["sh_size"]
                 for i, sym in enumerate(sec.iter_symbols()):
                     where = f"symbol {i} of {sec.name or 'the symbol table'}"
@@ -167,6 +170,7 @@ def _read(data: bytes, path: str = "") -> _Elf:
                                    f"(section {symtab_idx})")
                 target = sec.header["sh_info"]
                 entries = relocs.setdefault(target, [])
+                assert isinstance(sec, RelocationSection)  # pyelftools' class for the type
                 for k, rel in enumerate(sec.iter_relocations()):
                     where = f"relocation {k} of {sec.name or 'a relocation section'}"
                     entries.append((rel["r_offset"], rel["r_info_type"], rel["r_info_sym"]))

@@ -14,7 +14,7 @@ import platform
 import struct
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, TypedDict, cast
 
 from ..helper_ids import HELPER_NAMES
 from . import abi
@@ -147,7 +147,27 @@ def _kernel_version_code() -> int:
     return (nums[0] << 16) + (nums[1] << 8) + min(nums[2], 255)
 
 
-def prog_load_setup(prog_type: int) -> dict[str, int]:
+class ProgLoadSetup(TypedDict, total=False):
+    """The prog_load() keywords a probe may need beyond the type and the bytecode."""
+
+    expected_attach_type: int
+    attach_btf_id: int
+    prog_flags: int
+    kern_version: int
+
+
+class _MapExtra(TypedDict, total=False):
+    """The map_create() keywords of a probe past the three sizes (all ints)."""
+
+    map_flags: int
+    inner_map_fd: int
+    btf_fd: int
+    btf_key_type_id: int
+    btf_value_type_id: int
+    btf_vmlinux_value_type_id: int
+
+
+def prog_load_setup(prog_type: int) -> ProgLoadSetup:
     """The extra PROG_LOAD fields a minimal program of `prog_type` needs to get past
     the attr checks and into the verifier (attach type, attach BTF id, flags)."""
     t = prog_type
@@ -260,7 +280,7 @@ def probe_map_type(map_type: int) -> ProbeResult:
             setup["btf_fd"] = btf.fd
         kw = dict(setup)
         fd = map_create(map_type, kw.pop("key_size"), kw.pop("value_size"),
-                        kw.pop("max_entries"), **kw)
+                        kw.pop("max_entries"), **cast(_MapExtra, kw))
         fd.close()
         return ProbeResult(True, "created")
     except KernelError as e:

@@ -159,10 +159,10 @@ class TestRunBuffers:
         a.ctx_size_in = n_cin
         a.ctx_size_out = ctx_size_out
         views = self._views
-        if n_din:
-            views[0][:n_din] = data_in  # type: ignore[index]
-        if n_cin:
-            views[2][:n_cin] = ctx_in  # type: ignore[index]
+        if data_in:  # (n_din is its length)
+            views[0][:n_din] = data_in
+        if ctx_in:
+            views[2][:n_cin] = ctx_in
         call = self._call
         try:
             if call is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, TypeVar
 
 from ..backend import get_backend
 from ..uapi import BPF_ANY, MapType
@@ -78,7 +78,7 @@ class Map(MutableMapping):
     # --- shape -------------------------------------------------------------------------
     @property
     def type(self) -> MapType:
-        return MapType(self.spec.type)
+        return MapType(self.spec.type_id)
 
     @property
     def key_size(self) -> int:
@@ -211,8 +211,9 @@ class Map(MutableMapping):
         raw = self._lookup_raw(key, flags)
         return self._decode(raw) if self._percpu else raw
 
-    def update(self, key: Any = _MISSING, value: Any = _MISSING, flags: int = BPF_ANY,
-               **kw: Any) -> None:
+    def update(  # type: ignore[override]  # bpf's (key, value, flags), and dict's as well
+            self, key: Any = _MISSING, value: Any = _MISSING, flags: int = BPF_ANY,
+            **kw: Any) -> None:
         """Insert or replace (flags BPF_ANY / BPF_NOEXIST / BPF_EXIST). Called with a
         mapping or pairs and no value, it is MutableMapping.update."""
         if value is _MISSING:
@@ -394,7 +395,10 @@ class Map(MutableMapping):
                 f"value={self.value_size} max={self.max_entries} {state}>")
 
 
-def populate(m: "Map", spec: MapSpec, backend: str) -> "Map":
+_M = TypeVar("_M", bound="Map")
+
+
+def populate(m: _M, spec: MapSpec, backend: str) -> _M:
     """Write a new map's `contents` (inner MapSpecs are created on `backend`), freeze it
     if the spec says so; close it again if any of that fails."""
     try:

@@ -53,14 +53,14 @@ class KernelMap(Map):
             if spec.inner is not None:
                 inner = cls.create(spec.inner.with_(contents=(), freeze=False))
             with translated("create"):
-                fd = map_create(spec.type, spec.key_size, spec.value_size, spec.max_entries,
+                fd = map_create(spec.type_id, spec.key_size, spec.value_size, spec.max_entries,
                                 map_flags=spec.flags, name=spec.name,
                                 inner_map_fd=inner.fd if inner is not None else 0,
                                 map_extra=spec.map_extra)
         finally:
             if inner is not None:
                 inner.close()
-        m = cls(_KMap(fd, spec.type, spec.key_size, spec.value_size, spec.max_entries,
+        m = cls(_KMap(fd, spec.type_id, spec.key_size, spec.value_size, spec.max_entries,
                       spec.flags, spec.name), spec)
         return populate(m, spec, "kernel")
 

@@ -69,6 +69,8 @@ class VMMap(Map):
 
     backend = "vm"
     shareable = False  # whether the memory can be shared with another process (pin)
+    slab: Slab  # the values' memory (_init_memory)
+    _view: memoryview
 
     def __init__(self, spec: MapSpec, *, backing: str | None = None) -> None:
         super().__init__(spec)
@@ -367,6 +369,7 @@ class GenericBatch:
         err, k = self._op_next(prev)
         if err or k is None:
             return keys, values, None
+        assert prev is not None  # count > 0: the loop set it
         return keys, values, prev.ljust(max(self.key_size, 8), b"\0")
 
     def _update_batch_raw(self: Any, keys: list[bytes], values: list[Any], flags: int) -> int:

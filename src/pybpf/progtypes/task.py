@@ -230,7 +230,7 @@ def task_of(ctx: object) -> Task:
         return cached
     current = Task.current()
     if hasattr(ctx, "host_task"):
-        ctx.host_task = current  # type: ignore[attr-defined]
+        ctx.host_task = current
     return current
 
 

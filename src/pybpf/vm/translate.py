@@ -345,8 +345,8 @@ class _Translator:
         def first_entry(*args: object) -> object:
             exec(compile(self.chunk_source(k, ns), f"<bpf program chunk {k}>", "exec"), ns)
             fn = ns[fns_name]
-            ns["_chunk_fns"][k] = fn  # type: ignore[index]
-            return fn(*args)  # type: ignore[operator]
+            ns["_chunk_fns"][k] = fn
+            return fn(*args)
         return first_entry
 
 
