@@ -110,7 +110,8 @@ class TypeTable:
             if desc in _CTYPES:
                 return self.add(_CTYPES[desc], what)
             if issubclass(desc, ctypes.Array):
-                return b.array(self.add(desc._type_, what), desc._length_)  # type: ignore
+                return b.array(self.add(desc._type_, what),
+                               desc._length_)  # type: ignore[arg-type]  # an int on the class
             if issubclass(desc, (ctypes.Structure, ctypes.Union)):
                 if any(len(f) != 2 for f in desc._fields_) or \
                         getattr(desc, "_pack_", False):

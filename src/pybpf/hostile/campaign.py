@@ -68,7 +68,7 @@ class CampaignResult:
     def failed(self) -> bool:
         return any(s.failed for s in self.stats.values())
 
-    def to_json(self) -> dict:  # type: ignore[type-arg]
+    def to_json(self) -> dict:
         return {"seed": self.seed, "seconds": round(self.seconds, 1),
                 "interrupted": self.interrupted,
                 "targets": {t: {**asdict(s), "seconds": round(s.seconds, 1)}
@@ -121,7 +121,7 @@ class Worker:
         line, _, self._buf = self._buf.partition(b"\n")
         return line
 
-    def run(self, target: str, seed: int, timeout: float) -> dict | None:  # type: ignore[type-arg]
+    def run(self, target: str, seed: int, timeout: float) -> dict | None:
         """The worker's answer for one case; None when it ran past `timeout`."""
         try:
             self.proc.stdin.write(json.dumps({"target": target, "seed": seed}).encode()  # type: ignore[union-attr]

@@ -262,7 +262,7 @@ class Map(Owner):
                map_flags: int = 0, name: str = "", **kw: int) -> "Map":
         """BPF_MAP_CREATE. Extra keywords are the other map_create() fields."""
         fd = map_create(map_type, key_size, value_size, max_entries, map_flags=map_flags,
-                        name=name, **kw)  # type: ignore[arg-type]
+                        name=name, **kw)
         return cls(fd, map_type, key_size, value_size, max_entries, map_flags, name)
 
     @classmethod

@@ -155,9 +155,9 @@ def max_ctx_offset(code: bytes) -> int:
         pcs.append(pc)
         pc += i.slots
     by_pc = dict(zip(pcs, insns))
-    State = tuple
-    start: State = tuple([None, 0] + [None] * 9)
-    states: dict[int, State] = {0: start}
+    # per register: its offset from the context pointer, None when not a context pointer
+    start: tuple[int | None, ...] = tuple([None, 0] + [None] * 9)
+    states: dict[int, tuple[int | None, ...]] = {0: start}
     work = [0]
     best = 0
     while work:
@@ -167,7 +167,7 @@ def max_ctx_offset(code: bytes) -> int:
         if insn is None:
             continue
         kind = classify(insn)
-        nxt = [pc + insn.slots]
+        nxt: list[int | None] = [pc + insn.slots]
         cls = insn.opcode & 7
         if kind == InsnKind.LDX:
             base = st[insn.src]
@@ -187,8 +187,9 @@ def max_ctx_offset(code: bytes) -> int:
             src_x = insn.opcode & 0x08
             if op == 0xB0 and is64 and src_x and not insn.off:  # mov64 reg
                 st[insn.dst] = st[insn.src]
-            elif op in (0x00, 0x10) and is64 and not src_x and st[insn.dst] is not None:
-                st[insn.dst] += insn.imm if op == 0x00 else -insn.imm
+            elif op in (0x00, 0x10) and is64 and not src_x \
+                    and (d := st[insn.dst]) is not None:
+                st[insn.dst] = d + (insn.imm if op == 0x00 else -insn.imm)
             else:
                 st[insn.dst] = None
         elif kind in (InsnKind.LDDW, InsnKind.ENDIAN, InsnKind.LD_ABS, InsnKind.LD_IND):
@@ -201,7 +202,7 @@ def max_ctx_offset(code: bytes) -> int:
         elif kind in (InsnKind.JA, InsnKind.JCOND, InsnKind.MAY_GOTO):
             tgt = jump_target(insn, pc)
             nxt = [tgt] if kind == InsnKind.JA else [pc + 1, tgt]
-        new: State = tuple(st)
+        new = tuple(st)
         for n in nxt:
             if n is None or n not in by_pc:
                 continue

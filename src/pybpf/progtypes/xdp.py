@@ -317,7 +317,7 @@ def xdp_redirect_map(ctx: CallContext, r1: int, r2: int, r3: int, *_: int) -> in
     if r3 & ~(XDP_ACTION_MASK | mask):
         return XdpAction.ABORTED
     key = r2 & M32
-    found = m.redirect_target(key)  # type: ignore[attr-defined]
+    found = m.redirect_target(key)
     if not found and not r3 & BPF_F_BROADCAST:
         return r3 & XDP_ACTION_MASK
     return XdpAction.REDIRECT
