@@ -66,6 +66,6 @@ def _bytecode(code: object, syntax: str | None) -> bytes:
 
 from .objects.spec import ObjectSpec  # noqa: E402
 
-__all__ = ["load", "ObjectSpec", "assemble", "disassemble", "run", "PyBPFError", "AsmError", "BytecodeError",
-           "InvalidInstruction", "InvalidProgram", "RunError", "VMRuntimeError", "MemoryAccessError",
-           "MapSpec"]
+__all__ = ["load", "ObjectSpec", "assemble", "disassemble", "run", "PyBPFError", "AsmError",
+           "BytecodeError", "InvalidInstruction", "InvalidProgram", "RunError", "VMRuntimeError",
+           "MemoryAccessError", "MapSpec"]

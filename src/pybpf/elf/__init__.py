@@ -387,7 +387,7 @@ class _Builder:
     def _data_maps(self) -> None:
         """Each .data/.rodata/.bss(.*) section becomes a one-element array map; .rodata
         is frozen. Its symbols become globals."""
-        for idx, (name, sh_type, flags, body) in enumerate(self.elf.sections):
+        for idx, (name, _sh_type, flags, body) in enumerate(self.elf.sections):
             if flags & SHF_EXECINSTR or not _is_data_section(name) or not body:
                 continue
             self.where = f"section {name}"
@@ -750,7 +750,8 @@ class _Builder:
         if sym.type != "STT_SECTION" and sym.name in self.spec.maps:
             return sym.name
         for m in self.elf.symbols:
-            if self._sym_section(m) == section and m.value == sym.value and m.name in self.spec.maps:
+            if (self._sym_section(m) == section and m.value == sym.value
+                    and m.name in self.spec.maps):
                 return m.name
         raise ELFError(f"reference to an unknown map at offset {sym.value} of {section}")
 

@@ -165,8 +165,8 @@ def run_campaign(count: int, targets: Iterable[str] = TARGETS, *, seed: int = 0,
     exception, a run past `timeout` seconds of CPU (on a shared machine wall time is
     not the case's; a worker silent for `wall_timeout` seconds, by default WALL_FACTOR
     times as long, is killed as hung),
-    or a MemoryError (under the `memory` address-space cap); failures of the issue-11 items fixed elsewhere are counted as
-    known unless `strict`. Reproducers go to `out_dir`."""
+    or a MemoryError (under the `memory` address-space cap); failures of the issue-11 items
+    fixed elsewhere are counted as known unless `strict`. Reproducers go to `out_dir`."""
     targets = list(targets)
     wall = wall_timeout if wall_timeout is not None else timeout * WALL_FACTOR
     load_plugins()

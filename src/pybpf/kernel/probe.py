@@ -379,7 +379,7 @@ def probe_all(*, helpers: bool = True) -> dict[str, Any]:
             if not supported:
                 continue
             t = ProgType[name.upper()]
-            res = _safe(lambda: probe_helpers(t), {})
+            res = _safe(lambda t=t: probe_helpers(t), {})
             out[name] = [h for h, yes in res.items() if yes]
         report["helpers"] = out
     return report
@@ -412,8 +412,10 @@ def format_features(report: dict[str, Any]) -> str:
                  f" (harden {sysinfo.get('bpf_jit_harden')}, "
                  f"kallsyms {sysinfo.get('bpf_jit_kallsyms')})")
     lines.append(f"  unprivileged_bpf_disabled: {sysinfo.get('unprivileged_bpf_disabled')}")
-    lines.append(f"  bpffs at /sys/fs/bpf: {'mounted' if sysinfo.get('bpffs_mounted') else 'not mounted'}")
-    lines.append(f"  BTF (/sys/kernel/btf/vmlinux): {'yes' if sysinfo.get('btf_vmlinux') else 'no'}")
+    bpffs = "mounted" if sysinfo.get("bpffs_mounted") else "not mounted"
+    lines.append(f"  bpffs at /sys/fs/bpf: {bpffs}")
+    btf = "yes" if sysinfo.get("btf_vmlinux") else "no"
+    lines.append(f"  BTF (/sys/kernel/btf/vmlinux): {btf}")
     caps = sysinfo.get("capabilities") or []
     lines.append(f"  capabilities: {', '.join(caps) if caps else 'none'}")
     for key, title in (("prog_types", "Program types"), ("map_types", "Map types")):

@@ -162,7 +162,7 @@ class Task:
             if not user_access_ok(addr, len(data)):
                 raise TaskError(f"user region {addr:#x}+{len(data)} does not lie below "
                                 f"TASK_SIZE_MAX ({TASK_SIZE_MAX:#x})")
-        for addr, data in self.kernel_memory:
+        for addr, _data in self.kernel_memory:
             if not kernel_read_allowed(addr):
                 raise TaskError(f"kernel region at {addr:#x} is at an address kernel "
                                 "reads refuse (user range, non-canonical or vsyscall)")
