@@ -104,7 +104,7 @@ def sanitize_for_kernel(btf: Btf, section_sizes: Mapping[str, int],
     own = range(out.start_id, len(out))
 
     # prototypes of FUNCs need named parameters
-    protos = {out[i].type for i in own if isinstance(out[i], Func)}  # type: ignore[union-attr]
+    protos = {t.type for t in map(out.__getitem__, own) if isinstance(t, Func)}
     for pid in sorted(protos):
         if pid < out.start_id:
             continue
