@@ -71,7 +71,7 @@ def _ip(addr: object, version: int) -> bytes:
             if len(addr) == (4 if version == 4 else 16):
                 return bytes(addr)
             raise ValueError
-        ip = ipaddress.ip_address(addr)  # type: ignore[arg-type]
+        ip = ipaddress.ip_address(addr)  # type: ignore[arg-type]  # else ValueError, below
     except ValueError:
         raise PacketError(f"not an IPv{version} address: {addr!r}") from None
     if ip.version != version:

@@ -181,7 +181,7 @@ class Task:
         base: dict[str, object] = {"pid": tid, "tgid": os.getpid(), "uid": os.getuid(),
                                    "gid": os.getgid(), "comm": _host_comm(tid)}
         base.update(overrides)
-        return cls(**base)  # type: ignore[arg-type]
+        return cls(**base)  # type: ignore[arg-type]  # caller's overrides: __post_init__ checks
 
     @property
     def user_space(self) -> AddressSpace:

@@ -137,8 +137,9 @@ def run_context(vm: VM, prog_type: ProgType, ctx: bytes, *, arch: str | None = N
     spec = tracing_spec(prog_type, arch=arch, tracepoint=tracepoint)
     access = MemoryContext(spec, ctx, f"ctx({spec.struct})")
     memory = Memory()
-    base = map_region(memory, access.region_name, bytearray(ctx), access)
-    access.memory = memory.regions[base >> 32].buf  # type: ignore[assignment]
+    buf = bytearray(ctx)
+    base = map_region(memory, access.region_name, buf, access)
+    access.memory = buf  # the region's bytes: the program's stores are the context's
     with running_in(vm, task):
         return vm.execute(memory, base).r0
 
@@ -248,10 +249,10 @@ def test_run_raw_tp(vm: VM, code: bytes | None, args: RunArgs,
         raise TestRunError(errno.ENXIO, f"cpu {args.cpu} is not online")
     access = MemoryContext(raw_tp_spec(), args.ctx_in, "ctx(raw_tp args)")
     memory = Memory()
-    base = map_region(memory, access.region_name, bytearray(args.ctx_in) or bytearray(0),
-                      access) if n else 0
+    buf = bytearray(args.ctx_in)
+    base = map_region(memory, access.region_name, buf, access) if n else 0
     if n:
-        access.memory = memory.regions[base >> 32].buf  # type: ignore[assignment]
+        access.memory = buf  # the region's bytes
     with running_in(vm, task):
         r0 = vm.execute(memory, base).r0
     return TestRunResult(r0 & 0xFFFF_FFFF, b"", b"", 0)

@@ -466,8 +466,11 @@ def _run_live(vm: VM, x: XdpBuff, expected_attach_type: int, repeat: int) -> tup
     return timed(once, repeat)
 
 
-def run_xdp(vm: VM, packet: bytes, **kw: object) -> tuple[int, bytes]:
+def run_xdp(vm: VM, packet: bytes, *, expected_attach_type: int = 0,
+            devices: Devices | None = None,
+            netns: NetNamespace | None = None) -> tuple[int, bytes]:
     """Convenience: test-run `packet` once; (retval, data_out)."""
-    r = test_run_xdp(vm, RunArgs.make(packet, None, None, None, 1, 0, 0, 0), **kw)  # type: ignore[arg-type]
+    r = test_run_xdp(vm, RunArgs.make(packet, None, None, None, 1, 0, 0, 0),
+                     expected_attach_type=expected_attach_type, devices=devices, netns=netns)
     return r.retval, r.data_out
 
