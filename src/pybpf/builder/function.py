@@ -20,7 +20,8 @@ from __future__ import annotations
 import difflib
 import sys
 from dataclasses import dataclass
-from typing import TypeGuard, Union
+from types import FrameType
+from typing import TypeGuard, Union, cast
 
 from .. import isa
 from ..errors import InvalidInstruction
@@ -125,9 +126,9 @@ class FunctionBuilder:
     def _where(self) -> tuple[str, int] | None:
         if not self._source_lines:
             return None
-        frame = sys._getframe(2)
+        frame: FrameType | None = sys._getframe(2)
         while frame is not None and frame.f_globals.get("__name__", "").startswith(_HERE):
-            frame = frame.f_back  # type: ignore[assignment]
+            frame = frame.f_back
         return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
 
     def _emit(self, insn: Instruction, ref: Ref | None = None) -> "FunctionBuilder":
@@ -207,8 +208,8 @@ class FunctionBuilder:
         return self._alu(BPF_ALU, isa.BPF_MOV, dst, self._regarg(src), bits)
 
     def _regarg(self, r: object) -> Reg:
-        self._reg(r, "source")
-        return r  # type: ignore[return-value]
+        self._reg(r, "source")  # OperandError unless a Reg
+        return cast(Reg, r)
 
     def add64(self, dst: Reg, src: "Reg | int") -> "FunctionBuilder":
         return self._alu(BPF_ALU64, isa.BPF_ADD, dst, src)
