@@ -306,12 +306,13 @@ class Map(MutableMapping):
     def update_batch(self, items: "Iterable[tuple[Any, Any]] | dict", flags: int = BPF_ANY) -> int:
         """BPF_MAP_UPDATE_BATCH; returns how many were written."""
         pairs = list(items.items()) if isinstance(items, dict) else list(items)
-        return self._update_batch_raw([self._key(k) for k, _ in pairs],  # type: ignore[misc]
+        keys = [self._key(k) for k, _ in pairs]
+        return self._update_batch_raw(keys,  # type: ignore[arg-type]  # keyless: no batches
                                       [self._value(v) for _, v in pairs], flags)
 
     def delete_batch(self, keys: Iterable[Any]) -> int:
         """BPF_MAP_DELETE_BATCH; returns how many were deleted."""
-        return self._delete_batch_raw([self._key(k) for k in keys])  # type: ignore[misc]
+        return self._delete_batch_raw([self._key(k) for k in keys])  # type: ignore[misc]  # keyless: no batches
 
     # --- mapping protocol -------------------------------------------------------------
     def __getitem__(self, key: Any) -> Any:
@@ -336,7 +337,7 @@ class Map(MutableMapping):
             return False
         return True
 
-    def keys(self) -> Iterator[bytes]:  # type: ignore[override]
+    def keys(self) -> Iterator[bytes]:  # type: ignore[override]  # lazy, not a view
         """Every key, in BPF_MAP_GET_NEXT_KEY order."""
         k = self._next_key_raw(None)
         while k is not None:
@@ -349,14 +350,14 @@ class Map(MutableMapping):
     def __len__(self) -> int:
         return sum(1 for _ in self.keys())
 
-    def items(self) -> Iterator[tuple[bytes, Any]]:  # type: ignore[override]
+    def items(self) -> Iterator[tuple[bytes, Any]]:  # type: ignore[override]  # lazy, not a view
         for k in self.keys():
             try:
                 yield k, self.lookup(k)
             except KeyError:  # an empty slot of an fd array, or deleted meanwhile
                 continue
 
-    def values(self) -> Iterator[Any]:  # type: ignore[override]
+    def values(self) -> Iterator[Any]:  # type: ignore[override]  # lazy, not a view
         for _, v in self.items():
             yield v
 

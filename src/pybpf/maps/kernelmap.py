@@ -28,7 +28,7 @@ def translated(op: str) -> Iterator[None]:
     except KernelError as e:
         exc = map_error(e.errno, op, e.detail)
         if hasattr(e, "done"):
-            exc.done = e.done  # type: ignore[attr-defined]
+            exc.done = e.done  # type: ignore[attr-defined]  # kept from the batch
         raise exc from None
 
 

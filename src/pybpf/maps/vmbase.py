@@ -380,7 +380,7 @@ class GenericBatch:
             err = self._op_update(k, v, flags, False)
             if err:
                 exc = map_error(err, "update_batch", f"{i} of {len(keys)} elements done")
-                exc.done = i  # type: ignore[attr-defined]
+                exc.done = i  # type: ignore[attr-defined]  # for the caller
                 raise exc
         return len(keys)
 
@@ -390,6 +390,6 @@ class GenericBatch:
             err = self._op_delete(k)
             if err:
                 exc = map_error(err, "delete_batch", f"{i} of {len(keys)} elements done")
-                exc.done = i  # type: ignore[attr-defined]
+                exc.done = i  # type: ignore[attr-defined]  # for the caller
                 raise exc
         return len(keys)
