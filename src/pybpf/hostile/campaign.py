@@ -93,6 +93,8 @@ class Worker:
         self.proc = subprocess.Popen([sys.executable, "-m", "pybpf.hostile.worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.stderr, env=env, start_new_session=True)
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # PIPEs
+        self._stdin, self._stdout = self.proc.stdin, self.proc.stdout
         self._buf = b""
         ready = self._readline(120.0)
         if ready is None:
@@ -106,7 +108,7 @@ class Worker:
     def _readline(self, timeout: float) -> bytes | None:
         """A line from the worker, None on timeout; WorkerDied at end of file."""
         deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        fd = self._stdout.fileno()
         while b"\n" not in self._buf:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -124,9 +126,8 @@ class Worker:
     def run(self, target: str, seed: int, timeout: float) -> dict | None:
         """The worker's answer for one case; None when it ran past `timeout`."""
         try:
-            self.proc.stdin.write(json.dumps({"target": target, "seed": seed}).encode()  # type: ignore[union-attr]
-                                  + b"\n")
-            self.proc.stdin.flush()  # type: ignore[union-attr]
+            self._stdin.write(json.dumps({"target": target, "seed": seed}).encode() + b"\n")
+            self._stdin.flush()
         except BrokenPipeError:
             raise WorkerDied(f"exit status {self.proc.wait()}: {self._err()}") from None
         line = self._readline(timeout)

@@ -48,7 +48,7 @@ def _rebuild(cls: "type[KernelError]", state: dict) -> "KernelError":
     return obj
 
 
-class KernelPermissionError(KernelError, PermissionError):  # type: ignore[misc]  # errno: ours, not OSError's
+class KernelPermissionError(KernelError, PermissionError):  # type: ignore[misc]  # errno: ours
     """EPERM / EACCES: missing capability, or (PROG_LOAD) the verifier refused."""
 
 

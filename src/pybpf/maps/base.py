@@ -312,7 +312,8 @@ class Map(MutableMapping):
 
     def delete_batch(self, keys: Iterable[Any]) -> int:
         """BPF_MAP_DELETE_BATCH; returns how many were deleted."""
-        return self._delete_batch_raw([self._key(k) for k in keys])  # type: ignore[misc]  # keyless: no batches
+        raw = [self._key(k) for k in keys]
+        return self._delete_batch_raw(raw)  # type: ignore[arg-type]  # keyless: no batches
 
     # --- mapping protocol -------------------------------------------------------------
     def __getitem__(self, key: Any) -> Any:

@@ -72,7 +72,7 @@ class MapPinError(MapSpecError):
     (the message names each difference)."""
 
 
-class MapPermissionError(MapError, PermissionError):  # type: ignore[misc]  # errno: ours, not OSError's
+class MapPermissionError(MapError, PermissionError):  # type: ignore[misc]  # errno: ours
     """EPERM / EACCES: writing a frozen or BPF_F_RDONLY map from user space, reading a
     BPF_F_WRONLY one."""
 
