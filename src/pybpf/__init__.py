@@ -81,6 +81,7 @@ def __getattr__(name: str) -> object:
         return compile_program
     raise AttributeError(f"module 'pybpf' has no attribute {name!r}")
 
-__all__ = ["load", "ObjectSpec", "assemble", "disassemble", "run", "PyBPFError", "AsmError", "BytecodeError",
-           "InvalidInstruction", "InvalidProgram", "RunError", "VMRuntimeError", "MemoryAccessError",
-           "MapSpec"]
+
+__all__ = ["load", "ObjectSpec", "assemble", "disassemble", "run", "PyBPFError", "AsmError",
+           "BytecodeError", "InvalidInstruction", "InvalidProgram", "RunError", "VMRuntimeError",
+           "MemoryAccessError", "MapSpec"]
