@@ -52,7 +52,8 @@ def expr(draw, depth: int = 0) -> str:  # type: ignore[no-untyped-def]
     if kind == 1:
         return f"{draw(st.sampled_from(['-', '~', 'not ']))}({a})"
     if kind == 2:
-        return f"{draw(st.sampled_from(['m.lookup', 'm.delete', 'arr.lookup', 'u32', 'print']))}({a})"
+        fn = draw(st.sampled_from(['m.lookup', 'm.delete', 'arr.lookup', 'u32', 'print']))
+        return f"{fn}({a})"
     if kind == 3:
         return f"m.update({a}, {draw(expr(depth + 1))})"
     if kind == 4:

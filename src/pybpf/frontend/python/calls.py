@@ -509,7 +509,8 @@ def _stream_method(fl: FunctionLowering, m: MapInfo, name: str, node: ast.Call) 
                          f"{m.name}.tail_call(ctx, index)")
         idx = fl.to_int(fl.expr(node.args[1]), U32, node.args[1])
         return Val(I64, fl.helper("tail_call", [ctx.v, m.gv, idx], I64T))
-    methods = {MapType.RINGBUF: "output(data), reserve(T), submit(e), discard(e)", MapType.PERF_EVENT_ARRAY: "output(ctx, data)",
+    methods = {MapType.RINGBUF: "output(data), reserve(T), submit(e), discard(e)",
+               MapType.PERF_EVENT_ARRAY: "output(ctx, data)",
                MapType.PROG_ARRAY: "tail_call(ctx, index)"}.get(
                    t, "lookup(key), update(key, value[, flags]), delete(key)")
     raise fl.err(node, f"{m.name} ({t.name}) has no method {name}()", f"it has {methods}")

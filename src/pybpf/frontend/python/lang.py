@@ -110,8 +110,8 @@ __all__ = [
 u8, u16, u32, u64 = C.c_uint8, C.c_uint16, C.c_uint32, C.c_uint64
 i8, i16, i32, i64 = C.c_int8, C.c_int16, C.c_int32, C.c_int64
 # network byte order in memory (the value in a variable is the number)
-be16, be32, be64 = (C.c_uint16.__ctype_be__, C.c_uint32.__ctype_be__,  # type: ignore[attr-defined]
-                    C.c_uint64.__ctype_be__)  # type: ignore[attr-defined]
+be16, be32, be64 = (C.c_uint16.__ctype_be__, C.c_uint32.__ctype_be__,
+                    C.c_uint64.__ctype_be__)
 
 # return codes
 XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT = 0, 1, 2, 3, 4

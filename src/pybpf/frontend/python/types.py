@@ -76,8 +76,8 @@ class FieldInfo:
 @dataclass(eq=False)
 class StructTy(Ty):
     name: str
-    size: int  # type: ignore[misc]
-    align: int  # type: ignore[misc]
+    size: int
+    align: int
     fields: dict[str, FieldInfo] = field(default_factory=dict)
     ctype: Any = None
 
