@@ -138,14 +138,15 @@ def _annotated_fields(ns: dict[str, Any], globs: dict[str, Any]) -> list[tuple[A
     return fields
 
 
-class _StructMeta(type(C.Structure)):  # type: ignore[misc]
+# the bases are ctypes' struct metaclasses, which have no public name: type(...) finds them
+class _StructMeta(type(C.Structure)):  # type: ignore[misc]  # a base computed at run time
     def __new__(mcls, name: str, bases: tuple[type, ...], ns: dict[str, Any], **kw: Any) -> Any:
         if ns.get("__annotations__") and "_fields_" not in ns:
             ns["_fields_"] = _annotated_fields(ns, sys._getframe(1).f_globals)
         return super().__new__(mcls, name, bases, ns, **kw)
 
 
-class _NetStructMeta(type(C.BigEndianStructure)):  # type: ignore[misc]
+class _NetStructMeta(type(C.BigEndianStructure)):  # type: ignore[misc]  # as _StructMeta
     def __new__(mcls, name: str, bases: tuple[type, ...], ns: dict[str, Any], **kw: Any) -> Any:
         if ns.get("__annotations__") and "_fields_" not in ns:
             ns["_fields_"] = _annotated_fields(ns, sys._getframe(1).f_globals)

@@ -30,11 +30,11 @@ class IntTy(Ty):
     be: bool = False  # network byte order when in memory
 
     @property
-    def size(self) -> int:  # type: ignore[override]
+    def size(self) -> int:  # type: ignore[override]  # computed from the width; never assigned
         return self.bits // 8
 
     @property
-    def align(self) -> int:  # type: ignore[override]
+    def align(self) -> int:  # type: ignore[override]  # computed from the width; never assigned
         return self.bits // 8
 
     def llvm(self) -> ir.Type:
@@ -91,11 +91,11 @@ class ArrayTy(Ty):
     count: int
 
     @property
-    def size(self) -> int:  # type: ignore[override]
+    def size(self) -> int:  # type: ignore[override]  # computed from the width; never assigned
         return self.elem.size * self.count
 
     @property
-    def align(self) -> int:  # type: ignore[override]
+    def align(self) -> int:  # type: ignore[override]  # computed from the width; never assigned
         return self.elem.align
 
     def __str__(self) -> str:
