@@ -97,11 +97,11 @@ class ArrayTy(Ty):
     count: int
 
     @property
-    def size(self) -> int:  # type: ignore[override]  # computed from the width; never assigned
+    def size(self) -> int:  # type: ignore[override]  # element size times count; never assigned
         return self.elem.size * self.count
 
     @property
-    def align(self) -> int:  # type: ignore[override]  # computed from the width; never assigned
+    def align(self) -> int:  # type: ignore[override]  # the element's; never assigned
         return self.elem.align
 
     def __str__(self) -> str:
