@@ -20,10 +20,12 @@ from .errors import PyBPFError
 if TYPE_CHECKING:
     from .backend import TestRunResult
     from .kernel.tracepipe import TracePrintk
+    from .maps.base import Map
     from .objects.instance import Object, Program
     from .objects.output import OutputRecord, RunCapture
 
 # BCC's callbacks: ring buffers call cb(ctx, data, size), perf buffers cb(cpu, data, size)
+# (the first argument is the user's ctx or a cpu number: Any, so either kind of callback fits)
 OutputCallback = Callable[[Any, "OutputRecord", int], object]
 
 
@@ -36,7 +38,7 @@ class OutputTable:
     """`b["events"]` for a ring buffer or perf event array: BCC's open_ring_buffer /
     open_perf_buffer and event(); anything else goes to the pybpf map itself."""
 
-    def __init__(self, bpf: BPF, name: str, m: Any) -> None:  # m: a map of Object.maps
+    def __init__(self, bpf: BPF, name: str, m: Map) -> None:
         self._bpf, self.name, self.map = bpf, name, m
 
     def open_ring_buffer(self, callback: OutputCallback, ctx: object = None) -> None:
@@ -105,7 +107,7 @@ class BPF:
         return self.obj
 
     # ---- tables and functions ----
-    def __getitem__(self, name: str) -> Any:
+    def __getitem__(self, name: str) -> OutputTable | Map:
         try:
             m = self._object.maps[name]
         except KeyError:
@@ -118,7 +120,7 @@ class BPF:
     def __contains__(self, name: object) -> bool:
         return name in self._object.maps
 
-    def get_table(self, name: str) -> Any:
+    def get_table(self, name: str) -> OutputTable | Map:
         return self[name]
 
     def load_func(self, fn_name: str, prog_type: int | None = None) -> Program:
