@@ -21,22 +21,22 @@ I32 = (32, True)
 
 # a model type (bits, signed); an expression tree: a leaf (source, ("const", value) or
 # ("in", field, type name), type) or (left, operator, right)
-CType: TypeAlias = tuple[int, bool]
-Leaf: TypeAlias = tuple[str, tuple[str, int] | tuple[str, str, str], CType]
+ModelType: TypeAlias = tuple[int, bool]
+Leaf: TypeAlias = tuple[str, tuple[str, int] | tuple[str, str, str], ModelType]
 Expr: TypeAlias = "Leaf | tuple[Expr, str, Expr]"
 
 
-def wrap(v: int, t: CType) -> int:
+def wrap(v: int, t: ModelType) -> int:
     bits, signed = t
     v &= (1 << bits) - 1
     return v - (1 << bits) if signed and v >> (bits - 1) else v
 
 
-def promote(t: CType) -> CType:
+def promote(t: ModelType) -> ModelType:
     return I32 if t[0] < 32 else t
 
 
-def common(a: CType, b: CType) -> CType:
+def common(a: ModelType, b: ModelType) -> ModelType:
     a, b = promote(a), promote(b)
     if a[0] != b[0]:
         return a if a[0] > b[0] else b
@@ -59,7 +59,7 @@ def exprs(draw: st.DrawFn, depth: int = 0) -> Expr:
     return (left, op, right)
 
 
-def evaluate(e: Expr, inputs: dict[str, int]) -> tuple[str, int, CType]:
+def evaluate(e: Expr, inputs: dict[str, int]) -> tuple[str, int, ModelType]:
     """(source, value, type) of expression tree `e` under C's rules."""
     if len(e) == 3 and isinstance(e[1], tuple):
         src, leaf, t = e
