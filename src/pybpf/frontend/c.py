@@ -52,7 +52,7 @@ class Toolchain:
 
 def _zig_lib() -> Path | None:
     try:
-        import ziglang  # type: ignore[import-not-found]
+        import ziglang
     except ImportError:
         return None
     lib = Path(ziglang.__file__).parent / "lib"
