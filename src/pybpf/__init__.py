@@ -64,7 +64,7 @@ def _bytecode(code: object, syntax: str | None) -> bytes:
                     "pybpf.load(path).instantiate() or `pybpf run FILE.o`")
 
 
-from .objects.spec import ObjectSpec  # noqa: E402
+from .spec import ObjectSpec  # noqa: E402
 
 __all__ = ["load", "ObjectSpec", "assemble", "disassemble", "run", "PyBPFError", "AsmError", "BytecodeError",
            "InvalidInstruction", "InvalidProgram", "RunError", "VMRuntimeError", "MemoryAccessError",

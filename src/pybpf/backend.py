@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from .maps import Map, MapSpec
     from .objects.instance import Object
-    from .objects.spec import ObjectSpec, ProgramSpec
+    from .spec import ObjectSpec, ProgramSpec
 
 __all__ = ["BACKEND_NAMES", "Backend", "Capabilities", "LoadedProgram", "TestRunResult",
            "get_backend"]

@@ -15,7 +15,7 @@ from .errors import ObjectError
 if TYPE_CHECKING:
     from ..maps import Map, MapSpec
     from .instance import Object
-    from .spec import ObjectSpec, ProgramSpec
+    from ..spec import ObjectSpec, ProgramSpec
 
 __all__ = ["KernelBackend", "KERNEL_BACKEND"]
 

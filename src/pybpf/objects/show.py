@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..uapi import MapFlag, ProgType
-from .spec import ObjectSpec
+from ..spec import ObjectSpec
 
 
 def _prog_type_name(t: int) -> str:

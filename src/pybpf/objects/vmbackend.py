@@ -14,7 +14,7 @@ from ..isa import Instruction
 if TYPE_CHECKING:
     from ..maps import Map, MapSpec
     from .instance import Object
-    from .spec import ObjectSpec, ProgramSpec
+    from ..spec import ObjectSpec, ProgramSpec
 
 __all__ = ["VMBackend", "VM_BACKEND", "vm_features", "vm_helper_status"]
 
