@@ -82,6 +82,10 @@ class Backend(Protocol):
         """Make a map of a validated, resolved MapSpec (contents written, frozen)."""
         ...
 
+    def open_pinned_map(self, path: str) -> "Map":
+        """The map of this backend pinned at `path` (Map.from_pinned picks the backend)."""
+        ...
+
     def create_pinned_map(self, name: str, spec: "MapSpec", root: str,
                           object_id: str) -> "tuple[Map, str]":
         """Pin (or reuse the compatible pinned) map `name` under the bpffs `root`."""

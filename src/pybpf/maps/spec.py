@@ -15,7 +15,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from ..uapi import MapFlag, MapType
-from .errors import MapSpecError, MapSpecNotSupportedError, MapSpecTooBigError
+from .errors import MapInvalidError, MapSpecError, MapSpecNotSupportedError, MapSpecTooBigError
 
 if TYPE_CHECKING:
     from .base import Map
@@ -113,6 +113,21 @@ def type_name(t: int) -> str:
         return MapType(t).name.lower()
     except ValueError:
         return str(t)
+
+
+def to_bytes(v: Any, size: int, what: str) -> bytes:
+    """`v` as exactly `size` bytes: bytes-like as is, an int little-endian."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        try:
+            return v.to_bytes(size, "little", signed=v < 0)
+        except OverflowError:
+            raise MapInvalidError(f"{what} {v} does not fit in {size} bytes") from None
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        b = bytes(v)
+        if len(b) != size:
+            raise MapInvalidError(f"{what} is {len(b)} bytes, the map needs {size}")
+        return b
+    raise MapInvalidError(f"{what} must be bytes or an int, not {type(v).__name__}")
 
 
 def round8(n: int) -> int:
@@ -269,7 +284,7 @@ class MapSpec:
         """The spec as it is created: a perf_event_array with max_entries 0 gets one
         slot per possible CPU (/sys/devices/system/cpu/possible), as libbpf does."""
         if self.type == MapType.PERF_EVENT_ARRAY and self.max_entries == 0:
-            from .base import possible_cpus
+            from ..cpus import possible_cpus
             return self.with_(max_entries=possible_cpus())
         return self
 

@@ -31,6 +31,10 @@ class VMBackend:
         from ..maps.vmmaps import create_vm_map
         return create_vm_map(spec)
 
+    def open_pinned_map(self, path: str) -> "Map":
+        from ..maps.vmmaps import open_pinned_vm_map
+        return open_pinned_vm_map(path)
+
     def create_pinned_map(self, name: str, spec: "MapSpec", root: str,
                           object_id: str) -> "tuple[Map, str]":
         raise PyBPFError(f"map {name}: the VM pins no maps in a bpffs")
