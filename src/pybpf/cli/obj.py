@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from ..btf.dump import btf_type_json
 from .common import CLIError, command_group, json_option, load_object, read_bytes

@@ -5,8 +5,18 @@ front ends and the objects layer, so both import it and neither imports the othe
 
 from __future__ import annotations
 
-from .objectspec import (CoreRelo, ExternRef, FuncInfo, GlobalVar, LineInfo, MapRef,
-                         ObjectSpec, ProgramSpec, ProgramTypeError, program_type)
+from .objectspec import (
+                         CoreRelo,
+                         ExternRef,
+                         FuncInfo,
+                         GlobalVar,
+                         LineInfo,
+                         MapRef,
+                         ObjectSpec,
+                         ProgramSpec,
+                         ProgramTypeError,
+                         program_type,
+)
 
 __all__ = ["CoreRelo", "ExternRef", "FuncInfo", "GlobalVar", "LineInfo", "MapRef", "ObjectSpec",
            "ProgramSpec", "ProgramTypeError", "program_type"]
