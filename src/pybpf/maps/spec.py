@@ -9,6 +9,7 @@ user can fix it in between (`spec.maps["x"] = spec.maps["x"].with_(max_entries=6
 
 from __future__ import annotations
 
+import mmap
 import re
 from dataclasses import InitVar, dataclass, field, fields, replace
 from enum import IntEnum
@@ -20,7 +21,7 @@ from .errors import MapInvalidError, MapSpecError, MapSpecNotSupportedError, Map
 if TYPE_CHECKING:
     from .base import Map
 
-PAGE_SIZE = 4096
+PAGE_SIZE = mmap.PAGESIZE  # the kernel's page size (ring buffers, mmapable arrays)
 KMALLOC_MAX_SIZE = 1 << 22          # x86-64: MAX_PAGE_ORDER 10 + PAGE_SHIFT 12
 PCPU_MIN_UNIT_SIZE = 32 << 10       # per-CPU values are bounded by the percpu unit size
 HTAB_ELEM_HEADER = 48               # sizeof(struct htab_elem) on x86-64
