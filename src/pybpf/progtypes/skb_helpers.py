@@ -21,7 +21,7 @@ from ..uapi import (BPF_ADJ_ROOM_ENCAP_L2_SHIFT, BPF_ADJ_ROOM_MAC, BPF_ADJ_ROOM_
                     BPF_F_PSEUDO_HDR, BPF_F_RECOMPUTE_CSUM, BPF_HDR_START_MAC, BPF_HDR_START_NET,
                     BPF_SKB_CLOCK_MONOTONIC, BPF_SKB_CLOCK_REALTIME, BPF_SKB_CLOCK_TAI,
                     TC_ACT_REDIRECT, TC_ACT_SHOT)
-from .common import M32, M64, destination, neg, read_mem, s32, write_mem, zero_mem
+from .common import M32, M64, csum_diff, destination, neg, read_mem, s32, write_mem, zero_mem
 from .runbase import ETH_HLEN, PAGE_SIZE
 from .skb_context import skb_of
 from .skbuff import (ADJ_DECAP_L3_MASK, ADJ_ENCAP_L3_MASK, ADJ_MASK, BPF_SKB_MAX_LEN,
@@ -169,22 +169,6 @@ def l4_csum_replace(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: in
     if mmzero and not _sum16(s, off):
         _put16(s, off, 0xFFFF)  # CSUM_MANGLED_0
     return 0
-
-
-def csum_diff(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    """bpf_csum_diff(from, from_size, to, to_size, seed) as Linux 6.x computes it:
-    csum_partial sums folded to 16 bits (csum_from32to16)."""
-    from_size, to_size = r2 & M32, r4 & M32
-    ret = r5 & M32
-    frm = read_mem(ctx, r1, from_size) if from_size else b""
-    to = read_mem(ctx, r3, to_size) if to_size else b""
-    if from_size and to_size:
-        ret = C.csum_sub(C.csum_partial(to, ret), C.csum_partial(frm, 0))
-    elif to_size:
-        ret = C.csum_partial(to, ret)
-    elif from_size:
-        ret = ~C.csum_partial(frm, ~ret & M32) & M32
-    return C.from32to16(ret)
 
 
 def register_csum_helpers(reg: HelperRegistry) -> HelperRegistry:
