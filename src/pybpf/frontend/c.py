@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PyBPFError
-from ..objects.spec import ObjectSpec
+from ..spec import ObjectSpec
 from .headers import HEADERS, vmlinux_header
 
 TIMEOUT_S = 300

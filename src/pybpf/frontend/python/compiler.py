@@ -19,7 +19,7 @@ from llvmlite import binding as llvm
 from llvmlite import ir
 
 from ...errors import PyBPFError
-from ...objects.spec import ObjectSpec
+from ...spec import ObjectSpec
 from .calls import declare_function
 from .debuginfo import DebugInfo
 from .errors import CompileError
