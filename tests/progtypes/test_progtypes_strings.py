@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pybpf.helpers import FormatError, bpf_strtoull, bprintf_prepare, bstr_printf
@@ -149,9 +149,13 @@ def trace_instance() -> Iterator[Path]:
         (inst / "events/bpf_trace/bpf_trace_printk/enable").write_text("1")
     except OSError as e:
         pytest.skip(f"cannot create a trace instance: {e}")
+    # one CPU, so the kernel's per-CPU printk buffer stays the one primed (prime_printk)
+    cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cpus)})
     try:
         yield inst
     finally:
+        os.sched_setaffinity(0, cpus)
         try:
             inst.rmdir()
         except OSError:
@@ -174,9 +178,26 @@ def trace_messages(text: bytes, tid: int) -> list[bytes]:
     return out
 
 
+PRIME = b"%1030d"  # 1029 spaces and "7": the buffer holds 1023 spaces and a NUL
+
+
+def prime_printk(pair: Pair, page: GuardedPage, prog: str) -> None:
+    """Fill bpf_trace_printk's output buffer (per CPU in the kernel, per program on the
+    VM) with the same bytes on both sides. A %pB whose text does not fit in the 512-byte
+    argument buffer moves the argument position past its end, and bstr_printf then reads
+    the arguments that follow from this buffer: what an earlier call left there."""
+    if prog == "printk":
+        pair.run(prog, [len(PRIME), 7, 0, 0, 0], io_bytes(src=PRIME + b"\0"), page.task())
+    else:
+        pair.run(prog, [len(PRIME), 8, 0], io_bytes(src=PRIME + b"\0", data=[7] * 12),
+                 page.task())
+
+
 def trace_both(pair: Pair, inst: Path, page: GuardedPage, prog: str, args: list[int],
                io: bytes) -> tuple[Any, Any]:
-    """Run `prog` on both backends; (return value, trace messages) of each."""
+    """Run `prog` on both backends, its output buffer primed; (return value, trace
+    messages) of each."""
+    prime_printk(pair, page, prog)
     (inst / "trace").write_bytes(b"")
     vm = pair.vm_handle(prog)
     vm.trace_pipe.clear()
@@ -230,6 +251,8 @@ def deref_mask(fmt: bytes) -> int:
 @settings(max_examples=200, deadline=None)
 @given(fmt=FORMAT, args=st.lists(ARG, min_size=3, max_size=3), mask=st.integers(0, 7),
        extra=st.integers(-2, 3), kstr=st.binary(max_size=40))
+# a %s of 511 bytes fills the argument buffer; %pB then reads on into the output buffer
+@example(fmt=b"%s%pB", args=[("user", 64), 0, 0], mask=0, extra=0, kstr=b"")
 def test_trace_printk_matches_kernel(pair: Pair, trace_instance: Path, page: GuardedPage,
                                      fmt: bytes, args: list[Any], mask: int, extra: int,
                                      kstr: bytes) -> None:
@@ -277,6 +300,43 @@ def test_trace_printk_long_output_matches_kernel(pair: Pair, trace_instance: Pat
                            deref_mask(fmt) & 2, len(fmt) + 1)
         assert k == v
         assert k[1] and len(k[1][0]) <= 1023
+
+
+LONG = ("user", 600)  # on the page of _pb_page: dots up to its end (a %s takes 511)
+Y508 = ("user", 0)  # 508 bytes and a NUL: a %s leaves 3 bytes of the argument buffer
+
+
+def _pb_page(page: GuardedPage) -> None:
+    data = bytearray(b"." * 4096)
+    data[:509] = b"y" * 508 + b"\0"
+    page.fill(bytes(data))
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("fmt,args,ret", [
+    # "0x0" does not fit: the arguments continue in the output buffer, where the %s
+    # wrote 511 dots and the primed buffer holds spaces up to its NUL at 1023
+    (b"%s%pB", [LONG, 0, 0], 511 + 1023),
+    (b"%s%pB%c", [LONG, 0, 0x41], 511 + 1023 + 1),  # the %c reads a zero past it
+    (b"%s%pB %s", [LONG, 0, LONG], 511 + 1023 + 1),  # ... and the %s an empty string
+    (b"%s%pB%pI4", [LONG, 0, 0], 511 + 1023),  # %pI4: nothing written, nothing read
+    (b"%s%pB", [Y508, 0x1234, 0], 508 + 2),  # "0x1234" cut to "0x" in the last 3 bytes
+    (b"%s%pB%s", [Y508, 0, Y508], 510 + 1024),  # the second %s reads the output itself
+    # the 5 is stored past the end; the %d reads "yyyy" (the output) where "0x" ends
+    (b"%s%pB%d", [Y508, 0, 5], 510 + len(b"%d" % 0x79797979)),
+])
+def test_trace_printk_pb_past_argument_buffer(pair: Pair, trace_instance: Path,
+                                              page: GuardedPage, fmt: bytes,
+                                              args: list[Any], ret: int) -> None:
+    """bpf_bprintf_prepare advances past a %pB by its full text length without checking
+    the room left, so the arguments after it are read past the 512-byte argument buffer,
+    from bpf_trace_printk's output buffer (primed alike on both sides): return value and
+    message must be the kernel's."""
+    _pb_page(page)
+    k, v = printk_both(pair, trace_instance, page, fmt + b"\0",
+                       [_resolve(page, a) for a in args], 0, len(fmt) + 1)
+    assert k == v
+    assert k[0] == ret
 
 
 @pytest.mark.kernel

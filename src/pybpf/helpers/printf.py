@@ -13,6 +13,9 @@ EINVAL = 22
 ENOSPC = 28
 MAX_BPRINTF_BIN_ARGS = 512  # bytes of argument data one call may carry (strings included)
 MAX_BPRINTF_BUF = 1024  # bpf_trace_printk's output buffer
+# what lies past the argument buffer in the kernel's per-CPU buffers: the output buffer
+# of the same nest level, then the next level's argument buffer (unused: zeros)
+BPRINTF_SPILL = MAX_BPRINTF_BUF + MAX_BPRINTF_BIN_ARGS
 MAX_TRACE_PRINTK_VARARGS = 3
 MAX_BPRINTF_VARARGS = 12
 # the kernel's ctype classes (lib/ctype.c: ASCII plus Latin-1)
@@ -43,35 +46,56 @@ def _ip_text(kind: bytes, raw: bytes) -> bytes:
 
 def bprintf_prepare(fmt: bytes, raw_args: list[int], num_args: int,
                     read_str: Callable[[str, int, int], tuple[int, bytes]],
-                    read_kernel: Callable[[int, int], bytes | None]) -> bytes:
+                    read_kernel: Callable[[int, int], bytes | None],
+                    spill: bytearray | None = None) -> bytes:
     """Check `fmt` (without its NUL) as the kernel's bpf_bprintf_prepare does and build
     its binary argument buffer: integers and plain pointers 4-byte aligned (4 or 8
     bytes), %c one byte, %s / %pks / %pus the string with its NUL, %pB %pI4 %pi4 %pI6
     %pi6 their text with a NUL. Only flags `0 + - space`, a width and `l`/`ll` are
     accepted, with d i u x X c s p pK px ps pS pB pks pus pI4 pi4 pI6 pi6.
     `read_str(ptype, addr, bufsz)` copies a string ((length with NUL, bytes) or
-    (-errno, _)); `read_kernel(addr, n)` copies IP address bytes (None: fault)."""
+    (-errno, _)); `read_kernel(addr, n)` copies IP address bytes (None: fault).
+
+    As in the kernel, %pB does not check the room left: its text is cut to the room but
+    the position advances by its full length, so the position can pass the end of the
+    buffer; then (the room, negative, compares as a huge unsigned size) a %pB or %pI4
+    advances by one (snprintf refuses the size), a %s writes a NUL there and reads
+    nothing, and a %c or an integer is written there.
+    Those writes land in `spill`, the memory after the buffer (BPRINTF_SPILL bytes: the
+    output buffer of bpf_trace_printk, then zeros), changed in place. The result is the
+    argument buffer followed by `spill`: what bstr_printf reads, past the end too."""
     n = len(fmt)
 
     def at(k: int) -> int:
         return fmt[k] if k < n else 0
 
     buffered = num_args > 0  # the kernel stores arguments only when it has some
-    buf = bytearray(MAX_BPRINTF_BIN_ARGS + 64)
+    buf = bytearray(MAX_BPRINTF_BIN_ARGS)
+    after = spill if spill is not None else bytearray(BPRINTF_SPILL)
     used = 0
     num_spec = 0
+
+    def poke(at_: int, byte: int) -> None:  # one byte at `at_`, in the buffer or past it
+        if at_ < MAX_BPRINTF_BIN_ARGS:
+            buf[at_] = byte
+        elif at_ - MAX_BPRINTF_BIN_ARGS < len(after):
+            after[at_ - MAX_BPRINTF_BIN_ARGS] = byte
 
     def put_int(value: int, size: int) -> None:
         nonlocal used
         used = (used + 3) & ~3
-        if MAX_BPRINTF_BIN_ARGS - used < size:
+        if 0 <= MAX_BPRINTF_BIN_ARGS - used < size:  # a negative room compares as unsigned
             raise FormatError(ENOSPC, _ENOSPC_TEXT)
-        buf[used:used + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+        for k, byte in enumerate((value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")):
+            poke(used + k, byte)
         used += size
 
     def put_text(text: bytes) -> None:  # snprintf() into what is left; advance by its length
         nonlocal used
         room = MAX_BPRINTF_BIN_ARGS - used
+        if room < 0:  # a negative room is a size_t above INT_MAX: snprintf returns 0
+            used += 1
+            return
         if room > 0:
             chunk = text[:room - 1] + b"\0"
             buf[used:used + len(chunk)] = chunk
@@ -85,8 +109,11 @@ def bprintf_prepare(fmt: bytes, raw_args: list[int], num_args: int,
                                       "the end of the format")
         if not buffered:
             return
-        if used >= MAX_BPRINTF_BIN_ARGS:
+        if used == MAX_BPRINTF_BIN_ARGS:
             raise FormatError(ENOSPC, _ENOSPC_TEXT)
+        if used > MAX_BPRINTF_BIN_ARGS:  # past the end (a %pB): a NUL, no copy (count < 0)
+            poke(used, 0)
+            return
         err, text = read_str(ptype, arg, MAX_BPRINTF_BIN_ARGS - used)
         if err < 0:
             text, err = b"\0", 1
@@ -141,7 +168,7 @@ def bprintf_prepare(fmt: bytes, raw_args: list[int], num_args: int,
                 i += 2
                 if buffered:
                     size = 4 if at(i) == 0x34 else 16
-                    if MAX_BPRINTF_BIN_ARGS - used < size:
+                    if 0 <= MAX_BPRINTF_BIN_ARGS - used < size:
                         raise FormatError(ENOSPC, _ENOSPC_TEXT)
                     raw = read_kernel(arg, size)
                     put_text(_ip_text(fmt[i - 1:i + 1], raw if raw is not None else bytes(size)))
@@ -149,9 +176,9 @@ def bprintf_prepare(fmt: bytes, raw_args: list[int], num_args: int,
             put_str("s", arg, i)
         elif ch == 0x63:  # 'c'
             if buffered:
-                if used >= MAX_BPRINTF_BIN_ARGS:
+                if used == MAX_BPRINTF_BIN_ARGS:  # only equality is checked
                     raise FormatError(ENOSPC, _ENOSPC_TEXT)
-                buf[used] = arg & 0xFF
+                poke(used, arg & 0xFF)
                 used += 1
         else:
             size = 4
@@ -166,7 +193,7 @@ def bprintf_prepare(fmt: bytes, raw_args: list[int], num_args: int,
                 put_int(arg, size)
         num_spec += 1
         i += 1
-    return bytes(buf)
+    return bytes(buf) + bytes(after)
 
 
 class _Output:
@@ -255,35 +282,79 @@ def bstr_printf(fmt: bytes, bin_args: bytes, size: int) -> bytes:
     return bytes(bstr_printf_capped(fmt, bin_args, size, None)[0])
 
 
-def bstr_printf_capped(fmt: bytes, bin_args: bytes, size: int,
-                       cap: int | None) -> tuple[bytes, int]:
+def bstr_printf_capped(fmt: bytes, bin_args: bytes, size: int, cap: int | None,
+                       out_at: int | None = None) -> tuple[bytes, int]:
     """bstr_printf keeping only the first `cap` bytes of its output (None: all of it),
     with the full length: what the helpers need, built in memory bounded by `cap`
     whatever widths the format asks for. As in the kernel, a pre-formatted pointer
     conversion (%pks %pus %pB %pI4 ...) met once the output has reached `size` adds
     nothing and does not consume its argument. The VM has no kernel symbols and does
     not hash pointers: %ps/%pS print 0x<hex> (kallsyms' answer for an unknown address)
-    and %p/%pK print as %px does."""
+    and %p/%pK print as %px does.
+
+    `bin_args` is what bprintf_prepare returned: the argument buffer and the memory
+    after it, which the kernel reads on when a %pB left the arguments past the end.
+    `out_at`: where the output is written in that memory (bpf_trace_printk writes it
+    just after the argument buffer, so such reads see the output written so far; None:
+    elsewhere). Reads and writes go byte by byte forward, as the kernel's string copy
+    and (rep movsb) memcpy do."""
     args = bytes(bin_args) + bytes(32)
     a = 0
     out = _Output(cap)
     n = len(fmt)
+    region = cap if cap is not None else size  # the output buffer's size in memory
+
+    def mem(k: int, pending: bytes | bytearray = b"") -> int:
+        """The byte at offset k: the output (and `pending`, being written) over args."""
+        if out_at is not None and 0 <= k - out_at < region:
+            rel = k - out_at
+            if rel < len(out.buf):
+                return out.buf[rel]
+            if rel - len(out.buf) < len(pending) and rel < region:
+                return pending[rel - len(out.buf)]
+        return args[k] if k < len(args) else 0
+
+    def overlaps(start: int, end: int) -> bool:
+        return out_at is not None and start < out_at + region and end > out_at
+
+    def strlen(k: int) -> int:
+        end = args.find(b"\0", k)
+        end = end if end >= 0 else len(args)
+        if not overlaps(k, end + 1):
+            return end - k
+        length = 0
+        while mem(k + length):
+            length += 1
+        return length
 
     def get(size: int) -> int:
         nonlocal a
         if size > 1:
             a = (a + 3) & ~3
-        v = int.from_bytes(args[a:a + size], "little")
+        v = int.from_bytes(bytes(mem(a + j) for j in range(size)), "little")
         a += size
         return v
 
+    def copy_out(start: int, length: int) -> None:
+        """Copy `length` bytes at `start` to the output, forward (memcpy)."""
+        if not overlaps(start, start + length):
+            out.add(args[start:start + length])
+            return
+        for j in range(length):
+            out.add(bytes([mem(start + j)]))
+
     def cstr() -> bytes:
+        """A %s argument: its length first (strlen), then copied while the output is
+        written (string_nocheck reads until a NUL, whatever it wrote on the way)."""
         nonlocal a
-        end = args.find(b"\0", a)
-        end = end if end >= 0 else len(args)
-        s = args[a:end]
-        a = end + 1
-        return s
+        start = a
+        a += strlen(start) + 1
+        if not overlaps(start, a):
+            return args[start:a - 1]
+        text = bytearray()
+        while (c := mem(start + len(text), text)) != 0:
+            text.append(c)
+        return bytes(text)
 
     i = 0
     while i < n:
@@ -326,8 +397,12 @@ def bstr_printf_capped(fmt: bytes, bin_args: bytes, size: int,
                     _number(out, v, flags | {0x30}, 16, 16, False)
                 else:
                     _number(out, v, flags, width, 16, False)
-            elif out.len < size:
-                out.add(cstr())
+            elif out.len < size:  # strlen, then memcpy what fits
+                length = strlen(a)
+                shown = length if cap is None else min(length, size - out.len)
+                copy_out(a, shown)
+                out.len += length - shown
+                a += length + 1
             while i < n and fmt[i] in _ALNUM:
                 i += 1
         elif conv in b"diuxX" and conv:

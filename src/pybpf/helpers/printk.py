@@ -12,8 +12,9 @@ from typing import Callable
 
 from ..isa import M32, M64
 from .access import charge, charge_bytes, destination, read_bytes, read_cstr, write_bytes
-from .printf import (EINVAL, MAX_BPRINTF_BUF, MAX_BPRINTF_VARARGS, MAX_TRACE_PRINTK_VARARGS,
-                     FormatError, bprintf_prepare, bstr_printf_capped)
+from .printf import (EINVAL, MAX_BPRINTF_BIN_ARGS, MAX_BPRINTF_BUF, MAX_BPRINTF_VARARGS,
+                     MAX_TRACE_PRINTK_VARARGS, FormatError, bprintf_prepare,
+                     bstr_printf_capped)
 from .registry import HelperContext, HelperFn
 
 StringReader = Callable[[str, int, int], tuple[int, bytes]]
@@ -22,6 +23,16 @@ KernelReader = Callable[[int, int], "bytes | None"]
 FormatMemory = Callable[[HelperContext], tuple[StringReader, KernelReader]]
 
 FORMAT_LIMIT = 1 << 20  # longest bpf_snprintf format read (a constant string in a map)
+
+
+def cpu_buffer(ctx: HelperContext) -> bytearray:
+    """The VM's bpf_trace_printk output buffer (its `printk_buf`), kept from call to
+    call as the kernel's per-CPU one is: a %pB that leaves the arguments past the end of
+    their buffer makes bstr_printf read on into it. A fresh one where the VM has none."""
+    buf = getattr(getattr(ctx, "vm", None), "printk_buf", None)
+    if isinstance(buf, bytearray) and len(buf) == MAX_BPRINTF_BUF:
+        return buf
+    return bytearray(MAX_BPRINTF_BUF)
 
 
 @dataclass(frozen=True)
@@ -42,12 +53,21 @@ class Printk:
             return (-EINVAL) & M64
         charge(ctx, nul)  # bprintf_prepare looks at each byte of the format
         read_str, read_kernel = self.format_memory(ctx)
+        cpu = cpu_buffer(ctx)
+        spill = cpu + bytearray(MAX_BPRINTF_BIN_ARGS)
         try:
-            bin_args = bprintf_prepare(raw[:nul], args, num_args, read_str, read_kernel)
+            bin_args = bprintf_prepare(raw[:nul], args, num_args, read_str, read_kernel,
+                                       spill)
         except FormatError as e:
+            cpu[:] = spill[:MAX_BPRINTF_BUF]  # what it wrote past the arguments stays
             return (-e.errno) & M64
+        # the output goes to the buffer just after the arguments, which reads past
+        # their end see
         text, length = bstr_printf_capped(raw[:nul], bin_args, MAX_BPRINTF_BUF,
-                                          MAX_BPRINTF_BUF)
+                                          MAX_BPRINTF_BUF, MAX_BPRINTF_BIN_ARGS)
+        cpu[:] = spill[:MAX_BPRINTF_BUF]
+        cpu[:len(text)] = text
+        cpu[min(length, MAX_BPRINTF_BUF - 1)] = 0
         charge_bytes(ctx, len(text))
         pipe = getattr(getattr(ctx, "vm", None), "trace_pipe", None)
         if pipe is not None:
@@ -83,10 +103,14 @@ class Printk:
         text_fmt = read_cstr(ctx, fmt, FORMAT_LIMIT)
         charge(ctx, len(text_fmt))  # bprintf_prepare looks at each byte of the format
         read_str, read_kernel = self.format_memory(ctx)
+        cpu = cpu_buffer(ctx)  # not written by bpf_snprintf, but read past the arguments
+        spill = cpu + bytearray(MAX_BPRINTF_BIN_ARGS)
         try:
-            bin_args = bprintf_prepare(text_fmt, args, n // 8, read_str, read_kernel)
+            bin_args = bprintf_prepare(text_fmt, args, n // 8, read_str, read_kernel, spill)
         except FormatError as e:
             return (-e.errno) & M64
+        finally:
+            cpu[:] = spill[:MAX_BPRINTF_BUF]
         text, length = bstr_printf_capped(text_fmt, bin_args, size, size)
         if size:
             charge_bytes(ctx, size)

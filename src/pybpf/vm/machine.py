@@ -71,6 +71,7 @@ class VM:
                  maps: object = None) -> None:
         self.id = next(_PROG_IDS)
         self.trace_pipe = TracePipe()  # what bpf_trace_printk wrote (bounded as the ring)
+        self.printk_buf = bytearray(1024)  # bpf_trace_printk's last output (per-CPU buffer)
         # the time bpf_ktime_get_ns & co. return (None: the host's monotonic clock)
         self.clock_ns: Callable[[], int] | None = None
         # the task the program runs in (pybpf.progtypes.task.Task: ids, comm, the memory
