@@ -16,7 +16,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pybpf.helpers import FormatError, bpf_strtoull, bprintf_prepare, bstr_printf
+from pybpf.helpers import (FormatError, bpf_strtoull, bprintf_prepare, bstr_printf,
+                           bstr_printf_capped)
 
 from .test_progtypes_task import BUF, DST, RES, GuardedPage, Pair, io_bytes, ret_of
 
@@ -378,3 +379,17 @@ def test_bprintf_rules() -> None:
         bprintf_prepare(b"%s %lld", [0, 0], 2, lambda p, a, sz: (sz, b"y" * (sz - 1) + b"\0"),
                         lambda a, sz: None)
     assert e.value.errno == 28
+
+    # a %pB that does not fit moves the arguments past the buffer, and the %d after it
+    # is stored there, not refused; bstr_printf reads on into bpf_trace_printk's output
+    # buffer (1023 stale spaces and a NUL, the first 511 bytes overwritten by the %s)
+    def fill(p: str, a: int, sz: int) -> tuple[int, bytes]:
+        return sz, b"." * (sz - 1) + b"\0"
+    spill = bytearray(b" " * 1023 + b"\0" + bytes(512))
+    mem = bprintf_prepare(b"%s%pB%d", [0, 0, 5], 3, fill, lambda a, sz: None, spill)
+    assert spill[4:8] == (5).to_bytes(4, "little")
+    assert bstr_printf_capped(b"%s%pB%d", mem, 1024, 1024, 512) == (b"." * 1024, 1535)
+    # printed elsewhere (bpf_snprintf), the same arguments read what is stale there: the
+    # %pB the spaces up to the stored 5, the %d the next four spaces
+    assert bstr_printf_capped(b"%s%pB%d", mem, 1024, 1024) == (
+        b"." * 511 + b"    \x05" + b"%d" % 0x20202020, 511 + 5 + 9)
