@@ -138,10 +138,11 @@ def test_snprintf_matches_kernel(pair: Pair, page: GuardedPage, fid: int, data: 
 TRACEFS = Path("/sys/kernel/tracing")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def trace_instance() -> Iterator[Path]:
     """A tracefs instance of our own with the bpf_trace_printk event enabled, so clearing
-    it disturbs nobody and nobody's clearing disturbs us."""
+    it disturbs nobody and nobody's clearing disturbs us; the tests run on one CPU
+    meanwhile, so the kernel's per-CPU printk buffer they prime stays theirs."""
     if not (TRACEFS / "instances").is_dir():
         pytest.skip("tracefs is not mounted at /sys/kernel/tracing")
     inst = TRACEFS / "instances" / f"pybpf_strings_{os.getpid()}"

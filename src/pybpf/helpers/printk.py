@@ -103,7 +103,7 @@ class Printk:
         text_fmt = read_cstr(ctx, fmt, FORMAT_LIMIT)
         charge(ctx, len(text_fmt))  # bprintf_prepare looks at each byte of the format
         read_str, read_kernel = self.format_memory(ctx)
-        cpu = cpu_buffer(ctx)  # not written by bpf_snprintf, but read past the arguments
+        cpu = cpu_buffer(ctx)  # printed elsewhere, but the arguments spill into it
         spill = cpu + bytearray(MAX_BPRINTF_BIN_ARGS)
         try:
             bin_args = bprintf_prepare(text_fmt, args, n // 8, read_str, read_kernel, spill)
