@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pybpf.helpers import (FormatError, bpf_strtoull, bprintf_prepare, bstr_printf,
@@ -234,6 +234,13 @@ FORMAT = st.lists(PIECE, max_size=6).map(b"".join).filter(lambda f: len(f) < 250
 _CONV = re.compile(rb"%%|%[-+ 0]*\d*(l{0,2}[diuxX]|c|s|p(ks|us|[iI][46]|[KxsSB])?)")
 
 
+def pb_may_overflow(fmt: bytes) -> bool:
+    """A %pB after a string conversion: the string may fill the 512-byte argument
+    buffer, and Linux 6.18 then reads the arguments after %pB from beyond it."""
+    head, pb, _ = fmt.partition(b"pB")
+    return bool(pb) and b"s" in head
+
+
 def deref_mask(fmt: bytes) -> int:
     """Bits of the arguments that conversions only dereference (%s, %pks, %pus, %pI4
     ...), as opposed to printing their value."""
@@ -253,14 +260,15 @@ def deref_mask(fmt: bytes) -> int:
 @settings(max_examples=200, deadline=None)
 @given(fmt=FORMAT, args=st.lists(ARG, min_size=3, max_size=3), mask=st.integers(0, 7),
        extra=st.integers(-2, 3), kstr=st.binary(max_size=40))
-# a %s of 511 bytes fills the argument buffer; %pB then reads on into the output buffer
-@example(fmt=b"%s%pB", args=[("user", 64), 0, 0], mask=0, extra=0, kstr=b"")
 def test_trace_printk_matches_kernel(pair: Pair, trace_instance: Path, page: GuardedPage,
                                      fmt: bytes, args: list[Any], mask: int, extra: int,
                                      kstr: bytes) -> None:
     """Generated formats (valid and invalid conversions, flags, widths, literal text with
     newlines) and arguments (numbers, user strings that end or fault, kernel strings):
     the return value and the message tracefs shows must be the VM's."""
+    # not where the kernel reads past its argument buffer (a kernel bug, see
+    # test_trace_printk_pb_past_argument_buffer): a kernel without it may answer otherwise
+    assume(not pb_may_overflow(fmt))
     _user_page(page)
     mask &= deref_mask(fmt)  # the kernel string's address differs between backends
     fmt_size = max(1, min(len(fmt) + 1 + extra, 256))
@@ -314,7 +322,7 @@ def _pb_page(page: GuardedPage) -> None:
     page.fill(bytes(data))
 
 
-@pytest.mark.kernel
+@pytest.mark.kernel  # the Pair fixture loads helpers.o in the kernel too
 @pytest.mark.parametrize("fmt,args,ret", [
     # "0x0" does not fit: the arguments continue in the output buffer, where the %s
     # wrote 511 dots and the primed buffer holds spaces up to its NUL at 1023
@@ -327,18 +335,19 @@ def _pb_page(page: GuardedPage) -> None:
     # the 5 is stored past the end; the %d reads "yyyy" (the output) where "0x" ends
     (b"%s%pB%d", [Y508, 0, 5], 510 + len(b"%d" % 0x79797979)),
 ])
-def test_trace_printk_pb_past_argument_buffer(pair: Pair, trace_instance: Path,
-                                              page: GuardedPage, fmt: bytes,
+def test_trace_printk_pb_past_argument_buffer(pair: Pair, page: GuardedPage, fmt: bytes,
                                               args: list[Any], ret: int) -> None:
-    """bpf_bprintf_prepare advances past a %pB by its full text length without checking
-    the room left, so the arguments after it are read past the 512-byte argument buffer,
-    from bpf_trace_printk's output buffer (primed alike on both sides): return value and
-    message must be the kernel's."""
+    """bpf_bprintf_prepare (Linux 6.18) advances past a %pB by its full text length without
+    checking the room left, so the arguments after it are read past the 512-byte argument
+    buffer, from bpf_trace_printk's output buffer. A kernel bug: the VM models it (these
+    return values were the kernel's on 6.18, its output buffer primed as here), and the test
+    asserts the VM's model only, so it does not depend on the bug staying in the kernel."""
     _pb_page(page)
-    k, v = printk_both(pair, trace_instance, page, fmt + b"\0",
-                       [_resolve(page, a) for a in args], 0, len(fmt) + 1)
-    assert k == v
-    assert k[0] == ret
+    prime_printk(pair, page, "printk")
+    pair.vm_handle("printk").task = page.task()
+    io = io_bytes(src=fmt + b"\0", dst=b"kernel string\0")
+    got = Pair._run(pair.vm, "printk", [len(fmt), *[_resolve(page, a) for a in args], 0], io)
+    assert ret_of(got) == ret
 
 
 @pytest.mark.kernel
