@@ -140,16 +140,12 @@ def test_top_live_no_such_interface(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Traceback" not in err
 
 
-CHILD = """
-import os, sys, time
+CHILD = f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+from tests.syscall_load import make_syscalls
 time.sleep(0.6)
-for _ in range(1000):
-    os.getppid()
-for _ in range(5):
-    try:
-        os.close(99999)
-    except OSError:
-        pass
+make_syscalls(1000, 5)
 time.sleep(30)
 """
 

@@ -17,8 +17,8 @@ from pybpf.frontend.c import CCompileError, compile_c, compile_c_object
 from pybpf.frontend.headers import HEADERS, helper_defs_text
 from pybpf.pcap import read_pcap
 from tests.conftest import on_cpu
+from tests.tp_syscalls_runs import vm_run
 
-from .test_example_tracepoint import _vm_run
 from .test_examples_python import PACKET_EXAMPLES, run_packets
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -76,8 +76,8 @@ def test_more_c_examples_match(name: str, backend: str, compiler: str, packets: 
 @pytest.mark.parametrize("compiler", _compilers())
 def test_c_tracepoint_example_matches_on_the_vm(compiler: str) -> None:
     spec = compile_c(EXAMPLES / "tp_syscalls.c", compiler=compiler)
-    assert _vm_run(spec, os.getpid()) == _vm_run(pybpf.load(EXAMPLES / "tp_syscalls.o"),
-                                                 os.getpid())
+    assert vm_run(spec, os.getpid()) == vm_run(pybpf.load(EXAMPLES / "tp_syscalls.o"),
+                                               os.getpid())
 
 
 def test_helper_defs_are_generated_from_helper_protos() -> None:

@@ -4,40 +4,21 @@ examples/traffic.pcap, on the VM and in the kernel."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 import pybpf
 from pybpf.frontend.python import compile_file
-from pybpf.objects.runner import dump_maps
 from pybpf.pcap import read_pcap
 from tests.conftest import on_cpu
-from tests.objects.test_examples import _blocklist, _normalise
+from tests.objects.test_examples import run_packets
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 # example -> its program
 PACKET_EXAMPLES = {"xdp_firewall": "xdp_firewall", "sockfilter_proto": "count_by_proto",
                    "tc_classifier": "classify"}
-
-
-def run_packets(spec: pybpf.ObjectSpec, prog_name: str, backend: str,
-                packets: list) -> tuple[list, dict]:
-    with spec.instantiate(backend) as obj:
-        _blocklist(obj)
-        prog = obj.programs[prog_name]
-        start = time.monotonic_ns()
-        prog.set_clock(lambda: start)
-        results = []
-        for p in packets:
-            try:
-                r = prog.test_run(p.data)
-                results.append((r.retval, r.data_out))
-            except pybpf.PyBPFError as e:
-                results.append(("error", getattr(e, "errno", type(e).__name__)))
-        return results, _normalise(dump_maps(obj))
 
 
 @pytest.fixture(scope="module")

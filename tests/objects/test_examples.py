@@ -44,10 +44,16 @@ def _blocklist(obj) -> None:  # type: ignore[no-untyped-def]
 
 
 def _run(path: Path, backend: str, packets: list) -> tuple[list, dict]:
-    spec = pybpf.load(path)
+    return run_packets(pybpf.load(path), None, backend, packets)
+
+
+def run_packets(spec: pybpf.ObjectSpec, prog_name: str | None, backend: str,
+                packets: list) -> tuple[list, dict]:
+    """Each packet's (retval, data_out), or ("error", errno), from test runs of program
+    `prog_name` (None: the object's last) on `backend`, and the maps after them."""
     with spec.instantiate(backend) as obj:
         _blocklist(obj)
-        prog = list(obj.programs.values())[-1]
+        prog = obj.programs[prog_name] if prog_name else list(obj.programs.values())[-1]
         start = __import__("time").monotonic_ns()
         prog.set_clock(lambda: start)  # VM: frozen, as a kernel replay of ~10 ms looks
         results = []

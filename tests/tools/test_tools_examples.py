@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 
 import pybpf
-from pybpf.progtypes.contexts.tracing import syscall_tracepoint
-from pybpf.progtypes.tracing import run_context
 from pybpf.tools import ToolError, example_object
 from pybpf.tools.syscalls import (
     _NOT_ARM64,
@@ -22,7 +20,7 @@ from pybpf.tools.syscalls import (
     syscall_name,
     syscall_number,
 )
-from pybpf.uapi import ProgType
+from tests.tp_syscalls_runs import kernel_run, vm_run
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -67,32 +65,9 @@ def test_generated_tables_agree_with_the_headers() -> None:
         assert all(parsed[n] == TABLES[arch][n] for n in common)
 
 
-def _u64_map(m: object) -> dict[int, int]:
-    return {int.from_bytes(k, "little"): int.from_bytes(v[:8], "little")
-            for k, v in m.items()}  # type: ignore[attr-defined]
-
-
 def _vm_run(tgid: int) -> dict[str, dict[int, int]]:
-    """The tracepoint example on the VM (whose task is this thread) for 100 getppid()
-    and 7 close() that fail with EBADF, each an enter record then an exit record."""
-    spec = pybpf.load(EXAMPLES / "tp_syscalls.o")
-    spec.set_global("target_tgid", tgid)
-    enter, exit_ = syscall_tracepoint("sys_enter"), syscall_tracepoint("sys_exit")
-    getppid, close = syscall_number("getppid"), syscall_number("close")
-    with spec.instantiate("vm") as obj:
-        e, x = obj.programs["count_sys_enter"], obj.programs["count_sys_exit"]
-        now = [1000]
-        for prog in (e, x):
-            prog.set_clock(lambda: now[0])
-        for nr, ret, n in ((getppid, os.getppid(), 100), (close, -9, 7)):
-            for _ in range(n):
-                assert run_context(e.handle, ProgType.TRACEPOINT, enter.pack(id=nr, args=[0] * 6),
-                                   tracepoint=enter) == 0
-                now[0] += 1500  # 1.5 us in the call
-                assert run_context(x.handle, ProgType.TRACEPOINT, exit_.pack(id=nr, ret=ret),
-                                   tracepoint=exit_) == 0
-        return {name: _u64_map(obj.maps[name]) for name in
-                ("syscall_counts", "syscall_errors", "pid_counts", "latency_hist", "start")}
+    """The C example on the VM: tests.tp_syscalls_runs.vm_run."""
+    return vm_run(pybpf.load(EXAMPLES / "tp_syscalls.o"), tgid)
 
 
 def test_tp_syscalls_on_the_vm() -> None:
@@ -113,22 +88,7 @@ def test_tp_syscalls_vm_matches_kernel() -> None:
     same as the VM's runs (the kernel also sees this process's other syscalls, so the
     two syscalls' entries are compared)."""
     getppid, close = syscall_number("getppid"), syscall_number("close")
-    spec = pybpf.load(EXAMPLES / "tp_syscalls.o")
-    spec.set_global("target_tgid", os.getpid())
-    with spec.instantiate("kernel") as obj:
-        for prog in obj.programs.values():
-            prog.attach()
-        for _ in range(100):
-            os.getppid()
-        for _ in range(7):
-            try:
-                os.close(99999)
-            except OSError:
-                pass
-        for prog in obj.programs.values():
-            prog.detach()
-        kernel = {name: _u64_map(obj.maps[name]) for name in
-                  ("syscall_counts", "syscall_errors", "pid_counts", "latency_hist")}
+    kernel = kernel_run(pybpf.load(EXAMPLES / "tp_syscalls.o"))
     vm = _vm_run(os.getpid())
     assert kernel["syscall_counts"][getppid] == vm["syscall_counts"][getppid] == 100
     assert kernel["syscall_errors"][close] == vm["syscall_errors"][close] == 7

@@ -77,9 +77,18 @@ def _syscall() -> tuple[Callable[..., int], ctypes.c_long]:
 def bpf_raw(cmd: int, attr: Any) -> tuple[int, int]:
     """Call bpf(cmd, &attr, sizeof(attr)); return (result, errno) without raising.
     EINTR is retried."""
+    return _call_retrying(*_prepare(cmd, attr))
+
+
+def _prepare(cmd: int, attr: Any) -> tuple[Callable[..., int], tuple[Any, ...]]:
+    """The syscall function and its C arguments for bpf(cmd, &attr, sizeof(attr))."""
     call, nr = _syscall()
-    args = (nr, ctypes.c_long(cmd), ctypes.c_void_p(ctypes.addressof(attr)),
-            ctypes.c_ulong(ctypes.sizeof(attr)))
+    return call, (nr, ctypes.c_long(cmd), ctypes.c_void_p(ctypes.addressof(attr)),
+                  ctypes.c_ulong(ctypes.sizeof(attr)))
+
+
+def _call_retrying(call: Callable[..., int], args: tuple[Any, ...]) -> tuple[int, int]:
+    """call(*args) until it is not interrupted: (result, 0) or (result, errno)."""
     while True:
         ret = call(*args)
         if ret >= 0:
@@ -97,20 +106,11 @@ class PreparedCall:
 
     def __init__(self, cmd: int, attr: Any) -> None:
         self.cmd = cmd
-        self._call, nr = _syscall()
-        self._args = (nr, ctypes.c_long(cmd), ctypes.c_void_p(ctypes.addressof(attr)),
-                      ctypes.c_ulong(ctypes.sizeof(attr)))
+        self._call, self._args = _prepare(cmd, attr)
 
     def __call__(self) -> tuple[int, int]:
         """bpf(2) as bpf_raw(): (result, errno), EINTR retried."""
-        call, args = self._call, self._args
-        while True:
-            ret = call(*args)
-            if ret >= 0:
-                return ret, 0
-            err = ctypes.get_errno()
-            if err != _errno.EINTR:
-                return ret, err
+        return _call_retrying(self._call, self._args)
 
 
 def bpf(cmd: int, attr: Any, detail: str = "") -> int:

@@ -8,6 +8,7 @@ pybpf.progtypes.socklookup."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,72 +150,72 @@ def _established(socks: list[Socket], family: int, proto: int, saddr: bytes, spo
     return None
 
 
-def _tcp_listener(socks: list[Socket], family: int, daddr: bytes, dport: int, dif: int,
-                  sdif: int) -> Socket | None:
-    any_addr = bytes(len(daddr))
-    for want in (daddr, any_addr):
-        best, hi = None, 0
+def _bound_to(s: Socket, family: int, want: bytes) -> bool:
+    """Whether `s` is bound to local address `want` for a packet of `family` (a v6-only
+    socket takes no IPv4 packet)."""
+    if family == AF_INET:
+        return not (s.family == AF_INET6 and s.ipv6only) and s.rcv_saddr4 == want
+    return s.family == AF_INET6 and s.local == want
+
+
+def _best_bound(socks: list[Socket], family: int, daddr: bytes,
+                score: Callable[[Socket], int | None]) -> Socket | None:
+    """The best-scoring socket bound to `daddr`, else to the wildcard address (the
+    first wins a tie); `score` is None for a socket that does not match at all."""
+    for want in (daddr, bytes(len(daddr))):
+        best, hi = None, -1
         for s in socks:
-            if s.protocol != IPPROTO_TCP or s.state != TCP_LISTEN or s.port != dport:
+            if not _bound_to(s, family, want):
                 continue
-            if family == AF_INET:
-                if s.family == AF_INET6 and s.ipv6only:
-                    continue
-                if s.rcv_saddr4 != want:
-                    continue
-                score = (2 if s.bound_dev_if else 1) + (s.family == AF_INET)
-            else:
-                if s.family != AF_INET6 or s.local != want:
-                    continue
-                score = 2 if s.bound_dev_if else 1
-            if not _dev_ok(s, dif, sdif):
-                continue
-            if score > hi:
-                best, hi = s, score
+            sc = score(s)
+            if sc is not None and sc > hi:
+                best, hi = s, sc
         if best is not None:
             return best
     return None
+
+
+def _tcp_listener(socks: list[Socket], family: int, daddr: bytes, dport: int, dif: int,
+                  sdif: int) -> Socket | None:
+    def score(s: Socket) -> int | None:
+        if s.protocol != IPPROTO_TCP or s.state != TCP_LISTEN or s.port != dport:
+            return None
+        if not _dev_ok(s, dif, sdif):
+            return None
+        sc = 2 if s.bound_dev_if else 1
+        return sc + (s.family == AF_INET) if family == AF_INET else sc
+    return _best_bound(socks, family, daddr, score)
 
 
 def _udp(socks: list[Socket], family: int, saddr: bytes, sport: int, daddr: bytes,
          dport: int, dif: int, sdif: int) -> Socket | None:
-    any_addr = bytes(len(daddr))
-    for want in (daddr, any_addr):
-        best, hi = None, -1
-        for s in socks:
-            if s.protocol != IPPROTO_UDP or s.port != dport:
-                continue
-            if family == AF_INET:
-                if s.family == AF_INET6 and s.ipv6only:
-                    continue
-                if s.rcv_saddr4 != want:
-                    continue
-                score = 2 if s.family == AF_INET else 1
-                if s.remote:
-                    if s.daddr4 != saddr:
-                        continue
-                    score += 4
-            else:
-                if s.family != AF_INET6 or s.local != want:
-                    continue
-                score = 0
-                if s.remote:
-                    if s.remote != saddr:
-                        continue
-                    score += 1
-            if s.remote_port:
-                if s.remote_port != sport:
-                    continue
-                score += 4 if family == AF_INET else 1
-            if not _dev_ok(s, dif, sdif):
-                continue
-            if s.bound_dev_if:
-                score += 4 if family == AF_INET else 1
-            if score > hi:
-                best, hi = s, score
-        if best is not None:
-            return best
-    return None
+    v4 = family == AF_INET
+
+    def score(s: Socket) -> int | None:
+        if s.protocol != IPPROTO_UDP or s.port != dport:
+            return None
+        if v4:
+            sc = 2 if s.family == AF_INET else 1
+            if s.remote:
+                if s.daddr4 != saddr:
+                    return None
+                sc += 4
+        else:
+            sc = 0
+            if s.remote:
+                if s.remote != saddr:
+                    return None
+                sc += 1
+        if s.remote_port:
+            if s.remote_port != sport:
+                return None
+            sc += 4 if v4 else 1
+        if not _dev_ok(s, dif, sdif):
+            return None
+        if s.bound_dev_if:
+            sc += 4 if v4 else 1
+        return sc
+    return _best_bound(socks, family, daddr, score)
 
 
 def sk_lookup(socks: list[Socket], family: int, proto: int, saddr: bytes, sport: int,

@@ -103,17 +103,23 @@ def _put16(s: SkBuff, off: int, v: int) -> None:
     s.buf[p:p + 2] = (v & 0xFFFF).to_bytes(2, "little")
 
 
+def _csum_field(s: SkBuff, off: int) -> int | None:
+    """The 16-bit checksum at `off`, made writable first; None (-EFAULT for the
+    csum_replace helpers) for an odd offset, one past 0xFFFF, or one out of the packet."""
+    if off > 0xFFFF or off & 1 or _try_make_writable(s, off + 2):
+        return None
+    return _sum16(s, off)
+
+
 def l3_csum_replace(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     """bpf_l3_csum_replace(skb, offset, from, to, flags): incremental header checksum."""
     s = skb_of(ctx, r1)
     off, frm, to, flags = r2 & M32, r3, r4, r5
     if flags & ~BPF_F_HDR_FIELD_MASK:
         return neg(errno.EINVAL)
-    if off > 0xFFFF or off & 1:
+    cur = _csum_field(s, off)
+    if cur is None:
         return neg(errno.EFAULT)
-    if _try_make_writable(s, off + 2):
-        return neg(errno.EFAULT)
-    cur = _sum16(s, off)
     kind = flags & BPF_F_HDR_FIELD_MASK
     if kind == 0:
         if frm:
@@ -140,11 +146,9 @@ def l4_csum_replace(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: in
     if flags & ~(BPF_F_MARK_MANGLED_0 | BPF_F_MARK_ENFORCE | BPF_F_PSEUDO_HDR
                  | BPF_F_HDR_FIELD_MASK | BPF_F_IPV6):
         return neg(errno.EINVAL)
-    if off > 0xFFFF or off & 1:
+    cur = _csum_field(s, off)
+    if cur is None:
         return neg(errno.EFAULT)
-    if _try_make_writable(s, off + 2):
-        return neg(errno.EFAULT)
-    cur = _sum16(s, off)
     if mmzero and not mforce and not cur:
         return 0
     kind = flags & BPF_F_HDR_FIELD_MASK

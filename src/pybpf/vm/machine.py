@@ -103,12 +103,9 @@ class VM:
         program's source is not kept)."""
         return self._translator.source()
 
-    def execute(self, memory: Memory | None = None, r1: int = 0, r2: int = 0, r3: int = 0,
-                r4: int = 0, r5: int = 0, *, rng: random.Random | None = None) -> RunResult:
-        """Run once with the given argument registers. Stacks are added to `memory`
-        (or a new one) for this run."""
-        if memory is None:
-            memory = Memory()
+    def _add_map_regions(self, memory: Memory) -> list[int]:
+        """Put this program's map regions into `memory` where their segment is free;
+        returns the segments added, for the caller to remove after the run."""
         added = []
         if self.maps is not None:
             for region in self.maps.prepare():
@@ -116,6 +113,15 @@ class VM:
                 if seg not in memory.regions:
                     memory.regions[seg] = region
                     added.append(seg)
+        return added
+
+    def execute(self, memory: Memory | None = None, r1: int = 0, r2: int = 0, r3: int = 0,
+                r4: int = 0, r5: int = 0, *, rng: random.Random | None = None) -> RunResult:
+        """Run once with the given argument registers. Stacks are added to `memory`
+        (or a new one) for this run."""
+        if memory is None:
+            memory = Memory()
+        added = self._add_map_regions(memory)
         stacks = [memory.map(f"stack[{i}]", bytearray(MAX_BPF_STACK))
                   for i in range(MAX_CALL_FRAMES)]
         stack_tops = tuple(s.end for s in stacks)
@@ -149,13 +155,7 @@ class VM:
         """Run this program from its start in place of the caller (bpf_tail_call): same
         frames, r1 and budget, this program's maps added to `memory` for the call and
         `ctx.vm` this VM meanwhile; returns (r0, executed so far)."""
-        added = []
-        if self.maps is not None:
-            for region in self.maps.prepare():
-                seg = region.base >> 32
-                if seg not in memory.regions:
-                    memory.regions[seg] = region
-                    added.append(seg)
+        added = self._add_map_regions(memory)
         caller = ctx.vm
         ctx.vm = self
         try:
