@@ -227,7 +227,17 @@ def _load(req: dict[str, Any], fds: list[int], buf: ctypes.Array) -> dict[str, A
         # verdict, the error line and the figures; the log kept is the first one's tail
         ret, err, stats = attempt(BPF_LOG_STATS, len(buf))
         return {"ret": ret, "errno": err, "log": log, "stats": stats, "truncated": True}
-    return {"ret": ret, "errno": err, "log": log, "stats": log, "truncated": False}
+    stats = log
+    if ret < 0 and level & 3 and log:
+        # at levels 1 and 2 the error can follow an instruction on its line ("4: (55)
+        # if r1 != 0x20 goto pc-3 infinite loop detected at insn 2"): the errors and
+        # statistics alone say it on a line of its own
+        ret2, err2, only = attempt(BPF_LOG_STATS, len(buf))
+        if ret2 < 0 and err2 == err:
+            stats = only
+        elif ret2 >= 0:  # pragma: no cover - the kernel changed its mind
+            stats = only
+    return {"ret": ret, "errno": err, "log": log, "stats": stats, "truncated": False}
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
