@@ -113,10 +113,9 @@ _INFO_PREFIXES = ("processed ", "verification time", "stack depth", "max_states_
                   "mark_read", "peak_states", "Validating ", "Func#", "func#", "last_idx",
                   "regs=", "parent didn't", "from ", "; ", "Live regs before insn",
                   "mark_precise", "caller:", "callee:", "returning from callee",
-                  "to caller at", "propagating ", "frame", "Global function ",
-                  "old state:", "cur state:", "safe", "misaligned ")
+                  "to caller at", "propagating ", "old state:", "cur state:")
 _INSN_OR_STATE = re.compile(r"^\s*\d+:\s")  # "12: (b7) r0 = 0", "12: R0=...", "  3: ....."
-_STATE_LINE = re.compile(r"^(R\d+|fp-?\d+)[_a-z]*=")
+_STATE_LINE = re.compile(r"^(R\d+|fp-?\d+)[_a-z]*=|^frame\d+:")
 
 
 def first_error_line(log: str) -> str | None:
