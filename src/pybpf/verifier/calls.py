@@ -153,6 +153,8 @@ class CallsMixin:
                 self.fail("tail_call would lead to reference leak")
         cb = _CALLBACKS.get(name)
         if cb is not None and meta["subprog"] is not None:
+            self.callback_calls.add(idx)
+            self.prog.prune.add(idx)
             self.push_callback(idx, meta["subprog"], name, meta)
         for r in CALLER_SAVED:
             regs[r].assign(Reg())
@@ -204,14 +206,10 @@ class CallsMixin:
         if m is not None:
             mt = int(m.type)
             allowed_f = _MAP_FUNCS.get(mt)
-            if allowed_f is not None and name not in allowed_f and name not in (
-                    "map_update_elem", "map_delete_elem") | (
-                    {"map_lookup_elem"} if mt not in (3, 4, 27) else set()):
+            if allowed_f is not None and name not in allowed_f and name != "tail_call":
                 self.fail(f"cannot pass map_type {mt} into func bpf_{name}#{fid}")
-            if mt in (3, 4, 27) and name in ("map_lookup_elem", "map_update_elem",
-                                             "map_delete_elem"):
-                if not (mt == 3 and name in ("map_update_elem", "map_delete_elem") and False):
-                    self.fail(f"cannot pass map_type {mt} into func bpf_{name}#{fid}")
+        if name == "tail_call" and m is not None and int(m.type) != 3:
+            self.fail("expected prog array map for tail call")
         need = _FUNC_MAPS.get(name)
         if need is not None and m is not None and int(m.type) not in need:
             self.fail(f"cannot pass map_type {int(m.type)} into func bpf_{name}#{fid}")

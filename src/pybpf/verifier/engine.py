@@ -576,6 +576,16 @@ class Verifier(MemMixin, CallsMixin):
             n += 1
             if cp.branches:
                 # a state of the path being explored: a loop; equal means no progress
+                if idx in self.may_goto_insns and \
+                        cp.state.may_goto_depth != cur.may_goto_depth and \
+                        states_equal(cp.state, cur, False, self.allow_uninit_stack):
+                    cp.hit += 1
+                    return True
+                if idx in self.callback_calls:
+                    if states_equal(cp.state, cur, False, self.allow_uninit_stack):
+                        cp.hit += 1
+                        return True
+                    continue
                 if states_equal(cp.state, cur, True, self.allow_uninit_stack) and \
                         idx not in self.may_goto_insns:
                     self.fail(f"infinite loop detected at insn {idx}")
@@ -611,6 +621,7 @@ class Verifier(MemMixin, CallsMixin):
         self.may_goto_insns = {pc for pc, i in enumerate(self.slots)
                                if i is not None and i.opcode == (BPF_JMP | BPF_JCOND)}
         self.force_checkpoints |= self.may_goto_insns
+        self.callback_calls: set[int] = set()
         self.setup_prog_type()
         self.st = initial_state()
         self.st.parent = None
@@ -650,7 +661,7 @@ class Verifier(MemMixin, CallsMixin):
                     self.print_state(st)
                 text = f"{idx}: {insn_text(insn, idx, self.slots)}"
                 self.verbose(text + "\n")
-                self.insn_line_len = len(text)
+                self.insn_line_len = len(text) + 1
                 self.line_pending = True
             do_print_state = False
             nxt = self.step(insn, idx)
@@ -731,13 +742,13 @@ class Verifier(MemMixin, CallsMixin):
         if insn.src != 0 or insn.dst or insn.imm:
             self.fail("invalid may_goto imm %d" % insn.imm)
         st = self.st
-        # the kernel explores the fall-through with a counter that may run out: the
-        # jump (out of the loop) is always possible
-        other = self.push_stack(idx + insn.off + 1, idx)
-        other.path = st.path + ((idx, True),)
-        st.may_goto_depth += 1
-        st.path = st.path + ((idx, False),)
-        return idx + 1
+        # as the kernel: the fall-through (loop body) is queued with a deeper may_goto
+        # count, this path takes the jump (the counter ran out)
+        other = self.push_stack(idx + 1, idx)
+        other.path = st.path + ((idx, False),)
+        other.may_goto_depth += 1
+        st.path = st.path + ((idx, True),)
+        return idx + insn.off + 1
 
     # -- exit -----------------------------------------------------------------------------
     def check_exit(self, idx: int) -> int | None:

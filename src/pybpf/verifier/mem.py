@@ -252,7 +252,8 @@ class MemMixin:
             return
         t = reg.var_off.add(type(reg.var_off).const(reg.off + off))
         if not t.is_aligned(size):
-            self.fail(f"misaligned stack access off {_tn(reg)}+{reg.off}+{off} size {size}")
+            vo = str(s64(reg.var_off.value)) if reg.var_off.is_const() else _tn(reg)
+            self.fail(f"misaligned stack access off {vo}+{reg.off}+{off} size {size}")
 
     def check_ptr_off_reg(self, reg: Reg, regno: int, fixed_off_ok: bool = False) -> None:
         if reg.off < 0:
@@ -377,7 +378,7 @@ class MemMixin:
 
     def check_stack_within_bounds(self, regno: int, reg: Reg, off: int, size: int,
                                   write: bool, helper: bool = False) -> None:
-        extra = " indirect access to" if helper else (" write to" if write else " read from")
+        extra = " write to" if write else " read from"
         if reg.var_off.is_const():
             lo = s64(reg.var_off.value) + off
             hi = lo + size
