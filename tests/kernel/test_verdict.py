@@ -145,3 +145,26 @@ def test_level_two_and_bad_arguments() -> None:
         kernel_verdict(assemble_insns(ACCEPTED), XDP, log_level=3)
     with pytest.raises(ValueError):
         kernel_verdict(assemble_insns(ACCEPTED), XDP, caps="root")
+
+
+@pytest.mark.kernel
+def test_btf_func_info_for_callbacks() -> None:
+    """An object program with a callback needs its BTF and func_info: with them the
+    kernel accepts it, without them it says so."""
+    from pathlib import Path
+
+    from pybpf import load
+    from pybpf.verifier.gen.objects import program_case
+    root = Path(__file__).resolve().parents[2]
+    spec = load(str(root / "tests/elf/data/linking.o"))
+    case = program_case(spec, "prog_a")
+    assert case.btf and case.func_info
+    with KernelOracle() as o:
+        ok = o.verdict(case.insns, case.prog_type, maps=case.maps, btf=case.btf,
+                       func_info=case.func_info)
+        assert ok.accepted, ok.error_line
+        no = o.verdict(case.insns, case.prog_type, maps=case.maps)
+        assert not no.accepted and no.error_line == "missing btf func_info"
+        bad = o.verdict(case.insns, case.prog_type, maps=case.maps, btf=b"\x9f\xeb",
+                        func_info=case.func_info)
+        assert not bad.accepted and bad.error_line.startswith("BPF_BTF_LOAD")

@@ -197,9 +197,40 @@ def _patch_maps(code: bytes, fds: Sequence[int]) -> bytes:
     return bytes(out)
 
 
+def _btf_fd(blob: bytes, buf: ctypes.Array) -> tuple[int, str]:
+    """BPF_BTF_LOAD in the worker: (fd, "") or (-1, why)."""
+    data = ctypes.create_string_buffer(blob, len(blob))
+    attr = abi.BtfLoadAttr(btf=ctypes.addressof(data), btf_size=len(blob),
+                           btf_log_buf=ctypes.addressof(buf), btf_log_size=len(buf),
+                           btf_log_level=1)
+    ctypes.memset(buf, 0, 1)
+    ret, err = bpf_raw(BpfCmd.BTF_LOAD, attr)
+    if ret < 0:
+        log = buf.value.decode("utf-8", errors="replace").strip().splitlines()
+        return -1, f"BPF_BTF_LOAD: {errno_name(err)}" + (f": {log[-1]}" if log else "")
+    return ret, ""
+
+
 def _load(req: dict[str, Any], fds: list[int], buf: ctypes.Array) -> dict[str, Any]:
     """One BPF_PROG_LOAD for a request; the program is closed again at once."""
+    btf_fd = 0
+    if req.get("btf"):
+        btf_fd, why = _btf_fd(req["btf"], buf)
+        if btf_fd < 0:
+            return {"ret": -1, "errno": _errno.EINVAL, "log": "", "stats": "",
+                    "truncated": False, "failure": why}
+    try:
+        return _load_prog(req, fds, buf, btf_fd)
+    finally:
+        if btf_fd > 0:
+            os.close(btf_fd)
+
+
+def _load_prog(req: dict[str, Any], fds: list[int], buf: ctypes.Array,
+               btf_fd: int) -> dict[str, Any]:
     code = _patch_maps(req["code"], fds)
+    finfo = req.get("func_info") or ()
+    fi = (ctypes.c_uint32 * max(2 * len(finfo), 1))(*[v for pair in finfo for v in pair])
     code_buf = ctypes.create_string_buffer(code, len(code))
     lic = ctypes.create_string_buffer(req["license"].encode())
     fd_arr = (ctypes.c_int32 * max(len(fds), 1))(*fds)
@@ -211,6 +242,10 @@ def _load(req: dict[str, Any], fds: list[int], buf: ctypes.Array) -> dict[str, A
             expected_attach_type=req["expected_attach_type"],
             fd_array=ctypes.addressof(fd_arr) if fds else 0,
             log_level=level, log_size=size, log_buf=ctypes.addressof(buf))
+        if btf_fd > 0 and finfo:
+            attr.prog_btf_fd = btf_fd
+            attr.func_info_rec_size, attr.func_info_cnt = 8, len(finfo)
+            attr.func_info = ctypes.addressof(fi)
         ctypes.memset(buf, 0, 1)
         ret, err = bpf_raw(BpfCmd.PROG_LOAD, attr)
         log = buf.value.decode("utf-8", errors="replace") if level else ""
@@ -441,7 +476,8 @@ class KernelOracle:
     def verdict(self, insns: "Sequence[Instruction] | bytes", prog_type: int, *,
                 maps: Sequence[Any] = (), expected_attach_type: int | None = None,
                 caps: "Iterable[str] | str | None" = None, license: str = "GPL",
-                log_level: int = 1) -> KernelVerdict:
+                log_level: int = 1, btf: bytes | None = None,
+                func_info: Sequence[tuple[int, int]] = ()) -> KernelVerdict:
         """The kernel's verdict on one program (see kernel_verdict)."""
         if log_level not in (0, 1, 2):
             raise ValueError(f"log_level must be 0, 1 or 2, not {log_level}")
@@ -452,7 +488,8 @@ class KernelOracle:
         fds, fresh = self._map_fds(maps)
         req = {"code": code, "prog_type": int(prog_type),
                "expected_attach_type": int(expected_attach_type or 0),
-               "license": license, "log_level": log_level}
+               "license": license, "log_level": log_level, "btf": btf,
+               "func_info": [(int(a), int(b)) for a, b in func_info]}
         try:
             worker = self._worker(capset)
             try:
@@ -479,13 +516,17 @@ class KernelOracle:
 def kernel_verdict(insns: "Sequence[Instruction] | bytes", prog_type: int, *,
                    maps: Sequence[Any] = (), expected_attach_type: int | None = None,
                    caps: "Iterable[str] | str | None" = None, license: str = "GPL",
-                   log_level: int = 1) -> KernelVerdict:
+                   log_level: int = 1, btf: bytes | None = None,
+                   func_info: Sequence[tuple[int, int]] = ()) -> KernelVerdict:
     """Load `insns` (a map lddw's imm is the map's index in `maps`, a list of MapSpec)
     as a `prog_type` program with only the capabilities `caps` (of "bpf", "perfmon",
     "net_admin", "sys_admin"; default all four) and return the kernel's verdict, its
     first error line, the log (level 1 or 2, with BPF_LOG_STATS) and its figures.
+    `btf` (a BTF blob) and `func_info` ((insn, BTF FUNC id) per function) describe the
+    functions of programs that need it (global functions, callbacks).
     One program: for many, keep a KernelOracle, which reuses its worker and maps."""
     with KernelOracle() as oracle:
         return oracle.verdict(insns, prog_type, maps=maps,
                               expected_attach_type=expected_attach_type, caps=caps,
-                              license=license, log_level=log_level)
+                              license=license, log_level=log_level, btf=btf,
+                              func_info=func_info)

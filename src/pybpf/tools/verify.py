@@ -131,7 +131,8 @@ def first_difference(ours: str, theirs: str) -> dict[str, Any] | None:
 def _kernel_side(case: Any, log_level: int, oracle: Any) -> dict[str, Any]:
     v = oracle.verdict(case.insns, case.prog_type, maps=case.maps,
                        expected_attach_type=case.expected_attach_type, caps=case.caps,
-                       license=case.license, log_level=max(log_level, 1))
+                       license=case.license, log_level=max(log_level, 1), btf=case.btf,
+                       func_info=case.func_info)
     return {"accepted": v.accepted, "error": v.error_line,
             "errno": v.errno_name or None, "insns_processed": v.insns_processed,
             "verify_us": v.verify_us, "log": v.log}

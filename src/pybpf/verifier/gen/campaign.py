@@ -285,16 +285,20 @@ def check_case(case: Case, oracle: Any, verify: Callable[..., Any] | None, *,
     """One case: the kernel's verdict (through `oracle`, a KernelOracle) and pybpf's."""
     kv = oracle.verdict(case.insns, case.prog_type, maps=case.maps,
                         expected_attach_type=case.expected_attach_type, caps=case.caps,
-                        license=case.license, log_level=1)
+                        license=case.license, log_level=1, btf=case.btf,
+                        func_info=case.func_info)
     out = Outcome(index, case, kv)
     if verify is None:
         return out
     t0 = time.perf_counter()
     try:
         with time_limit(timeout):
+            extra: dict[str, Any] = {}
+            if case.func_info:  # (insn, BTF FUNC id) pairs and the raw BTF they name
+                extra = {"func_info": case.func_info, "btf": case.btf}
             out.pybpf = verify(case.insns, case.prog_type, maps=dict(enumerate(case.maps)),
                                expected_attach_type=case.expected_attach_type,
-                               caps=tuple(sorted(case.caps)), license=case.license)
+                               caps=tuple(sorted(case.caps)), license=case.license, **extra)
     except CaseTimeout as e:
         out.timeout, out.failure = True, str(e)
     except RecursionError:
@@ -346,7 +350,7 @@ def run_campaign(count: int, seed: int = 0,
             for j, s in enumerate(gen.object_seeds):
                 for caps in gen.caps_modes:
                     case = Case(s.insns, s.prog_type, s.maps, s.expected_attach_type, caps,
-                                s.origin)
+                                s.origin, None, s.license, s.btf, s.func_info)
                     o = check_case(case, oracle, verify, index=f"obj{j}", timeout=timeout)
                     report.add(o, is_object_pass=True)
                     _save(report, sdir, o, seed)

@@ -52,6 +52,10 @@ class Case:
     origin: str = ""
     mutation: str | None = None
     license: str = "GPL"
+    # the object's BTF (sanitized for the kernel) and (insn, BTF FUNC id) per function,
+    # for programs whose functions the kernel must know (global ones, callbacks)
+    btf: bytes | None = None
+    func_info: tuple[tuple[int, int], ...] = ()
 
     @property
     def code(self) -> bytes:
@@ -83,6 +87,8 @@ class Case:
             "maps": [_map_dict(m) for m in self.maps],
             "code": self.code.hex(),
             "asm": [disassemble_insn(i) for i in self.insns],
+            **({"btf": self.btf.hex(), "func_info": [list(f) for f in self.func_info]}
+               if self.btf is not None else {}),
         }
 
     @classmethod
@@ -99,7 +105,9 @@ class Case:
                        maps=tuple(_map_from(m) for m in d.get("maps", [])),
                        expected_attach_type=_attach_value(eat) if eat is not None else None,
                        caps=parse_caps(d.get("caps", "all")), origin=str(d.get("origin", "")),
-                       mutation=d.get("mutation"), license=str(d.get("license", "GPL")))
+                       mutation=d.get("mutation"), license=str(d.get("license", "GPL")),
+                       btf=bytes.fromhex(d["btf"]) if d.get("btf") else None,
+                       func_info=tuple((int(a), int(b)) for a, b in d.get("func_info", [])))
         except CaseFormatError:
             raise
         except (KeyError, TypeError, ValueError, PyBPFError) as e:

@@ -36,6 +36,27 @@ class Mix:
     max_mutated_object: int | None = 600
 
 
+def moved_func_info(insns: Sequence, func_info: tuple[tuple[int, int], ...]
+                    ) -> tuple[tuple[int, int], ...]:
+    """The func_info of a program after an edit: the functions start where the local
+    calls and function references now point, in the same order (unchanged when the
+    count of functions changed, which the kernel then refuses, as it should)."""
+    if not func_info:
+        return func_info
+    from ...isa import jump_target, slot_offsets, classify, InsnKind, BPF_PSEUDO_CALL
+    starts = {0}
+    for insn, pc in zip(insns, slot_offsets(insns)):
+        k = classify(insn)
+        if (k == InsnKind.CALL and insn.src == BPF_PSEUDO_CALL) or \
+                (k == InsnKind.LDDW and insn.src == 4):
+            t = jump_target(insn, pc)
+            if t is not None:
+                starts.add(t)
+    if len(starts) != len(func_info):
+        return func_info
+    return tuple((pc, tid) for pc, (_, tid) in zip(sorted(starts), func_info))
+
+
 def _valid(insns: Sequence) -> bool:
     try:
         for i in insns:
@@ -86,12 +107,13 @@ class Generator:
         r = rng.random()
         if r < self.mix.seeds + self.mix.objects:
             s = self._base(rng, caps, r >= self.mix.seeds)
-            return Case(s.insns, s.prog_type, s.maps, s.expected_attach_type, caps, s.origin)
+            return Case(s.insns, s.prog_type, s.maps, s.expected_attach_type, caps, s.origin,
+                        None, s.license, s.btf, s.func_info)
         base = self._base(rng, caps, rng.random() < self.mix.mutate_objects,
                           self.mix.max_mutated_object)
         names = sorted(MUTATIONS)
         applied: list[str] = []
-        seed, license = base, "GPL"
+        seed, license = base, base.license
         rounds = 2 if rng.random() < self.mix.second_mutation else 1
         for _ in range(rounds):
             for _attempt in range(12):
@@ -103,10 +125,12 @@ class Generator:
                 license = m.license or license
                 # a second mutation finds its place by the instructions (tags moved)
                 seed = Seed(seed.name, m.insns, seed.prog_type, seed.maps,
-                            seed.expected_attach_type, {}, seed.origin)
+                            seed.expected_attach_type, {}, seed.origin, license, seed.btf,
+                            moved_func_info(m.insns, seed.func_info))
                 break
         return Case(seed.insns, seed.prog_type, seed.maps, seed.expected_attach_type, caps,
-                    base.origin, "+".join(applied) or None, license)
+                    base.origin, "+".join(applied) or None, license, seed.btf,
+                    seed.func_info)
 
     def cases(self, count: int, start: int = 0) -> Iterator[Case]:
         for i in range(start, start + count):

@@ -100,9 +100,15 @@ def program_case(spec: Any, name: str, *, cache: dict[str, Any] | None = None,
             from ...objects.kconfig import kconfig_value
             mspec = mspec.with_(contents=[(b"\0\0\0\0", kconfig_value(spec))])
         maps.append(_clean_map(mspec))
+    btf, finfo = None, ()
+    if pspec.func_info and spec.btf is not None:
+        from ...btf import encode, sanitize_for_kernel
+        sizes = {sec: size for sec, _, size in spec.sections}
+        btf = encode(sanitize_for_kernel(spec.btf, sizes, spec.symbol_offsets).btf)
+        finfo = tuple((f.pc, f.type_id) for f in pspec.func_info)
     return Case(tuple(decode(code)), int(pspec.type), tuple(maps), eat or None,
                 origin=origin or f"object:{spec.path}:{name}",
-                license=pspec.license or spec.license or "GPL")
+                license=pspec.license or spec.license or "GPL", btf=btf, func_info=finfo)
 
 
 def object_seeds(paths: Iterable[Path], skipped: list[str] | None = None) -> list[Seed]:
@@ -131,5 +137,6 @@ def object_seeds(paths: Iterable[Path], skipped: list[str] | None = None) -> lis
                 skipped.append(f"{rel}: {e}")
                 continue
             out.append(Seed(case.origin, case.insns, case.prog_type, case.maps,
-                            case.expected_attach_type, {}, case.origin))
+                            case.expected_attach_type, {}, case.origin, case.license,
+                            case.btf, case.func_info))
     return out

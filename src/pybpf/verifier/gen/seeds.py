@@ -105,6 +105,9 @@ class Seed:
     expected_attach_type: int | None = None
     tags: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     origin: str = ""
+    license: str = "GPL"
+    btf: bytes | None = None
+    func_info: tuple[tuple[int, int], ...] = ()
 
 
 _LABEL = re.compile(r"^\s*[A-Za-z_]\w*:\s*")
