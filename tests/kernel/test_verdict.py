@@ -6,8 +6,13 @@ from __future__ import annotations
 import pytest
 
 from pybpf.asm import assemble_insns
-from pybpf.kernel.verdict import (ALL_CAPS, KernelOracle, first_error_line, kernel_verdict,
-                                  parse_caps)
+from pybpf.kernel.verdict import (
+    ALL_CAPS,
+    KernelOracle,
+    first_error_line,
+    kernel_verdict,
+    parse_caps,
+)
 from pybpf.maps.spec import MapSpec
 
 XDP, KPROBE, SOCKET_FILTER = 6, 2, 1
@@ -46,22 +51,22 @@ def test_parse_caps_names_the_known_ones() -> None:
 
 
 @pytest.mark.parametrize("log, want", [
-    ("0: R1=ctx() R10=fp0\n0: (bf) r0 = r3\nR3 !read_ok\nprocessed 1 insns (limit 1000000) "
-     "max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n", "R3 !read_ok"),
+    (("0: R1=ctx() R10=fp0\n0: (bf) r0 = r3\nR3 !read_ok\nprocessed 1 insns (limit 1000000) "
+     "max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n"), "R3 !read_ok"),
     # the packet error: the first line, not the detail after it
-    ("0: R1=ctx() R10=fp0\n0: (61) r2 = *(u32 *)(r1 +0)          ; R1=ctx() R2=pkt(r=0)\n"
+    (("0: R1=ctx() R10=fp0\n0: (61) r2 = *(u32 *)(r1 +0)          ; R1=ctx() R2=pkt(r=0)\n"
      "1: (71) r0 = *(u8 *)(r2 +0)\ninvalid access to packet, off=0 size=1, R2(id=0,off=0,r=0)\n"
-     "R2 offset is outside of the packet\nverification time 36 usec\nstack depth 0\n",
+     "R2 offset is outside of the packet\nverification time 36 usec\nstack depth 0\n"),
      "invalid access to packet, off=0 size=1, R2(id=0,off=0,r=0)"),
-    ("func#0 @0\nLive regs before insn:\n      0: .......... (b7) r10 = 0\n"
-     "0: R1=ctx() R10=fp0\n0: (b7) r10 = 0\nframe pointer is read only\n",
+    (("func#0 @0\nLive regs before insn:\n      0: .......... (b7) r10 = 0\n"
+     "0: R1=ctx() R10=fp0\n0: (b7) r10 = 0\nframe pointer is read only\n"),
      "frame pointer is read only"),
-    ("infinite loop detected at insn 2\ncur state: R0=scalar() R1=scalar() R10=fp0\n"
-     "old state: R0=scalar() R1=scalar() R10=fp0\nverification time 557 usec\n",
+    (("infinite loop detected at insn 2\ncur state: R0=scalar() R1=scalar() R10=fp0\n"
+     "old state: R0=scalar() R1=scalar() R10=fp0\nverification time 557 usec\n"),
      "infinite loop detected at insn 2"),
-    ("from 4 to 6: R0=map_value(map=m,ks=4,vs=8) R10=fp0\n6: R0=map_value() R10=fp0\n"
+    (("from 4 to 6: R0=map_value(map=m,ks=4,vs=8) R10=fp0\n6: R0=map_value() R10=fp0\n"
      "frame1: R1=ctx() R10=fp0\nmark_precise: frame0: last_idx 5 first_idx 0\n"
-     "; return *p; @ x.c:12\nR0 invalid mem access 'map_value_or_null'\n",
+     "; return *p; @ x.c:12\nR0 invalid mem access 'map_value_or_null'\n"),
      "R0 invalid mem access 'map_value_or_null'"),
     ("verification time 48 usec\nstack depth 0\nprocessed 2 insns (limit 1000000)\n", None),
     ("", None),

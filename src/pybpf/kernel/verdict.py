@@ -267,9 +267,7 @@ def _load_prog(req: dict[str, Any], fds: list[int], buf: ctypes.Array,
         # if r1 != 0x20 goto pc-3 infinite loop detected at insn 2"): the errors and
         # statistics alone say it on a line of its own
         ret2, err2, only = attempt(BPF_LOG_STATS, len(buf))
-        if ret2 < 0 and err2 == err:
-            stats = only
-        elif ret2 >= 0:  # pragma: no cover - the kernel changed its mind
+        if ret2 < 0 and err2 == err or ret2 >= 0:
             stats = only
     return {"ret": ret, "errno": err, "log": log, "stats": stats, "truncated": False}
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import PyBPFError
-from ..isa import (BPF_PSEUDO_CALL, InsnKind, Instruction, classify, decode, slot_offsets)
+from ..isa import BPF_PSEUDO_CALL, InsnKind, Instruction, classify, decode, slot_offsets
 
 EXIT_ACCEPTED, EXIT_REFUSED, EXIT_BAD_INPUT = 0, 1, 2
 CAPS_HELP = "comma list of bpf,perfmon,net_admin,sys_admin, or all / none (default all)"

@@ -12,8 +12,17 @@ from hypothesis import strategies as st
 
 from pybpf.asm import assemble_insns
 from pybpf.isa import Instruction, decode, encode, validate
-from pybpf.verifier.gen import (ALL_CAPS, MUTATIONS, TEMPLATES, Case, CaseFormatError,
-                                Generator, load_case, save_case, template_seed)
+from pybpf.verifier.gen import (
+    ALL_CAPS,
+    MUTATIONS,
+    TEMPLATES,
+    Case,
+    CaseFormatError,
+    Generator,
+    load_case,
+    save_case,
+    template_seed,
+)
 from pybpf.verifier.gen.edit import insert, nop_at, splice, targets
 from pybpf.verifier.gen.seeds import assemble_tagged
 
@@ -136,10 +145,10 @@ def test_case_file_round_trip(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "[]", "{}", '{"format": "pybpf-verifier-case/1"}',
-                                  '{"format": "pybpf-verifier-case/1", "code": "zz", '
-                                  '"prog_type": "xdp"}',
-                                  '{"format": "pybpf-verifier-case/1", "code": "00", '
-                                  '"prog_type": "nope"}'])
+                                  ('{"format": "pybpf-verifier-case/1", "code": "zz", '
+                                  '"prog_type": "xdp"}'),
+                                  ('{"format": "pybpf-verifier-case/1", "code": "00", '
+                                  '"prog_type": "nope"}')])
 def test_bad_case_files_are_clear_errors(tmp_path, text: str) -> None:
     p = tmp_path / "bad.json"
     p.write_text(text)

@@ -5,8 +5,15 @@ the kernel as oracle (pybpf.kernel.verdict), and the comparison with pybpf's ver
 from __future__ import annotations
 
 from .campaign import CampaignReport, Outcome, Tally, check_case, run_campaign
-from .case import (ALL_CAPS, Case, CaseFormatError, SavedCase, caps_name, load_case,
-                   save_case)
+from .case import (
+                   ALL_CAPS,
+                   Case,
+                   CaseFormatError,
+                   SavedCase,
+                   caps_name,
+                   load_case,
+                   save_case,
+)
 from .generator import DEFAULT_CAPS_MODES, UNPRIVILEGED_CAPS, Generator, Mix, generate
 from .mutations import MUTATIONS
 from .objects import object_files, object_seeds, program_case

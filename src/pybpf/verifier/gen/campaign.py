@@ -241,9 +241,9 @@ class CampaignReport:
                     f"{pct(d['first_line_match']):>8} {t.errors + t.timeouts:>6}")
         head = (f"  {'':<24} {'cases':>7} {'refused':>8} {'agree':>9} {'FA':>6} {'FR':>6} "
                 f"{'1st line':>8} {'err/to':>6}")
-        out = [f"pybpf fuzz verify: {self.count} cases, seed {self.seed}, caps "
+        out = [(f"pybpf fuzz verify: {self.count} cases, seed {self.seed}, caps "
                f"{' and '.join(self.caps_modes)}: {self.seconds:.1f} s "
-               f"({self.rate:.1f} cases/s)"]
+               f"({self.rate:.1f} cases/s)")]
         if self.pybpf != "available":
             out.append(f"  pybpf's verifier: {self.pybpf}; the kernel's verdicts only")
         out += [head, row("all", self.total)]

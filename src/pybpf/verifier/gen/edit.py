@@ -7,8 +7,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Sequence
 
-from ...isa import (BPF_JMP32, OPCODE_JA, InsnKind, Instruction, classify, jump_target,
-                    slot_offsets)
+from ...isa import (
+    BPF_JMP32,
+    OPCODE_JA,
+    InsnKind,
+    Instruction,
+    classify,
+    jump_target,
+    slot_offsets,
+)
 
 NOP = Instruction(OPCODE_JA)  # goto +0
 

@@ -43,7 +43,7 @@ def moved_func_info(insns: Sequence, func_info: tuple[tuple[int, int], ...]
     count of functions changed, which the kernel then refuses, as it should)."""
     if not func_info:
         return func_info
-    from ...isa import jump_target, slot_offsets, classify, InsnKind, BPF_PSEUDO_CALL
+    from ...isa import BPF_PSEUDO_CALL, InsnKind, classify, jump_target, slot_offsets
     starts = {0}
     for insn, pc in zip(insns, slot_offsets(insns)):
         k = classify(insn)

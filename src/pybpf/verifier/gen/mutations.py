@@ -15,11 +15,30 @@ from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Sequence
 
 from ...asm import assemble_insns
-from ...isa import (BPF_ALU, BPF_ALU64, BPF_B, BPF_DW, BPF_H, BPF_JEQ, BPF_JGE,
-                    BPF_JGT, BPF_JLE, BPF_JLT, BPF_JMP, BPF_JNE, BPF_K, BPF_LDX, BPF_MEM,
-                    BPF_MOV, BPF_PSEUDO_CALL, BPF_ST, BPF_STX, BPF_W, BPF_X, SIZE_BYTES,
-                    InsnKind, Instruction, classify)
-from .edit import NOP, insert, nop_at, replace_at, targets
+from ...isa import (
+    BPF_ALU64,
+    BPF_B,
+    BPF_DW,
+    BPF_H,
+    BPF_JEQ,
+    BPF_JGE,
+    BPF_JGT,
+    BPF_JLE,
+    BPF_JLT,
+    BPF_JNE,
+    BPF_K,
+    BPF_LDX,
+    BPF_MEM,
+    BPF_MOV,
+    BPF_PSEUDO_CALL,
+    BPF_W,
+    BPF_X,
+    SIZE_BYTES,
+    InsnKind,
+    Instruction,
+    classify,
+)
+from .edit import insert, nop_at, replace_at, targets
 from .seeds import PROFILES, Seed
 
 # helpers whose result may be NULL, and those that release a reference
@@ -215,7 +234,7 @@ def uninit_register(seed: Seed, rng: random.Random) -> Mutant | None:
         reg = rng.randrange(1, 6)
     else:
         at, reg = 0, rng.choice((0, 2, 3, 4, 5, 6, 7, 8, 9))
-    dst = rng.choice([r for r in range(0, 10) if r != reg])
+    dst = rng.choice([r for r in range(10) if r != reg])
     form = rng.choice((f"r{dst} = r{reg}", f"r{reg} += 1", f"if r{reg} > 0 goto +0",
                        f"*(u64 *)(r10 - 8) = r{reg}", f"r{dst} += r{reg}"))
     if form.startswith(f"r{dst} += ") and dst not in (1,):
