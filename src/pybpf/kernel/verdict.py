@@ -424,6 +424,12 @@ class KernelOracle:
             os.close(fd)
         self._maps.clear()
 
+    def start(self, modes: Iterable[frozenset[str]]) -> None:
+        """Start the workers for these capability sets now (forked before the caller
+        starts threads of its own, such as a progress bar's)."""
+        for caps in modes:
+            self._worker(frozenset(caps))
+
     def _worker(self, caps: frozenset[str]) -> _Worker:
         w = self._workers.get(caps)
         if w is None:

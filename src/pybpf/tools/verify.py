@@ -566,8 +566,12 @@ def run_fuzz_verify(args: argparse.Namespace, *,
         return EXIT_BAD_INPUT
     if progress_factory is None:
         from .progress import progress as progress_factory  # type: ignore[assignment]
+    from ..kernel.verdict import KernelOracle
     total = args.count
-    with progress_factory(total, unit="case", desc="fuzz verify", as_json=args.json) as bar:
+    oracle = KernelOracle()
+    oracle.start(modes)  # the workers fork before the progress bar's thread exists
+    with oracle, progress_factory(total, unit="case", desc="fuzz verify",
+                                  as_json=args.json) as bar:
         counts = {"FA": 0, "FR": 0}
 
         def tick(o: Any) -> None:
@@ -580,7 +584,8 @@ def run_fuzz_verify(args: argparse.Namespace, *,
                 bar.update(1)
             bar.set_postfix(f"FA {counts['FA']} FR {counts['FR']}")
         report = run_campaign(args.count, args.seed, modes, save_dir=args.save,
-                              objects_pass=args.objects, timeout=args.timeout, progress=tick)
+                              objects_pass=args.objects, timeout=args.timeout, progress=tick,
+                              oracle=oracle)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

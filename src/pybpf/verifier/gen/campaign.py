@@ -23,8 +23,9 @@ DEFAULT_TIMEOUT = 20.0  # seconds pybpf may spend on one case before it is count
 SAMPLES = 25  # disagreements of each kind kept in the report
 
 
-class CaseTimeout(Exception):
-    """pybpf's verifier took longer than the campaign's per-case limit."""
+class CaseTimeout(BaseException):
+    """pybpf's verifier took longer than the campaign's per-case limit (a BaseException,
+    so that no `except Exception` in the code under test swallows it)."""
 
 
 @contextlib.contextmanager
@@ -346,6 +347,7 @@ def run_campaign(count: int, seed: int = 0,
     own = oracle is None
     oracle = oracle or KernelOracle()
     try:
+        oracle.start(gen.caps_modes)
         if objects_pass:
             for j, s in enumerate(gen.object_seeds):
                 for caps in gen.caps_modes:
