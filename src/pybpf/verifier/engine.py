@@ -616,6 +616,9 @@ class Verifier(MemMixin, CallsMixin):
 
     def run(self) -> None:
         self.prog = analyse(self.insns, self.bpf_capable)
+        if self.func_info is None and any(
+                i is not None and i.opcode == 0x18 and i.src == 4 for i in self.prog.slots):
+            self.fail("missing btf func_info")
         self.slots = self.prog.slots
         self.force_checkpoints = set()
         self.may_goto_insns = {pc for pc, i in enumerate(self.slots)
@@ -1068,6 +1071,7 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
     t0 = time.perf_counter_ns()
     v = Verifier(insns, int(prog_type), maps, expected_attach_type or 0, caps, license,
                  log_level)
+    v.func_info = func_info
     error = None
     pc = None
     extra: tuple[str, ...] = ()
