@@ -438,15 +438,15 @@ class Verifier(MemMixin, CallsMixin):
             if not self.bypass_spec_v1:
                 pass
             self.after_branch_print()
-            st.path = st.path + ((pc, True),)
+            st.path = (pc, True, st.path)
             return target
         if pred == 0:
             self.after_branch_print()
-            st.path = st.path + ((pc, False),)
+            st.path = (pc, False, st.path)
             return pc + 1
         other = self.push_stack(target, pc)
-        other.path = st.path + ((pc, True),)
-        st.path = st.path + ((pc, False),)
+        other.path = (pc, True, st.path)
+        st.path = (pc, False, st.path)
         oregs = other.cur.regs
         if insn.source == BPF_X:
             od, os_ = oregs[insn.dst], oregs[insn.src]
@@ -570,10 +570,10 @@ class Verifier(MemMixin, CallsMixin):
                 self.insn_processed - self.prev_insn_processed < 8:
             add_new = False
         lst = self.explored.setdefault(idx, [])
-        n = 0
+        n = len(lst)
         live = None
+        evict = []
         for cp in lst:
-            n += 1
             if cp.branches:
                 # a state of the path being explored: a loop; equal means no progress
                 if idx in self.may_goto_insns and \
@@ -585,20 +585,26 @@ class Verifier(MemMixin, CallsMixin):
                     if states_equal(cp.state, cur, False, self.allow_uninit_stack):
                         cp.hit += 1
                         return True
-                    continue
-                if states_equal(cp.state, cur, True, self.allow_uninit_stack) and \
+                elif states_equal(cp.state, cur, True, self.allow_uninit_stack) and \
                         idx not in self.may_goto_insns:
                     self.fail(f"infinite loop detected at insn {idx}")
                 if self.jmps_processed - self.prev_jmps_processed < 20 and \
                         self.insn_processed - self.prev_insn_processed < 100:
                     add_new = False
-                continue
-            if live is None:
-                live = self.live_masks(cur)
-            if states_equal(cp.state, cur, False, self.allow_uninit_stack, live):
-                cp.hit += 1
-                return True
+            else:
+                if live is None:
+                    live = self.live_masks(cur)
+                if states_equal(cp.state, cur, False, self.allow_uninit_stack, live):
+                    cp.hit += 1
+                    return True
             cp.miss += 1
+            k = 64 if force and cp.branches else 3
+            if cp.miss > cp.hit * k + k:
+                evict.append(cp)
+        if evict:
+            ids = {id(c) for c in evict}
+            lst[:] = [c for c in lst if id(c) not in ids]
+            self.cur_states -= len(evict)
         if self.max_states_per_insn < n:
             self.max_states_per_insn = n
         if not add_new:
@@ -748,9 +754,9 @@ class Verifier(MemMixin, CallsMixin):
         # as the kernel: the fall-through (loop body) is queued with a deeper may_goto
         # count, this path takes the jump (the counter ran out)
         other = self.push_stack(idx + 1, idx)
-        other.path = st.path + ((idx, False),)
+        other.path = (idx, False, st.path)
         other.may_goto_depth += 1
-        st.path = st.path + ((idx, True),)
+        st.path = (idx, True, st.path)
         return idx + insn.off + 1
 
     # -- exit -----------------------------------------------------------------------------
@@ -1057,6 +1063,15 @@ def return_range(prog_type: Any, attach_type: int) -> tuple[int, int] | None:
     return None
 
 
+def unwind_path(p: Any) -> tuple[tuple[int, bool], ...]:
+    """The branch decisions of a path, first to last: (insn, jump taken)."""
+    out = []
+    while p:
+        out.append((p[0], p[1]))
+        p = p[2]
+    return tuple(reversed(out))
+
+
 def license_is_gpl_compatible(lic: str) -> bool:
     return lic in ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL",
                    "Dual MIT/GPL", "Dual MPL/GPL")
@@ -1103,5 +1118,5 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
     log = "".join(lines)
     return VerifierResult(error is None, error, pc, log, v.insn_processed,
                           v.max_states_per_insn, v.total_states, v.peak_states, ns,
-                          path=tuple(v.st.path) if error is not None and hasattr(v, "st")
+                          path=unwind_path(v.st.path) if error is not None and hasattr(v, "st")
                           else ())

@@ -5,6 +5,7 @@ registers), the references a path holds, and the equivalence test state pruning 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from enum import IntEnum
 
 from .reg import Reg, RegType, not_init, pointer
@@ -105,7 +106,7 @@ class VState:
         self.parent: Checkpoint | None = None
         self.insn_idx = 0
         self.prev_insn_idx = -1
-        self.path: tuple = ()
+        self.path: Any = None  # (insn, taken, previous) cells, newest first
         self.log_pos = 0
         self.may_goto_depth = 0
 
