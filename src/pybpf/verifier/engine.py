@@ -299,8 +299,28 @@ class Verifier(MemMixin, CallsMixin):
             if d.type is not RegType.SCALAR:
                 self.adjust_ptr_min_max_vals(insn, d, src)
                 return
-        d.id = 0
+        self.link_add_const(d, src, op, alu32)
         scalar_alu(op, d, src, alu32)
+
+    def link_add_const(self, d: Reg, src: Reg, op: int, alu32: bool) -> None:
+        """Linked scalars (BPF_ADD_CONST): `rX = rY; rX += K` keeps rX tied to rY with
+        the delta K in `off`, so a bounds check on one refines the other."""
+        if self.bpf_capable and op in (BPF_ADD, BPF_SUB) and d.id and \
+                (src.var_off.subreg_is_const() if alu32 else src.var_off.is_const()):
+            val = src.var_off.value & M32 if alu32 else src.var_off.value
+            off = s32(val) if alu32 else s64(val)
+            if (not alu32 and not -(1 << 31) <= off < (1 << 31)) or d.id & ADD_CONST:
+                d.id, d.off = 0, 0
+                return
+            if op == BPF_SUB:
+                if off == -(1 << 31):
+                    d.id, d.off = 0, 0
+                    return
+                off = -off
+            d.id |= ADD_CONST32 if alu32 else ADD_CONST64
+            d.off = off
+            return
+        d.id, d.off = 0, 0
 
     def adjust_ptr_min_max_vals(self, insn: Instruction, ptr: Reg, off_reg: Reg) -> None:
         regs = self.regs()
@@ -1007,13 +1027,36 @@ def reg_set_min_max(t1: Reg, t2: Reg, f1: Reg, f2: Reg, op: int,
     return (bounds_sane(t1) and bounds_sane(t2)), (bounds_sane(f1) and bounds_sane(f2))
 
 
+ADD_CONST64 = 1 << 31
+ADD_CONST32 = 1 << 30
+ADD_CONST = ADD_CONST64 | ADD_CONST32
+
+
 def sync_linked_regs(st: VState, known: Reg) -> None:
+    """Copy the refined bounds of `known` to the scalars tied to it (same id), adding
+    the constant deltas of BPF_ADD_CONST links."""
+    from .alu import _add
+    base = known.id & ~ADD_CONST
     for r in st.all_regs():
-        if r is known or r.type is not RegType.SCALAR or r.id != known.id:
+        if r is known or r.type is not RegType.SCALAR or (r.id & ~ADD_CONST) != base:
             continue
-        keep = r.precise
+        kf, rf = known.id & ADD_CONST, r.id & ADD_CONST
+        if (not kf and not rf) or (r.off == known.off and kf == rf):
+            rid, roff = r.id, r.off
+            r.assign(known)
+            r.id, r.off = rid, roff
+            continue
+        if kf and rf and kf != rf:
+            continue
+        is32 = bool((kf | rf) & ADD_CONST32)
+        rid, roff = r.id, r.off
         r.assign(known)
-        r.precise = keep
+        r.id, r.off = rid, roff
+        delta = scalar_const(roff - known.off)
+        _add(r, delta)
+        if is32:
+            zext_32_to_64(r)
+        bounds_sync(r)
 
 
 def mark_ptr_or_null_regs(st: VState, regno: int, is_null: bool, v: "Verifier") -> None:

@@ -207,6 +207,9 @@ def regsafe(o: Reg, c: Reg, idmap: IdMap, exact: bool) -> bool:
     if o.type is not c.type:
         return False
     if o.type is RegType.SCALAR:
+        flags = (1 << 31) | (1 << 30)
+        if (o.id & flags) != (c.id & flags) or ((o.id & flags) and o.off != c.off):
+            return False
         return idmap.check_scalar(o.id, c.id) and _range_within(o, c) and \
             o.var_off.in_(c.var_off)
     if any(getattr(o, k) != getattr(c, k) for k in _SAME_FIELDS):
