@@ -299,8 +299,28 @@ class Verifier(MemMixin, CallsMixin):
             if d.type is not RegType.SCALAR:
                 self.adjust_ptr_min_max_vals(insn, d, src)
                 return
-        d.id = 0
+        self.link_add_const(d, src, op, alu32)
         scalar_alu(op, d, src, alu32)
+
+    def link_add_const(self, d: Reg, src: Reg, op: int, alu32: bool) -> None:
+        """Linked scalars (BPF_ADD_CONST): `rX = rY; rX += K` keeps rX tied to rY with
+        the delta K in `off`, so a bounds check on one refines the other."""
+        if self.bpf_capable and op in (BPF_ADD, BPF_SUB) and d.id and \
+                (src.var_off.subreg_is_const() if alu32 else src.var_off.is_const()):
+            val = src.var_off.value & M32 if alu32 else src.var_off.value
+            off = s32(val) if alu32 else s64(val)
+            if (not alu32 and not -(1 << 31) <= off < (1 << 31)) or d.id & ADD_CONST:
+                d.id, d.off = 0, 0
+                return
+            if op == BPF_SUB:
+                if off == -(1 << 31):
+                    d.id, d.off = 0, 0
+                    return
+                off = -off
+            d.id |= ADD_CONST32 if alu32 else ADD_CONST64
+            d.off = off
+            return
+        d.id, d.off = 0, 0
 
     def adjust_ptr_min_max_vals(self, insn: Instruction, ptr: Reg, off_reg: Reg) -> None:
         regs = self.regs()
@@ -438,15 +458,15 @@ class Verifier(MemMixin, CallsMixin):
             if not self.bypass_spec_v1:
                 pass
             self.after_branch_print()
-            st.path = st.path + ((pc, True),)
+            st.path = (pc, True, st.path)
             return target
         if pred == 0:
             self.after_branch_print()
-            st.path = st.path + ((pc, False),)
+            st.path = (pc, False, st.path)
             return pc + 1
         other = self.push_stack(target, pc)
-        other.path = st.path + ((pc, True),)
-        st.path = st.path + ((pc, False),)
+        other.path = (pc, True, st.path)
+        st.path = (pc, False, st.path)
         oregs = other.cur.regs
         if insn.source == BPF_X:
             od, os_ = oregs[insn.dst], oregs[insn.src]
@@ -570,10 +590,10 @@ class Verifier(MemMixin, CallsMixin):
                 self.insn_processed - self.prev_insn_processed < 8:
             add_new = False
         lst = self.explored.setdefault(idx, [])
-        n = 0
+        n = len(lst)
         live = None
+        evict = []
         for cp in lst:
-            n += 1
             if cp.branches:
                 # a state of the path being explored: a loop; equal means no progress
                 if idx in self.may_goto_insns and \
@@ -585,20 +605,26 @@ class Verifier(MemMixin, CallsMixin):
                     if states_equal(cp.state, cur, False, self.allow_uninit_stack):
                         cp.hit += 1
                         return True
-                    continue
-                if states_equal(cp.state, cur, True, self.allow_uninit_stack) and \
+                elif states_equal(cp.state, cur, True, self.allow_uninit_stack) and \
                         idx not in self.may_goto_insns:
                     self.fail(f"infinite loop detected at insn {idx}")
                 if self.jmps_processed - self.prev_jmps_processed < 20 and \
                         self.insn_processed - self.prev_insn_processed < 100:
                     add_new = False
-                continue
-            if live is None:
-                live = self.live_masks(cur)
-            if states_equal(cp.state, cur, False, self.allow_uninit_stack, live):
-                cp.hit += 1
-                return True
+            else:
+                if live is None:
+                    live = self.live_masks(cur)
+                if states_equal(cp.state, cur, False, self.allow_uninit_stack, live):
+                    cp.hit += 1
+                    return True
             cp.miss += 1
+            k = 64 if force and cp.branches else 3
+            if cp.miss > cp.hit * k + k:
+                evict.append(cp)
+        if evict:
+            ids = {id(c) for c in evict}
+            lst[:] = [c for c in lst if id(c) not in ids]
+            self.cur_states -= len(evict)
         if self.max_states_per_insn < n:
             self.max_states_per_insn = n
         if not add_new:
@@ -616,6 +642,9 @@ class Verifier(MemMixin, CallsMixin):
 
     def run(self) -> None:
         self.prog = analyse(self.insns, self.bpf_capable)
+        if self.func_info is None and any(
+                i is not None and i.opcode == 0x18 and i.src == 4 for i in self.prog.slots):
+            self.fail("missing btf func_info")
         self.slots = self.prog.slots
         self.force_checkpoints = set()
         self.may_goto_insns = {pc for pc, i in enumerate(self.slots)
@@ -745,9 +774,9 @@ class Verifier(MemMixin, CallsMixin):
         # as the kernel: the fall-through (loop body) is queued with a deeper may_goto
         # count, this path takes the jump (the counter ran out)
         other = self.push_stack(idx + 1, idx)
-        other.path = st.path + ((idx, False),)
+        other.path = (idx, False, st.path)
         other.may_goto_depth += 1
-        st.path = st.path + ((idx, True),)
+        st.path = (idx, True, st.path)
         return idx + insn.off + 1
 
     # -- exit -----------------------------------------------------------------------------
@@ -998,13 +1027,36 @@ def reg_set_min_max(t1: Reg, t2: Reg, f1: Reg, f2: Reg, op: int,
     return (bounds_sane(t1) and bounds_sane(t2)), (bounds_sane(f1) and bounds_sane(f2))
 
 
+ADD_CONST64 = 1 << 31
+ADD_CONST32 = 1 << 30
+ADD_CONST = ADD_CONST64 | ADD_CONST32
+
+
 def sync_linked_regs(st: VState, known: Reg) -> None:
+    """Copy the refined bounds of `known` to the scalars tied to it (same id), adding
+    the constant deltas of BPF_ADD_CONST links."""
+    from .alu import _add
+    base = known.id & ~ADD_CONST
     for r in st.all_regs():
-        if r is known or r.type is not RegType.SCALAR or r.id != known.id:
+        if r is known or r.type is not RegType.SCALAR or (r.id & ~ADD_CONST) != base:
             continue
-        keep = r.precise
+        kf, rf = known.id & ADD_CONST, r.id & ADD_CONST
+        if (not kf and not rf) or (r.off == known.off and kf == rf):
+            rid, roff = r.id, r.off
+            r.assign(known)
+            r.id, r.off = rid, roff
+            continue
+        if kf and rf and kf != rf:
+            continue
+        is32 = bool((kf | rf) & ADD_CONST32)
+        rid, roff = r.id, r.off
         r.assign(known)
-        r.precise = keep
+        r.id, r.off = rid, roff
+        delta = scalar_const(roff - known.off)
+        _add(r, delta)
+        if is32:
+            zext_32_to_64(r)
+        bounds_sync(r)
 
 
 def mark_ptr_or_null_regs(st: VState, regno: int, is_null: bool, v: "Verifier") -> None:
@@ -1054,6 +1106,15 @@ def return_range(prog_type: Any, attach_type: int) -> tuple[int, int] | None:
     return None
 
 
+def unwind_path(p: Any) -> tuple[tuple[int, bool], ...]:
+    """The branch decisions of a path, first to last: (insn, jump taken)."""
+    out = []
+    while p:
+        out.append((p[0], p[1]))
+        p = p[2]
+    return tuple(reversed(out))
+
+
 def license_is_gpl_compatible(lic: str) -> bool:
     return lic in ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL",
                    "Dual MIT/GPL", "Dual MPL/GPL")
@@ -1068,6 +1129,7 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
     t0 = time.perf_counter_ns()
     v = Verifier(insns, int(prog_type), maps, expected_attach_type or 0, caps, license,
                  log_level)
+    v.func_info = func_info
     error = None
     pc = None
     extra: tuple[str, ...] = ()
@@ -1099,5 +1161,5 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
     log = "".join(lines)
     return VerifierResult(error is None, error, pc, log, v.insn_processed,
                           v.max_states_per_insn, v.total_states, v.peak_states, ns,
-                          path=tuple(v.st.path) if error is not None and hasattr(v, "st")
+                          path=unwind_path(v.st.path) if error is not None and hasattr(v, "st")
                           else ())

@@ -63,14 +63,15 @@ def reg_str(r: Reg, frameno: int = 0) -> str:
             return s + snum(r.var_off.value + r.off)
     parts = []
     if r.id:
-        parts.append(f"id={r.id}")
+        flags = (1 << 31) | (1 << 30)
+        parts.append(f"id={r.id & ~flags}" + (f"{r.off:+d}" if r.id & flags else ""))
     if r.ref_obj_id:
         parts.append(f"ref_obj_id={r.ref_obj_id}")
     if t in (RegType.CONST_PTR_TO_MAP, RegType.MAP_VALUE, RegType.MAP_KEY) and r.map is not None:
         if r.map.name:
             parts.append(f"map={r.map.name[:15]}")
         parts.append(f"ks={r.map.key_size},vs={r.map.value_size}")
-    if t is not RegType.SCALAR and r.off:
+    if t is not RegType.SCALAR and r.off:  # a scalar's off is its link delta
         parts.append("off=" + snum(r.off))
     if r.is_pkt:
         parts.append("r=" + unum(r.range))

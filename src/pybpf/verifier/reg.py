@@ -86,13 +86,55 @@ class Reg:
 
     def copy(self) -> "Reg":
         r = Reg.__new__(Reg)
-        for k in Reg.__slots__:
-            setattr(r, k, getattr(self, k))
+        r.type = self.type
+        r.off = self.off
+        r.var_off = self.var_off
+        r.smin = self.smin
+        r.smax = self.smax
+        r.umin = self.umin
+        r.umax = self.umax
+        r.s32_min = self.s32_min
+        r.s32_max = self.s32_max
+        r.u32_min = self.u32_min
+        r.u32_max = self.u32_max
+        r.id = self.id
+        r.ref_obj_id = self.ref_obj_id
+        r.map = self.map
+        r.range = self.range
+        r.mem_size = self.mem_size
+        r.frameno = self.frameno
+        r.maybe_null = self.maybe_null
+        r.rdonly = self.rdonly
+        r.ringbuf = self.ringbuf
+        r.subprog = self.subprog
+        r.btf_name = self.btf_name
+        r.precise = self.precise
         return r
 
     def assign(self, o: "Reg") -> None:
-        for k in Reg.__slots__:
-            setattr(self, k, getattr(o, k))
+        self.type = o.type
+        self.off = o.off
+        self.var_off = o.var_off
+        self.smin = o.smin
+        self.smax = o.smax
+        self.umin = o.umin
+        self.umax = o.umax
+        self.s32_min = o.s32_min
+        self.s32_max = o.s32_max
+        self.u32_min = o.u32_min
+        self.u32_max = o.u32_max
+        self.id = o.id
+        self.ref_obj_id = o.ref_obj_id
+        self.map = o.map
+        self.range = o.range
+        self.mem_size = o.mem_size
+        self.frameno = o.frameno
+        self.maybe_null = o.maybe_null
+        self.rdonly = o.rdonly
+        self.ringbuf = o.ringbuf
+        self.subprog = o.subprog
+        self.btf_name = o.btf_name
+        self.precise = o.precise
 
     def key(self) -> tuple:
         return tuple(getattr(self, k) for k in Reg.__slots__ if k != "precise")

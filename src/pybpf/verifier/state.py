@@ -5,6 +5,7 @@ registers), the references a path holds, and the equivalence test state pruning 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from enum import IntEnum
 
 from .reg import Reg, RegType, not_init, pointer
@@ -105,7 +106,7 @@ class VState:
         self.parent: Checkpoint | None = None
         self.insn_idx = 0
         self.prev_insn_idx = -1
-        self.path: tuple = ()
+        self.path: Any = None  # (insn, taken, previous) cells, newest first
         self.log_pos = 0
         self.may_goto_depth = 0
 
@@ -206,6 +207,9 @@ def regsafe(o: Reg, c: Reg, idmap: IdMap, exact: bool) -> bool:
     if o.type is not c.type:
         return False
     if o.type is RegType.SCALAR:
+        flags = (1 << 31) | (1 << 30)
+        if (o.id & flags) != (c.id & flags) or ((o.id & flags) and o.off != c.off):
+            return False
         return idmap.check_scalar(o.id, c.id) and _range_within(o, c) and \
             o.var_off.in_(c.var_off)
     if any(getattr(o, k) != getattr(c, k) for k in _SAME_FIELDS):
