@@ -64,3 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     bm.add_argument("--no-kernel", action="store_true", help="VM maps only")
     json_option(bm)
     bm.set_defaults(fn=cmd_bench)
+    from ..tools import verify as tools_verify
+    bv = bsub.add_parser("verify", help="pybpf's verification time against the kernel's own "
+                                        "(BPF_LOG_STATS), same programs")
+    tools_verify.add_bench_verify_arguments(bv)
+    bv.set_defaults(fn=tools_verify.run_bench_verify)

@@ -187,3 +187,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     fh.add_argument("--quiet", action="store_true", help="no progress bar")
     json_option(fh)
     fh.set_defaults(fn=cmd_fuzz_hostile)
+    from ..tools import verify as tools_verify
+    fv = fsub.add_parser("verify", help="generated programs (mutations that drop bounds and "
+                                        "null checks, leak, loop, ...) through pybpf's "
+                                        "verifier and the kernel's: verdicts must agree")
+    tools_verify.add_fuzz_verify_arguments(fv)
+    fv.set_defaults(fn=tools_verify.run_fuzz_verify)
