@@ -37,7 +37,8 @@ def kernel_available() -> tuple[bool, str]:
 def conformance_dir(*parts: str) -> Path:
     path = CONFORMANCE.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"conformance vectors not found at {path} (expected ../shared beside the project)")
+        pytest.skip(f"conformance vectors not found at {path} "
+                    "(expected ../shared beside the project)")
     return path
 
 

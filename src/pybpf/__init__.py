@@ -83,6 +83,22 @@ def _bytecode(code: object, syntax: str | None) -> bytes:
 
 from .objects.spec import ObjectSpec  # noqa: E402
 
-__all__ = ["load", "ObjectSpec", "assemble", "disassemble", "run", "PyBPFError", "AsmError", "BytecodeError",
-           "InvalidInstruction", "InvalidProgram", "RunError", "VMRuntimeError", "MemoryAccessError",
-           "MapSpec", "VerifierError"]
+
+def __getattr__(name: str) -> object:
+    """The front ends, imported when first asked for: BPF (BCC-style), compile_c, and
+    compile_python (restricted Python to an ObjectSpec)."""
+    if name == "BPF":
+        from .bcc import BPF
+        return BPF
+    if name == "compile_c":
+        from .frontend.c import compile_c
+        return compile_c
+    if name == "compile_python":
+        from .frontend.python import compile_program
+        return compile_program
+    raise AttributeError(f"module 'pybpf' has no attribute {name!r}")
+
+
+__all__ = ["load", "ObjectSpec", "assemble", "disassemble", "run", "PyBPFError", "AsmError",
+           "BytecodeError", "InvalidInstruction", "InvalidProgram", "RunError", "VMRuntimeError",
+           "MemoryAccessError", "MapSpec", "VerifierError"]

@@ -38,7 +38,7 @@ class ErrnoError(PyBPFError):
     detail: str = ""
 
     @property
-    def errno(self) -> int:  # type: ignore[override]
+    def errno(self) -> int:
         return self._errno
 
     @property

@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TextIO
 
 from hypothesis import strategies as st
 
@@ -55,7 +55,7 @@ INTERESTING_U64 = (0, 1, (1 << 64) - 1, 1 << 63, (1 << 63) - 1, 1 << 32, (1 << 3
 class _Builder:
     """Instructions with symbolic jump targets, resolved to offsets by `build`."""
 
-    items: list[tuple[str, object, object]] = field(default_factory=list)
+    items: list[tuple[str, Instruction | int, object]] = field(default_factory=list)
     labels: int = 0
 
     def label(self) -> int:
@@ -74,17 +74,16 @@ class _Builder:
     def build(self) -> list[Instruction]:
         where: dict[object, int] = {}
         pc = 0
-        for kind, a, _ in self.items:
-            if kind == "label":
+        for _, a, _ in self.items:
+            if isinstance(a, Instruction):
+                pc += a.slots
+            else:  # a label
                 where[a] = pc
-            else:
-                pc += a.slots  # type: ignore[union-attr]
         out: list[Instruction] = []
         pc = 0
-        for kind, a, b in self.items:
-            if kind == "label":
+        for kind, insn, b in self.items:
+            if not isinstance(insn, Instruction):
                 continue
-            insn: Instruction = a  # type: ignore[assignment]
             if kind == "jump":
                 rel = where[b] - pc - 1
                 if insn.opcode == OPCODE_CALL:
@@ -455,6 +454,7 @@ def campaign(count: int, seed: int, out_dir: Path,
 
     kernel = KernelSide()
     stats = CampaignStats()
+    last_failure: list[tuple[FuzzCase, Outcome, Outcome, str]] = []
 
     @settings(max_examples=count, database=None, deadline=None,
               phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck),
@@ -480,7 +480,7 @@ def campaign(count: int, seed: int, out_dir: Path,
             stats.known_deviations[known] = stats.known_deviations.get(known, 0) + 1
             detail = None
         if detail is not None:
-            check.last_failure = (case, vm_out, k_out, detail)  # type: ignore[attr-defined]
+            last_failure[:] = [(case, vm_out, k_out, detail)]
             raise AssertionError(detail)
         stats.agreed += known is None
         if progress:
@@ -491,7 +491,7 @@ def campaign(count: int, seed: int, out_dir: Path,
     try:
         check()
     except AssertionError:
-        case, vm_out, k_out, detail = check.last_failure  # type: ignore[attr-defined]
+        case, vm_out, k_out, detail = last_failure[-1]
         path = write_reproducer(out_dir, case, vm_out, k_out, detail)
         stats.mismatches.append(f"{detail} -> {path}")
     finally:
@@ -500,7 +500,7 @@ def campaign(count: int, seed: int, out_dir: Path,
     return stats
 
 
-def progress_bar(total: int, stream=sys.stderr) -> Callable[[CampaignStats], None]:  # type: ignore[no-untyped-def]
+def progress_bar(total: int, stream: TextIO = sys.stderr) -> Callable[[CampaignStats], None]:
     start = time.monotonic()
 
     def show(stats: CampaignStats) -> None:

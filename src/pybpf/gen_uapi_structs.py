@@ -188,7 +188,7 @@ class _Writer:
         made = self.ns[cls]
         if ctypes.sizeof(made) != t.size:
             raise GenError(f"{cls}: ctypes size {ctypes.sizeof(made)}, BTF {t.size}")
-        for name, bit_off, bits in want:
+        for name, bit_off, _bits in want:
             got = field_bit_offset(made, name)
             if got != bit_off:
                 raise GenError(f"{cls}.{name}: ctypes at bit {got}, BTF at bit {bit_off}")

@@ -752,8 +752,10 @@ def _variant(name: str, kp: str, *args: Arg, sig: str | None = None,
     args (same C declarations unless `sig` gives new ones)."""
     base = _BY_ID[HELPER_IDS[name]]
     if sig is not None:
-        p = _h(sig, changes.pop("ret", base.ret), *(args or base.args),  # type: ignore[arg-type]
-               gpl=changes.pop("gpl", base.gpl_only), pkt=base.pkt_access,  # type: ignore[arg-type]
+        p = _h(sig, changes.pop("ret", base.ret),  # type: ignore[arg-type]  # a Ret
+               *(args or base.args),
+               gpl=changes.pop("gpl", base.gpl_only),  # type: ignore[arg-type]  # a bool
+               pkt=base.pkt_access,
                sleep=base.might_sleep, acquire=base.acquire, kp=kp,
                unchecked=bool(base.unchecked_decls))
     else:

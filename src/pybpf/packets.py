@@ -71,7 +71,7 @@ def _ip(addr: object, version: int) -> bytes:
             if len(addr) == (4 if version == 4 else 16):
                 return bytes(addr)
             raise ValueError
-        ip = ipaddress.ip_address(addr)  # type: ignore[arg-type]
+        ip = ipaddress.ip_address(addr)  # type: ignore[arg-type]  # else ValueError, below
     except ValueError:
         raise PacketError(f"not an IPv{version} address: {addr!r}") from None
     if ip.version != version:
@@ -406,7 +406,8 @@ class TCP(Layer):
         seg = struct.pack("!HHIIBBHHH", _u(self.sport, 16, "sport"), _u(self.dport, 16, "dport"),
                           _u(self.seq, 32, "seq"), _u(self.ack, 32, "ack"),
                           _u(doff, 4, "data offset") << 4, _tcp_flags(self.flags),
-                          _u(self.window, 16, "window"), 0, _u(self.urg, 16, "urg")) + opts + payload
+                          _u(self.window, 16, "window"), 0,
+                          _u(self.urg, 16, "urg")) + opts + payload
         return _l4_checksum(self, seg, 16, self.checksum, pkt, index, False)
 
 

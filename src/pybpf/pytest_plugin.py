@@ -23,9 +23,12 @@ from __future__ import annotations
 import contextlib
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Generator, Iterator
 
 import pytest
+
+if TYPE_CHECKING:
+    import pluggy
 
 from pybpf.backend import BACKEND_NAMES, get_backend
 
@@ -193,7 +196,7 @@ class Recorder:
             def close_and_keep() -> None:
                 rec.snapshot_now()
                 close()
-            obj.close = close_and_keep
+            obj.close = close_and_keep  # type: ignore[method-assign]  # snapshot at close
             return obj
 
         instance.instantiate = instantiate
@@ -354,7 +357,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: Any) -> Iterator[None]:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
     outcome = yield
     report = outcome.get_result()
     if not report.failed or call.when == "teardown":
@@ -371,8 +375,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         text = f"(pybpf could not describe the objects: {type(e).__name__}: {e})"
     if not text:
         return
-    longrepr = report.longrepr
-    if hasattr(longrepr, "addsection"):
-        longrepr.addsection("pybpf", text)
+    addsection = getattr(report.longrepr, "addsection", None)  # an ExceptionRepr's
+    if addsection is not None:
+        addsection("pybpf", text)
     else:
         report.sections.append(("pybpf", text))

@@ -216,7 +216,8 @@ def test_doubling_anonymous_structs_are_refused() -> None:
         dump_c(b.btf)
 
 
-def test_exponential_declarations_in_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_exponential_declarations_in_the_cli(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     from pybpf.cli import main
     b, _ = _proto_chain(14)
     raw = tmp_path / "bomb.btf"

@@ -116,10 +116,10 @@ def _exercise(blob: bytes) -> None:
     again = parse(b.to_bytes())
     assert list(again) == list(b)
     for type_id in range(1, len(b)):
-        _only_btf_errors(lambda: type_name(b, type_id))
-        _only_btf_errors(lambda: format_c(b, type_id))
+        _only_btf_errors(lambda type_id=type_id: type_name(b, type_id))
+        _only_btf_errors(lambda type_id=type_id: format_c(b, type_id))
 
-        def value() -> None:
+        def value(type_id: int = type_id) -> None:
             size = b.size_of(type_id)
             if size <= 4096:
                 v = decode_value(b, type_id, bytes(size))
@@ -141,7 +141,7 @@ def _exercise_core(blob: bytes) -> None:
     relos = [r for rs in CORE.ext.core_relos.values() for r in rs]
     for rl in (CoreRelocator(local, CORE.btf), CoreRelocator(CORE.btf, local)):
         for r in relos:
-            _only_btf_errors(lambda: rl.relocate(r))
+            _only_btf_errors(lambda rl=rl, r=r: rl.relocate(r))
 
 
 @given(mutated(SEEDS))
@@ -166,7 +166,7 @@ def test_fuzz_core_relocations(blob: bytes) -> None:
 @settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck))
 def test_fuzz_btf_ext(blob: bytes) -> None:
     for btf in (KINDS.btf, CORE.btf):
-        _only_btf_errors(lambda: parse_ext(blob, btf))
+        _only_btf_errors(lambda btf=btf: parse_ext(blob, btf))
 
 
 @given(st.binary(max_size=256))

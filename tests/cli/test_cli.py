@@ -110,7 +110,8 @@ def test_no_traceback_in_a_real_process(tmp_path: Path) -> None:
 
 
 @pytest.mark.kernel
-def test_prog_load_prints_the_verifier_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_prog_load_prints_the_verifier_log(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "good.s"
     good.write_text("r0 = 2\nexit\n")
     rc, out, _ = run_cli(capsys, "prog", "load", str(good), "--type", "xdp")
@@ -133,7 +134,8 @@ def test_features_and_kernel_backend(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert out == "r0 = 0x1122334455667788 (1234605616436508552)\n"
     proc = subprocess.run([sys.executable, "-m", "pybpf.cli", "conformance-plugin",
                            "--backend", "kernel", "--program",
-                           "61 10 00 00 00 00 00 00 95 00 00 00 00 00 00 00", "efbeadde" + "00" * 10],
+                           "61 10 00 00 00 00 00 00 95 00 00 00 00 00 00 00",
+                           "efbeadde" + "00" * 10],
                           capture_output=True, text=True, timeout=60)
     assert proc.stdout == "deadbeef\n", proc.stderr
 

@@ -52,7 +52,8 @@ def _epb(data: bytes, ts_us: int) -> bytes:
     (b"GIF89a" + bytes(30), "not a pcap or pcapng file"),
 ])
 @pytest.mark.parametrize("command", ["run", "top"])
-def test_malformed_captures_exit_1_with_the_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+def test_malformed_captures_exit_1_with_the_reason(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str],
                                                    content: bytes, message: str,
                                                    command: str) -> None:
     cap = tmp_path / "bad.pcapng"

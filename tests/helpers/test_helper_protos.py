@@ -187,7 +187,8 @@ def test_render_matches_uapi_documentation() -> None:
     if not UAPI_HEADER.exists():
         pytest.skip("no /usr/include/linux/bpf.h")
     documented: dict[str, set[str]] = {}
-    for m in re.finditer(r"^ \* (\S.*\bbpf_(\w+)\(.*\))\s*$", UAPI_HEADER.read_text(), re.MULTILINE):
+    for m in re.finditer(r"^ \* (\S.*\bbpf_(\w+)\(.*\))\s*$", UAPI_HEADER.read_text(),
+                         re.MULTILINE):
         documented.setdefault(m[2], set()).add(" ".join(m[1].split()))
     compared = 0
     for p in hp.all_protos():
@@ -478,7 +479,8 @@ def _mutants(p: HelperProto) -> list[tuple[str, HelperProto]]:
         def with_arg(b: hp.Arg, i: int = i) -> HelperProto:
             return replace(p, args=p.args[:i] + (b,) + p.args[i + 1:])
         if a.type is ArgType.ARG_CONST_SIZE:
-            out.append((f"arg{i + 1} or zero", with_arg(replace(a, type=ArgType.ARG_CONST_SIZE_OR_ZERO))))
+            out.append((f"arg{i + 1} or zero",
+                        with_arg(replace(a, type=ArgType.ARG_CONST_SIZE_OR_ZERO))))
         elif a.type is ArgType.ARG_ANYTHING:
             out.append((f"arg{i + 1} size", with_arg(replace(a, type=ArgType.ARG_CONST_SIZE))))
         elif a.type in (ArgType.ARG_PTR_TO_MEM, ArgType.ARG_PTR_TO_MAP_KEY,

@@ -147,4 +147,6 @@ def test_check_program_functions() -> None:
     with pytest.raises(InvalidProgram, match="leaves its function"):
         check.check_program([call, exit_, back, exit_])
     with pytest.raises(InvalidProgram, match="does not end"):
-        check.check_program([isa.Instruction(0xB7, 0), isa.Instruction(isa.OPCODE_CALL, src=isa.BPF_PSEUDO_CALL, imm=0), exit_])
+        check.check_program([isa.Instruction(0xB7, 0),
+                             isa.Instruction(isa.OPCODE_CALL, src=isa.BPF_PSEUDO_CALL, imm=0),
+                             exit_])

@@ -73,7 +73,8 @@ def test_vector(path: Path, runner: RawRunner) -> None:
     except KernelVerifierError as e:
         pytest.fail(f"kernel rejected {name}: {e.reason}\n{e.log}")
     on_vm = pybpf.run(code, mem)
-    assert got == expected == on_vm, f"{name}: kernel {got:#x}, VM {on_vm:#x}, expected {expected:#x}"
+    assert got == expected == on_vm, \
+        f"{name}: kernel {got:#x}, VM {on_vm:#x}, expected {expected:#x}"
 
 
 def test_expected_rejections_name_real_vectors() -> None:

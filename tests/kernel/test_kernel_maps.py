@@ -128,7 +128,7 @@ def test_batch_ops_hash() -> None:
         assert 5 not in m and 50 in m
         with pytest.raises(KernelKeyError) as ei:
             m.delete_batch([0])  # already gone
-        assert getattr(ei.value, "done") == 0
+        assert ei.value.done == 0
         popped: dict[bytes, bytes] = {}
         for b in m.iter_batches(count=32, delete=True):
             popped.update(zip(b.keys, b.values))

@@ -281,8 +281,8 @@ def test_tc_classifier(veth: VethPair, use_link: bool) -> None:
         assert veth.udp_b_to_a(3) == 3
         assert _class_stats(obj_a)[5] == (10, 1060)
     for ns_call, dev in ((veth.in_a, "pa"), (veth.in_b, "pb")):
-        idx = ns_call(lambda: socket.if_nametoindex(dev))
-        assert "clsact" not in [k for k, _, _ in ns_call(lambda: netlink.qdiscs(idx))]
+        idx = ns_call(lambda dev=dev: socket.if_nametoindex(dev))
+        assert "clsact" not in [k for k, _, _ in ns_call(lambda idx=idx: netlink.qdiscs(idx))]
 
 
 def test_tc_update_and_errors(veth: VethPair) -> None:
@@ -292,7 +292,7 @@ def test_tc_update_and_errors(veth: VethPair) -> None:
     with veth.in_a(lambda: spec.instantiate("kernel")) as obj, drop:
         prog = obj.programs["classify"]
         for use_link in (True, False):
-            with veth.in_a(lambda: prog.attach_tc("pa", use_link=use_link)) as h:
+            with veth.in_a(lambda use_link=use_link: prog.attach_tc("pa", use_link=use_link)) as h:
                 h.update(drop)
                 assert veth.udp_b_to_a(3) == 0
                 assert h.info().prog_id == drop.id

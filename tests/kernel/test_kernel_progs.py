@@ -29,7 +29,7 @@ from pybpf.kernel import (
 
 pytestmark = pytest.mark.kernel
 
-I = Instruction
+I = Instruction  # noqa: E741 (short, for the instruction lists below)
 EXIT = I(0x95)
 
 

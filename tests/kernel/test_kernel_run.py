@@ -8,7 +8,7 @@ from pybpf.isa import Instruction, decode, encode, jump_target, slot_offsets
 from pybpf.kernel import KernelVerifierError, RawRunner, run_raw
 from pybpf.kernel.run import MAX_MEM, MemoryTooLargeError, epilog, prolog, wrap
 
-I = Instruction
+I = Instruction  # noqa: E741 (short, for the instruction lists below)
 EXIT = I(0x95)
 MAP_FD = 7
 

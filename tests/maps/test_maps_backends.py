@@ -140,7 +140,7 @@ def test_lru_fill_to_capacity_then_overflow(one_cpu: None) -> None:
     batches, the VM exactly the least recently used key)."""
     spec = MapSpec("lru_hash", 4, 8, 8)
     run_both(spec, [
-        *[(lambda i: lambda m: m.update(i, i))(i) for i in range(8)],
+        *[lambda m, i=i: m.update(i, i) for i in range(8)],
         lambda m: sorted(m),
         lambda m: [m[i] for i in range(8)],
     ])

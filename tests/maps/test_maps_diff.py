@@ -99,7 +99,7 @@ def keyed_machine(spec: MapSpec, keys: st.SearchStrategy, values: st.SearchStrat
                 v, k = self.p.both(lambda m: m.update(key, value, flags))
                 if v != k:
                     for m in (self.p.vm, self.p.k):
-                        outcome(lambda: m.delete(key))
+                        outcome(lambda m=m: m.delete(key))
                     if self.newest == key:
                         self.newest = None
                     return

@@ -209,7 +209,7 @@ def test_async_iteration(backend: str) -> None:
 def test_vm_submit_needs_a_reserved_record() -> None:
     with MapSpec("ringbuf", 0, 0, 4096).create() as rb:
         text = f"r1 = map_fd({rb.fd})\nr1 = *(u64 *)(r10 -8)\nr2 = 0\ncall bpf_ringbuf_submit\nexit"
-        with pytest.raises(Exception):
+        with pytest.raises(HelperError, match="not a reserved ring buffer record"):
             VM(assemble(text), maps=[rb]).execute()
         text = f"r1 = map_fd({rb.fd})\nr2 = 0\ncall bpf_ringbuf_submit\nexit"
         with pytest.raises(HelperError, match="not a reserved ring buffer record"):

@@ -123,7 +123,7 @@ def test_refused_btf_programs_are_named_and_skippable() -> None:
                    ("enter_unlinkat", "exit_unlinkat", "check_file_open")), str(e)
     else:
         with obj:
-            for name, prog in obj.programs.items():
+            for prog in obj.programs.values():
                 assert prog.handle.info(insns=False).attach_btf_id == prog.attach_btf_id
     for name in EXPECTED:
         try:

@@ -73,7 +73,8 @@ def test_example_same_on_both_backends(name: str, packets: list) -> None:
     vm = _run(EXAMPLES / f"{name}.o", "vm", packets)
     assert len(vm[0]) == len(packets) == 302
     diffs = [i for i, (a, b) in enumerate(zip(kernel[0], vm[0])) if a != b]
-    assert not diffs, f"first difference at packet {diffs[0]}: kernel {kernel[0][diffs[0]]} vm {vm[0][diffs[0]]}"
+    assert not diffs, (f"first difference at packet {diffs[0]}: "
+                       f"kernel {kernel[0][diffs[0]]} vm {vm[0][diffs[0]]}")
     assert kernel[1] == vm[1]
     assert any(kernel[1].values()) or name in ("ringbuf_events", "rodata_config")
 

@@ -75,7 +75,7 @@ def test_global_errors_name_the_variable(backend: str) -> None:
             g["limits"] = {"max_len": 1}
         assert g.mode == "MODE_COUNT"
         with pytest.raises(AttributeError, match="no global variable 'nope'"):
-            g.nope
+            _ = g.nope
         with pytest.raises(UnknownGlobalError, match="no global variable 'nope'"):
             g["nope"] = 1
         with pytest.raises(KeyError):

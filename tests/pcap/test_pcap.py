@@ -21,12 +21,15 @@ def test_roundtrip(tmp_path: Path) -> None:
 
 def test_pcapng(tmp_path: Path) -> None:
     shb = struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1) + struct.pack("<I", 28)
-    idb_body = struct.pack("<HHI", 1, 0, 0) + struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HH", 0, 0)
-    idb = struct.pack("<II", 1, 12 + len(idb_body)) + idb_body + struct.pack("<I", 12 + len(idb_body))
+    idb_body = (struct.pack("<HHI", 1, 0, 0) + struct.pack("<HHB3x", 9, 1, 9)
+                + struct.pack("<HH", 0, 0))
+    idb = (struct.pack("<II", 1, 12 + len(idb_body)) + idb_body
+           + struct.pack("<I", 12 + len(idb_body)))
     data = b"\x01" * 20
     ts = 1_500_000_000_000_000_123  # ns (if_tsresol = 9)
     epb_body = struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, 20, 20) + data
-    epb = struct.pack("<II", 6, 12 + len(epb_body)) + epb_body + struct.pack("<I", 12 + len(epb_body))
+    epb = (struct.pack("<II", 6, 12 + len(epb_body)) + epb_body
+           + struct.pack("<I", 12 + len(epb_body)))
     path = tmp_path / "x.pcapng"
     path.write_bytes(shb + idb + epb)
     (pkt,) = read_pcap(path)
@@ -79,7 +82,8 @@ def test_truncated_pcapng(tmp_path: Path) -> None:
     idb_body = struct.pack("<HHI", 1, 0, 0)
     idb = struct.pack("<II", 1, 12 + len(idb_body)) + idb_body + struct.pack("<I", 20)
     epb_body = struct.pack("<IIIII", 0, 0, 1, 20, 20) + b"\x01" * 20
-    epb = struct.pack("<II", 6, 12 + len(epb_body)) + epb_body + struct.pack("<I", 12 + len(epb_body))
+    epb = (struct.pack("<II", 6, 12 + len(epb_body)) + epb_body
+           + struct.pack("<I", 12 + len(epb_body)))
     path = tmp_path / "x.pcapng"
     path.write_bytes(shb + idb + epb + epb[:30])
     cap = read_capture(path)

@@ -4,7 +4,8 @@ in that thread, and `read_netns()` called there gives the VM the same namespace.
 
 Topology: lo up; veth0 (10.1.0.1/24, fd00:1::1/64, MTU 1400) <-> veth1 (10.2.0.1/24,
 fd00:2::1/64, MTU 9000); veth2 (10.3.0.1/24, MTU 68, forwarding off) <-> veth3 (down);
-routes of every type, a table 100, static neighbours; forwarding on except IPv4 on veth2 and IPv6 on veth1."""
+routes of every type, a table 100, static neighbours; forwarding on except IPv4 on veth2
+and IPv6 on veth1."""
 
 from __future__ import annotations
 

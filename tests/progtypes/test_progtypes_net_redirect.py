@@ -51,7 +51,8 @@ def test_redirect_map_matches_kernel(net, which: int, key: int, flags: int) -> N
 
 
 def test_redirect_map_default_action_and_broadcast(net) -> None:
-    data = lambda m, key, fl: bytes(12) + b"\x88\xb5" + struct.pack("<IIQ", m, key, fl)
+    def data(m: int, key: int, fl: int) -> bytes:
+        return bytes(12) + b"\x88\xb5" + struct.pack("<IIQ", m, key, fl)
     assert net.run("redirect", "xdp_redirect_map", data(0, 0, 0))[0][1] == 4   # found
     assert net.run("redirect", "xdp_redirect_map", data(0, 1, 2))[0][1] == 2   # PASS
     assert net.run("redirect", "xdp_redirect_map", data(0, 1, 8))[0][1] == 4   # broadcast

@@ -13,7 +13,8 @@ from pybpf.isa import Instruction
 
 M64 = (1 << 64) - 1
 M32 = (1 << 32) - 1
-u64 = st.one_of(st.sampled_from([0, 1, M64, M32, 1 << 63, 1 << 31, (1 << 63) - 1, 0x80000000FFFFFFFF]),
+u64 = st.one_of(st.sampled_from([0, 1, M64, M32, 1 << 63, 1 << 31, (1 << 63) - 1,
+                                 0x80000000FFFFFFFF]),
                 st.integers(0, M64))
 imm32 = st.one_of(st.sampled_from([0, 1, -1, -(1 << 31), (1 << 31) - 1]),
                   st.integers(-(1 << 31), (1 << 31) - 1))
@@ -33,19 +34,30 @@ def model(op: int, is64: bool, dst: int, src: int, off: int) -> int:
     d, s = dst & mask, src & mask
     sd = ctypes.c_int64(d).value if is64 else ctypes.c_int32(d).value
     ss = ctypes.c_int64(s).value if is64 else ctypes.c_int32(s).value
-    if op == isa.BPF_ADD: r = d + s
-    elif op == isa.BPF_SUB: r = d - s
-    elif op == isa.BPF_MUL: r = d * s
-    elif op == isa.BPF_OR: r = d | s
-    elif op == isa.BPF_AND: r = d & s
-    elif op == isa.BPF_XOR: r = d ^ s
-    elif op == isa.BPF_LSH: r = d << (s % bits)
-    elif op == isa.BPF_RSH: r = d >> (s % bits)
-    elif op == isa.BPF_ARSH: r = sd >> (s % bits)
-    elif op == isa.BPF_NEG: r = -d
+    if op == isa.BPF_ADD:
+        r = d + s
+    elif op == isa.BPF_SUB:
+        r = d - s
+    elif op == isa.BPF_MUL:
+        r = d * s
+    elif op == isa.BPF_OR:
+        r = d | s
+    elif op == isa.BPF_AND:
+        r = d & s
+    elif op == isa.BPF_XOR:
+        r = d ^ s
+    elif op == isa.BPF_LSH:
+        r = d << (s % bits)
+    elif op == isa.BPF_RSH:
+        r = d >> (s % bits)
+    elif op == isa.BPF_ARSH:
+        r = sd >> (s % bits)
+    elif op == isa.BPF_NEG:
+        r = -d
     elif op == isa.BPF_MOV:
         if off:
-            r = ctypes.c_int64(s & ((1 << off) - 1) | (-(1 << off) if s >> (off - 1) & 1 else 0)).value
+            sign = -(1 << off) if s >> (off - 1) & 1 else 0
+            r = ctypes.c_int64(s & ((1 << off) - 1) | sign).value
         else:
             r = s
     elif op == isa.BPF_DIV:

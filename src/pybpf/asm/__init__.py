@@ -374,7 +374,7 @@ def _parse_operand(kind: Kind, toks: list[Token], i: int, syn: Syntax, line: int
     if kind is Kind.REG64 or kind is Kind.REG32:
         reg = syn.register(tok, line, text) if tok is not None else None
         want = syn.reg64 if kind is Kind.REG64 else syn.reg32
-        if reg is None or reg[0] != want:
+        if tok is None or reg is None or reg[0] != want:
             return _Failure(i, (f"register {want}N",))
         return Operand(kind, tok, tok.text, reg[1]), i + 1
     if kind in (Kind.JOFF, Kind.JIMM, Kind.PCIMM):
@@ -403,6 +403,7 @@ def _parse_operand(kind: Kind, toks: list[Token], i: int, syn: Syntax, line: int
         res = _number(toks, i, sign="neg")
         if isinstance(res, _Failure):
             return _Failure(res.pos, (kind.value,))
+        assert tok is not None  # _number read it
         return Operand(kind, tok, res[2], res[0], res[1]), res[3]
     if kind is Kind.MEMOFF:
         if tok is None or tok.text not in ("+", "-"):
@@ -414,6 +415,7 @@ def _parse_operand(kind: Kind, toks: list[Token], i: int, syn: Syntax, line: int
         res = _number(toks, i, sign="opt")
     if isinstance(res, _Failure):
         return res
+    assert tok is not None  # _number read it
     return Operand(kind, tok, res[2], res[0], res[1]), res[3]
 
 

@@ -94,7 +94,8 @@ def _forms() -> list[Form]:
 
     # ALU / ALU64
     for cls, sfx, aliases in ALU_CLASSES:
-        def names(base: str) -> tuple[str, ...]:
+        def names(base: str, sfx: str = sfx, aliases: tuple[str, ...] = aliases
+                  ) -> tuple[str, ...]:
             return (base + sfx,) + tuple(base + a for a in aliases)
         for op, base in ALU_OPS:
             spell(names(base), "@ {dst}, {imm}", cls | op | BPF_K)

@@ -299,7 +299,7 @@ class Btf:
             t = self[type_id]
             if t.kind not in MODIFIERS:
                 return type_id
-            type_id = t.type  # type: ignore[union-attr]
+            type_id = t.type  # type: ignore[union-attr]  # a modifier (hot: no isinstance)
         raise BTFError(f"modifier chain from type [{type_id}] too long or a loop")
 
     def resolve(self, type_id: int) -> int:
@@ -309,7 +309,7 @@ class Btf:
             t = self[type_id]
             if t.kind not in MODIFIERS and t.kind != BtfKind.TYPEDEF:
                 return type_id
-            type_id = t.type  # type: ignore[union-attr]
+            type_id = t.type  # type: ignore[union-attr]  # modifier/typedef (hot path)
         raise BTFError(f"typedef/modifier chain from type [{start}] too long or a loop")
 
     def size_of(self, type_id: int) -> int:
@@ -323,17 +323,17 @@ class Btf:
             k = t.kind
             if k in (BtfKind.INT, BtfKind.STRUCT, BtfKind.UNION, BtfKind.ENUM,
                      BtfKind.ENUM64, BtfKind.DATASEC, BtfKind.FLOAT):
-                return nelems * t.size  # type: ignore[union-attr]
+                return nelems * t.size  # type: ignore[union-attr]  # these kinds are sized
             if k == BtfKind.PTR:
                 return nelems * 8
             if k in MODIFIERS or k in (BtfKind.TYPEDEF, BtfKind.VAR, BtfKind.DECL_TAG):
-                type_id = t.type  # type: ignore[union-attr]
+                type_id = t.type  # type: ignore[union-attr]  # these kinds refer to a type
                 continue
             if k == BtfKind.ARRAY:
-                nelems *= t.nelems  # type: ignore[union-attr]
+                nelems *= t.nelems  # type: ignore[union-attr]  # kind ARRAY: an Array
                 if nelems > 0xFFFFFFFF:
                     raise BTFError(f"size of type [{start}] overflows 32 bits")
-                type_id = t.type  # type: ignore[union-attr]
+                type_id = t.type  # type: ignore[union-attr]  # kind ARRAY: an Array
                 continue
             raise BTFError(f"type [{start}] has no size ({k.name} [{type_id}])")
         raise BTFError(f"size of type [{start}]: chain too long or a loop")
@@ -353,23 +353,22 @@ class Btf:
             return got
         rid = self.resolve(type_id)
         t = self[rid]
-        k = t.kind
-        if k in (BtfKind.INT, BtfKind.ENUM, BtfKind.ENUM64, BtfKind.FLOAT):
-            size = t.size  # type: ignore[union-attr]
+        if isinstance(t, (Int, Enum, Enum64, Float)):
+            size = t.size
             align = size if size in (1, 2, 4, 8, 16) else (4 if size > 4 else 1)
-        elif k == BtfKind.PTR:
+        elif isinstance(t, Ptr):
             align = 8
-        elif k == BtfKind.ARRAY:
-            align = self._align(t.type, depth + 1)  # type: ignore[union-attr]
-        elif k in (BtfKind.STRUCT, BtfKind.UNION):
+        elif isinstance(t, Array):
+            align = self._align(t.type, depth + 1)
+        elif isinstance(t, (Struct, Union_)):
             align = 1
             packed = False
-            for m in t.members:  # type: ignore[union-attr]
+            for m in t.members:
                 a = self._align(m.type, depth + 1)
                 align = max(align, a)
                 if not m.bitfield_size and m.offset % (a * 8):
                     packed = True
-            if packed or t.size % align:  # type: ignore[union-attr]
+            if packed or t.size % align:
                 align = 1
         else:
             align = 1
@@ -667,11 +666,11 @@ def _value_refs(t: BtfType) -> Iterable[int]:
     k = t.kind
     if k in MODIFIERS or k in (BtfKind.TYPEDEF, BtfKind.VAR, BtfKind.FUNC, BtfKind.DECL_TAG,
                                BtfKind.ARRAY):
-        return (t.type,)  # type: ignore[union-attr]
-    if k in (BtfKind.STRUCT, BtfKind.UNION):
-        return [m.type for m in t.members]  # type: ignore[union-attr]
-    if k == BtfKind.DATASEC:
-        return [v.type for v in t.vars]  # type: ignore[union-attr]
+        return (t.type,)  # type: ignore[union-attr]  # these kinds refer to a type
+    if isinstance(t, (Struct, Union_)):
+        return [m.type for m in t.members]
+    if isinstance(t, Datasec):
+        return [v.type for v in t.vars]
     return ()
 
 
@@ -729,7 +728,8 @@ def encode_type(t: BtfType, strings: StringTable, type_id: int = 0) -> bytes:
         size_type = t.size
         tail = _U32.pack(int(t.encoding) << 24 | t.offset << 16 | t.bits)
     elif k in (K.PTR, K.TYPEDEF, K.VOLATILE, K.CONST, K.RESTRICT):
-        size_type = t.type  # type: ignore[union-attr]
+        assert isinstance(t, (Ptr, Typedef, Volatile, Const, Restrict))
+        size_type = t.type
     elif k == K.TYPE_TAG:
         assert isinstance(t, TypeTag)
         size_type, kflag = t.type, int(t.attribute)
@@ -804,7 +804,8 @@ def encode_type(t: BtfType, strings: StringTable, type_id: int = 0) -> bytes:
         tail = b"".join(_3U32.pack(_u32(v.type, f"{where} var"), _u32(v.offset, f"{where} offset"),
                                    _u32(v.size, f"{where} size")) for v in t.vars)
     elif k == K.FLOAT:
-        size_type = t.size  # type: ignore[union-attr]
+        assert isinstance(t, Float)
+        size_type = t.size
     elif k == K.DECL_TAG:
         assert isinstance(t, DeclTag)
         size_type, kflag = t.type, int(t.attribute)

@@ -34,9 +34,9 @@ class TypeCodec:
 
     def decode(self, data: bytes) -> Any:
         """Python data (bytes when untyped)."""
-        if not self.typed:
+        if self.btf is None or not self.type_id:  # (not self.typed)
             return bytes(data)
-        return decode_value(self.btf, self.type_id, data)  # type: ignore[arg-type]
+        return decode_value(self.btf, self.type_id, data)
 
     def encode(self, value: Any, *, text_ints: bool = False, base: bytes | None = None,
                path: str = "") -> bytes:
@@ -49,12 +49,12 @@ class TypeCodec:
             if len(raw) != self.size:
                 raise BTFError(f"{where}{len(raw)} bytes given for a {self.size}-byte value")
             return raw
-        if not self.typed:
+        if self.btf is None or not self.type_id:  # (not self.typed)
             try:
                 return _untyped(value, self.size)
             except BTFError as e:
                 raise BTFError(f"{where}{e}") from None
-        return encode_value(self.btf, self.type_id, value, text_ints=text_ints,  # type: ignore[arg-type]
+        return encode_value(self.btf, self.type_id, value, text_ints=text_ints,
                             base=base, path=path)
 
 

@@ -31,7 +31,8 @@ from typing import Iterable
 from .blob import MAX_RESOLVE_DEPTH, Btf, load_file, load_vmlinux, parse
 from .errors import BTFError, CoreError, PatchError
 from .ext import CoreRelo, CoreReloKind
-from .types import Array, BtfKind, Enum, Enum64, Int, IntEncoding, Struct, Union_
+from .types import (Array, BtfKind, Enum, Enum64, FuncProto, Fwd, Int, IntEncoding, Ptr, Struct,
+                    Union_)
 
 __all__ = ["CoreReloKind", "CoreRelo", "Accessor", "CoreSpec", "CoreResult", "CoreRelocator",
            "relocate", "patch_insn", "essential_name", "parse_spec", "types_are_compat",
@@ -246,9 +247,11 @@ def fields_are_compat(local: Btf, local_id: int, targ: Btf, targ_id: int) -> boo
             a, b = essential_name(lt.name), essential_name(tt.name)
             return not a or not b or a == b
         if k == BtfKind.INT:
-            return lt.offset == 0 and tt.offset == 0  # type: ignore[union-attr]
+            assert isinstance(lt, Int) and isinstance(tt, Int)  # the kind is the class's
+            return lt.offset == 0 and tt.offset == 0
         if k == BtfKind.ARRAY:
-            local_id, targ_id = lt.type, tt.type  # type: ignore[union-attr]
+            assert isinstance(lt, Array) and isinstance(tt, Array)
+            local_id, targ_id = lt.type, tt.type
             continue
         return False
     raise CoreError(f"field compatibility of [{local_id}] and [{targ_id}]: too deep")
@@ -272,12 +275,15 @@ def types_are_compat(local: Btf, local_id: int, targ: Btf, targ_id: int,
                  BtfKind.ENUM64):
             return True
         if k == BtfKind.INT:
-            return lt.offset == 0 and tt.offset == 0  # type: ignore[union-attr]
+            assert isinstance(lt, Int) and isinstance(tt, Int)  # the kind is the class's
+            return lt.offset == 0 and tt.offset == 0
         if k in (BtfKind.PTR, BtfKind.ARRAY):
-            local_id, targ_id = lt.type, tt.type  # type: ignore[union-attr]
+            assert isinstance(lt, (Ptr, Array)) and isinstance(tt, (Ptr, Array))
+            local_id, targ_id = lt.type, tt.type
             continue
         if k == BtfKind.FUNC_PROTO:
-            lp, tp = lt.params, tt.params  # type: ignore[union-attr]
+            assert isinstance(lt, FuncProto) and isinstance(tt, FuncProto)
+            lp, tp = lt.params, tt.params
             if len(lp) != len(tp):
                 return False
             for a, b in zip(lp, tp):
@@ -286,7 +292,7 @@ def types_are_compat(local: Btf, local_id: int, targ: Btf, targ_id: int,
                 if not types_are_compat(local, local.resolve(a.type), targ,
                                         targ.resolve(b.type), level - 1):
                     return False
-            local_id, targ_id = lt.return_type, tt.return_type  # type: ignore[union-attr]
+            local_id, targ_id = lt.return_type, tt.return_type
             continue
         return False
     raise CoreError(f"type compatibility of [{local_id}] and [{targ_id}]: too deep or a loop")
@@ -319,26 +325,29 @@ def types_match(local: Btf, local_id: int, targ: Btf, targ_id: int,
         if lk == BtfKind.UNKN:
             return tk == BtfKind.UNKN
         if lk == BtfKind.FWD:
-            lu = lt.union  # type: ignore[union-attr]
+            assert isinstance(lt, Fwd)  # the kind is the class's
+            lu = lt.union
             if behind_ptr:
-                if tk == BtfKind.FWD:
-                    return lu == tt.union  # type: ignore[union-attr]
+                if isinstance(tt, Fwd):
+                    return lu == tt.union
                 return (tk == BtfKind.STRUCT and not lu) or (tk == BtfKind.UNION and lu)
-            return tk == BtfKind.FWD and lu == tt.union  # type: ignore[union-attr]
+            return isinstance(tt, Fwd) and lu == tt.union
         if lk in (BtfKind.ENUM, BtfKind.ENUM64):
             if tk not in (BtfKind.ENUM, BtfKind.ENUM64):
                 return False
-            return _enums_match(local, lt, targ, tt)  # type: ignore[arg-type]
+            assert isinstance(lt, (Enum, Enum64)) and isinstance(tt, (Enum, Enum64))
+            return _enums_match(local, lt, targ, tt)
         if lk in (BtfKind.STRUCT, BtfKind.UNION):
             if behind_ptr:
                 if lk == tk:
                     return True
-                if tk != BtfKind.FWD:
+                if not isinstance(tt, Fwd):
                     return False
-                return (lk == BtfKind.UNION) == tt.union  # type: ignore[union-attr]
+                return (lk == BtfKind.UNION) == tt.union
             if lk != tk:
                 return False
-            lm, tm = lt.members, tt.members  # type: ignore[union-attr]
+            assert isinstance(lt, (Struct, Union_)) and isinstance(tt, (Struct, Union_))
+            lm, tm = lt.members, tt.members
             if len(lm) > len(tm):
                 return False
             for m in lm:
@@ -351,32 +360,38 @@ def types_match(local: Btf, local_id: int, targ: Btf, targ_id: int,
                     return False
             return True
         if lk == BtfKind.INT:
-            if tk != lk:
+            if not isinstance(tt, Int):
                 return False
-            return (lt.size == tt.size  # type: ignore[union-attr]
-                    and bool(lt.encoding & IntEncoding.SIGNED)  # type: ignore[union-attr]
-                    == bool(tt.encoding & IntEncoding.SIGNED))  # type: ignore[union-attr]
+            assert isinstance(lt, Int)  # the kind is the class's
+            return (lt.size == tt.size
+                    and bool(lt.encoding & IntEncoding.SIGNED)
+                    == bool(tt.encoding & IntEncoding.SIGNED))
         if lk == BtfKind.PTR:
-            if tk != lk:
+            if not isinstance(tt, Ptr):
                 return False
+            assert isinstance(lt, Ptr)
             behind_ptr = True
-            local_id, targ_id = lt.type, tt.type  # type: ignore[union-attr]
+            local_id, targ_id = lt.type, tt.type
             continue
         if lk == BtfKind.ARRAY:
-            if tk != lk or lt.nelems != tt.nelems:  # type: ignore[union-attr]
+            if not isinstance(tt, Array):
                 return False
-            local_id, targ_id = lt.type, tt.type  # type: ignore[union-attr]
+            assert isinstance(lt, Array)
+            if lt.nelems != tt.nelems:
+                return False
+            local_id, targ_id = lt.type, tt.type
             continue
         if lk == BtfKind.FUNC_PROTO:
-            if tk != lk:
+            if not isinstance(tt, FuncProto):
                 return False
-            lp, tp = lt.params, tt.params  # type: ignore[union-attr]
+            assert isinstance(lt, FuncProto)
+            lp, tp = lt.params, tt.params
             if len(lp) != len(tp):
                 return False
             for a, b in zip(lp, tp):
                 if not types_match(local, a.type, targ, b.type, behind_ptr, level - 1):
                     return False
-            local_id, targ_id = lt.return_type, tt.return_type  # type: ignore[union-attr]
+            local_id, targ_id = lt.return_type, tt.return_type
             continue
         return False
     raise CoreError(f"type match of [{local_id}] and [{targ_id}]: too deep or a loop")
@@ -395,7 +410,7 @@ def _match_member(local: Btf, lacc: Accessor, targ: Btf, targ_id: int, spec: Cor
     if depth > MAX_RESOLVE_DEPTH:
         raise CoreError(f"member search in [{targ_id}]: anonymous members nested too deep")
     lt = local[lacc.type_id]
-    lm = lt.members[lacc.idx]  # type: ignore[union-attr]
+    lm = lt.members[lacc.idx]  # type: ignore[union-attr]  # a named member's parent: composite
     targ_id = targ.resolve(targ_id)
     tt = targ[targ_id]
     if not isinstance(tt, (Struct, Union_)):
@@ -502,7 +517,7 @@ def _calc_field(kind: CoreReloKind, spec: CoreSpec | None) -> _FieldVal:
                             f"root access ({spec.describe()})")
         return out
     t = btf[acc.type_id]
-    m = t.members[acc.idx]  # type: ignore[union-attr]
+    m = t.members[acc.idx]  # type: ignore[union-attr]  # a field accessor's parent: composite
     field_id = btf.resolve(m.type)
     mt = btf[field_id]
     bit_off = spec.bit_offset
@@ -567,7 +582,7 @@ def _calc_enumval(kind: CoreReloKind, spec: CoreSpec | None) -> tuple[int, bool]
         return 0, True
     acc = spec.accessors[0]
     t = spec.btf[acc.type_id]
-    v = t.values[acc.idx].value  # type: ignore[union-attr]
+    v = t.values[acc.idx].value  # type: ignore[union-attr]  # an enumval spec's type: an enum
     if isinstance(t, Enum):
         # a 32-bit enumerator is a signed 32-bit value, widened to 64 bits
         v &= 0xFFFFFFFF

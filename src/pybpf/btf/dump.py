@@ -42,7 +42,7 @@ def format_raw(btf: Btf, type_id: int) -> str:
                 f"encoding={_ENC.get(t.encoding, 'UNKN')}")
     if k in (BtfKind.PTR, BtfKind.TYPEDEF, BtfKind.VOLATILE, BtfKind.CONST, BtfKind.RESTRICT,
              BtfKind.TYPE_TAG):
-        return f"{head} type_id={t.type}"  # type: ignore[union-attr]
+        return f"{head} type_id={t.type}"  # type: ignore[union-attr]  # these kinds refer to one
     if isinstance(t, Array):
         return f"{head} type_id={t.type} index_type_id={t.index_type} nr_elems={t.nelems}"
     if isinstance(t, (Struct, Union_)):
@@ -136,7 +136,7 @@ def _decl(btf: Btf, type_id: int, inner: str, base: BaseFn, quals: list[str] | N
     t = btf[type_id]
     k = t.kind
     if k in MODIFIERS:
-        target = t.type  # type: ignore[union-attr]
+        target = t.type  # type: ignore[union-attr]  # a modifier refers to a type
         nxt = btf[btf.skip_mods(target)] if target else None
         if isinstance(t, TypeTag):
             # a type tag follows what it tags: `int __attribute__((btf_type_tag("x"))) *p`
@@ -454,7 +454,7 @@ class _HeaderDumper:
             t = btf[type_id]
             k = t.kind
             if k in MODIFIERS:
-                type_id = t.type  # type: ignore[union-attr]
+                type_id = t.type  # type: ignore[union-attr]  # a modifier refers to a type
                 continue
             if isinstance(t, Array):
                 type_id = t.type

@@ -76,6 +76,11 @@ def _kconfig_layout(btf: Btf, sec: Datasec) -> tuple[dict[str, int], int]:
     return offsets, off
 
 
+# a data symbol's offset by name, by (section, name), or either (Mapping's key is invariant)
+SymbolOffsets = (Mapping[str, int] | Mapping[tuple[str, str], int]
+                 | Mapping[str | tuple[str, str], int])
+
+
 def _symbol(symbol_offsets: Mapping, sec: str, name: str) -> int | None:
     got = symbol_offsets.get((sec, name))
     if got is None:
@@ -84,7 +89,7 @@ def _symbol(symbol_offsets: Mapping, sec: str, name: str) -> int | None:
 
 
 def sanitize_for_kernel(btf: Btf, section_sizes: Mapping[str, int],
-                        symbol_offsets: Mapping[str | tuple[str, str], int], *,
+                        symbol_offsets: SymbolOffsets, *,
                         hidden_symbols: Collection[str] = (),
                         kconfig_offsets: Mapping[str, int] | None = None) -> SanitizedBtf:
     """A copy of a compiler's `btf` that BPF_BTF_LOAD accepts (see the module doc).
@@ -99,7 +104,7 @@ def sanitize_for_kernel(btf: Btf, section_sizes: Mapping[str, int],
     own = range(out.start_id, len(out))
 
     # prototypes of FUNCs need named parameters
-    protos = {out[i].type for i in own if isinstance(out[i], Func)}  # type: ignore[union-attr]
+    protos = {t.type for t in map(out.__getitem__, own) if isinstance(t, Func)}
     for pid in sorted(protos):
         if pid < out.start_id:
             continue

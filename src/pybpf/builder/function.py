@@ -20,7 +20,8 @@ from __future__ import annotations
 import difflib
 import sys
 from dataclasses import dataclass
-from typing import Union
+from types import FrameType
+from typing import TypeGuard, Union, cast
 
 from .. import isa
 from ..errors import InvalidInstruction
@@ -83,16 +84,16 @@ _S16 = (-(1 << 15), (1 << 15) - 1)
 _HERE = __name__.rpartition(".")[0]  # "pybpf.builder": frames to skip for source lines
 
 
-def _is_int(v: object) -> bool:
+def _is_int(v: object) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
 def helper_id(helper: "str | int") -> int:
     """A helper's id from its name ("map_lookup_elem" or "bpf_map_lookup_elem") or id."""
     if _is_int(helper):
-        if not 0 <= helper <= isa.M32 >> 1:  # type: ignore[operator]
+        if not 0 <= helper <= isa.M32 >> 1:
             raise UnknownHelperError(f"helper id {helper} out of range")
-        return int(helper)  # type: ignore[arg-type]
+        return int(helper)
     if isinstance(helper, str):
         name = helper.removeprefix("bpf_")
         if name in HELPER_IDS and name != "unspec":
@@ -125,9 +126,9 @@ class FunctionBuilder:
     def _where(self) -> tuple[str, int] | None:
         if not self._source_lines:
             return None
-        frame = sys._getframe(2)
+        frame: FrameType | None = sys._getframe(2)
         while frame is not None and frame.f_globals.get("__name__", "").startswith(_HERE):
-            frame = frame.f_back  # type: ignore[assignment]
+            frame = frame.f_back
         return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
 
     def _emit(self, insn: Instruction, ref: Ref | None = None) -> "FunctionBuilder":
@@ -147,20 +148,20 @@ class FunctionBuilder:
     def _imm(self, v: object, what: str = "immediate") -> int:
         if not _is_int(v):
             raise OperandError(f"function {self.name}: the {what} must be an int, got {v!r}")
-        if not -(1 << 31) <= v <= isa.M32:  # type: ignore[operator]
+        if not -(1 << 31) <= v <= isa.M32:
             raise OperandError(f"function {self.name}: {what} {v} does not fit 32 bits "
                                "(-2**31..2**32-1; use lddw for 64-bit values)")
-        return isa.s32(v)  # type: ignore[arg-type]
+        return isa.s32(v)
 
     def _off(self, v: object) -> int:
-        if not _is_int(v) or not _S16[0] <= v <= _S16[1]:  # type: ignore[operator]
+        if not _is_int(v) or not _S16[0] <= v <= _S16[1]:
             raise OperandError(f"function {self.name}: offset {v!r} is not a 16-bit signed "
                                "int (-32768..32767)")
-        return int(v)  # type: ignore[arg-type]
+        return int(v)
 
     def _size(self, size: object) -> int:
         try:
-            return _SIZES[size.lower() if isinstance(size, str) else size]  # type: ignore[index]
+            return _SIZES[size.lower() if isinstance(size, str) else size]
         except (KeyError, TypeError):
             raise OperandError(f"function {self.name}: size {size!r} is none of "
                                "'b', 'h', 'w', 'dw' (or 1, 2, 4, 8 bytes)") from None
@@ -207,8 +208,8 @@ class FunctionBuilder:
         return self._alu(BPF_ALU, isa.BPF_MOV, dst, self._regarg(src), bits)
 
     def _regarg(self, r: object) -> Reg:
-        self._reg(r, "source")
-        return r  # type: ignore[return-value]
+        self._reg(r, "source")  # OperandError unless a Reg
+        return cast(Reg, r)
 
     def add64(self, dst: Reg, src: "Reg | int") -> "FunctionBuilder":
         return self._alu(BPF_ALU64, isa.BPF_ADD, dst, src)

@@ -200,8 +200,8 @@ class ObjectBuilder:
                                   len(buf)))
             spec.maps[section] = MapSpec("array", 4, max(len(buf), 1), 1, name=section,
                                          flags=(1 << 7) if ro else 0,  # BPF_F_RDONLY_PROG
-                                         contents=[(b"\0\0\0\0", bytes(buf))] if any(buf)
-                                         else [], freeze=ro)
+                                         contents=((b"\0\0\0\0", bytes(buf)),) if any(buf)
+                                         else (), freeze=ro)
 
     def _sized(self, desc: Any, what: str) -> tuple[int, int | None]:
         if isinstance(desc, int) and not isinstance(desc, bool):

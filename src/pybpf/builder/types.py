@@ -110,14 +110,15 @@ class TypeTable:
             if desc in _CTYPES:
                 return self.add(_CTYPES[desc], what)
             if issubclass(desc, ctypes.Array):
-                return b.array(self.add(desc._type_, what), desc._length_)  # type: ignore
+                return b.array(self.add(desc._type_, what),
+                               desc._length_)  # type: ignore[arg-type]  # an int on the class
             if issubclass(desc, (ctypes.Structure, ctypes.Union)):
                 if any(len(f) != 2 for f in desc._fields_) or \
-                        getattr(desc, "_pack_", 0):  # type: ignore[attr-defined]
+                        getattr(desc, "_pack_", False):
                     raise OperandError(f"{what}: {desc.__name__} has bitfields or _pack_, "
                                        "which the builder does not lay out; use Struct")
                 members = [(f[0], self.add(f[1], f"{what} {desc.__name__}.{f[0]}"))
-                           for f in desc._fields_]  # type: ignore[attr-defined]
+                           for f in desc._fields_]
                 if issubclass(desc, ctypes.Union):
                     return b.union(desc.__name__, members)
                 return b.struct(desc.__name__, members, size=ctypes.sizeof(desc))

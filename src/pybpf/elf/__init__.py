@@ -96,6 +96,8 @@ def _read(data: bytes, path: str = "") -> _Elf:
     try:
         from elftools.common.exceptions import ELFError as PyELFError
         from elftools.elf.elffile import ELFFile
+        from elftools.elf.relocation import RelocationSection
+        from elftools.elf.sections import SymbolTableSection
     except ImportError as e:  # pragma: no cover
         raise ELFError("pyelftools is needed to read ELF objects (pip install pyelftools)") from e
     try:
@@ -150,6 +152,7 @@ def _read(data: bytes, path: str = "") -> _Elf:
                 flags &= ~SHF_EXECINSTR
             sections.append((sec.name, type_num, flags, body))
             if type_num == SHT_SYMTAB:
+                assert isinstance(sec, SymbolTableSection)  # pyelftools' class for the type
                 strtab_size = elf.get_section(sec.header["sh_link"]).header["sh_size"]
                 for i, sym in enumerate(sec.iter_symbols()):
                     where = f"symbol {i} of {sec.name or 'the symbol table'}"
@@ -167,6 +170,7 @@ def _read(data: bytes, path: str = "") -> _Elf:
                                    f"(section {symtab_idx})")
                 target = sec.header["sh_info"]
                 entries = relocs.setdefault(target, [])
+                assert isinstance(sec, RelocationSection)  # pyelftools' class for the type
                 for k, rel in enumerate(sec.iter_relocations()):
                     where = f"relocation {k} of {sec.name or 'a relocation section'}"
                     entries.append((rel["r_offset"], rel["r_info_type"], rel["r_info_sym"]))
@@ -383,7 +387,7 @@ class _Builder:
     def _data_maps(self) -> None:
         """Each .data/.rodata/.bss(.*) section becomes a one-element array map; .rodata
         is frozen. Its symbols become globals."""
-        for idx, (name, sh_type, flags, body) in enumerate(self.elf.sections):
+        for idx, (name, _sh_type, flags, body) in enumerate(self.elf.sections):
             if flags & SHF_EXECINSTR or not _is_data_section(name) or not body:
                 continue
             self.where = f"section {name}"
@@ -746,7 +750,8 @@ class _Builder:
         if sym.type != "STT_SECTION" and sym.name in self.spec.maps:
             return sym.name
         for m in self.elf.symbols:
-            if self._sym_section(m) == section and m.value == sym.value and m.name in self.spec.maps:
+            if (self._sym_section(m) == section and m.value == sym.value
+                    and m.name in self.spec.maps):
                 return m.name
         raise ELFError(f"reference to an unknown map at offset {sym.value} of {section}")
 

@@ -69,7 +69,7 @@ def inflate(name: str, raw: memoryview, budget: int,
     pos = 0
     try:
         while not inflater.eof:
-            chunk = inflater.unconsumed_tail
+            chunk: bytes | memoryview = inflater.unconsumed_tail
             if not chunk:
                 chunk = body[pos:pos + _CHUNK]
                 pos += len(chunk)

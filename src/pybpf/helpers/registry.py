@@ -36,9 +36,11 @@ class HelperMemory(Protocol):
 class HelperContext(Protocol):
     """The running program as a helper sees it."""
 
-    memory: HelperMemory
     pc: int
     rng: random.Random
+
+    @property
+    def memory(self) -> HelperMemory: ...  # read-only here, so a Memory is one
 
 
 class CallContext(HelperContext, Protocol):

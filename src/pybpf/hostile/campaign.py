@@ -68,7 +68,7 @@ class CampaignResult:
     def failed(self) -> bool:
         return any(s.failed for s in self.stats.values())
 
-    def to_json(self) -> dict:  # type: ignore[type-arg]
+    def to_json(self) -> dict:
         return {"seed": self.seed, "seconds": round(self.seconds, 1),
                 "interrupted": self.interrupted,
                 "targets": {t: {**asdict(s), "seconds": round(s.seconds, 1)}
@@ -93,6 +93,8 @@ class Worker:
         self.proc = subprocess.Popen([sys.executable, "-m", "pybpf.hostile.worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.stderr, env=env, start_new_session=True)
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # PIPEs
+        self._stdin, self._stdout = self.proc.stdin, self.proc.stdout
         self._buf = b""
         ready = self._readline(120.0)
         if ready is None:
@@ -106,7 +108,7 @@ class Worker:
     def _readline(self, timeout: float) -> bytes | None:
         """A line from the worker, None on timeout; WorkerDied at end of file."""
         deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        fd = self._stdout.fileno()
         while b"\n" not in self._buf:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -121,12 +123,11 @@ class Worker:
         line, _, self._buf = self._buf.partition(b"\n")
         return line
 
-    def run(self, target: str, seed: int, timeout: float) -> dict | None:  # type: ignore[type-arg]
+    def run(self, target: str, seed: int, timeout: float) -> dict | None:
         """The worker's answer for one case; None when it ran past `timeout`."""
         try:
-            self.proc.stdin.write(json.dumps({"target": target, "seed": seed}).encode()  # type: ignore[union-attr]
-                                  + b"\n")
-            self.proc.stdin.flush()  # type: ignore[union-attr]
+            self._stdin.write(json.dumps({"target": target, "seed": seed}).encode() + b"\n")
+            self._stdin.flush()
         except BrokenPipeError:
             raise WorkerDied(f"exit status {self.proc.wait()}: {self._err()}") from None
         line = self._readline(timeout)
@@ -165,8 +166,8 @@ def run_campaign(count: int, targets: Iterable[str] = TARGETS, *, seed: int = 0,
     exception, a run past `timeout` seconds of CPU (on a shared machine wall time is
     not the case's; a worker silent for `wall_timeout` seconds, by default WALL_FACTOR
     times as long, is killed as hung),
-    or a MemoryError (under the `memory` address-space cap); failures of the issue-11 items fixed elsewhere are counted as
-    known unless `strict`. Reproducers go to `out_dir`."""
+    or a MemoryError (under the `memory` address-space cap); failures of the issue-11 items
+    fixed elsewhere are counted as known unless `strict`. Reproducers go to `out_dir`."""
     targets = list(targets)
     wall = wall_timeout if wall_timeout is not None else timeout * WALL_FACTOR
     load_plugins()

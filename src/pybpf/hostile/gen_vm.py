@@ -62,7 +62,8 @@ def _random_bytecode(rng: random.Random) -> bytes:
             out += rng.randbytes(8)
             continue
         op = rng.choice(_VALID_OPCODES)
-        regs = rng.randrange(256) if rng.random() < 0.05 else rng.randrange(11) | rng.randrange(11) << 4
+        regs = (rng.randrange(256) if rng.random() < 0.05
+                else rng.randrange(11) | rng.randrange(11) << 4)
         off = rng.choice([0, 1, -1, 2, -2, rng.randrange(-40, 40), rng.randrange(-32768, 32768)])
         imm = rng.choice(_IMMS + _ATOMIC_IMMS + (rng.getrandbits(32) - (1 << 31),))
         out += bytes([op, regs]) + (off & 0xFFFF).to_bytes(2, "little") + \
@@ -102,7 +103,8 @@ def _random_insns(rng: random.Random) -> list[Instruction]:
             else:
                 body.append(Instruction(kind | size, base, src if src < 10 else 0, off))
         elif r < 0.65:
-            body.append(Instruction(isa.BPF_STX | isa.BPF_ATOMIC | rng.choice([isa.BPF_W, isa.BPF_DW]),
+            size = rng.choice([isa.BPF_W, isa.BPF_DW])
+            body.append(Instruction(isa.BPF_STX | isa.BPF_ATOMIC | size,
                                     rng.choice([10, 1]), rng.randrange(10),
                                     rng.choice([-8, -16, 0]), rng.choice(_ATOMIC_IMMS)))
         elif r < 0.85:  # a jump to an instruction index (made a slot offset below)
@@ -251,7 +253,7 @@ def build_helper_program(meta: dict[str, Any], fds: list[int],
     arguments (the result of each kept in r7), optionally in a loop, then a callback
     function (for the helpers that take one) at the end. `arrays` says which of the maps
     are arrays (whose values a map_value lddw may name)."""
-    I = Instruction
+    I = Instruction  # noqa: E741 (short, for the instruction lists below)
     code: list[Instruction] = [I(0xBF, 6, 1), I(0xB7, 7, 0, 0, 0)]
     code += [I(0x7A, 10, 0, -8 * k, 0) for k in range(1, 65)]  # *(u64 *)(r10 - 8k) = 0
     loop = int(meta.get("loop", 0))
@@ -308,7 +310,8 @@ def build_helper_program(meta: dict[str, Any], fds: list[int],
 def _object_case(rng: random.Random, seed: int, env: Env) -> Case:
     idx = rng.randrange(len(env.objects)) if env.objects else -1
     meta = {"object": idx, "program": rng.randrange(16),
-            "data": rng.randbytes(rng.choice([0, 14, 34, 54, 64, 1500, rng.randrange(70000)])).hex(),
+            "data": rng.randbytes(
+                rng.choice([0, 14, 34, 54, 64, 1500, rng.randrange(70000)])).hex(),
             "ctx": rng.randbytes(rng.choice([0, 4, 24, 192, 1024])).hex()
             if rng.random() < 0.3 else None,
             "repeat": rng.choice([1, 1, 2, 10]),

@@ -19,7 +19,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 from ..errors import PyBPFError
-from .case import Case, case_rng, make_env
+from .case import Case, Env, case_rng, make_env
 from .targets import GENERATORS, RUNNERS, load_plugins
 
 
@@ -32,7 +32,7 @@ def _where(e: BaseException, limit: int = 8) -> str:
     return "".join(traceback.format_tb(e.__traceback__, limit=-limit))[-3000:]
 
 
-def run_case(case: Case, env: "object") -> tuple[str, str]:
+def run_case(case: Case, env: Env) -> tuple[str, str]:
     """Run one case here: (outcome, detail)."""
     stdin = sys.stdin
     sys.stdin = io.TextIOWrapper(io.BytesIO(b""), encoding="utf-8")

@@ -158,7 +158,8 @@ __all__ = [
     # conformance-style runs
     "RawResult", "RawRunner", "run_raw",
     # attaching
-    "PerfBuffer", "PerfEventLink", "RawTracepointLink", "SocketFilter", "TracefsError", "attach_perf_event",
+    "PerfBuffer", "PerfEventLink", "RawTracepointLink", "SocketFilter", "TracefsError",
+    "attach_perf_event",
     "attach_raw_tracepoint", "attach_socket", "attach_tracepoint", "attach_tracing",
     "perf_event_open",
     "UprobeError", "UprobeLink", "attach_uprobe",

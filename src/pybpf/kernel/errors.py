@@ -10,6 +10,7 @@ verifier too.
 from __future__ import annotations
 
 import errno as _errno
+from typing import Any, TypeVar, cast
 
 from ..errors import (ENOTSUPP, ErrnoError, RunError, VerifierError,  # noqa: F401
                       errno_name, errno_text)
@@ -36,7 +37,7 @@ class KernelError(ErrnoError):
     def _what(self) -> str:
         return self.cmd
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.__dict__.copy()))
 
 
@@ -47,7 +48,7 @@ def _rebuild(cls: "type[KernelError]", state: dict) -> "KernelError":
     return obj
 
 
-class KernelPermissionError(KernelError, PermissionError):
+class KernelPermissionError(KernelError, PermissionError):  # type: ignore[misc]  # errno: ours
     """EPERM / EACCES: missing capability, or (PROG_LOAD) the verifier refused."""
 
 
@@ -153,18 +154,21 @@ class KernelTestRunError(KernelError, RunError):
         super().__init__(err, cmd, detail)
 
 
-def _combined(base: type[KernelError]) -> dict[int, type[KernelError]]:
+_K = TypeVar("_K", bound="KernelError")
+
+
+def _combined(base: type[_K]) -> dict[int, type[_K]]:
     """For each errno class, a subclass of both `base` and it, e.g.
     KernelVerifierPermissionError. Built once at import and published as module
     attributes (so they pickle)."""
-    out: dict[int, type[KernelError]] = {}
-    made: dict[type, type[KernelError]] = {}
+    out: dict[int, type[_K]] = {}
+    made: dict[type, type[_K]] = {}
     for err, cls in _ERRNO_CLASSES.items():
         if cls not in made:
             name = base.__name__.removesuffix("Error") + cls.__name__.removeprefix("Kernel")
-            made[cls] = type(name, (base, cls), {
+            made[cls] = cast("type[_K]", type(name, (base, cls), {
                 "__doc__": f"{base.__name__} that is also a {cls.__name__}.",
-                "__module__": __name__, "__qualname__": name})
+                "__module__": __name__, "__qualname__": name}))
             globals()[name] = made[cls]
         out[err] = made[cls]
     return out
@@ -224,10 +228,10 @@ def verifier_error(err: int, log: str, cmd: str = "BPF_PROG_LOAD",
 def prog_test_run_error(err: int, detail: str = "") -> KernelTestRunError:
     """A KernelTestRunError that is also the errno's class."""
     cls = _TEST_RUN_CLASSES.get(err, KernelTestRunError)
-    return cls(err, "BPF_PROG_TEST_RUN", detail)  # type: ignore[return-value]
+    return cls(err, "BPF_PROG_TEST_RUN", detail)
 
 
 def btf_error(err: int, log: str, detail: str = "") -> KernelBTFError:
     """A KernelBTFError that is also the errno's class."""
     cls = _BTF_CLASSES.get(err, KernelBTFError)
-    return cls(err, "BPF_BTF_LOAD", log, detail)  # type: ignore[return-value]
+    return cls(err, "BPF_BTF_LOAD", log, detail)

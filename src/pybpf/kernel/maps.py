@@ -185,7 +185,7 @@ def _batch_write(cmd: int, fd: int, keys: Sequence[bytes], values: Sequence[byte
     ret, err = bpf_raw(cmd, attr)
     if ret < 0:
         exc = kernel_error(err, cmd_name(cmd), f"{attr.count} of {len(keys)} elements done")
-        exc.done = attr.count  # type: ignore[attr-defined]
+        exc.done = attr.count  # type: ignore[attr-defined]  # elements done, for the caller
         raise exc
     return attr.count
 
@@ -262,7 +262,7 @@ class Map(Owner):
                map_flags: int = 0, name: str = "", **kw: int) -> "Map":
         """BPF_MAP_CREATE. Extra keywords are the other map_create() fields."""
         fd = map_create(map_type, key_size, value_size, max_entries, map_flags=map_flags,
-                        name=name, **kw)  # type: ignore[arg-type]
+                        name=name, **kw)
         return cls(fd, map_type, key_size, value_size, max_entries, map_flags, name)
 
     @classmethod
@@ -390,7 +390,7 @@ class Map(Owner):
 
     def __contains__(self, key: object) -> bool:
         try:
-            self.lookup(key)  # type: ignore[arg-type]
+            self.lookup(key)  # type: ignore[arg-type]  # `in` takes any object; lookup checks
         except KernelKeyError:
             return False
         return True

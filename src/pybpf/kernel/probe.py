@@ -14,7 +14,7 @@ import platform
 import struct
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, TypedDict, cast
 
 from ..helper_ids import HELPER_NAMES
 from . import abi
@@ -147,7 +147,27 @@ def _kernel_version_code() -> int:
     return (nums[0] << 16) + (nums[1] << 8) + min(nums[2], 255)
 
 
-def prog_load_setup(prog_type: int) -> dict[str, int]:
+class ProgLoadSetup(TypedDict, total=False):
+    """The prog_load() keywords a probe may need beyond the type and the bytecode."""
+
+    expected_attach_type: int
+    attach_btf_id: int
+    prog_flags: int
+    kern_version: int
+
+
+class _MapExtra(TypedDict, total=False):
+    """The map_create() keywords of a probe past the three sizes (all ints)."""
+
+    map_flags: int
+    inner_map_fd: int
+    btf_fd: int
+    btf_key_type_id: int
+    btf_value_type_id: int
+    btf_vmlinux_value_type_id: int
+
+
+def prog_load_setup(prog_type: int) -> ProgLoadSetup:
     """The extra PROG_LOAD fields a minimal program of `prog_type` needs to get past
     the attr checks and into the verifier (attach type, attach BTF id, flags)."""
     t = prog_type
@@ -260,7 +280,7 @@ def probe_map_type(map_type: int) -> ProbeResult:
             setup["btf_fd"] = btf.fd
         kw = dict(setup)
         fd = map_create(map_type, kw.pop("key_size"), kw.pop("value_size"),
-                        kw.pop("max_entries"), **kw)
+                        kw.pop("max_entries"), **cast(_MapExtra, kw))
         fd.close()
         return ProbeResult(True, "created")
     except KernelError as e:
@@ -359,7 +379,7 @@ def probe_all(*, helpers: bool = True) -> dict[str, Any]:
             if not supported:
                 continue
             t = ProgType[name.upper()]
-            res = _safe(lambda: probe_helpers(t), {})
+            res = _safe(lambda t=t: probe_helpers(t), {})
             out[name] = [h for h, yes in res.items() if yes]
         report["helpers"] = out
     return report
@@ -392,8 +412,10 @@ def format_features(report: dict[str, Any]) -> str:
                  f" (harden {sysinfo.get('bpf_jit_harden')}, "
                  f"kallsyms {sysinfo.get('bpf_jit_kallsyms')})")
     lines.append(f"  unprivileged_bpf_disabled: {sysinfo.get('unprivileged_bpf_disabled')}")
-    lines.append(f"  bpffs at /sys/fs/bpf: {'mounted' if sysinfo.get('bpffs_mounted') else 'not mounted'}")
-    lines.append(f"  BTF (/sys/kernel/btf/vmlinux): {'yes' if sysinfo.get('btf_vmlinux') else 'no'}")
+    bpffs = "mounted" if sysinfo.get("bpffs_mounted") else "not mounted"
+    lines.append(f"  bpffs at /sys/fs/bpf: {bpffs}")
+    btf = "yes" if sysinfo.get("btf_vmlinux") else "no"
+    lines.append(f"  BTF (/sys/kernel/btf/vmlinux): {btf}")
     caps = sysinfo.get("capabilities") or []
     lines.append(f"  capabilities: {', '.join(caps) if caps else 'none'}")
     for key, title in (("prog_types", "Program types"), ("map_types", "Map types")):

@@ -8,7 +8,8 @@ import errno as _errno
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from enum import IntEnum
+from typing import Iterable, Sequence, TypeVar
 
 from ..isa import Instruction, encode
 from . import abi
@@ -30,7 +31,10 @@ def _code_bytes(insns: "bytes | bytearray | memoryview | Iterable[Instruction]")
     return b
 
 
-def _enum(cls: type, value: int) -> object:
+_E = TypeVar("_E", bound=IntEnum)
+
+
+def _enum(cls: type[_E], value: int) -> _E | int:
     try:
         return cls(value)
     except ValueError:
@@ -159,10 +163,10 @@ class TestRunBuffers:
         a.ctx_size_in = n_cin
         a.ctx_size_out = ctx_size_out
         views = self._views
-        if n_din:
-            views[0][:n_din] = data_in  # type: ignore[index]
-        if n_cin:
-            views[2][:n_cin] = ctx_in  # type: ignore[index]
+        if data_in:  # (n_din is its length)
+            views[0][:n_din] = data_in
+        if ctx_in:
+            views[2][:n_cin] = ctx_in
         call = self._call
         try:
             if call is not None:
@@ -251,7 +255,7 @@ def prog_get_info(prog: "int | FD | Owner", *, insns: bool = True) -> ProgInfo:
             i.nr_map_ids, i.map_ids = first.nr_map_ids, ctypes.addressof(maps)
         obj_get_info_by_fd(prog, i)
     return ProgInfo(
-        type=_enum(ProgType, i.type),  # type: ignore[arg-type]
+        type=_enum(ProgType, i.type),
         id=i.id, tag=bytes(i.tag).hex(), name=i.name.decode(errors="replace"),
         jited_prog_len=first.jited_prog_len, xlated_prog_len=first.xlated_prog_len,
         load_time=i.load_time, created_by_uid=i.created_by_uid,
@@ -285,7 +289,7 @@ class Program(Owner):
              insns: "bytes | bytearray | memoryview | Iterable[Instruction]",
              license: str = "GPL", **kw: object) -> "Program":
         """prog_load(); see there for the keywords."""
-        return prog_load(prog_type, insns, license, **kw)  # type: ignore[arg-type]
+        return prog_load(prog_type, insns, license, **kw)  # type: ignore[arg-type]  # its keywords
 
     @classmethod
     def from_fd(cls, fd: FD) -> "Program":
@@ -303,7 +307,8 @@ class Program(Owner):
 
     def test_run(self, data_in: bytes | None = None, **kw: object) -> TestRunResult:
         """prog_test_run() on this program, with this thread's buffers of earlier runs."""
-        return self._test_run_buffers().run(self.fd, data_in, **kw)  # type: ignore[arg-type]
+        buffers = self._test_run_buffers()
+        return buffers.run(self.fd, data_in, **kw)  # type: ignore[arg-type]  # its keywords
 
     def _test_run_buffers(self) -> TestRunBuffers:
         bufs: TestRunBuffers | None = getattr(self._local, "buffers", None)

@@ -115,7 +115,7 @@ def wrap(code: bytes, mem_len: int, map_fd: int) -> bytes:
             pc += 1
     # The main function ends where the first subprogram starts.
     main_end = n
-    for pc, (opcode, regs, off, imm) in enumerate(slots):
+    for pc, (opcode, regs, _off, imm) in enumerate(slots):
         if pc in second:
             continue
         if (opcode == _OP_CALL and regs >> 4 == _PSEUDO_CALL) or \

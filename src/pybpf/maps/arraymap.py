@@ -50,7 +50,7 @@ class ArrayMap(GenericBatch, VMMap):
     def _update_raw(self, key: bytes | None, value: Any, flags: int) -> None:
         if flags or not self._writable:
             return VMMap._update_raw(self, key, value, flags)
-        idx = int.from_bytes(key, "little")  # type: ignore[arg-type]
+        idx = int.from_bytes(key, "little")  # type: ignore[arg-type]  # keyed maps: bytes
         if idx >= self.max_entries:
             raise map_error(E.E2BIG, "update", f"index {idx} >= max_entries {self.max_entries}")
         off = idx * self.slot_bytes

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, TypeVar
 
 from ..backend import get_backend
 from ..uapi import BPF_ANY, MapType
@@ -78,7 +78,7 @@ class Map(MutableMapping):
     # --- shape -------------------------------------------------------------------------
     @property
     def type(self) -> MapType:
-        return MapType(self.spec.type)
+        return MapType(self.spec.type_id)
 
     @property
     def key_size(self) -> int:
@@ -211,8 +211,9 @@ class Map(MutableMapping):
         raw = self._lookup_raw(key, flags)
         return self._decode(raw) if self._percpu else raw
 
-    def update(self, key: Any = _MISSING, value: Any = _MISSING, flags: int = BPF_ANY,
-               **kw: Any) -> None:
+    def update(  # type: ignore[override]  # bpf's (key, value, flags), and dict's as well
+            self, key: Any = _MISSING, value: Any = _MISSING, flags: int = BPF_ANY,
+            **kw: Any) -> None:
         """Insert or replace (flags BPF_ANY / BPF_NOEXIST / BPF_EXIST). Called with a
         mapping or pairs and no value, it is MutableMapping.update."""
         if value is _MISSING:
@@ -305,12 +306,14 @@ class Map(MutableMapping):
     def update_batch(self, items: "Iterable[tuple[Any, Any]] | dict", flags: int = BPF_ANY) -> int:
         """BPF_MAP_UPDATE_BATCH; returns how many were written."""
         pairs = list(items.items()) if isinstance(items, dict) else list(items)
-        return self._update_batch_raw([self._key(k) for k, _ in pairs],  # type: ignore[misc]
+        keys = [self._key(k) for k, _ in pairs]
+        return self._update_batch_raw(keys,  # type: ignore[arg-type]  # keyless: no batches
                                       [self._value(v) for _, v in pairs], flags)
 
     def delete_batch(self, keys: Iterable[Any]) -> int:
         """BPF_MAP_DELETE_BATCH; returns how many were deleted."""
-        return self._delete_batch_raw([self._key(k) for k in keys])  # type: ignore[misc]
+        raw = [self._key(k) for k in keys]
+        return self._delete_batch_raw(raw)  # type: ignore[arg-type]  # keyless: no batches
 
     # --- mapping protocol -------------------------------------------------------------
     def __getitem__(self, key: Any) -> Any:
@@ -335,7 +338,7 @@ class Map(MutableMapping):
             return False
         return True
 
-    def keys(self) -> Iterator[bytes]:  # type: ignore[override]
+    def keys(self) -> Iterator[bytes]:  # type: ignore[override]  # lazy, not a view
         """Every key, in BPF_MAP_GET_NEXT_KEY order."""
         k = self._next_key_raw(None)
         while k is not None:
@@ -348,14 +351,14 @@ class Map(MutableMapping):
     def __len__(self) -> int:
         return sum(1 for _ in self.keys())
 
-    def items(self) -> Iterator[tuple[bytes, Any]]:  # type: ignore[override]
+    def items(self) -> Iterator[tuple[bytes, Any]]:  # type: ignore[override]  # lazy, not a view
         for k in self.keys():
             try:
                 yield k, self.lookup(k)
             except KeyError:  # an empty slot of an fd array, or deleted meanwhile
                 continue
 
-    def values(self) -> Iterator[Any]:  # type: ignore[override]
+    def values(self) -> Iterator[Any]:  # type: ignore[override]  # lazy, not a view
         for _, v in self.items():
             yield v
 
@@ -394,7 +397,10 @@ class Map(MutableMapping):
                 f"value={self.value_size} max={self.max_entries} {state}>")
 
 
-def populate(m: "Map", spec: MapSpec, backend: str) -> "Map":
+_M = TypeVar("_M", bound="Map")
+
+
+def populate(m: _M, spec: MapSpec, backend: str) -> _M:
     """Write a new map's `contents` (inner MapSpecs are created on `backend`), freeze it
     if the spec says so; close it again if any of that fails."""
     try:

@@ -5,6 +5,7 @@ other. A missing key is a `MapKeyError`, which is also a KeyError."""
 from __future__ import annotations
 
 import errno as _errno
+from typing import Any
 
 from ..errors import ENOTSUPP, ErrnoError
 
@@ -23,7 +24,7 @@ class MapError(ErrnoError):
     def _what(self) -> str:
         return self.op
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.detail, self._errno, self.op))
 
 
@@ -71,7 +72,7 @@ class MapPinError(MapSpecError):
     (the message names each difference)."""
 
 
-class MapPermissionError(MapError, PermissionError):
+class MapPermissionError(MapError, PermissionError):  # type: ignore[misc]  # errno: ours
     """EPERM / EACCES: writing a frozen or BPF_F_RDONLY map from user space, reading a
     BPF_F_WRONLY one."""
 

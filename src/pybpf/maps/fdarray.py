@@ -196,13 +196,13 @@ class HashOfMapsMap(_MapOfMaps, HashMap):
     def _op_update(self, key: bytes | None, value: Any, flags: int, prog: bool) -> int:
         err = HashMap._op_update(self, key, value.id.to_bytes(4, "little"), flags, False)
         if not err:
-            self._maps[key] = value  # type: ignore[index]
+            self._maps[key] = value  # type: ignore[index]  # keyed maps: bytes
         return err
 
     def _op_delete(self, key: bytes | None) -> int:
         err = HashMap._op_delete(self, key)
         if not err:
-            self._maps.pop(key, None)  # type: ignore[arg-type]
+            self._maps.pop(key, None)  # type: ignore[arg-type]  # keyed maps: bytes
         return err
 
     def _lookup_batch_raw(self, count: int, token: bytes | None, delete: bool
@@ -233,4 +233,4 @@ class HashOfMapsMap(_MapOfMaps, HashMap):
         return [m for m in self._maps.values() if not m.closed]
 
     def inner(self, key: Any) -> VMMap | None:
-        return self._maps.get(self._key(key))  # type: ignore[arg-type]
+        return self._maps.get(self._key(key))  # type: ignore[arg-type]  # keyed: bytes

@@ -75,14 +75,14 @@ class HashMap(VMMap):
         return -1 if slot is None else slot * self.slot_bytes
 
     def _lookup_raw(self, key: bytes | None, flags: int) -> bytes:
-        slot = self._slots.get(key)  # type: ignore[arg-type]
+        slot = self._slots.get(key)  # type: ignore[arg-type]  # None only for keyless maps
         if slot is None or flags or not self._readable:
             return VMMap._lookup_raw(self, key, flags)
         off = slot * self.slot_bytes
         return bytes(self._view[off:off + self._user_len])
 
     def _update_raw(self, key: bytes | None, value: Any, flags: int) -> None:
-        slot = self._slots.get(key)  # type: ignore[arg-type]
+        slot = self._slots.get(key)  # type: ignore[arg-type]  # None only for keyless maps
         if slot is None or flags or not self._writable or not self._in_place:
             return VMMap._update_raw(self, key, value, flags)
         off = slot * self.slot_bytes
@@ -127,12 +127,12 @@ class HashMap(VMMap):
         return 0
 
     def _op_delete(self, key: bytes | None) -> int:
-        slot = self._slots.pop(key, None)  # type: ignore[arg-type]
+        slot = self._slots.pop(key, None)  # type: ignore[arg-type]  # None only for keyless maps
         if slot is None:
             return E.ENOENT
-        self._unlink(key)  # type: ignore[arg-type]
+        self._unlink(key)  # type: ignore[arg-type]  # None only for keyless maps
         self._free.free(slot)
-        self._forget(key)  # type: ignore[arg-type]
+        self._forget(key)  # type: ignore[arg-type]  # None only for keyless maps
         return 0
 
     def walk(self) -> Generator[bytes, None, None]:

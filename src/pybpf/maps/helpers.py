@@ -239,7 +239,7 @@ def for_each_map_elem(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: 
             if r0 & M64:
                 break
     finally:
-        keys.close()  # type: ignore[attr-defined]  # ends a hash walk
+        keys.close()  # ends a hash walk
         del mem.regions[seg]
         ctx.pc = pc
     return count, n

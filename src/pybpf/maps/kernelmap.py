@@ -28,7 +28,7 @@ def translated(op: str) -> Iterator[None]:
     except KernelError as e:
         exc = map_error(e.errno, op, e.detail)
         if hasattr(e, "done"):
-            exc.done = e.done  # type: ignore[attr-defined]
+            exc.done = e.done  # type: ignore[attr-defined]  # kept from the batch
         raise exc from None
 
 
@@ -53,14 +53,14 @@ class KernelMap(Map):
             if spec.inner is not None:
                 inner = cls.create(spec.inner.with_(contents=(), freeze=False))
             with translated("create"):
-                fd = map_create(spec.type, spec.key_size, spec.value_size, spec.max_entries,
+                fd = map_create(spec.type_id, spec.key_size, spec.value_size, spec.max_entries,
                                 map_flags=spec.flags, name=spec.name,
                                 inner_map_fd=inner.fd if inner is not None else 0,
                                 map_extra=spec.map_extra)
         finally:
             if inner is not None:
                 inner.close()
-        m = cls(_KMap(fd, spec.type, spec.key_size, spec.value_size, spec.max_entries,
+        m = cls(_KMap(fd, spec.type_id, spec.key_size, spec.value_size, spec.max_entries,
                       spec.flags, spec.name), spec)
         return populate(m, spec, "kernel")
 

@@ -17,6 +17,7 @@ from .spec import MapSpec, Pinning
 
 if TYPE_CHECKING:
     from .base import Map
+    from .kernelmap import KernelMap
     from .vmbase import VMMap
 
 DESCRIPTOR_FORMAT = "pybpf-vm-map"
@@ -189,13 +190,14 @@ def _make_dirs(root: str, directory: str) -> None:
 
 
 def pin_or_reuse(name: str, spec: MapSpec, root: str, object_id: str = ""
-                 ) -> "tuple[Map, str]":
+                 ) -> "tuple[KernelMap, str]":
     """A kernel map for `spec` pinned at <root>/<name> (LIBBPF_PIN_BY_NAME, or no
     pinning given) or in iproute2's namespaces (see pin_directory), as libbpf and
     iproute2 do: a compatible map already pinned there is reused as it is (its
     contents kept); otherwise a new map is created (with its contents) and pinned.
     A pinned map that differs is a MapPinError naming each difference."""
     from ..kernel.objects import is_bpffs
+    from .kernelmap import KernelMap
     how = _convention(spec.pinning)
     if not _PIN_NAME_RE.fullmatch(name) or name in (".", ".."):
         raise MapPinError(f"map {name!r} cannot be pinned by name: a pin name is "
@@ -209,6 +211,7 @@ def pin_or_reuse(name: str, spec: MapSpec, root: str, object_id: str = ""
     want = spec.resolved()
     if os.path.lexists(path):
         m = open_pinned(path)
+        assert isinstance(m, KernelMap)  # root is a bpffs: what is pinned there is the kernel's
         try:
             diff = reuse_mismatch(want, m.spec)
         except Exception:
@@ -218,24 +221,24 @@ def pin_or_reuse(name: str, spec: MapSpec, root: str, object_id: str = ""
             m.close()
             raise MapPinError(f"map {name!r}: the map pinned at {path} cannot be reused: "
                                + "; ".join(diff), op="pin")
-        from .kernelmap import KernelMap
         reused = KernelMap(m.kmap, want)  # same shape; the spec keeps its BTF types
         reused.pin_path = path
         reused.reused = True
         return reused, path
     _make_dirs(root, directory)
-    m = want.create("kernel")
+    created = want.create("kernel")
+    assert isinstance(created, KernelMap)
     try:
-        m.pin(path)
+        created.pin(path)
     except MapExistsError:  # pinned meanwhile by another loader: reuse that one
-        m.close()
+        created.close()
         return pin_or_reuse(name, spec, root, object_id)
     except BaseException:
-        m.close()
+        created.close()
         raise
-    m.pin_path = path
-    m.reused = False
-    return m, path
+    created.pin_path = path
+    created.reused = False
+    return created, path
 
 
 def _is_dir(path: str) -> bool:

@@ -80,7 +80,7 @@ class QueueStackMap(VMMap):
         err, value = self._op_pop(False)
         if err:
             raise map_error(err, "peek", "the map is empty")
-        return value  # type: ignore[return-value]
+        return value  # type: ignore[return-value]  # err 0: a value
 
     def _lookup_and_delete_raw(self, key: bytes | None, flags: int) -> bytes:
         self._can_read("pop")
@@ -90,7 +90,7 @@ class QueueStackMap(VMMap):
         err, value = self._op_pop(True)
         if err:
             raise map_error(err, "pop", "the map is empty")
-        return value  # type: ignore[return-value]
+        return value  # type: ignore[return-value]  # err 0: a value
 
     def prog_lookup(self, key: bytes) -> int:
         raise MapNotSupportedError("use bpf_map_peek_elem on queue/stack maps")

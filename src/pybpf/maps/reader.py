@@ -39,7 +39,9 @@ class RingBufReader:
             raise MapInvalidError(f"{ringbuf!r} is not a ring buffer", op="reader")
         self.map = ringbuf
         self.callback = callback
-        self._cons, self._prod, self._data, self._fd = ringbuf.memory()  # type: ignore[attr-defined]
+        # a ring buffer (checked above): both backends' have memory()
+        self._cons, self._prod, self._data, self._fd = \
+            ringbuf.memory()  # type: ignore[attr-defined]  # see above
         self._mask = ringbuf.max_entries - 1
         self._is_vm = not get_backend(ringbuf.backend).caps.fd_handles
         # a wakeup may be skipped (BPF_RB_NO_WAKEUP, a producer in another process):

@@ -9,10 +9,11 @@ user can fix it in between (`spec.maps["x"] = spec.maps["x"].with_(max_entries=6
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import InitVar, dataclass, field, fields, replace
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from ..uapi import MapFlag, MapType
 from .errors import MapSpecError, MapSpecNotSupportedError, MapSpecTooBigError
@@ -170,12 +171,19 @@ class MapSpec:
 
     # --- shape ----------------------------------------------------------------------------
     @property
+    def type_id(self) -> int:
+        """`type` as the kernel's number, which __post_init__ made of a name or MapType."""
+        t = self.type
+        assert isinstance(t, int), t
+        return t
+
+    @property
     def map_type(self) -> MapType:
-        return MapType(self.type)
+        return MapType(self.type_id)
 
     @property
     def type_name(self) -> str:
-        return type_name(self.type)  # type: ignore[arg-type]
+        return type_name(self.type_id)
 
     @property
     def percpu(self) -> bool:
@@ -194,10 +202,12 @@ class MapSpec:
     def _named(self, reason: str) -> str:
         return f"map {self.name!r}: {reason}" if self.name else reason
 
-    def _fail(self, reason: str, cls: type = MapSpecError, **kw: Any) -> None:
+    def _fail(self, reason: str, cls: builtins.type[MapSpecError] = MapSpecError,
+              **kw: Any) -> NoReturn:
         raise cls(self._named(reason), op="create", **kw)
 
-    def _bad(self, field_name: str, why: str, cls: type = MapSpecError) -> None:
+    def _bad(self, field_name: str, why: str,
+             cls: builtins.type[MapSpecError] = MapSpecError) -> NoReturn:
         """Fail naming the field, its value and the map type:
         "map 'x': max_entries 0 is invalid for hash maps (must be > 0)"."""
         value = getattr(self, field_name)
@@ -517,7 +527,7 @@ def _check_cpumap(s: MapSpec) -> None:
 
 _CHECKED_AT_ALLOC = frozenset({MapType.CPUMAP})  # no map_alloc_check: checked in map_alloc
 
-_CHECKS = {
+_CHECKS: dict[int, Callable[[MapSpec], None]] = {
     MapType.DEVMAP: _check_devmap,
     MapType.DEVMAP_HASH: _check_devmap,
     MapType.XSKMAP: _check_devmap,

@@ -22,14 +22,14 @@ from .vmbase import VMMap
 class MapTable:
     """VM maps by fd, in the order they were added (the fd_array order)."""
 
-    def __init__(self, maps: Iterable[VMMap] = ()) -> None:
+    def __init__(self, maps: Iterable[object] = ()) -> None:
         self._by_fd: dict[int, VMMap] = {}
         self._active: dict[int, VMMap] = {}
         for m in maps:
             self.add(m)
 
-    def add(self, m: VMMap) -> int:
-        """Add a map; returns its fd."""
+    def add(self, m: object) -> int:
+        """Add a map (MapBadFDError unless a VM map); returns its fd."""
         if not isinstance(m, VMMap):
             raise MapBadFDError(f"the VM runs VM maps (spec.create('vm')), not {m!r}",
                                 op="table")

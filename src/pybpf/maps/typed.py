@@ -58,7 +58,7 @@ class RawCodec:
 class Record(dict):
     """A decoded struct used as a key: a dict that is hashable (treat it as frozen)."""
 
-    def __hash__(self) -> int:  # type: ignore[override]
+    def __hash__(self) -> int:  # type: ignore[override]  # dict's is None
         return hash(tuple(self.items()))
 
 
@@ -175,11 +175,11 @@ class TypedMap(MutableMapping):
             return False
         return k in self.map
 
-    def items(self) -> Iterator[tuple[Any, Any]]:  # type: ignore[override]
+    def items(self) -> Iterator[tuple[Any, Any]]:  # type: ignore[override]  # lazy, not a view
         for raw_k, raw_v in self.map.items():
             yield self.decode_key(raw_k), self.decode_value(raw_v)
 
-    def values(self) -> Iterator[Any]:  # type: ignore[override]
+    def values(self) -> Iterator[Any]:  # type: ignore[override]  # lazy, not a view
         for _, v in self.items():
             yield v
 

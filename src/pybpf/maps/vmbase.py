@@ -69,6 +69,8 @@ class VMMap(Map):
 
     backend = "vm"
     shareable = False  # whether the memory can be shared with another process (pin)
+    slab: Slab  # the values' memory (_init_memory)
+    _view: memoryview
 
     def __init__(self, spec: MapSpec, *, backing: str | None = None) -> None:
         super().__init__(spec)
@@ -367,6 +369,7 @@ class GenericBatch:
         err, k = self._op_next(prev)
         if err or k is None:
             return keys, values, None
+        assert prev is not None  # count > 0: the loop set it
         return keys, values, prev.ljust(max(self.key_size, 8), b"\0")
 
     def _update_batch_raw(self: Any, keys: list[bytes], values: list[Any], flags: int) -> int:
@@ -377,7 +380,7 @@ class GenericBatch:
             err = self._op_update(k, v, flags, False)
             if err:
                 exc = map_error(err, "update_batch", f"{i} of {len(keys)} elements done")
-                exc.done = i  # type: ignore[attr-defined]
+                exc.done = i  # type: ignore[attr-defined]  # for the caller
                 raise exc
         return len(keys)
 
@@ -387,6 +390,6 @@ class GenericBatch:
             err = self._op_delete(k)
             if err:
                 exc = map_error(err, "delete_batch", f"{i} of {len(keys)} elements done")
-                exc.done = i  # type: ignore[attr-defined]
+                exc.done = i  # type: ignore[attr-defined]  # for the caller
                 raise exc
         return len(keys)

@@ -62,7 +62,7 @@ def vm_map_type_names() -> list[str]:
 
 
 def vm_map_class(spec: MapSpec) -> Callable[..., VMMap]:
-    cls = _CLASSES.get(spec.type)  # type: ignore[call-overload]
+    cls = _CLASSES.get(spec.type_id)
     if cls is None:
         raise VMMapTypeError(f"{spec.type_name} maps are not implemented on the VM (use "
                              f"--backend kernel / instantiate('kernel'); the VM has "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
+from typing import Literal
 
 from .netdev import IFF_LOOPBACK, IFF_POINTOPOINT
 from .netns import (
@@ -68,8 +69,8 @@ class FibParams:
 
     buf: bytearray
 
-    def _u(self, off: int, n: int, order: str = "little") -> int:
-        return int.from_bytes(self.buf[off:off + n], order)  # type: ignore[arg-type]
+    def _u(self, off: int, n: int, order: Literal["little", "big"] = "little") -> int:
+        return int.from_bytes(self.buf[off:off + n], order)
 
     def _set(self, off: int, n: int, v: int) -> None:
         self.buf[off:off + n] = v.to_bytes(n, "little")

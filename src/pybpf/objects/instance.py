@@ -581,11 +581,11 @@ def patch_program(spec: ObjectSpec, pspec: ProgramSpec, maps: dict[str, Any],
     code = bytearray(isa.encode(insns))
     if pspec.core_relos:
         from ..btf import CoreRelo as BtfCoreRelo
-        from ..btf import CoreRelocator, patch_insn
+        from ..btf import CoreRelocator, CoreReloKind, patch_insn
         relocator = CoreRelocator(spec.btf, core_target)
         for relo in pspec.core_relos:
             res = relocator.relocate(BtfCoreRelo(relo.pc * 8, relo.type_id, relo.access,
-                                                 relo.kind))
+                                                 CoreReloKind(relo.kind)))
             patch_insn(code, relo.pc, res)
     return bytes(code)
 

@@ -148,7 +148,8 @@ def format_show(desc: dict[str, Any]) -> str:
         flags = f" flags={'|'.join(m['flags'])}" if m["flags"] else ""
         kv = ""
         if m.get("key_type") or m.get("value_type"):
-            kv = f"  key {m.get('key_type') or m['key_size']}  value {m.get('value_type') or m['value_size']}"
+            kv = (f"  key {m.get('key_type') or m['key_size']}"
+                  f"  value {m.get('value_type') or m['value_size']}")
         out.append(f"  {m['name']:<24} {m['type']:<16} key {m['key_size']:>3} value "
                    f"{m['value_size']:>5} max {m['max_entries']:>7}{flags}")
         if kv:

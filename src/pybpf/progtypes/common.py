@@ -9,7 +9,7 @@ from typing import TypeVar
 from ..errors import HelperError
 from ..helpers import charge_bytes, destination, read_bytes, zero_fill
 from ..isa import M32, M64
-from ..vm import CallContext, Memory
+from ..vm import CallContext, Memory, RegionAccess
 
 T = TypeVar("T")
 
@@ -52,13 +52,13 @@ def zero_mem(ctx: CallContext, addr: int, size: int) -> None:
     zero_fill(ctx, addr, size)
 
 
-def map_region(memory: Memory, name: str, size_or_buf: int | bytearray, access: object,
+def map_region(memory: Memory, name: str, size_or_buf: int | bytearray, access: RegionAccess,
                writable: bool = True) -> int:
     """Map a region routed through `access` and return its base (also stored on the
     access object as `.base`)."""
     buf = size_or_buf if isinstance(size_or_buf, bytearray) else bytearray(size_or_buf)
-    region = memory.map(name, buf, writable=writable, access=access)  # type: ignore[arg-type]
-    access.base = region.base  # type: ignore[attr-defined]
+    region = memory.map(name, buf, writable=writable, access=access)
+    access.base = region.base  # type: ignore[attr-defined]  # each context keeps its base
     return region.base
 
 

@@ -162,7 +162,7 @@ class Task:
             if not user_access_ok(addr, len(data)):
                 raise TaskError(f"user region {addr:#x}+{len(data)} does not lie below "
                                 f"TASK_SIZE_MAX ({TASK_SIZE_MAX:#x})")
-        for addr, data in self.kernel_memory:
+        for addr, _data in self.kernel_memory:
             if not kernel_read_allowed(addr):
                 raise TaskError(f"kernel region at {addr:#x} is at an address kernel "
                                 "reads refuse (user range, non-canonical or vsyscall)")
@@ -181,7 +181,7 @@ class Task:
         base: dict[str, object] = {"pid": tid, "tgid": os.getpid(), "uid": os.getuid(),
                                    "gid": os.getgid(), "comm": _host_comm(tid)}
         base.update(overrides)
-        return cls(**base)  # type: ignore[arg-type]
+        return cls(**base)  # type: ignore[arg-type]  # caller's overrides: __post_init__ checks
 
     @property
     def user_space(self) -> AddressSpace:
@@ -230,7 +230,7 @@ def task_of(ctx: object) -> Task:
         return cached
     current = Task.current()
     if hasattr(ctx, "host_task"):
-        ctx.host_task = current  # type: ignore[attr-defined]
+        ctx.host_task = current
     return current
 
 

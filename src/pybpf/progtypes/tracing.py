@@ -137,8 +137,9 @@ def run_context(vm: VM, prog_type: ProgType, ctx: bytes, *, arch: str | None = N
     spec = tracing_spec(prog_type, arch=arch, tracepoint=tracepoint)
     access = MemoryContext(spec, ctx, f"ctx({spec.struct})")
     memory = Memory()
-    base = map_region(memory, access.region_name, bytearray(ctx), access)
-    access.memory = memory.regions[base >> 32].buf  # type: ignore[assignment]
+    buf = bytearray(ctx)
+    base = map_region(memory, access.region_name, buf, access)
+    access.memory = buf  # the region's bytes: the program's stores are the context's
     with running_in(vm, task):
         return vm.execute(memory, base).r0
 
@@ -155,9 +156,9 @@ def max_ctx_offset(code: bytes) -> int:
         pcs.append(pc)
         pc += i.slots
     by_pc = dict(zip(pcs, insns))
-    State = tuple
-    start: State = tuple([None, 0] + [None] * 9)
-    states: dict[int, State] = {0: start}
+    # per register: its offset from the context pointer, None when not a context pointer
+    start: tuple[int | None, ...] = tuple([None, 0] + [None] * 9)
+    states: dict[int, tuple[int | None, ...]] = {0: start}
     work = [0]
     best = 0
     while work:
@@ -167,7 +168,7 @@ def max_ctx_offset(code: bytes) -> int:
         if insn is None:
             continue
         kind = classify(insn)
-        nxt = [pc + insn.slots]
+        nxt: list[int | None] = [pc + insn.slots]
         cls = insn.opcode & 7
         if kind == InsnKind.LDX:
             base = st[insn.src]
@@ -187,8 +188,9 @@ def max_ctx_offset(code: bytes) -> int:
             src_x = insn.opcode & 0x08
             if op == 0xB0 and is64 and src_x and not insn.off:  # mov64 reg
                 st[insn.dst] = st[insn.src]
-            elif op in (0x00, 0x10) and is64 and not src_x and st[insn.dst] is not None:
-                st[insn.dst] += insn.imm if op == 0x00 else -insn.imm
+            elif op in (0x00, 0x10) and is64 and not src_x \
+                    and (d := st[insn.dst]) is not None:
+                st[insn.dst] = d + (insn.imm if op == 0x00 else -insn.imm)
             else:
                 st[insn.dst] = None
         elif kind in (InsnKind.LDDW, InsnKind.ENDIAN, InsnKind.LD_ABS, InsnKind.LD_IND):
@@ -201,7 +203,7 @@ def max_ctx_offset(code: bytes) -> int:
         elif kind in (InsnKind.JA, InsnKind.JCOND, InsnKind.MAY_GOTO):
             tgt = jump_target(insn, pc)
             nxt = [tgt] if kind == InsnKind.JA else [pc + 1, tgt]
-        new: State = tuple(st)
+        new = tuple(st)
         for n in nxt:
             if n is None or n not in by_pc:
                 continue
@@ -247,10 +249,10 @@ def test_run_raw_tp(vm: VM, code: bytes | None, args: RunArgs,
         raise TestRunError(errno.ENXIO, f"cpu {args.cpu} is not online")
     access = MemoryContext(raw_tp_spec(), args.ctx_in, "ctx(raw_tp args)")
     memory = Memory()
-    base = map_region(memory, access.region_name, bytearray(args.ctx_in) or bytearray(0),
-                      access) if n else 0
+    buf = bytearray(args.ctx_in)
+    base = map_region(memory, access.region_name, buf, access) if n else 0
     if n:
-        access.memory = memory.regions[base >> 32].buf  # type: ignore[assignment]
+        access.memory = buf  # the region's bytes
     with running_in(vm, task):
         r0 = vm.execute(memory, base).r0
     return TestRunResult(r0 & 0xFFFF_FFFF, b"", b"", 0)

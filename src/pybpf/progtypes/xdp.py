@@ -317,7 +317,7 @@ def xdp_redirect_map(ctx: CallContext, r1: int, r2: int, r3: int, *_: int) -> in
     if r3 & ~(XDP_ACTION_MASK | mask):
         return XdpAction.ABORTED
     key = r2 & M32
-    found = m.redirect_target(key)  # type: ignore[attr-defined]
+    found = m.redirect_target(key)
     if not found and not r3 & BPF_F_BROADCAST:
         return r3 & XDP_ACTION_MASK
     return XdpAction.REDIRECT
@@ -466,8 +466,11 @@ def _run_live(vm: VM, x: XdpBuff, expected_attach_type: int, repeat: int) -> tup
     return timed(once, repeat)
 
 
-def run_xdp(vm: VM, packet: bytes, **kw: object) -> tuple[int, bytes]:
+def run_xdp(vm: VM, packet: bytes, *, expected_attach_type: int = 0,
+            devices: Devices | None = None,
+            netns: NetNamespace | None = None) -> tuple[int, bytes]:
     """Convenience: test-run `packet` once; (retval, data_out)."""
-    r = test_run_xdp(vm, RunArgs.make(packet, None, None, None, 1, 0, 0, 0), **kw)  # type: ignore[arg-type]
+    r = test_run_xdp(vm, RunArgs.make(packet, None, None, None, 1, 0, 0, 0),
+                     expected_attach_type=expected_attach_type, devices=devices, netns=netns)
     return r.retval, r.data_out
 

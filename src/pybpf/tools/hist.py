@@ -18,7 +18,7 @@ are skipped unless `strip_leading_zero` is False.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Protocol, Sequence
 
 STARS_MAX = 40
 BUCKETS = 64
@@ -95,13 +95,19 @@ def hist_json(buckets: Sequence[int]) -> list[dict[str, int]]:
     return out
 
 
-def buckets_from_map(m: object, n: int = BUCKETS) -> list[int]:
+class _ArrayMap(Protocol):
+    """What buckets_from_map reads: values by their 4-byte key (a VM or kernel map)."""
+
+    def __getitem__(self, key: bytes, /) -> Any: ...
+
+
+def buckets_from_map(m: _ArrayMap, n: int = BUCKETS) -> list[int]:
     """The counts of an array map of `n` __u64 buckets (VM or kernel map; per-CPU
     values are summed)."""
     out = []
     for i in range(n):
         try:
-            raw = m[i.to_bytes(4, "little")]  # type: ignore[index]
+            raw = m[i.to_bytes(4, "little")]
         except (KeyError, IndexError):
             out.append(0)
             continue

@@ -72,7 +72,7 @@ def is_permission_error(err: BaseException) -> bool:
     from ..kernel import KernelVerifierError
     if getattr(err, "errno", None) != _errno.EPERM:
         return False
-    if isinstance(err, KernelVerifierError) and getattr(err, "log", ""):
+    if isinstance(err, KernelVerifierError) and err.log:
         return False
     op = str(getattr(err, "op", "") or getattr(err, "cmd", ""))
     return not any(word in op.lower() for word in ("elem", "batch", "update", "delete",

@@ -4,8 +4,9 @@ files and machine-readable output stay clean."""
 
 from __future__ import annotations
 
+import functools
 import sys
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 
 def wanted(as_json: bool = False, stream: TextIO | None = None) -> bool:
@@ -72,13 +73,14 @@ class StepProgress:
 
     def __init__(self, *, unit: str = "it", desc: str = "", as_json: bool = False,
                  minimum: int = 1) -> None:
-        self._args = dict(unit=unit, desc=desc, as_json=as_json, minimum=minimum)
+        self._open: Callable[[int], Progress] = functools.partial(
+            progress, unit=unit, desc=desc, as_json=as_json, minimum=minimum)
         self._bar: Progress | None = None
         self._done = 0
 
     def __call__(self, done: int, total: int) -> None:
         if self._bar is None:
-            self._bar = progress(total, **self._args)  # type: ignore[arg-type]
+            self._bar = self._open(total)
         self._bar.update(done - self._done)
         self._done = done
 

@@ -185,7 +185,7 @@ def _map_table(maps: object) -> MapTableLike | None:
     if isinstance(maps, MapTableLike):
         return maps
     from ..maps.table import MapTable  # importgraph: facade
-    return MapTable(maps)  # type: ignore[arg-type]
+    return MapTable(maps)  # type: ignore[arg-type]  # any iterable; MapTable checks each map
 
 
 

@@ -332,12 +332,12 @@ class _Translator:
         ns = self.namespace()
         if self.chunk_count == 1:
             exec(compile(self.chunk_source(0, ns), "<bpf program>", "exec"), ns)
-            return ns["_program"]  # type: ignore[return-value]
+            return ns["_program"]  # type: ignore[return-value]  # exec defined it
         fns: list[Callable] = [self._lazy(k, ns) for k in range(self.chunk_count)]
         ns["_chunk_fns"] = fns
         ns["_chunk_starts"] = [self._start(self.chunks[k]) for k in range(self.chunk_count)]
         exec(compile(self.driver_source(), "<bpf program>", "exec"), ns)
-        return ns["_program"]  # type: ignore[return-value]
+        return ns["_program"]  # type: ignore[return-value]  # exec defined it
 
     def _lazy(self, k: int, ns: dict) -> Callable:
         fns_name = f"_chunk{k}"
@@ -345,8 +345,8 @@ class _Translator:
         def first_entry(*args: object) -> object:
             exec(compile(self.chunk_source(k, ns), f"<bpf program chunk {k}>", "exec"), ns)
             fn = ns[fns_name]
-            ns["_chunk_fns"][k] = fn  # type: ignore[index]
-            return fn(*args)  # type: ignore[operator]
+            ns["_chunk_fns"][k] = fn
+            return fn(*args)
         return first_entry
 
 

@@ -71,7 +71,7 @@ SKB_FIELDS: tuple[CtxField, ...] = table([
 _SOCK_FIELDS = frozenset(["family", "remote_ip4", "local_ip4", "remote_port", "local_port",
                           *[f"remote_ip6[{i}]" for i in range(4)],
                           *[f"local_ip6[{i}]" for i in range(4)]])
-_NONE = (frozenset(), frozenset())
+_NONE: tuple[frozenset[int], frozenset[int]] = (frozenset(), frozenset())
 
 # Per program type: fields the type may not touch, fields it may write (net/core/filter.c
 # sk_filter_/cg_skb_/tc_cls_act_/lwt_is_valid_access over bpf_skb_is_valid_access).

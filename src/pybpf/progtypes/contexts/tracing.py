@@ -199,7 +199,7 @@ class TracepointFormat:
     def spec(self) -> ContextSpec:
         """The access rules (tp_prog_is_valid_access: aligned reads from offset 8, past
         the common header) with this event's fields named."""
-        rows = []
+        rows: list[tuple] = []
         for f in self.fields:
             if f.offset < 8:
                 rows.append((f.name, f.offset, f.size, _M, f"{f.type} (common header)"))
