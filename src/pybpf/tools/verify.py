@@ -32,7 +32,7 @@ class VerifyInputError(PyBPFError):
     """Bad input to `pybpf verify` (a file, a type, an option): exit status 2."""
 
 
-# --- reading the input -------------------------------------------------------------------------
+# --- reading the input ----------------------------------------------------------------------------
 
 _HEX = re.compile(r"^[0-9a-fA-F\s]*$")
 
@@ -103,7 +103,7 @@ def _type_name(t: int) -> str:
     return prog_type_name(t)
 
 
-# --- the verdicts -------------------------------------------------------------------------------
+# --- the verdicts ---------------------------------------------------------------------------------
 
 def _result_dict(name: str, section: str | None, prog_type: int, r: Any) -> dict[str, Any]:
     return {"name": name, "section": section, "type": _type_name(prog_type),
@@ -227,7 +227,7 @@ def verify_file(path: str, *, program: str | None = None, type_name: str | None 
     return out
 
 
-# --- the control-flow graph in DOT ------------------------------------------------------------------
+# --- the control-flow graph in DOT ----------------------------------------------------------------
 
 def _dot_escape(s: str) -> str:
     return s.replace("\\", "\\\\").replace('"', '\\"').replace("{", "\\{").replace(
@@ -389,7 +389,7 @@ def write_dot(path: str, programs: Sequence[tuple[str, Sequence[Instruction], di
     return files
 
 
-# --- pybpf verify -------------------------------------------------------------------------------
+# --- pybpf verify ---------------------------------------------------------------------------------
 
 def add_verify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="an ELF object (every program, its type from SEC()) or raw "
@@ -500,7 +500,7 @@ def run_verify(args: argparse.Namespace) -> int:
     return EXIT_REFUSED if refused else EXIT_ACCEPTED
 
 
-# --- pybpf fuzz verify ------------------------------------------------------------------------------
+# --- pybpf fuzz verify ----------------------------------------------------------------------------
 
 def _count(value: str) -> int:
     try:
@@ -593,7 +593,7 @@ def run_fuzz_verify(args: argparse.Namespace, *,
     return EXIT_ACCEPTED if report.ok else EXIT_REFUSED
 
 
-# --- pybpf bench verify -----------------------------------------------------------------------------
+# --- pybpf bench verify ---------------------------------------------------------------------------
 
 def million_insn_program(iterations: int = 499_000) -> list[Instruction]:
     """A program the verifier walks instruction by instruction ~1M times: a counted loop

@@ -138,8 +138,6 @@ class CallsMixin:
                                 "subprog": None, "pkt_access": fn.pkt_access}
         for i, arg in enumerate(fn.args):
             self.check_func_arg(i + 1, arg, fn, meta)
-        for i in range(len(fn.args), 5):
-            pass
         regs = self.regs()
         if meta["release_regno"]:
             rid = meta["ref_obj_id"]
@@ -305,7 +303,6 @@ class CallsMixin:
                 self.fail(f"R{regno} is not a known constant'")
             meta["mem_size"] = reg.var_off.value
         elif at is ArgType.ARG_PTR_TO_CONST_STR:
-            from .engine import Unsupported
             if reg.type is RegType.MAP_VALUE and not (int(reg.map.flags or 0) & (1 << 7)):
                 self.fail(f"R{regno} does not point to a readonly map'")
         elif at is ArgType.ARG_PTR_TO_STACK:

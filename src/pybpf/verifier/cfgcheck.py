@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..isa import (BPF_CALL, BPF_EXIT, BPF_JA, BPF_JCOND, BPF_JMP, BPF_JMP32, BPF_LD,
-                   BPF_ABS, BPF_IND, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, BPF_X, Instruction,
+                   BPF_IND, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, BPF_X, Instruction,
                    OPCODE_LDDW, BPF_ALU, BPF_ALU64, BPF_LDX, BPF_ST, BPF_STX, BPF_MOV,
                    BPF_NEG, BPF_END, BPF_ATOMIC, BPF_CMPXCHG, BPF_FETCH)
 
@@ -76,7 +76,7 @@ def find_subprogs(slots: list[Instruction | None], bpf_capable: bool) -> list[in
                                "for CAP_BPF and CAP_SYS_ADMIN", pc)
             t = pc + i.imm + 1
             if t < 0 or t >= n:
-                raise CfgError(f"call to invalid destination", pc)
+                raise CfgError("call to invalid destination", pc)
             starts.add(t)
     subs = sorted(starts)
     bounds = subs + [n]

@@ -176,7 +176,6 @@ class Verifier(MemMixin, CallsMixin):
         op = insn.op
         alu64 = insn.cls == BPF_ALU64
         x = insn.source == BPF_X
-        regs = self.regs()
         if op in (BPF_END, BPF_NEG):
             if op == BPF_NEG:
                 if x or insn.src or insn.off or insn.imm:

@@ -5,9 +5,9 @@ instruction lines ("0: (b7) r0 = 0") and the alignment of " ; " after them."""
 from __future__ import annotations
 
 from ..isa import Instruction
-from .reg import (M32, S32_MAX, S32_MIN, S64_MAX, S64_MIN, U32_MAX, U64_MAX, Reg, RegType,
+from .reg import (S32_MAX, S32_MIN, S64_MAX, S64_MIN, U32_MAX, U64_MAX, Reg, RegType,
                   s64)
-from .state import SLOT_CHAR, Frame, Slot, VState
+from .state import SLOT_CHAR, Frame, Slot
 
 LOG_ALIGNMENT = 40
 LOG_MIN_ALIGNMENT = 8

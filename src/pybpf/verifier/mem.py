@@ -13,8 +13,8 @@ from ..isa import (BPF_ABS, BPF_ADD, BPF_AND, BPF_ATOMIC, BPF_CMPXCHG, BPF_DW, B
                    BPF_PSEUDO_MAP_IDX_VALUE, BPF_PSEUDO_MAP_VALUE, BPF_STORE_REL, BPF_XCHG,
                    BPF_XOR, SIZE_BYTES, Instruction)
 from ..uapi import ProgType
-from .reg import (M64, Reg, RegType, bounds_sync, coerce_to_size, coerce_to_size_sx,
-                  mark_known, mark_unknown, pointer, s64, scalar_const, scalar_unknown)
+from .reg import (Reg, RegType, coerce_to_size, coerce_to_size_sx,
+                  mark_unknown, pointer, s64, scalar_const, scalar_unknown)
 from .state import Slot
 
 BPF_MAX_VAR_OFF = 1 << 29
@@ -85,7 +85,6 @@ class MemMixin:
         self.fail("unrecognized bpf_ld_imm64 insn")
 
     def check_ld_abs(self, insn: Instruction, idx: int) -> None:
-        from ..isa import BPF_LD
         pt = self.prog_type
         if pt not in (ProgType.SOCKET_FILTER, ProgType.SCHED_CLS, ProgType.SCHED_ACT,
                       ProgType.CGROUP_SKB, ProgType.LWT_IN, ProgType.LWT_OUT,

@@ -4,7 +4,7 @@ registers), the references a path holds, and the equivalence test state pruning 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from enum import IntEnum
 

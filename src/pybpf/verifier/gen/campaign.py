@@ -328,7 +328,7 @@ def run_campaign(count: int, seed: int = 0,
                  caps_modes: Sequence[frozenset[str]] = DEFAULT_CAPS_MODES, *,
                  save_dir: "str | Path | None" = None, objects_pass: bool = False,
                  objects: "Sequence[str | Path] | None" = None,
-                 timeout: float | None = DEFAULT_TIMEOUT, mix: Mix = Mix(),
+                 timeout: float | None = DEFAULT_TIMEOUT, mix: Mix | None = None,
                  progress: Callable[[Outcome], None] | None = None,
                  oracle: Any = None) -> CampaignReport:
     """Generate `count` cases (seed `seed`, cycling through `caps_modes`) and compare
@@ -339,7 +339,7 @@ def run_campaign(count: int, seed: int = 0,
     if count < 0:
         raise ValueError(f"count must be >= 0, not {count}")
     verify, why = pybpf_verifier()
-    gen = Generator(seed, caps_modes, objects=objects, mix=mix)
+    gen = Generator(seed, caps_modes, objects=objects, mix=mix if mix is not None else Mix())
     report = CampaignReport(count, seed, [caps_name(c) for c in gen.caps_modes],
                             pybpf="available" if verify else why)
     sdir = Path(save_dir) if save_dir is not None else None

@@ -84,7 +84,7 @@ def splice(insns: Sequence[Instruction], at: int, remove: int,
     out = list(insns[:at]) + list(new) + list(insns[at + remove:])
     tg: list[int | None] = [moved(t) for t in old_t[:at]]
     new_t = targets(new) if new else []
-    for j, t in enumerate(new_t):
+    for t in new_t:
         if t is None:
             tg.append(None)
         else:

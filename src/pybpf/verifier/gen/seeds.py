@@ -69,6 +69,10 @@ NET_ADMIN_TYPES = frozenset({3, 4, 6, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20,
 PERFMON_TYPES = frozenset({2, 5, 7, 17, 24, 26, 27, 28, 29})
 
 
+
+# a seed: (assembly text, program type, the maps its lddws index)
+SeedProgram = tuple[str, int, tuple[MapSpec, ...]]
+
 def type_allowed(prog_type: int, caps: frozenset[str]) -> bool:
     """Whether a load with `caps` may make a program of this type at all (CAP_SYS_ADMIN
     stands for the others; without CAP_BPF this machine refuses every load)."""
@@ -158,7 +162,7 @@ def _bounds_check(rng: random.Random, end_reg: str, ptr_reg: str, fail: str,
     return f"if {ptr_reg} <= {end_reg} goto {ok}  ; @bounds\ngoto {fail}"
 
 
-def t_pkt_header(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> tuple[str, int, tuple[MapSpec, ...]]:
+def t_pkt_header(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedProgram:
     """Read a header field after proving the header is inside the packet."""
     t = pick_type(rng, caps, PKT_TYPES)
     p = PROFILES[t]
@@ -186,7 +190,7 @@ exit
     return text, t, ()
 
 
-def t_pkt_varoff(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> tuple[str, int, tuple[MapSpec, ...]]:
+def t_pkt_varoff(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedProgram:
     """An IPv4-style variable header length (ihl * 4) added to the packet pointer,
     bounded by a mask, then checked against data_end."""
     t = pick_type(rng, caps, PKT_TYPES)
@@ -215,7 +219,7 @@ exit
     return text, t, ()
 
 
-def t_map_lookup(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> tuple[str, int, tuple[MapSpec, ...]]:
+def t_map_lookup(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedProgram:
     """Look a key up, check the value for NULL, read and update it."""
     t = pick_type(rng, caps, ALL_TYPES)
     p = PROFILES[t]
@@ -241,7 +245,7 @@ exit
     return text, t, (_value_map(rng, vsize),)
 
 
-def t_map_varoff(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> tuple[str, int, tuple[MapSpec, ...]]:
+def t_map_varoff(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedProgram:
     """A map value read at a variable offset, bounded by a mask."""
     t = pick_type(rng, caps, ALL_TYPES)
     p = PROFILES[t]
@@ -265,7 +269,7 @@ exit
     return text, t, (MapSpec("array", 4, vsize, rng.choice((1, 8))),)
 
 
-def t_map_update(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> tuple[str, int, tuple[MapSpec, ...]]:
+def t_map_update(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedProgram:
     """Key and value on the stack, passed to map_update_elem."""
     t = pick_type(rng, caps, ALL_TYPES)
     p = PROFILES[t]
@@ -285,7 +289,7 @@ exit
     return text, t, (MapSpec(rng.choice(("hash", "lru_hash", "array")), 4, 8, 16),)
 
 
-def t_loop(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> tuple[str, int, tuple[MapSpec, ...]]:
+def t_loop(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedProgram:
     """A bounded loop (the verifier walks it until the bound)."""
     t = pick_type(rng, caps, ALL_TYPES)
     p = PROFILES[t]
@@ -307,7 +311,7 @@ exit
     return text, t, ()
 
 
-def t_stack_helper(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> tuple[str, int, tuple[MapSpec, ...]]:
+def t_stack_helper(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedProgram:
     """A stack buffer passed to a helper that writes it (get_current_comm), then read."""
     t = pick_type(rng, caps, TRACING_TYPES)
     p = PROFILES[t]
@@ -325,7 +329,7 @@ exit
     return text, t, ()
 
 
-def t_skb_load_bytes(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> tuple[str, int, tuple[MapSpec, ...]]:
+def t_skb_load_bytes(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedProgram:
     """Packet bytes copied to the stack with skb_load_bytes."""
     t = pick_type(rng, caps, SKB_TYPES)
     p = PROFILES[t]
@@ -344,7 +348,7 @@ exit
     return text, t, ()
 
 
-def t_bpf2bpf(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> tuple[str, int, tuple[MapSpec, ...]]:
+def t_bpf2bpf(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedProgram:
     """A BPF-to-BPF call passing a pointer to the caller's stack."""
     t = pick_type(rng, caps, ALL_TYPES)
     p = PROFILES[t]
@@ -366,7 +370,7 @@ exit
     return text, t, ()
 
 
-def t_ringbuf(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> tuple[str, int, tuple[MapSpec, ...]]:
+def t_ringbuf(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedProgram:
     """Reserve a ring buffer record, check it, write it, submit (or discard) it."""
     t = pick_type(rng, caps, ALL_TYPES)
     p = PROFILES[t]
@@ -390,7 +394,7 @@ exit
     return text, t, (MapSpec("ringbuf", 0, 0, 4096),)
 
 
-def t_tail_call(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> tuple[str, int, tuple[MapSpec, ...]]:
+def t_tail_call(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedProgram:
     """A tail call through a prog_array (falls through when the slot is empty)."""
     t = pick_type(rng, caps, ALL_TYPES)
     p = PROFILES[t]
@@ -404,7 +408,7 @@ exit
     return text, t, (MapSpec("prog_array", 4, 4, 4),)
 
 
-def t_sk_lookup(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> tuple[str, int, tuple[MapSpec, ...]]:
+def t_sk_lookup(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedProgram:
     """Look a socket up by its tuple, read it, release it."""
     t = pick_type(rng, caps, (SCHED_CLS, XDP))
     p = PROFILES[t]
@@ -432,7 +436,7 @@ exit
     return text, t, ()
 
 
-def t_ld_abs(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> tuple[str, int, tuple[MapSpec, ...]]:
+def t_ld_abs(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedProgram:
     """Legacy packet loads (LD_ABS / LD_IND) with the context in r6."""
     t = pick_type(rng, caps, (SOCKET_FILTER, SCHED_CLS))
     p = PROFILES[t]
@@ -449,7 +453,7 @@ exit
     return text, t, ()
 
 
-def t_ctx_fields(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> tuple[str, int, tuple[MapSpec, ...]]:
+def t_ctx_fields(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedProgram:
     """Read (and write, where the type allows) context fields."""
     t = pick_type(rng, caps, ALL_TYPES)
     p = PROFILES[t]
@@ -470,7 +474,7 @@ exit
     return text, t, ()
 
 
-def t_spill_fill(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> tuple[str, int, tuple[MapSpec, ...]]:
+def t_spill_fill(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedProgram:
     """Spill the context pointer to the stack, fill it back, use it."""
     t = pick_type(rng, caps, ALL_TYPES)
     p = PROFILES[t]
@@ -488,7 +492,7 @@ exit
     return text, t, ()
 
 
-def t_cgroup_ret(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> tuple[str, int, tuple[MapSpec, ...]]:
+def t_cgroup_ret(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedProgram:
     """A cgroup program deciding allow (1) or deny (0) from a context field."""
     t = pick_type(rng, caps, (CGROUP_SKB, CGROUP_SOCK))
     p = PROFILES[t]
