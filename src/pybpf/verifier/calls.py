@@ -6,7 +6,7 @@ returning to the call site; tail calls."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..helper_ids import HELPER_NAMES
 from ..helper_protos import (COMPATIBLE_REG_TYPES, ArgType, HelperProtoError, RetType,
@@ -44,6 +44,11 @@ def _type_names(reg: Reg) -> set[str]:
 
 
 class CallsMixin:
+    """The calls half of Verifier (helpers, BPF-to-BPF calls, callbacks, tail calls)."""
+
+    if TYPE_CHECKING:  # the Verifier's state and methods, which this half reads
+        def __getattr__(self, name: str) -> Any: ...
+
     # -- entry ------------------------------------------------------------------------------
     def check_call(self, insn: Instruction, idx: int) -> int | None:
         if insn.src == BPF_PSEUDO_CALL:

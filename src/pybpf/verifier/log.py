@@ -4,6 +4,8 @@ instruction lines ("0: (b7) r0 = 0") and the alignment of " ; " after them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..isa import Instruction
 from .reg import (S32_MAX, S32_MIN, S64_MAX, S64_MIN, U32_MAX, U64_MAX, Reg, RegType,
                   s64)
@@ -27,7 +29,7 @@ def tnum_str(r: Reg) -> str:
 
 
 def _ranges(r: Reg) -> list[str]:
-    items = [["smin", r.smin, r.smin == S64_MIN], ["smax", r.smax, r.smax == S64_MAX],
+    items: list[list[Any]] = [["smin", r.smin, r.smin == S64_MIN], ["smax", r.smax, r.smax == S64_MAX],
              ["umin", r.umin, r.umin == 0], ["umax", r.umax, r.umax == U64_MAX],
              ["smin32", r.s32_min, r.s32_min == S32_MIN],
              ["smax32", r.s32_max, r.s32_max == S32_MAX],

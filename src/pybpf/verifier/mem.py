@@ -5,7 +5,7 @@ and constants; LD_ABS/LD_IND; atomics."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..isa import (BPF_ABS, BPF_ADD, BPF_AND, BPF_ATOMIC, BPF_CMPXCHG, BPF_DW, BPF_FETCH,
                    BPF_IND, BPF_LOAD_ACQ, BPF_MEM, BPF_MEMSX, BPF_OR, BPF_PSEUDO_BTF_ID,
@@ -34,6 +34,9 @@ def _tn(r: Reg) -> str:
 
 class MemMixin:
     """The memory half of Verifier (needs its st, regs(), fail(), ...)."""
+
+    if TYPE_CHECKING:  # the Verifier's state and methods, which this half reads
+        def __getattr__(self, name: str) -> Any: ...
 
     # -- program type -------------------------------------------------------------------
     def setup_prog_type(self) -> None:
