@@ -471,9 +471,10 @@ class KernelOracle:
                 fresh.append(fd)
             else:
                 key = _map_key(spec)
-                fd = self._maps.get(key)
-                if fd is None:
-                    fd = self._maps[key] = self._create(spec)
+                known = self._maps.get(key)
+                if known is None:
+                    known = self._maps[key] = self._create(spec)
+                fd = known
             fds.append(fd)
         return fds, fresh
 

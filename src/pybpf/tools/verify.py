@@ -425,9 +425,9 @@ def _dot_programs(args: argparse.Namespace, results: list[dict[str, Any]]) -> li
             if args.type is not None:
                 spec.programs[rec["name"]].type = _prog_type(args.type)
             try:
-                insns = program_case(spec, rec["name"]).insns
+                insns: list[Instruction] = list(program_case(spec, rec["name"]).insns)
             except PyBPFError:
-                insns = tuple(spec.programs[rec["name"]].instructions)
+                insns = list(spec.programs[rec["name"]].instructions)
             try:
                 case = program_case(spec, rec["name"])
                 r = verify(case.insns, case.prog_type, maps=dict(enumerate(case.maps)),
@@ -565,7 +565,8 @@ def run_fuzz_verify(args: argparse.Namespace, *,
               file=sys.stderr)
         return EXIT_BAD_INPUT
     if progress_factory is None:
-        from .progress import progress as progress_factory  # type: ignore[assignment]
+        from .progress import progress
+        progress_factory = progress
     from ..kernel.verdict import KernelOracle
     total = args.count
     oracle = KernelOracle()

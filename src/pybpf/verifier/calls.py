@@ -6,7 +6,7 @@ returning to the call site; tail calls."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..helper_ids import HELPER_NAMES
 from ..helper_protos import (COMPATIBLE_REG_TYPES, ArgType, HelperProtoError, RetType,
@@ -48,6 +48,8 @@ class CallsMixin:
 
     if TYPE_CHECKING:  # the Verifier's state and methods, which this half reads
         def __getattr__(self, name: str) -> Any: ...
+
+        def fail(self, *lines: str) -> NoReturn: ...
 
     # -- entry ------------------------------------------------------------------------------
     def check_call(self, insn: Instruction, idx: int) -> int | None:

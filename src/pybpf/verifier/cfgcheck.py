@@ -178,7 +178,8 @@ def check_cfg(prog: Program, bpf_capable: bool) -> None:
     while i < n:
         if state[i] != EXPL:
             raise CfgError(f"unreachable insn {i}", i)
-        if slots[i] is not None and slots[i].opcode == OPCODE_LDDW:
+        slot = slots[i]
+        if slot is not None and slot.opcode == OPCODE_LDDW:
             if i + 1 < n and state[i + 1] != 0:
                 raise CfgError(f"jump into the middle of ldimm64 insn {i}", i)
             i += 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from ..isa import (BPF_ADD, BPF_ALU, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CALL, BPF_DIV, BPF_END,
                    BPF_EXIT, BPF_JA, BPF_JCOND, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JLE, BPF_JLT,
@@ -111,6 +111,8 @@ class Verifier(MemMixin, CallsMixin):
         self.insn_line_len = 0
         self.subprog_stack_depth: dict[int, int] = {}
         self.ctx_spec: Any = None
+        self.func_info: Any = None  # [(insn, BTF type id)] of the subprograms, or None
+        self.st_imm: int | None = None  # a BPF_ST store's immediate (the value stored)
         self.pkt_write_ok = False
 
     # -- logging ------------------------------------------------------------------------
@@ -137,7 +139,7 @@ class Verifier(MemMixin, CallsMixin):
         self.scratched_slots = set()
         self.scratch_all = False
 
-    def fail(self, *lines: str) -> None:
+    def fail(self, *lines: str) -> NoReturn:
         raise Refusal(*lines)
 
     # -- registers ----------------------------------------------------------------------
@@ -445,7 +447,7 @@ class Verifier(MemMixin, CallsMixin):
             if insn.imm:
                 self.fail("BPF_JMP/JMP32 uses reserved fields")
             s = self.check_reg_src(insn.src)
-            if not (d.is_pkt_any() and s.is_pkt_any()) and self.is_pointer_value(s):
+            if not (_is_pkt_any(d) and _is_pkt_any(s)) and self.is_pointer_value(s):
                 self.fail(f"R{insn.src} pointer comparison prohibited")
         else:
             if insn.src:
@@ -663,6 +665,7 @@ class Verifier(MemMixin, CallsMixin):
             if idx < 0 or idx >= len(self.slots) or self.slots[idx] is None:
                 raise Refusal(f"invalid insn idx {idx} insn_cnt {len(self.slots)}")
             insn = self.slots[idx]
+            assert insn is not None  # checked above
             self.insn_processed += 1
             if self.insn_processed > COMPLEXITY_LIMIT_INSNS:
                 self.fail(f"BPF program is too large. Processed {self.insn_processed} insn")
@@ -827,11 +830,8 @@ class Verifier(MemMixin, CallsMixin):
 
 # --- branch helpers (module level: pure functions of register states) ---------------------
 
-def _is_pkt_any(self: Reg) -> bool:
-    return self.type in (RegType.PACKET, RegType.PACKET_META, RegType.PACKET_END)
-
-
-Reg.is_pkt_any = _is_pkt_any  # type: ignore[attr-defined]
+def _is_pkt_any(reg: Reg) -> bool:
+    return reg.type in (RegType.PACKET, RegType.PACKET_META, RegType.PACKET_END)
 
 
 def _is_const(r: Reg, jmp32: bool) -> bool:
@@ -895,7 +895,7 @@ def is_scalar_branch_taken(r1: Reg, r2: Reg, op: int, jmp32: bool) -> int:
 
 
 def is_branch_taken(r1: Reg, r2: Reg, op: int, jmp32: bool) -> int:
-    if r1.is_pkt_any() and r2.is_pkt_any() and not jmp32:
+    if _is_pkt_any(r1) and _is_pkt_any(r2) and not jmp32:
         return -1
     if r1.is_pointer or r2.is_pointer:
         if not _is_const(r2, jmp32):
@@ -1128,7 +1128,7 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
     t0 = time.perf_counter_ns()
     v = Verifier(insns, int(prog_type), maps, expected_attach_type or 0, caps, license,
                  log_level)
-    v.func_info = func_info
+    v.func_info = func_info  # read by the calls half (global functions, callbacks)
     error = None
     pc = None
     extra: tuple[str, ...] = ()

@@ -29,7 +29,8 @@ def tnum_str(r: Reg) -> str:
 
 
 def _ranges(r: Reg) -> list[str]:
-    items: list[list[Any]] = [["smin", r.smin, r.smin == S64_MIN], ["smax", r.smax, r.smax == S64_MAX],
+    items: list[list[Any]] = [
+             ["smin", r.smin, r.smin == S64_MIN], ["smax", r.smax, r.smax == S64_MAX],
              ["umin", r.umin, r.umin == 0], ["umax", r.umax, r.umax == U64_MAX],
              ["smin32", r.s32_min, r.s32_min == S32_MIN],
              ["smax32", r.s32_max, r.s32_max == S32_MAX],

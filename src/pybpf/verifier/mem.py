@@ -5,7 +5,7 @@ and constants; LD_ABS/LD_IND; atomics."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..isa import (BPF_ABS, BPF_ADD, BPF_AND, BPF_ATOMIC, BPF_CMPXCHG, BPF_DW, BPF_FETCH,
                    BPF_IND, BPF_LOAD_ACQ, BPF_MEM, BPF_MEMSX, BPF_OR, BPF_PSEUDO_BTF_ID,
@@ -37,6 +37,11 @@ class MemMixin:
 
     if TYPE_CHECKING:  # the Verifier's state and methods, which this half reads
         def __getattr__(self, name: str) -> Any: ...
+
+        def fail(self, *lines: str) -> NoReturn: ...
+
+    ctx_spec: Any  # the program type's context table (None: not modelled)
+    st_imm: int | None  # a BPF_ST store's immediate, while its store is checked
 
     # -- program type -------------------------------------------------------------------
     def setup_prog_type(self) -> None:

@@ -20,14 +20,14 @@ def program_insns(spec: Any, program: str) -> tuple[list[Instruction], dict[int,
         raise VerifierError(f"no program {program!r} in the object (programs: {names})")
     insns = list(pspec.instructions)
     index = {pc: i for i, pc in enumerate(slot_offsets(insns))}
-    names = list(spec.maps)
+    map_names = list(spec.maps)
     maps: dict[int, Any] = {}
     for ref in pspec.map_refs:
         i = index.get(ref.pc)
         if i is None or ref.map not in spec.maps:
             raise VerifierError(f"program {program} refers to map {ref.map}, which does not "
                                 "exist in this object")
-        k = names.index(ref.map)
+        k = map_names.index(ref.map)
         maps[k] = spec.maps[ref.map]
         old = insns[i]
         if ref.kind == "fd":

@@ -42,7 +42,7 @@ class Frame:
         self.frameno = frameno
         self.callsite = callsite
         self.subprog = subprog
-        self.callback = None
+        self.callback: tuple[int, int] | None = None  # a callback's allowed r0 range
 
     def copy(self) -> "Frame":
         f = Frame.__new__(Frame)

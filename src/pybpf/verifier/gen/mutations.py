@@ -315,10 +315,10 @@ def pointer_leak_r0(seed: Seed, rng: random.Random) -> Mutant | None:
         if src == "r1" and at != 0:
             src = "r10"
         return _mut(replace_at(seed.insns, at, _asm(f"r0 = {src}")))
-    at = _pick(rng, exits)
-    if at is None:
+    exit_at = _pick(rng, exits)
+    if exit_at is None:
         return None
-    return _mut(insert(seed.insns, at, _asm("r0 = r10"), jumps_into_new=True))
+    return _mut(insert(seed.insns, exit_at, _asm("r0 = r10"), jumps_into_new=True))
 
 
 def helper_arg_type(seed: Seed, rng: random.Random) -> Mutant | None:

@@ -100,7 +100,8 @@ def program_case(spec: Any, name: str, *, cache: dict[str, Any] | None = None,
             from ...objects.kconfig import kconfig_value
             mspec = mspec.with_(contents=[(b"\0\0\0\0", kconfig_value(spec))])
         maps.append(_clean_map(mspec))
-    btf, finfo = None, ()
+    btf: Any = None
+    finfo: tuple[tuple[int, int], ...] = ()
     if pspec.func_info and spec.btf is not None:
         from ...btf import encode, sanitize_for_kernel
         sizes = {sec: size for sec, _, size in spec.sections}

@@ -166,6 +166,7 @@ def t_pkt_header(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedPro
     """Read a header field after proving the header is inside the packet."""
     t = pick_type(rng, caps, PKT_TYPES)
     p = PROFILES[t]
+    assert p.pkt is not None  # PKT_TYPES have direct packet access
     hdr = rng.choice((1, 2, 4, 8, 14, 20, 34, 42, 54))
     size = rng.choice([s for s in (1, 2, 4, 8) if s <= hdr])
     off = rng.randrange(0, hdr - size + 1)
@@ -195,6 +196,7 @@ def t_pkt_varoff(rng: random.Random, caps: frozenset[str] = ALL_CAPS) -> SeedPro
     bounded by a mask, then checked against data_end."""
     t = pick_type(rng, caps, PKT_TYPES)
     p = PROFILES[t]
+    assert p.pkt is not None  # PKT_TYPES have direct packet access
     mask = rng.choice((0xF, 0x7, 0x3F))
     shift = rng.choice((0, 1, 2))
     text = f"""
