@@ -605,8 +605,9 @@ class Verifier(MemMixin, CallsMixin):
                     if states_equal(cp.state, cur, False, self.allow_uninit_stack):
                         cp.hit += 1
                         return True
-                elif states_equal(cp.state, cur, True, self.allow_uninit_stack) and \
-                        idx not in self.may_goto_insns:
+                elif cp.state.callback_depth == cur.callback_depth and \
+                        cp.state.may_goto_depth == cur.may_goto_depth and \
+                        states_equal(cp.state, cur, True, self.allow_uninit_stack):
                     self.fail(f"infinite loop detected at insn {idx}")
                 if self.jmps_processed - self.prev_jmps_processed < 20 and \
                         self.insn_processed - self.prev_insn_processed < 100:
