@@ -1219,7 +1219,9 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
     if log_level:
         lines.append(v.result_summary() + "\n")
     log = "".join(lines)
+    from .hints import hint_for
     return VerifierResult(error is None, error, pc, log, v.insn_processed,
                           v.max_states_per_insn, v.total_states, v.peak_states, ns,
+                          hint=hint_for(error),
                           path=unwind_path(v.st.path) if error is not None and hasattr(v, "st")
                           else ())
