@@ -14,6 +14,8 @@ from ..isa import (BPF_ADD, BPF_ALU, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CALL, BPF
                    BPF_JMP, BPF_JMP32, BPF_JNE, BPF_JSET, BPF_JSGE, BPF_JSGT, BPF_JSLE,
                    BPF_JSLT, BPF_LD, BPF_LDX, BPF_LSH, BPF_MOD, BPF_MOV, BPF_MUL, BPF_NEG,
                    BPF_OR, BPF_RSH, BPF_ST, BPF_STX, BPF_SUB, BPF_X, BPF_XOR, Instruction)
+from ..errors import InvalidInstruction
+from ..isa import validate
 from ..uapi import ProgType
 from .alu import scalar_alu, scalar_end
 from .calls import CallsMixin
@@ -26,6 +28,11 @@ from .reg import (M32, S64_MAX, S64_MIN, U64_MAX, Reg, RegType, bounds_sane, bou
 from .state import Checkpoint, VState, initial_state, states_equal
 from .tnum import Tnum
 
+_RESERVED = {BPF_ALU: "BPF_ALU uses reserved fields", BPF_ALU64: "BPF_ALU uses reserved fields",
+             BPF_LDX: "BPF_LDX uses reserved fields", BPF_STX: "BPF_STX uses reserved fields",
+             BPF_ST: "BPF_ST uses reserved fields", BPF_LD: "invalid BPF_LD_IMM insn",
+             BPF_JMP: "BPF_JMP/JMP32 uses reserved fields",
+             BPF_JMP32: "BPF_JMP/JMP32 uses reserved fields"}
 COMPLEXITY_LIMIT_INSNS = 1_000_000
 COMPLEXITY_LIMIT_JMP_SEQ = 8192
 COMPLEXITY_LIMIT_STATES = 64
@@ -756,6 +763,11 @@ class Verifier(MemMixin, CallsMixin):
 
     def step(self, insn: Instruction, idx: int) -> int | None:
         cls = insn.cls
+        if cls not in (BPF_ALU, BPF_ALU64, BPF_JMP, BPF_JMP32):
+            try:
+                validate(insn, idx)
+            except InvalidInstruction:
+                self.fail(_RESERVED.get(cls, "invalid insn"))
         if cls in (BPF_ALU, BPF_ALU64):
             self.check_alu(insn)
             return idx + 1
