@@ -89,7 +89,8 @@ def _kernel_load(case) -> Outcome:
             p.close()
             return Outcome(True, None, p.log)
         except KernelVerifierError as e:
-            return Outcome(False, first_error_line(e.log) or f"errno {e.errno}", e.log)
+            from pybpf.errors import errno_name
+            return Outcome(False, first_error_line(e.log) or errno_name(e.errno), e.log)
     finally:
         for o in owners:
             try:

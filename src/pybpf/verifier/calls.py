@@ -29,7 +29,7 @@ _MAP_FUNCS = {  # map type -> helpers that may take it (check_map_func_compatibi
 }
 _FUNC_MAPS = {"tail_call": {3}, "perf_event_output": {4}, "perf_event_read": {4},
               "perf_event_read_value": {4}, "ringbuf_output": {27}, "ringbuf_reserve": {27},
-              "ringbuf_query": {27}, "redirect_map": {14, 16, 17, 28},
+              "ringbuf_query": {27}, "redirect_map": {14, 16, 17, 25},
               "get_stackid": {7}}
 
 
@@ -173,7 +173,12 @@ class CallsMixin:
         elif rt is RetType.RET_PTR_TO_MAP_VALUE:
             if meta["map"] is None:
                 self.fail("kernel subsystem misconfigured verifier")
-            r0.assign(pointer(RegType.MAP_VALUE, map=meta["map"]))
+            m = meta["map"]
+            if int(m.type) in (12, 13) and getattr(m, "inner", None) is not None:
+                # map-in-map: the value is the inner map
+                r0.assign(pointer(RegType.CONST_PTR_TO_MAP, map=m.inner))
+            else:
+                r0.assign(pointer(RegType.MAP_VALUE, map=m))
         elif rt is RetType.RET_PTR_TO_SOCKET:
             r0.assign(pointer(RegType.SOCKET))
         elif rt is RetType.RET_PTR_TO_SOCK_COMMON:
@@ -227,6 +232,7 @@ class CallsMixin:
         if st.curframe + 1 >= MAX_CALL_FRAMES:
             self.fail(f"the call stack of {st.curframe + 2} frames is too deep")
         cbst = self.push_stack(subprog, idx)
+        cbst.callback_depth += 1
         caller = cbst.cur
         callee = Frame(cbst.curframe + 1, idx, self.prog.subprog_of(subprog))
         callee.callback = (0, 1)

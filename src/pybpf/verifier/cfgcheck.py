@@ -271,10 +271,28 @@ def compute_liveness(prog: Program) -> None:
     prog.live_in = live[:n]
 
 
+def _known_opcode(i: Instruction) -> bool:
+    """bpf_opcode_in_insntable: the opcode is one the kernel knows (fields aside)."""
+    from ..errors import InvalidInstruction
+    from ..isa import validate
+    try:
+        validate(i)
+    except InvalidInstruction as e:
+        return not e.reason.startswith("unknown opcode")
+    return True
+
+
 def analyse(insns: Sequence[Instruction], bpf_capable: bool) -> Program:
     slots = to_slots(insns)
     prog = Program(slots)
     prog.subprogs = find_subprogs(slots, bpf_capable)
+    for pc, i in enumerate(slots):  # resolve_pseudo_ldimm64 comes after check_subprogs
+        if i is None:
+            continue
+        if i.cls == BPF_LDX and (i.mode not in (0x60, 0x80) or i.imm):
+            raise CfgError("BPF_LDX uses reserved fields", pc)
+        if not _known_opcode(i) or i.opcode == 0x8D:
+            raise CfgError(f"unknown opcode {i.opcode:02x}", pc)
     check_cfg(prog, bpf_capable)
     compute_liveness(prog)
     return prog

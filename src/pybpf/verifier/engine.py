@@ -14,6 +14,8 @@ from ..isa import (BPF_ADD, BPF_ALU, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CALL, BPF
                    BPF_JMP, BPF_JMP32, BPF_JNE, BPF_JSET, BPF_JSGE, BPF_JSGT, BPF_JSLE,
                    BPF_JSLT, BPF_LD, BPF_LDX, BPF_LSH, BPF_MOD, BPF_MOV, BPF_MUL, BPF_NEG,
                    BPF_OR, BPF_RSH, BPF_ST, BPF_STX, BPF_SUB, BPF_X, BPF_XOR, Instruction)
+from ..errors import InvalidInstruction
+from ..isa import validate
 from ..uapi import ProgType
 from .alu import scalar_alu, scalar_end
 from .calls import CallsMixin
@@ -26,6 +28,11 @@ from .reg import (M32, S64_MAX, S64_MIN, U64_MAX, Reg, RegType, bounds_sane, bou
 from .state import Checkpoint, VState, initial_state, states_equal
 from .tnum import Tnum
 
+_RESERVED = {BPF_ALU: "BPF_ALU uses reserved fields", BPF_ALU64: "BPF_ALU uses reserved fields",
+             BPF_LDX: "BPF_LDX uses reserved fields", BPF_STX: "BPF_STX uses reserved fields",
+             BPF_ST: "BPF_ST uses reserved fields", BPF_LD: "invalid BPF_LD_IMM insn",
+             BPF_JMP: "BPF_JMP/JMP32 uses reserved fields",
+             BPF_JMP32: "BPF_JMP/JMP32 uses reserved fields"}
 COMPLEXITY_LIMIT_INSNS = 1_000_000
 COMPLEXITY_LIMIT_JMP_SEQ = 8192
 COMPLEXITY_LIMIT_STATES = 64
@@ -356,6 +363,15 @@ class Verifier(MemMixin, CallsMixin):
             self.fail(f"R{dst} pointer arithmetic on {ptr.type_str()} prohibited")
         self._check_sane_offset(off_reg, ptr)
         self._check_sane_offset(ptr, ptr)
+        if op in (BPF_ADD, BPF_SUB) and not self.bypass_spec_v1 and insn.source == BPF_X \
+                and not self.st.speculative:
+            preg = insn.src if d is off_reg else dst
+            if not off_reg.var_off.is_const() and (off_reg.smin < 0) != (off_reg.smax < 0):
+                self.fail(f"R{preg} has unknown scalar with mixed signed bounds, pointer "
+                          "arithmetic with it prohibited for !root")
+            if t not in (RegType.STACK, RegType.MAP_VALUE):
+                self.fail(f"R{preg} has pointer with unsupported alu operation, pointer "
+                          "arithmetic with it prohibited for !root")
         res = ptr.copy()
         mark32_unbounded(res)
         if op == BPF_ADD:
@@ -422,17 +438,16 @@ class Verifier(MemMixin, CallsMixin):
             off = d.off + s64(d.var_off.value)
             if not d.var_off.is_const():
                 self.fail(f"R{regno} variable stack access prohibited for !root, "
-                          f"var_off=({d.var_off.value:#x}; {d.var_off.mask:#x}) off={d.off}")
-            if off < -512 or off >= 0:
+                          f"var_off=({d.var_off.value:#x}; {d.var_off.mask:#x}) off={off}")
+            if off >= 0 or off < -512:
                 self.fail(f"R{regno} stack pointer arithmetic goes out of range, "
-                          "prohibited for !root")
+                          f"prohibited for !root; off={off}")
         elif d.type is RegType.MAP_VALUE:
-            vs = d.map.value_size
-            lo = d.smin + d.off
-            hi = d.umax + d.off
-            if lo < 0 or hi >= vs or d.umax >= BPF_MAX_VAR_OFF:
-                self.fail(f"R{regno} pointer arithmetic of map value goes out of range, "
-                          "prohibited for !root")
+            try:
+                self.check_mem_region(regno, d, d.off, 1, d.map.value_size, False)
+            except Refusal as e:
+                raise Refusal(*e.lines, f"R{regno} pointer arithmetic of map value goes out "
+                              "of range, prohibited for !root") from None
 
     # -- conditional jumps ----------------------------------------------------------------
     def check_cond_jmp(self, insn: Instruction) -> int:
@@ -455,9 +470,15 @@ class Verifier(MemMixin, CallsMixin):
             s = scalar_const(insn.imm)
         pred = is_branch_taken(d, s, op, jmp32)
         target = pc + insn.off + 1
+        if pred >= 0 and not self.bypass_spec_v1:
+            # sanitize_speculative_path: the CPU may speculate the other way
+            spec = self.push_stack(pc + 1 if pred == 1 else target, pc)
+            spec.speculative = True
+            sregs = spec.cur.regs
+            mark_unknown(sregs[insn.dst])
+            if insn.source == BPF_X:
+                mark_unknown(sregs[insn.src])
         if pred == 1:
-            if not self.bypass_spec_v1:
-                pass
             self.after_branch_print()
             st.path = (pc, True, st.path)
             return target
@@ -606,8 +627,9 @@ class Verifier(MemMixin, CallsMixin):
                     if states_equal(cp.state, cur, False, self.allow_uninit_stack):
                         cp.hit += 1
                         return True
-                elif states_equal(cp.state, cur, True, self.allow_uninit_stack) and \
-                        idx not in self.may_goto_insns:
+                elif cp.state.callback_depth == cur.callback_depth and \
+                        cp.state.may_goto_depth == cur.may_goto_depth and \
+                        states_equal(cp.state, cur, True, self.allow_uninit_stack):
                     self.fail(f"infinite loop detected at insn {idx}")
                 if self.jmps_processed - self.prev_jmps_processed < 20 and \
                         self.insn_processed - self.prev_insn_processed < 100:
@@ -615,7 +637,8 @@ class Verifier(MemMixin, CallsMixin):
             else:
                 if live is None:
                     live = self.live_masks(cur)
-                if states_equal(cp.state, cur, False, self.allow_uninit_stack, live):
+                if not (cp.state.speculative and not cur.speculative) and \
+                        states_equal(cp.state, cur, False, self.allow_uninit_stack, live):
                     cp.hit += 1
                     return True
             cp.miss += 1
@@ -695,7 +718,19 @@ class Verifier(MemMixin, CallsMixin):
                 self.insn_line_len = len(text) + 1
                 self.line_pending = True
             do_print_state = False
-            nxt = self.step(insn, idx)
+            try:
+                nxt = self.step(insn, idx)
+            except Unsupported:
+                raise
+            except Refusal as e:
+                # 6.18: an error on a speculative path puts a nospec barrier there and
+                # ends the path (error_recoverable_with_nospec); limits stay errors
+                if not st.speculative or e.lines[0].startswith(("BPF program is too large",
+                                                                 "The sequence of")):
+                    raise
+                if self.log_level:
+                    self.log.append(e.lines[0] + "\n")
+                nxt = None
             if nxt is None:  # path finished (exit)
                 if not self.finish_path():
                     return
@@ -730,6 +765,11 @@ class Verifier(MemMixin, CallsMixin):
 
     def step(self, insn: Instruction, idx: int) -> int | None:
         cls = insn.cls
+        if cls not in (BPF_ALU, BPF_ALU64, BPF_JMP, BPF_JMP32):
+            try:
+                validate(insn, idx)
+            except InvalidInstruction:
+                self.fail(_RESERVED.get(cls, "invalid insn"))
         if cls in (BPF_ALU, BPF_ALU64):
             self.check_alu(insn)
             return idx + 1
@@ -1105,6 +1145,34 @@ def return_range(prog_type: Any, attach_type: int) -> tuple[int, int] | None:
     return None
 
 
+_PERFMON_TYPES = {ProgType.KPROBE, ProgType.TRACEPOINT, ProgType.PERF_EVENT,
+                  ProgType.RAW_TRACEPOINT, ProgType.RAW_TRACEPOINT_WRITABLE, ProgType.TRACING,
+                  ProgType.LSM, ProgType.STRUCT_OPS, ProgType.EXT}
+_NET_ADMIN_TYPES = {ProgType.SCHED_CLS, ProgType.SCHED_ACT, ProgType.XDP, ProgType.LWT_IN,
+                    ProgType.LWT_OUT, ProgType.LWT_XMIT, ProgType.LWT_SEG6LOCAL,
+                    ProgType.SK_SKB, ProgType.SK_MSG, ProgType.FLOW_DISSECTOR,
+                    ProgType.CGROUP_DEVICE, ProgType.CGROUP_SOCK, ProgType.CGROUP_SOCK_ADDR,
+                    ProgType.CGROUP_SOCKOPT, ProgType.CGROUP_SYSCTL, ProgType.SOCK_OPS,
+                    ProgType.EXT, ProgType.NETFILTER}
+
+
+def prog_type_capability(t: int) -> str | None:
+    """The capability bpf_prog_load requires for the type beyond CAP_BPF (its
+    is_perfmon_prog_type / is_net_admin_prog_type), or "bpf_capable" without CAP_BPF."""
+    if t in _PERFMON_TYPES:
+        return "perfmon"
+    if t in _NET_ADMIN_TYPES:
+        return "net_admin"
+    return None
+
+
+def _type_name(t: int) -> str:
+    try:
+        return ProgType(t).name.lower()
+    except ValueError:
+        return str(t)
+
+
 def unwind_path(p: Any) -> tuple[tuple[int, bool], ...]:
     """The branch decisions of a path, first to last: (insn, jump taken)."""
     out = []
@@ -1139,6 +1207,10 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
         if sum(i.slots for i in insns) > limit:
             raise Refusal(f"program of {sum(i.slots for i in insns)} insns is longer than "
                           f"{limit} (E2BIG)")
+        need = prog_type_capability(int(prog_type))
+        if need and not getattr(v, need):
+            raise Refusal(f"EPERM: loading a {_type_name(prog_type)} program needs "
+                          f"CAP_{need.upper()}")
         v.run()
     except CfgError as e:
         error, pc = e.msg, e.pc
@@ -1158,7 +1230,9 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
     if log_level:
         lines.append(v.result_summary() + "\n")
     log = "".join(lines)
+    from .hints import hint_for
     return VerifierResult(error is None, error, pc, log, v.insn_processed,
                           v.max_states_per_insn, v.total_states, v.peak_states, ns,
+                          hint=hint_for(error),
                           path=unwind_path(v.st.path) if error is not None and hasattr(v, "st")
                           else ())

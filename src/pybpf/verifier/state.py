@@ -98,7 +98,7 @@ class VState:
     """bpf_verifier_state: the frames of the call chain and the acquired references."""
 
     __slots__ = ("frames", "refs", "parent", "insn_idx", "prev_insn_idx", "path",
-                 "log_pos", "may_goto_depth", "last_lock")
+                 "log_pos", "may_goto_depth", "last_lock", "callback_depth", "speculative")
 
     def __init__(self) -> None:
         self.frames: list[Frame] = []
@@ -109,6 +109,8 @@ class VState:
         self.path: Any = None  # (insn, taken, previous) cells, newest first
         self.log_pos = 0
         self.may_goto_depth = 0
+        self.callback_depth = 0
+        self.speculative = False
 
     @property
     def cur(self) -> Frame:
@@ -128,6 +130,8 @@ class VState:
         s.path = self.path
         s.log_pos = self.log_pos
         s.may_goto_depth = self.may_goto_depth
+        s.callback_depth = self.callback_depth
+        s.speculative = self.speculative
         return s
 
     def all_regs(self):
