@@ -3,10 +3,8 @@ found lazily so that neither implementation imports the other side."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -14,11 +12,7 @@ import pybpf
 from pybpf.backend import BACKEND_NAMES, Backend, get_backend
 from pybpf.maps import MapSpec
 
-SRC = Path(pybpf.__file__).parent
-# what each implementation must never import (at module level or inside a function)
-VM_SIDE = ("pybpf.vm", "pybpf.helpers", "pybpf.progtypes", "pybpf.maps.vmmaps",
-           "pybpf.maps.helpers", "pybpf.conformance")
-KERNEL_SIDE = ("pybpf.kernel", "pybpf.maps.kernelmap", "pybpf.maps.pin")
+# what each side may import is checked from the source in tests/test_architecture.py
 
 
 def test_names_and_lookup() -> None:
@@ -63,46 +57,6 @@ def test_vm_object_records_its_backend() -> None:
         prog = obj.programs["p"]
         assert obj.backend == prog.backend == "vm" and obj.platform is get_backend("vm")
         assert prog.test_run(b"\0" * 14).retval == 2
-
-
-def _imports(path: Path) -> set[str]:
-    """Every module `path` imports, at module level or inside functions, absolute;
-    `if TYPE_CHECKING:` blocks (annotations only, never run) are left out."""
-    tree = ast.parse(path.read_text())
-    package = ".".join(path.relative_to(SRC.parent).with_suffix("").parts[:-1])
-    out: set[str] = set()
-    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
-                   and ast.unparse(node.test).endswith("TYPE_CHECKING")
-                   for n in ast.walk(node)}
-    for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
-        if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = package.split(".")
-            if node.level:
-                base = base[:len(base) - node.level + 1]
-                mod = ".".join(base + ([node.module] if node.module else []))
-            else:
-                mod = node.module or ""
-            out.add(mod)
-            out.update(f"{mod}.{a.name}" for a in node.names)
-    return out
-
-
-@pytest.mark.parametrize("module, forbidden", [
-    ("objects/kernelbackend.py", VM_SIDE), ("objects/vmbackend.py", KERNEL_SIDE),
-    ("backend.py", VM_SIDE + KERNEL_SIDE + ("pybpf.objects",)),
-    ("objects/spec.py", ("pybpf.objects.instance",)),
-    # the shared instantiation asks its Backend; it imports neither side itself
-    ("objects/instance.py", VM_SIDE + KERNEL_SIDE),
-    ("objects/output.py", VM_SIDE + KERNEL_SIDE),
-])
-def test_a_backend_never_imports_the_other_side(module: str, forbidden: tuple[str, ...]) -> None:
-    found = sorted(m for m in _imports(SRC / module)
-                   if any(m == f or m.startswith(f + ".") for f in forbidden))
-    assert not found, f"{module} imports {found}"
 
 
 def test_backend_modules_load_lazily() -> None:

@@ -80,5 +80,5 @@ def count_by_proto(skb: SkBuff) -> int:
 if __name__ == "__main__":
     import sys
 
-    from pybpf.frontend.python.script import main
+    from pybpf.tools.pyexample import main
     sys.exit(main(__file__))

@@ -107,5 +107,5 @@ def classify(skb: SkBuff) -> int:
 if __name__ == "__main__":
     import sys
 
-    from pybpf.frontend.python.script import main
+    from pybpf.tools.pyexample import main
     sys.exit(main(__file__))

@@ -116,5 +116,5 @@ def count_sys_exit(ctx: SysExitRecord) -> int:
 if __name__ == "__main__":
     import sys
 
-    from pybpf.frontend.python.script import main
+    from pybpf.tools.pyexample import main
     sys.exit(main(__file__))

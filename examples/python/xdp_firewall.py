@@ -126,5 +126,5 @@ def xdp_firewall(ctx: XdpMd) -> int:
 if __name__ == "__main__":
     import sys
 
-    from pybpf.frontend.python.script import main
+    from pybpf.tools.pyexample import main
     sys.exit(main(__file__))

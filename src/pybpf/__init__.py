@@ -81,7 +81,7 @@ def _bytecode(code: object, syntax: str | None) -> bytes:
                     "pybpf.load(path).instantiate() or `pybpf run FILE.o`")
 
 
-from .objects.spec import ObjectSpec  # noqa: E402
+from .spec import ObjectSpec  # noqa: E402
 
 
 def __getattr__(name: str) -> object:

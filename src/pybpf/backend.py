@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from .maps import Map, MapSpec
     from .objects.instance import Object
-    from .objects.spec import ObjectSpec, ProgramSpec
+    from .spec import ObjectSpec, ProgramSpec
 
 __all__ = ["BACKEND_NAMES", "Backend", "Capabilities", "LoadedProgram", "TestRunResult",
            "get_backend"]
@@ -80,6 +80,10 @@ class Backend(Protocol):
 
     def create_map(self, spec: "MapSpec") -> "Map":
         """Make a map of a validated, resolved MapSpec (contents written, frozen)."""
+        ...
+
+    def open_pinned_map(self, path: str) -> "Map":
+        """The map of this backend pinned at `path` (Map.from_pinned picks the backend)."""
         ...
 
     def create_pinned_map(self, name: str, spec: "MapSpec", root: str,

@@ -10,12 +10,23 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self, TextIO
 
 from .errors import PyBPFError
+
+if TYPE_CHECKING:
+    from .backend import TestRunResult
+    from .kernel.tracepipe import TracePrintk
+    from .maps.base import Map
+    from .objects.instance import Object, Program
+    from .objects.output import OutputRecord, RunCapture
+
+# BCC's callbacks: ring buffers call cb(ctx, data, size), perf buffers cb(cpu, data, size)
+# (the first argument is the user's ctx or a cpu number: Any, so either kind of callback fits)
+OutputCallback = Callable[[Any, "OutputRecord", int], object]
 
 
 class BPFError(PyBPFError):
@@ -27,19 +38,20 @@ class OutputTable:
     """`b["events"]` for a ring buffer or perf event array: BCC's open_ring_buffer /
     open_perf_buffer and event(); anything else goes to the pybpf map itself."""
 
-    def __init__(self, bpf: BPF, name: str, m: Any) -> None:
+    def __init__(self, bpf: BPF, name: str, m: Map) -> None:
         self._bpf, self.name, self.map = bpf, name, m
 
-    def open_ring_buffer(self, callback: Any, ctx: Any = None) -> None:
+    def open_ring_buffer(self, callback: OutputCallback, ctx: object = None) -> None:
         """callback(ctx, data, size) for each record, called from ring_buffer_poll()."""
         self._bpf._open_output(self.name, callback, ctx)
 
-    def open_perf_buffer(self, callback: Any, page_cnt: int = 8, lost_cb: Any = None) -> None:
+    def open_perf_buffer(self, callback: OutputCallback, page_cnt: int = 8,
+                         lost_cb: Callable[..., object] | None = None) -> None:
         """callback(cpu, data, size) for each record, called from perf_buffer_poll()."""
         self._bpf._open_output(self.name, callback, None)
 
     @staticmethod
-    def event(data: Any) -> Any:
+    def event(data: OutputRecord | bytes) -> object:
         """The record a callback got, its fields as attributes (decoded by BTF when the
         object declares the record's type; else the bytes)."""
         value = getattr(data, "value", None)
@@ -74,44 +86,52 @@ class BPF:
             self.spec = compile_file(src_file).spec()
         else:
             from .frontend.c import compile_c
-            source: Any = Path(src_file) if src_file is not None else text
+            # exactly one of text and src_file (checked above): `or ""` never applies
+            source: str | os.PathLike[str] = Path(src_file) if src_file is not None else text or ""
             self.spec = compile_c(source, list(cflags), compiler=compiler)
-        self.obj: Any = self.spec.instantiate(backend)
-        self._xdp: dict[str, Any] = {}
-        self._trace: Any = None
+        self.obj: Object | None = self.spec.instantiate(backend)
+        self._xdp: dict[str, Any] = {}  # the links attach_xdp made, by device
+        self._trace: TracePrintk | None = None
         self._vm_marks: dict[str, int] = {}
-        self._capture: Any = None
-        self._callbacks: dict[str, tuple[Any, Any]] = {}
+        self._capture: RunCapture | None = None
+        self._callbacks: dict[str, tuple[OutputCallback, object]] = {}
         self._handed = 0
         if backend == "kernel":
             self._open_kernel_trace()
 
+    @property
+    def _object(self) -> Object:
+        """The instantiated object; cleanup() closes it and later calls are errors."""
+        if self.obj is None:
+            raise BPFError("this BPF object is closed (cleanup() was called)")
+        return self.obj
+
     # ---- tables and functions ----
-    def __getitem__(self, name: str) -> Any:
+    def __getitem__(self, name: str) -> OutputTable | Map:
         try:
-            m = self.obj.maps[name]
+            m = self._object.maps[name]
         except KeyError:
             raise BPFError(f"no map named {name!r}; the maps are: "
-                           f"{', '.join(sorted(self.obj.maps)) or 'none'}") from None
+                           f"{', '.join(sorted(self._object.maps)) or 'none'}") from None
         if m.spec.type_name in ("ringbuf", "perf_event_array"):
             return OutputTable(self, name, m)
         return m
 
     def __contains__(self, name: object) -> bool:
-        return name in self.obj.maps
+        return name in self._object.maps
 
-    def get_table(self, name: str) -> Any:
+    def get_table(self, name: str) -> OutputTable | Map:
         return self[name]
 
-    def load_func(self, fn_name: str, prog_type: int | None = None) -> Any:
+    def load_func(self, fn_name: str, prog_type: int | None = None) -> Program:
         """The instantiated program `fn_name` (its `.fd`, `.test_run`, `.attach_*`)."""
         try:
-            return self.obj.programs[fn_name]
+            return self._object.programs[fn_name]
         except KeyError:
             raise BPFError(f"no function named {fn_name!r}; the programs are: "
-                           f"{', '.join(sorted(self.obj.programs)) or 'none'}") from None
+                           f"{', '.join(sorted(self._object.programs)) or 'none'}") from None
 
-    def _fn(self, fn: Any) -> Any:
+    def _fn(self, fn: str | Program) -> Program:
         return self.load_func(fn) if isinstance(fn, str) else fn
 
     # ---- attaching ----
@@ -140,7 +160,7 @@ class BPF:
                          fn_name: str = "", pid: int = -1) -> Any:
         return self._fn(fn_name).attach_uprobe(name, sym or None, addr, pid=pid, retprobe=True)
 
-    def attach_xdp(self, dev: str, fn: Any, flags: int = 0) -> Any:
+    def attach_xdp(self, dev: str, fn: str | Program, flags: int = 0) -> Any:
         mode = "hw" if flags & self.XDP_FLAGS_HW_MODE else \
             "drv" if flags & self.XDP_FLAGS_DRV_MODE else "skb"
         if dev in self._xdp:
@@ -160,16 +180,16 @@ class BPF:
         return f"__x64_sys_{name}"
 
     # ---- running (not in BCC: the VM is pybpf's) ----
-    def test_run(self, fn_name: str, data: bytes = b"", **kw: Any) -> Any:
+    def test_run(self, fn_name: str, data: bytes = b"", **kw: Any) -> TestRunResult:
         return self.load_func(fn_name).test_run(data, **kw)
 
     # ---- ring buffers and perf buffers ----
-    def _open_output(self, name: str, callback: Any, ctx: Any) -> None:
+    def _open_output(self, name: str, callback: OutputCallback, ctx: object) -> None:
         if not callable(callback):
             raise BPFError(f"{name}: the callback must be callable")
         if self._capture is None:
             from .objects.output import RunCapture
-            self._capture = RunCapture(self.obj, printk=False)
+            self._capture = RunCapture(self._object, printk=False)
             self._capture.start()
         self._callbacks[name] = (callback, ctx)
 
@@ -216,7 +236,7 @@ class BPF:
             return [(m.comm, m.pid, m.cpu, "....", m.timestamp, m.text)
                     for m in self._trace.read()]
         out = []
-        for name, prog in self.obj.programs.items():
+        for name, prog in self._object.programs.items():
             pipe = getattr(prog.handle, "trace_pipe", None)
             if pipe is None:
                 continue
@@ -248,7 +268,7 @@ class BPF:
         return f"{task:>16}-{pid:<7} [{cpu:03d}] {flags} {ts:.6f}: bpf_trace_printk: {msg}"
 
     def trace_print(self, fmt: str | None = None, *, timeout: float | None = None,
-                    file: Any = None) -> int:
+                    file: TextIO | None = None) -> int:
         """Print messages as they come, formatted by `fmt` ("{0} {5}": task, pid, cpu,
         flags, ts, msg), until Ctrl-C or `timeout` s (the VM: until drained); returns
         the number printed."""

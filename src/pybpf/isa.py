@@ -14,6 +14,11 @@ from enum import IntEnum
 from typing import Iterable, Sequence
 
 from .errors import InvalidInstruction
+# the pseudo sources of lddw and call are the kernel's (linux/bpf.h): one definition, in uapi;
+# they are part of the instruction set's names, so isa re-exports them
+from .uapi import (BPF_PSEUDO_BTF_ID, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC,  # noqa: F401
+                   BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX,
+                   BPF_PSEUDO_MAP_IDX_VALUE, BPF_PSEUDO_MAP_VALUE)
 
 # --- instruction classes (low 3 bits of the opcode) -------------------------
 BPF_LD = 0x00
@@ -96,14 +101,6 @@ ATOMIC_OPS = frozenset(
     + [BPF_XCHG, BPF_CMPXCHG, BPF_LOAD_ACQ, BPF_STORE_REL])
 
 # --- pseudo sources --------------------------------------------------------------
-BPF_PSEUDO_MAP_FD = 1
-BPF_PSEUDO_MAP_VALUE = 2
-BPF_PSEUDO_BTF_ID = 3
-BPF_PSEUDO_FUNC = 4
-BPF_PSEUDO_MAP_IDX = 5
-BPF_PSEUDO_MAP_IDX_VALUE = 6
-BPF_PSEUDO_CALL = 1
-BPF_PSEUDO_KFUNC_CALL = 2
 
 # --- registers and limits -----------------------------------------------------------
 MAX_BPF_REG = 11

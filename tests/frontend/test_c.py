@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from _pytest.mark import ParameterSet
 
 import pybpf
 from pybpf.frontend import c as cfront
@@ -23,7 +24,7 @@ from .test_examples_python import PACKET_EXAMPLES, run_packets
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def _compilers() -> list:  # type: ignore[type-arg]
+def _compilers() -> list[ParameterSet]:
     out = []
     for name, ok, why in (("clang", shutil.which("clang") is not None, "no clang on PATH"),
                           ("zig", cfront._zig_lib() is not None,

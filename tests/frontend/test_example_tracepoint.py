@@ -11,6 +11,7 @@ import pytest
 
 import pybpf
 from pybpf.frontend.python import compile_file
+from pybpf.maps.base import Map
 from pybpf.progtypes.contexts.tracing import syscall_tracepoint
 from pybpf.progtypes.tracing import run_context
 from pybpf.tools.syscalls import syscall_number
@@ -20,9 +21,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MAPS = ("syscall_counts", "syscall_errors", "pid_counts", "latency_hist", "start")
 
 
-def _u64_map(m: object) -> dict[int, int]:
+def _u64_map(m: Map) -> dict[int, int]:
     return {int.from_bytes(k, "little"): int.from_bytes(v[:8], "little")
-            for k, v in m.items()}  # type: ignore[attr-defined]
+            for k, v in m.items()}
 
 
 def _python_spec() -> pybpf.ObjectSpec:

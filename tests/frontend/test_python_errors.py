@@ -99,7 +99,8 @@ def test_sub_function_errors() -> None:
 
 
 @pytest.mark.parametrize("src", [
-    "\0", "x" * 100, "(" * 5000, "def f(:", "@xdp\ndef p(ctx):\n    return " + "1 + " * 3000 + "1\n",
+    "\0", "x" * 100, "(" * 5000, "def f(:",
+    "@xdp\ndef p(ctx):\n    return " + "1 + " * 3000 + "1\n",
     "from pybpf.frontend.python import *\n@xdp\ndef p(ctx):\n    return " + "(" * 90 + "1" +
     ")" * 90 + "\n",
     "import sys\nsys.exit(3)\n",

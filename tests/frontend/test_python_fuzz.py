@@ -42,7 +42,7 @@ BINOPS = ["+", "-", "*", "//", "%", "<<", ">>", "&", "|", "^", "/", "**", "==", 
 
 
 @st.composite
-def expr(draw, depth: int = 0) -> str:  # type: ignore[no-untyped-def]
+def expr(draw: st.DrawFn, depth: int = 0) -> str:
     if depth > 2 or draw(st.integers(0, 2)) == 0:
         return draw(st.sampled_from(LEAVES))
     kind = draw(st.integers(0, 5))
@@ -52,7 +52,8 @@ def expr(draw, depth: int = 0) -> str:  # type: ignore[no-untyped-def]
     if kind == 1:
         return f"{draw(st.sampled_from(['-', '~', 'not ']))}({a})"
     if kind == 2:
-        return f"{draw(st.sampled_from(['m.lookup', 'm.delete', 'arr.lookup', 'u32', 'print']))}({a})"
+        fn = draw(st.sampled_from(['m.lookup', 'm.delete', 'arr.lookup', 'u32', 'print']))
+        return f"{fn}({a})"
     if kind == 3:
         return f"m.update({a}, {draw(expr(depth + 1))})"
     if kind == 4:
@@ -61,7 +62,7 @@ def expr(draw, depth: int = 0) -> str:  # type: ignore[no-untyped-def]
 
 
 @st.composite
-def stmts(draw, depth: int = 0) -> list[str]:  # type: ignore[no-untyped-def]
+def stmts(draw: st.DrawFn, depth: int = 0) -> list[str]:
     out = []
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(st.integers(0, 9 if depth < 2 else 5))

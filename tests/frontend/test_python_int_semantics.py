@@ -6,6 +6,7 @@ packet (so nothing folds at compile time)."""
 from __future__ import annotations
 
 import struct
+from typing import TypeAlias
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,18 +19,24 @@ TYPES = {"u8": (8, False), "u16": (16, False), "u32": (32, False), "u64": (64, F
 OPS = ["+", "-", "*", "&", "|", "^", "<<", ">>", "//", "%", "<", "==", ">="]
 I32 = (32, True)
 
+# a model type (bits, signed); an expression tree: a leaf (source, ("const", value) or
+# ("in", field, type name), type) or (left, operator, right)
+ModelType: TypeAlias = tuple[int, bool]
+Leaf: TypeAlias = tuple[str, tuple[str, int] | tuple[str, str, str], ModelType]
+Expr: TypeAlias = "Leaf | tuple[Expr, str, Expr]"
 
-def wrap(v: int, t: tuple[int, bool]) -> int:
+
+def wrap(v: int, t: ModelType) -> int:
     bits, signed = t
     v &= (1 << bits) - 1
     return v - (1 << bits) if signed and v >> (bits - 1) else v
 
 
-def promote(t: tuple[int, bool]) -> tuple[int, bool]:
+def promote(t: ModelType) -> ModelType:
     return I32 if t[0] < 32 else t
 
 
-def common(a: tuple[int, bool], b: tuple[int, bool]) -> tuple[int, bool]:
+def common(a: ModelType, b: ModelType) -> ModelType:
     a, b = promote(a), promote(b)
     if a[0] != b[0]:
         return a if a[0] > b[0] else b
@@ -37,7 +44,7 @@ def common(a: tuple[int, bool], b: tuple[int, bool]) -> tuple[int, bool]:
 
 
 @st.composite
-def exprs(draw, depth: int = 0):  # type: ignore[no-untyped-def]
+def exprs(draw: st.DrawFn, depth: int = 0) -> Expr:
     """(source text, model value, model type) of a random typed expression."""
     if depth >= 3 or draw(st.integers(0, 3)) == 0:
         if draw(st.booleans()):
@@ -52,11 +59,11 @@ def exprs(draw, depth: int = 0):  # type: ignore[no-untyped-def]
     return (left, op, right)
 
 
-def evaluate(e, inputs: dict[str, int]):  # type: ignore[no-untyped-def]
+def evaluate(e: Expr, inputs: dict[str, int]) -> tuple[str, int, ModelType]:
     """(source, value, type) of expression tree `e` under C's rules."""
     if len(e) == 3 and isinstance(e[1], tuple):
         src, leaf, t = e
-        if leaf[0] == "const":
+        if len(leaf) == 2:  # ("const", value)
             return src, leaf[1], t
         return src, wrap(inputs[leaf[1]], TYPES[leaf[2]]), t
     (ls, lv, lt), op, (rs, rv, rt) = evaluate(e[0], inputs), e[1], evaluate(e[2], inputs)
@@ -107,7 +114,8 @@ BACKENDS = ["vm"] + (["kernel"] if kernel_available()[0] else [])
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(tree=exprs(), a=st.integers(0, (1 << 64) - 1), b=st.integers(0, (1 << 64) - 1),
        c=st.sampled_from([0, 1, 7, 255, 256, 0xFFFF, 0x8000_0000, (1 << 64) - 1]))
-def test_random_expressions_follow_c_conversions(tree, a: int, b: int, c: int) -> None:  # type: ignore[no-untyped-def]
+def test_random_expressions_follow_c_conversions(tree: Expr, a: int, b: int,
+                                                  c: int) -> None:
     src, value, _ = evaluate(tree, {"a": a, "b": b, "c": c})
     spec = compile_source(PROGRAM.replace("{expr}", src), "expr.py").spec()
     data = struct.pack("<QQQ", a, b, c) + bytes(40)

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import struct
 import textwrap
+from collections.abc import Callable
 
 import pytest
 
 from pybpf.frontend.python import CompileError, compile_source
+from pybpf.objects.instance import Object
 from pybpf.packets import TCP, Ether, IPv4
 
 HEAD = "import ctypes\nfrom pybpf.frontend.python import *\nLICENSE = 'GPL'\n"
 
 
 def _run(src: str, backend: str, data: bytes = bytes(64), prog: str = "p",
-         setup=None) -> tuple[int, dict]:  # type: ignore[no-untyped-def]
+         setup: Callable[[Object], object] | None = None
+         ) -> tuple[int, dict[str, dict[bytes, bytes]]]:
     spec = compile_source(HEAD + textwrap.dedent(src), "t.py").spec()
     with spec.instantiate(backend) as obj:
         if setup:

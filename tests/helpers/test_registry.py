@@ -3,8 +3,6 @@ the default set (assembled in pybpf.progtypes.helpersets) is the one a VM always
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -58,32 +56,3 @@ def test_helper_names() -> None:
         helpers_named(["no_such_helper"])
 
 
-def _graph() -> object:
-    path = ROOT / "scripts" / "importgraph.py"
-    spec = importlib.util.spec_from_file_location("importgraph", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["importgraph"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-ABOVE_REGISTRY = ("pybpf.vm", "pybpf.maps", "pybpf.net", "pybpf.progtypes", "pybpf.objects",
-                  "pybpf.elf", "pybpf.btf", "pybpf.kernel", "pybpf.cli", "pybpf.tools")
-
-
-@pytest.mark.parametrize("layer, above", [
-    ("pybpf.helpers", ABOVE_REGISTRY),
-    ("pybpf.cfg", ABOVE_REGISTRY + ("pybpf.helpers", "pybpf.check")),
-    ("pybpf.vm", ABOVE_REGISTRY[1:]),
-])
-def test_layer_imports_nothing_above_it(layer: str, above: tuple[str, ...]) -> None:
-    """Read from the source, imports inside functions included (a public path marked
-    `# importgraph: facade` is the written exception)."""
-    g = _graph()
-    _, edges = g.read_graph(ROOT / "src" / "pybpf")  # type: ignore[attr-defined]
-    bad = [f"{e.source} -> {e.target} ({e.where(ROOT / 'src' / 'pybpf')})" for e in edges
-           if (e.source == layer or e.source.startswith(layer + "."))
-           and not e.facade and not e.type_checking
-           and any(e.target == a or e.target.startswith(a + ".") for a in above)]
-    assert not bad

@@ -159,7 +159,7 @@ def test_kernel_map_pins_in_bpffs() -> None:
 
 @pytest.mark.kernel
 def test_pin_by_name_creates_pins_then_reuses(bpffs: str) -> None:
-    from pybpf.maps.pin import pin_or_reuse
+    from pybpf.maps.pinbyname import pin_or_reuse
     spec = MapSpec("hash", 4, 8, 16, name="conns", contents=[(1, 10)])
     m, path = pin_or_reuse("conns", spec, bpffs)
     try:
@@ -184,7 +184,7 @@ def test_pin_by_name_creates_pins_then_reuses(bpffs: str) -> None:
 ])
 def test_incompatible_pinned_map_is_refused_naming_the_difference(
         bpffs: str, change: dict, field: str, message: str) -> None:
-    from pybpf.maps.pin import pin_or_reuse
+    from pybpf.maps.pinbyname import pin_or_reuse
     spec = MapSpec("hash", 4, 8, 16, name="conns")
     m, _ = pin_or_reuse("conns", spec, bpffs)
     with m:
@@ -197,7 +197,7 @@ def test_incompatible_pinned_map_is_refused_naming_the_difference(
 
 @pytest.mark.kernel
 def test_pin_root_must_be_a_bpffs(tmp_path: Path) -> None:
-    from pybpf.maps.pin import pin_or_reuse
+    from pybpf.maps.pinbyname import pin_or_reuse
     with pytest.raises(MapPinError,
                        match="^map .conns. is pinned by name .* pin root .* is not a bpffs"):
         pin_or_reuse("conns", MapSpec("hash", 4, 8, 16, name="conns"), str(tmp_path))
@@ -206,7 +206,7 @@ def test_pin_root_must_be_a_bpffs(tmp_path: Path) -> None:
 @pytest.mark.kernel
 def test_something_else_pinned_there_is_not_taken_for_a_map(bpffs: str) -> None:
     from pybpf.kernel import prog_load
-    from pybpf.maps.pin import pin_or_reuse
+    from pybpf.maps.pinbyname import pin_or_reuse
     with prog_load(1, assemble("r0 = 0\nexit"), name="notamap") as prog:  # socket filter
         prog.pin(os.path.join(bpffs, "conns"))
     with pytest.raises(MapInvalidError, match="is a prog, not a map"):
@@ -216,7 +216,7 @@ def test_something_else_pinned_there_is_not_taken_for_a_map(bpffs: str) -> None:
 @pytest.mark.kernel
 @pytest.mark.parametrize("name", ["..", ".", "", "a/b", "../escape"])
 def test_pin_names_cannot_leave_the_pin_root(bpffs: str, name: str) -> None:
-    from pybpf.maps.pin import pin_or_reuse
+    from pybpf.maps.pinbyname import pin_or_reuse
     before = sorted(os.listdir(bpffs))  # a new bpffs may hold the kernel's *.debug iterators
     with pytest.raises(MapPinError, match="cannot be pinned by name"):
         pin_or_reuse(name, MapSpec("hash", 4, 8, 16), bpffs)

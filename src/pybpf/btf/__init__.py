@@ -9,7 +9,7 @@
 * `sanitize_for_kernel`: what a loader fixes in clang's BTF before BPF_BTF_LOAD.
 * `parse_maps_section`, `parse_map_def`: BTF-defined map definitions (`.maps`).
 * `dump_raw`, `format_raw`, `format_c`, `dump_c`, `type_name`, `type_decl`: printing, in
-  bpftool's formats.
+  bpftool's formats; `btf_type_json`: one type as data (`btf dump --json`).
 * `encode_value`, `decode_value`: map keys and values to and from Python data;
   `TypeCodec`, `DatasecCodec`: the same as fixed-size codecs (typed maps, globals).
 * `CoreRelocator`, `relocate`, `patch_insn`: CO-RE relocations against the kernel's BTF.
@@ -28,7 +28,7 @@ from .core import (
     POISON_HELPER_ID, Accessor, CoreRelocator, CoreResult, CoreSpec, essential_name,
     fields_are_compat, parse_spec, patch_insn, relocate, types_are_compat, types_match,
 )
-from .dump import dump_c, dump_raw, format_c, format_raw, type_decl, type_name
+from .dump import btf_type_json, dump_c, dump_raw, format_c, format_raw, type_decl, type_name
 from .errors import BTFError, CoreError, PatchError
 from .ext import BtfExt, CoreRelo, CoreReloKind, FuncInfo, LineInfo, encode_ext, parse_ext
 from .maps import BtfMapDef, parse_map_def, parse_maps_section
@@ -56,7 +56,7 @@ __all__ = [
     "encode_ext",
     # building, sanitizing, printing, values
     "Builder", "SanitizedBtf", "sanitize_for_kernel", "BtfMapDef", "parse_map_def",
-    "parse_maps_section", "dump_raw", "format_raw",
+    "parse_maps_section", "btf_type_json", "dump_raw", "format_raw",
     "format_c", "dump_c", "type_name", "type_decl", "encode_value", "decode_value",
     "value_size", "TypeCodec", "DatasecCodec", "SectionVar", "datasec_vars",
     # CO-RE

@@ -6,7 +6,9 @@ compiler reproduces each layout)."""
 
 from __future__ import annotations
 
-from typing import Callable
+import dataclasses
+import enum
+from typing import Any, Callable
 
 from .blob import MAX_RESOLVE_DEPTH, Btf
 from .errors import BTFError
@@ -16,7 +18,8 @@ from .types import (
     Var, VarLinkage,
 )
 
-__all__ = ["dump_raw", "format_raw", "type_name", "type_decl", "format_c", "dump_c"]
+__all__ = ["btf_type_json", "dump_raw", "format_raw", "type_name", "type_decl", "format_c",
+           "dump_c"]
 
 _ENC = {IntEncoding.NONE: "(none)", IntEncoding.SIGNED: "SIGNED", IntEncoding.CHAR: "CHAR",
         IntEncoding.BOOL: "BOOL"}
@@ -579,3 +582,23 @@ def dump_c(btf: Btf, *, guard: str = "__VMLINUX_H__",
         tail += ["#ifndef BPF_NO_PRESERVE_ACCESS_INDEX", "#pragma clang attribute pop",
                  "#endif", ""]
     return "\n".join(head) + "\n" + body + "\n".join(tail) + f"#endif /* {guard} */\n"
+
+
+def btf_type_json(t: Any) -> dict[str, Any]:
+    """A BTF type as JSON-able data: its kind, name and fields (enums by name), as
+    `pybpf btf dump --json` prints it."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, enum.Enum):
+            return v.name
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v
+
+    out: dict[str, Any] = {"kind": t.kind.name, "name": getattr(t, "name", "")}
+    body = plain(t)
+    if isinstance(body, dict):
+        out.update({k: v for k, v in body.items() if k != "name"})
+    return out

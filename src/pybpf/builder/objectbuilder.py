@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping
 from .. import isa
 from ..isa import Instruction
 from ..maps import MapSpec
-from ..objects.spec import (ExternRef, FuncInfo, GlobalVar, LineInfo, MapRef, ObjectSpec,
+from ..spec import (ExternRef, FuncInfo, GlobalVar, LineInfo, MapRef, ObjectSpec,
                             ProgramSpec, program_type)
 from .errors import (BuilderError, JumpRangeError, OperandError, UndefinedFunctionError,
                      UndefinedLabelError, UndefinedMapError)

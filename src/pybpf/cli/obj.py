@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
+from ..btf.dump import btf_type_json
 from .common import CLIError, command_group, json_option, load_object, read_bytes
 
 
@@ -43,27 +43,6 @@ def cmd_btf_dump(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(btf.dump_raw(blob))
     return 0
-
-
-def btf_type_json(t: Any) -> dict[str, Any]:
-    """A BTF type as JSON-able data: its kind, name and fields (enums by name)."""
-    import dataclasses
-    import enum
-
-    def plain(v: Any) -> Any:
-        if isinstance(v, enum.Enum):
-            return v.name
-        if dataclasses.is_dataclass(v) and not isinstance(v, type):
-            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        return v
-
-    out: dict[str, Any] = {"kind": t.kind.name, "name": getattr(t, "name", "")}
-    body = plain(t)
-    if isinstance(body, dict):
-        out.update({k: v for k, v in body.items() if k != "name"})
-    return out
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from ..errors import PyBPFError
 from .. import isa
-from ..objects.spec import (CoreRelo, ExternRef, FuncInfo, GlobalVar, MapRef, ObjectSpec,
+from ..spec import (CoreRelo, ExternRef, FuncInfo, GlobalVar, MapRef, ObjectSpec,
                             ProgramSpec)
 from .compressed import MAX_INFLATED_TOTAL, SHF_COMPRESSED, inflate
 from .legacymaps import parse_legacy_maps
@@ -656,7 +656,7 @@ class _Builder:
     def _line_info(self, func: _Func, base: int) -> list[Any]:
         """The function's BTF line info records (.BTF.ext: source file, line and column
         per instruction), at their linked pcs, as objects.spec.LineInfo."""
-        from ..objects.spec import LineInfo
+        from ..spec import LineInfo
         ext = self.spec.btf_ext
         if ext is None:
             return []

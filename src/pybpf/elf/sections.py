@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 from ..errors import PyBPFError
 
+from ..uapi import BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS
 from ..uapi import AttachType as A
 from ..uapi import ProgType as P
 
-BPF_F_SLEEPABLE = 1 << 4
-BPF_F_XDP_HAS_FRAGS = 1 << 5
 
 # How a pattern matches: "exact" the whole name; "prefix/" the name or name + "/..."
 # (the part after the slash is the attach target); "prefix+" anything starting with it.

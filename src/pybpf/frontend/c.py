@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PyBPFError
-from ..objects.spec import ObjectSpec
+from ..spec import ObjectSpec
 from .headers import HEADERS, vmlinux_header
 
 TIMEOUT_S = 300
@@ -52,7 +52,7 @@ class Toolchain:
 
 def _zig_lib() -> Path | None:
     try:
-        import ziglang  # type: ignore[import-not-found]
+        import ziglang
     except ImportError:
         return None
     lib = Path(ziglang.__file__).parent / "lib"

@@ -7,11 +7,11 @@ import time
 from typing import Any, Callable
 
 from ..isa import M32, M64
+from ..uapi import BPF_MAX_LOOPS
 from .printf import EINVAL
 from .printk import FormatMemory, printk_helpers
 from .registry import CallContext, FrameHelperFn, HelperContext, HelperFn, HelperRegistry
 
-BPF_MAX_LOOPS = 8 * 1024 * 1024  # bpf_loop's limit, and may_goto's per frame (the kernel's)
 E2BIG = 7
 
 

@@ -202,8 +202,7 @@ def execute(case: Case, env: Env) -> Any:
     if fmt == "c":
         btf.dump_c(blob)
     elif fmt == "json":
-        from ..cli.obj import btf_type_json
-        [btf_type_json(t) for _, t in blob.items()]
+        [btf.btf_type_json(t) for _, t in blob.items()]
     else:
         btf.dump_raw(blob)
     for type_id, _ in list(blob.items())[:2000]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, TypeVar
 from ..backend import get_backend
 from ..uapi import BPF_ANY, MapType
 from .errors import MapClosedError, MapInvalidError, MapKeyError
-from .spec import FD_VALUE_TYPES, MapSpec, round8
+from .spec import FD_VALUE_TYPES, MapSpec, round8, to_bytes
 
 if TYPE_CHECKING:
     from .typed import TypedMap
@@ -30,21 +30,6 @@ def possible_cpus() -> int:
     """Per-CPU maps hold one value per possible CPU, on both backends."""
     from ..cpus import possible_cpus as _possible
     return _possible()
-
-
-def to_bytes(v: Any, size: int, what: str) -> bytes:
-    """`v` as exactly `size` bytes: bytes-like as is, an int little-endian."""
-    if isinstance(v, int) and not isinstance(v, bool):
-        try:
-            return v.to_bytes(size, "little", signed=v < 0)
-        except OverflowError:
-            raise MapInvalidError(f"{what} {v} does not fit in {size} bytes") from None
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        b = bytes(v)
-        if len(b) != size:
-            raise MapInvalidError(f"{what} is {len(b)} bytes, the map needs {size}")
-        return b
-    raise MapInvalidError(f"{what} must be bytes or an int, not {type(v).__name__}")
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,11 @@ from ..helpers.access import charge_bytes, read_bytes
 from ..helpers.registry import (CallContext, FrameHelperFn, HelperFn, HelperRegistry,
                                ProgramExit)
 from ..isa import M32, M64
-from ..uapi import MapFlag, MapType
+from ..uapi import BPF_F_CTXLEN_MASK, BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK, MapFlag, MapType
 from .errors import MapError
 from .vmmaps import (ArrayMap, BloomFilterMap, HashMap, PerfEventArrayMap, ProgArrayMap,
                      QueueStackMap, RingBufMap, VMMap)
 
-BPF_F_INDEX_MASK = 0xFFFF_FFFF
-BPF_F_CURRENT_CPU = BPF_F_INDEX_MASK
 MAX_TAIL_CALL_CNT = 33
 _FOR_EACH_TYPES = frozenset({MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH,
                              MapType.LRU_PERCPU_HASH, MapType.ARRAY, MapType.PERCPU_ARRAY})
@@ -170,7 +168,6 @@ def ringbuf_query(ctx: CallContext, r1: int, r2: int, *_: int) -> int:
     return _ringbuf(ctx, r1, "bpf_ringbuf_query").query(r2)
 
 
-BPF_F_CTXLEN_MASK = 0xFFFFF << 32
 
 
 def perf_event_output(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int,

@@ -203,3 +203,10 @@ class KernelMap(Map):
         self._mmaps += [cons, prod]
         pv = memoryview(prod)
         return memoryview(cons), pv[:ps], pv[ps:], self.fd
+
+
+def open_pinned_kernel_map(path: str) -> KernelMap:
+    """The kernel map pinned at `path` in bpffs."""
+    with translated("from_pinned"):
+        kmap = _KMap.from_pin(path)
+    return KernelMap.from_kmap(kmap)

@@ -20,7 +20,8 @@ import tempfile
 import weakref
 from dataclasses import dataclass, field
 
-PAGE_SIZE = mmap.PAGESIZE
+from .spec import PAGE_SIZE
+
 SHM_DIR = "/dev/shm"
 
 _PROT_NONE = 0

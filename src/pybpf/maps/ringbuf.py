@@ -7,18 +7,15 @@ from __future__ import annotations
 import errno as E
 import os
 
+from ..uapi import (BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RINGBUF_BUSY_BIT,
+                    BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ)
 from .errors import ENOTSUPP, MapNotSupportedError, map_error
 from .memory import RingMemory
 from .vmbase import U32, U64, VMMap
 
 # ring buffer record header
-BPF_RINGBUF_BUSY_BIT = 1 << 31
-BPF_RINGBUF_DISCARD_BIT = 1 << 30
-BPF_RINGBUF_HDR_SZ = 8
 RINGBUF_PGOFF = 1          # pages of struct bpf_ringbuf before consumer_pos
 RINGBUF_POS_PAGES = 2      # consumer and producer pages
-BPF_RB_NO_WAKEUP = 1
-BPF_RB_FORCE_WAKEUP = 2
 BPF_RB_AVAIL_DATA, BPF_RB_RING_SIZE, BPF_RB_CONS_POS, BPF_RB_PROD_POS = 0, 1, 2, 3
 RINGBUF_MAX_RECORD_SZ = 0xFFFF_FFFF // 4
 

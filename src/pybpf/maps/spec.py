@@ -10,18 +10,19 @@ user can fix it in between (`spec.maps["x"] = spec.maps["x"].with_(max_entries=6
 from __future__ import annotations
 
 import builtins
+import mmap
 import re
 from dataclasses import InitVar, dataclass, field, fields, replace
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from ..uapi import MapFlag, MapType
-from .errors import MapSpecError, MapSpecNotSupportedError, MapSpecTooBigError
+from .errors import MapInvalidError, MapSpecError, MapSpecNotSupportedError, MapSpecTooBigError
 
 if TYPE_CHECKING:
     from .base import Map
 
-PAGE_SIZE = 4096
+PAGE_SIZE = mmap.PAGESIZE  # the kernel's page size (ring buffers, mmapable arrays)
 KMALLOC_MAX_SIZE = 1 << 22          # x86-64: MAX_PAGE_ORDER 10 + PAGE_SHIFT 12
 PCPU_MIN_UNIT_SIZE = 32 << 10       # per-CPU values are bounded by the percpu unit size
 HTAB_ELEM_HEADER = 48               # sizeof(struct htab_elem) on x86-64
@@ -114,6 +115,21 @@ def type_name(t: int) -> str:
         return MapType(t).name.lower()
     except ValueError:
         return str(t)
+
+
+def to_bytes(v: Any, size: int, what: str) -> bytes:
+    """`v` as exactly `size` bytes: bytes-like as is, an int little-endian."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        try:
+            return v.to_bytes(size, "little", signed=v < 0)
+        except OverflowError:
+            raise MapInvalidError(f"{what} {v} does not fit in {size} bytes") from None
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        b = bytes(v)
+        if len(b) != size:
+            raise MapInvalidError(f"{what} is {len(b)} bytes, the map needs {size}")
+        return b
+    raise MapInvalidError(f"{what} must be bytes or an int, not {type(v).__name__}")
 
 
 def round8(n: int) -> int:
@@ -279,7 +295,7 @@ class MapSpec:
         """The spec as it is created: a perf_event_array with max_entries 0 gets one
         slot per possible CPU (/sys/devices/system/cpu/possible), as libbpf does."""
         if self.type == MapType.PERF_EVENT_ARRAY and self.max_entries == 0:
-            from .base import possible_cpus
+            from ..cpus import possible_cpus
             return self.with_(max_entries=possible_cpus())
         return self
 

@@ -51,7 +51,7 @@ class RawCodec:
 
     def encode(self, value: Any, *, text_ints: bool = False,
                base: bytes | None = None) -> bytes:
-        from .base import to_bytes
+        from .spec import to_bytes
         return to_bytes(value, self.size, "value")
 
 

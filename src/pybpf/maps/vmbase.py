@@ -24,6 +24,7 @@ import struct
 from typing import Any
 
 from ..uapi import BPF_F_LOCK, MapFlag
+from ..vm.memory import SEGMENT_HALF
 from .base import Map
 from .errors import ENOTSUPP, MapNotSupportedError, MapPermissionError, map_error
 from .memory import Slab
@@ -31,7 +32,6 @@ from .spec import MapSpec, round8
 
 # VM address of map id N's region: segment MAP_SEGMENT_BASE + N (region mid-segment)
 MAP_SEGMENT_BASE = 0x4D50_0000
-SEGMENT_HALF = 1 << 31
 _IDS = itertools.count(1)  # process-wide, as the kernel's map ids
 EOPNOTSUPP = E.EOPNOTSUPP
 

@@ -88,3 +88,17 @@ __all__ = ["VM_MAP_TYPES", "ArrayMap", "ArrayOfMapsMap", "BloomFilterMap", "CpuM
            "PerfEventArrayMap", "ProgArrayMap", "QueueStackMap", "RingBufMap", "VMMap",
            "VMMapTypeError", "XskMap", "attach_vm_map", "create_vm_map", "vm_map_class",
            "vm_map_type_names"]
+
+
+def open_pinned_vm_map(path: str) -> VMMap:
+    """The VM map whose descriptor (pin.pin_vm_map) is at `path`: the same shared memory."""
+    import os
+
+    from .errors import MapKeyError
+    from .pin import read_descriptor
+    desc = read_descriptor(path)
+    backing = desc["backing"]
+    if not os.path.exists(backing):
+        raise MapKeyError(f"the memory of the map pinned at {path} ({backing}) is gone",
+                          op="from_pinned")
+    return attach_vm_map(MapSpec.from_dict(desc["spec"]), backing, bool(desc.get("frozen")))

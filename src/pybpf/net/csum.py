@@ -93,3 +93,16 @@ def ip_checksum(header: bytes) -> int:
     while s >> 16:
         s = (s & M16) + (s >> 16)
     return ~s & M16
+
+
+def csum_diff(frm: bytes, to: bytes, seed: int) -> int:
+    """bpf_csum_diff's arithmetic as Linux 6.x computes it: the sum of `to` (from `seed`)
+    less the sum of `frm`, csum_partial sums folded to 16 bits (csum_from32to16)."""
+    ret = seed & M32
+    if frm and to:
+        ret = csum_sub(csum_partial(to, ret), csum_partial(frm, 0))
+    elif to:
+        ret = csum_partial(to, ret)
+    elif frm:
+        ret = ~csum_partial(frm, ~ret & M32) & M32
+    return from32to16(ret)

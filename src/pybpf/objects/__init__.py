@@ -1,7 +1,8 @@
 """BPF objects: the ObjectSpec read from an ELF file, and Objects instantiated from it
 on a backend (the VM or the kernel).
 
-* `spec`: ObjectSpec and ProgramSpec, pure data (no fds, no machine knowledge).
+* `spec`: ObjectSpec and ProgramSpec under their first name; they live in pybpf.spec
+  (pure data, below the front ends).
 * `instance`: instantiate() and Object/Program, shared by both backends, which it asks
   (pybpf.backend.Backend) instead of naming them.
 * `vmbackend`, `kernelbackend`: the two Backends (how a map is made, a program
@@ -10,7 +11,7 @@ on a backend (the VM or the kernel).
 
 from __future__ import annotations
 
-from .spec import CoreRelo, ExternRef, FuncInfo, GlobalVar, LineInfo, MapRef, ObjectSpec, \
+from ..spec import CoreRelo, ExternRef, FuncInfo, GlobalVar, LineInfo, MapRef, ObjectSpec, \
     ProgramSpec
 
 __all__ = ["CoreRelo", "ExternRef", "FuncInfo", "GlobalVar", "LineInfo", "MapRef", "ObjectSpec",

@@ -1,46 +1,17 @@
 """Errors of the objects layer: an object that cannot be instantiated, an attach the
 backend cannot do, a global variable that cannot be set. Each message names what it is
-about (the program, the map, the variable)."""
+about (the program, the map, the variable). The errors about a spec as data live in
+pybpf.spec.errors (below the front ends) and are the same classes here."""
 
 from __future__ import annotations
 
-from ..errors import PyBPFError
+from ..spec.errors import (GlobalValueError, GlobalVarError, ObjectError, ReadOnlyGlobalError,
+                           UnknownGlobalError, UnknownProgramTypeError)
 
-
-class ObjectError(PyBPFError):
-    """An object that cannot be instantiated (an unresolvable reference, an unsupported
-    construct, a pinned map that cannot be reused); the message names it."""
-
-
-class UnknownProgramTypeError(ObjectError):
-    """A program whose section is no known SEC() name and whose type was not set."""
+__all__ = ["ObjectError", "UnknownProgramTypeError", "AttachNotSupportedError", "GlobalVarError",
+           "UnknownGlobalError", "ReadOnlyGlobalError", "GlobalValueError"]
 
 
 class AttachNotSupportedError(ObjectError):
     """An attach the program's backend or section cannot do (the VM has no kernel hooks;
     a socket filter needs a socket)."""
-
-
-class GlobalVarError(ObjectError):
-    """A global variable that does not exist, or a value that does not fit it; `name` is
-    the variable. The unknown-name error is also a KeyError, the bad-value one a
-    ValueError, as they were before this class."""
-
-    def __init__(self, name: str, message: str) -> None:
-        self.name = name
-        super().__init__(message)
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
-
-
-class UnknownGlobalError(GlobalVarError, KeyError):
-    """No global variable of that name."""
-
-
-class ReadOnlyGlobalError(GlobalVarError, PermissionError):
-    """A `.rodata`/`.kconfig` variable written after the object was loaded."""
-
-
-class GlobalValueError(GlobalVarError, ValueError):
-    """A value of the wrong size, or an int that does not fit the variable."""

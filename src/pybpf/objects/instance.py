@@ -12,7 +12,7 @@ from ..elf import sections
 from ..errors import ErrnoError, PyBPFError
 from ..isa import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, Instruction
 from .errors import AttachNotSupportedError, ObjectError, UnknownProgramTypeError
-from .spec import ObjectSpec, ProgramSpec
+from ..spec import ObjectSpec, ProgramSpec
 
 BACKENDS = BACKEND_NAMES  # the backends' names, as instantiate() takes them
 UPROBE_KINDS = sections.UPROBE_KINDS

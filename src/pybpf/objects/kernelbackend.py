@@ -15,7 +15,7 @@ from .errors import ObjectError
 if TYPE_CHECKING:
     from ..maps import Map, MapSpec
     from .instance import Object
-    from .spec import ObjectSpec, ProgramSpec
+    from ..spec import ObjectSpec, ProgramSpec
 
 __all__ = ["KernelBackend", "KERNEL_BACKEND"]
 
@@ -32,9 +32,13 @@ class KernelBackend:
         from ..maps.kernelmap import KernelMap
         return KernelMap.create(spec)
 
+    def open_pinned_map(self, path: str) -> "Map":
+        from ..maps.kernelmap import open_pinned_kernel_map
+        return open_pinned_kernel_map(path)
+
     def create_pinned_map(self, name: str, spec: "MapSpec", root: str,
                           object_id: str) -> "tuple[Map, str]":
-        from ..maps.pin import pin_or_reuse
+        from ..maps.pinbyname import pin_or_reuse
         return pin_or_reuse(name, spec, root, object_id)
 
     def instantiate(self, spec: "ObjectSpec", **kw: Any) -> "Object":

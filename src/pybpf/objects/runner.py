@@ -8,13 +8,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sized
 
+from .. import uapi
 from ..uapi import ProgType
 from .instance import Object, Program, TestRunResult
 
-XDP_VERDICTS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
-TC_VERDICTS = {-1: "TC_ACT_UNSPEC", 0: "TC_ACT_OK", 1: "TC_ACT_RECLASSIFY", 2: "TC_ACT_SHOT",
-               3: "TC_ACT_PIPE", 4: "TC_ACT_STOLEN", 5: "TC_ACT_QUEUED", 6: "TC_ACT_REPEAT",
-               7: "TC_ACT_REDIRECT", 8: "TC_ACT_TRAP"}
+# the verdicts by number, from the kernel's names (pybpf.uapi)
+XDP_VERDICTS = {getattr(uapi, n): n for n in ("XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX",
+                                             "XDP_REDIRECT")}
+TC_VERDICTS = {getattr(uapi, n): n for n in (
+    "TC_ACT_UNSPEC", "TC_ACT_OK", "TC_ACT_RECLASSIFY", "TC_ACT_SHOT", "TC_ACT_PIPE",
+    "TC_ACT_STOLEN", "TC_ACT_QUEUED", "TC_ACT_REPEAT", "TC_ACT_REDIRECT", "TC_ACT_TRAP")}
 
 
 def verdict_name(prog_type: int, retval: int) -> str:
@@ -35,7 +38,7 @@ def passes(prog_type: int, retval: int) -> bool:
     """Whether the packet goes on (for --pcap-out)."""
     signed = retval - (1 << 32) if retval >= 1 << 31 else retval
     if prog_type == ProgType.XDP:
-        return retval == 2
+        return retval == uapi.XDP_PASS
     if prog_type in (ProgType.SCHED_CLS, ProgType.SCHED_ACT):
         return signed in (-1, 0)
     return retval != 0

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 from ..errors import PyBPFError
 from .output import RunCapture
-from .spec import ObjectSpec
+from ..spec import ObjectSpec
 from .typed import encode_global
 
 __all__ = ["RunInputError", "apply_sets", "set_global_text", "fill_maps", "fill_map",

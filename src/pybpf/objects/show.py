@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..uapi import MapFlag, ProgType
-from .spec import ObjectSpec
+from ..spec import ObjectSpec
 
 
 def _prog_type_name(t: int) -> str:
@@ -110,7 +110,7 @@ def _pinning(spec: ObjectSpec, name: str, pinning: int) -> dict[str, Any]:
     """How the kernel backend pins the map: the convention and the path under the pin
     root (/sys/fs/bpf unless instantiate(pin_root=...) says otherwise)."""
     from ..maps.errors import MapPinError
-    from ..maps.pin import pin_directory
+    from ..maps.pinbyname import pin_directory
     out: dict[str, Any] = {"pinning": _PIN_NAMES.get(int(pinning), str(pinning))}
     try:
         out["pin_path"] = f"{pin_directory('<pin root>', pinning, spec.sha1)}/{name}"

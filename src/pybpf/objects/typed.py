@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from ..btf.codec import DatasecCodec, SectionVar, TypeCodec, datasec_vars
+from ..btf.codec import DatasecCodec, TypeCodec
 from ..errors import PyBPFError
+from ..spec import ObjectSpec
+from ..spec.globals import find_global, encode_global, is_read_only, section_codec
 from .errors import GlobalValueError, GlobalVarError, ReadOnlyGlobalError, UnknownGlobalError
-from .spec import ObjectSpec
 
 __all__ = ["attach_types", "section_codec", "Globals", "GlobalError", "UnknownGlobalError",
            "ReadOnlyGlobalError", "GlobalValueError", "encode_global", "is_read_only"]
@@ -27,20 +28,6 @@ _FD_VALUE_MAPS = ("prog_array", "array_of_maps", "hash_of_maps", "perf_event_arr
 
 
 GlobalError = GlobalVarError  # the name this module used first
-
-
-def is_read_only(section: str) -> bool:
-    """Whether a data section is constant once loaded (frozen, BPF_F_RDONLY_PROG)."""
-    return section.startswith(".rodata") or section == ".kconfig"
-
-
-def section_codec(spec: ObjectSpec, section: str) -> DatasecCodec:
-    """The codec of data section `section`'s value: its globals, typed by BTF."""
-    symbols = {g.name: (g.offset, g.size) for g in spec.globals.values() if g.map == section}
-    own = {g.name: g.type_id for g in spec.globals.values() if g.map == section and g.type_id}
-    variables = [SectionVar(v.name, v.offset, v.size, own.get(v.name, v.type_id))
-                 for v in datasec_vars(spec.btf, section, symbols)]
-    return DatasecCodec(spec.btf, variables, spec.maps[section].value_size)
 
 
 def attach_types(obj: Any) -> None:
@@ -66,27 +53,6 @@ def attach_types(obj: Any) -> None:
             obj.warnings.append(f"map {name}: no typed access ({e})")
 
 
-def _var(spec: ObjectSpec, name: str) -> Any:
-    try:
-        return spec.globals[name]
-    except KeyError:
-        known = ", ".join(sorted(spec.globals)) or "none"
-        raise UnknownGlobalError(name, f"no global variable {name!r} (globals: {known})") from None
-
-
-def encode_global(spec: ObjectSpec, name: str, value: Any, *, text_ints: bool = False) -> bytes:
-    """The bytes of global `name` holding `value` (an int, bool, enum name, str for a
-    char array, dict for a struct, list for an array, or bytes), typed by BTF; a
-    partial struct keeps the members it does not name. GlobalValueError names the
-    variable when the value does not fit."""
-    var = _var(spec, name)
-    codec = section_codec(spec, var.map)
-    try:
-        return codec.encode_var(name, value, text_ints=text_ints, base=spec._data(var.map))
-    except PyBPFError as e:
-        raise GlobalValueError(name, f"global {e}") from None
-
-
 class Globals:
     """The global variables of an instantiated object (see the module docstring).
     Reading gives the value now in the map; writing updates the variable's section
@@ -107,7 +73,7 @@ class Globals:
         return bytes(m.lookup(b"\0\0\0\0"))
 
     def __getitem__(self, name: str) -> Any:
-        var = _var(self._obj.spec, name)
+        var = find_global(self._obj.spec, name)
         raw = self._section_bytes(var.map)
         try:
             return self._codec(var.map).decode_var(name, raw)
@@ -115,7 +81,7 @@ class Globals:
             raise GlobalValueError(name, f"global {name}: {e}") from None
 
     def __setitem__(self, name: str, value: Any) -> None:
-        var = _var(self._obj.spec, name)
+        var = find_global(self._obj.spec, name)
         if is_read_only(var.map):
             raise ReadOnlyGlobalError(
                 name, f"global {name} is in {var.map}, which is read-only once the object is "

@@ -14,7 +14,7 @@ from ..isa import Instruction
 if TYPE_CHECKING:
     from ..maps import Map, MapSpec
     from .instance import Object
-    from .spec import ObjectSpec, ProgramSpec
+    from ..spec import ObjectSpec, ProgramSpec
 
 __all__ = ["VMBackend", "VM_BACKEND", "vm_features", "vm_helper_status"]
 
@@ -31,6 +31,10 @@ class VMBackend:
     def create_map(self, spec: "MapSpec") -> "Map":
         from ..maps.vmmaps import create_vm_map
         return create_vm_map(spec)
+
+    def open_pinned_map(self, path: str) -> "Map":
+        from ..maps.vmmaps import open_pinned_vm_map
+        return open_pinned_vm_map(path)
 
     def create_pinned_map(self, name: str, spec: "MapSpec", root: str,
                           object_id: str) -> "tuple[Map, str]":

@@ -9,6 +9,7 @@ from typing import TypeVar
 from ..errors import HelperError
 from ..helpers import charge_bytes, destination, read_bytes, zero_fill
 from ..isa import M32, M64
+from ..net import csum as net_csum
 from ..vm import CallContext, Memory, RegionAccess
 
 T = TypeVar("T")
@@ -64,3 +65,12 @@ def map_region(memory: Memory, name: str, size_or_buf: int | bytearray, access: 
 
 __all__ = ["context_of", "destination", "map_region", "neg", "read_mem", "s32", "write_mem",
            "zero_mem"]
+
+
+def csum_diff(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """bpf_csum_diff(from, from_size, to, to_size, seed): every program type may call it
+    (the base set); the arithmetic is pybpf.net.csum's."""
+    from_size, to_size = r2 & M32, r4 & M32
+    frm = read_mem(ctx, r1, from_size) if from_size else b""
+    to = read_mem(ctx, r3, to_size) if to_size else b""
+    return net_csum.csum_diff(frm, to, r5)

@@ -12,17 +12,15 @@ registry's helpers that the type may call, plus the type's own implementations.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import Callable, Mapping
 
 from ..helper_ids import HELPER_IDS
 from ..helpers.base import register_base_helpers, register_loop_helper
 from ..helpers.registry import HelperRegistry
 from ..helpers.strings import register_string_helpers
 from ..uapi import ProgType
+from .common import csum_diff
 from .task import format_memory, register_task_helpers
-
-if TYPE_CHECKING:
-    from ..vm import CallContext as VMCallContext
 
 BASE: frozenset[str] = frozenset({
     "cgrp_storage_delete", "cgrp_storage_get", "copy_from_user", "copy_from_user_task",
@@ -152,14 +150,6 @@ def is_allowed(prog_type: ProgType, helper: int | str) -> bool:
 _NAMES = {v: k for k, v in HELPER_IDS.items()}
 
 
-def _csum_diff(ctx: VMCallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    """bpf_csum_diff(from, from_size, to, to_size, seed), as Linux 6.x computes it (the
-    arithmetic lives with the packet helpers; imported on the first call, as the packet
-    modules are not needed by a program that does not use it)."""
-    from .skb import csum_diff
-    return csum_diff(ctx, r1, r2, r3, r4, r5)
-
-
 def default_helpers() -> HelperRegistry:
     """A fresh registry with pybpf's context-free kernel helpers (pybpf.helpers), the
     task and probe-read helpers (pybpf.progtypes.task), bpf_csum_diff, bpf_loop and the
@@ -168,7 +158,7 @@ def default_helpers() -> HelperRegistry:
     made: importing the program types does not load the VM maps."""
     from ..maps.helpers import register_map_helpers
     reg = register_base_helpers(HelperRegistry(), format_memory)
-    reg.register_named({"csum_diff": _csum_diff})
+    reg.register_named({"csum_diff": csum_diff})
     register_string_helpers(reg)
     register_task_helpers(reg)
     register_loop_helper(reg)
@@ -178,7 +168,7 @@ def default_helpers() -> HelperRegistry:
 def _family_helpers(prog_type: ProgType) -> Mapping[str, Callable[..., int]]:
     from . import skb, tracing, xdp
     if prog_type == ProgType.XDP:
-        return {**xdp.HELPERS, "csum_diff": skb.csum_diff}
+        return {**xdp.HELPERS, "csum_diff": csum_diff}
     if prog_type in skb.SKB_PROG_TYPES:
         return skb.HELPERS
     if prog_type in tracing.TRACING_HELPER_TYPES:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import MemoryAccessError
+from ..maps.spec import PAGE_SIZE
 from .errors import TestRunError
 
-PAGE_SIZE = 4096
 U32_MAX = 0xFFFF_FFFF
 ETH_HLEN = 14
 SHINFO_SIZE = 320  # SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64

@@ -18,7 +18,7 @@ from ..net import sockets
 from ..net.netdev import LOOPBACK_IFINDEX, Devices, NetDevice
 from ..net.netns import NetNamespace, fresh_netns
 from ..net.sockets import AF_INET, AF_INET6
-from ..uapi import ProgType
+from ..uapi import BPF_F_TEST_SKB_CHECKSUM_COMPLETE, ProgType
 from ..vm import VM, Memory
 from . import socklookup
 from .contexts.skb import LWT_TYPES, SK_BUFF_SIZE, SKB_PROG_TYPES, TC_TYPES, skb_spec
@@ -69,26 +69,10 @@ from .skb_net import (
     skb_get_tunnel_key,
     skb_set_tunnel_key,
 )
-from .skbuff import (
-    BPF_F_TEST_SKB_CHECKSUM_COMPLETE,
-    CHECKSUM_COMPLETE,
-    ETH_P_802_2,
-    ETH_P_802_3,
-    ETH_P_802_3_MIN,
-    ETH_P_IP,
-    ETH_P_IPV6,
-    GSO_LEGACY_MAX_SIZE,
-    GSO_MAX_SEGS,
-    NET_IP_ALIGN,
-    NET_SKB_PAD,
-    PACKET_BROADCAST,
-    PACKET_MULTICAST,
-    PACKET_OTHERHOST,
-    SHINFO_SIZE,
-    SkBuff,
-    Sock,
-    be16,
-)
+from .skbuff import (CHECKSUM_COMPLETE, ETH_P_802_2, ETH_P_802_3, ETH_P_802_3_MIN, ETH_P_IP,
+                     ETH_P_IPV6, GSO_LEGACY_MAX_SIZE, GSO_MAX_SEGS, NET_IP_ALIGN, NET_SKB_PAD,
+                     PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, SHINFO_SIZE, SkBuff,
+                     Sock, be16)
 
 HELPERS: dict[str, Callable[..., int]] = {
     "perf_event_output": skb_event_output,

@@ -11,62 +11,24 @@ from ..helper_ids import HELPER_IDS
 from ..helpers import HelperRegistry
 from ..net import csum as C
 from ..vm import CallContext
-from .common import M32, M64, destination, neg, read_mem, s32, write_mem, zero_mem
+from ..uapi import (BPF_ADJ_ROOM_ENCAP_L2_SHIFT, BPF_ADJ_ROOM_MAC, BPF_ADJ_ROOM_NET,
+                    BPF_F_ADJ_ROOM_DECAP_L3_IPV4, BPF_F_ADJ_ROOM_DECAP_L3_IPV6,
+                    BPF_F_ADJ_ROOM_ENCAP_L2_ETH, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4,
+                    BPF_F_ADJ_ROOM_ENCAP_L3_IPV6, BPF_F_ADJ_ROOM_ENCAP_L4_GRE,
+                    BPF_F_ADJ_ROOM_ENCAP_L4_UDP, BPF_F_ADJ_ROOM_FIXED_GSO,
+                    BPF_F_ADJ_ROOM_NO_CSUM_RESET, BPF_F_HDR_FIELD_MASK, BPF_F_INGRESS,
+                    BPF_F_INVALIDATE_HASH, BPF_F_IPV6, BPF_F_MARK_ENFORCE, BPF_F_MARK_MANGLED_0,
+                    BPF_F_PSEUDO_HDR, BPF_F_RECOMPUTE_CSUM, BPF_HDR_START_MAC, BPF_HDR_START_NET,
+                    BPF_SKB_CLOCK_MONOTONIC, BPF_SKB_CLOCK_REALTIME, BPF_SKB_CLOCK_TAI,
+                    TC_ACT_REDIRECT, TC_ACT_SHOT)
+from .common import M32, M64, csum_diff, destination, neg, read_mem, s32, write_mem, zero_mem
 from .runbase import ETH_HLEN, PAGE_SIZE
 from .skb_context import skb_of
-from .skbuff import (
-    ADJ_DECAP_L3_IPV4,
-    ADJ_DECAP_L3_IPV6,
-    ADJ_DECAP_L3_MASK,
-    ADJ_ENCAP_L2_ETH,
-    ADJ_ENCAP_L2_SHIFT,
-    ADJ_ENCAP_L3_IPV4,
-    ADJ_ENCAP_L3_IPV6,
-    ADJ_ENCAP_L3_MASK,
-    ADJ_ENCAP_L4_GRE,
-    ADJ_ENCAP_L4_UDP,
-    ADJ_FIXED_GSO,
-    ADJ_MASK,
-    ADJ_NO_CSUM_RESET,
-    BPF_ADJ_ROOM_MAC,
-    BPF_ADJ_ROOM_NET,
-    BPF_F_HDR_FIELD_MASK,
-    BPF_F_INGRESS,
-    BPF_F_INVALIDATE_HASH,
-    BPF_F_IPV6,
-    BPF_F_MARK_ENFORCE,
-    BPF_F_MARK_MANGLED_0,
-    BPF_F_PSEUDO_HDR,
-    BPF_F_RECOMPUTE_CSUM,
-    BPF_HDR_START_MAC,
-    BPF_HDR_START_NET,
-    BPF_SKB_CLOCK_MONOTONIC,
-    BPF_SKB_CLOCK_REALTIME,
-    BPF_SKB_CLOCK_TAI,
-    BPF_SKB_MAX_LEN,
-    CHECKSUM_COMPLETE,
-    CHECKSUM_NONE,
-    CHECKSUM_UNNECESSARY,
-    ETH_P_802_2,
-    ETH_P_802_3,
-    ETH_P_802_3_MIN,
-    ETH_P_8021AD,
-    ETH_P_8021Q,
-    ETH_P_IP,
-    ETH_P_IPV6,
-    NET_SKB_PAD,
-    PACKET_OTHERHOST,
-    SHINFO_SIZE,
-    SKB_GSO_TCPV4,
-    SKB_GSO_TCPV6,
-    SKB_MAX_CSUM_LEVEL,
-    TC_ACT_REDIRECT,
-    TC_ACT_SHOT,
-    VLAN_ETH_HLEN,
-    VLAN_HLEN,
-    SkBuff,
-    be16,
-)
+from .skbuff import (ADJ_DECAP_L3_MASK, ADJ_ENCAP_L3_MASK, ADJ_MASK, BPF_SKB_MAX_LEN,
+                     CHECKSUM_COMPLETE, CHECKSUM_NONE, CHECKSUM_UNNECESSARY, ETH_P_802_2,
+                     ETH_P_802_3, ETH_P_802_3_MIN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6,
+                     NET_SKB_PAD, PACKET_OTHERHOST, SHINFO_SIZE, SKB_GSO_TCPV4, SKB_GSO_TCPV6,
+                     SKB_MAX_CSUM_LEVEL, VLAN_ETH_HLEN, VLAN_HLEN, SkBuff, be16)
 
 
 def _try_make_writable(s: SkBuff, write_len: int) -> int:
@@ -207,22 +169,6 @@ def l4_csum_replace(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: in
     if mmzero and not _sum16(s, off):
         _put16(s, off, 0xFFFF)  # CSUM_MANGLED_0
     return 0
-
-
-def csum_diff(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    """bpf_csum_diff(from, from_size, to, to_size, seed) as Linux 6.x computes it:
-    csum_partial sums folded to 16 bits (csum_from32to16)."""
-    from_size, to_size = r2 & M32, r4 & M32
-    ret = r5 & M32
-    frm = read_mem(ctx, r1, from_size) if from_size else b""
-    to = read_mem(ctx, r3, to_size) if to_size else b""
-    if from_size and to_size:
-        ret = C.csum_sub(C.csum_partial(to, ret), C.csum_partial(frm, 0))
-    elif to_size:
-        ret = C.csum_partial(to, ret)
-    elif from_size:
-        ret = ~C.csum_partial(frm, ~ret & M32) & M32
-    return C.from32to16(ret)
 
 
 def register_csum_helpers(reg: HelperRegistry) -> HelperRegistry:
@@ -545,7 +491,7 @@ def skb_adjust_room(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, *_: in
     n = abs(diff)
     shrink = diff < 0
     len_min = _net_base_len(s)
-    if flags & ~(ADJ_MASK | ADJ_NO_CSUM_RESET):
+    if flags & ~(ADJ_MASK | BPF_F_ADJ_ROOM_NO_CSUM_RESET):
         return neg(errno.EINVAL)
     if n > 0xFFF:
         return neg(errno.EFAULT)
@@ -560,9 +506,9 @@ def skb_adjust_room(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, *_: in
         if not shrink:
             return neg(errno.EINVAL)
         d = flags & ADJ_DECAP_L3_MASK
-        if d == ADJ_DECAP_L3_IPV4:
+        if d == BPF_F_ADJ_ROOM_DECAP_L3_IPV4:
             len_min = 20
-        elif d == ADJ_DECAP_L3_IPV6:
+        elif d == BPF_F_ADJ_ROOM_DECAP_L3_IPV6:
             len_min = 40
         else:
             return neg(errno.EINVAL)
@@ -571,7 +517,7 @@ def skb_adjust_room(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, *_: in
             (not shrink and s.len + n > BPF_SKB_MAX_LEN and not s.is_gso()):
         return neg(524)
     ret = _net_shrink(s, off, n, flags) if shrink else _net_grow(s, off, n, flags)
-    if not ret and not flags & ADJ_NO_CSUM_RESET:
+    if not ret and not flags & BPF_F_ADJ_ROOM_NO_CSUM_RESET:
         _reset_unnecessary(s)
     s.compute_data_pointers()
     s.changed()
@@ -581,11 +527,12 @@ def skb_adjust_room(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, *_: in
 def _gso_udp_ok(s: SkBuff, flags: int) -> bool:
     tcp = s.gso_type & (SKB_GSO_TCPV4 | SKB_GSO_TCPV6)
     udp_l4 = 1 << 16  # SKB_GSO_UDP_L4
-    return not (s.is_gso() and not tcp) or bool(s.gso_type & udp_l4 and flags & ADJ_FIXED_GSO)
+    return (not (s.is_gso() and not tcp)
+            or bool(s.gso_type & udp_l4 and flags & BPF_F_ADJ_ROOM_FIXED_GSO))
 
 
 def _net_grow(s: SkBuff, off: int, n: int, flags: int) -> int:
-    inner_mac_len = (flags >> ADJ_ENCAP_L2_SHIFT) & 0xFF
+    inner_mac_len = (flags >> BPF_ADJ_ROOM_ENCAP_L2_SHIFT) & 0xFF
     encap = bool(flags & ADJ_ENCAP_L3_MASK)
     if not _gso_udp_ok(s, flags):
         return -524
@@ -593,11 +540,11 @@ def _net_grow(s: SkBuff, off: int, n: int, flags: int) -> int:
     if encap:
         if s.protocol not in (be16(ETH_P_IP), be16(ETH_P_IPV6)):
             return -524
-        if flags & ADJ_ENCAP_L3_IPV4 and flags & ADJ_ENCAP_L3_IPV6:
+        if flags & BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 and flags & BPF_F_ADJ_ROOM_ENCAP_L3_IPV6:
             return -errno.EINVAL
-        if flags & ADJ_ENCAP_L4_GRE and flags & ADJ_ENCAP_L4_UDP:
+        if flags & BPF_F_ADJ_ROOM_ENCAP_L4_GRE and flags & BPF_F_ADJ_ROOM_ENCAP_L4_UDP:
             return -errno.EINVAL
-        if flags & ADJ_ENCAP_L2_ETH and inner_mac_len < ETH_HLEN:
+        if flags & BPF_F_ADJ_ROOM_ENCAP_L2_ETH and inner_mac_len < ETH_HLEN:
             return -errno.EINVAL
         if s.encapsulation:
             return -errno.EALREADY
@@ -608,34 +555,34 @@ def _net_grow(s: SkBuff, off: int, n: int, flags: int) -> int:
     if encap:
         s.encapsulation = True
         s.network_header = s.data + mac_len
-        if flags & (ADJ_ENCAP_L4_GRE | ADJ_ENCAP_L4_UDP):
-            nh = 40 if flags & ADJ_ENCAP_L3_IPV6 else 20
+        if flags & (BPF_F_ADJ_ROOM_ENCAP_L4_GRE | BPF_F_ADJ_ROOM_ENCAP_L4_UDP):
+            nh = 40 if flags & BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 else 20
             s.transport_header = s.data + mac_len + nh
-        if s.protocol == be16(ETH_P_IP) and flags & ADJ_ENCAP_L3_IPV6:
+        if s.protocol == be16(ETH_P_IP) and flags & BPF_F_ADJ_ROOM_ENCAP_L3_IPV6:
             s.protocol = be16(ETH_P_IPV6)
-        elif s.protocol == be16(ETH_P_IPV6) and flags & ADJ_ENCAP_L3_IPV4:
+        elif s.protocol == be16(ETH_P_IPV6) and flags & BPF_F_ADJ_ROOM_ENCAP_L3_IPV4:
             s.protocol = be16(ETH_P_IP)
     if s.is_gso():
         s.gso_segs = 0
-        if not flags & ADJ_FIXED_GSO:
+        if not flags & BPF_F_ADJ_ROOM_FIXED_GSO:
             s.gso_size = max(s.gso_size - n, 0)
     return 0
 
 
 def _net_shrink(s: SkBuff, off: int, n: int, flags: int) -> int:
-    if flags & ~(ADJ_FIXED_GSO | ADJ_DECAP_L3_MASK | ADJ_NO_CSUM_RESET):
+    if flags & ~(BPF_F_ADJ_ROOM_FIXED_GSO | ADJ_DECAP_L3_MASK | BPF_F_ADJ_ROOM_NO_CSUM_RESET):
         return -errno.EINVAL
     if not _gso_udp_ok(s, flags):
         return -524
     ret = _net_hdr_pop(s, off, n)
     if ret:
         return ret
-    if s.protocol == be16(ETH_P_IP) and flags & ADJ_DECAP_L3_IPV6:
+    if s.protocol == be16(ETH_P_IP) and flags & BPF_F_ADJ_ROOM_DECAP_L3_IPV6:
         s.protocol = be16(ETH_P_IPV6)
-    elif s.protocol == be16(ETH_P_IPV6) and flags & ADJ_DECAP_L3_IPV4:
+    elif s.protocol == be16(ETH_P_IPV6) and flags & BPF_F_ADJ_ROOM_DECAP_L3_IPV4:
         s.protocol = be16(ETH_P_IP)
     if s.is_gso():
-        if not flags & ADJ_FIXED_GSO:
+        if not flags & BPF_F_ADJ_ROOM_FIXED_GSO:
             s.gso_size = (s.gso_size + n) & 0xFFFF
         s.gso_segs = 0
     return 0

@@ -11,10 +11,12 @@ from ..net.netdev import IFF_LOWER_UP, IFF_UP, NetDevice
 from ..net.netns import Transmit
 from ..vm import CallContext
 from . import socklookup
+from ..uapi import (BPF_F_DONT_FRAGMENT, BPF_F_INGRESS, BPF_F_NO_TUNNEL_KEY, BPF_F_SEQ_NUMBER,
+                    BPF_F_TUNINFO_FLAGS, BPF_F_TUNINFO_IPV6, BPF_F_ZERO_CSUM_TX)
 from .common import M32, M64, destination, neg, read_mem, s32, write_mem, zero_mem
 from .runbase import ETH_HLEN
 from .skb_context import skb_of
-from .skbuff import BPF_F_INGRESS, VLAN_HLEN, SkBuff, TunnelInfo
+from .skbuff import VLAN_HLEN, SkBuff, TunnelInfo
 
 # --- networking helpers ----------------------------------------------------------------------
 
@@ -119,12 +121,6 @@ def clone_redirect(ctx: CallContext, r1: int, r2: int, r3: int, *_: int) -> int:
 
 # --- tunnel metadata (bpf_skb_set_tunnel_key / bpf_skb_get_tunnel_key) -----------------------
 
-BPF_F_TUNINFO_IPV6 = 1 << 0
-BPF_F_ZERO_CSUM_TX = 1 << 1
-BPF_F_DONT_FRAGMENT = 1 << 2
-BPF_F_SEQ_NUMBER = 1 << 3
-BPF_F_NO_TUNNEL_KEY = 1 << 4
-BPF_F_TUNINFO_FLAGS = 1 << 4
 TUNNEL_KEY_SIZE = 44          # sizeof(struct bpf_tunnel_key)
 # compat sizes: offsetof(local_ipv6[0]), offsetof(tunnel_label), offsetof(tunnel_ext),
 # offsetof(remote_ipv6[1])

@@ -36,9 +36,9 @@ from ..helpers.access import charge_bytes, destination, write_bytes
 from ..helpers.printk import KernelReader, StringReader
 from ..helpers.registry import HelperContext, HelperFn, HelperRegistry
 from ..isa import M32, M64
+from ..maps.spec import PAGE_SIZE
 from .errors import ProgTypeError
 
-PAGE_SIZE = 4096
 TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE  # x86-64, 4-level paging: 0x7ffffffff000
 VSYSCALL_ADDR = 0xFFFF_FFFF_FF60_0000
 TASK_COMM_LEN = 16

@@ -24,14 +24,13 @@ The tracing-only helpers, as Linux 6.18 answers them:
 from __future__ import annotations
 
 import errno
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
+from ..cpus import online_cpus
 from ..isa import M64, SIZE_BYTES, InsnKind, classify, decode, jump_target
-from ..uapi import ProgType
+from ..uapi import BPF_F_TEST_RUN_ON_CPU, ProgType
 from ..vm import VM, Memory
 from .common import map_region
 from .contexts.tracing import (RAW_TP_CTX_MAX, TRACING_TYPES, TracepointFormat, raw_tp_spec,
@@ -42,7 +41,6 @@ from .runbase import RunArgs, TestRunResult
 from .task import (Task, is_kernel_side, probe_read_kernel, probe_read_kernel_str,
                    probe_read_user, probe_read_user_str, task_of)
 
-BPF_F_TEST_RUN_ON_CPU = 1 << 0
 
 # the types that get the tracing helpers: those whose context is caller-supplied bytes
 TRACING_HELPER_TYPES = TRACING_TYPES
@@ -216,18 +214,6 @@ def max_ctx_offset(code: bytes) -> int:
     return best
 
 
-def _online_cpus() -> set[int]:
-    try:
-        text = Path("/sys/devices/system/cpu/online").read_text().strip()
-        out: set[int] = set()
-        for part in text.split(","):
-            lo, _, hi = part.partition("-")
-            out.update(range(int(lo), int(hi or lo) + 1))
-        return out
-    except (OSError, ValueError):
-        return set(range(os.cpu_count() or 1))
-
-
 def test_run_raw_tp(vm: VM, code: bytes | None, args: RunArgs,
                     task: Task | None = None) -> TestRunResult:
     """bpf_prog_test_run_raw_tp on the VM: ctx_in is the argument array; no data, no
@@ -245,7 +231,7 @@ def test_run_raw_tp(vm: VM, code: bytes | None, args: RunArgs,
     on_cpu = bool(args.flags & BPF_F_TEST_RUN_ON_CPU)
     if not on_cpu and args.cpu:
         raise TestRunError(errno.EINVAL, "cpu without BPF_F_TEST_RUN_ON_CPU")
-    if on_cpu and args.cpu not in _online_cpus():
+    if on_cpu and args.cpu not in online_cpus():
         raise TestRunError(errno.ENXIO, f"cpu {args.cpu} is not online")
     access = MemoryContext(raw_tp_spec(), args.ctx_in, "ctx(raw_tp args)")
     memory = Memory()

@@ -17,7 +17,8 @@ from typing import Callable
 from ..net import route, sockets
 from ..net.netdev import LOOPBACK_IFINDEX, Devices
 from ..net.netns import NetNamespace, fresh_netns
-from ..uapi import AttachType
+from ..uapi import (AttachType, BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS, BPF_F_TEST_XDP_LIVE_FRAMES,
+                    XDP_PACKET_HEADROOM)
 from ..vm import VM, CallContext, Memory
 from . import socklookup
 from .common import M32, context_of, destination, map_region, neg, read_mem, s32, write_mem
@@ -37,12 +38,10 @@ from .runbase import (
     timed,
 )
 
-XDP_PACKET_HEADROOM = 256
 XDP_FRAME_SIZE = 40       # sizeof(struct xdp_frame), at data_hard_start
 XDP_PAGE_HEAD_SIZE = 112  # sizeof(struct xdp_page_head) (live frames mode)
 MAX_SKB_FRAGS = 17
 XDP_META_MAX = 255        # type_max(skb_shared_info.meta_len)
-BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
 NAPI_POLL_WEIGHT = 64
 TEST_XDP_MAX_BATCH = 256
 
@@ -298,8 +297,6 @@ def _xdp_sk_lookup(proto: int, full: bool) -> Callable[..., int]:
 
 # bpf_redirect_map's default action bits and flags (include/uapi/linux/bpf.h)
 XDP_ACTION_MASK = 0x3
-BPF_F_BROADCAST = 1 << 3
-BPF_F_EXCLUDE_INGRESS = 1 << 4
 
 
 def xdp_redirect_map(ctx: CallContext, r1: int, r2: int, r3: int, *_: int) -> int:

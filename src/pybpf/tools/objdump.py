@@ -10,7 +10,7 @@ from typing import Any
 from .. import isa
 from ..asm import disassemble_insn
 from ..errors import PyBPFError
-from ..objects.spec import ObjectSpec, ProgramSpec
+from ..spec import ObjectSpec, ProgramSpec
 
 
 def prog_type_name(prog_type: int) -> str:

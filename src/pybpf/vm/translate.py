@@ -13,7 +13,6 @@ from .. import isa
 from ..cfg import ControlFlowGraph
 from ..errors import (BytecodeError, HelperError, InstructionLimitExceeded, InvalidProgram,
                       PyBPFError, VMRuntimeError)
-from ..helpers.base import BPF_MAX_LOOPS
 from ..helpers.registry import CallContext, HelperFn, ProgramExit, helper_name
 from ..isa import (BPF_ABS, BPF_ADD, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CMPXCHG, BPF_DIV,
                    BPF_FETCH, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JLE, BPF_JLT, BPF_JMP32, BPF_JNE,
@@ -22,6 +21,7 @@ from ..isa import (BPF_ABS, BPF_ADD, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CMPXCHG, 
                    BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, BPF_RSH, BPF_STORE_REL, BPF_SUB,
                    BPF_TO_BE, BPF_X, BPF_XCHG, BPF_XOR, M32, M64, MAX_CALL_FRAMES, SIZE_BYTES,
                    InsnKind, Instruction)
+from ..uapi import BPF_MAX_LOOPS
 from .memory import _SIZE_MASK, CODE_SEGMENT, Memory
 
 if TYPE_CHECKING:

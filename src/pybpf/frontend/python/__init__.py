@@ -81,7 +81,8 @@ Semantics, where Python and BPF differ:
   value's type (a bare literal: i64) or its annotation; later assignments convert to it.
   `//` and `%` round as Python's do (toward minus infinity; `%` takes the divisor's
   sign), built from unsigned division on signed operands; a zero divisor gives 0 and
-  the dividend, as BPF's division does. `/` and floats are refused. A range() loop variable is u32 when it never goes negative.
+  the dividend, as BPF's division does. `/` and floats are refused. A range() loop
+  variable is u32 when it never goes negative.
 * be16/be32/be64 are network byte order in memory: header fields and struct fields of
   those types read and write as plain numbers, byte-swapped on the way.
 * `m.lookup(k)`, `ctx.header(T, off)` give a pointer that may be None; test it with
@@ -110,7 +111,7 @@ from .compiler import (
     compile_source,
 )
 from .errors import CompileError
-from .lang import *
+from .lang import *  # noqa: F403 - the language's names, listed once in lang.__all__
 from .lang import __all__ as _lang_all
 from .refusal import ProgramRefused
 

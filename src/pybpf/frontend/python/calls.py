@@ -5,14 +5,14 @@ atomic_add, load_byte, sizeof), integer casts, struct constructors and sub-funct
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llvmlite import ir
 
-from ...helper_protos import ArgType, HelperProtoError, proto
+from ...helper_protos import Arg, ArgType, HelperProtoError, proto
 from ...uapi import MapType
 from .errors import CompileError
-from .module import FuncInfo, MapInfo
+from .module import FuncInfo, MapInfo, ModuleState
 from .types import (
     BOOL,
     I32,
@@ -184,7 +184,7 @@ def printk(fl: FunctionLowering, node: ast.Call) -> Val:
 
 
 # ---- casts and constructors ----
-def construct(fl: FunctionLowering, ct: Any, node: ast.Call) -> Val:
+def construct(fl: FunctionLowering, ct: object, node: ast.Call) -> Val:
     t = fl.ctype(ct, node)
     if isinstance(t, IntTy):
         _nargs(fl, node, 1)
@@ -256,7 +256,7 @@ def call_function(fl: FunctionLowering, name: str, node: ast.Call) -> Val:
     return Val(None, kind="none") if info.ret is VOID else Val(info.ret, r)
 
 
-def _is_map_annotation(st: Any, node: ast.expr | None) -> bool:
+def _is_map_annotation(st: ModuleState, node: ast.expr | None) -> bool:
     from . import lang
     if node is None:
         return False
@@ -270,7 +270,7 @@ def _is_map_annotation(st: Any, node: ast.expr | None) -> bool:
                                           lang.ProgArray)
 
 
-def declare_function(st: Any, name: str, node: ast.AST,
+def declare_function(st: ModuleState, name: str, node: ast.AST,
                      bound: dict[str, str] | None = None) -> FuncInfo:
     """The FuncInfo of module function `name` (specialised for the maps `bound` to its
     map parameters), declared and queued for lowering on first use."""
@@ -325,7 +325,7 @@ def declare_function(st: Any, name: str, node: ast.AST,
     return info
 
 
-def _annotation_type(st: Any, node: ast.expr) -> Ty:
+def _annotation_type(st: ModuleState, node: ast.expr) -> Ty:
     from .types import TypeMapError, from_ctype
     text = ast.unparse(node)
     try:
@@ -342,7 +342,7 @@ def _annotation_type(st: Any, node: ast.expr) -> Ty:
         raise st.err(node, str(e)) from None
 
 
-def _check_signature(st: Any, d: ast.FunctionDef) -> None:
+def _check_signature(st: ModuleState, d: ast.FunctionDef) -> None:
     a = d.args
     if a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs or a.defaults:
         raise st.err(d, f"{d.name}: *args, **kwargs, keyword-only and default arguments are "
@@ -509,7 +509,8 @@ def _stream_method(fl: FunctionLowering, m: MapInfo, name: str, node: ast.Call) 
                          f"{m.name}.tail_call(ctx, index)")
         idx = fl.to_int(fl.expr(node.args[1]), U32, node.args[1])
         return Val(I64, fl.helper("tail_call", [ctx.v, m.gv, idx], I64T))
-    methods = {MapType.RINGBUF: "output(data), reserve(T), submit(e), discard(e)", MapType.PERF_EVENT_ARRAY: "output(ctx, data)",
+    methods = {MapType.RINGBUF: "output(data), reserve(T), submit(e), discard(e)",
+               MapType.PERF_EVENT_ARRAY: "output(ctx, data)",
                MapType.PROG_ARRAY: "tail_call(ctx, index)"}.get(
                    t, "lookup(key), update(key, value[, flags]), delete(key)")
     raise fl.err(node, f"{m.name} ({t.name}) has no method {name}()", f"it has {methods}")
@@ -540,9 +541,10 @@ def helper_call(fl: FunctionLowering, name: str, node: ast.Call) -> Val:
         raise fl.err(node.func, f"{name} is no BPF helper",
                      "helpers are named as in the kernel: bpf_ktime_get_ns, ...") from None
     _no_kwargs(fl, node)
-    if short == "map_lookup_elem" and node.args and fl.map_named(node.args[0]) is not None:
+    if short == "map_lookup_elem" and node.args and \
+            (lookup_map := fl.map_named(node.args[0])) is not None:
         _nargs(fl, node, 2)
-        return map_method(fl, fl.map_named(node.args[0]), "lookup",
+        return map_method(fl, lookup_map, "lookup",
                           ast.Call(node.func, node.args[1:], [], lineno=node.lineno,
                                    col_offset=node.col_offset))
     extra = len(p.unchecked_decls) and p.unchecked_decls[0] == "..."
@@ -564,7 +566,7 @@ def helper_call(fl: FunctionLowering, name: str, node: ast.Call) -> Val:
     return Val(None, kind="none") if ret_ty is VOID else Val(ret_ty, r)
 
 
-def _helper_arg(fl: FunctionLowering, node: ast.expr, spec: Any) -> ir.Value:
+def _helper_arg(fl: FunctionLowering, node: ast.expr, spec: Arg | None) -> ir.Value:
     if spec is None or not spec.is_pointer:
         v = fl.expr(node)
         if isinstance(v.ty, PtrTy):

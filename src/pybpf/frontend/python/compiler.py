@@ -13,13 +13,13 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llvmlite import binding as llvm
 from llvmlite import ir
 
 from ...errors import PyBPFError
-from ...objects.spec import ObjectSpec
+from ...spec import ObjectSpec
 from .calls import declare_function
 from .debuginfo import DebugInfo
 from .errors import CompileError
@@ -38,6 +38,9 @@ from .module import (
 )
 from .refusal import explain
 from .types import StructTy, TypeMapError, from_ctype, struct_type
+
+if TYPE_CHECKING:
+    from ...objects.instance import Object
 
 _CTX_DEFAULTS = {"xdp": "XdpMd", "tc": "SkBuff", "socket_filter": "SkBuff",
                  "cgroup_skb": "SkBuff", "kprobe": "PtRegs", "uprobe": "PtRegs",
@@ -58,7 +61,7 @@ class CompiledObject:
         from ...elf import load
         return load(self.elf, name=self.name)
 
-    def instantiate(self, backend: str = "vm", **kw: Any) -> Any:
+    def instantiate(self, backend: str = "vm", **kw: Any) -> Object:
         """spec().instantiate(backend): a verifier refusal is raised as ProgramRefused,
         which names the Python line of the refused instruction."""
         spec = self.spec()
@@ -72,7 +75,7 @@ class CompiledObject:
 
 
 @functools.lru_cache(maxsize=1)
-def _target_machine() -> Any:
+def _target_machine() -> llvm.TargetMachine:
     llvm.initialize_all_targets()
     llvm.initialize_all_asmprinters()
     # LLVM's BPF back end ends the process (exit 1) on a stack over 512 bytes; the

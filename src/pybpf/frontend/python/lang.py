@@ -11,9 +11,12 @@ import ctypes as C
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...uapi import MapType
+
+if TYPE_CHECKING:
+    from .types import CType
 
 __all__ = [
     "BPF_ANY",
@@ -110,8 +113,8 @@ __all__ = [
 u8, u16, u32, u64 = C.c_uint8, C.c_uint16, C.c_uint32, C.c_uint64
 i8, i16, i32, i64 = C.c_int8, C.c_int16, C.c_int32, C.c_int64
 # network byte order in memory (the value in a variable is the number)
-be16, be32, be64 = (C.c_uint16.__ctype_be__, C.c_uint32.__ctype_be__,  # type: ignore[attr-defined]
-                    C.c_uint64.__ctype_be__)  # type: ignore[attr-defined]
+be16, be32, be64 = (C.c_uint16.__ctype_be__, C.c_uint32.__ctype_be__,
+                    C.c_uint64.__ctype_be__)
 
 # return codes
 XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT = 0, 1, 2, 3, 4
@@ -138,14 +141,15 @@ def _annotated_fields(ns: dict[str, Any], globs: dict[str, Any]) -> list[tuple[A
     return fields
 
 
-class _StructMeta(type(C.Structure)):  # type: ignore[misc]
+# the bases are ctypes' struct metaclasses, which have no public name: type(...) finds them
+class _StructMeta(type(C.Structure)):  # type: ignore[misc]  # a base computed at run time
     def __new__(mcls, name: str, bases: tuple[type, ...], ns: dict[str, Any], **kw: Any) -> Any:
         if ns.get("__annotations__") and "_fields_" not in ns:
             ns["_fields_"] = _annotated_fields(ns, sys._getframe(1).f_globals)
         return super().__new__(mcls, name, bases, ns, **kw)
 
 
-class _NetStructMeta(type(C.BigEndianStructure)):  # type: ignore[misc]
+class _NetStructMeta(type(C.BigEndianStructure)):  # type: ignore[misc]  # as _StructMeta
     def __new__(mcls, name: str, bases: tuple[type, ...], ns: dict[str, Any], **kw: Any) -> Any:
         if ns.get("__annotations__") and "_fields_" not in ns:
             ns["_fields_"] = _annotated_fields(ns, sys._getframe(1).f_globals)
@@ -253,8 +257,8 @@ class MapDecl:
     """A map declared at module level; its name is the variable it is bound to."""
 
     type: MapType
-    key: Any = None
-    value: Any = None
+    key: CType | None = None
+    value: CType | None = None
     max_entries: int = 0
     flags: int = 0
     key_size: int = 0      # for maps whose key is no BTF type (prog/perf arrays)
@@ -264,7 +268,7 @@ class MapDecl:
 
 
 def _map_kind(mtype: MapType, doc: str) -> Callable[..., MapDecl]:
-    def make(key: Any, value: Any, max_entries: int, flags: int = 0, *,
+    def make(key: CType, value: CType, max_entries: int, flags: int = 0, *,
              pin: bool = False) -> MapDecl:
         return MapDecl(mtype, key, value, max_entries, flags, pinning=int(pin))
     make.__doc__ = doc
@@ -279,7 +283,7 @@ LRUHash = _map_kind(MapType.LRU_HASH, "BPF_MAP_TYPE_LRU_HASH")
 LRUPerCPUHash = _map_kind(MapType.LRU_PERCPU_HASH, "BPF_MAP_TYPE_LRU_PERCPU_HASH")
 
 
-def LPMTrie(key: Any, value: Any, max_entries: int, flags: int = BPF_F_NO_PREALLOC, *,
+def LPMTrie(key: CType, value: CType, max_entries: int, flags: int = BPF_F_NO_PREALLOC, *,
             pin: bool = False) -> MapDecl:
     """BPF_MAP_TYPE_LPM_TRIE (the kernel wants BPF_F_NO_PREALLOC, the default here)."""
     return MapDecl(MapType.LPM_TRIE, key, value, max_entries, flags, pinning=int(pin))
@@ -296,10 +300,10 @@ def PerfEventArray(max_entries: int = 0) -> MapDecl:
                    value_size=4)
 
 
-def ProgArray(max_entries: int, values: dict[int, Any] | None = None) -> MapDecl:
+def ProgArray(max_entries: int, values: dict[int, str | Program] | None = None) -> MapDecl:
     """BPF_MAP_TYPE_PROG_ARRAY for tail calls; `values` fills slots with programs of
     the module at load time ({0: "handle_ipv4"}, by name or the decorated function)."""
-    slots = {i: getattr(v, "name", v) for i, v in (values or {}).items()}
+    slots = {i: v.name if isinstance(v, Program) else v for i, v in (values or {}).items()}
     return MapDecl(MapType.PROG_ARRAY, max_entries=max_entries, key_size=4, value_size=4,
                    values=slots)
 
@@ -311,7 +315,7 @@ class Config:
     """A `.rodata` constant the loader may set before loading (C's `const volatile`):
     `rate = Config(u64, 100)`, then `spec.set_global("rate", 50)`."""
 
-    type: Any
+    type: CType
     default: int = 0
 
 
@@ -321,7 +325,7 @@ class Global:
     `.data`); a function that assigns it says `global NAME`, as in Python. User space
     reads it as obj.globals / the data-section maps."""
 
-    type: Any
+    type: CType
     default: int = 0
 
 
@@ -331,7 +335,7 @@ class Global:
 class Program:
     """A function compiled as a BPF program in ELF section `section`."""
 
-    func: Callable[..., Any]
+    func: Callable[..., object]
     section: str
     kind: str
 
@@ -344,17 +348,17 @@ class Program:
 class Subprogram:
     """A function kept out of line (a BPF-to-BPF call), as C's __noinline."""
 
-    func: Callable[..., Any]
+    func: Callable[..., object]
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def noinline(func: Callable[..., Any]) -> Subprogram:
+def noinline(func: Callable[..., object]) -> Subprogram:
     """Compile `func` as a sub-program of its own, called with a BPF-to-BPF call."""
     return Subprogram(func)
 
 
-def _plain(kind: str, section: str) -> Callable[[Callable[..., Any]], Program]:
-    def deco(func: Callable[..., Any]) -> Program:
+def _plain(kind: str, section: str) -> Callable[[Callable[..., object]], Program]:
+    def deco(func: Callable[..., object]) -> Program:
         return Program(func, section, kind)
     deco.__doc__ = f"A {kind} program (SEC(\"{section}\"))."
     return deco
@@ -367,7 +371,7 @@ perf_event = _plain("perf_event", "perf_event")
 
 
 def _targeted(kind: str, prefix: str, doc: str) -> Callable[[str], Callable[..., Program]]:
-    def outer(target: str = "") -> Callable[[Callable[..., Any]], Program]:
+    def outer(target: str = "") -> Callable[[Callable[..., object]], Program]:
         section = f"{prefix}/{target}" if target else prefix
         return _plain(kind, section)
     outer.__doc__ = doc

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import ast
 import ctypes as C
-from typing import Any
-
 from llvmlite import ir
 
 from ...helper_protos import proto
 from .errors import CompileError
 from .exprs import IntegerOps
 from .lang import BUILTINS, Config, MapDecl, Program, Subprogram
-from .module import FuncInfo, ModuleState
+from .module import FuncInfo, MapInfo, ModuleState
 from .types import (
     BOOL,
     I32,
@@ -164,7 +162,7 @@ class FunctionLowering(IntegerOps):
         self.b._insert(ld)
         return ld
 
-    def map_named(self, node: ast.expr) -> Any:
+    def map_named(self, node: ast.expr) -> MapInfo | None:
         """The MapInfo `node` names (a module map, or a map parameter), else None."""
         if not isinstance(node, ast.Name) or node.id in self.locals:
             return None
@@ -275,7 +273,7 @@ class FunctionLowering(IntegerOps):
             raise self.err(node, "an annotation must be a type (u8..u64, i8..i64, a struct)")
         return self.ctype(v.ref, node)
 
-    def ctype(self, ct: Any, node: ast.AST) -> Ty:
+    def ctype(self, ct: object, node: ast.AST) -> Ty:
         try:
             return from_ctype(ct)
         except TypeMapError as e:

@@ -50,7 +50,7 @@ class FuncInfo:
     params: list[Ty]
     ret: Ty
     program: Program | None = None
-    scope: Any = None
+    scope: ir.DIValue | None = None  # the DISubprogram
     ctx: StructTy | None = None
     maps: dict[str, str] = field(default_factory=dict)  # map parameter -> map bound
     ctx_param: str | None = None  # a sub-function's parameter holding the context
@@ -79,7 +79,7 @@ class ModuleState:
     def err(self, node: ast.AST | None, msg: str, hint: str = "") -> CompileError:
         return error_at(node, self.path, msg, hint)
 
-    def ctype(self, ct: Any, node: ast.AST | None) -> Ty:
+    def ctype(self, ct: object, node: ast.AST | None) -> Ty:
         try:
             return from_ctype(ct)
         except TypeMapError as e:
@@ -140,7 +140,7 @@ def _declare_map(st: ModuleState, name: str, d: MapDecl, line: int) -> None:
         if t is not None and isinstance(t, PtrTy):
             raise st.err(node, f"map {name}: a {what} cannot be a pointer")
     di = st.di
-    fields: list[tuple[str, Any]] = [("type", di.uint_array(int(d.type)))]
+    fields: list[tuple[str, ir.DIValue]] = [("type", di.uint_array(int(d.type)))]
     if d.max_entries or d.type != MapType.PERF_EVENT_ARRAY:
         fields.append(("max_entries", di.uint_array(d.max_entries)))
     if d.flags:
@@ -252,9 +252,9 @@ def function_defs(tree: ast.Module) -> dict[str, ast.FunctionDef]:
     return {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
 
 
-def is_program(v: Any) -> bool:
+def is_program(v: object) -> bool:
     return isinstance(v, Program)
 
 
-def is_subprogram(v: Any) -> bool:
+def is_subprogram(v: object) -> bool:
     return isinstance(v, Subprogram)

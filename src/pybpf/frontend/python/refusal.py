@@ -4,9 +4,12 @@ mapped through the program's BTF line info to the Python file, line and column."
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ...errors import PyBPFError
+
+if TYPE_CHECKING:
+    from ...objects.spec import LineInfo, ObjectSpec
 
 _INSN = re.compile(r"^(\d+): \(", re.MULTILINE)
 _PROG = re.compile(r"program (\S+) \(")
@@ -22,7 +25,7 @@ class ProgramRefused(PyBPFError):
         self.file, self.line, self.col, self.source, self.log = file, line, col, source, log
 
 
-def refusal_site(spec: Any, error: BaseException) -> tuple[str, Any] | None:
+def refusal_site(spec: ObjectSpec, error: BaseException) -> tuple[str, LineInfo] | None:
     """(program name, the LineInfo of the refused instruction) for a verifier error
     raised instantiating `spec`, or None when the log names no instruction."""
     log = getattr(error, "log", "") or ""
@@ -31,14 +34,14 @@ def refusal_site(spec: Any, error: BaseException) -> tuple[str, Any] | None:
     if not pcs or m is None or m.group(1) not in spec.programs:
         return None
     prog = spec.programs[m.group(1)]
-    best = None
-    for li in getattr(prog, "line_info", None) or []:
+    best: LineInfo | None = None
+    for li in prog.line_info:
         if li.pc <= pcs[-1] and (best is None or li.pc >= best.pc):
             best = li
     return (prog.name, best) if best is not None else None
 
 
-def explain(spec: Any, error: BaseException) -> ProgramRefused | None:
+def explain(spec: ObjectSpec, error: BaseException) -> ProgramRefused | None:
     """A ProgramRefused for `error`, or None when it cannot be placed."""
     site = refusal_site(spec, error)
     if site is None:

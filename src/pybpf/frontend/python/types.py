@@ -8,9 +8,15 @@ import ctypes as C
 import sys
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from llvmlite import ir
+
+if TYPE_CHECKING:
+    from ctypes import _CDataType
+
+    # a ctypes type: what u8..u64, be16.., arrays (u8 * 6) and Struct/NetStruct classes are
+    CType: TypeAlias = type[_CDataType]
 
 
 class Ty:
@@ -30,11 +36,11 @@ class IntTy(Ty):
     be: bool = False  # network byte order when in memory
 
     @property
-    def size(self) -> int:  # type: ignore[override]
+    def size(self) -> int:  # type: ignore[override]  # computed from the width; never assigned
         return self.bits // 8
 
     @property
-    def align(self) -> int:  # type: ignore[override]
+    def align(self) -> int:  # type: ignore[override]  # computed from the width; never assigned
         return self.bits // 8
 
     def llvm(self) -> ir.Type:
@@ -76,10 +82,10 @@ class FieldInfo:
 @dataclass(eq=False)
 class StructTy(Ty):
     name: str
-    size: int  # type: ignore[misc]
-    align: int  # type: ignore[misc]
+    size: int
+    align: int
     fields: dict[str, FieldInfo] = field(default_factory=dict)
-    ctype: Any = None
+    ctype: type[C.Structure] | None = None
 
     def __str__(self) -> str:
         return self.name
@@ -91,11 +97,11 @@ class ArrayTy(Ty):
     count: int
 
     @property
-    def size(self) -> int:  # type: ignore[override]
+    def size(self) -> int:  # type: ignore[override]  # element size times count; never assigned
         return self.elem.size * self.count
 
     @property
-    def align(self) -> int:  # type: ignore[override]
+    def align(self) -> int:  # type: ignore[override]  # the element's; never assigned
         return self.elem.align
 
     def __str__(self) -> str:
@@ -133,7 +139,7 @@ U8, U16, U32, U64 = IntTy(8, False), IntTy(16, False), IntTy(32, False), IntTy(6
 I8, I16, I32, I64 = IntTy(8, True), IntTy(16, True), IntTy(32, True), IntTy(64, True)
 BOOL, VOID = BoolTy(), VoidTy()
 
-_INTS: dict[Any, IntTy] = {
+_INTS: dict[CType, IntTy] = {
     C.c_uint8: U8, C.c_uint16: U16, C.c_uint32: U32, C.c_uint64: U64,
     C.c_int8: I8, C.c_int16: I16, C.c_int32: I32, C.c_int64: I64,
     C.c_char: I8, C.c_bool: U8, C.c_ubyte: U8, C.c_byte: I8,
@@ -145,9 +151,10 @@ class TypeMapError(Exception):
     """A ctypes type the compiler has no BPF type for (the caller adds the position)."""
 
 
-def from_ctype(ct: Any, *, in_be_struct: bool = False) -> Ty:
+def from_ctype(ct: object, *, in_be_struct: bool = False) -> Ty:
     """The compiler type of a ctypes type: integers, byte-swapped integers, arrays,
-    structures (native or BigEndianStructure). Floats, pointers and unions are refused."""
+    structures (native or BigEndianStructure). Floats, pointers and unions are refused,
+    and so is anything else (`ct` is often a user's annotation, evaluated)."""
     for base, ity in _INTS.items():
         if ct is base:
             return IntTy(ity.bits, ity.signed, in_be_struct and ity.bits > 8)
@@ -155,8 +162,10 @@ def from_ctype(ct: Any, *, in_be_struct: bool = False) -> Ty:
         if swapped is not None and ct is swapped and sys.byteorder == "little":
             return IntTy(ity.bits, ity.signed, ity.bits > 8)
     if isinstance(ct, type) and issubclass(ct, C.Array):
-        count = getattr(ct, "_length_")  # noqa: B009 - mypy misreads Array._length_
-        return ArrayTy(from_ctype(ct._type_, in_be_struct=in_be_struct), count)
+        # class attributes of an array type; typeshed has them as instance properties
+        count: int = getattr(ct, "_length_")  # noqa: B009 - read through getattr for mypy
+        elem: object = getattr(ct, "_type_")  # noqa: B009 - as _length_
+        return ArrayTy(from_ctype(elem, in_be_struct=in_be_struct), count)
     if isinstance(ct, type) and issubclass(ct, C.Structure | C.BigEndianStructure):
         return struct_type(ct)
     name = getattr(ct, "__name__", repr(ct))
@@ -166,10 +175,10 @@ def from_ctype(ct: Any, *, in_be_struct: bool = False) -> Ty:
 
 # a memo of the layouts (one StructTy per ctypes class, so types compare by identity);
 # weak, so the classes of compiled modules do not live on
-_STRUCTS: weakref.WeakKeyDictionary[Any, StructTy] = weakref.WeakKeyDictionary()
+_STRUCTS: weakref.WeakKeyDictionary[type[C.Structure], StructTy] = weakref.WeakKeyDictionary()
 
 
-def struct_type(ct: Any) -> StructTy:
+def struct_type(ct: type[C.Structure]) -> StructTy:
     """A StructTy with ctypes' layout of `ct` (fields, offsets, bit fields)."""
     cached = _STRUCTS.get(ct)
     if cached is not None:

@@ -3,14 +3,19 @@ options and values (numbers out of range and malformed, choices and non-choices,
 and @FILE arguments, files that are mutated objects, captures, assembly, garbage,
 missing or directories). Commands that run long by design or act on the live system
 (bench, fuzz, trace, top --live, features on the kernel) are parsed only; the others
-run in full."""
+run in full.
+
+The CLI's own target of the hostile harness (pybpf.hostile): the harness sits below the
+CLI and names this module in its table of built-in targets (as pybpf.backend names its
+implementations), so the CLI imports the harness and not the other way round."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import random
-from .case import Case, Env
+
+from ..hostile.case import Case, Env
 
 _NUMBERS = ("0", "1", "2", "-1", "10", "0x10", "1e3", "99999999999999999999", "4294967296",
             "nan", "inf", "-inf", "0.5", "abc", "", " 7", "1_000")
@@ -71,8 +76,8 @@ def _value(rng: random.Random, action: argparse.Action) -> str:
 
 
 def generate(rng: random.Random, seed: int, env: Env) -> Case:
-    from ..cli import build_parser
-    from . import gen_btf, gen_elf, gen_pcap
+    from ..hostile import gen_btf, gen_elf, gen_pcap
+    from .main import build_parser
     paths = _walk(build_parser())
     path, parser = rng.choice(paths)
     argv = list(path)
@@ -152,10 +157,13 @@ def _write_files(case: Case, env: Env) -> None:
 def execute(case: Case, env: Env) -> int:
     """Run the command line as `pybpf` would (in the scratch directory); its exit
     status."""
-    from ..cli import build_parser, main
+    from .main import build_parser, main
     argv = case.meta["argv"]
     if case.meta.get("parse_only"):
         build_parser().parse_args(argv)
         return 0
     _write_files(case, env)
     return main(argv)
+
+
+HOSTILE_TARGETS = {"cli": (generate, execute)}

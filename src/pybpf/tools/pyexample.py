@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from ...errors import PyBPFError
+from ..errors import PyBPFError
 
 _PACKET_TYPES = {"xdp", "sched_cls", "socket_filter", "cgroup_skb", "sched_act"}
 
@@ -25,9 +25,9 @@ def main(file: str, argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=2.0,
                     help="how long tracing programs stay attached (kernel)")
     args = ap.parse_args(argv)
-    from ...objects.runner import dump_maps
-    from ...pcap import read_pcap
-    from .compiler import compile_file
+    from ..objects.runner import dump_maps
+    from ..pcap import read_pcap
+    from ..frontend.python.compiler import compile_file
     try:
         compiled = compile_file(here)
         with compiled.instantiate(args.backend) as obj:
