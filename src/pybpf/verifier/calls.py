@@ -58,7 +58,7 @@ class CallsMixin:
                 self.fail("BPF_CALL uses reserved fields")
             return self.check_func_call(insn, idx)
         if insn.src == BPF_PSEUDO_KFUNC_CALL:
-            from .engine import Unsupported
+            from .refusal import Unsupported
             raise Unsupported("pybpf verifier: kfunc calls are not supported")
         if insn.off or insn.dst or insn.src:
             self.fail("BPF_CALL uses reserved fields")
@@ -249,7 +249,7 @@ class CallsMixin:
             callee.regs[3] = pointer(RegType.MAP_VALUE, map=m)
             callee.regs[4] = caller.regs[3].copy()
         else:
-            from .engine import Unsupported
+            from .refusal import Unsupported
             raise Unsupported(f"pybpf verifier: callbacks of bpf_{name} are not supported")
         cbst.frames.append(callee)
 
@@ -324,7 +324,7 @@ class CallsMixin:
     def check_reg_type(self, regno: int, reg: Reg, arg: Any) -> None:
         expected = COMPATIBLE_REG_TYPES.get(arg.type)
         if expected is None:
-            from .engine import Unsupported
+            from .refusal import Unsupported
             raise Unsupported(f"pybpf verifier: argument type {arg.type.name} is not "
                               "supported")
         names = _type_names(reg)

@@ -19,6 +19,7 @@ from ..isa import validate
 from ..uapi import ProgType
 from .alu import scalar_alu, scalar_end
 from .calls import CallsMixin
+from .refusal import Refusal, Unsupported
 from .cfgcheck import CfgError, analyse
 from .log import alignment, frame_str, insn_text
 from .mem import MemMixin
@@ -48,19 +49,6 @@ _REV = {BPF_JEQ: BPF_JNE, BPF_JNE: BPF_JEQ, BPF_JGT: BPF_JLE, BPF_JLE: BPF_JGT,
 _FLIP = {BPF_JGT: BPF_JLT, BPF_JLT: BPF_JGT, BPF_JGE: BPF_JLE, BPF_JLE: BPF_JGE,
          BPF_JSGT: BPF_JSLT, BPF_JSLT: BPF_JSGT, BPF_JSGE: BPF_JSLE, BPF_JSLE: BPF_JSGE,
          BPF_JEQ: BPF_JEQ, BPF_JNE: BPF_JNE, BPF_JSET: BPF_JSET}
-
-
-class Refusal(Exception):
-    """The verifier's refusal: `lines` are the error lines (the first is the error)."""
-
-    def __init__(self, *lines: str, pc: int | None = None) -> None:
-        super().__init__(lines[0])
-        self.lines = lines
-        self.pc = pc
-
-
-class Unsupported(Refusal):
-    """Something pybpf's verifier does not model yet (refused, saying so)."""
 
 
 def _caps(caps: Iterable[str]) -> dict[str, bool]:

@@ -87,7 +87,7 @@ class MemMixin:
             d.assign(pointer(RegType.FUNC, subprog=self.st.insn_idx + insn.imm + 1))
             return
         if src == BPF_PSEUDO_BTF_ID:
-            from .engine import Unsupported
+            from .refusal import Unsupported
             raise Unsupported("pybpf verifier: ksym (BPF_PSEUDO_BTF_ID) lddw is not "
                               "supported")
         self.fail("unrecognized bpf_ld_imm64 insn")
@@ -151,7 +151,7 @@ class MemMixin:
         imm = insn.imm
         size = SIZE_BYTES[insn.size]
         if imm in (BPF_LOAD_ACQ, BPF_STORE_REL):
-            from .engine import Unsupported
+            from .refusal import Unsupported
             raise Unsupported("pybpf verifier: load-acquire/store-release are not supported")
         ok = {BPF_ADD, BPF_AND, BPF_OR, BPF_XOR, BPF_ADD | BPF_FETCH, BPF_AND | BPF_FETCH,
               BPF_OR | BPF_FETCH, BPF_XOR | BPF_FETCH, BPF_XCHG, BPF_CMPXCHG}
@@ -277,7 +277,7 @@ class MemMixin:
         from ..progtypes.ctx import FieldKind
         spec = self.ctx_spec
         if spec is None:
-            from .engine import Unsupported
+            from .refusal import Unsupported
             raise Unsupported(f"pybpf verifier: no context model for program type "
                               f"{getattr(self.prog_type, 'name', self.prog_type)}")
         try:
