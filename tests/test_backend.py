@@ -38,9 +38,10 @@ def test_unknown_backend_is_todays_value_error(bad: object) -> None:
 
 def test_capabilities_say_what_each_backend_does() -> None:
     vm, kernel = get_backend("vm").caps, get_backend("kernel").caps
-    # the VM: settable surroundings and budget, no hooks, pins, verifier or bpf(2)
-    assert vm.set_world and vm.insn_budget and vm.custom_helpers
-    assert not (vm.attach or vm.pin or vm.verifier_log or vm.host_bpf or vm.fd_handles)
+    # the VM: settable surroundings and budget, pybpf's verifier and its log, no hooks,
+    # pins or bpf(2)
+    assert vm.set_world and vm.insn_budget and vm.custom_helpers and vm.verifier_log
+    assert not (vm.attach or vm.pin or vm.host_bpf or vm.fd_handles)
     # the kernel: the opposite on every one of them
     assert kernel.attach and kernel.pin and kernel.verifier_log and kernel.host_bpf
     assert not (kernel.set_world or kernel.insn_budget or kernel.custom_helpers)

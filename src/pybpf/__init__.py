@@ -7,7 +7,7 @@ The stable entry points: `assemble`, `disassemble` and `run`. The layers beneath
 from __future__ import annotations
 
 from .errors import (AsmError, BytecodeError, InvalidInstruction, InvalidProgram,
-                     MemoryAccessError, PyBPFError, RunError, VMRuntimeError)
+                     MemoryAccessError, PyBPFError, RunError, VerifierError, VMRuntimeError)
 from .maps import MapSpec
 
 __version__ = "0.1.0"
@@ -33,15 +33,32 @@ def load(path: "str | bytes") -> "ObjectSpec":
 
 
 def run(code: "bytes | str", mem: bytes | None = None, *, backend: str = "vm",
-        syntax: str | None = None) -> int:
+        syntax: str | None = None, verify: bool = False,
+        prog_type: "int | str" = "socket_filter") -> int:
     """Run a program with r1 = pointer to a copy of `mem` and r2 = len(mem)
     (r1 = r2 = 0 without mem); returns r0 as an unsigned 64-bit int.
 
     `code` is bytecode (bytes-like) or assembly text (str, in `syntax`: "kernel" or
     "conformance", detected from the text when None); anything else is a TypeError.
     backend "vm" is the interpreter; "kernel" runs the same bytes through
-    BPF_PROG_TEST_RUN and returns the full 64-bit r0."""
+    BPF_PROG_TEST_RUN and returns the full 64-bit r0.
+
+    The instruction-set entry point (the conformance vectors' semantics) runs unverified;
+    `verify=True` first runs pybpf's verifier on the program as one of `prog_type` (a
+    ProgType or its name; r1 is that type's context to the verifier) and raises
+    VerifierError (.log .pc .error) if it refuses."""
     code = _bytecode(code, syntax)
+    if verify:
+        from .isa import decode
+        from .uapi import ProgType
+        from .verifier import verify as _verify
+        if isinstance(prog_type, str):
+            key = prog_type.upper().removeprefix("BPF_PROG_TYPE_")
+            if key not in ProgType.__members__:
+                raise ValueError(f"pybpf.run: unknown program type {prog_type!r}")
+            prog_type = ProgType[key]
+        result = _verify(decode(code), prog_type, log_level=1)
+        result.raise_for_refusal()
     if mem is not None and not isinstance(mem, (bytes, bytearray, memoryview)):
         raise TypeError(f"pybpf.run: mem must be bytes, not {type(mem).__name__}")
     from .backend import get_backend
@@ -84,4 +101,4 @@ def __getattr__(name: str) -> object:
 
 __all__ = ["load", "ObjectSpec", "assemble", "disassemble", "run", "PyBPFError", "AsmError",
            "BytecodeError", "InvalidInstruction", "InvalidProgram", "RunError", "VMRuntimeError",
-           "MemoryAccessError", "MapSpec"]
+           "MemoryAccessError", "MapSpec", "VerifierError"]

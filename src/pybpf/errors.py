@@ -126,3 +126,17 @@ class InstructionLimitExceeded(VMRuntimeError):
 
 class HelperError(VMRuntimeError):
     """A helper call failed (unknown helper, or the helper rejected its arguments)."""
+
+
+class VerifierError(PyBPFError):
+    """A program the verifier refused, on either backend (pybpf's verifier, or the
+    kernel's: pybpf.kernel.KernelVerifierError derives from it too). `log` is the
+    verifier log, `pc` the instruction of the first error (None if unknown), `error` the
+    kernel's wording of that error line."""
+
+    def __init__(self, error: str, pc: int | None = None, log: str = "") -> None:
+        self.error = error
+        self.pc = pc
+        self.log = log
+        where = f" at insn {pc}" if pc is not None else ""
+        super().__init__(f"verifier refused the program{where}: {error}")

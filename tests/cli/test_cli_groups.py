@@ -34,8 +34,8 @@ def test_every_command_runs_a_function_of_the_group_that_registered_it() -> None
 def test_the_groups_make_the_whole_command_line_in_help_order() -> None:
     top = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)][0]
     assert list(top.choices) == ["asm", "disasm", "compile", "cc", "run", "conformance-plugin",
-                                 "fuzz", "obj", "btf", "features", "net", "link", "prog",
-                                 "bench", "top", "trace"]
+                                 "verify", "fuzz", "obj", "btf", "features", "net", "link",
+                                 "prog", "bench", "top", "trace"]
 
 
 def test_compile_and_cc_run_through_the_command_line(tmp_path, capsys) -> None:

@@ -207,13 +207,16 @@ def test_run_repeat_runs(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_run_budget_stops_an_endless_object_program(capsys: pytest.CaptureFixture[str]) -> None:
     t0 = time.monotonic()
+    # the verifier refuses the endless loop first; --no-verify shows the budget at work
+    rc, _, err = run_cli(capsys, "run", str(DATA / "spin.o"), "--data-in", ETH_FRAME)
+    assert rc == 1 and "verifier refused" in err
     rc, _, err = run_cli(capsys, "run", str(DATA / "spin.o"), "--data-in", ETH_FRAME,
-                         "--budget", "5000")
+                         "--budget", "5000", "--no-verify")
     assert rc == 1 and "instruction budget of 5000 exhausted" in err
     assert time.monotonic() - t0 < 5
     # over a capture each packet stops at the budget, counted as an error
     rc, out, _ = run_cli(capsys, "run", str(DATA / "spin.o"), "--pcap", TRAFFIC,
-                         "--budget", "100", "-j")
+                         "--budget", "100", "-j", "--no-verify")
     report = json.loads(out)
     assert rc == 0 and report["verdicts"] == {"error": 302}
     (err_text,) = report["errors"]

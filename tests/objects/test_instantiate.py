@@ -252,7 +252,9 @@ def test_programs_choose_what_is_loaded_on_the_vm() -> None:
     spec = pybpf.load(DATA / "one_refused.o")
     with spec.instantiate("vm", programs=["good_pass"]) as obj:
         assert list(obj.programs) == ["good_pass"] and obj.skipped == ["bad_unchecked_read"]
-    with spec.instantiate("vm", programs="bad_unchecked_read") as obj:   # one name
+    with pytest.raises(pybpf.VerifierError, match="bad_unchecked_read"):  # one name
+        spec.instantiate("vm", programs="bad_unchecked_read")  # verified, as in the kernel
+    with spec.instantiate("vm", programs="bad_unchecked_read", verify=False) as obj:
         assert list(obj.programs) == ["bad_unchecked_read"]
     with pytest.raises(ObjectError, match="no program 'nope' in this object "
                                           r"\(programs: good_pass, bad_unchecked_read\)"):
@@ -320,9 +322,12 @@ def test_verifier_log_of_accepted_programs() -> None:
     assert "R10=fp0" in e.value.log   # a rejection carries the log at the level asked
 
 
-def test_verifier_log_level_is_checked_and_the_vm_has_none() -> None:
+def test_verifier_log_level_is_checked_and_the_vm_keeps_pybpfs_log() -> None:
     spec = pybpf.load(DATA / "one_refused.o")
     with spec.instantiate("vm", programs=["good_pass"], log_level=2) as obj:
+        log = obj.programs["good_pass"].verifier_log   # pybpf's verifier, the kernel's format
+        assert log is not None and "R10=fp0" in log and "processed" in log
+    with spec.instantiate("vm", programs=["good_pass"], log_level=2, verify=False) as obj:
         assert obj.programs["good_pass"].verifier_log is None
     for bad in (-1, 8, True, "2"):
         with pytest.raises(ValueError, match="log_level must be 0..7"):
@@ -332,7 +337,7 @@ def test_verifier_log_level_is_checked_and_the_vm_has_none() -> None:
 def test_autoload_false_on_the_vm() -> None:
     spec = pybpf.load(DATA / "one_refused.o")
     spec.programs["good_pass"].autoload = False
-    with spec.instantiate("vm") as obj:
+    with spec.instantiate("vm", verify=False) as obj:  # the other is refused when verified
         assert list(obj.programs) == ["bad_unchecked_read"] and obj.skipped == ["good_pass"]
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..tools import verify as tools_verify
 from .common import command_group, json_option, positive_int
 
 
@@ -39,6 +40,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_verify(args: argparse.Namespace) -> int:
+    """`pybpf bench verify`: pybpf's verification time against the kernel's
+    (pybpf.tools.verify)."""
+    return tools_verify.run_bench_verify(args)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """The bench group."""
     bsub = command_group(sub, "bench", "benchmarks")
@@ -64,3 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bm.add_argument("--no-kernel", action="store_true", help="VM maps only")
     json_option(bm)
     bm.set_defaults(fn=cmd_bench)
+    bv = bsub.add_parser("verify", help="pybpf's verification time against the kernel's own "
+                                        "(BPF_LOG_STATS), same programs")
+    tools_verify.add_bench_verify_arguments(bv)
+    bv.set_defaults(fn=cmd_bench_verify)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..tools import verify as tools_verify
 from .common import CLIError, command_group, json_option, need_hypothesis, positive, \
     positive_int, read_bytes
 
@@ -137,6 +138,11 @@ def cmd_fuzz_hostile(args: argparse.Namespace) -> int:
     return 1 if result.failed else 130 if result.interrupted else 0
 
 
+def cmd_fuzz_verify(args: argparse.Namespace) -> int:
+    """`pybpf fuzz verify`: the verifier campaign (pybpf.tools.verify)."""
+    return tools_verify.run_fuzz_verify(args)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """The fuzz group."""
     fsub = command_group(sub, "fuzz", "fuzzing: differential against the kernel and of the ELF "
@@ -187,3 +193,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     fh.add_argument("--quiet", action="store_true", help="no progress bar")
     json_option(fh)
     fh.set_defaults(fn=cmd_fuzz_hostile)
+    fv = fsub.add_parser("verify", help="generated programs (mutations that drop bounds and "
+                                        "null checks, leak, loop, ...) through pybpf's "
+                                        "verifier and the kernel's: verdicts must agree")
+    tools_verify.add_fuzz_verify_arguments(fv)
+    fv.set_defaults(fn=cmd_fuzz_verify)

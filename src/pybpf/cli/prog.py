@@ -1,5 +1,6 @@
 """`pybpf prog load`: programs loaded into the kernel with the verifier's log, raw
-bytecode or each program of an object."""
+bytecode or each program of an object; `--backend vm` loads them on the VM, where
+pybpf's verifier gives the verdict and the log in the kernel's format."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from .common import (SYNTAXES, CLIError, caps_for_programs, choose_programs, com
 
 
 def cmd_prog_load(args: argparse.Namespace) -> int:
+    if args.backend == "vm":
+        return _prog_load_vm(args)
     from ..kernel import KernelVerifierError, available, prog_load
     if is_elf(args.file):
         return _prog_load_object(args)
@@ -37,7 +40,7 @@ def cmd_prog_load(args: argparse.Namespace) -> int:
         raise CLIError(f"cannot load into the kernel: {reason}")
     try:
         with prog_load(ptype, code, args.license or "GPL", log_level=args.log_level,
-                       name=Path(args.file).stem[:15]) as prog:
+                       name=_prog_name(args.file)) as prog:
             info = prog.info(insns=False)
             result = {"name": Path(args.file).stem, "type": args.type, "accepted": True,
                       "insns": len(code) // 8, "verified_insns": info.verified_insns,
@@ -106,6 +109,76 @@ def _prog_load_object(args: argparse.Namespace) -> int:
     return _print_prog_load(results, args.json)
 
 
+def _prog_load_vm(args: argparse.Namespace) -> int:
+    """`prog load --backend vm`: pybpf's verifier in place of the kernel's, the same
+    output (the VM has no xlated or JITed image, and no errno to report)."""
+    from ..errors import VerifierError
+    from ..tools.objdump import prog_type_name
+    if args.pin_root is not None:
+        raise CLIError("--pin-root is where the kernel pins an object's maps; the VM pins "
+                       "none (use --backend kernel)")
+    if not is_elf(args.file):
+        from ..isa import decode
+        from ..verifier import verify
+        code = read_program(args.file, args.syntax)
+        if args.type is None:
+            raise CLIError("--type is needed for raw bytecode (an ELF object's programs "
+                           "take theirs from SEC())")
+        if args.program is not None:
+            raise CLIError(f"--program needs an ELF object; {args.file} is not an ELF object")
+        r = verify(decode(code), prog_type_value(args.type), license=args.license or "GPL",
+                   log_level=args.log_level)
+        rec: dict[str, Any] = {"name": Path(args.file).stem, "type": args.type,
+                               "accepted": r.accepted, "insns": len(code) // 8,
+                               "verified_insns": r.insns_processed, "log": r.log}
+        if not r.accepted:
+            rec.update({"error": r.error, "errno": None})
+        return _print_prog_load([rec], args.json)
+    if args.syntax is not None:
+        raise CLIError(f"--syntax applies to assembly; {args.file} is an ELF object")
+    if args.license is not None:
+        raise CLIError(f"--license applies to raw bytecode; {args.file} is an ELF object, "
+                       "whose programs take the license of its license section")
+    spec = load_object(args.file)
+    chosen = choose_programs(spec, args.program, args.type, "load")
+    results = []
+    for name in ([args.program] if args.program is not None else chosen):
+        pspec = spec.programs[name]
+        rec = {"name": name, "section": pspec.section, "type": prog_type_name(pspec.type),
+               "insns": pspec.insn_count}
+        try:
+            with spec.instantiate("vm", programs=[name], tail_calls=args.program is not None,
+                                  log_level=args.log_level) as obj:
+                log = obj.programs[name].verifier_log or ""
+                rec.update({"accepted": True, "verified_insns": _processed(log), "log": log})
+                warnings = [w for w in obj.warnings if args.program is not None
+                            or not w.endswith("is not loaded, the slot stays empty")]
+                if warnings:
+                    rec["warnings"] = warnings
+        except VerifierError as e:
+            rec.update({"accepted": False, "error": e.error, "errno": None,
+                        "log": e.log if args.log_level else ""})
+        except PyBPFError as e:  # a map, BTF or relocation this program needs
+            rec.update({"accepted": False, "error": str(e), "errno": type(e).__name__,
+                        "log": ""})
+        results.append(rec)
+    return _print_prog_load(results, args.json)
+
+
+def _prog_name(path: str) -> str:
+    """The file's stem as a kernel program name: 15 characters of [A-Za-z0-9_.] (the
+    kernel refuses any other with EINVAL)."""
+    import re
+    return re.sub(r"[^A-Za-z0-9_.]", "_", Path(path).stem)[:15]
+
+
+def _processed(log: str) -> int | None:
+    """The processed-instructions figure of a verifier log's summary line."""
+    import re
+    m = re.search(r"^processed (\d+) insns", log, re.M)
+    return int(m.group(1)) if m else None
+
+
 def _print_prog_load(results: list[dict[str, Any]], as_json: bool) -> int:
     rejected = [r for r in results if not r["accepted"]]
     if as_json:
@@ -115,14 +188,18 @@ def _print_prog_load(results: list[dict[str, Any]], as_json: bool) -> int:
         sys.stdout.write(r["log"])
         head = f"{r['name']} ({r['type']}): " if len(results) > 1 or "section" in r else ""
         if r["accepted"]:
-            print(f"{head}accepted: {r['insns']} instructions, {r['verified_insns']} verified, "
-                  f"xlated {r['xlated_len']} bytes, jited {r['jited_len']} bytes")
+            verified = f", {r['verified_insns']} verified" \
+                if r.get("verified_insns") is not None else ""
+            image = f", xlated {r['xlated_len']} bytes, jited {r['jited_len']} bytes" \
+                if "xlated_len" in r else ""
+            print(f"{head}accepted: {r['insns']} instructions{verified}{image}")
             for line in pin_lines(r.get("pinned", {})):
                 print(f"  {line}")
             for w in r.get("warnings", []):
                 print(f"pybpf: warning: {w}", file=sys.stderr)
         else:
-            print(f"{head}rejected: {r['error']} ({r['errno']})", file=sys.stderr)
+            errno_text = f" ({r['errno']})" if r.get("errno") else ""
+            print(f"{head}rejected: {r['error']}{errno_text}", file=sys.stderr)
     return 1 if rejected else 0
 
 
@@ -147,5 +224,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="raw bytecode: the license string (default GPL; an object's "
                          "programs take its license section's)")
     pl.add_argument("--syntax", choices=SYNTAXES, help="assembly syntax (default: detected)")
+    pl.add_argument("--backend", choices=["kernel", "vm"], default="kernel",
+                    help="where to load: the kernel (default), or the VM, where pybpf's "
+                         "verifier gives the verdict and the log")
     json_option(pl)
     pl.set_defaults(fn=cmd_prog_load)

@@ -45,6 +45,12 @@ def _check_run_options(args: argparse.Namespace, is_object: bool) -> None:
     if args.pin_root is not None and not platform.caps.pin:
         raise CLIError("--pin-root is where the kernel backend pins an object's maps; on the "
                        "VM they are the run's own (use --backend kernel)")
+    if args.no_verify and platform.caps.host_bpf:
+        raise CLIError("--no-verify skips pybpf's verifier on the VM; the kernel verifies "
+                       "every program (use --backend vm)")
+    if args.no_verify and not is_object:
+        raise CLIError("--no-verify applies to ELF objects: a raw program runs unverified "
+                       "already (it has no program type)")
     if args.budget is not None and not platform.caps.insn_budget:
         raise CLIError("--budget is the VM's instruction budget; in the kernel the "
                        "verifier bounds every program (use --backend vm)")
@@ -301,6 +307,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--budget", type=positive_int,
                    help="VM: instructions one run may execute before it is stopped "
                         "(default 1000000)")
+    r.add_argument("--no-verify", action="store_true",
+                   help="VM, objects: run the programs without pybpf's verifier (which "
+                        "otherwise refuses what the kernel would)")
     r.add_argument("--clock", choices=["capture", "wall"],
                    help="VM with --pcap: what bpf_ktime_get_ns reads, each packet's capture "
                         "timestamp (default) or the host's clock as the kernel does")

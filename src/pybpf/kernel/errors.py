@@ -12,8 +12,8 @@ from __future__ import annotations
 import errno as _errno
 from typing import Any, TypeVar, cast
 
-from ..errors import (ENOTSUPP, ErrnoError, RunError, errno_name,  # noqa: F401 (re-exported)
-                      errno_text)
+from ..errors import (ENOTSUPP, ErrnoError, RunError, VerifierError,  # noqa: F401
+                      errno_name, errno_text)
 
 def _tail(log: str, lines: int) -> str:
     kept = [ln for ln in log.rstrip("\n").splitlines() if ln.strip()]
@@ -101,7 +101,7 @@ _ERRNO_CLASSES: dict[int, type[KernelError]] = {
 }
 
 
-class KernelVerifierError(KernelError):
+class KernelVerifierError(KernelError, VerifierError):
     """BPF_PROG_LOAD failed. `log` is the whole verifier log (may be empty if the
     kernel rejected the attr before verifying); `reason` its most telling line."""
 
@@ -111,6 +111,8 @@ class KernelVerifierError(KernelError):
                  detail: str = "") -> None:
         self.log = log
         super().__init__(err, cmd, detail)
+        self.log = log  # VerifierError.__init__ (via super) reset it
+        self.error, self.pc = self.reason, verifier_error_pc(log)
 
     @property
     def reason(self) -> str:
@@ -195,6 +197,20 @@ def verifier_reason(log: str) -> str:
             continue
         return s
     return ""
+
+
+def verifier_error_pc(log: str) -> int | None:
+    """The instruction the verifier stopped at: that of the last "N: (op) ..." line
+    before the reason line (None without one)."""
+    reason, pc = verifier_reason(log), None
+    for ln in log.splitlines():
+        s = ln.strip()
+        head = s.split(":", 1)[0]
+        if head.isdigit() and s[len(head) + 1:].lstrip().startswith("("):
+            pc = int(head)
+        elif reason and s == reason:
+            return pc
+    return pc
 
 
 def kernel_error(err: int, cmd: str, detail: str = "") -> KernelError:

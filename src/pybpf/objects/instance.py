@@ -381,7 +381,7 @@ class Object:
 def instantiate(spec: ObjectSpec, backend: "Backend | str" = "vm", *, btf_target: Any = None,
                 programs: "Iterable[str] | str | None" = None,
                 pin_root: "str | os.PathLike[str] | None" = None,
-                log_level: int = 0, tail_calls: bool = True) -> Object:
+                log_level: int = 0, tail_calls: bool = True, verify: bool = True) -> Object:
     """Create the maps, resolve every reference and load the programs.
 
     `programs`: the names of the programs to load (default: every program whose
@@ -396,7 +396,9 @@ def instantiate(spec: ObjectSpec, backend: "Backend | str" = "vm", *, btf_target
     level (0-7: BPF_LOG_LEVEL1 1, BPF_LOG_LEVEL2 2, BPF_LOG_STATS 4) for every
     program; with a level, each loaded program keeps its log as `verifier_log` (a
     rejection carries it either way). Map specs are checked first: a bad one raises
-    MapSpecError naming the map before anything is created."""
+    MapSpecError naming the map before anything is created. `verify`: on the VM, run
+    pybpf's verifier on every program before it may run (False: run it unchecked; the
+    kernel always verifies)."""
     platform = get_backend(backend)
     if not isinstance(log_level, int) or isinstance(log_level, bool) or \
             not 0 <= log_level <= 7:
@@ -407,7 +409,7 @@ def instantiate(spec: ObjectSpec, backend: "Backend | str" = "vm", *, btf_target
     root = os.fspath(pin_root) if pin_root is not None else DEFAULT_PIN_ROOT
     obj = Object(spec, platform)
     obj.skipped = [n for n in spec.programs if n not in selected]
-    target: dict[str, Any] = {"log_level": log_level}
+    target: dict[str, Any] = {"log_level": log_level, "verify": bool(verify)}
     try:
         for name, mspec in spec.maps.items():
             if name == ".kconfig":  # this machine's kernel config, known only now

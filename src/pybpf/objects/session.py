@@ -185,7 +185,8 @@ def run_session(spec: ObjectSpec, args: Any, programs: "list[str] | None" = None
     autoload) with args.map applied, and a RunCapture collecting its output
     (args.record_type types the records) until the end."""
     with spec.instantiate(args.backend, programs=programs,
-                          pin_root=getattr(args, "pin_root", None)) as obj:
+                          pin_root=getattr(args, "pin_root", None),
+                          verify=not getattr(args, "no_verify", False)) as obj:
         fill_maps(obj, getattr(args, "map", None))
         types = parse_record_types(getattr(args, "record_type", None))
         try:

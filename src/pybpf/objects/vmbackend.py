@@ -20,10 +20,11 @@ __all__ = ["VMBackend", "VM_BACKEND", "vm_features", "vm_helper_status"]
 
 
 class VMBackend:
-    """pybpf's own user-space VM (no root, no verifier)."""
+    """pybpf's own user-space VM (no root); pybpf's verifier checks every program
+    before it may run (instantiate(verify=False) skips it)."""
 
     name = "vm"
-    caps = Capabilities(attach=False, pin=False, verifier_log=False, set_world=True,
+    caps = Capabilities(attach=False, pin=False, verifier_log=True, set_world=True,
                         custom_helpers=True, insn_budget=True, fd_handles=False,
                         host_bpf=False)
 
@@ -62,6 +63,10 @@ class VMBackend:
             obj.warnings.append(f"program {pspec.name}: the VM does not provide "
                                 f"{', '.join(helper_name(h) for h in missing)}; calls to "
                                 "them fail")
+        log = None
+        if cache.get("verify", True):
+            from .vmverify import verify_for_vm
+            log = verify_for_vm(spec, pspec, code, obj, cache.get("log_level", 0))
         vm = VM(code, helpers=helpers, maps=list(obj.maps.values()), check_helpers=False)
         world: dict[str, Any] = {}
 
@@ -75,7 +80,7 @@ class VMBackend:
                                      netns=world.get("netns"))
             return TestRunResult(res.retval, res.data_out, res.ctx_out, res.duration)
 
-        return LoadedProgram(vm, run, netns=world)
+        return LoadedProgram(vm, run, netns=world, verifier_log=log)
 
     def resolve_ksym(self, pspec: "ProgramSpec", ext: Any, insn: Instruction,
                      warnings: list[str]) -> Instruction:

@@ -166,9 +166,11 @@ class ObjectSpec:
 
     def instantiate(self, backend: Any = "vm", *, btf_target: Any = None,
                     programs: Any = None, pin_root: Any = None, log_level: int = 0,
-                    tail_calls: bool = True) -> Any:
+                    tail_calls: bool = True, verify: bool = True) -> Any:
         """Create the maps and load the programs on "vm" or "kernel" (a name or a
-        pybpf.backend.Backend); returns an Object.
+        pybpf.backend.Backend); returns an Object. On the VM pybpf's verifier checks
+        every program first, as the kernel's does at load (a refusal is a VerifierError
+        with .log .pc .error, on either backend); `verify=False` skips it on the VM.
         `programs`: the names of the programs to load (default: those whose `autoload`
         is true), with the tail-call targets they need unless `tail_calls` is False;
         `pin_root`: the bpffs under which pinned maps live (kernel; /sys/fs/bpf);
@@ -178,7 +180,7 @@ class ObjectSpec:
         from ..backend import get_backend
         return get_backend(backend).instantiate(
             self, btf_target=btf_target, programs=programs, pin_root=pin_root,
-            log_level=log_level, tail_calls=tail_calls)
+            log_level=log_level, tail_calls=tail_calls, verify=verify)
 
     def global_bytes(self, name: str) -> bytes:
         """The initial bytes of a global variable."""

@@ -1,0 +1,69 @@
+"""pybpf's eBPF verifier: proves a program safe before it runs, with the verdict, the
+first error line and the log of Linux 6.18's verifier (kernel/bpf/verifier.c).
+
+`verify()` checks instructions for one program type; `verify_spec()` one program of an
+ObjectSpec. Both return a VerifierResult; callers that want an exception on refusal
+call `result.raise_for_refusal()` (VerifierError, the base the kernel backend shares)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import VerifierError
+from ..isa import Instruction
+from ..maps.spec import MapSpec
+from ..uapi import ProgType
+
+__all__ = ["ALL_CAPS", "VerifierError", "VerifierResult", "verify", "verify_spec"]
+
+ALL_CAPS: tuple[str, ...] = ("bpf", "perfmon", "net_admin", "sys_admin")
+
+
+@dataclass(frozen=True)
+class VerifierResult:
+    """The verdict on one program. `error` is the kernel's wording of the first error
+    line (None when accepted), `pc` its instruction; the figures are the kernel's
+    summary line's (processed insns, states)."""
+
+    accepted: bool
+    error: str | None
+    pc: int | None
+    log: str
+    insns_processed: int
+    max_states_per_insn: int
+    total_states: int
+    peak_states: int
+    verify_ns: int
+    hint: str | None = None
+    path: tuple[Any, ...] = field(default=())
+
+    def raise_for_refusal(self) -> None:
+        """Raise VerifierError (with .log, .pc, .error) if the program was refused."""
+        if not self.accepted:
+            raise VerifierError(self.error or "refused", self.pc, self.log)
+
+
+def verify(insns: Sequence[Instruction], prog_type: ProgType | int, *,
+           maps: Mapping[int, MapSpec] = {},
+           expected_attach_type: int | None = None,
+           caps: Iterable[str] = ALL_CAPS,
+           license: str = "GPL", log_level: int = 0,
+           func_info: Any = None, line_info: Any = None, btf: Any = None) -> VerifierResult:
+    """Verify `insns` as a program of `prog_type`. `maps` maps the imm of each map lddw
+    (BPF_PSEUDO_MAP_FD / _VALUE / _IDX / _IDX_VALUE: an fd or an index) to its MapSpec;
+    `caps` the capabilities of the load (any of ALL_CAPS)."""
+    from .engine import run_verifier
+    return run_verifier(insns, prog_type, maps=maps,
+                        expected_attach_type=expected_attach_type, caps=caps,
+                        license=license, log_level=log_level, func_info=func_info,
+                        line_info=line_info, btf=btf)
+
+
+def verify_spec(spec: Any, program: str, *, caps: Iterable[str] = ALL_CAPS,
+                log_level: int = 0) -> VerifierResult:
+    """Verify program `program` of an ObjectSpec, with its maps, license and attach
+    type (the map lddws are resolved by name to the spec's MapSpecs)."""
+    from .spec import verify_program_spec
+    return verify_program_spec(spec, program, caps=caps, log_level=log_level)

@@ -1,0 +1,405 @@
+"""Calls: helpers checked against their prototypes (pybpf.helper_protos: argument kinds,
+memory and sizes, map pointers, references acquired and released, return types), the
+program type's helper set and the license; BPF-to-BPF calls with a frame each; loop
+callbacks (bpf_loop, bpf_for_each_map_elem, ...) explored as the kernel does, by
+returning to the call site; tail calls."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from ..helper_ids import HELPER_NAMES
+from ..helper_protos import (COMPATIBLE_REG_TYPES, ArgType, HelperProtoError, RetType,
+                             TypeFlag, proto_for)
+from ..isa import BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL, Instruction
+from .reg import Reg, RegType, bounds_sync, mark_unknown, pointer, scalar_unknown
+from .state import Frame, RefState
+
+BPF_MAX_VAR_SIZ = 1 << 29
+MAX_CALL_FRAMES = 8
+CALLER_SAVED = (0, 1, 2, 3, 4, 5)
+
+# helpers whose callback is invoked in a loop, and the registers the callback gets
+_CALLBACKS = {"loop": 1, "for_each_map_elem": 1, "find_vma": 2, "user_ringbuf_drain": 1}
+_MAP_FUNCS = {  # map type -> helpers that may take it (check_map_func_compatibility)
+    3: {"tail_call"},  # prog_array
+    4: {"perf_event_read", "perf_event_output", "perf_event_read_value",
+        "skb_output", "xdp_output"},  # perf_event_array
+    27: {"ringbuf_output", "ringbuf_reserve", "ringbuf_query", "ringbuf_reserve_dynptr"},
+}
+_FUNC_MAPS = {"tail_call": {3}, "perf_event_output": {4}, "perf_event_read": {4},
+              "perf_event_read_value": {4}, "ringbuf_output": {27}, "ringbuf_reserve": {27},
+              "ringbuf_query": {27}, "redirect_map": {14, 16, 17, 25},
+              "get_stackid": {7}}
+
+
+def _type_names(reg: Reg) -> set[str]:
+    """The names compatible_reg_types would match this register under."""
+    t = reg.type
+    if t is RegType.MEM and reg.ringbuf:
+        return {"ringbuf_mem"}
+    if t is RegType.BTF_ID:
+        return {"ptr_"}
+    return {t.value}
+
+
+class CallsMixin:
+    """The calls half of Verifier (helpers, BPF-to-BPF calls, callbacks, tail calls)."""
+
+    if TYPE_CHECKING:  # the Verifier's state and methods, which this half reads
+        def __getattr__(self, name: str) -> Any: ...
+
+        def fail(self, *lines: str) -> NoReturn: ...
+
+    # -- entry ------------------------------------------------------------------------------
+    def check_call(self, insn: Instruction, idx: int) -> int | None:
+        if insn.src == BPF_PSEUDO_CALL:
+            if insn.off or insn.dst:
+                self.fail("BPF_CALL uses reserved fields")
+            return self.check_func_call(insn, idx)
+        if insn.src == BPF_PSEUDO_KFUNC_CALL:
+            from .refusal import Unsupported
+            raise Unsupported("pybpf verifier: kfunc calls are not supported")
+        if insn.off or insn.dst or insn.src:
+            self.fail("BPF_CALL uses reserved fields")
+        return self.check_helper_call(insn, idx)
+
+    # -- BPF-to-BPF -------------------------------------------------------------------------
+    def check_func_call(self, insn: Instruction, idx: int) -> int:
+        st = self.st
+        if st.curframe + 1 >= MAX_CALL_FRAMES:
+            self.fail(f"the call stack of {st.curframe + 2} frames is too deep")
+        target = idx + insn.imm + 1
+        caller = st.cur
+        callee = Frame(st.curframe + 1, idx, self.prog.subprog_of(target))
+        for r in range(1, 6):
+            callee.regs[r] = caller.regs[r].copy()
+        callee.regs[10] = pointer(RegType.STACK, frameno=callee.frameno)
+        for r in CALLER_SAVED:
+            caller.regs[r] = Reg()
+        st.frames.append(callee)
+        if self.log_level:
+            self.verbose("caller:\n")
+            self.verbose(frame_line(caller))
+            self.verbose("callee:\n")
+            self.verbose(frame_line(callee))
+            self.line_pending = False
+        self.scratch_all = True
+        return target
+
+    def prepare_func_exit(self, idx: int) -> int:
+        st = self.st
+        callee = st.cur
+        r0 = callee.regs[0]
+        if callee.callback is not None:
+            if r0.type is RegType.NOT_INIT:
+                self.fail("R0 !read_ok")
+            if r0.type is not RegType.SCALAR:
+                self.fail("R0 not a scalar value")
+            lo, hi = callee.callback
+            if not (lo <= r0.smin and r0.smax <= hi):
+                msg = "At callback return the register R0 has"
+                if r0.smin > -(1 << 63):
+                    msg += f" smin={r0.smin}"
+                if r0.smax < (1 << 63) - 1:
+                    msg += f" smax={r0.smax}"
+                if r0.smin == -(1 << 63) and r0.smax == (1 << 63) - 1:
+                    msg += " unknown scalar value"
+                self.fail(msg + f" should have been in [{lo}, {hi}]")
+            st.frames.pop()
+            self.scratch_all = True
+            return callee.callsite  # loop-like callback: the call runs again
+        if r0.type is RegType.STACK:
+            self.fail("cannot return stack pointer to the caller")
+        st.frames.pop()
+        st.cur.regs[0] = r0.copy()
+        if self.log_level:
+            self.verbose("returning from callee:\n")
+            self.verbose(frame_line(callee))
+            self.verbose(f"to caller at {callee.callsite + 1}:\n")
+            self.verbose(frame_line(st.cur))
+            self.line_pending = False
+        self.scratch_all = True
+        return callee.callsite + 1
+
+    # -- helpers ----------------------------------------------------------------------------
+    def check_helper_call(self, insn: Instruction, idx: int) -> int:
+        from ..progtypes.helpersets import is_allowed
+        fid = insn.imm
+        name = HELPER_NAMES.get(fid)
+        if name is None or fid <= 0:
+            self.fail(f"invalid func unknown#{fid}")
+        try:
+            fn = proto_for(fid, self.prog_type)
+            allowed = is_allowed(self.prog_type, fid)
+        except (HelperProtoError, ValueError):
+            fn, allowed = None, False
+        if fn is None or not allowed:
+            self.fail(f"program of this type cannot use helper bpf_{name}#{fid}")
+        if fn.gpl_only and not self.gpl:
+            self.fail("cannot call GPL-restricted function from non-GPL compatible program")
+        if fn.might_sleep:
+            self.fail("helper call might sleep in a non-sleepable prog")
+        meta: dict[str, Any] = {"map": None, "ref_obj_id": 0, "release_regno": 0,
+                                "mem_size": 0, "raw_regno": -1, "raw_size": 0,
+                                "subprog": None, "pkt_access": fn.pkt_access}
+        for i, arg in enumerate(fn.args):
+            self.check_func_arg(i + 1, arg, fn, meta)
+        regs = self.regs()
+        if meta["release_regno"]:
+            rid = meta["ref_obj_id"]
+            if rid:
+                self.release_reference(rid)
+            elif not (regs[meta["release_regno"]].type is RegType.SCALAR and
+                      regs[meta["release_regno"]].var_off.equals_const(0)):
+                pass
+        if name == "tail_call":
+            if self.st.refs:
+                self.fail("tail_call would lead to reference leak")
+        cb = _CALLBACKS.get(name)
+        if cb is not None and meta["subprog"] is not None:
+            self.callback_calls.add(idx)
+            self.prog.prune.add(idx)
+            self.push_callback(idx, meta["subprog"], name, meta)
+        for r in CALLER_SAVED:
+            regs[r].assign(Reg())
+            self.scratch_reg(r)
+        r0 = regs[0]
+        rt, rf = fn.ret.type, fn.ret.flags
+        if rt is RetType.RET_INTEGER:
+            r0.assign(scalar_unknown())
+        elif rt is RetType.RET_VOID:
+            r0.assign(Reg())
+        elif rt is RetType.RET_PTR_TO_MAP_VALUE:
+            if meta["map"] is None:
+                self.fail("kernel subsystem misconfigured verifier")
+            m = meta["map"]
+            if int(m.type) in (12, 13) and getattr(m, "inner", None) is not None:
+                # map-in-map: the value is the inner map
+                r0.assign(pointer(RegType.CONST_PTR_TO_MAP, map=m.inner))
+            else:
+                r0.assign(pointer(RegType.MAP_VALUE, map=m))
+        elif rt is RetType.RET_PTR_TO_SOCKET:
+            r0.assign(pointer(RegType.SOCKET))
+        elif rt is RetType.RET_PTR_TO_SOCK_COMMON:
+            r0.assign(pointer(RegType.SOCK_COMMON))
+        elif rt is RetType.RET_PTR_TO_TCP_SOCK:
+            r0.assign(pointer(RegType.TCP_SOCK))
+        elif rt is RetType.RET_PTR_TO_MEM:
+            r0.assign(pointer(RegType.MEM, mem_size=meta["mem_size"],
+                              ringbuf=bool(rf & TypeFlag.MEM_RINGBUF),
+                              rdonly=bool(rf & TypeFlag.MEM_RDONLY)))
+        elif rt is RetType.RET_PTR_TO_BTF_ID or rt is RetType.RET_PTR_TO_MEM_OR_BTF_ID:
+            r0.assign(pointer(RegType.BTF_ID, btf_name=fn.ret.btf_id,
+                              rdonly=bool(rf & TypeFlag.MEM_RDONLY)))
+        if rf & TypeFlag.PTR_MAYBE_NULL and r0.type is not RegType.NOT_INIT:
+            r0.maybe_null = True
+            r0.id = self.new_id()
+        if name in ("tcp_sock", "sk_fullsock", "get_listener_sock", "skc_to_tcp_sock",
+                    "skc_to_tcp6_sock", "skc_to_udp6_sock", "skc_to_unix_sock",
+                    "skc_to_mptcp_sock", "skc_to_tcp_timewait_sock",
+                    "skc_to_tcp_request_sock"):
+            r0.ref_obj_id = meta["ref_obj_id"]
+        elif fn.acquire:
+            rid = self.new_id()
+            self.st.refs.append(RefState(rid, idx))
+            r0.id = rid
+            r0.ref_obj_id = rid
+        if name in ("get_smp_processor_id",):
+            r0.umax = 1023  # nr_cpu_ids - 1, approximately (do_refine_retval_range)
+        if name in ("get_stack", "get_task_stack", "probe_read_str", "probe_read_kernel_str",
+                    "probe_read_user_str") and "msize_max" in meta:
+            r0.smax = meta["msize_max"]
+            r0.s32_max = min(r0.s32_max, meta["msize_max"])
+        bounds_sync(r0) if r0.type is RegType.SCALAR else None
+        m = meta["map"]
+        if m is not None:
+            mt = int(m.type)
+            allowed_f = _MAP_FUNCS.get(mt)
+            if allowed_f is not None and name not in allowed_f and name != "tail_call":
+                self.fail(f"cannot pass map_type {mt} into func bpf_{name}#{fid}")
+        if name == "tail_call" and m is not None and int(m.type) != 3:
+            self.fail("expected prog array map for tail call")
+        need = _FUNC_MAPS.get(name)
+        if need is not None and m is not None and int(m.type) not in need:
+            self.fail(f"cannot pass map_type {int(m.type)} into func bpf_{name}#{fid}")
+        return idx + 1
+
+    def push_callback(self, idx: int, subprog: int, name: str, meta: dict) -> None:
+        """The callback runs in a new frame of a pushed state; it returns to the call
+        site, so the call is re-verified until the states converge."""
+        st = self.st
+        if st.curframe + 1 >= MAX_CALL_FRAMES:
+            self.fail(f"the call stack of {st.curframe + 2} frames is too deep")
+        cbst = self.push_stack(subprog, idx)
+        cbst.callback_depth += 1
+        caller = cbst.cur
+        callee = Frame(cbst.curframe + 1, idx, self.prog.subprog_of(subprog))
+        callee.callback = (0, 1)
+        callee.regs[10] = pointer(RegType.STACK, frameno=callee.frameno)
+        if name == "loop":
+            callee.regs[1] = scalar_unknown()
+            callee.regs[1].umax = 0xFFFFFFFF
+            bounds_sync(callee.regs[1])
+            callee.regs[2] = caller.regs[3].copy()
+        elif name == "for_each_map_elem":
+            m = meta["map"]
+            callee.regs[1] = pointer(RegType.CONST_PTR_TO_MAP, map=m)
+            callee.regs[2] = pointer(RegType.MAP_KEY, map=m)
+            callee.regs[3] = pointer(RegType.MAP_VALUE, map=m)
+            callee.regs[4] = caller.regs[3].copy()
+        else:
+            from .refusal import Unsupported
+            raise Unsupported(f"pybpf verifier: callbacks of bpf_{name} are not supported")
+        cbst.frames.append(callee)
+
+    def release_reference(self, rid: int) -> None:
+        st = self.st
+        st.refs = [r for r in st.refs if r.id != rid]
+        for r in st.all_regs():
+            if r.ref_obj_id == rid:
+                if self.allow_ptr_leaks:
+                    mark_unknown(r)
+                else:
+                    r.assign(Reg())
+
+    def check_func_arg(self, argno: int, arg: Any, fn: Any, meta: dict) -> None:
+        at = arg.type
+        regno = argno
+        if at is ArgType.ARG_DONTCARE:
+            return
+        reg = self.check_reg_src(regno)
+        if at is ArgType.ARG_ANYTHING:
+            if self.is_pointer_value(reg):
+                self.fail(f"R{regno} leaks addr into helper function")
+            return
+        if reg.is_pkt and not fn.pkt_access:
+            self.fail("helper access to the packet is not allowed")
+        is_null = reg.type is RegType.SCALAR and reg.var_off.equals_const(0)
+        if not (is_null and arg.may_be_null):
+            self.check_reg_type(regno, reg, arg)
+            self.check_func_arg_reg_off(regno, reg, arg)
+        if arg.releases:
+            if not reg.ref_obj_id and not is_null:
+                self.fail(f"R{regno} must be referenced when passed to release function")
+            meta["release_regno"] = regno
+        if reg.ref_obj_id:
+            meta["ref_obj_id"] = reg.ref_obj_id
+        if at is ArgType.ARG_CONST_MAP_PTR:
+            meta["map"] = reg.map
+        elif at is ArgType.ARG_PTR_TO_MAP_KEY:
+            if meta["map"] is None:
+                self.fail("invalid map_ptr to access map->key")
+            self.check_helper_mem_access(regno, reg, meta["map"].key_size, False, False, False)
+        elif at is ArgType.ARG_PTR_TO_MAP_VALUE:
+            if arg.may_be_null and is_null:
+                return
+            if meta["map"] is None:
+                self.fail("invalid map_ptr to access map->value")
+            self.check_helper_mem_access(regno, reg, meta["map"].value_size,
+                                         bool(arg.flags & TypeFlag.MEM_WRITE), False,
+                                         bool(arg.flags & TypeFlag.MEM_UNINIT))
+        elif at is ArgType.ARG_PTR_TO_FUNC:
+            meta["subprog"] = reg.subprog
+        elif at is ArgType.ARG_PTR_TO_MEM:
+            if arg.flags & TypeFlag.MEM_FIXED_SIZE:
+                if not (is_null and arg.may_be_null):
+                    self.check_helper_mem_access(regno, reg, arg.size,
+                                                 bool(arg.flags & TypeFlag.MEM_WRITE), False,
+                                                 bool(arg.flags & TypeFlag.MEM_UNINIT))
+            else:
+                meta["mem_arg"] = (regno, arg, is_null)
+        elif at in (ArgType.ARG_CONST_SIZE, ArgType.ARG_CONST_SIZE_OR_ZERO):
+            self.check_mem_size_reg(regno, reg, meta, at is ArgType.ARG_CONST_SIZE_OR_ZERO)
+        elif at is ArgType.ARG_CONST_ALLOC_SIZE_OR_ZERO:
+            if not reg.var_off.is_const():
+                self.fail(f"R{regno} is not a known constant'")
+            meta["mem_size"] = reg.var_off.value
+        elif at is ArgType.ARG_PTR_TO_CONST_STR:
+            if reg.type is RegType.MAP_VALUE and not (int(reg.map.flags or 0) & (1 << 7)):
+                self.fail(f"R{regno} does not point to a readonly map'")
+        elif at is ArgType.ARG_PTR_TO_STACK:
+            pass
+
+    def check_reg_type(self, regno: int, reg: Reg, arg: Any) -> None:
+        expected = COMPATIBLE_REG_TYPES.get(arg.type)
+        if expected is None:
+            from .refusal import Unsupported
+            raise Unsupported(f"pybpf verifier: argument type {arg.type.name} is not "
+                              "supported")
+        names = _type_names(reg)
+        ok = False
+        if reg.maybe_null and not arg.may_be_null:
+            ok = False
+        elif reg.rdonly and not (arg.flags & TypeFlag.MEM_RDONLY):
+            ok = False
+        else:
+            ok = bool(names & set(expected))
+        if not ok:
+            self.fail(f"R{regno} type={reg.type_str()} expected={', '.join(expected)}")
+
+    def check_func_arg_reg_off(self, regno: int, reg: Reg, arg: Any) -> None:
+        t = reg.type
+        if arg.releases:
+            if reg.off:
+                self.fail(f"R{regno} must have zero offset when passed to release func or "
+                          "trusted arg to kfunc")
+            return
+        if t in (RegType.STACK, RegType.PACKET, RegType.PACKET_META, RegType.MAP_KEY,
+                 RegType.MAP_VALUE, RegType.MEM, RegType.BUF):
+            return
+        if t is RegType.SCALAR:
+            return
+        self.check_ptr_off_reg(reg, regno)
+
+    def check_mem_size_reg(self, regno: int, reg: Reg, meta: dict, zero_ok: bool) -> None:
+        mem = meta.pop("mem_arg", None)
+        meta["msize_max"] = reg.umax
+        if reg.smin < 0:
+            self.fail(f"R{regno} min value is negative, either use unsigned or 'var &= const'")
+        if reg.umin == 0 and not zero_ok:
+            self.fail(f"R{regno} invalid zero-sized read: u64=[{reg.umin},{reg.umax}]")
+        if reg.umax >= BPF_MAX_VAR_SIZ:
+            self.fail(f"R{regno} unbounded memory access, use 'var &= const' or "
+                      "'if (var < const)'")
+        if mem is None:
+            return
+        mregno, marg, is_null = mem
+        mreg = self.regs()[mregno]
+        if is_null and marg.may_be_null:
+            return
+        raw = bool(marg.flags & TypeFlag.MEM_UNINIT) and reg.var_off.is_const()
+        self.check_helper_mem_access(mregno, mreg, reg.umax, bool(marg.flags &
+                                     TypeFlag.MEM_WRITE), zero_ok, raw)
+
+    def check_helper_mem_access(self, regno: int, reg: Reg, size: int, write: bool,
+                                zero_ok: bool, raw: bool) -> None:
+        t = reg.type
+        if t in (RegType.PACKET, RegType.PACKET_META):
+            self.check_packet_access(regno, reg, reg.off, size, zero_ok)
+            return
+        if t is RegType.MAP_KEY:
+            if write:
+                self.fail(f"R{regno} cannot write into {reg.type_str()}")
+            self.check_mem_region(regno, reg, reg.off, size, reg.map.key_size, False)
+            return
+        if t is RegType.MAP_VALUE:
+            self.check_map_access_type(regno, reg, reg.off, size, write)
+            self.check_mem_region(regno, reg, reg.off, size, reg.map.value_size, zero_ok)
+            return
+        if t is RegType.MEM:
+            if reg.rdonly and write:
+                self.fail(f"R{regno} cannot write into {reg.type_str()}")
+            self.check_mem_region(regno, reg, reg.off, size, reg.mem_size, zero_ok)
+            return
+        if t is RegType.STACK:
+            self.check_stack_range_initialized(regno, reg, reg.off, size, zero_ok, write, raw)
+            return
+        if zero_ok and size == 0 and t is RegType.SCALAR and reg.var_off.equals_const(0):
+            return
+        self.fail(f"R{regno} type={reg.type_str()} expected=fp")
+
+
+def frame_line(f: Frame) -> str:
+    from .log import frame_str
+    return frame_str(f, None, None).lstrip() + "\n"

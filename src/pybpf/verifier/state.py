@@ -1,0 +1,298 @@
+"""Verifier states: per-frame registers and stack (per-byte slot kinds and spilled
+registers), the references a path holds, and the equivalence test state pruning uses
+(the kernel's states_equal / regsafe / stacksafe / refsafe)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from enum import IntEnum
+
+from .reg import Reg, RegType, not_init, pointer
+
+MAX_BPF_STACK = 512
+BPF_REG_SIZE = 8
+
+
+class Slot(IntEnum):
+    """enum bpf_stack_slot_type (the byte kinds we model)."""
+
+    INVALID = 0
+    SPILL = 1
+    MISC = 2
+    ZERO = 3
+
+
+SLOT_CHAR = {Slot.INVALID: "?", Slot.SPILL: "r", Slot.MISC: "m", Slot.ZERO: "0"}
+
+
+class Frame:
+    """bpf_func_state: the registers and stack of one call frame. `stack[k]` is the
+    kind of the byte at fp-(k+1); `spills[spi]` the register spilled to the 8-byte
+    slot spi (bytes fp-8*(spi+1) .. fp-8*spi-1)."""
+
+    __slots__ = ("regs", "stack", "spills", "allocated", "frameno", "callsite", "subprog",
+                 "callback")
+
+    def __init__(self, frameno: int = 0, callsite: int = -1, subprog: int = 0) -> None:
+        self.regs = [not_init() for _ in range(11)]
+        self.stack = bytearray(MAX_BPF_STACK)
+        self.spills: dict[int, Reg] = {}
+        self.allocated = 0
+        self.frameno = frameno
+        self.callsite = callsite
+        self.subprog = subprog
+        self.callback: tuple[int, int] | None = None  # a callback's allowed r0 range
+
+    def copy(self) -> "Frame":
+        f = Frame.__new__(Frame)
+        f.regs = [r.copy() for r in self.regs]
+        f.stack = bytearray(self.stack)
+        f.spills = {k: v.copy() for k, v in self.spills.items()}
+        f.allocated = self.allocated
+        f.frameno = self.frameno
+        f.callsite = self.callsite
+        f.subprog = self.subprog
+        f.callback = self.callback
+        return f
+
+    def slot_kind(self, off: int) -> Slot:
+        """The kind of the byte at fp+off (off < 0)."""
+        return Slot(self.stack[-off - 1])
+
+    def spilled(self, spi: int) -> Reg | None:
+        """The register spilled to slot spi if its last byte is a spill."""
+        if self.stack[spi * 8 + 7] == Slot.SPILL:
+            return self.spills.get(spi)
+        return None
+
+    def grow(self, size: int) -> None:
+        size = (size + 7) // 8 * 8
+        if size > self.allocated:
+            self.allocated = size
+
+
+@dataclass
+class RefState:
+    id: int
+    insn_idx: int
+    kind: str = "ptr"
+
+
+class Checkpoint:
+    """An explored state at a prune point: its snapshot, how many paths that started
+    from it are still being explored (`branches`) and its parent checkpoint."""
+
+    __slots__ = ("state", "branches", "parent", "insn_idx", "miss", "hit")
+
+    def __init__(self, state: "VState", parent: "Checkpoint | None", insn_idx: int) -> None:
+        self.state = state
+        self.branches = 1
+        self.parent = parent
+        self.insn_idx = insn_idx
+        self.miss = 0
+        self.hit = 0
+
+
+class VState:
+    """bpf_verifier_state: the frames of the call chain and the acquired references."""
+
+    __slots__ = ("frames", "refs", "parent", "insn_idx", "prev_insn_idx", "path",
+                 "log_pos", "may_goto_depth", "last_lock", "callback_depth", "speculative")
+
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+        self.refs: list[RefState] = []
+        self.parent: Checkpoint | None = None
+        self.insn_idx = 0
+        self.prev_insn_idx = -1
+        self.path: Any = None  # (insn, taken, previous) cells, newest first
+        self.log_pos = 0
+        self.may_goto_depth = 0
+        self.callback_depth = 0
+        self.speculative = False
+
+    @property
+    def cur(self) -> Frame:
+        return self.frames[-1]
+
+    @property
+    def curframe(self) -> int:
+        return len(self.frames) - 1
+
+    def copy(self) -> "VState":
+        s = VState.__new__(VState)
+        s.frames = [f.copy() for f in self.frames]
+        s.refs = [RefState(r.id, r.insn_idx, r.kind) for r in self.refs]
+        s.parent = self.parent
+        s.insn_idx = self.insn_idx
+        s.prev_insn_idx = self.prev_insn_idx
+        s.path = self.path
+        s.log_pos = self.log_pos
+        s.may_goto_depth = self.may_goto_depth
+        s.callback_depth = self.callback_depth
+        s.speculative = self.speculative
+        return s
+
+    def all_regs(self):
+        """Every register and spilled register of every frame (bpf_for_each_reg_in_vstate)."""
+        for f in self.frames:
+            yield from f.regs
+            for spi, r in f.spills.items():
+                if f.stack[spi * 8 + 7] == Slot.SPILL:
+                    yield r
+
+
+def initial_state() -> VState:
+    s = VState()
+    f = Frame()
+    f.regs[1] = pointer(RegType.CTX)
+    f.regs[10] = pointer(RegType.STACK, frameno=0)
+    s.frames.append(f)
+    return s
+
+
+# --- equivalence ------------------------------------------------------------------------
+
+class IdMap:
+    def __init__(self) -> None:
+        self.map: dict[int, int] = {}
+        self.rev: dict[int, int] = {}
+        self.tmp = 1 << 40
+
+    def check(self, old: int, cur: int) -> bool:
+        if not old and not cur:
+            return True
+        if not old or not cur:
+            return False
+        m = self.map.get(old)
+        if m is None:
+            if cur in self.rev:
+                return False
+            self.map[old] = cur
+            self.rev[cur] = old
+            return True
+        return m == cur
+
+    def check_scalar(self, old: int, cur: int) -> bool:
+        if not old:
+            self.tmp += 1
+            old = self.tmp
+        if not cur:
+            self.tmp += 1
+            cur = self.tmp
+        return self.check(old, cur)
+
+
+def _range_within(o: Reg, c: Reg) -> bool:
+    return (o.umin <= c.umin and o.umax >= c.umax and o.smin <= c.smin and o.smax >= c.smax
+            and o.u32_min <= c.u32_min and o.u32_max >= c.u32_max
+            and o.s32_min <= c.s32_min and o.s32_max >= c.s32_max)
+
+
+_SAME_FIELDS = ("type", "off", "map", "mem_size", "frameno", "maybe_null", "rdonly",
+                "ringbuf", "subprog", "btf_name")
+
+
+def _regs_exact(o: Reg, c: Reg, idmap: IdMap) -> bool:
+    for k in Reg.__slots__:
+        if k in ("id", "ref_obj_id", "precise"):
+            continue
+        if getattr(o, k) != getattr(c, k):
+            return False
+    return idmap.check(o.id, c.id) and idmap.check(o.ref_obj_id, c.ref_obj_id)
+
+
+def regsafe(o: Reg, c: Reg, idmap: IdMap, exact: bool) -> bool:
+    if o.type is RegType.NOT_INIT:
+        return not exact or c.type is RegType.NOT_INIT
+    if exact:
+        return _regs_exact(o, c, idmap)
+    if o.type is not c.type:
+        return False
+    if o.type is RegType.SCALAR:
+        flags = (1 << 31) | (1 << 30)
+        if (o.id & flags) != (c.id & flags) or ((o.id & flags) and o.off != c.off):
+            return False
+        return idmap.check_scalar(o.id, c.id) and _range_within(o, c) and \
+            o.var_off.in_(c.var_off)
+    if any(getattr(o, k) != getattr(c, k) for k in _SAME_FIELDS):
+        return False
+    if o.type in (RegType.MAP_VALUE, RegType.MEM, RegType.MAP_KEY):
+        return _range_within(o, c) and o.var_off.in_(c.var_off) and \
+            idmap.check(o.id, c.id) and idmap.check(o.ref_obj_id, c.ref_obj_id)
+    if o.type in (RegType.PACKET, RegType.PACKET_META):
+        return o.range <= c.range and idmap.check(o.id, c.id) and _range_within(o, c) \
+            and o.var_off.in_(c.var_off)
+    return _regs_exact(o, c, idmap)
+
+
+def _stack_reg(f: Frame, spi: int) -> Reg | None:
+    """scalar_reg_for_stack: a spilled 64-bit scalar, or an all-MISC slot as unknown."""
+    sp = f.spilled(spi)
+    if sp is not None and sp.type is RegType.SCALAR and \
+            all(f.stack[spi * 8 + j] == Slot.SPILL for j in range(8)):
+        return sp
+    if all(f.stack[spi * 8 + j] == Slot.MISC for j in range(8)):
+        from .reg import scalar_unknown
+        return scalar_unknown()
+    return None
+
+
+def stacksafe(o: Frame, c: Frame, idmap: IdMap, exact: bool, allow_uninit: bool) -> bool:
+    i = 0
+    n = o.allocated
+    while i < n:
+        spi = i // 8
+        ok, ck = o.stack[i], c.stack[i] if i < c.allocated else Slot.INVALID
+        if exact and (i >= c.allocated or ok != ck):
+            return False
+        if ok == Slot.INVALID:
+            i += 1
+            continue
+        if allow_uninit and ok == Slot.MISC and not exact:
+            i += 1
+            continue
+        if i >= c.allocated:
+            return False
+        if i % 8 == 0:
+            orr, crr = _stack_reg(o, spi), _stack_reg(c, spi)
+            if orr is not None and crr is not None:
+                if not regsafe(orr, crr, idmap, exact):
+                    return False
+                i += 8
+                continue
+        if ok == Slot.MISC and ck == Slot.ZERO:
+            i += 1
+            continue
+        if ok != ck:
+            return False
+        if i % 8 == 7 and ok == Slot.SPILL:
+            if not regsafe(o.spills[spi], c.spills[spi], idmap, exact):
+                return False
+        i += 1
+    return True
+
+
+def states_equal(old: VState, cur: VState, exact: bool, allow_uninit: bool,
+                 live: "list[int] | None" = None) -> bool:
+    if len(old.frames) != len(cur.frames):
+        return False
+    if len(old.refs) != len(cur.refs):
+        return False
+    idmap = IdMap()
+    for a, b in zip(old.refs, cur.refs):
+        if not idmap.check(a.id, b.id):
+            return False
+    for k, (fo, fc) in enumerate(zip(old.frames, cur.frames)):
+        if fo.callsite != fc.callsite:
+            return False
+        mask = live[k] if live is not None and k < len(live) else 0x7FF
+        for i in range(11):
+            if not (mask >> i) & 1 and not exact:
+                continue
+            if not regsafe(fo.regs[i], fc.regs[i], idmap, exact):
+                return False
+        if not stacksafe(fo, fc, idmap, exact, allow_uninit):
+            return False
+    return True
