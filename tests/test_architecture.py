@@ -31,12 +31,13 @@ LAYERS: list[tuple[int, str, set[str]]] = [
     (6, "BTF", {"btf"}),
     (7, "spec", {"spec"}),
     # pybpf's verifier: above the context tables, map specs and BTF, below objects (which
-    # verify every program on the VM); its generator and campaign (verifier.gen) are a tool
+    # verify every program on the VM); its generator and campaign are a tool
+    # (tools/verifygen)
     (7, "verifier", {"verifier"}),
     (8, "front ends", {"elf", "builder", "frontend"}),
     (9, "objects", {"objects"}),
     (10, "tools", {"tools", "bench", "fuzz", "hostile", "conformance", "limits",
-                   "pytest_plugin", "gen_uapi", "gen_uapi_structs", "verifier.gen"}),
+                   "pytest_plugin", "gen_uapi", "gen_uapi_structs"}),
     (11, "command line and API", {"cli", "__main__", "", "bcc"}),
 ]
 
@@ -78,8 +79,6 @@ GENERATED = {"uapi.py", "uapi_structs.py"}  # written by pybpf.gen_uapi from vml
 
 
 def _unit(module: str) -> str:
-    if _within(module, ("pybpf.verifier.gen",)):  # a tool kept beside the verifier
-        return "verifier.gen"
     return module.split(".", 2)[1] if "." in module else ""
 
 

@@ -159,7 +159,7 @@ def test_btf_func_info_for_callbacks() -> None:
     from pathlib import Path
 
     from pybpf import load
-    from pybpf.verifier.gen.objects import program_case
+    from pybpf.tools.verifygen.objects import program_case
     root = Path(__file__).resolve().parents[2]
     spec = load(str(root / "tests/elf/data/linking.o"))
     case = program_case(spec, "prog_a")

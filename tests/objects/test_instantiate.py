@@ -253,7 +253,7 @@ def test_programs_choose_what_is_loaded_on_the_vm() -> None:
     with spec.instantiate("vm", programs=["good_pass"]) as obj:
         assert list(obj.programs) == ["good_pass"] and obj.skipped == ["bad_unchecked_read"]
     with pytest.raises(pybpf.VerifierError, match="bad_unchecked_read"):  # one name
-        spec.instantiate("vm", programs="bad_unchecked_read")  # verified, as in the kernel
+        spec.instantiate("vm", programs="bad_unchecked_read", verify=True)  # as in the kernel
     with spec.instantiate("vm", programs="bad_unchecked_read", verify=False) as obj:
         assert list(obj.programs) == ["bad_unchecked_read"]
     with pytest.raises(ObjectError, match="no program 'nope' in this object "
@@ -324,7 +324,7 @@ def test_verifier_log_of_accepted_programs() -> None:
 
 def test_verifier_log_level_is_checked_and_the_vm_keeps_pybpfs_log() -> None:
     spec = pybpf.load(DATA / "one_refused.o")
-    with spec.instantiate("vm", programs=["good_pass"], log_level=2) as obj:
+    with spec.instantiate("vm", programs=["good_pass"], log_level=2, verify=True) as obj:
         log = obj.programs["good_pass"].verifier_log   # pybpf's verifier, the kernel's format
         assert log is not None and "R10=fp0" in log and "processed" in log
     with spec.instantiate("vm", programs=["good_pass"], log_level=2, verify=False) as obj:

@@ -1,5 +1,6 @@
-"""The VM verifies every program before it can run (pybpf's verifier at instantiate),
-as the kernel does at BPF_PROG_LOAD: one VerifierError covers both backends."""
+"""With verify=True the VM verifies every program before it can run (pybpf's verifier at
+instantiate), as the kernel does at BPF_PROG_LOAD: one VerifierError covers both backends.
+(Off by default on the Python API for now; `pybpf run` verifies unless --no-verify.)"""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.o"))
 def test_a_refused_program_cannot_run_on_the_vm() -> None:
     spec = pybpf.load(str(MULTI))
     with pytest.raises(VerifierError) as info:
-        spec.instantiate("vm")
+        spec.instantiate("vm", verify=True)
     e = info.value
     assert "xdp_unchecked" in str(e)  # the error names the program
     assert e.error.startswith("invalid access to packet")
@@ -27,26 +28,28 @@ def test_a_refused_program_cannot_run_on_the_vm() -> None:
     assert e.error in e.log and "processed" in e.log
 
 
-def test_verify_false_runs_it_unchecked() -> None:
+@pytest.mark.parametrize("verify", [False, None])
+def test_unverified_runs_it_unchecked(verify: bool | None) -> None:
     spec = pybpf.load(str(MULTI))
-    with spec.instantiate("vm", verify=False) as obj:
+    kw = {} if verify is None else {"verify": verify}  # off unless asked
+    with spec.instantiate("vm", **kw) as obj:
         res = obj.programs["xdp_unchecked"].test_run(data_in=b"\xff" + bytes(63))
         assert res.retval == 1  # XDP_DROP: the unsafe read happened
 
 
 def test_only_the_selected_programs_are_verified() -> None:
     spec = pybpf.load(str(MULTI))
-    with spec.instantiate("vm", programs=["xdp_count", "tc_drop"]) as obj:
+    with spec.instantiate("vm", programs=["xdp_count", "tc_drop"], verify=True) as obj:
         assert obj.programs["tc_drop"].test_run(data_in=bytes(64)).retval == 2
         assert obj.programs["xdp_count"].verifier_log is None  # no log asked for
 
 
 def test_log_level_keeps_the_log() -> None:
     spec = pybpf.load(str(MULTI))
-    with spec.instantiate("vm", programs=["xdp_count"], log_level=1) as obj:
+    with spec.instantiate("vm", programs=["xdp_count"], log_level=1, verify=True) as obj:
         log = obj.programs["xdp_count"].verifier_log
         assert log is not None and log.startswith("processed ") and "(limit 1000000)" in log
-    with spec.instantiate("vm", programs=["xdp_count"], log_level=2) as obj:
+    with spec.instantiate("vm", programs=["xdp_count"], log_level=2, verify=True) as obj:
         log = obj.programs["xdp_count"].verifier_log
         assert log is not None and "0: R1=ctx() R10=fp0" in log
 
@@ -54,7 +57,7 @@ def test_log_level_keeps_the_log() -> None:
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_every_example_verifies_on_the_vm(path: Path) -> None:
     spec = pybpf.load(str(path))
-    with spec.instantiate("vm", log_level=1) as obj:
+    with spec.instantiate("vm", log_level=1, verify=True) as obj:
         for name, prog in obj.programs.items():
             assert prog.verifier_log and "processed" in prog.verifier_log, name
         assert not [w for w in obj.warnings if "not verified" in w]
@@ -76,7 +79,7 @@ def test_one_raises_covers_both_backends(backend: str) -> None:
         pytest.skip(kernel_available()[1])
     spec = pybpf.load(str(MULTI))
     with pytest.raises(VerifierError) as info:
-        spec.instantiate(backend, programs=["xdp_unchecked"])
+        spec.instantiate(backend, programs=["xdp_unchecked"], verify=True)
     assert info.value.pc is not None and info.value.log and info.value.error
-    with spec.instantiate(backend, programs=["xdp_count"]) as obj:
+    with spec.instantiate(backend, programs=["xdp_count"], verify=True) as obj:
         assert "xdp_count" in obj.programs

@@ -13,7 +13,7 @@ from pybpf.isa import (BPF_ADD, BPF_AND, BPF_ARSH, BPF_DIV, BPF_JEQ, BPF_JGE, BP
                        BPF_JSLT, BPF_LSH, BPF_MOD, BPF_MUL, BPF_NEG, BPF_OR, BPF_RSH, BPF_SUB,
                        BPF_XOR)
 from pybpf.verifier.alu import concrete, scalar_alu, scalar_end
-from pybpf.verifier.engine import is_scalar_branch_taken, reg_set_min_max
+from pybpf.verifier.branch import is_scalar_branch_taken, reg_set_min_max
 from pybpf.verifier.reg import (M32, M64, Reg, bounds_sane, bounds_sync, coerce_to_size,
                                 coerce_to_size_sx, mark_known, s32, s64, scalar_unknown)
 from pybpf.verifier.tnum import Tnum

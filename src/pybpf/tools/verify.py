@@ -146,8 +146,8 @@ def verify_file(path: str, *, program: str | None = None, type_name: str | None 
     issue's JSON fields; with `compare_kernel` also "kernel" (its verdict, first error
     line and log) and "first_difference" (None when the logs agree line by line)."""
     from ..verifier import verify, verify_spec
-    from ..verifier.gen.case import Case
-    from ..verifier.gen.objects import program_case
+    from .verifygen.case import Case
+    from .verifygen.objects import program_case
     capset = _caps(caps)
     if log_level not in (0, 1, 2):
         raise VerifyInputError(f"--log-level must be 0, 1 or 2, not {log_level}")
@@ -357,7 +357,7 @@ def render_svg(dot_text: str, out: Path) -> bool:
                                    f"{res.stderr.decode(errors='replace').strip()[:200]}")
         return True
     try:
-        import graphviz  # type: ignore[import-not-found]
+        import graphviz  # type: ignore[import-not-found]  # optional, and without stubs
     except ImportError:
         return False
     out.write_bytes(graphviz.Source(dot_text).pipe(format="svg"))
@@ -419,7 +419,7 @@ def _dot_programs(args: argparse.Namespace, results: list[dict[str, Any]]) -> li
     progs = []
     if _is_elf(args.file):
         from .. import load
-        from ..verifier.gen.objects import program_case
+        from .verifygen.objects import program_case
         spec = load(args.file)
         for rec in results:
             if args.type is not None:
@@ -552,7 +552,7 @@ def run_fuzz_verify(args: argparse.Namespace, *,
                     progress_factory: Callable[..., Any] | None = None) -> int:
     """`pybpf fuzz verify`: 0 without false accepts and pybpf errors, 1 with, 2 on bad
     input (capabilities, an unusable kernel)."""
-    from ..verifier.gen import DEFAULT_CAPS_MODES, run_campaign
+    from .verifygen import DEFAULT_CAPS_MODES, run_campaign
     try:
         modes = tuple(_caps(c) for c in args.caps) if args.caps else DEFAULT_CAPS_MODES
     except VerifyInputError as e:
@@ -611,8 +611,8 @@ def bench_verify(*, objects: "Sequence[str | Path] | None" = None, big: bool = T
     one program that processes ~1M instructions."""
     from ..kernel.verdict import KernelOracle
     from ..verifier import verify
-    from ..verifier.gen.campaign import CaseTimeout, time_limit
-    from ..verifier.gen.objects import object_files, object_seeds, project_root
+    from .verifygen.campaign import CaseTimeout, time_limit
+    from .verifygen.objects import object_files, object_seeds, project_root
     paths = object_files(objects if objects is not None else [project_root() / "examples"])
     seeds = object_seeds(paths)
     rows = []

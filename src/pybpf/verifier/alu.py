@@ -4,12 +4,42 @@ BPF_ALU/BPF_ALU64 operation, sound for every pair of concrete values they hold."
 
 from __future__ import annotations
 
-from ..isa import (BPF_ADD, BPF_AND, BPF_ARSH, BPF_DIV, BPF_LSH, BPF_MOD, BPF_MUL, BPF_NEG,
-                   BPF_OR, BPF_RSH, BPF_SUB, BPF_XOR)
-from .reg import (M32, M64, S32_MAX, S32_MIN, S64_MAX, S64_MIN, U32_MAX, U64_MAX, Reg,
-                  bounds_sync, mark32_unbounded, mark64_unbounded, mark_known, mark_known32,
-                  mark_unknown, s32, s64, update_reg32_bounds, update_reg_bounds,
-                  zext_32_to_64)
+from ..isa import (
+    BPF_ADD,
+    BPF_AND,
+    BPF_ARSH,
+    BPF_DIV,
+    BPF_LSH,
+    BPF_MOD,
+    BPF_MUL,
+    BPF_NEG,
+    BPF_OR,
+    BPF_RSH,
+    BPF_SUB,
+    BPF_XOR,
+)
+from .reg import (
+    M32,
+    M64,
+    S32_MAX,
+    S32_MIN,
+    S64_MAX,
+    S64_MIN,
+    U32_MAX,
+    U64_MAX,
+    Reg,
+    bounds_sync,
+    mark32_unbounded,
+    mark64_unbounded,
+    mark_known,
+    mark_known32,
+    mark_unknown,
+    s32,
+    s64,
+    update_reg32_bounds,
+    update_reg_bounds,
+    zext_32_to_64,
+)
 from .tnum import Tnum
 
 

@@ -9,8 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..helper_ids import HELPER_NAMES
-from ..helper_protos import (COMPATIBLE_REG_TYPES, ArgType, HelperProtoError, RetType,
-                             TypeFlag, proto_for)
+from ..helper_protos import (
+    COMPATIBLE_REG_TYPES,
+    ArgType,
+    HelperProtoError,
+    RetType,
+    TypeFlag,
+    proto_for,
+)
 from ..isa import BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL, Instruction
 from .reg import Reg, RegType, bounds_sync, mark_unknown, pointer, scalar_unknown
 from .state import Frame, RefState

@@ -9,10 +9,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from ..isa import (BPF_CALL, BPF_EXIT, BPF_JA, BPF_JCOND, BPF_JMP, BPF_JMP32, BPF_LD,
-                   BPF_IND, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, BPF_X, Instruction,
-                   OPCODE_LDDW, BPF_ALU, BPF_ALU64, BPF_LDX, BPF_ST, BPF_STX, BPF_MOV,
-                   BPF_NEG, BPF_END, BPF_ATOMIC, BPF_CMPXCHG, BPF_FETCH)
+from ..isa import (
+    BPF_ALU,
+    BPF_ALU64,
+    BPF_ATOMIC,
+    BPF_CALL,
+    BPF_CMPXCHG,
+    BPF_END,
+    BPF_EXIT,
+    BPF_FETCH,
+    BPF_IND,
+    BPF_JA,
+    BPF_JCOND,
+    BPF_JMP,
+    BPF_JMP32,
+    BPF_LD,
+    BPF_LDX,
+    BPF_MOV,
+    BPF_NEG,
+    BPF_PSEUDO_CALL,
+    BPF_PSEUDO_FUNC,
+    BPF_ST,
+    BPF_STX,
+    BPF_X,
+    OPCODE_LDDW,
+    Instruction,
+)
 
 
 class CfgError(Exception):

@@ -9,46 +9,27 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
-from ..isa import (BPF_ADD, BPF_ALU, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CALL, BPF_DIV, BPF_END,
-                   BPF_EXIT, BPF_JA, BPF_JCOND, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JLE, BPF_JLT,
-                   BPF_JMP, BPF_JMP32, BPF_JNE, BPF_JSET, BPF_JSGE, BPF_JSGT, BPF_JSLE,
-                   BPF_JSLT, BPF_LD, BPF_LDX, BPF_LSH, BPF_MOD, BPF_MOV, BPF_MUL, BPF_NEG,
-                   BPF_OR, BPF_RSH, BPF_ST, BPF_STX, BPF_SUB, BPF_X, BPF_XOR, Instruction)
 from ..errors import InvalidInstruction
-from ..isa import validate
+from ..isa import (BPF_ADD, BPF_ALU, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CALL, BPF_DIV, BPF_END,
+                   BPF_EXIT, BPF_JA, BPF_JCOND, BPF_JMP, BPF_JMP32, BPF_LD, BPF_LDX, BPF_LSH,
+                   BPF_MOD, BPF_MOV, BPF_NEG, BPF_OR, BPF_RSH, BPF_ST, BPF_STX, BPF_SUB, BPF_X,
+                   BPF_XOR, Instruction, validate)
 from ..uapi import ProgType
 from .alu import scalar_alu, scalar_end
+from .branch import ADD_CONST, ADD_CONST32, ADD_CONST64, BranchMixin
 from .calls import CallsMixin
-from .refusal import Refusal, Unsupported
 from .cfgcheck import CfgError, analyse
+from .consts import (_RESERVED, ALU_NAMES, BPF_MAX_VAR_OFF, COMPLEXITY_LIMIT_INSNS,
+                     COMPLEXITY_LIMIT_JMP_SEQ)
 from .log import alignment, frame_str, insn_text
 from .mem import MemMixin
-from .reg import (M32, S64_MAX, S64_MIN, U64_MAX, Reg, RegType, bounds_sane, bounds_sync,
+from .progrules import (_type_name, license_is_gpl_compatible, prog_type_capability, return_range,
+                        unwind_path)
+from .refusal import Refusal, Unsupported
+from .reg import (M32, S64_MAX, S64_MIN, U64_MAX, Reg, RegType, bounds_sync,
                   coerce_subreg_to_size_sx, coerce_to_size_sx, mark32_unbounded, mark_known,
                   mark_unknown, s32, s64, scalar_const, zext_32_to_64)
 from .state import Checkpoint, VState, initial_state, states_equal
-from .tnum import Tnum
-
-_RESERVED = {BPF_ALU: "BPF_ALU uses reserved fields", BPF_ALU64: "BPF_ALU uses reserved fields",
-             BPF_LDX: "BPF_LDX uses reserved fields", BPF_STX: "BPF_STX uses reserved fields",
-             BPF_ST: "BPF_ST uses reserved fields", BPF_LD: "invalid BPF_LD_IMM insn",
-             BPF_JMP: "BPF_JMP/JMP32 uses reserved fields",
-             BPF_JMP32: "BPF_JMP/JMP32 uses reserved fields"}
-COMPLEXITY_LIMIT_INSNS = 1_000_000
-COMPLEXITY_LIMIT_JMP_SEQ = 8192
-COMPLEXITY_LIMIT_STATES = 64
-BPF_MAX_VAR_OFF = 1 << 29
-MAX_PACKET_OFF = 0xFFFF
-
-ALU_NAMES = {BPF_ADD: "+=", BPF_SUB: "-=", BPF_MUL: "*=", BPF_DIV: "/=", BPF_OR: "|=",
-             BPF_AND: "&=", BPF_LSH: "<<=", BPF_RSH: ">>=", BPF_NEG: "neg", BPF_MOD: "%=",
-             BPF_XOR: "^=", BPF_MOV: "=", BPF_ARSH: "s>>=", BPF_END: "endian"}
-_REV = {BPF_JEQ: BPF_JNE, BPF_JNE: BPF_JEQ, BPF_JGT: BPF_JLE, BPF_JLE: BPF_JGT,
-        BPF_JGE: BPF_JLT, BPF_JLT: BPF_JGE, BPF_JSGT: BPF_JSLE, BPF_JSLE: BPF_JSGT,
-        BPF_JSGE: BPF_JSLT, BPF_JSLT: BPF_JSGE, BPF_JSET: BPF_JSET | BPF_X}
-_FLIP = {BPF_JGT: BPF_JLT, BPF_JLT: BPF_JGT, BPF_JGE: BPF_JLE, BPF_JLE: BPF_JGE,
-         BPF_JSGT: BPF_JSLT, BPF_JSLT: BPF_JSGT, BPF_JSGE: BPF_JSLE, BPF_JSLE: BPF_JSGE,
-         BPF_JEQ: BPF_JEQ, BPF_JNE: BPF_JNE, BPF_JSET: BPF_JSET}
 
 
 def _caps(caps: Iterable[str]) -> dict[str, bool]:
@@ -63,7 +44,7 @@ def _caps(caps: Iterable[str]) -> dict[str, bool]:
             "net_admin": "net_admin" in names, "sys_admin": sysadm}
 
 
-class Verifier(MemMixin, CallsMixin):
+class Verifier(BranchMixin, MemMixin, CallsMixin):
     """One verification: the environment (program, type, maps, capabilities) and the
     walk's working state (`st`, the current path)."""
 
@@ -74,7 +55,7 @@ class Verifier(MemMixin, CallsMixin):
         try:
             self.prog_type = ProgType(prog_type)
         except ValueError:
-            self.prog_type = prog_type  # type: ignore[assignment]
+            self.prog_type = prog_type  # type: ignore[assignment]  # a type number the enum lacks
         self.maps = dict(maps)
         self.attach_type = expected_attach_type or 0
         c = _caps(caps)
@@ -437,129 +418,6 @@ class Verifier(MemMixin, CallsMixin):
                 raise Refusal(*e.lines, f"R{regno} pointer arithmetic of map value goes out "
                               "of range, prohibited for !root") from None
 
-    # -- conditional jumps ----------------------------------------------------------------
-    def check_cond_jmp(self, insn: Instruction) -> int:
-        """Returns the next insn index of this path (pushing the other branch)."""
-        st = self.st
-        pc = st.insn_idx
-        op = insn.op
-        jmp32 = insn.cls == BPF_JMP32
-        regs = self.regs()
-        d = self.check_reg_src(insn.dst)
-        if insn.source == BPF_X:
-            if insn.imm:
-                self.fail("BPF_JMP/JMP32 uses reserved fields")
-            s = self.check_reg_src(insn.src)
-            if not (_is_pkt_any(d) and _is_pkt_any(s)) and self.is_pointer_value(s):
-                self.fail(f"R{insn.src} pointer comparison prohibited")
-        else:
-            if insn.src:
-                self.fail("BPF_JMP/JMP32 uses reserved fields")
-            s = scalar_const(insn.imm)
-        pred = is_branch_taken(d, s, op, jmp32)
-        target = pc + insn.off + 1
-        if pred >= 0 and not self.bypass_spec_v1:
-            # sanitize_speculative_path: the CPU may speculate the other way
-            spec = self.push_stack(pc + 1 if pred == 1 else target, pc)
-            spec.speculative = True
-            sregs = spec.cur.regs
-            mark_unknown(sregs[insn.dst])
-            if insn.source == BPF_X:
-                mark_unknown(sregs[insn.src])
-        if pred == 1:
-            self.after_branch_print()
-            st.path = (pc, True, st.path)
-            return target
-        if pred == 0:
-            self.after_branch_print()
-            st.path = (pc, False, st.path)
-            return pc + 1
-        other = self.push_stack(target, pc)
-        other.path = (pc, True, st.path)
-        st.path = (pc, False, st.path)
-        oregs = other.cur.regs
-        if insn.source == BPF_X:
-            od, os_ = oregs[insn.dst], oregs[insn.src]
-            ok_t, ok_f = reg_set_min_max(od, os_, d, s, op, jmp32)
-        else:
-            od = oregs[insn.dst]
-            ok_t, ok_f = reg_set_min_max(od, s.copy(), d, s.copy(), op, jmp32)
-        if insn.source == BPF_X and s.type is RegType.SCALAR and s.id:
-            sync_linked_regs(st, s)
-            sync_linked_regs(other, oregs[insn.src])
-        if d.type is RegType.SCALAR and d.id:
-            sync_linked_regs(st, d)
-            sync_linked_regs(other, oregs[insn.dst])
-        if not jmp32 and insn.source == BPF_X and d.is_pointer and s.is_pointer and \
-                s.maybe_null != d.maybe_null and s.type is not RegType.BTF_ID and \
-                d.type is not RegType.BTF_ID:
-            eq = oregs if op == BPF_JEQ else regs if op == BPF_JNE else None
-            if eq is not None:
-                if s.maybe_null:
-                    eq[insn.src].maybe_null = False
-                else:
-                    eq[insn.dst].maybe_null = False
-        if not jmp32 and insn.source != BPF_X and insn.imm == 0 and op in (BPF_JEQ, BPF_JNE) \
-                and d.maybe_null:
-            mark_ptr_or_null_regs(st, insn.dst, op == BPF_JNE, self)
-            mark_ptr_or_null_regs(other, insn.dst, op == BPF_JEQ, self)
-        elif not self.try_match_pkt_pointers(insn, d, regs[insn.src], st, other) and \
-                self.is_pointer_value(d):
-            self.fail(f"R{insn.dst} pointer comparison prohibited")
-        if not ok_t:
-            other.dead = True  # type: ignore[attr-defined]
-        self.after_branch_print()
-        if not ok_f:
-            return -1
-        return pc + 1
-
-    def after_branch_print(self) -> None:
-        if self.log_level:
-            self.print_state(self.st)
-
-    def try_match_pkt_pointers(self, insn: Instruction, d: Reg, s: Reg, this: VState,
-                               other: VState) -> bool:
-        if insn.source != BPF_X or insn.cls == BPF_JMP32:
-            return False
-        op = insn.op
-        P, M, E = RegType.PACKET, RegType.PACKET_META, RegType.PACKET_END
-
-        def init_pkt(r: Reg) -> bool:
-            return r.type is P and r.off == 0 and r.var_off.equals_const(0)
-        fwd = (d.type is P and s.type is E) or (d.type is M and init_pkt(s))
-        rev = (d.type is E and s.type is P) or (init_pkt(d) and s.type is M)
-        if op == BPF_JGT:
-            if fwd:
-                find_good_pkt_pointers(this, d, d.type, False)
-            elif rev:
-                find_good_pkt_pointers(other, s, s.type, True)
-            else:
-                return False
-        elif op == BPF_JLT:
-            if fwd:
-                find_good_pkt_pointers(other, d, d.type, True)
-            elif rev:
-                find_good_pkt_pointers(this, s, s.type, False)
-            else:
-                return False
-        elif op == BPF_JGE:
-            if fwd:
-                find_good_pkt_pointers(this, d, d.type, True)
-            elif rev:
-                find_good_pkt_pointers(other, s, s.type, False)
-            else:
-                return False
-        elif op == BPF_JLE:
-            if fwd:
-                find_good_pkt_pointers(other, d, d.type, False)
-            elif rev:
-                find_good_pkt_pointers(this, s, s.type, True)
-            else:
-                return False
-        else:
-            return False
-        return True
-
     # -- the walk -----------------------------------------------------------------------
     def push_stack(self, insn_idx: int, prev: int) -> VState:
         el = self.st.copy()
@@ -854,325 +712,6 @@ class Verifier(MemMixin, CallsMixin):
         return (f"processed {self.insn_processed} insns (limit {COMPLEXITY_LIMIT_INSNS}) "
                 f"max_states_per_insn {self.max_states_per_insn} total_states "
                 f"{self.total_states} peak_states {self.peak_states} mark_read 0")
-
-
-# --- branch helpers (module level: pure functions of register states) ---------------------
-
-def _is_pkt_any(reg: Reg) -> bool:
-    return reg.type in (RegType.PACKET, RegType.PACKET_META, RegType.PACKET_END)
-
-
-def _is_const(r: Reg, jmp32: bool) -> bool:
-    return r.type is RegType.SCALAR and (r.var_off.subreg_is_const() if jmp32
-                                         else r.var_off.is_const())
-
-
-def _const_val(r: Reg, jmp32: bool) -> int:
-    return r.var_off.value & M32 if jmp32 else r.var_off.value
-
-
-def is_scalar_branch_taken(r1: Reg, r2: Reg, op: int, jmp32: bool) -> int:
-    if jmp32:
-        t1, t2 = r1.var_off.subreg(), r2.var_off.subreg()
-        umin1, umax1, smin1, smax1 = r1.u32_min, r1.u32_max, r1.s32_min, r1.s32_max
-        umin2, umax2, smin2, smax2 = r2.u32_min, r2.u32_max, r2.s32_min, r2.s32_max
-    else:
-        t1, t2 = r1.var_off, r2.var_off
-        umin1, umax1, smin1, smax1 = r1.umin, r1.umax, r1.smin, r1.smax
-        umin2, umax2, smin2, smax2 = r2.umin, r2.umax, r2.smin, r2.smax
-    if op in (BPF_JEQ, BPF_JNE):
-        eq = op == BPF_JEQ
-        if t1.is_const() and t2.is_const():
-            return int((t1.value == t2.value) == eq)
-        if (t1.value ^ t2.value) & ~(t1.mask | t2.mask):
-            return int(not eq)
-        if umin1 > umax2 or umax1 < umin2 or smin1 > smax2 or smax1 < smin2:
-            return int(not eq)
-        if not jmp32:
-            if r1.u32_min > r2.u32_max or r1.u32_max < r2.u32_min or \
-                    r1.s32_min > r2.s32_max or r1.s32_max < r2.s32_min:
-                return int(not eq)
-        return -1
-    if op == BPF_JSET:
-        if not _is_const(r2, jmp32):
-            r1, r2, t1, t2 = r2, r1, t2, t1
-        if not _is_const(r2, jmp32):
-            return -1
-        if (~t1.mask & t1.value) & t2.value:
-            return 1
-        if not ((t1.mask | t1.value) & t2.value):
-            return 0
-        return -1
-    if op == BPF_JGT:
-        return 1 if umin1 > umax2 else 0 if umax1 <= umin2 else -1
-    if op == BPF_JSGT:
-        return 1 if smin1 > smax2 else 0 if smax1 <= smin2 else -1
-    if op == BPF_JLT:
-        return 1 if umax1 < umin2 else 0 if umin1 >= umax2 else -1
-    if op == BPF_JSLT:
-        return 1 if smax1 < smin2 else 0 if smin1 >= smax2 else -1
-    if op == BPF_JGE:
-        return 1 if umin1 >= umax2 else 0 if umax1 < umin2 else -1
-    if op == BPF_JSGE:
-        return 1 if smin1 >= smax2 else 0 if smax1 < smin2 else -1
-    if op == BPF_JLE:
-        return 1 if umax1 <= umin2 else 0 if umin1 > umax2 else -1
-    if op == BPF_JSLE:
-        return 1 if smax1 <= smin2 else 0 if smin1 > smax2 else -1
-    return -1
-
-
-def is_branch_taken(r1: Reg, r2: Reg, op: int, jmp32: bool) -> int:
-    if _is_pkt_any(r1) and _is_pkt_any(r2) and not jmp32:
-        return -1
-    if r1.is_pointer or r2.is_pointer:
-        if not _is_const(r2, jmp32):
-            op = _FLIP.get(op, op)
-            r1, r2 = r2, r1
-        if not _is_const(r2, jmp32):
-            return -1
-        if not r1.is_pointer or r1.maybe_null:
-            return -1
-        if _const_val(r2, jmp32) != 0:
-            return -1
-        return {BPF_JEQ: 0, BPF_JNE: 1}.get(op, -1)
-    return is_scalar_branch_taken(r1, r2, op, jmp32)
-
-
-def regs_refine_cond_op(r1: Reg, r2: Reg, op: int, jmp32: bool) -> None:
-    if op in (BPF_JGE, BPF_JGT, BPF_JSGE, BPF_JSGT):
-        op = _FLIP[op]
-        r1, r2 = r2, r1
-    if op == BPF_JEQ:
-        if jmp32:
-            r1.u32_min = max(r1.u32_min, r2.u32_min)
-            r1.u32_max = min(r1.u32_max, r2.u32_max)
-            r1.s32_min = max(r1.s32_min, r2.s32_min)
-            r1.s32_max = min(r1.s32_max, r2.s32_max)
-            r2.u32_min, r2.u32_max, r2.s32_min, r2.s32_max = \
-                r1.u32_min, r1.u32_max, r1.s32_min, r1.s32_max
-            t = r1.var_off.subreg().intersect(r2.var_off.subreg())
-            r1.var_off = r1.var_off.with_subreg(t)
-            r2.var_off = r2.var_off.with_subreg(t)
-        else:
-            r1.umin = max(r1.umin, r2.umin)
-            r1.umax = min(r1.umax, r2.umax)
-            r1.smin = max(r1.smin, r2.smin)
-            r1.smax = min(r1.smax, r2.smax)
-            r2.umin, r2.umax, r2.smin, r2.smax = r1.umin, r1.umax, r1.smin, r1.smax
-            r1.var_off = r1.var_off.intersect(r2.var_off)
-            r2.var_off = r1.var_off
-    elif op == BPF_JNE:
-        if not _is_const(r2, jmp32):
-            r1, r2 = r2, r1
-        if not _is_const(r2, jmp32):
-            return
-        val = _const_val(r2, jmp32)
-        if jmp32:
-            if r1.u32_min == val & M32:
-                r1.u32_min += 1
-            if r1.u32_max == val & M32:
-                r1.u32_max -= 1
-            if r1.s32_min == s32(val):
-                r1.s32_min += 1
-            if r1.s32_max == s32(val):
-                r1.s32_max -= 1
-        else:
-            if r1.umin == val:
-                r1.umin += 1
-            if r1.umax == val:
-                r1.umax -= 1
-            if r1.smin == s64(val):
-                r1.smin += 1
-            if r1.smax == s64(val):
-                r1.smax -= 1
-    elif op == BPF_JSET:
-        if not _is_const(r2, jmp32):
-            r1, r2 = r2, r1
-        if not _is_const(r2, jmp32):
-            return
-        val = _const_val(r2, jmp32)
-        if not val or val & (val - 1):
-            return
-        if jmp32:
-            t = r1.var_off.subreg().or_(Tnum.const(val))
-            r1.var_off = r1.var_off.with_subreg(t)
-        else:
-            r1.var_off = r1.var_off.or_(Tnum.const(val))
-    elif op == BPF_JSET | BPF_X:
-        if not _is_const(r2, jmp32):
-            r1, r2 = r2, r1
-        if not _is_const(r2, jmp32):
-            return
-        val = _const_val(r2, jmp32)
-        if jmp32:
-            t = r1.var_off.subreg().and_(Tnum.const(~val & M32))
-            r1.var_off = r1.var_off.with_subreg(t)
-        else:
-            r1.var_off = r1.var_off.and_(Tnum.const(~val & U64_MAX))
-    elif op == BPF_JLE:
-        if jmp32:
-            r1.u32_max = min(r1.u32_max, r2.u32_max)
-            r2.u32_min = max(r1.u32_min, r2.u32_min)
-        else:
-            r1.umax = min(r1.umax, r2.umax)
-            r2.umin = max(r1.umin, r2.umin)
-    elif op == BPF_JLT:
-        if jmp32:
-            r1.u32_max = min(r1.u32_max, (r2.u32_max - 1) & M32)
-            r2.u32_min = max((r1.u32_min + 1) & M32, r2.u32_min)
-        else:
-            r1.umax = min(r1.umax, (r2.umax - 1) & U64_MAX)
-            r2.umin = max((r1.umin + 1) & U64_MAX, r2.umin)
-    elif op == BPF_JSLE:
-        if jmp32:
-            r1.s32_max = min(r1.s32_max, r2.s32_max)
-            r2.s32_min = max(r1.s32_min, r2.s32_min)
-        else:
-            r1.smax = min(r1.smax, r2.smax)
-            r2.smin = max(r1.smin, r2.smin)
-    elif op == BPF_JSLT:
-        if jmp32:
-            r1.s32_max = min(r1.s32_max, s32(r2.s32_max - 1))
-            r2.s32_min = max(s32(r1.s32_min + 1), r2.s32_min)
-        else:
-            r1.smax = min(r1.smax, s64(r2.smax - 1))
-            r2.smin = max(s64(r1.smin + 1), r2.smin)
-
-
-def reg_set_min_max(t1: Reg, t2: Reg, f1: Reg, f2: Reg, op: int,
-                    jmp32: bool) -> tuple[bool, bool]:
-    """Refine both branches; returns (true branch possible, false branch possible)."""
-    if f1.type is not RegType.SCALAR or f2.type is not RegType.SCALAR:
-        return True, True
-    regs_refine_cond_op(f1, f2, _REV[op], jmp32)
-    bounds_sync(f1)
-    bounds_sync(f2)
-    regs_refine_cond_op(t1, t2, op, jmp32)
-    bounds_sync(t1)
-    bounds_sync(t2)
-    return (bounds_sane(t1) and bounds_sane(t2)), (bounds_sane(f1) and bounds_sane(f2))
-
-
-ADD_CONST64 = 1 << 31
-ADD_CONST32 = 1 << 30
-ADD_CONST = ADD_CONST64 | ADD_CONST32
-
-
-def sync_linked_regs(st: VState, known: Reg) -> None:
-    """Copy the refined bounds of `known` to the scalars tied to it (same id), adding
-    the constant deltas of BPF_ADD_CONST links."""
-    from .alu import _add
-    base = known.id & ~ADD_CONST
-    for r in st.all_regs():
-        if r is known or r.type is not RegType.SCALAR or (r.id & ~ADD_CONST) != base:
-            continue
-        kf, rf = known.id & ADD_CONST, r.id & ADD_CONST
-        if (not kf and not rf) or (r.off == known.off and kf == rf):
-            rid, roff = r.id, r.off
-            r.assign(known)
-            r.id, r.off = rid, roff
-            continue
-        if kf and rf and kf != rf:
-            continue
-        is32 = bool((kf | rf) & ADD_CONST32)
-        rid, roff = r.id, r.off
-        r.assign(known)
-        r.id, r.off = rid, roff
-        delta = scalar_const(roff - known.off)
-        _add(r, delta)
-        if is32:
-            zext_32_to_64(r)
-        bounds_sync(r)
-
-
-def mark_ptr_or_null_regs(st: VState, regno: int, is_null: bool, v: "Verifier") -> None:
-    reg = st.cur.regs[regno]
-    rid, ref = reg.id, reg.ref_obj_id
-    if ref and ref == rid and is_null:
-        st.refs = [r for r in st.refs if r.id != rid]
-    for r in st.all_regs():
-        if r.maybe_null and r.id == rid and rid:
-            if is_null:
-                r.assign(scalar_const(0))
-            else:
-                r.maybe_null = False
-                r.id = 0
-
-
-def find_good_pkt_pointers(st: VState, d: Reg, t: RegType, right_open: bool) -> None:
-    if d.off < 0 or (d.off == 0 and right_open):
-        return
-    if d.umax > MAX_PACKET_OFF or d.umax + d.off > MAX_PACKET_OFF:
-        return
-    new_range = d.off + (1 if right_open else 0)
-    for r in st.all_regs():
-        if r.type is t and r.id == d.id:
-            r.range = max(r.range, new_range)
-
-
-def return_range(prog_type: Any, attach_type: int) -> tuple[int, int] | None:
-    """check_return_code's range for the program type (None: any scalar)."""
-    from ..uapi import AttachType as _AT  # noqa: F401 (names for readers)
-    P = ProgType
-    if prog_type in (P.CGROUP_SOCK, P.SOCK_OPS, P.CGROUP_DEVICE, P.CGROUP_SYSCTL,
-                     P.CGROUP_SOCKOPT):
-        return 0, 1
-    if prog_type == P.CGROUP_SKB:
-        return (0, 3) if attach_type == 1 else (0, 1)  # BPF_CGROUP_INET_EGRESS
-    if prog_type == P.CGROUP_SOCK_ADDR:
-        if attach_type in (29, 30, 31, 32, 45, 46, 47):  # recvmsg/getpeername/getsockname
-            return 1, 1
-        if attach_type in (8, 9):  # INET4/6_BIND
-            return 0, 3
-        return 0, 1
-    if prog_type == P.SK_LOOKUP:
-        return 0, 1
-    if prog_type == P.NETFILTER:
-        return 0, 1
-    return None
-
-
-_PERFMON_TYPES = {ProgType.KPROBE, ProgType.TRACEPOINT, ProgType.PERF_EVENT,
-                  ProgType.RAW_TRACEPOINT, ProgType.RAW_TRACEPOINT_WRITABLE, ProgType.TRACING,
-                  ProgType.LSM, ProgType.STRUCT_OPS, ProgType.EXT}
-_NET_ADMIN_TYPES = {ProgType.SCHED_CLS, ProgType.SCHED_ACT, ProgType.XDP, ProgType.LWT_IN,
-                    ProgType.LWT_OUT, ProgType.LWT_XMIT, ProgType.LWT_SEG6LOCAL,
-                    ProgType.SK_SKB, ProgType.SK_MSG, ProgType.FLOW_DISSECTOR,
-                    ProgType.CGROUP_DEVICE, ProgType.CGROUP_SOCK, ProgType.CGROUP_SOCK_ADDR,
-                    ProgType.CGROUP_SOCKOPT, ProgType.CGROUP_SYSCTL, ProgType.SOCK_OPS,
-                    ProgType.EXT, ProgType.NETFILTER}
-
-
-def prog_type_capability(t: int) -> str | None:
-    """The capability bpf_prog_load requires for the type beyond CAP_BPF (its
-    is_perfmon_prog_type / is_net_admin_prog_type), or "bpf_capable" without CAP_BPF."""
-    if t in _PERFMON_TYPES:
-        return "perfmon"
-    if t in _NET_ADMIN_TYPES:
-        return "net_admin"
-    return None
-
-
-def _type_name(t: int) -> str:
-    try:
-        return ProgType(t).name.lower()
-    except ValueError:
-        return str(t)
-
-
-def unwind_path(p: Any) -> tuple[tuple[int, bool], ...]:
-    """The branch decisions of a path, first to last: (insn, jump taken)."""
-    out = []
-    while p:
-        out.append((p[0], p[1]))
-        p = p[2]
-    return tuple(reversed(out))
-
-
-def license_is_gpl_compatible(lic: str) -> bool:
-    return lic in ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL",
-                   "Dual MIT/GPL", "Dual MPL/GPL")
 
 
 def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[int, Any] = {},

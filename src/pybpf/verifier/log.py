@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..isa import Instruction
-from .reg import (S32_MAX, S32_MIN, S64_MAX, S64_MIN, U32_MAX, U64_MAX, Reg, RegType,
-                  s64)
+from .reg import S32_MAX, S32_MIN, S64_MAX, S64_MIN, U32_MAX, U64_MAX, Reg, RegType, s64
 from .state import SLOT_CHAR, Frame, Slot
 
 LOG_ALIGNMENT = 40

@@ -7,14 +7,43 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..isa import (BPF_ABS, BPF_ADD, BPF_AND, BPF_ATOMIC, BPF_CMPXCHG, BPF_DW, BPF_FETCH,
-                   BPF_IND, BPF_LOAD_ACQ, BPF_MEM, BPF_MEMSX, BPF_OR, BPF_PSEUDO_BTF_ID,
-                   BPF_PSEUDO_FUNC, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX,
-                   BPF_PSEUDO_MAP_IDX_VALUE, BPF_PSEUDO_MAP_VALUE, BPF_STORE_REL, BPF_XCHG,
-                   BPF_XOR, SIZE_BYTES, Instruction)
+from ..isa import (
+    BPF_ABS,
+    BPF_ADD,
+    BPF_AND,
+    BPF_ATOMIC,
+    BPF_CMPXCHG,
+    BPF_DW,
+    BPF_FETCH,
+    BPF_IND,
+    BPF_LOAD_ACQ,
+    BPF_MEM,
+    BPF_MEMSX,
+    BPF_OR,
+    BPF_PSEUDO_BTF_ID,
+    BPF_PSEUDO_FUNC,
+    BPF_PSEUDO_MAP_FD,
+    BPF_PSEUDO_MAP_IDX,
+    BPF_PSEUDO_MAP_IDX_VALUE,
+    BPF_PSEUDO_MAP_VALUE,
+    BPF_STORE_REL,
+    BPF_XCHG,
+    BPF_XOR,
+    SIZE_BYTES,
+    Instruction,
+)
 from ..uapi import ProgType
-from .reg import (Reg, RegType, coerce_to_size, coerce_to_size_sx,
-                  mark_unknown, pointer, s64, scalar_const, scalar_unknown)
+from .reg import (
+    Reg,
+    RegType,
+    coerce_to_size,
+    coerce_to_size_sx,
+    mark_unknown,
+    pointer,
+    s64,
+    scalar_const,
+    scalar_unknown,
+)
 from .state import Slot
 
 BPF_MAX_VAR_OFF = 1 << 29

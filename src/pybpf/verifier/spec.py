@@ -8,8 +8,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import VerifierError
-from ..isa import BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE, Instruction, decode, encode
-from ..isa import slot_offsets
+from ..isa import (
+    BPF_PSEUDO_MAP_IDX,
+    BPF_PSEUDO_MAP_IDX_VALUE,
+    Instruction,
+    decode,
+    encode,
+    slot_offsets,
+)
 
 
 def program_insns(spec: Any, program: str) -> tuple[list[Instruction], dict[int, Any]]:

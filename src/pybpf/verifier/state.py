@@ -5,8 +5,8 @@ registers), the references a path holds, and the equivalence test state pruning 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from enum import IntEnum
+from typing import Any
 
 from .reg import Reg, RegType, not_init, pointer
 

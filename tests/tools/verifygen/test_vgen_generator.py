@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pybpf.asm import assemble_insns
 from pybpf.isa import Instruction, decode, encode, validate
-from pybpf.verifier.gen import (
+from pybpf.tools.verifygen import (
     ALL_CAPS,
     MUTATIONS,
     TEMPLATES,
@@ -23,8 +23,8 @@ from pybpf.verifier.gen import (
     save_case,
     template_seed,
 )
-from pybpf.verifier.gen.edit import insert, nop_at, splice, targets
-from pybpf.verifier.gen.seeds import assemble_tagged
+from pybpf.tools.verifygen.edit import insert, nop_at, splice, targets
+from pybpf.tools.verifygen.seeds import assemble_tagged
 
 PROG = """
 r0 = 0

@@ -51,7 +51,7 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 def pybpf_verifier() -> tuple[Callable[..., Any] | None, str]:
     """pybpf.verifier.verify, or None and why it cannot be used."""
     try:
-        from .. import verify
+        from ...verifier import verify
     except ImportError as e:
         return None, f"pybpf.verifier is not available: {e}"
     return verify, ""

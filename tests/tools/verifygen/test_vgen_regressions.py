@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pybpf.verifier.gen import load_case
+from pybpf.tools.verifygen import load_case
 from tests.conftest import kernel_available
 
 REGRESSIONS = Path(__file__).resolve().parents[2] / "regressions"

@@ -61,7 +61,7 @@ def _asm(text: str) -> list[Instruction]:
 
 
 def _mut(insns: Sequence[Instruction], **kw: object) -> Mutant:
-    return Mutant(tuple(insns), **kw)  # type: ignore[arg-type]
+    return Mutant(tuple(insns), **kw)  # type: ignore[arg-type]  # kw: Mutant's own fields
 
 
 # --- finding places ------------------------------------------------------------------------

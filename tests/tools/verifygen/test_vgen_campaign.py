@@ -8,7 +8,7 @@ import os
 import pytest
 
 from pybpf.kernel.verdict import KernelOracle
-from pybpf.verifier.gen import Generator, check_case, load_case, run_campaign
+from pybpf.tools.verifygen import Generator, check_case, load_case, run_campaign
 
 pytestmark = pytest.mark.kernel
 
