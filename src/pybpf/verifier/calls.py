@@ -26,15 +26,15 @@ MAX_CALL_FRAMES = 8
 CALLER_SAVED = (0, 1, 2, 3, 4, 5)
 
 # helpers whose callback is invoked in a loop, and the registers the callback gets
-# bpf_helper_changes_pkt_data: helpers after which every packet pointer is stale (the tail
-# call too: the called program may use any of them)
+# bpf_helper_changes_pkt_data: helpers after which every packet pointer is stale (not
+# bpf_tail_call: the 6.18 kernel keeps packet pointers after a tail call that returns)
 _CHANGES_PKT_DATA = frozenset({
     "clone_redirect", "l3_csum_replace", "l4_csum_replace", "lwt_push_encap",
     "lwt_seg6_action", "lwt_seg6_adjust_srh", "lwt_seg6_store_bytes", "msg_pop_data",
     "msg_pull_data", "msg_push_data", "skb_adjust_room", "skb_change_head",
     "skb_change_proto", "skb_change_tail", "skb_pull_data", "skb_store_bytes",
     "skb_vlan_pop", "skb_vlan_push", "store_hdr_opt", "xdp_adjust_head", "xdp_adjust_meta",
-    "xdp_adjust_tail", "tail_call"})
+    "xdp_adjust_tail"})
 _CALLBACKS = {"loop": 1, "for_each_map_elem": 1, "find_vma": 2, "user_ringbuf_drain": 1}
 _MAP_FUNCS = {  # map type -> helpers that may take it (check_map_func_compatibility)
     3: {"tail_call"},  # prog_array
