@@ -25,7 +25,6 @@ BPF_MAX_VAR_SIZ = 1 << 29
 MAX_CALL_FRAMES = 8
 CALLER_SAVED = (0, 1, 2, 3, 4, 5)
 
-# helpers whose callback is invoked in a loop, and the registers the callback gets
 # bpf_helper_changes_pkt_data: helpers after which every packet pointer is stale (not
 # bpf_tail_call: the 6.18 kernel keeps packet pointers after a tail call that returns)
 _CHANGES_PKT_DATA = frozenset({
@@ -35,6 +34,7 @@ _CHANGES_PKT_DATA = frozenset({
     "skb_change_proto", "skb_change_tail", "skb_pull_data", "skb_store_bytes",
     "skb_vlan_pop", "skb_vlan_push", "store_hdr_opt", "xdp_adjust_head", "xdp_adjust_meta",
     "xdp_adjust_tail"})
+# helpers whose callback is invoked in a loop, and the registers the callback gets
 _CALLBACKS = {"loop": 1, "for_each_map_elem": 1, "find_vma": 2, "user_ringbuf_drain": 1}
 _MAP_FUNCS = {  # map type -> helpers that may take it (check_map_func_compatibility)
     3: {"tail_call"},  # prog_array
