@@ -194,6 +194,27 @@ CASES: tuple[Case, ...] = (
     Case("pkt_var_off", XDP,
          XDP_PKT + "r4 = *(u8 *)(r2 +0)\nr0 = 0\nexit",
          "invalid access to packet, off=0 size=1, R2(id=0,off=0,r=0)"),
+    # --- helpers that change packet data invalidate packet pointers (clear_all_pkt_pointers)
+    Case("pkt_after_adjust_head", XDP,
+         "r6 = r1\n" + XDP_PKT.replace("r1", "r6").replace("r2 =", "r7 =").replace("r3 =", "r8 =")
+         + "r4 = r7\nr4 += 14\nif r4 > r8 goto +4\nr1 = r6\nr2 = 0\ncall bpf_xdp_adjust_head\n"
+         "r0 = *(u8 *)(r7 +0)\nr0 = 1\nexit", "R7 invalid mem access 'scalar'"),
+    Case("pkt_spill_after_adjust_tail", XDP,
+         XDP_PKT + "r4 = r2\nr4 += 14\nif r4 > r3 goto +6\n*(u64 *)(r10 -8) = r2\n"
+         "r2 = 0\ncall bpf_xdp_adjust_tail\nr2 = *(u64 *)(r10 -8)\nr0 = *(u8 *)(r2 +0)\n"
+         "exit\nr0 = 1\nexit", "R2 invalid mem access 'scalar'"),
+    Case("pkt_after_skb_pull_data", SCHED_CLS,
+         "r6 = *(u32 *)(r1 +76)\nr7 = *(u32 *)(r1 +80)\nr4 = r6\nr4 += 14\n"
+         "if r4 > r7 goto +4\nr2 = 0\ncall bpf_skb_pull_data\nr0 = *(u8 *)(r6 +0)\nexit\n"
+         "r0 = 0\nexit", "R6 invalid mem access 'scalar'"),
+    Case("pkt_after_tail_call", SCHED_CLS,
+         "r6 = *(u32 *)(r1 +76)\nr7 = *(u32 *)(r1 +80)\nr4 = r6\nr4 += 14\n"
+         f"if r4 > r7 goto +6\nr2 = {M(3)}\nr3 = 0\ncall bpf_tail_call\n"
+         "r0 = *(u8 *)(r6 +0)\nexit\nr0 = 0\nexit"),  # a tail call that returns keeps them
+    Case("pkt_reload_after_adjust_head", XDP,
+         "r6 = r1\nr2 = 0\ncall bpf_xdp_adjust_head\nr2 = *(u32 *)(r6 +0)\n"
+         "r3 = *(u32 *)(r6 +4)\nr4 = r2\nr4 += 1\nif r4 > r3 goto +2\nr0 = *(u8 *)(r2 +0)\n"
+         "exit\nr0 = 1\nexit"),
     Case("pkt_var_checked", XDP,
          XDP_PKT + "r4 = r2\nr4 += 1\nif r4 > r3 goto +8\nr5 = *(u8 *)(r2 +0)\n"
          "r5 &= 15\nr2 += r5\nr4 = r2\nr4 += 1\nif r4 > r3 goto +2\nr0 = *(u8 *)(r2 +0)\n"

@@ -25,6 +25,15 @@ BPF_MAX_VAR_SIZ = 1 << 29
 MAX_CALL_FRAMES = 8
 CALLER_SAVED = (0, 1, 2, 3, 4, 5)
 
+# bpf_helper_changes_pkt_data: helpers after which every packet pointer is stale (not
+# bpf_tail_call: the 6.18 kernel keeps packet pointers after a tail call that returns)
+_CHANGES_PKT_DATA = frozenset({
+    "clone_redirect", "l3_csum_replace", "l4_csum_replace", "lwt_push_encap",
+    "lwt_seg6_action", "lwt_seg6_adjust_srh", "lwt_seg6_store_bytes", "msg_pop_data",
+    "msg_pull_data", "msg_push_data", "skb_adjust_room", "skb_change_head",
+    "skb_change_proto", "skb_change_tail", "skb_pull_data", "skb_store_bytes",
+    "skb_vlan_pop", "skb_vlan_push", "store_hdr_opt", "xdp_adjust_head", "xdp_adjust_meta",
+    "xdp_adjust_tail"})
 # helpers whose callback is invoked in a loop, and the registers the callback gets
 _CALLBACKS = {"loop": 1, "for_each_map_elem": 1, "find_vma": 2, "user_ringbuf_drain": 1}
 _MAP_FUNCS = {  # map type -> helpers that may take it (check_map_func_compatibility)
@@ -218,6 +227,8 @@ class CallsMixin:
             r0.smax = meta["msize_max"]
             r0.s32_max = min(r0.s32_max, meta["msize_max"])
         bounds_sync(r0) if r0.type is RegType.SCALAR else None
+        if name in _CHANGES_PKT_DATA:
+            self.clear_all_pkt_pointers()
         m = meta["map"]
         if m is not None:
             mt = int(m.type)
@@ -230,6 +241,17 @@ class CallsMixin:
         if need is not None and m is not None and int(m.type) not in need:
             self.fail(f"cannot pass map_type {int(m.type)} into func bpf_{name}#{fid}")
         return idx + 1
+
+    def clear_all_pkt_pointers(self) -> None:
+        """clear_all_pkt_pointers: after a helper that may move the packet, every packet,
+        packet-meta and packet-end pointer (registers and spills, all frames) is invalid:
+        an unknown scalar where pointer leaks are allowed, else uninitialised."""
+        for r in self.st.all_regs():
+            if r.type in (RegType.PACKET, RegType.PACKET_META, RegType.PACKET_END):
+                if self.allow_ptr_leaks:
+                    mark_unknown(r)
+                else:
+                    r.assign(Reg())
 
     def push_callback(self, idx: int, subprog: int, name: str, meta: dict) -> None:
         """The callback runs in a new frame of a pushed state; it returns to the call
