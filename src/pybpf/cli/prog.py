@@ -148,7 +148,7 @@ def _prog_load_vm(args: argparse.Namespace) -> int:
                "insns": pspec.insn_count}
         try:
             with spec.instantiate("vm", programs=[name], tail_calls=args.program is not None,
-                                  log_level=args.log_level) as obj:
+                                  log_level=args.log_level, verify=True) as obj:
                 log = obj.programs[name].verifier_log or ""
                 rec.update({"accepted": True, "verified_insns": _processed(log), "log": log})
                 warnings = [w for w in obj.warnings if args.program is not None

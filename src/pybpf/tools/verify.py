@@ -410,7 +410,7 @@ def add_verify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dot", metavar="OUT", help="write the control-flow graph with the "
                                                 "failing path marked (Graphviz DOT; SVG "
                                                 "beside it when Graphviz is installed)")
-    p.add_argument("--json", action="store_true", help="machine-readable JSON")
+    p.add_argument("-j", "--json", action="store_true", help="machine-readable JSON")
 
 
 def _dot_programs(args: argparse.Namespace, results: list[dict[str, Any]]) -> list[tuple]:
@@ -545,7 +545,7 @@ def add_fuzz_verify_arguments(p: argparse.ArgumentParser) -> None:
                         "in each mode (reported apart)")
     p.add_argument("--timeout", type=_timeout, default=20.0,
                    help="seconds pybpf may spend on one case (default 20)")
-    p.add_argument("--json", action="store_true", help="machine-readable JSON")
+    p.add_argument("-j", "--json", action="store_true", help="machine-readable JSON")
 
 
 def run_fuzz_verify(args: argparse.Namespace, *,
@@ -671,7 +671,7 @@ def add_bench_verify_arguments(p: argparse.ArgumentParser) -> None:
                    help="leave out the program that processes ~1M instructions")
     p.add_argument("--timeout", type=_timeout, default=600.0,
                    help="seconds pybpf may spend on one program (default 600)")
-    p.add_argument("--json", action="store_true", help="machine-readable JSON")
+    p.add_argument("-j", "--json", action="store_true", help="machine-readable JSON")
 
 
 def run_bench_verify(args: argparse.Namespace) -> int:
