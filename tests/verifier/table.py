@@ -361,6 +361,28 @@ CASES: tuple[Case, ...] = (
     Case("subprog_stack_arg", SOCKET_FILTER,
          "r1 = r10\nr1 += -8\nr2 = 3\n*(u64 *)(r10 -8) = r2\ncall pc+1\nexit\n"
          "r0 = *(u64 *)(r1 +0)\nexit"),
+    # check_max_stack_depth: frames rounded to 16 bytes (JIT) summed along a call chain
+    Case("combined_stack", SOCKET_FILTER,
+         "r1 = 0\n*(u64 *)(r10 -504) = r1\ncall pc+2\nr0 = 0\nexit\n"
+         "r1 = 0\n*(u64 *)(r10 -16) = r1\nr0 = 0\nexit",
+         "combined stack size of 2 calls is 528. Too large"),
+    Case("combined_stack_512", SOCKET_FILTER,
+         "r1 = 0\n*(u64 *)(r10 -496) = r1\ncall pc+2\nr0 = 0\nexit\n"
+         "r1 = 0\n*(u64 *)(r10 -16) = r1\nr0 = 0\nexit"),
+    Case("combined_stack_3", SOCKET_FILTER,
+         "r1 = 0\n*(u64 *)(r10 -256) = r1\ncall pc+2\nr0 = 0\nexit\n"
+         "r1 = 0\n*(u64 *)(r10 -200) = r1\ncall pc+2\nr0 = 0\nexit\n"
+         "r1 = 0\n*(u8 *)(r10 -49) = r1\nr0 = 0\nexit",
+         "combined stack size of 3 calls is 528. Too large"),
+    Case("kprobe_priv_stack", KPROBE,
+         "r1 = 0\n*(u64 *)(r10 -504) = r1\ncall pc+2\nr0 = 0\nexit\n"
+         "r1 = 0\n*(u64 *)(r10 -16) = r1\nr0 = 0\nexit"),
+    # a null test of a never-null pointer without allow_ptr_leaks: reg_not_null knows
+    # map values but not ctx or stack pointers
+    Case("ctx_null_test", SOCKET_FILTER, "r0 = 0\nif r1 == 0x0 goto +0\nexit"),
+    Case("fp_null_test", SOCKET_FILTER, "r0 = 0\nr2 = r10\nif r2 != 0x0 goto +0\nexit"),
+    Case("map_value_null_test", SOCKET_FILTER,
+         LOOKUP_A + "if r0 == 0x0 goto +2\nif r0 == 0x0 goto +1\nr0 = 0\nr0 = 0\nexit"),
     Case("recursion", SOCKET_FILTER, "call pc-1\nr0 = 0\nexit",
          "the call stack of 9 frames is too deep"),
     Case("bpf_loop", SOCKET_FILTER,

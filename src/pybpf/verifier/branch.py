@@ -211,6 +211,22 @@ def is_scalar_branch_taken(r1: Reg, r2: Reg, op: int, jmp32: bool) -> int:
     return -1
 
 
+_NOT_NULL_TYPES = frozenset({RegType.SOCKET, RegType.TCP_SOCK, RegType.MAP_VALUE,
+                             RegType.MAP_KEY, RegType.SOCK_COMMON, RegType.MEM,
+                             RegType.CONST_PTR_TO_MAP})
+
+
+def reg_not_null(r: Reg) -> bool:
+    """The kernel's reg_not_null: pointer types it knows are never NULL. ctx, stack and
+    packet pointers are not among them, so a null test of one is not pruned and, without
+    allow_ptr_leaks, is a refused pointer comparison."""
+    if not r.is_pointer or r.maybe_null:
+        return False
+    if r.type is RegType.BTF_ID:  # only a trusted (here: referenced) BTF pointer
+        return bool(r.ref_obj_id)
+    return r.type in _NOT_NULL_TYPES
+
+
 def is_branch_taken(r1: Reg, r2: Reg, op: int, jmp32: bool) -> int:
     if _is_pkt_any(r1) and _is_pkt_any(r2) and not jmp32:
         return -1
@@ -220,7 +236,7 @@ def is_branch_taken(r1: Reg, r2: Reg, op: int, jmp32: bool) -> int:
             r1, r2 = r2, r1
         if not _is_const(r2, jmp32):
             return -1
-        if not r1.is_pointer or r1.maybe_null:
+        if not reg_not_null(r1):
             return -1
         if _const_val(r2, jmp32) != 0:
             return -1

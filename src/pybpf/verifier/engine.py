@@ -29,6 +29,7 @@ from .refusal import Refusal, Unsupported
 from .reg import (M32, S64_MAX, S64_MIN, U64_MAX, Reg, RegType, bounds_sync,
                   coerce_subreg_to_size_sx, coerce_to_size_sx, mark32_unbounded, mark_known,
                   mark_unknown, s32, s64, scalar_const, zext_32_to_64)
+from .stackdepth import check_max_stack_depth
 from .state import Checkpoint, VState, initial_state, states_equal
 
 
@@ -525,6 +526,8 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
         self.st = initial_state()
         self.st.parent = None
         self.do_check()
+        check_max_stack_depth(self.slots, self.prog.subprogs, self.subprog_stack_depth,
+                              self.prog_type)
 
     def do_check(self) -> None:
         do_print_state = False
