@@ -8,6 +8,10 @@
 * `socket_filter`: SO_ATTACH_BPF on a socket.
 * `xdp`, `tc`, `cgroup`: network hooks (BPF links, or netlink on older kernels);
   `netbase`: what they share (privilege errors, link-kind feature probes).
+* `netfilter`: netfilter hooks; `netns`: sk_lookup and flow_dissector on a network
+  namespace; `sockmap`: sk_msg / sk_skb on a sockmap or sockhash.
+* `sampling`: perf_event programs on per-CPU sampling events (cpu-clock, ...);
+  `kprobe`: kprobes, kretprobes (kprobe PMU) and kprobe.multi links.
 
 Every attach returns a `Link` that detaches on close(), at the end of a `with` block,
 or when it is garbage-collected.
@@ -26,7 +30,32 @@ from .base import (
     link_kind_direction,
 )
 from .cgroup import CGROUP_ATTACH_TYPES, CgroupLink, attach_cgroup, cgroup2_root
+from .kprobe import (
+    KprobeLink,
+    KprobeMultiLink,
+    attach_kprobe,
+    attach_kprobe_multi,
+    kprobe_pmu_type,
+    resolve_kprobe_pattern,
+)
 from .netbase import kernel_feature, privilege_text
+from .netfilter import NF_HOOKS, NF_PROTOCOLS, NetfilterLink, attach_netfilter
+from .netns import (
+    NETNS_ATTACH_TYPES,
+    NetnsLink,
+    NetnsProgAttachment,
+    attach_netns,
+    open_netns,
+    prog_attach,
+    prog_detach,
+)
+from .sampling import PERF_EVENTS, attach_perf_sampling
+from .sockmap import (
+    SOCKMAP_ATTACH_TYPES,
+    SockmapLink,
+    SockmapProgAttachment,
+    attach_sockmap,
+)
 from .perf_event import (
     PerfEventLink,
     attach_perf_event,
@@ -52,6 +81,13 @@ __all__ = [
     "link_info_of", "link_kind", "link_kind_direction",
     "CGROUP_ATTACH_TYPES", "CgroupLink", "attach_cgroup", "cgroup2_root",
     "kernel_feature", "privilege_text",
+    "KprobeLink", "KprobeMultiLink", "attach_kprobe", "attach_kprobe_multi",
+    "kprobe_pmu_type", "resolve_kprobe_pattern",
+    "NF_HOOKS", "NF_PROTOCOLS", "NetfilterLink", "attach_netfilter",
+    "NETNS_ATTACH_TYPES", "NetnsLink", "NetnsProgAttachment", "attach_netns", "open_netns",
+    "prog_attach", "prog_detach",
+    "PERF_EVENTS", "attach_perf_sampling",
+    "SOCKMAP_ATTACH_TYPES", "SockmapLink", "SockmapProgAttachment", "attach_sockmap",
     "PerfEventLink", "attach_perf_event", "perf_event_open",
     "sys_perf_event_open_number",
     "RawTracepointLink", "attach_raw_tracepoint", "attach_tracing",

@@ -44,7 +44,8 @@ class LinkInfo:
         """The attach type, for the link types that report one (cgroup, tcx, netkit,
         netns, tracing); 0 for the others."""
         offsets: dict[int, int] = {LinkType.CGROUP: 8, LinkType.TCX: 4, LinkType.NETKIT: 4,
-                                   LinkType.NETNS: 4, LinkType.TRACING: 0}
+                                   LinkType.NETNS: 4, LinkType.TRACING: 0,
+                                   LinkType.SOCKMAP: 4}
         off = offsets.get(self.type)
         if off is None:
             return 0
@@ -98,9 +99,15 @@ def _link_target(t: Any, extra: bytes, name: bytes) -> str:
         return f"btf id {u32(8)} (btf obj {u32(4)})"
     if t is LinkType.NETNS:
         return f"netns ino {u32(0)} {link_kind_direction(_enum(AttachType, u32(4)))}"
+    if t is LinkType.SOCKMAP:
+        return f"map id {u32(0)} {link_kind_direction(_enum(AttachType, u32(4)))}"
+    if t is LinkType.KPROBE_MULTI:
+        count, flags = struct.unpack_from("<II", extra, 8)
+        return f"{'kretprobe' if flags & 1 else 'kprobe'}.multi {count} functions"
     if t is LinkType.NETFILTER:
+        from .netfilter import nf_names
         pf, hook, prio = struct.unpack_from("<IIi", extra, 0)
-        return f"pf {pf} hook {hook} prio {prio}"
+        return " ".join(nf_names(pf, hook)) + f" prio {prio}"
     if t is LinkType.PERF_EVENT:
         ptype = u32(0)
         if ptype == 5:  # BPF_PERF_EVENT_TRACEPOINT: { u64 tp_name; u32 name_len; }

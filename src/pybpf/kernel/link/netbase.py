@@ -39,6 +39,10 @@ _LINK_FEATURES = {
     "xdp_link": (b"bpf_xdp_link", (5, 9)),
     "tcx_link": (b"tcx_link", (6, 6)),
     "cgroup_link": (b"bpf_cgroup_link", (5, 7)),
+    "netfilter_link": (b"bpf_nf_link", (6, 4)),
+    "netns_link": (b"bpf_netns_link", (5, 8)),
+    "sockmap_link": (b"sockmap_link", (6, 10)),
+    "kprobe_multi_link": (b"bpf_kprobe_multi_link", (5, 18)),
 }
 
 
