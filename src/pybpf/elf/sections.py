@@ -179,12 +179,22 @@ class AttachKind(enum.Enum):
     RAW_TRACEPOINT = "raw_tracepoint"  # <name> from the section
     TRACING = "tracing"  # a kernel function or hook in vmlinux BTF (fentry, lsm, ...)
     SOCKET = "socket"  # a socket (given to attach_socket)
+    NETFILTER = "netfilter"  # a netfilter hook (given: "local_in", ...)
+    NETNS = "netns"  # a network namespace (given, or the caller's): sk_lookup, flow_dissector
+    SOCKMAP = "sockmap"  # a sockmap or sockhash (given): sk_msg, sk_skb
+    PERF_EVENT = "perf_event"  # a sampling event (given, default cpu-clock) on every CPU
+    KPROBE = "kprobe"  # <function>[+<offset>] from the section (kprobe, kretprobe, ksyscall)
+    KPROBE_MULTI = "kprobe_multi"  # a glob of kernel functions from the section
+    USDT = "usdt"  # <binary>:<provider>:<name> from the section
 
     @property
     def takes_target(self) -> bool:
-        """True when the caller names where (an interface, a cgroup); the other kinds
-        attach where the section name says."""
-        return self in (AttachKind.XDP, AttachKind.TC, AttachKind.CGROUP)
+        """True when the caller names where (an interface, a cgroup, a netfilter hook,
+        a namespace, a sockmap, a perf event); the other kinds attach where the section
+        name says."""
+        return self in (AttachKind.XDP, AttachKind.TC, AttachKind.CGROUP,
+                        AttachKind.NETFILTER, AttachKind.NETNS, AttachKind.SOCKMAP,
+                        AttachKind.PERF_EVENT)
 
 
 class AttachTargetError(PyBPFError, ValueError):
@@ -232,6 +242,17 @@ ATTACH_DEFS: tuple[AttachDef, ...] = (
     *(_AD(k, _K.TRACING) for base in ("tp_btf", "fentry", "fexit", "fmod_ret", "lsm")
       for k in (base, base + ".s")),
     _AD("socket", _K.SOCKET),
+    _AD("netfilter", _K.NETFILTER),
+    _AD("sk_lookup", _K.NETNS),
+    _AD("flow_dissector", _K.NETNS),
+    _AD("sk_msg", _K.SOCKMAP),
+    _AD("sk_skb", _K.SOCKMAP),
+    _AD("perf_event", _K.PERF_EVENT),
+    *(_AD(k, _K.KPROBE) for k in ("kprobe", "kretprobe", "ksyscall", "kretsyscall")),
+    _AD("kprobe.multi", _K.KPROBE_MULTI),
+    _AD("kretprobe.multi", _K.KPROBE_MULTI),
+    _AD("usdt", _K.USDT),
+    _AD("usdt.s", _K.USDT),
 )
 
 UPROBE_KINDS = ("uprobe", "uprobe.s", "uretprobe", "uretprobe.s")
@@ -317,3 +338,76 @@ def tc_direction(section: str) -> str:
     if rest in ("ingress", "egress"):
         return rest
     return kind if kind in ("ingress", "egress") else "ingress"
+
+
+@dataclass(frozen=True)
+class KprobeTarget:
+    """SEC("k[ret]probe/<function>[+<offset>]") or SEC("k[ret]syscall/<syscall>") read;
+    `syscall` True when `function` names a system call (its kernel function has an
+    architecture prefix, found when attaching)."""
+
+    function: str
+    offset: int
+    retprobe: bool
+    syscall: bool = False
+
+
+def kprobe_target(section: str) -> KprobeTarget:
+    """Split a kprobe section as libbpf reads it (kretprobes take no offset)."""
+    kind, _, rest = section.partition("/")
+    if kind not in ("kprobe", "kretprobe", "ksyscall", "kretsyscall"):
+        raise AttachTargetError(f"section {section!r} is not a kprobe section")
+    retprobe = kind in ("kretprobe", "kretsyscall")
+    m = _UPROBE_FUNC.fullmatch(rest)
+    if not rest or m is None:
+        raise AttachTargetError(f"section {section!r} names no kernel function as "
+                                f"{kind}/<function>{'' if retprobe else '[+<offset>]'}")
+    offset = int(m.group(2), 0) if m.group(2) else 0
+    if offset and (retprobe or kind == "ksyscall"):
+        raise AttachTargetError(f"section {section!r}: {kind} takes no offset")
+    return KprobeTarget(m.group(1), offset, retprobe, kind.endswith("syscall"))
+
+
+def kprobe_multi_target(section: str) -> tuple[str, bool]:
+    """(glob pattern, retprobe) of SEC("k[ret]probe.multi/<pattern>")."""
+    kind, _, pattern = section.partition("/")
+    if kind not in ("kprobe.multi", "kretprobe.multi") or not pattern:
+        raise AttachTargetError(f"section {section!r} names no functions as "
+                                "kprobe.multi/<glob>")
+    return pattern, kind == "kretprobe.multi"
+
+
+@dataclass(frozen=True)
+class UsdtTarget:
+    """SEC("usdt/<binary>:<provider>:<name>") read (the binary as written)."""
+
+    binary: str
+    provider: str
+    name: str
+
+
+def usdt_target(section: str) -> UsdtTarget:
+    """Split a USDT section as libbpf reads it: the provider and name are the last two
+    ':'-separated parts, the binary the rest (a path may hold ':')."""
+    kind, _, rest = section.partition("/")
+    parts = rest.rsplit(":", 2)
+    if kind not in ("usdt", "usdt.s") or len(parts) != 3 or not all(parts):
+        raise AttachTargetError(f"section {section!r} names no USDT probe as "
+                                "usdt/<binary>:<provider>:<name>; use attach_usdt()")
+    return UsdtTarget(*parts)
+
+
+# sk_msg / sk_skb sections -> the sockmap attach type (a bare sk_skb names none)
+SOCKMAP_SECTION_ATTACH = {
+    "sk_msg": A.SK_MSG_VERDICT, "sk_skb/stream_parser": A.SK_SKB_STREAM_PARSER,
+    "sk_skb/stream_verdict": A.SK_SKB_STREAM_VERDICT, "sk_skb/verdict": A.SK_SKB_VERDICT,
+}
+
+
+def sockmap_attach_type(section: str) -> int | None:
+    """The sockmap attach type a sk_msg / sk_skb section names (None: a bare sk_skb)."""
+    for prefix, at in SOCKMAP_SECTION_ATTACH.items():
+        if section == prefix or section.startswith(prefix + "/") or (
+                prefix == "sk_msg" and section.startswith("sk_msg")):
+            return int(at)
+    return None

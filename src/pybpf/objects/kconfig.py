@@ -67,6 +67,8 @@ def kconfig_value(spec: Any) -> bytes:
             continue
         if name == "LINUX_KERNEL_VERSION":
             raw = kernel_version_code().to_bytes(var.size, "little")
+        elif name == "LINUX_HAS_BPF_COOKIE":  # libbpf's: perf links with cookies, 5.15+
+            raw = int(kernel_version_code() >= (5 << 16 | 15 << 8)).to_bytes(var.size, "little")
         else:
             raw = encode_kconfig(spec.btf, var.type_id, var.size, config.get(name))
         data[var.offset:var.offset + var.size] = raw

@@ -5,6 +5,10 @@
 #include <stdbool.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+/* usdt.bpf.h's helpers are __hidden global functions, which libbpf verifies as static
+ * ones; pybpf loads them as they are, so they are inlined here instead. */
+#undef __hidden
+#define __hidden __attribute__((always_inline))
 #include <bpf/usdt.bpf.h>
 
 __u64 ticks, arg_sum, last_arg1, arg_count;

@@ -65,6 +65,22 @@ def uprobe_retprobe_bit() -> int:
     return _pmu_format_bit(UPROBE_PMU_DIR, "retprobe")
 
 
+def uprobe_ref_ctr_shift() -> int:
+    """Where the reference counter (semaphore) offset goes in `config`
+    (format/ref_ctr_offset, "config:32-63" -> 32)."""
+    path = os.path.join(UPROBE_PMU_DIR, "format", "ref_ctr_offset")
+    try:
+        text = Path(path).read_text().strip()
+    except OSError as e:
+        raise UprobeError(e.errno or _errno.ENOENT, "uprobe",
+                          f"{path}: {e.strerror} (USDT semaphores need Linux 4.20)") from None
+    field, _, bits = text.partition(":")
+    low = bits.split("-")[0]
+    if field != "config" or not low.isdigit():
+        raise UprobeError(_errno.EINVAL, "uprobe", f"{path}: unexpected format {text!r}")
+    return int(low)
+
+
 def elf_symbol_offset(path: str | os.PathLike[str], symbol: str) -> int:
     """The file offset of function `symbol` in ELF file `path` (an executable or shared
     library), as uprobes want it: the symbol's virtual address mapped through the
@@ -127,13 +143,15 @@ class UprobeLink(PerfEventLink):
 def attach_uprobe(prog: "int | FD | Owner", path: str | os.PathLike[str],
                   offset: int | None = None, *, symbol: str | None = None, pid: int = -1,
                   retprobe: bool = False, cookie: int = 0,
-                  cpu: int | None = None) -> UprobeLink:
+                  cpu: int | None = None, ref_ctr_offset: int = 0) -> UprobeLink:
     """Attach a BPF_PROG_TYPE_KPROBE program as a uprobe (or a uretprobe) on the file
     `path` at file `offset`, or at function `symbol` (+ `offset` when both are given,
     as libbpf's "func+off"). `pid` -1: every process that maps the file (the event is
     opened on `cpu`, default the first online one; the program runs on every CPU);
     `pid` >= 0: only that process. `cookie` is the perf link's bpf_cookie
-    (bpf_get_attach_cookie); a nonzero cookie needs BPF_LINK_CREATE (Linux 5.15+)."""
+    (bpf_get_attach_cookie); a nonzero cookie needs BPF_LINK_CREATE (Linux 5.15+).
+    `ref_ctr_offset`: the file offset of a USDT semaphore the kernel increments in
+    every process the uprobe is in while it is attached (Linux 4.20+)."""
     fspath = os.fsdecode(os.path.abspath(os.fspath(path)))
     where = f"{fspath}:{offset:#x}" if offset is not None else fspath
     if symbol is not None:
@@ -145,6 +163,8 @@ def attach_uprobe(prog: "int | FD | Owner", path: str | os.PathLike[str],
     if not os.path.isfile(fspath):
         raise UprobeError(_errno.ENOENT, "uprobe", f"{fspath}: no such file")
     config = uprobe_retprobe_bit() if retprobe else 0
+    if ref_ctr_offset:
+        config |= ref_ctr_offset << uprobe_ref_ctr_shift()
     path_buf = ctypes.create_string_buffer(os.fsencode(fspath))
     attr = abi.PerfEventAttr(type=uprobe_pmu_type(), size=abi.PERF_ATTR_SIZE_VER8,
                              config=config, config1=ctypes.addressof(path_buf),
