@@ -26,14 +26,22 @@ K = AttachKind
     ("fentry/f", K.TRACING), ("fexit.s/f", K.TRACING), ("lsm/file_open", K.TRACING),
     ("tp_btf/sched_switch", K.TRACING), ("fentry.s.s/f", None),
     ("socket", K.SOCKET), ("socket/1", K.SOCKET), ("socket_filter", None),
-    ("kprobe/f", None), ("", None), ("/", None),
+    ("kprobe/f", K.KPROBE), ("kretprobe/f", K.KPROBE), ("ksyscall/getppid", K.KPROBE),
+    ("kprobe.multi/tcp_*", K.KPROBE_MULTI), ("kretprobe.multi/x", K.KPROBE_MULTI),
+    ("kprobe.session/x", None),
+    ("usdt/bin:p:n", K.USDT), ("usdt.s/bin:p:n", K.USDT), ("usdt", K.USDT),
+    ("netfilter", K.NETFILTER), ("sk_lookup", K.NETNS), ("sk_lookup/x", K.NETNS),
+    ("flow_dissector", K.NETNS), ("sk_msg", K.SOCKMAP), ("sk_skb/stream_verdict", K.SOCKMAP),
+    ("sk_skb", K.SOCKMAP), ("perf_event", K.PERF_EVENT),
+    ("", None), ("/", None),
 ])
 def test_attach_kind(section: str, kind: AttachKind | None) -> None:
     assert attach_kind(section) is kind
 
 
-def test_only_network_and_cgroup_hooks_take_a_target() -> None:
-    assert {k for k in K if k.takes_target} == {K.XDP, K.TC, K.CGROUP}
+def test_only_hooks_the_name_cannot_give_take_a_target() -> None:
+    assert {k for k in K if k.takes_target} == {K.XDP, K.TC, K.CGROUP, K.NETFILTER, K.NETNS,
+                                                K.SOCKMAP, K.PERF_EVENT}
     assert all(d.match in ("exact", "slash", "bare") for d in ATTACH_DEFS)
 
 
@@ -65,3 +73,27 @@ def test_targets_from_the_name() -> None:
 def test_bad_targets_say_so(bad: str, parse: object) -> None:
     with pytest.raises(AttachTargetError, match="section"):
         parse(bad)  # type: ignore[operator]
+
+
+def test_kprobe_usdt_and_sockmap_targets() -> None:
+    from pybpf.elf.sections import (KprobeTarget, UsdtTarget, kprobe_multi_target,
+                                    kprobe_target, sockmap_attach_type, usdt_target)
+    from pybpf.uapi import AttachType as A
+    assert kprobe_target("kprobe/do_sys_open+0x10") == KprobeTarget("do_sys_open", 16, False)
+    assert kprobe_target("kretprobe/f") == KprobeTarget("f", 0, True)
+    assert kprobe_target("kretsyscall/getppid") == KprobeTarget("getppid", 0, True, True)
+    for bad in ("kprobe/", "kretprobe/f+4", "ksyscall/x+1", "kprobe/a b", "uprobe/x"):
+        with pytest.raises(AttachTargetError):
+            kprobe_target(bad)
+    assert kprobe_multi_target("kretprobe.multi/tcp_*") == ("tcp_*", True)
+    with pytest.raises(AttachTargetError):
+        kprobe_multi_target("kprobe.multi")
+    assert usdt_target("usdt//usr/bin/x:prov:name") == UsdtTarget("/usr/bin/x", "prov", "name")
+    assert usdt_target("usdt/c:\\odd:path:p:n").binary == "c:\\odd:path"
+    for bad in ("usdt", "usdt/bin:p", "usdt/bin::n"):
+        with pytest.raises(AttachTargetError, match="attach_usdt"):
+            usdt_target(bad)
+    assert sockmap_attach_type("sk_msg") == A.SK_MSG_VERDICT
+    assert sockmap_attach_type("sk_skb/stream_parser") == A.SK_SKB_STREAM_PARSER
+    assert sockmap_attach_type("sk_skb/verdict") == A.SK_SKB_VERDICT
+    assert sockmap_attach_type("sk_skb") is None

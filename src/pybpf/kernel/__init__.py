@@ -39,6 +39,8 @@ from .link import (
     attach_perf_event,
     attach_perf_sampling,
     attach_sockmap,
+    attach_usdt,
+    syscall_kprobe_function,
     attach_raw_tracepoint,
     attach_socket,
     attach_tc,
@@ -172,6 +174,6 @@ __all__ = [
     "CgroupLink", "TcFilterAttachment", "TcxLink", "XdpLink", "XdpNetlinkAttachment",
     "attach_cgroup", "attach_tc", "attach_xdp", "cgroup2_root", "xdp_state",
     "attach_kprobe", "attach_kprobe_multi", "attach_netfilter", "attach_netns",
-    "attach_perf_sampling", "attach_sockmap",
+    "attach_perf_sampling", "attach_sockmap", "attach_usdt", "syscall_kprobe_function",
     "tracepoint_id",
 ]

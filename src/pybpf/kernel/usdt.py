@@ -97,15 +97,13 @@ def parse_usdt_args(text: str, regs: dict[str, int] | None = None) -> list[UsdtA
     table = X86_64_PT_REGS if regs is None else regs
     args: list[UsdtArg] = []
     for item in text.split():
-        for pattern, kind in ((_ARG_DEREF, ArgKind.REG_DEREF), (_ARG_REG, ArgKind.REG),
-                              (_ARG_CONST, ArgKind.CONST)):
-            m = pattern.fullmatch(item)
-            if m:
-                break
-        else:
+        found = [(m, k) for p, k in ((_ARG_DEREF, ArgKind.REG_DEREF), (_ARG_REG, ArgKind.REG),
+                                     (_ARG_CONST, ArgKind.CONST)) if (m := p.fullmatch(item))]
+        if not found:
             raise UsdtError(_errno.EINVAL, "usdt", f"argument {item!r} of {text!r}: not "
                             "<size>@<location> as pybpf reads it (x86-64: $imm, %reg, "
                             "off(%reg))")
+        m, kind = found[0]
         size = int(m.group(1))
         if abs(size) not in (1, 2, 4, 8):
             raise UsdtError(_errno.EINVAL, "usdt", f"argument {item!r}: size {size} is not "

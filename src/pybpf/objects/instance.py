@@ -11,6 +11,7 @@ from ..backend import BACKEND_NAMES, Backend, TestRunResult, get_backend
 from ..elf import sections
 from ..errors import ErrnoError, PyBPFError
 from ..isa import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, Instruction
+from .attach import ProgramAttach, parse_uprobe_section, resolve_binary_path
 from .errors import AttachNotSupportedError, ObjectError, UnknownProgramTypeError
 from ..spec import ObjectSpec, ProgramSpec
 
@@ -39,38 +40,7 @@ def check_program_type(pspec: ProgramSpec) -> None:
             "on the command line `--type xdp`")
 
 
-def resolve_binary_path(name: str) -> str:
-    """A uprobe target as libbpf finds it: a name with a '/' is a path; a bare name is
-    looked up in LD_LIBRARY_PATH and the usual library directories when it names a
-    shared library (has ".so"), else in $PATH."""
-    if "/" in name:
-        return name
-    if ".so" in name:
-        arch = f"{os.uname().machine}-linux-gnu"
-        dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
-        dirs += ["/lib64", "/usr/lib64", "/lib", "/usr/lib", f"/lib/{arch}", f"/usr/lib/{arch}"]
-    else:
-        dirs = [d for d in os.environ.get("PATH", "").split(":") if d]
-    for d in dirs:
-        cand = os.path.join(d, name)
-        if os.path.isfile(cand):
-            return cand
-    raise AttachNotSupportedError(f"uprobe target {name!r} is not in "
-                                  f"{'the library path' if '.so' in name else '$PATH'}")
-
-
-def parse_uprobe_section(section: str) -> tuple[str, str, int, bool]:
-    """Split SEC("u[ret]probe[.s]/<binary>:<function>[+<offset>]") into (binary path,
-    function, offset, retprobe), as libbpf reads it (pybpf.elf.sections.uprobe_target),
-    the binary found on this host (resolve_binary_path)."""
-    try:
-        t = sections.uprobe_target(section)
-    except sections.AttachTargetError as e:
-        raise AttachNotSupportedError(str(e)) from None
-    return resolve_binary_path(t.binary), t.function, t.offset, t.retprobe
-
-
-class Program:
+class Program(ProgramAttach):
     """A program instantiated on a backend."""
 
     def __init__(self, spec: ProgramSpec, backend: "Backend | str", code: bytes, handle: Any,
@@ -139,169 +109,6 @@ class Program:
             return False
         self._world["netns"] = netns
         return True
-
-    # --- attaching (kernel backend) -----------------------------------------------------
-
-    def _attach_api(self, what: str) -> Any:
-        """The backend's attach API (pybpf.kernel's attach_*), or the error that this
-        backend attaches nothing."""
-        if not self.platform.caps.attach:
-            raise AttachNotSupportedError(
-                f"program {self.name}: attaching to {what} needs the kernel backend "
-                f"(this program is on the {self.backend}; instantiate the object with "
-                "backend='kernel')")
-        return self.platform.links()
-
-    def _keep(self, link: Any) -> Any:
-        self.links.append(link)
-        return link
-
-    def attach_tracepoint(self, category: str, name: str) -> Any:
-        """Attach to tracepoint category:name (perf event + BPF link); returns the
-        handle (a pybpf.kernel.PerfEventLink), which detaches when closed."""
-        links = self._attach_api(f"tracepoint {category}:{name}")
-        return self._keep(links.attach_tracepoint(self.handle, category, name))
-
-    def attach_raw_tracepoint(self, name: str) -> Any:
-        """Attach to raw tracepoint `name` (BPF_RAW_TRACEPOINT_OPEN)."""
-        links = self._attach_api(f"raw tracepoint {name}")
-        return self._keep(links.attach_raw_tracepoint(self.handle, name))
-
-    def attach_socket(self, sock: Any) -> Any:
-        """Attach a socket filter to `sock` (SO_ATTACH_BPF); detached when closed."""
-        links = self._attach_api("a socket")
-        return self._keep(links.attach_socket(self.handle, sock))
-
-    def attach_uprobe(self, path: str, symbol: str | None = None, offset: int | None = None,
-                      *, pid: int = -1, retprobe: bool | None = None, cookie: int = 0) -> Any:
-        """Attach as a uprobe on file `path` at function `symbol` (+ `offset`), or at file
-        `offset`; `pid` -1 = every process, else that process only; `retprobe` None =
-        what the section says (uretprobe*), `cookie` = bpf_get_attach_cookie's value.
-        Returns a pybpf.kernel.UprobeLink, which detaches when closed."""
-        links = self._attach_api(f"uprobe {path}")
-        if retprobe is None:
-            retprobe = sections.is_uretprobe(self.spec.section)
-        return self._keep(links.attach_uprobe(self.handle, path, offset, symbol=symbol, pid=pid,
-                                        retprobe=retprobe, cookie=cookie))
-
-    def attach_xdp(self, interface: "str | int", mode: str = "skb", *,
-                   use_link: bool | None = None) -> Any:
-        """Attach an XDP program to `interface` (name or index) in `mode` "skb"
-        (generic), "drv" (native) or "hw" (offload), through a BPF link (netlink
-        IFLA_XDP on kernels without XDP links, or with use_link=False). The handle's
-        `mode` is the mode that took effect; close() detaches."""
-        links = self._attach_api(f"XDP on {interface}")
-        return self._keep(links.attach_xdp(self.handle, interface, mode, use_link=use_link))
-
-    def attach_tc(self, interface: "str | int", direction: str = "ingress", *,
-                  use_link: bool | None = None, handle: int = 1, priority: int = 1) -> Any:
-        """Attach a tc (SCHED_CLS) program to `interface` on `direction` "ingress" or
-        "egress": a tcx link (Linux 6.6+), or a clsact qdisc + cls_bpf direct-action
-        filter at `handle`/`priority` over netlink on older kernels (or with
-        use_link=False). close() removes what was created."""
-        links = self._attach_api(f"tc on {interface}")
-        return self._keep(links.attach_tc(self.handle, interface, direction, use_link=use_link,
-                                    handle=handle, priority=priority))
-
-    def attach_cgroup(self, path: "str | os.PathLike[str]",
-                      attach_type: "int | str | None" = None) -> Any:
-        """Attach a cgroup program (cgroup_skb, sock, sock_addr, sock_ops, device,
-        sysctl, sockopt) to the cgroup v2 directory `path` through a cgroup link.
-        `attach_type` (an AttachType, its number or name like "cgroup_inet_egress")
-        defaults to what the section says (SEC("cgroup_skb/egress") -> egress)."""
-        links = self._attach_api(f"cgroup {path}")
-        return self._keep(links.attach_cgroup(self.handle, path, self._cgroup_attach_type(
-            attach_type)))
-
-    def _cgroup_attach_type(self, attach_type: "int | str | None") -> int:
-        from ..uapi import AttachType
-        if isinstance(attach_type, str):
-            key = attach_type.upper().removeprefix("BPF_")
-            try:
-                return AttachType[key]
-            except KeyError:
-                raise AttachNotSupportedError(f"program {self.name}: unknown attach type "
-                                              f"{attach_type!r}") from None
-        if attach_type is not None:
-            return int(attach_type)
-        info = sections.classify_section(self.spec.section)
-        if info is None or not (info.attach_type or self.spec.section.startswith(
-                "cgroup_skb/ingress")):
-            raise AttachNotSupportedError(
-                f"program {self.name}: section {self.spec.section!r} does not say which "
-                "cgroup hook it is for; pass attach_type (e.g. \"cgroup_inet_ingress\")")
-        return info.attach_type
-
-    def attach(self, target: "str | int | os.PathLike[str] | None" = None, **kw: Any) -> Any:
-        """Attach where the section name says and return the Link:
-        SEC("tracepoint/<category>/<name>") (or "tp/..."), SEC("raw_tp/<name>")
-        (or "raw_tracepoint/..."),
-        SEC("uprobe/<binary>:<function>[+<offset>]") (also "uretprobe/...", "uprobe.s/...",
-        "uretprobe.s/...", as libbpf spells them), tp_btf/fentry/fexit/fmod_ret/lsm.
-        Networking sections need `target`: SEC("xdp") an interface (name or index;
-        `mode` in `kw`), SEC("tc"/"tcx/ingress"/"tc/egress"/"classifier") an interface
-        (`direction` in `kw`, default what the section says, else ingress), the cgroup
-        sections (cgroup_skb/ingress, cgroup/connect4, sockops, ...) a cgroup path.
-        A socket filter needs a socket: use attach_socket(); a bare SEC("uprobe") needs
-        attach_uprobe()."""
-        section = self.spec.section
-        kind = sections.attach_kind(section)
-        if kind is not None and kind.takes_target:
-            return self._attach_given(kind, target, kw)
-        if target is not None or kw:
-            raise AttachNotSupportedError(
-                f"program {self.name}: section {section!r} attaches where its name says; "
-                "it takes no target or options")
-        try:
-            if kind is sections.AttachKind.UPROBE:
-                path, symbol, offset, retprobe = parse_uprobe_section(section)
-                return self.attach_uprobe(path, symbol, offset or None, retprobe=retprobe)
-            if kind is sections.AttachKind.TRACEPOINT:
-                return self.attach_tracepoint(*sections.tracepoint_target(section))
-            if kind is sections.AttachKind.RAW_TRACEPOINT:
-                return self.attach_raw_tracepoint(sections.raw_tracepoint_target(section))
-        except sections.AttachTargetError as e:
-            raise AttachNotSupportedError(f"program {self.name}: {e}") from None
-        if kind is sections.AttachKind.TRACING:
-            hook = sections.tracing_target(section)
-            links = self._attach_api(f"{section.partition('/')[0]} {hook}")
-            return self._keep(links.attach_tracing(self.handle, hook))
-        if kind is sections.AttachKind.SOCKET:
-            raise AttachNotSupportedError(
-                f"program {self.name}: a socket filter (section {section!r}) is attached to "
-                "a socket: use attach_socket(sock)")
-        raise AttachNotSupportedError(
-            f"program {self.name}: pybpf cannot attach section {section!r} from its name "
-            "(it knows tracepoint/<category>/<name>, raw_tp/<name>, "
-            "u[ret]probe/<binary>:<function>, tp_btf/, fentry/, fexit/, fmod_ret/, lsm/, "
-            "xdp, tc/tcx, cgroup_skb/, cgroup/ and sockops; socket filters with "
-            "attach_socket)")
-
-    def _attach_given(self, kind: "sections.AttachKind", target: Any,
-                      kw: dict[str, Any]) -> Any:
-        """attach() for the kinds whose target the caller gives: XDP, tc, cgroup."""
-        section = self.spec.section
-        if kind is sections.AttachKind.XDP:
-            if target is None:
-                raise AttachNotSupportedError(
-                    f"program {self.name}: an XDP program (section {section!r}) attaches to "
-                    "a network interface: pass it, attach(\"eth0\", mode=\"skb\"), or use "
-                    "attach_xdp(interface, mode)")
-            return self.attach_xdp(target, **kw)
-        if kind is sections.AttachKind.TC:
-            kw.setdefault("direction", sections.tc_direction(section))
-            if target is None:
-                raise AttachNotSupportedError(
-                    f"program {self.name}: a tc program (section {section!r}) attaches to a "
-                    "network interface: pass it, attach(\"eth0\", direction=\"ingress\"), "
-                    "or use attach_tc(interface, direction)")
-            return self.attach_tc(target, **kw)
-        if target is None:
-            raise AttachNotSupportedError(
-                f"program {self.name}: a cgroup program (section {section!r}) attaches "
-                "to a cgroup: pass its cgroup v2 directory, attach(\"/sys/fs/cgroup/"
-                "my.slice\"), or use attach_cgroup(path)")
-        return self.attach_cgroup(target, **kw)
 
     def detach(self) -> None:
         """Close every attachment made through attach*()."""

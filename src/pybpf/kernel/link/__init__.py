@@ -11,7 +11,8 @@
 * `netfilter`: netfilter hooks; `netns`: sk_lookup and flow_dissector on a network
   namespace; `sockmap`: sk_msg / sk_skb on a sockmap or sockhash.
 * `sampling`: perf_event programs on per-CPU sampling events (cpu-clock, ...);
-  `kprobe`: kprobes, kretprobes (kprobe PMU) and kprobe.multi links.
+  `kprobe`: kprobes, kretprobes (kprobe PMU) and kprobe.multi links; `usdt`: USDT
+  probes (a uprobe per site, argument specs for usdt.bpf.h, semaphores).
 
 Every attach returns a `Link` that detaches on close(), at the end of a `with` block,
 or when it is garbage-collected.
@@ -37,9 +38,11 @@ from .kprobe import (
     attach_kprobe_multi,
     kprobe_pmu_type,
     resolve_kprobe_pattern,
+    syscall_kprobe_function,
 )
 from .netbase import kernel_feature, privilege_text
-from .netfilter import NF_HOOKS, NF_PROTOCOLS, NetfilterLink, attach_netfilter
+from .netbase import NF_HOOKS, NF_PROTOCOLS, nf_names
+from .netfilter import NetfilterLink, attach_netfilter
 from .netns import (
     NETNS_ATTACH_TYPES,
     NetnsLink,
@@ -74,6 +77,7 @@ from .uprobe import (
     uprobe_pmu_type,
     uprobe_retprobe_bit,
 )
+from .usdt import UsdtLink, attach_usdt
 from .xdp import XDP_MODES, XdpLink, XdpNetlinkAttachment, attach_xdp, xdp_state
 
 __all__ = [
@@ -82,8 +86,9 @@ __all__ = [
     "CGROUP_ATTACH_TYPES", "CgroupLink", "attach_cgroup", "cgroup2_root",
     "kernel_feature", "privilege_text",
     "KprobeLink", "KprobeMultiLink", "attach_kprobe", "attach_kprobe_multi",
-    "kprobe_pmu_type", "resolve_kprobe_pattern",
-    "NF_HOOKS", "NF_PROTOCOLS", "NetfilterLink", "attach_netfilter",
+    "kprobe_pmu_type", "resolve_kprobe_pattern", "syscall_kprobe_function",
+    "UsdtLink", "attach_usdt",
+    "NF_HOOKS", "NF_PROTOCOLS", "nf_names", "NetfilterLink", "attach_netfilter",
     "NETNS_ATTACH_TYPES", "NetnsLink", "NetnsProgAttachment", "attach_netns", "open_netns",
     "prog_attach", "prog_detach",
     "PERF_EVENTS", "attach_perf_sampling",

@@ -20,6 +20,7 @@ from ..errors import ENOTSUPP, KernelError, NotSupportedError, kernel_error
 from ..fd import FD, Owner, fd_of
 from ..objects import fd_kind, link_get_fd_by_id, obj_get, obj_get_info_by_fd, obj_pin
 from ..syscall import bpf
+from .netbase import nf_names
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,6 @@ def _link_target(t: Any, extra: bytes, name: bytes) -> str:
         count, flags = struct.unpack_from("<II", extra, 8)
         return f"{'kretprobe' if flags & 1 else 'kprobe'}.multi {count} functions"
     if t is LinkType.NETFILTER:
-        from .netfilter import nf_names
         pf, hook, prio = struct.unpack_from("<IIi", extra, 0)
         return " ".join(nf_names(pf, hook)) + f" prio {prio}"
     if t is LinkType.PERF_EVENT:

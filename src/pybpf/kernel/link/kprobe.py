@@ -111,6 +111,29 @@ def resolve_kprobe_pattern(pattern: str, functions: Iterable[str] | None = None)
     return sorted({n for n in names if fnmatch.fnmatchcase(n, pattern)})
 
 
+# the prefix of a system call's kernel function per architecture (its syscall wrapper)
+SYSCALL_PREFIXES = {"x86_64": "__x64_sys_", "aarch64": "__arm64_sys_",
+                    "s390x": "__s390x_sys_", "riscv64": "__riscv_sys_",
+                    "loongarch64": "sys_", "ppc64le": "sys_"}
+
+
+def syscall_kprobe_function(name: str) -> str:
+    """The kernel function a kprobe on system call `name` goes to, as libbpf's ksyscall
+    picks it: the architecture's wrapper (__x64_sys_<name>) where /proc/kallsyms has
+    it, else sys_<name>."""
+    prefix = SYSCALL_PREFIXES.get(os.uname().machine, "sys_")
+    wanted = prefix + name
+    try:
+        with open("/proc/kallsyms", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2] == wanted:
+                    return wanted
+    except OSError:
+        pass
+    return "sys_" + name
+
+
 class KprobeMultiLink(Link):
     """One kprobe.multi link over `functions`."""
 

@@ -31,6 +31,18 @@ def privilege_text(what: str, caps: str) -> str:
             "(attaching to network hooks is never allowed without the capabilities)")
 
 
+# NFPROTO_* (linux/netfilter.h) and NF_INET_* hook numbers
+NF_PROTOCOLS = {"ipv4": 2, "ipv6": 10}
+NF_HOOKS = {"prerouting": 0, "local_in": 1, "forward": 2, "local_out": 3, "postrouting": 4}
+
+
+def nf_names(pf: int, hook: int) -> tuple[str, str]:
+    """("ipv4", "local_in") for the numbers; the number itself where it has no name."""
+    pfs = {v: k for k, v in NF_PROTOCOLS.items()}
+    hooks = {v: k for k, v in NF_HOOKS.items()}
+    return pfs.get(pf, str(pf)), hooks.get(hook, str(hook))
+
+
 # --- feature probes -------------------------------------------------------------------------------
 
 

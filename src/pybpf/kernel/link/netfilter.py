@@ -13,11 +13,9 @@ from ..abi import AttachType
 from ..errors import KernelError, NotSupportedError, kernel_error
 from ..fd import Owner
 from .base import Link, link_create
-from .netbase import _NOT_SUPPORTED, _privilege, kernel_feature
+from .netbase import _NOT_SUPPORTED, NF_HOOKS, NF_PROTOCOLS, _privilege, kernel_feature, \
+    nf_names
 
-# NFPROTO_* (linux/netfilter.h) and NF_INET_* hook numbers
-NF_PROTOCOLS = {"ipv4": 2, "ipv6": 10}
-NF_HOOKS = {"prerouting": 0, "local_in": 1, "forward": 2, "local_out": 3, "postrouting": 4}
 BPF_F_NETFILTER_IP_DEFRAG = 1
 NF_IP_PRI_FIRST, NF_IP_PRI_LAST = -(2**31), 2**31 - 1
 
@@ -33,13 +31,6 @@ def _lookup(table: dict[str, int], value: "str | int", what: str) -> int:
         if key in table:
             return table[key]
     raise ValueError(f"netfilter {what} {value!r}: one of {', '.join(table)}")
-
-
-def nf_names(pf: int, hook: int) -> tuple[str, str]:
-    """("ipv4", "local_in") for the numbers; the number itself where it has no name."""
-    pfs = {v: k for k, v in NF_PROTOCOLS.items()}
-    hooks = {v: k for k, v in NF_HOOKS.items()}
-    return pfs.get(pf, str(pf)), hooks.get(hook, str(hook))
 
 
 class NetfilterLink(Link):

@@ -28,14 +28,17 @@ def open_netns(netns: "str | os.PathLike[str] | int | FD | None" = None) -> tupl
     """An owned fd on a network namespace and its label: None = the calling thread's
     (/proc/thread-self/ns/net), a path (/proc/PID/ns/net, /run/netns/NAME), a bare name
     of `ip netns` (looked up in /run/netns), or an fd (duplicated)."""
-    if isinstance(netns, (int, FD)) and not isinstance(netns, bool):
+    if isinstance(netns, bool):
+        raise TypeError("a network namespace is a path, a name, an fd or None, not a bool")
+    if isinstance(netns, (int, FD)):
         num = int(netns) if isinstance(netns, int) else netns.fd
         try:
             return FD(os.dup(num), "netns"), f"netns fd {num}"
         except OSError as e:
             raise kernel_error(e.errno or _errno.EBADF, "netns", f"fd {num}: {e.strerror}") \
                 from None
-    path = "/proc/thread-self/ns/net" if netns is None else os.fspath(netns)  # type: ignore[arg-type]
+    path = "/proc/thread-self/ns/net" if netns is None else \
+        os.fspath(netns)  # type: ignore[arg-type]  # not a bool (refused above)
     if "/" not in path:
         path = os.path.join(NETNS_RUN_DIR, path)
     try:
