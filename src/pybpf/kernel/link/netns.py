@@ -38,7 +38,7 @@ def open_netns(netns: "str | os.PathLike[str] | int | FD | None" = None) -> tupl
             raise kernel_error(e.errno or _errno.EBADF, "netns", f"fd {num}: {e.strerror}") \
                 from None
     path = "/proc/thread-self/ns/net" if netns is None else \
-        os.fspath(netns)  # type: ignore[arg-type]  # not a bool (refused above)
+        os.fspath(netns)
     if "/" not in path:
         path = os.path.join(NETNS_RUN_DIR, path)
     try:
