@@ -9,13 +9,15 @@ so the only frames on the wire are the ones a test sends.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import pytest
 
@@ -156,3 +158,68 @@ def remove_cgroup(path: str) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+# --- nothing left behind ----------------------------------------------------------------
+
+# the fds an attachment holds: a link, a perf event (kprobes, uprobes, sampling), or the
+# program / map / namespace fd of an attachment that is not a link
+_ATTACH_FDS = ("anon_inode:bpf_link", "anon_inode:[perf_event]", "anon_inode:bpf-prog",
+               "anon_inode:bpf-map", "net:[")
+
+
+def attachment_fds() -> collections.Counter[str]:
+    """How many fds of each attachment-related kind this process holds."""
+    kinds: collections.Counter[str] = collections.Counter()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        for kind in _ATTACH_FDS:
+            if target.startswith(kind):
+                kinds[kind] += 1
+    return kinds
+
+
+def our_links(prog_names: Iterable[str]) -> set[int]:
+    """Ids of live links whose program has one of these names (other sessions on the
+    machine may hold links of their own)."""
+    from pybpf.kernel import KernelError, abi, link_ids
+    from pybpf.kernel.link import link_info_of
+    from pybpf.kernel.objects import link_get_fd_by_id, obj_get_info_by_fd, prog_get_fd_by_id
+    names = {n[:15] for n in prog_names}  # the kernel keeps 15 bytes of a name
+    ours = set()
+    for lid in link_ids():
+        try:
+            with link_get_fd_by_id(lid) as fd:
+                info = link_info_of(fd)
+            with prog_get_fd_by_id(info.prog_id) as pfd:
+                name = obj_get_info_by_fd(pfd, abi.BpfProgInfo()).name.decode()
+        except KernelError:
+            continue
+        if name in names:
+            ours.add(lid)
+    return ours
+
+
+@contextlib.contextmanager
+def nothing_left_check(prog_names: Iterable[str], bpffs: str | None = None) -> Iterator[None]:
+    """Fails if the body leaves behind a namespace or cgroup of ours, a link of these
+    programs, an attachment fd (link, perf event, a program/map/netns held by an
+    attachment), or a pin in `bpffs`."""
+    names = list(prog_names)
+    links_before = our_links(names)
+    fds_before = attachment_fds()
+    yield
+    left_ns = {n for n in netns_names() if n.startswith(f"{PREFIX}-{os.getpid()}-")}
+    assert not left_ns, f"network namespaces left: {left_ns}"
+    assert our_links(names) <= links_before, "links left attached"
+    grown = attachment_fds() - fds_before
+    assert not grown, f"attachment fds left open: {dict(grown)}"
+    from pybpf.kernel import cgroup2_root
+    root = cgroup2_root()
+    if root:
+        assert not [d for d in os.listdir(root) if d.startswith(f"{PREFIX}-{os.getpid()}-")]
+    if bpffs is not None:
+        assert not os.listdir(bpffs), f"pins left in {bpffs}: {os.listdir(bpffs)}"

@@ -31,12 +31,10 @@ from pybpf.kernel import (
     prog_load,
 )
 from pybpf.kernel.abi import AttachType
-from pybpf.kernel.link import link_info_of
-from pybpf.kernel.objects import link_get_fd_by_id
 from pybpf.objects.instance import AttachNotSupportedError
 
-from .netenv import ADDR_A, ADDR_B, PREFIX, VethPair, make_cgroup, need_netns, netns_names, \
-    remove_cgroup
+from .netenv import ADDR_A, ADDR_B, VethPair, make_cgroup, need_netns, nothing_left_check, \
+    our_links, remove_cgroup
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FW_PASS, FW_DROP_BLOCKLIST, FW_DROP_RATELIMIT, FW_MALFORMED, FW_PASS_IPV6, FW_PASS_OTHER = \
@@ -48,35 +46,16 @@ pytestmark = pytest.mark.kernel
 
 
 def _our_links() -> set[int]:
-    """Ids of live links whose program is one of this module's (other sessions on the
-    machine may hold links of their own)."""
-    from pybpf.kernel import abi
-    from pybpf.kernel.objects import obj_get_info_by_fd, prog_get_fd_by_id
-    ours = set()
-    for lid in link_ids():
-        try:
-            with link_get_fd_by_id(lid) as fd:
-                info = link_info_of(fd)
-            with prog_get_fd_by_id(info.prog_id) as pfd:
-                name = obj_get_info_by_fd(pfd, abi.BpfProgInfo()).name.decode()
-        except KernelError:
-            continue
-        if name in OUR_PROGS:
-            ours.add(lid)
-    return ours
+    return our_links(OUR_PROGS)
 
 
 @pytest.fixture
 def nothing_left():
-    """Fails the test if it leaves a namespace, cgroup or link of ours behind."""
+    """Fails the test if it leaves a namespace, cgroup, link or attachment fd of ours
+    behind (netenv.nothing_left_check)."""
     need_netns()
-    links_before = _our_links()
-    yield
-    assert not {n for n in netns_names() if n.startswith(f"{PREFIX}-{os.getpid()}-")}
-    assert _our_links() <= links_before, "links left attached"
-    root = pybpf.kernel.cgroup2_root()
-    if root:
-        assert not [d for d in os.listdir(root) if d.startswith(f"{PREFIX}-{os.getpid()}-")]
+    with nothing_left_check(OUR_PROGS):
+        yield
 
 
 @pytest.fixture
