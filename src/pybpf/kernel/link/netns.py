@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno as _errno
 import os
 import weakref
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from .. import abi
 from ..abi import AttachType, BpfCmd
@@ -20,6 +20,7 @@ from ..syscall import bpf
 from .base import FinalizedAttachment, Link, LinkInfo, link_create, link_kind_direction
 from .netbase import _NOT_SUPPORTED, _privilege, kernel_feature
 
+T = TypeVar("T")
 NETNS_ATTACH_TYPES = (AttachType.SK_LOOKUP, AttachType.FLOW_DISSECTOR)
 NETNS_RUN_DIR = "/run/netns"  # where `ip netns add` names namespaces
 
@@ -103,12 +104,30 @@ def prog_detach(prog: "int | Owner | FD", target: "int | Owner | FD", attach_typ
 
 def _prog_detach(target: FD, prog: FD, attach_type: int) -> None:
     try:
-        prog_detach(prog, target, attach_type)
+        if attach_type == AttachType.FLOW_DISSECTOR:  # the namespace is the thread's
+            in_netns(target, lambda: prog_detach(prog, 0, attach_type))
+        else:
+            prog_detach(prog, target, attach_type)
     except (KernelError, OSError):
         pass  # detached already, or another program is there now
     finally:
         prog.close()
         target.close()
+
+
+def in_netns(netns: FD, fn: Callable[[], T]) -> T:
+    """fn() run with the calling thread in network namespace `netns` (entered with
+    setns and left again; not at all when the thread is there already)."""
+    from ..netlink import _setns, current_netns
+    here = FD(current_netns(), "netns")
+    with here:
+        if os.fstat(here.fd).st_ino == os.fstat(netns.fd).st_ino:
+            return fn()
+        _setns(netns.fd)
+        try:
+            return fn()
+        finally:
+            _setns(here.fd)
 
 
 def attach_netns(prog: "int | Owner", attach_type: int,
@@ -136,8 +155,8 @@ def attach_netns(prog: "int | Owner", attach_type: int,
             except KernelError as e:
                 if e.errno in (_errno.EPERM, _errno.EACCES):
                     raise _privilege(e, what, "CAP_NET_ADMIN and CAP_BPF") from None
-                if e.errno == _errno.EEXIST:
-                    raise kernel_error(e.errno, e.cmd, f"{what}: a flow dissector is "
+                if e.errno in (_errno.EEXIST, _errno.E2BIG):
+                    raise kernel_error(e.errno, e.cmd, f"{what}: a program of this kind is "
                                        "already attached to this namespace") from None
                 if e.errno not in _NOT_SUPPORTED or kernel_feature("netns_link") or use_link:
                     if e.errno in _NOT_SUPPORTED and not kernel_feature("netns_link"):
@@ -149,8 +168,11 @@ def attach_netns(prog: "int | Owner", attach_type: int,
                                             "netns links (Linux 5.9)") from None
         if at is AttachType.SK_LOOKUP:
             raise ValueError("sk_lookup programs attach only through netns links")
-        try:
-            prog_attach(prog, ns, at, detail=what)
+        try:  # BPF_PROG_ATTACH of a flow dissector: target_fd 0, the thread's namespace
+            in_netns(ns, lambda: prog_attach(prog, 0, at, detail=what))
         except KernelError as e:
+            if e.errno == _errno.EEXIST:
+                raise kernel_error(e.errno, e.cmd, f"{what}: a program of this kind is "
+                                   "already attached to this namespace") from None
             raise _privilege(e, what, "CAP_NET_ADMIN and CAP_BPF") from None
         return NetnsProgAttachment(FD(os.dup(fd_of(prog)), "prog"), ns.dup(), label, at)
