@@ -211,6 +211,7 @@ def nothing_left_check(prog_names: Iterable[str], bpffs: str | None = None) -> I
     names = list(prog_names)
     links_before = our_links(names)
     fds_before = attachment_fds()
+    pins_before = set(os.listdir(bpffs)) if bpffs is not None else set()
     yield
     left_ns = {n for n in netns_names() if n.startswith(f"{PREFIX}-{os.getpid()}-")}
     assert not left_ns, f"network namespaces left: {left_ns}"
@@ -222,4 +223,5 @@ def nothing_left_check(prog_names: Iterable[str], bpffs: str | None = None) -> I
     if root:
         assert not [d for d in os.listdir(root) if d.startswith(f"{PREFIX}-{os.getpid()}-")]
     if bpffs is not None:
-        assert not os.listdir(bpffs), f"pins left in {bpffs}: {os.listdir(bpffs)}"
+        left = set(os.listdir(bpffs)) - pins_before
+        assert not left, f"pins left in {bpffs}: {sorted(left)}"

@@ -325,3 +325,41 @@ def test_usdt_errors_name_the_probe(nothing_left: None, usdt_binary: str) -> Non
         with pytest.raises(pybpf.objects.instance.AttachNotSupportedError,
                            match="takes only cookie, pid"):
             prog.attach(mode="skb")
+
+
+# --- pinning ---------------------------------------------------------------------------------
+
+def test_programs_maps_and_links_pin_and_unpin(nothing_left: None, bpffs: str) -> None:
+    """A program, a map and a perf link pinned by path outlive the object that made
+    them, are opened again by path (the same kernel ids), and are gone once unpinned
+    and closed."""
+    from pybpf.kernel import Program as KProgram
+    from pybpf.kernel import fd_kind, obj_get
+    from pybpf.maps import Map
+    from pybpf.maps.pin import unpin
+    prog_pin, map_pin, link_pin = (os.path.join(bpffs, n) for n in ("prog", "map", "link"))
+    before = set(os.listdir(bpffs))  # a bpffs may hold the kernel's own (maps.debug, ...)
+    with pybpf.load(DATA / "perf_sample.bpf.o").instantiate("kernel") as obj:
+        prog = obj.programs["on_sample"]
+        prog.pin(prog_pin)
+        obj.maps["samples"].pin(map_pin)
+        link = prog.attach(sample_freq=50, cpus=[online_cpus()[0]])
+        link.pin(link_pin)
+        ids = (prog.handle.id, obj.maps["samples"].kmap.id, link.info().id)
+    # the object is closed: the pins hold the program, the map and the attachment
+    with obj_get(prog_pin) as fd:
+        assert fd_kind(fd) == "prog"
+    with KProgram.from_pin(prog_pin) as again:
+        assert again.id == ids[0]
+    with Map.from_pinned(map_pin) as m:
+        assert m.kmap.id == ids[1]
+        _spin(0.2)
+        assert int.from_bytes(m[online_cpus()[0].to_bytes(4, "little")], "little") > 0
+    with Link.from_pin(link_pin) as again_link:
+        assert again_link.info().id == ids[2] and again_link.kind == "perf_event"
+        again_link.unpin()
+    unpin(map_pin)
+    os.unlink(prog_pin)
+    assert set(os.listdir(bpffs)) == before
+    with pytest.raises(KernelError, match="prog"):
+        obj_get(prog_pin)
