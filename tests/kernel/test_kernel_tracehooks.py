@@ -199,8 +199,10 @@ def test_tp_btf_runs_through_attach(nothing_left: None) -> None:
         assert obj.globals.sys_enter_hits == n
 
 
-@pytest.mark.parametrize("name", ["enter_unlinkat", "exit_unlinkat", "check_file_open"])
-def test_fentry_fexit_lsm(nothing_left: None, name: str) -> None:
+@pytest.mark.parametrize("name,counter", [("enter_unlinkat", "unlinkat_entries"),
+                                          ("exit_unlinkat", "unlinkat_exits"),
+                                          ("check_file_open", "file_opens")])
+def test_fentry_fexit_lsm(nothing_left: None, name: str, counter: str) -> None:
     """fentry/fexit on do_unlinkat and lsm/file_open: where the kernel loads them
     (lockdown refuses them with EPERM), attached through tracing links, they run on
     unlink() / open()."""
@@ -217,10 +219,12 @@ def test_fentry_fexit_lsm(nothing_left: None, name: str) -> None:
         prog = obj.programs[name]
         with prog.attach() as link:
             assert link.info().type == LinkType.TRACING
-            with tempfile.NamedTemporaryFile(delete=False) as f:
-                pass
-            os.unlink(f.name)
+            for _ in range(3):
+                with tempfile.NamedTemporaryFile(delete=False) as f:  # an open()
+                    pass
+                os.unlink(f.name)                                    # an unlinkat()
         assert link.closed
+        assert getattr(obj.globals, counter) >= 3
 
 
 # --- USDT ------------------------------------------------------------------------------------
