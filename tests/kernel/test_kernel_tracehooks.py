@@ -25,11 +25,10 @@ from pybpf.kernel.abi import LinkType
 from .netenv import nothing_left_check
 
 DATA = Path(__file__).resolve().parent / "data"
-BTF_ATTACH = Path(__file__).resolve().parents[1] / "objects" / "data" / "btf_attach.o"
-# the programs of tests/kernel/data, whose live links the leftovers check looks for (the
-# tp_btf/fentry/lsm ones are shared with other tests, which may run at the same time on
-# this machine: their links are covered by the check of this process's fds)
-PROGS = {"on_sample", "on_kprobe", "on_kretprobe", "on_multi", "on_tick"}
+TRACING = DATA / "tracing.bpf.o"
+# the programs of tests/kernel/data, whose live links the leftovers check looks for
+PROGS = {"on_sample", "on_kprobe", "on_kretprobe", "on_multi", "on_tick", "tp_sys_enter",
+         "fentry_unlinkat", "fexit_unlinkat", "lsm_file_open"}
 
 pytestmark = pytest.mark.kernel
 
@@ -186,29 +185,29 @@ def test_kprobe_multi_pattern_matches_nothing(nothing_left: None) -> None:
 def test_tp_btf_runs_through_attach(nothing_left: None) -> None:
     if not os.path.exists("/sys/kernel/btf/vmlinux"):
         pytest.skip("no /sys/kernel/btf/vmlinux")
-    spec = pybpf.load(BTF_ATTACH)
-    with spec.instantiate("kernel", programs=["count_sys_enter"]) as obj:
-        prog = obj.programs["count_sys_enter"]
+    spec = pybpf.load(TRACING)
+    with spec.instantiate("kernel", programs=["tp_sys_enter"]) as obj:
+        prog = obj.programs["tp_sys_enter"]
         with prog.attach() as link:
             assert link.info().kind == "raw_tracepoint" and link.target == "sys_enter"
             for _ in range(10):
                 os.getppid()
-        n = obj.globals.sys_enter_hits
+        n = obj.globals.sys_enters
         assert n >= 10
         os.getppid()
-        assert obj.globals.sys_enter_hits == n
+        assert obj.globals.sys_enters == n
 
 
-@pytest.mark.parametrize("name,counter", [("enter_unlinkat", "unlinkat_entries"),
-                                          ("exit_unlinkat", "unlinkat_exits"),
-                                          ("check_file_open", "file_opens")])
+@pytest.mark.parametrize("name,counter", [("fentry_unlinkat", "unlinkat_entries"),
+                                          ("fexit_unlinkat", "unlinkat_exits"),
+                                          ("lsm_file_open", "file_opens")])
 def test_fentry_fexit_lsm(nothing_left: None, name: str, counter: str) -> None:
     """fentry/fexit on do_unlinkat and lsm/file_open: where the kernel loads them
     (lockdown refuses them with EPERM), attached through tracing links, they run on
     unlink() / open()."""
     if not os.path.exists("/sys/kernel/btf/vmlinux"):
         pytest.skip("no /sys/kernel/btf/vmlinux")
-    spec = pybpf.load(BTF_ATTACH)
+    spec = pybpf.load(TRACING)
     try:
         obj = spec.instantiate("kernel", programs=[name])
     except KernelError as e:

@@ -3,7 +3,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
-__u64 sys_enter_hits, unlinkat_entries, unlinkat_exits, file_opens;
+__u64 sys_enter_hits;
 
 SEC("tp_btf/sys_enter")
 int count_sys_enter(void *ctx)
@@ -15,21 +15,18 @@ int count_sys_enter(void *ctx)
 SEC("fentry/do_unlinkat")
 int enter_unlinkat(void *ctx)
 {
-	__sync_fetch_and_add(&unlinkat_entries, 1);
 	return 0;
 }
 
 SEC("fexit/do_unlinkat")
 int exit_unlinkat(void *ctx)
 {
-	__sync_fetch_and_add(&unlinkat_exits, 1);
 	return 0;
 }
 
 SEC("lsm/file_open")
 int check_file_open(void *ctx)
 {
-	__sync_fetch_and_add(&file_opens, 1);
 	return 0;
 }
 
