@@ -6,9 +6,11 @@
 * `maps`, `progs`, `objects`: typed commands and the Map / Program / BTF / Link objects.
 * `probe`: available() and bpftool-style feature probes.
 * `run`: run_raw(), conformance-style runs returning the full 64-bit r0.
-* `link`: attaching, one module per kind (tracepoints and uprobes through perf
-  events, raw tracepoints, socket filters, XDP, tc (tcx or clsact), cgroups); every
-  attach returns a `Link`. `netlink`: the rtnetlink messages XDP and tc need;
+* `link`: attaching, one module per kind (tracepoints, uprobes, USDT, kprobes and
+  sampling through perf events, kprobe.multi, raw tracepoints and BTF-typed tracing,
+  socket filters, XDP, tc (tcx or clsact), cgroups, netfilter, sk_lookup and
+  flow_dissector on a namespace, sk_msg / sk_skb on a sockmap); every attach returns a
+  `Link`. `usdt`: USDT notes and argument specs. `netlink`: the rtnetlink messages XDP and tc need;
   `tracefs`: where tracefs is and tracepoint ids.
 * `perfbuf`: PerfBuffer, the per-CPU rings bpf_perf_event_output writes to.
 """

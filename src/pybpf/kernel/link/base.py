@@ -116,6 +116,14 @@ def _link_target(t: Any, extra: bytes, name: bytes) -> str:
             off = u32(20)
             path = name.split(b"\0", 1)[0].decode(errors="replace")
             return f"{'uretprobe' if ptype == 2 else 'uprobe'} {path}:{off:#x}"
+        if ptype in (3, 4):  # kprobe / kretprobe: { u64 func_name; u32 name_len; u32 offset }
+            off = u32(20)
+            func = name.split(b"\0", 1)[0].decode(errors="replace")
+            return f"{'kretprobe' if ptype == 4 else 'kprobe'} {func}" + \
+                (f"+{off:#x}" if off else "")
+        if ptype == 6:  # a perf event: { u64 config; u32 type }
+            config, etype = struct.unpack_from("<QI", extra, 8)
+            return f"perf event type {etype} config {config}"
         return f"perf event type {ptype}"
     return ""
 
@@ -143,7 +151,7 @@ def link_info_of(obj: "int | FD | Owner") -> LinkInfo:
         obj_get_info_by_fd(obj, info)
     elif t is LinkType.PERF_EVENT:
         ptype = struct.unpack_from("<I", bytes(info.extra), 0)[0]
-        if ptype in (1, 2, 5):
+        if ptype in (1, 2, 3, 4, 5):
             info = abi.BpfLinkInfo()
             struct.pack_into("<IIQI", abi.raw_bytes(info.extra), 0, ptype, 0,
                              ctypes.addressof(name), len(name))
