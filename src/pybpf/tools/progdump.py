@@ -209,9 +209,13 @@ def xlated_json(lines: list[XlatedLine], *, opcodes: bool = False,
             rec["proto"] = ln.proto
         if ln.src is not None:
             rec["src"] = ln.src
-            if linum:
-                rec.update({"file": ln.file, "line_num": ln.line_num,
-                            "line_col": ln.line_col})
+            if linum:  # as bpftool: only what is there
+                if ln.file:
+                    rec["file"] = ln.file
+                if ln.line_num:
+                    rec["line_num"] = ln.line_num
+                if ln.line_col:
+                    rec["line_col"] = ln.line_col
         rec["disasm"] = ln.disasm
         if opcodes:
             rec["opcodes"] = {"code": f"{ln.raw[0]:#04x}", "src_reg": f"{ln.raw[1] >> 4:#x}",
