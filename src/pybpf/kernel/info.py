@@ -220,6 +220,53 @@ def iter_btfs() -> Iterator[BtfDetail]:
     return _each(btf_ids(), btf_detail_by_id)
 
 
+# --- cgroups ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CgroupAttachment:
+    """One program on one hook of a cgroup (BPF_PROG_QUERY): its id, the attach type and
+    the attach flags (BPF_F_ALLOW_MULTI / BPF_F_ALLOW_OVERRIDE; 0 for none or effective)."""
+
+    prog_id: int
+    attach_type: int
+    attach_flags: int
+
+
+def cgroup_attachments(cgroup_fd: "int | FD | Owner", attach_types: "list[int]", *,
+                       effective: bool = False) -> list[CgroupAttachment]:
+    """The programs attached to a cgroup, for each attach type in order (the types the
+    kernel does not take for cgroups are skipped). `effective`: those that run for it,
+    inherited ones included (BPF_F_QUERY_EFFECTIVE)."""
+    from .abi import BpfCmd
+    from .syscall import bpf_raw
+    out = []
+    for at in attach_types:
+        size = 64
+        while True:
+            progs = (ctypes.c_uint32 * size)()
+            flags = (ctypes.c_uint32 * size)()
+            attr = abi.ProgQueryAttr(target_fd=fd_of(cgroup_fd), attach_type=at,
+                                     query_flags=abi.BPF_F_QUERY_EFFECTIVE if effective else 0,
+                                     prog_ids=ctypes.addressof(progs), prog_cnt=size)
+            if not effective:
+                attr.prog_attach_flags = ctypes.addressof(flags)
+            ret, err = bpf_raw(BpfCmd.PROG_QUERY, attr)
+            if ret < 0 and err == _errno.ENOSPC and size < 1 << 16:
+                size *= 4
+                continue
+            break
+        if ret < 0:
+            if err in (_errno.EPERM, _errno.EACCES):
+                from .errors import kernel_error
+                raise kernel_error(err, "BPF_PROG_QUERY", "cgroup programs")
+            continue  # not a cgroup attach type (EINVAL), or not supported here
+        n = min(attr.prog_cnt, size)
+        for k in range(n):
+            f = 0 if effective else (flags[k] or attr.attach_flags)
+            out.append(CgroupAttachment(progs[k], at, f))
+    return out
+
+
 # --- pinned objects ----------------------------------------------------------------------------
 
 def pinned_fd(path: str | os.PathLike[str], kind: str) -> FD:
@@ -236,7 +283,8 @@ def pinned_fd(path: str | os.PathLike[str], kind: str) -> FD:
     return fd
 
 
-__all__ = ["LINE_INFO_REC_SIZE", "FUNC_INFO_REC_SIZE", "BtfDetail", "KernelError",
+__all__ = ["LINE_INFO_REC_SIZE", "FUNC_INFO_REC_SIZE", "BtfDetail", "CgroupAttachment",
+           "KernelError", "cgroup_attachments",
            "LineRecord", "MapDetail", "ProgDetail", "boot_ns_to_wallclock", "btf_detail",
            "btf_detail_by_id", "fdinfo", "iter_btfs", "iter_maps", "iter_progs", "map_detail",
            "map_detail_by_id", "pinned_fd", "prog_detail", "prog_detail_by_id"]
