@@ -206,3 +206,21 @@ def test_missing_privilege_names_the_capability() -> None:
                          env={**os.environ, "HOME": "/tmp"})
     assert res.returncode == 1, res.stderr
     assert "CAP_SYS_ADMIN" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_run_stats_shown_when_on(firewall, capsys) -> None:  # type: ignore[no-untyped-def]
+    """With BPF_ENABLE_STATS on, run_time_ns and run_cnt appear (bpftool's keys), and
+    the count is the runs made."""
+    from pybpf.kernel import enable_stats
+    prog = firewall.programs["xdp_firewall"].handle
+    with enable_stats():
+        before = prog.info(insns=False).run_cnt
+        prog.test_run(bytes(64), repeat=7)
+        rc, out, _ = run_cli(capsys, "prog", "show", str(prog.id), "-j")
+        mine = json.loads(out)
+        assert mine["run_cnt"] - before == 7 and mine["run_time_ns"] > 0
+        theirs = bpftool("prog", "show", "id", str(prog.id))
+        assert set(mine) == set(theirs) - {"pids"}
+        assert mine["run_cnt"] == theirs["run_cnt"]
+        rc, out, _ = run_cli(capsys, "prog", "show", str(prog.id))
+        assert f" run_time_ns {mine['run_time_ns']} run_cnt {mine['run_cnt']}" in out

@@ -54,13 +54,14 @@ def _one_map(words: list[str]) -> tuple[Any, list[str]]:
 
 
 def _key_value(rest: list[str], need_value: bool) -> tuple[list[str], list[str]]:
-    """bpftool's `key K... [value V...]`, or pybpf's `K [V]` (one word each)."""
+    """bpftool's `key K... [value V...]`, or pybpf's `K [V]` (one word each, or a `hex`
+    value after a one-word key)."""
     words = rest[1:] if rest[:1] == ["key"] else rest
     if "value" in words:
         at = words.index("value")
         key, value = words[:at], words[at + 1:]
-    elif need_value and len(words) == 2:
-        key, value = words[:1], words[1:]
+    elif need_value and (len(words) == 2 or (len(words) > 2 and words[1] == "hex")):
+        key, value = words[:1], words[1:]  # KEY VALUE, KEY hex VALUE...
     else:
         key, value = words, []
     if not key:
