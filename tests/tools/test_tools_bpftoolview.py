@@ -206,6 +206,7 @@ def test_missing_privilege_names_the_capability() -> None:
                          env={**os.environ, "HOME": "/tmp"})
     assert res.returncode == 1, res.stderr
     assert "CAP_SYS_ADMIN" in res.stderr and "Traceback" not in res.stderr
+    assert "refused pybpf prog list" in res.stderr
 
 
 def test_run_stats_shown_when_on(firewall, capsys) -> None:  # type: ignore[no-untyped-def]

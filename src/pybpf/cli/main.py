@@ -54,7 +54,8 @@ def _error_text(err: PyBPFError, args: argparse.Namespace) -> str:
     backend = getattr(args, "backend", None) or "kernel"  # commands without one: kernel
     if get_backend(backend).caps.host_bpf and is_permission_error(err):
         need = getattr(args, "need_caps", None) or ["CAP_BPF"]
-        what = f"{args.command} {getattr(args, 'file', '') or ''}".strip()
+        what = " ".join(str(w) for w in (args.command, getattr(args, "what", None),
+                                         getattr(args, "file", None)) if w)
         return permission_message(f"the kernel refused pybpf {what}", need)
     return str(err)
 
