@@ -189,6 +189,8 @@ def test_no_such_objects(capsys) -> None:  # type: ignore[no-untyped-def]
                        (["prog", "show", "name", "no_such_prog_x"], "no program with name"),
                        (["prog", "show", "pinned", "/sys/fs/bpf/no/such"], "nothing is pinned"),
                        (["prog", "show", "abc"], "not a program id"),
+                       (["prog", "show", "pinned", "/etc/passwd"], "not on a BPF file system"),
+                       (["map", "show", "pinned", "/sys/fs/bpf"], "is a directory"),
                        (["prog", "show", "wrong", "x"], "choose the program"),
                        (["map", "show", "4294967295"], "no map with id 4294967295"),
                        (["map", "dump", "name", "no_such_map_x"], "no map with name")):

@@ -98,3 +98,6 @@ def test_cgroup_errors(capsys) -> None:  # type: ignore[no-untyped-def]
     assert rc == 1 and "no cgroup /no/such/root" in err
     rc, _, err = run_cli(capsys, "cgroup", "show", "/etc/hostname")
     assert rc == 1 and "not a cgroup directory" in err
+    for argv in (["tree", "/"], ["tree", "/proc"], ["show", "/tmp"]):  # never walk them
+        rc, _, err = run_cli(capsys, "cgroup", *argv)
+        assert rc == 1 and "not a cgroup" in err and "file system" in err, (argv, err)

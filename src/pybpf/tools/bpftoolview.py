@@ -160,9 +160,13 @@ def map_details(how: str, what: str) -> list[MapDetail]:
 def _pinned(path: str, kind: str) -> Any:
     if not os.path.exists(path):
         raise NoSuchObjectError(f"nothing is pinned at {path}")
+    what = "program" if kind == "prog" else kind
     if os.path.isdir(path):
-        raise NoSuchObjectError(f"{path} is a directory, not a pinned "
-                                f"{'program' if kind == 'prog' else kind}")
+        raise NoSuchObjectError(f"{path} is a directory, not a pinned {what}")
+    from ..kernel.objects import is_bpffs
+    if not is_bpffs(path):
+        raise NoSuchObjectError(f"{path} is not on a BPF file system (bpffs): not a pinned "
+                                f"{what}")
     return pinned_fd(path, kind)
 
 

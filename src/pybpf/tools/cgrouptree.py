@@ -72,8 +72,18 @@ def _record(a: CgroupAttachment, effective: bool) -> dict[str, Any]:
     return rec
 
 
+def _check_cgroup2(path: str) -> None:
+    from ..kernel.objects import fs_type
+    kind = fs_type(path)
+    if kind is not None and kind != "cgroup2":
+        raise CgroupError(f"{path} is not a cgroup: it is on a {kind} file system, not "
+                          "cgroup2")
+
+
 def cgroup_programs(path: str, *, effective: bool = False) -> list[dict[str, Any]]:
     """The programs of one cgroup (directory on a cgroup v2 mount)."""
+    if os.path.isdir(path):
+        _check_cgroup2(path)
     fd = _open(path)
     try:
         found = cgroup_attachments(fd, [int(t) for t in AttachType], effective=effective)
@@ -82,16 +92,20 @@ def cgroup_programs(path: str, *, effective: bool = False) -> list[dict[str, Any
     return [_record(a, effective) for a in found]
 
 
-def _walk(root: str) -> Iterator[str]:
-    """Every cgroup under `root`, pre-order, children in name order."""
+def _walk(root: str, dev: int) -> Iterator[str]:
+    """Every cgroup under `root`, pre-order, children in name order (not crossing into
+    another file system)."""
     yield root
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError:
         return
     for e in entries:
-        if e.is_dir(follow_symlinks=False):
-            yield from _walk(e.path)
+        try:
+            if e.is_dir(follow_symlinks=False) and e.stat(follow_symlinks=False).st_dev == dev:
+                yield from _walk(e.path, dev)
+        except OSError:
+            continue  # removed while walked
 
 
 def cgroup_tree(root: str | None = None, *, effective: bool = False) -> list[dict[str, Any]]:
@@ -104,8 +118,9 @@ def cgroup_tree(root: str | None = None, *, effective: bool = False) -> list[dic
                               "/sys/fs/cgroup)")
     if not os.path.isdir(root):
         raise CgroupError(f"no cgroup {root}: it does not exist")
+    _check_cgroup2(root)
     out = []
-    for path in _walk(root.rstrip("/") or "/"):
+    for path in _walk(root.rstrip("/") or "/", os.stat(root).st_dev):
         try:
             progs = cgroup_programs(path, effective=effective)
         except CgroupError:
