@@ -127,3 +127,25 @@ def test_parse_bytes_hostile_input() -> None:
                              ([], 4, "no key"), (["1", "2", "300"], 3, "give 3 bytes")):
         with pytest.raises(MapViewError, match=msg):
             parse_bytes(words, size, "key")
+
+
+def test_prog_array_dump_matches_bpftool(capsys) -> None:  # type: ignore[no-untyped-def]
+    """A prog array reads back the ids of the programs in its slots, byte for byte as
+    bpftool prints them."""
+    from pathlib import Path
+
+    import pybpf
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    with pybpf.load(examples / "tailcall_dispatch.o").instantiate("kernel") as obj:
+        jt = obj.maps["jump_table"]
+        mid = str(kernel.map_get_info(jt.fd).id)
+        rc, out, err = run_cli(capsys, "map", "dump", mid, "-j")
+        assert rc == 0, err
+        mine = json.loads(out)
+        ids = {p.handle.id for n, p in obj.programs.items() if n != "dispatcher"}
+        assert {int.from_bytes(bytes(int(b, 16) for b in r["value"]), "little")
+                for r in mine} == ids
+        assert mine == _bpftool("map", "dump", "id", mid)
+        rc, out, _ = run_cli(capsys, "map", "show", mid, "-j")
+        assert json.loads(out)["owner_prog_type"] == "xdp"
+        assert json.loads(out) == _bpftool("map", "show", "id", mid)

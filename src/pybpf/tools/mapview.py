@@ -28,8 +28,6 @@ from ..kernel.maps import Map
 NOT_DUMPABLE = {MapType.QUEUE: "a queue", MapType.STACK: "a stack",
                 MapType.RINGBUF: "a ring buffer", MapType.USER_RINGBUF: "a user ring buffer",
                 MapType.BLOOM_FILTER: "a bloom filter", MapType.STRUCT_OPS: "struct_ops"}
-# maps whose values user space reads as the id of the object in the slot
-ID_VALUES = {MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS}
 
 
 class MapViewError(PyBPFError):
@@ -118,8 +116,6 @@ class MapView:
             vdec = self._decode(i.btf_value_type_id, value)
             if vdec is not None:
                 fmt["value"] = vdec
-            elif self.detail.info.type in ID_VALUES:
-                fmt["value"] = int.from_bytes(value[:4], "little")
         if fmt:
             rec["formatted"] = fmt
         return rec
