@@ -15,12 +15,15 @@ from typing import Callable, Sequence
 
 from ..backend import get_backend
 from ..errors import PyBPFError
-from . import asm, bench, build, features, fuzz, net, obj, prog, run, trace, verify
+from . import (asm, bench, build, cgroup, features, fuzz, maps, net, obj, prog, run, trace,
+               verify)
 from .common import Parser
 
 # the command groups, in the order of `pybpf --help`
 COMMAND_GROUPS: tuple[ModuleType, ...] = (asm, build, run, verify, fuzz, obj, features, net,
-                                          prog, bench, trace)
+                                          prog, bench, trace,
+                                          maps,
+                                          cgroup)
 
 
 def _version() -> str:
@@ -51,7 +54,8 @@ def _error_text(err: PyBPFError, args: argparse.Namespace) -> str:
     backend = getattr(args, "backend", None) or "kernel"  # commands without one: kernel
     if get_backend(backend).caps.host_bpf and is_permission_error(err):
         need = getattr(args, "need_caps", None) or ["CAP_BPF"]
-        what = f"{args.command} {getattr(args, 'file', '') or ''}".strip()
+        what = " ".join(str(w) for w in (args.command, getattr(args, "what", None),
+                                         getattr(args, "file", None)) if w)
         return permission_message(f"the kernel refused pybpf {what}", need)
     return str(err)
 

@@ -45,6 +45,13 @@ def cmd_btf_dump(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_btf_list(args: argparse.Namespace) -> int:
+    from ..tools.bpftoolview import btf_list, format_btf
+    records = btf_list()
+    print(json.dumps(records) if args.json else "\n".join(format_btf(r) for r in records))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """The obj and btf groups."""
     osub = command_group(sub, "obj", "BPF ELF objects")
@@ -62,3 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="raw: one line per type (default); c: C declarations")
     json_option(tdump)
     tdump.set_defaults(fn=cmd_btf_dump)
+    bl = tsub.add_parser("list", help="every BTF object in the kernel, with the programs "
+                                      "and maps that use it (as bpftool btf list)")
+    json_option(bl, "bpftool's JSON")
+    bl.set_defaults(fn=cmd_btf_list, need_caps=["CAP_SYS_ADMIN"])

@@ -203,9 +203,89 @@ def _print_prog_load(results: list[dict[str, Any]], as_json: bool) -> int:
     return 1 if rejected else 0
 
 
+def object_selector(words: list[str], kind: str, hows: tuple[str, ...]) -> tuple[str, str]:
+    """bpftool's object syntax: `ID`, `id ID`, `pinned PATH`, `tag TAG`, `name NAME`."""
+    if len(words) == 1 and words[0] not in hows:
+        return "id", words[0]
+    if len(words) == 2 and words[0] in hows:
+        return words[0], words[1]
+    raise CLIError(f"choose the {kind} as ID or {' | '.join(f'{h} {h.upper()}' for h in hows)}"
+                   f", got {' '.join(words) or 'nothing'}")
+
+
+_PROG_HOWS = ("id", "pinned", "tag", "name")
+
+
+def cmd_prog_show(args: argparse.Namespace) -> int:
+    """`prog list` and `prog show [PROG]`: bpftool's records and layout."""
+    from ..tools.bpftoolview import format_prog, prog_details, prog_list, prog_record
+    if args.what == "list" or not args.prog:
+        records = prog_list()
+        single = False
+    else:
+        how, what = object_selector(args.prog, "program", _PROG_HOWS)
+        records = [prog_record(d) for d in prog_details(how, what)]
+        single = len(records) == 1  # as bpftool: an object for one, an array for more
+    if args.json:
+        print(json.dumps(records[0] if single else records))
+    else:
+        for rec in records:
+            print(format_prog(rec))
+    return 0
+
+
+def cmd_prog_dump(args: argparse.Namespace) -> int:
+    """`prog dump xlated|jited PROG`."""
+    from ..tools import progdump
+    from ..tools.bpftoolview import prog_details
+    how, what = object_selector(args.prog, "program", _PROG_HOWS)
+    details = prog_details(how, what, insns=True)
+    dumps: list[Any] = []
+    for d in details:
+        if args.kind == "xlated":
+            lines = progdump.xlated_lines(d)
+            if args.json:
+                dumps.append(progdump.xlated_json(lines, opcodes=args.opcodes,
+                                                  linum=args.linum))
+            else:
+                dumps.append(progdump.format_xlated(lines, opcodes=args.opcodes,
+                                                    linum=args.linum))
+        else:
+            dump = progdump.jited_dump(d, use_disassembler=not args.opcodes)
+            dumps.append(progdump.jited_json(dump) if args.json
+                         else progdump.format_jited(dump))
+    if args.json:
+        print(json.dumps(dumps[0] if len(dumps) == 1 else dumps))
+    else:
+        sys.stdout.write("\n".join(dumps))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """The prog group."""
     prsub = command_group(sub, "prog", "programs in the kernel")
+    ps = prsub.add_parser("list", help="every loaded program (as bpftool prog list)")
+    json_option(ps, "bpftool's JSON")
+    ps.set_defaults(fn=cmd_prog_show, need_caps=["CAP_SYS_ADMIN"], prog=[])
+    ps = prsub.add_parser("show", help="programs by ID, `id ID`, `pinned PATH`, `tag TAG` or "
+                                       "`name NAME` (all without one)")
+    ps.add_argument("prog", nargs="*", metavar="PROG",
+                    help="ID, or id ID | pinned PATH | tag TAG | name NAME")
+    json_option(ps, "bpftool's JSON")
+    ps.set_defaults(fn=cmd_prog_show, need_caps=["CAP_SYS_ADMIN"])
+    pd = prsub.add_parser("dump", help="a loaded program's code: `xlated` (the bytecode after "
+                                       "the verifier, with source lines from line info) or "
+                                       "`jited` (the native code)")
+    pd.add_argument("kind", choices=["xlated", "jited"],
+                    help="xlated: the verifier's bytecode; jited: the native code")
+    pd.add_argument("prog", nargs="+", metavar="PROG",
+                    help="ID, or id ID | pinned PATH | tag TAG | name NAME")
+    pd.add_argument("--opcodes", action="store_true",
+                    help="xlated: each instruction's bytes too; jited: hex bytes only")
+    pd.add_argument("--linum", action="store_true",
+                    help="xlated: the file, line and column of each source line")
+    json_option(pd, "bpftool's JSON")
+    pd.set_defaults(fn=cmd_prog_dump, need_caps=["CAP_SYS_ADMIN"])
     pl = prsub.add_parser("load", help="load into the kernel and print the verifier log "
                                        "(exit 0 accepted, 1 rejected)")
     pl.add_argument("file", help="an ELF object (each program's type from SEC()), or "

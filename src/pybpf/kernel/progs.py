@@ -48,13 +48,16 @@ def prog_load(prog_type: int, insns: "bytes | bytearray | memoryview | Iterable[
               attach_prog_fd: "int | FD | Owner" = 0, prog_ifindex: int = 0,
               prog_btf_fd: "int | FD | Owner" = 0,
               fd_array: "Sequence[int | FD | Owner] | None" = None,
-              func_info: "Sequence[tuple[int, int]] | None" = None) -> "Program":
+              func_info: "Sequence[tuple[int, int]] | None" = None,
+              line_info: "Sequence[tuple[int, int, int, int]] | None" = None) -> "Program":
     """BPF_PROG_LOAD. `insns` is bytecode or Instructions. log_level 0/1/2 (| BPF_LOG_STATS);
     with a log the buffer starts at `log_size` and grows (ENOSPC retry) until the whole
     log fits; the log is kept as `Program.log`. A rejection raises KernelVerifierError
     (also the errno's class) carrying the full verifier log (the load is retried at
     log_level 1 for it when log_level is 0). `func_info` is (insn offset, BTF FUNC id)
-    per function, with `prog_btf_fd` the BTF they refer to."""
+    per function, with `prog_btf_fd` the BTF they refer to; `line_info` is (insn offset,
+    file name offset, line text offset, line << 10 | column) per source line, the
+    offsets into that BTF's strings (the kernel checks them: EINVAL with a log line)."""
     code = _code_bytes(insns)
     finfo = None
     if func_info:
@@ -75,6 +78,12 @@ def prog_load(prog_type: int, insns: "bytes | bytearray | memoryview | Iterable[
         attr.func_info_rec_size = 8
         attr.func_info = ctypes.addressof(finfo)
         attr.func_info_cnt = len(func_info or ())
+    linfo = None
+    if line_info:
+        linfo = (ctypes.c_uint32 * (4 * len(line_info)))(*[v for rec in line_info for v in rec])
+        attr.line_info_rec_size = 16
+        attr.line_info = ctypes.addressof(linfo)
+        attr.line_info_cnt = len(line_info)
 
     def set_log(a: abi.ProgLoadAttr, addr: int, size: int, level: int) -> None:
         a.log_buf, a.log_size, a.log_level = addr, size, level

@@ -4,6 +4,7 @@ of the VM side (pybpf.vm, pybpf.helpers, pybpf.progtypes, the VM maps)."""
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING, Any
 
 from .. import isa
@@ -50,17 +51,31 @@ class KernelBackend:
         from .. import kernel
         from ..kernel.errors import verifier_error
         attach_btf_id, attach_type = _attach_btf_id(pspec, cache)
-        btf = _kernel_btf(spec, obj) if pspec.func_info else None
+        btf = _kernel_btf(spec, obj) if pspec.func_info or pspec.line_info else None
+        lines = _line_records(pspec, code, obj) if btf is not None else None
+
+        def load(line_info: "list[tuple[int, int, int, int]] | None") -> Any:
+            return kernel.prog_load(pspec.type, code, pspec.license or spec.license or "GPL",
+                                    log_level=cache.get("log_level", 0),
+                                    expected_attach_type=attach_type,
+                                    name=kernel_name(pspec.name),
+                                    kern_version=pspec.kern_version,
+                                    prog_flags=pspec.flags, attach_btf_id=attach_btf_id,
+                                    prog_btf_fd=btf if btf is not None else 0,
+                                    func_info=[(f.pc, f.type_id) for f in pspec.func_info]
+                                    if btf is not None and pspec.func_info else None,
+                                    line_info=line_info)
         try:
-            handle = kernel.prog_load(pspec.type, code, pspec.license or spec.license or "GPL",
-                                      log_level=cache.get("log_level", 0),
-                                      expected_attach_type=attach_type,
-                                      name=kernel_name(pspec.name),
-                                      kern_version=pspec.kern_version,
-                                      prog_flags=pspec.flags, attach_btf_id=attach_btf_id,
-                                      prog_btf_fd=btf if btf is not None else 0,
-                                      func_info=[(f.pc, f.type_id) for f in pspec.func_info]
-                                      if btf is not None else None)
+            try:
+                handle = load(lines)
+            except kernel.KernelVerifierError as e:
+                # line info is for people reading dumps: a program the kernel takes
+                # without it still loads (the warning says why it went)
+                if not lines or e.errno != errno.EINVAL or "line_info" not in e.log:
+                    raise
+                obj.warnings.append(f"program {pspec.name}: the kernel refused its line "
+                                    f"info ({e.reason}); loaded without it")
+                handle = load(None)
         except kernel.KernelVerifierError as e:
             raise verifier_error(e.errno, e.log, e.cmd,
                                  f"program {pspec.name} ({pspec.section})") from None
@@ -163,10 +178,52 @@ def _kernel_btf(spec: "ObjectSpec", obj: "Object") -> Any:
     try:
         sizes = {name: size for name, _, size in spec.sections}
         clean = sanitize_for_kernel(spec.btf, sizes, spec.symbol_offsets)
+        strings = clean.btf.strings
+        for p in spec.programs.values():  # the source lines line info points to
+            for li in p.line_info:
+                strings.add(li.file)
+                strings.add(li.line)
         obj.__dict__["btf"] = kernel.btf_load(encode(clean.btf))
+        obj.__dict__["btf_strings"] = strings
     except PyBPFError as e:
         obj.warnings.append(f"BTF not loaded into the kernel: {e}")
     return obj.__dict__["btf"]
+
+
+def _line_records(pspec: "ProgramSpec", code: bytes,
+                  obj: "Object") -> "list[tuple[int, int, int, int]] | None":
+    """The program's line info as the kernel takes it (insn, file and line string
+    offsets in the loaded BTF, line << 10 | column), or None (with a warning when there
+    was some) where it cannot be: the kernel wants one record at the start of every
+    function, strictly increasing instructions, none on an lddw's second half."""
+    strings = obj.__dict__.get("btf_strings")
+    if strings is None or not pspec.line_info:
+        return None
+    n = len(code) // 8
+    second = set()
+    pc = 0
+    while pc < n:
+        if code[pc * 8] == isa.OPCODE_LDDW:
+            second.add(pc + 1)
+            pc += 2
+        else:
+            pc += 1
+    recs: list[tuple[int, int, int, int]] = []
+    for li in sorted(pspec.line_info, key=lambda r: r.pc):
+        if (recs and li.pc <= recs[-1][0]) or li.pc >= n or li.pc in second:
+            continue
+        file_off, line_off = strings.find(li.file), strings.find(li.line)
+        if file_off is None or line_off is None:
+            continue
+        recs.append((li.pc, file_off, line_off,
+                     min(li.line_num, 0x3FFFFF) << 10 | min(max(li.column, 0), 0x3FF)))
+    starts = {start for _, start in pspec.functions} | {f.pc for f in pspec.func_info}
+    missing = sorted(starts - {r[0] for r in recs})
+    if missing:
+        obj.warnings.append(f"program {pspec.name}: no line info at the start of the "
+                            f"function at insn {missing[0]}; loaded without line info")
+        return None
+    return recs
 
 
 def _attach_btf_id(pspec: "ProgramSpec", cache: dict[str, Any]) -> tuple[int, int]:
