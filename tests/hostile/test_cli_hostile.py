@@ -66,10 +66,34 @@ def test_ctrl_c_stops_the_campaign_with_the_counts_so_far(tmp_path: Path) -> Non
                              "1000000", "--seed", "3", "--json", "--out", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    time.sleep(5)
+    _wait_for_worker_cpu(proc.pid, seconds=2.0, deadline=time.monotonic() + 120)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     d = json.loads(out)
     assert d["interrupted"] and 0 < sum(t["cases"] for t in d["targets"].values()) < 1000000
     assert all(t["exceptions"] == 0 for t in d["targets"].values())  # no worker was hit
+
+
+def _wait_for_worker_cpu(pid: int, seconds: float, deadline: float) -> None:
+    """Wait until the campaign's workers have used `seconds` of CPU (imports done and cases
+    run), whatever the machine's load: a fixed sleep fails on a busy machine."""
+    import os
+    import time
+    tick = os.sysconf("SC_CLK_TCK")
+    while time.monotonic() < deadline:
+        used = 0.0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                children = open(f"/proc/{pid}/task/{tid}/children").read().split()
+            except OSError:
+                continue
+            for child in children:
+                try:
+                    fields = open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                used += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        if used >= seconds:
+            return
+        time.sleep(0.1)
