@@ -10,14 +10,17 @@
   events, raw tracepoints, socket filters, XDP, tc (tcx or clsact), cgroups); every
   attach returns a `Link`. `netlink`: the rtnetlink messages XDP and tc need;
   `tracefs`: where tracefs is and tracepoint ids.
-* `perfbuf`: PerfBuffer, the per-CPU rings bpf_perf_event_output writes to.
+* `perfbuf`: PerfBuffer, the per-CPU rings bpf_perf_event_output writes to;
+  `ringbuf`: RingBuffer, the consumer of a BPF ring buffer map; both wait through
+  `eventreader` (poll(timeout), iteration, asyncio). `iter`: BPF iterators read as files.
 """
 
 from __future__ import annotations
 
 from . import abi
 from .abi import AttachType, BpfCmd, LinkType, MapFlag, MapType, ProgType
-from .perfbuf import PerfBuffer
+from .perfbuf import PerfBuffer, PerfSample
+from .ringbuf import RingBuffer
 from .link import (
     CgroupLink,
     Link,
@@ -158,7 +161,8 @@ __all__ = [
     # conformance-style runs
     "RawResult", "RawRunner", "run_raw",
     # attaching
-    "PerfBuffer", "PerfEventLink", "RawTracepointLink", "SocketFilter", "TracefsError",
+    "PerfBuffer", "PerfSample", "RingBuffer",
+    "PerfEventLink", "RawTracepointLink", "SocketFilter", "TracefsError",
     "attach_perf_event",
     "attach_raw_tracepoint", "attach_socket", "attach_tracepoint", "attach_tracing",
     "perf_event_open",
