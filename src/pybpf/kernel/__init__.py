@@ -21,6 +21,7 @@ from . import abi
 from .abi import AttachType, BpfCmd, LinkType, MapFlag, MapType, ProgType
 from .perfbuf import PerfBuffer, PerfSample
 from .ringbuf import RingBuffer
+from .iter import IterLink, attach_iter, read_iter
 from .link import (
     CgroupLink,
     Link,
@@ -161,7 +162,7 @@ __all__ = [
     # conformance-style runs
     "RawResult", "RawRunner", "run_raw",
     # attaching
-    "PerfBuffer", "PerfSample", "RingBuffer",
+    "PerfBuffer", "PerfSample", "RingBuffer", "IterLink", "attach_iter", "read_iter",
     "PerfEventLink", "RawTracepointLink", "SocketFilter", "TracefsError",
     "attach_perf_event",
     "attach_raw_tracepoint", "attach_socket", "attach_tracepoint", "attach_tracing",
