@@ -50,7 +50,7 @@ def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--max-rows", type=positive_int, metavar="N", default=d(20),
                    help="entries shown per map (default 20)")
     if suppress:
-        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+        p.add_argument("--json", "-j", action="store_true", default=argparse.SUPPRESS,
                        help="one JSON object per line")
     else:
         json_option(p, "one JSON object per line")
@@ -83,6 +83,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     rt.add_argument("target", metavar="NAME", help="e.g. sys_enter")
     up = hooks.add_parser("uprobe", help="a uprobe on a function of a binary")
     up.add_argument("target", metavar="PATH:SYM", help="e.g. /bin/bash:readline")
+    caps = ["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN"]
     for p in (x, t, c, tp, rt, up):
         _common(p, suppress=True)
-    ap.set_defaults(fn=cmd_attach, need_caps=["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN"])
+        p.set_defaults(fn=cmd_attach, need_caps=caps)
+    ap.set_defaults(fn=cmd_attach, need_caps=caps)
