@@ -25,7 +25,9 @@ def cmd_attach(args: argparse.Namespace) -> int:
     req = AttachRequest(path=args.file, hook=hook, target=target, program=args.program,
                         mode=getattr(args, "mode", "skb"),
                         direction=getattr(args, "direction", None),
-                        attach_type=getattr(args, "attach_type", None), pin=args.pin)
+                        attach_type=getattr(args, "attach_type", None), pin=args.pin,
+                        sets=(args.set or []) + (getattr(args, "set_after_hook", None) or []),
+                        maps=(args.map or []) + (getattr(args, "map_after_hook", None) or []))
     if not os.path.isfile(args.file):
         raise CLIError(f"{args.file}: no such file")
     if not is_elf(args.file):
@@ -49,6 +51,13 @@ def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
                    help="seconds between redraws (default 1)")
     p.add_argument("--max-rows", type=positive_int, metavar="N", default=d(20),
                    help="entries shown per map (default 20)")
+    # repeatable: given before and after the hook they add up (two dests, joined later)
+    suffix = "_after_hook" if suppress else ""
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", dest="set" + suffix,
+                   help="set a global variable (e.g. a .rodata config) before loading; "
+                        "typed by BTF")
+    p.add_argument("--map", action="append", metavar="NAME=@FILE.json", dest="map" + suffix,
+                   help="fill a map from JSON before attaching (as pybpf run --map)")
     if suppress:
         p.add_argument("--json", "-j", action="store_true", default=argparse.SUPPRESS,
                        help="one JSON object per line")

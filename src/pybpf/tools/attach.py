@@ -46,6 +46,8 @@ class AttachRequest:
     direction: str | None = None
     attach_type: str | None = None
     pin: str | None = None
+    sets: list[str] | None = None  # NAME=VALUE: globals set before loading
+    maps: list[str] | None = None  # NAME=@FILE.json or NAME=JSON: maps filled before attaching
 
     def where(self) -> str:
         if self.hook == "section":
@@ -193,13 +195,16 @@ def attach_live(out: TextIO, req: AttachRequest, *, interval: float = 1.0,
     check_target(req)
     if req.pin is not None and os.path.exists(req.pin):
         raise ToolError(f"--pin {req.pin}: the path exists already")
+    from ..objects.session import apply_sets, fill_maps
     spec = load(req.path)
+    apply_sets(spec, req.sets)
     name = choose_program(spec, req)
     screen = Screen(out, tty)
     last: dict[str, Any] = {}
     prev: dict[tuple[str, str], Any] = {}
     with _Signals() as sigs, spec.instantiate("kernel", programs=[name]) as obj:
         prog = obj.programs[name]
+        fill_maps(obj, req.maps)
         link = attach_program(prog, req)
         pinned = False
         if req.pin is not None:
