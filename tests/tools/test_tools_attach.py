@@ -177,6 +177,44 @@ def test_cgroup_counts_one_process(nothing_left: None) -> None:  # noqa: F811
     assert stats[0]["packets"] == 0
 
 
+def _attach_json(*args: str, then: Any) -> list[dict[str, Any]]:
+    """`pybpf attach --json ARGS` in this namespace; `then()` runs once it attached."""
+    p = subprocess.Popen([*PYBPF, "attach", *args, "--json"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        first = json.loads(p.stdout.readline() if p.stdout else "{}")
+        assert "attached" in first, p.stderr.read() if p.stderr else ""
+        then()
+        return [first] + _json_run(p)
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+def test_uprobe_on_a_library_function() -> None:
+    """uprobe libc.so.6:getpid (a bare library name, found as libbpf finds it): a child
+    calling getpid() 20 times is counted in the program's map."""
+    script = "import os\nfor _ in range(20): os.getpid()\n"
+    lines = _attach_json(str(ROOT / "tests/progtypes/data/uprobe/uprobe.o"), "-p",
+                         "probe_entry", "uprobe", "libc.so.6:getpid", "--duration", "1.5",
+                         then=lambda: subprocess.run([sys.executable, "-c", script],
+                                                     check=True))
+    assert lines[0]["attached"]["target"] == "uprobe /lib/x86_64-linux-gnu/libc.so.6:getpid" \
+        or lines[0]["attached"]["target"].endswith("libc.so.6:getpid")
+    hits = {e["key"]: e["value"]["hits"] for e in lines[-2]["maps"]["records"]}
+    assert hits[0] >= 20 and hits[1] == 0  # the uretprobe was not attached
+
+
+def test_raw_tracepoint_sees_an_exec() -> None:
+    lines = _attach_json(str(ROOT / "tests/progtypes/data/tracing/helpers.o"), "-p",
+                         "task_info", "raw_tracepoint", "sched_process_exec",
+                         "--duration", "1.5",
+                         then=lambda: subprocess.run(["/bin/true"], check=True))
+    io = lines[-2]["maps"][".bss"]["io"]
+    assert io["vals"][0] >> 32 > 0  # a process's pid_tgid
+    assert io["ret"] == 0 and io["vals"][2] == 0  # bpf_get_current_comm succeeded
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_detaches(veth: VethPair, sig: int) -> None:
     p = _start(veth, FIREWALL, "xdp", "pa")
@@ -234,6 +272,12 @@ def test_pin_leaves_the_link_attached() -> None:
     ([TP_SYSCALLS, "tracepoint", "raw_syscalls:sys_enter"], "choose one with --program"),
     ([FIREWALL, "--program", "xdp_firewall", "tracepoint", "a:b"], "no tracepoint a:b"),
     ([TP_SYSCALLS, "--program", "count_sys_enter", "xdp", "lo"], "does not attach to xdp"),
+    ([TP_SYSCALLS, "-p", "count_sys_enter", "tracepoint", "raw_syscalls:sys_enter", "--pin",
+      "/tmp/pybpf-not-bpffs"], "/tmp is not on a BPF filesystem"),
+    ([TP_SYSCALLS, "-p", "count_sys_enter", "tracepoint", "raw_syscalls:sys_enter", "--pin",
+      "/sys/fs/bpf/pybpf-no-dir/x"], "no such directory /sys/fs/bpf/pybpf-no-dir"),
+    ([FIREWALL, "--set", "nosuchvar=1", "xdp", "lo"], "nosuchvar"),
+    ([FIREWALL, "xdp", "lo", "--map", "blocklist=[1"], "--map blocklist"),
 ])
 def test_bad_targets_are_one_line(args: list[str], message: str) -> None:
     r = subprocess.run([*PYBPF, "attach", *args], capture_output=True, text=True,

@@ -88,6 +88,19 @@ def check_target(req: AttachRequest) -> None:
         raise ToolError("raw_tracepoint needs a tracepoint name (e.g. sys_enter)")
 
 
+def check_pin_path(path: str) -> None:
+    """A pin path must be new, in an existing directory of a BPF filesystem."""
+    from ..kernel import is_bpffs
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.lexists(path):
+        raise ToolError(f"--pin {path}: the path exists already")
+    if not os.path.isdir(parent):
+        raise ToolError(f"--pin {path}: no such directory {parent}")
+    if not is_bpffs(parent):
+        raise ToolError(f"--pin {path}: {parent} is not on a BPF filesystem (bpffs); pin "
+                        "under /sys/fs/bpf")
+
+
 def split_tracepoint(text: str) -> tuple[str, str]:
     cat, sep, name = text.replace("/", ":", 1).partition(":")
     if not sep or not cat or not name:
@@ -151,9 +164,14 @@ def attach_program(prog: Any, req: AttachRequest) -> Any:
     if req.hook == "raw_tracepoint":
         return prog.attach_raw_tracepoint(t)
     if req.hook == "uprobe":
+        from ..objects.instance import resolve_binary_path
         path, sym = split_uprobe(t)
         base, plus, off = sym.partition("+")
-        return prog.attach_uprobe(path, base, int(off, 0) if plus else None)
+        try:
+            offset = int(off, 0) if plus else None
+        except ValueError:
+            raise ToolError(f"uprobe {t!r}: bad offset {off!r}") from None
+        return prog.attach_uprobe(resolve_binary_path(path), base, offset)
     return prog.attach()
 
 
@@ -193,8 +211,8 @@ def attach_live(out: TextIO, req: AttachRequest, *, interval: float = 1.0,
     from .perms import kernel_gate
     kernel_gate("pybpf attach", ["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN"], require=False)
     check_target(req)
-    if req.pin is not None and os.path.exists(req.pin):
-        raise ToolError(f"--pin {req.pin}: the path exists already")
+    if req.pin is not None:
+        check_pin_path(req.pin)
     from ..objects.session import apply_sets, fill_maps
     spec = load(req.path)
     apply_sets(spec, req.sets)
