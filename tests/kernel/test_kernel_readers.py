@@ -91,6 +91,18 @@ def test_ringbuf_iteration_and_callback(ring: Any) -> None:
         assert len(first) == 7 and seen == first
 
 
+def test_iteration_ends_when_another_thread_closes(ring: Any) -> None:
+    rb = RingBuffer(ring.maps["events"])
+    _run(ring, "xdp_events", [IPV4] * 3)
+    timer = threading.Timer(0.3, rb.close)
+    timer.start()
+    try:
+        got = list(rb)  # blocks until close()
+    finally:
+        timer.join()
+    assert len(got) == 3 and rb.closed
+
+
 def test_ringbuf_asyncio_async_for_and_add_reader(ring: Any) -> None:
     async def main() -> tuple[list[bytes], list[bytes]]:
         loop = asyncio.get_running_loop()

@@ -104,10 +104,14 @@ class EventReader(Generic[R]):
             self.wait(step)
 
     def __iter__(self) -> Iterator[R]:
-        """Records as they come, until the reader is closed."""
-        while not self.closed:
+        """Records as they come, until the reader is closed (by another thread, or
+        by the loop's body)."""
+        while True:
             if not self._pending:
-                self._pending.extend(self.poll(self.wake_slice))
+                try:
+                    self._pending.extend(self.poll(self.wake_slice))
+                except ReaderClosedError:
+                    return
                 continue
             yield self._pending.popleft()
 

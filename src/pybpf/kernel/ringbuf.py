@@ -147,7 +147,10 @@ class RingBuffer(EventReader[bytes]):
             self._data.release()
             del self._data
         for m in self._maps:
-            m.close()
+            try:
+                m.close()
+            except BufferError:  # a consume() in another thread holds a slice: GC frees it
+                pass
         self._maps.clear()
 
     def __enter__(self) -> "RingBuffer":
