@@ -12,14 +12,18 @@
   flow_dissector on a namespace, sk_msg / sk_skb on a sockmap); every attach returns a
   `Link`. `usdt`: USDT notes and argument specs. `netlink`: the rtnetlink messages XDP and tc need;
   `tracefs`: where tracefs is and tracepoint ids.
-* `perfbuf`: PerfBuffer, the per-CPU rings bpf_perf_event_output writes to.
+* `perfbuf`: PerfBuffer, the per-CPU rings bpf_perf_event_output writes to;
+  `ringbuf`: RingBuffer, the consumer of a BPF ring buffer map; both wait through
+  `eventreader` (poll(timeout), iteration, asyncio). `iter`: BPF iterators read as files.
 """
 
 from __future__ import annotations
 
 from . import abi
 from .abi import AttachType, BpfCmd, LinkType, MapFlag, MapType, ProgType
-from .perfbuf import PerfBuffer
+from .perfbuf import PerfBuffer, PerfSample
+from .ringbuf import RingBuffer
+from .iter import IterLink, attach_iter, read_iter
 from .link import (
     CgroupLink,
     Link,
@@ -168,7 +172,8 @@ __all__ = [
     # conformance-style runs
     "RawResult", "RawRunner", "run_raw",
     # attaching
-    "PerfBuffer", "PerfEventLink", "RawTracepointLink", "SocketFilter", "TracefsError",
+    "PerfBuffer", "PerfSample", "RingBuffer", "IterLink", "attach_iter", "read_iter",
+    "PerfEventLink", "RawTracepointLink", "SocketFilter", "TracefsError",
     "attach_perf_event",
     "attach_raw_tracepoint", "attach_socket", "attach_tracepoint", "attach_tracing",
     "perf_event_open",

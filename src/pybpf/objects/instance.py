@@ -252,6 +252,9 @@ def instantiate(spec: ObjectSpec, backend: "Backend | str" = "vm", *, btf_target
                 if target_obj is None:
                     raise ObjectError(f"map {map_name} slot {index} refers to {ref}, which is "
                                       "neither a program nor a map of this object")
+                if not 0 <= index < m.max_entries:  # a hostile .rel.maps offset
+                    raise ObjectError(f"map {map_name} slot {index} is beyond its "
+                                      f"{m.max_entries} entries")
                 m.update(index.to_bytes(4, "little"), getattr(target_obj, "handle", target_obj))
     except BaseException:
         obj.close()
