@@ -1,0 +1,131 @@
+"""LLVM IR to native code with llvmlite (MCJIT, -O2), and the in-process cache of
+compiled programs keyed by the program's bytes and the values its lddw resolve to."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..cfg import ControlFlowGraph
+from ..errors import PyBPFError
+from .codegen import module_ir
+
+
+class JitUnavailable(PyBPFError):
+    """llvmlite cannot produce native code on this host."""
+
+
+ENTRY_TYPE = ctypes.PYFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)  # keeps the GIL
+
+
+@functools.lru_cache(maxsize=1)
+def _llvm() -> Any:
+    try:
+        import llvmlite.binding as llvm
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+    except (ImportError, RuntimeError, OSError) as e:
+        raise JitUnavailable(f"llvmlite cannot load: {e}") from None
+    return llvm
+
+
+def _new_target_machine() -> Any:
+    llvm = _llvm()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(opt=2, jit=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _target_machine() -> Any:
+    """The host's target machine for optimising and printing (never given to an
+    engine: an MCJIT engine owns and frees the one it is created with)."""
+    return _new_target_machine()
+
+
+def available() -> bool:
+    """Whether the JIT works here (llvmlite loads and targets this host)."""
+    try:
+        _target_machine()
+    except JitUnavailable:
+        return False
+    return True
+
+
+@dataclass(eq=False)
+class NativeProgram:
+    """A compiled program: its entry point (`entry(state_address) -> status`), the IR,
+    and the engine that owns the code (kept alive as long as this object)."""
+
+    entry: Callable[[int], int]
+    address: int
+    ir: str
+    compile_ms: float
+    _engine: Any = field(repr=False)
+    _module: Any = field(repr=False)
+
+    def assembly(self) -> str:
+        """The native code as assembly (the optimised module, for `pybpf jit dump`)."""
+        return str(_target_machine().emit_assembly(self._module))
+
+    def optimized_ir(self) -> str:
+        return str(self._module)
+
+
+def compile_ir(ir: str) -> NativeProgram:
+    """Optimise (-O2) and compile a module whose entry is @bpf_main."""
+    llvm = _llvm()
+    tm = _target_machine()
+    t0 = time.perf_counter()
+    try:
+        mod = llvm.parse_assembly(ir)
+        mod.verify()
+    except RuntimeError as e:  # a codegen bug, not the program's fault
+        raise JitUnavailable(f"internal error: LLVM refused the generated IR: {e}") from None
+    pto = llvm.create_pipeline_tuning_options(speed_level=2)
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+    engine = llvm.create_mcjit_compiler(mod, _new_target_machine())
+    engine.finalize_object()
+    address = engine.get_function_address("bpf_main")
+    ms = (time.perf_counter() - t0) * 1000
+    return NativeProgram(ENTRY_TYPE(address), address, ir, ms, engine, mod)
+
+
+class JitCache:
+    """Compiled programs by (bytes, lddw values): loading the same program with the
+    same maps again reuses its native code. Least recently used beyond `size`."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple, NativeProgram] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, code: bytes, cfg: ControlFlowGraph, lddw: dict[int, int]) -> NativeProgram:
+        key = (code, tuple(sorted(lddw.items())))
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return hit
+        native = compile_ir(module_ir(cfg, lddw))
+        with self._lock:
+            self.misses += 1
+            self._entries[key] = native
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return native
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+DEFAULT_CACHE = JitCache()  # the process's compiled code (as the kernel keeps JITed images)
