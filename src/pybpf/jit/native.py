@@ -76,23 +76,34 @@ class NativeProgram:
         return str(self._module)
 
 
+def _optimise(llvm: Any, tm: Any, mod: Any) -> None:
+    """A short pipeline rather than -O2's: inline the memory accessors, promote the
+    register allocas (SROA), fold and tidy. -O2's full pipeline costs 5-10x the time
+    on branchy programs for little gain on what BPF code does."""
+    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=2))
+    mpm = llvm.create_new_module_pass_manager()
+    mpm.add_always_inliner_pass()
+    mpm.add_sroa_pass()
+    mpm.add_instruction_combine_pass()
+    mpm.add_simplify_cfg_pass()
+    mpm.run(mod, pb)
+
+
 def compile_ir(ir: str) -> NativeProgram:
     """Optimise (-O2) and compile a module whose entry is @bpf_main."""
     llvm = _llvm()
     tm = _target_machine()
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     try:
         mod = llvm.parse_assembly(ir)
         mod.verify()
     except RuntimeError as e:  # a codegen bug, not the program's fault
         raise JitUnavailable(f"internal error: LLVM refused the generated IR: {e}") from None
-    pto = llvm.create_pipeline_tuning_options(speed_level=2)
-    pb = llvm.create_pass_builder(tm, pto)
-    pb.getModulePassManager().run(mod, pb)
+    _optimise(llvm, tm, mod)
     engine = llvm.create_mcjit_compiler(mod, _new_target_machine())
     engine.finalize_object()
     address = engine.get_function_address("bpf_main")
-    ms = (time.perf_counter() - t0) * 1000
+    ms = (time.process_time() - t0) * 1000  # CPU time: the host is shared
     return NativeProgram(ENTRY_TYPE(address), address, ir, ms, engine, mod)
 
 
