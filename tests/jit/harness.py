@@ -14,6 +14,7 @@ import random
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pybpf import isa
@@ -23,6 +24,8 @@ from pybpf.hostile.gen_vm import _random_bytecode, _random_insns
 from pybpf.isa import Instruction
 from pybpf.jit import JitVM
 from pybpf.vm import VM, Memory
+
+ROOT = Path(__file__).resolve().parents[2]
 
 _EXTRA = (
     lambda rng: Instruction(isa.BPF_LD | isa.BPF_ABS | rng.choice(list(isa.SIZE_BYTES)[:3]),
@@ -159,7 +162,8 @@ def crash(count: int, seed: int, batch: int = 250) -> tuple[int, list[str]]:
     for first in range(seed, seed + count, batch):
         n = min(batch, seed + count - first)
         p = subprocess.run([sys.executable, "-m", "tests.jit.harness", "child", str(first),
-                            str(n)], capture_output=True, text=True, env=env, timeout=600)
+                            str(n)], capture_output=True, text=True, env=env, timeout=600,
+                           cwd=ROOT)
         if p.returncode != 0:
             died.append(f"cases {first}..{first + n - 1}: exit {p.returncode} "
                         f"{p.stderr.strip()[-400:]}")

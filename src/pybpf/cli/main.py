@@ -15,12 +15,12 @@ from typing import Callable, Sequence
 
 from ..backend import get_backend
 from ..errors import PyBPFError
-from . import asm, bench, build, features, fuzz, net, obj, prog, run, trace, verify
+from . import asm, bench, build, features, fuzz, jit, net, obj, prog, run, trace, verify
 from .common import Parser
 
 # the command groups, in the order of `pybpf --help`
 COMMAND_GROUPS: tuple[ModuleType, ...] = (asm, build, run, verify, fuzz, obj, features, net,
-                                          prog, bench, trace)
+                                          prog, bench, trace, jit)
 
 
 def _version() -> str:

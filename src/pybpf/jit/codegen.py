@@ -54,6 +54,9 @@ class _Fn:
 
     lines: list[str] = field(default_factory=list)
     k: int = 0
+    cur: str = "entry"  # the LLVM block being written
+    # the failure exits (over_budget, depth_fail, static_fail): (pc, from block) pairs
+    fails: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
 
     def t(self) -> str:
         self.k += 1
@@ -64,6 +67,13 @@ class _Fn:
 
     def label(self, name: str) -> None:
         self.lines.append(f"{name}:")
+        self.cur = name
+
+    def fail_to(self, exit_name: str, pc: int) -> str:
+        """Note a branch from the current block to a failure exit at `pc` (the exit's
+        phi gets the pc); returns the exit's label."""
+        self.fails.setdefault(exit_name, []).append((pc, self.cur))
+        return f"%{exit_name}"
 
     def new_label(self) -> str:
         self.k += 1
@@ -127,14 +137,14 @@ class Codegen:
     def module(self) -> str:
         """The whole module: the runtime functions and @bpf_main."""
         body = self._body()
-        return runtime_ir() + body
+        return runtime_ir() + body + _REPEAT
 
     def _prologue(self) -> list[str]:
         f = _Fn()
         f.k = 1_000_000_000  # names apart from the body's
         for r in range(11):
             f.emit(f"%R{r} = alloca i64")
-        for name in ("N", "MG", "DEPTH", "FAIL", "EPC"):
+        for name in ("N", "MG", "DEPTH", "FAIL"):
             f.emit(f"%{name} = alloca i64")
         for name in _SAVED:
             f.emit(f"%F_{name} = alloca [{MAX_CALL_FRAMES} x i64]")
@@ -146,7 +156,6 @@ class Codegen:
         f.put("MG", str(BPF_MAX_LOOPS))
         f.put("DEPTH", "0")
         f.put("FAIL", "0")
-        f.put("EPC", "0")
         f.emit(f"%budget = load i64, ptr {f.slot(Slot.BUDGET)}")
         f.emit(f"%tops = load ptr, ptr {f.slot(Slot.TOPS)}")
         f.emit(f"%shost = load ptr, ptr {f.slot(Slot.STACKHOST)}")
@@ -189,11 +198,14 @@ class Codegen:
         cases = " ".join(f"i64 {pc}, label %P{pc}" for pc in sorted(set(self.returns)))
         f.emit(f"switch i64 {vals['ret']}, label %bad_return [ {cases} ]")
         f.label("bad_return")  # not reached: every pushed pc and callx target is listed
-        f.emit("br label %static_fail")
+        f.emit(f"br label {f.fail_to('static_fail', -1)}")
         for name, status in (("over_budget", Status.BUDGET), ("depth_fail", Status.DEPTH),
                              ("static_fail", Status.STATIC)):
             f.label(name)
-            f.store_slot(Slot.PC, f.var("EPC"))
+            preds = f.fails.get(name, [])
+            if preds:
+                incoming = ", ".join(f"[ {pc}, %{b} ]" for pc, b in preds)
+                f.store_slot(Slot.PC, f.op(f"phi i64 {incoming}"))
             f.store_slot(Slot.N, f.var("N"))
             f.emit(f"ret i64 {int(status)}")
         f.label("bad_start")
@@ -207,9 +219,8 @@ class Codegen:
         n = f.op(f"add i64 {f.var('N')}, {last - first}")
         f.put("N", n)
         over = f.op(f"icmp ugt i64 {n}, %budget")
-        f.put("EPC", str(start))
         ok = f.new_label()
-        f.emit(f"br i1 {over}, label %over_budget, label %{ok}")
+        f.emit(f"br i1 {over}, label {f.fail_to('over_budget', start)}, label %{ok}")
         f.label(ok)
         for i in range(first, last):
             if self._insn(self.insns[i], self.pcs[i]):
@@ -221,8 +232,7 @@ class Codegen:
             f.emit(f"br label %P{end}")
 
     def _static_fail(self, pc: int) -> None:
-        self.f.put("EPC", str(pc))
-        self.f.emit("br label %static_fail")
+        self.f.emit(f"br label {self.f.fail_to('static_fail', pc)}")
 
     def _check_fail(self) -> None:
         """After a call to @ldN/@stN or the callback: leave when it raised."""
@@ -481,9 +491,8 @@ class Codegen:
         f = self.f
         depth = f.var("DEPTH")
         full = f.op(f"icmp uge i64 {depth}, %maxf")
-        f.put("EPC", str(pc))
         ok = f.new_label()
-        f.emit(f"br i1 {full}, label %depth_fail, label %{ok}")
+        f.emit(f"br i1 {full}, label {f.fail_to('depth_fail', pc)}, label %{ok}")
         f.label(ok)
         vals = {"r6": f.reg(6), "r7": f.reg(7), "r8": f.reg(8), "r9": f.reg(9),
                 "r10": f.reg(10), "mg": f.var("MG"), "ret": str(nxt)}
@@ -538,6 +547,34 @@ class Codegen:
         self._push_frame(pc, nxt)
         cases = " ".join(f"i64 {p}, label %P{p}" for p in self.functions if p in self.starts)
         f.emit(f"switch i64 {tpc}, label %bad_return [ {cases} ]")
+
+
+# @bpf_repeat(st, n): run n times from the same state (the count and r1-r5 reset each
+# time: helper calls write them), as BPF_PROG_TEST_RUN's repeat: what `pybpf bench jit`
+# times, without a ctypes call a run
+_ARGS = range(1, 6)
+_REPEAT = f"""
+define i64 @bpf_repeat(ptr %st, i64 %n) {{
+entry:
+  %np = getelementptr i64, ptr %st, i64 {int(Slot.N)}
+  %n0 = load i64, ptr %np
+""" + "".join(f"  %a{r}p = getelementptr i64, ptr %st, i64 {r}\n  %a{r} = load i64, ptr %a{r}p\n"
+              for r in _ARGS) + """  br label %loop
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i1, %again ]
+  store i64 %n0, ptr %np
+""" + "".join(f"  store i64 %a{r}, ptr %a{r}p\n" for r in _ARGS) + f"""  %s = call i64 @bpf_main(ptr %st)
+  %i1 = add i64 %i, 1
+  %failed = icmp ne i64 %s, 0
+  %done = icmp uge i64 %i1, %n
+  %stop = or i1 %failed, %done
+  br i1 %stop, label %out, label %again
+again:
+  br label %loop
+out:
+  ret i64 %s
+}}
+"""
 
 
 def module_ir(cfg: ControlFlowGraph, lddw: dict[int, int]) -> str:

@@ -12,6 +12,7 @@ kept and re-raised here once native code has returned."""
 from __future__ import annotations
 
 import ctypes
+import time
 from typing import Any, Sequence
 
 from .. import isa
@@ -28,6 +29,7 @@ from .native import DEFAULT_CACHE, JitCache, NativeProgram
 _U64 = ctypes.c_uint64
 CALLBACK = ctypes.CFUNCTYPE(_U64, ctypes.c_void_p, _U64, _U64, _U64, _U64, _U64)
 _BUDGET_MAX = (1 << 63) - 1
+_VIEW_CACHE = 1024  # memoryviews whose address a VM remembers (they are kept alive)
 _NO_ENTRY = (_U64 * ENTRY_WORDS)(M64, 0, 0, 0, 0)  # what st[LAST] names before any match
 
 
@@ -51,7 +53,8 @@ class _Run:
     __slots__ = ("ctx", "memory", "tops", "budget", "st", "table", "pending", "exit_n",
                  "views", "tops_arr", "host_arr")
 
-    def __init__(self, ctx: Any, memory: Memory, tops: tuple, budget: int) -> None:
+    def __init__(self, ctx: Any, memory: Memory, tops: tuple, budget: int,
+                 views: dict[int, tuple[Any, int, int | None]]) -> None:
         self.ctx = ctx
         self.memory = memory
         self.tops = tops
@@ -60,7 +63,7 @@ class _Run:
         self.table: Any = None
         self.pending: BaseException | None = None
         self.exit_n = 0
-        self.views: dict[int, tuple[Any, int, int | None]] = {}
+        self.views = views  # the VM's: memoryviews by id, with their host address
 
     def sync(self) -> None:
         """The region table from the Memory as it is now (regions come and go in
@@ -95,6 +98,8 @@ class _Run:
                 except ValueError:  # released
                     return None
             addr = host_address(buf)
+            if len(self.views) >= _VIEW_CACHE:
+                self.views.clear()
             self.views[id(buf)] = (buf, len(buf), addr)
             return addr
         return host_address(buf)  # a bytearray may have been resized: ask each time
@@ -115,7 +120,12 @@ class JitVM(VM):
         self._callback = CALLBACK(self._on_callback)
         self._callback_addr = ctypes.cast(self._callback, ctypes.c_void_p).value
         self._runs: dict[int, _Run] = {}
+        self._views: dict[int, tuple[Any, int, int | None]] = {}
         self._fn = self._run_native
+        # benchmarks: with bench_repeat > 0 a run runs that many times in native code
+        # (state reused, as test_run's repeat) and bench_ns is the time of one
+        self.bench_repeat = 0
+        self.bench_ns = 0.0
 
     def _lddw_values(self) -> dict[int, int]:
         """Map-referencing lddw values by pc (the translation already resolved and
@@ -138,7 +148,7 @@ class JitVM(VM):
                     n: int = 0) -> tuple[int, int]:
         """The interpreter's `_fn` contract: run from `pc` with r1-r5 on the frames
         whose r10 values are `stack_tops`; returns (r0, executed)."""
-        run = _Run(ctx, memory, stack_tops, budget)
+        run = _Run(ctx, memory, stack_tops, budget, self._views)
         run.sync()
         hosts = self._stack_hosts(run)
         if hosts is None:  # a stack that is not plain memory: the interpreter runs it
@@ -157,7 +167,12 @@ class JitVM(VM):
         key = ctypes.addressof(st)
         self._runs[key] = run
         try:
-            status = self._entry(key)
+            if self.bench_repeat > 0:
+                t0 = time.thread_time_ns()  # CPU time: the host is shared
+                status = self.native.repeat(key, self.bench_repeat)
+                self.bench_ns = (time.thread_time_ns() - t0) / self.bench_repeat
+            else:
+                status = self._entry(key)
         finally:
             del self._runs[key]
         if status == Status.OK:

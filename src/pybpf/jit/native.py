@@ -21,6 +21,7 @@ class JitUnavailable(PyBPFError):
 
 
 ENTRY_TYPE = ctypes.PYFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)  # keeps the GIL
+REPEAT_TYPE = ctypes.PYFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64)
 
 
 @functools.lru_cache(maxsize=1)
@@ -34,10 +35,10 @@ def _llvm() -> Any:
     return llvm
 
 
-def _new_target_machine() -> Any:
+def _new_target_machine(level: int = 2) -> Any:
     llvm = _llvm()
     target = llvm.Target.from_default_triple()
-    return target.create_target_machine(opt=2, jit=True)
+    return target.create_target_machine(opt=level, jit=True)
 
 
 @functools.lru_cache(maxsize=1)
@@ -63,34 +64,58 @@ class NativeProgram:
 
     entry: Callable[[int], int]
     address: int
+    repeat: Callable[[int, int], int]  # @bpf_repeat(state, n): n runs in native code
     ir: str
     compile_ms: float
+    level: int
     _engine: Any = field(repr=False)
     _module: Any = field(repr=False)
 
+    def _optimised(self) -> Any:
+        """The IR optimised again in a module of its own (the engine owns the one it
+        compiled): what `pybpf jit dump` prints."""
+        llvm = _llvm()
+        mod = llvm.parse_assembly(self.ir)
+        _optimise(llvm, _target_machine(), mod, self.level)
+        return mod
+
     def assembly(self) -> str:
-        """The native code as assembly (the optimised module, for `pybpf jit dump`)."""
-        return str(_target_machine().emit_assembly(self._module))
+        """The native code as assembly (x86-64 AT&T syntax on this host)."""
+        tm = _target_machine() if self.level == 2 else _new_target_machine(self.level)
+        return str(tm.emit_assembly(self._optimised()))
 
     def optimized_ir(self) -> str:
-        return str(self._module)
+        return str(self._optimised())
 
 
-def _optimise(llvm: Any, tm: Any, mod: Any) -> None:
+def _optimise(llvm: Any, tm: Any, mod: Any, level: int = 2) -> None:
     """A short pipeline rather than -O2's: inline the memory accessors, promote the
-    register allocas (SROA), fold and tidy. -O2's full pipeline costs 5-10x the time
-    on branchy programs for little gain on what BPF code does."""
+    register allocas (SROA), tidy the control flow and (at level 2) fold. -O2's full
+    pipeline costs 5-10x the time on branchy programs for little gain on BPF code."""
     pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=2))
     mpm = llvm.create_new_module_pass_manager()
     mpm.add_always_inliner_pass()
     mpm.add_sroa_pass()
-    mpm.add_instruction_combine_pass()
+    if level >= 2:
+        mpm.add_instruction_combine_pass()
     mpm.add_simplify_cfg_pass()
     mpm.run(mod, pb)
 
 
-def compile_ir(ir: str) -> NativeProgram:
-    """Optimise (-O2) and compile a module whose entry is @bpf_main."""
+# Machine code generation at -O2 costs ~0.3 ms of CPU an instruction (instruction
+# selection and the greedy register allocator); past this size the fast path (-O0:
+# fast instruction selection and register allocation, ~10x quicker) is used, as a big
+# program's compile time would otherwise outweigh its runs.
+O2_MAX_INSNS = 512
+
+
+def codegen_level(insns: int) -> int:
+    """The machine code optimisation level for a program of `insns` slots."""
+    return 2 if insns <= O2_MAX_INSNS else 0
+
+
+def compile_ir(ir: str, level: int = 2) -> NativeProgram:
+    """Optimise and compile a module whose entry is @bpf_main (machine code at -O`level`)."""
     llvm = _llvm()
     tm = _target_machine()
     t0 = time.process_time()
@@ -99,12 +124,13 @@ def compile_ir(ir: str) -> NativeProgram:
         mod.verify()
     except RuntimeError as e:  # a codegen bug, not the program's fault
         raise JitUnavailable(f"internal error: LLVM refused the generated IR: {e}") from None
-    _optimise(llvm, tm, mod)
-    engine = llvm.create_mcjit_compiler(mod, _new_target_machine())
+    _optimise(llvm, tm, mod, level)
+    engine = llvm.create_mcjit_compiler(mod, _new_target_machine(level))
     engine.finalize_object()
     address = engine.get_function_address("bpf_main")
     ms = (time.process_time() - t0) * 1000  # CPU time: the host is shared
-    return NativeProgram(ENTRY_TYPE(address), address, ir, ms, engine, mod)
+    repeat = REPEAT_TYPE(engine.get_function_address("bpf_repeat"))
+    return NativeProgram(ENTRY_TYPE(address), address, repeat, ir, ms, level, engine, mod)
 
 
 class JitCache:
@@ -126,7 +152,7 @@ class JitCache:
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return hit
-        native = compile_ir(module_ir(cfg, lddw))
+        native = compile_ir(module_ir(cfg, lddw), codegen_level(cfg.total))
         with self._lock:
             self.misses += 1
             self._entries[key] = native
