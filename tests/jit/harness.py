@@ -188,6 +188,8 @@ def main(argv: list[str]) -> int:
         if detail is not None:
             bad.append(detail)
             print(detail, flush=True)
+        if (s - seed + 1) % 500 == 0:
+            print(f"{s - seed + 1} done, {len(bad)} mismatches", flush=True)
     print(f"{n} programs, {len(bad)} mismatches")
     return 1 if bad else 0
 

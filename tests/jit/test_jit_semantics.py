@@ -166,9 +166,9 @@ def test_helpers_and_bpf_loop_callbacks() -> None:
         r0 += r6
         exit
     cb:
-        r2 = *(u64 *)(r2 + 0)
-        r2 += r1
-        *(u64 *)(r2 + 0) = r2
+        r3 = *(u64 *)(r2 + 0)
+        r3 += r1
+        *(u64 *)(r2 + 0) = r3
         r0 = 0
         exit"""
     code = pybpf.assemble(text)
