@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from .common import CLIError, command_group, is_elf, json_option, load_object, read_program
 
 
-def _programs(args: argparse.Namespace) -> list[tuple[str, object]]:
+def _programs(args: argparse.Namespace) -> list[tuple[str, Any]]:
     """(name, JitVM) of each program to dump: an object's (or --program), or one raw
     program (assembly, hex or bytecode)."""
     from ..jit import JitVM
@@ -33,8 +34,8 @@ def cmd_jit_dump(args: argparse.Namespace) -> int:
     try:
         out = []
         for name, vm in _programs(args):
-            native = vm.native  # type: ignore[attr-defined]  # a JitVM
-            item = {"program": name, "insns": vm.cfg.total,  # type: ignore[attr-defined]
+            native = vm.native  # a JitVM's
+            item = {"program": name, "insns": vm.cfg.total,
                     "compile_ms": round(native.compile_ms, 2), "asm": native.assembly()}
             if args.ir:
                 item["ir"] = native.optimized_ir()

@@ -310,11 +310,11 @@ class Codegen:
             f.set(0, self._callback(Op.LDPKT, off, str(SIZE_BYTES[insn.size]), "0", pc))
         elif kind == InsnKind.LDX:
             size = SIZE_BYTES[insn.size]
-            v = self._load(insn.src, insn.off, size, pc)
+            loaded = self._load(insn.src, insn.off, size, pc)
             if insn.mode == BPF_MEMSX and size < 8:
                 t = f"i{8 * size}"
-                v = f.op(f"sext {t} {f.op(f'trunc i64 {v} to {t}')} to i64")
-            f.set(insn.dst, v)
+                loaded = f.op(f"sext {t} {f.op(f'trunc i64 {loaded} to {t}')} to i64")
+            f.set(insn.dst, loaded)
         elif kind == InsnKind.ST:
             self._store(insn.dst, insn.off, SIZE_BYTES[insn.size], _c64(insn.imm), pc)
         elif kind == InsnKind.STX:
@@ -563,7 +563,8 @@ entry:
 loop:
   %i = phi i64 [ 0, %entry ], [ %i1, %again ]
   store i64 %n0, ptr %np
-""" + "".join(f"  store i64 %a{r}, ptr %a{r}p\n" for r in _ARGS) + f"""  %s = call i64 @bpf_main(ptr %st)
+""" + "".join(f"  store i64 %a{r}, ptr %a{r}p\n" for r in _ARGS) + """\
+  %s = call i64 @bpf_main(ptr %st)
   %i1 = add i64 %i, 1
   %failed = icmp ne i64 %s, 0
   %done = icmp uge i64 %i1, %n
@@ -573,7 +574,7 @@ again:
   br label %loop
 out:
   ret i64 %s
-}}
+}
 """
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import ctypes
 import time
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from .. import isa
 from ..errors import (BytecodeError, HelperError, InstructionLimitExceeded, InvalidProgram,
                       PyBPFError, VMRuntimeError)
-from ..helpers.registry import ProgramExit, helper_name
-from ..isa import (BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, M64,
+from ..helpers.registry import FrameHelperFn, HelperFn, ProgramExit, helper_name
+from ..isa import (BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, M64,
                    MAX_BPF_STACK, MAX_CALL_FRAMES, Instruction)
 from ..vm import CODE_SEGMENT, CORE_POISON_HELPER, VM, Memory, Region
 from ..vm.translate import _ldpkt
@@ -64,6 +64,8 @@ class _Run:
         self.pending: BaseException | None = None
         self.exit_n = 0
         self.views = views  # the VM's: memoryviews by id, with their host address
+        self.tops_arr: Any = None  # the frames' r10 values and stack addresses (kept alive)
+        self.host_arr: Any = None
 
     def sync(self) -> None:
         """The region table from the Memory as it is now (regions come and go in
@@ -163,7 +165,7 @@ class JitVM(VM):
         run.host_arr = (_U64 * MAX_CALL_FRAMES)(*hosts)
         st[Slot.TOPS] = ctypes.addressof(run.tops_arr)
         st[Slot.STACKHOST] = ctypes.addressof(run.host_arr)
-        st[Slot.CALLBACK] = self._callback_addr
+        st[Slot.CALLBACK] = self._callback_addr or 0
         key = ctypes.addressof(st)
         self._runs[key] = run
         try:
@@ -261,11 +263,12 @@ class JitVM(VM):
         ctx.pc = pc
         ctx.n = n
         if helper.frame:
-            r0, n = helper.fn(ctx, st[1], st[2], st[3], st[4], st[5], run.memory,
-                              run.tops[depth:], n, run.budget)
+            frame_fn = cast(FrameHelperFn, helper.fn)
+            r0, n = frame_fn(ctx, st[1], st[2], st[3], st[4], st[5], run.memory,
+                             run.tops[depth:], n, run.budget)
             st[Slot.N] = n
             return r0 & M64
-        r0 = helper.fn(ctx, st[1], st[2], st[3], st[4], st[5]) & M64
+        r0 = cast(HelperFn, helper.fn)(ctx, st[1], st[2], st[3], st[4], st[5]) & M64
         st[Slot.N] = ctx.n
         return r0
 
@@ -287,7 +290,7 @@ class JitVM(VM):
         if helper.frame:
             raise HelperError(pc, f"{helper.name} cannot be called through callx")
         ctx.pc = pc
-        st[Slot.R0] = helper.fn(ctx, st[1], st[2], st[3], st[4], st[5]) & M64
+        st[Slot.R0] = cast(HelperFn, helper.fn)(ctx, st[1], st[2], st[3], st[4], st[5]) & M64
         st[Slot.N] = ctx.n
         return NO_FRAME
 

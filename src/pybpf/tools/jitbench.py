@@ -4,9 +4,10 @@ BPF-to-BPF calls (pybpf.bench's programs) and the firewall example on one packet
 and compile time for programs of 100, 1,000 and 10,000 instructions.
 
 Times are CPU time of the calling thread (the host is shared with other work); the
-kernel's is its own test_run duration. The JIT's figure is native time per run, repeated inside native code from one state
-(as BPF_PROG_TEST_RUN's repeat times the program alone); the time a Python caller
-pays per run (`execute`, or Program.test_run) is shown beside it."""
+kernel's is its own test_run duration. The JIT's figure is native time per run,
+repeated inside native code from one state (as BPF_PROG_TEST_RUN's repeat times the
+program alone); the time a Python caller pays per run (`execute`, or
+Program.test_run) is shown beside it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import isa
-from ..bench import PROGRAMS, program_text
+from ..bench import program_text
 from ..isa import Instruction
 
 FIREWALL = Path(__file__).resolve().parents[3] / "examples" / "xdp_firewall.o"
@@ -113,7 +114,7 @@ def _firewall_packet() -> bytes:
 def _firewall_row(repeat: int, runs: int, kernel: bool) -> dict[str, Any]:
     import pybpf
     packet = _firewall_packet()
-    spec = pybpf.load(FIREWALL)
+    spec = pybpf.load(str(FIREWALL))
 
     def api(obj: Any, n: int) -> float:
         prog = obj.programs["xdp_firewall"]
@@ -214,5 +215,6 @@ def format_jit(report: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"{'compile':<15}{'insns':>8}{'CPU ms':>10}{'codegen':>9}")
     for c in report["compile"]:
-        lines.append(f"{'':<15}{c['insns']:>8}{c['compile_ms']:>10}{'-O' + str(c['codegen_opt']):>9}")
+        level = f"-O{c['codegen_opt']}"
+        lines.append(f"{'':<15}{c['insns']:>8}{c['compile_ms']:>10}{level:>9}")
     return "\n".join(lines) + "\n"
