@@ -269,7 +269,7 @@ class Codegen:
             v = f.op(f"load {t}, ptr {p}, align 1")
             return v if size == 8 else f.op(f"zext {t} {v} to i64")
         a = f.op(f"add i64 {f.reg(base)}, {off}")
-        v = f.op(f"call i64 @ld{size}(ptr %st, i64 {a}, i64 {pc}, ptr %FAIL)")
+        v = f.op(f"call i64 @ld{size}(ptr %st, i64 {a}, i64 {pc}, ptr %FAIL{self._frame()})")
         self._check_fail()
         return v
 
@@ -282,8 +282,16 @@ class Codegen:
             f.emit(f"store {t} {tv}, ptr {p}, align 1")
             return
         a = f.op(f"add i64 {f.reg(base)}, {off}")
-        f.emit(f"call void @st{size}(ptr %st, i64 {a}, i64 {v}, i64 {pc}, ptr %FAIL)")
+        f.emit(f"call void @st{size}(ptr %st, i64 {a}, i64 {v}, i64 {pc}, "
+               f"ptr %FAIL{self._frame()})")
         self._check_fail()
+
+    def _frame(self) -> str:
+        """The current frame's stack for @ldN/@stN: its VM bottom and host address."""
+        f = self.f
+        lo = f.op(f"sub i64 {f.reg(10)}, {MAX_BPF_STACK}")
+        slot = f.op(f"getelementptr ptr, ptr %shost, i64 {f.var('DEPTH')}")
+        return f", i64 {lo}, ptr {f.op(f'load ptr, ptr {slot}')}"
 
     # --- instructions --------------------------------------------------------------
     def _insn(self, insn: Instruction, pc: int) -> bool:
@@ -459,7 +467,7 @@ class Codegen:
             return
         # the address once, as the interpreter: then load, compute, store
         a = f.op(f"add i64 {f.reg(insn.dst)}, {insn.off}")
-        old = f.op(f"call i64 @ld{size}(ptr %st, i64 {a}, i64 {pc}, ptr %FAIL)")
+        old = f.op(f"call i64 @ld{size}(ptr %st, i64 {a}, i64 {pc}, ptr %FAIL{self._frame()})")
         self._check_fail()
         mask = _c64(M64 if size == 8 else (1 << (8 * size)) - 1)
         if op == BPF_CMPXCHG:
@@ -469,7 +477,7 @@ class Codegen:
             f.emit(f"br i1 {eq}, label %{yes}, label %{done}")
             f.label(yes)
             f.emit(f"call void @st{size}(ptr %st, i64 {a}, i64 {f.reg(insn.src)}, i64 {pc}, "
-                   "ptr %FAIL)")
+                   f"ptr %FAIL{self._frame()})")
             self._check_fail()
             f.emit(f"br label %{done}")
             f.label(done)
@@ -480,7 +488,8 @@ class Codegen:
             new = s
         else:
             new = f.op(f"and i64 {f.op(f'{_BIN[op & ~BPF_FETCH]} i64 {old}, {s}')}, {mask}")
-        f.emit(f"call void @st{size}(ptr %st, i64 {a}, i64 {new}, i64 {pc}, ptr %FAIL)")
+        f.emit(f"call void @st{size}(ptr %st, i64 {a}, i64 {new}, i64 {pc}, "
+               f"ptr %FAIL{self._frame()})")
         self._check_fail()
         if op == BPF_XCHG or op & BPF_FETCH:
             f.set(insn.src, old)

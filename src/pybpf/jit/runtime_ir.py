@@ -8,6 +8,7 @@ region with rewritten fields) or raises the interpreter's MemoryAccessError."""
 
 from __future__ import annotations
 
+from ..isa import MAX_BPF_STACK
 from .layout import ENTRY_WORDS, FLAG_WRITABLE, Op, Slot
 
 CALLBACK_TYPE = "i64 (ptr, i64, i64, i64, i64, i64)"
@@ -82,18 +83,29 @@ def _callback_call(res: str, op: Op, a: str, b: str, c: str, pc: str) -> str:
             f"i64 {pc})\n")
 
 
+def _frame_or_lookup(size: int, write: int) -> str:
+    """%p for [a, a+size): the current frame's stack first (lo = r10 - 512, sh = its host
+    address: two instructions), then the region table; null when neither holds it."""
+    return (
+        f"entry:\n  %so = sub i64 %a, %lo\n  %ins = icmp ule i64 %so, {MAX_BPF_STACK - size}\n"
+        "  br i1 %ins, label %stk, label %look\n"
+        "stk:\n  %sp = getelementptr i8, ptr %sh, i64 %so\n  br label %have\n"
+        f"look:\n  %p0 = call ptr @lookup(ptr %st, i64 %a, i64 {size}, i64 {write})\n"
+        "  %ok = icmp ne ptr %p0, null\n  br i1 %ok, label %have, label %slow\n"
+        "have:\n  %p = phi ptr [ %sp, %stk ], [ %p0, %look ]\n")
+
+
 def _load_fn(size: int) -> str:
     t = _IT[size]
     ext = f"  %v = zext {t} %raw to i64\n" if size < 8 else ""
     val = "%v" if size < 8 else "%raw"
     return (
-        f"define internal i64 @ld{size}(ptr %st, i64 %a, i64 %pc, ptr %fail) alwaysinline {{\n"
-        f"entry:\n  %p = call ptr @lookup(ptr %st, i64 %a, i64 {size}, i64 0)\n"
-        "  %ok = icmp ne ptr %p, null\n  br i1 %ok, label %fast, label %slow\n"
-        f"fast:\n  %raw = load {t}, ptr %p, align 1\n{ext}"
+        f"define internal i64 @ld{size}(ptr %st, i64 %a, i64 %pc, ptr %fail, i64 %lo, "
+        "ptr %sh) alwaysinline {\n" + _frame_or_lookup(size, 0)
+        + f"  %raw = load {t}, ptr %p, align 1\n{ext}"
         f"  store i64 0, ptr %fail\n  ret i64 {val}\n"
         "slow:\n" + _callback_call("%r", Op.LOAD, "%a", str(size), "0", "%pc")
-        + _slot("%sp", Slot.STATUS) + "  %s = load i64, ptr %sp\n"
+        + _slot("%stp", Slot.STATUS) + "  %s = load i64, ptr %stp\n"
         "  store i64 %s, ptr %fail\n  ret i64 %r\n}\n")
 
 
@@ -102,14 +114,12 @@ def _store_fn(size: int) -> str:
     tr = f"  %tv = trunc i64 %v to {t}\n" if size < 8 else ""
     val = "%tv" if size < 8 else "%v"
     return (
-        f"define internal void @st{size}(ptr %st, i64 %a, i64 %v, i64 %pc, ptr %fail) "
-        "alwaysinline {\n"
-        f"entry:\n  %p = call ptr @lookup(ptr %st, i64 %a, i64 {size}, i64 1)\n"
-        "  %ok = icmp ne ptr %p, null\n  br i1 %ok, label %fast, label %slow\n"
-        f"fast:\n{tr}  store {t} {val}, ptr %p, align 1\n"
+        f"define internal void @st{size}(ptr %st, i64 %a, i64 %v, i64 %pc, ptr %fail, "
+        "i64 %lo, ptr %sh) alwaysinline {\n" + _frame_or_lookup(size, 1)
+        + f"{tr}  store {t} {val}, ptr %p, align 1\n"
         "  store i64 0, ptr %fail\n  ret void\n"
         "slow:\n" + _callback_call("%r", Op.STORE, "%a", str(size), "%v", "%pc")
-        + _slot("%sp", Slot.STATUS) + "  %s = load i64, ptr %sp\n"
+        + _slot("%stp", Slot.STATUS) + "  %s = load i64, ptr %stp\n"
         "  store i64 %s, ptr %fail\n  ret void\n}\n")
 
 
