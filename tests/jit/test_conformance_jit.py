@@ -24,7 +24,9 @@ def test_all_vectors_are_there() -> None:
 
 @pytest.mark.parametrize("path", BPF_CONF + NEGATIVE, ids=ids(BPF_CONF + NEGATIVE))
 def test_vector_under_jit(path: Path) -> None:
+    """Every vector passes; the negative ones (malformed on purpose) fare as on the
+    interpreter."""
     outcome = check_vector(path, _run_jit)
-    assert outcome.passed, outcome.detail
+    assert outcome.passed or path in NEGATIVE, outcome.detail
     interp = check_vector(path)
     assert (outcome.r0, outcome.passed) == (interp.r0, interp.passed)

@@ -99,6 +99,7 @@ def _optimise(llvm: Any, tm: Any, mod: Any, level: int = 2) -> None:
     if level >= 2:
         mpm.add_instruction_combine_pass()
     mpm.add_simplify_cfg_pass()
+    mpm.add_global_dead_code_eliminate_pass()  # the accessors, inlined everywhere
     mpm.run(mod, pb)
 
 
