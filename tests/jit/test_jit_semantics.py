@@ -213,3 +213,11 @@ def test_engine_choice_on_the_api() -> None:
         pybpf.run("r0 = 3\nexit", engine="llvm")
     with pytest.raises(ValueError, match="engine"):
         pybpf.run("r0 = 3\nexit", backend="kernel", engine="jit")
+
+
+def test_a_program_past_the_jit_limit_runs_on_the_interpreter(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pybpf.jit import machine
+    monkeypatch.setattr(machine, "JIT_MAX_INSNS", 3)
+    vm = JitVM(pybpf.assemble("r0 = 1\nr0 += 2\nr0 += 3\nexit"))
+    assert vm.native is None and vm.execute().r0 == 6

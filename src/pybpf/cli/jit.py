@@ -30,14 +30,16 @@ def _programs(args: argparse.Namespace) -> list[tuple[str, Any]]:
 
 
 def cmd_jit_dump(args: argparse.Namespace) -> int:
+    from ..jit.machine import JIT_MAX_INSNS
     args.cleanup = None
     try:
         out = []
         for name, vm in _programs(args):
-            native = vm.native  # a JitVM's
+            native = vm.native  # a JitVM's (None: too big, it runs on the interpreter)
             item = {"program": name, "insns": vm.cfg.total,
-                    "compile_ms": round(native.compile_ms, 2), "asm": native.assembly()}
-            if args.ir:
+                    "compile_ms": round(native.compile_ms, 2) if native else None,
+                    "asm": native.assembly() if native else None}
+            if args.ir and native is not None:
                 item["ir"] = native.optimized_ir()
             out.append(item)
     finally:
@@ -47,6 +49,10 @@ def cmd_jit_dump(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
         return 0
     for item in out:
+        if item["asm"] is None:
+            print(f"; program {item['program']}: {item['insns']} BPF instructions, past the "
+                  f"JIT's limit of {JIT_MAX_INSNS}: it runs on the interpreter")
+            continue
         print(f"; program {item['program']}: {item['insns']} BPF instructions, compiled in "
               f"{item['compile_ms']} ms of CPU")
         sys.stdout.write(str(item["asm"]))

@@ -29,6 +29,7 @@ from .native import DEFAULT_CACHE, JitCache, NativeProgram
 _U64 = ctypes.c_uint64
 CALLBACK = ctypes.CFUNCTYPE(_U64, ctypes.c_void_p, _U64, _U64, _U64, _U64, _U64)
 _BUDGET_MAX = (1 << 63) - 1
+JIT_MAX_INSNS = 32_768  # past this a program runs on the interpreter
 _VIEW_CACHE = 1024  # memoryviews whose address a VM remembers (they are kept alive)
 _NO_ENTRY = (_U64 * ENTRY_WORDS)(M64, 0, 0, 0, 0)  # what st[LAST] names before any match
 
@@ -109,25 +110,29 @@ class _Run:
 
 class JitVM(VM):
     """A VM (same constructor, same runs) whose program is compiled to native code by
-    LLVM. `cache` holds compiled programs (default: the process's DEFAULT_CACHE)."""
+    LLVM. `cache` holds compiled programs (default: the process's DEFAULT_CACHE). A
+    program past JIT_MAX_INSNS slots runs on the interpreter (`native` is None), as a
+    kernel without a JIT for it would: compiling it would take seconds and gigabytes."""
 
     def __init__(self, program: bytes | Sequence[Instruction], *,
                  cache: JitCache | None = None, **kw: Any) -> None:
         super().__init__(program, **kw)
         self._interp = self._fn
+        self.native: NativeProgram | None = None
+        # benchmarks: with bench_repeat > 0 a run runs that many times in native code
+        # (state reused, as test_run's repeat) and bench_ns is the time of one
+        self.bench_repeat = 0
+        self.bench_ns = 0.0
+        if self.cfg.total > JIT_MAX_INSNS:
+            return
         code = isa.encode(self.insns)
-        self.native: NativeProgram = (cache or DEFAULT_CACHE).get(code, self.cfg,
-                                                                    self._lddw_values())
+        self.native = (cache or DEFAULT_CACHE).get(code, self.cfg, self._lddw_values())
         self._entry = self.native.entry
         self._callback = CALLBACK(self._on_callback)
         self._callback_addr = ctypes.cast(self._callback, ctypes.c_void_p).value
         self._runs: dict[int, _Run] = {}
         self._views: dict[int, tuple[Any, int, int | None]] = {}
         self._fn = self._run_native
-        # benchmarks: with bench_repeat > 0 a run runs that many times in native code
-        # (state reused, as test_run's repeat) and bench_ns is the time of one
-        self.bench_repeat = 0
-        self.bench_ns = 0.0
 
     def _lddw_values(self) -> dict[int, int]:
         """Map-referencing lddw values by pc (the translation already resolved and
@@ -171,6 +176,7 @@ class JitVM(VM):
         try:
             if self.bench_repeat > 0:
                 t0 = time.thread_time_ns()  # CPU time: the host is shared
+                assert self.native is not None  # only a compiled program runs here
                 status = self.native.repeat(key, self.bench_repeat)
                 self.bench_ns = (time.thread_time_ns() - t0) / self.bench_repeat
             else:
@@ -312,4 +318,4 @@ def run(code: bytes, mem: bytes | None = None, *, helpers: Any = None,
         memory.packet = region
         r1, r2 = (region.base, len(mem)) if len(mem) else (0, 0)
     return vm.execute(memory, r1, r2).r0
-__all__ = ["JitVM", "host_address", "run"]
+__all__ = ["JIT_MAX_INSNS", "JitVM", "host_address", "run"]
