@@ -25,7 +25,7 @@ LAYERS: list[tuple[int, str, set[str]]] = [
     (1, "instruction set", {"isa", "helper_ids", "helper_protos"}),
     (2, "control flow", {"cfg", "check"}),
     (3, "kernel backend", {"kernel"}),
-    (3, "VM core", {"asm", "vm", "helpers"}),
+    (3, "VM core", {"asm", "vm", "helpers", "jit"}),  # jit: the VM's LLVM engine
     (4, "maps and network model", {"maps", "net"}),
     (5, "program types", {"progtypes"}),
     (6, "BTF", {"btf"}),
@@ -56,7 +56,8 @@ NARROW: dict[str, set[str]] = {
 # its VM maps on the VM side, and pin/base/spec/typed are shared.
 KERNEL_SIDE = ("pybpf.kernel", "pybpf.objects.kernelbackend", "pybpf.maps.kernelmap",
                "pybpf.maps.pinbyname")
-VM_SIDE = ("pybpf.vm", "pybpf.helpers", "pybpf.progtypes", "pybpf.net", "pybpf.conformance",
+VM_SIDE = ("pybpf.vm", "pybpf.jit", "pybpf.helpers", "pybpf.progtypes", "pybpf.net",
+           "pybpf.conformance",
            "pybpf.objects.vmbackend", "pybpf.maps.vmbase", "pybpf.maps.vmmaps",
            "pybpf.maps.arraymap", "pybpf.maps.hashmap", "pybpf.maps.lpmtrie",
            "pybpf.maps.queuemaps", "pybpf.maps.redirect", "pybpf.maps.ringbuf",

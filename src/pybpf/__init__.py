@@ -34,7 +34,7 @@ def load(path: "str | bytes") -> "ObjectSpec":
 
 def run(code: "bytes | str", mem: bytes | None = None, *, backend: str = "vm",
         syntax: str | None = None, verify: bool = False,
-        prog_type: "int | str" = "socket_filter") -> int:
+        prog_type: "int | str" = "socket_filter", engine: str | None = None) -> int:
     """Run a program with r1 = pointer to a copy of `mem` and r2 = len(mem)
     (r1 = r2 = 0 without mem); returns r0 as an unsigned 64-bit int.
 
@@ -46,7 +46,8 @@ def run(code: "bytes | str", mem: bytes | None = None, *, backend: str = "vm",
     The instruction-set entry point (the conformance vectors' semantics) runs unverified;
     `verify=True` first runs pybpf's verifier on the program as one of `prog_type` (a
     ProgType or its name; r1 is that type's context to the verifier) and raises
-    VerifierError (.log .pc .error) if it refuses."""
+    VerifierError (.log .pc .error) if it refuses. `engine` ("interp" or "jit", the VM
+    only) chooses how the VM runs it (default: pybpf.jit.engine.DEFAULT_ENGINE)."""
     code = _bytecode(code, syntax)
     if verify:
         from .isa import decode
@@ -62,6 +63,12 @@ def run(code: "bytes | str", mem: bytes | None = None, *, backend: str = "vm",
     if mem is not None and not isinstance(mem, (bytes, bytearray, memoryview)):
         raise TypeError(f"pybpf.run: mem must be bytes, not {type(mem).__name__}")
     from .backend import get_backend
+    if engine is not None:
+        if backend != "vm":
+            raise ValueError(f"pybpf.run: engine= chooses how the VM runs a program; the "
+                             f"{backend} backend has its own")
+        from .objects.vmbackend import VMBackend
+        return VMBackend().run_raw(code, mem, engine=engine)
     return get_backend(backend).run_raw(code, mem)
 
 

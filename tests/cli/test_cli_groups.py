@@ -35,7 +35,8 @@ def test_the_groups_make_the_whole_command_line_in_help_order() -> None:
     top = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)][0]
     assert list(top.choices) == ["asm", "disasm", "compile", "cc", "run", "conformance-plugin",
                                  "verify", "fuzz", "obj", "btf", "features", "net", "link",
-                                 "prog", "bench", "top", "trace", "map", "cgroup", "attach"]
+                                 "prog", "bench", "top", "trace", "map", "cgroup", "attach",
+                                 "jit"]
 
 
 def test_compile_and_cc_run_through_the_command_line(tmp_path, capsys) -> None:

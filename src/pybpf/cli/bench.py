@@ -13,7 +13,14 @@ from .common import command_group, json_option, positive_int
 def cmd_bench(args: argparse.Namespace) -> int:
     from .. import bench
     from ..tools.progress import StepProgress, progress
-    if args.what == "maps":
+    if args.what == "jit":
+        from ..tools import jitbench
+        with progress(len(jitbench.LOOPS) + 2, unit="step", desc="bench jit",
+                      as_json=args.json) as bar:
+            step = (lambda name: bar.update()) if bar.enabled else None
+            report = jitbench.jit_report(repeat=args.repeat, runs=args.runs, progress=step)
+        fmt = jitbench.format_jit
+    elif args.what == "maps":
         with StepProgress(unit="map", desc="bench maps", as_json=args.json) as steps:
             report = bench.maps_report(ops=args.ops, repeat=args.repeat,
                                        kernel=not args.no_kernel, progress=steps)
@@ -46,6 +53,19 @@ def cmd_bench_verify(args: argparse.Namespace) -> int:
     return tools_verify.run_bench_verify(args)
 
 
+def jitbench_parser(bsub: argparse._SubParsersAction) -> None:
+    """`pybpf bench jit` (pybpf.tools.jitbench)."""
+    bj = bsub.add_parser("jit", help="the LLVM JIT against the kernel and the interpreter, "
+                                     "same bytes; compile time by program size")
+    bj.add_argument("--repeat", type=positive_int, default=3,
+                    help="timed passes, the best counts (default 3)")
+    bj.add_argument("--runs", type=positive_int, default=10_000,
+                    help="runs a pass, repeated in native code and in the kernel "
+                         "(default 10000)")
+    json_option(bj)
+    bj.set_defaults(fn=cmd_bench, what="jit")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """The bench group."""
     bsub = command_group(sub, "bench", "benchmarks")
@@ -71,6 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bm.add_argument("--no-kernel", action="store_true", help="VM maps only")
     json_option(bm)
     bm.set_defaults(fn=cmd_bench)
+    jitbench_parser(bsub)
     bv = bsub.add_parser("verify", help="pybpf's verification time against the kernel's own "
                                         "(BPF_LOG_STATS), same programs")
     tools_verify.add_bench_verify_arguments(bv)

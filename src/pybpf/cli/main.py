@@ -15,13 +15,13 @@ from typing import Callable, Sequence
 
 from ..backend import get_backend
 from ..errors import PyBPFError
-from . import (asm, attach, bench, build, cgroup, features, fuzz, maps, net, obj, prog, run,
-               trace, verify)
+from . import (asm, attach, bench, build, cgroup, features, fuzz, jit, maps, net, obj, prog,
+               run, trace, verify)
 from .common import Parser
 
 # the command groups, in the order of `pybpf --help`
 COMMAND_GROUPS: tuple[ModuleType, ...] = (asm, build, run, verify, fuzz, obj, features, net,
-                                          prog, bench, trace, maps, cgroup, attach)
+                                          prog, bench, trace, maps, cgroup, attach, jit)
 
 
 def _version() -> str:

@@ -54,6 +54,9 @@ def _check_run_options(args: argparse.Namespace, is_object: bool) -> None:
     if args.budget is not None and not platform.caps.insn_budget:
         raise CLIError("--budget is the VM's instruction budget; in the kernel the "
                        "verifier bounds every program (use --backend vm)")
+    if getattr(args, "engine", None) and not platform.caps.insn_budget:
+        raise CLIError("--engine chooses how the VM runs programs; the kernel has its own "
+                       "JIT (use --backend vm)")
     if args.clock == "capture" and not platform.caps.set_world:
         raise CLIError("--clock capture needs --backend vm: the kernel's "
                        "bpf_ktime_get_ns cannot be set")
@@ -247,6 +250,11 @@ _CLOCKS = {"capture": "capture (bpf_ktime_get_ns reads each packet's capture tim
                      "runs; the capture's timestamps are not seen)"}
 
 
+def engine_kw(args: argparse.Namespace) -> dict:
+    """The VM engine --engine names, as keyword arguments (none: the default)."""
+    return {"engine": args.engine} if getattr(args, "engine", None) else {}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     is_object = is_elf(args.file)
     _check_run_options(args, is_object)
@@ -254,7 +262,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return cmd_run_object(args)
     code = read_program(args.file, args.syntax)
     mem = parse_hex_arg(args.mem, "--mem") if args.mem is not None else None
-    r0 = get_backend(args.backend).run_raw(code, mem, insn_budget=args.budget)
+    r0 = get_backend(args.backend).run_raw(code, mem, insn_budget=args.budget,
+                                           **engine_kw(args))
     if args.json:
         print(json.dumps({"r0": r0, "r0_hex": f"{r0:#x}"}))
     else:
@@ -307,6 +316,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--budget", type=positive_int,
                    help="VM: instructions one run may execute before it is stopped "
                         "(default 1000000)")
+    r.add_argument("--engine", choices=["interp", "jit"],
+                   help="VM: how programs run, the interpreter or the LLVM JIT (default "
+                        "interp)")
     r.add_argument("--no-verify", action="store_true",
                    help="VM, objects: run the programs without pybpf's verifier (which "
                         "otherwise refuses what the kernel would)")

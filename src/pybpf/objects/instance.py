@@ -188,7 +188,8 @@ class Object:
 def instantiate(spec: ObjectSpec, backend: "Backend | str" = "vm", *, btf_target: Any = None,
                 programs: "Iterable[str] | str | None" = None,
                 pin_root: "str | os.PathLike[str] | None" = None,
-                log_level: int = 0, tail_calls: bool = True, verify: bool = False) -> Object:
+                log_level: int = 0, tail_calls: bool = True, verify: bool = False,
+                engine: str | None = None) -> Object:
     """Create the maps, resolve every reference and load the programs.
 
     `programs`: the names of the programs to load (default: every program whose
@@ -216,7 +217,8 @@ def instantiate(spec: ObjectSpec, backend: "Backend | str" = "vm", *, btf_target
     root = os.fspath(pin_root) if pin_root is not None else DEFAULT_PIN_ROOT
     obj = Object(spec, platform)
     obj.skipped = [n for n in spec.programs if n not in selected]
-    target: dict[str, Any] = {"log_level": log_level, "verify": bool(verify)}
+    target: dict[str, Any] = {"log_level": log_level, "verify": bool(verify),
+                              "engine": engine}  # the VM's: "interp" or "jit" (pybpf.jit.engine)
     try:
         for name, mspec in spec.maps.items():
             if name == ".kconfig":  # this machine's kernel config, known only now

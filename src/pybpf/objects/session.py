@@ -186,7 +186,8 @@ def run_session(spec: ObjectSpec, args: Any, programs: "list[str] | None" = None
     (args.record_type types the records) until the end."""
     with spec.instantiate(args.backend, programs=programs,
                           pin_root=getattr(args, "pin_root", None),
-                          verify=not getattr(args, "no_verify", False)) as obj:
+                          verify=not getattr(args, "no_verify", False),
+                          engine=getattr(args, "engine", None)) as obj:
         fill_maps(obj, getattr(args, "map", None))
         types = parse_record_types(getattr(args, "record_type", None))
         try:

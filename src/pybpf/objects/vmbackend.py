@@ -48,7 +48,7 @@ class VMBackend:
                      obj: "Object", cache: dict[str, Any]) -> LoadedProgram:
         from .. import progtypes
         from ..helpers import default_helpers
-        from ..vm import CORE_POISON_HELPER, VM
+        from ..vm import CORE_POISON_HELPER
         try:
             helpers = progtypes.helpers_for(pspec.type, default_helpers())
         except PyBPFError:
@@ -67,7 +67,9 @@ class VMBackend:
         if cache.get("verify", True):
             from .vmverify import verify_for_vm
             log = verify_for_vm(spec, pspec, code, obj, cache.get("log_level", 0))
-        vm = VM(code, helpers=helpers, maps=list(obj.maps.values()), check_helpers=False)
+        from ..jit.engine import make_vm
+        vm = make_vm(code, engine=cache.get("engine"), helpers=helpers,
+                     maps=list(obj.maps.values()), check_helpers=False)
         world: dict[str, Any] = {}
 
         def run(*, data_in: bytes | None, ctx_in: bytes | None, repeat: int,
@@ -94,9 +96,11 @@ class VMBackend:
         return Instruction.lddw(insn.dst, 0)
 
     def run_raw(self, code: bytes, mem: bytes | None, *, helpers: Any = None,
-                insn_budget: int | None = None) -> int:
-        from ..vm import DEFAULT_INSN_BUDGET, run
-        return run(code, mem, helpers=helpers, insn_budget=insn_budget or DEFAULT_INSN_BUDGET)
+                insn_budget: int | None = None, engine: str | None = None) -> int:
+        from ..jit.engine import run
+        from ..vm import DEFAULT_INSN_BUDGET
+        return run(code, mem, engine=engine, helpers=helpers,
+                   insn_budget=insn_budget or DEFAULT_INSN_BUDGET)
 
     def links(self) -> Any:
         raise PyBPFError("the VM has no kernel hooks to attach to")

@@ -166,7 +166,8 @@ class ObjectSpec:
 
     def instantiate(self, backend: Any = "vm", *, btf_target: Any = None,
                     programs: Any = None, pin_root: Any = None, log_level: int = 0,
-                    tail_calls: bool = True, verify: bool = False) -> Any:
+                    tail_calls: bool = True, verify: bool = False,
+                    engine: str | None = None) -> Any:
         """Create the maps and load the programs on "vm" or "kernel" (a name or a
         pybpf.backend.Backend); returns an Object. With `verify=True` pybpf's verifier
         checks every program on the VM first, as the kernel's does at load (a refusal is a
@@ -181,7 +182,8 @@ class ObjectSpec:
         from ..backend import get_backend
         return get_backend(backend).instantiate(
             self, btf_target=btf_target, programs=programs, pin_root=pin_root,
-            log_level=log_level, tail_calls=tail_calls, verify=verify)
+            log_level=log_level, tail_calls=tail_calls, verify=verify,
+            **({'engine': engine} if engine is not None else {}))
 
     def global_bytes(self, name: str) -> bytes:
         """The initial bytes of a global variable."""

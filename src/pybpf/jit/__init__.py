@@ -1,0 +1,18 @@
+"""The LLVM JIT: eBPF bytecode compiled to native code with llvmlite, with the
+interpreter's semantics and address model (pybpf.vm).
+
+* `codegen`: BPF to LLVM IR (one function, registers promoted, frames explicit).
+* `runtime_ir`: region lookup and bounds-checked loads and stores in IR.
+* `native`: IR to machine code (MCJIT, -O2) and the in-process cache.
+* `machine`: `JitVM`, a VM whose runs are native; helpers, faults and the budget go
+  through Python exactly as on the interpreter.
+* `layout`: the state, callback and status numbers codegen and runtime share.
+"""
+
+from __future__ import annotations
+
+from .machine import JitVM, run
+from .native import DEFAULT_CACHE, JitCache, JitUnavailable, NativeProgram, available
+
+__all__ = ["DEFAULT_CACHE", "JitCache", "JitUnavailable", "JitVM", "NativeProgram",
+           "available", "run"]

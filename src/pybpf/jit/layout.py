@@ -1,0 +1,57 @@
+"""The contract between generated native code and its Python runtime: the slots of the
+per-run state array, the callback's operations and the status codes native code
+returns. One module so that codegen and runtime cannot disagree."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Slot(IntEnum):
+    """Indexes of the u64 state array a native run reads and writes (`st[i]`)."""
+
+    R0 = 0  # r0 at a normal exit; also r0 for a callx callback
+    R1 = 1  # r1..r5: arguments in, and what a helper callback reads
+    START = 6  # the pc the run starts at (0, or a function start for callbacks)
+    N = 7  # instructions executed (in, out, and around every helper)
+    BUDGET = 8
+    PC = 9  # where a budget, call-depth or static error happened
+    STATUS = 10  # non-zero once a callback raised (the exception waits in Python)
+    TABLE = 11  # pointer to the region table: ENTRY_WORDS u64 per region
+    COUNT = 12  # regions in the table
+    NTOPS = 13  # call frames available (len(stack_tops))
+    TOPS = 14  # pointer to the frames' r10 values (VM addresses)
+    STACKHOST = 15  # pointer to the frames' stack bottoms (host addresses)
+    CALLBACK = 16  # the Python callback (a C function pointer)
+    DEPTH = 17  # call depth at a helper callback (frame helpers get the free frames)
+    LAST = 18  # pointer to the region-table entry that matched last (a one-entry cache)
+    SIZE = 20
+
+
+# one region-table entry: segment, VM base, size, host address, flags (bit 0: writable)
+ENTRY_WORDS = 5
+FLAG_WRITABLE = 1
+
+
+class Op(IntEnum):
+    """What native code asks of Python through the callback (a, b, c are its operands)."""
+
+    LOAD = 1  # a = address, b = size: a load native code could not do itself
+    STORE = 2  # a = address, b = size, c = value
+    HELPER = 3  # a = helper id, b = call depth; r1..r5 and n in the state
+    LDPKT = 4  # a = offset, b = size: LD_ABS / LD_IND
+    CALLX = 5  # a = target, b = call depth: returns the function's pc, or NO_FRAME
+
+
+NO_FRAME = (1 << 64) - 1  # callx ran a helper (r0 in the state), no frame to push
+
+
+class Status(IntEnum):
+    """What a native run returns."""
+
+    OK = 0  # r0 and n in the state
+    RAISED = 1  # a callback raised: Python re-raises it (or ends with ProgramExit's r0)
+    BUDGET = 2  # instruction budget exhausted at the block starting at st[PC]
+    DEPTH = 3  # call depth exceeded at st[PC]
+    STATIC = 4  # the instruction at st[PC] always fails (kfunc, fell off the end)
+    BAD_START = 5  # st[START] is no function start

@@ -1,0 +1,321 @@
+"""`JitVM`: a VM whose program runs as native code. Everything around the run (maps,
+stacks, the CallContext, helpers, tail calls, callbacks) is the interpreter's VM; only
+`_fn`, the function a run calls, is native.
+
+A run fills a state array (pybpf.jit.layout) and a region table of the Memory's plain
+regions (host address, size, writable) and calls the entry point holding the GIL.
+Native code calls back into Python for helpers, legacy packet loads, callx and any
+access it cannot prove in bounds of a plain region; the callback re-reads the region
+table after anything that may have changed the memory. An exception in a callback is
+kept and re-raised here once native code has returned."""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from typing import Any, Sequence, cast
+
+from .. import isa
+from ..errors import (BytecodeError, HelperError, InstructionLimitExceeded, InvalidProgram,
+                      PyBPFError, VMRuntimeError)
+from ..helpers.registry import FrameHelperFn, HelperFn, ProgramExit, helper_name
+from ..isa import (BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, M64,
+                   MAX_BPF_STACK, MAX_CALL_FRAMES, Instruction)
+from ..vm import CODE_SEGMENT, CORE_POISON_HELPER, VM, Memory, Region
+from ..vm.translate import _ldpkt
+from .layout import ENTRY_WORDS, FLAG_WRITABLE, NO_FRAME, Op, Slot, Status
+from .native import DEFAULT_CACHE, JitCache, NativeProgram
+
+_U64 = ctypes.c_uint64
+CALLBACK = ctypes.CFUNCTYPE(_U64, ctypes.c_void_p, _U64, _U64, _U64, _U64, _U64)
+_BUDGET_MAX = (1 << 63) - 1
+JIT_MAX_INSNS = 32_768  # past this a program runs on the interpreter
+_VIEW_CACHE = 1024  # memoryviews whose address a VM remembers (they are kept alive)
+_NO_ENTRY = (_U64 * ENTRY_WORDS)(M64, 0, 0, 0, 0)  # what st[LAST] names before any match
+
+
+def host_address(buf: Any) -> int | None:
+    """Where a writable buffer's bytes are, or None (read-only, empty): the export is
+    released at once, so nothing is pinned once native code has returned."""
+    if len(buf) == 0:
+        return None
+    try:
+        c = ctypes.c_char.from_buffer(buf)
+    except (TypeError, ValueError, BufferError):
+        return None
+    addr = ctypes.addressof(c)
+    del c
+    return addr
+
+
+class _Run:
+    """One native run in progress: its memory, frames and the state native code sees."""
+
+    __slots__ = ("ctx", "memory", "tops", "budget", "st", "table", "pending", "exit_n",
+                 "views", "tops_arr", "host_arr")
+
+    def __init__(self, ctx: Any, memory: Memory, tops: tuple, budget: int,
+                 views: dict[int, tuple[Any, int, int | None]]) -> None:
+        self.ctx = ctx
+        self.memory = memory
+        self.tops = tops
+        self.budget = budget
+        self.st = (_U64 * Slot.SIZE)()
+        self.table: Any = None
+        self.pending: BaseException | None = None
+        self.exit_n = 0
+        self.views = views  # the VM's: memoryviews by id, with their host address
+        self.tops_arr: Any = None  # the frames' r10 values and stack addresses (kept alive)
+        self.host_arr: Any = None
+
+    def sync(self) -> None:
+        """The region table from the Memory as it is now (regions come and go in
+        helpers: a map value scratch, a packet whose buffer was replaced)."""
+        words: list[int] = []
+        for seg, region in self.memory.regions.items():
+            if region.access is not None:
+                continue
+            host = self._host(region)
+            if host is None:
+                continue
+            words += (seg, region.base, len(region.buf), host,
+                      FLAG_WRITABLE if region.writable else 0)
+        count = len(words) // ENTRY_WORDS
+        if self.table is None or len(self.table) < len(words):
+            self.table = (_U64 * max(len(words), 8 * ENTRY_WORDS))()
+        self.table[:len(words)] = words
+        st = self.st
+        st[Slot.TABLE] = ctypes.addressof(self.table)
+        st[Slot.COUNT] = count
+        st[Slot.LAST] = ctypes.addressof(_NO_ENTRY)
+
+    def _host(self, region: Region) -> int | None:
+        buf = region.buf
+        if isinstance(buf, memoryview):
+            # a view's memory cannot move while the view lives (its exporter is pinned)
+            hit = self.views.get(id(buf))
+            if hit is not None and hit[0] is buf:
+                try:
+                    if len(buf) == hit[1]:
+                        return hit[2]
+                except ValueError:  # released
+                    return None
+            addr = host_address(buf)
+            if len(self.views) >= _VIEW_CACHE:
+                self.views.clear()
+            self.views[id(buf)] = (buf, len(buf), addr)
+            return addr
+        return host_address(buf)  # a bytearray may have been resized: ask each time
+
+
+class JitVM(VM):
+    """A VM (same constructor, same runs) whose program is compiled to native code by
+    LLVM. `cache` holds compiled programs (default: the process's DEFAULT_CACHE). A
+    program past JIT_MAX_INSNS slots runs on the interpreter (`native` is None), as a
+    kernel without a JIT for it would: compiling it would take seconds and gigabytes."""
+
+    def __init__(self, program: bytes | Sequence[Instruction], *,
+                 cache: JitCache | None = None, **kw: Any) -> None:
+        super().__init__(program, **kw)
+        self._interp = self._fn
+        self.native: NativeProgram | None = None
+        # benchmarks: with bench_repeat > 0 a run runs that many times in native code
+        # (state reused, as test_run's repeat) and bench_ns is the time of one
+        self.bench_repeat = 0
+        self.bench_ns = 0.0
+        if self.cfg.total > JIT_MAX_INSNS:
+            return
+        code = isa.encode(self.insns)
+        self.native = (cache or DEFAULT_CACHE).get(code, self.cfg, self._lddw_values())
+        self._entry = self.native.entry
+        self._callback = CALLBACK(self._on_callback)
+        self._callback_addr = ctypes.cast(self._callback, ctypes.c_void_p).value
+        self._runs: dict[int, _Run] = {}
+        self._views: dict[int, tuple[Any, int, int | None]] = {}
+        self._fn = self._run_native
+
+    def _lddw_values(self) -> dict[int, int]:
+        """Map-referencing lddw values by pc (the translation already resolved and
+        checked them: this asks the same resolver again)."""
+        values: dict[int, int] = {}
+        for pc, insn in zip(self.cfg.pcs, self.insns):
+            if insn.opcode == isa.OPCODE_LDDW and insn.src not in (0, BPF_PSEUDO_FUNC):
+                assert self.lddw_resolver is not None  # the translation required one
+                try:
+                    values[pc] = self.lddw_resolver(insn) & M64
+                except BytecodeError:
+                    raise
+                except PyBPFError as e:
+                    raise InvalidProgram(pc, f"lddw with pseudo source {insn.src}: {e}") from e
+        return values
+
+    # --- a run -----------------------------------------------------------------------
+    def _run_native(self, ctx: Any, memory: Memory, stack_tops: tuple, r1: int, r2: int,
+                    r3: int, r4: int, r5: int, budget: int, pc: int = 0,
+                    n: int = 0) -> tuple[int, int]:
+        """The interpreter's `_fn` contract: run from `pc` with r1-r5 on the frames
+        whose r10 values are `stack_tops`; returns (r0, executed)."""
+        run = _Run(ctx, memory, stack_tops, budget, self._views)
+        run.sync()
+        hosts = self._stack_hosts(run)
+        if hosts is None:  # a stack that is not plain memory: the interpreter runs it
+            return self._interp(ctx, memory, stack_tops, r1, r2, r3, r4, r5, budget, pc, n)
+        st = run.st
+        st[1], st[2], st[3], st[4], st[5] = r1, r2, r3, r4, r5
+        st[Slot.START] = pc
+        st[Slot.N] = n
+        st[Slot.BUDGET] = min(budget, _BUDGET_MAX)
+        st[Slot.NTOPS] = len(stack_tops)
+        run.tops_arr = (_U64 * MAX_CALL_FRAMES)(*stack_tops)
+        run.host_arr = (_U64 * MAX_CALL_FRAMES)(*hosts)
+        st[Slot.TOPS] = ctypes.addressof(run.tops_arr)
+        st[Slot.STACKHOST] = ctypes.addressof(run.host_arr)
+        st[Slot.CALLBACK] = self._callback_addr or 0
+        key = ctypes.addressof(st)
+        self._runs[key] = run
+        try:
+            if self.bench_repeat > 0:
+                t0 = time.thread_time_ns()  # CPU time: the host is shared
+                assert self.native is not None  # only a compiled program runs here
+                status = self.native.repeat(key, self.bench_repeat)
+                self.bench_ns = (time.thread_time_ns() - t0) / self.bench_repeat
+            else:
+                status = self._entry(key)
+        finally:
+            del self._runs[key]
+        if status == Status.OK:
+            return st[Slot.R0], st[Slot.N]
+        if status == Status.RAISED:
+            exc = run.pending
+            assert exc is not None
+            if isinstance(exc, ProgramExit):  # as the interpreter: r0, the count before
+                return exc.retval, run.exit_n
+            raise exc
+        raise self._failure(run, status, budget)
+
+    def _stack_hosts(self, run: _Run) -> list[int] | None:
+        """The host address of each frame's stack bottom (r10 - 512), or None."""
+        hosts = []
+        for top in run.tops:
+            region = run.memory.regions.get(top >> 32)
+            if region is None or region.access is not None or not region.writable or \
+                    top - MAX_BPF_STACK < region.base or top > region.end:
+                return None
+            host = run._host(region)
+            if host is None:
+                return None
+            hosts.append(host + (top - MAX_BPF_STACK - region.base))
+        return hosts
+
+    def _failure(self, run: _Run, status: int, budget: int) -> PyBPFError:
+        pc = run.st[Slot.PC]
+        if status == Status.BUDGET:
+            return InstructionLimitExceeded(pc, f"instruction budget of {budget} exhausted")
+        if status == Status.DEPTH:
+            return VMRuntimeError(pc, f"call depth exceeds {MAX_CALL_FRAMES} frames")
+        if status == Status.BAD_START:
+            return VMRuntimeError(-1, f"no function starts at pc {run.st[Slot.START]}")
+        return self._static_error(pc)
+
+    def _static_error(self, pc: int) -> PyBPFError:
+        """The error of an instruction that always fails, as the interpreter words it."""
+        pcs = self.cfg.pcs
+        insn = self.insns[pcs.index(pc)] if pc in pcs else None
+        if insn is not None and insn.src == BPF_PSEUDO_KFUNC_CALL and \
+                isa.classify(insn) == isa.InsnKind.CALL:
+            return HelperError(pc, f"kfunc call (BTF id {insn.imm}): the VM has no kernel "
+                                   "functions")
+        return VMRuntimeError(pc, "fell off the end of the program")
+
+    # --- the callback ----------------------------------------------------------------
+    def _on_callback(self, stp: int, op: int, a: int, b: int, c: int, pc: int) -> int:
+        run = self._runs[stp]
+        try:
+            if op == Op.LOAD:
+                return run.memory.load(a, b, pc)
+            if op == Op.STORE:
+                run.memory.store(a, b, c, pc)
+                return 0
+            if op == Op.HELPER:
+                try:
+                    return self._helper(run, a, b, pc)
+                finally:
+                    run.sync()
+            if op == Op.LDPKT:
+                return _ldpkt(run.memory, a, b, pc)
+            if op == Op.CALLX:
+                try:
+                    return self._callx(run, a, b, pc)
+                finally:
+                    run.sync()
+            raise VMRuntimeError(pc, f"internal error: unknown JIT callback {op}")
+        except BaseException as e:  # re-raised by _run_native once native code returned
+            if isinstance(e, ProgramExit):
+                run.exit_n = run.st[Slot.N]
+            run.pending = e
+            run.st[Slot.STATUS] = 1
+            return 0
+
+    def _helper(self, run: _Run, hid: int, depth: int, pc: int) -> int:
+        helper = self.helpers.get(hid)
+        if helper is None:
+            if hid == CORE_POISON_HELPER:
+                raise VMRuntimeError(pc, "reached an instruction poisoned by a CO-RE "
+                                         "relocation that could not be resolved")
+            raise HelperError(pc, f"call to {helper_name(hid)} ({hid}), which this VM does "
+                                  "not provide")
+        st, ctx = run.st, run.ctx
+        n = st[Slot.N]
+        ctx.pc = pc
+        ctx.n = n
+        if helper.frame:
+            frame_fn = cast(FrameHelperFn, helper.fn)
+            r0, n = frame_fn(ctx, st[1], st[2], st[3], st[4], st[5], run.memory,
+                             run.tops[depth:], n, run.budget)
+            st[Slot.N] = n
+            return r0 & M64
+        r0 = cast(HelperFn, helper.fn)(ctx, st[1], st[2], st[3], st[4], st[5]) & M64
+        st[Slot.N] = ctx.n
+        return r0
+
+    def _callx(self, run: _Run, target: int, depth: int, pc: int) -> int:
+        """callx: a code address is a local call (its pc back to native code); a small
+        integer is a helper ID (the conformance suite's convention)."""
+        st, ctx = run.st, run.ctx
+        ctx.n = st[Slot.N]
+        if target >> 32 == CODE_SEGMENT:
+            tpc = (target & 0xFFFFFFFF) // 8
+            if (target & 7) or tpc not in self._func_starts:
+                raise VMRuntimeError(pc, f"callx to {target:#x}, which is not a function start")
+            if depth + MAX_CALL_FRAMES - len(run.tops) >= MAX_CALL_FRAMES - 1:
+                raise VMRuntimeError(pc, f"call depth exceeds {MAX_CALL_FRAMES} frames")
+            return tpc
+        helper = self.helpers.get(target)
+        if helper is None:
+            raise HelperError(pc, f"callx to unknown helper {target:#x}")
+        if helper.frame:
+            raise HelperError(pc, f"{helper.name} cannot be called through callx")
+        ctx.pc = pc
+        st[Slot.R0] = cast(HelperFn, helper.fn)(ctx, st[1], st[2], st[3], st[4], st[5]) & M64
+        st[Slot.N] = ctx.n
+        return NO_FRAME
+
+
+
+
+
+def run(code: bytes, mem: bytes | None = None, *, helpers: Any = None,
+        insn_budget: int | None = None, max_insns: int | None = None) -> int:
+    """pybpf.vm.run on the JIT: r1 = a copy of `mem`, r2 = its length; returns r0."""
+    from ..vm import DEFAULT_INSN_BUDGET, check_region_size
+    vm = JitVM(code, helpers=helpers, insn_budget=insn_budget or DEFAULT_INSN_BUDGET,
+               max_insns=max_insns or isa.BPF_COMPLEXITY_LIMIT_INSNS)
+    memory = Memory()
+    r1 = r2 = 0
+    if mem is not None:
+        check_region_size("mem", len(mem))
+        region = memory.map("mem", bytearray(mem))
+        memory.packet = region
+        r1, r2 = (region.base, len(mem)) if len(mem) else (0, 0)
+    return vm.execute(memory, r1, r2).r0
+__all__ = ["JIT_MAX_INSNS", "JitVM", "host_address", "run"]
