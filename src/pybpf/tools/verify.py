@@ -105,12 +105,22 @@ def _type_name(t: int) -> str:
 
 # --- the verdicts ---------------------------------------------------------------------------------
 
-def _result_dict(name: str, section: str | None, prog_type: int, r: Any) -> dict[str, Any]:
-    return {"name": name, "section": section, "type": _type_name(prog_type),
-            "accepted": bool(r.accepted), "error": None if r.accepted else r.error,
-            "pc": None if r.accepted else r.pc, "insns_processed": r.insns_processed,
-            "verify_ns": r.verify_ns, "log": r.log,
-            **({"hint": r.hint} if getattr(r, "hint", None) else {})}
+def _result_dict(name: str, section: str | None, prog_type: int, r: Any,
+                 insns: Sequence[Instruction] = (), line_info: Any = ()) -> dict[str, Any]:
+    """The issue's JSON fields, and beyond them for a refusal: "hint", "source" (the
+    failing instruction's source line from BTF line info, or null) and "path" (the
+    branch decisions that reached it, each {"pc", "insn", "taken", "source"})."""
+    from ..verifier import SourceLines, describe_path
+    d = {"name": name, "section": section, "type": _type_name(prog_type),
+         "accepted": bool(r.accepted), "error": None if r.accepted else r.error,
+         "pc": None if r.accepted else r.pc, "insns_processed": r.insns_processed,
+         "verify_ns": r.verify_ns, "log": r.log,
+         **({"hint": r.hint} if getattr(r, "hint", None) else {})}
+    if not r.accepted:
+        src = getattr(r, "source", None)
+        d["source"] = src.to_dict() if src is not None else None
+        d["path"] = describe_path(insns, getattr(r, "path", ()), SourceLines(line_info or ()))
+    return d
 
 
 def first_difference(ours: str, theirs: str) -> dict[str, Any] | None:
@@ -186,12 +196,15 @@ def verify_file(path: str, *, program: str | None = None, type_name: str | None 
             except PyBPFError as e:
                 case = e
                 r = verify_spec(spec, n, caps=tuple(sorted(capset)), log_level=log_level)
+                insns: Sequence[Instruction] = p.instructions
             else:
                 r = verify(case.insns, case.prog_type, maps=dict(enumerate(case.maps)),
                            expected_attach_type=case.expected_attach_type,
                            caps=tuple(sorted(capset)), license=case.license,
-                           log_level=log_level)
-            out.append(_result_dict(n, p.section, p.type, r))
+                           log_level=log_level, func_info=case.func_info or None,
+                           line_info=p.line_info or None)
+                insns = case.insns
+            out.append(_result_dict(n, p.section, p.type, r, insns, p.line_info))
             cases.append(case)
     else:
         if type_name is None:
@@ -202,7 +215,7 @@ def verify_file(path: str, *, program: str | None = None, type_name: str | None 
         t = _prog_type(type_name)
         insns = read_code(path, syntax)
         r = verify(insns, t, caps=tuple(sorted(capset)), log_level=log_level)
-        out.append(_result_dict(Path(path).stem, None, t, r))
+        out.append(_result_dict(Path(path).stem, None, t, r, insns))
         if compare_kernel:
             cases.append(Case(tuple(insns), t, caps=capset))
     if compare_kernel:
@@ -444,6 +457,7 @@ def _dot_programs(args: argparse.Namespace, results: list[dict[str, Any]]) -> li
 
 
 def format_verify(results: list[dict[str, Any]], log_level: int = 0) -> str:
+    from ..verifier import format_path
     out = []
     for r in results:
         if log_level and r["log"]:
@@ -454,8 +468,15 @@ def format_verify(results: list[dict[str, Any]], log_level: int = 0) -> str:
                        f"{r['verify_ns'] / 1e6:.2f} ms")
         else:
             out.append(f"{head}: refused at insn {r['pc']}: {r['error']}")
+            src = r.get("source")
+            if src:
+                out.append(f"  at {src['file'].rsplit('/', 1)[-1]}:{src['line']}: "
+                           f"{src['text']}")
             if r.get("hint"):
                 out.append(f"  hint: {r['hint']}")
+            steps = format_path(r.get("path") or ())
+            for i, step in enumerate(steps):
+                out.append(("  path: " if i == 0 else "        ") + step)
         k = r.get("kernel")
         if k is not None:
             if k.get("accepted") is None:
