@@ -767,7 +767,7 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
     from .hints import hint_for
     return VerifierResult(error is None, error, pc, log, v.insn_processed,
                           v.max_states_per_insn, v.total_states, v.peak_states, ns,
-                          hint=hint_for(error),
+                          hint=hint_for(error, extra),
                           source=v.source_lines.at(pc) if error is not None else None,
                           path=unwind_path(v.st.path) if error is not None and hasattr(v, "st")
                           else ())
