@@ -19,6 +19,7 @@ DATA = Path(__file__).resolve().parent / "data"
 REFUSED = {
     "pkt_unchecked": ("all", "invalid access to packet"),
     "pkt_popped": ("all", "invalid access to packet"),
+    "pkt_proto": ("all", "invalid access to packet"),
     "null_check": ("all", "R0 invalid mem access 'map_value_or_null'"),
     "var_offset": ("all", "invalid access to map value"),
     "uninit_stack": ("bpf,net_admin", "invalid read from stack"),

@@ -14,6 +14,7 @@ from tests.verifier.refused import REFUSED, compiled
 EXPECT = {
     "pkt_unchecked": ["needs 13 bytes", "only 10 bytes are checked", "+ 13 > data_end"],
     "pkt_popped": ["needs 2 bytes", "no length check", "+ 2 > data_end"],
+    "pkt_proto": ["needs 24 bytes", "only 14 bytes are checked"],
     "null_check": ["map lookup may return NULL", "if (!ptr)"],
     "var_offset": ["bound the index", "64-byte map value", "if (idx >= 8)", "idx &= 7"],
     "uninit_stack": ["16 bytes of stack", "initialise", "= {}"],

@@ -13,16 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import PyBPFError
-from ..isa import BPF_PSEUDO_CALL, InsnKind, Instruction, classify, decode, slot_offsets
+from .verifydot import cfg_dot, render_svg, write_dot  # noqa: F401 - tools.verify's API
+from ..isa import Instruction, decode
 
 EXIT_ACCEPTED, EXIT_REFUSED, EXIT_BAD_INPUT = 0, 1, 2
 CAPS_HELP = "comma list of bpf,perfmon,net_admin,sys_admin, or all / none (default all)"
@@ -151,10 +150,14 @@ def _kernel_side(case: Any, log_level: int, oracle: Any) -> dict[str, Any]:
 def verify_file(path: str, *, program: str | None = None, type_name: str | None = None,
                 caps: "str | Iterable[str] | None" = None, log_level: int = 0,
                 compare_kernel: bool = False, syntax: str | None = None,
-                oracle: Any = None) -> list[dict[str, Any]]:
+                oracle: Any = None, counterexample: bool = False,
+                counterexample_dir: "str | Path | None" = None) -> list[dict[str, Any]]:
     """The verdicts on FILE's programs (see the module docstring), one dict each with the
     issue's JSON fields; with `compare_kernel` also "kernel" (its verdict, first error
-    line and log) and "first_difference" (None when the logs agree line by line)."""
+    line and log) and "first_difference" (None when the logs agree line by line); with
+    `counterexample`, for each refused program of an object, "counterexample" (an input
+    on which the unverified program faults, its packet written to `counterexample_dir`,
+    and the `pybpf run` command; null when none) and "counterexample_note" (why none)."""
     from ..verifier import verify, verify_spec
     from .verifygen.case import Case
     from .verifygen.objects import program_case
@@ -205,6 +208,8 @@ def verify_file(path: str, *, program: str | None = None, type_name: str | None 
                            line_info=p.line_info or None)
                 insns = case.insns
             out.append(_result_dict(n, p.section, p.type, r, insns, p.line_info))
+            if counterexample and not r.accepted:
+                out[-1].update(_counterexample(spec, n, r, insns, path, counterexample_dir))
             cases.append(case)
     else:
         if type_name is None:
@@ -240,166 +245,18 @@ def verify_file(path: str, *, program: str | None = None, type_name: str | None 
     return out
 
 
-# --- the control-flow graph in DOT ----------------------------------------------------------------
-
-def _dot_escape(s: str) -> str:
-    return s.replace("\\", "\\\\").replace('"', '\\"').replace("{", "\\{").replace(
-        "}", "\\}").replace("<", "\\<").replace(">", "\\>").replace("|", "\\|")
-
-
-def _path_pcs(path: Sequence[Any]) -> set[int]:
-    """The instructions a verifier path names: ints are pcs, pairs are (from, to)
-    branch decisions, dicts carry "pc" / "from" / "to"."""
-    pcs: set[int] = set()
-    for item in path or ():
-        if isinstance(item, int):
-            pcs.add(item)
-        elif isinstance(item, (tuple, list)):
-            pcs.update(x for x in item[:2] if isinstance(x, int))
-        elif isinstance(item, dict):
-            pcs.update(v for k, v in item.items() if k in ("pc", "from", "to")
-                       and isinstance(v, int))
-    return pcs
-
-
-def cfg_dot(insns: Sequence[Instruction], *, name: str = "prog", error_pc: int | None = None,
-            path: Sequence[Any] = (), error: str | None = None, cluster: bool = False) -> str:
-    """The control-flow graph of a program in Graphviz DOT: one node per basic block
-    (its instructions, disassembled, with their pcs), edges for fall-through, taken
-    jumps ("T" / "F") and local calls (dashed); the blocks and edges of the failing
-    `path` in red and the failing instruction's block filled."""
-    from ..asm import disassemble_insn
-    if not insns:
-        return f'digraph "{_dot_escape(name)}" {{}}\n'
-    pcs = slot_offsets(insns)
-    index = {pc: i for i, pc in enumerate(pcs)}
-    end = pcs[-1] + insns[-1].slots
-    leaders = {0}
-    for i, insn in enumerate(insns):
-        k = classify(insn)
-        pc = pcs[i]
-        tgt = None
-        if k in (InsnKind.JA, InsnKind.JCOND, InsnKind.MAY_GOTO):
-            tgt = pc + 1 + (insn.imm if k == InsnKind.JA and insn.cls == 6 else insn.off)
-        elif k == InsnKind.CALL and insn.src == BPF_PSEUDO_CALL:
-            tgt = pc + 1 + insn.imm
-        if tgt is not None and tgt in index:
-            leaders.add(tgt)
-        if k in (InsnKind.JA, InsnKind.JCOND, InsnKind.MAY_GOTO, InsnKind.EXIT) and \
-                pc + insn.slots < end:
-            leaders.add(pc + insn.slots)
-    starts = sorted(leaders)
-    block_of: dict[int, int] = {}
-    blocks: list[list[int]] = []
-    for b, s in enumerate(starts):
-        stop = starts[b + 1] if b + 1 < len(starts) else end
-        members = [i for i in range(index[s], len(insns)) if pcs[i] < stop]
-        blocks.append(members)
-        for i in members:
-            block_of[pcs[i]] = b
-    on_path = _path_pcs(path)
-    hot_blocks = {block_of[p] for p in on_path if p in block_of}
-    err_block = block_of.get(error_pc) if error_pc is not None else None
-    if err_block is not None:
-        hot_blocks.add(err_block)
-    pre = f"{name}_" if cluster else ""
-    out = [f'subgraph "cluster_{_dot_escape(name)}" {{' if cluster else
-           f'digraph "{_dot_escape(name)}" {{',
-           f'  label="{_dot_escape(name)}"; labelloc=t;' if cluster else "",
-           '  node [shape=record, fontname="monospace", fontsize=10];']
-    for b, members in enumerate(blocks):
-        lines = []
-        for i in members:
-            try:
-                text = disassemble_insn(insns[i])
-            except PyBPFError:
-                text = f"(bad instruction {insns[i].opcode:#04x})"
-            mark = "  <-- " + error if (pcs[i] == error_pc and error) else ""
-            lines.append(_dot_escape(f"{pcs[i]}: {text}{mark}") + "\\l")
-        style = ""
-        if b == err_block:
-            style = ', style=filled, fillcolor="#ffd0d0", color=red, penwidth=2'
-        elif b in hot_blocks:
-            style = ", color=red, penwidth=2"
-        out.append(f'  {pre}b{b} [label="{{{"".join(lines)}}}"{style}];')
-    for b, members in enumerate(blocks):
-        last = insns[members[-1]]
-        pc = pcs[members[-1]]
-        k = classify(last)
-        nxt = pc + last.slots
-        edges: list[tuple[int, str, str]] = []
-        if k == InsnKind.EXIT:
-            pass
-        elif k == InsnKind.JA:
-            edges.append((pc + 1 + (last.imm if last.cls == 6 else last.off), "", ""))
-        elif k in (InsnKind.JCOND, InsnKind.MAY_GOTO):
-            edges.append((pc + 1 + last.off, "T", ""))
-            edges.append((nxt, "F", ""))
-        else:
-            edges.append((nxt, "", ""))
-        for i in members:
-            ins = insns[i]
-            if classify(ins) == InsnKind.CALL and ins.src == BPF_PSEUDO_CALL:
-                edges.append((pcs[i] + 1 + ins.imm, "call", "dashed"))
-        for tgt, label, st in edges:
-            if tgt not in block_of:
-                continue
-            tb = block_of[tgt]
-            attrs = []
-            if label:
-                attrs.append(f'label="{label}"')
-            if st:
-                attrs.append(f"style={st}")
-            if b in hot_blocks and tb in hot_blocks and (on_path or tb == err_block):
-                attrs.append("color=red, penwidth=2")
-            a = f" [{', '.join(attrs)}]" if attrs else ""
-            out.append(f"  {pre}b{b} -> {pre}b{tb}{a};")
-    out.append("}")
-    return "\n".join(x for x in out if x) + "\n"
-
-
-def render_svg(dot_text: str, out: Path) -> bool:
-    """DOT to SVG with Graphviz's `dot` (or the graphviz package); False when neither
-    is installed."""
-    exe = shutil.which("dot")
-    if exe:
-        res = subprocess.run([exe, "-Tsvg", "-o", str(out)], input=dot_text.encode(),
-                             capture_output=True, timeout=60)
-        if res.returncode != 0:
-            raise VerifyInputError(f"dot could not render the graph: "
-                                   f"{res.stderr.decode(errors='replace').strip()[:200]}")
-        return True
-    try:
-        import graphviz  # type: ignore[import-not-found]  # optional, and without stubs
-    except ImportError:
-        return False
-    out.write_bytes(graphviz.Source(dot_text).pipe(format="svg"))
-    return True
-
-
-def write_dot(path: str, programs: Sequence[tuple[str, Sequence[Instruction], dict[str, Any],
-                                                  Sequence[Any]]]) -> list[str]:
-    """Write the graphs of `programs` ((name, insns, result dict, path)) to PATH (DOT);
-    SVG beside it (PATH with .svg) when Graphviz is installed. Returns the files."""
-    if len(programs) == 1:
-        name, insns, rec, vpath = programs[0]
-        text = cfg_dot(insns, name=name, error_pc=rec.get("pc"), path=vpath,
-                       error=rec.get("error"))
-    else:
-        parts = [cfg_dot(insns, name=name, error_pc=rec.get("pc"), path=vpath,
-                         error=rec.get("error"), cluster=True)
-                 for name, insns, rec, vpath in programs]
-        text = "digraph verify {\n" + "".join(parts) + "}\n"
-    out = Path(path)
-    try:
-        out.write_text(text)
-    except OSError as e:
-        raise VerifyInputError(f"cannot write {path}: {e.strerror}") from None
-    files = [str(out)]
-    svg = out.with_suffix(".svg") if out.suffix != ".svg" else out.with_suffix(".svg.svg")
-    if render_svg(text, svg):
-        files.append(str(svg))
-    return files
+def _counterexample(spec: Any, name: str, r: Any, insns: Sequence[Instruction], path: str,
+                    directory: "str | Path | None") -> dict[str, Any]:
+    from .counterexample import confirm, find_counterexample, write_counterexample
+    cx, why = find_counterexample(spec, name, r, insns)
+    if cx is not None and not confirm(spec, cx, r):
+        cx, why = None, "an input was found but a fresh VM object does not repeat it"
+    if cx is None:
+        return {"counterexample": None, "counterexample_note": why}
+    import tempfile
+    write_counterexample(cx, path, directory or Path(tempfile.gettempdir()) /
+                         "pybpf-counterexamples")
+    return {"counterexample": cx.to_dict(), "counterexample_note": None}
 
 
 # --- pybpf verify ---------------------------------------------------------------------------------
@@ -423,13 +280,18 @@ def add_verify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dot", metavar="OUT", help="write the control-flow graph with the "
                                                 "failing path marked (Graphviz DOT; SVG "
                                                 "beside it when Graphviz is installed)")
+    p.add_argument("--no-counterexample", action="store_true",
+                   help="do not search a counterexample for refused programs (an input on "
+                        "which the program, run on the VM unverified, really faults)")
+    p.add_argument("--counterexample-dir", metavar="DIR",
+                   help="where counterexample packets are written (default: "
+                        "$TMPDIR/pybpf-counterexamples)")
     p.add_argument("-j", "--json", action="store_true", help="machine-readable JSON")
 
 
 def _dot_programs(args: argparse.Namespace, results: list[dict[str, Any]]) -> list[tuple]:
-    """(name, insns, result, path) for --dot: the instructions as verified."""
-    from ..verifier import verify, verify_spec
-    progs = []
+    """(name, insns, result, line info) for --dot: the instructions as verified."""
+    progs: list[tuple] = []
     if _is_elf(args.file):
         from .. import load
         from .verifygen.objects import program_case
@@ -437,22 +299,14 @@ def _dot_programs(args: argparse.Namespace, results: list[dict[str, Any]]) -> li
         for rec in results:
             if args.type is not None:
                 spec.programs[rec["name"]].type = _prog_type(args.type)
+            p = spec.programs[rec["name"]]
             try:
                 insns: list[Instruction] = list(program_case(spec, rec["name"]).insns)
             except PyBPFError:
-                insns = list(spec.programs[rec["name"]].instructions)
-            try:
-                case = program_case(spec, rec["name"])
-                r = verify(case.insns, case.prog_type, maps=dict(enumerate(case.maps)),
-                           expected_attach_type=case.expected_attach_type,
-                           caps=tuple(sorted(_caps(args.caps))), license=case.license)
-            except PyBPFError:
-                r = verify_spec(spec, rec["name"], caps=tuple(sorted(_caps(args.caps))))
-            progs.append((rec["name"], insns, rec, getattr(r, "path", ())))
+                insns = list(p.instructions)
+            progs.append((rec["name"], insns, rec, p.line_info))
     else:
-        insns = read_code(args.file, args.syntax)
-        r = verify(insns, _prog_type(args.type), caps=tuple(sorted(_caps(args.caps))))
-        progs.append((results[0]["name"], insns, results[0], getattr(r, "path", ())))
+        progs.append((results[0]["name"], read_code(args.file, args.syntax), results[0], ()))
     return progs
 
 
@@ -477,6 +331,7 @@ def format_verify(results: list[dict[str, Any]], log_level: int = 0) -> str:
             steps = format_path(r.get("path") or ())
             for i, step in enumerate(steps):
                 out.append(("  path: " if i == 0 else "        ") + step)
+            out += _format_counterexample(r)
         k = r.get("kernel")
         if k is not None:
             if k.get("accepted") is None:
@@ -494,13 +349,31 @@ def format_verify(results: list[dict[str, Any]], log_level: int = 0) -> str:
     return "\n".join(out) + "\n"
 
 
+def _format_counterexample(r: dict[str, Any]) -> list[str]:
+    if "counterexample" not in r:
+        return []
+    cx = r["counterexample"]
+    if cx is None:
+        return [f"  counterexample: none: {r['counterexample_note']}"]
+    what = []
+    if cx["data_in"] is not None:
+        what.append(f"a {len(cx['data_in']) // 2}-byte packet")
+    if cx["ctx_in"] is not None:
+        what.append(f"ctx_in {cx['ctx_in']}")
+    return [f"  counterexample: {' and '.join(what) or 'any input'}, run on the VM "
+            f"without the verifier: {cx['outcome']}",
+            f"    {cx['command']}"]
+
+
 def run_verify(args: argparse.Namespace) -> int:
     """`pybpf verify`: 0 all accepted, 1 any refused, 2 bad input."""
     try:
         results = verify_file(args.file, program=args.program, type_name=args.type,
                               caps=args.caps, log_level=args.log_level,
                               compare_kernel=args.compare_kernel,
-                              syntax=getattr(args, "syntax", None))
+                              syntax=getattr(args, "syntax", None),
+                              counterexample=not getattr(args, "no_counterexample", False),
+                              counterexample_dir=getattr(args, "counterexample_dir", None))
         files = write_dot(args.dot, _dot_programs(args, results)) if args.dot else []
     except VerifyInputError as e:
         print(f"pybpf: error: {e}", file=sys.stderr)
