@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import time
@@ -33,41 +32,14 @@ class VerifyInputError(PyBPFError):
 
 # --- reading the input ----------------------------------------------------------------------------
 
-_HEX = re.compile(r"^[0-9a-fA-F\s]*$")
-
-
-def _strip_comments(text: str) -> str:
-    return "\n".join(re.split(r"[;#]|//", ln, maxsplit=1)[0] for ln in text.splitlines())
-
-
 def read_code(path: str, syntax: str | None = None) -> list[Instruction]:
-    """The instructions of FILE: raw bytecode, hex text or assembly (kernel syntax, or
-    the conformance one when it uses %r registers)."""
+    """The instructions of FILE: raw bytecode, hex text or assembly (tools.progfile, the
+    reader the other commands share); a bad file is a VerifyInputError (exit 2)."""
+    from .progfile import ProgramFileError, read_program_bytes
     try:
-        data = Path(path).read_bytes() if path != "-" else sys.stdin.buffer.read()
-    except OSError as e:
-        raise VerifyInputError(f"cannot read {path}: {e.strerror}") from None
-    if not data.strip():
-        raise VerifyInputError(f"{path} is empty: no bytecode, hex or assembly to verify")
-    try:
-        text = data.decode("utf-8")
-        is_text = all(c.isprintable() or c.isspace() for c in text)
-    except UnicodeDecodeError:
-        text, is_text = "", False
-    if not is_text:
-        if len(data) % 8:
-            raise VerifyInputError(f"{path}: binary bytecode of {len(data)} bytes is not a "
-                                   "multiple of 8")
-        return decode(data)
-    body = _strip_comments(text)
-    if syntax is None and body.strip() and _HEX.match(body):
-        digits = "".join(body.split())
-        if len(digits) % 16:
-            raise VerifyInputError(f"{path}: hex bytecode of {len(digits) // 2} bytes is not a "
-                                   "multiple of 8")
-        return decode(bytes.fromhex(digits))
-    from ..asm import assemble_insns
-    return assemble_insns(text, syntax=syntax or ("conformance" if "%r" in text else "kernel"))
+        return decode(read_program_bytes(path, syntax))
+    except ProgramFileError as e:
+        raise VerifyInputError(str(e)) from None
 
 
 def _is_elf(path: str) -> bool:
