@@ -12,9 +12,10 @@ from tests.verifier.refused import REFUSED, compiled
 
 # program -> words its hint must say (what to add to the source)
 EXPECT = {
-    "pkt_unchecked": ["needs 13 bytes", "only 10 bytes are checked", "+ 13 > data_end"],
-    "pkt_popped": ["needs 2 bytes", "no length check", "+ 2 > data_end"],
-    "pkt_proto": ["needs 24 bytes", "only 14 bytes are checked"],
+    "pkt_unchecked": ["first 13 bytes", "only 10 bytes are checked",
+                      "if (data + 13 > data_end)"],
+    "pkt_popped": ["first 2 bytes", "no length check", "if (data + 2 > data_end)"],
+    "pkt_proto": ["first 24 bytes", "only 14 bytes are checked", "if (data + 24 > data_end)"],
     "null_check": ["map lookup may return NULL", "if (!ptr)"],
     "var_offset": ["bound the index", "64-byte map value", "if (idx >= 8)", "idx &= 7"],
     "uninit_stack": ["16 bytes of stack", "initialise", "= {}"],
@@ -46,7 +47,9 @@ def test_first_error_line_is_the_kernels(name: str) -> None:
 
 def test_hint_figures_come_from_the_error_line() -> None:
     h = hint_for("invalid access to packet, off=20 size=4, R3(id=0,off=20,r=14)")
-    assert h is not None and "needs 24 bytes" in h and "only 14 bytes" in h
+    assert h is not None and "first 24 bytes" in h and "only 14 bytes" in h
+    h = hint_for("invalid access to packet, off=2 size=2, R3(id=5,off=2,r=0)")
+    assert h is not None and "4 bytes from the pointer in R3" in h and "ptr + 4 >" in h
     h = hint_for("invalid access to map value, value_size=16 off=16 size=4",
                  ["R1 max value is outside of the allowed memory range"])
     assert h is not None and "if (idx >= 4)" in h and "idx &= 3" in h

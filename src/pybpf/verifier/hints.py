@@ -23,8 +23,13 @@ def _packet(m: re.Match[str], more: str) -> str:
     have = int(m["r"])
     proven = (f"only {have} byte{'s' if have != 1 else ''} are checked" if have
               else "no length check covers it")
-    return (f"check the packet length before this read: it needs {need} bytes from "
-            f"R{m['reg']}'s position and {proven}; add "
+    # id=0: the pointer is the packet's start plus a constant, so the check is on `data`
+    if m["id"] == "0":
+        return (f"check the packet length before this read: it reads the packet's first "
+                f"{need} bytes and {proven}; add `if (data + {need} > data_end) return ...;` "
+                "first")
+    return (f"check the packet length before this read: it reads {need} bytes from the "
+            f"pointer in R{m['reg']} and {proven}; add "
             f"`if ((void *)ptr + {need} > data_end) return ...;` first")
 
 
@@ -89,7 +94,7 @@ def _helper_arg(m: re.Match[str], more: str) -> str:
 _Hint = Callable[[re.Match[str], str], str]
 _HINTS: tuple[tuple[str, "str | _Hint"], ...] = (
     (r"^invalid access to packet, off=(?P<off>-?\d+) size=(?P<size>\d+), "
-     r"R(?P<reg>\d+)\(id=\d+,off=-?\d+,r=(?P<r>\d+)\)", _packet),
+     r"R(?P<reg>\d+)\(id=(?P<id>\d+),off=-?\d+,r=(?P<r>\d+)\)", _packet),
     (r"^invalid access to packet",
      "check the packet length first: `if (data + OFFSET + SIZE > data_end) return ...;` "
      "before reading"),
