@@ -61,4 +61,6 @@ def test_hint_figures_come_from_the_error_line() -> None:
                  "been in [0, 1]")
     assert h is not None and "[0, 1]" in h
     assert hint_for("R1 type=ctx expected=fp") is not None
+    h = hint_for("invalid read from stack R1 var_off (0x0; 0x7)")
+    assert h is not None and h.startswith("stack is read but not all were written")
     assert hint_for(None) is None and hint_for("BPF_EXIT uses reserved fields") is None

@@ -220,9 +220,12 @@ def verify_file(path: str, *, program: str | None = None, type_name: str | None 
 def _counterexample(spec: Any, name: str, r: Any, insns: Sequence[Instruction], path: str,
                     directory: "str | Path | None") -> dict[str, Any]:
     from .counterexample import confirm, find_counterexample, write_counterexample
-    cx, why = find_counterexample(spec, name, r, insns)
-    if cx is not None and not confirm(spec, cx, r):
-        cx, why = None, "an input was found but a fresh VM object does not repeat it"
+    try:
+        cx, why = find_counterexample(spec, name, r, insns)
+        if cx is not None and not confirm(spec, cx, r):
+            cx, why = None, "an input was found but a fresh VM object does not repeat it"
+    except (PyBPFError, RecursionError, ValueError) as e:  # the verdict stands without it
+        cx, why = None, f"the search stopped: {e}"
     if cx is None:
         return {"counterexample": None, "counterexample_note": why}
     import tempfile

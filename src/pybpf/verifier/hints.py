@@ -59,9 +59,10 @@ def _var_off(m: re.Match[str], more: str) -> str:
 
 
 def _uninit_stack(m: re.Match[str], more: str) -> str:
-    size = m["size"]
-    return (f"{size} bytes of stack are read but not all were written: initialise the "
-            "variable first (`struct ... v = {};` or __builtin_memset(&v, 0, sizeof(v)))")
+    size = m.groupdict().get("size")
+    what = f"{size} bytes of stack are" if size else "stack is"
+    return (f"{what} read but not all were written: initialise the variable first "
+            "(`struct ... v = {};` or __builtin_memset(&v, 0, sizeof(v)))")
 
 
 def _ref_leak(m: re.Match[str], more: str) -> str:
@@ -135,5 +136,10 @@ def hint_for(error: str | None, more: Sequence[str] = ()) -> str | None:
     for pattern, hint in _HINTS:
         m = re.search(pattern, error)
         if m:
-            return hint if isinstance(hint, str) else hint(m, rest)
+            if isinstance(hint, str):
+                return hint
+            try:
+                return hint(m, rest)
+            except (IndexError, KeyError, ValueError):  # a hint never stops a verdict
+                return None
     return None
