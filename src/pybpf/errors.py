@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from typing import Any
 
 ENOTSUPP = 524  # the kernel's internal "not supported", which bpf(2) leaks to user space
 
@@ -134,9 +135,16 @@ class VerifierError(PyBPFError):
     verifier log, `pc` the instruction of the first error (None if unknown), `error` the
     kernel's wording of that error line."""
 
-    def __init__(self, error: str, pc: int | None = None, log: str = "") -> None:
+    def __init__(self, error: str, pc: int | None = None, log: str = "", *,
+                 source: Any = None, path: tuple[Any, ...] = ()) -> None:
+        # `source`: the source line of insn `pc` from BTF line info (.file .line .text),
+        # `path`: the branch decisions that reached it ((insn, taken) each), when known
         self.error = error
         self.pc = pc
         self.log = log
+        self.source = source
+        self.line: int | None = getattr(source, "line", None)
+        self.path = path
         where = f" at insn {pc}" if pc is not None else ""
-        super().__init__(f"verifier refused the program{where}: {error}")
+        at = f"\n  at {source}" if source is not None else ""
+        super().__init__(f"verifier refused the program{where}: {error}{at}")

@@ -115,7 +115,7 @@ def test_dot_marks_the_failing_instruction(capsys, prog, tmp_path) -> None:
 def test_cfg_dot_blocks_and_edges() -> None:
     insns = assemble_insns("r0 = 0\nif r1 > 3 goto out\nr0 = 1\ncall sub\nout:\nexit\n"
                            "sub:\nr0 = 2\nexit")
-    dot = tv.cfg_dot(insns, name="x", error_pc=2, path=[(1, 2)], error="boom")
+    dot = tv.cfg_dot(insns, name="x", error_pc=2, path=[(1, False)], error="boom")
     assert dot.count("->") >= 4
     assert 'label="T"' in dot and 'label="F"' in dot and "style=dashed" in dot
     assert "boom" in dot and "color=red" in dot

@@ -5,56 +5,26 @@ stderr and exit 1."""
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import PyBPFError
-
-
-_HEX_TEXT = re.compile(r"^[0-9a-fA-F\s]*$")
+from ..tools.progfile import (HEX_TEXT, ProgramFileError, detect_syntax,  # noqa: F401
+                              read_program_bytes, strip_comments)
 
 
 class CLIError(PyBPFError):
     """Bad command-line input (file, arguments)."""
 
 
-def strip_comments(text: str) -> str:
-    return "\n".join(re.split(r"[;#]|//", line, maxsplit=1)[0] for line in text.splitlines())
-
-
-def detect_syntax(text: str) -> str:
-    """The assembly syntax of `text`: conformance (`mov %r0, 1`) or kernel (`r0 = 1`)."""
-    return "conformance" if "%r" in text else "kernel"
-
-
 def read_program(path: str, syntax: str | None = None) -> bytes:
-    """Bytecode from FILE: raw binary, hex text (bytes or 64-bit words), or assembly."""
+    """Bytecode from FILE: raw binary, hex text (bytes or 64-bit words), or assembly
+    (pybpf.tools.progfile, the reader `pybpf verify` shares); a bad file is a CLIError."""
     try:
-        data = Path(path).read_bytes() if path != "-" else sys.stdin.buffer.read()
-    except OSError as e:
-        raise CLIError(f"cannot read {path}: {e.strerror}") from None
-    if not data.strip():
-        raise CLIError(f"{path} is empty: no bytecode, hex or assembly to read")
-    try:
-        text = data.decode("utf-8")
-        is_text = all(c.isprintable() or c.isspace() for c in text)
-    except UnicodeDecodeError:
-        is_text = False
-    if not is_text:
-        if len(data) % 8:
-            raise CLIError(f"{path}: binary bytecode of {len(data)} bytes is not a multiple of 8")
-        return data
-    body = strip_comments(text)
-    if syntax is None and body.strip() and _HEX_TEXT.match(body):
-        digits = "".join(body.split())
-        if len(digits) % 16:
-            raise CLIError(f"{path}: hex bytecode of {len(digits) // 2} bytes is not a "
-                           "multiple of 8")
-        return bytes.fromhex(digits)
-    from ..asm import assemble
-    return assemble(text, syntax=syntax or detect_syntax(text))
+        return read_program_bytes(path, syntax)
+    except ProgramFileError as e:
+        raise CLIError(str(e)) from None
 
 
 def parse_hex_arg(value: str, what: str) -> bytes:
@@ -66,7 +36,7 @@ def parse_hex_arg(value: str, what: str) -> bytes:
             raise CLIError(f"cannot read {value[1:]}: {e.strerror}") from None
         try:
             text = data.decode("ascii")
-            if _HEX_TEXT.match(strip_comments(text)):
+            if HEX_TEXT.match(strip_comments(text)):
                 value = strip_comments(text)
             else:
                 return data

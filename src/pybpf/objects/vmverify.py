@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import isa
-from ..errors import VerifierError
 
 if TYPE_CHECKING:
     from .instance import Object
@@ -42,5 +41,5 @@ def verify_for_vm(spec: "ObjectSpec", pspec: "ProgramSpec", code: bytes, obj: "O
                                 "runs it unchecked")
             return None
         log = result.log or verify(insns, pspec.type, log_level=1, **kw).log
-        raise VerifierError(error, result.pc, log)
+        raise result.error_exception(log)
     return result.log if log_level else None

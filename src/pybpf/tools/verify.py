@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import PyBPFError
-from ..isa import BPF_PSEUDO_CALL, InsnKind, Instruction, classify, decode, slot_offsets
+from .verifydot import cfg_dot, render_svg, write_dot  # noqa: F401 - tools.verify's API
+from ..isa import Instruction, decode
 
 EXIT_ACCEPTED, EXIT_REFUSED, EXIT_BAD_INPUT = 0, 1, 2
 CAPS_HELP = "comma list of bpf,perfmon,net_admin,sys_admin, or all / none (default all)"
@@ -34,41 +32,14 @@ class VerifyInputError(PyBPFError):
 
 # --- reading the input ----------------------------------------------------------------------------
 
-_HEX = re.compile(r"^[0-9a-fA-F\s]*$")
-
-
-def _strip_comments(text: str) -> str:
-    return "\n".join(re.split(r"[;#]|//", ln, maxsplit=1)[0] for ln in text.splitlines())
-
-
 def read_code(path: str, syntax: str | None = None) -> list[Instruction]:
-    """The instructions of FILE: raw bytecode, hex text or assembly (kernel syntax, or
-    the conformance one when it uses %r registers)."""
+    """The instructions of FILE: raw bytecode, hex text or assembly (tools.progfile, the
+    reader the other commands share); a bad file is a VerifyInputError (exit 2)."""
+    from .progfile import ProgramFileError, read_program_bytes
     try:
-        data = Path(path).read_bytes() if path != "-" else sys.stdin.buffer.read()
-    except OSError as e:
-        raise VerifyInputError(f"cannot read {path}: {e.strerror}") from None
-    if not data.strip():
-        raise VerifyInputError(f"{path} is empty: no bytecode, hex or assembly to verify")
-    try:
-        text = data.decode("utf-8")
-        is_text = all(c.isprintable() or c.isspace() for c in text)
-    except UnicodeDecodeError:
-        text, is_text = "", False
-    if not is_text:
-        if len(data) % 8:
-            raise VerifyInputError(f"{path}: binary bytecode of {len(data)} bytes is not a "
-                                   "multiple of 8")
-        return decode(data)
-    body = _strip_comments(text)
-    if syntax is None and body.strip() and _HEX.match(body):
-        digits = "".join(body.split())
-        if len(digits) % 16:
-            raise VerifyInputError(f"{path}: hex bytecode of {len(digits) // 2} bytes is not a "
-                                   "multiple of 8")
-        return decode(bytes.fromhex(digits))
-    from ..asm import assemble_insns
-    return assemble_insns(text, syntax=syntax or ("conformance" if "%r" in text else "kernel"))
+        return decode(read_program_bytes(path, syntax))
+    except ProgramFileError as e:
+        raise VerifyInputError(str(e)) from None
 
 
 def _is_elf(path: str) -> bool:
@@ -105,12 +76,22 @@ def _type_name(t: int) -> str:
 
 # --- the verdicts ---------------------------------------------------------------------------------
 
-def _result_dict(name: str, section: str | None, prog_type: int, r: Any) -> dict[str, Any]:
-    return {"name": name, "section": section, "type": _type_name(prog_type),
-            "accepted": bool(r.accepted), "error": None if r.accepted else r.error,
-            "pc": None if r.accepted else r.pc, "insns_processed": r.insns_processed,
-            "verify_ns": r.verify_ns, "log": r.log,
-            **({"hint": r.hint} if getattr(r, "hint", None) else {})}
+def _result_dict(name: str, section: str | None, prog_type: int, r: Any,
+                 insns: Sequence[Instruction] = (), line_info: Any = ()) -> dict[str, Any]:
+    """The issue's JSON fields, and beyond them for a refusal: "hint", "source" (the
+    failing instruction's source line from BTF line info, or null) and "path" (the
+    branch decisions that reached it, each {"pc", "insn", "taken", "source"})."""
+    from ..verifier import SourceLines, describe_path
+    d = {"name": name, "section": section, "type": _type_name(prog_type),
+         "accepted": bool(r.accepted), "error": None if r.accepted else r.error,
+         "pc": None if r.accepted else r.pc, "insns_processed": r.insns_processed,
+         "verify_ns": r.verify_ns, "log": r.log,
+         **({"hint": r.hint} if getattr(r, "hint", None) else {})}
+    if not r.accepted:
+        src = getattr(r, "source", None)
+        d["source"] = src.to_dict() if src is not None else None
+        d["path"] = describe_path(insns, getattr(r, "path", ()), SourceLines(line_info or ()))
+    return d
 
 
 def first_difference(ours: str, theirs: str) -> dict[str, Any] | None:
@@ -141,10 +122,14 @@ def _kernel_side(case: Any, log_level: int, oracle: Any) -> dict[str, Any]:
 def verify_file(path: str, *, program: str | None = None, type_name: str | None = None,
                 caps: "str | Iterable[str] | None" = None, log_level: int = 0,
                 compare_kernel: bool = False, syntax: str | None = None,
-                oracle: Any = None) -> list[dict[str, Any]]:
+                oracle: Any = None, counterexample: bool = False,
+                counterexample_dir: "str | Path | None" = None) -> list[dict[str, Any]]:
     """The verdicts on FILE's programs (see the module docstring), one dict each with the
     issue's JSON fields; with `compare_kernel` also "kernel" (its verdict, first error
-    line and log) and "first_difference" (None when the logs agree line by line)."""
+    line and log) and "first_difference" (None when the logs agree line by line); with
+    `counterexample`, for each refused program of an object, "counterexample" (an input
+    on which the unverified program faults, its packet written to `counterexample_dir`,
+    and the `pybpf run` command; null when none) and "counterexample_note" (why none)."""
     from ..verifier import verify, verify_spec
     from .verifygen.case import Case
     from .verifygen.objects import program_case
@@ -186,12 +171,17 @@ def verify_file(path: str, *, program: str | None = None, type_name: str | None 
             except PyBPFError as e:
                 case = e
                 r = verify_spec(spec, n, caps=tuple(sorted(capset)), log_level=log_level)
+                insns: Sequence[Instruction] = p.instructions
             else:
                 r = verify(case.insns, case.prog_type, maps=dict(enumerate(case.maps)),
                            expected_attach_type=case.expected_attach_type,
                            caps=tuple(sorted(capset)), license=case.license,
-                           log_level=log_level)
-            out.append(_result_dict(n, p.section, p.type, r))
+                           log_level=log_level, func_info=case.func_info or None,
+                           line_info=p.line_info or None)
+                insns = case.insns
+            out.append(_result_dict(n, p.section, p.type, r, insns, p.line_info))
+            if counterexample and not r.accepted:
+                out[-1].update(_counterexample(spec, n, r, insns, path, counterexample_dir))
             cases.append(case)
     else:
         if type_name is None:
@@ -202,7 +192,7 @@ def verify_file(path: str, *, program: str | None = None, type_name: str | None 
         t = _prog_type(type_name)
         insns = read_code(path, syntax)
         r = verify(insns, t, caps=tuple(sorted(capset)), log_level=log_level)
-        out.append(_result_dict(Path(path).stem, None, t, r))
+        out.append(_result_dict(Path(path).stem, None, t, r, insns))
         if compare_kernel:
             cases.append(Case(tuple(insns), t, caps=capset))
     if compare_kernel:
@@ -227,166 +217,21 @@ def verify_file(path: str, *, program: str | None = None, type_name: str | None 
     return out
 
 
-# --- the control-flow graph in DOT ----------------------------------------------------------------
-
-def _dot_escape(s: str) -> str:
-    return s.replace("\\", "\\\\").replace('"', '\\"').replace("{", "\\{").replace(
-        "}", "\\}").replace("<", "\\<").replace(">", "\\>").replace("|", "\\|")
-
-
-def _path_pcs(path: Sequence[Any]) -> set[int]:
-    """The instructions a verifier path names: ints are pcs, pairs are (from, to)
-    branch decisions, dicts carry "pc" / "from" / "to"."""
-    pcs: set[int] = set()
-    for item in path or ():
-        if isinstance(item, int):
-            pcs.add(item)
-        elif isinstance(item, (tuple, list)):
-            pcs.update(x for x in item[:2] if isinstance(x, int))
-        elif isinstance(item, dict):
-            pcs.update(v for k, v in item.items() if k in ("pc", "from", "to")
-                       and isinstance(v, int))
-    return pcs
-
-
-def cfg_dot(insns: Sequence[Instruction], *, name: str = "prog", error_pc: int | None = None,
-            path: Sequence[Any] = (), error: str | None = None, cluster: bool = False) -> str:
-    """The control-flow graph of a program in Graphviz DOT: one node per basic block
-    (its instructions, disassembled, with their pcs), edges for fall-through, taken
-    jumps ("T" / "F") and local calls (dashed); the blocks and edges of the failing
-    `path` in red and the failing instruction's block filled."""
-    from ..asm import disassemble_insn
-    if not insns:
-        return f'digraph "{_dot_escape(name)}" {{}}\n'
-    pcs = slot_offsets(insns)
-    index = {pc: i for i, pc in enumerate(pcs)}
-    end = pcs[-1] + insns[-1].slots
-    leaders = {0}
-    for i, insn in enumerate(insns):
-        k = classify(insn)
-        pc = pcs[i]
-        tgt = None
-        if k in (InsnKind.JA, InsnKind.JCOND, InsnKind.MAY_GOTO):
-            tgt = pc + 1 + (insn.imm if k == InsnKind.JA and insn.cls == 6 else insn.off)
-        elif k == InsnKind.CALL and insn.src == BPF_PSEUDO_CALL:
-            tgt = pc + 1 + insn.imm
-        if tgt is not None and tgt in index:
-            leaders.add(tgt)
-        if k in (InsnKind.JA, InsnKind.JCOND, InsnKind.MAY_GOTO, InsnKind.EXIT) and \
-                pc + insn.slots < end:
-            leaders.add(pc + insn.slots)
-    starts = sorted(leaders)
-    block_of: dict[int, int] = {}
-    blocks: list[list[int]] = []
-    for b, s in enumerate(starts):
-        stop = starts[b + 1] if b + 1 < len(starts) else end
-        members = [i for i in range(index[s], len(insns)) if pcs[i] < stop]
-        blocks.append(members)
-        for i in members:
-            block_of[pcs[i]] = b
-    on_path = _path_pcs(path)
-    hot_blocks = {block_of[p] for p in on_path if p in block_of}
-    err_block = block_of.get(error_pc) if error_pc is not None else None
-    if err_block is not None:
-        hot_blocks.add(err_block)
-    pre = f"{name}_" if cluster else ""
-    out = [f'subgraph "cluster_{_dot_escape(name)}" {{' if cluster else
-           f'digraph "{_dot_escape(name)}" {{',
-           f'  label="{_dot_escape(name)}"; labelloc=t;' if cluster else "",
-           '  node [shape=record, fontname="monospace", fontsize=10];']
-    for b, members in enumerate(blocks):
-        lines = []
-        for i in members:
-            try:
-                text = disassemble_insn(insns[i])
-            except PyBPFError:
-                text = f"(bad instruction {insns[i].opcode:#04x})"
-            mark = "  <-- " + error if (pcs[i] == error_pc and error) else ""
-            lines.append(_dot_escape(f"{pcs[i]}: {text}{mark}") + "\\l")
-        style = ""
-        if b == err_block:
-            style = ', style=filled, fillcolor="#ffd0d0", color=red, penwidth=2'
-        elif b in hot_blocks:
-            style = ", color=red, penwidth=2"
-        out.append(f'  {pre}b{b} [label="{{{"".join(lines)}}}"{style}];')
-    for b, members in enumerate(blocks):
-        last = insns[members[-1]]
-        pc = pcs[members[-1]]
-        k = classify(last)
-        nxt = pc + last.slots
-        edges: list[tuple[int, str, str]] = []
-        if k == InsnKind.EXIT:
-            pass
-        elif k == InsnKind.JA:
-            edges.append((pc + 1 + (last.imm if last.cls == 6 else last.off), "", ""))
-        elif k in (InsnKind.JCOND, InsnKind.MAY_GOTO):
-            edges.append((pc + 1 + last.off, "T", ""))
-            edges.append((nxt, "F", ""))
-        else:
-            edges.append((nxt, "", ""))
-        for i in members:
-            ins = insns[i]
-            if classify(ins) == InsnKind.CALL and ins.src == BPF_PSEUDO_CALL:
-                edges.append((pcs[i] + 1 + ins.imm, "call", "dashed"))
-        for tgt, label, st in edges:
-            if tgt not in block_of:
-                continue
-            tb = block_of[tgt]
-            attrs = []
-            if label:
-                attrs.append(f'label="{label}"')
-            if st:
-                attrs.append(f"style={st}")
-            if b in hot_blocks and tb in hot_blocks and (on_path or tb == err_block):
-                attrs.append("color=red, penwidth=2")
-            a = f" [{', '.join(attrs)}]" if attrs else ""
-            out.append(f"  {pre}b{b} -> {pre}b{tb}{a};")
-    out.append("}")
-    return "\n".join(x for x in out if x) + "\n"
-
-
-def render_svg(dot_text: str, out: Path) -> bool:
-    """DOT to SVG with Graphviz's `dot` (or the graphviz package); False when neither
-    is installed."""
-    exe = shutil.which("dot")
-    if exe:
-        res = subprocess.run([exe, "-Tsvg", "-o", str(out)], input=dot_text.encode(),
-                             capture_output=True, timeout=60)
-        if res.returncode != 0:
-            raise VerifyInputError(f"dot could not render the graph: "
-                                   f"{res.stderr.decode(errors='replace').strip()[:200]}")
-        return True
+def _counterexample(spec: Any, name: str, r: Any, insns: Sequence[Instruction], path: str,
+                    directory: "str | Path | None") -> dict[str, Any]:
+    from .counterexample import confirm, find_counterexample, write_counterexample
     try:
-        import graphviz  # type: ignore[import-not-found]  # optional, and without stubs
-    except ImportError:
-        return False
-    out.write_bytes(graphviz.Source(dot_text).pipe(format="svg"))
-    return True
-
-
-def write_dot(path: str, programs: Sequence[tuple[str, Sequence[Instruction], dict[str, Any],
-                                                  Sequence[Any]]]) -> list[str]:
-    """Write the graphs of `programs` ((name, insns, result dict, path)) to PATH (DOT);
-    SVG beside it (PATH with .svg) when Graphviz is installed. Returns the files."""
-    if len(programs) == 1:
-        name, insns, rec, vpath = programs[0]
-        text = cfg_dot(insns, name=name, error_pc=rec.get("pc"), path=vpath,
-                       error=rec.get("error"))
-    else:
-        parts = [cfg_dot(insns, name=name, error_pc=rec.get("pc"), path=vpath,
-                         error=rec.get("error"), cluster=True)
-                 for name, insns, rec, vpath in programs]
-        text = "digraph verify {\n" + "".join(parts) + "}\n"
-    out = Path(path)
-    try:
-        out.write_text(text)
-    except OSError as e:
-        raise VerifyInputError(f"cannot write {path}: {e.strerror}") from None
-    files = [str(out)]
-    svg = out.with_suffix(".svg") if out.suffix != ".svg" else out.with_suffix(".svg.svg")
-    if render_svg(text, svg):
-        files.append(str(svg))
-    return files
+        cx, why = find_counterexample(spec, name, r, insns)
+        if cx is not None and not confirm(spec, cx, r):
+            cx, why = None, "an input was found but a fresh VM object does not repeat it"
+    except (PyBPFError, RecursionError, ValueError) as e:  # the verdict stands without it
+        cx, why = None, f"the search stopped: {e}"
+    if cx is None:
+        return {"counterexample": None, "counterexample_note": why}
+    import tempfile
+    write_counterexample(cx, path, directory or Path(tempfile.gettempdir()) /
+                         "pybpf-counterexamples")
+    return {"counterexample": cx.to_dict(), "counterexample_note": None}
 
 
 # --- pybpf verify ---------------------------------------------------------------------------------
@@ -410,13 +255,18 @@ def add_verify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dot", metavar="OUT", help="write the control-flow graph with the "
                                                 "failing path marked (Graphviz DOT; SVG "
                                                 "beside it when Graphviz is installed)")
+    p.add_argument("--no-counterexample", action="store_true",
+                   help="do not search a counterexample for refused programs (an input on "
+                        "which the program, run on the VM unverified, really faults)")
+    p.add_argument("--counterexample-dir", metavar="DIR",
+                   help="where counterexample packets are written (default: "
+                        "$TMPDIR/pybpf-counterexamples)")
     p.add_argument("-j", "--json", action="store_true", help="machine-readable JSON")
 
 
 def _dot_programs(args: argparse.Namespace, results: list[dict[str, Any]]) -> list[tuple]:
-    """(name, insns, result, path) for --dot: the instructions as verified."""
-    from ..verifier import verify, verify_spec
-    progs = []
+    """(name, insns, result, line info) for --dot: the instructions as verified."""
+    progs: list[tuple] = []
     if _is_elf(args.file):
         from .. import load
         from .verifygen.objects import program_case
@@ -424,26 +274,19 @@ def _dot_programs(args: argparse.Namespace, results: list[dict[str, Any]]) -> li
         for rec in results:
             if args.type is not None:
                 spec.programs[rec["name"]].type = _prog_type(args.type)
+            p = spec.programs[rec["name"]]
             try:
                 insns: list[Instruction] = list(program_case(spec, rec["name"]).insns)
             except PyBPFError:
-                insns = list(spec.programs[rec["name"]].instructions)
-            try:
-                case = program_case(spec, rec["name"])
-                r = verify(case.insns, case.prog_type, maps=dict(enumerate(case.maps)),
-                           expected_attach_type=case.expected_attach_type,
-                           caps=tuple(sorted(_caps(args.caps))), license=case.license)
-            except PyBPFError:
-                r = verify_spec(spec, rec["name"], caps=tuple(sorted(_caps(args.caps))))
-            progs.append((rec["name"], insns, rec, getattr(r, "path", ())))
+                insns = list(p.instructions)
+            progs.append((rec["name"], insns, rec, p.line_info))
     else:
-        insns = read_code(args.file, args.syntax)
-        r = verify(insns, _prog_type(args.type), caps=tuple(sorted(_caps(args.caps))))
-        progs.append((results[0]["name"], insns, results[0], getattr(r, "path", ())))
+        progs.append((results[0]["name"], read_code(args.file, args.syntax), results[0], ()))
     return progs
 
 
 def format_verify(results: list[dict[str, Any]], log_level: int = 0) -> str:
+    from ..verifier import format_path
     out = []
     for r in results:
         if log_level and r["log"]:
@@ -454,8 +297,16 @@ def format_verify(results: list[dict[str, Any]], log_level: int = 0) -> str:
                        f"{r['verify_ns'] / 1e6:.2f} ms")
         else:
             out.append(f"{head}: refused at insn {r['pc']}: {r['error']}")
+            src = r.get("source")
+            if src:
+                out.append(f"  at {src['file'].rsplit('/', 1)[-1]}:{src['line']}: "
+                           f"{src['text']}")
             if r.get("hint"):
                 out.append(f"  hint: {r['hint']}")
+            steps = format_path(r.get("path") or ())
+            for i, step in enumerate(steps):
+                out.append(("  path: " if i == 0 else "        ") + step)
+            out += _format_counterexample(r)
         k = r.get("kernel")
         if k is not None:
             if k.get("accepted") is None:
@@ -473,13 +324,31 @@ def format_verify(results: list[dict[str, Any]], log_level: int = 0) -> str:
     return "\n".join(out) + "\n"
 
 
+def _format_counterexample(r: dict[str, Any]) -> list[str]:
+    if "counterexample" not in r:
+        return []
+    cx = r["counterexample"]
+    if cx is None:
+        return [f"  counterexample: none: {r['counterexample_note']}"]
+    what = []
+    if cx["data_in"] is not None:
+        what.append(f"a {len(cx['data_in']) // 2}-byte packet")
+    if cx["ctx_in"] is not None:
+        what.append(f"ctx_in {cx['ctx_in']}")
+    return [f"  counterexample: {' and '.join(what) or 'any input'}, run on the VM "
+            f"without the verifier: {cx['outcome']}",
+            f"    {cx['command']}"]
+
+
 def run_verify(args: argparse.Namespace) -> int:
     """`pybpf verify`: 0 all accepted, 1 any refused, 2 bad input."""
     try:
         results = verify_file(args.file, program=args.program, type_name=args.type,
                               caps=args.caps, log_level=args.log_level,
                               compare_kernel=args.compare_kernel,
-                              syntax=getattr(args, "syntax", None))
+                              syntax=getattr(args, "syntax", None),
+                              counterexample=not getattr(args, "no_counterexample", False),
+                              counterexample_dir=getattr(args, "counterexample_dir", None))
         files = write_dot(args.dot, _dot_programs(args, results)) if args.dot else []
     except VerifyInputError as e:
         print(f"pybpf: error: {e}", file=sys.stderr)

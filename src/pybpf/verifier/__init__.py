@@ -15,8 +15,10 @@ from ..errors import VerifierError
 from ..isa import Instruction
 from ..maps.spec import MapSpec
 from ..uapi import ProgType
+from .log import SourceLine, SourceLines, describe_path, format_path
 
-__all__ = ["ALL_CAPS", "VerifierError", "VerifierResult", "verify", "verify_spec"]
+__all__ = ["ALL_CAPS", "SourceLine", "SourceLines", "VerifierError", "VerifierResult",
+           "describe_path", "format_path", "verify", "verify_spec"]
 
 ALL_CAPS: tuple[str, ...] = ("bpf", "perfmon", "net_admin", "sys_admin")
 
@@ -37,12 +39,24 @@ class VerifierResult:
     peak_states: int
     verify_ns: int
     hint: str | None = None
-    path: tuple[Any, ...] = field(default=())
+    path: tuple[Any, ...] = field(default=())  # (insn, jump taken) per branch, in order
+    source: SourceLine | None = None  # the failing insn's source line (BTF line info)
+
+    @property
+    def line(self) -> int | None:
+        """The source line number of the failing instruction (None without line info)."""
+        return self.source.line if self.source is not None else None
 
     def raise_for_refusal(self) -> None:
-        """Raise VerifierError (with .log, .pc, .error) if the program was refused."""
+        """Raise VerifierError (with .log, .pc, .error, .source, .path) if the program
+        was refused."""
         if not self.accepted:
-            raise VerifierError(self.error or "refused", self.pc, self.log)
+            raise self.error_exception()
+
+    def error_exception(self, log: str | None = None) -> VerifierError:
+        """The VerifierError of this refusal (`log` in place of the result's own)."""
+        return VerifierError(self.error or "refused", self.pc, self.log if log is None else log,
+                             source=self.source, path=self.path)
 
 
 def verify(insns: Sequence[Instruction], prog_type: ProgType | int, *,

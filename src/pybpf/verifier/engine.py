@@ -21,7 +21,7 @@ from .calls import CallsMixin
 from .cfgcheck import CfgError, analyse
 from .consts import (_RESERVED, ALU_NAMES, BPF_MAX_VAR_OFF, COMPLEXITY_LIMIT_INSNS,
                      COMPLEXITY_LIMIT_JMP_SEQ)
-from .log import alignment, frame_str, insn_text
+from .log import SourceLines, alignment, frame_str, insn_text
 from .mem import MemMixin
 from .progrules import (_type_name, license_is_gpl_compatible, prog_type_capability, return_range,
                         unwind_path)
@@ -91,6 +91,7 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
         self.func_info: Any = None  # [(insn, BTF type id)] of the subprograms, or None
         self.st_imm: int | None = None  # a BPF_ST store's immediate (the value stored)
         self.pkt_write_ok = False
+        self.source_lines: SourceLines | None = None  # BTF line info ("; line @ file:N")
 
     # -- logging ------------------------------------------------------------------------
     def verbose(self, text: str) -> None:
@@ -562,6 +563,8 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
                     self.scratched_slots = set()
                 elif self.scratch_all or self.scratched_regs or self.scratched_slots:
                     self.print_state(st)
+                if self.source_lines and (src := self.source_lines.log_line(idx)):
+                    self.verbose(src)
                 text = f"{idx}: {insn_text(insn, idx, self.slots)}"
                 self.verbose(text + "\n")
                 self.insn_line_len = len(text) + 1
@@ -727,6 +730,7 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
     v = Verifier(insns, int(prog_type), maps, expected_attach_type or 0, caps, license,
                  log_level)
     v.func_info = func_info  # read by the calls half (global functions, callbacks)
+    v.source_lines = SourceLines(line_info or ())
     error = None
     pc = None
     extra: tuple[str, ...] = ()
@@ -763,6 +767,7 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
     from .hints import hint_for
     return VerifierResult(error is None, error, pc, log, v.insn_processed,
                           v.max_states_per_insn, v.total_states, v.peak_states, ns,
-                          hint=hint_for(error),
+                          hint=hint_for(error, extra),
+                          source=v.source_lines.at(pc) if error is not None else None,
                           path=unwind_path(v.st.path) if error is not None and hasattr(v, "st")
                           else ())

@@ -4,9 +4,13 @@ instruction lines ("0: (b7) r0 = 0") and the alignment of " ; " after them."""
 
 from __future__ import annotations
 
+import bisect
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from ..isa import Instruction
+from ..isa import Instruction, slot_offsets
 from .reg import S32_MAX, S32_MIN, S64_MAX, S64_MIN, U32_MAX, U64_MAX, Reg, RegType, s64
 from .state import SLOT_CHAR, Frame, Slot
 
@@ -135,4 +139,106 @@ def insn_text(insn: Instruction, pc: int, slots: list) -> str:
             text = f"r{insn.dst} = map[id:{insn.imm}]"
         elif insn.src in (2, 6):
             text = f"r{insn.dst} = map[id:{insn.imm}][0]+{insn.next_imm}"
+    # the kernel prints jump offsets relative to pc: "goto pc+9", "may_goto pc+3"
+    text = _JUMP_OFF.sub(r"\1 pc\2", text)
     return f"({insn.opcode:02x}) {text}"
+
+
+_JUMP_OFF = re.compile(r"\b(goto|gotol|may_goto) ([+-]\d+)$")
+
+
+# --- source lines (BTF line info) and the failing path --------------------------------
+
+@dataclass(frozen=True)
+class SourceLine:
+    """The C (or Python) source line of an instruction, from the program's BTF line
+    info: `file` as the compiler recorded it, `line` its number, `text` the line."""
+
+    pc: int
+    file: str
+    line: int
+    text: str
+    column: int = 0
+
+    @property
+    def basename(self) -> str:
+        return self.file.rsplit("/", 1)[-1]
+
+    def __str__(self) -> str:
+        return f"{self.basename}:{self.line}: {self.text.strip()}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "text": self.text.strip(),
+                "column": self.column, "pc": self.pc}
+
+
+def _source_line(li: Any) -> SourceLine:
+    """A SourceLine from either LineInfo (the ObjectSpec's or the .BTF.ext parser's)."""
+    if hasattr(li, "insn_off"):
+        return SourceLine(li.insn_off, li.file_name, li.line_num, li.line, li.line_col)
+    return SourceLine(li.pc, li.file, li.line_num, li.line, getattr(li, "column", 0))
+
+
+class SourceLines:
+    """The line info of one program, sorted by instruction: the line of an instruction
+    is the last record at or before it (the kernel's find_linfo), and `log_line` prints
+    it into the log as the kernel's verbose_linfo does ("; <line> @ file:N"), once per
+    change of file and line number."""
+
+    def __init__(self, line_info: Iterable[Any]) -> None:
+        recs = sorted((_source_line(li) for li in line_info), key=lambda s: s.pc)
+        self.records = recs
+        self._pcs = [s.pc for s in recs]
+        self.prev: SourceLine | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.records)
+
+    def at(self, pc: int | None) -> SourceLine | None:
+        if pc is None:
+            return None
+        i = bisect.bisect_right(self._pcs, pc) - 1
+        return self.records[i] if i >= 0 else None
+
+    def log_line(self, pc: int) -> str:
+        """The "; line @ file:N" log line for insn `pc`, or "" when the kernel prints none
+        (no record, or the same record, file and line as the last one printed)."""
+        cur = self.at(pc)
+        prev = self.prev
+        if cur is None or cur is prev:
+            return ""
+        if prev is not None and cur.file == prev.file and cur.line == prev.line:
+            return ""
+        self.prev = cur
+        return f"; {cur.text.lstrip()} @ {cur.basename}:{cur.line}\n"
+
+
+def _branch_text(insn: Instruction) -> str:
+    """The condition of a jump, without its target: "if r3 > r1", "may_goto"."""
+    text = insn_text(insn, 0, []).split(") ", 1)[-1]
+    return re.sub(r"\s*\bgoto\s+\S+$|\s+pc[+-]\d+$", "", text)
+
+
+def describe_path(insns: Sequence[Instruction], path: Iterable[tuple[int, bool]],
+                  lines: SourceLines | None = None) -> list[dict[str, Any]]:
+    """The branch decisions of a verifier path as records {"pc", "insn", "taken",
+    "source"} (the source line where line info exists)."""
+    by_pc = dict(zip(slot_offsets(insns), insns))
+    out = []
+    for pc, taken in path:
+        insn = by_pc.get(pc)
+        src = lines.at(pc) if lines else None
+        out.append({"pc": pc, "insn": _branch_text(insn) if insn is not None else "?",
+                    "taken": bool(taken), "source": None if src is None else str(src)})
+    return out
+
+
+def format_path(steps: Iterable[dict[str, Any]]) -> list[str]:
+    """"pc 7: if r3 > r1 taken" lines (with the source line after " ; ")."""
+    out = []
+    for s in steps:
+        text = f"pc {s['pc']}: {s['insn']} {'taken' if s['taken'] else 'not taken'}"
+        if s.get("source"):
+            text = f"{text:<36} ; {s['source']}"
+        out.append(text)
+    return out
