@@ -25,6 +25,7 @@ from .. import isa
 from ..spec import (CoreRelo, ExternRef, FuncInfo, GlobalVar, MapRef, ObjectSpec,
                             ProgramSpec)
 from .compressed import MAX_INFLATED_TOTAL, SHF_COMPRESSED, inflate
+from .hidden import hidden_funcs_static
 from .legacymaps import parse_legacy_maps
 from .sections import classify_section
 
@@ -63,6 +64,7 @@ class _Symbol:
     type: str  # STT_FUNC, STT_OBJECT, STT_SECTION, STT_NOTYPE
     bind: str
     shndx: int
+    visibility: str = "STV_DEFAULT"  # STV_HIDDEN: a __hidden global, static to loaders
 
 
 @dataclass
@@ -162,7 +164,8 @@ def _read(data: bytes, path: str = "") -> _Elf:
                     shndx = sym["st_shndx"]
                     symbols.append(_Symbol(sym.name, sym["st_value"], sym["st_size"],
                                            sym["st_info"]["type"], sym["st_info"]["bind"],
-                                           shndx if isinstance(shndx, int) else SHN_UNDEF))
+                                           shndx if isinstance(shndx, int) else SHN_UNDEF,
+                                           str(sym["st_other"]["visibility"])))
             elif type_num == SHT_REL:
                 if sec.header["sh_link"] != symtab_idx:
                     raise ELFError(f"relocation section {sec.name}: sh_link "
@@ -361,6 +364,7 @@ class _Builder:
             # as libbpf: BTF nothing depends on is dropped, not fatal
             self.spec.warnings.append(f"section .BTF ignored (the object does not need it): {e}")
             return
+        hidden_funcs_static(self.spec.btf, self.elf.symbols)
         ext = self._section_data(".BTF.ext")
         if ext is not None:
             self.where = "section .BTF.ext"
