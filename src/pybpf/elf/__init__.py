@@ -24,6 +24,7 @@ from ..errors import PyBPFError
 from .. import isa
 from ..spec import (CoreRelo, ExternRef, FuncInfo, GlobalVar, MapRef, ObjectSpec,
                             ProgramSpec)
+from .btfmaps import datasec_type
 from .compressed import MAX_INFLATED_TOTAL, SHF_COMPRESSED, inflate
 from .hidden import hidden_funcs_static
 from .legacymaps import parse_legacy_maps
@@ -319,12 +320,12 @@ class _Builder:
             return
         from ..btf.sanitize import KCONFIG_SEC, _kconfig_layout
         from ..btf.types import Datasec, Var
-        for _, t in btf.items():
+        for i, t in btf.items():
             if isinstance(t, Datasec) and t.name == KCONFIG_SEC and t.vars:
                 offsets, size = _kconfig_layout(btf, t)
                 self.spec.maps[KCONFIG_SEC] = self._map_spec(
                     type="array", key_size=4, value_size=max(size, 1), max_entries=1,
-                    name=KCONFIG_SEC, flags=1 << 7, freeze=True)
+                    name=KCONFIG_SEC, flags=1 << 7, freeze=True, value_type=i)
                 for v in t.vars:
                     var = btf[v.type]
                     if isinstance(var, Var):
@@ -399,6 +400,7 @@ class _Builder:
             self.spec.maps[name] = self._map_spec(
                 type="array", key_size=4, value_size=len(body), max_entries=1, name=name,
                 flags=(1 << 7) if is_ro else 0,  # BPF_F_RDONLY_PROG for .rodata
+                value_type=datasec_type(self.spec.btf, name),
                 contents=[(b"\0\0\0\0", bytes(body))] if any(body) else [],
                 freeze=is_ro)
             for sym in self.elf.symbols:
