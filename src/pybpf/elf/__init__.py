@@ -24,7 +24,9 @@ from ..errors import PyBPFError
 from .. import isa
 from ..spec import (CoreRelo, ExternRef, FuncInfo, GlobalVar, MapRef, ObjectSpec,
                             ProgramSpec)
+from .btfmaps import datasec_type
 from .compressed import MAX_INFLATED_TOTAL, SHF_COMPRESSED, inflate
+from .hidden import hidden_funcs_static
 from .legacymaps import parse_legacy_maps
 from .sections import classify_section
 
@@ -63,6 +65,7 @@ class _Symbol:
     type: str  # STT_FUNC, STT_OBJECT, STT_SECTION, STT_NOTYPE
     bind: str
     shndx: int
+    visibility: str = "STV_DEFAULT"  # STV_HIDDEN: a __hidden global, static to loaders
 
 
 @dataclass
@@ -162,7 +165,8 @@ def _read(data: bytes, path: str = "") -> _Elf:
                     shndx = sym["st_shndx"]
                     symbols.append(_Symbol(sym.name, sym["st_value"], sym["st_size"],
                                            sym["st_info"]["type"], sym["st_info"]["bind"],
-                                           shndx if isinstance(shndx, int) else SHN_UNDEF))
+                                           shndx if isinstance(shndx, int) else SHN_UNDEF,
+                                           str(sym["st_other"]["visibility"])))
             elif type_num == SHT_REL:
                 if sec.header["sh_link"] != symtab_idx:
                     raise ELFError(f"relocation section {sec.name}: sh_link "
@@ -316,12 +320,12 @@ class _Builder:
             return
         from ..btf.sanitize import KCONFIG_SEC, _kconfig_layout
         from ..btf.types import Datasec, Var
-        for _, t in btf.items():
+        for i, t in btf.items():
             if isinstance(t, Datasec) and t.name == KCONFIG_SEC and t.vars:
                 offsets, size = _kconfig_layout(btf, t)
                 self.spec.maps[KCONFIG_SEC] = self._map_spec(
                     type="array", key_size=4, value_size=max(size, 1), max_entries=1,
-                    name=KCONFIG_SEC, flags=1 << 7, freeze=True)
+                    name=KCONFIG_SEC, flags=1 << 7, freeze=True, value_type=i)
                 for v in t.vars:
                     var = btf[v.type]
                     if isinstance(var, Var):
@@ -361,6 +365,7 @@ class _Builder:
             # as libbpf: BTF nothing depends on is dropped, not fatal
             self.spec.warnings.append(f"section .BTF ignored (the object does not need it): {e}")
             return
+        hidden_funcs_static(self.spec.btf, self.elf.symbols)
         ext = self._section_data(".BTF.ext")
         if ext is not None:
             self.where = "section .BTF.ext"
@@ -395,6 +400,7 @@ class _Builder:
             self.spec.maps[name] = self._map_spec(
                 type="array", key_size=4, value_size=len(body), max_entries=1, name=name,
                 flags=(1 << 7) if is_ro else 0,  # BPF_F_RDONLY_PROG for .rodata
+                value_type=datasec_type(self.spec.btf, name),
                 contents=[(b"\0\0\0\0", bytes(body))] if any(body) else [],
                 freeze=is_ro)
             for sym in self.elf.symbols:

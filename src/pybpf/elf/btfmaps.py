@@ -82,3 +82,13 @@ def parse_btf_maps(btf: Any, elf: Any, shndx: int, make_spec: Callable[..., Any]
             raise _err(f"relocation at {off} in .maps is not a `values` slot of {name}")
         values.setdefault(name, []).append(((off - vbase) // 8, elf.symbols[symi].name))
     return maps, values
+
+
+def datasec_type(btf: Any, section: str) -> int | None:
+    """The BTF id of data section `section`'s DATASEC (the value type of its map, as
+    libbpf creates .data/.rodata/.bss/.kconfig maps; their key type is none), or None."""
+    if btf is None:
+        return None
+    from ..btf.types import BtfKind
+    ids = [i for i in btf.find(section, BtfKind.DATASEC) if i >= btf.start_id]
+    return ids[0] if len(ids) == 1 else None

@@ -4,6 +4,7 @@ whose KernelErrors are translated into the same MapError types the VM raises."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import mmap
 import os
 from typing import Any, Iterator
@@ -45,18 +46,39 @@ class KernelMap(Map):
         self._mmaps: list[mmap.mmap] = []
 
     @classmethod
-    def create(cls, spec: MapSpec) -> "KernelMap":
+    def create(cls, spec: MapSpec, *, btf: Any = None,
+               warnings: list[str] | None = None) -> "KernelMap":
         """BPF_MAP_CREATE for `spec` (a temporary inner map stands for spec.inner), then
-        the contents and freeze; the map is closed again if any of it fails."""
+        the contents and freeze; the map is closed again if any of it fails. `btf`: the
+        object's BTF loaded in the kernel (fd): the map is described by spec.key_type and
+        spec.value_type in it, so bpftool and `pybpf map dump` decode its elements; a
+        map the kernel refuses with that BTF (EINVAL) is created without it, as libbpf
+        retries, with a note in `warnings`."""
         inner: KernelMap | None = None
+        key_id, value_id = btf_type_ids(spec) if btf is not None else (0, 0)
+
+        def make(with_btf: bool) -> FD:
+            return map_create(spec.type_id, spec.key_size, spec.value_size,
+                              spec.max_entries, map_flags=spec.flags, name=spec.name,
+                              inner_map_fd=inner.fd if inner is not None else 0,
+                              map_extra=spec.map_extra,
+                              btf_fd=btf if with_btf else 0,
+                              btf_key_type_id=key_id if with_btf else 0,
+                              btf_value_type_id=value_id if with_btf else 0)
         try:
             if spec.inner is not None:
                 inner = cls.create(spec.inner.with_(contents=(), freeze=False))
             with translated("create"):
-                fd = map_create(spec.type_id, spec.key_size, spec.value_size, spec.max_entries,
-                                map_flags=spec.flags, name=spec.name,
-                                inner_map_fd=inner.fd if inner is not None else 0,
-                                map_extra=spec.map_extra)
+                try:
+                    fd = make(value_id != 0)
+                except KernelError as e:
+                    if not value_id or e.errno != errno.EINVAL:
+                        raise
+                    if warnings is not None:
+                        warnings.append(f"map {spec.name}: the kernel refused its BTF key/"
+                                        f"value types [{key_id}]/[{value_id}] (EINVAL); "
+                                        "created without BTF")
+                    fd = make(False)
         finally:
             if inner is not None:
                 inner.close()
@@ -203,6 +225,27 @@ class KernelMap(Map):
         self._mmaps += [cons, prod]
         pv = memoryview(prod)
         return memoryview(cons), pv[:ps], pv[ps:], self.fd
+
+
+# map types whose BTF key/value types libbpf never passes (their values are fds, stack
+# traces, or have no key); the kernel refuses or ignores them
+NO_BTF_TYPES = frozenset({MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY,
+                          MapType.STACK_TRACE, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS,
+                          MapType.DEVMAP, MapType.DEVMAP_HASH, MapType.CPUMAP,
+                          MapType.XSKMAP, MapType.SOCKMAP, MapType.SOCKHASH, MapType.QUEUE,
+                          MapType.STACK, MapType.ARENA, MapType.STRUCT_OPS})
+
+
+def btf_type_ids(spec: MapSpec) -> tuple[int, int]:
+    """(btf_key_type_id, btf_value_type_id) BPF_MAP_CREATE gets for `spec`: its
+    key_type and value_type when they are BTF type ids (a key may be 0, as for data
+    sections), (0, 0) without a value type or for types libbpf creates without BTF."""
+    def type_id(t: Any) -> int:
+        return t if isinstance(t, int) and not isinstance(t, bool) and 0 < t < 1 << 31 else 0
+    value_id = type_id(spec.value_type)
+    if not value_id or spec.type_id in NO_BTF_TYPES:
+        return 0, 0
+    return type_id(spec.key_type), value_id
 
 
 def open_pinned_kernel_map(path: str) -> KernelMap:

@@ -323,7 +323,8 @@ def _create_map(name: str, mspec: Any, backend: Backend, root: str, obj: Object)
     from ..maps.spec import Pinning
     try:
         if mspec.pinning == Pinning.NONE:
-            return mspec.create(backend)
+            create = getattr(backend, "create_object_map", None)  # kernel: with the BTF
+            return create(mspec, obj) if create is not None else mspec.create(backend)
         if not backend.caps.pin:
             how = {Pinning.BY_NAME: "LIBBPF_PIN_BY_NAME",
                    Pinning.IPROUTE2_GLOBAL_NS: "iproute2's PIN_GLOBAL_NS",

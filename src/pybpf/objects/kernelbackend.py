@@ -33,6 +33,15 @@ class KernelBackend:
         from ..maps.kernelmap import KernelMap
         return KernelMap.create(spec)
 
+    def create_object_map(self, spec: "MapSpec", obj: "Object") -> "Map":
+        """A map of an object: created with the object's BTF (key and value types, so
+        bpftool and `pybpf map dump` decode its elements) where the object has BTF the
+        kernel takes, as libbpf creates them."""
+        from ..maps.kernelmap import KernelMap
+        spec.validate()
+        btf = _kernel_btf(obj.spec, obj) if spec.value_type is not None else None
+        return KernelMap.create(spec.resolved(), btf=btf, warnings=obj.warnings)
+
     def open_pinned_map(self, path: str) -> "Map":
         from ..maps.kernelmap import open_pinned_kernel_map
         return open_pinned_kernel_map(path)
