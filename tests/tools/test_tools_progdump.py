@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import struct
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from pybpf.isa import Instruction
 from pybpf.kernel.info import LineRecord, ProgDetail
@@ -67,6 +67,7 @@ def test_xlated_layout_and_json() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=64))
+@example(bytes([0x18]) + bytes(7))  # a lone lddw slot: shown as invalid, not an exception
 def test_any_bytes_render(data: bytes) -> None:
     code = data[:len(data) // 8 * 8]
     lines = xlated_lines(_detail(code))

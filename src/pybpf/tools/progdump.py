@@ -162,7 +162,10 @@ def xlated_lines(detail: ProgDetail) -> list[XlatedLine]:
     while pc < n:
         slots = 2 if code[pc * 8] == isa.OPCODE_LDDW and pc + 1 < n else 1
         raw = code[pc * 8:(pc + slots) * 8]
-        insn = isa.decode(raw, check=False)[0]
+        try:
+            insn: isa.Instruction | None = isa.decode(raw, check=False)[0]
+        except PyBPFError as e:  # a truncated lddw at the end: shown, not fatal
+            insn, bad = None, f"({raw[0]:02x}) invalid: {e}"
         src = file = None
         num = col = None
         rec = lines.get(pc)
@@ -173,7 +176,8 @@ def xlated_lines(detail: ProgDetail) -> list[XlatedLine]:
                 num, col = rec.line_num, rec.column
             except PyBPFError:
                 src = None
-        text = insn_text(insn, funcs, pc, jited=bool(detail.info.jited_prog_len))
+        text = (insn_text(insn, funcs, pc, jited=bool(detail.info.jited_prog_len))
+                if insn is not None else bad)
         out.append(XlatedLine(pc, raw, text, protos.get(pc), src,
                               file, num, col))
         pc += slots
