@@ -25,11 +25,18 @@ KERNEL_ONLY_TEST_RUN = frozenset([ProgType.FLOW_DISSECTOR, ProgType.TRACING,
 
 
 def _vm(program: VM | bytes | bytearray, prog_type: ProgType,
-        helpers: HelperRegistry | None) -> tuple[VM, bytes]:
+        helpers: HelperRegistry | None) -> VM:
     if isinstance(program, VM):
-        return program, encode(program.insns)
-    code = bytes(program)
-    return VM(code, helpers=helpers_for(prog_type, helpers)), code
+        return program
+    return VM(bytes(program), helpers=helpers_for(prog_type, helpers))
+
+
+def _code(vm: VM) -> bytes:
+    """The program's bytecode (for what reads it: raw tracepoints), encoded once."""
+    code = vm.run_cache.get("code")
+    if not isinstance(code, bytes):
+        code = vm.run_cache["code"] = encode(vm.insns)
+    return code
 
 
 def test_run(program: VM | bytes | bytearray, prog_type: ProgType | int, *,
@@ -53,15 +60,15 @@ def test_run(program: VM | bytes | bytearray, prog_type: ProgType | int, *,
     args = RunArgs.make(data_in, ctx_in, data_size_out, ctx_size_out, repeat, flags, cpu,
                         batch_size)
     if pt == ProgType.XDP:
-        vm, _ = _vm(program, pt, helpers)
+        vm = _vm(program, pt, helpers)
         return _xdp.test_run_xdp(vm, args, expected_attach_type=expected_attach_type,
                                  devices=devices, netns=netns)
     if pt in SKB_PROG_TYPES:
-        vm, _ = _vm(program, pt, helpers)
+        vm = _vm(program, pt, helpers)
         return _skb.test_run_skb(vm, pt, args, devices=devices, netns=netns)
     if pt == ProgType.RAW_TRACEPOINT:
-        vm, code = _vm(program, pt, helpers)
-        return _tracing.test_run_raw_tp(vm, code, args, task)
+        vm = _vm(program, pt, helpers)
+        return _tracing.test_run_raw_tp(vm, _code(vm), args, task)
     if pt in KERNEL_ONLY_TEST_RUN:
         raise UnsupportedProgType(f"test_run of {pt.name.lower()} is not modelled on the VM")
     raise TestRunError(ENOTSUPP, f"the kernel has no test_run for {pt.name.lower()}")
