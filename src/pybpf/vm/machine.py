@@ -139,7 +139,7 @@ class VM:
         returns the segments added, for the caller to remove after the run."""
         added = []
         regions = memory.regions
-        maps = self._map_regions
+        maps: Sequence[Region] | None = self._map_regions
         if maps is None:
             assert self.maps is not None
             maps = self.maps.prepare()
