@@ -340,13 +340,24 @@ class _Translator:
         return ns["_program"]  # type: ignore[return-value]  # exec defined it
 
     def _lazy(self, k: int, ns: dict) -> Callable:
+        """Chunk k's stand-in until it is compiled: the run that first enters it pays
+        for the translation in its budget (one instruction per instruction translated,
+        CHUNK_INSNS at most), then it compiles and runs."""
         fns_name = f"_chunk{k}"
+        cost = self._first(self.chunks[k + 1]) - self._first(self.chunks[k])
 
         def first_entry(*args: object) -> object:
+            # args: ctx, mem, stack_tops, r0-r10, pc, n, budget, frames, mg, maxf
+            pc, n, budget = cast(tuple[int, int, int], args[14:17])
+            n += cost
+            if n > budget:
+                raise InstructionLimitExceeded(
+                    pc, f"instruction budget of {budget} exhausted (translating the "
+                        f"{cost} instructions of the code at pc {pc})")
             exec(compile(self.chunk_source(k, ns), f"<bpf program chunk {k}>", "exec"), ns)
             fn = ns[fns_name]
             ns["_chunk_fns"][k] = fn
-            return fn(*args)
+            return fn(*args[:15], n, *args[16:])
         return first_entry
 
 
