@@ -113,7 +113,8 @@ def test_translating_a_chunk_is_charged_to_the_budget() -> None:
     insns = [I(JA, 0, 0, 5000, 0)] + [I(ADD1, 0, 0, 0, 1)] * 5000 + \
         [I(MOV0, 0, 0, 0, 7), I(EXIT)]
     vm = vm_mod.VM(insns, insn_budget=100)
-    with pytest.raises(InstructionLimitExceeded, match="translating the 3073 instructions of the code at pc 0"):
+    with pytest.raises(InstructionLimitExceeded,
+                       match="translating the 3073 instructions of the code at pc 0"):
         vm.execute()
     vm.insn_budget = 10_000
     assert vm.execute().r0 == 7  # translates both chunks it reaches
