@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..helpers import HelperRegistry
 from ..isa import encode
 from ..net.netdev import NetDevice
@@ -75,3 +77,19 @@ def test_run(program: VM | bytes | bytearray, prog_type: ProgType | int, *,
 
 
 test_run.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported
+
+
+def packet_runner(vm: VM, prog_type: ProgType | int, *, expected_attach_type: int = 0,
+                  netns: NetNamespace | None = None) -> "Callable[[bytes], int] | None":
+    """A per-packet test run of `vm` whose state is made once, for running a capture:
+    `run(data) -> retval` (what test_run(vm, prog_type, data_in=data).retval gives,
+    errors included), `run.output()` the data_out of the last packet. None for the
+    program types that have no such runner (run test_run per packet)."""
+    if prog_type != ProgType.XDP:
+        return None
+    runner = _xdp.XdpRunner(vm, expected_attach_type)
+
+    def run(data: bytes) -> int:
+        return runner.run_packet(data, netns)
+    run.output = runner.output  # type: ignore[attr-defined]  # read by run_batch
+    return run
