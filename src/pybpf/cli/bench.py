@@ -46,6 +46,12 @@ def cmd_bench_verify(args: argparse.Namespace) -> int:
     return tools_verify.run_bench_verify(args)
 
 
+def cmd_bench_pcap(args: argparse.Namespace) -> int:
+    """`pybpf bench pcap` (pybpf.bench_pcap)."""
+    from .. import bench_pcap
+    return bench_pcap.cmd_bench_pcap(args)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """The bench group."""
     bsub = command_group(sub, "bench", "benchmarks")
@@ -75,3 +81,4 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "(BPF_LOG_STATS), same programs")
     tools_verify.add_bench_verify_arguments(bv)
     bv.set_defaults(fn=cmd_bench_verify)
+    __import__("pybpf.bench_pcap", fromlist=["register"]).register(bsub, cmd_bench_pcap)

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sized
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sized
 
 from .. import uapi
 from ..uapi import ProgType
-from .instance import Object, Program, TestRunResult
+
+if TYPE_CHECKING:  # instance reaches this module through Program.run_batch
+    from .instance import Object, Program, TestRunResult
 
 # the verdicts by number, from the kernel's names (pybpf.uapi)
 XDP_VERDICTS = {getattr(uapi, n): n for n in ("XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX",
@@ -45,7 +47,7 @@ def passes(prog_type: int, retval: int) -> bool:
 
 
 def pick_program(obj: Object, name: str | None) -> Program:
-    from .instance import ObjectError
+    from .errors import ObjectError
     if name is not None:
         try:
             return obj.programs[name]
