@@ -26,6 +26,9 @@ KERNEL_ONLY_TEST_RUN = frozenset([ProgType.FLOW_DISSECTOR, ProgType.TRACING,
                                   ProgType.NETFILTER, ProgType.LWT_SEG6LOCAL])
 
 
+_PROG_TYPES = {int(t): t for t in ProgType}
+
+
 def _vm(program: VM | bytes | bytearray, prog_type: ProgType,
         helpers: HelperRegistry | None) -> VM:
     if isinstance(program, VM):
@@ -58,7 +61,7 @@ def test_run(program: VM | bytes | bytearray, prog_type: ProgType | int, *,
     caller's), its devices taking the place of `devices`. `task` is the
     task a raw tracepoint runs in (default: `vm.task`, else the calling host thread).
     Raises TestRunError with the kernel's errno where the kernel refuses the run."""
-    pt = ProgType(prog_type)
+    pt = _PROG_TYPES.get(prog_type) or ProgType(prog_type)
     args = RunArgs.make(data_in, ctx_in, data_size_out, ctx_size_out, repeat, flags, cpu,
                         batch_size)
     if pt == ProgType.XDP:

@@ -113,6 +113,29 @@ class XdpBuff:
         return bytes(out)
 
 
+class XdpPacketAccess(PacketAccess):
+    """The packet page of an XDP program: data_meta .. data_end of the xdp_buff, read
+    at each access straight from it (the hot path of every packet program)."""
+
+    def __init__(self, xdp: XdpBuff) -> None:
+        super().__init__("packet", lambda: (xdp.data_meta, xdp.data_end), True)
+        self.xdp = xdp
+        self.buf = xdp.buf
+
+    def load(self, off: int, size: int, pc: int) -> int:
+        x = self.xdp
+        if off < x.data_meta or off + size > x.data_end:
+            return super().load(off, size, pc)  # the fault, worded as for every packet
+        return int.from_bytes(self.buf[off:off + size], "little")
+
+    def store(self, off: int, size: int, value: int, pc: int) -> None:
+        x = self.xdp
+        if off < x.data_meta or off + size > x.data_end:
+            super().store(off, size, value, pc)
+            return
+        self.buf[off:off + size] = value.to_bytes(size, "little")
+
+
 class XdpContext(ContextAccess):
     """`struct xdp_md` on the VM: loads of data/data_end/data_meta give packet pointers
     (64-bit VM addresses), the rest the rx queue's device and index."""
@@ -120,8 +143,7 @@ class XdpContext(ContextAccess):
     def __init__(self, xdp: XdpBuff, spec: ContextSpec) -> None:
         super().__init__(spec, "ctx(xdp_md)")
         self.xdp = xdp
-        self.packet = PacketAccess("packet", lambda: (xdp.data_meta, xdp.data_end), True)
-        self.packet.buf = xdp.buf
+        self.packet = XdpPacketAccess(xdp)
 
     def read_value(self, f: CtxField) -> int:
         x = self.xdp
@@ -360,14 +382,11 @@ def test_run_xdp(vm: VM, args: RunArgs, *, expected_attach_type: int = 0,
                  netns: NetNamespace | None = None) -> TestRunResult:
     """bpf_prog_test_run_xdp on the VM, in `netns` (default: a namespace of `devices`,
     by default loopback only)."""
-    if netns is None:
-        netns = fresh_netns(dict(devices) if devices is not None else None)
-    devices = devices if devices is not None else netns.devices
     return _test_run_xdp(vm, args, expected_attach_type, devices, netns)
 
 
-def _test_run_xdp(vm: VM, args: RunArgs, expected_attach_type: int, devices: Devices,
-                  netns: NetNamespace) -> TestRunResult:
+def _test_run_xdp(vm: VM, args: RunArgs, expected_attach_type: int,
+                  devices: Devices | None, netns: NetNamespace | None) -> TestRunResult:
     if expected_attach_type in (AttachType.XDP_DEVMAP, AttachType.XDP_CPUMAP):
         raise TestRunError(errno.EINVAL, "devmap/cpumap programs cannot be test-run")
     if args.flags & ~BPF_F_TEST_XDP_LIVE_FRAMES:
@@ -381,6 +400,13 @@ def _test_run_xdp(vm: VM, args: RunArgs, expected_attach_type: int, devices: Dev
             raise TestRunError(errno.E2BIG, f"batch_size {batch} > {TEST_XDP_MAX_BATCH}")
     elif batch:
         raise TestRunError(errno.EINVAL, "batch_size needs BPF_F_TEST_XDP_LIVE_FRAMES")
+    runner = None if live else XdpRunner.of(vm, expected_attach_type)
+    if netns is None:
+        if devices is None and runner is not None:
+            netns = runner.default_netns  # loopback only, as fresh_netns(); read-only in XDP
+        else:
+            netns = fresh_netns(dict(devices) if devices is not None else None)
+    devices = devices if devices is not None else netns.devices
     md = ctx_init(args, XDP_MD_SIZE)
     size_in = len(args.data_in)
     headroom = XDP_PACKET_HEADROOM
@@ -409,7 +435,6 @@ def _test_run_xdp(vm: VM, args: RunArgs, expected_attach_type: int, devices: Dev
     if size_in - meta_sz < ETH_HLEN:
         raise TestRunError(errno.EINVAL, f"packet of {size_in - meta_sz} bytes is shorter "
                                          "than an Ethernet header")
-    runner = None if live else XdpRunner.of(vm, expected_attach_type)
     if runner is not None:
         x = runner.reset(args.data_in, headroom, linear_sz, netns)
     else:
