@@ -80,6 +80,8 @@ class Memory:
         reported against it."""
         if isinstance(buf, bytes):
             buf = bytearray(buf)
+        elif isinstance(buf, memoryview) and (buf.format != "B" or buf.ndim != 1):
+            buf = buf.cast("B")  # addressed by bytes, whatever it was a view of
         seg = len(self.regions) + 1
         while seg in self.regions or seg == CODE_SEGMENT:
             seg += 1
@@ -140,7 +142,7 @@ class Memory:
             off = addr - region.base
             if 0 <= off <= len(region.buf) - 1:
                 if region.access is None:
-                    return _U8(region.buf, off)[0]
+                    return region.buf[off]  # bytes index to int, no unpacking
                 return region.access.load(off, 1, pc)
         raise self.fault(pc, "load", addr, 1)
 

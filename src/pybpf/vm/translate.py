@@ -6,6 +6,7 @@ The machine that runs the result is pybpf.vm.machine; the blocks come from pybpf
 from __future__ import annotations
 
 import bisect
+import re
 import struct
 from array import array
 from typing import TYPE_CHECKING, Callable, cast
@@ -267,10 +268,12 @@ class _Translator:
         body = [f"n += {last - first}"]
         terminated = False
         derived: set[int] = set()
+        fuse = _Fuser()
         for i in range(first, last):
             lines, terminated = _translate(self.insns[i], self.pcs[i], ns, self.vm, self.lddw,
                                            derived)
-            body.extend(lines)
+            body.extend(fuse(self.insns[i], lines))
+        body.extend(fuse.flush())
         if not terminated:
             if end >= self.total:
                 body.append(f"raise VMRuntimeError({end - 1}, 'fell off the end of the program')")
@@ -291,12 +294,14 @@ class _Translator:
             return None
         body = [f"n += {last - first}"]
         derived: set[int] = set()
+        fuse = _Fuser()
         for i in range(first, last - 1):
             lines, terminated = _translate(self.insns[i], self.pcs[i], ns, self.vm, self.lddw,
                                            derived)
             if terminated:  # pragma: no cover - blocks end at their first jump
                 return None
-            body.extend(lines)
+            body.extend(fuse(self.insns[i], lines))
+        body.extend(fuse.flush())
         check = f"if n > budget: _over_budget({pc}, budget)"
         if kind == InsnKind.JA:
             tail = [check]
@@ -429,6 +434,38 @@ def _indent(lines: list[str]) -> list[str]:
     for line in lines:
         out.extend(line.split("\n"))
     return out
+
+
+class _Fuser:
+    """Folds a 64-bit register move into the ALU instruction right after it that
+    overwrites the same register (`r4 = r6; r4 += r3` becomes `r4 = (r6 + r3) & M64`):
+    one Python statement less, the same result (the moved value is dead once
+    overwritten, and r6 still holds it). Call with each instruction and its lines;
+    returns the lines to emit now; flush() at the end of the block."""
+
+    def __init__(self) -> None:
+        self.held: tuple[int, int, list[str]] | None = None  # (dst, src, lines) of a move
+
+    def __call__(self, insn: Instruction, lines: list[str]) -> list[str]:
+        out: list[str] = []
+        kind = isa.classify(insn)
+        if self.held is not None:
+            dst, src, held_lines = self.held
+            self.held = None
+            if kind == InsnKind.ALU and insn.dst == dst and len(lines) == 1 \
+                    and "\n" not in lines[0] and lines[0].startswith(f"r{dst} = "):
+                rhs = lines[0][len(f"r{dst} = "):]
+                return [f"r{dst} = " + re.sub(rf"\br{dst}\b", f"r{src}", rhs)]
+            out.extend(held_lines)
+        if kind == InsnKind.ALU and insn.cls == BPF_ALU64 and insn.op == BPF_MOV and \
+                insn.source == BPF_X and not insn.off and insn.dst != insn.src:
+            self.held = (insn.dst, insn.src, lines)
+            return out
+        return out + lines
+
+    def flush(self) -> list[str]:
+        held, self.held = self.held, None
+        return held[2] if held is not None else []
 
 
 def _stack_derived(insn: Instruction, kind: InsnKind, derived: set[int]) -> None:
