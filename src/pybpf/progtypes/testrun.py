@@ -62,6 +62,13 @@ def test_run(program: VM | bytes | bytearray, prog_type: ProgType | int, *,
     task a raw tracepoint runs in (default: `vm.task`, else the calling host thread).
     Raises TestRunError with the kernel's errno where the kernel refuses the run."""
     pt = _PROG_TYPES.get(prog_type) or ProgType(prog_type)
+    if pt == ProgType.XDP and ctx_in is None and data_size_out is None and \
+            ctx_size_out is None and repeat <= 1 and not flags and not cpu and \
+            not batch_size and devices is None and netns is None and \
+            type(data_in) is bytes and isinstance(program, VM):
+        quick = _xdp.quick_test_run(program, data_in, expected_attach_type)
+        if quick is not None:
+            return quick
     args = RunArgs.make(data_in, ctx_in, data_size_out, ctx_size_out, repeat, flags, cpu,
                         batch_size)
     if pt == ProgType.XDP:
