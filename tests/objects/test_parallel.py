@@ -76,9 +76,11 @@ def test_merge_rules() -> None:
     assert merge_percpu([zero, zero], [_ABSENT, _ABSENT], 2, 8) is None
 
 
-def test_workers_need_a_capture(capsys: pytest.CaptureFixture[str]) -> None:
+def test_workers_need_a_capture_and_a_sane_count(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", FIREWALL, "--data-in", "00" * 64, "--workers", "2"]) != 0
     assert "--workers" in capsys.readouterr().err
+    assert main(["run", FIREWALL, "--pcap", TRAFFIC, "--workers", "100000"]) != 0
+    assert "between 1 and 256" in capsys.readouterr().err
 
 
 @pytest.mark.kernel

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 MERGED_TYPES = frozenset({"array", "hash", "lru_hash", "lpm_trie", "percpu_array",
                           "percpu_hash", "lru_percpu_hash"})
 ETH_P_IP, ETH_P_IPV6, VLAN_TYPES = 0x0800, 0x86DD, (0x8100, 0x88A8)
+MAX_WORKERS = 256  # each is a process streaming the whole capture
 
 
 def lane(frame: bytes, workers: int) -> int:
@@ -216,8 +217,9 @@ def run_pcap_workers(obj: Object, prog: Program, capture: str, workers: int, *,
     """Run `prog` over `capture` in `workers` forked processes (see the module); the
     parent's maps hold the merged result afterwards (VM), the packets that pass are
     written to `pcap_out` in capture order."""
-    if workers < 1:
-        raise PyBPFError(f"--workers must be at least 1, not {workers}")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise PyBPFError(f"--workers {workers}: between 1 and {MAX_WORKERS} processes "
+                         "(each streams the whole capture)")
     ctx = multiprocessing.get_context("fork")
     vm = bool(prog.platform.caps.set_world)
     before = _snapshot(obj) if vm else {}
