@@ -20,6 +20,7 @@ from .translate import CORE_POISON_HELPER, _Translator
 
 DEFAULT_INSN_BUDGET = 1_000_000
 _PROG_IDS = itertools.count(1)  # process-wide, as the kernel's program ids
+_NO_MEMORY = Memory()  # what an idle CallContext points at (never run on, never mapped)
 
 
 @dataclass
@@ -110,7 +111,7 @@ class VM:
         self._stack_mounts: dict[int, tuple[tuple[Region, ...], tuple[int, ...],
                                             tuple[int, ...]]] = {}
         self._map_regions = self._static_map_regions()
-        self._idle_ctx: CallContext | None = CallContext(Memory(), self.rng, vm=self)
+        self._idle_ctx: CallContext | None = CallContext(_NO_MEMORY, self.rng, vm=self)
         # what the program-type layer keeps for this program's runs (pybpf.progtypes:
         # the XDP page, context and bound memory), made at the first run that needs it
         self.run_cache: dict[object, object] = {}
@@ -246,6 +247,11 @@ class VM:
             return self._fn(ctx, memory, stack_tops, r1 & M64, r2 & M64, r3 & M64, r4 & M64,
                             r5 & M64, budget)
         finally:
+            # keep nothing of the run alive: its memory (a test run's context, packet,
+            # skb ...) would otherwise outlive it here and age into the collector's
+            # oldest generation, where cycles wait long to be freed
+            ctx.memory = _NO_MEMORY
+            ctx.host_task = None
             self._idle_ctx = ctx
 
     def bind(self, memory: Memory) -> "BoundRun":
