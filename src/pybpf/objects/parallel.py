@@ -241,7 +241,10 @@ def run_pcap_workers(obj: Object, prog: Program, capture: str, workers: int, *,
                 status, payload = conn.recv()
             except EOFError:
                 status, payload = "error", "the worker ended without a result"
+            finally:
+                conn.close()
             p.join()
+            p.close()
             if status == "ok":
                 results.append(payload)
             else:
