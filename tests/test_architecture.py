@@ -36,7 +36,7 @@ LAYERS: list[tuple[int, str, set[str]]] = [
     (7, "verifier", {"verifier"}),
     (8, "front ends", {"elf", "builder", "frontend"}),
     (9, "objects", {"objects"}),
-    (10, "tools", {"tools", "bench", "fuzz", "hostile", "conformance", "limits",
+    (10, "tools", {"tools", "bench", "bench_pcap", "fuzz", "hostile", "conformance", "limits",
                    "pytest_plugin", "gen_uapi", "gen_uapi_structs"}),
     (11, "command line and API", {"cli", "__main__", "", "bcc"}),
 ]

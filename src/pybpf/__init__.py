@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from .errors import (AsmError, BytecodeError, InvalidInstruction, InvalidProgram,
                      MemoryAccessError, PyBPFError, RunError, VerifierError, VMRuntimeError)
-from .maps import MapSpec
+
+TYPE_CHECKING = False  # as typing's, without importing typing (and re) at import time
+if TYPE_CHECKING:
+    from .maps import MapSpec
+    from .spec import ObjectSpec
 
 __version__ = "0.1.0"
 
@@ -88,12 +92,16 @@ def _bytecode(code: object, syntax: str | None) -> bytes:
                     "pybpf.load(path).instantiate() or `pybpf run FILE.o`")
 
 
-from .spec import ObjectSpec  # noqa: E402
-
-
 def __getattr__(name: str) -> object:
-    """The front ends, imported when first asked for: BPF (BCC-style), compile_c, and
-    compile_python (restricted Python to an ObjectSpec)."""
+    """What is imported when first asked for, so `import pybpf` stays light: ObjectSpec
+    and MapSpec (the spec layer, with the uapi tables), the front ends BPF (BCC-style),
+    compile_c and compile_python (restricted Python to an ObjectSpec)."""
+    if name == "ObjectSpec":
+        from .spec import ObjectSpec
+        return ObjectSpec
+    if name == "MapSpec":
+        from .maps import MapSpec
+        return MapSpec
     if name == "BPF":
         from .bcc import BPF
         return BPF

@@ -22,6 +22,8 @@ thing is made and has a test at the limit (tests/hostile/test_limits.py); README
 | a decompressed ELF section        | MAX_SECTION_SIZE: 64 MiB a    | ELFError, before anything is inflated    |
 |                                   |   section, MAX_INFLATED_TOTAL:|   (pybpf.elf.compressed: also what       |
 |                                   |   128 MiB an object           |   `license`/`version` need, zlib's ratio)|
+| a zero-initialised section (.bss, | MAX_BSS_SIZE: 64 MiB          | ELFError, before it is allocated         |
+|   SHT_NOBITS)                     |                               |                                          |
 | a pcap record / pcapng block      | 1 MiB / 16 MiB                | PcapError                                |
 
 Memory otherwise follows what is stored: maps without preallocation grow with their
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 from .btf.blob import MAX_RESOLVE_DEPTH
 from .btf.dump import MAX_DECL_LEN, MAX_DEF_LEN
+from .elf import MAX_BSS_SIZE
 from .elf.compressed import MAX_INFLATED_TOTAL, MAX_SECTION_SIZE
 from .helpers import TRACE_BUFFER_BYTES
 from .isa import BPF_COMPLEXITY_LIMIT_INSNS as MAX_PROGRAM_INSNS
@@ -42,4 +45,4 @@ from .vm import DEFAULT_INSN_BUDGET, MAX_REGION_SIZE
 
 __all__ = ["MAX_REGION_SIZE", "MAX_MAP_VALUES", "MAX_PROGRAM_INSNS", "DEFAULT_INSN_BUDGET",
            "TRACE_BUFFER_BYTES", "MAX_RESOLVE_DEPTH", "MAX_DECL_LEN", "MAX_DEF_LEN",
-           "MAX_SECTION_SIZE", "MAX_INFLATED_TOTAL"]
+           "MAX_SECTION_SIZE", "MAX_INFLATED_TOTAL", "MAX_BSS_SIZE"]

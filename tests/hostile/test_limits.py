@@ -95,3 +95,31 @@ def test_longest_c_definition() -> None:
     assert len(format_c(*_struct(last))) == limits.MAX_DEF_LEN + 1
     with pytest.raises(BTFError, match=f"longer than {limits.MAX_DEF_LEN} characters"):
         format_c(*_struct(last + 1))
+
+
+def _with_bss_size(size: int) -> bytes:
+    """examples/rodata_config.o with its .bss section header claiming `size` bytes."""
+    import struct
+    from pathlib import Path
+    data = bytearray(Path(__file__).parents[2].joinpath("examples/rodata_config.o")
+                     .read_bytes())
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    names_off, = struct.unpack_from("<Q", data, shoff + shstrndx * shentsize + 0x18)
+    for i in range(shnum):
+        hdr = shoff + i * shentsize
+        name_at = names_off + struct.unpack_from("<I", data, hdr)[0]
+        if data[name_at:data.index(0, name_at)] == b".bss":
+            struct.pack_into("<Q", data, hdr + 0x20, size)
+            return bytes(data)
+    raise AssertionError("no .bss in the example")
+
+
+def test_largest_bss_section() -> None:
+    from pybpf.elf import ELFError
+    spec = pybpf.load(_with_bss_size(limits.MAX_BSS_SIZE))
+    assert spec.maps[".bss"].value_size == limits.MAX_BSS_SIZE
+    with pytest.raises(ELFError, match="MAX_BSS_SIZE"):
+        pybpf.load(_with_bss_size(limits.MAX_BSS_SIZE + 1))
+    with pytest.raises(ELFError, match="MAX_BSS_SIZE"):
+        pybpf.load(_with_bss_size(1 << 62))

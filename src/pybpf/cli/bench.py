@@ -66,6 +66,12 @@ def jitbench_parser(bsub: argparse._SubParsersAction) -> None:
     bj.set_defaults(fn=cmd_bench, what="jit")
 
 
+def cmd_bench_pcap(args: argparse.Namespace) -> int:
+    """`pybpf bench pcap` (pybpf.bench_pcap)."""
+    from .. import bench_pcap
+    return bench_pcap.cmd_bench_pcap(args)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """The bench group."""
     bsub = command_group(sub, "bench", "benchmarks")
@@ -96,3 +102,4 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "(BPF_LOG_STATS), same programs")
     tools_verify.add_bench_verify_arguments(bv)
     bv.set_defaults(fn=cmd_bench_verify)
+    __import__("pybpf.bench_pcap", fromlist=["register"]).register(bsub, cmd_bench_pcap)

@@ -32,10 +32,19 @@ def _version() -> str:
         return "unknown"
 
 
+class _VersionAction(argparse.Action):
+    """--version, reading the installed version only when asked (importlib.metadata
+    is a large share of the command line's start-up)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"pybpf {_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole `pybpf` command line: every group's commands under one parser."""
     p = Parser(prog="pybpf", description="The eBPF platform in Python.")
-    p.add_argument("--version", action="version", version=f"pybpf {_version()}",
+    p.add_argument("--version", action=_VersionAction, nargs=0,
                    help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True

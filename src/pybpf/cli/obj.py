@@ -7,7 +7,6 @@ import argparse
 import json
 import sys
 
-from ..btf.dump import btf_type_json
 from .common import CLIError, command_group, json_option, load_object, read_bytes
 
 
@@ -36,6 +35,7 @@ def cmd_btf_dump(args: argparse.Namespace) -> int:
     if args.json:
         if args.format == "c":
             raise CLIError("--json gives the types as data; --format c is C text")
+        from ..btf.dump import btf_type_json  # imported when used: keeps --help fast
         types = [{"id": i, **btf_type_json(t)} for i, t in blob.items()]
         print(json.dumps({"file": args.file, "types": types}, indent=2))
     elif args.format == "c":

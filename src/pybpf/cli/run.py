@@ -29,13 +29,15 @@ def _check_run_options(args: argparse.Namespace, is_object: bool) -> None:
                            f"programs; {args.file} is an ELF object (its program takes "
                            "--data-in, --ctx-in or --pcap)")
     else:
-        wrong = given("program", "type", "data_in", "ctx_in", "pcap", "pcap_out", "set",
-                      "map", "record_type", "repeat", "clock", "pin_root")
+        wrong = given("program", "type", "data_in", "ctx_in", "pcap", "pcap_out", "workers",
+                      "set", "map", "record_type", "repeat", "clock", "pin_root")
         if wrong:
             raise CLIError(f"{', '.join(wrong)} {verb(wrong, 'needs', 'need')} an ELF object; "
                            f"{args.file} is not an ELF object (a raw program takes --mem)")
     if args.pcap_out is not None and args.pcap is None:
         raise CLIError("--pcap-out writes the packets of --pcap that pass; give --pcap")
+    if args.workers is not None and args.pcap is None:
+        raise CLIError("--workers splits the packets of --pcap over processes; give --pcap")
     if args.pcap is not None:
         wrong = given("data_in", "ctx_in", "repeat")
         if wrong:
@@ -70,7 +72,7 @@ def _check_run_options(args: argparse.Namespace, is_object: bool) -> None:
 def cmd_run_object(args: argparse.Namespace) -> int:
     """`pybpf run FILE.o`: instantiate the object, run one program on the input or once
     per packet of a capture, print retval/data_out (or verdict counts) and the maps."""
-    from ..objects.runner import dump_maps, pick_program, run_pcap, verdict_name
+    from ..objects.runner import dump_maps, pick_program, verdict_name
     from ..objects.session import (
         apply_sets,
         format_extras,
@@ -106,26 +108,41 @@ def cmd_run_object(args: argparse.Namespace) -> int:
             clock = args.clock or "capture" if platform.caps.set_world else "kernel"
             if clock == "wall":
                 prog.set_clock(None)
-            writer = stack.enter_context(PcapWriter(args.pcap_out)) if args.pcap_out else None
+            split = bool(args.workers and args.workers > 1)
+            writer = stack.enter_context(PcapWriter(args.pcap_out)) \
+                if args.pcap_out and not split else None
             # the bar's total: a first pass that counts (and keeps nothing), for people only
-            total = count_packets(args.pcap) if wanted(args.json) else 0
-            with StepProgress(unit="pkt", desc=Path(args.pcap).name, as_json=args.json,
-                              minimum=500) as bar:
-                report = run_pcap(prog, packets, capture_clock=clock == "capture",
-                                  progress=bar, total=total,
-                                  on_pass=writer.write if writer else None)
+            total = count_packets(args.pcap) if wanted(args.json) and not split else 0
+            added, written = frames.added, 0
+            if args.workers and args.workers > 1:  # split over processes, merged
+                from ..objects.parallel import run_pcap_workers
+                pcap_in.close()
+                par = run_pcap_workers(obj, prog, args.pcap, args.workers,
+                                       capture_clock=clock == "capture",
+                                       pcap_out=args.pcap_out)
+                report, added, written = par.result, par.added, par.written
+                pcap_in.truncated = par.truncated
+                pcap_in.packets = report.packets
+            else:
+                with StepProgress(unit="pkt", desc=Path(args.pcap).name, as_json=args.json,
+                                  minimum=500) as bar:
+                    report = prog.run_batch(packets, capture_clock=clock == "capture",
+                                            progress=bar, total=total,
+                                            on_pass=writer.write if writer else None)
+                added = frames.added
+                written = writer.packets if writer is not None else 0
             out["program"] = prog.name
             out["clock"] = clock
             out["packets"] = report.packets
-            if frames.added:
-                out["ethernet_added"] = frames.added
+            if added:
+                out["ethernet_added"] = added
             if pcap_in.truncated:
                 out["truncated"] = pcap_in.truncated
             out["verdicts"] = dict(report.verdicts.most_common())
             if report.errors:
                 out["errors"] = dict(report.errors)
-            if writer is not None:
-                out["pcap_out"] = {"path": args.pcap_out, "packets": writer.packets}
+            if args.pcap_out:
+                out["pcap_out"] = {"path": args.pcap_out, "packets": written}
         else:
             data_in = parse_hex_arg(args.data_in, "--data-in") if args.data_in else None
             ctx_in = parse_hex_arg(args.ctx_in, "--ctx-in") if args.ctx_in else None
@@ -295,6 +312,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--pcap", help="objects: run once per packet of this capture (Ethernet or "
                                   "raw IP)")
     r.add_argument("--pcap-out", help="with --pcap: write the packets that pass here")
+    r.add_argument("--workers", type=positive_int, metavar="N",
+                   help="with --pcap: split the capture over N processes by source address "
+                        "(as RSS over CPUs); on the VM their maps are merged at the end "
+                        "(per-CPU maps: a slot per worker; others: one worker's value, or "
+                        "the changes of several added up; see the README)")
     r.add_argument("--repeat", type=repeat_count,
                    help="objects: runs of the test run, 1..2^32-1 (default 1; the duration is "
                         "the mean)")

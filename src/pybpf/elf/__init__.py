@@ -35,6 +35,10 @@ SHT_NULL = 0
 SHT_PROGBITS = 1
 SHT_SYMTAB = 2
 SHT_NOBITS = 8
+MAX_BSS_SIZE = 64 << 20
+"""The largest zero-initialised (SHT_NOBITS, `.bss`) section pybpf allocates: it costs
+its size in memory at load, whatever the file's size (a `.bss` becomes an array map's
+value; the kernel's own limit on one is 4 MiB, KMALLOC_MAX_SIZE)."""
 SHT_REL = 9
 SHF_EXECINSTR = 0x4
 SHN_UNDEF = 0
@@ -149,7 +153,11 @@ def _read(data: bytes, path: str = "") -> _Elf:
             else:
                 body = sec.data()
             if type_num == SHT_NOBITS:
-                body = bytes(min(sec.header["sh_size"], 1 << 28))
+                if size > MAX_BSS_SIZE:
+                    raise ELFError(f"section {sec.name or idx}: {size} bytes of zero-initialised "
+                                   f"data (SHT_NOBITS) is more than pybpf allocates "
+                                   f"(MAX_BSS_SIZE, {MAX_BSS_SIZE >> 20} MiB)")
+                body = bytes(size)
             flags = sec.header["sh_flags"]
             if type_num != SHT_PROGBITS:  # only SHT_PROGBITS holds code (as in libbpf)
                 flags &= ~SHF_EXECINSTR

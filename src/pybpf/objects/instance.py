@@ -83,6 +83,14 @@ class Program(ProgramAttach):
         return self._runner(data_in=data_in, ctx_in=ctx_in, repeat=repeat,
                             data_size_out=data_size_out, ctx_size_out=ctx_size_out, flags=flags)
 
+    def run_batch(self, packets: Iterable[Any], **kw: Any) -> Any:
+        """Run once per packet (bytes or pybpf.pcap.Packet) of a list or a stream, as
+        test_run each: a pybpf.objects.runner.BatchResult of verdict counts (and output
+        frames with keep_frames=True). On the VM the per-run state is made once; see
+        runner.run_batch for the options."""
+        from .runner import run_batch
+        return run_batch(self, packets, **kw)
+
     def set_clock(self, clock_ns: "Callable[[], int] | None") -> bool:
         """On the VM, make bpf_ktime_get_ns & co. return `clock_ns()` (None: the host's
         clock); returns False in the kernel, whose clock cannot be set."""

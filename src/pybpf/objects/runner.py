@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sized
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sized
 
 from .. import uapi
 from ..uapi import ProgType
-from .instance import Object, Program, TestRunResult
+
+if TYPE_CHECKING:  # instance reaches this module through Program.run_batch
+    from .instance import Object, Program, TestRunResult
 
 # the verdicts by number, from the kernel's names (pybpf.uapi)
 XDP_VERDICTS = {getattr(uapi, n): n for n in ("XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX",
@@ -45,7 +47,7 @@ def passes(prog_type: int, retval: int) -> bool:
 
 
 def pick_program(obj: Object, name: str | None) -> Program:
-    from .instance import ObjectError
+    from .errors import ObjectError
     if name is not None:
         try:
             return obj.programs[name]
@@ -112,51 +114,130 @@ def dump_maps(obj: Object) -> dict[str, list[dict[str, Any]]]:
 
 
 @dataclass
-class PcapReport:
-    """What a run over a capture counted: packets, verdicts, passed packets and errors
-    (the packets themselves are not kept; run_pcap's `on_pass` receives those that
-    pass)."""
+class BatchResult:
+    """What a batch run counted: packets, verdicts by name (first seen first, "error"
+    for a run that failed), return values by number, the packets that passed, errors
+    by message, and with `keep_frames` the output frames of the packets that passed
+    (otherwise None: a run over a capture keeps nothing per packet)."""
 
     packets: int = 0
     verdicts: Counter = field(default_factory=Counter)
     passed: int = 0
     errors: Counter = field(default_factory=Counter)
+    retvals: Counter = field(default_factory=Counter)
+    frames: list[bytes] | None = None
 
 
-def run_pcap(prog: Program, packets: Iterable[Any], *, capture_clock: bool = True,
-             progress: Callable[[int, int], None] | None = None, total: int | None = None,
-             on_pass: Callable[[Any], None] | None = None) -> PcapReport:
-    """Run the program once per packet of a list or a stream (memory stays flat over a
-    stream); count verdicts and hand each packet that passes, as the program left it,
-    to `on_pass` (to write --pcap-out as the run goes). On the VM with `capture_clock`,
-    bpf_ktime_get_ns reads each packet's capture timestamp, so time-based logic replays
-    as recorded. `progress(done, total)` follows the run; `total` defaults to
-    len(packets) (0 when unknown)."""
+PcapReport = BatchResult  # what run_pcap reports (its former name)
+
+
+def _packet_runner(prog: Program) -> Callable[[bytes], int] | None:
+    """The VM's own per-packet run of `prog` (its state made once, see
+    pybpf.progtypes.packet_runner), as `run(data) -> retval` with `run.output()` the
+    frame it left; None where test_run per packet is the way (other program types,
+    the kernel)."""
+    from ..vm import VM
+    if not isinstance(prog.handle, VM):
+        return None
+    from ..progtypes import packet_runner
+    return packet_runner(prog.handle, prog.type,
+                         expected_attach_type=prog.spec.expected_attach_type,
+                         netns=prog._world.get("netns"))
+
+
+def run_batch(prog: Program, packets: Iterable[Any], *, capture_clock: bool = False,
+              keep_frames: bool = False, progress: Callable[[int, int], None] | None = None,
+              total: int | None = None,
+              on_pass: Callable[[Any], None] | None = None) -> BatchResult:
+    """Run the program once per packet (bytes, or pybpf.pcap.Packet with a capture
+    timestamp) of a list or a stream, as BPF_PROG_TEST_RUN would each one; memory
+    stays flat over a stream. On the VM the per-run state is made once (an XDP
+    program's page, xdp_buff and context; its maps and stacks mounted), so a packet
+    costs little more than its instructions. `on_pass` receives each packet that
+    passes as the program left it (a Packet; to write --pcap-out as the run goes),
+    `keep_frames` keeps their bytes in the result. With `capture_clock` (VM only)
+    bpf_ktime_get_ns reads each packet's timestamp. `progress(done, total)` follows
+    the run every 64 packets and at its end."""
     from ..errors import PyBPFError
     from ..pcap import Packet
-    report = PcapReport()
+    result = BatchResult(frames=[] if keep_frames else None)
     if total is None:
         total = len(packets) if isinstance(packets, Sized) else 0
     now = [0]
     if capture_clock:
         prog.set_clock(lambda: now[0])
-    for i, pkt in enumerate(packets):
-        report.packets += 1
-        now[0] = pkt.ts_ns
-        try:
-            res: TestRunResult = prog.test_run(pkt.data)
-        except PyBPFError as e:
-            report.errors[type(e).__name__ + ": " + str(e).split(";")[0][:80]] += 1
-            report.verdicts["error"] += 1
+    fast = _packet_runner(prog)
+    runner = fast if fast is not None else _test_runner(prog)
+    output = runner.output  # type: ignore[attr-defined]  # both runners have one
+    counts: Counter = Counter()  # by retval, "error" for a failed run
+    errors = result.errors
+    prog_type = prog.type
+    passing: dict[int, bool] = {}
+    want = on_pass is not None or keep_frames
+    frames = result.frames
+    n = 0
+    for pkt in packets:
+        n += 1
+        if isinstance(pkt, (bytes, bytearray, memoryview)):
+            data, ts = bytes(pkt), 0
         else:
-            report.verdicts[verdict_name(prog.type, res.retval)] += 1
-            if passes(prog.type, res.retval):
-                report.passed += 1
+            data, ts = pkt.data, pkt.ts_ns
+        now[0] = ts
+        try:
+            retval = runner(data)
+        except PyBPFError as e:
+            errors[type(e).__name__ + ": " + str(e).split(";")[0][:80]] += 1
+            counts["error"] += 1
+        else:
+            counts[retval] += 1
+            ok = passing.get(retval)
+            if ok is None:
+                ok = passing[retval] = passes(prog_type, retval)
+            if ok and want:
+                out = output() or data
+                if prog_type == ProgType.SOCKET_FILTER:
+                    out = data[:retval]
+                if frames is not None:
+                    frames.append(out)
                 if on_pass is not None:
-                    data = res.data_out or pkt.data
-                    if prog.type == ProgType.SOCKET_FILTER:
-                        data = pkt.data[:res.retval]
-                    on_pass(Packet(pkt.ts_ns, data, max(len(data), pkt.orig_len)))
-        if progress is not None:
-            progress(i + 1, max(total, i + 1))
-    return report
+                    orig = getattr(pkt, "orig_len", len(data))
+                    on_pass(Packet(ts, out, max(len(out), orig)))
+        if progress is not None and not n & 63:
+            progress(n, max(total, n))
+    if progress is not None and n & 63:
+        progress(n, max(total, n))
+    result.packets = n
+    for key, count in counts.items():
+        if key == "error":
+            result.verdicts["error"] += count
+            continue
+        result.retvals[key] = count
+        result.verdicts[verdict_name(prog_type, key)] += count
+        if passing[key]:
+            result.passed += count
+    return result
+
+
+def _test_runner(prog: Program) -> Callable[[bytes], int]:
+    """run(data) -> retval through prog.test_run, with run.output() the data_out."""
+    last: list[bytes] = [b""]
+
+    def run(data: bytes) -> int:
+        res: TestRunResult = prog.test_run(data)
+        last[0] = res.data_out
+        return res.retval
+    run.output = lambda: last[0]  # type: ignore[attr-defined]  # read by run_batch
+    return run
+
+
+def run_pcap(prog: Program, packets: Iterable[Any], *, capture_clock: bool = True,
+             progress: Callable[[int, int], None] | None = None, total: int | None = None,
+             on_pass: Callable[[Any], None] | None = None) -> BatchResult:
+    """Run the program once per packet of a list or a stream (run_batch; memory stays
+    flat over a stream); count verdicts and hand each packet that passes, as the
+    program left it, to `on_pass` (to write --pcap-out as the run goes). On the VM
+    with `capture_clock`, bpf_ktime_get_ns reads each packet's capture timestamp, so
+    time-based logic replays as recorded. `progress(done, total)` follows the run;
+    `total` defaults to len(packets) (0 when unknown)."""
+    return run_batch(prog, packets, capture_clock=capture_clock, progress=progress,
+                     total=total, on_pass=on_pass)

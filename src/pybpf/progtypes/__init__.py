@@ -46,7 +46,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["Task"], ".task"),
     **dict.fromkeys(["run_context"], ".tracing"),
     **dict.fromkeys(["XdpBuff"], ".xdp"),
-    **dict.fromkeys(["KERNEL_ONLY_TEST_RUN", "test_run"], ".testrun"),
+    **dict.fromkeys(["KERNEL_ONLY_TEST_RUN", "packet_runner", "test_run"], ".testrun"),
     **dict.fromkeys(["describe"], ".status"),
 }
 

@@ -77,6 +77,9 @@ class ContextSpec:
     fields: tuple[CtxField, ...]
     retval: str = ""
     _by_offset: dict[int, CtxField] = field(default_factory=dict, compare=False, repr=False)
+    # accesses found valid, by (off, size, write): a run's context loads check once
+    _valid: dict[tuple[int, int, bool], CtxField] = field(default_factory=dict, compare=False,
+                                                          repr=False)
 
     def __post_init__(self) -> None:
         for f in self.fields:
@@ -98,6 +101,10 @@ class ContextSpec:
     def check(self, off: int, size: int, write: bool, *, ldsx: bool = False) -> CtxField:
         """The field an access of `size` bytes at `off` reaches, or ValueError with the
         verifier's reason when the program type may not make it."""
+        if not ldsx:
+            known = self._valid.get((off, size, write))
+            if known is not None:
+                return known
         kind = "write" if write else "read"
         if off < 0 or off >= self.size:
             raise ValueError(f"{kind} outside {self.struct} (size {self.size})")
@@ -117,6 +124,8 @@ class ContextSpec:
             raise ValueError(f"{size}-byte {kind} of {f.name} (allowed: {allowed})")
         if ldsx and f.kind in POINTER_KINDS:
             raise ValueError(f"sign-extending load of pointer field {f.name}")
+        if not ldsx:
+            self._valid[(off, size, write)] = f
         return f
 
     def max_size(self) -> int:

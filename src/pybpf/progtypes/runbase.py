@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from ..errors import MemoryAccessError
 from ..maps.spec import PAGE_SIZE
@@ -36,11 +36,10 @@ class TestRunResult:
         return self.duration
 
 
-@dataclass(frozen=True)
-class RunArgs:
+class RunArgs(NamedTuple):
     """The attr of one BPF_PROG_TEST_RUN, with pybpf.kernel.prog_test_run's defaults:
     no data_in is a NULL pointer, data_size_out 0 means no data_out buffer, ctx_size_out
-    0 means no ctx_out buffer."""
+    0 means no ctx_out buffer. (A named tuple: one is made per test run.)"""
 
     data_in: bytes
     data_size_out: int
@@ -55,8 +54,8 @@ class RunArgs:
     def make(cls, data_in: bytes | None, ctx_in: bytes | None, data_size_out: int | None,
              ctx_size_out: int | None, repeat: int, flags: int, cpu: int,
              batch_size: int) -> "RunArgs":
-        din = bytes(data_in or b"")
-        cin = bytes(ctx_in or b"")
+        din = data_in if type(data_in) is bytes else bytes(data_in or b"")
+        cin = ctx_in if type(ctx_in) is bytes else bytes(ctx_in or b"")
         if data_size_out is None:
             data_size_out = len(din) + 4096 if din else 0
         if ctx_size_out is None:

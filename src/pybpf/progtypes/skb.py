@@ -265,4 +265,15 @@ def test_run_skb(vm: VM, prog_type: ProgType, args: RunArgs, *,
         ctx[184:192] = s.hwtstamp.to_bytes(8, "little")
     data_out = data_finish(args, s.packet())
     ctx_out = ctx_finish(args, ctx)
+    # the skb and its context refer to each other (on_change, the packet window): break
+    # that here so the run's model is freed at once, not left to the cyclic collector
+    s.on_change = None
+    access.packet.window = _NO_WINDOW
+    access.vm_memory = None
+    memory.regions.clear()
     return TestRunResult(retval, data_out, ctx_out, duration)
+
+
+def _NO_WINDOW() -> tuple[int, int]:
+    """The packet window of a finished run: nothing."""
+    return 0, 0

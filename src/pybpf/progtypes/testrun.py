@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..helpers import HelperRegistry
 from ..isa import encode
 from ..net.netdev import NetDevice
@@ -24,12 +26,22 @@ KERNEL_ONLY_TEST_RUN = frozenset([ProgType.FLOW_DISSECTOR, ProgType.TRACING,
                                   ProgType.NETFILTER, ProgType.LWT_SEG6LOCAL])
 
 
+_PROG_TYPES = {int(t): t for t in ProgType}
+
+
 def _vm(program: VM | bytes | bytearray, prog_type: ProgType,
-        helpers: HelperRegistry | None) -> tuple[VM, bytes]:
+        helpers: HelperRegistry | None) -> VM:
     if isinstance(program, VM):
-        return program, encode(program.insns)
-    code = bytes(program)
-    return VM(code, helpers=helpers_for(prog_type, helpers)), code
+        return program
+    return VM(bytes(program), helpers=helpers_for(prog_type, helpers))
+
+
+def _code(vm: VM) -> bytes:
+    """The program's bytecode (for what reads it: raw tracepoints), encoded once."""
+    code = vm.run_cache.get("code")
+    if not isinstance(code, bytes):
+        code = vm.run_cache["code"] = encode(vm.insns)
+    return code
 
 
 def test_run(program: VM | bytes | bytearray, prog_type: ProgType | int, *,
@@ -49,22 +61,45 @@ def test_run(program: VM | bytes | bytearray, prog_type: ProgType | int, *,
     caller's), its devices taking the place of `devices`. `task` is the
     task a raw tracepoint runs in (default: `vm.task`, else the calling host thread).
     Raises TestRunError with the kernel's errno where the kernel refuses the run."""
-    pt = ProgType(prog_type)
+    pt = _PROG_TYPES.get(prog_type) or ProgType(prog_type)
+    if pt == ProgType.XDP and ctx_in is None and data_size_out is None and \
+            ctx_size_out is None and repeat <= 1 and not flags and not cpu and \
+            not batch_size and devices is None and netns is None and \
+            type(data_in) is bytes and isinstance(program, VM):
+        quick = _xdp.quick_test_run(program, data_in, expected_attach_type)
+        if quick is not None:
+            return quick
     args = RunArgs.make(data_in, ctx_in, data_size_out, ctx_size_out, repeat, flags, cpu,
                         batch_size)
     if pt == ProgType.XDP:
-        vm, _ = _vm(program, pt, helpers)
+        vm = _vm(program, pt, helpers)
         return _xdp.test_run_xdp(vm, args, expected_attach_type=expected_attach_type,
                                  devices=devices, netns=netns)
     if pt in SKB_PROG_TYPES:
-        vm, _ = _vm(program, pt, helpers)
+        vm = _vm(program, pt, helpers)
         return _skb.test_run_skb(vm, pt, args, devices=devices, netns=netns)
     if pt == ProgType.RAW_TRACEPOINT:
-        vm, code = _vm(program, pt, helpers)
-        return _tracing.test_run_raw_tp(vm, code, args, task)
+        vm = _vm(program, pt, helpers)
+        return _tracing.test_run_raw_tp(vm, _code(vm), args, task)
     if pt in KERNEL_ONLY_TEST_RUN:
         raise UnsupportedProgType(f"test_run of {pt.name.lower()} is not modelled on the VM")
     raise TestRunError(ENOTSUPP, f"the kernel has no test_run for {pt.name.lower()}")
 
 
 test_run.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported
+
+
+def packet_runner(vm: VM, prog_type: ProgType | int, *, expected_attach_type: int = 0,
+                  netns: NetNamespace | None = None) -> "Callable[[bytes], int] | None":
+    """A per-packet test run of `vm` whose state is made once, for running a capture:
+    `run(data) -> retval` (what test_run(vm, prog_type, data_in=data).retval gives,
+    errors included), `run.output()` the data_out of the last packet. None for the
+    program types that have no such runner (run test_run per packet)."""
+    if prog_type != ProgType.XDP:
+        return None
+    runner = _xdp.XdpRunner(vm, expected_attach_type)
+
+    def run(data: bytes) -> int:
+        return runner.run_packet(data, netns)
+    run.output = runner.output  # type: ignore[attr-defined]  # read by run_batch
+    return run

@@ -6,7 +6,8 @@ time, into the source of a Python function whose locals are r0-r10, and blocks a
 reached through a binary dispatch tree on the pc. The hot loop then allocates no
 per-instruction objects. Translation is O(n): a program longer than one chunk
 (CHUNK_INSNS) becomes a function per chunk, each compiled when pc first enters it
-(that compile is paid once per program, by the first run that gets there). Every
+(that compile is paid once per program, by the first run that gets there, in its
+budget: one instruction per instruction translated). Every
 memory access goes through `Memory`, which checks it against its region and raises
 MemoryAccessError otherwise. The instruction budget counts helper work too
 (`CallContext.charge`, see pybpf.helpers).

@@ -21,6 +21,8 @@ _UNPACK = {1: struct.Struct("<B").unpack_from, 2: struct.Struct("<H").unpack_fro
 _PACK = {1: struct.Struct("<B").pack_into, 2: struct.Struct("<H").pack_into,
          4: struct.Struct("<I").pack_into, 8: struct.Struct("<Q").pack_into}
 _SIZE_MASK = {1: 0xFF, 2: 0xFFFF, 4: M32, 8: M64}
+_U8, _U16, _U32, _U64 = (_UNPACK[n] for n in (1, 2, 4, 8))
+_P8, _P16, _P32, _P64 = (_PACK[n] for n in (1, 2, 4, 8))
 
 
 class RegionAccess(Protocol):
@@ -78,6 +80,8 @@ class Memory:
         reported against it."""
         if isinstance(buf, bytes):
             buf = bytearray(buf)
+        elif isinstance(buf, memoryview) and (buf.format != "B" or buf.ndim != 1):
+            buf = buf.cast("B")  # addressed by bytes, whatever it was a view of
         seg = len(self.regions) + 1
         while seg in self.regions or seg == CODE_SEGMENT:
             seg += 1
@@ -130,6 +134,90 @@ class Memory:
                 raise MemoryAccessError(pc, "store", addr, size, region.name,
                                         "region is read-only")
         raise self.fault(pc, "store", addr, size)
+
+    def load1(self, addr: int, pc: int) -> int:
+        """load(addr, 1, pc), one call shorter (what translated code calls)."""
+        region = self.regions.get(addr >> 32)
+        if region is not None:
+            off = addr - region.base
+            if 0 <= off <= len(region.buf) - 1:
+                if region.access is None:
+                    return region.buf[off]  # bytes index to int, no unpacking
+                return region.access.load(off, 1, pc)
+        raise self.fault(pc, "load", addr, 1)
+
+    def load2(self, addr: int, pc: int) -> int:
+        """load(addr, 2, pc), one call shorter (what translated code calls)."""
+        region = self.regions.get(addr >> 32)
+        if region is not None:
+            off = addr - region.base
+            if 0 <= off <= len(region.buf) - 2:
+                if region.access is None:
+                    return _U16(region.buf, off)[0]
+                return region.access.load(off, 2, pc)
+        raise self.fault(pc, "load", addr, 2)
+
+    def load4(self, addr: int, pc: int) -> int:
+        """load(addr, 4, pc), one call shorter (what translated code calls)."""
+        region = self.regions.get(addr >> 32)
+        if region is not None:
+            off = addr - region.base
+            if 0 <= off <= len(region.buf) - 4:
+                if region.access is None:
+                    return _U32(region.buf, off)[0]
+                return region.access.load(off, 4, pc)
+        raise self.fault(pc, "load", addr, 4)
+
+    def load8(self, addr: int, pc: int) -> int:
+        """load(addr, 8, pc), one call shorter (what translated code calls)."""
+        region = self.regions.get(addr >> 32)
+        if region is not None:
+            off = addr - region.base
+            if 0 <= off <= len(region.buf) - 8:
+                if region.access is None:
+                    return _U64(region.buf, off)[0]
+                return region.access.load(off, 8, pc)
+        raise self.fault(pc, "load", addr, 8)
+
+    def store1(self, addr: int, value: int, pc: int) -> None:
+        """store(addr, 1, value, pc), one call shorter (what translated code calls)."""
+        region = self.regions.get(addr >> 32)
+        if region is not None and region.writable and region.access is None:
+            off = addr - region.base
+            if 0 <= off <= len(region.buf) - 1:
+                _P8(region.buf, off, value & 0xFF)
+                return
+        self.store(addr, 1, value, pc)
+
+    def store2(self, addr: int, value: int, pc: int) -> None:
+        """store(addr, 2, value, pc), one call shorter (what translated code calls)."""
+        region = self.regions.get(addr >> 32)
+        if region is not None and region.writable and region.access is None:
+            off = addr - region.base
+            if 0 <= off <= len(region.buf) - 2:
+                _P16(region.buf, off, value & 0xFFFF)
+                return
+        self.store(addr, 2, value, pc)
+
+    def store4(self, addr: int, value: int, pc: int) -> None:
+        """store(addr, 4, value, pc), one call shorter (what translated code calls)."""
+        region = self.regions.get(addr >> 32)
+        if region is not None and region.writable and region.access is None:
+            off = addr - region.base
+            if 0 <= off <= len(region.buf) - 4:
+                _P32(region.buf, off, value & M32)
+                return
+        self.store(addr, 4, value, pc)
+
+    def store8(self, addr: int, value: int, pc: int) -> None:
+        """store(addr, 8, value, pc), one call shorter (what translated code calls)."""
+        region = self.regions.get(addr >> 32)
+        if region is not None and region.writable and region.access is None:
+            off = addr - region.base
+            if 0 <= off <= len(region.buf) - 8:
+                _P64(region.buf, off, value & M64)
+                return
+        self.store(addr, 8, value, pc)
 
     def read(self, addr: int, size: int, pc: int = -1) -> bytes:
         if size == 0:

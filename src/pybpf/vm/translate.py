@@ -6,6 +6,8 @@ The machine that runs the result is pybpf.vm.machine; the blocks come from pybpf
 from __future__ import annotations
 
 import bisect
+import re
+import struct
 from array import array
 from typing import TYPE_CHECKING, Callable, cast
 
@@ -20,7 +22,7 @@ from ..isa import (BPF_ABS, BPF_ADD, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CMPXCHG, 
                    BPF_MEMSX, BPF_MOD, BPF_MOV, BPF_MUL, BPF_NEG, BPF_OR, BPF_PSEUDO_CALL,
                    BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, BPF_RSH, BPF_STORE_REL, BPF_SUB,
                    BPF_TO_BE, BPF_X, BPF_XCHG, BPF_XOR, M32, M64, MAX_CALL_FRAMES, SIZE_BYTES,
-                   InsnKind, Instruction)
+                   MAX_BPF_STACK, InsnKind, Instruction)
 from ..uapi import BPF_MAX_LOOPS
 from .memory import _SIZE_MASK, CODE_SEGMENT, Memory
 
@@ -77,7 +79,14 @@ def _alu(insn: Instruction) -> list[str]:
         s = str(insn.imm & (M64 if is64 else M32))  # imm sign-extended, then unsigned
     dv = d if is64 else f"({d} & M32)"
     if op in _ALU_SYM:
-        return [f"{d} = ({dv} {_ALU_SYM[op]} {s}) & {m}"]
+        sym = _ALU_SYM[op]
+        if is64 and op in (BPF_AND, BPF_OR, BPF_XOR):
+            return [f"{d} = {d} {sym} {s}"]  # operands in [0, 2**64): so is the result
+        if not is64:
+            # +, -, *, &, |, ^: the low 32 bits of the result depend only on theirs
+            src = f"r{insn.src}" if insn.source == BPF_X else s
+            return [f"{d} = ({d} {sym} {src}) & M32"]
+        return [f"{d} = ({d} {sym} {s}) & M64"]
     if op == BPF_MOV:
         if insn.source == BPF_X and insn.off:
             w = insn.off
@@ -168,6 +177,8 @@ def _atomic(insn: Instruction, pc: int) -> list[str]:
 MAX_BLOCK_INSNS = 1024  # a longer straight-line run is split into blocks of this many
 CHUNK_INSNS = 4096  # instructions translated into one Python function (bounds compile memory)
 _REGS = "r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10"
+_STRUCT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}  # unsigned; lower case is signed
+_KEEP_SB = "; sb = rg[r10 >> 32].buf"  # after r10 moves (dropped where sb is not read)
 
 
 def _over_budget(pc: int, budget: int) -> None:
@@ -251,17 +262,53 @@ class _Translator:
     def _block(self, b: int, ns: dict) -> list[str]:
         first, last = self._first(b), self._first(b + 1)
         start, end = self._start(b), self._start(b + 1)
-        body = [f"n += {last - first}", f"if n > budget: _over_budget({start}, budget)"]
+        loop = self._self_loop(first, last, start, ns)
+        if loop is not None:
+            return loop
+        body = [f"n += {last - first}"]
         terminated = False
+        derived: set[int] = set()
+        fuse = _Fuser()
         for i in range(first, last):
-            lines, terminated = _translate(self.insns[i], self.pcs[i], ns, self.vm, self.lddw)
-            body.extend(lines)
+            lines, terminated = _translate(self.insns[i], self.pcs[i], ns, self.vm, self.lddw,
+                                           derived)
+            body.extend(fuse(self.insns[i], lines))
+        body.extend(fuse.flush())
         if not terminated:
             if end >= self.total:
                 body.append(f"raise VMRuntimeError({end - 1}, 'fell off the end of the program')")
             else:
                 body.append(f"pc = {end}")
         return body
+
+    def _self_loop(self, first: int, last: int, start: int, ns: dict) -> list[str] | None:
+        """A block whose last instruction jumps back to its own start (the common inner
+        loop) as a Python `while` loop: it goes round without the dispatch on pc, the
+        budget checked on each back edge. None for any other block."""
+        insn = self.insns[last - 1]
+        kind = isa.classify(insn)
+        if kind not in (InsnKind.JA, InsnKind.JCOND):
+            return None
+        pc = self.pcs[last - 1]
+        if isa.jump_target(insn, pc) != start:
+            return None
+        body = [f"n += {last - first}"]
+        derived: set[int] = set()
+        fuse = _Fuser()
+        for i in range(first, last - 1):
+            lines, terminated = _translate(self.insns[i], self.pcs[i], ns, self.vm, self.lddw,
+                                           derived)
+            if terminated:  # pragma: no cover - blocks end at their first jump
+                return None
+            body.extend(fuse(self.insns[i], lines))
+        body.extend(fuse.flush())
+        check = f"if n > budget: _over_budget({pc}, budget)"
+        if kind == InsnKind.JA:
+            tail = [check]
+        else:
+            tail = [f"if not ({_cond(insn)}):", f"    pc = {pc + insn.slots}", "    break",
+                    check]
+        return ["while True:"] + ["    " + line for line in _indent(body + tail)]
 
     def _dispatch(self, lo: int, hi: int, indent: str, ns: dict, out: list[str]) -> None:
         """Blocks [lo, hi) behind a binary dispatch tree on pc."""
@@ -276,6 +323,21 @@ class _Translator:
 
     _HEAD = ("    r0 = r6 = r7 = r8 = r9 = 0\n    r10 = stack_tops[0]\n"
              "    frames = []; mg = _MAX_LOOPS\n    maxf = len(stack_tops) - 1\n")
+    # the memory accessors a chunk calls, bound once per call of its function
+    _ACCESSORS = ("ld", "st", "ld1", "ld2", "ld4", "ld8", "st1", "st2", "st4", "st8")
+    _ACCESS_OF = {"ld": "load", "st": "store", **{f"ld{n}": f"load{n}" for n in (1, 2, 4, 8)},
+                  **{f"st{n}": f"store{n}" for n in (1, 2, 4, 8)}}
+
+    def _prologue(self, body: str) -> tuple[str, str]:
+        """The locals a chunk's body uses: the memory accessors it calls, the regions
+        and the current frame's stack buffer `sb` (kept as calls and returns move r10,
+        where the chunk reads the stack directly); and the body as it then is."""
+        names = [a for a in self._ACCESSORS if f"{a}(" in body]
+        binds = "; ".join(f"{a} = mem.{self._ACCESS_OF[a]}" for a in names)
+        head = f"    {binds}\n" if binds else ""
+        if "(sb," not in body:
+            return head, body.replace(_KEEP_SB, "")
+        return "    rg = mem.regions; sb = rg[r10 >> 32].buf\n" + head, body
     _TAIL = "    except ProgramExit as _e:\n        return _e.retval, n\n"
     _SIGNATURE = "def _program(ctx, mem, stack_tops, r1, r2, r3, r4, r5, budget, pc=0, n=0):\n"
 
@@ -286,17 +348,17 @@ class _Translator:
     def chunk_source(self, k: int, ns: dict) -> str:
         """The source of chunk k: `_chunk<k>`, or `_program` when it is the only one."""
         lo, hi = self.chunks[k], self.chunks[k + 1]
-        out: list[str] = []
+        body: list[str] = []
+        self._dispatch(lo, hi, "        ", ns, body)
+        prologue, text = self._prologue("\n".join(body))
         if self.chunk_count == 1:
-            out += [self._SIGNATURE + "    ld = mem.load; st = mem.store\n" + self._HEAD
-                    + "    try:\n     while True:"]
+            head = [self._SIGNATURE + self._HEAD + prologue + "    try:\n     while True:"]
         else:
             pc_lo, pc_hi = self._start(lo), self._start(hi)
-            out += [f"def _chunk{k}(ctx, mem, stack_tops, {_REGS}, pc, n, budget, frames, mg, "
-                    "maxf):\n    ld = mem.load; st = mem.store\n    try:\n     while True:",
+            head = [f"def _chunk{k}(ctx, mem, stack_tops, {_REGS}, pc, n, budget, frames, mg, "
+                    f"maxf):\n{prologue}    try:\n     while True:",
                     f"        if not {pc_lo} <= pc < {pc_hi}: return ({_REGS}, pc, n, mg)"]
-        self._dispatch(lo, hi, "        ", ns, out)
-        return "\n".join(out) + "\n" + self._TAIL
+        return "\n".join(head) + "\n" + text + "\n" + self._TAIL
 
     def driver_source(self) -> str:
         """`_program` of a program of several chunks: run the chunk pc is in until the
@@ -324,6 +386,11 @@ class _Translator:
             "_MAX_FRAMES": MAX_CALL_FRAMES, "_MAX_LOOPS": BPF_MAX_LOOPS,
             "_callx": _make_callx(self.vm), "_ldpkt": _ldpkt,
             "_bisect": bisect.bisect_right,
+            **{f"_{sign}{8 * size}": struct.Struct("<" + (code.lower() if sign == "S" else code)
+                                                   ).unpack_from
+               for size, code in _STRUCT_CODES.items() for sign in "SU"},
+            **{f"_P{8 * size}": struct.Struct("<" + code).pack_into
+               for size, code in _STRUCT_CODES.items()},
         }
 
     def compile(self) -> Callable:
@@ -340,13 +407,24 @@ class _Translator:
         return ns["_program"]  # type: ignore[return-value]  # exec defined it
 
     def _lazy(self, k: int, ns: dict) -> Callable:
+        """Chunk k's stand-in until it is compiled: the run that first enters it pays
+        for the translation in its budget (one instruction per instruction translated,
+        CHUNK_INSNS at most), then it compiles and runs."""
         fns_name = f"_chunk{k}"
+        cost = self._first(self.chunks[k + 1]) - self._first(self.chunks[k])
 
         def first_entry(*args: object) -> object:
+            # args: ctx, mem, stack_tops, r0-r10, pc, n, budget, frames, mg, maxf
+            pc, n, budget = cast(tuple[int, int, int], args[14:17])
+            n += cost
+            if n > budget:
+                raise InstructionLimitExceeded(
+                    pc, f"instruction budget of {budget} exhausted (translating the "
+                        f"{cost} instructions of the code at pc {pc})")
             exec(compile(self.chunk_source(k, ns), f"<bpf program chunk {k}>", "exec"), ns)
             fn = ns[fns_name]
             ns["_chunk_fns"][k] = fn
-            return fn(*args)
+            return fn(*args[:15], n, *args[16:])
         return first_entry
 
 
@@ -358,10 +436,96 @@ def _indent(lines: list[str]) -> list[str]:
     return out
 
 
+class _Fuser:
+    """Folds a 64-bit register move into the ALU instruction right after it that
+    overwrites the same register (`r4 = r6; r4 += r3` becomes `r4 = (r6 + r3) & M64`):
+    one Python statement less, the same result (the moved value is dead once
+    overwritten, and r6 still holds it). Call with each instruction and its lines;
+    returns the lines to emit now; flush() at the end of the block."""
+
+    def __init__(self) -> None:
+        self.held: tuple[int, int, list[str]] | None = None  # (dst, src, lines) of a move
+
+    def __call__(self, insn: Instruction, lines: list[str]) -> list[str]:
+        out: list[str] = []
+        kind = isa.classify(insn)
+        if self.held is not None:
+            dst, src, held_lines = self.held
+            self.held = None
+            if kind == InsnKind.ALU and insn.dst == dst and len(lines) == 1 \
+                    and "\n" not in lines[0] and lines[0].startswith(f"r{dst} = "):
+                rhs = lines[0][len(f"r{dst} = "):]
+                return [f"r{dst} = " + re.sub(rf"\br{dst}\b", f"r{src}", rhs)]
+            out.extend(held_lines)
+        if kind == InsnKind.ALU and insn.cls == BPF_ALU64 and insn.op == BPF_MOV and \
+                insn.source == BPF_X and not insn.off and insn.dst != insn.src:
+            self.held = (insn.dst, insn.src, lines)
+            return out
+        return out + lines
+
+    def flush(self) -> list[str]:
+        held, self.held = self.held, None
+        return held[2] if held is not None else []
+
+
+def _stack_derived(insn: Instruction, kind: InsnKind, derived: set[int]) -> None:
+    """Follow, through a block, which registers hold r10 plus or minus something (a
+    pointer into the frame's stack, most likely): `r = r10`, then adds and subtracts.
+    Only a hint for which accesses get the inline stack fast path (checked at run
+    time, so a wrong guess costs time, never a result)."""
+    if kind == InsnKind.ALU and insn.cls == BPF_ALU64:
+        if insn.op == BPF_MOV and insn.source == BPF_X and not insn.off:
+            if insn.src == 10 or insn.src in derived:
+                derived.add(insn.dst)
+                return
+        elif insn.op in (BPF_ADD, BPF_SUB) and insn.dst in derived:
+            return
+    if kind == InsnKind.CALL or kind == InsnKind.CALLX:
+        derived.difference_update(range(6))
+    elif kind in (InsnKind.ALU, InsnKind.ENDIAN, InsnKind.LDDW, InsnKind.LDX):
+        derived.discard(insn.dst)
+    elif kind in (InsnKind.LD_ABS, InsnKind.LD_IND):
+        derived.difference_update(range(6))
+    elif kind == InsnKind.ATOMIC:
+        derived.discard(insn.src)
+        derived.discard(0)
+
+
+def _access(insn: Instruction, pc: int, size: int, derived: set[int], reg: int,
+            value: str | None) -> list[str]:
+    """A load (value None, into dst) or store of `size` bytes at reg + off through the
+    memory's accessors; for a register that points into the stack (see
+    _stack_derived), first an inline check that the access lies in the frame's stack
+    buffer `sb`, which is then read or written directly."""
+    off = insn.off
+    addr = f"r{reg}" if off == 0 else f"(r{reg} + {off}) & M64"
+    generic = (f"ld{size}({addr}, {pc})" if value is None
+               else f"st{size}({addr}, {value}, {pc})")
+    if reg not in derived:
+        return [f"r{insn.dst} = {generic}" if value is None else generic]
+    inline = [f"_o = r{reg} - r10 + {MAX_BPF_STACK + off}"]
+    if value is None:
+        return inline + [f"r{insn.dst} = _U{size * 8}(sb, _o)[0] if 0 <= _o <= "
+                         f"{MAX_BPF_STACK - size} else {generic}"]
+    return inline + [f"if 0 <= _o <= {MAX_BPF_STACK - size}: _P{size * 8}(sb, _o, {value})",
+                     f"else: {generic}"]
+
+
 def _translate(insn: Instruction, pc: int, ns: dict, vm: VM,
-               lddw: dict[int, int]) -> tuple[list[str], bool]:
-    """Python statements for one instruction, and whether it ends the block."""
+               lddw: dict[int, int], derived: set[int] | None = None
+               ) -> tuple[list[str], bool]:
+    """Python statements for one instruction, and whether it ends the block.
+    `derived`: the registers that point into the stack so far in the block (updated)."""
     kind = isa.classify(insn)
+    if derived is None:
+        derived = set()
+    lines, ends = _translate_insn(insn, kind, pc, ns, vm, lddw, derived)
+    _stack_derived(insn, kind, derived)
+    return lines, ends
+
+
+def _translate_insn(insn: Instruction, kind: InsnKind, pc: int, ns: dict, vm: VM,
+                    lddw: dict[int, int], derived: set[int]) -> tuple[list[str], bool]:
     nxt = pc + insn.slots
     if kind == InsnKind.ALU:
         return _alu(insn), False
@@ -379,38 +543,55 @@ def _translate(insn: Instruction, pc: int, ns: dict, vm: VM,
         return [f"r0 = _ldpkt(mem, {off}, {size}, {pc})"], False
     if kind == InsnKind.LDX:
         size = SIZE_BYTES[insn.size]
-        load = f"ld((r{insn.src} + {insn.off}) & M64, {size}, {pc})"
-        if insn.mode == BPF_MEMSX:
+        signed = insn.mode == BPF_MEMSX
+        if insn.src == 10 and _on_stack(insn.off, size):
+            # the frame's own stack at a constant offset: no region lookup, no bounds
+            # check at run time (r10 is read-only, so sb is the frame's stack buffer)
+            kind_ = "S" if signed else "U"
+            load = f"_{kind_}{size * 8}(sb, {MAX_BPF_STACK + insn.off})[0]"
+            return [f"r{insn.dst} = {load} & M64" if signed else f"r{insn.dst} = {load}"], False
+        if signed:
             sign = 1 << (8 * size - 1)
+            load = f"ld{size}((r{insn.src} + {insn.off}) & M64, {pc})"
             return [f"r{insn.dst} = ((({load}) ^ {sign}) - {sign}) & M64"], False
-        return [f"r{insn.dst} = {load}"], False
-    if kind == InsnKind.ST:
+        return _access(insn, pc, size, derived, insn.src, None), False
+    if kind in (InsnKind.ST, InsnKind.STX):
         size = SIZE_BYTES[insn.size]
-        return [f"st((r{insn.dst} + {insn.off}) & M64, {size}, {insn.imm & M64}, {pc})"], False
-    if kind == InsnKind.STX:
-        size = SIZE_BYTES[insn.size]
-        return [f"st((r{insn.dst} + {insn.off}) & M64, {size}, r{insn.src}, {pc})"], False
+        if kind == InsnKind.ST:
+            value = str(insn.imm & _SIZE_MASK[size])
+        else:
+            value = f"r{insn.src}" if size == 8 else f"r{insn.src} & {_SIZE_MASK[size]}"
+        if insn.dst == 10 and _on_stack(insn.off, size):
+            return [f"_P{size * 8}(sb, {MAX_BPF_STACK + insn.off}, {value})"], False
+        return _access(insn, pc, size, derived, insn.dst, value), False
     if kind == InsnKind.ATOMIC:
         return _atomic(insn, pc), False
+    # The budget is checked where execution can come back: on back edges, calls and
+    # the program's exit (every block still counts its instructions in n).
+    check = f"if n > budget: _over_budget({pc}, budget)"
     if kind == InsnKind.JA:
         tgt = isa.jump_target(insn, pc)
-        return [f"pc = {tgt}"], True
+        return ([check] if tgt is not None and tgt <= pc else []) + [f"pc = {tgt}"], True
     if kind == InsnKind.JCOND:
         tgt = isa.jump_target(insn, pc)
+        if tgt is not None and tgt <= pc:
+            return [f"if {_cond(insn)}:\n    {check}\n    pc = {tgt}\nelse:\n    pc = {nxt}"
+                    ], True
         return [f"pc = {tgt} if {_cond(insn)} else {nxt}"], True
     if kind == InsnKind.MAY_GOTO:
         tgt = isa.jump_target(insn, pc)
-        return [f"if mg > 0:\n    mg -= 1\n    pc = {nxt}\nelse:\n    pc = {tgt}"], True
+        return [check, f"if mg > 0:\n    mg -= 1\n    pc = {nxt}\nelse:\n    pc = {tgt}"], True
     if kind == InsnKind.EXIT:
-        return ["if not frames: return r0, n",
-                "pc, r6, r7, r8, r9, r10, mg = frames.pop()"], True
+        return [f"if not frames:\n    {check}\n    return r0, n",
+                "pc, r6, r7, r8, r9, r10, mg = frames.pop()" + _KEEP_SB], True
     if kind == InsnKind.CALL:
         if insn.src == BPF_PSEUDO_CALL:
             tgt = isa.jump_target(insn, pc)
-            return [f"if len(frames) >= maxf: raise VMRuntimeError({pc}, "
+            return [check,
+                    f"if len(frames) >= maxf: raise VMRuntimeError({pc}, "
                     f"'call depth exceeds {MAX_CALL_FRAMES} frames')",
                     f"frames.append(({nxt}, r6, r7, r8, r9, r10, mg))",
-                    "r10 = stack_tops[len(frames)]; mg = _MAX_LOOPS",
+                    "r10 = stack_tops[len(frames)]; mg = _MAX_LOOPS" + _KEEP_SB,
                     f"pc = {tgt}"], True
         if insn.src == BPF_PSEUDO_KFUNC_CALL:
             return [f"raise HelperError({pc}, 'kfunc call (BTF id {insn.imm}): the VM has no "
@@ -433,16 +614,21 @@ def _translate(insn: Instruction, pc: int, ns: dict, vm: VM,
                 f"r0 = {name}(ctx, r1, r2, r3, r4, r5) & M64",
                 "n = ctx.n"], False
     if kind == InsnKind.CALLX:
-        return ["ctx.n = n",
+        return [check, "ctx.n = n",
                 f"pc, r0, _fr = _callx(ctx, {pc}, r{insn.dst}, r0, r1, r2, r3, r4, r5, "
                 f"len(frames) + _MAX_FRAMES - 1 - maxf)",
                 "n = ctx.n",
                 "if _fr:",
                 f"    frames.append(({nxt}, r6, r7, r8, r9, r10, mg))",
-                "    r10 = stack_tops[len(frames)]; mg = _MAX_LOOPS",
+                "    r10 = stack_tops[len(frames)]; mg = _MAX_LOOPS" + _KEEP_SB,
                 "else:",
                 f"    pc = {nxt}"], True
     raise AssertionError(f"unhandled instruction kind {kind}")
+
+
+def _on_stack(off: int, size: int) -> bool:
+    """Whether [r10 + off, r10 + off + size) lies inside the frame's stack."""
+    return -MAX_BPF_STACK <= off and off + size <= 0
 
 
 def _make_callx(vm: VM) -> Callable:

@@ -3,6 +3,8 @@ the loads and stores the kernel's `*_is_valid_access` allow and what its return 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ...uapi import ProgType
 from ..ctx import (
     ANY,
@@ -120,8 +122,10 @@ RETVAL = {
 }
 
 
+@lru_cache(maxsize=None)
 def skb_spec(prog_type: ProgType) -> ContextSpec:
-    """struct __sk_buff as `prog_type` may access it."""
+    """struct __sk_buff as `prog_type` may access it (made once per type: a spec is
+    immutable and runs ask for it every time)."""
     denied, writable = SKB_ACCESS[prog_type]
     perms: dict[str, tuple[frozenset[int], frozenset[int]]] = {}
     for f in SKB_FIELDS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from functools import lru_cache
 
 from ...uapi import AttachType
 from ..ctx import W4, ContextSpec, FieldKind, table
@@ -23,9 +24,11 @@ class XdpAction(IntEnum):
 RETVAL = "enum xdp_action: XDP_ABORTED 0, XDP_DROP 1, XDP_PASS 2, XDP_TX 3, XDP_REDIRECT 4"
 
 
+@lru_cache(maxsize=None)
 def xdp_spec(expected_attach_type: int = 0) -> ContextSpec:
     """struct xdp_md as xdp_is_valid_access allows it: every field is a read-only u32
-    loaded whole; egress_ifindex only for BPF_XDP_DEVMAP programs."""
+    loaded whole; egress_ifindex only for BPF_XDP_DEVMAP programs (made once per attach
+    type: a spec is immutable and runs ask for it every time)."""
     egress = W4 if expected_attach_type == AttachType.XDP_DEVMAP else frozenset()
     return ContextSpec("struct xdp_md", XDP_MD_SIZE, table([
         ("data", 0, 4, FieldKind.PACKET, "xdp_buff->data", W4),
