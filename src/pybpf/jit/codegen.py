@@ -4,7 +4,8 @@ allocas r0-r10 (promoted to SSA by LLVM), one LLVM block per interpreter block.
 The semantics are the interpreter's (pybpf.vm.translate), instruction by instruction:
 division by zero gives 0 (mod: the dividend), INT_MIN / -1 wraps, shift amounts are
 masked, 32-bit results are zero-extended. Instructions are counted per block as the
-interpreter counts them, so the budget ends a run at the same pc with the same count.
+interpreter counts them and checked where it checks them (back edges, calls, may_goto, the
+exit), so the budget ends a run at the same pc with the same count.
 BPF-to-BPF calls keep an explicit frame stack (r6-r9, r10, may_goto count, return pc)
 and return through a switch over the call sites, so an unverified program behaves
 exactly as on the interpreter. Memory goes through @ldN/@stN (pybpf.jit.runtime_ir),
@@ -216,12 +217,7 @@ class Codegen:
     def _block(self, start: int, first: int, last: int) -> None:
         f = self.f
         f.label(f"P{start}")
-        n = f.op(f"add i64 {f.var('N')}, {last - first}")
-        f.put("N", n)
-        over = f.op(f"icmp ugt i64 {n}, %budget")
-        ok = f.new_label()
-        f.emit(f"br i1 {over}, label {f.fail_to('over_budget', start)}, label %{ok}")
-        f.label(ok)
+        f.put("N", f.op(f"add i64 {f.var('N')}, {last - first}"))
         for i in range(first, last):
             if self._insn(self.insns[i], self.pcs[i]):
                 return
@@ -230,6 +226,18 @@ class Codegen:
             self._static_fail(end - 1)
         else:
             f.emit(f"br label %P{end}")
+
+    def _budget_check(self, pc: int, also: str | None = None) -> None:
+        """Where the interpreter checks the budget (back edges, local calls, callx,
+        may_goto and the program's exit): over it, the run fails at `pc`. `also` is an i1
+        that must hold too (the exit checks only at the outermost frame)."""
+        f = self.f
+        over = f.op(f"icmp ugt i64 {f.var('N')}, %budget")
+        if also is not None:
+            over = f.op(f"and i1 {over}, {also}")
+        ok = f.new_label()
+        f.emit(f"br i1 {over}, label {f.fail_to('over_budget', pc)}, label %{ok}")
+        f.label(ok)
 
     def _static_fail(self, pc: int) -> None:
         self.f.emit(f"br label {self.f.fail_to('static_fail', pc)}")
@@ -330,19 +338,32 @@ class Codegen:
         elif kind == InsnKind.ATOMIC:
             self._atomic(insn, pc)
         elif kind == InsnKind.JA:
-            f.emit(f"br label %P{isa.jump_target(insn, pc)}")
+            tgt = isa.jump_target(insn, pc)
+            if tgt is not None and tgt <= pc:
+                self._budget_check(pc)
+            f.emit(f"br label %P{tgt}")
             return True
         elif kind == InsnKind.JCOND:
             c = self._cond(insn)
-            f.emit(f"br i1 {c}, label %P{isa.jump_target(insn, pc)}, label %P{nxt}")
+            tgt = isa.jump_target(insn, pc)
+            if tgt is not None and tgt <= pc:
+                back = f.new_label()
+                f.emit(f"br i1 {c}, label %{back}, label %P{nxt}")
+                f.label(back)
+                self._budget_check(pc)
+                f.emit(f"br label %P{tgt}")
+            else:
+                f.emit(f"br i1 {c}, label %P{tgt}, label %P{nxt}")
             return True
         elif kind == InsnKind.MAY_GOTO:
+            self._budget_check(pc)
             mg = f.var("MG")
             pos = f.op(f"icmp sgt i64 {mg}, 0")
             f.put("MG", f.op(f"select i1 {pos}, i64 {f.op(f'sub i64 {mg}, 1')}, i64 {mg}"))
             f.emit(f"br i1 {pos}, label %P{nxt}, label %P{isa.jump_target(insn, pc)}")
             return True
         elif kind == InsnKind.EXIT:
+            self._budget_check(pc, also=f.op(f"icmp eq i64 {f.var('DEPTH')}, 0"))
             f.emit("br label %exit")
             return True
         elif kind == InsnKind.CALL:
@@ -519,6 +540,7 @@ class Codegen:
     def _call(self, insn: Instruction, pc: int, nxt: int) -> bool:
         f = self.f
         if insn.src == BPF_PSEUDO_CALL:
+            self._budget_check(pc)
             self._push_frame(pc, nxt)
             f.emit(f"br label %P{isa.jump_target(insn, pc)}")
             return True
@@ -540,6 +562,7 @@ class Codegen:
 
     def _callx(self, insn: Instruction, pc: int, nxt: int) -> None:
         f = self.f
+        self._budget_check(pc)
         self._sync_args()
         tpc = self._callback(Op.CALLX, f.reg(insn.dst), f.var("DEPTH"), "0", pc)
         f.put("N", f.load_slot(Slot.N))

@@ -51,7 +51,7 @@ class Status(IntEnum):
 
     OK = 0  # r0 and n in the state
     RAISED = 1  # a callback raised: Python re-raises it (or ends with ProgramExit's r0)
-    BUDGET = 2  # instruction budget exhausted at the block starting at st[PC]
+    BUDGET = 2  # instruction budget exhausted at the check at st[PC]
     DEPTH = 3  # call depth exceeded at st[PC]
     STATIC = 4  # the instruction at st[PC] always fails (kfunc, fell off the end)
     BAD_START = 5  # st[START] is no function start
