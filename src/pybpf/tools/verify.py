@@ -190,7 +190,8 @@ def verify_file(path: str, *, program: str | None = None, type_name: str | None 
                 r = verify(case.insns, case.prog_type, maps=dict(enumerate(case.maps)),
                            expected_attach_type=case.expected_attach_type,
                            caps=tuple(sorted(capset)), license=case.license,
-                           log_level=log_level)
+                           log_level=log_level, func_info=case.func_info or None,
+                           btf=case.btf)
             out.append(_result_dict(n, p.section, p.type, r))
             cases.append(case)
     else:

@@ -29,8 +29,10 @@ from .refusal import Refusal, Unsupported
 from .reg import (M32, S64_MAX, S64_MIN, U64_MAX, Reg, RegType, bounds_sync,
                   coerce_subreg_to_size_sx, coerce_to_size_sx, mark32_unbounded, mark_known,
                   mark_unknown, s32, s64, scalar_const, zext_32_to_64)
+from .precision import (mark_all_imprecise, mark_chain_precision,
+                        propagate_precision)
 from .stackdepth import check_max_stack_depth
-from .state import Checkpoint, VState, initial_state, states_equal
+from .state import Checkpoint, VState, initial_state, states_equal, widen_imprecise_scalars
 
 
 def _caps(caps: Iterable[str]) -> dict[str, bool]:
@@ -91,6 +93,9 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
         self.func_info: Any = None  # [(insn, BTF type id)] of the subprograms, or None
         self.st_imm: int | None = None  # a BPF_ST store's immediate (the value stored)
         self.pkt_write_ok = False
+        self.hist_step = -1  # insn_processed when this insn's history entry was pushed
+        self.precise_marks = 0  # precise flags set in checkpoints (precision.py counts)
+        self.backedges: dict[int, tuple[Checkpoint, list[VState]]] = {}
 
     # -- logging ------------------------------------------------------------------------
     def verbose(self, text: str) -> None:
@@ -149,6 +154,38 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
     def new_id(self) -> int:
         self.id_gen += 1
         return self.id_gen
+
+    # -- precision ----------------------------------------------------------------------
+    def push_hist(self, frame: int = -1, spi: int = -1, linked: tuple = ()) -> None:
+        """push_jmp_history: one entry per instruction; a stack access or linked
+        registers found later in the same instruction join its entry."""
+        st = self.st
+        h = st.hist
+        if self.hist_step == self.insn_processed and h and h[-1][0] == st.insn_idx:
+            e = h[-1]
+            h[-1] = (e[0], e[1], frame if frame >= 0 else e[2], spi if frame >= 0 else e[3],
+                     linked or e[4])
+            return
+        h.append((st.insn_idx, st.prev_insn_idx, frame, spi, linked))
+        self.hist_step = self.insn_processed
+
+    def mark_precise(self, regno: int) -> None:
+        """mark_chain_precision for a scalar register of the current frame."""
+        if self.bpf_capable and self.st.cur.regs[regno].type is RegType.SCALAR:
+            mark_chain_precision(self, self.st, regno)
+
+    def check_func_arg(self, argno: int, arg: Any, fn: Any, meta: dict) -> None:
+        """Helper arguments whose value the check relies on (sizes, a null pointer)
+        are marked precise, then checked by the calls half."""
+        from ..helper_protos import ArgType
+        if self.bpf_capable and arg.type is not ArgType.ARG_DONTCARE and argno < 6:
+            reg = self.st.cur.regs[argno]
+            if reg.type is RegType.SCALAR and (
+                    arg.type in (ArgType.ARG_CONST_SIZE, ArgType.ARG_CONST_SIZE_OR_ZERO,
+                                 ArgType.ARG_CONST_ALLOC_SIZE_OR_ZERO) or
+                    (arg.may_be_null and reg.var_off.equals_const(0))):
+                self.mark_precise(argno)
+        super().check_func_arg(argno, arg, fn, meta)
 
     # -- ALU ----------------------------------------------------------------------------
     def check_alu(self, insn: Instruction) -> None:
@@ -266,9 +303,11 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
                 self.fail(f"R{insn.dst} pointer {ALU_NAMES[op]} pointer prohibited")
             if s.type is not RegType.SCALAR:
                 # scalar += pointer
+                self.mark_precise(insn.dst)
                 self.adjust_ptr_min_max_vals(insn, s, d)
                 return
             if d.type is not RegType.SCALAR:
+                self.mark_precise(insn.src)
                 self.adjust_ptr_min_max_vals(insn, d, s)
                 return
             src = s.copy()
@@ -437,6 +476,8 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
             cp.branches -= 1
             if cp.branches:
                 break
+            if self.backedges and id(cp) in self.backedges:
+                self.resolve_backedges(cp)
             cp = cp.parent
 
     def live_masks(self, st: VState) -> list[int]:
@@ -469,10 +510,12 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
                         cp.state.may_goto_depth != cur.may_goto_depth and \
                         states_equal(cp.state, cur, False, self.allow_uninit_stack):
                     cp.hit += 1
+                    self.loop_hit(cp)
                     return True
                 if idx in self.callback_calls:
                     if states_equal(cp.state, cur, False, self.allow_uninit_stack):
                         cp.hit += 1
+                        self.loop_hit(cp)
                         return True
                 elif cp.state.callback_depth == cur.callback_depth and \
                         cp.state.may_goto_depth == cur.may_goto_depth and \
@@ -485,8 +528,11 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
                 if live is None:
                     live = self.live_masks(cur)
                 if not (cp.state.speculative and not cur.speculative) and \
-                        states_equal(cp.state, cur, False, self.allow_uninit_stack, live):
+                        states_equal(cp.state, cur, False, self.allow_uninit_stack, live,
+                                     imprecise_ok=self.bpf_capable and not self.backedges):
                     cp.hit += 1
+                    self.record_arrival(idx)
+                    propagate_precision(self, cp.state, cur)
                     return True
             cp.miss += 1
             k = 64 if force and cp.branches else 3
@@ -506,10 +552,59 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
         self.prev_jmps_processed = self.jmps_processed
         self.prev_insn_processed = self.insn_processed
         snap = cur.copy()
+        snap.last_insn_idx = cur.prev_insn_idx
         cp = Checkpoint(snap, cur.parent, idx)
         cur.parent = cp
+        cur.first_insn_idx = idx
+        cur.hist = []
+        if self.bpf_capable:
+            mark_all_imprecise(cur)
         lst.append(cp)
         return False
+
+    def find_prev_entry(self, cur: VState, idx: int) -> VState | None:
+        """find_prev_entry: the most recent state at `idx` on the current path (a loop
+        head still being explored) with the same call chain."""
+        chain = set()
+        cp = cur.parent
+        while cp is not None:
+            chain.add(id(cp))
+            cp = cp.parent
+        for cp in reversed(self.explored.get(idx, ())):
+            if cp.branches and id(cp) in chain and len(cp.state.frames) == len(cur.frames) \
+                    and all(a.callsite == b.callsite
+                            for a, b in zip(cp.state.frames, cur.frames)):
+                return cp.state
+        return None
+
+    def loop_hit(self, cp: Checkpoint) -> None:
+        """A state pruned against a loop head still being explored (may_goto, callback
+        loops). The head's precision marks are not final: the pruned state is kept as
+        a back-edge and the head's marks are propagated again along it when the head is
+        done (the kernel's propagate_backedges); until then pruning compares every
+        scalar (the kernel's RANGE_WITHIN for states with incomplete marks)."""
+        self.record_arrival(self.st.insn_idx)
+        propagate_precision(self, cp.state, self.st)
+        self.backedges.setdefault(id(cp), (cp, []))[1].append(self.st)
+
+    def resolve_backedges(self, cp: Checkpoint) -> None:
+        """propagate_backedges: the loop head is done; its final precise marks flow
+        along every back-edge until nothing changes."""
+        _, edges = self.backedges.pop(id(cp))
+        while True:
+            before = self.precise_marks
+            for b in edges:
+                propagate_precision(self, cp.state, b)
+            if self.precise_marks == before:
+                return
+
+    def record_arrival(self, idx: int) -> None:
+        """The history entry for reaching `idx`: at jump points and wherever the path
+        did not come from the instruction before."""
+        prev = self.st.prev_insn_idx
+        if idx in self.prog.jmp_points or not (
+                prev == idx - 1 or (prev == idx - 2 and self.slots[idx - 1] is None)):
+            self.push_hist()
 
     def run(self) -> None:
         self.prog = analyse(self.insns, self.bpf_capable)
@@ -521,7 +616,17 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
         self.may_goto_insns = {pc for pc, i in enumerate(self.slots)
                                if i is not None and i.opcode == (BPF_JMP | BPF_JCOND)}
         self.force_checkpoints |= self.may_goto_insns
-        self.callback_calls: set[int] = set()
+        # helpers that call a callback: the call is a loop head (mark_calls_callback,
+        # mark_force_checkpoint), reached again from the callback's exit
+        from ..helper_ids import HELPER_NAMES
+        self.callback_calls: set[int] = {
+            pc for pc, i in enumerate(self.slots)
+            if i is not None and i.opcode == (BPF_JMP | BPF_CALL) and i.src == 0 and
+            HELPER_NAMES.get(i.imm) in ("loop", "for_each_map_elem", "find_vma",
+                                        "user_ringbuf_drain")}
+        self.force_checkpoints |= self.callback_calls
+        self.prog.prune |= self.callback_calls
+        self.prog.jmp_points |= self.callback_calls
         self.setup_prog_type()
         self.st = initial_state()
         self.st.parent = None
@@ -553,6 +658,7 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
                         return
                     do_print_state = True
                     continue
+            self.record_arrival(idx)
             if self.log_level:
                 if self.log_level & 2 and do_print_state:
                     self.verbose(f"\nfrom {st.prev_insn_idx} to {idx}:")
@@ -677,7 +783,15 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
             if st.curframe == 0:
                 self.check_reference_leak("BPF_EXIT instruction in main prog")
         if st.curframe:
-            return self.prepare_func_exit(idx)
+            if st.cur.callback is None:
+                return self.prepare_func_exit(idx)
+            if st.cur.regs[0].type is RegType.SCALAR:
+                self.mark_precise(0)  # the callback's return value is range-checked
+            nxt = self.prepare_func_exit(idx)
+            prev = self.find_prev_entry(st, nxt)
+            if prev is not None:
+                widen_imprecise_scalars(prev, st)
+            return nxt
         self.check_return_code()
         return None
 
@@ -698,6 +812,7 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
         if r0.type is not RegType.SCALAR:
             self.fail(f"At program exit the register R0 is not a known value "
                       f"({r0.type_str()})")
+        self.mark_precise(0)
         if not (lo <= r0.smin and r0.smax <= hi):
             msg = "At program exit the register R0 has"
             unknown = True

@@ -98,7 +98,8 @@ class VState:
     """bpf_verifier_state: the frames of the call chain and the acquired references."""
 
     __slots__ = ("frames", "refs", "parent", "insn_idx", "prev_insn_idx", "path",
-                 "log_pos", "may_goto_depth", "last_lock", "callback_depth", "speculative")
+                 "log_pos", "may_goto_depth", "last_lock", "callback_depth", "speculative",
+                 "first_insn_idx", "last_insn_idx", "hist")
 
     def __init__(self) -> None:
         self.frames: list[Frame] = []
@@ -111,6 +112,10 @@ class VState:
         self.may_goto_depth = 0
         self.callback_depth = 0
         self.speculative = False
+        # the path since the last checkpoint, for precision backtracking (precision.py)
+        self.first_insn_idx = 0
+        self.last_insn_idx = -1
+        self.hist: list[tuple] = []
 
     @property
     def cur(self) -> Frame:
@@ -132,6 +137,9 @@ class VState:
         s.may_goto_depth = self.may_goto_depth
         s.callback_depth = self.callback_depth
         s.speculative = self.speculative
+        s.first_insn_idx = self.first_insn_idx
+        s.last_insn_idx = self.last_insn_idx
+        s.hist = list(self.hist)
         return s
 
     def all_regs(self):
@@ -203,7 +211,9 @@ def _regs_exact(o: Reg, c: Reg, idmap: IdMap) -> bool:
     return idmap.check(o.id, c.id) and idmap.check(o.ref_obj_id, c.ref_obj_id)
 
 
-def regsafe(o: Reg, c: Reg, idmap: IdMap, exact: bool) -> bool:
+def regsafe(o: Reg, c: Reg, idmap: IdMap, exact: bool, imprecise_ok: bool = False) -> bool:
+    """`imprecise_ok` (NOT_EXACT with precision tracking): an explored state's scalar
+    that no later check needed exactly (not precise) matches any scalar."""
     if o.type is RegType.NOT_INIT:
         return not exact or c.type is RegType.NOT_INIT
     if exact:
@@ -211,6 +221,8 @@ def regsafe(o: Reg, c: Reg, idmap: IdMap, exact: bool) -> bool:
     if o.type is not c.type:
         return False
     if o.type is RegType.SCALAR:
+        if imprecise_ok and not o.precise:
+            return True
         flags = (1 << 31) | (1 << 30)
         if (o.id & flags) != (c.id & flags) or ((o.id & flags) and o.off != c.off):
             return False
@@ -239,7 +251,8 @@ def _stack_reg(f: Frame, spi: int) -> Reg | None:
     return None
 
 
-def stacksafe(o: Frame, c: Frame, idmap: IdMap, exact: bool, allow_uninit: bool) -> bool:
+def stacksafe(o: Frame, c: Frame, idmap: IdMap, exact: bool, allow_uninit: bool,
+              imprecise_ok: bool = False) -> bool:
     i = 0
     n = o.allocated
     while i < n:
@@ -258,7 +271,7 @@ def stacksafe(o: Frame, c: Frame, idmap: IdMap, exact: bool, allow_uninit: bool)
         if i % 8 == 0:
             orr, crr = _stack_reg(o, spi), _stack_reg(c, spi)
             if orr is not None and crr is not None:
-                if not regsafe(orr, crr, idmap, exact):
+                if not regsafe(orr, crr, idmap, exact, imprecise_ok):
                     return False
                 i += 8
                 continue
@@ -268,14 +281,16 @@ def stacksafe(o: Frame, c: Frame, idmap: IdMap, exact: bool, allow_uninit: bool)
         if ok != ck:
             return False
         if i % 8 == 7 and ok == Slot.SPILL:
-            if not regsafe(o.spills[spi], c.spills[spi], idmap, exact):
+            if not regsafe(o.spills[spi], c.spills[spi], idmap, exact, imprecise_ok):
                 return False
         i += 1
     return True
 
 
 def states_equal(old: VState, cur: VState, exact: bool, allow_uninit: bool,
-                 live: "list[int] | None" = None) -> bool:
+                 live: "list[int] | None" = None, imprecise_ok: bool = False) -> bool:
+    """`exact`: EXACT (loop detection); else RANGE_WITHIN, or NOT_EXACT when
+    `imprecise_ok` (imprecise scalars of `old` match anything)."""
     if len(old.frames) != len(cur.frames):
         return False
     if len(old.refs) != len(cur.refs):
@@ -291,8 +306,29 @@ def states_equal(old: VState, cur: VState, exact: bool, allow_uninit: bool,
         for i in range(11):
             if not (mask >> i) & 1 and not exact:
                 continue
-            if not regsafe(fo.regs[i], fc.regs[i], idmap, exact):
+            if not regsafe(fo.regs[i], fc.regs[i], idmap, exact, imprecise_ok):
                 return False
-        if not stacksafe(fo, fc, idmap, exact, allow_uninit):
+        if not stacksafe(fo, fc, idmap, exact, allow_uninit, imprecise_ok):
             return False
     return True
+
+
+def widen_imprecise_scalars(old: VState, cur: VState) -> None:
+    """widen_imprecise_scalars: after a callback iteration, a scalar that differs from
+    the loop head's and that nothing needed precisely becomes unknown, so the
+    iterations converge (e.g. a counter the callback increments)."""
+    from .reg import mark_unknown
+    idmap = IdMap()
+    for fo, fc in zip(old.frames, cur.frames):
+        pairs = list(zip(fo.regs, fc.regs))
+        for spi in range(min(fo.allocated, fc.allocated) // 8):
+            a, b = fo.spilled(spi), fc.spilled(spi)
+            if a is not None and b is not None:
+                pairs.append((a, b))
+        for a, b in pairs:
+            if a.type is not RegType.SCALAR or b.type is not RegType.SCALAR:
+                continue
+            if a.precise or b.precise or _regs_exact(a, b, idmap):
+                continue
+            mark_unknown(b)
+            b.precise = False
