@@ -521,7 +521,7 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
                         cp.state.may_goto_depth == cur.may_goto_depth and \
                         states_equal(cp.state, cur, True, self.allow_uninit_stack):
                     self.fail(f"infinite loop detected at insn {idx}")
-                if self.jmps_processed - self.prev_jmps_processed < 20 and \
+                if not force and self.jmps_processed - self.prev_jmps_processed < 20 and \
                         self.insn_processed - self.prev_insn_processed < 100:
                     add_new = False
             else:
@@ -529,12 +529,14 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
                     live = self.live_masks(cur)
                 if not (cp.state.speculative and not cur.speculative) and \
                         states_equal(cp.state, cur, False, self.allow_uninit_stack, live,
-                                     imprecise_ok=self.bpf_capable and not self.backedges):
+                                     imprecise_ok=self.bpf_capable and
+                                     not (self.backedges and self.incomplete_marks(cp))):
                     cp.hit += 1
                     self.record_arrival(idx)
                     propagate_precision(self, cp.state, cur)
                     return True
-            cp.miss += 1
+            if add_new:  # a miss counts only when a state is added (kernel heuristic)
+                cp.miss += 1
             k = 64 if force and cp.branches else 3
             if cp.miss > cp.hit * k + k:
                 evict.append(cp)
@@ -586,6 +588,17 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
         self.record_arrival(self.st.insn_idx)
         propagate_precision(self, cp.state, self.st)
         self.backedges.setdefault(id(cp), (cp, []))[1].append(self.st)
+
+    def incomplete_marks(self, cp: Checkpoint) -> bool:
+        """incomplete_read_marks: `cp` lies inside a loop whose head has back-edges
+        still to propagate (a callback's body, or a may_goto loop's descendants)."""
+        chain = cp.chain()
+        for hid, (head, _) in self.backedges.items():
+            if hid in chain and (head.insn_idx in self.may_goto_insns or
+                                 len(cp.state.frames) > len(head.state.frames) or
+                                 cp.insn_idx == head.insn_idx):
+                return True
+        return False
 
     def resolve_backedges(self, cp: Checkpoint) -> None:
         """propagate_backedges: the loop head is done; its final precise marks flow

@@ -83,7 +83,7 @@ class Checkpoint:
     """An explored state at a prune point: its snapshot, how many paths that started
     from it are still being explored (`branches`) and its parent checkpoint."""
 
-    __slots__ = ("state", "branches", "parent", "insn_idx", "miss", "hit")
+    __slots__ = ("state", "branches", "parent", "insn_idx", "miss", "hit", "_chain")
 
     def __init__(self, state: "VState", parent: "Checkpoint | None", insn_idx: int) -> None:
         self.state = state
@@ -92,6 +92,19 @@ class Checkpoint:
         self.insn_idx = insn_idx
         self.miss = 0
         self.hit = 0
+        self._chain: frozenset[int] | None = None
+
+    def chain(self) -> frozenset[int]:
+        """The ids of this checkpoint and its ancestors (computed once)."""
+        if self._chain is None:
+            ids = []
+            cp: Checkpoint | None = self
+            while cp is not None and cp._chain is None:
+                ids.append(id(cp))
+                cp = cp.parent
+            base = cp._chain if cp is not None and cp._chain is not None else frozenset()
+            self._chain = base | frozenset(ids)
+        return self._chain
 
 
 class VState:
