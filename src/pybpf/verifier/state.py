@@ -211,92 +211,124 @@ def _range_within(o: Reg, c: Reg) -> bool:
             and o.s32_min <= c.s32_min and o.s32_max >= c.s32_max)
 
 
-_SAME_FIELDS = ("type", "off", "map", "mem_size", "frameno", "maybe_null", "rdonly",
-                "ringbuf", "subprog", "btf_name")
+def _same_kind(o: Reg, c: Reg) -> bool:
+    """The pointer fields regsafe requires equal (type, fixed offset, object, flags)."""
+    return (o.type is c.type and o.off == c.off and (o.map is c.map or o.map == c.map) and
+            o.mem_size == c.mem_size and o.frameno == c.frameno and
+            o.maybe_null == c.maybe_null and o.rdonly == c.rdonly and
+            o.ringbuf == c.ringbuf and o.subprog == c.subprog and o.btf_name == c.btf_name)
 
 
 def _regs_exact(o: Reg, c: Reg, idmap: IdMap) -> bool:
-    for k in Reg.__slots__:
-        if k in ("id", "ref_obj_id", "precise"):
-            continue
-        if getattr(o, k) != getattr(c, k):
-            return False
-    return idmap.check(o.id, c.id) and idmap.check(o.ref_obj_id, c.ref_obj_id)
+    """regs_exact: every field equal, ids equal up to the renaming in `idmap`."""
+    return (_same_kind(o, c) and o.var_off == c.var_off and o.range == c.range and
+            o.smin == c.smin and o.smax == c.smax and o.umin == c.umin and
+            o.umax == c.umax and o.s32_min == c.s32_min and o.s32_max == c.s32_max and
+            o.u32_min == c.u32_min and o.u32_max == c.u32_max and
+            idmap.check(o.id, c.id) and idmap.check(o.ref_obj_id, c.ref_obj_id))
+
+
+_SCALAR = RegType.SCALAR
+_NOT_INIT = RegType.NOT_INIT
+_ADD_CONST = (1 << 31) | (1 << 30)
+_MEMLIKE = frozenset({RegType.MAP_VALUE, RegType.MEM, RegType.MAP_KEY})
+_PKT = frozenset({RegType.PACKET, RegType.PACKET_META})
 
 
 def regsafe(o: Reg, c: Reg, idmap: IdMap, exact: bool, imprecise_ok: bool = False) -> bool:
     """`imprecise_ok` (NOT_EXACT with precision tracking): an explored state's scalar
     that no later check needed exactly (not precise) matches any scalar."""
-    if o.type is RegType.NOT_INIT:
-        return not exact or c.type is RegType.NOT_INIT
+    t = o.type
+    if t is _NOT_INIT:
+        return not exact or c.type is _NOT_INIT
     if exact:
         return _regs_exact(o, c, idmap)
-    if o.type is not c.type:
+    if t is not c.type:
         return False
-    if o.type is RegType.SCALAR:
+    if t is _SCALAR:
         if imprecise_ok and not o.precise:
             return True
-        flags = (1 << 31) | (1 << 30)
-        if (o.id & flags) != (c.id & flags) or ((o.id & flags) and o.off != c.off):
+        if (o.id & _ADD_CONST) != (c.id & _ADD_CONST) or \
+                ((o.id & _ADD_CONST) and o.off != c.off):
             return False
         return idmap.check_scalar(o.id, c.id) and _range_within(o, c) and \
             o.var_off.in_(c.var_off)
-    if any(getattr(o, k) != getattr(c, k) for k in _SAME_FIELDS):
+    if not _same_kind(o, c):
         return False
-    if o.type in (RegType.MAP_VALUE, RegType.MEM, RegType.MAP_KEY):
+    if t in _MEMLIKE:
         return _range_within(o, c) and o.var_off.in_(c.var_off) and \
             idmap.check(o.id, c.id) and idmap.check(o.ref_obj_id, c.ref_obj_id)
-    if o.type in (RegType.PACKET, RegType.PACKET_META):
+    if t in _PKT:
         return o.range <= c.range and idmap.check(o.id, c.id) and _range_within(o, c) \
             and o.var_off.in_(c.var_off)
     return _regs_exact(o, c, idmap)
 
 
+_ALL_SPILL = bytes([Slot.SPILL]) * 8
+_ALL_MISC = bytes([Slot.MISC]) * 8
+_ALL_INVALID = bytes(8)
+_UNBOUND = Reg()
+_UNBOUND.type = RegType.SCALAR
+
+
 def _stack_reg(f: Frame, spi: int) -> Reg | None:
     """scalar_reg_for_stack: a spilled 64-bit scalar, or an all-MISC slot as unknown."""
-    sp = f.spilled(spi)
-    if sp is not None and sp.type is RegType.SCALAR and \
-            all(f.stack[spi * 8 + j] == Slot.SPILL for j in range(8)):
-        return sp
-    if all(f.stack[spi * 8 + j] == Slot.MISC for j in range(8)):
-        from .reg import scalar_unknown
-        return scalar_unknown()
+    b = f.stack[spi * 8:spi * 8 + 8]
+    if b == _ALL_SPILL:
+        sp = f.spills.get(spi)
+        if sp is not None and sp.type is _SCALAR:
+            return sp
+        return None
+    if b == _ALL_MISC:
+        return _UNBOUND
     return None
 
 
 def stacksafe(o: Frame, c: Frame, idmap: IdMap, exact: bool, allow_uninit: bool,
               imprecise_ok: bool = False) -> bool:
-    i = 0
+    """stacksafe, a slot at a time: identical slots without a spill are equal at once;
+    the others byte by byte as the kernel."""
+    ost, cst = o.stack, c.stack
     n = o.allocated
-    while i < n:
-        spi = i // 8
-        ok, ck = o.stack[i], c.stack[i] if i < c.allocated else Slot.INVALID
-        if exact and (i >= c.allocated or ok != ck):
+    ca = c.allocated
+    for base in range(0, n, 8):
+        ob = ost[base:base + 8]
+        cb = cst[base:base + 8] if base < ca else _ALL_INVALID
+        if exact:
+            if base >= ca or ob != cb:
+                return False
+        elif ob == _ALL_INVALID:
+            continue
+        if ob == cb and Slot.SPILL not in ob:
+            continue
+        if not _slot_safe(o, c, base, ob, cb, base < ca, idmap, exact, allow_uninit,
+                          imprecise_ok):
             return False
+    return True
+
+
+def _slot_safe(o: Frame, c: Frame, base: int, ob: bytes, cb: bytes, in_cur: bool,
+               idmap: IdMap, exact: bool, allow_uninit: bool, imprecise_ok: bool) -> bool:
+    spi = base // 8
+    for j in range(8):
+        ok, ck = ob[j], cb[j]
         if ok == Slot.INVALID:
-            i += 1
             continue
         if allow_uninit and ok == Slot.MISC and not exact:
-            i += 1
             continue
-        if i >= c.allocated:
+        if not in_cur:
             return False
-        if i % 8 == 0:
+        if j == 0:
             orr, crr = _stack_reg(o, spi), _stack_reg(c, spi)
             if orr is not None and crr is not None:
-                if not regsafe(orr, crr, idmap, exact, imprecise_ok):
-                    return False
-                i += 8
-                continue
+                return regsafe(orr, crr, idmap, exact, imprecise_ok)
         if ok == Slot.MISC and ck == Slot.ZERO:
-            i += 1
             continue
         if ok != ck:
             return False
-        if i % 8 == 7 and ok == Slot.SPILL:
+        if j == 7 and ok == Slot.SPILL:
             if not regsafe(o.spills[spi], c.spills[spi], idmap, exact, imprecise_ok):
                 return False
-        i += 1
     return True
 
 
