@@ -32,7 +32,8 @@ from .reg import (M32, S64_MAX, S64_MIN, U64_MAX, Reg, RegType, bounds_sync,
 from .precision import (mark_all_imprecise, mark_chain_precision,
                         propagate_precision)
 from .stackdepth import check_max_stack_depth
-from .state import Checkpoint, VState, initial_state, states_equal, widen_imprecise_scalars
+from .state import (Checkpoint, VState, initial_state, maybe_looping, states_equal,
+                    widen_imprecise_scalars)
 
 
 def _caps(caps: Iterable[str]) -> dict[str, bool]:
@@ -519,6 +520,7 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
                         return True
                 elif cp.state.callback_depth == cur.callback_depth and \
                         cp.state.may_goto_depth == cur.may_goto_depth and \
+                        maybe_looping(cp.state, cur) and \
                         states_equal(cp.state, cur, True, self.allow_uninit_stack):
                     self.fail(f"infinite loop detected at insn {idx}")
                 if not force and self.jmps_processed - self.prev_jmps_processed < 20 and \

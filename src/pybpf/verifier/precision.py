@@ -46,6 +46,8 @@ class Backtrack:
         self.stack = [0] * MAX_FRAMES
 
     def empty(self) -> bool:
+        if self.frame == 0:
+            return not (self.regs[0] or self.stack[0])
         for i in range(self.frame + 1):
             if self.regs[i] or self.stack[i]:
                 return False
@@ -110,13 +112,17 @@ def backtrack_insn(v: Any, idx: int, subseq: int, hist: tuple | None, bt: Backtr
     insn = v.slots[idx]
     if insn is None:  # the second half of an lddw
         return
+    cls = insn.cls
+    if hist is None and (cls == BPF_ALU or cls == BPF_ALU64) and \
+            not bt.regs[bt.frame] >> insn.dst & 1 and not v.log_level & 2:
+        return  # the common case: an ALU insn on an untraced register
     if v.log_level & 2:
         from .log import insn_text
         v.verbose(f"mark_precise: frame{bt.frame}: regs={fmt_regs(bt.regs[bt.frame])} "
                   f"stack={fmt_stack(bt.stack[bt.frame])} before {idx}: "
                   f"{insn_text(insn, idx, v.slots)}\n")
     sync_linked(bt, hist)
-    cls, op = insn.cls, insn.op
+    op = insn.op
     dreg, sreg = insn.dst, insn.src
     stack_fr = hist[2] if hist is not None else -1
     if cls in (BPF_ALU, BPF_ALU64):

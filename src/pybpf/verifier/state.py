@@ -377,3 +377,15 @@ def widen_imprecise_scalars(old: VState, cur: VState) -> None:
                 continue
             mark_unknown(b)
             b.precise = False
+
+
+def maybe_looping(old: VState, cur: VState) -> bool:
+    """states_maybe_looping: a cheap test before the exact comparison of the loop check
+    (the registers of the current frame have the same type, offset and value)."""
+    if len(old.frames) != len(cur.frames):
+        return False
+    for o, c in zip(old.frames[-1].regs, cur.frames[-1].regs):
+        if o.type is not c.type or o.off != c.off or o.var_off != c.var_off or \
+                o.umin != c.umin or o.umax != c.umax or o.smin != c.smin or o.smax != c.smax:
+            return False
+    return True
