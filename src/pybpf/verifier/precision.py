@@ -257,8 +257,34 @@ def mark_chain_precision(v: Any, start: "VState", regno: int = -1,
         mark_all_precise(v, start)
 
 
+def _decoded(v: Any) -> list:
+    """Per slot, what the inline fast path of _walk needs: (1, dst, src or -1, is_mov)
+    for ALU insns other than neg/end, (0, -1) for conditional jumps on an immediate,
+    (0, 0) for everything else (handled by backtrack_insn)."""
+    dec = getattr(v, "bt_decoded", None)
+    if dec is not None:
+        return dec
+    dec = []
+    for insn in v.slots:
+        if insn is None:
+            dec.append((0, 0))
+            continue
+        cls, op = insn.cls, insn.op
+        if cls in (BPF_ALU, BPF_ALU64) and op not in (BPF_END, BPF_NEG):
+            x = insn.source == BPF_X and insn.src != 10
+            dec.append((1, insn.dst, insn.src if x else -1, op == BPF_MOV))
+        elif cls in (BPF_JMP, BPF_JMP32) and op not in (BPF_CALL, BPF_EXIT) and \
+                insn.source != BPF_X:
+            dec.append((0, -1))
+        else:
+            dec.append((0, 0))
+    v.bt_decoded = dec
+    return dec
+
+
 def _walk(v: Any, start: "VState", bt: Backtrack) -> None:
     st = start
+    dec = _decoded(v)
     first = st.first_insn_idx
     last = st.insn_idx
     subseq = -1
@@ -278,8 +304,23 @@ def _walk(v: Any, start: "VState", bt: Backtrack) -> None:
                 skip_first = False
             else:
                 ent = hist[h - 1] if h and hist[h - 1][0] == i else None
-                backtrack_insn(v, i, subseq, ent, bt)
-            if bt.empty():
+                d = None if ent is not None or log2 else dec[i]
+                if d is None:
+                    backtrack_insn(v, i, subseq, ent, bt)
+                elif d[0]:  # ALU: the common cases inline (backtrack_insn's rules)
+                    fr = bt.frame
+                    m = bt.regs[fr]
+                    if m >> d[1] & 1:
+                        if d[3]:  # mov
+                            m &= ~(1 << d[1])
+                        if d[2] >= 0:  # a register source
+                            m |= 1 << d[2]
+                        bt.regs[fr] = m
+                elif d[1] < 0:  # a conditional jump on an immediate: nothing to do
+                    pass
+                else:
+                    backtrack_insn(v, i, subseq, ent, bt)
+            if not (bt.regs[0] or bt.stack[0]) and (bt.frame == 0 or bt.empty()):
                 return
             subseq = i
             if i == st.first_insn_idx and (h == 0 or (h == 1 and hist[0][0] == i)):
