@@ -221,9 +221,9 @@ def mark_all_precise(v: Any, start: "VState") -> None:
                     r.precise = True
                     v.precise_marks += 1
             for spi in list(f.spills):
-                r = f.spilled(spi)
-                if r is not None and r.type is _SCALAR and not r.precise:
-                    r.precise = True
+                sr = f.spilled(spi)
+                if sr is not None and sr.type is _SCALAR and not sr.precise:
+                    sr.precise = True
                     v.precise_marks += 1
         cp = cp.state.parent
 
@@ -383,8 +383,8 @@ def propagate_precision(v: Any, old: "VState", cur: "VState") -> None:
                 regs |= 1 << i
         stack = 0
         for spi in f.spills:
-            r = f.spilled(spi)
-            if r is not None and r.type is _SCALAR and r.precise:
+            sr = f.spilled(spi)
+            if sr is not None and sr.type is _SCALAR and sr.precise:
                 stack |= 1 << spi
         if v.log_level & 2 and (regs or stack):
             parts = [f"r{i}" for i in _bits(regs)] + [f"fp{-(i + 1) * 8}" for i in _bits(stack)]
@@ -410,7 +410,7 @@ def linked_regs(v: Any, st: "VState", ids: list[int]) -> tuple:
             if mask >> j & 1 and r.type is _SCALAR and r.id & ~ADD_CONST in want:
                 out.append((fr, False, j))
         for spi in f.spills:
-            r = f.spilled(spi)
-            if r is not None and r.type is _SCALAR and r.id & ~ADD_CONST in want:
+            sr = f.spilled(spi)
+            if sr is not None and sr.type is _SCALAR and sr.id & ~ADD_CONST in want:
                 out.append((fr, True, spi))
     return tuple(out) if len(out) > 1 else ()

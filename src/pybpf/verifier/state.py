@@ -307,7 +307,8 @@ def stacksafe(o: Frame, c: Frame, idmap: IdMap, exact: bool, allow_uninit: bool,
     return True
 
 
-def _slot_safe(o: Frame, c: Frame, base: int, ob: bytes, cb: bytes, in_cur: bool,
+def _slot_safe(o: Frame, c: Frame, base: int, ob: "bytes | bytearray",
+               cb: "bytes | bytearray", in_cur: bool,
                idmap: IdMap, exact: bool, allow_uninit: bool, imprecise_ok: bool) -> bool:
     spi = base // 8
     for j in range(8):
