@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .state import VState
 
 ARGS = 0x3E  # r1-r5
+ADD_CONST = (1 << 31) | (1 << 30)  # the BPF_ADD_CONST64/32 flags of a linked scalar's id
 MAX_FRAMES = 8
 _SCALAR = RegType.SCALAR
 
@@ -125,6 +126,7 @@ def backtrack_insn(v: Any, idx: int, subseq: int, hist: tuple | None, bt: Backtr
     op = insn.op
     dreg, sreg = insn.dst, insn.src
     stack_fr = hist[2] if hist is not None else -1
+    hist_spi = hist[3] if hist is not None else -1
     if cls in (BPF_ALU, BPF_ALU64):
         if not bt.is_set(dreg):
             return
@@ -146,13 +148,13 @@ def backtrack_insn(v: Any, idx: int, subseq: int, hist: tuple | None, bt: Backtr
         bt.clear(load)
         if stack_fr < 0:
             return
-        bt.stack[stack_fr] |= 1 << hist[3]  # type: ignore[index]
+        bt.stack[stack_fr] |= 1 << hist_spi
     elif cls in (BPF_STX, BPF_ST):
         if bt.is_set(dreg):
             raise NotSupported("store through a traced scalar")
         if stack_fr < 0:
             return
-        spi = hist[3]  # type: ignore[index]
+        spi = hist_spi
         if not bt.stack[stack_fr] >> spi & 1:
             return
         bt.stack[stack_fr] &= ~(1 << spi)
@@ -397,7 +399,6 @@ def propagate_precision(v: Any, old: "VState", cur: "VState") -> None:
 def linked_regs(v: Any, st: "VState", ids: list[int]) -> tuple:
     """collect_linked_regs: the live scalars (registers and spills, every frame) that
     share one of `ids` (without the BPF_ADD_CONST flags)."""
-    from .branch import ADD_CONST
     want = {i & ~ADD_CONST for i in ids if i}
     if not want:
         return ()
