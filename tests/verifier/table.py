@@ -407,3 +407,40 @@ CASES: tuple[Case, ...] = (
          "call bpf_get_prandom_u32\nr0 &= 0x7f\nr1 = (s8)r0\nr0 = 0\nif r1 s< 0 goto +1\n"
          "exit\nr0 = r9\nexit"),
 )
+
+# precision tracking: the first path explored (fall-through) is safe and leaves a
+# checkpoint at the join with an imprecise scalar; the use below makes it precise, so
+# the other path (the jump, with the unsafe value) is not pruned against it
+PRECISE_HEAD = "r9 = r1\ncall bpf_get_prandom_u32\nr6 = r0\n"
+PAD8 = "r1 = 0\n" * 8
+PRECISION_CASES: tuple[Case, ...] = (
+    Case("precise_join_ptr", SOCKET_FILTER,
+         PRECISE_HEAD + "r7 = 64\nif r6 > 10 goto +9\nr7 = 0\n" + PAD8 +
+         "r8 = r10\nr8 += -8\nr8 += r7\nr0 = 0\n*(u64 *)(r8 +0) = r0\nexit",
+         "invalid write to stack R8 off=56 size=8"),
+    Case("precise_join_spill", SOCKET_FILTER,
+         PRECISE_HEAD + "r7 = 64\n*(u64 *)(r10 -16) = r7\nif r6 > 10 goto +10\nr7 = 0\n"
+         "*(u64 *)(r10 -16) = r7\n" + PAD8 +
+         "r5 = *(u64 *)(r10 -16)\nr8 = r10\nr8 += -8\nr8 += r5\nr0 = 0\n"
+         "*(u64 *)(r8 +0) = r0\nexit",
+         "invalid write to stack R8 off=56 size=8"),
+    Case("precise_join_branch", SOCKET_FILTER,
+         PRECISE_HEAD + "r7 = 1\nif r6 > 10 goto +9\nr7 = 0\n" + PAD8 +
+         "if r7 == 0x0 goto +2\nr0 = r5\nexit\nr0 = 0\nexit", "R5 !read_ok"),
+    Case("precise_join_size", SOCKET_FILTER,
+         PRECISE_HEAD + "r7 = 100\nif r6 > 10 goto +9\nr7 = 8\n" + PAD8 +
+         "r1 = r9\nr2 = 0\nr3 = r10\nr3 += -8\nr4 = r7\ncall bpf_skb_load_bytes\n"
+         "r0 = 0\nexit", "invalid write to stack R3 off=-8 size=100"),
+    Case("precise_join_ret", CGROUP_SKB,
+         PRECISE_HEAD + "r7 = 7\nif r6 > 10 goto +9\nr7 = 1\n" + PAD8 + "r0 = r7\nexit",
+         "At program exit the register R0 has smin=7 smax=7 should have been in [0, 1]"),
+    Case("precise_join_linked", SOCKET_FILTER,
+         PRECISE_HEAD + "r6 &= 0xff\nr7 = r6\nif r6 > 10 goto +9\nr1 = 0\n" + PAD8 +
+         "r8 = r10\nr8 += -24\nr8 += r7\nr0 = 0\n*(u8 *)(r8 +0) = r0\nexit",
+         "invalid variable-offset write to stack R8 var_off=(0x0; 0xff) off=-24 size=1"),
+    # the value differs at the join but nothing needs it exactly: pruned, accepted
+    Case("imprecise_join", SOCKET_FILTER,
+         PRECISE_HEAD + "r7 = 64\nif r6 > 10 goto +9\nr7 = 0\n" + PAD8 +
+         "*(u64 *)(r10 -8) = r7\nr0 = 0\nexit"),
+)
+CASES = CASES + PRECISION_CASES

@@ -177,7 +177,7 @@ def verify_file(path: str, *, program: str | None = None, type_name: str | None 
                            expected_attach_type=case.expected_attach_type,
                            caps=tuple(sorted(capset)), license=case.license,
                            log_level=log_level, func_info=case.func_info or None,
-                           line_info=p.line_info or None)
+                           line_info=p.line_info or None, btf=case.btf)
                 insns = case.insns
             out.append(_result_dict(n, p.section, p.type, r, insns, p.line_info))
             if counterexample and not r.accepted:

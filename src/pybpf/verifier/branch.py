@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..isa import (BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JLE, BPF_JLT, BPF_JMP32, BPF_JNE, BPF_JSET,
                    BPF_JSGE, BPF_JSGT, BPF_JSLE, BPF_JSLT, BPF_X, Instruction)
 from .consts import _FLIP, _REV, MAX_PACKET_OFF
+from .precision import linked_regs
 from .reg import (M32, U64_MAX, Reg, RegType, bounds_sane, bounds_sync, mark_unknown, s32, s64,
                   scalar_const, zext_32_to_64)
 from .state import VState
@@ -42,6 +43,12 @@ class BranchMixin:
             s = scalar_const(insn.imm)
         pred = is_branch_taken(d, s, op, jmp32)
         target = pc + insn.off + 1
+        if pred >= 0:
+            # the branch is decided by the values: they must be precise
+            if d.type is RegType.SCALAR:
+                self.mark_precise(insn.dst)
+            if insn.source == BPF_X and s.type is RegType.SCALAR:
+                self.mark_precise(insn.src)
         if pred >= 0 and not self.bypass_spec_v1:
             # sanitize_speculative_path: the CPU may speculate the other way
             spec = self.push_stack(pc + 1 if pred == 1 else target, pc)
@@ -58,6 +65,15 @@ class BranchMixin:
             self.after_branch_print()
             st.path = (pc, False, st.path)
             return pc + 1
+        if self.bpf_capable:
+            ids = []
+            if insn.source == BPF_X and s.type is RegType.SCALAR and s.id:
+                ids.append(s.id)
+            if d.type is RegType.SCALAR and d.id:
+                ids.append(d.id)
+            linked = linked_regs(self, st, ids) if ids else ()
+            if linked:
+                self.push_hist(linked=linked)
         other = self.push_stack(target, pc)
         other.path = (pc, True, st.path)
         st.path = (pc, False, st.path)
@@ -92,6 +108,12 @@ class BranchMixin:
             self.fail(f"R{insn.dst} pointer comparison prohibited")
         if not ok_t:
             other.dead = True
+        if not (ok_t and ok_f):
+            # a branch found impossible from the ranges relies on them being precise
+            if d.type is RegType.SCALAR:
+                self.mark_precise(insn.dst)
+            if insn.source == BPF_X and regs[insn.src].type is RegType.SCALAR:
+                self.mark_precise(insn.src)
         self.after_branch_print()
         if not ok_f:
             return -1

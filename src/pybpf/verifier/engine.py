@@ -29,8 +29,9 @@ from .refusal import Refusal, Unsupported
 from .reg import (M32, S64_MAX, S64_MIN, U64_MAX, Reg, RegType, bounds_sync,
                   coerce_subreg_to_size_sx, coerce_to_size_sx, mark32_unbounded, mark_known,
                   mark_unknown, s32, s64, scalar_const, zext_32_to_64)
+from .pruning import PruneMixin
 from .stackdepth import check_max_stack_depth
-from .state import Checkpoint, VState, initial_state, states_equal
+from .state import Checkpoint, VState, initial_state, widen_imprecise_scalars
 
 
 def _caps(caps: Iterable[str]) -> dict[str, bool]:
@@ -45,7 +46,7 @@ def _caps(caps: Iterable[str]) -> dict[str, bool]:
             "net_admin": "net_admin" in names, "sys_admin": sysadm}
 
 
-class Verifier(BranchMixin, MemMixin, CallsMixin):
+class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
     """One verification: the environment (program, type, maps, capabilities) and the
     walk's working state (`st`, the current path)."""
 
@@ -92,6 +93,9 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
         self.st_imm: int | None = None  # a BPF_ST store's immediate (the value stored)
         self.pkt_write_ok = False
         self.source_lines: SourceLines | None = None  # BTF line info ("; line @ file:N")
+        self.hist_step = -1  # insn_processed when this insn's history entry was pushed
+        self.precise_marks = 0  # precise flags set in checkpoints (precision.py counts)
+        self.backedges: dict[int, tuple[Checkpoint, list[VState]]] = {}
 
     # -- logging ------------------------------------------------------------------------
     def verbose(self, text: str) -> None:
@@ -150,6 +154,19 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
     def new_id(self) -> int:
         self.id_gen += 1
         return self.id_gen
+
+    def check_func_arg(self, argno: int, arg: Any, fn: Any, meta: dict) -> None:
+        """Helper arguments whose value the check relies on (sizes, a null pointer)
+        are marked precise, then checked by the calls half."""
+        from ..helper_protos import ArgType
+        if self.bpf_capable and arg.type is not ArgType.ARG_DONTCARE and argno < 6:
+            reg = self.st.cur.regs[argno]
+            if reg.type is RegType.SCALAR and (
+                    arg.type in (ArgType.ARG_CONST_SIZE, ArgType.ARG_CONST_SIZE_OR_ZERO,
+                                 ArgType.ARG_CONST_ALLOC_SIZE_OR_ZERO) or
+                    (arg.may_be_null and reg.var_off.equals_const(0))):
+                self.mark_precise(argno)
+        super().check_func_arg(argno, arg, fn, meta)
 
     # -- ALU ----------------------------------------------------------------------------
     def check_alu(self, insn: Instruction) -> None:
@@ -267,9 +284,11 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
                 self.fail(f"R{insn.dst} pointer {ALU_NAMES[op]} pointer prohibited")
             if s.type is not RegType.SCALAR:
                 # scalar += pointer
+                self.mark_precise(insn.dst)
                 self.adjust_ptr_min_max_vals(insn, s, d)
                 return
             if d.type is not RegType.SCALAR:
+                self.mark_precise(insn.src)
                 self.adjust_ptr_min_max_vals(insn, d, s)
                 return
             src = s.copy()
@@ -433,85 +452,6 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
             self.fail(f"The sequence of {len(self.stack)} jumps is too complex.")
         return el
 
-    def update_branch_counts(self, cp: Checkpoint | None) -> None:
-        while cp is not None:
-            cp.branches -= 1
-            if cp.branches:
-                break
-            cp = cp.parent
-
-    def live_masks(self, st: VState) -> list[int]:
-        out = []
-        frames = st.frames
-        for k in range(len(frames)):
-            if k == len(frames) - 1:
-                idx = st.insn_idx
-            else:
-                idx = frames[k + 1].callsite + 1
-            out.append(self.prog.live_in[idx] if 0 <= idx < len(self.prog.live_in) else 0x7FF)
-        return out
-
-    def is_state_visited(self, idx: int) -> bool:
-        """True when the current state is subsumed by an explored one (prune)."""
-        cur = self.st
-        force = idx in self.force_checkpoints
-        add_new = True
-        if not force and self.jmps_processed - self.prev_jmps_processed < 2 and \
-                self.insn_processed - self.prev_insn_processed < 8:
-            add_new = False
-        lst = self.explored.setdefault(idx, [])
-        n = len(lst)
-        live = None
-        evict = []
-        for cp in lst:
-            if cp.branches:
-                # a state of the path being explored: a loop; equal means no progress
-                if idx in self.may_goto_insns and \
-                        cp.state.may_goto_depth != cur.may_goto_depth and \
-                        states_equal(cp.state, cur, False, self.allow_uninit_stack):
-                    cp.hit += 1
-                    return True
-                if idx in self.callback_calls:
-                    if states_equal(cp.state, cur, False, self.allow_uninit_stack):
-                        cp.hit += 1
-                        return True
-                elif cp.state.callback_depth == cur.callback_depth and \
-                        cp.state.may_goto_depth == cur.may_goto_depth and \
-                        states_equal(cp.state, cur, True, self.allow_uninit_stack):
-                    self.fail(f"infinite loop detected at insn {idx}")
-                if self.jmps_processed - self.prev_jmps_processed < 20 and \
-                        self.insn_processed - self.prev_insn_processed < 100:
-                    add_new = False
-            else:
-                if live is None:
-                    live = self.live_masks(cur)
-                if not (cp.state.speculative and not cur.speculative) and \
-                        states_equal(cp.state, cur, False, self.allow_uninit_stack, live):
-                    cp.hit += 1
-                    return True
-            cp.miss += 1
-            k = 64 if force and cp.branches else 3
-            if cp.miss > cp.hit * k + k:
-                evict.append(cp)
-        if evict:
-            ids = {id(c) for c in evict}
-            lst[:] = [c for c in lst if id(c) not in ids]
-            self.cur_states -= len(evict)
-        if self.max_states_per_insn < n:
-            self.max_states_per_insn = n
-        if not add_new:
-            return False
-        self.total_states += 1
-        self.cur_states += 1
-        self.peak_states = max(self.peak_states, self.cur_states)
-        self.prev_jmps_processed = self.jmps_processed
-        self.prev_insn_processed = self.insn_processed
-        snap = cur.copy()
-        cp = Checkpoint(snap, cur.parent, idx)
-        cur.parent = cp
-        lst.append(cp)
-        return False
-
     def run(self) -> None:
         self.prog = analyse(self.insns, self.bpf_capable)
         if self.func_info is None and any(
@@ -522,7 +462,17 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
         self.may_goto_insns = {pc for pc, i in enumerate(self.slots)
                                if i is not None and i.opcode == (BPF_JMP | BPF_JCOND)}
         self.force_checkpoints |= self.may_goto_insns
-        self.callback_calls: set[int] = set()
+        # helpers that call a callback: the call is a loop head (mark_calls_callback,
+        # mark_force_checkpoint), reached again from the callback's exit
+        from ..helper_ids import HELPER_NAMES
+        self.callback_calls: set[int] = {
+            pc for pc, i in enumerate(self.slots)
+            if i is not None and i.opcode == (BPF_JMP | BPF_CALL) and i.src == 0 and
+            HELPER_NAMES.get(i.imm) in ("loop", "for_each_map_elem", "find_vma",
+                                        "user_ringbuf_drain")}
+        self.force_checkpoints |= self.callback_calls
+        self.prog.prune |= self.callback_calls
+        self.prog.jmp_points |= self.callback_calls
         self.setup_prog_type()
         self.st = initial_state()
         self.st.parent = None
@@ -554,6 +504,7 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
                         return
                     do_print_state = True
                     continue
+            self.record_arrival(idx)
             if self.log_level:
                 if self.log_level & 2 and do_print_state:
                     self.verbose(f"\nfrom {st.prev_insn_idx} to {idx}:")
@@ -680,7 +631,15 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
             if st.curframe == 0:
                 self.check_reference_leak("BPF_EXIT instruction in main prog")
         if st.curframe:
-            return self.prepare_func_exit(idx)
+            if st.cur.callback is None:
+                return self.prepare_func_exit(idx)
+            if st.cur.regs[0].type is RegType.SCALAR:
+                self.mark_precise(0)  # the callback's return value is range-checked
+            nxt = self.prepare_func_exit(idx)
+            prev = self.find_prev_entry(st, nxt)
+            if prev is not None:
+                widen_imprecise_scalars(prev, st)
+            return nxt
         self.check_return_code()
         return None
 
@@ -701,6 +660,7 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
         if r0.type is not RegType.SCALAR:
             self.fail(f"At program exit the register R0 is not a known value "
                       f"({r0.type_str()})")
+        self.mark_precise(0)
         if not (lo <= r0.smin and r0.smax <= hi):
             msg = "At program exit the register R0 has"
             unknown = True

@@ -462,14 +462,17 @@ class MemMixin:
             self.save_register_state(f, spi, vreg, size)
             if not fits:
                 f.spills[spi].id = 0
+            self.push_hist(f.frameno, spi)
         elif vreg is None and off % 8 == 0 and st_imm is not None and self.bpf_capable:
             self.save_register_state(f, spi, scalar_const(st_imm), size)
+            self.push_hist(f.frameno, spi)
         elif vreg is not None and vreg.is_pointer:
             if size != 8:
                 self.fail("invalid size of register spill")
             if f is not cur and vreg.type is RegType.STACK:
                 self.fail("cannot spill pointers to stack into stack frame of the caller")
             self.save_register_state(f, spi, vreg, size)
+            self.push_hist(f.frameno, spi)
         else:
             kind = Slot.MISC
             f.spills.pop(spi, None)
@@ -480,6 +483,8 @@ class MemMixin:
             if (vreg is not None and vreg.type is RegType.SCALAR and
                     vreg.var_off.equals_const(0)) or (vreg is None and st_imm == 0):
                 kind = Slot.ZERO
+                if vreg is not None:
+                    self.mark_precise(value_regno)  # STACK_ZERO relies on the value
             for i in range(size):
                 f.stack[-(off + i) - 1] = kind
 
@@ -499,6 +504,8 @@ class MemMixin:
                 vreg.var_off.equals_const(0)) or (vreg is None and st_imm == 0)
         lo = reg.smin + off
         hi = reg.smax + off + size
+        if zero and vreg is not None:
+            self.mark_precise(value_regno)  # zeros kept in the range rely on the value
         for i in range(lo, hi):
             k = -i - 1
             spi = k // 8
@@ -566,6 +573,7 @@ class MemMixin:
                     regs[dst].assign(sp)
                     if _reg_width(sp) > size * 8:
                         regs[dst].id = 0
+                    self.push_hist(f.frameno, spi)
                 else:
                     spill_cnt = zero_cnt = 0
                     for i in range(size):
@@ -580,7 +588,10 @@ class MemMixin:
                             pass
                         else:
                             self.fail(f"invalid read from stack off {off}+{i} size {size}")
-                    if (spill_cnt == size and sp.var_off.equals_const(0)) or zero_cnt == size:
+                    if spill_cnt == size and sp.var_off.equals_const(0):
+                        regs[dst].assign(scalar_const(0))
+                        self.push_hist(f.frameno, spi)  # a fill of the spilled zero
+                    elif zero_cnt == size:
                         regs[dst].assign(scalar_const(0))
                     else:
                         regs[dst].assign(scalar_unknown())
@@ -592,6 +603,7 @@ class MemMixin:
                 regs[dst].assign(sp)
             elif sp.is_pointer and not self.allow_ptr_leaks:
                 self.fail(f"leaking pointer from stack off {off}")
+            self.push_hist(f.frameno, spi)
             return
         zeros = 0
         for i in range(size):

@@ -83,7 +83,7 @@ class Checkpoint:
     """An explored state at a prune point: its snapshot, how many paths that started
     from it are still being explored (`branches`) and its parent checkpoint."""
 
-    __slots__ = ("state", "branches", "parent", "insn_idx", "miss", "hit")
+    __slots__ = ("state", "branches", "parent", "insn_idx", "miss", "hit", "_chain")
 
     def __init__(self, state: "VState", parent: "Checkpoint | None", insn_idx: int) -> None:
         self.state = state
@@ -92,13 +92,27 @@ class Checkpoint:
         self.insn_idx = insn_idx
         self.miss = 0
         self.hit = 0
+        self._chain: frozenset[int] | None = None
+
+    def chain(self) -> frozenset[int]:
+        """The ids of this checkpoint and its ancestors (computed once)."""
+        if self._chain is None:
+            ids = []
+            cp: Checkpoint | None = self
+            while cp is not None and cp._chain is None:
+                ids.append(id(cp))
+                cp = cp.parent
+            base = cp._chain if cp is not None and cp._chain is not None else frozenset()
+            self._chain = base | frozenset(ids)
+        return self._chain
 
 
 class VState:
     """bpf_verifier_state: the frames of the call chain and the acquired references."""
 
     __slots__ = ("frames", "refs", "parent", "insn_idx", "prev_insn_idx", "path",
-                 "log_pos", "may_goto_depth", "last_lock", "callback_depth", "speculative")
+                 "log_pos", "may_goto_depth", "last_lock", "callback_depth", "speculative",
+                 "first_insn_idx", "last_insn_idx", "hist")
 
     def __init__(self) -> None:
         self.frames: list[Frame] = []
@@ -111,6 +125,10 @@ class VState:
         self.may_goto_depth = 0
         self.callback_depth = 0
         self.speculative = False
+        # the path since the last checkpoint, for precision backtracking (precision.py)
+        self.first_insn_idx = 0
+        self.last_insn_idx = -1
+        self.hist: list[tuple] = []
 
     @property
     def cur(self) -> Frame:
@@ -132,6 +150,9 @@ class VState:
         s.may_goto_depth = self.may_goto_depth
         s.callback_depth = self.callback_depth
         s.speculative = self.speculative
+        s.first_insn_idx = self.first_insn_idx
+        s.last_insn_idx = self.last_insn_idx
+        s.hist = list(self.hist)
         return s
 
     def all_regs(self):
@@ -190,92 +211,132 @@ def _range_within(o: Reg, c: Reg) -> bool:
             and o.s32_min <= c.s32_min and o.s32_max >= c.s32_max)
 
 
-_SAME_FIELDS = ("type", "off", "map", "mem_size", "frameno", "maybe_null", "rdonly",
-                "ringbuf", "subprog", "btf_name")
+def _same_kind(o: Reg, c: Reg) -> bool:
+    """The pointer fields regsafe requires equal (type, fixed offset, object, flags)."""
+    return (o.type is c.type and o.off == c.off and (o.map is c.map or o.map == c.map) and
+            o.mem_size == c.mem_size and o.frameno == c.frameno and
+            o.maybe_null == c.maybe_null and o.rdonly == c.rdonly and
+            o.ringbuf == c.ringbuf and o.subprog == c.subprog and o.btf_name == c.btf_name)
 
 
 def _regs_exact(o: Reg, c: Reg, idmap: IdMap) -> bool:
-    for k in Reg.__slots__:
-        if k in ("id", "ref_obj_id", "precise"):
-            continue
-        if getattr(o, k) != getattr(c, k):
-            return False
-    return idmap.check(o.id, c.id) and idmap.check(o.ref_obj_id, c.ref_obj_id)
+    """regs_exact: every field equal, ids equal up to the renaming in `idmap`."""
+    return (_same_kind(o, c) and o.var_off == c.var_off and o.range == c.range and
+            o.smin == c.smin and o.smax == c.smax and o.umin == c.umin and
+            o.umax == c.umax and o.s32_min == c.s32_min and o.s32_max == c.s32_max and
+            o.u32_min == c.u32_min and o.u32_max == c.u32_max and
+            idmap.check(o.id, c.id) and idmap.check(o.ref_obj_id, c.ref_obj_id))
 
 
-def regsafe(o: Reg, c: Reg, idmap: IdMap, exact: bool) -> bool:
-    if o.type is RegType.NOT_INIT:
-        return not exact or c.type is RegType.NOT_INIT
+_SCALAR = RegType.SCALAR
+_NOT_INIT = RegType.NOT_INIT
+_ADD_CONST = (1 << 31) | (1 << 30)
+_MEMLIKE = frozenset({RegType.MAP_VALUE, RegType.MEM, RegType.MAP_KEY})
+_PKT = frozenset({RegType.PACKET, RegType.PACKET_META})
+
+
+def regsafe(o: Reg, c: Reg, idmap: IdMap, exact: bool, imprecise_ok: bool = False) -> bool:
+    """`imprecise_ok` (NOT_EXACT with precision tracking): an explored state's scalar
+    that no later check needed exactly (not precise) matches any scalar."""
+    t = o.type
+    if t is _NOT_INIT:
+        return not exact or c.type is _NOT_INIT
     if exact:
         return _regs_exact(o, c, idmap)
-    if o.type is not c.type:
+    if t is not c.type:
         return False
-    if o.type is RegType.SCALAR:
-        flags = (1 << 31) | (1 << 30)
-        if (o.id & flags) != (c.id & flags) or ((o.id & flags) and o.off != c.off):
+    if t is _SCALAR:
+        if imprecise_ok and not o.precise:
+            return True
+        if (o.id & _ADD_CONST) != (c.id & _ADD_CONST) or \
+                ((o.id & _ADD_CONST) and o.off != c.off):
             return False
         return idmap.check_scalar(o.id, c.id) and _range_within(o, c) and \
             o.var_off.in_(c.var_off)
-    if any(getattr(o, k) != getattr(c, k) for k in _SAME_FIELDS):
+    if not _same_kind(o, c):
         return False
-    if o.type in (RegType.MAP_VALUE, RegType.MEM, RegType.MAP_KEY):
+    if t in _MEMLIKE:
         return _range_within(o, c) and o.var_off.in_(c.var_off) and \
             idmap.check(o.id, c.id) and idmap.check(o.ref_obj_id, c.ref_obj_id)
-    if o.type in (RegType.PACKET, RegType.PACKET_META):
+    if t in _PKT:
         return o.range <= c.range and idmap.check(o.id, c.id) and _range_within(o, c) \
             and o.var_off.in_(c.var_off)
     return _regs_exact(o, c, idmap)
 
 
+_ALL_SPILL = bytes([Slot.SPILL]) * 8
+_ALL_MISC = bytes([Slot.MISC]) * 8
+_ALL_INVALID = bytes(8)
+_UNBOUND = Reg()
+_UNBOUND.type = RegType.SCALAR
+
+
 def _stack_reg(f: Frame, spi: int) -> Reg | None:
     """scalar_reg_for_stack: a spilled 64-bit scalar, or an all-MISC slot as unknown."""
-    sp = f.spilled(spi)
-    if sp is not None and sp.type is RegType.SCALAR and \
-            all(f.stack[spi * 8 + j] == Slot.SPILL for j in range(8)):
-        return sp
-    if all(f.stack[spi * 8 + j] == Slot.MISC for j in range(8)):
-        from .reg import scalar_unknown
-        return scalar_unknown()
+    b = f.stack[spi * 8:spi * 8 + 8]
+    if b == _ALL_SPILL:
+        sp = f.spills.get(spi)
+        if sp is not None and sp.type is _SCALAR:
+            return sp
+        return None
+    if b == _ALL_MISC:
+        return _UNBOUND
     return None
 
 
-def stacksafe(o: Frame, c: Frame, idmap: IdMap, exact: bool, allow_uninit: bool) -> bool:
-    i = 0
+def stacksafe(o: Frame, c: Frame, idmap: IdMap, exact: bool, allow_uninit: bool,
+              imprecise_ok: bool = False) -> bool:
+    """stacksafe, a slot at a time: identical slots without a spill are equal at once;
+    the others byte by byte as the kernel."""
+    ost, cst = o.stack, c.stack
     n = o.allocated
-    while i < n:
-        spi = i // 8
-        ok, ck = o.stack[i], c.stack[i] if i < c.allocated else Slot.INVALID
-        if exact and (i >= c.allocated or ok != ck):
+    ca = c.allocated
+    for base in range(0, n, 8):
+        ob = ost[base:base + 8]
+        cb = cst[base:base + 8] if base < ca else _ALL_INVALID
+        if exact:
+            if base >= ca or ob != cb:
+                return False
+        elif ob == _ALL_INVALID:
+            continue
+        if ob == cb and Slot.SPILL not in ob:
+            continue
+        if not _slot_safe(o, c, base, ob, cb, base < ca, idmap, exact, allow_uninit,
+                          imprecise_ok):
             return False
+    return True
+
+
+def _slot_safe(o: Frame, c: Frame, base: int, ob: "bytes | bytearray",
+               cb: "bytes | bytearray", in_cur: bool,
+               idmap: IdMap, exact: bool, allow_uninit: bool, imprecise_ok: bool) -> bool:
+    spi = base // 8
+    for j in range(8):
+        ok, ck = ob[j], cb[j]
         if ok == Slot.INVALID:
-            i += 1
             continue
         if allow_uninit and ok == Slot.MISC and not exact:
-            i += 1
             continue
-        if i >= c.allocated:
+        if not in_cur:
             return False
-        if i % 8 == 0:
+        if j == 0:
             orr, crr = _stack_reg(o, spi), _stack_reg(c, spi)
             if orr is not None and crr is not None:
-                if not regsafe(orr, crr, idmap, exact):
-                    return False
-                i += 8
-                continue
+                return regsafe(orr, crr, idmap, exact, imprecise_ok)
         if ok == Slot.MISC and ck == Slot.ZERO:
-            i += 1
             continue
         if ok != ck:
             return False
-        if i % 8 == 7 and ok == Slot.SPILL:
-            if not regsafe(o.spills[spi], c.spills[spi], idmap, exact):
+        if j == 7 and ok == Slot.SPILL:
+            if not regsafe(o.spills[spi], c.spills[spi], idmap, exact, imprecise_ok):
                 return False
-        i += 1
     return True
 
 
 def states_equal(old: VState, cur: VState, exact: bool, allow_uninit: bool,
-                 live: "list[int] | None" = None) -> bool:
+                 live: "list[int] | None" = None, imprecise_ok: bool = False) -> bool:
+    """`exact`: EXACT (loop detection); else RANGE_WITHIN, or NOT_EXACT when
+    `imprecise_ok` (imprecise scalars of `old` match anything)."""
     if len(old.frames) != len(cur.frames):
         return False
     if len(old.refs) != len(cur.refs):
@@ -291,8 +352,41 @@ def states_equal(old: VState, cur: VState, exact: bool, allow_uninit: bool,
         for i in range(11):
             if not (mask >> i) & 1 and not exact:
                 continue
-            if not regsafe(fo.regs[i], fc.regs[i], idmap, exact):
+            if not regsafe(fo.regs[i], fc.regs[i], idmap, exact, imprecise_ok):
                 return False
-        if not stacksafe(fo, fc, idmap, exact, allow_uninit):
+        if not stacksafe(fo, fc, idmap, exact, allow_uninit, imprecise_ok):
+            return False
+    return True
+
+
+def widen_imprecise_scalars(old: VState, cur: VState) -> None:
+    """widen_imprecise_scalars: after a callback iteration, a scalar that differs from
+    the loop head's and that nothing needed precisely becomes unknown, so the
+    iterations converge (e.g. a counter the callback increments)."""
+    from .reg import mark_unknown
+    idmap = IdMap()
+    for fo, fc in zip(old.frames, cur.frames):
+        pairs = list(zip(fo.regs, fc.regs))
+        for spi in range(min(fo.allocated, fc.allocated) // 8):
+            a, b = fo.spilled(spi), fc.spilled(spi)
+            if a is not None and b is not None:
+                pairs.append((a, b))
+        for a, b in pairs:
+            if a.type is not RegType.SCALAR or b.type is not RegType.SCALAR:
+                continue
+            if a.precise or b.precise or _regs_exact(a, b, idmap):
+                continue
+            mark_unknown(b)
+            b.precise = False
+
+
+def maybe_looping(old: VState, cur: VState) -> bool:
+    """states_maybe_looping: a cheap test before the exact comparison of the loop check
+    (the registers of the current frame have the same type, offset and value)."""
+    if len(old.frames) != len(cur.frames):
+        return False
+    for o, c in zip(old.frames[-1].regs, cur.frames[-1].regs):
+        if o.type is not c.type or o.off != c.off or o.var_off != c.var_off or \
+                o.umin != c.umin or o.umax != c.umax or o.smin != c.smin or o.smax != c.smax:
             return False
     return True
