@@ -381,7 +381,7 @@ class Object:
 def instantiate(spec: ObjectSpec, backend: "Backend | str" = "vm", *, btf_target: Any = None,
                 programs: "Iterable[str] | str | None" = None,
                 pin_root: "str | os.PathLike[str] | None" = None,
-                log_level: int = 0, tail_calls: bool = True, verify: bool = False) -> Object:
+                log_level: int = 0, tail_calls: bool = True, verify: bool = True) -> Object:
     """Create the maps, resolve every reference and load the programs.
 
     `programs`: the names of the programs to load (default: every program whose

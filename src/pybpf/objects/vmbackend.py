@@ -21,7 +21,7 @@ __all__ = ["VMBackend", "VM_BACKEND", "vm_features", "vm_helper_status"]
 
 class VMBackend:
     """pybpf's own user-space VM (no root); pybpf's verifier checks every program
-    before it may run when asked (instantiate(verify=True); `pybpf run` asks)."""
+    before it may run (instantiate(verify=False) skips it, for experiments)."""
 
     name = "vm"
     caps = Capabilities(attach=False, pin=False, verifier_log=True, set_world=True,
