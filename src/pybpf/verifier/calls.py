@@ -18,6 +18,7 @@ from ..helper_protos import (
     proto_for,
 )
 from ..isa import BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL, Instruction
+from .btffunc import GlobalArg, GlobalFunc, changes_pkt_data, global_funcs
 from .reg import Reg, RegType, bounds_sync, mark_unknown, pointer, scalar_unknown
 from .state import Frame, RefState
 
@@ -34,6 +35,9 @@ _CHANGES_PKT_DATA = frozenset({
     "skb_change_proto", "skb_change_tail", "skb_pull_data", "skb_store_bytes",
     "skb_vlan_pop", "skb_vlan_push", "store_hdr_opt", "xdp_adjust_head", "xdp_adjust_meta",
     "xdp_adjust_tail"})
+# bpf_tail_call too, for a global function: its callers' packet pointers are cleared
+_PKT_HELPER_IDS = frozenset({i for i, n in HELPER_NAMES.items()
+                             if n in _CHANGES_PKT_DATA or n == "tail_call"})
 # helpers whose callback is invoked in a loop, and the registers the callback gets
 _CALLBACKS = {"loop": 1, "for_each_map_elem": 1, "find_vma": 2, "user_ringbuf_drain": 1}
 _MAP_FUNCS = {  # map type -> helpers that may take it (check_map_func_compatibility)
@@ -85,6 +89,11 @@ class CallsMixin:
         if st.curframe + 1 >= MAX_CALL_FRAMES:
             self.fail(f"the call stack of {st.curframe + 2} frames is too deep")
         target = idx + insn.imm + 1
+        if target in self.prog.subprogs:
+            k = self.prog.subprogs.index(target)
+            gf = self.globals().get(k)
+            if gf is not None:
+                return self.check_global_call(idx, k, gf)
         caller = st.cur
         callee = Frame(st.curframe + 1, idx, self.prog.subprog_of(target))
         for r in range(1, 6):
@@ -101,6 +110,116 @@ class CallsMixin:
             self.line_pending = False
         self.scratch_all = True
         return target
+
+    # -- global functions -------------------------------------------------------------------
+    def globals(self) -> "dict[int, GlobalFunc]":
+        """The global subprograms by index (from func_info and BTF), computed once."""
+        g = self.__dict__.get("_globals")
+        if g is None:
+            g = global_funcs(self.func_info, self.btf, self.prog_type, self.prog.subprogs)
+            self.__dict__["_globals"] = g
+            self.__dict__["_changes_pkt"] = changes_pkt_data(
+                self.slots, self.prog.subprogs, _PKT_HELPER_IDS) if g else set()
+        return g
+
+    def check_global_call(self, idx: int, k: int, gf: "GlobalFunc") -> int:
+        """check_func_call of a global function: the caller's arguments are checked
+        against the prototype (btf_check_subprog_call); the function is verified later
+        on its own, and here returns an unknown scalar."""
+        if gf.error is not None:
+            self.fail(gf.error, f"Caller passes invalid args into func#{k} ('{gf.name}')")
+        regs = self.regs()
+        try:
+            for i, arg in enumerate(gf.args):
+                self.check_global_arg(i, i + 1, regs[i + 1], arg)
+        except Exception as e:
+            from .refusal import Refusal
+            if isinstance(e, Refusal) and not isinstance(e, _unsupported()):
+                e.lines = (*e.lines, f"Caller passes invalid args into func#{k} "
+                                     f"('{gf.name}')")
+            raise
+        if self.log_level:
+            self.verbose(f"Func#{k} ('{gf.name}') is global and assumed valid.\n")
+            self.line_pending = False
+        if k in self.__dict__["_changes_pkt"]:
+            self.clear_all_pkt_pointers()
+        self.__dict__.setdefault("_called", set()).add(k)
+        for r in CALLER_SAVED:
+            regs[r].assign(Reg())
+            self.scratch_reg(r)
+        regs[0].assign(scalar_unknown())
+        return idx + 1
+
+    def check_global_arg(self, i: int, regno: int, reg: Reg, arg: "GlobalArg") -> None:
+        """btf_check_func_arg_match for one argument."""
+        if arg.kind == "scalar":
+            if reg.type is not RegType.SCALAR:
+                self.fail(f"R{regno} is not a scalar")
+            return
+        if reg.type not in (RegType.STACK, RegType.PACKET, RegType.PACKET_META,
+                            RegType.MAP_KEY, RegType.MAP_VALUE, RegType.MEM, RegType.BUF,
+                            RegType.SCALAR, RegType.NOT_INIT):
+            self.check_ptr_off_reg(reg, regno)
+        if arg.kind == "ctx":
+            if reg.type is not RegType.CTX:
+                self.fail(f"arg#{i} expects pointer to ctx")
+            return
+        if reg.type is RegType.SCALAR and reg.var_off.equals_const(0):
+            return  # NULL: the function checks for it
+        probe = reg.copy()
+        probe.maybe_null = False
+        self.check_helper_mem_access(regno, probe, arg.size, False, True, False)
+        self.check_helper_mem_access(regno, probe, arg.size, True, True, False)
+
+    def check_global_subprogs(self) -> None:
+        """do_check_subprogs: after the main program, each global function it called
+        (and those they call) is verified once, from its prototype's arguments."""
+        done: set[int] = set()
+        while True:
+            todo = sorted(self.__dict__.get("_called", set()) - done)
+            if not todo:
+                return
+            for k in todo:
+                done.add(k)
+                self.verify_global(k, self.globals()[k])
+
+    def verify_global(self, k: int, gf: "GlobalFunc") -> None:
+        from .state import VState
+        if self.log_level and not self.log_level & 2:
+            self.log.clear()  # level 1 keeps only the last validation's log
+        start = self.prog.subprogs[k]
+        self.verbose(f"Validating {gf.name}() func#{k}...\n") if self.log_level else None
+        st = VState()
+        f = Frame(0, -1, k)
+        for i, arg in enumerate(gf.args):
+            if arg.kind == "scalar":
+                f.regs[i + 1] = scalar_unknown()
+            elif arg.kind == "ctx":
+                f.regs[i + 1] = pointer(RegType.CTX)
+            else:
+                r = pointer(RegType.MEM, mem_size=arg.size)
+                r.maybe_null = True
+                r.id = self.new_id()
+                f.regs[i + 1] = r
+        f.regs[10] = pointer(RegType.STACK, frameno=0)
+        st.frames.append(f)
+        st.parent = None
+        st.insn_idx = start
+        self.st = st
+        self.scratch_all = True
+        self.do_check()
+        if self.log_level:
+            if not self.log_level & 2:
+                self.log.clear()
+            self.verbose(f"Func#{k} ('{gf.name}') is safe for any args that match its "
+                         "prototype\n")
+
+    def check_global_exit(self) -> None:
+        """check_return_code of a global function: R0 is a scalar."""
+        r0 = self.check_reg_src(0)
+        if r0.type is not RegType.SCALAR:
+            self.fail(f"At subprogram exit the register R0 is not a scalar value "
+                      f"({r0.type_str()})")
 
     def prepare_func_exit(self, idx: int) -> int:
         st = self.st
@@ -426,6 +545,11 @@ class CallsMixin:
         if zero_ok and size == 0 and t is RegType.SCALAR and reg.var_off.equals_const(0):
             return
         self.fail(f"R{regno} type={reg.type_str()} expected=fp")
+
+
+def _unsupported() -> type:
+    from .refusal import Unsupported
+    return Unsupported
 
 
 def frame_line(f: Frame) -> str:

@@ -89,6 +89,7 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
         self.subprog_stack_depth: dict[int, int] = {}
         self.ctx_spec: Any = None
         self.func_info: Any = None  # [(insn, BTF type id)] of the subprograms, or None
+        self.btf: Any = None  # the object's BTF (global functions' prototypes)
         self.st_imm: int | None = None  # a BPF_ST store's immediate (the value stored)
         self.pkt_write_ok = False
 
@@ -526,6 +527,7 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
         self.st = initial_state()
         self.st.parent = None
         self.do_check()
+        self.check_global_subprogs()  # calls.py: global functions, each on its own
         check_max_stack_depth(self.slots, self.prog.subprogs, self.subprog_stack_depth,
                               self.prog_type)
 
@@ -678,6 +680,9 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
                 self.check_reference_leak("BPF_EXIT instruction in main prog")
         if st.curframe:
             return self.prepare_func_exit(idx)
+        if st.frames[0].subprog:  # a global function, verified on its own (calls.py)
+            self.check_global_exit()
+            return None
         self.check_return_code()
         return None
 
@@ -727,6 +732,7 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
     v = Verifier(insns, int(prog_type), maps, expected_attach_type or 0, caps, license,
                  log_level)
     v.func_info = func_info  # read by the calls half (global functions, callbacks)
+    v.btf = btf  # global functions' prototypes (calls.py, btffunc.py)
     error = None
     pc = None
     extra: tuple[str, ...] = ()
