@@ -77,8 +77,12 @@ class CallsMixin:
                 self.fail("BPF_CALL uses reserved fields")
             return self.check_func_call(insn, idx)
         if insn.src == BPF_PSEUDO_KFUNC_CALL:
-            from .refusal import Unsupported
-            raise Unsupported("pybpf verifier: kfunc calls are not supported")
+            from .kfunc import kernel_btf, kfunc_unsupported
+            if insn.imm == 0 and kernel_btf() is not None:
+                self.fail("invalid kernel function call not eliminated in verifier pass")
+            if not self.gpl:
+                self.fail("cannot call kernel function from non-GPL compatible program")
+            raise kfunc_unsupported(insn)
         if insn.off or insn.dst or insn.src:
             self.fail("BPF_CALL uses reserved fields")
         return self.check_helper_call(insn, idx)

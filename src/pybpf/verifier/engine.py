@@ -513,7 +513,7 @@ class Verifier(BranchMixin, MemMixin, CallsMixin):
         return False
 
     def run(self) -> None:
-        self.prog = analyse(self.insns, self.bpf_capable)
+        self.prog = analyse(self.insns, self.bpf_capable, self.gpl)
         if self.func_info is None and any(
                 i is not None and i.opcode == 0x18 and i.src == 4 for i in self.prog.slots):
             self.fail("missing btf func_info")
