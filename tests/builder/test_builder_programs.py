@@ -135,10 +135,7 @@ def loop_callback() -> ObjectSpec:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_function_pointer_callback(backend: str) -> None:
-    # verify=False: pybpf's verifier does not yet converge on a bpf_loop callback that
-    # accumulates into the caller's stack (the kernel prunes it because the sum is not
-    # precise: precision tracking, in progress); the kernel backend verifies it
-    with loop_callback().instantiate(backend, verify=False) as obj:
+    with loop_callback().instantiate(backend) as obj:
         assert obj.programs["looper"].test_run(bytes(64)).retval == 100 + sum(range(10))
 
 

@@ -49,10 +49,7 @@ def test_linking_fixture() -> None:
 def test_linking_fixture_runs_on_the_vm() -> None:
     spec = load(DATA / "linking.o")
     spec.set_global("cfg_port", 10)
-    # verify=False: prog_a's bpf_loop callback accumulates into the caller's stack, on
-    # which pybpf's verifier does not converge yet (the kernel prunes it: the sum is not
-    # precise; precision tracking is in progress)
-    with spec.instantiate("vm", verify=False) as obj:
+    with spec.instantiate("vm") as obj:
         obj.maps["arr"][0] = (5).to_bytes(4, "little")
         # prog_b: *arr[0] + helper_add(3, 4) = 5 + 3 + 4 + cfg_port
         assert obj.programs["prog_b"].test_run(bytes(64)).retval == 22

@@ -245,6 +245,7 @@ class CallsMixin:
                     msg += " unknown scalar value"
                 self.fail(msg + f" should have been in [{lo}, {hi}]")
             st.frames.pop()
+            widen_scalars(st.frames)
             self.scratch_all = True
             return callee.callsite  # loop-like callback: the call runs again
         if r0.type is RegType.STACK:
@@ -549,6 +550,18 @@ class CallsMixin:
         if zero_ok and size == 0 and t is RegType.SCALAR and reg.var_off.equals_const(0):
             return
         self.fail(f"R{regno} type={reg.type_str()} expected=fp")
+
+
+def widen_scalars(frames: list[Frame]) -> None:
+    """After a loop-like callback returns, the callers' scalars that are not constants
+    become unknown (as the kernel's widen_imprecise_scalars and its pruning of
+    imprecise scalars at callback call sites): a sum kept across iterations then
+    converges instead of growing for ever. Sound (more values), never a false accept;
+    precise ones keep their bounds once precision tracking marks them."""
+    for f in frames:
+        for r in list(f.regs) + list(f.spills.values()):
+            if r.type is RegType.SCALAR and not r.precise and not r.var_off.is_const():
+                mark_unknown(r)
 
 
 def _unsupported() -> type:
