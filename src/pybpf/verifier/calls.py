@@ -20,7 +20,7 @@ from ..helper_protos import (
 from ..isa import BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL, Instruction
 from .btffunc import GlobalArg, GlobalFunc, changes_pkt_data, global_funcs
 from .reg import Reg, RegType, bounds_sync, mark_unknown, pointer, scalar_unknown
-from .state import Frame, RefState
+from .state import Frame, RefState, Slot
 
 BPF_MAX_VAR_SIZ = 1 << 29
 MAX_CALL_FRAMES = 8
@@ -38,6 +38,9 @@ _CHANGES_PKT_DATA = frozenset({
 # bpf_tail_call too, for a global function: its callers' packet pointers are cleared
 _PKT_HELPER_IDS = frozenset({i for i, n in HELPER_NAMES.items()
                              if n in _CHANGES_PKT_DATA or n == "tail_call"})
+# can_elide_value_nullness: array maps, whose lookup with a constant in-range key
+# cannot fail
+_ELIDE_NULL_MAPS = frozenset({2, 6})
 # helpers whose callback is invoked in a loop, and the registers the callback gets
 _CALLBACKS = {"loop": 1, "for_each_map_elem": 1, "find_vma": 2, "user_ringbuf_drain": 1}
 _MAP_FUNCS = {  # map type -> helpers that may take it (check_map_func_compatibility)
@@ -305,6 +308,11 @@ class CallsMixin:
             self.scratch_reg(r)
         r0 = regs[0]
         rt, rf = fn.ret.type, fn.ret.flags
+        m0 = meta["map"]
+        if name == "map_lookup_elem" and m0 is not None and \
+                int(m0.type) in _ELIDE_NULL_MAPS and \
+                0 <= meta.get("const_map_key", -1) < m0.max_entries:
+            rf &= ~TypeFlag.PTR_MAYBE_NULL  # a constant key within an array: never NULL
         if rt is RetType.RET_INTEGER:
             r0.assign(scalar_unknown())
         elif rt is RetType.RET_VOID:
@@ -443,6 +451,8 @@ class CallsMixin:
             if meta["map"] is None:
                 self.fail("invalid map_ptr to access map->key")
             self.check_helper_mem_access(regno, reg, meta["map"].key_size, False, False, False)
+            if int(meta["map"].type) in _ELIDE_NULL_MAPS:
+                meta["const_map_key"] = self.const_map_key(reg, meta["map"].key_size)
         elif at is ArgType.ARG_PTR_TO_MAP_VALUE:
             if arg.may_be_null and is_null:
                 return
@@ -472,6 +482,40 @@ class CallsMixin:
                 self.fail(f"R{regno} does not point to a readonly map'")
         elif at is ArgType.ARG_PTR_TO_STACK:
             pass
+
+    def const_map_key(self, reg: Reg, key_size: int) -> int:
+        """get_constant_map_key: the key's value when it is a constant on the stack (all
+        zero bytes, or a spilled constant scalar of the key's size); -1 otherwise."""
+        if not self.bpf_capable or reg.type is not RegType.STACK or \
+                not reg.var_off.is_const():
+            return -1
+        var = reg.var_off.value
+        var = var - (1 << 64) if var >= 1 << 63 else var
+        slot = -(reg.off + var) - 1
+        f = self.st.frames[reg.frameno]
+        if slot < 0 or slot >= len(f.stack):
+            return -1
+        spi, off = divmod(slot, 8)
+        kinds = [f.stack[spi * 8 + i] for i in range(off, -1, -1)]
+        zero = 0
+        for k in kinds:
+            if k != Slot.ZERO:
+                break
+            zero += 1
+        if zero >= key_size:
+            return 0
+        spilled = f.spills.get(spi)
+        if spilled is None or spilled.type is not RegType.SCALAR or \
+                f.stack[spi * 8 + 7] != Slot.SPILL:
+            return -1
+        size = 0
+        for k in kinds:
+            if k != Slot.SPILL:
+                break
+            size += 1
+        if size != key_size or not spilled.var_off.is_const():
+            return -1
+        return spilled.var_off.value
 
     def check_reg_type(self, regno: int, reg: Reg, arg: Any) -> None:
         expected = COMPATIBLE_REG_TYPES.get(arg.type)
