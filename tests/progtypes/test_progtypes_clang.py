@@ -100,7 +100,7 @@ class Pair:
         self.kernel = spec.instantiate("kernel")  # the kernel verifies these objects
         # verify=False: the point is the helpers' results on both backends; pybpf's
         # verifier takes minutes on these large helper objects until precision tracking
-        # lets it prune (tests/verifier covers them: verify_spec on every fixture)
+        # lets it prune (`pybpf fuzz verify --objects` compares them with the kernel)
         self.vm = spec.instantiate("vm", verify=False)
         for name, m in self.kernel.maps.items():
             if spec.maps[name].type_name == "ringbuf":
