@@ -161,7 +161,8 @@ def execute(case: Case, env: Env) -> Any:
     format_show(describe(spec))
     if not case.meta.get("run"):
         return None
-    obj = spec.instantiate("vm")
+    # unverified: the campaign proves the VM safe for programs no verifier checked
+    obj = spec.instantiate("vm", verify=False)
     try:
         for name in sorted(obj.programs)[:1]:
             n = int(case.meta.get("data", 0))

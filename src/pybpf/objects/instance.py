@@ -196,7 +196,7 @@ class Object:
 def instantiate(spec: ObjectSpec, backend: "Backend | str" = "vm", *, btf_target: Any = None,
                 programs: "Iterable[str] | str | None" = None,
                 pin_root: "str | os.PathLike[str] | None" = None,
-                log_level: int = 0, tail_calls: bool = True, verify: bool = False,
+                log_level: int = 0, tail_calls: bool = True, verify: bool = True,
                 engine: str | None = None) -> Object:
     """Create the maps, resolve every reference and load the programs.
 

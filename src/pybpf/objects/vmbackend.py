@@ -21,7 +21,7 @@ __all__ = ["VMBackend", "VM_BACKEND", "vm_features", "vm_helper_status"]
 
 class VMBackend:
     """pybpf's own user-space VM (no root); pybpf's verifier checks every program
-    before it may run when asked (instantiate(verify=True); `pybpf run` asks)."""
+    before it may run (instantiate(verify=False) skips it, for experiments)."""
 
     name = "vm"
     caps = Capabilities(attach=False, pin=False, verifier_log=True, set_world=True,
@@ -86,13 +86,16 @@ class VMBackend:
 
     def resolve_ksym(self, pspec: "ProgramSpec", ext: Any, insn: Instruction,
                      warnings: list[str]) -> Instruction:
-        """The VM has no kernel symbols: a kfunc call fails when reached, a ksym
-        address reads as 0."""
+        """The VM has no kernel symbols: a kfunc call fails when reached (it keeps the
+        function's id in this machine's kernel BTF, where readable, so that the
+        verifier checks it as the kernel would), a ksym address reads as 0."""
         warnings.append(f"program {pspec.name}: kernel symbol {ext.name} does not exist on "
                         "the VM" + (" (calling it fails)" if ext.kind == "call" else
                                     " (its address reads as 0)"))
         if ext.kind == "call":
-            return Instruction(insn.opcode, 0, isa.BPF_PSEUDO_KFUNC_CALL, 0, 0)
+            from ..verifier.kfunc import kernel_func_id
+            return Instruction(insn.opcode, 0, isa.BPF_PSEUDO_KFUNC_CALL, 0,
+                               kernel_func_id(ext.name))
         return Instruction.lddw(insn.dst, 0)
 
     def run_raw(self, code: bytes, mem: bytes | None, *, helpers: Any = None,

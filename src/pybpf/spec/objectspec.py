@@ -166,13 +166,13 @@ class ObjectSpec:
 
     def instantiate(self, backend: Any = "vm", *, btf_target: Any = None,
                     programs: Any = None, pin_root: Any = None, log_level: int = 0,
-                    tail_calls: bool = True, verify: bool = False,
+                    tail_calls: bool = True, verify: bool = True,
                     engine: str | None = None) -> Any:
         """Create the maps and load the programs on "vm" or "kernel" (a name or a
-        pybpf.backend.Backend); returns an Object. With `verify=True` pybpf's verifier
-        checks every program on the VM first, as the kernel's does at load (a refusal is a
-        VerifierError with .log .pc .error, on either backend); off by default on the
-        Python API for now (`pybpf run` verifies unless --no-verify).
+        pybpf.backend.Backend); returns an Object. On the VM pybpf's verifier checks
+        every program before it can run, as the kernel's does at load (a refusal is a
+        VerifierError with .log .pc .error, on either backend); `verify=False` runs them
+        unchecked, for experiments (the kernel always verifies).
         `programs`: the names of the programs to load (default: those whose `autoload`
         is true), with the tail-call targets they need unless `tail_calls` is False;
         `pin_root`: the bpffs under which pinned maps live (kernel; /sys/fs/bpf);

@@ -18,8 +18,9 @@ from ..helper_protos import (
     proto_for,
 )
 from ..isa import BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL, Instruction
+from .btffunc import GlobalArg, GlobalFunc, changes_pkt_data, global_funcs
 from .reg import Reg, RegType, bounds_sync, mark_unknown, pointer, scalar_unknown
-from .state import Frame, RefState
+from .state import Frame, RefState, Slot
 
 BPF_MAX_VAR_SIZ = 1 << 29
 MAX_CALL_FRAMES = 8
@@ -34,6 +35,12 @@ _CHANGES_PKT_DATA = frozenset({
     "skb_change_proto", "skb_change_tail", "skb_pull_data", "skb_store_bytes",
     "skb_vlan_pop", "skb_vlan_push", "store_hdr_opt", "xdp_adjust_head", "xdp_adjust_meta",
     "xdp_adjust_tail"})
+# bpf_tail_call too, for a global function: its callers' packet pointers are cleared
+_PKT_HELPER_IDS = frozenset({i for i, n in HELPER_NAMES.items()
+                             if n in _CHANGES_PKT_DATA or n == "tail_call"})
+# can_elide_value_nullness: array maps, whose lookup with a constant in-range key
+# cannot fail
+_ELIDE_NULL_MAPS = frozenset({2, 6})
 # helpers whose callback is invoked in a loop, and the registers the callback gets
 _CALLBACKS = {"loop": 1, "for_each_map_elem": 1, "find_vma": 2, "user_ringbuf_drain": 1}
 _MAP_FUNCS = {  # map type -> helpers that may take it (check_map_func_compatibility)
@@ -73,8 +80,12 @@ class CallsMixin:
                 self.fail("BPF_CALL uses reserved fields")
             return self.check_func_call(insn, idx)
         if insn.src == BPF_PSEUDO_KFUNC_CALL:
-            from .refusal import Unsupported
-            raise Unsupported("pybpf verifier: kfunc calls are not supported")
+            from .kfunc import kernel_btf, kfunc_unsupported
+            if insn.imm == 0 and kernel_btf() is not None:
+                self.fail("invalid kernel function call not eliminated in verifier pass")
+            if not self.gpl:
+                self.fail("cannot call kernel function from non-GPL compatible program")
+            raise kfunc_unsupported(insn)
         if insn.off or insn.dst or insn.src:
             self.fail("BPF_CALL uses reserved fields")
         return self.check_helper_call(insn, idx)
@@ -85,6 +96,11 @@ class CallsMixin:
         if st.curframe + 1 >= MAX_CALL_FRAMES:
             self.fail(f"the call stack of {st.curframe + 2} frames is too deep")
         target = idx + insn.imm + 1
+        if target in self.prog.subprogs:
+            k = self.prog.subprogs.index(target)
+            gf = self.globals().get(k)
+            if gf is not None:
+                return self.check_global_call(idx, k, gf)
         caller = st.cur
         callee = Frame(st.curframe + 1, idx, self.prog.subprog_of(target))
         for r in range(1, 6):
@@ -101,6 +117,116 @@ class CallsMixin:
             self.line_pending = False
         self.scratch_all = True
         return target
+
+    # -- global functions -------------------------------------------------------------------
+    def globals(self) -> "dict[int, GlobalFunc]":
+        """The global subprograms by index (from func_info and BTF), computed once."""
+        g = self.__dict__.get("_globals")
+        if g is None:
+            g = global_funcs(self.func_info, self.btf, self.prog_type, self.prog.subprogs)
+            self.__dict__["_globals"] = g
+            self.__dict__["_changes_pkt"] = changes_pkt_data(
+                self.slots, self.prog.subprogs, _PKT_HELPER_IDS) if g else set()
+        return g
+
+    def check_global_call(self, idx: int, k: int, gf: "GlobalFunc") -> int:
+        """check_func_call of a global function: the caller's arguments are checked
+        against the prototype (btf_check_subprog_call); the function is verified later
+        on its own, and here returns an unknown scalar."""
+        if gf.error is not None:
+            self.fail(gf.error, f"Caller passes invalid args into func#{k} ('{gf.name}')")
+        regs = self.regs()
+        try:
+            for i, arg in enumerate(gf.args):
+                self.check_global_arg(i, i + 1, regs[i + 1], arg)
+        except Exception as e:
+            from .refusal import Refusal
+            if isinstance(e, Refusal) and not isinstance(e, _unsupported()):
+                e.lines = (*e.lines, f"Caller passes invalid args into func#{k} "
+                                     f"('{gf.name}')")
+            raise
+        if self.log_level:
+            self.verbose(f"Func#{k} ('{gf.name}') is global and assumed valid.\n")
+            self.line_pending = False
+        if k in self.__dict__["_changes_pkt"]:
+            self.clear_all_pkt_pointers()
+        self.__dict__.setdefault("_called", set()).add(k)
+        for r in CALLER_SAVED:
+            regs[r].assign(Reg())
+            self.scratch_reg(r)
+        regs[0].assign(scalar_unknown())
+        return idx + 1
+
+    def check_global_arg(self, i: int, regno: int, reg: Reg, arg: "GlobalArg") -> None:
+        """btf_check_func_arg_match for one argument."""
+        if arg.kind == "scalar":
+            if reg.type is not RegType.SCALAR:
+                self.fail(f"R{regno} is not a scalar")
+            return
+        if reg.type not in (RegType.STACK, RegType.PACKET, RegType.PACKET_META,
+                            RegType.MAP_KEY, RegType.MAP_VALUE, RegType.MEM, RegType.BUF,
+                            RegType.SCALAR, RegType.NOT_INIT):
+            self.check_ptr_off_reg(reg, regno)
+        if arg.kind == "ctx":
+            if reg.type is not RegType.CTX:
+                self.fail(f"arg#{i} expects pointer to ctx")
+            return
+        if reg.type is RegType.SCALAR and reg.var_off.equals_const(0):
+            return  # NULL: the function checks for it
+        probe = reg.copy()
+        probe.maybe_null = False
+        self.check_helper_mem_access(regno, probe, arg.size, False, True, False)
+        self.check_helper_mem_access(regno, probe, arg.size, True, True, False)
+
+    def check_global_subprogs(self) -> None:
+        """do_check_subprogs: after the main program, each global function it called
+        (and those they call) is verified once, from its prototype's arguments."""
+        done: set[int] = set()
+        while True:
+            todo = sorted(self.__dict__.get("_called", set()) - done)
+            if not todo:
+                return
+            for k in todo:
+                done.add(k)
+                self.verify_global(k, self.globals()[k])
+
+    def verify_global(self, k: int, gf: "GlobalFunc") -> None:
+        from .state import VState
+        if self.log_level and not self.log_level & 2:
+            self.log.clear()  # level 1 keeps only the last validation's log
+        start = self.prog.subprogs[k]
+        self.verbose(f"Validating {gf.name}() func#{k}...\n") if self.log_level else None
+        st = VState()
+        f = Frame(0, -1, k)
+        for i, arg in enumerate(gf.args):
+            if arg.kind == "scalar":
+                f.regs[i + 1] = scalar_unknown()
+            elif arg.kind == "ctx":
+                f.regs[i + 1] = pointer(RegType.CTX)
+            else:
+                r = pointer(RegType.MEM, mem_size=arg.size)
+                r.maybe_null = True
+                r.id = self.new_id()
+                f.regs[i + 1] = r
+        f.regs[10] = pointer(RegType.STACK, frameno=0)
+        st.frames.append(f)
+        st.parent = None
+        st.insn_idx = start
+        self.st = st
+        self.scratch_all = True
+        self.do_check()
+        if self.log_level:
+            if not self.log_level & 2:
+                self.log.clear()
+            self.verbose(f"Func#{k} ('{gf.name}') is safe for any args that match its "
+                         "prototype\n")
+
+    def check_global_exit(self) -> None:
+        """check_return_code of a global function: R0 is a scalar."""
+        r0 = self.check_reg_src(0)
+        if r0.type is not RegType.SCALAR:
+            self.fail(f"At subprogram exit the register R0 is not a scalar value "
+                      f"({r0.type_str()})")
 
     def prepare_func_exit(self, idx: int) -> int:
         st = self.st
@@ -122,6 +248,7 @@ class CallsMixin:
                     msg += " unknown scalar value"
                 self.fail(msg + f" should have been in [{lo}, {hi}]")
             st.frames.pop()
+            widen_scalars(st.frames)
             self.scratch_all = True
             return callee.callsite  # loop-like callback: the call runs again
         if r0.type is RegType.STACK:
@@ -181,6 +308,11 @@ class CallsMixin:
             self.scratch_reg(r)
         r0 = regs[0]
         rt, rf = fn.ret.type, fn.ret.flags
+        m0 = meta["map"]
+        if name == "map_lookup_elem" and m0 is not None and \
+                int(m0.type) in _ELIDE_NULL_MAPS and \
+                0 <= meta.get("const_map_key", -1) < m0.max_entries:
+            rf &= ~TypeFlag.PTR_MAYBE_NULL  # a constant key within an array: never NULL
         if rt is RetType.RET_INTEGER:
             r0.assign(scalar_unknown())
         elif rt is RetType.RET_VOID:
@@ -319,6 +451,8 @@ class CallsMixin:
             if meta["map"] is None:
                 self.fail("invalid map_ptr to access map->key")
             self.check_helper_mem_access(regno, reg, meta["map"].key_size, False, False, False)
+            if int(meta["map"].type) in _ELIDE_NULL_MAPS:
+                meta["const_map_key"] = self.const_map_key(reg, meta["map"].key_size)
         elif at is ArgType.ARG_PTR_TO_MAP_VALUE:
             if arg.may_be_null and is_null:
                 return
@@ -348,6 +482,40 @@ class CallsMixin:
                 self.fail(f"R{regno} does not point to a readonly map'")
         elif at is ArgType.ARG_PTR_TO_STACK:
             pass
+
+    def const_map_key(self, reg: Reg, key_size: int) -> int:
+        """get_constant_map_key: the key's value when it is a constant on the stack (all
+        zero bytes, or a spilled constant scalar of the key's size); -1 otherwise."""
+        if not self.bpf_capable or reg.type is not RegType.STACK or \
+                not reg.var_off.is_const():
+            return -1
+        var = reg.var_off.value
+        var = var - (1 << 64) if var >= 1 << 63 else var
+        slot = -(reg.off + var) - 1
+        f = self.st.frames[reg.frameno]
+        if slot < 0 or slot >= len(f.stack):
+            return -1
+        spi, off = divmod(slot, 8)
+        kinds = [f.stack[spi * 8 + i] for i in range(off, -1, -1)]
+        zero = 0
+        for k in kinds:
+            if k != Slot.ZERO:
+                break
+            zero += 1
+        if zero >= key_size:
+            return 0
+        spilled = f.spills.get(spi)
+        if spilled is None or spilled.type is not RegType.SCALAR or \
+                f.stack[spi * 8 + 7] != Slot.SPILL:
+            return -1
+        size = 0
+        for k in kinds:
+            if k != Slot.SPILL:
+                break
+            size += 1
+        if size != key_size or not spilled.var_off.is_const():
+            return -1
+        return spilled.var_off.value
 
     def check_reg_type(self, regno: int, reg: Reg, arg: Any) -> None:
         expected = COMPATIBLE_REG_TYPES.get(arg.type)
@@ -426,6 +594,23 @@ class CallsMixin:
         if zero_ok and size == 0 and t is RegType.SCALAR and reg.var_off.equals_const(0):
             return
         self.fail(f"R{regno} type={reg.type_str()} expected=fp")
+
+
+def widen_scalars(frames: list[Frame]) -> None:
+    """After a loop-like callback returns, the callers' scalars that are not constants
+    become unknown (as the kernel's widen_imprecise_scalars and its pruning of
+    imprecise scalars at callback call sites): a sum kept across iterations then
+    converges instead of growing for ever. Sound (more values), never a false accept;
+    precise ones keep their bounds once precision tracking marks them."""
+    for f in frames:
+        for r in list(f.regs) + list(f.spills.values()):
+            if r.type is RegType.SCALAR and not r.precise and not r.var_off.is_const():
+                mark_unknown(r)
+
+
+def _unsupported() -> type:
+    from .refusal import Unsupported
+    return Unsupported
 
 
 def frame_line(f: Frame) -> str:

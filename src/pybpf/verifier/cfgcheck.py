@@ -27,7 +27,9 @@ from ..isa import (
     BPF_LDX,
     BPF_MOV,
     BPF_NEG,
+    BPF_PSEUDO_BTF_ID,
     BPF_PSEUDO_CALL,
+    BPF_PSEUDO_KFUNC_CALL,
     BPF_PSEUDO_FUNC,
     BPF_ST,
     BPF_STX,
@@ -35,6 +37,7 @@ from ..isa import (
     OPCODE_LDDW,
     Instruction,
 )
+from .kfunc import check_kfunc_insn, check_ksym_insn
 
 
 class CfgError(Exception):
@@ -84,7 +87,8 @@ def jump_target(pc: int, i: Instruction) -> int:
     return pc + i.off + 1
 
 
-def find_subprogs(slots: list[Instruction | None], bpf_capable: bool) -> list[int]:
+def find_subprogs(slots: list[Instruction | None], bpf_capable: bool, gpl: bool = True,
+                  ) -> list[int]:
     """add_subprog_and_kfunc + check_subprogs: the sorted subprogram starts."""
     n = len(slots)
     starts = {0}
@@ -100,6 +104,11 @@ def find_subprogs(slots: list[Instruction | None], bpf_capable: bool) -> list[in
             if t < 0 or t >= n:
                 raise CfgError("call to invalid destination", pc)
             starts.add(t)
+        elif i.opcode == (BPF_JMP | BPF_CALL) and i.src == BPF_PSEUDO_KFUNC_CALL:
+            if not bpf_capable:
+                raise CfgError("loading/calling other bpf or kernel functions are allowed "
+                               "for CAP_BPF and CAP_SYS_ADMIN", pc)
+            check_kfunc_insn(i, pc, gpl)  # kfunc.py: against this kernel's BTF
     subs = sorted(starts)
     bounds = subs + [n]
     cur = 0
@@ -304,10 +313,10 @@ def _known_opcode(i: Instruction) -> bool:
     return True
 
 
-def analyse(insns: Sequence[Instruction], bpf_capable: bool) -> Program:
+def analyse(insns: Sequence[Instruction], bpf_capable: bool, gpl: bool = True) -> Program:
     slots = to_slots(insns)
     prog = Program(slots)
-    prog.subprogs = find_subprogs(slots, bpf_capable)
+    prog.subprogs = find_subprogs(slots, bpf_capable, gpl)
     for pc, i in enumerate(slots):  # resolve_pseudo_ldimm64 comes after check_subprogs
         if i is None:
             continue
@@ -315,6 +324,8 @@ def analyse(insns: Sequence[Instruction], bpf_capable: bool) -> Program:
             raise CfgError("BPF_LDX uses reserved fields", pc)
         if not _known_opcode(i) or i.opcode == 0x8D:
             raise CfgError(f"unknown opcode {i.opcode:02x}", pc)
+        if i.opcode == OPCODE_LDDW and i.src == BPF_PSEUDO_BTF_ID:
+            check_ksym_insn(i, pc)  # kfunc.py: a ksym's id in this kernel's BTF
     check_cfg(prog, bpf_capable)
     compute_liveness(prog)
     return prog

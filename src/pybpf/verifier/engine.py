@@ -90,6 +90,7 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         self.subprog_stack_depth: dict[int, int] = {}
         self.ctx_spec: Any = None
         self.func_info: Any = None  # [(insn, BTF type id)] of the subprograms, or None
+        self.btf: Any = None  # the object's BTF (global functions' prototypes)
         self.st_imm: int | None = None  # a BPF_ST store's immediate (the value stored)
         self.pkt_write_ok = False
         self.source_lines: SourceLines | None = None  # BTF line info ("; line @ file:N")
@@ -453,7 +454,7 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         return el
 
     def run(self) -> None:
-        self.prog = analyse(self.insns, self.bpf_capable)
+        self.prog = analyse(self.insns, self.bpf_capable, self.gpl)
         if self.func_info is None and any(
                 i is not None and i.opcode == 0x18 and i.src == 4 for i in self.prog.slots):
             self.fail("missing btf func_info")
@@ -477,6 +478,7 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         self.st = initial_state()
         self.st.parent = None
         self.do_check()
+        self.check_global_subprogs()  # calls.py: global functions, each on its own
         check_max_stack_depth(self.slots, self.prog.subprogs, self.subprog_stack_depth,
                               self.prog_type)
 
@@ -640,6 +642,9 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
             if prev is not None:
                 widen_imprecise_scalars(prev, st)
             return nxt
+        if st.frames[0].subprog:  # a global function, verified on its own (calls.py)
+            self.check_global_exit()
+            return None
         self.check_return_code()
         return None
 
@@ -691,6 +696,7 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
                  log_level)
     v.func_info = func_info  # read by the calls half (global functions, callbacks)
     v.source_lines = SourceLines(line_info or ())
+    v.btf = btf  # global functions' prototypes (calls.py, btffunc.py)
     error = None
     pc = None
     extra: tuple[str, ...] = ()

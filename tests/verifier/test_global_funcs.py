@@ -1,0 +1,158 @@
+"""Global functions (BTF_FUNC_GLOBAL in func_info) are verified once against their BTF
+prototype, as the 6.18 kernel does: callers' arguments checked (scalars, the context
+pointer, sized memory, NULL), the function from its prototype's arguments (memory
+nullable), R0 a scalar at its exit, and the packet pointers of callers cleared after a
+global function that may change packet data (a helper that does, or a tail call).
+EXPECT holds the kernel's first error line per program (None: accepted), with all
+capabilities and, where different, with only CAP_BPF + CAP_NET_ADMIN; the kernel test
+loads every program in the running kernel in both modes and compares."""
+
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+
+import pytest
+
+import pybpf
+from pybpf.errors import PyBPFError, VerifierError
+from pybpf.verifier import ALL_CAPS, verify_spec
+from tests.conftest import kernel_available
+from tests.verifier.kernelcmp import _drop_caps, first_error_line
+
+OBJ = Path(__file__).parent / "data" / "globalfuncs.o"
+MODES = {"all": ALL_CAPS, "bpf+net_admin": ("bpf", "net_admin")}
+EXPECT: dict[str, "str | None | tuple[str | None, str | None]"] = {
+    'ok_scalar': None,
+    'ok_ctx': (None,
+        'R0 pointer -= pointer prohibited'),
+    'ok_mem': None,
+    'bad_mem_deref': "R1 invalid mem access 'mem_or_null'",
+    'ok_null_arg': None,
+    'stale_pkt': ("R6 invalid mem access 'scalar'",
+        'R6 !read_ok'),
+    'ok_pkt_reload': None,
+    'bad_small_arg': "R1 invalid mem access 'mem_or_null'",
+    'bad_pkt_as_mem': 'invalid access to packet, off=0 size=4, R1(id=0,off=0,r=2)',
+    'ok_pkt_as_mem': None,
+    'ok_void': "Global function g_void() doesn't return scalar. Only those are supported.",
+    'ok_voidp': "arg#0 reference type('UNKNOWN ') size cannot be determined: -22",
+    't_retptr': ('At subprogram exit the register R0 is not a scalar value (mem_or_null)',
+        'invalid read from stack R1 off=-4 size=4'),
+    't_pair_map': 'invalid access to map value, value_size=4 off=0 size=8',
+    't_map_ok': None,
+    't_rodata': 'write into map forbidden, value_size=7 off=0 size=4',
+    't_tail_pkt': ("R6 invalid mem access 'scalar'",
+        'R6 !read_ok'),
+    't_nested_pkt': ("R6 invalid mem access 'scalar'",
+        'R6 !read_ok'),
+    't_static_pkt': ("R6 invalid mem access 'scalar'",
+        'R6 !read_ok'),
+    't_ctx_scalar': 'arg#0 expects pointer to ctx',
+    't_ok_plain': None,
+    't_ptr_as_scalar': 'R1 is not a scalar',
+    't_ctx_off': 'dereference of modified ctx ptr R1 off=4 disallowed',
+    't_fwd': "arg#0 reference type('FWD fwd') size cannot be determined: -22",
+    't_td': None,
+    't_arr_small': (None,
+        'invalid read from stack R1 off -16+12 size 16'),
+    't_arr_ok': None,
+    't_pp': (None,
+        'invalid read from stack R1 off=-8 size=8'),
+    't_pkt_end': 'R1 type=pkt_end expected=fp',
+    't_ctx_ok': None,
+    't_tc_ctx': 'R1 type=ctx expected=fp',
+}
+
+
+def expected(name: str, mode: str) -> str | None:
+    e = EXPECT[name]
+    if isinstance(e, tuple):
+        return e[0] if mode == "all" else e[1]
+    return e
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return pybpf.load(str(OBJ))
+
+
+def test_every_program_is_in_the_table(spec) -> None:
+    assert sorted(spec.programs) == sorted(EXPECT)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_verdicts_are_the_kernels(spec, mode: str) -> None:
+    wrong = []
+    for name in spec.programs:
+        r = verify_spec(spec, name, caps=MODES[mode])
+        if (None if r.accepted else r.error) != expected(name, mode):
+            wrong.append((name, r.error, expected(name, mode)))
+    assert not wrong, wrong
+
+
+def test_the_log_says_what_the_kernel_says(spec) -> None:
+    r = verify_spec(spec, "ok_mem", log_level=2)
+    assert "Func#1 ('g_mem') is global and assumed valid." in r.log
+    assert "Validating g_mem() func#1..." in r.log
+    assert "Func#1 ('g_mem') is safe for any args that match its prototype" in r.log
+    r = verify_spec(spec, "bad_mem_deref", log_level=1)
+    assert r.log.startswith("Validating g_mem_nonull_check() func#1...")  # level 1: last
+    r = verify_spec(spec, "ok_void", log_level=1)
+    assert "Caller passes invalid args into func#1 ('g_void')" in r.log
+
+
+def test_global_functions_run_on_the_vm_after_verification(spec) -> None:
+    with spec.instantiate("vm", programs=["ok_mem", "ok_null_arg", "t_td"]) as obj:
+        assert obj.programs["ok_mem"].test_run(data_in=bytes(64)).retval == 2
+        assert obj.programs["ok_null_arg"].test_run(data_in=bytes(64)).retval == 2
+        assert not [w for w in obj.warnings if "not verified" in w]
+    with pytest.raises(VerifierError, match="mem_or_null"):
+        spec.instantiate("vm", programs=["bad_mem_deref"])
+
+
+def _kernel_verdict(name: str, caps: tuple[str, ...]) -> tuple[bool, str | None]:
+    """Load one program in the kernel, in a forked child with only `caps`."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            if caps != ALL_CAPS:
+                _drop_caps(caps)
+            spec = pybpf.load(str(OBJ))
+            try:
+                with spec.instantiate("kernel", programs=[name], tail_calls=False):
+                    out: tuple = (True, None)
+            except VerifierError as e:
+                out = (False, first_error_line(e.log or "") or e.error)
+            except PyBPFError as e:
+                out = (False, f"not loaded: {e}")
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            out = (False, f"harness error: {e!r}")
+        os.write(w, repr(out).encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    return ast.literal_eval(data.decode())
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("mode", list(MODES))
+def test_table_against_kernel(mode: str) -> None:
+    ok, why = kernel_available()
+    if not ok:
+        pytest.skip(why)
+    spec = pybpf.load(str(OBJ))
+    diff = []
+    for name in spec.programs:
+        accepted, error = _kernel_verdict(name, MODES[mode])
+        mine = verify_spec(spec, name, caps=MODES[mode])
+        if accepted != mine.accepted or (not accepted and error != mine.error):
+            diff.append((name, error, mine.error))
+    assert not diff, diff
