@@ -44,8 +44,11 @@ def veth(nothing_left: None) -> Iterator[VethPair]:  # noqa: F811 - the imported
 
 def _start(veth: VethPair, *args: str) -> subprocess.Popen[str]:
     """`pybpf attach ...` run in namespace A; returns once it says it attached."""
+    # SIGINT back to its default: a suite started in the background (`cmd &`) inherits it
+    # ignored, and Python then never installs its KeyboardInterrupt handler
     p = subprocess.Popen(["ip", "netns", "exec", veth.ns_a, *PYBPF, "attach", *args],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = p.stdout.readline() if p.stdout else ""
     if "attached" not in first:
         out, err = p.communicate(timeout=60)

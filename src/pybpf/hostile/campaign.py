@@ -113,8 +113,9 @@ class Worker:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            r, _, _ = select.select([fd], [], [], left)
-            if not r:
+            poller = select.poll()  # not select.select: it fails on an fd above 1023
+            poller.register(fd, select.POLLIN)
+            if not poller.poll(left * 1000):
                 return None
             chunk = os.read(fd, 65536)
             if not chunk:

@@ -211,7 +211,10 @@ class OutputWatch:
                 return
             step = min(left, 0.1)
             if fds:
-                select.select(fds, [], [], step)
+                poller = select.poll()  # not select.select: it fails on an fd above 1023
+                for fd in fds:
+                    poller.register(fd, select.POLLIN)
+                poller.poll(step * 1000)
                 for _s, r in self.readers:
                     r.wait(0)
             else:
