@@ -97,3 +97,13 @@ def _wait_for_worker_cpu(pid: int, seconds: float, deadline: float) -> None:
         if used >= seconds:
             return
         time.sleep(0.1)
+
+
+def test_commands_acting_on_other_programs_are_only_parsed() -> None:
+    """The CLI campaign draws ids like 1 and 10: `link detach 1` or `map delete 10 ...`
+    would reach other programs on the machine, so those commands are parsed, not run."""
+    from pybpf.cli.hostile_target import _parse_only
+    for argv in (["link", "detach", "1"], ["map", "update", "10", "0", "0"],
+                 ["map", "delete", "2", "0"], ["attach", "obj0.o", "xdp", "lo"]):
+        assert _parse_only(argv), argv
+    assert not _parse_only(["link", "list"]) and not _parse_only(["map", "list"])

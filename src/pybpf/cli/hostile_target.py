@@ -123,9 +123,12 @@ def generate(rng: random.Random, seed: int, env: Env) -> Case:
 
 def _parse_only(argv: list[str]) -> bool:
     """Commands parsed but not run: long by design (bench, fuzz), or acting on the live
-    system (trace, top --live, the kernel's feature probes)."""
+    system (trace, top --live, the kernel's feature probes; attaching, detaching links
+    and changing maps by id, which would reach other programs on the machine)."""
     joined = " ".join(argv)
-    if argv and argv[0] in ("bench", "fuzz", "trace"):
+    if argv and argv[0] in ("bench", "fuzz", "trace", "attach"):
+        return True
+    if argv[:2] in (["link", "detach"], ["map", "update"], ["map", "delete"]):
         return True
     if argv[:1] == ["top"] and "--live" in argv:
         return True
