@@ -113,3 +113,24 @@ def test_compile_time_benchmark_of_a_100_line_program(capsys) -> None:
     assert main([str(path), "-n", "2"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("tp_syscalls.py (") and " median " in out and "over 2 compiles" in out
+
+
+def test_output_to_dev_null_keeps_the_device(tmp_path: Path) -> None:
+    """`-o /dev/null` writes into the device: a write-then-rename would replace /dev/null
+    with a regular file (as root), breaking the machine (the hostile CLI campaign did)."""
+    import os
+    import stat
+    from pybpf.frontend.cli import _write
+    before = os.stat("/dev/null")
+    assert stat.S_ISCHR(before.st_mode)
+    try:
+        _write("/dev/null", b"\x7fELF")
+        assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    finally:
+        if not stat.S_ISCHR(os.stat("/dev/null").st_mode) and os.geteuid() == 0:
+            os.unlink("/dev/null")  # put the device back for the rest of the machine
+            os.mknod("/dev/null", 0o666 | stat.S_IFCHR, before.st_rdev)
+            os.chmod("/dev/null", 0o666)
+    out = tmp_path / "x.o"
+    _write(str(out), b"abc")
+    assert out.read_bytes() == b"abc" and not list(tmp_path.glob("*.tmp*"))

@@ -100,6 +100,11 @@ def run_cc(args: argparse.Namespace) -> int:
 def _write(path: str, data: bytes) -> None:
     from .python.errors import CompileError
     try:
+        if os.path.exists(path) and not os.path.isfile(path):
+            # /dev/null, a FIFO: written in place; a rename would replace the device node
+            with open(path, "wb") as f:
+                f.write(data)
+            return
         tmp = f"{path}.tmp{os.getpid()}"
         with open(tmp, "wb") as f:
             f.write(data)
