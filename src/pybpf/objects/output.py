@@ -124,7 +124,7 @@ def declared_record_types(spec: Any) -> tuple[list[tuple[str, int, int]], list[s
 _PRINTK_HELPERS = (6, 177)  # BPF_FUNC_trace_printk, BPF_FUNC_trace_vprintk
 
 
-def _calls_printk(obj: Any) -> bool:
+def calls_printk(obj: Any) -> bool:
     """Whether any program of `obj` calls bpf_trace_printk or bpf_trace_vprintk."""
     from .. import isa
     for p in obj.programs.values():
@@ -195,7 +195,7 @@ class RunCapture:
                     self._perf[name] = self._perf_slots(m)
                 except (PyBPFError, OSError) as e:  # no perf events here (CAP_PERFMON)
                     self.warnings.append(f"perf buffer {name} not read: {e}")
-        if self._want_printk and _calls_printk(obj):
+        if self._want_printk and calls_printk(obj):
             try:
                 self._trace = obj.platform.printk_reader(obj)
             except PyBPFError as e:

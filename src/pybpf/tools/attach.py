@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from . import ToolError
-from .attachview import OutputWatch, calls_printk, format_view, read_maps, view_json
+from ..objects.output import calls_printk
+from .attachview import OutputWatch, format_view, read_maps, view_json
 from .live import Screen, run_intervals
 
 # hook -> the program types that attach there (the kernel's names)

@@ -89,24 +89,6 @@ def read_maps(obj: Any, max_rows: int = 20) -> list[MapView]:
     return out
 
 
-_PRINTK_HELPERS = (6, 177)  # BPF_FUNC_trace_printk, BPF_FUNC_trace_vprintk
-
-
-def calls_printk(obj: Any) -> bool:
-    """Whether a program of `obj` calls bpf_trace_printk or bpf_trace_vprintk."""
-    from .. import isa
-    from ..errors import PyBPFError
-    for p in obj.programs.values():
-        try:
-            insns = isa.decode(p.code)
-        except PyBPFError:
-            return True
-        if any(i.opcode == isa.OPCODE_CALL and i.src == 0 and i.imm in _PRINTK_HELPERS
-               for i in insns):
-            return True
-    return False
-
-
 class RecordDecoder:
     """Decodes records as the one record type the object declares that fits them
     (pybpf.objects.output.declared_record_types); others stay bytes."""
