@@ -53,6 +53,21 @@ def _spin(seconds: float) -> None:
         pass
 
 
+def _window(obj: Any, seconds: float) -> tuple[dict[int, int], float]:
+    """Spins for `seconds` and returns each CPU's new samples and the time that passed."""
+    before, t0 = _samples(obj), time.monotonic()
+    _spin(seconds)
+    after, elapsed = _samples(obj), time.monotonic() - t0
+    return {cpu: after[cpu] - before[cpu] for cpu in after}, elapsed
+
+
+# A loaded machine can keep one CPU from running the sampling program for a moment (its
+# overflow handler skips while another BPF program or map syscall holds that CPU's
+# bpf_prog_active): a window may then see no sample there. The lower bound must hold in
+# one of a few windows; the upper bound (no sample beyond the period) in every window.
+WINDOWS = 4
+
+
 def test_perf_event_samples_cpu_clock_on_every_cpu(nothing_left: None) -> None:
     """cpu-clock every 10 ms on each online CPU (pid -1): over ~0.4 s each CPU's hrtimer
     fires about 40 times, idle or not, and the program counts each sample on the CPU
@@ -60,19 +75,23 @@ def test_perf_event_samples_cpu_clock_on_every_cpu(nothing_left: None) -> None:
     period_ns = 10_000_000
     with pybpf.load(DATA / "perf_sample.bpf.o").instantiate("kernel") as obj:
         prog = obj.programs["on_sample"]
-        t0 = time.monotonic()
         with prog.attach(sample_period=period_ns) as link:
             assert isinstance(link, Link) and link.kind == "perf_event"
             assert len(link.events) == len(online_cpus())
             info = link.info()
             assert info.type == LinkType.PERF_EVENT and info.prog_id == prog.handle.id
             assert info.target.startswith("cpu-clock period 10000000 on cpus ")
-            _spin(0.4)
-        elapsed = time.monotonic() - t0
+            seen = []
+            for _ in range(WINDOWS):
+                counts, elapsed = _window(obj, 0.4)
+                most = elapsed * 1e9 / period_ns + 2
+                assert all(n <= most for n in counts.values()), (counts, elapsed)
+                seen.append((counts, round(elapsed, 3)))
+                if all(n >= 0.25 * most for n in counts.values()):
+                    break
+            else:
+                pytest.fail(f"some CPU took under a quarter of its samples in every window: {seen}")
         counts = _samples(obj)
-        most = elapsed * 1e9 / period_ns + 2
-        for cpu, n in counts.items():
-            assert 0.25 * most <= n <= most, (cpu, n, elapsed)
         _spin(0.05)
         assert _samples(obj) == counts
 
@@ -81,10 +100,15 @@ def test_perf_event_frequency_and_one_cpu(nothing_left: None) -> None:
     cpu = online_cpus()[-1]
     with pybpf.load(DATA / "perf_sample.bpf.o").instantiate("kernel") as obj:
         with obj.programs["on_sample"].attach("cpu-clock", sample_freq=200, cpus=[cpu]):
-            _spin(0.3)
-        counts = _samples(obj)
-        assert counts[cpu] >= 10
-        assert all(n == 0 for c, n in counts.items() if c != cpu)
+            seen = []
+            for _ in range(WINDOWS):
+                counts, elapsed = _window(obj, 0.3)
+                assert all(n == 0 for c, n in counts.items() if c != cpu), counts
+                seen.append(counts[cpu])
+                if counts[cpu] >= 10:
+                    break
+            else:
+                pytest.fail(f"cpu {cpu} took under 10 samples at 200 Hz in every window: {seen}")
 
 
 def test_perf_event_errors_name_the_event(nothing_left: None) -> None:
