@@ -110,3 +110,22 @@ def test_iterator_argument_errors(iters: Any) -> None:
     # bpf_map_elem needs its map: the kernel says EINVAL (or EBADF)
     with pytest.raises(KernelError):
         attach_iter(prog)
+
+
+def test_program_attach_reads_the_iterator_from_its_section(iters: Any) -> None:
+    """Program.attach() on SEC("iter/task") and SEC("iter/bpf_map_elem"): the options
+    reach the link, the program keeps the link, and it names its target."""
+    prog = iters.programs["dump_task"]
+    with prog.attach(task_pid=os.getpid()) as link:
+        assert isinstance(link, IterLink) and link in prog.links
+        assert link.info().kind == "iter"
+        assert {int(r[0]) for r in _lines(link.read())} == {os.getpid()}
+    pairs = iters.maps["pairs"]
+    pairs[5] = 5007
+    try:
+        with iters.programs["dump_pairs"].attach(map=pairs) as link:
+            assert _lines(link.read()) == [["5", "5007"]]
+    finally:
+        del pairs[5]
+    with pytest.raises(pybpf.PyBPFError, match="takes only .*task_pid"):
+        prog.attach(pid=1)

@@ -186,6 +186,7 @@ class AttachKind(enum.Enum):
     KPROBE = "kprobe"  # <function>[+<offset>] from the section (kprobe, kretprobe, ksyscall)
     KPROBE_MULTI = "kprobe_multi"  # a glob of kernel functions from the section
     USDT = "usdt"  # <binary>:<provider>:<name> from the section
+    ITER = "iter"  # a BPF iterator (iter/<target>; a map or task the caller may give)
 
     @property
     def takes_target(self) -> bool:
@@ -253,6 +254,8 @@ ATTACH_DEFS: tuple[AttachDef, ...] = (
     _AD("kretprobe.multi", _K.KPROBE_MULTI),
     _AD("usdt", _K.USDT),
     _AD("usdt.s", _K.USDT),
+    _AD("iter", _K.ITER),
+    _AD("iter.s", _K.ITER),
 )
 
 UPROBE_KINDS = ("uprobe", "uprobe.s", "uretprobe", "uretprobe.s")

@@ -18,6 +18,8 @@ K = sections.AttachKind
 _SECTION_OPTIONS: dict[Any, frozenset[str]] = {
     K.UPROBE: frozenset({"pid", "cookie"}), K.USDT: frozenset({"pid", "cookie"}),
     K.KPROBE: frozenset({"cookie"}), K.KPROBE_MULTI: frozenset({"cookies"}),
+    K.ITER: frozenset({"map", "task_tid", "task_pid", "task_pid_fd", "cgroup_fd",
+                       "cgroup_id", "order"}),
 }
 
 
@@ -165,6 +167,15 @@ class ProgramAttach:
             self.handle, event, sample_period=sample_period, sample_freq=sample_freq,
             cpus=cpus, pid=pid))
 
+    def attach_iter(self, **kw: Any) -> Any:
+        """A BPF iterator link (SEC("iter/<target>")): each `read()` or `open()` of the
+        link runs one pass. Options as pybpf.kernel.attach_iter: `map` (a Map or fd, for
+        bpf_map_elem and the other per-map targets), `task_tid`/`task_pid`/`task_pid_fd`,
+        `cgroup_fd`/`cgroup_id` with `order`."""
+        target = self.spec.section.partition("/")[2]
+        links = self._attach_api(f"iterator {target}")
+        return self._keep(links.attach_iter(self.handle, target=target, **kw))
+
     def attach_xdp(self, interface: "str | int", mode: str = "skb", *,
                    use_link: bool | None = None) -> Any:
         """Attach an XDP program to `interface` (name or index) in `mode` "skb"
@@ -265,7 +276,8 @@ class ProgramAttach:
         "uretprobe/...", "uprobe.s/...", "uretprobe.s/..."; `pid`, `cookie` in `kw`),
         SEC("usdt/<binary>:<provider>:<name>") (`pid`, `cookie`),
         SEC("k[ret]probe/<function>[+<offset>]"), SEC("k[ret]syscall/<syscall>"),
-        SEC("k[ret]probe.multi/<glob>"), tp_btf/fentry/fexit/fmod_ret/lsm.
+        SEC("k[ret]probe.multi/<glob>"), tp_btf/fentry/fexit/fmod_ret/lsm,
+        SEC("iter/<target>") (`map`, `task_pid`, ... in `kw`: see attach_iter()).
         The others need `target`: SEC("xdp") an interface (name or index; `mode` in
         `kw`), SEC("tc"/"tcx/ingress"/"tc/egress"/"classifier") an interface
         (`direction`, default what the section says, else ingress), the cgroup
@@ -318,6 +330,8 @@ class ProgramAttach:
             hook = sections.tracing_target(section)
             links = self._attach_api(f"{section.partition('/')[0]} {hook}")
             return self._keep(links.attach_tracing(self.handle, hook))
+        if kind is K.ITER:
+            return self.attach_iter(**kw)
         if kind is K.SOCKET:
             raise AttachNotSupportedError(
                 f"program {self.name}: a socket filter (section {section!r}) is attached to "
@@ -327,7 +341,7 @@ class ProgramAttach:
             "(it knows tracepoint/<category>/<name>, raw_tp/<name>, "
             "u[ret]probe/<binary>:<function>, usdt/<binary>:<provider>:<name>, "
             "k[ret]probe/<function>, k[ret]syscall/<name>, kprobe.multi/<glob>, tp_btf/, "
-            "fentry/, fexit/, fmod_ret/, lsm/, xdp, tc/tcx, cgroup_skb/, cgroup/, sockops, "
+            "fentry/, fexit/, fmod_ret/, lsm/, iter/, xdp, tc/tcx, cgroup_skb/, cgroup/, sockops, "
             "netfilter, sk_lookup, flow_dissector, sk_msg, sk_skb/ and perf_event; socket "
             "filters with attach_socket)")
 

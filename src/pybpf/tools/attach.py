@@ -128,7 +128,7 @@ def choose_program(spec: Any, req: AttachRequest) -> str:
         if req.hook == "section":
             kind = sections.attach_kind(p.section)
             return kind is not None and not kind.takes_target and \
-                kind is not sections.AttachKind.SOCKET
+                kind not in (sections.AttachKind.SOCKET, sections.AttachKind.ITER)
         return p.type in wanted
 
     if req.program is not None:
