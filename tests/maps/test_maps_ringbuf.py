@@ -199,7 +199,7 @@ def test_async_iteration(backend: str) -> None:
                 out.append(rec)
                 if len(out) == 6:
                     reader.close()
-            assert reader._closed
+            assert reader.closed
 
         out = asyncio.run(asyncio.wait_for(main(), 10))
         assert out == [bytes([i]) * 8 for i in range(1, 6)] + [b"\x01" * 8]

@@ -1,13 +1,9 @@
 """Reading a kernel BPF ring buffer (BPF_MAP_TYPE_RINGBUF) from its map fd.
 
 The map's user-space layout: page 0 holds consumer_pos (mapped read-write: the reader
-advances it), page 1 producer_pos, then the data area mapped twice in a row (read-only),
-so a record that wraps past the end reads as one slice. Each record is an 8-byte header
-(u32 length with BPF_RINGBUF_BUSY_BIT while reserved and BPF_RINGBUF_DISCARD_BIT when
-discarded, u32 page offset) then the data, padded to 8 bytes. The reader stops at a
-record still BUSY (its producer has not committed yet), skips discarded ones, and
-advances consumer_pos past each record it takes. The map fd is readable (epoll) while
-data is waiting.
+advances it), page 1 producer_pos, then the data area mapped twice in a row (read-only);
+pybpf.ringwalk takes the records. The map fd is readable (epoll) while data is
+waiting.
 
 Lost records: the kernel keeps no count of records a program could not write (a full
 ring makes bpf_ringbuf_reserve return NULL and bpf_ringbuf_output -EAGAIN in the
@@ -26,16 +22,15 @@ import mmap
 import struct
 from typing import Any, Callable
 
-from ..uapi import BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ, MapType
+from ..ringwalk import take_records
+from ..uapi import MapType
 from .errors import kernel_error
 from .eventreader import EventReader, ReaderClosedError, fd_number
 from .maps import map_get_info
 
 __all__ = ["RingBuffer", "RingBufferStats"]
 
-_U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
-_LEN_MASK = ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT) & 0xFFFF_FFFF
 
 
 class RingBufferStats:
@@ -112,29 +107,11 @@ class RingBuffer(EventReader[bytes]):
         """Every committed record available now, oldest first (no waiting)."""
         if self.closed:
             raise ReaderClosedError("ring buffer consume")
-        out: list[bytes] = []
-        mask = self.size - 1
-        data = self._data
-        cons = _U64.unpack_from(self._cons, 0)[0]
-        while True:
-            prod = _U64.unpack_from(self._prod, 0)[0]
-            if cons >= prod:
-                break
-            off = cons & mask
-            hdr = _U32.unpack_from(data, off)[0]
-            if hdr & BPF_RINGBUF_BUSY_BIT:
-                break  # reserved, not yet submitted or discarded
-            length = hdr & _LEN_MASK
-            cons += (length + BPF_RINGBUF_HDR_SZ + 7) & ~7
-            if hdr & BPF_RINGBUF_DISCARD_BIT:
-                self.stats.discarded += 1
-            else:
-                start = off + BPF_RINGBUF_HDR_SZ
-                out.append(bytes(data[start:start + length]))
-                self.stats.records += 1
-                self.stats.bytes += length
-            # release the space at once, as libbpf does: the producer may reuse it
-            _U64.pack_into(self._cons, 0, cons)
+        take = take_records(self._cons, self._prod, self._data, self.size)
+        out = take.records
+        self.stats.discarded += take.discarded
+        self.stats.records += len(out)
+        self.stats.bytes += sum(map(len, out))
         if self.callback is not None:
             for rec in out:
                 self.callback(rec)
