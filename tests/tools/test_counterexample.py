@@ -22,6 +22,7 @@ FOUND = {
     "pkt_proto": "MemoryAccessError",
     "null_check": "MemoryAccessError",
     "var_offset": "MemoryAccessError",
+    "map_index": "MemoryAccessError",  # needs a map value: the index comes from `config`
     "helper_arg": "MemoryAccessError",
     "r0_range": "outside [0, 1]",
 }
@@ -85,7 +86,7 @@ def test_path_trace_refuses_a_path_that_does_not_fit() -> None:
     assert path_trace(insns, ((2, True),), 3) is None
 
 
-@pytest.mark.parametrize("name", ["pkt_proto", "r0_range"])
+@pytest.mark.parametrize("name", ["pkt_proto", "r0_range", "map_index"])
 def test_the_printed_command_reproduces_it(capsys: pytest.CaptureFixture[str], tmp_path,
                                            name: str) -> None:  # type: ignore[no-untyped-def]
     obj = str(compiled(name))
@@ -100,6 +101,13 @@ def test_the_printed_command_reproduces_it(capsys: pytest.CaptureFixture[str], t
     rc, out, err = run_cli(capsys, *argv[1:])
     if name == "pkt_proto":
         assert rc != 0 and "outside the packet" in err and "at pc 11" in err
+    elif name == "map_index":  # the index read from `config`, as its JSON file sets it
+        assert rc != 0 and "no region" in err and f"at pc {p['pc']}" in err
+        assert cx["maps"] == {"config": [{"key": 0, "value": 0xFFFFFFFF}]}
+        assert argv.count("--map") == 1 and any(f.endswith(".json") for f in cx["files"])
+        rc, out, err = run_cli(capsys, *[a for a in argv[1:] if "config=@" not in a
+                                         and a != "--map"])
+        assert rc == 0  # without the map contents the run is safe
     else:
         assert rc == 0 and "retval 2" in out
     rc, out, _ = run_cli(capsys, *argv[1:-1])  # with the verifier: refused
@@ -114,5 +122,8 @@ def test_text_output_and_opting_out(capsys: pytest.CaptureFixture[str], tmp_path
     rc, out, _ = run_cli(capsys, "verify", obj, "--json", "--no-counterexample")
     [p] = json.loads(out)["programs"]
     assert "counterexample" not in p
+    rc, out, _ = run_cli(capsys, "verify", str(compiled("map_index")))
+    assert "counterexample: a 14-byte packet and map config with 1 entry (0: 4294967295)" \
+        in out
     rc, out, _ = run_cli(capsys, "verify", str(compiled("ref_leak")))
     assert "counterexample: none: a leaked reference" in out

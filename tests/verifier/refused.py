@@ -22,6 +22,7 @@ REFUSED = {
     "pkt_proto": ("all", "invalid access to packet"),
     "null_check": ("all", "R0 invalid mem access 'map_value_or_null'"),
     "var_offset": ("all", "invalid access to map value"),
+    "map_index": ("all", "R0 unbounded memory access"),
     "uninit_stack": ("bpf,net_admin", "invalid read from stack"),
     "ref_leak": ("all", "Unreleased reference"),
     "r0_range": ("all", "At program exit the register R0"),

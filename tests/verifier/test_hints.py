@@ -18,6 +18,7 @@ EXPECT = {
     "pkt_proto": ["first 24 bytes", "only 14 bytes are checked", "if (data + 24 > data_end)"],
     "null_check": ["map lookup may return NULL", "if (!ptr)"],
     "var_offset": ["bound the index", "64-byte map value", "if (idx >= 8)", "idx &= 7"],
+    "map_index": ["bound the variable offset", "if (idx >= N)", "idx &= N - 1"],
     "uninit_stack": ["16 bytes of stack", "initialise", "= {}"],
     "ref_leak": ["acquired at insn 5", "bpf_ringbuf_submit"],
     "r0_range": ["[0, 1]", "values 0..3"],

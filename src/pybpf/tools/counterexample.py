@@ -1,18 +1,23 @@
-"""Counterexamples to a verifier refusal: an input (packet bytes, context fields) on which
-the program, run on the VM *without* the verifier, really does what the verifier feared:
-a MemoryAccessError at the refused instruction, or a return value outside the program
-type's range.
+"""Counterexamples to a verifier refusal: an input (packet bytes, context fields, map
+contents) on which the program, run on the VM *without* the verifier, really does what
+the verifier feared: a MemoryAccessError at the refused instruction, or a return value
+outside the program type's range.
 
 The search is guided by the failing path's branch decisions (VerifierResult.path): the
 path is replayed over the instructions, tracking which registers are packet pointers,
 packet bytes, context fields or the packet length, so that each decision becomes a
 constraint ("len >= 14", "byte 12..13 == 0x0800", "ctx byte 12 == 7"); inputs that meet
 them are tried at the lengths around the bounds, with the free bytes filled with a few
-patterns (zeros, 0xff, ...), which also exercises unbounded indexes."""
+patterns (zeros, 0xff, ...), which also exercises unbounded indexes. Each input is run
+with the object's maps as they start (empty) and again with the first entries of its
+array and hash maps filled with the same pattern, since a value read from a map (an
+index, a length) is as unknown to the verifier as a packet byte; a counterexample that
+needs them carries them as `--map NAME=@FILE.json` files."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 import time
 from collections.abc import Iterator, Sequence
@@ -26,7 +31,7 @@ from ..isa import (BPF_ADD, BPF_ALU, BPF_ALU64, BPF_AND, BPF_CALL, BPF_END, BPF_
                    BPF_JNE, BPF_JSET, BPF_JSGE, BPF_JSGT, BPF_JSLE, BPF_JSLT, BPF_K, BPF_LDX,
                    BPF_LSH, BPF_MEM, BPF_MOV, BPF_OR, BPF_RSH, BPF_SUB, BPF_X, OPCODE_LDDW,
                    Instruction, slot_offsets)
-from ..uapi import ProgType
+from ..uapi import MapType, ProgType
 
 MAX_RUNS = 400
 TIME_LIMIT_S = 5.0
@@ -40,6 +45,9 @@ _CTX_PACKET: dict[int, dict[int, str]] = {ProgType.XDP: {0: "pkt", 4: "pkt_end"}
                **{t: {76: "pkt", 80: "pkt_end", 0: "pkt_len"} for t in _SKB_TYPES}}
 _CTX_SIZE: dict[int, int] = {ProgType.XDP: 24}
 _MIN_LEN: dict[int, int] = {ProgType.XDP: 14, **{t: 14 for t in _SKB_TYPES}}
+# maps whose first entries a search fills, and how many of their keys (0, 1, ...)
+_FILLED_MAPS = {MapType.ARRAY, MapType.HASH, MapType.LRU_HASH}
+_FILLED_KEYS = 4
 
 
 @dataclass
@@ -53,12 +61,14 @@ class Counterexample:
     tried: int  # inputs run to find it
     files: list[str] = field(default_factory=list)
     command: str = ""
+    # map name -> its entries as `pybpf run --map` reads them (typed by BTF)
+    maps: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"data_in": None if self.data_in is None else self.data_in.hex(),
                 "ctx_in": None if self.ctx_in is None else self.ctx_in.hex(),
-                "outcome": self.outcome, "tried": self.tried, "files": self.files,
-                "command": self.command}
+                "maps": self.maps, "outcome": self.outcome, "tried": self.tried,
+                "files": self.files, "command": self.command}
 
 
 @dataclass
@@ -337,6 +347,57 @@ def _inputs(c: _Constraints, prog_type: int, error: str
             yield bytes(pkt), ctx
 
 
+def _fillable(obj: Any) -> list[Any]:
+    """The object's maps a search fills: arrays and hashes the program declares (not the
+    .data/.bss/.rodata of its globals)."""
+    return [m for name, m in obj.maps.items()
+            if m.spec.type in _FILLED_MAPS and not name.startswith(".")
+            and m.key_size <= 64 and m.value_size <= 4096]
+
+
+def _keys(m: Any) -> list[bytes]:
+    n = min(m.max_entries, _FILLED_KEYS)
+    return [i.to_bytes(8, "little")[:m.key_size].ljust(m.key_size, b"\0") for i in range(n)]
+
+
+def _set_maps(maps: list[Any], fill: int | None) -> None:
+    """Fill the first keys of each map with `fill` bytes, or (None) empty them again
+    (array values to zero, hash keys deleted)."""
+    for m in maps:
+        for k in _keys(m):
+            if fill is not None:
+                m.update(k, bytes([fill]) * m.value_size)
+            elif m.spec.type == MapType.ARRAY:
+                m.update(k, bytes(m.value_size))
+            elif k in m:
+                del m[k]
+
+
+def _needed_maps(maps: list[Any], fill: int, goal: tuple[str, Any], pc: int | None,
+                 prog: Any, data: bytes | None, ctx: bytes | None) -> list[Any]:
+    """The filled maps the outcome needs: each is emptied in turn and stays empty when
+    the run still shows the outcome without it."""
+    needed = list(maps)
+    for m in maps:
+        _set_maps([m], None)
+        if _outcome(goal, pc, prog, data, ctx) is not None:
+            needed.remove(m)
+        else:
+            _set_maps([m], fill)
+    return needed
+
+
+def _map_json(maps: list[Any]) -> dict[str, list[dict[str, Any]]]:
+    """The filled maps' entries as `pybpf run --map` reads them."""
+    from ..objects.session import _plain
+    out = {}
+    for m in maps:
+        typed = m.typed
+        out[m.name] = [{"key": _plain(typed.decode_key(k)),
+                        "value": _plain(typed.decode_value(m[k]))} for k in _keys(m)]
+    return out
+
+
 def _outcome(goal: tuple[str, Any], pc: int | None, prog: Any, data: bytes | None,
              ctx: bytes | None) -> str | None:
     """What a run of `prog` showed, when it is what the verifier feared."""
@@ -384,14 +445,21 @@ def find_counterexample(spec: Any, program: str, result: Any, insns: Sequence[In
     try:
         prog = obj.programs[program]
         prog.handle.insn_budget = RUN_BUDGET
+        maps = _fillable(obj)
         deadline = time.monotonic() + time_limit
         for data, ctx in _inputs(c, t, result.error):
-            if tried >= max_runs or time.monotonic() > deadline:
-                break
-            tried += 1
-            got = _outcome(goal, result.pc, prog, data, ctx)
-            if got is not None:
-                return Counterexample(program, data, ctx, got, tried), ""
+            fills: list[int | None] = [None, data[-1] if data else 0] if maps else [None]
+            for fill in fills:
+                if tried >= max_runs or time.monotonic() > deadline:
+                    break
+                tried += 1
+                _set_maps(maps, fill)
+                got = _outcome(goal, result.pc, prog, data, ctx)
+                if got is not None:
+                    needed = _needed_maps(maps, fill, goal, result.pc, prog, data, ctx) \
+                        if fill is not None else []
+                    return Counterexample(program, data, ctx, got, tried,
+                                          maps=_map_json(needed)), ""
     finally:
         obj.close()
     return None, (f"none found in {tried} runs (packet lengths {c.len_lo}..{c.len_hi} as "
@@ -404,8 +472,11 @@ def confirm(spec: Any, cx: Counterexample, result: Any) -> bool:
     goal = _goal(result.error or "")
     if goal is None:
         return False
+    from ..objects.session import fill_map
     obj = spec.instantiate("vm", verify=False)  # the refused program, run unchecked
     try:
+        for name, entries in cx.maps.items():  # as `pybpf run --map` will
+            fill_map(obj, name, entries)
         prog = obj.programs[cx.program]
         prog.handle.insn_budget = RUN_BUDGET
         return _outcome(goal, result.pc, prog, cx.data_in, cx.ctx_in) is not None
@@ -427,5 +498,12 @@ def write_counterexample(cx: Counterexample, obj_path: str, directory: str | Pat
         argv += ["--data-in", f"@{f}"]
     if cx.ctx_in is not None:
         argv += ["--ctx-in", cx.ctx_in.hex()]
+    for name, entries in cx.maps.items():
+        text = json.dumps(entries, indent=1)
+        h = hashlib.sha256(text.encode()).hexdigest()[:10]
+        f = d / f"{cx.program}-{name}-{h}.json"
+        f.write_text(text + "\n")
+        cx.files.append(str(f))
+        argv += ["--map", f"{name}=@{f}"]
     argv.append("--no-verify")
     cx.command = shlex.join(argv)

@@ -324,6 +324,12 @@ def format_verify(results: list[dict[str, Any]], log_level: int = 0) -> str:
     return "\n".join(out) + "\n"
 
 
+def _entries_text(entries: list[dict[str, Any]], limit: int = 2) -> str:
+    shown = ", ".join(f"{json.dumps(e['key'])}: {json.dumps(e['value'])}"
+                      for e in entries[:limit])
+    return shown + (", ..." if len(entries) > limit else "")
+
+
 def _format_counterexample(r: dict[str, Any]) -> list[str]:
     if "counterexample" not in r:
         return []
@@ -335,6 +341,9 @@ def _format_counterexample(r: dict[str, Any]) -> list[str]:
         what.append(f"a {len(cx['data_in']) // 2}-byte packet")
     if cx["ctx_in"] is not None:
         what.append(f"ctx_in {cx['ctx_in']}")
+    for name, entries in cx.get("maps", {}).items():
+        what.append(f"map {name} with {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
+                    f" ({_entries_text(entries)})")
     return [f"  counterexample: {' and '.join(what) or 'any input'}, run on the VM "
             f"without the verifier: {cx['outcome']}",
             f"    {cx['command']}"]
