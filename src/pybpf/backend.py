@@ -87,8 +87,9 @@ class Backend(Protocol):
         ...
 
     def create_pinned_map(self, name: str, spec: "MapSpec", root: str,
-                          object_id: str) -> "tuple[Map, str]":
-        """Pin (or reuse the compatible pinned) map `name` under the bpffs `root`."""
+                          obj: "Object") -> "tuple[Map, str]":
+        """Pin (or reuse the compatible pinned) map `name` of `obj` under the bpffs
+        `root` (iproute2's object namespace is named by the object's sha1)."""
         ...
 
     def instantiate(self, spec: "ObjectSpec", **kw: Any) -> "Object":

@@ -119,6 +119,11 @@ def test_pinned_map_outlives_the_object_and_is_reused(bpffs: str) -> None:
         for _ in range(3):
             assert first.programs["count_pinned"].test_run(PACKET).retval == XDP_PASS
         first_id = first.maps["pybpf_pin_counts"].id
+        # created with the object's BTF, as its unpinned maps are (bpftool decodes it)
+        pinned_info = first.maps["pybpf_pin_counts"].kmap.info()
+        private_info = first.maps["private_counts"].kmap.info()
+        assert pinned_info.btf_id and pinned_info.btf_id == private_info.btf_id
+        assert pinned_info.btf_value_type_id and first.warnings == []
     assert os.path.exists(path)                       # the pin keeps the map
     with spec.instantiate("kernel", pin_root=bpffs) as second:
         pinned = second.maps["pybpf_pin_counts"]

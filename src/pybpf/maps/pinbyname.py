@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import MapExistsError, MapPinError
 from .kernelmap import KernelMap, open_pinned_kernel_map
@@ -86,12 +86,13 @@ def _make_dirs(root: str, directory: str) -> None:
             raise MapPinError(f"cannot create {path}: {e.strerror}", op="pin") from None
 
 
-def pin_or_reuse(name: str, spec: MapSpec, root: str, object_id: str = ""
-                 ) -> "tuple[Map, str]":
+def pin_or_reuse(name: str, spec: MapSpec, root: str, object_id: str = "", *,
+                 btf: Any = None, warnings: list[str] | None = None) -> "tuple[Map, str]":
     """A kernel map for `spec` pinned at <root>/<name> (LIBBPF_PIN_BY_NAME, or no
     pinning given) or in iproute2's namespaces (see pin_directory), as libbpf and
     iproute2 do: a compatible map already pinned there is reused as it is (its
-    contents kept); otherwise a new map is created (with its contents) and pinned.
+    contents kept); otherwise a new map is created (with its contents, and described
+    by `btf` as KernelMap.create does) and pinned.
     A pinned map that differs is a MapPinError naming each difference."""
     from ..kernel.objects import is_bpffs
     how = _convention(spec.pinning)
@@ -121,14 +122,12 @@ def pin_or_reuse(name: str, spec: MapSpec, root: str, object_id: str = ""
         reused.reused = True
         return reused, path
     _make_dirs(root, directory)
-    created = want.create("kernel")
-    assert isinstance(created, KernelMap)  # create("kernel") makes the kernel's map
-    m = created
+    m = KernelMap.create(want, btf=btf, warnings=warnings)
     try:
         m.pin(path)
     except MapExistsError:  # pinned meanwhile by another loader: reuse that one
         m.close()
-        return pin_or_reuse(name, spec, root, object_id)
+        return pin_or_reuse(name, spec, root, object_id, btf=btf, warnings=warnings)
     except BaseException:
         m.close()
         raise

@@ -340,7 +340,7 @@ def _create_map(name: str, mspec: Any, backend: Backend, root: str, obj: Object)
             obj.warnings.append(f"map {name}: {how} pins only in the kernel; on the VM the "
                                 "map is this object's own")
             return mspec.create(backend)
-        m, path = backend.create_pinned_map(name, mspec, root, obj.spec.sha1)
+        m, path = backend.create_pinned_map(name, mspec, root, obj)
         obj.pinned[name] = path
         return m
     except MapError as e:

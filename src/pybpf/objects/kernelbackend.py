@@ -47,9 +47,11 @@ class KernelBackend:
         return open_pinned_kernel_map(path)
 
     def create_pinned_map(self, name: str, spec: "MapSpec", root: str,
-                          object_id: str) -> "tuple[Map, str]":
+                          obj: "Object") -> "tuple[Map, str]":
+        """A pinned map is created with the object's BTF too (see create_object_map)."""
         from ..maps.pinbyname import pin_or_reuse
-        return pin_or_reuse(name, spec, root, object_id)
+        btf = _kernel_btf(obj.spec, obj) if spec.value_type is not None else None
+        return pin_or_reuse(name, spec, root, obj.spec.sha1, btf=btf, warnings=obj.warnings)
 
     def instantiate(self, spec: "ObjectSpec", **kw: Any) -> "Object":
         from . import instance  # looked up at call time: the pytest plugin wraps it

@@ -37,7 +37,7 @@ class VMBackend:
         return open_pinned_vm_map(path)
 
     def create_pinned_map(self, name: str, spec: "MapSpec", root: str,
-                          object_id: str) -> "tuple[Map, str]":
+                          obj: "Object") -> "tuple[Map, str]":
         raise PyBPFError(f"map {name}: the VM pins no maps in a bpffs")
 
     def instantiate(self, spec: "ObjectSpec", **kw: Any) -> "Object":
