@@ -329,11 +329,13 @@ class Outcome:
     error: str | None = None
 
 
-def run_vm(case: FuzzCase) -> Outcome:
+def run_vm(case: FuzzCase, engine: str | None = "interp") -> Outcome:
+    """The case on the VM, on `engine` (pybpf.jit.engine: "interp", "jit", ...)."""
     from .errors import PyBPFError
-    from .vm import VM, Memory
+    from .jit.engine import make_vm
+    from .vm import Memory
     try:
-        vm = VM(case.code)
+        vm = make_vm(case.code, engine=engine)
         memory = Memory()
         region = memory.map("mem", bytearray(case.mem))
         memory.packet = region
@@ -446,9 +448,10 @@ class CampaignStats:
 
 def campaign(count: int, seed: int, out_dir: Path,
              progress: Callable[[CampaignStats], None] | None = None,
-             max_segments: int = 12) -> CampaignStats:
-    """Run `count` random programs on both sides. A mismatch is shrunk by hypothesis
-    to a minimal program and written to `out_dir`; the campaign then stops."""
+             max_segments: int = 12, engine: str | None = "interp") -> CampaignStats:
+    """Run `count` random programs on both sides (the VM's on `engine`). A mismatch is
+    shrunk by hypothesis to a minimal program and written to `out_dir`; the campaign
+    then stops."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hseed
 
@@ -461,7 +464,7 @@ def campaign(count: int, seed: int, out_dir: Path,
               report_multiple_bugs=False)
     @given(fuzz_cases(max_segments=max_segments))
     def check(case: FuzzCase) -> None:
-        vm_out = run_vm(case)
+        vm_out = run_vm(case, engine)
         k_out = kernel.run(case)
         detail = compare(case, vm_out, k_out)
         if detail is not None and detail.startswith("kernel rejected"):

@@ -86,9 +86,13 @@ def test_generator_covers_the_instruction_set() -> None:
 
 
 @pytest.mark.kernel
-def test_fast_differential_subset(kernel_side: KernelSide) -> None:
-    """A few hundred generated programs agree on r0 and memory (the campaign runs
-    `pybpf fuzz diff` for the long version)."""
+@pytest.mark.parametrize("engine", ["interp", "jit"])
+def test_fast_differential_subset(kernel_side: KernelSide, engine: str) -> None:
+    """A few hundred generated programs agree on r0 and memory, on the interpreter and
+    under the JIT (the campaign runs `pybpf fuzz diff [--engine jit]` for the long
+    version)."""
+    if engine == "jit":
+        pytest.importorskip("llvmlite")
     results = {"agreed": 0}
 
     @seed(20261121)
@@ -96,7 +100,7 @@ def test_fast_differential_subset(kernel_side: KernelSide) -> None:
               suppress_health_check=list(HealthCheck))
     @given(fuzz_cases())
     def check(case: FuzzCase) -> None:
-        vm_out, k_out = run_vm(case), kernel_side.run(case)
+        vm_out, k_out = run_vm(case, engine), kernel_side.run(case)
         assert k_out.error is None, f"generator made a program the kernel rejects: {k_out.error}"
         assert compare(case, vm_out, k_out) is None, compare(case, vm_out, k_out)
         results["agreed"] += 1

@@ -34,9 +34,10 @@ def cmd_fuzz_diff(args: argparse.Namespace) -> int:
 
         stats = campaign(args.count, seed, Path(args.out),
                          progress=show if bar.enabled else None,
-                         max_segments=args.max_segments)
+                         max_segments=args.max_segments, engine=args.engine)
     if args.json:
-        print(json.dumps({"seed": seed, "runs": stats.runs, "agreed": stats.agreed,
+        print(json.dumps({"seed": seed, "engine": args.engine, "runs": stats.runs,
+                          "agreed": stats.agreed,
                           "kernel_rejected": stats.kernel_rejected,
                           "seconds": round(stats.seconds, 3),
                           "instruction_forms": len(stats.opcodes),
@@ -157,6 +158,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="where minimal reproducers are written (default tests/regressions)")
     fd.add_argument("--max-segments", type=positive_int, default=12,
                     help="largest number of generated code segments per program (default 12)")
+    fd.add_argument("--engine", choices=["interp", "jit"], default="interp",
+                    help="how the VM side runs the programs: the interpreter or the LLVM "
+                         "JIT (default interp)")
     fd.add_argument("--quiet", action="store_true", help="no progress bar")
     json_option(fd)
     fd.set_defaults(fn=cmd_fuzz_diff)
