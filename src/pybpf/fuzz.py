@@ -384,9 +384,33 @@ CMPXCHG32_ZEXT = ("known kernel deviation: after a 32-bit cmpxchg that succeeds,
                   "it should insert (RFC 9669: the old value is zero-extended into r0)")
 
 
+SUBPROG_FP_FRAME0 = ("known kernel deviation: in a subprogram, `rX += r10` with rX a scalar "
+                     "gives a pointer the 6.18 verifier files under frame 0's stack, so it "
+                     "believes a store through it changed the caller's stack and removes "
+                     "branches it then thinks dead (RFC 9669: r10 is the callee's frame)")
+
+
+def _subprog_scalar_plus_fp(code: bytes) -> bool:
+    """`rX += r10` (64-bit, register source) at or after the first BPF-to-BPF call's
+    target: the pattern of SUBPROG_FP_FRAME0."""
+    insns = list(isa.decode(code))
+    pcs = isa.slot_offsets(insns)
+    targets = [pc + i.imm + 1 for pc, i in zip(pcs, insns)
+               if i.opcode == (isa.BPF_JMP | isa.BPF_CALL) and i.src == isa.BPF_PSEUDO_CALL]
+    if not targets:
+        return False
+    first = min(targets)
+    return any(pc >= first and i.opcode == (isa.BPF_ALU64 | isa.BPF_ADD | isa.BPF_X)
+               and i.src == 10 and i.dst != 10 for pc, i in zip(pcs, insns))
+
+
 def known_deviation(case: FuzzCase, vm: Outcome, kernel: Outcome) -> str | None:
     """The name of a known kernel deviation this mismatch matches, or None."""
-    if vm.r0 is None or kernel.r0 is None or vm.mem_out != kernel.mem_out:
+    if vm.r0 is None or kernel.r0 is None:
+        return None
+    if _subprog_scalar_plus_fp(case.code):
+        return SUBPROG_FP_FRAME0
+    if vm.mem_out != kernel.mem_out:
         return None
     has_cmpxchg32 = any(i.imm == BPF_CMPXCHG and i.size == BPF_W
                         and isa.classify(i) == isa.InsnKind.ATOMIC for i in isa.decode(case.code))
