@@ -15,7 +15,8 @@ from pybpf.progtypes.task import format_memory, register_task_helpers
 ROOT = Path(__file__).resolve().parents[2]
 
 # what default_helpers() gave before the registry was split from the implementations,
-# in registration order (the order `pybpf features` and helpers_for follow)
+# in registration order (the order `pybpf features` and helpers_for follow), and the
+# helpers added since (bpf_spin_lock/unlock)
 DEFAULT_SET = [
     "trace_printk", "trace_vprintk", "snprintf", "ktime_get_ns", "ktime_get_boot_ns",
     "ktime_get_coarse_ns", "ktime_get_tai_ns", "jiffies64", "get_prandom_u32",
@@ -25,7 +26,7 @@ DEFAULT_SET = [
     "map_lookup_elem", "map_update_elem", "map_delete_elem", "map_push_elem", "map_pop_elem",
     "map_peek_elem", "map_lookup_percpu_elem", "ringbuf_output", "ringbuf_reserve",
     "ringbuf_submit", "ringbuf_discard", "ringbuf_query", "perf_event_output",
-    "for_each_map_elem", "tail_call",
+    "spin_lock", "spin_unlock", "for_each_map_elem", "tail_call",
 ]
 FRAME = {"loop", "for_each_map_elem", "tail_call"}
 
@@ -45,7 +46,7 @@ def test_sets_compose_from_their_domains() -> None:
     register_loop_helper(reg)
     names = {reg[h].name.removeprefix("bpf_") for h in reg}
     assert names == set(DEFAULT_SET) - {"csum_diff"} - {
-        n for n in DEFAULT_SET if n.startswith(("map_", "ringbuf_", "perf_"))
+        n for n in DEFAULT_SET if n.startswith(("map_", "ringbuf_", "perf_", "spin_"))
     } - {"for_each_map_elem", "tail_call"}
 
 

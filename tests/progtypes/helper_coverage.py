@@ -148,5 +148,8 @@ COVERAGE: dict[str, Entry] = {
     "map_peek_elem": _asm("maps/test_maps_programs.py"),
     "ringbuf_discard": _asm("maps/test_maps_ringbuf.py"),
     "ringbuf_query": _asm("maps/test_maps_ringbuf.py"),
+    # tc programs locking a counter in an array value, run on both backends
+    "spin_lock": Entry("equal", "verifier/test_spinlock.py", ("verifier/data/spinlock.o",)),
+    "spin_unlock": Entry("equal", "verifier/test_spinlock.py", ("verifier/data/spinlock.o",)),
     "skb_set_tstamp": _asm("progtypes/test_progtypes_skb.py"),
 }

@@ -3,11 +3,16 @@ the verdicts and the first error lines."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-from pybpf.verifier import verify
+import pybpf
+from pybpf.errors import PyBPFError, VerifierError
+
+from pybpf.verifier import ALL_CAPS, verify
 
 _INSN = re.compile(r"^\d+: \([0-9a-f]{2}\)")
 _STATE = re.compile(r"^(\d+:|frame\d|R\d+=|R\d+_\w=|mark_precise|from \d+ to \d+|last_idx|regs=|"
@@ -132,3 +137,35 @@ def pybpf_outcome(case, caps: tuple[str, ...] = ("bpf", "perfmon", "net_admin",
     r = verify(case.insns(), case.prog_type, maps=maps, caps=caps, license=case.license,
                log_level=1)
     return Outcome(r.accepted, r.error, r.log)
+
+
+def object_verdict(obj: Path, name: str, caps: tuple[str, ...]) -> tuple[bool, str | None]:
+    """Load program `name` of the object file `obj` in the kernel (its maps created
+    with the object's BTF), in a forked child with only `caps`: (accepted, the first
+    error line)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            if set(caps) != set(ALL_CAPS):
+                _drop_caps(caps)
+            spec = pybpf.load(str(obj))
+            try:
+                with spec.instantiate("kernel", programs=[name], tail_calls=False):
+                    out: tuple = (True, None)
+            except VerifierError as e:
+                out = (False, first_error_line(e.log or "") or e.error)
+            except PyBPFError as e:
+                out = (False, f"not loaded: {e}")
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            out = (False, f"harness error: {e!r}")
+        os.write(w, repr(out).encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    return ast.literal_eval(data.decode())

@@ -9,17 +9,15 @@ loads every program in the running kernel in both modes and compares."""
 
 from __future__ import annotations
 
-import ast
-import os
 from pathlib import Path
 
 import pytest
 
 import pybpf
-from pybpf.errors import PyBPFError, VerifierError
+from pybpf.errors import VerifierError
 from pybpf.verifier import ALL_CAPS, verify_spec
 from tests.conftest import kernel_available
-from tests.verifier.kernelcmp import _drop_caps, first_error_line
+from tests.verifier.kernelcmp import object_verdict
 
 OBJ = Path(__file__).parent / "data" / "globalfuncs.o"
 MODES = {"all": ALL_CAPS, "bpf+net_admin": ("bpf", "net_admin")}
@@ -112,36 +110,6 @@ def test_global_functions_run_on_the_vm_after_verification(spec) -> None:
         spec.instantiate("vm", programs=["bad_mem_deref"])
 
 
-def _kernel_verdict(name: str, caps: tuple[str, ...]) -> tuple[bool, str | None]:
-    """Load one program in the kernel, in a forked child with only `caps`."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            if caps != ALL_CAPS:
-                _drop_caps(caps)
-            spec = pybpf.load(str(OBJ))
-            try:
-                with spec.instantiate("kernel", programs=[name], tail_calls=False):
-                    out: tuple = (True, None)
-            except VerifierError as e:
-                out = (False, first_error_line(e.log or "") or e.error)
-            except PyBPFError as e:
-                out = (False, f"not loaded: {e}")
-        except BaseException as e:  # noqa: BLE001 - reported to the parent
-            out = (False, f"harness error: {e!r}")
-        os.write(w, repr(out).encode())
-        os._exit(0)
-    os.close(w)
-    data = b""
-    while chunk := os.read(r, 65536):
-        data += chunk
-    os.close(r)
-    os.waitpid(pid, 0)
-    return ast.literal_eval(data.decode())
-
-
 @pytest.mark.kernel
 @pytest.mark.parametrize("mode", list(MODES))
 def test_table_against_kernel(mode: str) -> None:
@@ -151,7 +119,7 @@ def test_table_against_kernel(mode: str) -> None:
     spec = pybpf.load(str(OBJ))
     diff = []
     for name in spec.programs:
-        accepted, error = _kernel_verdict(name, MODES[mode])
+        accepted, error = object_verdict(OBJ, name, MODES[mode])
         mine = verify_spec(spec, name, caps=MODES[mode])
         if accepted != mine.accepted or (not accepted and error != mine.error):
             diff.append((name, error, mine.error))

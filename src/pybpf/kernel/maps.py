@@ -11,7 +11,7 @@ import ctypes
 import errno as _errno
 import os
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from ..cpus import possible_cpus
 from . import abi
@@ -50,6 +50,28 @@ def _addr(buf: ctypes.Array | None) -> int:
 
 
 # --- typed commands --------------------------------------------------------------------------
+
+# map types whose BTF key/value types libbpf never passes (their values are fds, stack
+# traces, or have no key); the kernel refuses or ignores them
+NO_BTF_TYPES = frozenset({MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY,
+                          MapType.STACK_TRACE, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS,
+                          MapType.DEVMAP, MapType.DEVMAP_HASH, MapType.CPUMAP,
+                          MapType.XSKMAP, MapType.SOCKMAP, MapType.SOCKHASH, MapType.QUEUE,
+                          MapType.STACK, MapType.ARENA, MapType.STRUCT_OPS})
+
+
+def btf_type_ids(spec: Any) -> tuple[int, int]:
+    """(btf_key_type_id, btf_value_type_id) BPF_MAP_CREATE gets for `spec` (a MapSpec):
+    its
+    key_type and value_type when they are BTF type ids (a key may be 0, as for data
+    sections), (0, 0) without a value type or for types libbpf creates without BTF."""
+    def type_id(t: Any) -> int:
+        return t if isinstance(t, int) and not isinstance(t, bool) and 0 < t < 1 << 31 else 0
+    value_id = type_id(spec.value_type)
+    if not value_id or int(spec.type) in NO_BTF_TYPES:
+        return 0, 0
+    return type_id(spec.key_type), value_id
+
 
 def map_create(map_type: int, key_size: int, value_size: int, max_entries: int, *,
                map_flags: int = 0, name: str = "", inner_map_fd: "int | FD | Owner" = 0,

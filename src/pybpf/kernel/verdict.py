@@ -11,7 +11,9 @@ thousands of programs. Each load asks for BPF_LOG_STATS, so the kernel's own
 
 In a case the imm of a map lddw (BPF_PSEUDO_MAP_FD / _VALUE) is the map's index in the
 case's map list; the worker patches in the real fds (BPF_PSEUDO_MAP_IDX / _IDX_VALUE
-take the index as it is, through fd_array).
+take the index as it is, through fd_array). With the case's BTF, maps whose spec names
+BTF key/value types are created with them, as libbpf creates an object's maps: the
+kernel then knows the special fields of a value (a bpf_spin_lock, a bpf_timer).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from ..isa import Instruction, encode
 from . import abi
 from .abi import BpfCmd
 from .errors import KernelError
-from .maps import map_create, map_freeze, map_update_elem
+from .maps import btf_type_ids, map_create, map_freeze, map_update_elem
 from .syscall import bpf_raw
 
 __all__ = ["ALL_CAPS", "CAP_NUMBERS", "KernelOracle", "KernelVerdict", "OracleError",
@@ -409,6 +411,7 @@ class KernelOracle:
         self.log_size = max(log_size, 128)
         self._workers: dict[frozenset[str], _Worker] = {}
         self._maps: dict[tuple, int] = {}
+        self._btfs: dict[bytes, int] = {}  # BTF blob -> its fd in this process (-1: refused)
 
     def __enter__(self) -> "KernelOracle":
         return self
@@ -423,6 +426,10 @@ class KernelOracle:
         for fd in self._maps.values():
             os.close(fd)
         self._maps.clear()
+        for fd in self._btfs.values():
+            if fd >= 0:
+                os.close(fd)
+        self._btfs.clear()
 
     def start(self, modes: Iterable[frozenset[str]]) -> None:
         """Start the workers for these capability sets now (forked before the caller
@@ -437,16 +444,39 @@ class KernelOracle:
                 caps, self.log_size, [x.sock for x in self._workers.values()])
         return w
 
-    def _create(self, spec: Any) -> int:
+    def _btf(self, blob: bytes | None) -> int:
+        """The fd of `blob` loaded in this process (0: none, or the kernel refused it)."""
+        if not blob:
+            return 0
+        fd = self._btfs.get(blob)
+        if fd is None:
+            buf = ctypes.create_string_buffer(1 << 16)
+            fd, _ = _btf_fd(blob, buf)
+            self._btfs[blob] = fd
+        return max(fd, 0)
+
+    def _create(self, spec: Any, btf_fd: int = 0) -> int:
         inner_fd = self._create(spec.inner) if getattr(spec, "inner", None) else 0
+        key_id, value_id = btf_type_ids(spec) if btf_fd else (0, 0)
         try:
             max_entries = spec.max_entries
             if int(spec.type) == _PERF_EVENT_ARRAY and max_entries == 0:
                 max_entries = os.cpu_count() or 1
-            fd = map_create(int(spec.type), spec.key_size, spec.value_size, max_entries,
-                            map_flags=int(spec.flags), name=(spec.name or "")[:15],
-                            inner_map_fd=inner_fd,
-                            map_extra=getattr(spec, "map_extra", 0)).detach()
+
+            def make(typed: bool) -> int:
+                return map_create(int(spec.type), spec.key_size, spec.value_size, max_entries,
+                                  map_flags=int(spec.flags), name=(spec.name or "")[:15],
+                                  inner_map_fd=inner_fd,
+                                  btf_fd=btf_fd if typed else 0,
+                                  btf_key_type_id=key_id if typed else 0,
+                                  btf_value_type_id=value_id if typed else 0,
+                                  map_extra=getattr(spec, "map_extra", 0)).detach()
+            try:
+                fd = make(bool(value_id))
+            except KernelError as e:
+                if not value_id or e.errno != _errno.EINVAL:
+                    raise
+                fd = make(False)  # as libbpf retries a map its BTF does not fit
         except KernelError as e:
             raise OracleError(e.errno, f"cannot create map {spec!r}: {e}") from None
         finally:
@@ -462,18 +492,21 @@ class KernelOracle:
             raise OracleError(e.errno, f"cannot fill map {spec!r}: {e}") from None
         return fd
 
-    def _map_fds(self, maps: Sequence[Any]) -> tuple[list[int], list[int]]:
-        """(fds in case order, fds to close after the load)."""
+    def _map_fds(self, maps: Sequence[Any], btf: bytes | None = None
+                 ) -> tuple[list[int], list[int]]:
+        """(fds in case order, fds to close after the load); with `btf`, typed maps
+        are created with it."""
         fds, fresh = [], []
         for spec in maps:
+            btf_fd = self._btf(btf) if btf and any(btf_type_ids(spec)) else 0
             if int(spec.type) in _UNSHARED:
-                fd = self._create(spec)
+                fd = self._create(spec, btf_fd)
                 fresh.append(fd)
             else:
-                key = _map_key(spec)
+                key = _map_key(spec) + ((btf, btf_type_ids(spec)) if btf_fd else ())
                 known = self._maps.get(key)
                 if known is None:
-                    known = self._maps[key] = self._create(spec)
+                    known = self._maps[key] = self._create(spec, btf_fd)
                 fd = known
             fds.append(fd)
         return fds, fresh
@@ -490,7 +523,7 @@ class KernelOracle:
         capset = parse_caps(caps) if not isinstance(caps, frozenset) else caps
         if len(maps) > 250:
             raise ValueError(f"{len(maps)} maps: the oracle passes at most 250 to the kernel")
-        fds, fresh = self._map_fds(maps)
+        fds, fresh = self._map_fds(maps, btf)
         req = {"code": code, "prog_type": int(prog_type),
                "expected_attach_type": int(expected_attach_type or 0),
                "license": license, "log_level": log_level, "btf": btf,

@@ -126,6 +126,20 @@ def map_lookup_percpu_elem(ctx: CallContext, r1: int, r2: int, r3: int, *_: int)
 
 # --- ring buffers ---------------------------------------------------------------------------
 
+def spin_lock(ctx: CallContext, r1: int, *_: int) -> int:
+    """bpf_spin_lock: a VM run is the only one touching its maps, so taking the lock is
+    checking that the lock word is there (4 writable bytes); the verifier has checked
+    that it is the value's `struct bpf_spin_lock` and that it is released."""
+    ctx.memory.write(r1, ctx.memory.read(r1, 4, ctx.pc), ctx.pc)
+    return 0
+
+
+def spin_unlock(ctx: CallContext, r1: int, *_: int) -> int:
+    """bpf_spin_unlock: as spin_lock."""
+    ctx.memory.write(r1, ctx.memory.read(r1, 4, ctx.pc), ctx.pc)
+    return 0
+
+
 def _ringbuf(ctx: CallContext, r1: int, what: str) -> RingBufMap:
     m = _map(ctx, r1, what)
     if not isinstance(m, RingBufMap):
@@ -275,6 +289,8 @@ _PLAIN: dict[str, HelperFn] = {
     "ringbuf_discard": ringbuf_discard,
     "ringbuf_query": ringbuf_query,
     "perf_event_output": perf_event_output,
+    "spin_lock": spin_lock,
+    "spin_unlock": spin_unlock,
 }
 _FRAME: dict[str, FrameHelperFn] = {
     "for_each_map_elem": for_each_map_elem,

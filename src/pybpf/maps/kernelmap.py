@@ -12,7 +12,8 @@ from typing import Any, Iterator
 from ..kernel import KernelError, abi
 from ..kernel import Map as _KMap
 from ..kernel.fd import FD, Owner, fd_of
-from ..kernel.maps import (map_create, map_delete_elem, map_freeze, map_get_next_key,
+from ..kernel.maps import (NO_BTF_TYPES, btf_type_ids, map_create,  # noqa: F401 - API
+                           map_delete_elem, map_freeze, map_get_next_key,
                            map_lookup_and_delete_elem, map_lookup_elem, map_update_elem)
 from ..kernel.syscall import bpf
 from ..uapi import BpfCmd, MapType
@@ -225,27 +226,6 @@ class KernelMap(Map):
         self._mmaps += [cons, prod]
         pv = memoryview(prod)
         return memoryview(cons), pv[:ps], pv[ps:], self.fd
-
-
-# map types whose BTF key/value types libbpf never passes (their values are fds, stack
-# traces, or have no key); the kernel refuses or ignores them
-NO_BTF_TYPES = frozenset({MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY,
-                          MapType.STACK_TRACE, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS,
-                          MapType.DEVMAP, MapType.DEVMAP_HASH, MapType.CPUMAP,
-                          MapType.XSKMAP, MapType.SOCKMAP, MapType.SOCKHASH, MapType.QUEUE,
-                          MapType.STACK, MapType.ARENA, MapType.STRUCT_OPS})
-
-
-def btf_type_ids(spec: MapSpec) -> tuple[int, int]:
-    """(btf_key_type_id, btf_value_type_id) BPF_MAP_CREATE gets for `spec`: its
-    key_type and value_type when they are BTF type ids (a key may be 0, as for data
-    sections), (0, 0) without a value type or for types libbpf creates without BTF."""
-    def type_id(t: Any) -> int:
-        return t if isinstance(t, int) and not isinstance(t, bool) and 0 < t < 1 << 31 else 0
-    value_id = type_id(spec.value_type)
-    if not value_id or spec.type_id in NO_BTF_TYPES:
-        return 0, 0
-    return type_id(spec.key_type), value_id
 
 
 def open_pinned_kernel_map(path: str) -> KernelMap:

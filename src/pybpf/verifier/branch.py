@@ -424,7 +424,11 @@ def mark_ptr_or_null_regs(st: VState, regno: int, is_null: bool, v: Any) -> None
                 r.assign(scalar_const(0))
             else:
                 r.maybe_null = False
-                r.id = 0
+                # the id stays on a value that holds a bpf_spin_lock: its unlock must
+                # name the same value (reg_may_point_to_spin_lock)
+                if not (r.type is RegType.MAP_VALUE and
+                        v.map_fields(r.map).has("bpf_spin_lock")):
+                    r.id = 0
 
 
 def find_good_pkt_pointers(st: VState, d: Reg, t: RegType, right_open: bool) -> None:

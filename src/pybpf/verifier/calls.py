@@ -19,6 +19,7 @@ from ..helper_protos import (
 )
 from ..isa import BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL, Instruction
 from .btffunc import GlobalArg, GlobalFunc, changes_pkt_data, global_funcs
+from .locks import BPF_FUNC_SPIN_LOCK, check_call_while_locked, process_spin_lock
 from .reg import Reg, RegType, bounds_sync, mark_unknown, pointer, scalar_unknown
 from .state import Frame, RefState, Slot
 
@@ -80,6 +81,7 @@ class CallsMixin:
                 self.fail("BPF_CALL uses reserved fields")
             return self.check_func_call(insn, idx)
         if insn.src == BPF_PSEUDO_KFUNC_CALL:
+            check_call_while_locked(self, insn)
             from .kfunc import kernel_btf, kfunc_unsupported
             if insn.imm == 0 and kernel_btf() is not None:
                 self.fail("invalid kernel function call not eliminated in verifier pass")
@@ -88,6 +90,7 @@ class CallsMixin:
             raise kfunc_unsupported(insn)
         if insn.off or insn.dst or insn.src:
             self.fail("BPF_CALL uses reserved fields")
+        check_call_while_locked(self, insn)
         return self.check_helper_call(insn, idx)
 
     # -- BPF-to-BPF -------------------------------------------------------------------------
@@ -133,6 +136,9 @@ class CallsMixin:
         """check_func_call of a global function: the caller's arguments are checked
         against the prototype (btf_check_subprog_call); the function is verified later
         on its own, and here returns an unknown scalar."""
+        if self.st.lock is not None:
+            self.fail("global function calls are not allowed while holding a lock,",
+                      "use static function instead")
         if gf.error is not None:
             self.fail(gf.error, f"Caller passes invalid args into func#{k} ('{gf.name}')")
         regs = self.regs()
@@ -482,6 +488,8 @@ class CallsMixin:
                 self.fail(f"R{regno} does not point to a readonly map'")
         elif at is ArgType.ARG_PTR_TO_STACK:
             pass
+        elif at is ArgType.ARG_PTR_TO_SPIN_LOCK:
+            process_spin_lock(self, regno, reg, fn.id == BPF_FUNC_SPIN_LOCK)
 
     def const_map_key(self, reg: Reg, key_size: int) -> int:
         """get_constant_map_key: the key's value when it is a constant on the stack (all
@@ -581,7 +589,7 @@ class CallsMixin:
             return
         if t is RegType.MAP_VALUE:
             self.check_map_access_type(regno, reg, reg.off, size, write)
-            self.check_mem_region(regno, reg, reg.off, size, reg.map.value_size, zero_ok)
+            self.check_map_access(regno, reg, reg.off, size, zero_ok)
             return
         if t is RegType.MEM:
             if reg.rdonly and write:

@@ -22,6 +22,8 @@ from .cfgcheck import CfgError, analyse
 from .consts import (_RESERVED, ALU_NAMES, BPF_MAX_VAR_OFF, COMPLEXITY_LIMIT_INSNS,
                      COMPLEXITY_LIMIT_JMP_SEQ)
 from .log import SourceLines, alignment, frame_str, insn_text
+from .locks import check_map_prog_compat, check_not_locked
+from . import sanitize
 from .mem import MemMixin
 from .progrules import (_type_name, license_is_gpl_compatible, prog_type_capability, return_range,
                         unwind_path)
@@ -67,6 +69,8 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         self.sys_admin = c["sys_admin"]
         self.allow_ptr_leaks = self.perfmon
         self.bypass_spec_v1 = self.perfmon
+        self.alu_aux: dict[int, tuple[int, int]] = {}  # sanitize.py, per insn
+        self.explore_alu_limits = False
         self.allow_uninit_stack = self.perfmon
         self.gpl = license_is_gpl_compatible(license)
         self.log_level = log_level
@@ -363,6 +367,9 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
             if t not in (RegType.STACK, RegType.MAP_VALUE):
                 self.fail(f"R{preg} has pointer with unsupported alu operation, pointer "
                           "arithmetic with it prohibited for !root")
+            san = sanitize.begin(self, op, dst, ptr, off_reg, d is ptr)
+        else:
+            san = None
         res = ptr.copy()
         mark32_unbounded(res)
         if op == BPF_ADD:
@@ -407,6 +414,8 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         d.assign(res)
         if not self.bypass_spec_v1:
             self._sanitize_check_bounds(dst, d)
+        if san is not None:
+            sanitize.commit(self, self.st.insn_idx, op, dst, d, san)
 
     def _check_sane_offset(self, reg: Reg, ptr: Reg) -> None:
         known = reg.var_off.is_const()
@@ -435,7 +444,7 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
                           f"prohibited for !root; off={off}")
         elif d.type is RegType.MAP_VALUE:
             try:
-                self.check_mem_region(regno, d, d.off, 1, d.map.value_size, False)
+                self.check_map_access(regno, d, d.off, 1, False)
             except Refusal as e:
                 raise Refusal(*e.lines, f"R{regno} pointer arithmetic of map value goes out "
                               "of range, prohibited for !root") from None
@@ -454,6 +463,7 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         return el
 
     def run(self) -> None:
+        self.check_maps_of_program()
         self.prog = analyse(self.insns, self.bpf_capable, self.gpl)
         if self.func_info is None and any(
                 i is not None and i.opcode == 0x18 and i.src == 4 for i in self.prog.slots):
@@ -481,6 +491,13 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         self.check_global_subprogs()  # calls.py: global functions, each on its own
         check_max_stack_depth(self.slots, self.prog.subprogs, self.subprog_stack_depth,
                               self.prog_type)
+
+    def check_maps_of_program(self) -> None:
+        """resolve_pseudo_ldimm64's check_map_prog_compatibility, at each map lddw in
+        order, before the walk."""
+        for insn in self.insns:
+            if insn.opcode == 0x18 and insn.src in (1, 2, 5, 6) and insn.imm in self.maps:
+                check_map_prog_compat(self, self.maps[insn.imm])
 
     def do_check(self) -> None:
         do_print_state = False
@@ -631,6 +648,7 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         st = self.st
         if st.curframe == 0 or st.cur.callback is None:
             if st.curframe == 0:
+                check_not_locked(self, "BPF_EXIT instruction in main prog")
                 self.check_reference_leak("BPF_EXIT instruction in main prog")
         if st.curframe:
             if st.cur.callback is None:

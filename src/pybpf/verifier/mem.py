@@ -44,6 +44,7 @@ from .reg import (
     scalar_const,
     scalar_unknown,
 )
+from .locks import check_not_locked
 from .state import Slot
 
 BPF_MAX_VAR_OFF = 1 << 29
@@ -59,6 +60,7 @@ _PKT_TYPES_RO = {ProgType.LWT_IN, ProgType.LWT_OUT, ProgType.LWT_SEG6LOCAL,
 
 def _tn(r: Reg) -> str:
     return f"({r.var_off.value:#x}; {r.var_off.mask:#x})"
+
 
 
 class MemMixin:
@@ -83,6 +85,23 @@ class MemMixin:
         self.pkt_write_ok = pt in _PKT_TYPES_RW
         if not self.bpf_capable and pt not in (ProgType.SOCKET_FILTER, ProgType.CGROUP_SKB):
             self.fail_load_perm = True
+
+    # -- map values' special fields (mapfields.py) ------------------------------------------
+    def map_fields(self, m: Any) -> Any:
+        cache = self.__dict__.get("_fields")
+        if cache is None:
+            from .mapfields import FieldCache
+            cache = self.__dict__["_fields"] = FieldCache(self.btf)
+        return cache.of(m)
+
+    def check_map_access(self, regno: int, reg: Reg, off: int, size: int,
+                         zero_ok: bool) -> None:
+        """check_map_access: within the value, and over none of its special fields."""
+        self.check_mem_region(regno, reg, off, size, reg.map.value_size, zero_ok)
+        fields = self.map_fields(reg.map).fields
+        for f in fields:
+            if reg.smin + off < f.off + f.size and f.off < reg.umax + off + size:
+                self.fail(f"{f.name} cannot be accessed directly by load/store")
 
     # -- lddw -----------------------------------------------------------------------------
     def map_for(self, imm: int) -> Any:
@@ -132,6 +151,7 @@ class MemMixin:
                 insn.off or (insn.mode == BPF_ABS and insn.src):
             self.fail("BPF_LD_[ABS|IND] uses reserved fields")
         r6 = self.check_reg_src(6)
+        check_not_locked(self, "BPF_LD_[ABS|IND]")
         if self.st.refs:
             self.fail("BPF_LD_[ABS|IND] cannot be mixed with socket references")
         if self.st.curframe:
@@ -230,7 +250,7 @@ class MemMixin:
             if val is not None and self.is_pointer_value(val):
                 self.fail(f"R{value_regno} leaks addr into map")
             self.check_map_access_type(regno, reg, off, size, write)
-            self.check_mem_region(regno, reg, off, size, reg.map.value_size, False)
+            self.check_map_access(regno, reg, off, size, False)
             if not write and value_regno >= 0:
                 regs[value_regno].assign(self.map_direct_read(reg, off, size))
         elif t is RegType.MAP_KEY and not reg.maybe_null:

@@ -85,12 +85,14 @@ class PruneMixin:
                 # a state of the path being explored: a loop; equal means no progress
                 if idx in self.may_goto_insns and \
                         cp.state.may_goto_depth != cur.may_goto_depth and \
-                        states_equal(cp.state, cur, False, self.allow_uninit_stack):
+                        states_equal(cp.state, cur, False, self.allow_uninit_stack,
+                                     strict_scalars=self.explore_alu_limits):
                     cp.hit += 1
                     self.loop_hit(cp)
                     return True
                 if idx in self.callback_calls:
-                    if states_equal(cp.state, cur, False, self.allow_uninit_stack):
+                    if states_equal(cp.state, cur, False, self.allow_uninit_stack,
+                                    strict_scalars=self.explore_alu_limits):
                         cp.hit += 1
                         self.loop_hit(cp)
                         return True
@@ -108,7 +110,8 @@ class PruneMixin:
                 if not (cp.state.speculative and not cur.speculative) and \
                         states_equal(cp.state, cur, False, self.allow_uninit_stack, live,
                                      imprecise_ok=self.bpf_capable and
-                                     not (self.backedges and self.incomplete_marks(cp))):
+                                     not (self.backedges and self.incomplete_marks(cp)),
+                                     strict_scalars=self.explore_alu_limits):
                     cp.hit += 1
                     self.record_arrival(idx)
                     propagate_precision(self, cp.state, cur)

@@ -111,7 +111,7 @@ class VState:
     """bpf_verifier_state: the frames of the call chain and the acquired references."""
 
     __slots__ = ("frames", "refs", "parent", "insn_idx", "prev_insn_idx", "path",
-                 "log_pos", "may_goto_depth", "last_lock", "callback_depth", "speculative",
+                 "log_pos", "may_goto_depth", "lock", "callback_depth", "speculative",
                  "first_insn_idx", "last_insn_idx", "hist")
 
     def __init__(self) -> None:
@@ -123,6 +123,7 @@ class VState:
         self.path: Any = None  # (insn, taken, previous) cells, newest first
         self.log_pos = 0
         self.may_goto_depth = 0
+        self.lock: tuple[int, Any] | None = None  # the held bpf_spin_lock (locks.py)
         self.callback_depth = 0
         self.speculative = False
         # the path since the last checkpoint, for precision backtracking (precision.py)
@@ -148,6 +149,7 @@ class VState:
         s.path = self.path
         s.log_pos = self.log_pos
         s.may_goto_depth = self.may_goto_depth
+        s.lock = self.lock
         s.callback_depth = self.callback_depth
         s.speculative = self.speculative
         s.first_insn_idx = self.first_insn_idx
@@ -235,9 +237,11 @@ _MEMLIKE = frozenset({RegType.MAP_VALUE, RegType.MEM, RegType.MAP_KEY})
 _PKT = frozenset({RegType.PACKET, RegType.PACKET_META})
 
 
-def regsafe(o: Reg, c: Reg, idmap: IdMap, exact: bool, imprecise_ok: bool = False) -> bool:
+def regsafe(o: Reg, c: Reg, idmap: IdMap, exact: bool, imprecise_ok: bool = False,
+            strict_scalars: bool = False) -> bool:
     """`imprecise_ok` (NOT_EXACT with precision tracking): an explored state's scalar
-    that no later check needed exactly (not precise) matches any scalar."""
+    that no later check needed exactly (not precise) matches any scalar.
+    `strict_scalars` (explore_alu_limits, sanitize.py): scalars must be equal."""
     t = o.type
     if t is _NOT_INIT:
         return not exact or c.type is _NOT_INIT
@@ -246,6 +250,11 @@ def regsafe(o: Reg, c: Reg, idmap: IdMap, exact: bool, imprecise_ok: bool = Fals
     if t is not c.type:
         return False
     if t is _SCALAR:
+        if strict_scalars:
+            return o.var_off == c.var_off and o.smin == c.smin and o.smax == c.smax and \
+                o.umin == c.umin and o.umax == c.umax and o.s32_min == c.s32_min and \
+                o.s32_max == c.s32_max and o.u32_min == c.u32_min and \
+                o.u32_max == c.u32_max and idmap.check_scalar(o.id, c.id)
         if imprecise_ok and not o.precise:
             return True
         if (o.id & _ADD_CONST) != (c.id & _ADD_CONST) or \
@@ -285,7 +294,7 @@ def _stack_reg(f: Frame, spi: int) -> Reg | None:
 
 
 def stacksafe(o: Frame, c: Frame, idmap: IdMap, exact: bool, allow_uninit: bool,
-              imprecise_ok: bool = False) -> bool:
+              imprecise_ok: bool = False, strict_scalars: bool = False) -> bool:
     """stacksafe, a slot at a time: identical slots without a spill are equal at once;
     the others byte by byte as the kernel."""
     ost, cst = o.stack, c.stack
@@ -302,14 +311,15 @@ def stacksafe(o: Frame, c: Frame, idmap: IdMap, exact: bool, allow_uninit: bool,
         if ob == cb and Slot.SPILL not in ob:
             continue
         if not _slot_safe(o, c, base, ob, cb, base < ca, idmap, exact, allow_uninit,
-                          imprecise_ok):
+                          imprecise_ok, strict_scalars):
             return False
     return True
 
 
 def _slot_safe(o: Frame, c: Frame, base: int, ob: "bytes | bytearray",
                cb: "bytes | bytearray", in_cur: bool,
-               idmap: IdMap, exact: bool, allow_uninit: bool, imprecise_ok: bool) -> bool:
+               idmap: IdMap, exact: bool, allow_uninit: bool, imprecise_ok: bool,
+               strict_scalars: bool = False) -> bool:
     spi = base // 8
     for j in range(8):
         ok, ck = ob[j], cb[j]
@@ -322,19 +332,21 @@ def _slot_safe(o: Frame, c: Frame, base: int, ob: "bytes | bytearray",
         if j == 0:
             orr, crr = _stack_reg(o, spi), _stack_reg(c, spi)
             if orr is not None and crr is not None:
-                return regsafe(orr, crr, idmap, exact, imprecise_ok)
+                return regsafe(orr, crr, idmap, exact, imprecise_ok, strict_scalars)
         if ok == Slot.MISC and ck == Slot.ZERO:
             continue
         if ok != ck:
             return False
         if j == 7 and ok == Slot.SPILL:
-            if not regsafe(o.spills[spi], c.spills[spi], idmap, exact, imprecise_ok):
+            if not regsafe(o.spills[spi], c.spills[spi], idmap, exact, imprecise_ok,
+                           strict_scalars):
                 return False
     return True
 
 
 def states_equal(old: VState, cur: VState, exact: bool, allow_uninit: bool,
-                 live: "list[int] | None" = None, imprecise_ok: bool = False) -> bool:
+                 live: "list[int] | None" = None, imprecise_ok: bool = False,
+                 strict_scalars: bool = False) -> bool:
     """`exact`: EXACT (loop detection); else RANGE_WITHIN, or NOT_EXACT when
     `imprecise_ok` (imprecise scalars of `old` match anything)."""
     if len(old.frames) != len(cur.frames):
@@ -345,6 +357,10 @@ def states_equal(old: VState, cur: VState, exact: bool, allow_uninit: bool,
     for a, b in zip(old.refs, cur.refs):
         if not idmap.check(a.id, b.id):
             return False
+    if old.lock != cur.lock and (old.lock is None or cur.lock is None or
+                                 old.lock[1] is not cur.lock[1] or
+                                 not idmap.check(old.lock[0], cur.lock[0])):
+        return False
     for k, (fo, fc) in enumerate(zip(old.frames, cur.frames)):
         if fo.callsite != fc.callsite:
             return False
@@ -352,9 +368,10 @@ def states_equal(old: VState, cur: VState, exact: bool, allow_uninit: bool,
         for i in range(11):
             if not (mask >> i) & 1 and not exact:
                 continue
-            if not regsafe(fo.regs[i], fc.regs[i], idmap, exact, imprecise_ok):
+            if not regsafe(fo.regs[i], fc.regs[i], idmap, exact, imprecise_ok,
+                           strict_scalars):
                 return False
-        if not stacksafe(fo, fc, idmap, exact, allow_uninit, imprecise_ok):
+        if not stacksafe(fo, fc, idmap, exact, allow_uninit, imprecise_ok, strict_scalars):
             return False
     return True
 

@@ -55,9 +55,18 @@ def object_files(roots: "Iterable[str | Path] | None" = None) -> list[Path]:
     return out
 
 
-def _clean_map(spec: MapSpec) -> MapSpec:
-    """The map as a case carries it: no pinning, no BTF references."""
+def _type_id(t: Any) -> int | None:
+    return t if isinstance(t, int) and not isinstance(t, bool) and t > 0 else None
+
+
+def _clean_map(spec: MapSpec, typed: bool = False) -> MapSpec:
+    """The map as a case carries it: no pinning; its BTF key and value type ids only
+    when the case carries the object's BTF (`typed`), so both verifiers know the
+    value's special fields (a bpf_spin_lock, a bpf_timer)."""
     inner = _clean_map(spec.inner) if spec.inner is not None else None
+    if typed:
+        return replace(spec, pinning=0, key_type=_type_id(spec.key_type),
+                       value_type=_type_id(spec.value_type), inner=inner)
     return replace(spec, pinning=0, key_type=None, value_type=None, inner=inner)
 
 
@@ -99,10 +108,10 @@ def program_case(spec: Any, name: str, *, cache: dict[str, Any] | None = None,
         if m == ".kconfig":
             from ...objects.kconfig import kconfig_value
             mspec = mspec.with_(contents=[(b"\0\0\0\0", kconfig_value(spec))])
-        maps.append(_clean_map(mspec))
+        maps.append(_clean_map(mspec, typed=spec.btf is not None))
     btf: Any = None
     finfo: tuple[tuple[int, int], ...] = ()
-    if pspec.func_info and spec.btf is not None:
+    if spec.btf is not None:  # global functions' prototypes, typed maps' values
         from ...btf import encode, sanitize_for_kernel
         sizes = {sec: size for sec, _, size in spec.sections}
         btf = encode(sanitize_for_kernel(spec.btf, sizes, spec.symbol_offsets).btf)
