@@ -48,6 +48,8 @@ EXPECT: dict[str, "str | None | tuple[str | None, str | None]"] = {
     "static_call_locked": None,
     "ok_unlock_in_static": None,
     "sockfilter_lock": "socket filter progs cannot use bpf_spin_lock yet",
+    # the argument check comes first: a 24-byte memory argument covers the lock
+    "bad_global_call_locked": _DIRECT,
 }
 
 

@@ -136,21 +136,26 @@ class CallsMixin:
         """check_func_call of a global function: the caller's arguments are checked
         against the prototype (btf_check_subprog_call); the function is verified later
         on its own, and here returns an unknown scalar."""
-        if self.st.lock is not None:
-            self.fail("global function calls are not allowed while holding a lock,",
-                      "use static function instead")
-        if gf.error is not None:
-            self.fail(gf.error, f"Caller passes invalid args into func#{k} ('{gf.name}')")
+        # btf_check_subprog_call first (its lines are printed), then a held lock, then
+        # the arguments' verdict
+        from .refusal import Refusal
         regs = self.regs()
-        try:
-            for i, arg in enumerate(gf.args):
-                self.check_global_arg(i, i + 1, regs[i + 1], arg)
-        except Exception as e:
-            from .refusal import Refusal
-            if isinstance(e, Refusal) and not isinstance(e, _unsupported()):
-                e.lines = (*e.lines, f"Caller passes invalid args into func#{k} "
-                                     f"('{gf.name}')")
-            raise
+        bad: tuple[str, ...] = ()
+        if gf.error is not None:
+            bad = (gf.error,)
+        else:
+            try:
+                for i, arg in enumerate(gf.args):
+                    self.check_global_arg(i, i + 1, regs[i + 1], arg)
+            except Refusal as e:
+                if isinstance(e, _unsupported()):
+                    raise
+                bad = tuple(e.lines)
+        if self.st.lock is not None:
+            self.fail(*bad, "global function calls are not allowed while holding a lock,",
+                      "use static function instead")
+        if bad:
+            self.fail(*bad, f"Caller passes invalid args into func#{k} ('{gf.name}')")
         if self.log_level:
             self.verbose(f"Func#{k} ('{gf.name}') is global and assumed valid.\n")
             self.line_pending = False

@@ -291,4 +291,25 @@ int sockfilter_lock(struct __sk_buff *skb)
 	return 0;
 }
 
+
+
+__attribute__((noinline)) int global_bump(struct counter *c)
+{
+	if (c)
+		c->count++;
+	return 0;
+}
+
+SEC("tc")
+int bad_global_call_locked(struct __sk_buff *skb)
+{
+	struct counter *c = get(0);
+
+	if (!c)
+		return 0;
+	bpf_spin_lock(&c->lock);
+	global_bump(c);
+	bpf_spin_unlock(&c->lock);
+	return 0;
+}
 char LICENSE[] SEC("license") = "GPL";
