@@ -4,10 +4,10 @@ backend (pybpf.kernel)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .. import isa
-from ..backend import Capabilities, LoadedProgram, TestRunResult
+from ..backend import Capabilities, LoadedProgram, TestRunResult, test_run_result
 from ..errors import PyBPFError
 from ..isa import Instruction
 
@@ -82,7 +82,8 @@ class VMBackend:
                                      netns=world.get("netns"))
             return TestRunResult(res.retval, res.data_out, res.ctx_out, res.duration)
 
-        return LoadedProgram(vm, run, netns=world, verifier_log=log)
+        return LoadedProgram(vm, run, netns=world, verifier_log=log,
+                             packet=_packet_run(vm, pspec, world))
 
     def resolve_ksym(self, pspec: "ProgramSpec", ext: Any, insn: Instruction,
                      warnings: list[str]) -> Instruction:
@@ -169,6 +170,33 @@ class VMPerf:
 
 
 VM_BACKEND = VMBackend()
+
+
+def _packet_run(vm: Any, pspec: "ProgramSpec", world: dict[str, Any]
+                ) -> "Callable[[bytes], TestRunResult | None] | None":
+    """test_run(data) of a plain packet the short way (an XDP program's reused page,
+    xdp_buff and context: pybpf.progtypes.xdp.quick_runner, made at the first run),
+    None where the general path must run: another network namespace set (set_netns),
+    a run inside a run, a packet too short or too long for it, devmap and cpumap
+    programs. None for other program types."""
+    from ..uapi import ProgType
+    if pspec.type != ProgType.XDP:
+        return None
+    quick: "Callable[[bytes], tuple[int, bytes, int] | None] | None" = None
+    attach_type = pspec.expected_attach_type
+
+    def packet(data: bytes) -> TestRunResult | None:
+        nonlocal quick
+        if world.get("netns") is not None:
+            return None
+        if quick is None:
+            from ..progtypes.xdp import quick_runner
+            quick = quick_runner(vm, attach_type)
+            if quick is None:
+                return None
+        res = quick(data)
+        return None if res is None else test_run_result(res[0], res[1], b"", res[2])
+    return packet
 
 
 def vm_helper_status(prog_types: list[dict[str, Any]]) -> list[dict[str, Any]]:
