@@ -182,7 +182,7 @@ def _packet_run(vm: Any, pspec: "ProgramSpec", world: dict[str, Any]
     from ..uapi import ProgType
     if pspec.type != ProgType.XDP:
         return None
-    quick: "Callable[[bytes], tuple[int, bytes, int] | None] | None" = None
+    quick: "Callable[..., TestRunResult | None] | None" = None
     attach_type = pspec.expected_attach_type
 
     def packet(data: bytes) -> TestRunResult | None:
@@ -191,11 +191,11 @@ def _packet_run(vm: Any, pspec: "ProgramSpec", world: dict[str, Any]
             return None
         if quick is None:
             from ..progtypes.xdp import quick_runner
-            quick = quick_runner(vm, attach_type)
-            if quick is None:
+            runner = quick_runner(vm, attach_type)
+            if runner is None:
                 return None
-        res = quick(data)
-        return None if res is None else test_run_result(res[0], res[1], b"", res[2])
+            quick = runner.quick  # the VM's runner for good (vm.run_cache keeps it)
+        return quick(data, test_run_result)
     return packet
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, TypeVar
 
 from ..net import route, sockets
 from ..net.netdev import LOOPBACK_IFINDEX, Devices
@@ -491,6 +491,7 @@ def _test_run_xdp(vm: VM, args: RunArgs, expected_attach_type: int,
 
 
 _ZERO_PAGE = bytes(PAGE_SIZE)
+_R = TypeVar("_R")
 _ZERO_MD = bytes(XDP_MD_SIZE)
 
 
@@ -589,11 +590,12 @@ class XdpRunner:
         linear = self._page[x.data_meta:x.data_end].tobytes()
         return linear + b"".join(x.frags) if x.frags else linear
 
-    def quick(self, data: bytes) -> tuple[int, bytes, int] | None:
+    def quick(self, data: bytes, make: "Callable[[int, bytes, bytes, int], _R]"
+              ) -> "_R | None":
         """test_run_xdp of a plain packet (no ctx_in, flags, repeat or size hints, in
         the default namespace) with nothing to validate but its length:
-        (retval, data_out, duration); None when the general path must run (a packet
-        of another length, a run inside a run)."""
+        make(retval, data_out, ctx_out, duration) (a TestRunResult); None when the
+        general path must run (a packet of another length, a run inside a run)."""
         n = len(data)
         if self.busy or not ETH_HLEN <= n <= self.max_linear:
             return None
@@ -620,23 +622,20 @@ class XdpRunner:
         out = self._page[x.data_meta:x.data_end].tobytes()
         if x.frags:
             out += b"".join(x.frags)
-        return r0 & 0xFFFF_FFFF, out, spent if spent < 0xFFFF_FFFF else 0xFFFF_FFFF
+        return make(r0 & 0xFFFF_FFFF, out, b"", spent if spent < 0xFFFF_FFFF else 0xFFFF_FFFF)
 
 
 _perf_counter_ns = time.perf_counter_ns
 
 
-def quick_runner(vm: VM, expected_attach_type: int
-                 ) -> "Callable[[bytes], tuple[int, bytes, int] | None] | None":
-    """The short way of test_run_xdp for repeated plain test runs of `vm` (see
-    XdpRunner.quick; the VM's runner, made now if it has none): a function of the
-    packet giving (retval, data_out, duration), or None where test_run_xdp must run.
-    None for the attach types that have no short way (devmap, cpumap) and while the
-    runner is in use (a run inside a run)."""
+def quick_runner(vm: VM, expected_attach_type: int) -> "XdpRunner | None":
+    """The runner whose `quick(data, make)` is the short way of test_run_xdp for
+    repeated plain test runs of `vm` (the VM's, made now if it has none); None for
+    the attach types that have no short way (devmap, cpumap) and while the runner is
+    in use (a run inside a run)."""
     if expected_attach_type in (AttachType.XDP_DEVMAP, AttachType.XDP_CPUMAP):
         return None
-    runner = XdpRunner.of(vm, expected_attach_type)
-    return runner.quick if runner is not None else None
+    return XdpRunner.of(vm, expected_attach_type)
 
 
 def quick_test_run(vm: VM, data_in: bytes, expected_attach_type: int) -> TestRunResult | None:
@@ -646,8 +645,7 @@ def quick_test_run(vm: VM, data_in: bytes, expected_attach_type: int) -> TestRun
     if expected_attach_type in (AttachType.XDP_DEVMAP, AttachType.XDP_CPUMAP):
         return None
     runner = XdpRunner.of(vm, expected_attach_type)
-    res = runner.quick(data_in) if runner is not None else None
-    return TestRunResult(*res[:2], b"", res[2]) if res is not None else None
+    return runner.quick(data_in, TestRunResult) if runner is not None else None
 
 
 def _run_live(vm: VM, x: XdpBuff, expected_attach_type: int, repeat: int) -> tuple[int, int]:
