@@ -66,26 +66,9 @@ def _run_capture(obj_path: Path, capture: Path, run: str, program: str | None
 
 
 def available_runs(kernel: bool = True, jit: bool = True) -> tuple[list[str], dict[str, str]]:
-    """The columns this machine can run (the interpreter always), and why the others
-    are skipped."""
-    runs = ["interp"]
-    skipped: dict[str, str] = {}
-    if jit:
-        from .errors import PyBPFError
-        try:
-            from .jit.engine import vm_class
-            vm_class("jit")
-            runs.append("jit")
-        except (PyBPFError, ImportError) as e:
-            skipped["jit"] = str(e)
-    if kernel:
-        from .kernel import available
-        ok, reason = available()
-        if ok:
-            runs.append("kernel")
-        else:
-            skipped["kernel"] = reason
-    return runs, skipped
+    """The columns this machine can run (pybpf.tools.runbench.available_runs)."""
+    from .tools.runbench import available_runs as runs
+    return runs(kernel, jit)
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
