@@ -120,3 +120,23 @@ def test_output_of_a_grown_packet() -> None:
         assert runner.run(pkt) == abi.XDP_PASS
         assert len(runner.output()) == 80 and runner.output()[16:] == pkt
         assert runner.output() == prog_test_run(p, pkt).data_out
+
+
+def test_no_data_passes_no_buffers() -> None:
+    """A run of no bytes passes no data buffers, as prog_test_run does (the kernel's
+    answer is then its own), and the buffers are back for the next packet."""
+    with prog_load(ProgType.XDP, xdp_len_verdict(), name="nodata") as p:
+        for keep in (True, False):
+            runner = PacketTestRun(p, keep_output=keep)
+            with pytest.raises(KernelTestRunError) as empty:
+                runner.run(b"")
+            with pytest.raises(KernelTestRunError) as also:
+                prog_test_run(p, None)
+            assert empty.value.errno == also.value.errno == errno.EINVAL
+            assert runner.attr.data_in and bool(runner.attr.data_out) == keep
+            assert runner.run(bytes(64)) == 0
+            assert runner.output() == (prog_test_run(p, bytes(64)).data_out if keep else b"")
+            counts: dict[int, int] = {}
+            refused: list[KernelTestRunError] = []
+            assert runner.count([b"", bytes(64), b"", bytes(65)], counts, refused.append) == 4
+            assert counts == {0: 1, 1: 1} and [e.errno for e in refused] == [errno.EINVAL] * 2
