@@ -86,8 +86,10 @@ class Program(ProgramAttach):
         packet = self._packet
         if packet is not None and ctx_in is None and repeat == 1 and not flags and \
                 data_size_out is None and ctx_size_out is None and \
-                type(data_in) is bytes and self._runner is self._base_runner:
-            res = packet(data_in)  # a plain packet: the backend's short way
+                type(data_in) is bytes and self._runner is self._base_runner and \
+                self._world.get("netns") is None:
+            # a plain packet in the default surroundings: the backend's short way
+            res = packet(data_in)
             if res is not None:
                 return res
         return self._runner(data_in=data_in, ctx_in=ctx_in, repeat=repeat,

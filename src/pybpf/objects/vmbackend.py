@@ -4,6 +4,7 @@ backend (pybpf.kernel)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .. import isa
@@ -83,7 +84,7 @@ class VMBackend:
             return TestRunResult(res.retval, res.data_out, res.ctx_out, res.duration)
 
         return LoadedProgram(vm, run, netns=world, verifier_log=log,
-                             packet=_packet_run(vm, pspec, world))
+                             packet=_packet_run(vm, pspec))
 
     def resolve_ksym(self, pspec: "ProgramSpec", ext: Any, insn: Instruction,
                      warnings: list[str]) -> Instruction:
@@ -172,31 +173,18 @@ class VMPerf:
 VM_BACKEND = VMBackend()
 
 
-def _packet_run(vm: Any, pspec: "ProgramSpec", world: dict[str, Any]
-                ) -> "Callable[[bytes], TestRunResult | None] | None":
-    """test_run(data) of a plain packet the short way (an XDP program's reused page,
-    xdp_buff and context: pybpf.progtypes.xdp.quick_runner, made at the first run),
-    None where the general path must run: another network namespace set (set_netns),
-    a run inside a run, a packet too short or too long for it, devmap and cpumap
-    programs. None for other program types."""
+def _packet_run(vm: Any, pspec: "ProgramSpec") -> "Callable[[bytes], TestRunResult | None] | None":
+    """test_run(data) of a plain packet the short way: an XDP program's page, xdp_buff
+    and context made now and reused by every run (pybpf.progtypes.xdp.quick_runner;
+    it declines, with None, a packet too short or too long for it and a run inside a
+    run). None for devmap and cpumap programs and other program types. Program.test_run
+    takes it only in the default network namespace."""
     from ..uapi import ProgType
     if pspec.type != ProgType.XDP:
         return None
-    quick: "Callable[..., TestRunResult | None] | None" = None
-    attach_type = pspec.expected_attach_type
-
-    def packet(data: bytes) -> TestRunResult | None:
-        nonlocal quick
-        if world.get("netns") is not None:
-            return None
-        if quick is None:
-            from ..progtypes.xdp import quick_runner
-            runner = quick_runner(vm, attach_type)
-            if runner is None:
-                return None
-            quick = runner.quick  # the VM's runner for good (vm.run_cache keeps it)
-        return quick(data, test_run_result)
-    return packet
+    from ..progtypes.xdp import quick_runner
+    runner = quick_runner(vm, pspec.expected_attach_type)
+    return partial(runner.quick, make=test_run_result) if runner is not None else None
 
 
 def vm_helper_status(prog_types: list[dict[str, Any]]) -> list[dict[str, Any]]:
