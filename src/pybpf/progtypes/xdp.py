@@ -24,7 +24,7 @@ from ..vm import VM, CallContext, Memory
 from . import socklookup
 from .common import M32, context_of, destination, map_region, neg, read_mem, s32, write_mem
 from .contexts.xdp import XDP_MD_SIZE, XdpAction, xdp_spec
-from .ctx import ContextAccess, ContextSpec, CtxField
+from .ctx import ContextAccess, ContextSpec, CtxField, FieldKind
 from .errors import TestRunError
 from .runbase import (
     ETH_HLEN,
@@ -523,7 +523,10 @@ class XdpRunner:
                        "ingress_ifindex": LOOPBACK_IFINDEX, "rx_queue_index": 0,
                        "rxq_frag_size": PAGE_SIZE, "egress_ifindex": 0,
                        "meta_supported": True, "netns": self.default_netns}
-        self._md = self.access.memory
+        # xdp_md has no plain-memory field (every field is computed from the xdp_buff),
+        # so its backing bytes stay zero; quick clears them only for a table with one
+        self._md = self.access.memory if any(
+            f.kind is FieldKind.MEMORY for f in self.access.spec.fields) else None
 
     @staticmethod
     def of(vm: VM, expected_attach_type: int) -> "XdpRunner | None":
@@ -613,7 +616,8 @@ class XdpRunner:
             fields = x.__dict__
             fields.update(self._fresh)
             fields["data_end"] = end
-            self._md[:] = _ZERO_MD
+            if self._md is not None:
+                self._md[:] = _ZERO_MD
             t0 = _perf_counter_ns()
             r0 = self.bound(self.r1)[0]
             spent = _perf_counter_ns() - t0
