@@ -154,7 +154,9 @@ def run_batch(prog: Program, packets: Iterable[Any], *, capture_clock: bool = Fa
     timestamp) of a list or a stream, as BPF_PROG_TEST_RUN would each one; memory
     stays flat over a stream. On the VM the per-run state is made once (an XDP
     program's page, xdp_buff and context; its maps and stacks mounted), so a packet
-    costs little more than its instructions. `on_pass` receives each packet that
+    costs little more than its instructions; in the kernel one attr and buffer serve
+    every run (pybpf.kernel.packetrun), and with no frame asked for none is copied
+    back and the verdicts are counted in one loop. `on_pass` receives each packet that
     passes as the program left it (a Packet; to write --pcap-out as the run goes),
     `keep_frames` keeps their bytes in the result. With `capture_clock` (VM only)
     bpf_ktime_get_ns reads each packet's timestamp. `progress(done, total)` follows
