@@ -491,8 +491,8 @@ def _test_run_xdp(vm: VM, args: RunArgs, expected_attach_type: int,
 
 
 _ZERO_PAGE = bytes(PAGE_SIZE)
-_R = TypeVar("_R")
 _ZERO_MD = bytes(XDP_MD_SIZE)
+_R = TypeVar("_R")  # what XdpRunner.quick's caller makes of a result
 
 
 class XdpRunner:
