@@ -28,25 +28,43 @@ def test_repeated_capture_advances_in_time(tmp_path: Path) -> None:
 
 def test_report_on_the_vm() -> None:
     report = bench_pcap.pcap_report(sizes=(302, 400), kernel=False)
-    assert report["backends"] == ["vm"]
+    assert report["runs"][0] == "interp" and "kernel" not in report["runs"]
     assert [r["packets"] for r in report["rows"]] == [302, 400]
     for row in report["rows"]:
-        vm = row["vm"]
-        assert vm["packets"] == row["packets"]
-        assert sum(vm["verdicts"].values()) == row["packets"]
-        assert vm["packets_per_s"] > 0
-        assert row["kernel_over_vm"] is None
-    # the 302-packet run is the example capture itself: the README's verdicts
-    assert report["rows"][0]["vm"]["verdicts"] == {"XDP_PASS": 248, "XDP_DROP": 54}
-    assert "302" in bench_pcap.format_pcap(report)
+        for run in report["runs"]:
+            col = row[run]
+            assert col["packets"] == row["packets"]
+            assert sum(col["verdicts"].values()) == row["packets"]
+            assert col["packets_per_s"] > 0
+        assert row["kernel_over_interp"] is None and row["jit_over_kernel"] is None
+    # the 302-packet run is the example capture itself: the README's verdicts, on
+    # every engine
+    for run in report["runs"]:
+        assert report["rows"][0][run]["verdicts"] == {"XDP_PASS": 248, "XDP_DROP": 54}
+    text = bench_pcap.format_pcap(report)
+    assert "302" in text and "interp pkt/s" in text and "jit pkt/s" in text
+
+
+def test_jit_column_or_why_not() -> None:
+    """The JIT has a column wherever it loads; where it does not, the report says
+    why."""
+    runs, skipped = bench_pcap.available_runs(kernel=False)
+    try:
+        import llvmlite  # noqa: F401
+    except ImportError:
+        assert runs == ["interp"] and "jit" in skipped
+    else:
+        assert runs == ["interp", "jit"] and not skipped
+    assert bench_pcap.available_runs(kernel=False, jit=False) == (["interp"], {})
 
 
 @pytest.mark.kernel
 def test_report_against_the_kernel(capsys: pytest.CaptureFixture[str]) -> None:
     if not kernel_available():
         pytest.skip("needs the kernel")
-    assert main(["bench", "pcap", "--sizes", "302", "-j"]) == 0
+    assert main(["bench", "pcap", "--sizes", "302", "--no-jit", "-j"]) == 0
     report = json.loads(capsys.readouterr().out)
     row = report["rows"][0]
-    assert report["backends"] == ["vm", "kernel"]
-    assert row["kernel"]["packets"] == 302 and row["kernel_over_vm"] > 0
+    assert report["runs"] == ["interp", "kernel"]
+    assert row["kernel"]["packets"] == 302 and row["kernel_over_interp"] > 0
+    assert row["jit_over_interp"] is None

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .spec import ObjectSpec, ProgramSpec
 
 __all__ = ["BACKEND_NAMES", "Backend", "Capabilities", "LoadedProgram", "TestRunResult",
-           "get_backend"]
+           "get_backend", "test_run_result"]
 
 # name -> (module, attribute) of the implementation; imported on first use
 _IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
@@ -59,6 +59,23 @@ class TestRunResult:
     duration: int  # ns per run (mean over `repeat`)
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
+def test_run_result(retval: int, data_out: bytes, ctx_out: bytes,
+                    duration: int) -> TestRunResult:
+    """TestRunResult(retval, data_out, ctx_out, duration) made without the frozen
+    dataclass's field-by-field __init__ (a third of its cost), for runs a packet."""
+    res = _new(TestRunResult)
+    _set(res, "__dict__", {"retval": retval, "data_out": data_out, "ctx_out": ctx_out,
+                           "duration": duration})
+    return res
+
+
+test_run_result.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
 @dataclass
 class LoadedProgram:
     """A program a backend loaded: its `handle` (pybpf.kernel.Program or pybpf.vm.VM)
@@ -69,6 +86,14 @@ class LoadedProgram:
     attach_btf_id: int = 0
     verifier_log: str | None = None
     netns: dict[str, Any] | None = None  # the VM's test-run surroundings, set_netns
+    # test_run(data) with nothing else given, the short way: a TestRunResult, or None
+    # where the general `run` must take it (None: no short way)
+    packet: Callable[[bytes], TestRunResult | None] | None = None
+    # a runner of one packet after another for Program.run_batch: called with
+    # keep_output, it gives an object with run(data) -> retval, output() and
+    # count(packets, counts, on_error) (pybpf.kernel.packetrun.PacketTestRun); None
+    # where the backend has its own (the VM's, pybpf.progtypes.packet_runner)
+    packet_runner: Callable[[bool], Any] | None = None
 
 
 @runtime_checkable

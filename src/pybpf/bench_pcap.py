@@ -1,8 +1,9 @@
 """`pybpf bench pcap`: packets per second of the main job (an XDP firewall over a
-capture, `pybpf run FILE.o --pcap CAP`) on the VM interpreter and on the kernel backend
-(BPF_PROG_TEST_RUN per packet), for captures of 302, 10k and 100k packets, printed in
-one run with the ratio. The larger captures repeat the given one into a temporary file,
-each repetition later in time than the last (so time windows in the program advance)."""
+capture, `pybpf run FILE.o --pcap CAP`) on the VM's interpreter, the VM's JIT and the
+kernel backend (BPF_PROG_TEST_RUN per packet), for captures of 302, 10k and 100k
+packets, printed in one run with the ratios. The larger captures repeat the given one
+into a temporary file, each repetition later in time than the last (so time windows in
+the program advance)."""
 
 from __future__ import annotations
 
@@ -37,16 +38,22 @@ def repeated_capture(src: Path, count: int, dst: Path) -> int:
     return count
 
 
-def _run_capture(obj_path: Path, capture: Path, backend: str, program: str | None
+RUNS = ("interp", "jit", "kernel")
+"""The columns: the VM's interpreter, the VM's JIT, the kernel backend."""
+
+
+def _run_capture(obj_path: Path, capture: Path, run: str, program: str | None
                  ) -> dict[str, Any]:
-    """One run of the main job: a fresh object (empty maps) on `backend`, the capture
-    streamed through Program.run_batch; CPU seconds (user + system, the kernel's
-    test runs included) and the verdicts."""
+    """One run of the main job: a fresh object (empty maps) on the VM with engine
+    `run` ("interp" or "jit") or on the kernel ("kernel"), the capture streamed
+    through Program.run_batch; CPU seconds (user + system, the kernel's test runs
+    included; loading and compiling excluded) and the verdicts."""
     from . import load
     from .objects.runner import pick_program
     from .pcap import CaptureReader, EthernetFrames
     spec = load(str(obj_path))
-    with spec.instantiate(backend) as obj:
+    backend, engine = ("kernel", None) if run == "kernel" else ("vm", run)
+    with spec.instantiate(backend, engine=engine) as obj:
         prog = pick_program(obj, program)
         with CaptureReader(capture) as reader:
             t0 = time.process_time()
@@ -58,22 +65,26 @@ def _run_capture(obj_path: Path, capture: Path, backend: str, program: str | Non
             "verdicts": dict(res.verdicts.most_common())}
 
 
+def available_runs(kernel: bool = True, jit: bool = True) -> tuple[list[str], dict[str, str]]:
+    """The columns this machine can run (pybpf.tools.runbench.available_runs)."""
+    from .tools.runbench import available_runs as runs
+    return runs(kernel, jit)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
 def pcap_report(obj_path: Path = DEFAULT_OBJECT, capture: Path = DEFAULT_CAPTURE,
                 sizes: tuple[int, ...] = DEFAULT_SIZES, kernel: bool = True,
                 program: str | None = None,
-                progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                progress: Callable[[str], None] | None = None,
+                jit: bool = True) -> dict[str, Any]:
     """Packets per second of `obj_path`'s packet program over captures of each size,
-    on the VM interpreter and (when it is available) the kernel backend."""
+    on the VM's interpreter and JIT and on the kernel backend (those available), with
+    their ratios."""
     from .pcap import count_packets
-    backends = ["vm"]
-    skipped = None
-    if kernel:
-        from .kernel import available
-        ok, reason = available()
-        if ok:
-            backends.append("kernel")
-        else:
-            skipped = reason
+    runs, skipped = available_runs(kernel, jit)
     base = count_packets(capture)
     rows = []
     with tempfile.TemporaryDirectory(prefix="pybpf-bench-pcap-") as tmp:
@@ -83,37 +94,42 @@ def pcap_report(obj_path: Path = DEFAULT_OBJECT, capture: Path = DEFAULT_CAPTURE
                 path = Path(tmp) / f"{size}.pcap"
                 repeated_capture(capture, size, path)
             row: dict[str, Any] = {"packets": size}
-            for backend in backends:
-                row[backend] = _run_capture(obj_path, path, backend, program)
+            for run in runs:
+                row[run] = _run_capture(obj_path, path, run, program)
                 if progress is not None:
-                    progress(f"{size} on {backend}")
-            vm_rate = row["vm"]["packets_per_s"]
-            k_rate = row.get("kernel", {}).get("packets_per_s")
-            row["kernel_over_vm"] = k_rate / vm_rate if k_rate and vm_rate else None
+                    progress(f"{size} on {run}")
+            rate = {run: row.get(run, {}).get("packets_per_s") for run in RUNS}
+            row["jit_over_interp"] = _ratio(rate["jit"], rate["interp"])
+            row["kernel_over_interp"] = _ratio(rate["kernel"], rate["interp"])
+            row["jit_over_kernel"] = _ratio(rate["jit"], rate["kernel"])
             rows.append(row)
     return {"benchmark": "pcap", "object": str(obj_path), "capture": str(capture),
-            "backends": backends, "kernel_skipped": skipped, "rows": rows}
+            "runs": runs, "skipped": skipped, "rows": rows}
 
 
 def format_pcap(report: dict[str, Any]) -> str:
     lines = [f"{Path(report['object']).name} over {Path(report['capture']).name} "
-             "(repeated), CPU time"]
-    if report.get("kernel_skipped"):
-        lines.append(f"(kernel skipped: {report['kernel_skipped']})")
-    lines.append(f"{'packets':>8} {'VM pkt/s':>12} {'VM us/pkt':>10} {'kernel pkt/s':>13} "
-                 f"{'kernel us/pkt':>14} {'kernel/VM':>10}")
+             "(repeated), packets/s in CPU time (loading and compiling excluded)"]
+    for run, reason in report.get("skipped", {}).items():
+        lines.append(f"({run} skipped: {reason})")
+    lines.append(f"{'packets':>8} {'interp pkt/s':>13} {'jit pkt/s':>12} "
+                 f"{'kernel pkt/s':>13} {'jit/interp':>11} {'kernel/interp':>14} "
+                 f"{'jit/kernel':>11}")
+
+    def rate(r: dict[str, Any], run: str, width: int) -> str:
+        col = r.get(run)
+        if col is None or not col["packets_per_s"]:
+            return f"{'-':>{width}}"
+        return f"{col['packets_per_s']:>{width},.0f}"
+
+    def ratio(x: float | None, width: int) -> str:
+        return f"{'-':>{width}}" if x is None else f"{x:>{width - 1},.2f}x"
+
     for r in report["rows"]:
-        vm = r["vm"]
-        k = r.get("kernel")
-        vm_us = 1e6 / vm["packets_per_s"] if vm["packets_per_s"] else 0.0
-        cells = [f"{r['packets']:>8,}", f"{vm['packets_per_s'] or 0:>12,.0f}", f"{vm_us:>10.1f}"]
-        if k is None:
-            cells += [f"{'-':>13}", f"{'-':>14}", f"{'-':>10}"]
-        else:
-            k_us = 1e6 / k["packets_per_s"] if k["packets_per_s"] else 0.0
-            cells += [f"{k['packets_per_s'] or 0:>13,.0f}", f"{k_us:>14.1f}",
-                      f"{r['kernel_over_vm'] or 0:>9.1f}x"]
-        lines.append(" ".join(cells))
+        lines.append(" ".join([f"{r['packets']:>8,}", rate(r, "interp", 13), rate(r, "jit", 12),
+                               rate(r, "kernel", 13), ratio(r["jit_over_interp"], 11),
+                               ratio(r["kernel_over_interp"], 14),
+                               ratio(r["jit_over_kernel"], 11)]))
     return "\n".join(lines) + "\n"
 
 
@@ -130,11 +146,13 @@ def _positive(text: str) -> int:
 def cmd_bench_pcap(args: argparse.Namespace) -> int:
     from .tools.progress import progress
     sizes = tuple(args.sizes) if args.sizes else DEFAULT_SIZES
-    steps = len(sizes) * (1 if args.no_kernel else 2)
-    with progress(steps, unit="run", desc="bench pcap", as_json=args.json) as bar:
+    runs, _ = available_runs(not args.no_kernel, not args.no_jit)
+    with progress(len(sizes) * len(runs), unit="run", desc="bench pcap",
+                  as_json=args.json) as bar:
         done = (lambda what: bar.update()) if bar.enabled else None
         report = pcap_report(Path(args.object), Path(args.pcap), sizes,
-                             kernel=not args.no_kernel, program=args.program, progress=done)
+                             kernel=not args.no_kernel, program=args.program, progress=done,
+                             jit=not args.no_jit)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -146,8 +164,8 @@ def register(bsub: argparse._SubParsersAction, fn: Callable[[argparse.Namespace]
              ) -> None:
     """`pybpf bench pcap` in the bench group, running `fn` (which calls
     cmd_bench_pcap)."""
-    p = bsub.add_parser("pcap", help="packets/s of an XDP program over a capture, VM "
-                                     "interpreter against the kernel backend")
+    p = bsub.add_parser("pcap", help="packets/s of an XDP program over a capture: the VM's "
+                                     "interpreter and JIT against the kernel backend")
     p.add_argument("--object", default=str(DEFAULT_OBJECT),
                    help="the BPF object (default examples/xdp_firewall.o)")
     p.add_argument("--program", help="which program of the object (default: as pybpf run)")
@@ -156,5 +174,6 @@ def register(bsub: argparse._SubParsersAction, fn: Callable[[argparse.Namespace]
     p.add_argument("--sizes", type=_positive, nargs="+", metavar="N",
                    help="capture sizes in packets (default 302 10000 100000)")
     p.add_argument("--no-kernel", action="store_true", help="the VM only")
+    p.add_argument("--no-jit", action="store_true", help="without the VM's JIT")
     p.add_argument("-j", "--json", action="store_true", help="the report as JSON")
     p.set_defaults(fn=fn)

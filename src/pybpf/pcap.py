@@ -49,6 +49,19 @@ class Packet:
     linktype: int = LINKTYPE_ETHERNET
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _packet(ts_ns: int, data: bytes, orig_len: int, linktype: int) -> Packet:
+    """Packet(ts_ns, data, orig_len, linktype) without the frozen dataclass's
+    field-by-field __init__, for readers that make one a packet."""
+    p = _new(Packet)
+    _set(p, "__dict__", {"ts_ns": ts_ns, "data": data, "orig_len": orig_len,
+                         "linktype": linktype})
+    return p
+
+
 @dataclass(frozen=True)
 class Capture:
     """The complete packets of a capture file, and why it ended early (`truncated`: a
@@ -186,6 +199,9 @@ class EthernetFrames:
 
     def __iter__(self) -> Iterator[Packet]:
         for n, p in enumerate(self._packets, 1):
+            if p.linktype == LINKTYPE_ETHERNET:
+                yield p
+                continue
             frame = as_ethernet(p, n)
             if frame is not p:
                 self.added += 1
@@ -193,11 +209,14 @@ class EthernetFrames:
 
 
 def _read(f: BinaryIO, n: int) -> bytes:
-    """Up to n bytes, read in bounded pieces: a length field claiming more than the
-    file holds never allocates more than the file holds."""
-    if n <= _READ_CHUNK:
-        return f.read(n)
-    parts = []
+    """Up to n bytes (fewer only at the end of the stream), read in bounded pieces: a
+    length field claiming more than the file holds never allocates more than the file
+    holds."""
+    part = f.read(min(n, _READ_CHUNK))
+    if len(part) == n or not part:
+        return part
+    parts = [part]
+    n -= len(part)
     while n > 0:
         part = f.read(min(n, _READ_CHUNK))
         if not part:
@@ -210,7 +229,7 @@ def _read(f: BinaryIO, n: int) -> bytes:
 def iter_pcap(f: BinaryIO) -> Iterator[Packet]:
     """The packets of a pcap or pcapng stream, one at a time. PcapError for anything
     malformed; _Truncated (a PcapError) when the stream ends inside a record."""
-    head = f.read(4)
+    head = _read(f, 4)
     if len(head) < 4:
         raise PcapError("not a capture file: too short")
     magic_le = struct.unpack("<I", head)[0]
@@ -226,28 +245,46 @@ def iter_pcap(f: BinaryIO) -> Iterator[Packet]:
         nano = magic_be == _MAGIC_NS
     else:
         raise PcapError(f"not a pcap or pcapng file (magic {head.hex()})")
-    rest = f.read(20)
+    rest = _read(f, 20)
     if len(rest) < 20:
         raise PcapError("truncated pcap header")
     _vmaj, _vmin, _tz, _sig, _snap, linktype = struct.unpack(endian + "HHiIII", rest)
+    yield from _records(f, endian, nano, linktype & 0xFFFF)
+
+
+def _records(f: BinaryIO, endian: str, nano: bool, linktype: int) -> Iterator[Packet]:
+    """The records of a classic pcap after its header. The stream is read in pieces
+    of _READ_CHUNK bytes (more only for a record that needs it, which MAX_PACKET
+    bounds) and the records are cut out of them: one read per many packets."""
+    unpack_from = struct.Struct(endian + "IIII").unpack_from
+    scale = 1 if nano else 1000
+    make = _packet
+    buf = b""
+    pos = 0
     n = 0
     while True:
-        rec = f.read(16)
-        if not rec:
-            return
-        if len(rec) < 16:
-            raise _Truncated(f"truncated record header after packet {n}: {len(rec)} of 16 "
-                             "bytes")
-        sec, frac, incl, orig = struct.unpack(endian + "IIII", rec)
+        if len(buf) - pos < 16:
+            buf = buf[pos:] + _read(f, _READ_CHUNK)
+            pos = 0
+            if len(buf) < 16:
+                if not buf:
+                    return
+                raise _Truncated(f"truncated record header after packet {n}: {len(buf)} of "
+                                 "16 bytes")
+        sec, frac, incl, orig = unpack_from(buf, pos)
         if incl > MAX_PACKET:
             raise PcapError(f"packet {n + 1} claims {incl} bytes, more than the "
                             f"{MAX_PACKET} pybpf reads (MAX_PACKET)")
-        data = _read(f, incl)
-        if len(data) < incl:
-            raise _Truncated(f"truncated packet {n + 1}: {len(data)} of {incl} bytes")
+        end = pos + 16 + incl
+        if end > len(buf):
+            buf = buf[pos:] + _read(f, max(end - len(buf), _READ_CHUNK))
+            end -= pos
+            pos = 0
+            if end > len(buf):
+                raise _Truncated(f"truncated packet {n + 1}: {len(buf) - 16} of {incl} bytes")
         n += 1
-        yield Packet(sec * 1_000_000_000 + (frac if nano else frac * 1000), data, orig,
-                     linktype & 0xFFFF)
+        yield make(sec * 1_000_000_000 + frac * scale, buf[pos + 16:end], orig, linktype)
+        pos = end
 
 
 _BLOCK_NAMES = {_PCAPNG_SHB: "section header", 1: "interface description",

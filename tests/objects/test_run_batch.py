@@ -51,3 +51,63 @@ def test_batch_streams_and_keeps_nothing_unasked() -> None:
     assert batch.frames is None
     assert batch.packets == 302 and batch.passed == len(seen) == 248
     assert dict(batch.verdicts) == {"XDP_PASS": 248, "XDP_DROP": 54}
+
+
+def _len_verdict() -> Any:
+    """An XDP program that counts its runs in map `seen` (by a direct map-value
+    address) and returns the packet's length modulo 4, writing 0xab into byte 14 of
+    packets that have one."""
+    from pybpf.builder import R0, R1, R2, R3, R6, ObjectBuilder
+    ob = ObjectBuilder()
+    ob.map("seen", "array", key="u32", value="u64", max_entries=1)
+    p = ob.program("lenverdict", "xdp")
+    p.mov64(R6, R1)
+    p.ld_map_value(R2, "seen", 0).mov64(R3, 1).atomic_add("dw", R2, 0, R3)
+    p.ldxw(R2, R6, 4).ldxw(R1, R6, 0)
+    p.mov64(R0, R2).sub64(R0, R1).and64(R0, 3)
+    p.mov64(R3, R1).add64(R3, 15).jgt(R3, R2, "out")
+    p.st("b", R1, 14, 0xAB)
+    p.label("out").exit()
+    return ob.build()
+
+
+def _seen(obj: Any) -> int:
+    return int.from_bytes(obj.maps["seen"].lookup(bytes(4)), "little")
+
+
+def test_batch_equals_test_run_on_each_backend(bpf_backend: str) -> None:
+    """On the kernel too (its PacketTestRun: one attr and buffer for all runs, no
+    output copied back unless asked), run_batch gives what test_run per packet gives:
+    return values, refusals, output frames and the map's count."""
+    frames = [bytes((i * 7 + n) & 0xFF for i in range(n))
+              for n in [64, 15, 10, 1500, 14, 60, 3000, 0, 77, 64, 13, 200]]
+    spec = _len_verdict()
+    with spec.instantiate(bpf_backend) as one:
+        prog = one.programs["lenverdict"]
+        want: dict[int, int] = {}
+        want_frames, errors = [], 0
+        for f in frames:
+            try:
+                res = prog.test_run(f)
+            except pybpf.PyBPFError:
+                errors += 1
+                continue
+            assert res.data_out == prog.test_run(f, data_size_out=len(f) + 4096).data_out
+            want[res.retval] = want.get(res.retval, 0) + 1
+            if res.retval == 2:  # XDP_PASS
+                want_frames.append(res.data_out)
+        runs = _seen(one)
+    passed = len(frames) - errors
+    assert errors == 3 and runs == 2 * passed  # each passed frame ran twice above
+    for keep in (True, False):
+        with spec.instantiate(bpf_backend) as obj:
+            steps: list[int] = []
+            batch = obj.programs["lenverdict"].run_batch(
+                iter(frames * 20), keep_frames=keep,
+                progress=lambda done, total, steps=steps: steps.append(done))
+            assert batch.packets == len(frames) * 20
+            assert dict(batch.retvals) == {k: v * 20 for k, v in want.items()}
+            assert batch.verdicts["error"] == errors * 20
+            assert batch.frames == (want_frames * 20 if keep else None)
+            assert _seen(obj) == passed * 20
+            assert steps == [64, 128, 192, 240]

@@ -113,3 +113,37 @@ def test_other_packets_are_refused(packet: Packet, message: str) -> None:
     from pybpf.pcap import with_ethernet
     with pytest.raises(PcapError, match=message.replace("(", r"\(").replace(")", r"\)")):
         with_ethernet([Packet(0, b"\xaa" * 60, 60), packet])
+
+
+class _Trickle:
+    """A binary stream that gives at most `step` bytes a read (a pipe, a raw file)."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data, self._pos, self._step = data, 0, step
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._step if n < 0 else min(n, self._step)
+        out = self._data[self._pos:self._pos + n]
+        self._pos += len(out)
+        return out
+
+
+def test_records_across_read_pieces(tmp_path: Path) -> None:
+    """Records cut out of 64 KiB pieces: packets that straddle a piece, one larger
+    than a piece, and a stream that gives a few bytes a read all come back whole; a
+    file cut inside a record or its header is still reported as truncated."""
+    from pybpf.pcap import CaptureReader, _Truncated, iter_pcap
+    sizes = [60, 1514, 9000, 200_000, 14, 0, 70_000] + [(i * 37) % 1600 for i in range(200)]
+    pkts = [Packet(1_700_000_000_000_000_000 + i * 1000, bytes((i + j) & 0xFF
+                                                               for j in range(n)), n + 3)
+            for i, n in enumerate(sizes)]
+    path = tmp_path / "big.pcap"
+    write_pcap(path, pkts)
+    with CaptureReader(path) as reader:
+        assert list(reader) == pkts
+    raw = path.read_bytes()
+    assert list(iter_pcap(_Trickle(raw, 7))) == pkts  # type: ignore[arg-type]
+    with pytest.raises(_Truncated, match=r"truncated packet 4: 100 of 200000 bytes"):
+        list(iter_pcap(_Trickle(raw[:24 + 3 * 16 + 60 + 1514 + 9000 + 16 + 100], 5000)))  # type: ignore[arg-type]
+    with pytest.raises(_Truncated, match=r"after packet 2: 5 of 16 bytes"):
+        list(iter_pcap(_Trickle(raw[:24 + 2 * 16 + 60 + 1514 + 5], 1 << 20)))  # type: ignore[arg-type]

@@ -20,6 +20,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
             step = (lambda name: bar.update()) if bar.enabled else None
             report = jitbench.jit_report(repeat=args.repeat, runs=args.runs, progress=step)
         fmt = jitbench.format_jit
+    elif args.what == "run":
+        from ..tools import runbench
+        with progress(4, unit="step", desc="bench run", as_json=args.json) as bar:
+            step = (lambda name: bar.update()) if bar.enabled else None
+            report = runbench.run_report(runs=args.runs, rounds=args.repeat,
+                                         kernel=not args.no_kernel, progress=step)
+        fmt = runbench.format_run
     elif args.what == "maps":
         with StepProgress(unit="map", desc="bench maps", as_json=args.json) as steps:
             report = bench.maps_report(ops=args.ops, repeat=args.repeat,
@@ -98,6 +105,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     json_option(bm)
     bm.set_defaults(fn=cmd_bench)
     jitbench_parser(bsub)
+    br = bsub.add_parser("run", help="what one test run costs beyond its instructions: "
+                                     "VM and kernel test_run, the bare bpf(2) call, "
+                                     "VM.execute")
+    br.add_argument("--repeat", type=positive_int, default=30,
+                    help="timed rounds, the best counts (default 30)")
+    br.add_argument("--runs", type=positive_int, default=2000,
+                    help="calls a round (default 2000)")
+    br.add_argument("--no-kernel", action="store_true", help="the VM only")
+    json_option(br)
+    br.set_defaults(fn=cmd_bench, what="run")
     bv = bsub.add_parser("verify", help="pybpf's verification time against the kernel's own "
                                         "(BPF_LOG_STATS), same programs")
     tools_verify.add_bench_verify_arguments(bv)

@@ -112,6 +112,21 @@ class PreparedCall:
         """bpf(2) as bpf_raw(): (result, errno), EINTR retried."""
         return _call_retrying(self._call, self._args)
 
+    @property
+    def raw(self) -> tuple[Callable[..., int], tuple[Any, ...]]:
+        """(function, arguments): `function(*arguments)` is the bare system call, with
+        no errno read and no EINTR retry (for loops that check a result of -1
+        themselves and then call retry())."""
+        return self._call, self._args
+
+    def retry(self) -> tuple[int, int]:
+        """After the bare call returned -1: (result, errno) as __call__ gives them,
+        the call repeated while it was interrupted (EINTR)."""
+        err = ctypes.get_errno()
+        if err != _errno.EINTR:
+            return -1, err
+        return _call_retrying(self._call, self._args)
+
 
 def bpf(cmd: int, attr: Any, detail: str = "") -> int:
     """Call bpf(2); return its non-negative result or raise the KernelError for errno."""

@@ -53,6 +53,9 @@ class Program(ProgramAttach):
         self.code = code  # the instructions as loaded (map references patched)
         self.handle = handle  # pybpf.kernel.Program or pybpf.vm.VM
         self._runner = runner
+        self._base_runner = runner  # _runner until something wraps it (RunCapture)
+        self._packet: Callable[[bytes], TestRunResult | None] | None = None  # see below
+        self._packet_runner: Callable[[bool], Any] | None = None
         self.links: list[Any] = []  # attachments made through attach*(), closed with us
         # VM test-run surroundings (set_netns), shared with the runner
         self._world: dict[str, Any] = world if world is not None else {}
@@ -80,6 +83,15 @@ class Program(ProgramAttach):
                  repeat: int = 1, data_size_out: int | None = None,
                  ctx_size_out: int | None = None, flags: int = 0) -> TestRunResult:
         """BPF_PROG_TEST_RUN semantics on either backend."""
+        packet = self._packet
+        if packet is not None and ctx_in is None and repeat == 1 and not flags and \
+                data_size_out is None and ctx_size_out is None and \
+                type(data_in) is bytes and self._runner is self._base_runner and \
+                self._world.get("netns") is None:
+            # a plain packet in the default surroundings: the backend's short way
+            res = packet(data_in)
+            if res is not None:
+                return res
         return self._runner(data_in=data_in, ctx_in=ctx_in, repeat=repeat,
                             data_size_out=data_size_out, ctx_size_out=ctx_size_out, flags=flags)
 
@@ -245,6 +257,7 @@ def instantiate(spec: ObjectSpec, backend: "Backend | str" = "vm", *, btf_target
                                      obj.warnings)
                 loaded = platform.load_program(spec, pspec, code, obj, target)
                 prog = Program(pspec, platform, code, loaded.handle, loaded.run, loaded.netns)
+                prog._packet, prog._packet_runner = loaded.packet, loaded.packet_runner
                 prog.attach_btf_id = loaded.attach_btf_id
                 prog.verifier_log = loaded.verifier_log
                 obj.programs[name] = prog

@@ -5,10 +5,11 @@ of the VM side (pybpf.vm, pybpf.helpers, pybpf.progtypes, the VM maps)."""
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any
+import threading
+from typing import TYPE_CHECKING, Any, Callable
 
 from .. import isa
-from ..backend import Capabilities, LoadedProgram, TestRunResult
+from ..backend import Capabilities, LoadedProgram, TestRunResult, test_run_result
 from ..errors import PyBPFError
 from ..isa import Instruction
 from .errors import ObjectError
@@ -61,6 +62,7 @@ class KernelBackend:
                      obj: "Object", cache: dict[str, Any]) -> LoadedProgram:
         from .. import kernel
         from ..kernel.errors import verifier_error
+        from ..kernel.packetrun import PacketTestRun
         attach_btf_id, attach_type = _attach_btf_id(pspec, cache)
         btf = _kernel_btf(spec, obj) if pspec.func_info or pspec.line_info else None
         lines = _line_records(pspec, code, obj) if btf is not None else None
@@ -100,7 +102,10 @@ class KernelBackend:
             return TestRunResult(res.retval, res.data_out, res.ctx_out, res.duration)
 
         return LoadedProgram(handle, run, attach_btf_id=attach_btf_id,
-                             verifier_log=handle.log if cache.get("log_level") else None)
+                             verifier_log=handle.log if cache.get("log_level") else None,
+                             packet=_packet_run(handle),
+                             packet_runner=lambda keep: PacketTestRun(handle,
+                                                                      keep_output=keep))
 
     def resolve_ksym(self, pspec: "ProgramSpec", ext: Any, insn: Instruction,
                      warnings: list[str]) -> Instruction:
@@ -150,6 +155,22 @@ class KernelBackend:
 
     def __repr__(self) -> str:
         return "<Backend kernel>"
+
+
+def _packet_run(handle: Any) -> Callable[[bytes], TestRunResult]:
+    """test_run(data) of a plain packet through a PacketTestRun of the calling thread
+    (its buffers and bpf(2) arguments made at its first run)."""
+    from ..kernel.packetrun import PacketTestRun
+    local = threading.local()
+
+    def packet(data: bytes) -> TestRunResult:
+        try:
+            runner = local.runner
+        except AttributeError:
+            runner = local.runner = PacketTestRun(handle, keep_output=True)
+        retval = runner.run(data)
+        return test_run_result(retval, runner.output(), b"", runner.duration)
+    return packet
 
 
 class KernelPrintk:

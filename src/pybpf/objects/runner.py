@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sized
 
 from .. import uapi
@@ -153,7 +154,9 @@ def run_batch(prog: Program, packets: Iterable[Any], *, capture_clock: bool = Fa
     timestamp) of a list or a stream, as BPF_PROG_TEST_RUN would each one; memory
     stays flat over a stream. On the VM the per-run state is made once (an XDP
     program's page, xdp_buff and context; its maps and stacks mounted), so a packet
-    costs little more than its instructions. `on_pass` receives each packet that
+    costs little more than its instructions; in the kernel one attr and buffer serve
+    every run (pybpf.kernel.packetrun), and with no frame asked for none is copied
+    back and the verdicts are counted in one loop. `on_pass` receives each packet that
     passes as the program left it (a Packet; to write --pcap-out as the run goes),
     `keep_frames` keeps their bytes in the result. With `capture_clock` (VM only)
     bpf_ktime_get_ns reads each packet's timestamp. `progress(done, total)` follows
@@ -166,14 +169,31 @@ def run_batch(prog: Program, packets: Iterable[Any], *, capture_clock: bool = Fa
     now = [0]
     if capture_clock:
         prog.set_clock(lambda: now[0])
-    fast = _packet_runner(prog)
-    runner = fast if fast is not None else _test_runner(prog)
-    output = runner.output  # type: ignore[attr-defined]  # both runners have one
+    want = on_pass is not None or keep_frames
     counts: Counter = Counter()  # by retval, "error" for a failed run
     errors = result.errors
+    # the backend's own runner of one packet after another (the kernel's: one attr and
+    # buffer for every run), unless something wraps the test runs (RunCapture); else
+    # the VM's per-packet runner
+    batch = prog._packet_runner(want) if prog._packet_runner is not None \
+        and prog._runner is prog._base_runner else None
+    fast = _packet_runner(prog) if prog._packet_runner is None else None
+    if batch is not None and not want:  # only verdicts: one loop over the whole stream
+
+        def failed(e: PyBPFError) -> None:
+            errors[type(e).__name__ + ": " + str(e).split(";")[0][:80]] += 1
+            counts["error"] += 1
+        n = _count(batch, packets, counts, failed, progress, total)
+        return _tally(result, counts, n, prog.type, {})
+    if fast is not None:
+        runner, output = fast, fast.output  # type: ignore[attr-defined]  # it has one
+    elif batch is not None:
+        runner, output = batch.run, batch.output
+    else:
+        runner = _test_runner(prog)
+        output = runner.output  # type: ignore[attr-defined]  # it has one
     prog_type = prog.type
     passing: dict[int, bool] = {}
-    want = on_pass is not None or keep_frames
     frames = result.frames
     n = 0
     for pkt in packets:
@@ -206,6 +226,31 @@ def run_batch(prog: Program, packets: Iterable[Any], *, capture_clock: bool = Fa
             progress(n, max(total, n))
     if progress is not None and n & 63:
         progress(n, max(total, n))
+    return _tally(result, counts, n, prog_type, passing)
+
+
+def _count(batch: Any, packets: Iterable[Any], counts: Counter,
+           failed: Callable[[Any], None], progress: Callable[[int, int], None] | None,
+           total: int) -> int:
+    """Run every packet through `batch.count` (return values counted in `counts`),
+    in pieces of 64 packets when `progress` follows the run (as run_batch's own loop
+    reports it); how many ran."""
+    if progress is None:
+        return int(batch.count(packets, counts, failed))
+    it = iter(packets)
+    n = 0
+    while True:
+        k = batch.count(islice(it, 64), counts, failed)
+        if not k:
+            return n
+        n += k
+        progress(n, max(total, n))
+
+
+def _tally(result: BatchResult, counts: Counter, n: int, prog_type: int,
+           passing: dict[int, bool]) -> BatchResult:
+    """The batch's result from the counts by return value (`passing`: what passes()
+    said of each, asked here for those it has not seen)."""
     result.packets = n
     for key, count in counts.items():
         if key == "error":
@@ -213,7 +258,10 @@ def run_batch(prog: Program, packets: Iterable[Any], *, capture_clock: bool = Fa
             continue
         result.retvals[key] = count
         result.verdicts[verdict_name(prog_type, key)] += count
-        if passing[key]:
+        ok = passing.get(key)
+        if ok is None:
+            ok = passing[key] = passes(prog_type, key)
+        if ok:
             result.passed += count
     return result
 

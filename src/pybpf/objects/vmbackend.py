@@ -4,10 +4,11 @@ backend (pybpf.kernel)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .. import isa
-from ..backend import Capabilities, LoadedProgram, TestRunResult
+from ..backend import Capabilities, LoadedProgram, TestRunResult, test_run_result
 from ..errors import PyBPFError
 from ..isa import Instruction
 
@@ -82,7 +83,8 @@ class VMBackend:
                                      netns=world.get("netns"))
             return TestRunResult(res.retval, res.data_out, res.ctx_out, res.duration)
 
-        return LoadedProgram(vm, run, netns=world, verifier_log=log)
+        return LoadedProgram(vm, run, netns=world, verifier_log=log,
+                             packet=_packet_run(vm, pspec))
 
     def resolve_ksym(self, pspec: "ProgramSpec", ext: Any, insn: Instruction,
                      warnings: list[str]) -> Instruction:
@@ -169,6 +171,20 @@ class VMPerf:
 
 
 VM_BACKEND = VMBackend()
+
+
+def _packet_run(vm: Any, pspec: "ProgramSpec") -> "Callable[[bytes], TestRunResult | None] | None":
+    """test_run(data) of a plain packet the short way: an XDP program's page, xdp_buff
+    and context made now and reused by every run (pybpf.progtypes.xdp.quick_runner;
+    it declines, with None, a packet too short or too long for it and a run inside a
+    run). None for devmap and cpumap programs and other program types. Program.test_run
+    takes it only in the default network namespace."""
+    from ..uapi import ProgType
+    if pspec.type != ProgType.XDP:
+        return None
+    from ..progtypes.xdp import quick_runner
+    runner = quick_runner(vm, pspec.expected_attach_type)
+    return partial(runner.quick, make=test_run_result) if runner is not None else None
 
 
 def vm_helper_status(prog_types: list[dict[str, Any]]) -> list[dict[str, Any]]:

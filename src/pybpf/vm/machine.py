@@ -53,6 +53,9 @@ class RunResult(NamedTuple):
     executed: int  # instructions executed, plus the work helpers were charged (helpers.charge)
 
 
+_run_result = tuple.__new__  # RunResult from _run's pair, without its __new__'s frame
+
+
 class VM:
     """A loaded program on the interpreter: decoded, checked and translated once, then
     run any number of times with `execute`.
@@ -209,14 +212,20 @@ class VM:
         if memory is None:
             memory = Memory()
         regions = memory.regions
-        added = self._add_map_regions(memory)
+        # (the common cases inline: no maps to mount, the stacks' mount of earlier runs)
+        added = self._add_map_regions(memory) if self._map_regions != () else ()
         ctx = self._idle_ctx
         self._idle_ctx = None
-        stacks, stack_tops = self._stack_regions(regions, ctx is None)
+        mount = self._stack_mounts.get(len(regions) + 1) if ctx is not None else None
+        if mount is not None and regions.keys().isdisjoint(mount[2]):
+            stacks, stack_tops = mount[0], mount[1]
+        else:
+            stacks, stack_tops = self._stack_regions(regions, ctx is None)
         for s in stacks:
             regions[s.base >> 32] = s
         try:
-            return RunResult(*self._run(ctx, memory, stack_tops, r1, r2, r3, r4, r5, rng))
+            return _run_result(RunResult, self._run(ctx, memory, stack_tops, r1, r2, r3, r4,
+                                                    r5, rng))
         finally:
             for s in stacks:
                 del regions[s.base >> 32]
