@@ -6,6 +6,7 @@ The result is the one reg.py's step-by-step functions give (tests/verifier check
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from .tnum import M32, M64, Tnum
@@ -197,6 +198,19 @@ def bounds_sync(r: Any) -> None:
             umax == M64 and s32min == _S32_MIN and s32max == _S32_MAX and not u32min and \
             u32max == M32:
         return  # unknown and unbounded: nothing to learn
+    tv, tm, smin, smax, umin, umax, s32min, s32max, u32min, u32max = _sync(
+        tv, tm, smin, smax, umin, umax, s32min, s32max, u32min, u32max)
+    if tv != t.value or tm != t.mask:
+        r.var_off = Tnum(tv, tm)
+    r.smin, r.smax, r.umin, r.umax = smin, smax, umin, umax
+    r.s32_min, r.s32_max, r.u32_min, r.u32_max = s32min, s32max, u32min, u32max
+
+
+@lru_cache(maxsize=1 << 14)
+def _sync(tv: int, tm: int, smin: int, smax: int, umin: int, umax: int, s32min: int,
+          s32max: int, u32min: int, u32max: int) -> tuple[int, ...]:
+    """The general case, remembered: a verification syncs the same few hundred
+    register states again and again (every unrolled iteration, every path)."""
     smin, smax, umin, umax, s32min, s32max, u32min, u32max = _update(
         tv, tm, smin, smax, umin, umax, s32min, s32max, u32min, u32max)
     tv, tm, smin, smax, umin, umax, s32min, s32max, u32min, u32max = _deduce(
@@ -215,7 +229,4 @@ def bounds_sync(r: Any) -> None:
     tv, tm = v, mu & ~v & M64
     smin, smax, umin, umax, s32min, s32max, u32min, u32max = _update(
         tv, tm, smin, smax, umin, umax, s32min, s32max, u32min, u32max)
-    if tv != t.value or tm != t.mask:
-        r.var_off = Tnum(tv, tm)
-    r.smin, r.smax, r.umin, r.umax = smin, smax, umin, umax
-    r.s32_min, r.s32_max, r.u32_min, r.u32_max = s32min, s32max, u32min, u32max
+    return tv, tm, smin, smax, umin, umax, s32min, s32max, u32min, u32max

@@ -376,9 +376,11 @@ def _walk(v: Any, start: "VState", bt: Backtrack) -> None:
         mark_all_precise(v, start)
 
 
-def propagate_precision(v: Any, old: "VState", cur: "VState") -> None:
+def propagate_precision(v: Any, old: "VState", cur: "VState",
+                        live_stack: "list[int] | None" = None) -> None:
     """After a prune: what the explored state needed precise, the current path's
-    checkpoints need precise too."""
+    checkpoints need precise too (`live_stack`: per frame, the slots the prune
+    compared; a dead slot's mark is not needed)."""
     if not v.bpf_capable:
         return
     bt = Backtrack(cur.curframe)
@@ -389,7 +391,10 @@ def propagate_precision(v: Any, old: "VState", cur: "VState") -> None:
             if r.type is _SCALAR and r.precise:
                 regs |= 1 << i
         stack = 0
+        smask = live_stack[fr] if live_stack is not None and fr < len(live_stack) else -1
         for spi in f.spills:
+            if not smask >> spi & 1:
+                continue
             sr = f.spilled(spi)
             if sr is not None and sr.type is _SCALAR and sr.precise:
                 stack |= 1 << spi
