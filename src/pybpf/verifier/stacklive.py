@@ -211,9 +211,9 @@ def stack_liveness(slots: Sequence[Instruction | None], subprogs: Sequence[int])
                 before[s] = regs
                 work.append(s)
                 continue
-            new = [_join(a, b) for a, b in zip(old, regs)]
-            if new != old:
-                before[s] = new
+            joined = [_join(a, b) for a, b in zip(old, regs)]
+            if joined != old:
+                before[s] = joined
                 work.append(s)
     # backward: slots live before each insn
     live = [0] * n

@@ -24,7 +24,7 @@ class Tnum:
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not Tnum:
             return NotImplemented
-        return self.value == other.value and self.mask == other.mask  # type: ignore[attr-defined]
+        return self.value == other.value and self.mask == other.mask
 
     def __hash__(self) -> int:
         return hash((self.value, self.mask))
