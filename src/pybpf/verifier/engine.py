@@ -574,7 +574,7 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
             return True
         return False
 
-    def _kind(self, insn: Instruction, idx: int) -> int:
+    def _kind(self, insn: Instruction, idx: int) -> int | str:
         """What step() does with the insn at `idx`, worked out once per pc: its class
         (_K_*), after the field checks of the classes the ALU and JMP rules do not
         check themselves; a string is the refusal those checks give."""
@@ -588,7 +588,7 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         if kind == _K_LD and insn.mode == 0 and insn.size == 0x18:
             kind = _K_LDDW
         self.kinds[idx] = kind
-        return kind  # type: ignore[return-value]
+        return kind
 
     def step(self, insn: Instruction, idx: int) -> int | None:
         kind = self.kinds[idx]
