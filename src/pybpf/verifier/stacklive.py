@@ -211,7 +211,9 @@ def stack_liveness(slots: Sequence[Instruction | None], subprogs: Sequence[int])
                 before[s] = regs
                 work.append(s)
                 continue
-            joined = [_join(a, b) for a, b in zip(old, regs)]
+            if old == regs:
+                continue
+            joined = [a if a == b else _ANY for a, b in zip(old, regs)]
             if joined != old:
                 before[s] = joined
                 work.append(s)
