@@ -38,6 +38,7 @@ from ..isa import (
     Instruction,
 )
 from .kfunc import check_kfunc_insn, check_ksym_insn
+from .stacklive import stack_liveness
 
 
 class CfgError(Exception):
@@ -59,6 +60,7 @@ class Program:
     prune: set[int] = field(default_factory=set)
     jmp_points: set[int] = field(default_factory=set)
     live_in: list[int] = field(default_factory=list)
+    stack_live: list[int] = field(default_factory=list)  # stacklive.py, per slot
 
     def subprog_of(self, pc: int) -> int:
         idx = 0
@@ -328,4 +330,5 @@ def analyse(insns: Sequence[Instruction], bpf_capable: bool, gpl: bool = True) -
             check_ksym_insn(i, pc)  # kfunc.py: a ksym's id in this kernel's BTF
     check_cfg(prog, bpf_capable)
     compute_liveness(prog)
+    prog.stack_live = stack_liveness(slots, prog.subprogs)
     return prog

@@ -36,6 +36,11 @@ from .stackdepth import check_max_stack_depth
 from .state import Checkpoint, VState, initial_state, widen_imprecise_scalars
 
 
+_K_ALU, _K_JMP, _K_LDX, _K_STX, _K_ST, _K_LD, _K_LDDW = range(7)
+_KINDS = {BPF_ALU: _K_ALU, BPF_ALU64: _K_ALU, BPF_JMP: _K_JMP, BPF_JMP32: _K_JMP,
+          BPF_LDX: _K_LDX, BPF_STX: _K_STX, BPF_ST: _K_ST, BPF_LD: _K_LD}
+
+
 def _caps(caps: Iterable[str]) -> dict[str, bool]:
     names = {c.lower().removeprefix("cap_") for c in caps}
     bad = names - {"bpf", "perfmon", "net_admin", "sys_admin"}
@@ -469,6 +474,7 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
                 i is not None and i.opcode == 0x18 and i.src == 4 for i in self.prog.slots):
             self.fail("missing btf func_info")
         self.slots = self.prog.slots
+        self.kinds: list[int | str | None] = [None] * len(self.slots)  # step()'s, per pc
         self.force_checkpoints = set()
         self.may_goto_insns = {pc for pc, i in enumerate(self.slots)
                                if i is not None and i.opcode == (BPF_JMP | BPF_JCOND)}
@@ -585,26 +591,31 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
             return True
         return False
 
-    def step(self, insn: Instruction, idx: int) -> int | None:
+    def _kind(self, insn: Instruction, idx: int) -> int | str:
+        """What step() does with the insn at `idx`, worked out once per pc: its class
+        (_K_*), after the field checks of the classes the ALU and JMP rules do not
+        check themselves; a string is the refusal those checks give."""
         cls = insn.cls
+        kind: int | str = _KINDS.get(cls, f"unknown insn class {cls}")
         if cls not in (BPF_ALU, BPF_ALU64, BPF_JMP, BPF_JMP32):
             try:
                 validate(insn, idx)
             except InvalidInstruction:
-                self.fail(_RESERVED.get(cls, "invalid insn"))
-        if cls in (BPF_ALU, BPF_ALU64):
+                kind = _RESERVED.get(cls, "invalid insn")
+        if kind == _K_LD and insn.mode == 0 and insn.size == 0x18:
+            kind = _K_LDDW
+        self.kinds[idx] = kind
+        return kind
+
+    def step(self, insn: Instruction, idx: int) -> int | None:
+        kind = self.kinds[idx]
+        if kind is None:
+            kind = self._kind(insn, idx)
+        if kind == _K_ALU:
             self.check_alu(insn)
             return idx + 1
-        if cls == BPF_LDX:
-            self.check_ldx(insn, idx)
-            return idx + 1
-        if cls == BPF_STX:
-            self.check_stx(insn, idx)
-            return idx + 1
-        if cls == BPF_ST:
-            self.check_st(insn, idx)
-            return idx + 1
-        if cls in (BPF_JMP, BPF_JMP32):
+        if kind == _K_JMP:
+            cls = insn.cls
             op = insn.op
             self.jmps_processed += 1
             if op == BPF_CALL:
@@ -622,13 +633,22 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
             if op == BPF_JCOND:
                 return self.check_may_goto(insn, idx)
             return self.check_cond_jmp(insn)
-        if cls == BPF_LD:
-            if insn.mode == 0 and insn.size == 0x18:
-                self.check_ld_imm(insn)
-                return idx + 2
+        if kind == _K_LDX:
+            self.check_ldx(insn, idx)
+            return idx + 1
+        if kind == _K_STX:
+            self.check_stx(insn, idx)
+            return idx + 1
+        if kind == _K_ST:
+            self.check_st(insn, idx)
+            return idx + 1
+        if kind == _K_LDDW:
+            self.check_ld_imm(insn)
+            return idx + 2
+        if kind == _K_LD:
             self.check_ld_abs(insn, idx)
             return idx + 1
-        self.fail(f"unknown insn class {cls}")
+        self.fail(str(kind))
         return None
 
     def check_may_goto(self, insn: Instruction, idx: int) -> int:

@@ -301,35 +301,40 @@ def _walk(v: Any, start: "VState", bt: Backtrack) -> None:
         if last < 0:
             raise NotSupported("backtracking past the entry")
         i = last
+        first_i = st.first_insn_idx
+        regs, stack = bt.regs, bt.stack  # lists backtrack_insn updates in place
+        hi = hist[h - 1][0] if h else -2  # the insn of the newest entry not yet used
         while True:
             if skip_first:
                 skip_first = False
             else:
-                ent = hist[h - 1] if h and hist[h - 1][0] == i else None
-                d = None if ent is not None or log2 else dec[i]
-                if d is None:
+                ent = hist[h - 1] if hi == i else None
+                # an entry that only records the edge (no stack slot, no linked
+                # registers) changes nothing backtrack_insn does: the fast path too
+                if log2 or (ent is not None and (ent[2] >= 0 or ent[4])):
                     backtrack_insn(v, i, subseq, ent, bt)
-                elif d[0]:  # ALU: the common cases inline (backtrack_insn's rules)
-                    fr = bt.frame
-                    m = bt.regs[fr]
-                    if m >> d[1] & 1:
-                        if d[3]:  # mov
-                            m &= ~(1 << d[1])
-                        if d[2] >= 0:  # a register source
-                            m |= 1 << d[2]
-                        bt.regs[fr] = m
-                elif d[1] < 0:  # a conditional jump on an immediate: nothing to do
-                    pass
                 else:
-                    backtrack_insn(v, i, subseq, ent, bt)
-            if not (bt.regs[0] or bt.stack[0]) and (bt.frame == 0 or bt.empty()):
+                    d = dec[i]
+                    if d[0]:  # ALU: the common cases inline (backtrack_insn's rules)
+                        fr = bt.frame
+                        m = regs[fr]
+                        if m >> d[1] & 1:
+                            if d[3]:  # mov
+                                m &= ~(1 << d[1])
+                            if d[2] >= 0:  # a register source
+                                m |= 1 << d[2]
+                            regs[fr] = m
+                    elif d[1] == 0:  # not a conditional jump on an immediate
+                        backtrack_insn(v, i, subseq, ent, bt)
+            if not (regs[0] or stack[0]) and (bt.frame == 0 or bt.empty()):
                 return
             subseq = i
-            if i == st.first_insn_idx and (h == 0 or (h == 1 and hist[0][0] == i)):
+            if i == first_i and (h == 0 or (h == 1 and hist[0][0] == i)):
                 break
-            if h and hist[h - 1][0] == i:
+            if hi == i:
                 i = hist[h - 1][1]
                 h -= 1
+                hi = hist[h - 1][0] if h else -2
             else:
                 i -= 1
             if i < 0:
@@ -371,9 +376,11 @@ def _walk(v: Any, start: "VState", bt: Backtrack) -> None:
         mark_all_precise(v, start)
 
 
-def propagate_precision(v: Any, old: "VState", cur: "VState") -> None:
+def propagate_precision(v: Any, old: "VState", cur: "VState",
+                        live_stack: "list[int] | None" = None) -> None:
     """After a prune: what the explored state needed precise, the current path's
-    checkpoints need precise too."""
+    checkpoints need precise too (`live_stack`: per frame, the slots the prune
+    compared; a dead slot's mark is not needed)."""
     if not v.bpf_capable:
         return
     bt = Backtrack(cur.curframe)
@@ -384,7 +391,10 @@ def propagate_precision(v: Any, old: "VState", cur: "VState") -> None:
             if r.type is _SCALAR and r.precise:
                 regs |= 1 << i
         stack = 0
+        smask = live_stack[fr] if live_stack is not None and fr < len(live_stack) else -1
         for spi in f.spills:
+            if not smask >> spi & 1:
+                continue
             sr = f.spilled(spi)
             if sr is not None and sr.type is _SCALAR and sr.precise:
                 stack |= 1 << spi

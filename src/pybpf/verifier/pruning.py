@@ -68,6 +68,18 @@ class PruneMixin:
             out.append(self.prog.live_in[idx] if 0 <= idx < len(self.prog.live_in) else 0x7FF)
         return out
 
+    def stack_masks(self, st: VState) -> list[int]:
+        """Per frame, the stack slots that may still be read (stacklive.py): from the
+        current insn for the innermost frame, from the call insn for the callers (what
+        the callee may read through the pointers it was given included)."""
+        out = []
+        frames = st.frames
+        live = self.prog.stack_live
+        for k in range(len(frames)):
+            idx = st.insn_idx if k == len(frames) - 1 else frames[k + 1].callsite
+            out.append(live[idx] if 0 <= idx < len(live) else -1)
+        return out
+
     def is_state_visited(self, idx: int) -> bool:
         """True when the current state is subsumed by an explored one (prune)."""
         cur = self.st
@@ -79,6 +91,7 @@ class PruneMixin:
         lst = self.explored.setdefault(idx, [])
         n = len(lst)
         live = None
+        live_stack: list[int] | None = None
         evict = []
         for cp in lst:
             if cp.branches:
@@ -107,14 +120,16 @@ class PruneMixin:
             else:
                 if live is None:
                     live = self.live_masks(cur)
+                    live_stack = self.stack_masks(cur)
                 if not (cp.state.speculative and not cur.speculative) and \
                         states_equal(cp.state, cur, False, self.allow_uninit_stack, live,
                                      imprecise_ok=self.bpf_capable and
                                      not (self.backedges and self.incomplete_marks(cp)),
+                                     live_stack=live_stack,
                                      strict_scalars=self.explore_alu_limits):
                     cp.hit += 1
                     self.record_arrival(idx)
-                    propagate_precision(self, cp.state, cur)
+                    propagate_precision(self, cp.state, cur, live_stack)
                     return True
             if add_new:  # a miss counts only when a state is added (kernel heuristic)
                 cp.miss += 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from .bounds import bounds_sync
 from .tnum import M32, M64, UNKNOWN, Tnum
 
 S64_MIN, S64_MAX = -(1 << 63), (1 << 63) - 1
@@ -330,7 +331,8 @@ def bound_offset(r: Reg) -> None:
     r.var_off = v64.clear_subreg().or_(v32)
 
 
-def bounds_sync(r: Reg) -> None:
+def bounds_sync_steps(r: Reg) -> None:
+    """reg_bounds_sync step by step (the reference bounds.bounds_sync computes at once)."""
     update_reg_bounds(r)
     deduce_bounds(r)
     deduce_bounds(r)

@@ -294,13 +294,21 @@ def _stack_reg(f: Frame, spi: int) -> Reg | None:
 
 
 def stacksafe(o: Frame, c: Frame, idmap: IdMap, exact: bool, allow_uninit: bool,
-              imprecise_ok: bool = False, strict_scalars: bool = False) -> bool:
+              imprecise_ok: bool = False, live: int = -1,
+              strict_scalars: bool = False) -> bool:
     """stacksafe, a slot at a time: identical slots without a spill are equal at once;
-    the others byte by byte as the kernel."""
+    the others byte by byte as the kernel. `live`: a mask of the 8-byte slots (bit spi)
+    that may still be read; the others of `o` are ignored (not when `exact`)."""
     ost, cst = o.stack, c.stack
     n = o.allocated
     ca = c.allocated
+    if not exact and live != -1:
+        n = min(n, live.bit_length() * 8)
+    if n <= ca and ost[:n] == cst[:n] and _SPILL_BYTE not in ost[:n]:
+        return True  # the common case: the same bytes, no spilled register
     for base in range(0, n, 8):
+        if not exact and not live >> (base >> 3) & 1:
+            continue
         ob = ost[base:base + 8]
         cb = cst[base:base + 8] if base < ca else _ALL_INVALID
         if exact:
@@ -308,12 +316,15 @@ def stacksafe(o: Frame, c: Frame, idmap: IdMap, exact: bool, allow_uninit: bool,
                 return False
         elif ob == _ALL_INVALID:
             continue
-        if ob == cb and Slot.SPILL not in ob:
+        if ob == cb and _SPILL_BYTE not in ob:
             continue
         if not _slot_safe(o, c, base, ob, cb, base < ca, idmap, exact, allow_uninit,
                           imprecise_ok, strict_scalars):
             return False
     return True
+
+
+_SPILL_BYTE = bytes([Slot.SPILL])
 
 
 def _slot_safe(o: Frame, c: Frame, base: int, ob: "bytes | bytearray",
@@ -344,11 +355,20 @@ def _slot_safe(o: Frame, c: Frame, base: int, ob: "bytes | bytearray",
     return True
 
 
+def _bit_list(mask: int) -> tuple[int, ...]:
+    return tuple(i for i in range(11) if mask >> i & 1)
+
+
+_LIVE_REGS: dict[int, tuple[int, ...]] = {m: _bit_list(m) for m in (0x7FF,)}
+
+
 def states_equal(old: VState, cur: VState, exact: bool, allow_uninit: bool,
                  live: "list[int] | None" = None, imprecise_ok: bool = False,
+                 live_stack: "list[int] | None" = None,
                  strict_scalars: bool = False) -> bool:
     """`exact`: EXACT (loop detection); else RANGE_WITHIN, or NOT_EXACT when
-    `imprecise_ok` (imprecise scalars of `old` match anything)."""
+    `imprecise_ok` (imprecise scalars of `old` match anything). `live` / `live_stack`:
+    per frame, the registers / stack slots that may still be read (not when `exact`)."""
     if len(old.frames) != len(cur.frames):
         return False
     if len(old.refs) != len(cur.refs):
@@ -364,14 +384,28 @@ def states_equal(old: VState, cur: VState, exact: bool, allow_uninit: bool,
     for k, (fo, fc) in enumerate(zip(old.frames, cur.frames)):
         if fo.callsite != fc.callsite:
             return False
-        mask = live[k] if live is not None and k < len(live) else 0x7FF
-        for i in range(11):
-            if not (mask >> i) & 1 and not exact:
-                continue
-            if not regsafe(fo.regs[i], fc.regs[i], idmap, exact, imprecise_ok,
-                           strict_scalars):
+        mask = 0x7FF if exact or live is None or k >= len(live) else live[k]
+        idx = _LIVE_REGS.get(mask)
+        if idx is None:
+            idx = _LIVE_REGS[mask] = _bit_list(mask)
+        oregs, cregs = fo.regs, fc.regs
+        for i in idx:
+            o, c = oregs[i], cregs[i]
+            t = o.type
+            if not exact:
+                # regsafe's first cases inline: the common outcomes without a call
+                if t is _NOT_INIT:
+                    continue
+                if t is not c.type:
+                    return False
+                if t is _SCALAR and imprecise_ok and not o.precise and \
+                        not strict_scalars:
+                    continue
+            if not regsafe(o, c, idmap, exact, imprecise_ok, strict_scalars):
                 return False
-        if not stacksafe(fo, fc, idmap, exact, allow_uninit, imprecise_ok, strict_scalars):
+        smask = -1 if exact or live_stack is None or k >= len(live_stack) else live_stack[k]
+        if not stacksafe(fo, fc, idmap, exact, allow_uninit, imprecise_ok, smask,
+                         strict_scalars):
             return False
     return True
 
@@ -403,7 +437,9 @@ def maybe_looping(old: VState, cur: VState) -> bool:
     if len(old.frames) != len(cur.frames):
         return False
     for o, c in zip(old.frames[-1].regs, cur.frames[-1].regs):
-        if o.type is not c.type or o.off != c.off or o.var_off != c.var_off or \
-                o.umin != c.umin or o.umax != c.umax or o.smin != c.smin or o.smax != c.smax:
+        ov, cv = o.var_off, c.var_off
+        if o.type is not c.type or o.off != c.off or ov.value != cv.value or \
+                ov.mask != cv.mask or o.umin != c.umin or o.umax != c.umax or \
+                o.smin != c.smin or o.smax != c.smax:
             return False
     return True

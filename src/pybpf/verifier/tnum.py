@@ -4,16 +4,33 @@ known 0, known 1 or unknown. `value` holds the known ones, `mask` the unknown bi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 M64 = (1 << 64) - 1
 M32 = (1 << 32) - 1
 
 
-@dataclass(frozen=True, slots=True)
 class Tnum:
+    """An immutable tnum. A plain slotted class rather than a frozen dataclass: the
+    verifier makes millions of them, and a frozen dataclass's __init__ costs three
+    times as much (its fields are set through object.__setattr__)."""
+
+    __slots__ = ("value", "mask")
     value: int
     mask: int
+
+    def __init__(self, value: int, mask: int) -> None:
+        self.value = value
+        self.mask = mask
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Tnum:
+            return NotImplemented
+        return self.value == other.value and self.mask == other.mask
+
+    def __hash__(self) -> int:
+        return hash((self.value, self.mask))
+
+    def __repr__(self) -> str:
+        return f"Tnum(value={self.value!r}, mask={self.mask!r})"
 
     # -- constructors -------------------------------------------------------------------
     @staticmethod

@@ -8,6 +8,7 @@ import os
 import re
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from ...uapi import ProgType
@@ -273,6 +274,11 @@ def tracepoint_spec(fmt: TracepointFormat | None = None) -> ContextSpec:
     [8, PERF_MAX_TRACE_SIZE)."""
     if fmt is not None:
         return fmt.spec()
+    return _generic_tracepoint_spec()
+
+
+@lru_cache(maxsize=None)
+def _generic_tracepoint_spec() -> ContextSpec:
     return ContextSpec("tracepoint record", PERF_MAX_TRACE_SIZE, table([
         ("common", 0, 8, _M, "struct trace_entry (not readable)"),
         ("record", 8, PERF_MAX_TRACE_SIZE - 8, _M, "event fields", ANY)]),
