@@ -269,11 +269,11 @@ class CallsMixin:
         from ..progtypes.helpersets import is_allowed
         fid = insn.imm
         name = HELPER_NAMES.get(fid)
-        if name is None or fid <= 0:
+        if name is None or fid < 0:  # get_helper_proto's -ERANGE
             self.fail(f"invalid func unknown#{fid}")
-        try:
-            fn = proto_for(fid, self.prog_type)
-            allowed = is_allowed(self.prog_type, fid)
+        try:  # bpf_unspec (#0) has no proto: "cannot use helper bpf_unspec#0"
+            fn = proto_for(fid, self.prog_type) if fid else None
+            allowed = is_allowed(self.prog_type, fid, perfmon=self.perfmon)
         except (HelperProtoError, ValueError):
             fn, allowed = None, False
         if fn is None or not allowed:

@@ -80,6 +80,9 @@ class MemMixin:
             self.ctx_spec = context_spec(pt, self.attach_type)
         except Exception:  # noqa: BLE001 - types without a context model
             self.ctx_spec = None
+        from ..progtypes.contexts.sockets import SOCKET_TYPES, socket_spec
+        if self.ctx_spec is None and pt in SOCKET_TYPES:  # types the VM does not run
+            self.ctx_spec = socket_spec(ProgType(pt), self.attach_type)
         self.pkt_write_ok = pt in _PKT_TYPES_RW
         if not self.bpf_capable and pt not in (ProgType.SOCKET_FILTER, ProgType.CGROUP_SKB):
             self.fail_load_perm = True
@@ -324,7 +327,14 @@ class MemMixin:
         elif kind is FieldKind.PACKET_META:
             r.assign(pointer(RegType.PACKET_META))
         elif kind is FieldKind.POINTER:
-            r.assign(pointer(RegType.SOCK_COMMON, maybe_null=True, id=self.new_id()))
+            if f.name == "flow_keys":
+                r.assign(pointer(RegType.FLOW_KEYS))
+            elif spec.struct == "struct sk_msg_md":  # msg->sk: never NULL
+                r.assign(pointer(RegType.SOCKET))
+            elif spec.struct == "struct bpf_sk_lookup":
+                r.assign(pointer(RegType.SOCKET, maybe_null=True, id=self.new_id()))
+            else:  # skb->sk
+                r.assign(pointer(RegType.SOCK_COMMON, maybe_null=True, id=self.new_id()))
         else:
             mark_unknown(r)
 
