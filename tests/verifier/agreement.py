@@ -97,6 +97,10 @@ AGREEMENT_CASES: tuple[ACase, ...] = (
     ACase("sockmap_leak", SK_LOOKUP,
           lookup(SOCKMAP) + "if r0 == 0x0 goto +0\nr0 = 1\nexit",
           "Unreleased reference id=2 alloc_insn=5", attach=SK_LOOKUP_AT),
+    # --- checkpoints: a new state only after 2 jumps and 8 instructions ---------------------
+    ACase("loop_checkpoint_pc", SOCKET_FILTER,
+          "r1 = 0\nr0 = 0\nr0 += r1\ngoto +0\nif r1 != 0x10 goto -3\nr0 = 1\nexit",
+          "infinite loop detected at insn 4"),
     # --- helpers ------------------------------------------------------------------------------
     ACase("helper_unspec", SOCKET_FILTER, "call 0\nr0 = 0\nexit",
           "program of this type cannot use helper bpf_unspec#0"),
