@@ -3,7 +3,7 @@ bpf_sk_lookup_* returns (PTR_TO_SOCKET) or skb->sk gives (PTR_TO_SOCK_COMMON).""
 
 from __future__ import annotations
 
-from ..ctx import NARROW, W4, ContextSpec, FieldKind, sizes, table
+from ..ctx import NARROW, W4, ContextSpec, FieldKind, table
 
 BPF_SOCK_SIZE = 80
 _V = FieldKind.VALUE

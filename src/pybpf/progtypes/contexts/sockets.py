@@ -71,8 +71,8 @@ def sk_skb_spec() -> ContextSpec:
 def flow_dissector_spec() -> ContextSpec:
     """struct __sk_buff of a flow dissector: data and data_end (4 bytes) and the
     flow_keys pointer (8 bytes), read only; nothing else."""
-    perms = {"data": (W4, frozenset()), "data_end": (W4, frozenset()),
-             "flow_keys": (DW, frozenset())}
+    none: frozenset[int] = frozenset()
+    perms = {"data": (W4, none), "data_end": (W4, none), "flow_keys": (DW, none)}
     return ContextSpec("struct __sk_buff", SK_BUFF_SIZE,
                        with_permissions(SKB_FIELDS, perms, _NONE),
                        "BPF_OK 0, BPF_DROP 2 (and the flow keys filled in)")
