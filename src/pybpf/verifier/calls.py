@@ -165,7 +165,7 @@ class CallsMixin:
             return
         if reg.type not in (RegType.STACK, RegType.PACKET, RegType.PACKET_META,
                             RegType.MAP_KEY, RegType.MAP_VALUE, RegType.MEM, RegType.BUF,
-                            RegType.SCALAR, RegType.NOT_INIT):
+                            RegType.SCALAR):  # NOT_INIT too: "variable ? access"
             self.check_ptr_off_reg(reg, regno)
         if arg.kind == "ctx":
             if reg.type is not RegType.CTX:
