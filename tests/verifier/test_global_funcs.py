@@ -124,3 +124,43 @@ def test_table_against_kernel(mode: str) -> None:
         if accepted != mine.accepted or (not accepted and error != mine.error):
             diff.append((name, error, mine.error))
     assert not diff, diff
+
+
+def _clobbered_ctx_case():
+    """t_ctx_ok with a helper call first: r1 (the context) is then uninitialised when
+    the global function expecting the context is called."""
+    from dataclasses import replace
+
+    from pybpf.asm import assemble_insns
+    from pybpf.tools.verifygen import program_case
+    c = program_case(pybpf.load(OBJ), "t_ctx_ok")
+    insns = tuple(assemble_insns("call bpf_ktime_get_ns")) + tuple(c.insns)
+    fi = tuple((pc + 1 if pc else 0, t) for pc, t in c.func_info)
+    return replace(c, insns=insns, func_info=fi)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_uninit_arg_of_global_func(mode):
+    """check_func_arg_reg_off: an uninitialised register passed for a context argument
+    is a 'variable ?' access, before the type check (the kernel's line)."""
+    c = _clobbered_ctx_case()
+    from pybpf.verifier import verify
+    r = verify(c.insns, c.prog_type, maps=dict(enumerate(c.maps)), caps=MODES[mode],
+               func_info=c.func_info, btf=c.btf, license=c.license)
+    assert r.error == "variable ? access var_off=(0x0; 0xffffffffffffffff) disallowed"
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("mode", list(MODES))
+def test_uninit_arg_of_global_func_kernel(mode):
+    ok, why = kernel_available()
+    if not ok:
+        pytest.skip(why)
+    from pybpf.kernel.verdict import KernelOracle
+    from pybpf.tools.verifygen.campaign import refusal_line
+    c = _clobbered_ctx_case()
+    with KernelOracle() as o:
+        v = o.verdict(c.insns, c.prog_type, maps=c.maps, caps=frozenset(MODES[mode]),
+                      btf=c.btf, func_info=c.func_info, license=c.license)
+    assert refusal_line(v.error_line, v.log) == \
+        "variable ? access var_off=(0x0; 0xffffffffffffffff) disallowed"

@@ -519,6 +519,13 @@ _VARIANTS: dict[str, tuple[tuple[tuple[ProgType, ...], HelperProto], ...]] = {
         ((ProgType.LWT_XMIT,), _variant("lwt_push_encap",
                                         "bpf_lwt_xmit_push_encap_proto")),
     ),
+    "sk_assign": (
+        ((ProgType.SK_LOOKUP,), _variant(
+            "sk_assign", "bpf_sk_lookup_assign_proto", CTX,
+            Arg(T.ARG_PTR_TO_SOCKET, _F.PTR_MAYBE_NULL), ANY,
+            sig="long bpf_sk_assign(struct bpf_sk_lookup *ctx, struct bpf_sock *sk, "
+                "u64 flags)")),
+    ),
     "sk_storage_get": (
         (_BTF_TRACING, _variant("sk_storage_get", "bpf_sk_storage_get_tracing_proto")),
     ),

@@ -53,6 +53,9 @@ class CtxField:
     write_sizes: frozenset[int] = frozenset()
     target_size: int = 0
     ctx_field_size: int = 0
+    # where in the field a narrow access (smaller than the field) may start, relative
+    # to its offset; empty: at any aligned offset (bpf_sock's exact-offset cases)
+    narrow_at: frozenset[int] = frozenset()
 
     @property
     def end(self) -> int:
@@ -122,6 +125,8 @@ class ContextSpec:
         if size not in sizes:
             allowed = "/".join(str(s) for s in sorted(sizes))
             raise ValueError(f"{size}-byte {kind} of {f.name} (allowed: {allowed})")
+        if f.narrow_at and size < f.size and off - f.offset not in f.narrow_at:
+            raise ValueError(f"narrow {kind} of {f.name} not at its start")
         if ldsx and f.kind in POINTER_KINDS:
             raise ValueError(f"sign-extending load of pointer field {f.name}")
         if not ldsx:
@@ -210,7 +215,7 @@ class ContextAccess:
 
 def table(rows: Iterable[tuple]) -> tuple[CtxField, ...]:
     """Fields from rows (name, offset, size, kind, target, read, write, target_size,
-    ctx_field_size) with trailing items optional."""
+    ctx_field_size, narrow_at) with trailing items optional."""
     out = []
     for row in rows:
         name, off, size, kind, target, *rest = row
@@ -218,7 +223,8 @@ def table(rows: Iterable[tuple]) -> tuple[CtxField, ...]:
         write = rest[1] if len(rest) > 1 else frozenset()
         tsize = rest[2] if len(rest) > 2 else 0
         cfs = rest[3] if len(rest) > 3 else 0
-        out.append(CtxField(name, off, size, kind, target, read, write, tsize, cfs))
+        at = rest[4] if len(rest) > 4 else frozenset()
+        out.append(CtxField(name, off, size, kind, target, read, write, tsize, cfs, at))
     return tuple(out)
 
 
@@ -233,6 +239,6 @@ def with_permissions(fields: Iterable[CtxField],
         p = perms.get(f.name, default)
         if p is not None:
             f = CtxField(f.name, f.offset, f.size, f.kind, f.target, p[0], p[1],
-                         f.target_size, f.ctx_field_size)
+                         f.target_size, f.ctx_field_size, f.narrow_at)
         out.append(f)
     return tuple(out)

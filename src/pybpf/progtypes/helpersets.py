@@ -132,19 +132,65 @@ EXTRA: dict[ProgType, frozenset[str]] = {
     }),
 }
 EXTRA[ProgType.SCHED_ACT] = EXTRA[ProgType.SCHED_CLS]  # tc actions get the classifiers' set
+_SKC_TO = frozenset({
+    "skc_to_mptcp_sock", "skc_to_tcp6_sock", "skc_to_tcp_request_sock", "skc_to_tcp_sock",
+    "skc_to_tcp_timewait_sock", "skc_to_udp6_sock", "skc_to_unix_sock"
+})
+EXTRA.update({
+    ProgType.CGROUP_SOCK: frozenset({
+        "get_local_storage", "get_netns_cookie", "get_retval", "get_socket_cookie",
+        "ktime_get_coarse_ns", "set_retval", "sk_storage_get"
+    }),
+    ProgType.SK_SKB: _SKC_TO | {
+        "get_socket_cookie", "get_socket_uid", "ktime_get_coarse_ns", "sk_lookup_tcp",
+        "sk_lookup_udp", "sk_redirect_hash", "sk_redirect_map", "sk_release",
+        "skb_adjust_room", "skb_change_head", "skb_change_tail", "skb_load_bytes",
+        "skb_pull_data", "skb_store_bytes", "skc_lookup_tcp"
+    },
+    ProgType.SK_MSG: _SKC_TO | {
+        "get_netns_cookie", "ktime_get_coarse_ns", "msg_apply_bytes", "msg_cork_bytes",
+        "msg_pop_data", "msg_pull_data", "msg_push_data", "msg_redirect_hash",
+        "msg_redirect_map", "sk_storage_delete", "sk_storage_get"
+    },
+    ProgType.SK_LOOKUP: _SKC_TO | {"ktime_get_coarse_ns", "sk_assign", "sk_release"},
+    ProgType.FLOW_DISSECTOR: _SKC_TO | {"ktime_get_coarse_ns", "skb_load_bytes"},
+    ProgType.NETFILTER: frozenset(),
+})
+# BASE helpers a type's func_proto does not give (flow dissector and netfilter have no
+# perf_event_output)
+WITHOUT: dict[ProgType, frozenset[str]] = {
+    ProgType.FLOW_DISSECTOR: frozenset({"perf_event_output"}),
+    ProgType.NETFILTER: frozenset({"perf_event_output"}),
+}
+# what bpf_base_func_proto (and the skc_to_* casts) give only with CAP_PERFMON: a loader
+# without it gets "program of this type cannot use helper" for these, whatever the type
+PERFMON_HELPERS: frozenset[str] = _SKC_TO | {
+    "copy_from_user", "copy_from_user_task", "find_vma", "get_branch_snapshot",
+    "get_current_comm", "get_current_task", "get_current_task_btf", "get_task_stack",
+    "perf_event_read", "perf_event_read_value", "probe_read_kernel",
+    "probe_read_kernel_str", "probe_read_user", "probe_read_user_str", "send_signal",
+    "send_signal_thread", "snprintf", "snprintf_btf", "task_pt_regs", "trace_printk",
+    "trace_vprintk"
+}
 
 
 def allowed_helpers(prog_type: ProgType) -> frozenset[str]:
     """Names (without `bpf_`) of the helpers `prog_type` may call; empty for a type not
     in the table."""
-    extra = EXTRA.get(ProgType(prog_type))
-    return BASE | extra if extra is not None else frozenset()
+    pt = ProgType(prog_type)
+    extra = EXTRA.get(pt)
+    if extra is None:
+        return frozenset()
+    return (BASE - WITHOUT.get(pt, frozenset())) | extra
 
 
-def is_allowed(prog_type: ProgType, helper: int | str) -> bool:
-    """May `prog_type` call `helper` (an ID or a name with or without `bpf_`)?"""
-    name = helper if isinstance(helper, str) else _NAMES.get(helper, "")
-    return name.removeprefix("bpf_") in allowed_helpers(prog_type)
+def is_allowed(prog_type: ProgType, helper: int | str, *, perfmon: bool = True) -> bool:
+    """May `prog_type` call `helper` (an ID or a name with or without `bpf_`)? Without
+    `perfmon` (a loader lacking CAP_PERFMON) the PERFMON_HELPERS are not allowed."""
+    name = (helper if isinstance(helper, str) else _NAMES.get(helper, "")).removeprefix("bpf_")
+    if not perfmon and name in PERFMON_HELPERS:
+        return False
+    return name in allowed_helpers(prog_type)
 
 
 _NAMES = {v: k for k, v in HELPER_IDS.items()}

@@ -429,6 +429,21 @@ def mark_ptr_or_null_regs(st: VState, regno: int, is_null: bool, v: Any) -> None
                 if not (r.type is RegType.MAP_VALUE and
                         v.map_fields(r.map).has("bpf_spin_lock")):
                     r.id = 0
+                if r.type is RegType.MAP_VALUE:
+                    _map_value_not_null(r)
+
+
+def _map_value_not_null(r: Reg) -> None:
+    """mark_ptr_or_null_reg: a checked lookup result of a map-in-map is the inner map, of
+    an xskmap an xdp_sock, of a sockmap or sockhash a socket."""
+    m = r.map
+    mt = int(m.type) if m is not None else 0
+    if mt in (12, 13) and getattr(m, "inner", None) is not None:  # ARRAY/HASH_OF_MAPS
+        r.type, r.map = RegType.CONST_PTR_TO_MAP, m.inner
+    elif mt == 17:  # XSKMAP
+        r.type, r.map = RegType.XDP_SOCK, None
+    elif mt in (15, 18):  # SOCKMAP, SOCKHASH
+        r.type, r.map = RegType.SOCKET, None
 
 
 def find_good_pkt_pointers(st: VState, d: Reg, t: RegType, right_open: bool) -> None:

@@ -176,7 +176,7 @@ class CallsMixin:
             return
         if reg.type not in (RegType.STACK, RegType.PACKET, RegType.PACKET_META,
                             RegType.MAP_KEY, RegType.MAP_VALUE, RegType.MEM, RegType.BUF,
-                            RegType.SCALAR, RegType.NOT_INIT):
+                            RegType.SCALAR):  # NOT_INIT too: "variable ? access"
             self.check_ptr_off_reg(reg, regno)
         if arg.kind == "ctx":
             if reg.type is not RegType.CTX:
@@ -280,11 +280,11 @@ class CallsMixin:
         from ..progtypes.helpersets import is_allowed
         fid = insn.imm
         name = HELPER_NAMES.get(fid)
-        if name is None or fid <= 0:
+        if name is None or fid < 0:  # get_helper_proto's -ERANGE
             self.fail(f"invalid func unknown#{fid}")
-        try:
-            fn = proto_for(fid, self.prog_type)
-            allowed = is_allowed(self.prog_type, fid)
+        try:  # bpf_unspec (#0) has no proto: "cannot use helper bpf_unspec#0"
+            fn = proto_for(fid, self.prog_type) if fid else None
+            allowed = is_allowed(self.prog_type, fid, perfmon=self.perfmon)
         except (HelperProtoError, ValueError):
             fn, allowed = None, False
         if fn is None or not allowed:
@@ -331,12 +331,9 @@ class CallsMixin:
         elif rt is RetType.RET_PTR_TO_MAP_VALUE:
             if meta["map"] is None:
                 self.fail("kernel subsystem misconfigured verifier")
-            m = meta["map"]
-            if int(m.type) in (12, 13) and getattr(m, "inner", None) is not None:
-                # map-in-map: the value is the inner map
-                r0.assign(pointer(RegType.CONST_PTR_TO_MAP, map=m.inner))
-            else:
-                r0.assign(pointer(RegType.MAP_VALUE, map=m))
+            # a map-in-map, xskmap or sockmap value becomes the inner map, xdp_sock or
+            # socket once checked against NULL (branch.mark_ptr_or_null_regs)
+            r0.assign(pointer(RegType.MAP_VALUE, map=meta["map"]))
         elif rt is RetType.RET_PTR_TO_SOCKET:
             r0.assign(pointer(RegType.SOCKET))
         elif rt is RetType.RET_PTR_TO_SOCK_COMMON:
@@ -358,7 +355,8 @@ class CallsMixin:
                     "skc_to_mptcp_sock", "skc_to_tcp_timewait_sock",
                     "skc_to_tcp_request_sock"):
             r0.ref_obj_id = meta["ref_obj_id"]
-        elif fn.acquire:
+        elif fn.acquire or (name == "map_lookup_elem" and m0 is not None and
+                            int(m0.type) in (15, 18)):  # a sockmap/sockhash lookup too
             rid = self.new_id()
             self.st.refs.append(RefState(rid, idx))
             r0.id = rid

@@ -51,6 +51,8 @@ BPF_MAX_VAR_OFF = 1 << 29
 MAX_BPF_STACK = 512
 BPF_F_RDONLY_PROG = 1 << 7
 BPF_F_WRONLY_PROG = 1 << 8
+BPF_FLOW_KEYS_SIZE = 56  # sizeof(struct bpf_flow_keys)
+BPF_TCP_SOCK_SIZE = 112  # sizeof(struct bpf_tcp_sock)
 
 _PKT_TYPES_RW = {ProgType.SCHED_CLS, ProgType.SCHED_ACT, ProgType.XDP, ProgType.LWT_XMIT,
                  ProgType.SK_SKB, ProgType.SK_MSG}
@@ -82,6 +84,9 @@ class MemMixin:
             self.ctx_spec = context_spec(pt, self.attach_type)
         except Exception:  # noqa: BLE001 - types without a context model
             self.ctx_spec = None
+        from ..progtypes.contexts.sockets import SOCKET_TYPES, socket_spec
+        if self.ctx_spec is None and pt in SOCKET_TYPES:  # types the VM does not run
+            self.ctx_spec = socket_spec(ProgType(pt), self.attach_type)
         self.pkt_write_ok = pt in _PKT_TYPES_RW
         if not self.bpf_capable and pt not in (ProgType.SOCKET_FILTER, ProgType.CGROUP_SKB):
             self.fail_load_perm = True
@@ -286,6 +291,13 @@ class MemMixin:
             self.check_packet_access(regno, reg, off, size, False)
             if not write and value_regno >= 0:
                 mark_unknown(regs[value_regno])
+        elif t is RegType.FLOW_KEYS:
+            if val is not None and self.is_pointer_value(val):
+                self.fail(f"R{value_regno} leaks addr into flow keys")
+            if off < 0 or off + size > BPF_FLOW_KEYS_SIZE:
+                self.fail(f"invalid access to flow keys off={off} size={size}")
+            if not write and value_regno >= 0:
+                mark_unknown(regs[value_regno])
         elif t in (RegType.SOCKET, RegType.SOCK_COMMON, RegType.TCP_SOCK,
                    RegType.XDP_SOCK) and not reg.maybe_null:
             if write:
@@ -344,7 +356,14 @@ class MemMixin:
         elif kind is FieldKind.PACKET_META:
             r.assign(pointer(RegType.PACKET_META))
         elif kind is FieldKind.POINTER:
-            r.assign(pointer(RegType.SOCK_COMMON, maybe_null=True, id=self.new_id()))
+            if f.name == "flow_keys":
+                r.assign(pointer(RegType.FLOW_KEYS))
+            elif spec.struct == "struct sk_msg_md":  # msg->sk: never NULL
+                r.assign(pointer(RegType.SOCKET))
+            elif spec.struct == "struct bpf_sk_lookup":
+                r.assign(pointer(RegType.SOCKET, maybe_null=True, id=self.new_id()))
+            else:  # skb->sk
+                r.assign(pointer(RegType.SOCK_COMMON, maybe_null=True, id=self.new_id()))
         else:
             mark_unknown(r)
 
@@ -352,11 +371,20 @@ class MemMixin:
         if reg.smin < 0:
             self.fail(f"R{regno} min value is negative, either use unsigned index or do a "
                       "if (index >=0) check.")
-        try:
+        if reg.type is RegType.XDP_SOCK:  # bpf_xdp_sock_is_valid_access: queue_id
+            ok = off == 0 and size == 4
+        elif reg.type is RegType.TCP_SOCK:  # struct bpf_tcp_sock: u32s, two u64 at 80, 88
+            ok = 0 <= off < BPF_TCP_SOCK_SIZE and off % size == 0 and \
+                size == (8 if off in (80, 88) else 4)
+        else:
             from ..progtypes.contexts.sock import bpf_sock_spec
             spec = bpf_sock_spec(full=reg.type is not RegType.SOCK_COMMON)
-            spec.check(off, size, False)
-        except ValueError:
+            try:
+                spec.check(off, size, False)
+                ok = True
+            except ValueError:
+                ok = False
+        if not ok:
             self.fail(f"R{regno} invalid {reg.type_str()} access off={off} size={size}")
 
     def check_map_access_type(self, regno: int, reg: Reg, off: int, size: int,

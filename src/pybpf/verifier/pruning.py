@@ -84,10 +84,9 @@ class PruneMixin:
         """True when the current state is subsumed by an explored one (prune)."""
         cur = self.st
         force = idx in self.force_checkpoints
-        add_new = True
-        if not force and self.jmps_processed - self.prev_jmps_processed < 2 and \
-                self.insn_processed - self.prev_insn_processed < 8:
-            add_new = False
+        # a new checkpoint only after 2 jumps and 8 instructions (or when forced)
+        add_new = force or (self.jmps_processed - self.prev_jmps_processed >= 2 and
+                            self.insn_processed - self.prev_insn_processed >= 8)
         lst = self.explored.setdefault(idx, [])
         n = len(lst)
         live = None

@@ -78,3 +78,16 @@ def test_big_campaign(tmp_path) -> None:
     assert d["total"]["refused_share"] >= 0.40
     assert d["total"]["first_line_match"] >= 0.90
     assert report.objects is not None and report.objects.false_accepts == 0
+
+
+def test_refusal_line_skips_a_warning_the_walk_went_past() -> None:
+    """A BTF warning printed before the walk of a main program is not the refusal: the
+    line compared is the one after which the verifier stopped."""
+    from pybpf.tools.verifygen.campaign import refusal_line
+    warn = "arg#0 reference type('UNKNOWN ') size cannot be determined: -22"
+    log = (f"{warn}\n0: R1=ctx() R10=fp0\n0: (05) goto pc+0\n1: (95) exit\nR0 !read_ok\n"
+           "verification time 56 usec\nprocessed 2 insns (limit 1000000)\n")
+    assert refusal_line(warn, log) == "R0 !read_ok"
+    assert refusal_line("R0 !read_ok", log) == "R0 !read_ok"
+    assert refusal_line(warn, f"{warn}\nverification time 5 usec\n") == warn
+    assert refusal_line(None, log) is None

@@ -8,6 +8,7 @@ mutation, and the rate in cases per second."""
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import threading
 import time
@@ -21,6 +22,27 @@ from .generator import DEFAULT_CAPS_MODES, Generator, Mix
 
 DEFAULT_TIMEOUT = 20.0  # seconds pybpf may spend on one case before it is counted as such
 SAMPLES = 25  # disagreements of each kind kept in the report
+
+
+_INSN_LINE = re.compile(r"^\d+: \([0-9a-f]{2}\)", re.M)
+
+
+def refusal_line(error_line: str | None, log: str) -> str | None:
+    """The kernel's refusal line: its first error line unless the verifier went on
+    walking instructions after it (a warning, e.g. "arg#0 reference type('UNKNOWN ')
+    size cannot be determined" about a main program's BTF), then the next such line."""
+    from ...kernel.verdict import first_error_line
+    line, rest = error_line, log
+    while line is not None:
+        i = rest.find(line)
+        if i < 0:
+            return line
+        after = rest[i + len(line):]
+        nxt = first_error_line(after) if _INSN_LINE.search(after) else None
+        if nxt is None:
+            return line
+        line, rest = nxt, after
+    return line
 
 
 class CaseTimeout(BaseException):
@@ -90,7 +112,7 @@ class Outcome:
         line (None otherwise)."""
         if self.verdict != "agree" or self.kernel.accepted:
             return None
-        want = self.kernel.error_line
+        want = refusal_line(self.kernel.error_line, self.kernel.log or "")
         if want is None:  # refused before verification (EPERM, E2BIG ...): no line
             return None
         return (self.pybpf.error or "").strip() == want.strip()
@@ -207,7 +229,8 @@ class CampaignReport:
             self.errors[(o.failure or v).splitlines()[0][:160]] += 1
         if o.line_match is False and len(self.line_mismatches) < SAMPLES:
             self.line_mismatches.append({"index": o.index, "kind": o.case.kind,
-                                         "kernel": o.kernel.error_line,
+                                         "kernel": refusal_line(o.kernel.error_line,
+                                                                o.kernel.log or ""),
                                          "pybpf": o.pybpf.error})
 
     @property
