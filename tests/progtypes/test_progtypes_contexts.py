@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from pybpf.progtypes import describe
-from pybpf.progtypes.contexts import MODELLED_TYPES, context_spec
+from pybpf.progtypes.contexts import KERNEL_ONLY_TYPES, MODELLED_TYPES, context_spec
 from pybpf.progtypes.contexts.skb import SKB_PROG_TYPES, skb_spec
 from pybpf.progtypes.contexts.tracing import TRACING_TYPES, kprobe_spec, tracing_spec
 from pybpf.progtypes.contexts.xdp import xdp_spec
@@ -74,7 +74,8 @@ def test_attach_type_selects_the_xdp_view() -> None:
 
 
 @pytest.mark.parametrize("pt", [t for t in ProgType
-                                if t not in MODELLED_TYPES and t != ProgType.UNSPEC][:6])
+                                if t not in MODELLED_TYPES | KERNEL_ONLY_TYPES
+                                and t != ProgType.UNSPEC][:6])
 def test_unmodelled_types_are_refused(pt: ProgType) -> None:
     with pytest.raises(UnsupportedProgType, match="no context model"):
         context_spec(pt)

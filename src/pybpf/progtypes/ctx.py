@@ -26,11 +26,16 @@ class FieldKind(Enum):
     PACKET = "packet"          # PTR_TO_PACKET (data)
     PACKET_END = "packet_end"  # PTR_TO_PACKET_END (data_end)
     PACKET_META = "packet_meta"  # PTR_TO_PACKET_META (data_meta)
-    POINTER = "pointer"        # another kernel object (skb->sk)
+    POINTER = "pointer"        # PTR_TO_SOCK_COMMON_OR_NULL (skb->sk)
+    SOCKET = "socket"          # PTR_TO_SOCKET (sk_msg_md->sk)
+    SOCKET_OR_NULL = "socket_or_null"  # PTR_TO_SOCKET_OR_NULL (bpf_sk_lookup->sk)
+    FLOW_KEYS = "flow_keys"    # PTR_TO_FLOW_KEYS (flow dissector's skb->flow_keys)
+    BTF_ID = "btf_id"          # trusted PTR_TO_BTF_ID of the kernel struct `btf_struct`
 
 
 POINTER_KINDS = frozenset({FieldKind.PACKET, FieldKind.PACKET_END, FieldKind.PACKET_META,
-                           FieldKind.POINTER})
+                           FieldKind.POINTER, FieldKind.SOCKET, FieldKind.SOCKET_OR_NULL,
+                           FieldKind.FLOW_KEYS, FieldKind.BTF_ID})
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,8 @@ class CtxField:
     rewritten load reads (the kernel's `target_size`): a narrow load smaller than it is
     shifted and masked, one at least as wide returns the converted value unmasked.
     `ctx_field_size` is the width the verifier records for narrow loads (0: loads are
-    not narrowed, e.g. cb[] which is plain memory)."""
+    not narrowed, e.g. cb[] which is plain memory). `btf_struct` names the kernel struct
+    a BTF_ID field points to."""
 
     name: str
     offset: int
@@ -53,6 +59,7 @@ class CtxField:
     write_sizes: frozenset[int] = frozenset()
     target_size: int = 0
     ctx_field_size: int = 0
+    btf_struct: str = ""
 
     @property
     def end(self) -> int:
@@ -70,12 +77,17 @@ class CtxField:
 @dataclass(frozen=True)
 class ContextSpec:
     """A program type's view of its context: the struct's name and size, its fields with
-    their per-type permissions, and the meaning of the program's return value."""
+    their per-type permissions, and the meaning of the program's return value.
+
+    `first_byte_only`: the type's is_valid_access looks only at the field the access
+    starts in (no alignment rule, and the access may run past the field's end), as the
+    kernel's flow dissector and netfilter callbacks do."""
 
     struct: str
     size: int
     fields: tuple[CtxField, ...]
     retval: str = ""
+    first_byte_only: bool = False
     _by_offset: dict[int, CtxField] = field(default_factory=dict, compare=False, repr=False)
     # accesses found valid, by (off, size, write): a run's context loads check once
     _valid: dict[tuple[int, int, bool], CtxField] = field(default_factory=dict, compare=False,
@@ -108,12 +120,12 @@ class ContextSpec:
         kind = "write" if write else "read"
         if off < 0 or off >= self.size:
             raise ValueError(f"{kind} outside {self.struct} (size {self.size})")
-        if size not in (1, 2, 4, 8) or off % size:
+        if size not in (1, 2, 4, 8) or (off % size and not self.first_byte_only):
             raise ValueError(f"misaligned {size}-byte {kind}")
         f = self.field_at(off)
         if f is None:
             raise ValueError(f"{kind} of padding in {self.struct}")
-        if off + size > f.end:
+        if off + size > f.end and not self.first_byte_only:
             raise ValueError(f"{size}-byte {kind} crosses the end of {f.name}")
         sizes = f.write_sizes if write else f.read_sizes
         if not sizes:

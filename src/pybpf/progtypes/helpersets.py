@@ -133,12 +133,37 @@ EXTRA: dict[ProgType, frozenset[str]] = {
 }
 EXTRA[ProgType.SCHED_ACT] = EXTRA[ProgType.SCHED_CLS]  # tc actions get the classifiers' set
 
+# the types only the kernel runs (the verifier needs their sets; recorded the same way)
+_SKC_TO = frozenset({"skc_to_mptcp_sock", "skc_to_tcp6_sock", "skc_to_tcp_request_sock",
+                     "skc_to_tcp_sock", "skc_to_tcp_timewait_sock", "skc_to_udp6_sock",
+                     "skc_to_unix_sock"})
+EXTRA[ProgType.SK_SKB] = _SKC_TO | {
+    "get_socket_cookie", "get_socket_uid", "ktime_get_coarse_ns", "sk_lookup_tcp",
+    "sk_lookup_udp", "sk_redirect_hash", "sk_redirect_map", "sk_release", "skb_adjust_room",
+    "skb_change_head", "skb_change_tail", "skb_load_bytes", "skb_pull_data",
+    "skb_store_bytes", "skc_lookup_tcp"}
+EXTRA[ProgType.SK_MSG] = _SKC_TO | {
+    "get_netns_cookie", "ktime_get_coarse_ns", "msg_apply_bytes", "msg_cork_bytes",
+    "msg_pop_data", "msg_pull_data", "msg_push_data", "msg_redirect_hash",
+    "msg_redirect_map", "sk_storage_delete", "sk_storage_get"}
+EXTRA[ProgType.FLOW_DISSECTOR] = _SKC_TO | {"ktime_get_coarse_ns", "skb_load_bytes"}
+EXTRA[ProgType.SK_LOOKUP] = _SKC_TO | {"ktime_get_coarse_ns", "sk_assign", "sk_release"}
+EXTRA[ProgType.NETFILTER] = frozenset()
+# base helpers a type's func_proto does not offer
+NOT_IN_BASE: dict[ProgType, frozenset[str]] = {
+    ProgType.FLOW_DISSECTOR: frozenset({"perf_event_output"}),
+    ProgType.NETFILTER: frozenset({"perf_event_output"}),
+}
+
 
 def allowed_helpers(prog_type: ProgType) -> frozenset[str]:
     """Names (without `bpf_`) of the helpers `prog_type` may call; empty for a type not
     in the table."""
-    extra = EXTRA.get(ProgType(prog_type))
-    return BASE | extra if extra is not None else frozenset()
+    pt = ProgType(prog_type)
+    extra = EXTRA.get(pt)
+    if extra is None:
+        return frozenset()
+    return (BASE - NOT_IN_BASE.get(pt, frozenset())) | extra
 
 
 def is_allowed(prog_type: ProgType, helper: int | str) -> bool:

@@ -353,7 +353,8 @@ class CallsMixin:
                     "skc_to_mptcp_sock", "skc_to_tcp_timewait_sock",
                     "skc_to_tcp_request_sock"):
             r0.ref_obj_id = meta["ref_obj_id"]
-        elif fn.acquire:
+        elif fn.acquire or (name == "map_lookup_elem" and m0 is not None and
+                            int(m0.type) in (15, 18)):  # a socket of a sockmap/sockhash
             rid = self.new_id()
             self.st.refs.append(RefState(rid, idx))
             r0.id = rid

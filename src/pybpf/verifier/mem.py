@@ -51,6 +51,7 @@ BPF_MAX_VAR_OFF = 1 << 29
 MAX_BPF_STACK = 512
 BPF_F_RDONLY_PROG = 1 << 7
 BPF_F_WRONLY_PROG = 1 << 8
+BPF_FLOW_KEYS_SIZE = 56  # sizeof(struct bpf_flow_keys)
 
 _PKT_TYPES_RW = {ProgType.SCHED_CLS, ProgType.SCHED_ACT, ProgType.XDP, ProgType.LWT_XMIT,
                  ProgType.SK_SKB, ProgType.SK_MSG}
@@ -293,6 +294,16 @@ class MemMixin:
             self.check_sock_access(regno, reg, off, size)
             if value_regno >= 0:
                 mark_unknown(regs[value_regno])
+        elif t is RegType.FLOW_KEYS:
+            if val is not None and self.is_pointer_value(val):
+                self.fail(f"R{value_regno} leaks addr into flow keys")
+            if off < 0 or off + size > BPF_FLOW_KEYS_SIZE:
+                self.fail(f"invalid access to flow keys off={off} size={size}")
+            if not write and value_regno >= 0:
+                mark_unknown(regs[value_regno])
+        elif t is RegType.BTF_ID and not reg.maybe_null:
+            from .btfaccess import check_ptr_to_btf_access
+            check_ptr_to_btf_access(self, regno, off, size, write, value_regno)
         else:
             self.fail(f"R{regno} invalid mem access '{reg.type_str()}'")
         if not write and value_regno >= 0 and size < 8 and \
@@ -345,6 +356,14 @@ class MemMixin:
             r.assign(pointer(RegType.PACKET_META))
         elif kind is FieldKind.POINTER:
             r.assign(pointer(RegType.SOCK_COMMON, maybe_null=True, id=self.new_id()))
+        elif kind is FieldKind.SOCKET:
+            r.assign(pointer(RegType.SOCKET))
+        elif kind is FieldKind.SOCKET_OR_NULL:
+            r.assign(pointer(RegType.SOCKET, maybe_null=True, id=self.new_id()))
+        elif kind is FieldKind.FLOW_KEYS:
+            r.assign(pointer(RegType.FLOW_KEYS))
+        elif kind is FieldKind.BTF_ID:
+            r.assign(pointer(RegType.BTF_ID, btf_name=f.btf_struct))
         else:
             mark_unknown(r)
 
