@@ -90,7 +90,8 @@ def _kernel_load(case) -> Outcome:
             owners.append(fd)
             fds[k] = int(getattr(fd, "fd", fd))
         try:
-            p = prog_load(case.prog_type, case.insns(fds), case.license, log_level=1)
+            p = prog_load(case.prog_type, case.insns(fds), case.license, log_level=1,
+                          expected_attach_type=getattr(case, "expected_attach_type", 0))
             p.close()
             return Outcome(True, None, p.log)
         except KernelVerifierError as e:
@@ -135,7 +136,7 @@ def pybpf_outcome(case, caps: tuple[str, ...] = ("bpf", "perfmon", "net_admin",
     from tests.verifier.table import MAPS
     maps = {k: MAPS[k] for k in case.map_indexes()}
     r = verify(case.insns(), case.prog_type, maps=maps, caps=caps, license=case.license,
-               log_level=1)
+               log_level=1, expected_attach_type=getattr(case, "expected_attach_type", None))
     return Outcome(r.accepted, r.error, r.log)
 
 

@@ -37,6 +37,7 @@ CTX = Arg(T.ARG_PTR_TO_CTX)
 CTX_OR_NULL = Arg(T.ARG_PTR_TO_CTX, _F.PTR_MAYBE_NULL)
 SOCK_COMMON = Arg(T.ARG_PTR_TO_SOCK_COMMON)
 BTF_SOCK = Arg(T.ARG_PTR_TO_BTF_ID_SOCK_COMMON)
+SOCKET_OR_NULL_ARG = Arg(T.ARG_PTR_TO_SOCKET, _F.PTR_MAYBE_NULL)
 BTF_SOCK_RELEASE = Arg(T.ARG_PTR_TO_BTF_ID_SOCK_COMMON, _F.OBJ_RELEASE)
 FUNC = Arg(T.ARG_PTR_TO_FUNC)
 STACK_OR_NULL = Arg(T.ARG_PTR_TO_STACK, _F.PTR_MAYBE_NULL)
@@ -518,6 +519,12 @@ _VARIANTS: dict[str, tuple[tuple[tuple[ProgType, ...], HelperProto], ...]] = {
         ((ProgType.LWT_IN,), _variant("lwt_push_encap", "bpf_lwt_in_push_encap_proto")),
         ((ProgType.LWT_XMIT,), _variant("lwt_push_encap",
                                         "bpf_lwt_xmit_push_encap_proto")),
+    ),
+    "sk_assign": (
+        ((ProgType.SK_LOOKUP,), _variant(
+            "sk_assign", "bpf_sk_lookup_assign_proto", CTX, SOCKET_OR_NULL_ARG, ANY,
+            sig="long bpf_sk_assign(struct bpf_sk_lookup *ctx, struct bpf_sock *sk, "
+                "u64 flags)")),
     ),
     "sk_storage_get": (
         (_BTF_TRACING, _variant("sk_storage_get", "bpf_sk_storage_get_tracing_proto")),

@@ -77,17 +77,12 @@ class CtxField:
 @dataclass(frozen=True)
 class ContextSpec:
     """A program type's view of its context: the struct's name and size, its fields with
-    their per-type permissions, and the meaning of the program's return value.
-
-    `first_byte_only`: the type's is_valid_access looks only at the field the access
-    starts in (no alignment rule, and the access may run past the field's end), as the
-    kernel's flow dissector and netfilter callbacks do."""
+    their per-type permissions, and the meaning of the program's return value."""
 
     struct: str
     size: int
     fields: tuple[CtxField, ...]
     retval: str = ""
-    first_byte_only: bool = False
     _by_offset: dict[int, CtxField] = field(default_factory=dict, compare=False, repr=False)
     # accesses found valid, by (off, size, write): a run's context loads check once
     _valid: dict[tuple[int, int, bool], CtxField] = field(default_factory=dict, compare=False,
@@ -120,12 +115,12 @@ class ContextSpec:
         kind = "write" if write else "read"
         if off < 0 or off >= self.size:
             raise ValueError(f"{kind} outside {self.struct} (size {self.size})")
-        if size not in (1, 2, 4, 8) or (off % size and not self.first_byte_only):
+        if size not in (1, 2, 4, 8) or off % size:
             raise ValueError(f"misaligned {size}-byte {kind}")
         f = self.field_at(off)
         if f is None:
             raise ValueError(f"{kind} of padding in {self.struct}")
-        if off + size > f.end and not self.first_byte_only:
+        if off + size > f.end:
             raise ValueError(f"{size}-byte {kind} crosses the end of {f.name}")
         sizes = f.write_sizes if write else f.read_sizes
         if not sizes:

@@ -7,6 +7,7 @@ supported"): no program type the verifier models has a btf_struct_access callbac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .refusal import Unsupported
 
@@ -26,7 +27,7 @@ class WalkResult:
         return bool(self.struct_name)
 
 
-def _btf():  # type: ignore[no-untyped-def]
+def _btf() -> Any:
     from .kfunc import kernel_btf
     kb = kernel_btf()
     if kb is None:
@@ -48,7 +49,7 @@ def _kind(t: object) -> str:
     return getattr(getattr(t, "kind", None), "name", "")
 
 
-def _strip(btf, tid: int) -> int:  # type: ignore[no-untyped-def]
+def _strip(btf: Any, tid: int) -> int:
     """The id behind typedefs and modifiers (btf_type_skip_modifiers)."""
     for _ in range(64):
         if _kind(btf[tid]) not in ("TYPEDEF", "VOLATILE", "CONST", "RESTRICT", "TYPE_TAG"):
@@ -66,7 +67,7 @@ def walk(struct_name: str, off: int, size: int) -> WalkResult:
     for _ in range(256):
         tid = _strip(btf, tid)
         t = btf[tid]
-        tname = t.name
+        tname = t.name or "(anon)"
         if _kind(t) not in ("STRUCT", "UNION"):
             raise WalkError(f"Type '{tname}' is not a struct")
         if _kind(t) == "UNION" and len(t.members) != 1:
@@ -80,10 +81,10 @@ def walk(struct_name: str, off: int, size: int) -> WalkResult:
     raise WalkError(f"struct {struct_name} is nested too deeply")
 
 
-def _walk_members(btf, t, off: int, size: int,  # type: ignore[no-untyped-def]
+def _walk_members(btf: Any, t: Any, off: int, size: int,
                   untrusted: bool) -> "WalkResult | tuple[int, int]":
     """One struct level: the result, or (the member struct's id, the offset in it)."""
-    tname = t.name
+    tname = t.name or "(anon)"
     for m in t.members:
         if m.bitfield_size:
             end_bit = m.offset + m.bitfield_size
@@ -129,8 +130,8 @@ def _walk_members(btf, t, off: int, size: int,  # type: ignore[no-untyped-def]
     raise WalkError(f"struct {tname} doesn't have field at offset {off}")
 
 
-def check_ptr_to_btf_access(v, regno: int, off: int, size: int,  # type: ignore[no-untyped-def]
-                            write: bool, value_regno: int) -> None:
+def check_ptr_to_btf_access(v: Any, regno: int, off: int, size: int, write: bool,
+                            value_regno: int) -> None:
     """check_ptr_to_btf_access on Verifier `v`: R`regno` (a PTR_TO_BTF_ID) accessed at
     `off` (its fixed offset included); the loaded register set from the struct walk."""
     from .reg import RegType, mark_unknown, pointer

@@ -1,8 +1,7 @@
 """struct bpf_nf_ctx as data: the context of BPF_PROG_TYPE_NETFILTER, as the kernel's
 nf_is_valid_access (net/netfilter/nf_bpf_link.c) allows it: two read-only u64
 pointers, `state` to the kernel's struct nf_hook_state and `skb` to its struct
-sk_buff (trusted PTR_TO_BTF_ID: the program reads them through vmlinux BTF). The kernel
-checks only the field an access starts in."""
+sk_buff (trusted PTR_TO_BTF_ID: the program reads them through vmlinux BTF)."""
 
 from __future__ import annotations
 
@@ -22,4 +21,4 @@ def netfilter_spec() -> ContextSpec:
                  btf_struct="nf_hook_state"),
         CtxField("skb", 8, 8, FieldKind.BTF_ID, "struct sk_buff *", DW,
                  btf_struct="sk_buff"),
-    ), RETVAL, first_byte_only=True)
+    ), RETVAL)

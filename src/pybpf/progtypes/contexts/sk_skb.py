@@ -42,8 +42,7 @@ def sk_skb_spec() -> ContextSpec:
 @lru_cache(maxsize=None)
 def flow_dissector_spec() -> ContextSpec:
     """struct __sk_buff for BPF_PROG_TYPE_FLOW_DISSECTOR: read-only data (u32), data_end
-    (u32) and flow_keys (u64, PTR_TO_FLOW_KEYS); nothing else. The kernel checks only the
-    field the access starts in, not its alignment."""
+    (u32) and flow_keys (u64, PTR_TO_FLOW_KEYS); nothing else."""
     fields = []
     for f in SKB_FIELDS:
         if f.name in ("data", "data_end"):
@@ -55,7 +54,7 @@ def flow_dissector_spec() -> ContextSpec:
         else:
             fields.append(CtxField(f.name, f.offset, f.size, f.kind, f.target))
     return ContextSpec("struct __sk_buff", SK_BUFF_SIZE, tuple(fields),
-                       FLOW_DISSECTOR_RETVAL, first_byte_only=True)
+                       FLOW_DISSECTOR_RETVAL)
 
 
 # struct bpf_flow_keys: what a PTR_TO_FLOW_KEYS may load and store (any size inside)
