@@ -84,6 +84,15 @@ CTX_CASES: tuple[CtxCase, ...] = (
             "r0 = *(u32 *)(r2 +4)\n" + R0),
     CtxCase("skskb_sk_unchecked", SK_SKB, "r2 = *(u64 *)(r1 +168)\nr0 = *(u32 *)(r2 +4)\n"
             + R0, "R2 invalid mem access 'sock_common_or_null'"),
+    CtxCase("skskb_ret_any", SK_SKB, "r0 = 7\nexit"),
+    CtxCase("skskb_redirect_map", SK_SKB, "r2 = 0xfeed0006 ll\nr3 = 0\nr4 = 0\n"
+            "call bpf_sk_redirect_map\nexit"),
+    CtxCase("skskb_redirect_array", SK_SKB, "r2 = 0xfeed0001 ll\nr3 = 0\nr4 = 0\n"
+            "call bpf_sk_redirect_map\nexit",
+            "cannot pass map_type 2 into func bpf_sk_redirect_map#52"),
+    CtxCase("skskb_pull_data", SK_SKB, "r2 = 0\ncall bpf_skb_pull_data\n" + R0),
+    CtxCase("skskb_msg_helper", SK_SKB, "r2 = 0\ncall bpf_msg_apply_bytes\n" + R0,
+            "program of this type cannot use helper bpf_msg_apply_bytes#61"),
     # --- sk_msg: struct sk_msg_md, sk_msg_is_valid_access --------------------------------
     CtxCase("skmsg_size", SK_MSG, "r0 = *(u32 *)(r1 +68)\n" + R1),
     CtxCase("skmsg_size_u16", SK_MSG, "r0 = *(u16 *)(r1 +68)\n" + R1, bad(68, 2)),
@@ -99,6 +108,13 @@ CTX_CASES: tuple[CtxCase, ...] = (
             + R1, "invalid access to packet, off=0 size=1, R2(id=0,off=0,r=0)"),
     CtxCase("skmsg_sk", SK_MSG, "r2 = *(u64 *)(r1 +72)\nr0 = *(u32 *)(r2 +4)\n" + R1),
     CtxCase("skmsg_sk_u32", SK_MSG, "r2 = *(u32 *)(r1 +72)\n" + R1, bad(72, 4)),
+    CtxCase("skmsg_ret_any", SK_MSG, "r0 = 7\nexit"),
+    CtxCase("skmsg_redirect_hash", SK_MSG, "r2 = 0xfeed0007 ll\nr3 = r10\nr3 += -4\n"
+            "*(u32 *)(r10 -4) = 0\nr4 = 0\ncall bpf_msg_redirect_hash\nexit"),
+    CtxCase("skmsg_redirect_map_hash", SK_MSG, "r2 = 0xfeed0007 ll\nr3 = 0\nr4 = 0\n"
+            "call bpf_msg_redirect_map\nexit",
+            "cannot pass map_type 18 into func bpf_msg_redirect_map#60"),
+    CtxCase("skmsg_apply_bytes", SK_MSG, "r2 = 1\ncall bpf_msg_apply_bytes\n" + R1),
     # --- flow dissector: flow_dissector_is_valid_access, PTR_TO_FLOW_KEYS ----------------
     CtxCase("fd_keys", FLOW_DISSECTOR, KEYS + "r3 = *(u16 *)(r2 +0)\n*(u16 *)(r2 +2) = r3\n"
             + R0),
@@ -128,6 +144,9 @@ CTX_CASES: tuple[CtxCase, ...] = (
     CtxCase("fd_pkt_write", FLOW_DISSECTOR, SKB_PKT.format(n=1) + "*(u8 *)(r2 +0) = 1\n"
             + R0, "cannot write into packet"),
     CtxCase("fd_ret_any", FLOW_DISSECTOR, "r0 = 7\nexit"),
+    CtxCase("fd_perf_output", FLOW_DISSECTOR, "r2 = 0\nr3 = 0\nr4 = 0\nr5 = 0\n"
+            "call bpf_perf_event_output\n" + R0,
+            "program of this type cannot use helper bpf_perf_event_output#25"),
     # --- sk_lookup: struct bpf_sk_lookup, sk_lookup_is_valid_access ----------------------
     CtxCase("skl_ret", SK_LOOKUP, R1),
     CtxCase("skl_ret2", SK_LOOKUP, "r0 = 2\nexit",

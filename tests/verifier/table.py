@@ -22,6 +22,7 @@ MAPS: tuple[MapSpec, ...] = (
     MapSpec("array", 4, 16, 1, flags=1 << 7, name="ro"),       # 4 (BPF_F_RDONLY_PROG)
     MapSpec("array", 4, 48, 1, name="one"),                    # 5
     MapSpec("sockmap", 4, 8, 1, name="sm"),                    # 6
+    MapSpec("sockhash", 4, 8, 1, name="sh"),                   # 7
 )
 
 
