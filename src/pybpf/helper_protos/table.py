@@ -396,17 +396,17 @@ _GENERIC: list[HelperProto] = [
        "u64 flags)", INT, CTX, MAP, ANY, ANY),
     _h("long bpf_sk_redirect_hash(struct sk_buff *skb, struct bpf_map *map, void *key, "
        "u64 flags)", INT, CTX, MAP, KEY, ANY),
-    _h("long bpf_msg_redirect_map(struct sk_msg_md *msg, struct bpf_map *map, u32 key, "
+    _h("long bpf_msg_redirect_map(struct sk_msg_buff *msg, struct bpf_map *map, u32 key, "
        "u64 flags)", INT, CTX, MAP, ANY, ANY),
-    _h("long bpf_msg_redirect_hash(struct sk_msg_md *msg, struct bpf_map *map, void *key, "
+    _h("long bpf_msg_redirect_hash(struct sk_msg_buff *msg, struct bpf_map *map, void *key, "
        "u64 flags)", INT, CTX, MAP, KEY, ANY),
-    _h("long bpf_msg_apply_bytes(struct sk_msg_md *msg, u32 bytes)", INT, CTX, ANY),
-    _h("long bpf_msg_cork_bytes(struct sk_msg_md *msg, u32 bytes)", INT, CTX, ANY),
-    _h("long bpf_msg_pull_data(struct sk_msg_md *msg, u32 start, u32 end, u64 flags)",
+    _h("long bpf_msg_apply_bytes(struct sk_msg_buff *msg, u32 bytes)", INT, CTX, ANY),
+    _h("long bpf_msg_cork_bytes(struct sk_msg_buff *msg, u32 bytes)", INT, CTX, ANY),
+    _h("long bpf_msg_pull_data(struct sk_msg_buff *msg, u32 start, u32 end, u64 flags)",
        INT, CTX, ANY, ANY, ANY),
-    _h("long bpf_msg_push_data(struct sk_msg_md *msg, u32 start, u32 len, u64 flags)",
+    _h("long bpf_msg_push_data(struct sk_msg_buff *msg, u32 start, u32 len, u64 flags)",
        INT, CTX, ANY, ANY, ANY),
-    _h("long bpf_msg_pop_data(struct sk_msg_md *msg, u32 start, u32 len, u64 flags)",
+    _h("long bpf_msg_pop_data(struct sk_msg_buff *msg, u32 start, u32 len, u64 flags)",
        INT, CTX, ANY, ANY, ANY),
 ]
 
