@@ -55,7 +55,3 @@ def flow_dissector_spec() -> ContextSpec:
             fields.append(CtxField(f.name, f.offset, f.size, f.kind, f.target))
     return ContextSpec("struct __sk_buff", SK_BUFF_SIZE, tuple(fields),
                        FLOW_DISSECTOR_RETVAL)
-
-
-# struct bpf_flow_keys: what a PTR_TO_FLOW_KEYS may load and store (any size inside)
-BPF_FLOW_KEYS_SIZE = 56
