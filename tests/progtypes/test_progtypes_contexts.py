@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from pybpf.progtypes import describe
-from pybpf.progtypes.contexts import MODELLED_TYPES, context_spec
+from pybpf.progtypes.contexts import KERNEL_ONLY_TYPES, MODELLED_TYPES, context_spec
 from pybpf.progtypes.contexts.skb import SKB_PROG_TYPES, skb_spec
 from pybpf.progtypes.contexts.tracing import TRACING_TYPES, kprobe_spec, tracing_spec
 from pybpf.progtypes.contexts.xdp import xdp_spec
@@ -74,7 +74,8 @@ def test_attach_type_selects_the_xdp_view() -> None:
 
 
 @pytest.mark.parametrize("pt", [t for t in ProgType
-                                if t not in MODELLED_TYPES and t != ProgType.UNSPEC][:6])
+                                if t not in MODELLED_TYPES | KERNEL_ONLY_TYPES
+                                and t != ProgType.UNSPEC][:6])
 def test_unmodelled_types_are_refused(pt: ProgType) -> None:
     with pytest.raises(UnsupportedProgType, match="no context model"):
         context_spec(pt)
@@ -106,3 +107,25 @@ def test_register_csum_helpers_gives_the_base_sets_csum_diff() -> None:
     r0 = VM(prog, helpers=reg).execute().r0
     assert r0 == VM(prog, helpers=default_helpers()).execute().r0
     assert r0 not in (0, 0x55)
+
+
+def test_kernel_only_types_have_verifier_tables() -> None:
+    """sk_skb, sk_msg, flow dissector, sk_lookup and netfilter have context tables (for
+    the verifier) but stay unsupported on the VM."""
+    from pybpf.progtypes.ctx import FieldKind
+    from pybpf.progtypes.status import describe as status
+    unsupported = {d["prog_type"] for d in status() if d["status"] == "unsupported"}
+    for pt in KERNEL_ONLY_TYPES:
+        spec = context_spec(pt)
+        assert spec.fields and spec.retval and spec.size >= spec.max_size()
+        assert pt.name.lower() in unsupported
+    assert context_spec(ProgType.SK_LOOKUP)["sk"].kind is FieldKind.SOCKET_OR_NULL
+    assert context_spec(ProgType.SK_MSG)["sk"].kind is FieldKind.SOCKET
+    assert context_spec(ProgType.FLOW_DISSECTOR)["flow_keys"].kind is FieldKind.FLOW_KEYS
+    assert context_spec(ProgType.NETFILTER)["skb"].btf_struct == "sk_buff"
+    with pytest.raises(ValueError, match="not writable"):
+        context_spec(ProgType.SK_SKB).check(8, 4, True)  # mark
+    context_spec(ProgType.SK_SKB).check(44, 4, True)  # tc_index
+    with pytest.raises(ValueError, match="misaligned"):
+        context_spec(ProgType.SK_LOOKUP).check(38, 4, False)
+    context_spec(ProgType.SK_LOOKUP).check(36, 4, False)  # remote_port as a u32

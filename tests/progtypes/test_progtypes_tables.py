@@ -92,9 +92,13 @@ def _probe(t: ProgType, hid: int) -> bool:
     code = (struct.pack("<BBhi", 0x85, 0, 0, hid) + struct.pack("<BBhi", 0xB7, 0, 0, 0)
             + struct.pack("<BBhi", 0x95, 0, 0, 0))
     eat = 0
+    from pybpf.uapi import AttachType
     if t == ProgType.CGROUP_SKB:
-        from pybpf.uapi import AttachType
         eat = AttachType.CGROUP_INET_INGRESS
+    elif t == ProgType.SK_LOOKUP:
+        eat = AttachType.SK_LOOKUP
+    elif t == ProgType.NETFILTER:
+        eat = AttachType.NETFILTER
     try:
         prog_load(t, code, "GPL", expected_attach_type=eat)
         return True
@@ -106,7 +110,9 @@ def _probe(t: ProgType, hid: int) -> bool:
 @pytest.mark.kernel
 @pytest.mark.parametrize("t", [ProgType.SOCKET_FILTER, ProgType.SCHED_CLS, ProgType.XDP,
                                ProgType.CGROUP_SKB, ProgType.KPROBE, ProgType.RAW_TRACEPOINT,
-                               ProgType.PERF_EVENT])
+                               ProgType.PERF_EVENT, ProgType.SK_SKB, ProgType.SK_MSG,
+                               ProgType.FLOW_DISSECTOR, ProgType.SK_LOOKUP,
+                               ProgType.NETFILTER])
 def test_helper_sets_match_verifier(t):
     """Every helper ID: allowed in the table iff the verifier knows it for the type."""
     from tests.conftest import kernel_available

@@ -20,6 +20,11 @@ _STATE = re.compile(r"^(\d+:|frame\d|R\d+=|R\d+_\w=|mark_precise|from \d+ to \d+
                     r"Live regs|processed |verification time|stack depth|;|\s)")
 
 
+def _attach(case) -> int:  # type: ignore[no-untyped-def]
+    """A table case's expected attach type (`attach` or `expected_attach_type`; 0)."""
+    return getattr(case, "attach", 0) or getattr(case, "expected_attach_type", 0) or 0
+
+
 def first_error_line(log: str) -> str:
     """The kernel's first error line: the first line after the last instruction line
     that is not a state, precision or statistics line (the first such line of the log
@@ -91,7 +96,7 @@ def _kernel_load(case) -> Outcome:
             fds[k] = int(getattr(fd, "fd", fd))
         try:
             p = prog_load(case.prog_type, case.insns(fds), case.license, log_level=1,
-                          expected_attach_type=getattr(case, "attach", 0))
+                          expected_attach_type=_attach(case))
             p.close()
             return Outcome(True, None, p.log)
         except KernelVerifierError as e:
@@ -136,7 +141,7 @@ def pybpf_outcome(case, caps: tuple[str, ...] = ("bpf", "perfmon", "net_admin",
     from tests.verifier.table import MAPS
     maps = {k: MAPS[k] for k in case.map_indexes()}
     r = verify(case.insns(), case.prog_type, maps=maps, caps=caps, license=case.license,
-               log_level=1, expected_attach_type=getattr(case, "attach", 0))
+               log_level=1, expected_attach_type=_attach(case))
     return Outcome(r.accepted, r.error, r.log)
 
 

@@ -23,6 +23,8 @@ MAPS: tuple[MapSpec, ...] = (
     MapSpec("array", 4, 48, 1, name="one"),                    # 5
     MapSpec("xskmap", 4, 4, 4, name="xsk"),                    # 6
     MapSpec("sockmap", 4, 4, 4, name="sm"),                    # 7
+    MapSpec("sockmap", 4, 8, 1, name="sm8"),                   # 8
+    MapSpec("sockhash", 4, 8, 1, name="sh"),                   # 9
 )
 
 

@@ -37,6 +37,7 @@ CTX = Arg(T.ARG_PTR_TO_CTX)
 CTX_OR_NULL = Arg(T.ARG_PTR_TO_CTX, _F.PTR_MAYBE_NULL)
 SOCK_COMMON = Arg(T.ARG_PTR_TO_SOCK_COMMON)
 BTF_SOCK = Arg(T.ARG_PTR_TO_BTF_ID_SOCK_COMMON)
+SOCKET_OR_NULL_ARG = Arg(T.ARG_PTR_TO_SOCKET, _F.PTR_MAYBE_NULL)
 BTF_SOCK_RELEASE = Arg(T.ARG_PTR_TO_BTF_ID_SOCK_COMMON, _F.OBJ_RELEASE)
 FUNC = Arg(T.ARG_PTR_TO_FUNC)
 STACK_OR_NULL = Arg(T.ARG_PTR_TO_STACK, _F.PTR_MAYBE_NULL)
@@ -390,6 +391,23 @@ _GENERIC: list[HelperProto] = [
        INT, CTX, ANY, MEM_RO, SIZE),
     _h("long bpf_redirect_map(struct bpf_map *map, u64 key, u64 flags)",
        INT, MAP, ANY, ANY, kp="bpf_xdp_redirect_map_proto"),
+    # sockmap: sk_skb and sk_msg
+    _h("long bpf_sk_redirect_map(struct sk_buff *skb, struct bpf_map *map, u32 key, "
+       "u64 flags)", INT, CTX, MAP, ANY, ANY),
+    _h("long bpf_sk_redirect_hash(struct sk_buff *skb, struct bpf_map *map, void *key, "
+       "u64 flags)", INT, CTX, MAP, KEY, ANY),
+    _h("long bpf_msg_redirect_map(struct sk_msg_buff *msg, struct bpf_map *map, u32 key, "
+       "u64 flags)", INT, CTX, MAP, ANY, ANY),
+    _h("long bpf_msg_redirect_hash(struct sk_msg_buff *msg, struct bpf_map *map, void *key, "
+       "u64 flags)", INT, CTX, MAP, KEY, ANY),
+    _h("long bpf_msg_apply_bytes(struct sk_msg_buff *msg, u32 bytes)", INT, CTX, ANY),
+    _h("long bpf_msg_cork_bytes(struct sk_msg_buff *msg, u32 bytes)", INT, CTX, ANY),
+    _h("long bpf_msg_pull_data(struct sk_msg_buff *msg, u32 start, u32 end, u64 flags)",
+       INT, CTX, ANY, ANY, ANY),
+    _h("long bpf_msg_push_data(struct sk_msg_buff *msg, u32 start, u32 len, u64 flags)",
+       INT, CTX, ANY, ANY, ANY),
+    _h("long bpf_msg_pop_data(struct sk_msg_buff *msg, u32 start, u32 len, u64 flags)",
+       INT, CTX, ANY, ANY, ANY),
 ]
 
 _BY_ID: dict[int, HelperProto] = {p.id: p for p in _GENERIC}
@@ -521,8 +539,7 @@ _VARIANTS: dict[str, tuple[tuple[tuple[ProgType, ...], HelperProto], ...]] = {
     ),
     "sk_assign": (
         ((ProgType.SK_LOOKUP,), _variant(
-            "sk_assign", "bpf_sk_lookup_assign_proto", CTX,
-            Arg(T.ARG_PTR_TO_SOCKET, _F.PTR_MAYBE_NULL), ANY,
+            "sk_assign", "bpf_sk_lookup_assign_proto", CTX, SOCKET_OR_NULL_ARG, ANY,
             sig="long bpf_sk_assign(struct bpf_sk_lookup *ctx, struct bpf_sock *sk, "
                 "u64 flags)")),
     ),

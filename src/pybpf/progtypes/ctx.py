@@ -26,11 +26,16 @@ class FieldKind(Enum):
     PACKET = "packet"          # PTR_TO_PACKET (data)
     PACKET_END = "packet_end"  # PTR_TO_PACKET_END (data_end)
     PACKET_META = "packet_meta"  # PTR_TO_PACKET_META (data_meta)
-    POINTER = "pointer"        # another kernel object (skb->sk)
+    POINTER = "pointer"        # PTR_TO_SOCK_COMMON_OR_NULL (skb->sk)
+    SOCKET = "socket"          # PTR_TO_SOCKET (sk_msg_md->sk)
+    SOCKET_OR_NULL = "socket_or_null"  # PTR_TO_SOCKET_OR_NULL (bpf_sk_lookup->sk)
+    FLOW_KEYS = "flow_keys"    # PTR_TO_FLOW_KEYS (flow dissector's skb->flow_keys)
+    BTF_ID = "btf_id"          # trusted PTR_TO_BTF_ID of the kernel struct `btf_struct`
 
 
 POINTER_KINDS = frozenset({FieldKind.PACKET, FieldKind.PACKET_END, FieldKind.PACKET_META,
-                           FieldKind.POINTER})
+                           FieldKind.POINTER, FieldKind.SOCKET, FieldKind.SOCKET_OR_NULL,
+                           FieldKind.FLOW_KEYS, FieldKind.BTF_ID})
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,8 @@ class CtxField:
     rewritten load reads (the kernel's `target_size`): a narrow load smaller than it is
     shifted and masked, one at least as wide returns the converted value unmasked.
     `ctx_field_size` is the width the verifier records for narrow loads (0: loads are
-    not narrowed, e.g. cb[] which is plain memory)."""
+    not narrowed, e.g. cb[] which is plain memory). `btf_struct` names the kernel struct
+    a BTF_ID field points to."""
 
     name: str
     offset: int
@@ -56,6 +62,7 @@ class CtxField:
     # where in the field a narrow access (smaller than the field) may start, relative
     # to its offset; empty: at any aligned offset (bpf_sock's exact-offset cases)
     narrow_at: frozenset[int] = frozenset()
+    btf_struct: str = ""
 
     @property
     def end(self) -> int:

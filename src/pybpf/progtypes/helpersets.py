@@ -173,7 +173,6 @@ PERFMON_HELPERS: frozenset[str] = _SKC_TO | {
     "trace_vprintk"
 }
 
-
 def allowed_helpers(prog_type: ProgType) -> frozenset[str]:
     """Names (without `bpf_`) of the helpers `prog_type` may call; empty for a type not
     in the table."""

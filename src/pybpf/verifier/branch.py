@@ -424,6 +424,9 @@ def mark_ptr_or_null_regs(st: VState, regno: int, is_null: bool, v: Any) -> None
                 r.assign(scalar_const(0))
             else:
                 r.maybe_null = False
+                if r.type is RegType.MAP_VALUE and int(r.map.type) in (15, 17, 18):
+                    # a sockmap/sockhash value is the socket, an xskmap's the xdp socket
+                    r.type = RegType.XDP_SOCK if int(r.map.type) == 17 else RegType.SOCKET
                 # the id stays on a value that holds a bpf_spin_lock: its unlock must
                 # name the same value (reg_may_point_to_spin_lock)
                 if not (r.type is RegType.MAP_VALUE and

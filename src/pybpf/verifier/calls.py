@@ -53,7 +53,9 @@ _MAP_FUNCS = {  # map type -> helpers that may take it (check_map_func_compatibi
 _FUNC_MAPS = {"tail_call": {3}, "perf_event_output": {4}, "perf_event_read": {4},
               "perf_event_read_value": {4}, "ringbuf_output": {27}, "ringbuf_reserve": {27},
               "ringbuf_query": {27}, "redirect_map": {14, 16, 17, 25},
-              "get_stackid": {7}}
+              "get_stackid": {7}, "sk_redirect_map": {15}, "msg_redirect_map": {15},
+              "sock_map_update": {15}, "sk_redirect_hash": {18}, "msg_redirect_hash": {18},
+              "sock_hash_update": {18}}
 
 
 def _type_names(reg: Reg) -> set[str]:

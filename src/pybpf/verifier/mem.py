@@ -305,6 +305,16 @@ class MemMixin:
             self.check_sock_access(regno, reg, off, size)
             if value_regno >= 0:
                 mark_unknown(regs[value_regno])
+        elif t is RegType.FLOW_KEYS:
+            if val is not None and self.is_pointer_value(val):
+                self.fail(f"R{value_regno} leaks addr into flow keys")
+            if off < 0 or off + size > BPF_FLOW_KEYS_SIZE:
+                self.fail(f"invalid access to flow keys off={off} size={size}")
+            if not write and value_regno >= 0:
+                mark_unknown(regs[value_regno])
+        elif t is RegType.BTF_ID and not reg.maybe_null:
+            from .btfaccess import check_ptr_to_btf_access
+            check_ptr_to_btf_access(self, regno, off, size, write, value_regno)
         else:
             self.fail(f"R{regno} invalid mem access '{reg.type_str()}'")
         if not write and value_regno >= 0 and size < 8 and \
@@ -364,6 +374,14 @@ class MemMixin:
                 r.assign(pointer(RegType.SOCKET, maybe_null=True, id=self.new_id()))
             else:  # skb->sk
                 r.assign(pointer(RegType.SOCK_COMMON, maybe_null=True, id=self.new_id()))
+        elif kind is FieldKind.SOCKET:
+            r.assign(pointer(RegType.SOCKET))
+        elif kind is FieldKind.SOCKET_OR_NULL:
+            r.assign(pointer(RegType.SOCKET, maybe_null=True, id=self.new_id()))
+        elif kind is FieldKind.FLOW_KEYS:
+            r.assign(pointer(RegType.FLOW_KEYS))
+        elif kind is FieldKind.BTF_ID:
+            r.assign(pointer(RegType.BTF_ID, btf_name=f.btf_struct))
         else:
             mark_unknown(r)
 

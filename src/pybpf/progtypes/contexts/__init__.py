@@ -8,6 +8,11 @@ verifier reads the ctx access rules from `context_spec()`.
 * `sock`: struct bpf_sock (skb->sk, the socket-lookup helpers' result).
 * `tracing`: raw tracepoint arguments, pt_regs (kprobe/uprobe), bpf_perf_event_data,
   tracepoint records.
+
+Tables the verifier reads for types the VM does not run (KERNEL_ONLY_TYPES):
+* `sk_skb`: struct __sk_buff of sk_skb and the flow dissector.
+* `sk_msg`: struct sk_msg_md.  * `sk_lookup`: struct bpf_sk_lookup.
+* `netfilter`: struct bpf_nf_ctx.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from .tracing import TRACING_TYPES, TracepointFormat, tracing_spec
 from .xdp import xdp_spec
 
 MODELLED_TYPES = frozenset([ProgType.XDP, *SKB_PROG_TYPES, *TRACING_TYPES])
+# context tables for the verifier only: the VM runs no program of these types
+KERNEL_ONLY_TYPES = frozenset([ProgType.SK_SKB, ProgType.SK_MSG, ProgType.FLOW_DISSECTOR,
+                               ProgType.SK_LOOKUP, ProgType.NETFILTER])
 
 
 def context_spec(prog_type: ProgType | int, attach_type: AttachType | int | None = None, *,
@@ -30,7 +38,7 @@ def context_spec(prog_type: ProgType | int, attach_type: AttachType | int | None
     and perf_event programs (default: this machine's); `tracepoint` the record of a
     tracepoint program (default: the generic rule); `expected_attach_type` is the name
     pybpf.progtypes.context_spec took it by before. UnsupportedProgType for a type the
-    VM has no context model of."""
+    verifier has no context table of."""
     prog_type = ProgType(prog_type)
     if prog_type == ProgType.XDP:
         return xdp_spec(int(attach_type if attach_type is not None else expected_attach_type))
@@ -38,7 +46,26 @@ def context_spec(prog_type: ProgType | int, attach_type: AttachType | int | None
         return skb_spec(prog_type)
     if prog_type in TRACING_TYPES:
         return tracing_spec(prog_type, arch=arch, tracepoint=tracepoint)
+    if prog_type in KERNEL_ONLY_TYPES:
+        return _kernel_only_spec(prog_type)
     raise UnsupportedProgType(f"no context model for {prog_type.name.lower()}")
 
 
-__all__ = ["MODELLED_TYPES", "context_spec"]
+def _kernel_only_spec(prog_type: ProgType) -> ContextSpec:
+    if prog_type == ProgType.SK_SKB:
+        from .sk_skb import sk_skb_spec
+        return sk_skb_spec()
+    if prog_type == ProgType.FLOW_DISSECTOR:
+        from .sk_skb import flow_dissector_spec
+        return flow_dissector_spec()
+    if prog_type == ProgType.SK_MSG:
+        from .sk_msg import sk_msg_spec
+        return sk_msg_spec()
+    if prog_type == ProgType.SK_LOOKUP:
+        from .sk_lookup import sk_lookup_spec
+        return sk_lookup_spec()
+    from .netfilter import netfilter_spec
+    return netfilter_spec()
+
+
+__all__ = ["KERNEL_ONLY_TYPES", "MODELLED_TYPES", "context_spec"]
