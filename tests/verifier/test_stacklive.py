@@ -57,8 +57,11 @@ def test_each_subprogram_has_its_own_frame() -> None:
     assert m[2] == 1 and m[5] == 0b10
 
 
-# two paths meet at insn 7 with different things in fp-16 (a ctx pointer, a number)
-_SPLIT = ("r6 = r1\ncall bpf_get_prandom_u32\nif r0 > 5 goto +2\n*(u64 *)(r10 -16) = r6\n"
+# two paths meet at insn 10 with different things in fp-16 (a ctx pointer, a number); the
+# four moves first make the meeting point a checkpoint (the kernel adds one only after
+# 2 jumps and 8 instructions)
+_SPLIT = ("r7 = 0\nr8 = 0\nr9 = 0\nr7 = 1\n"
+          "r6 = r1\ncall bpf_get_prandom_u32\nif r0 > 5 goto +2\n*(u64 *)(r10 -16) = r6\n"
           "goto +1\n*(u64 *)(r10 -16) = r0\n")
 DEAD = _SPLIT + "r1 = 0\n*(u64 *)(r10 -16) = r1\nr0 = *(u64 *)(r10 -16)\nexit"
 LIVE = _SPLIT + "r0 = 0\nr2 = *(u64 *)(r10 -16)\nr0 = *(u32 *)(r2 +0)\nexit"
@@ -69,7 +72,7 @@ def test_a_dead_slot_lets_the_paths_meet() -> None:
     insns = assemble_insns(DEAD)
     assert verify(insns, 3).accepted
     m = stack_liveness(to_slots(insns), [0])
-    assert m[6] == 0 and m[8] == 0b10  # fp-16 dead where the paths meet
+    assert m[10] == 0 and m[12] == 0b10  # fp-16 dead where the paths meet
 
 
 def test_a_live_slot_keeps_them_apart() -> None:
@@ -87,5 +90,5 @@ def test_pruning_on_dead_slots_keeps_the_verdict(asm: str, caps: tuple, monkeypa
     without = verify(insns, 1, caps=caps, log_level=1)
     assert (with_liveness.accepted, with_liveness.error) == (without.accepted, without.error)
     assert with_liveness.insns_processed <= without.insns_processed
-    if asm == DEAD:  # pruned at insn 6: the second path stops there
+    if asm == DEAD:  # pruned at insn 10: the second path stops there
         assert with_liveness.insns_processed < without.insns_processed
