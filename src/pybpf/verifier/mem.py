@@ -84,9 +84,6 @@ class MemMixin:
             self.ctx_spec = context_spec(pt, self.attach_type)
         except Exception:  # noqa: BLE001 - types without a context model
             self.ctx_spec = None
-        from ..progtypes.contexts.sockets import SOCKET_TYPES, socket_spec
-        if self.ctx_spec is None and pt in SOCKET_TYPES:  # types the VM does not run
-            self.ctx_spec = socket_spec(ProgType(pt), self.attach_type)
         self.pkt_write_ok = pt in _PKT_TYPES_RW
         if not self.bpf_capable and pt not in (ProgType.SOCKET_FILTER, ProgType.CGROUP_SKB):
             self.fail_load_perm = True

@@ -12,7 +12,7 @@ verifier reads the ctx access rules from `context_spec()`.
 Tables the verifier reads for types the VM does not run (KERNEL_ONLY_TYPES):
 * `sk_skb`: struct __sk_buff of sk_skb and the flow dissector.
 * `sk_msg`: struct sk_msg_md.  * `sk_lookup`: struct bpf_sk_lookup.
-* `netfilter`: struct bpf_nf_ctx.
+* `netfilter`: struct bpf_nf_ctx.  * `sockets`: struct bpf_sock of cgroup/sock.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .xdp import xdp_spec
 MODELLED_TYPES = frozenset([ProgType.XDP, *SKB_PROG_TYPES, *TRACING_TYPES])
 # context tables for the verifier only: the VM runs no program of these types
 KERNEL_ONLY_TYPES = frozenset([ProgType.SK_SKB, ProgType.SK_MSG, ProgType.FLOW_DISSECTOR,
-                               ProgType.SK_LOOKUP, ProgType.NETFILTER])
+                               ProgType.SK_LOOKUP, ProgType.NETFILTER, ProgType.CGROUP_SOCK])
 
 
 def context_spec(prog_type: ProgType | int, attach_type: AttachType | int | None = None, *,
@@ -46,6 +46,10 @@ def context_spec(prog_type: ProgType | int, attach_type: AttachType | int | None
         return skb_spec(prog_type)
     if prog_type in TRACING_TYPES:
         return tracing_spec(prog_type, arch=arch, tracepoint=tracepoint)
+    if prog_type == ProgType.CGROUP_SOCK:
+        from .sockets import cgroup_sock_spec
+        return cgroup_sock_spec(int(attach_type if attach_type is not None
+                                    else expected_attach_type))
     if prog_type in KERNEL_ONLY_TYPES:
         return _kernel_only_spec(prog_type)
     raise UnsupportedProgType(f"no context model for {prog_type.name.lower()}")
