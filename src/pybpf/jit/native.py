@@ -1,4 +1,4 @@
-"""LLVM IR to native code with llvmlite (MCJIT, -O2), and the in-process cache of
+"""LLVM IR to native code with llvmlite (MCJIT, tiered by size), and the in-process cache of
 compiled programs keyed by the program's bytes and the values its lddw resolve to."""
 
 from __future__ import annotations
@@ -57,6 +57,47 @@ def available() -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Tier:
+    """How a program is compiled: memory checks in line or out of line, the LLVM
+    passes ("full": the standard -O`opt` pipeline; "short": inlining, SROA, (at 2)
+    instcombine and CFG cleanup) and the machine code level."""
+
+    inline: bool
+    passes: str  # "full" or "short"
+    opt: int
+    codegen: int
+
+    @property
+    def name(self) -> str:
+        return f"{'inline' if self.inline else 'outline'} {self.passes} -O{self.opt}, " \
+               f"codegen -O{self.codegen}"
+
+
+# Small programs (loops are where runs spend their time) get LLVM's standard -O2
+# pipeline, whose loop passes (induction variables, exit-count reasoning, vectorising)
+# turn a budget-checked loop into the kernel JIT's speed or better; it costs a few ms
+# at this size but grows fast. Mid-sized programs get a short pipeline and -O2 machine
+# code with in-line checks; big ones the cheapest path (out-of-line accessors, -O0
+# fast instruction selection and register allocation: ~40 ms for 1,000 instructions).
+FULL_MAX_INSNS = 128
+O2_MAX_INSNS = 384
+
+
+def tier(insns: int) -> Tier:
+    """The compilation tier of a program of `insns` slots."""
+    if insns <= FULL_MAX_INSNS:
+        return Tier(True, "full", 2, 2)
+    if insns <= O2_MAX_INSNS:
+        return Tier(True, "short", 2, 2)
+    return Tier(False, "short", 0, 0)
+
+
+def codegen_level(insns: int) -> int:
+    """The machine code optimisation level for a program of `insns` slots."""
+    return tier(insns).codegen
+
+
 @dataclass(eq=False)
 class NativeProgram:
     """A compiled program: its entry point (`entry(state_address) -> status`), the IR,
@@ -67,16 +108,21 @@ class NativeProgram:
     repeat: Callable[[int, int], int]  # @bpf_repeat(state, n): n runs in native code
     ir: str
     compile_ms: float
-    level: int
+    tier: Tier
     _engine: Any = field(repr=False)
     _module: Any = field(repr=False)
+
+    @property
+    def level(self) -> int:
+        """The machine code optimisation level."""
+        return self.tier.codegen
 
     def _optimised(self) -> Any:
         """The IR optimised again in a module of its own (the engine owns the one it
         compiled): what `pybpf jit dump` prints."""
         llvm = _llvm()
         mod = llvm.parse_assembly(self.ir)
-        _optimise(llvm, _target_machine(), mod, self.level)
+        _optimise(llvm, _target_machine(), mod, self.tier)
         return mod
 
     def assembly(self) -> str:
@@ -88,35 +134,31 @@ class NativeProgram:
         return str(self._optimised())
 
 
-def _optimise(llvm: Any, tm: Any, mod: Any, level: int = 2) -> None:
-    """A short pipeline rather than -O2's: inline the memory accessors, promote the
-    register allocas (SROA), tidy the control flow and (at level 2) fold. -O2's full
-    pipeline costs 5-10x the time on branchy programs for little gain on BPF code."""
-    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=2))
+@functools.lru_cache(maxsize=4)
+def _pass_builder(opt: int) -> Any:
+    llvm = _llvm()
+    return llvm.create_pass_builder(_target_machine(),
+                                    llvm.create_pipeline_tuning_options(speed_level=opt))
+
+
+def _optimise(llvm: Any, tm: Any, mod: Any, t: Tier) -> None:
+    """Run the tier's passes over `mod`."""
+    pb = _pass_builder(t.opt)
+    if t.passes == "full":
+        pb.getModulePassManager().run(mod, pb)
+        return
     mpm = llvm.create_new_module_pass_manager()
     mpm.add_always_inliner_pass()
     mpm.add_sroa_pass()
-    if level >= 2:
+    if t.opt >= 2:
         mpm.add_instruction_combine_pass()
     mpm.add_simplify_cfg_pass()
-    mpm.add_global_dead_code_eliminate_pass()  # the accessors, inlined everywhere
+    mpm.add_global_dead_code_eliminate_pass()  # the accessors no access calls
     mpm.run(mod, pb)
 
 
-# Machine code generation at -O2 costs ~0.3 ms of CPU an instruction (instruction
-# selection and the greedy register allocator); past this size the fast path (-O0:
-# fast instruction selection and register allocation, ~10x quicker) is used, as a big
-# program's compile time would otherwise outweigh its runs.
-O2_MAX_INSNS = 512
-
-
-def codegen_level(insns: int) -> int:
-    """The machine code optimisation level for a program of `insns` slots."""
-    return 2 if insns <= O2_MAX_INSNS else 0
-
-
-def compile_ir(ir: str, level: int = 2) -> NativeProgram:
-    """Optimise and compile a module whose entry is @bpf_main (machine code at -O`level`)."""
+def compile_ir(ir: str, t: Tier) -> NativeProgram:
+    """Optimise and compile a module whose entry is @bpf_main, as tier `t` says."""
     llvm = _llvm()
     tm = _target_machine()
     t0 = time.process_time()
@@ -125,13 +167,19 @@ def compile_ir(ir: str, level: int = 2) -> NativeProgram:
         mod.verify()
     except RuntimeError as e:  # a codegen bug, not the program's fault
         raise JitUnavailable(f"internal error: LLVM refused the generated IR: {e}") from None
-    _optimise(llvm, tm, mod, level)
-    engine = llvm.create_mcjit_compiler(mod, _new_target_machine(level))
+    _optimise(llvm, tm, mod, t)
+    engine = llvm.create_mcjit_compiler(mod, _new_target_machine(t.codegen))
     engine.finalize_object()
     address = engine.get_function_address("bpf_main")
     ms = (time.process_time() - t0) * 1000  # CPU time: the host is shared
     repeat = REPEAT_TYPE(engine.get_function_address("bpf_repeat"))
-    return NativeProgram(ENTRY_TYPE(address), address, repeat, ir, ms, level, engine, mod)
+    return NativeProgram(ENTRY_TYPE(address), address, repeat, ir, ms, t, engine, mod)
+
+
+def compile_program(cfg: ControlFlowGraph, lddw: dict[int, int]) -> NativeProgram:
+    """A program's native code, at the tier its size gets."""
+    t = tier(cfg.total)
+    return compile_ir(module_ir(cfg, lddw, t.inline), t)
 
 
 class JitCache:
@@ -153,7 +201,7 @@ class JitCache:
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return hit
-        native = compile_ir(module_ir(cfg, lddw), codegen_level(cfg.total))
+        native = compile_program(cfg, lddw)
         with self._lock:
             self.misses += 1
             self._entries[key] = native
