@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 from ..isa import (BPF_ADD, BPF_ALU64, BPF_DW, BPF_MOV, BPF_SUB, BPF_X, MAX_BPF_STACK,
                    InsnKind, Instruction, classify)
 from .layout import Op, Slot
-from .runtime_ir import IT, MEM, table_check
+from .runtime_ir import IT, MEM, SLOW, table_check
 
 if TYPE_CHECKING:
     from .codegen import Codegen
@@ -54,7 +54,8 @@ def access(cg: "Codegen", base: int, off: int, size: int, pc: int, value: str | 
     if base == 10 and -MAX_BPF_STACK <= off and off + size <= 0:
         p = f.op(f"getelementptr i8, ptr {cg._frame_host()}, i64 {MAX_BPF_STACK + off}")
         return _use(cg, p, size, value)
-    a = f.op(f"add i64 {f.reg(base)}, {off}")
+    b = f.reg(base)
+    a = f.op(f"add i64 {b}, {off}")
     stackish = base in cg.stackish
     if not cg.inline:
         lo = f.op(f"sub i64 {f.reg(10)}, {MAX_BPF_STACK}")
@@ -78,7 +79,7 @@ def access(cg: "Codegen", base: int, off: int, size: int, pc: int, value: str | 
         f.emit(f"br i1 {n}ins, label %{k}_S, label %{k}_T")
         lines += [f"{k}_S:", f"  {n}sp = getelementptr i8, ptr {sh}, i64 {n}so",
                   f"  br label %{k}_H", f"{k}_T:"]
-    check, ok, tp = table_check(a, size, value is not None, n)
+    check, ok, tp = table_check(a, f.origin.get(b, b), size, value is not None, n)
     lines += ["  " + x for x in check]
     lines.append(f"  br i1 {ok}, label %{k}_H, label %{k}_X, !prof !7")
     lines.append(f"{k}_H:")
@@ -90,7 +91,7 @@ def access(cg: "Codegen", base: int, off: int, size: int, pc: int, value: str | 
     f.lines.append(f"{k}_X:")
     op = Op.LOAD if value is None else Op.STORE
     r = f.op(f"call i64 @mem_slow(ptr %st, i64 {int(op)}, i64 {a}, i64 {size}, "
-             f"i64 {value or 0}, i64 {pc})")
+             f"i64 {value or 0}, i64 {pc}){SLOW}")
     f.cur = f"{k}_X"
     failed = f.op(f"icmp ne i64 {f.load_slot(Slot.STATUS)}, 0")
     f.emit(f"br i1 {failed}, label %cb_fail, label %{k}_C, !prof !6")

@@ -23,8 +23,7 @@ from ..isa import (BPF_ABS, BPF_ADD, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CMPXCHG, 
                    BPF_JSET, BPF_JSGE, BPF_JSGT, BPF_JSLE, BPF_JSLT, BPF_LOAD_ACQ, BPF_LSH,
                    BPF_MEMSX, BPF_MOD, BPF_MOV, BPF_MUL, BPF_NEG, BPF_OR, BPF_PSEUDO_CALL,
                    BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, BPF_RSH, BPF_STORE_REL, BPF_SUB,
-                   BPF_TO_BE, BPF_X, BPF_XCHG, BPF_XOR, M32, M64, MAX_BPF_STACK,
-                   MAX_CALL_FRAMES, SIZE_BYTES, InsnKind, Instruction)
+                   BPF_TO_BE, BPF_X, BPF_XCHG, BPF_XOR, M32, M64, MAX_CALL_FRAMES, SIZE_BYTES, InsnKind, Instruction)
 from ..uapi import BPF_MAX_LOOPS
 from ..vm import CODE_SEGMENT, MAX_BLOCK_INSNS
 from .layout import NO_FRAME, Op, Slot, Status
@@ -64,6 +63,8 @@ class _Fn:
     vals: dict[str, str] = field(default_factory=dict)
     dirty: dict[str, None] = field(default_factory=dict)  # ordered: stable IR
     memo: dict[str, str] = field(default_factory=dict)  # other values of the block
+    # the pointer a value was computed from (ptr + x, ptr - x), for the region lookup
+    origin: dict[str, str] = field(default_factory=dict)
 
     def t(self) -> str:
         self.k += 1
@@ -79,6 +80,7 @@ class _Fn:
             assert not self.dirty, "values left unstored at a block boundary"
             self.vals.clear()
             self.memo.clear()
+            self.origin.clear()
         self.lines.append(f"{name}:")
         self.cur = name
 
@@ -253,7 +255,7 @@ class Codegen:
     def _block(self, start: int, first: int, last: int) -> None:
         f = self.f
         f.label(f"P{start}")
-        f.put("REM", f.op(f"sub i64 {f.var('REM')}, {last - first}"))
+        f.put("REM", f.op(f"sub nsw i64 {f.var('REM')}, {last - first}"))
         for i in range(first, last):
             if self._insn(self.insns[i], self.pcs[i]):
                 return
@@ -418,6 +420,8 @@ class Codegen:
         d, s = self._operands(insn, bits)
         if op in _BIN:
             v = f.op(f"{_BIN[op]} {t} {d}, {s}")
+            if bits == 64 and op in (BPF_ADD, BPF_SUB):
+                f.origin[v] = f.origin.get(d, d)
         elif op == BPF_NEG:
             v = f.op(f"sub {t} 0, {d}")
         elif op in _SHIFT:

@@ -18,7 +18,7 @@ from .layout import Entry, Op, Slot, TABLE_WORDS
 
 CALLBACK_TYPE = "i64 (ptr, i64, i64, i64, i64, i64)"
 IT = {1: "i8", 2: "i16", 4: "i32", 8: "i64"}
-SEGMENT_FLIP = -(1 << 31)  # i32 constant with bit 31 set
+SEGMENT_HALF = 1 << 31
 
 # Alias scopes: BPF memory (stacks, packets, map values) never overlaps the state array,
 # the region table or the frame arrays, so loads of the latter survive stores of the
@@ -26,6 +26,9 @@ SEGMENT_FLIP = -(1 << 31)  # i32 constant with bit 31 set
 MEM = ", !alias.scope !3, !noalias !4"  # a load or store of BPF memory
 META = ", !alias.scope !4, !noalias !3"  # a load of the state, table or frame arrays
 INVARIANT = META + ", !invariant.load !5"  # the frame arrays: fixed for a whole run
+# A load or store Python does touches BPF memory and st[STATUS], never the table or the
+# frame arrays (only helpers and callx re-read the regions), so META loads survive it.
+SLOW = ", !noalias !4"
 _METADATA = """
 !0 = distinct !{!0, !"bpf"}
 !1 = distinct !{!1, !0, !"bpf memory"}
@@ -38,28 +41,34 @@ _METADATA = """
 """
 
 
-def table_check(a: str, size: int, write: bool, n: str) -> tuple[list[str], str, str]:
-    """IR lines that look `a` up in the region table (names prefixed `n`): returns
-    (lines, i1 "native access allowed", host pointer valid when it is)."""
+def table_check(a: str, guess: str, size: int, write: bool,
+                n: str) -> tuple[list[str], str, str]:
+    """IR lines that check `a` against the region of `guess`'s segment (names prefixed
+    `n`): returns (lines, i1 "native access allowed", host pointer valid when it is).
+    `guess` is the pointer `a` was computed from (a loop-invariant base makes every
+    table load loop-invariant); a wrong guess only sends the access to Python."""
     limit = int(Entry.WLIMIT if write else Entry.LIMIT)
     return ([
         f"{n}tp = getelementptr i64, ptr %st, i64 {int(Slot.TABLE)}",
         f"{n}t = load ptr, ptr {n}tp{META}",
         f"{n}cp = getelementptr i64, ptr %st, i64 {int(Slot.COUNT)}",
         f"{n}c = load i64, ptr {n}cp{META}",
-        f"{n}sg = lshr i64 {a}, 32",
+        f"{n}sg = lshr i64 {guess}, 32",
         f"{n}in = icmp ult i64 {n}sg, {n}c",
         f"{n}ix = select i1 {n}in, i64 {n}sg, i64 0",
         f"{n}lp = getelementptr [{TABLE_WORDS} x i64], ptr {n}t, i64 {n}ix, i64 {limit}",
         f"{n}lim = load i64, ptr {n}lp{META}",
-        f"{n}lo = trunc i64 {a} to i32",
-        f"{n}x32 = xor i32 {n}lo, {SEGMENT_FLIP}",
-        f"{n}x = zext i32 {n}x32 to i64",
-        f"{n}end = add i64 {n}x, {size}",
-        f"{n}ok = icmp ule i64 {n}end, {n}lim",
         f"{n}hp = getelementptr [{TABLE_WORDS} x i64], ptr {n}t, i64 {n}ix, "
         f"i64 {int(Entry.HOST)}",
         f"{n}h = load ptr, ptr {n}hp{META}",
+        # the region's VM base: the middle of the segment; x: the offset into it
+        f"{n}sb = and i64 {guess}, -4294967296",
+        f"{n}b = or i64 {n}sb, {SEGMENT_HALF}",
+        f"{n}x = sub i64 {a}, {n}b",
+        # in bounds: 0 <= x <= limit - size, i.e. x < sat(limit + 1 - size)
+        f"{n}l1 = add i64 {n}lim, 1",
+        f"{n}ls = call i64 @llvm.usub.sat.i64(i64 {n}l1, i64 {size})",
+        f"{n}ok = icmp ult i64 {n}x, {n}ls",
         f"{n}p = getelementptr i8, ptr {n}h, i64 {n}x",
     ], f"{n}ok", f"{n}p")
 
@@ -88,15 +97,15 @@ def _outline(size: int, write: bool) -> str:
             head.append(f"  %tv = trunc i64 %v to {t}")
         use = [f"  store {t} {tv}, ptr %p, align 1{MEM}", "  ret void"]
         slow = [f"  %r = call i64 @mem_slow(ptr %st, i64 {int(Op.STORE)}, i64 %a, i64 {size}, "
-                "i64 %v, i64 %pc)", "  ret void"]
+                f"i64 %v, i64 %pc){SLOW}", "  ret void"]
     else:
         sig = f"define internal i64 @ld{size}(ptr %st, i64 %a, i64 %pc, i64 %lo, ptr %sh)"
         use = [f"  %raw = load {t}, ptr %p, align 1{MEM}"]
         use += [f"  %v = zext {t} %raw to i64", "  ret i64 %v"] if size < 8 else \
             ["  ret i64 %raw"]
         slow = [f"  %r = call i64 @mem_slow(ptr %st, i64 {int(Op.LOAD)}, i64 %a, i64 {size}, "
-                "i64 0, i64 %pc)", "  ret i64 %r"]
-    lines, ok, p = table_check("%a", size, write, "%q")
+                f"i64 0, i64 %pc){SLOW}", "  ret i64 %r"]
+    lines, ok, p = table_check("%a", "%a", size, write, "%q")
     return "\n".join([
         sig + " noinline {", "entry:", *head,
         "  %so = sub i64 %a, %lo", f"  %ins = icmp ule i64 %so, {MAX_BPF_STACK - size}",
@@ -110,7 +119,8 @@ def _outline(size: int, write: bool) -> str:
 def runtime_ir() -> str:
     """Declarations and functions every module starts with."""
     parts = ["declare i16 @llvm.bswap.i16(i16)\n", "declare i32 @llvm.bswap.i32(i32)\n",
-             "declare i64 @llvm.bswap.i64(i64)\n", _slow()]
+             "declare i64 @llvm.bswap.i64(i64)\n", "declare i64 @llvm.usub.sat.i64(i64, i64)\n",
+             _slow()]
     for size in (1, 2, 4, 8):
         parts.append(_outline(size, False))
         parts.append(_outline(size, True))
