@@ -1,16 +1,16 @@
 """BPF to LLVM IR: the whole program becomes one function `@bpf_main(ptr %st)` over
-allocas r0-r10 (promoted to SSA by LLVM), one LLVM block per interpreter block.
+allocas r0-r10 (promoted to SSA by LLVM), one LLVM block per interpreter block; within
+a block register values are kept in Python and stored only before a branch.
 
 The semantics are the interpreter's (pybpf.vm.translate), instruction by instruction:
 division by zero gives 0 (mod: the dividend), INT_MIN / -1 wraps, shift amounts are
 masked, 32-bit results are zero-extended. Instructions are counted per block as the
 interpreter counts them and checked where it checks them (back edges, calls, may_goto, the
-exit), so the budget ends a run at the same pc with the same count.
+exit), so the budget ends a run at the same pc with the same count; the count is kept as
+what remains of the budget (one subtraction a block, a sign test at a check).
 BPF-to-BPF calls keep an explicit frame stack (r6-r9, r10, may_goto count, return pc)
 and return through a switch over the call sites, so an unverified program behaves
-exactly as on the interpreter. Memory goes through @ldN/@stN (pybpf.jit.runtime_ir),
-except constant-offset accesses to the current frame's stack, which r10 (read only)
-makes safe to compute directly."""
+exactly as on the interpreter. Loads and stores: pybpf.jit.access."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from ..isa import (BPF_ABS, BPF_ADD, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CMPXCHG, 
                    BPF_JSET, BPF_JSGE, BPF_JSGT, BPF_JSLE, BPF_JSLT, BPF_LOAD_ACQ, BPF_LSH,
                    BPF_MEMSX, BPF_MOD, BPF_MOV, BPF_MUL, BPF_NEG, BPF_OR, BPF_PSEUDO_CALL,
                    BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, BPF_RSH, BPF_STORE_REL, BPF_SUB,
-                   BPF_TO_BE, BPF_X, BPF_XCHG, BPF_XOR, M32, M64, MAX_CALL_FRAMES, SIZE_BYTES, InsnKind, Instruction)
+                   BPF_TO_BE, BPF_X, BPF_XCHG, BPF_XOR, M32, M64, MAX_CALL_FRAMES,
+                   SIZE_BYTES, InsnKind, Instruction)
 from ..uapi import BPF_MAX_LOOPS
 from ..vm import CODE_SEGMENT, MAX_BLOCK_INSNS
 from .layout import NO_FRAME, Op, Slot, Status
