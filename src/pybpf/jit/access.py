@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..isa import (BPF_ADD, BPF_ALU64, BPF_DW, BPF_MOV, BPF_SUB, BPF_X, MAX_BPF_STACK,
                    InsnKind, Instruction, classify)
-from .layout import Op, Slot
+from .layout import Op
 from .runtime_ir import IT, MEM, SLOW, table_check
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def access(cg: "Codegen", base: int, off: int, size: int, pc: int, value: str | 
     r = f.op(f"call i64 @mem_slow(ptr %st, i64 {int(op)}, i64 {a}, i64 {size}, "
              f"i64 {value or 0}, i64 {pc}){SLOW}")
     f.cur = f"{k}_X"
-    failed = f.op(f"icmp ne i64 {f.load_slot(Slot.STATUS)}, 0")
+    failed = f.op(f"icmp ne i64 {f.op('load i64, ptr %statusp')}, 0")
     f.emit(f"br i1 {failed}, label %cb_fail, label %{k}_C, !prof !6")
     f.lines.append(f"{k}_C:")
     f.cur = f"{k}_C"

@@ -196,6 +196,7 @@ class Codegen:
         for r in range(1, 6):
             f.set(r, f.load_slot(r))
         f.emit(f"%budget = load i64, ptr {f.slot(Slot.BUDGET)}")
+        f.emit(f"%statusp = getelementptr i64, ptr %st, i64 {int(Slot.STATUS)}")
         f.put("REM", f.op(f"sub i64 %budget, {f.load_slot(Slot.N)}"))
         f.put("MG", str(BPF_MAX_LOOPS))
         f.put("DEPTH", "0")
@@ -284,7 +285,7 @@ class Codegen:
     def _check_fail(self) -> None:
         """After a call into Python: leave when it raised (cb_fail reads no alloca)."""
         f = self.f
-        failed = f.op(f"icmp ne i64 {f.load_slot(Slot.STATUS)}, 0")
+        failed = f.op(f"icmp ne i64 {f.op('load i64, ptr %statusp')}, 0")
         ok = f.new_label()
         f.emit(f"br i1 {failed}, label %cb_fail, label %{ok}, !prof !6")
         f.label(ok, keep=True)

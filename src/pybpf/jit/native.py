@@ -81,13 +81,14 @@ class Tier:
 # code with in-line checks; big ones the cheapest path (out-of-line accessors, -O0
 # fast instruction selection and register allocation: ~40 ms for 1,000 instructions).
 FULL_MAX_INSNS = 128
+FULL_OPT = 2
 O2_MAX_INSNS = 384
 
 
 def tier(insns: int) -> Tier:
     """The compilation tier of a program of `insns` slots."""
     if insns <= FULL_MAX_INSNS:
-        return Tier(True, "full", 2, 2)
+        return Tier(True, "full", FULL_OPT, 2)
     if insns <= O2_MAX_INSNS:
         return Tier(True, "short", 2, 2)
     return Tier(False, "short", 0, 0)
@@ -152,7 +153,7 @@ def _optimise(llvm: Any, tm: Any, mod: Any, t: Tier) -> None:
     mpm.add_sroa_pass()
     if t.opt >= 2:
         mpm.add_instruction_combine_pass()
-    mpm.add_simplify_cfg_pass()
+        mpm.add_simplify_cfg_pass()
     mpm.add_global_dead_code_eliminate_pass()  # the accessors no access calls
     mpm.run(mod, pb)
 
