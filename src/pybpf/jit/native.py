@@ -60,11 +60,11 @@ def available() -> bool:
 @dataclass(frozen=True)
 class Tier:
     """How a program is compiled: memory checks in line or out of line, the LLVM
-    passes ("full": the standard -O`opt` pipeline; "short": inlining, SROA, (at 2)
-    instcombine and CFG cleanup) and the machine code level."""
+    passes ("full": the standard -O`opt` pipeline; "short": SROA, instcombine and CFG
+    cleanup; "none") and the machine code level."""
 
     inline: bool
-    passes: str  # "full" or "short"
+    passes: str  # "full", "short" or "none"
     opt: int
     codegen: int
 
@@ -75,23 +75,28 @@ class Tier:
 
 
 # Small programs (loops are where runs spend their time) get LLVM's standard -O2
-# pipeline, whose loop passes (induction variables, exit-count reasoning, vectorising)
-# turn a budget-checked loop into the kernel JIT's speed or better; it costs a few ms
-# at this size but grows fast. Mid-sized programs get a short pipeline and -O2 machine
-# code with in-line checks; big ones the cheapest path (out-of-line accessors, -O0
-# fast instruction selection and register allocation: ~40 ms for 1,000 instructions).
+# pipeline, whose loop passes (induction variables, exit counts, invariant loads out of
+# loops) make budget-checked loops as fast as the kernel JIT's; it costs ~20 ms at 100
+# instructions and grows fast. Mid-sized programs get a short pipeline and -O2 machine
+# code with the checks in line. Big ones get the cheapest path: out-of-line accessors,
+# no IR passes (-O0's fast register allocator keeps values in memory across blocks
+# anyway, so promoting the register allocas buys little there) and -O0 machine code
+# (~35 ms for 1,000 instructions).
 FULL_MAX_INSNS = 128
-FULL_OPT = 2
 O2_MAX_INSNS = 384
+
+TIER_FULL = Tier(True, "full", 2, 2)
+TIER_SHORT = Tier(True, "short", 2, 2)
+TIER_FAST = Tier(False, "none", 0, 0)
 
 
 def tier(insns: int) -> Tier:
     """The compilation tier of a program of `insns` slots."""
     if insns <= FULL_MAX_INSNS:
-        return Tier(True, "full", FULL_OPT, 2)
+        return TIER_FULL
     if insns <= O2_MAX_INSNS:
-        return Tier(True, "short", 2, 2)
-    return Tier(False, "short", 0, 0)
+        return TIER_SHORT
+    return TIER_FAST
 
 
 def codegen_level(insns: int) -> int:
@@ -149,12 +154,11 @@ def _optimise(llvm: Any, tm: Any, mod: Any, t: Tier) -> None:
         pb.getModulePassManager().run(mod, pb)
         return
     mpm = llvm.create_new_module_pass_manager()
-    mpm.add_always_inliner_pass()
-    mpm.add_sroa_pass()
-    if t.opt >= 2:
+    if t.passes == "short":
+        mpm.add_sroa_pass()
         mpm.add_instruction_combine_pass()
         mpm.add_simplify_cfg_pass()
-    mpm.add_global_dead_code_eliminate_pass()  # the accessors no access calls
+    mpm.add_global_dead_code_eliminate_pass()  # the accessors nothing calls
     mpm.run(mod, pb)
 
 
@@ -177,18 +181,21 @@ def compile_ir(ir: str, t: Tier) -> NativeProgram:
     return NativeProgram(ENTRY_TYPE(address), address, repeat, ir, ms, t, engine, mod)
 
 
-def compile_program(cfg: ControlFlowGraph, lddw: dict[int, int]) -> NativeProgram:
-    """A program's native code, at the tier its size gets."""
-    t = tier(cfg.total)
+def compile_program(cfg: ControlFlowGraph, lddw: dict[int, int],
+                    t: Tier | None = None) -> NativeProgram:
+    """A program's native code, at tier `t` (None: the tier its size gets)."""
+    t = t or tier(cfg.total)
     return compile_ir(module_ir(cfg, lddw, t.inline), t)
 
 
 class JitCache:
     """Compiled programs by (bytes, lddw values): loading the same program with the
-    same maps again reuses its native code. Least recently used beyond `size`."""
+    same maps again reuses its native code. Least recently used beyond `size`.
+    `tier`: compile every program at this tier (tests; None: by size)."""
 
-    def __init__(self, size: int = 256) -> None:
+    def __init__(self, size: int = 256, tier: Tier | None = None) -> None:
         self.size = size
+        self.tier = tier
         self._entries: OrderedDict[tuple, NativeProgram] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -202,7 +209,7 @@ class JitCache:
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return hit
-        native = compile_program(cfg, lddw)
+        native = compile_program(cfg, lddw, self.tier)
         with self._lock:
             self.misses += 1
             self._entries[key] = native
