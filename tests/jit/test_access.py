@@ -16,7 +16,8 @@ from pybpf.errors import PyBPFError
 from pybpf.jit import JitCache, JitVM
 from pybpf.jit.access import stack_registers
 from pybpf.jit.layout import Op
-from pybpf.jit.native import TIER_FAST, TIER_FULL, TIER_SHORT, Tier, compile_program, tier
+from pybpf.jit.native import (TIER_FAST, TIER_FULL, TIER_SHORT, Tier, compile_program,
+                              has_loops, tier)
 from pybpf.tools.jitbench import sized_program
 from pybpf.vm import VM, Memory
 
@@ -176,6 +177,10 @@ def test_stack_registers_follow_copies_and_offsets() -> None:
 
 def test_tiers_by_size() -> None:
     assert tier(20) is TIER_FULL and tier(300) is TIER_SHORT and tier(1000) is TIER_FAST
+    assert tier(20, loops=False) is TIER_SHORT
+    text = "r0 = 0\nl:\nr0 += 1\nif r0 < 9 goto l\nexit"
+    loop = ControlFlowGraph.of(isa.decode(pybpf.assemble(text)))
+    assert has_loops(loop) and not has_loops(ControlFlowGraph.of(sized_program(50)))
     cfg = ControlFlowGraph.of(sized_program(1000))
     native = compile_program(cfg, {})
     assert native.tier is TIER_FAST and native.level == 0

@@ -11,6 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .. import isa
 from ..cfg import ControlFlowGraph
 from ..errors import PyBPFError
 from .codegen import module_ir
@@ -90,9 +91,10 @@ TIER_SHORT = Tier(True, "short", 2, 2)
 TIER_FAST = Tier(False, "none", 0, 0)
 
 
-def tier(insns: int) -> Tier:
-    """The compilation tier of a program of `insns` slots."""
-    if insns <= FULL_MAX_INSNS:
+def tier(insns: int, loops: bool = True) -> Tier:
+    """The compilation tier of a program of `insns` slots (`loops`: whether it has a
+    backward jump; without one the loop passes have nothing to do)."""
+    if insns <= FULL_MAX_INSNS and loops:
         return TIER_FULL
     if insns <= O2_MAX_INSNS:
         return TIER_SHORT
@@ -184,8 +186,21 @@ def compile_ir(ir: str, t: Tier) -> NativeProgram:
 def compile_program(cfg: ControlFlowGraph, lddw: dict[int, int],
                     t: Tier | None = None) -> NativeProgram:
     """A program's native code, at tier `t` (None: the tier its size gets)."""
-    t = t or tier(cfg.total)
+    t = t or tier(cfg.total, has_loops(cfg))
     return compile_ir(module_ir(cfg, lddw, t.inline), t)
+
+
+def has_loops(cfg: ControlFlowGraph) -> bool:
+    """Whether any jump goes backward (a loop, or at least the start of one)."""
+    for pc, insn in zip(cfg.pcs, cfg.insns):
+        if isa.classify(insn) in _JUMPS:
+            target = isa.jump_target(insn, pc)
+            if target is not None and target <= pc:
+                return True
+    return False
+
+
+_JUMPS = frozenset({isa.InsnKind.JA, isa.InsnKind.JCOND, isa.InsnKind.MAY_GOTO})
 
 
 class JitCache:
