@@ -39,7 +39,7 @@ class Entry(IntEnum):
 
 
 TABLE_WORDS = 4
-MAX_TABLE = 1 << 16  # segments past this are always looked up in Python
+MAX_TABLE = 1 << 12  # segments past this are always looked up in Python
 
 
 class Op(IntEnum):
