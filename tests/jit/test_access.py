@@ -191,3 +191,24 @@ def test_tiers_by_size() -> None:
 def test_a_big_generated_program_agrees(t: Tier) -> None:
     out = agree(isa.encode(sized_program(600, seed=3)), t, mem=bytes(range(64)))
     assert isinstance(out[0], int)
+
+
+def test_regions_the_table_does_not_hold_go_through_python() -> None:
+    """A region past MAX_TABLE's segments, and one not at its segment's middle: both
+    served (and bounds-checked) by Python, as on the interpreter."""
+    from pybpf.jit.layout import MAX_TABLE
+    from pybpf.vm import SEGMENT_HALF, Region
+    code = pybpf.assemble("r0 = *(u32 *)(r1 + 4)\nr3 = *(u8 *)(r2 + 7)\nr0 += r3\n"
+                          "*(u8 *)(r2 + 0) = 9\nr4 = *(u8 *)(r2 - 12)\nexit")
+    outs = []
+    for cls in (VM, JitVM):
+        memory = Memory()
+        far = Region("far", (MAX_TABLE + 5 << 32) + SEGMENT_HALF, bytearray(range(8)), True)
+        odd = Region("odd", (7 << 32) + SEGMENT_HALF + 16, bytearray(range(8)), True)
+        memory.regions[MAX_TABLE + 5] = far
+        memory.regions[7] = odd
+        try:
+            cls(code).execute(memory, far.base, odd.base)
+        except PyBPFError as e:
+            outs.append((type(e), str(e), bytes(odd.buf)))
+    assert outs[0] == outs[1] and "offset -12" in outs[0][1] and outs[0][2][0] == 9
