@@ -142,8 +142,8 @@ class NativeProgram:
         return str(self._optimised())
 
 
-@functools.lru_cache(maxsize=4)
 def _pass_builder(opt: int) -> Any:
+    """A new pass builder (0.2 ms; not shared: compiles may run in several threads)."""
     llvm = _llvm()
     return llvm.create_pass_builder(_target_machine(),
                                     llvm.create_pipeline_tuning_options(speed_level=opt))
