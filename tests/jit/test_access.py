@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pybpf
 from pybpf import isa
@@ -212,3 +214,23 @@ def test_regions_the_table_does_not_hold_go_through_python() -> None:
         except PyBPFError as e:
             outs.append((type(e), str(e), bytes(odd.buf)))
     assert outs[0] == outs[1] and "offset -12" in outs[0][1] and outs[0][2][0] == 9
+
+
+_SIZE_MODE = {1: "u8", 2: "u16", 4: "u32", 8: "u64"}
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(t=st.sampled_from(TIERS), size=st.sampled_from([1, 2, 4, 8]), store=st.booleans(),
+       base=st.sampled_from(["mem", "ro", "stack"]),
+       off=st.one_of(st.integers(-24, 56), st.integers(-(1 << 33), 1 << 33)),
+       disp=st.integers(-20, 20))
+def test_any_address_agrees(t: Tier, size: int, store: bool, base: str, off: int,
+                            disp: int) -> None:
+    """A load or store at (base + off) + disp, off in a register: bounds, read-only and
+    region crossings decided as the interpreter decides them."""
+    m = _SIZE_MODE[size]
+    src = {"mem": "r1", "ro": "r3", "stack": "r10"}[base]
+    access = (f"*({m} *)(r4 {'+' if disp >= 0 else '-'} {abs(disp)}) = 0x5a5a5a5a" if store
+              else f"r0 = *({m} *)(r4 {'+' if disp >= 0 else '-'} {abs(disp)})")
+    text = f"r4 = {src}\nr5 = {off} ll\nr4 += r5\n{access}\nr0 += 1\nexit"
+    agree(text, t)
