@@ -2,8 +2,10 @@
 interpreter's semantics and address model (pybpf.vm).
 
 * `codegen`: BPF to LLVM IR (one function, registers promoted, frames explicit).
-* `runtime_ir`: region lookup and bounds-checked loads and stores in IR.
-* `native`: IR to machine code (MCJIT, -O2) and the in-process cache.
+* `access`: loads and stores: direct into the frame, else bounds-checked against the
+  region table, else Python.
+* `runtime_ir`: the region table's check, out-of-line accessors, alias metadata.
+* `native`: IR to machine code (MCJIT, tiered by program size) and the in-process cache.
 * `machine`: `JitVM`, a VM whose runs are native; helpers, faults and the budget go
   through Python exactly as on the interpreter.
 * `layout`: the state, callback and status numbers codegen and runtime share.

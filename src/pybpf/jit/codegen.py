@@ -1,16 +1,16 @@
 """BPF to LLVM IR: the whole program becomes one function `@bpf_main(ptr %st)` over
-allocas r0-r10 (promoted to SSA by LLVM), one LLVM block per interpreter block.
+allocas r0-r10 (promoted to SSA by LLVM), one LLVM block per interpreter block; within
+a block register values are kept in Python and stored only before a branch.
 
 The semantics are the interpreter's (pybpf.vm.translate), instruction by instruction:
 division by zero gives 0 (mod: the dividend), INT_MIN / -1 wraps, shift amounts are
 masked, 32-bit results are zero-extended. Instructions are counted per block as the
 interpreter counts them and checked where it checks them (back edges, calls, may_goto, the
-exit), so the budget ends a run at the same pc with the same count.
+exit), so the budget ends a run at the same pc with the same count; the count is kept as
+what remains of the budget (one subtraction a block, a sign test at a check).
 BPF-to-BPF calls keep an explicit frame stack (r6-r9, r10, may_goto count, return pc)
 and return through a switch over the call sites, so an unverified program behaves
-exactly as on the interpreter. Memory goes through @ldN/@stN (pybpf.jit.runtime_ir),
-except constant-offset accesses to the current frame's stack, which r10 (read only)
-makes safe to compute directly."""
+exactly as on the interpreter. Loads and stores: pybpf.jit.access."""
 
 from __future__ import annotations
 
@@ -23,12 +23,13 @@ from ..isa import (BPF_ABS, BPF_ADD, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CMPXCHG, 
                    BPF_JSET, BPF_JSGE, BPF_JSGT, BPF_JSLE, BPF_JSLT, BPF_LOAD_ACQ, BPF_LSH,
                    BPF_MEMSX, BPF_MOD, BPF_MOV, BPF_MUL, BPF_NEG, BPF_OR, BPF_PSEUDO_CALL,
                    BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, BPF_RSH, BPF_STORE_REL, BPF_SUB,
-                   BPF_TO_BE, BPF_X, BPF_XCHG, BPF_XOR, M32, M64, MAX_BPF_STACK,
-                   MAX_CALL_FRAMES, SIZE_BYTES, InsnKind, Instruction)
+                   BPF_TO_BE, BPF_X, BPF_XCHG, BPF_XOR, M32, M64, MAX_CALL_FRAMES,
+                   SIZE_BYTES, InsnKind, Instruction)
 from ..uapi import BPF_MAX_LOOPS
 from ..vm import CODE_SEGMENT, MAX_BLOCK_INSNS
 from .layout import NO_FRAME, Op, Slot, Status
-from .runtime_ir import CALLBACK_TYPE, runtime_ir
+from .access import access, stack_registers
+from .runtime_ir import CALLBACK_TYPE, INVARIANT, metadata, runtime_ir
 
 _BIN = {BPF_ADD: "add", BPF_SUB: "sub", BPF_MUL: "mul", BPF_OR: "or", BPF_AND: "and",
         BPF_XOR: "xor"}
@@ -51,13 +52,20 @@ def _c32(v: int) -> str:
 
 @dataclass
 class _Fn:
-    """The body of @bpf_main being written: lines and fresh SSA names."""
+    """The body of @bpf_main being written: lines, fresh SSA names, and the values of
+    the register and counter allocas known in the block being written (`vals`;
+    `dirty` ones not stored yet: every branch to another block stores them first)."""
 
     lines: list[str] = field(default_factory=list)
     k: int = 0
     cur: str = "entry"  # the LLVM block being written
     # the failure exits (over_budget, depth_fail, static_fail): (pc, from block) pairs
     fails: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    vals: dict[str, str] = field(default_factory=dict)
+    dirty: dict[str, None] = field(default_factory=dict)  # ordered: stable IR
+    memo: dict[str, str] = field(default_factory=dict)  # other values of the block
+    # the pointer a value was computed from (ptr + x, ptr - x), for the region lookup
+    origin: dict[str, str] = field(default_factory=dict)
 
     def t(self) -> str:
         self.k += 1
@@ -66,9 +74,27 @@ class _Fn:
     def emit(self, line: str) -> None:
         self.lines.append("  " + line)
 
-    def label(self, name: str) -> None:
+    def label(self, name: str, keep: bool = False) -> None:
+        """Start block `name`. `keep`: its only predecessor is the block just written
+        (whose values dominate it); otherwise the allocas are read again."""
+        if not keep:
+            assert not self.dirty, "values left unstored at a block boundary"
+            self.vals.clear()
+            self.memo.clear()
+            self.origin.clear()
         self.lines.append(f"{name}:")
         self.cur = name
+
+    def flush(self) -> None:
+        """Store the values not stored yet (before a branch to another block)."""
+        for name in self.dirty:
+            self.lines.append(f"  store i64 {self.vals[name]}, ptr %{name}")
+        self.dirty.clear()
+
+    def br(self, text: str) -> None:
+        """A terminator whose targets may read the allocas."""
+        self.flush()
+        self.emit(text)
 
     def fail_to(self, exit_name: str, pc: int) -> str:
         """Note a branch from the current block to a failure exit at `pc` (the exit's
@@ -82,20 +108,24 @@ class _Fn:
 
     def op(self, text: str) -> str:
         t = self.t()
-        self.emit(f"{t} = {text}")
+        self.lines.append(f"  {t} = {text}")
         return t
 
-    def reg(self, r: int) -> str:
-        return self.op(f"load i64, ptr %R{r}")
-
-    def set(self, r: int, v: str) -> None:
-        self.emit(f"store i64 {v}, ptr %R{r}")
-
     def var(self, name: str) -> str:
-        return self.op(f"load i64, ptr %{name}")
+        v = self.vals.get(name)
+        if v is None:
+            v = self.vals[name] = self.op(f"load i64, ptr %{name}")
+        return v
 
     def put(self, name: str, v: str) -> None:
-        self.emit(f"store i64 {v}, ptr %{name}")
+        self.vals[name] = v
+        self.dirty[name] = None
+
+    def reg(self, r: int) -> str:
+        return self.var(_REG[r])
+
+    def set(self, r: int, v: str) -> None:
+        self.put(_REG[r], v)
 
     def slot(self, s: int) -> str:
         return self.op(f"getelementptr i64, ptr %st, i64 {int(s)}")
@@ -106,22 +136,34 @@ class _Fn:
     def load_slot(self, s: int) -> str:
         return self.op(f"load i64, ptr {self.slot(s)}")
 
+    def count(self) -> str:
+        """The executed count (the budget less what remains)."""
+        return self.op(f"sub i64 %budget, {self.var('REM')}")
+
+
+_REG = tuple(f"R{r}" for r in range(11))
+
 
 class Codegen:
     """LLVM IR for one program (its control-flow graph, checked by check_program) with
-    the values of its map-referencing lddw instructions (`lddw`, by pc)."""
+    the values of its map-referencing lddw instructions (`lddw`, by pc). `inline`:
+    memory accesses check the region table in line (fast code, more to compile);
+    otherwise they call the out-of-line accessors."""
 
-    def __init__(self, cfg: ControlFlowGraph, lddw: dict[int, int]) -> None:
+    def __init__(self, cfg: ControlFlowGraph, lddw: dict[int, int],
+                 inline: bool = True) -> None:
         self.cfg = cfg
         self.insns = cfg.insns
         self.pcs = cfg.pcs
         self.total = cfg.total
         self.lddw = lddw
+        self.inline = inline
         self.f = _Fn()
         self.blocks = self._blocks()
         self.starts = {start for start, _, _ in self.blocks}
         self.functions = sorted({0} | set(cfg.call_targets))
         self.returns: list[int] = []  # pcs a local call or callx returns to
+        self.stackish = stack_registers(self.insns)
 
     def _blocks(self) -> list[tuple[int, int, int]]:
         """(start pc, first, last instruction index) of each block, as the interpreter
@@ -136,16 +178,16 @@ class Codegen:
 
     # --- the function --------------------------------------------------------------
     def module(self) -> str:
-        """The whole module: the runtime functions and @bpf_main."""
+        """The whole module: the runtime functions, @bpf_main and its metadata."""
         body = self._body()
-        return runtime_ir() + body + _REPEAT
+        return runtime_ir() + body + _REPEAT + metadata()
 
     def _prologue(self) -> list[str]:
         f = _Fn()
         f.k = 1_000_000_000  # names apart from the body's
         for r in range(11):
             f.emit(f"%R{r} = alloca i64")
-        for name in ("N", "MG", "DEPTH", "FAIL"):
+        for name in ("REM", "MG", "DEPTH"):
             f.emit(f"%{name} = alloca i64")
         for name in _SAVED:
             f.emit(f"%F_{name} = alloca [{MAX_CALL_FRAMES} x i64]")
@@ -153,19 +195,19 @@ class Codegen:
             f.set(r, "0")
         for r in range(1, 6):
             f.set(r, f.load_slot(r))
-        f.put("N", f.load_slot(Slot.N))
+        f.emit(f"%budget = load i64, ptr {f.slot(Slot.BUDGET)}")
+        f.emit(f"%statusp = getelementptr i64, ptr %st, i64 {int(Slot.STATUS)}")
+        f.put("REM", f.op(f"sub i64 %budget, {f.load_slot(Slot.N)}"))
         f.put("MG", str(BPF_MAX_LOOPS))
         f.put("DEPTH", "0")
-        f.put("FAIL", "0")
-        f.emit(f"%budget = load i64, ptr {f.slot(Slot.BUDGET)}")
         f.emit(f"%tops = load ptr, ptr {f.slot(Slot.TOPS)}")
         f.emit(f"%shost = load ptr, ptr {f.slot(Slot.STACKHOST)}")
         f.emit(f"%maxf = sub i64 {f.load_slot(Slot.NTOPS)}, 1")
-        f.set(10, f.op("load i64, ptr %tops"))
+        f.set(10, f.op(f"load i64, ptr %tops{INVARIANT}"))
         start = f.load_slot(Slot.START)
         cases = " ".join(f"i64 {pc}, label %P{pc}" for pc in self.functions
                          if pc in self.starts)
-        f.emit(f"switch i64 {start}, label %bad_start [ {cases} ]")
+        f.br(f"switch i64 {start}, label %bad_start [ {cases} ]")
         return ["define i64 @bpf_main(ptr %st) {", "entry:"] + f.lines
 
     def _body(self) -> str:
@@ -178,16 +220,14 @@ class Codegen:
     def _epilogue(self) -> None:
         f = self.f
         f.label("exit")
-        depth = f.var("DEPTH")
-        top = f.op(f"icmp eq i64 {depth}, 0")
-        f.emit(f"br i1 {top}, label %ret_top, label %ret_frame")
+        top = f.op(f"icmp eq i64 {f.var('DEPTH')}, 0")
+        f.br(f"br i1 {top}, label %ret_top, label %ret_frame")
         f.label("ret_top")
         f.store_slot(Slot.R0, f.reg(0))
-        f.store_slot(Slot.N, f.var("N"))
+        f.store_slot(Slot.N, f.count())
         f.emit("ret i64 0")
         f.label("ret_frame")
-        depth = f.var("DEPTH")
-        d1 = f.op(f"sub i64 {depth}, 1")
+        d1 = f.op(f"sub i64 {f.var('DEPTH')}, 1")
         f.put("DEPTH", d1)
         vals = {}
         for name in _SAVED:
@@ -197,9 +237,9 @@ class Codegen:
             f.set(r, vals[f"r{r}"])
         f.put("MG", vals["mg"])
         cases = " ".join(f"i64 {pc}, label %P{pc}" for pc in sorted(set(self.returns)))
-        f.emit(f"switch i64 {vals['ret']}, label %bad_return [ {cases} ]")
+        f.br(f"switch i64 {vals['ret']}, label %bad_return [ {cases} ]")
         f.label("bad_return")  # not reached: every pushed pc and callx target is listed
-        f.emit(f"br label {f.fail_to('static_fail', -1)}")
+        f.br(f"br label {f.fail_to('static_fail', -1)}")
         for name, status in (("over_budget", Status.BUDGET), ("depth_fail", Status.DEPTH),
                              ("static_fail", Status.STATIC)):
             f.label(name)
@@ -207,7 +247,7 @@ class Codegen:
             if preds:
                 incoming = ", ".join(f"[ {pc}, %{b} ]" for pc, b in preds)
                 f.store_slot(Slot.PC, f.op(f"phi i64 {incoming}"))
-            f.store_slot(Slot.N, f.var("N"))
+            f.store_slot(Slot.N, f.count())
             f.emit(f"ret i64 {int(status)}")
         f.label("bad_start")
         f.emit(f"ret i64 {int(Status.BAD_START)}")
@@ -217,7 +257,7 @@ class Codegen:
     def _block(self, start: int, first: int, last: int) -> None:
         f = self.f
         f.label(f"P{start}")
-        f.put("N", f.op(f"add i64 {f.var('N')}, {last - first}"))
+        f.put("REM", f.op(f"sub nsw i64 {f.var('REM')}, {last - first}"))
         for i in range(first, last):
             if self._insn(self.insns[i], self.pcs[i]):
                 return
@@ -225,81 +265,55 @@ class Codegen:
         if end >= self.total:
             self._static_fail(end - 1)
         else:
-            f.emit(f"br label %P{end}")
+            f.br(f"br label %P{end}")
 
     def _budget_check(self, pc: int, also: str | None = None) -> None:
         """Where the interpreter checks the budget (back edges, local calls, callx,
         may_goto and the program's exit): over it, the run fails at `pc`. `also` is an i1
         that must hold too (the exit checks only at the outermost frame)."""
         f = self.f
-        over = f.op(f"icmp ugt i64 {f.var('N')}, %budget")
+        over = f.op(f"icmp slt i64 {f.var('REM')}, 0")
         if also is not None:
             over = f.op(f"and i1 {over}, {also}")
         ok = f.new_label()
-        f.emit(f"br i1 {over}, label {f.fail_to('over_budget', pc)}, label %{ok}")
-        f.label(ok)
+        f.br(f"br i1 {over}, label {f.fail_to('over_budget', pc)}, label %{ok}, !prof !6")
+        f.label(ok, keep=True)
 
     def _static_fail(self, pc: int) -> None:
-        self.f.emit(f"br label {self.f.fail_to('static_fail', pc)}")
+        self.f.br(f"br label {self.f.fail_to('static_fail', pc)}")
 
     def _check_fail(self) -> None:
-        """After a call to @ldN/@stN or the callback: leave when it raised."""
+        """After a call into Python: leave when it raised (cb_fail reads no alloca)."""
         f = self.f
-        failed = f.op(f"icmp ne i64 {f.var('FAIL')}, 0")
+        failed = f.op(f"icmp ne i64 {f.op('load i64, ptr %statusp')}, 0")
         ok = f.new_label()
-        f.emit(f"br i1 {failed}, label %cb_fail, label %{ok}")
-        f.label(ok)
+        f.emit(f"br i1 {failed}, label %cb_fail, label %{ok}, !prof !6")
+        f.label(ok, keep=True)
 
     def _callback(self, op: Op, a: str, b: str, c: str, pc: int) -> str:
         f = self.f
         cb = f.op(f"load ptr, ptr {f.slot(Slot.CALLBACK)}")
         r = f.op(f"call {CALLBACK_TYPE} {cb}(ptr %st, i64 {int(op)}, i64 {a}, i64 {b}, "
                  f"i64 {c}, i64 {pc})")
-        f.put("FAIL", f.load_slot(Slot.STATUS))
         self._check_fail()
         return r
 
     # --- memory --------------------------------------------------------------------
-    def _stack_ptr(self, base: int, off: int, size: int) -> str | None:
-        """A direct pointer for an access at r10 + off inside the frame's stack."""
-        if base != 10 or not (-MAX_BPF_STACK <= off and off + size <= 0):
-            return None
+    def _frame_host(self) -> str:
+        """The current frame's stack bottom, as a host pointer."""
         f = self.f
-        slot = f.op(f"getelementptr ptr, ptr %shost, i64 {f.var('DEPTH')}")
-        host = f.op(f"load ptr, ptr {slot}")
-        return f.op(f"getelementptr i8, ptr {host}, i64 {MAX_BPF_STACK + off}")
+        depth = f.var('DEPTH')
+        key = f"sh{depth}"
+        if key not in f.memo:
+            slot = f.op(f"getelementptr ptr, ptr %shost, i64 {depth}")
+            f.memo[key] = f.op(f"load ptr, ptr {slot}{INVARIANT}")
+        return f.memo[key]
 
     def _load(self, base: int, off: int, size: int, pc: int) -> str:
-        f = self.f
-        p = self._stack_ptr(base, off, size)
-        if p is not None:
-            t = f"i{8 * size}"
-            v = f.op(f"load {t}, ptr {p}, align 1")
-            return v if size == 8 else f.op(f"zext {t} {v} to i64")
-        a = f.op(f"add i64 {f.reg(base)}, {off}")
-        v = f.op(f"call i64 @ld{size}(ptr %st, i64 {a}, i64 {pc}, ptr %FAIL{self._frame()})")
-        self._check_fail()
-        return v
+        return access(self, base, off, size, pc, None)
 
     def _store(self, base: int, off: int, size: int, v: str, pc: int) -> None:
-        f = self.f
-        p = self._stack_ptr(base, off, size)
-        if p is not None:
-            t = f"i{8 * size}"
-            tv = v if size == 8 else f.op(f"trunc i64 {v} to {t}")
-            f.emit(f"store {t} {tv}, ptr {p}, align 1")
-            return
-        a = f.op(f"add i64 {f.reg(base)}, {off}")
-        f.emit(f"call void @st{size}(ptr %st, i64 {a}, i64 {v}, i64 {pc}, "
-               f"ptr %FAIL{self._frame()})")
-        self._check_fail()
-
-    def _frame(self) -> str:
-        """The current frame's stack for @ldN/@stN: its VM bottom and host address."""
-        f = self.f
-        lo = f.op(f"sub i64 {f.reg(10)}, {MAX_BPF_STACK}")
-        slot = f.op(f"getelementptr ptr, ptr %shost, i64 {f.var('DEPTH')}")
-        return f", i64 {lo}, ptr {f.op(f'load ptr, ptr {slot}')}"
+        access(self, base, off, size, pc, v)
 
     # --- instructions --------------------------------------------------------------
     def _insn(self, insn: Instruction, pc: int) -> bool:
@@ -322,7 +336,7 @@ class Codegen:
         elif kind in (InsnKind.LD_ABS, InsnKind.LD_IND):
             off = (_c64(insn.imm) if insn.mode == BPF_ABS
                    else f.op(f"add i64 {f.reg(insn.src)}, {insn.imm}"))
-            f.store_slot(Slot.N, f.var("N"))
+            f.store_slot(Slot.N, f.count())
             f.set(0, self._callback(Op.LDPKT, off, str(SIZE_BYTES[insn.size]), "0", pc))
         elif kind == InsnKind.LDX:
             size = SIZE_BYTES[insn.size]
@@ -341,30 +355,30 @@ class Codegen:
             tgt = isa.jump_target(insn, pc)
             if tgt is not None and tgt <= pc:
                 self._budget_check(pc)
-            f.emit(f"br label %P{tgt}")
+            f.br(f"br label %P{tgt}")
             return True
         elif kind == InsnKind.JCOND:
             c = self._cond(insn)
             tgt = isa.jump_target(insn, pc)
             if tgt is not None and tgt <= pc:
                 back = f.new_label()
-                f.emit(f"br i1 {c}, label %{back}, label %P{nxt}")
-                f.label(back)
+                f.br(f"br i1 {c}, label %{back}, label %P{nxt}")
+                f.label(back, keep=True)
                 self._budget_check(pc)
-                f.emit(f"br label %P{tgt}")
+                f.br(f"br label %P{tgt}")
             else:
-                f.emit(f"br i1 {c}, label %P{tgt}, label %P{nxt}")
+                f.br(f"br i1 {c}, label %P{tgt}, label %P{nxt}")
             return True
         elif kind == InsnKind.MAY_GOTO:
             self._budget_check(pc)
             mg = f.var("MG")
             pos = f.op(f"icmp sgt i64 {mg}, 0")
             f.put("MG", f.op(f"select i1 {pos}, i64 {f.op(f'sub i64 {mg}, 1')}, i64 {mg}"))
-            f.emit(f"br i1 {pos}, label %P{nxt}, label %P{isa.jump_target(insn, pc)}")
+            f.br(f"br i1 {pos}, label %P{nxt}, label %P{isa.jump_target(insn, pc)}")
             return True
         elif kind == InsnKind.EXIT:
             self._budget_check(pc, also=f.op(f"icmp eq i64 {f.var('DEPTH')}, 0"))
-            f.emit("br label %exit")
+            f.br("br label %exit")
             return True
         elif kind == InsnKind.CALL:
             return self._call(insn, pc, nxt)
@@ -408,6 +422,8 @@ class Codegen:
         d, s = self._operands(insn, bits)
         if op in _BIN:
             v = f.op(f"{_BIN[op]} {t} {d}, {s}")
+            if bits == 64 and op in (BPF_ADD, BPF_SUB):
+                f.origin[v] = f.origin.get(d, d)
         elif op == BPF_NEG:
             v = f.op(f"sub {t} 0, {d}")
         elif op in _SHIFT:
@@ -486,21 +502,18 @@ class Codegen:
         if op == BPF_STORE_REL:
             self._store(insn.dst, insn.off, size, f.reg(insn.src), pc)
             return
-        # the address once, as the interpreter: then load, compute, store
-        a = f.op(f"add i64 {f.reg(insn.dst)}, {insn.off}")
-        old = f.op(f"call i64 @ld{size}(ptr %st, i64 {a}, i64 {pc}, ptr %FAIL{self._frame()})")
-        self._check_fail()
+        # load, compute, store at the same address (the registers it reads are unchanged)
+        old = self._load(insn.dst, insn.off, size, pc)
         mask = _c64(M64 if size == 8 else (1 << (8 * size)) - 1)
         if op == BPF_CMPXCHG:
             r0 = f.op(f"and i64 {f.reg(0)}, {mask}")
             eq = f.op(f"icmp eq i64 {old}, {r0}")
+            src = f.reg(insn.src)
             yes, done = f.new_label(), f.new_label()
-            f.emit(f"br i1 {eq}, label %{yes}, label %{done}")
-            f.label(yes)
-            f.emit(f"call void @st{size}(ptr %st, i64 {a}, i64 {f.reg(insn.src)}, i64 {pc}, "
-                   f"ptr %FAIL{self._frame()})")
-            self._check_fail()
-            f.emit(f"br label %{done}")
+            f.br(f"br i1 {eq}, label %{yes}, label %{done}")
+            f.label(yes, keep=True)
+            self._store(insn.dst, insn.off, size, src, pc)
+            f.br(f"br label %{done}")
             f.label(done)
             f.set(0, old)
             return
@@ -509,9 +522,7 @@ class Codegen:
             new = s
         else:
             new = f.op(f"and i64 {f.op(f'{_BIN[op & ~BPF_FETCH]} i64 {old}, {s}')}, {mask}")
-        f.emit(f"call void @st{size}(ptr %st, i64 {a}, i64 {new}, i64 {pc}, "
-               f"ptr %FAIL{self._frame()})")
-        self._check_fail()
+        self._store(insn.dst, insn.off, size, new, pc)
         if op == BPF_XCHG or op & BPF_FETCH:
             f.set(insn.src, old)
 
@@ -522,8 +533,8 @@ class Codegen:
         depth = f.var("DEPTH")
         full = f.op(f"icmp uge i64 {depth}, %maxf")
         ok = f.new_label()
-        f.emit(f"br i1 {full}, label {f.fail_to('depth_fail', pc)}, label %{ok}")
-        f.label(ok)
+        f.br(f"br i1 {full}, label {f.fail_to('depth_fail', pc)}, label %{ok}, !prof !6")
+        f.label(ok, keep=True)
         vals = {"r6": f.reg(6), "r7": f.reg(7), "r8": f.reg(8), "r9": f.reg(9),
                 "r10": f.reg(10), "mg": f.var("MG"), "ret": str(nxt)}
         for name in _SAVED:
@@ -532,7 +543,8 @@ class Codegen:
             f.emit(f"store i64 {vals[name]}, ptr {p}")
         d1 = f.op(f"add i64 {depth}, 1")
         f.put("DEPTH", d1)
-        f.set(10, f.op(f"load i64, ptr {f.op(f'getelementptr i64, ptr %tops, i64 {d1}')}"))
+        top = f.op(f"getelementptr i64, ptr %tops, i64 {d1}")
+        f.set(10, f.op(f"load i64, ptr {top}{INVARIANT}"))
         f.put("MG", str(BPF_MAX_LOOPS))
         if nxt < self.total:
             self.returns.append(nxt)
@@ -542,7 +554,7 @@ class Codegen:
         if insn.src == BPF_PSEUDO_CALL:
             self._budget_check(pc)
             self._push_frame(pc, nxt)
-            f.emit(f"br label %P{isa.jump_target(insn, pc)}")
+            f.br(f"br label %P{isa.jump_target(insn, pc)}")
             return True
         if insn.src == BPF_PSEUDO_KFUNC_CALL:
             self._static_fail(pc)
@@ -550,7 +562,7 @@ class Codegen:
         self._sync_args()
         r0 = self._callback(Op.HELPER, _c64(insn.imm), f.var("DEPTH"), "0", pc)
         f.set(0, r0)
-        f.put("N", f.load_slot(Slot.N))
+        f.put("REM", f.op(f"sub i64 %budget, {f.load_slot(Slot.N)}"))
         return False
 
     def _sync_args(self) -> None:
@@ -558,27 +570,27 @@ class Codegen:
         f = self.f
         for r in range(6):
             f.store_slot(r, f.reg(r))
-        f.store_slot(Slot.N, f.var("N"))
+        f.store_slot(Slot.N, f.count())
 
     def _callx(self, insn: Instruction, pc: int, nxt: int) -> None:
         f = self.f
         self._budget_check(pc)
         self._sync_args()
         tpc = self._callback(Op.CALLX, f.reg(insn.dst), f.var("DEPTH"), "0", pc)
-        f.put("N", f.load_slot(Slot.N))
+        f.put("REM", f.op(f"sub i64 %budget, {f.load_slot(Slot.N)}"))
         helper = f.op(f"icmp eq i64 {tpc}, {_c64(NO_FRAME)}")
         yes, local = f.new_label(), f.new_label()
-        f.emit(f"br i1 {helper}, label %{yes}, label %{local}")
-        f.label(yes)
+        f.br(f"br i1 {helper}, label %{yes}, label %{local}")
+        f.label(yes, keep=True)
         f.set(0, f.load_slot(Slot.R0))
         if nxt < self.total:
-            f.emit(f"br label %P{nxt}")
+            f.br(f"br label %P{nxt}")
         else:
             self._static_fail(nxt - 1)
         f.label(local)
         self._push_frame(pc, nxt)
         cases = " ".join(f"i64 {p}, label %P{p}" for p in self.functions if p in self.starts)
-        f.emit(f"switch i64 {tpc}, label %bad_return [ {cases} ]")
+        f.br(f"switch i64 {tpc}, label %bad_return [ {cases} ]")
 
 
 # @bpf_repeat(st, n): run n times from the same state (the count and r1-r5 reset each
@@ -610,6 +622,6 @@ out:
 """
 
 
-def module_ir(cfg: ControlFlowGraph, lddw: dict[int, int]) -> str:
+def module_ir(cfg: ControlFlowGraph, lddw: dict[int, int], inline: bool = True) -> str:
     """The LLVM IR module of a program (see Codegen)."""
-    return Codegen(cfg, lddw).module()
+    return Codegen(cfg, lddw, inline).module()

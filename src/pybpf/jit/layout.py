@@ -17,20 +17,29 @@ class Slot(IntEnum):
     BUDGET = 8
     PC = 9  # where a budget, call-depth or static error happened
     STATUS = 10  # non-zero once a callback raised (the exception waits in Python)
-    TABLE = 11  # pointer to the region table: ENTRY_WORDS u64 per region
-    COUNT = 12  # regions in the table
+    TABLE = 11  # pointer to the region table: TABLE_WORDS u64 per segment (Entry)
+    COUNT = 12  # entries in the table (segments past it are looked up in Python)
     NTOPS = 13  # call frames available (len(stack_tops))
     TOPS = 14  # pointer to the frames' r10 values (VM addresses)
     STACKHOST = 15  # pointer to the frames' stack bottoms (host addresses)
     CALLBACK = 16  # the Python callback (a C function pointer)
     DEPTH = 17  # call depth at a helper callback (frame helpers get the free frames)
-    LAST = 18  # pointer to the region-table entry that matched last (a one-entry cache)
     SIZE = 20
 
 
-# one region-table entry: segment, VM base, size, host address, flags (bit 0: writable)
-ENTRY_WORDS = 5
-FLAG_WRITABLE = 1
+class Entry(IntEnum):
+    """The words of a region-table entry, the one of segment a >> 32: an access of
+    `size` bytes at offset x (the address's low 32 bits with bit 31 flipped) is native
+    when x + size <= the limit. Limits are 0 where Python must do the access (no region,
+    a region with rewritten fields or not in plain memory; WLIMIT: read-only)."""
+
+    LIMIT = 0  # the region's size, for loads
+    WLIMIT = 1  # the same for stores (0: read-only)
+    HOST = 2  # host address of the region's first byte
+
+
+TABLE_WORDS = 4
+MAX_TABLE = 1 << 12  # segments past this are always looked up in Python
 
 
 class Op(IntEnum):

@@ -21,9 +21,9 @@ from ..errors import (BytecodeError, HelperError, InstructionLimitExceeded, Inva
 from ..helpers.registry import FrameHelperFn, HelperFn, ProgramExit, helper_name
 from ..isa import (BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, M64,
                    MAX_BPF_STACK, MAX_CALL_FRAMES, Instruction)
-from ..vm import CODE_SEGMENT, CORE_POISON_HELPER, VM, Memory, Region
+from ..vm import CODE_SEGMENT, CORE_POISON_HELPER, SEGMENT_HALF, VM, Memory, Region
 from ..vm.translate import _ldpkt
-from .layout import ENTRY_WORDS, FLAG_WRITABLE, NO_FRAME, Op, Slot, Status
+from .layout import MAX_TABLE, NO_FRAME, TABLE_WORDS, Entry, Op, Slot, Status
 from .native import DEFAULT_CACHE, JitCache, NativeProgram
 
 _U64 = ctypes.c_uint64
@@ -31,7 +31,6 @@ CALLBACK = ctypes.CFUNCTYPE(_U64, ctypes.c_void_p, _U64, _U64, _U64, _U64, _U64)
 _BUDGET_MAX = (1 << 63) - 1
 JIT_MAX_INSNS = 32_768  # past this a program runs on the interpreter
 _VIEW_CACHE = 1024  # memoryviews whose address a VM remembers (they are kept alive)
-_NO_ENTRY = (_U64 * ENTRY_WORDS)(M64, 0, 0, 0, 0)  # what st[LAST] names before any match
 
 
 def host_address(buf: Any) -> int | None:
@@ -70,24 +69,29 @@ class _Run:
 
     def sync(self) -> None:
         """The region table from the Memory as it is now (regions come and go in
-        helpers: a map value scratch, a packet whose buffer was replaced)."""
-        words: list[int] = []
-        for seg, region in self.memory.regions.items():
-            if region.access is not None:
+        helpers: a map value scratch, a packet whose buffer was replaced): one entry a
+        segment, limits 0 where Python must do the access."""
+        regions = self.memory.regions
+        count = max((seg for seg in regions if seg < MAX_TABLE), default=0) + 1
+        words = [0] * (count * TABLE_WORDS)
+        for seg, region in regions.items():
+            if seg >= MAX_TABLE or region.access is not None or \
+                    region.base != (seg << 32) + SEGMENT_HALF:
                 continue
             host = self._host(region)
             if host is None:
                 continue
-            words += (seg, region.base, len(region.buf), host,
-                      FLAG_WRITABLE if region.writable else 0)
-        count = len(words) // ENTRY_WORDS
+            i = seg * TABLE_WORDS
+            size = len(region.buf)
+            words[i + Entry.LIMIT] = size
+            words[i + Entry.WLIMIT] = size if region.writable else 0
+            words[i + Entry.HOST] = host
         if self.table is None or len(self.table) < len(words):
-            self.table = (_U64 * max(len(words), 8 * ENTRY_WORDS))()
+            self.table = (_U64 * max(len(words), 8 * TABLE_WORDS))()
         self.table[:len(words)] = words
         st = self.st
         st[Slot.TABLE] = ctypes.addressof(self.table)
         st[Slot.COUNT] = count
-        st[Slot.LAST] = ctypes.addressof(_NO_ENTRY)
 
     def _host(self, region: Region) -> int | None:
         buf = region.buf

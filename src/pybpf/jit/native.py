@@ -1,4 +1,4 @@
-"""LLVM IR to native code with llvmlite (MCJIT, -O2), and the in-process cache of
+"""LLVM IR to native code with llvmlite (MCJIT, tiered by size), and the in-process cache of
 compiled programs keyed by the program's bytes and the values its lddw resolve to."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .. import isa
 from ..cfg import ControlFlowGraph
 from ..errors import PyBPFError
 from .codegen import module_ir
@@ -57,6 +58,54 @@ def available() -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Tier:
+    """How a program is compiled: memory checks in line or out of line, the LLVM
+    passes ("full": the standard -O`opt` pipeline; "short": SROA, instcombine and CFG
+    cleanup; "none") and the machine code level."""
+
+    inline: bool
+    passes: str  # "full", "short" or "none"
+    opt: int
+    codegen: int
+
+    @property
+    def name(self) -> str:
+        return f"{'inline' if self.inline else 'outline'} {self.passes} -O{self.opt}, " \
+               f"codegen -O{self.codegen}"
+
+
+# Small programs (loops are where runs spend their time) get LLVM's standard -O2
+# pipeline, whose loop passes (induction variables, exit counts, invariant loads out of
+# loops) make budget-checked loops as fast as the kernel JIT's; it costs ~20 ms at 100
+# instructions and grows fast. Mid-sized programs get a short pipeline and -O2 machine
+# code with the checks in line. Big ones get the cheapest path: out-of-line accessors,
+# no IR passes (-O0's fast register allocator keeps values in memory across blocks
+# anyway, so promoting the register allocas buys little there) and -O0 machine code
+# (~35 ms for 1,000 instructions).
+FULL_MAX_INSNS = 128
+O2_MAX_INSNS = 384
+
+TIER_FULL = Tier(True, "full", 2, 2)
+TIER_SHORT = Tier(True, "short", 2, 2)
+TIER_FAST = Tier(False, "none", 0, 0)
+
+
+def tier(insns: int, loops: bool = True) -> Tier:
+    """The compilation tier of a program of `insns` slots (`loops`: whether it has a
+    backward jump; without one the loop passes have nothing to do)."""
+    if insns <= FULL_MAX_INSNS and loops:
+        return TIER_FULL
+    if insns <= O2_MAX_INSNS:
+        return TIER_SHORT
+    return TIER_FAST
+
+
+def codegen_level(insns: int) -> int:
+    """The machine code optimisation level for a program of `insns` slots."""
+    return tier(insns).codegen
+
+
 @dataclass(eq=False)
 class NativeProgram:
     """A compiled program: its entry point (`entry(state_address) -> status`), the IR,
@@ -67,16 +116,21 @@ class NativeProgram:
     repeat: Callable[[int, int], int]  # @bpf_repeat(state, n): n runs in native code
     ir: str
     compile_ms: float
-    level: int
+    tier: Tier
     _engine: Any = field(repr=False)
     _module: Any = field(repr=False)
+
+    @property
+    def level(self) -> int:
+        """The machine code optimisation level."""
+        return self.tier.codegen
 
     def _optimised(self) -> Any:
         """The IR optimised again in a module of its own (the engine owns the one it
         compiled): what `pybpf jit dump` prints."""
         llvm = _llvm()
         mod = llvm.parse_assembly(self.ir)
-        _optimise(llvm, _target_machine(), mod, self.level)
+        _optimise(llvm, _target_machine(), mod, self.tier)
         return mod
 
     def assembly(self) -> str:
@@ -88,35 +142,30 @@ class NativeProgram:
         return str(self._optimised())
 
 
-def _optimise(llvm: Any, tm: Any, mod: Any, level: int = 2) -> None:
-    """A short pipeline rather than -O2's: inline the memory accessors, promote the
-    register allocas (SROA), tidy the control flow and (at level 2) fold. -O2's full
-    pipeline costs 5-10x the time on branchy programs for little gain on BPF code."""
-    pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=2))
+def _pass_builder(opt: int) -> Any:
+    """A new pass builder (0.2 ms; not shared: compiles may run in several threads)."""
+    llvm = _llvm()
+    return llvm.create_pass_builder(_target_machine(),
+                                    llvm.create_pipeline_tuning_options(speed_level=opt))
+
+
+def _optimise(llvm: Any, tm: Any, mod: Any, t: Tier) -> None:
+    """Run the tier's passes over `mod`."""
+    pb = _pass_builder(t.opt)
+    if t.passes == "full":
+        pb.getModulePassManager().run(mod, pb)
+        return
     mpm = llvm.create_new_module_pass_manager()
-    mpm.add_always_inliner_pass()
-    mpm.add_sroa_pass()
-    if level >= 2:
+    if t.passes == "short":
+        mpm.add_sroa_pass()
         mpm.add_instruction_combine_pass()
-    mpm.add_simplify_cfg_pass()
-    mpm.add_global_dead_code_eliminate_pass()  # the accessors, inlined everywhere
+        mpm.add_simplify_cfg_pass()
+    mpm.add_global_dead_code_eliminate_pass()  # the accessors nothing calls
     mpm.run(mod, pb)
 
 
-# Machine code generation at -O2 costs ~0.3 ms of CPU an instruction (instruction
-# selection and the greedy register allocator); past this size the fast path (-O0:
-# fast instruction selection and register allocation, ~10x quicker) is used, as a big
-# program's compile time would otherwise outweigh its runs.
-O2_MAX_INSNS = 512
-
-
-def codegen_level(insns: int) -> int:
-    """The machine code optimisation level for a program of `insns` slots."""
-    return 2 if insns <= O2_MAX_INSNS else 0
-
-
-def compile_ir(ir: str, level: int = 2) -> NativeProgram:
-    """Optimise and compile a module whose entry is @bpf_main (machine code at -O`level`)."""
+def compile_ir(ir: str, t: Tier) -> NativeProgram:
+    """Optimise and compile a module whose entry is @bpf_main, as tier `t` says."""
     llvm = _llvm()
     tm = _target_machine()
     t0 = time.process_time()
@@ -125,21 +174,43 @@ def compile_ir(ir: str, level: int = 2) -> NativeProgram:
         mod.verify()
     except RuntimeError as e:  # a codegen bug, not the program's fault
         raise JitUnavailable(f"internal error: LLVM refused the generated IR: {e}") from None
-    _optimise(llvm, tm, mod, level)
-    engine = llvm.create_mcjit_compiler(mod, _new_target_machine(level))
+    _optimise(llvm, tm, mod, t)
+    engine = llvm.create_mcjit_compiler(mod, _new_target_machine(t.codegen))
     engine.finalize_object()
     address = engine.get_function_address("bpf_main")
     ms = (time.process_time() - t0) * 1000  # CPU time: the host is shared
     repeat = REPEAT_TYPE(engine.get_function_address("bpf_repeat"))
-    return NativeProgram(ENTRY_TYPE(address), address, repeat, ir, ms, level, engine, mod)
+    return NativeProgram(ENTRY_TYPE(address), address, repeat, ir, ms, t, engine, mod)
+
+
+def compile_program(cfg: ControlFlowGraph, lddw: dict[int, int],
+                    t: Tier | None = None) -> NativeProgram:
+    """A program's native code, at tier `t` (None: the tier its size gets)."""
+    t = t or tier(cfg.total, has_loops(cfg))
+    return compile_ir(module_ir(cfg, lddw, t.inline), t)
+
+
+def has_loops(cfg: ControlFlowGraph) -> bool:
+    """Whether any jump goes backward (a loop, or at least the start of one)."""
+    for pc, insn in zip(cfg.pcs, cfg.insns):
+        if isa.classify(insn) in _JUMPS:
+            target = isa.jump_target(insn, pc)
+            if target is not None and target <= pc:
+                return True
+    return False
+
+
+_JUMPS = frozenset({isa.InsnKind.JA, isa.InsnKind.JCOND, isa.InsnKind.MAY_GOTO})
 
 
 class JitCache:
     """Compiled programs by (bytes, lddw values): loading the same program with the
-    same maps again reuses its native code. Least recently used beyond `size`."""
+    same maps again reuses its native code. Least recently used beyond `size`.
+    `tier`: compile every program at this tier (tests; None: by size)."""
 
-    def __init__(self, size: int = 256) -> None:
+    def __init__(self, size: int = 256, tier: Tier | None = None) -> None:
         self.size = size
+        self.tier = tier
         self._entries: OrderedDict[tuple, NativeProgram] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -153,7 +224,7 @@ class JitCache:
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return hit
-        native = compile_ir(module_ir(cfg, lddw), codegen_level(cfg.total))
+        native = compile_program(cfg, lddw, self.tier)
         with self._lock:
             self.misses += 1
             self._entries[key] = native

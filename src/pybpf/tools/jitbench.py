@@ -150,18 +150,17 @@ def _firewall_row(repeat: int, runs: int, kernel: bool) -> dict[str, Any]:
 def compile_rows(sizes: tuple[int, ...] = SIZES, repeat: int = 3) -> list[dict[str, Any]]:
     """CPU ms to compile programs of each size (codegen to native, no cache)."""
     from ..cfg import ControlFlowGraph
-    from ..jit.codegen import module_ir
-    from ..jit.native import codegen_level, compile_ir
+    from ..jit.native import compile_program, has_loops, tier
     rows = []
     for n in sizes:
         cfg = ControlFlowGraph.of(sized_program(n))
         times = []
         for _ in range(repeat):
             t0 = time.process_time()
-            compile_ir(module_ir(cfg, {}), codegen_level(cfg.total))
+            compile_program(cfg, {})
             times.append((time.process_time() - t0) * 1000)
         rows.append({"insns": cfg.total, "compile_ms": round(statistics.median(times), 1),
-                     "codegen_opt": codegen_level(cfg.total)})
+                     "tier": tier(cfg.total, has_loops(cfg)).name})
     return rows
 
 
@@ -213,8 +212,7 @@ def format_jit(report: dict[str, Any]) -> str:
     if report["kernel"] != "ok":
         lines.append(f"kernel: {report['kernel']}")
     lines.append("")
-    lines.append(f"{'compile':<15}{'insns':>8}{'CPU ms':>10}{'codegen':>9}")
+    lines.append(f"{'compile':<15}{'insns':>8}{'CPU ms':>10}  tier")
     for c in report["compile"]:
-        level = f"-O{c['codegen_opt']}"
-        lines.append(f"{'':<15}{c['insns']:>8}{c['compile_ms']:>10}{level:>9}")
+        lines.append(f"{'':<15}{c['insns']:>8}{c['compile_ms']:>10}  {c['tier']}")
     return "\n".join(lines) + "\n"
