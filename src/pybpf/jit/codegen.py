@@ -27,6 +27,8 @@ from ..isa import (BPF_ABS, BPF_ADD, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CMPXCHG, 
                    MAX_CALL_FRAMES, SIZE_BYTES, InsnKind, Instruction)
 from ..uapi import BPF_MAX_LOOPS
 from ..vm import CODE_SEGMENT, MAX_BLOCK_INSNS
+from . import fastcall
+from .fastcall_ir import fast_ir
 from .layout import NO_FRAME, Op, Slot, Status
 from .runtime_ir import CALLBACK_TYPE, runtime_ir
 
@@ -122,6 +124,7 @@ class Codegen:
         self.starts = {start for start, _, _ in self.blocks}
         self.functions = sorted({0} | set(cfg.call_targets))
         self.returns: list[int] = []  # pcs a local call or callx returns to
+        self.fast_used = False  # a helper call with a native fast path (pybpf.jit.fastcall)
 
     def _blocks(self) -> list[tuple[int, int, int]]:
         """(start pc, first, last instruction index) of each block, as the interpreter
@@ -138,6 +141,9 @@ class Codegen:
     def module(self) -> str:
         """The whole module: the runtime functions and @bpf_main."""
         body = self._body()
+        if self.fast_used:
+            fastcall.register_symbols()
+            return runtime_ir() + fast_ir() + body + _REPEAT
         return runtime_ir() + body + _REPEAT
 
     def _prologue(self) -> list[str]:
@@ -547,10 +553,14 @@ class Codegen:
         if insn.src == BPF_PSEUDO_KFUNC_CALL:
             self._static_fail(pc)
             return True
+        join = fastcall.emit(self, insn.imm, pc)  # native first, where it can
         self._sync_args()
         r0 = self._callback(Op.HELPER, _c64(insn.imm), f.var("DEPTH"), "0", pc)
         f.set(0, r0)
         f.put("N", f.load_slot(Slot.N))
+        if join is not None:
+            f.emit(f"br label %{join}")
+            f.label(join)
         return False
 
     def _sync_args(self) -> None:

@@ -23,6 +23,7 @@ from ..isa import (BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, M64,
                    MAX_BPF_STACK, MAX_CALL_FRAMES, Instruction)
 from ..vm import CODE_SEGMENT, CORE_POISON_HELPER, VM, Memory, Region
 from ..vm.translate import _ldpkt
+from .fastcall import FastPaths
 from .layout import ENTRY_WORDS, FLAG_WRITABLE, NO_FRAME, Op, Slot, Status
 from .native import DEFAULT_CACHE, JitCache, NativeProgram
 
@@ -52,7 +53,7 @@ class _Run:
     """One native run in progress: its memory, frames and the state native code sees."""
 
     __slots__ = ("ctx", "memory", "tops", "budget", "st", "table", "pending", "exit_n",
-                 "views", "tops_arr", "host_arr")
+                 "views", "tops_arr", "host_arr", "keep")
 
     def __init__(self, ctx: Any, memory: Memory, tops: tuple, budget: int,
                  views: dict[int, tuple[Any, int, int | None]]) -> None:
@@ -67,6 +68,7 @@ class _Run:
         self.views = views  # the VM's: memoryviews by id, with their host address
         self.tops_arr: Any = None  # the frames' r10 values and stack addresses (kept alive)
         self.host_arr: Any = None
+        self.keep: list[Any] = []  # Python callables native code calls (fast paths)
 
     def sync(self) -> None:
         """The region table from the Memory as it is now (regions come and go in
@@ -125,14 +127,22 @@ class JitVM(VM):
         self.bench_ns = 0.0
         if self.cfg.total > JIT_MAX_INSNS:
             return
-        code = isa.encode(self.insns)
-        self.native = (cache or DEFAULT_CACHE).get(code, self.cfg, self._lddw_values())
-        self._entry = self.native.entry
+        self._go_native((cache or DEFAULT_CACHE).get(*self._cache_key()))
+
+    def _cache_key(self) -> tuple[bytes, Any, dict[int, int]]:
+        """What the cache compiles: the bytes, the graph and the lddw values."""
+        return isa.encode(self.insns), self.cfg, self._lddw_values()
+
+    def _go_native(self, native: NativeProgram) -> None:
+        """Run `native` from now on (the interpreter's translation stays as `_interp`)."""
+        self.native = native
+        self._entry = native.entry
         self._callback = CALLBACK(self._on_callback)
         self._callback_addr = ctypes.cast(self._callback, ctypes.c_void_p).value
         self._runs: dict[int, _Run] = {}
         self._views: dict[int, tuple[Any, int, int | None]] = {}
         self._fn = self._run_native
+        self._fast = FastPaths(self)
 
     def _lddw_values(self) -> dict[int, int]:
         """Map-referencing lddw values by pc (the translation already resolved and
@@ -171,6 +181,8 @@ class JitVM(VM):
         st[Slot.TOPS] = ctypes.addressof(run.tops_arr)
         st[Slot.STACKHOST] = ctypes.addressof(run.host_arr)
         st[Slot.CALLBACK] = self._callback_addr or 0
+        if self._fast.used:
+            run.keep = self._fast.fill(st, ctx, ctx.vm or self)
         key = ctypes.addressof(st)
         self._runs[key] = run
         try:

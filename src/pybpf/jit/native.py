@@ -145,6 +145,11 @@ class JitCache:
         self.hits = 0
         self.misses = 0
 
+    def peek(self, code: bytes, lddw: dict[int, int]) -> NativeProgram | None:
+        """The compiled program if it is here (nothing is compiled)."""
+        with self._lock:
+            return self._entries.get((code, tuple(sorted(lddw.items()))))
+
     def get(self, code: bytes, cfg: ControlFlowGraph, lddw: dict[int, int]) -> NativeProgram:
         key = (code, tuple(sorted(lddw.items())))
         with self._lock:
