@@ -109,7 +109,7 @@ class AutoVM(JitVM):
             self.engine = "interp"
             self.hot = -1
         # from now on no counting: runs go straight to the chosen engine
-        self._run = VM._run.__get__(self)  # type: ignore[method-assign]
+        self._run = VM._run.__get__(self)  # type: ignore[method-assign]  # the plain one
 
     def run_native_now(self) -> None:
         """Compile now and run native from now on, with no trial (tests, benchmarks)."""
@@ -119,7 +119,7 @@ class AutoVM(JitVM):
         if self.engine == "trial":
             self._fn = self._run_native
             self.engine = "jit"
-            self._run = VM._run.__get__(self)  # type: ignore[method-assign]
+            self._run = VM._run.__get__(self)  # type: ignore[method-assign]  # no counting now
 
 
 __all__ = ["HOT_BASE", "HOT_PER_INSN", "RUN_UNITS", "TRIAL_RUNS", "AutoVM", "hot_units"]

@@ -142,7 +142,6 @@ class Codegen:
         """The whole module: the runtime functions and @bpf_main."""
         body = self._body()
         if self.fast_used:
-            fastcall.register_symbols()
             return runtime_ir() + fast_ir() + body + _REPEAT
         return runtime_ir() + body + _REPEAT
 

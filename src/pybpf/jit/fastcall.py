@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from typing import Any, Callable
+from typing import Any
 
 from .. import isa
 from ..isa import M64
+from ..uapi import MapFlag, MapType
 from .fastcall_ir import FUNCTIONS, RET, SYMBOLS
 from .layout import MAP_LOOKUP, MAP_WORDS, MAP_WRITE, FastBit, Slot
 
@@ -31,25 +32,35 @@ _BITS = {1: FastBit.MAP_LOOKUP, 2: FastBit.MAP_UPDATE, 3: FastBit.MAP_DELETE,
          7: FastBit.PRANDOM, 28: FastBit.CSUM_DIFF}
 
 
-@functools.lru_cache(maxsize=1)
-def _implementations() -> dict[int, Callable[..., int]]:
-    """The Python helper each fast path stands in for, by helper id."""
-    from ..helpers import base
-    from ..maps import helpers as map_helpers
-    from ..progtypes.common import csum_diff
-    return {1: map_helpers.map_lookup_elem, 2: map_helpers.map_update_elem,
-            3: map_helpers.map_delete_elem, 5: base._ktime_get_ns, 160: base._ktime_get_ns,
-            125: base._ktime_get_boot_ns, 7: base._get_prandom_u32, 28: csum_diff}
+# The Python helper each fast path stands in for, by helper id: named, not imported
+# (the JIT sits below the maps and the program types in the layers).
+IMPLEMENTATIONS = {1: ("pybpf.maps.helpers", "map_lookup_elem"),
+                   2: ("pybpf.maps.helpers", "map_update_elem"),
+                   3: ("pybpf.maps.helpers", "map_delete_elem"),
+                   5: ("pybpf.helpers.base", "_ktime_get_ns"),
+                   160: ("pybpf.helpers.base", "_ktime_get_ns"),
+                   125: ("pybpf.helpers.base", "_ktime_get_boot_ns"),
+                   7: ("pybpf.helpers.base", "_get_prandom_u32"),
+                   28: ("pybpf.progtypes.common", "csum_diff")}
+ARRAY_MAP = ("pybpf.maps.arraymap", "ArrayMap")  # its values: one block, fixed strides
 
 
-@functools.lru_cache(maxsize=1)
-def register_symbols() -> None:
-    """Tell LLVM where the C functions native code calls are in this process."""
-    from .native import _llvm
-    llvm = _llvm()
+def _named(obj: Any) -> tuple[str, str]:
+    return getattr(obj, "__module__", ""), getattr(obj, "__qualname__", "")
+
+
+_registered: list[bool] = []  # once a process (LLVM's symbol table is the process's)
+
+
+def register_symbols(llvm: Any) -> None:
+    """Tell LLVM (llvmlite.binding) where the C functions native code calls are in this
+    process."""
+    if _registered:
+        return
     libs = {"python": ctypes.pythonapi, "libc": ctypes.CDLL(None)}
     for name, (lib, symbol) in SYMBOLS.items():
         llvm.add_symbol(name, ctypes.cast(getattr(libs[lib], symbol), ctypes.c_void_p).value)
+    _registered.append(True)
 
 
 def emit(cg: Any, hid: int, pc: int) -> str | None:
@@ -80,12 +91,12 @@ class FastPaths:
     change (maps of maps mount what they hold at each run)."""
 
     def __init__(self, vm: Any) -> None:
-        impl = _implementations()
         called = {i.imm for i in vm.insns if i.opcode == isa.OPCODE_CALL and i.src == 0}
         bits = 0
         for hid in called & set(_BITS):
             helper = vm.helpers.get(hid)
-            if helper is not None and not helper.frame and helper.fn is impl[hid]:
+            if helper is not None and not helper.frame and \
+                    _named(helper.fn) == IMPLEMENTATIONS[hid]:
                 bits |= _BITS[hid]
         self.bits = bits
         self.used = bool(bits)
@@ -131,12 +142,10 @@ class FastPaths:
 
 def _array_rows(maps: Any) -> list[list[int]]:
     """A fast map-table row for each array and per-CPU array map."""
-    from ..maps.arraymap import ArrayMap
-    from ..uapi import MapFlag, MapType
     rows = []
     for m in maps:
-        if type(m) is not ArrayMap or m.spec.type not in (MapType.ARRAY, MapType.PERCPU_ARRAY) \
-                or m.key_size != 4:
+        if _named(type(m)) != ARRAY_MAP or m.key_size != 4 or \
+                m.spec.type not in (MapType.ARRAY, MapType.PERCPU_ARRAY):
             continue
         flags = MAP_LOOKUP | (0 if m.spec.flags & MapFlag.RDONLY_PROG else MAP_WRITE)
         rows.append([m.pointer & M64, m.base & M64, m.max_entries, m.slot_bytes,
@@ -144,4 +153,4 @@ def _array_rows(maps: Any) -> list[list[int]]:
     return rows
 
 
-__all__ = ["FastPaths", "emit", "register_symbols"]
+__all__ = ["ARRAY_MAP", "IMPLEMENTATIONS", "FastPaths", "emit", "register_symbols"]

@@ -12,7 +12,9 @@ kept and re-raised here once native code has returned."""
 from __future__ import annotations
 
 import ctypes
+import operator
 import time
+from dataclasses import dataclass
 from typing import Any, Sequence, cast
 
 from .. import isa
@@ -49,14 +51,45 @@ def host_address(buf: Any) -> int | None:
     return addr
 
 
+_BUF = operator.attrgetter("buf")
+_ACCESS = operator.attrgetter("access")
+_WRITABLE = operator.attrgetter("writable")
+
+
+@dataclass(frozen=True)
+class _Table:
+    """A region table and what it was made from (the regions, their buffers, sizes,
+    access and writability): valid again while all of them are the same."""
+
+    vals: tuple
+    bufs: tuple
+    lens: tuple[int, ...]
+    access: tuple
+    writable: tuple
+    table: Any
+    count: int
+
+
+class _Tables:
+    """A VM's last region table (shared by its runs)."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last: _Table | None = None
+
+
 class _Run:
     """One native run in progress: its memory, frames and the state native code sees."""
 
     __slots__ = ("ctx", "memory", "tops", "budget", "st", "table", "pending", "exit_n",
-                 "views", "tops_arr", "host_arr", "keep")
+                 "views", "tops_arr", "host_arr", "keep", "tables", "last")
 
     def __init__(self, ctx: Any, memory: Memory, tops: tuple, budget: int,
-                 views: dict[int, tuple[Any, int, int | None]]) -> None:
+                 views: dict[int, tuple[Any, int, int | None]],
+                 tables: _Tables | None = None) -> None:
+        self.tables = tables if tables is not None else _Tables()
+        self.last = self.tables.last
         self.ctx = ctx
         self.memory = memory
         self.tops = tops
@@ -72,7 +105,36 @@ class _Run:
 
     def sync(self) -> None:
         """The region table from the Memory as it is now (regions come and go in
-        helpers: a map value scratch, a packet whose buffer was replaced)."""
+        helpers: a map value scratch, a packet whose buffer was replaced): the VM's
+        last table again when the same regions hold the same buffers of the same sizes
+        and all its plain buffers are memoryviews (whose memory cannot move while they
+        live; a bytearray's moves when it is resized), else a new one."""
+        regions = self.memory.regions
+        vals = tuple(regions.values())
+        bufs = tuple(map(_BUF, vals))
+        try:
+            lens: tuple[int, ...] | None = tuple(map(len, bufs))
+        except ValueError:  # a released view
+            lens = None
+        last = self.last
+        if last is not None and lens is not None and last.lens == lens and \
+                last.vals == vals and all(map(operator.is_, bufs, last.bufs)) and \
+                all(map(operator.is_, map(_ACCESS, vals), last.access)) and \
+                last.writable == tuple(map(_WRITABLE, vals)):
+            self.table = last.table
+            st = self.st
+            st[Slot.TABLE] = ctypes.addressof(last.table)
+            st[Slot.COUNT] = last.count
+            st[Slot.LAST] = ctypes.addressof(_NO_ENTRY)
+            return
+        self._build()
+        if lens is not None and all(type(r.buf) is memoryview for r in vals
+                                    if r.access is None):
+            self.last = self.tables.last = _Table(
+                vals, bufs, lens, tuple(map(_ACCESS, vals)), tuple(map(_WRITABLE, vals)),
+                self.table, int(self.st[Slot.COUNT]))
+
+    def _build(self) -> None:
         words: list[int] = []
         for seg, region in self.memory.regions.items():
             if region.access is not None:
@@ -83,8 +145,8 @@ class _Run:
             words += (seg, region.base, len(region.buf), host,
                       FLAG_WRITABLE if region.writable else 0)
         count = len(words) // ENTRY_WORDS
-        if self.table is None or len(self.table) < len(words):
-            self.table = (_U64 * max(len(words), 8 * ENTRY_WORDS))()
+        # a new array each time: the VM's last table may be in use by an outer run
+        self.table = (_U64 * max(len(words), ENTRY_WORDS))()
         self.table[:len(words)] = words
         st = self.st
         st[Slot.TABLE] = ctypes.addressof(self.table)
@@ -141,6 +203,8 @@ class JitVM(VM):
         self._callback_addr = ctypes.cast(self._callback, ctypes.c_void_p).value
         self._runs: dict[int, _Run] = {}
         self._views: dict[int, tuple[Any, int, int | None]] = {}
+        self._frame_arrays: dict[int, tuple[tuple, list, tuple[Any, Any]]] = {}
+        self._tables = _Tables()
         self._fn = self._run_native
         self._fast = FastPaths(self)
 
@@ -165,10 +229,10 @@ class JitVM(VM):
                     n: int = 0) -> tuple[int, int]:
         """The interpreter's `_fn` contract: run from `pc` with r1-r5 on the frames
         whose r10 values are `stack_tops`; returns (r0, executed)."""
-        run = _Run(ctx, memory, stack_tops, budget, self._views)
+        run = _Run(ctx, memory, stack_tops, budget, self._views, self._tables)
         run.sync()
-        hosts = self._stack_hosts(run)
-        if hosts is None:  # a stack that is not plain memory: the interpreter runs it
+        frames = self._frames_of(run)
+        if frames is None:  # a stack that is not plain memory: the interpreter runs it
             return self._interp(ctx, memory, stack_tops, r1, r2, r3, r4, r5, budget, pc, n)
         st = run.st
         st[1], st[2], st[3], st[4], st[5] = r1, r2, r3, r4, r5
@@ -176,8 +240,7 @@ class JitVM(VM):
         st[Slot.N] = n
         st[Slot.BUDGET] = min(budget, _BUDGET_MAX)
         st[Slot.NTOPS] = len(stack_tops)
-        run.tops_arr = (_U64 * MAX_CALL_FRAMES)(*stack_tops)
-        run.host_arr = (_U64 * MAX_CALL_FRAMES)(*hosts)
+        run.tops_arr, run.host_arr = frames
         st[Slot.TOPS] = ctypes.addressof(run.tops_arr)
         st[Slot.STACKHOST] = ctypes.addressof(run.host_arr)
         st[Slot.CALLBACK] = self._callback_addr or 0
@@ -204,6 +267,28 @@ class JitVM(VM):
                 return exc.retval, run.exit_n
             raise exc
         raise self._failure(run, status, budget)
+
+    def _frames_of(self, run: _Run) -> tuple[Any, Any] | None:
+        """The frames' r10 values and stack bottoms as the arrays native code reads, or
+        None. Made once for a VM's own stacks (the same regions at every top-level run,
+        checked region by region) and kept; made afresh otherwise."""
+        regions = run.memory.regions
+        hit = self._frame_arrays.get(id(run.tops))
+        if hit is not None and hit[0] is run.tops and \
+                all(mounted.buf is buf and regions.get(seg) is mounted
+                    for seg, mounted, buf in hit[1]):
+            return hit[2]
+        hosts = self._stack_hosts(run)
+        if hosts is None:
+            return None
+        arrays = ((_U64 * MAX_CALL_FRAMES)(*run.tops), (_U64 * MAX_CALL_FRAMES)(*hosts))
+        frames = [(top >> 32, regions[top >> 32], regions[top >> 32].buf)
+                  for top in run.tops]
+        if all(isinstance(buf, memoryview) for _, _, buf in frames):  # cannot move
+            if len(self._frame_arrays) >= 64:
+                self._frame_arrays.clear()
+            self._frame_arrays[id(run.tops)] = (run.tops, frames, arrays)
+        return arrays
 
     def _stack_hosts(self, run: _Run) -> list[int] | None:
         """The host address of each frame's stack bottom (r10 - 512), or None."""

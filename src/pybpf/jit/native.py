@@ -14,6 +14,7 @@ from typing import Any, Callable
 from ..cfg import ControlFlowGraph
 from ..errors import PyBPFError
 from .codegen import module_ir
+from .fastcall import register_symbols
 
 
 class JitUnavailable(PyBPFError):
@@ -119,6 +120,7 @@ def compile_ir(ir: str, level: int = 2) -> NativeProgram:
     """Optimise and compile a module whose entry is @bpf_main (machine code at -O`level`)."""
     llvm = _llvm()
     tm = _target_machine()
+    register_symbols(llvm)  # the C functions the helper fast paths call
     t0 = time.process_time()
     try:
         mod = llvm.parse_assembly(ir)
