@@ -28,17 +28,20 @@ def test_repeated_capture_advances_in_time(tmp_path: Path) -> None:
 
 def test_report_on_the_vm() -> None:
     report = bench_pcap.pcap_report(sizes=(302, 400), kernel=False)
-    assert report["backends"] == ["vm"]
+    assert report["backends"] == ["vm", "jit"]  # the interpreter and the JIT
     assert [r["packets"] for r in report["rows"]] == [302, 400]
     for row in report["rows"]:
-        vm = row["vm"]
-        assert vm["packets"] == row["packets"]
-        assert sum(vm["verdicts"].values()) == row["packets"]
-        assert vm["packets_per_s"] > 0
-        assert row["kernel_over_vm"] is None
+        for engine in ("vm", "jit"):
+            res = row[engine]
+            assert res["packets"] == row["packets"]
+            assert sum(res["verdicts"].values()) == row["packets"]
+            assert res["packets_per_s"] > 0
+        assert row["jit"]["verdicts"] == row["vm"]["verdicts"]
+        assert row["kernel_over_vm"] is None and row["jit_over_vm"] > 0
     # the 302-packet run is the example capture itself: the README's verdicts
     assert report["rows"][0]["vm"]["verdicts"] == {"XDP_PASS": 248, "XDP_DROP": 54}
-    assert "302" in bench_pcap.format_pcap(report)
+    text = bench_pcap.format_pcap(report)
+    assert "302" in text and "JIT pkt/s" in text
 
 
 @pytest.mark.kernel
@@ -48,5 +51,5 @@ def test_report_against_the_kernel(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "pcap", "--sizes", "302", "-j"]) == 0
     report = json.loads(capsys.readouterr().out)
     row = report["rows"][0]
-    assert report["backends"] == ["vm", "kernel"]
+    assert report["backends"] == ["vm", "jit", "kernel"]
     assert row["kernel"]["packets"] == 302 and row["kernel_over_vm"] > 0

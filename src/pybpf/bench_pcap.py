@@ -1,8 +1,9 @@
 """`pybpf bench pcap`: packets per second of the main job (an XDP firewall over a
-capture, `pybpf run FILE.o --pcap CAP`) on the VM interpreter and on the kernel backend
-(BPF_PROG_TEST_RUN per packet), for captures of 302, 10k and 100k packets, printed in
-one run with the ratio. The larger captures repeat the given one into a temporary file,
-each repetition later in time than the last (so time windows in the program advance)."""
+capture, `pybpf run FILE.o --pcap CAP`) on the VM interpreter, the VM's LLVM JIT and
+the kernel backend (BPF_PROG_TEST_RUN per packet), for captures of 302, 10k and 100k
+packets, printed in one run with the ratios. The larger captures repeat the given one
+into a temporary file, each repetition later in time than the last (so time windows in
+the program advance)."""
 
 from __future__ import annotations
 
@@ -37,16 +38,16 @@ def repeated_capture(src: Path, count: int, dst: Path) -> int:
     return count
 
 
-def _run_capture(obj_path: Path, capture: Path, backend: str, program: str | None
-                 ) -> dict[str, Any]:
-    """One run of the main job: a fresh object (empty maps) on `backend`, the capture
-    streamed through Program.run_batch; CPU seconds (user + system, the kernel's
-    test runs included) and the verdicts."""
+def _run_capture(obj_path: Path, capture: Path, backend: str, program: str | None,
+                 engine: str | None = None) -> dict[str, Any]:
+    """One run of the main job: a fresh object (empty maps) on `backend` (the VM on
+    `engine`), the capture streamed through Program.run_batch; CPU seconds (user +
+    system, the kernel's test runs and the JIT's compile included) and the verdicts."""
     from . import load
     from .objects.runner import pick_program
     from .pcap import CaptureReader, EthernetFrames
     spec = load(str(obj_path))
-    with spec.instantiate(backend) as obj:
+    with spec.instantiate(backend, engine=engine) as obj:
         prog = pick_program(obj, program)
         with CaptureReader(capture) as reader:
             t0 = time.process_time()
@@ -63,9 +64,11 @@ def pcap_report(obj_path: Path = DEFAULT_OBJECT, capture: Path = DEFAULT_CAPTURE
                 program: str | None = None,
                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Packets per second of `obj_path`'s packet program over captures of each size,
-    on the VM interpreter and (when it is available) the kernel backend."""
+    on the VM interpreter ("vm"), the VM's LLVM JIT ("jit", where llvmlite loads) and
+    (when it is available) the kernel backend."""
+    from .jit import available as jit_available
     from .pcap import count_packets
-    backends = ["vm"]
+    backends = ["vm"] + (["jit"] if jit_available() else [])
     skipped = None
     if kernel:
         from .kernel import available
@@ -84,12 +87,19 @@ def pcap_report(obj_path: Path = DEFAULT_OBJECT, capture: Path = DEFAULT_CAPTURE
                 repeated_capture(capture, size, path)
             row: dict[str, Any] = {"packets": size}
             for backend in backends:
-                row[backend] = _run_capture(obj_path, path, backend, program)
+                if backend in ("vm", "jit"):
+                    engine = "interp" if backend == "vm" else "jit"
+                    row[backend] = _run_capture(obj_path, path, "vm", program, engine)
+                else:
+                    row[backend] = _run_capture(obj_path, path, backend, program)
                 if progress is not None:
                     progress(f"{size} on {backend}")
             vm_rate = row["vm"]["packets_per_s"]
             k_rate = row.get("kernel", {}).get("packets_per_s")
             row["kernel_over_vm"] = k_rate / vm_rate if k_rate and vm_rate else None
+            j_rate = row.get("jit", {}).get("packets_per_s")
+            row["jit_over_vm"] = j_rate / vm_rate if j_rate and vm_rate else None
+            row["kernel_over_jit"] = k_rate / j_rate if k_rate and j_rate else None
             rows.append(row)
     return {"benchmark": "pcap", "object": str(obj_path), "capture": str(capture),
             "backends": backends, "kernel_skipped": skipped, "rows": rows}
@@ -97,22 +107,26 @@ def pcap_report(obj_path: Path = DEFAULT_OBJECT, capture: Path = DEFAULT_CAPTURE
 
 def format_pcap(report: dict[str, Any]) -> str:
     lines = [f"{Path(report['object']).name} over {Path(report['capture']).name} "
-             "(repeated), CPU time"]
+             "(repeated), CPU time; VM: the interpreter, JIT: the VM's LLVM JIT (compile "
+             "included)"]
     if report.get("kernel_skipped"):
         lines.append(f"(kernel skipped: {report['kernel_skipped']})")
-    lines.append(f"{'packets':>8} {'VM pkt/s':>12} {'VM us/pkt':>10} {'kernel pkt/s':>13} "
-                 f"{'kernel us/pkt':>14} {'kernel/VM':>10}")
+    lines.append(f"{'packets':>8} {'VM pkt/s':>12} {'VM us/pkt':>10} {'JIT pkt/s':>12} "
+                 f"{'JIT us/pkt':>11} {'kernel pkt/s':>13} {'kernel us/pkt':>14} "
+                 f"{'kernel/VM':>10} {'kernel/JIT':>11}")
+
+    def rate(res: dict[str, Any] | None, w1: int, w2: int) -> list[str]:
+        if res is None:
+            return [f"{'-':>{w1}}", f"{'-':>{w2}}"]
+        us = 1e6 / res["packets_per_s"] if res["packets_per_s"] else 0.0
+        return [f"{res['packets_per_s'] or 0:>{w1},.0f}", f"{us:>{w2}.1f}"]
+
+    def ratio(v: float | None, width: int) -> str:
+        return f"{v:>{width - 1}.1f}x" if v else f"{'-':>{width}}"
     for r in report["rows"]:
-        vm = r["vm"]
-        k = r.get("kernel")
-        vm_us = 1e6 / vm["packets_per_s"] if vm["packets_per_s"] else 0.0
-        cells = [f"{r['packets']:>8,}", f"{vm['packets_per_s'] or 0:>12,.0f}", f"{vm_us:>10.1f}"]
-        if k is None:
-            cells += [f"{'-':>13}", f"{'-':>14}", f"{'-':>10}"]
-        else:
-            k_us = 1e6 / k["packets_per_s"] if k["packets_per_s"] else 0.0
-            cells += [f"{k['packets_per_s'] or 0:>13,.0f}", f"{k_us:>14.1f}",
-                      f"{r['kernel_over_vm'] or 0:>9.1f}x"]
+        cells = [f"{r['packets']:>8,}", *rate(r["vm"], 12, 10), *rate(r.get("jit"), 12, 11),
+                 *rate(r.get("kernel"), 13, 14), ratio(r["kernel_over_vm"], 10),
+                 ratio(r.get("kernel_over_jit"), 11)]
         lines.append(" ".join(cells))
     return "\n".join(lines) + "\n"
 
@@ -130,7 +144,8 @@ def _positive(text: str) -> int:
 def cmd_bench_pcap(args: argparse.Namespace) -> int:
     from .tools.progress import progress
     sizes = tuple(args.sizes) if args.sizes else DEFAULT_SIZES
-    steps = len(sizes) * (1 if args.no_kernel else 2)
+    from .jit import available as jit_available
+    steps = len(sizes) * (1 + (0 if args.no_kernel else 1) + (1 if jit_available() else 0))
     with progress(steps, unit="run", desc="bench pcap", as_json=args.json) as bar:
         done = (lambda what: bar.update()) if bar.enabled else None
         report = pcap_report(Path(args.object), Path(args.pcap), sizes,
@@ -146,8 +161,8 @@ def register(bsub: argparse._SubParsersAction, fn: Callable[[argparse.Namespace]
              ) -> None:
     """`pybpf bench pcap` in the bench group, running `fn` (which calls
     cmd_bench_pcap)."""
-    p = bsub.add_parser("pcap", help="packets/s of an XDP program over a capture, VM "
-                                     "interpreter against the kernel backend")
+    p = bsub.add_parser("pcap", help="packets/s of an XDP program over a capture: VM "
+                                     "interpreter, VM JIT and the kernel backend")
     p.add_argument("--object", default=str(DEFAULT_OBJECT),
                    help="the BPF object (default examples/xdp_firewall.o)")
     p.add_argument("--program", help="which program of the object (default: as pybpf run)")
