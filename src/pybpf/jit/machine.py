@@ -34,6 +34,9 @@ CALLBACK = ctypes.CFUNCTYPE(_U64, ctypes.c_void_p, _U64, _U64, _U64, _U64, _U64)
 _BUDGET_MAX = (1 << 63) - 1
 JIT_MAX_INSNS = 32_768  # past this a program runs on the interpreter
 _VIEW_CACHE = 1024  # memoryviews whose address a VM remembers (they are kept alive)
+# _run_native stores these slots two runs of consecutive slots at a time
+assert (Slot.R1, Slot.START, Slot.N, Slot.BUDGET) == (1, 6, 7, 8) and \
+    (Slot.NTOPS, Slot.TOPS, Slot.STACKHOST, Slot.CALLBACK) == (13, 14, 15, 16)
 _NO_ENTRY = (_U64 * ENTRY_WORDS)(M64, 0, 0, 0, 0)  # what st[LAST] names before any match
 
 
@@ -59,7 +62,8 @@ _WRITABLE = operator.attrgetter("writable")
 @dataclass(frozen=True)
 class _Table:
     """A region table and what it was made from (the regions, their buffers, sizes,
-    access and writability): valid again while all of them are the same."""
+    access and writability): valid again while all of them are the same. `static`
+    plain-region entries come first, then one entry per packet window."""
 
     vals: tuple
     bufs: tuple
@@ -67,7 +71,44 @@ class _Table:
     access: tuple
     writable: tuple
     table: Any
-    count: int
+    static: int
+    windows: tuple
+
+
+# Packet accesses whose loads and stores are plain memory inside window() of their
+# buffer (the region's) and a fault outside it (pybpf.progtypes: named, not imported,
+# as the JIT sits below the program types): native code reads and writes the window
+# itself, and calls back outside it.
+_WINDOW_ACCESS = {
+    ("pybpf.progtypes.runbase", "PacketAccess.load", "PacketAccess.store"),
+    ("pybpf.progtypes.xdp", "XdpPacketAccess.load", "XdpPacketAccess.store"),
+}
+_DEAD = (0, 0, 0, 0, 0)  # a window entry that matches nothing native code may use
+
+
+def _windowed(region: Region) -> bool:
+    t = type(region.access)
+    load, store = getattr(t, "load", None), getattr(t, "store", None)
+    return (getattr(load, "__module__", ""), getattr(load, "__qualname__", ""),
+            getattr(store, "__qualname__", "")) in _WINDOW_ACCESS and \
+        getattr(store, "__module__", "") == getattr(load, "__module__", "")
+
+
+def _window_entry(seg: int, region: Region) -> tuple[int, int, int, int, int]:
+    """The table entry of a packet region's current window (_DEAD when its buffer is
+    not the region's or the window is not inside it)."""
+    access: Any = region.access
+    buf = region.buf
+    if getattr(access, "buf", None) is not buf or not isinstance(buf, bytearray):
+        return _DEAD
+    lo, hi = access.window()
+    if not 0 <= lo <= hi <= len(buf):
+        return _DEAD
+    host = host_address(buf)
+    if host is None:
+        return _DEAD
+    writable = region.writable and bool(getattr(access, "writable", False))
+    return (seg, region.base + lo, hi - lo, host + lo, FLAG_WRITABLE if writable else 0)
 
 
 class _Tables:
@@ -108,7 +149,8 @@ class _Run:
         helpers: a map value scratch, a packet whose buffer was replaced): the VM's
         last table again when the same regions hold the same buffers of the same sizes
         and all its plain buffers are memoryviews (whose memory cannot move while they
-        live; a bytearray's moves when it is resized), else a new one."""
+        live; a bytearray's moves when it is resized), else a new one. Packet windows
+        (see _windowed) are written afresh each time: they move with every packet."""
         regions = self.memory.regions
         vals = tuple(regions.values())
         bufs = tuple(map(_BUF, vals))
@@ -121,37 +163,41 @@ class _Run:
                 last.vals == vals and all(map(operator.is_, bufs, last.bufs)) and \
                 all(map(operator.is_, map(_ACCESS, vals), last.access)) and \
                 last.writable == tuple(map(_WRITABLE, vals)):
-            self.table = last.table
-            st = self.st
-            st[Slot.TABLE] = ctypes.addressof(last.table)
-            st[Slot.COUNT] = last.count
-            st[Slot.LAST] = ctypes.addressof(_NO_ENTRY)
-            return
-        self._build()
-        if lens is not None and all(type(r.buf) is memoryview for r in vals
-                                    if r.access is None):
-            self.last = self.tables.last = _Table(
-                vals, bufs, lens, tuple(map(_ACCESS, vals)), tuple(map(_WRITABLE, vals)),
-                self.table, int(self.st[Slot.COUNT]))
+            table, static, windows = last.table, last.static, last.windows
+        else:
+            table, static, windows = self._build()
+            if lens is not None and all(type(r.buf) is memoryview for r in vals
+                                        if r.access is None):
+                self.last = self.tables.last = _Table(
+                    vals, bufs, lens, tuple(map(_ACCESS, vals)),
+                    tuple(map(_WRITABLE, vals)), table, static, windows)
+        for i, (seg, region) in enumerate(windows):
+            table[(static + i) * ENTRY_WORDS:(static + i + 1) * ENTRY_WORDS] = \
+                _window_entry(seg, region)
+        self.table = table
+        st = self.st
+        st[Slot.TABLE] = ctypes.addressof(table)
+        st[Slot.COUNT] = static + len(windows)
+        st[Slot.LAST] = ctypes.addressof(_NO_ENTRY)
 
-    def _build(self) -> None:
+    def _build(self) -> tuple[Any, int, tuple]:
+        """A new table (the VM's last may be in use by an outer run): the plain regions'
+        entries, then room for the packet windows; (table, plain entries, windows)."""
         words: list[int] = []
+        windows = []
         for seg, region in self.memory.regions.items():
             if region.access is not None:
+                if _windowed(region):
+                    windows.append((seg, region))
                 continue
             host = self._host(region)
             if host is None:
                 continue
             words += (seg, region.base, len(region.buf), host,
                       FLAG_WRITABLE if region.writable else 0)
-        count = len(words) // ENTRY_WORDS
-        # a new array each time: the VM's last table may be in use by an outer run
-        self.table = (_U64 * max(len(words), ENTRY_WORDS))()
-        self.table[:len(words)] = words
-        st = self.st
-        st[Slot.TABLE] = ctypes.addressof(self.table)
-        st[Slot.COUNT] = count
-        st[Slot.LAST] = ctypes.addressof(_NO_ENTRY)
+        table = (_U64 * max(len(words) + ENTRY_WORDS * len(windows), ENTRY_WORDS))()
+        table[:len(words)] = words  # type: ignore[assignment]  # ints into a u64 array
+        return table, len(words) // ENTRY_WORDS, tuple(windows)
 
     def _host(self, region: Region) -> int | None:
         buf = region.buf
@@ -203,7 +249,7 @@ class JitVM(VM):
         self._callback_addr = ctypes.cast(self._callback, ctypes.c_void_p).value
         self._runs: dict[int, _Run] = {}
         self._views: dict[int, tuple[Any, int, int | None]] = {}
-        self._frame_arrays: dict[int, tuple[tuple, list, tuple[Any, Any]]] = {}
+        self._frame_arrays: dict[int, tuple[tuple, list, tuple[Any, Any, int, int]]] = {}
         self._tables = _Tables()
         self._fn = self._run_native
         self._fast = FastPaths(self)
@@ -235,15 +281,11 @@ class JitVM(VM):
         if frames is None:  # a stack that is not plain memory: the interpreter runs it
             return self._interp(ctx, memory, stack_tops, r1, r2, r3, r4, r5, budget, pc, n)
         st = run.st
-        st[1], st[2], st[3], st[4], st[5] = r1, r2, r3, r4, r5
-        st[Slot.START] = pc
-        st[Slot.N] = n
-        st[Slot.BUDGET] = min(budget, _BUDGET_MAX)
-        st[Slot.NTOPS] = len(stack_tops)
-        run.tops_arr, run.host_arr = frames
-        st[Slot.TOPS] = ctypes.addressof(run.tops_arr)
-        st[Slot.STACKHOST] = ctypes.addressof(run.host_arr)
-        st[Slot.CALLBACK] = self._callback_addr or 0
+        # r1-r5, START, N, BUDGET (slots 1-8), then NTOPS, TOPS, STACKHOST, CALLBACK
+        # (13-16): two slice stores rather than twelve item stores
+        st[1:9] = [r1, r2, r3, r4, r5, pc, n, min(budget, _BUDGET_MAX)]
+        run.tops_arr, run.host_arr, tops_addr, host_addr = frames
+        st[13:17] = [len(stack_tops), tops_addr, host_addr, self._callback_addr or 0]
         if self._fast.used:
             run.keep = self._fast.fill(st, ctx, ctx.vm or self)
         key = ctypes.addressof(st)
@@ -268,10 +310,11 @@ class JitVM(VM):
             raise exc
         raise self._failure(run, status, budget)
 
-    def _frames_of(self, run: _Run) -> tuple[Any, Any] | None:
-        """The frames' r10 values and stack bottoms as the arrays native code reads, or
-        None. Made once for a VM's own stacks (the same regions at every top-level run,
-        checked region by region) and kept; made afresh otherwise."""
+    def _frames_of(self, run: _Run) -> tuple[Any, Any, int, int] | None:
+        """The frames' r10 values and stack bottoms as the arrays native code reads
+        (with their addresses), or None. Made once for a VM's own stacks (the same
+        regions at every top-level run, checked region by region) and kept; made afresh
+        otherwise."""
         regions = run.memory.regions
         hit = self._frame_arrays.get(id(run.tops))
         if hit is not None and hit[0] is run.tops and \
@@ -281,7 +324,8 @@ class JitVM(VM):
         hosts = self._stack_hosts(run)
         if hosts is None:
             return None
-        arrays = ((_U64 * MAX_CALL_FRAMES)(*run.tops), (_U64 * MAX_CALL_FRAMES)(*hosts))
+        tops, host = (_U64 * MAX_CALL_FRAMES)(*run.tops), (_U64 * MAX_CALL_FRAMES)(*hosts)
+        arrays = (tops, host, ctypes.addressof(tops), ctypes.addressof(host))
         frames = [(top >> 32, regions[top >> 32], regions[top >> 32].buf)
                   for top in run.tops]
         if all(isinstance(buf, memoryview) for _, _, buf in frames):  # cannot move
