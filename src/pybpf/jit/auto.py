@@ -6,14 +6,15 @@ Heat is counted in interpreted instructions: each finished run adds what it exec
 plus RUN_UNITS (its fixed cost, in instructions' worth). Past `hot_units(size)` (about
 what compiling a program of that size costs, at the interpreter's ~80 ns an
 instruction) the program is compiled; a program whose code is already in the
-process's cache moves at once. Then a trial: TRIAL_RUNS runs on each engine are timed,
-and the program stays native only when native runs are quicker (a short program whose
+process's cache moves at once. Then a trial: TRIAL_RUNS runs on each engine are timed
+(CPU time), and the program stays native only when its median run is quicker (a short program whose
 runs are mostly helper calls may run faster on the interpreter). Where llvmlite cannot
 load, or LLVM fails on the program, it stays on the interpreter. Results do not depend
 on when (or whether) the move happens: both engines have the same semantics."""
 
 from __future__ import annotations
 
+import statistics
 import time
 from typing import Any, Sequence
 
@@ -50,7 +51,8 @@ class AutoVM(JitVM):
         self.heat = 0
         self.hot = hot if hot is not None else hot_units(self.cfg.total)
         self.engine = "interp"
-        self._trial: list[int] = []  # [interp ns, interp runs, native ns, native runs]
+        self._trial: tuple[list[int], list[int]] = ([], [])  # CPU ns a run: interp, native
+        self._warm = False  # the trial's native runs are past the first
         self._key: tuple | None = None
         if self.cfg.total > JIT_MAX_INSNS:
             self.hot = -1  # never: as JitVM, such a program stays on the interpreter
@@ -84,24 +86,33 @@ class AutoVM(JitVM):
         self._go_native(native)
         self._fn = self._interp  # the trial starts on the interpreter
         self.engine = "trial"
-        self._trial = [0, 0, 0, 0]
+        self._trial = ([], [])
 
     def _trial_run(self, args: tuple, kw: dict[str, Any]) -> tuple[int, int]:
-        t = self._trial
-        native = t[1] >= TRIAL_RUNS
-        self._fn = self._run_native if native else self._interp
-        t0 = time.perf_counter_ns()
+        """One run of the trial: TRIAL_RUNS interpreted, one native run untimed (its
+        first run makes what later runs reuse), then TRIAL_RUNS native; CPU time."""
+        interp, native = self._trial
+        on_native = len(interp) >= TRIAL_RUNS
+        self._fn = self._run_native if on_native else self._interp
+        t0 = time.thread_time_ns()
         try:
             return VM._run(self, *args, **kw)
         finally:
-            t[2 if native else 0] += time.perf_counter_ns() - t0
-            t[3 if native else 1] += 1
-            if t[3] >= TRIAL_RUNS and self._idle_ctx is not None:
+            spent = time.thread_time_ns() - t0
+            if not on_native:
+                interp.append(spent)
+            elif self._warm:
+                native.append(spent)
+            self._warm = on_native
+            if len(native) >= TRIAL_RUNS and self._idle_ctx is not None:
                 self._decide()
 
     def _decide(self) -> None:
-        interp_ns, native_ns = self._trial[0], self._trial[2]
-        if native_ns < interp_ns:
+        """Native from now on when its median run is quicker (a median: a run the
+        collector or the host's scheduler stretched does not decide), else the
+        interpreter for good."""
+        interp, native = self._trial
+        if statistics.median(native) < statistics.median(interp):
             self._fn = self._run_native
             self.engine = "jit"
         else:
