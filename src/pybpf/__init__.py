@@ -50,8 +50,9 @@ def run(code: "bytes | str", mem: bytes | None = None, *, backend: str = "vm",
     The instruction-set entry point (the conformance vectors' semantics) runs unverified;
     `verify=True` first runs pybpf's verifier on the program as one of `prog_type` (a
     ProgType or its name; r1 is that type's context to the verifier) and raises
-    VerifierError (.log .pc .error) if it refuses. `engine` ("interp" or "jit", the VM
-    only) chooses how the VM runs it (default: pybpf.jit.engine.DEFAULT_ENGINE)."""
+    VerifierError (.log .pc .error) if it refuses. `engine` ("auto", "interp" or "jit",
+    the VM only) chooses how the VM runs it (default "auto", pybpf.jit.engine: for one
+    run that is the interpreter; "jit" compiles it first)."""
     code = _bytecode(code, syntax)
     if verify:
         from .isa import decode

@@ -175,7 +175,9 @@ def _in_a_terminal(argv: list[str], timeout: float = 120) -> tuple[int, str]:
         os.execv(sys.executable, [sys.executable, "-m", "pybpf", *argv])
     chunks = []
     while True:
-        ready, _, _ = select.select([fd], [], [], timeout)
+        poller = select.poll()  # not select.select: it fails on an fd above 1023
+        poller.register(fd, select.POLLIN)
+        ready = poller.poll(timeout * 1000)
         if not ready:
             os.kill(pid, 9)
             break

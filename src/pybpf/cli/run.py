@@ -338,9 +338,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--budget", type=positive_int,
                    help="VM: instructions one run may execute before it is stopped "
                         "(default 1000000)")
-    r.add_argument("--engine", choices=["interp", "jit"],
-                   help="VM: how programs run, the interpreter or the LLVM JIT (default "
-                        "interp)")
+    r.add_argument("--engine", choices=["auto", "interp", "jit"],
+                   help="VM: how programs run: auto (default) starts on the interpreter "
+                        "and compiles a program with the LLVM JIT once it is hot, interp "
+                        "never compiles, jit compiles every program at load")
     r.add_argument("--no-verify", action="store_true",
                    help="VM, objects: run the programs without pybpf's verifier (which "
                         "otherwise refuses what the kernel would)")

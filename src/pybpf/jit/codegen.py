@@ -27,6 +27,8 @@ from ..isa import (BPF_ABS, BPF_ADD, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CMPXCHG, 
                    SIZE_BYTES, InsnKind, Instruction)
 from ..uapi import BPF_MAX_LOOPS
 from ..vm import CODE_SEGMENT, MAX_BLOCK_INSNS
+from . import fastcall
+from .fastcall_ir import fast_ir
 from .layout import NO_FRAME, Op, Slot, Status
 from .access import access, stack_registers
 from .runtime_ir import CALLBACK_TYPE, INVARIANT, metadata, runtime_ir
@@ -164,6 +166,7 @@ class Codegen:
         self.functions = sorted({0} | set(cfg.call_targets))
         self.returns: list[int] = []  # pcs a local call or callx returns to
         self.stackish = stack_registers(self.insns)
+        self.fast_used = False  # a helper call with a native fast path (pybpf.jit.fastcall)
 
     def _blocks(self) -> list[tuple[int, int, int]]:
         """(start pc, first, last instruction index) of each block, as the interpreter
@@ -180,7 +183,8 @@ class Codegen:
     def module(self) -> str:
         """The whole module: the runtime functions, @bpf_main and its metadata."""
         body = self._body()
-        return runtime_ir() + body + _REPEAT + metadata()
+        return runtime_ir() + (fast_ir() if self.fast_used else "") + body + _REPEAT + \
+            metadata()
 
     def _prologue(self) -> list[str]:
         f = _Fn()
@@ -559,10 +563,14 @@ class Codegen:
         if insn.src == BPF_PSEUDO_KFUNC_CALL:
             self._static_fail(pc)
             return True
+        join = fastcall.emit(self, insn.imm, pc)  # native first, where it can
         self._sync_args()
         r0 = self._callback(Op.HELPER, _c64(insn.imm), f.var("DEPTH"), "0", pc)
         f.set(0, r0)
         f.put("REM", f.op(f"sub i64 %budget, {f.load_slot(Slot.N)}"))
+        if join is not None:
+            f.br(f"br label %{join}")
+            f.label(join)
         return False
 
     def _sync_args(self) -> None:

@@ -24,7 +24,14 @@ class Slot(IntEnum):
     STACKHOST = 15  # pointer to the frames' stack bottoms (host addresses)
     CALLBACK = 16  # the Python callback (a C function pointer)
     DEPTH = 17  # call depth at a helper callback (frame helpers get the free frames)
-    SIZE = 20
+    # the helper fast paths (pybpf.jit.fastcall): which are on, the array maps native
+    # code serves itself, and the Python callables it calls directly (0: none)
+    FAST = 19  # bitmask of FastBit
+    MAPS = 20  # pointer to the fast map table (MAP_WORDS u64 per map)
+    NMAPS = 21  # maps in it
+    CLOCK = 22  # PyObject * of the VM's clock_ns (0: the host's clocks, natively)
+    RAND = 23  # PyObject * of a callable giving the run's next bpf_get_prandom_u32
+    SIZE = 24
 
 
 class Entry(IntEnum):
@@ -40,6 +47,25 @@ class Entry(IntEnum):
 
 TABLE_WORDS = 4
 MAX_TABLE = 1 << 12  # segments past this are always looked up in Python
+
+
+# one fast map-table entry: map pointer, VM address of value 0, max_entries, bytes from
+# one value to the next, value_size, MapFlag bits (MAP_LOOKUP, MAP_WRITE)
+MAP_WORDS = 6
+MAP_LOOKUP = 1
+MAP_WRITE = 2
+
+
+class FastBit(IntEnum):
+    """Helper fast paths a VM's registry allows (its helper is pybpf's own)."""
+
+    MAP_LOOKUP = 1
+    MAP_UPDATE = 2
+    MAP_DELETE = 4
+    KTIME = 8  # bpf_ktime_get_ns, bpf_ktime_get_coarse_ns
+    KTIME_BOOT = 16
+    PRANDOM = 32
+    CSUM_DIFF = 64
 
 
 class Op(IntEnum):

@@ -23,6 +23,7 @@ from ..isa import (BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, M64,
                    MAX_BPF_STACK, MAX_CALL_FRAMES, Instruction)
 from ..vm import CODE_SEGMENT, CORE_POISON_HELPER, SEGMENT_HALF, VM, Memory, Region
 from ..vm.translate import _ldpkt
+from .fastcall import FastPaths
 from .layout import MAX_TABLE, NO_FRAME, TABLE_WORDS, Entry, Op, Slot, Status
 from .native import DEFAULT_CACHE, JitCache, NativeProgram
 
@@ -31,6 +32,9 @@ CALLBACK = ctypes.CFUNCTYPE(_U64, ctypes.c_void_p, _U64, _U64, _U64, _U64, _U64)
 _BUDGET_MAX = (1 << 63) - 1
 JIT_MAX_INSNS = 32_768  # past this a program runs on the interpreter
 _VIEW_CACHE = 1024  # memoryviews whose address a VM remembers (they are kept alive)
+# _run_native stores these slots two runs of consecutive slots at a time
+assert (Slot.R1, Slot.START, Slot.N, Slot.BUDGET) == (1, 6, 7, 8) and \
+    (Slot.NTOPS, Slot.TOPS, Slot.STACKHOST, Slot.CALLBACK) == (13, 14, 15, 16)
 
 
 def host_address(buf: Any) -> int | None:
@@ -51,7 +55,7 @@ class _Run:
     """One native run in progress: its memory, frames and the state native code sees."""
 
     __slots__ = ("ctx", "memory", "tops", "budget", "st", "table", "pending", "exit_n",
-                 "views", "tops_arr", "host_arr")
+                 "views", "tops_arr", "host_arr", "keep")
 
     def __init__(self, ctx: Any, memory: Memory, tops: tuple, budget: int,
                  views: dict[int, tuple[Any, int, int | None]]) -> None:
@@ -66,6 +70,7 @@ class _Run:
         self.views = views  # the VM's: memoryviews by id, with their host address
         self.tops_arr: Any = None  # the frames' r10 values and stack addresses (kept alive)
         self.host_arr: Any = None
+        self.keep: list[Any] = []  # Python callables native code calls (fast paths)
 
     def sync(self) -> None:
         """The region table from the Memory as it is now (regions come and go in
@@ -129,14 +134,23 @@ class JitVM(VM):
         self.bench_ns = 0.0
         if self.cfg.total > JIT_MAX_INSNS:
             return
-        code = isa.encode(self.insns)
-        self.native = (cache or DEFAULT_CACHE).get(code, self.cfg, self._lddw_values())
-        self._entry = self.native.entry
+        self._go_native((cache or DEFAULT_CACHE).get(*self._cache_key()))
+
+    def _cache_key(self) -> tuple[bytes, Any, dict[int, int]]:
+        """What the cache compiles: the bytes, the graph and the lddw values."""
+        return isa.encode(self.insns), self.cfg, self._lddw_values()
+
+    def _go_native(self, native: NativeProgram) -> None:
+        """Run `native` from now on (the interpreter's translation stays as `_interp`)."""
+        self.native = native
+        self._entry = native.entry
         self._callback = CALLBACK(self._on_callback)
         self._callback_addr = ctypes.cast(self._callback, ctypes.c_void_p).value
         self._runs: dict[int, _Run] = {}
         self._views: dict[int, tuple[Any, int, int | None]] = {}
+        self._frame_arrays: dict[int, tuple[tuple, list, tuple[Any, Any, int, int]]] = {}
         self._fn = self._run_native
+        self._fast = FastPaths(self)
 
     def _lddw_values(self) -> dict[int, int]:
         """Map-referencing lddw values by pc (the translation already resolved and
@@ -161,20 +175,17 @@ class JitVM(VM):
         whose r10 values are `stack_tops`; returns (r0, executed)."""
         run = _Run(ctx, memory, stack_tops, budget, self._views)
         run.sync()
-        hosts = self._stack_hosts(run)
-        if hosts is None:  # a stack that is not plain memory: the interpreter runs it
+        frames = self._frames_of(run)
+        if frames is None:  # a stack that is not plain memory: the interpreter runs it
             return self._interp(ctx, memory, stack_tops, r1, r2, r3, r4, r5, budget, pc, n)
         st = run.st
-        st[1], st[2], st[3], st[4], st[5] = r1, r2, r3, r4, r5
-        st[Slot.START] = pc
-        st[Slot.N] = n
-        st[Slot.BUDGET] = min(budget, _BUDGET_MAX)
-        st[Slot.NTOPS] = len(stack_tops)
-        run.tops_arr = (_U64 * MAX_CALL_FRAMES)(*stack_tops)
-        run.host_arr = (_U64 * MAX_CALL_FRAMES)(*hosts)
-        st[Slot.TOPS] = ctypes.addressof(run.tops_arr)
-        st[Slot.STACKHOST] = ctypes.addressof(run.host_arr)
-        st[Slot.CALLBACK] = self._callback_addr or 0
+        # r1-r5, START, N, BUDGET (slots 1-8), then NTOPS, TOPS, STACKHOST, CALLBACK
+        # (13-16): two slice stores rather than twelve item stores
+        st[1:9] = [r1, r2, r3, r4, r5, pc, n, min(budget, _BUDGET_MAX)]
+        run.tops_arr, run.host_arr, tops_addr, host_addr = frames
+        st[13:17] = [len(stack_tops), tops_addr, host_addr, self._callback_addr or 0]
+        if self._fast.used:
+            run.keep = self._fast.fill(st, ctx, ctx.vm or self)
         key = ctypes.addressof(st)
         self._runs[key] = run
         try:
@@ -196,6 +207,30 @@ class JitVM(VM):
                 return exc.retval, run.exit_n
             raise exc
         raise self._failure(run, status, budget)
+
+    def _frames_of(self, run: _Run) -> tuple[Any, Any, int, int] | None:
+        """The frames' r10 values and stack bottoms as the arrays native code reads
+        (with their addresses), or None. Made once for a VM's own stacks (the same
+        regions at every top-level run, checked region by region) and kept; made afresh
+        otherwise."""
+        regions = run.memory.regions
+        hit = self._frame_arrays.get(id(run.tops))
+        if hit is not None and hit[0] is run.tops and \
+                all(mounted.buf is buf and regions.get(seg) is mounted
+                    for seg, mounted, buf in hit[1]):
+            return hit[2]
+        hosts = self._stack_hosts(run)
+        if hosts is None:
+            return None
+        tops, host = (_U64 * MAX_CALL_FRAMES)(*run.tops), (_U64 * MAX_CALL_FRAMES)(*hosts)
+        arrays = (tops, host, ctypes.addressof(tops), ctypes.addressof(host))
+        frames = [(top >> 32, regions[top >> 32], regions[top >> 32].buf)
+                  for top in run.tops]
+        if all(isinstance(buf, memoryview) for _, _, buf in frames):  # cannot move
+            if len(self._frame_arrays) >= 64:
+                self._frame_arrays.clear()
+            self._frame_arrays[id(run.tops)] = (run.tops, frames, arrays)
+        return arrays
 
     def _stack_hosts(self, run: _Run) -> list[int] | None:
         """The host address of each frame's stack bottom (r10 - 512), or None."""

@@ -15,6 +15,7 @@ from .. import isa
 from ..cfg import ControlFlowGraph
 from ..errors import PyBPFError
 from .codegen import module_ir
+from .fastcall import register_symbols
 
 
 class JitUnavailable(PyBPFError):
@@ -168,6 +169,7 @@ def compile_ir(ir: str, t: Tier) -> NativeProgram:
     """Optimise and compile a module whose entry is @bpf_main, as tier `t` says."""
     llvm = _llvm()
     tm = _target_machine()
+    register_symbols(llvm)  # the C functions the helper fast paths call
     t0 = time.process_time()
     try:
         mod = llvm.parse_assembly(ir)
@@ -215,6 +217,11 @@ class JitCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+
+    def peek(self, code: bytes, lddw: dict[int, int]) -> NativeProgram | None:
+        """The compiled program if it is here (nothing is compiled)."""
+        with self._lock:
+            return self._entries.get((code, tuple(sorted(lddw.items()))))
 
     def get(self, code: bytes, cfg: ControlFlowGraph, lddw: dict[int, int]) -> NativeProgram:
         key = (code, tuple(sorted(lddw.items())))

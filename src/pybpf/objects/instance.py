@@ -238,7 +238,7 @@ def instantiate(spec: ObjectSpec, backend: "Backend | str" = "vm", *, btf_target
     obj = Object(spec, platform)
     obj.skipped = [n for n in spec.programs if n not in selected]
     target: dict[str, Any] = {"log_level": log_level, "verify": bool(verify),
-                              "engine": engine}  # the VM's: "interp" or "jit" (pybpf.jit.engine)
+                              "engine": engine}  # VM: auto/interp/jit (pybpf.jit.engine)
     try:
         for name, mspec in spec.maps.items():
             if name == ".kconfig":  # this machine's kernel config, known only now

@@ -176,7 +176,9 @@ class ObjectSpec:
         `programs`: the names of the programs to load (default: those whose `autoload`
         is true), with the tail-call targets they need unless `tail_calls` is False;
         `pin_root`: the bpffs under which pinned maps live (kernel; /sys/fs/bpf);
-        `log_level`: keep each kernel program's verifier log (`verifier_log`).
+        `log_level`: keep each kernel program's verifier log (`verifier_log`);
+        `engine` (VM): "auto" (default: the interpreter, native code once a program is
+        hot), "interp" or "jit" (pybpf.jit.engine).
         The backend does it (Backend.instantiate, i.e. pybpf.objects.instance.instantiate),
         so the spec, pure data, imports nothing that runs it."""
         from ..backend import get_backend
