@@ -4,8 +4,9 @@ on the VM; outcomes (retval, data_out, ctx_out, or the errno) must be equal."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -34,11 +35,18 @@ def outcome_kernel(prog: Any, **kw: Any) -> Outcome:
     return ("ok", r.retval, r.data_out, r.ctx_out)
 
 
+# kernel programs a Differ keeps loaded: the hypothesis tests make thousands of distinct
+# programs, and keeping each one's fd took a whole-suite process past 1,700 open fds
+MAX_LOADED = 64
+
+
 @dataclass
 class Differ:
-    """Loads programs once (kernel and VM) and compares test runs."""
+    """Loads programs (kernel and VM) and compares test runs; the last MAX_LOADED
+    programs stay loaded for reuse, older ones are closed."""
 
-    progs: dict[tuple, tuple[Any, VM]] = field(default_factory=dict, repr=False)
+    progs: "OrderedDict[tuple, tuple[Any, VM]]" = field(default_factory=OrderedDict,
+                                                       repr=False)
 
     def __repr__(self) -> str:
         return f"Differ({len(self.progs)} programs)"
@@ -47,11 +55,21 @@ class Differ:
         from pybpf.kernel import prog_load
         code = assemble(src) if isinstance(src, str) else bytes(src)
         key = (int(prog_type), code, eat)
-        if key not in self.progs:
-            prog = prog_load(prog_type, code, "GPL", expected_attach_type=eat)
-            vm = VM(code, helpers=helpers_for(prog_type))
-            self.progs[key] = (prog, vm)
+        if key in self.progs:
+            self.progs.move_to_end(key)
+            return self.progs[key]
+        prog = prog_load(prog_type, code, "GPL", expected_attach_type=eat)
+        vm = VM(code, helpers=helpers_for(prog_type))
+        self.progs[key] = (prog, vm)
+        while len(self.progs) > MAX_LOADED:
+            _, (old, _vm) = self.progs.popitem(last=False)
+            old.close()
         return self.progs[key]
+
+    def close(self) -> None:
+        while self.progs:
+            _, (prog, _vm) = self.progs.popitem()
+            prog.close()
 
     def run(self, prog_type: ProgType, src: str | bytes, eat: int = 0,
             **kw: Any) -> tuple[Outcome, Outcome]:
@@ -70,12 +88,14 @@ def fmt(o: Outcome) -> str:
 
 
 @pytest.fixture(scope="session")
-def differ() -> Differ:
+def differ() -> Iterator[Differ]:
     from tests.conftest import kernel_available
     ok, reason = kernel_available()
     if not ok:
         pytest.skip(f"bpf(2) unavailable: {reason}")
-    return Differ()
+    d = Differ()
+    yield d
+    d.close()
 
 
 CGROUP_EAT = AttachType.CGROUP_INET_INGRESS
