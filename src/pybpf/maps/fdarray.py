@@ -4,7 +4,7 @@ the maps of maps (array_of_maps, hash_of_maps)."""
 from __future__ import annotations
 
 import errno as E
-from typing import Any
+from typing import Any, Iterator
 
 from ..uapi import BPF_ANY
 from .arraymap import ArrayMap
@@ -70,6 +70,18 @@ class FdArrayMap(GenericBatch, VMMap):
     def __len__(self) -> int:
         self._can_read("next_key")
         return self.max_entries
+
+    def items(self) -> Iterator[tuple[bytes, Any]]:  # type: ignore[override]  # lazy
+        """The filled slots in index order: what walking every index with next_key and
+        skipping the empty ones gives, in O(stored), not O(max_entries) (a 16M-entry
+        empty array of maps took minutes to find its first 64 entries)."""
+        self._can_read("next_key")
+        for idx in sorted(self._objs):
+            key = idx.to_bytes(self.spec.key_size, "little")
+            try:
+                yield key, self.lookup(key)
+            except KeyError:  # emptied meanwhile
+                continue
 
     # prog_array and perf_event_array have no batch operations in the kernel
     _lookup_batch_raw = VMMap._lookup_batch_raw
