@@ -175,3 +175,18 @@ def object_verdict(obj: Path, name: str, caps: tuple[str, ...]) -> tuple[bool, s
     os.close(r)
     os.waitpid(pid, 0)
     return ast.literal_eval(data.decode())
+
+
+def object_differences(obj: Path, caps: tuple[str, ...]) -> list[tuple]:
+    """Every program of the object file `obj` whose verdict or first error line with
+    `caps` differs between the kernel (object_verdict) and pybpf: (name, kernel's error,
+    pybpf's error)."""
+    from pybpf.verifier import verify_spec
+    spec = pybpf.load(str(obj))
+    diff = []
+    for name in spec.programs:
+        accepted, error = object_verdict(obj, name, caps)
+        mine = verify_spec(spec, name, caps=caps)
+        if accepted != mine.accepted or (not accepted and error != mine.error):
+            diff.append((name, error, mine.error))
+    return diff

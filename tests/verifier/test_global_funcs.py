@@ -17,7 +17,7 @@ import pybpf
 from pybpf.errors import VerifierError
 from pybpf.verifier import ALL_CAPS, verify_spec
 from tests.conftest import kernel_available
-from tests.verifier.kernelcmp import object_verdict
+from tests.verifier.kernelcmp import object_differences
 
 OBJ = Path(__file__).parent / "data" / "globalfuncs.o"
 MODES = {"all": ALL_CAPS, "bpf+net_admin": ("bpf", "net_admin")}
@@ -116,13 +116,7 @@ def test_table_against_kernel(mode: str) -> None:
     ok, why = kernel_available()
     if not ok:
         pytest.skip(why)
-    spec = pybpf.load(str(OBJ))
-    diff = []
-    for name in spec.programs:
-        accepted, error = object_verdict(OBJ, name, MODES[mode])
-        mine = verify_spec(spec, name, caps=MODES[mode])
-        if accepted != mine.accepted or (not accepted and error != mine.error):
-            diff.append((name, error, mine.error))
+    diff = object_differences(OBJ, MODES[mode])
     assert not diff, diff
 
 
