@@ -53,3 +53,23 @@ def take_records(cons: Any, prod: Any, data: Any, size: int) -> RingTake:
             take.records.append(bytes(data[start:start + length]))
         _U64.pack_into(cons, 0, pos)
     return take
+
+
+class RingPositions:
+    """consumer_pos / producer_pos of a reader holding the two position buffers as
+    `_cons` and `_prod` (the kernel's RingBuffer, maps.RingBufReader)."""
+
+    _cons: Any
+    _prod: Any
+
+    @property
+    def consumer_pos(self) -> int:
+        return _U64.unpack_from(self._cons, 0)[0]
+
+    @property
+    def producer_pos(self) -> int:
+        return _U64.unpack_from(self._prod, 0)[0]
+
+    def available(self) -> int:
+        """Bytes written and not yet consumed (records with their headers)."""
+        return self.producer_pos - self.consumer_pos

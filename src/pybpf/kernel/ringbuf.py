@@ -19,10 +19,9 @@ counter and `reader.lost` reports it (None without one).
 from __future__ import annotations
 
 import mmap
-import struct
 from typing import Any, Callable
 
-from ..ringwalk import take_records
+from ..ringwalk import RingPositions, take_records
 from ..uapi import MapType
 from .errors import kernel_error
 from .eventreader import EventReader, ReaderClosedError, fd_number
@@ -30,7 +29,6 @@ from .maps import map_get_info
 
 __all__ = ["RingBuffer", "RingBufferStats"]
 
-_U64 = struct.Struct("<Q")
 
 
 class RingBufferStats:
@@ -46,7 +44,7 @@ class RingBufferStats:
                 f"discarded={self.discarded})")
 
 
-class RingBuffer(EventReader[bytes]):
+class RingBuffer(RingPositions, EventReader[bytes]):
     """The consumer of the ring buffer map `ringbuf` (a map object or fd; the fd must
     stay open while reading). `callback(record)` is called for each record consume()
     takes; `lost()` returns the program's own count of records it could not write."""
@@ -82,19 +80,6 @@ class RingBuffer(EventReader[bytes]):
         except BaseException:
             self.close()
             raise
-
-    # --- positions ------------------------------------------------------------------------
-    @property
-    def consumer_pos(self) -> int:
-        return _U64.unpack_from(self._cons, 0)[0]
-
-    @property
-    def producer_pos(self) -> int:
-        return _U64.unpack_from(self._prod, 0)[0]
-
-    def available(self) -> int:
-        """Bytes written and not yet consumed (records with their headers)."""
-        return self.producer_pos - self.consumer_pos
 
     @property
     def lost(self) -> int | None:

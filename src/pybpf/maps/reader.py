@@ -12,20 +12,18 @@ shared memory and wakeups come from an eventfd the map signals on commit. Waitin
 from __future__ import annotations
 
 import os
-import struct
 from typing import Any, Callable
 
 from ..backend import get_backend
 from ..eventwait import EventWaiter
-from ..ringwalk import take_records
+from ..ringwalk import RingPositions, take_records
 from ..uapi import MapType
 from .base import Map
 from .errors import MapInvalidError
 
-_U64 = struct.Struct("<Q")
 
 
-class RingBufReader(EventWaiter[bytes]):
+class RingBufReader(RingPositions, EventWaiter[bytes]):
     """Reads records (bytes) from a ring buffer map. `poll(timeout)` returns the
     records available, waiting up to `timeout` seconds (None: forever) for the first;
     `callback`, if given, is also called with each record. `for rec in reader` and
@@ -57,19 +55,6 @@ class RingBufReader(EventWaiter[bytes]):
                 os.eventfd_read(fd)
             except (BlockingIOError, OSError):
                 pass
-
-    # --- positions ---------------------------------------------------------------------
-    @property
-    def consumer_pos(self) -> int:
-        return _U64.unpack_from(self._cons, 0)[0]
-
-    @property
-    def producer_pos(self) -> int:
-        return _U64.unpack_from(self._prod, 0)[0]
-
-    def available(self) -> int:
-        """Bytes between the consumer and the producer (records and headers)."""
-        return self.producer_pos - self.consumer_pos
 
     # --- reading ---------------------------------------------------------------------
     def consume(self) -> list[bytes]:
