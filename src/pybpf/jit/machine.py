@@ -346,15 +346,8 @@ class JitVM(VM):
 def run(code: bytes, mem: bytes | None = None, *, helpers: Any = None,
         insn_budget: int | None = None, max_insns: int | None = None) -> int:
     """pybpf.vm.run on the JIT: r1 = a copy of `mem`, r2 = its length; returns r0."""
-    from ..vm import DEFAULT_INSN_BUDGET, check_region_size
+    from ..vm import DEFAULT_INSN_BUDGET, run_on
     vm = JitVM(code, helpers=helpers, insn_budget=insn_budget or DEFAULT_INSN_BUDGET,
                max_insns=max_insns or isa.BPF_COMPLEXITY_LIMIT_INSNS)
-    memory = Memory()
-    r1 = r2 = 0
-    if mem is not None:
-        check_region_size("mem", len(mem))
-        region = memory.map("mem", bytearray(mem))
-        memory.packet = region
-        r1, r2 = (region.base, len(mem)) if len(mem) else (0, 0)
-    return vm.execute(memory, r1, r2).r0
+    return run_on(vm, mem)
 __all__ = ["JIT_MAX_INSNS", "JitVM", "host_address", "run"]

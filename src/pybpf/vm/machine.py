@@ -369,6 +369,12 @@ def run(code: bytes, mem: bytes | None = None, *, helpers: HelperRegistry | None
     length (both 0 without mem); returns r0 as an unsigned 64-bit int."""
     vm = VM(code, helpers=helpers, insn_budget=insn_budget,
             max_insns=max_insns or isa.BPF_COMPLEXITY_LIMIT_INSNS)
+    return run_on(vm, mem)
+
+
+def run_on(vm: "VM", mem: bytes | None) -> int:
+    """run()'s call of a loaded VM (either engine): r1 = a copy of `mem` (the packet
+    region), r2 = its length, both 0 without mem or for empty mem; returns r0."""
     memory = Memory()
     r1 = r2 = 0
     if mem is not None:
