@@ -190,3 +190,26 @@ def object_differences(obj: Path, caps: tuple[str, ...]) -> list[tuple]:
         if accepted != mine.accepted or (not accepted and error != mine.error):
             diff.append((name, error, mine.error))
     return diff
+
+
+def expectation(table: dict, name: str, mode: str) -> "str | None":
+    """A table's expected first error line of `name` in `mode`: the entry, or of an
+    (all capabilities, bpf+net_admin) pair the one of the mode."""
+    e = table[name]
+    if isinstance(e, tuple):
+        return e[0] if mode == "all" else e[1]
+    return e
+
+
+def table_mismatches(spec, table: dict, mode: str,  # type: ignore[no-untyped-def]
+                     caps: tuple[str, ...]) -> list[tuple]:
+    """The programs of `spec` whose pybpf verdict with `caps` is not the table's:
+    (name, pybpf's error, the expected one)."""
+    from pybpf.verifier import verify_spec
+    wrong = []
+    for name in spec.programs:
+        r = verify_spec(spec, name, caps=caps)
+        want = expectation(table, name, mode)
+        if (None if r.accepted else r.error) != want:
+            wrong.append((name, r.error, want))
+    return wrong

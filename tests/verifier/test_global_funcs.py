@@ -17,7 +17,7 @@ import pybpf
 from pybpf.errors import VerifierError
 from pybpf.verifier import ALL_CAPS, verify_spec
 from tests.conftest import kernel_available
-from tests.verifier.kernelcmp import object_differences
+from tests.verifier.kernelcmp import object_differences, table_mismatches
 
 OBJ = Path(__file__).parent / "data" / "globalfuncs.o"
 MODES = {"all": ALL_CAPS, "bpf+net_admin": ("bpf", "net_admin")}
@@ -64,13 +64,6 @@ EXPECT: dict[str, "str | None | tuple[str | None, str | None]"] = {
 }
 
 
-def expected(name: str, mode: str) -> str | None:
-    e = EXPECT[name]
-    if isinstance(e, tuple):
-        return e[0] if mode == "all" else e[1]
-    return e
-
-
 @pytest.fixture(scope="module")
 def spec():
     return pybpf.load(str(OBJ))
@@ -82,11 +75,7 @@ def test_every_program_is_in_the_table(spec) -> None:
 
 @pytest.mark.parametrize("mode", list(MODES))
 def test_verdicts_are_the_kernels(spec, mode: str) -> None:
-    wrong = []
-    for name in spec.programs:
-        r = verify_spec(spec, name, caps=MODES[mode])
-        if (None if r.accepted else r.error) != expected(name, mode):
-            wrong.append((name, r.error, expected(name, mode)))
+    wrong = table_mismatches(spec, EXPECT, mode, MODES[mode])
     assert not wrong, wrong
 
 
