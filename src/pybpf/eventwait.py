@@ -18,6 +18,7 @@ import asyncio
 import collections
 import select
 import time
+from abc import ABC, abstractmethod
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from .errors import PyBPFError
@@ -25,7 +26,7 @@ from .errors import PyBPFError
 R = TypeVar("R")
 
 
-class EventWaiter(Generic[R]):
+class EventWaiter(ABC, Generic[R]):
     """The waiting half of a reader; subclasses provide `consume()`, register the fds
     to wait on with `_watch(fd)`, and may override `_closed_error` (the exception a
     closed reader raises) and `_drain(fd)` (what clears an fd's readiness)."""
@@ -43,9 +44,9 @@ class EventWaiter(Generic[R]):
         self._epoll.register(fd, select.EPOLLIN)
 
     # --- to be provided -----------------------------------------------------------------
-    def consume(self) -> list[R]:  # pragma: no cover - abstract
+    @abstractmethod
+    def consume(self) -> list[R]:
         """Every record available now (no waiting)."""
-        raise NotImplementedError
 
     @property
     def closed(self) -> bool:
