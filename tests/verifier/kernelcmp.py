@@ -4,6 +4,7 @@ the verdicts and the first error lines."""
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -141,8 +142,20 @@ def pybpf_outcome(case, caps: tuple[str, ...] = ("bpf", "perfmon", "net_admin",
     from tests.verifier.table import MAPS
     maps = {k: MAPS[k] for k in case.map_indexes()}
     r = verify(case.insns(), case.prog_type, maps=maps, caps=caps, license=case.license,
-               log_level=1, expected_attach_type=_attach(case))
+               log_level=1, expected_attach_type=_attach(case),
+               private_stack=kernel_private_stack())
     return Outcome(r.accepted, r.error, r.log)
+
+
+@functools.cache
+def kernel_private_stack() -> bool:
+    """The running kernel's answer (builds differ; False without bpf(2)), so that
+    pybpf is asked about the same kernel the table is compared with."""
+    from tests.conftest import kernel_available
+    if not kernel_available()[0]:
+        return False
+    from pybpf.kernel.probe import probe_private_stack
+    return probe_private_stack()
 
 
 def object_verdict(obj: Path, name: str, caps: tuple[str, ...]) -> tuple[bool, str | None]:

@@ -192,6 +192,22 @@ def prog_load_setup(prog_type: int) -> ProgLoadSetup:
     return {}
 
 
+def probe_private_stack() -> bool:
+    """Whether this kernel's JIT gives tracing programs a private stack: a kprobe
+    program whose two frames need 528 bytes loads only then ("combined stack size of
+    2 calls is 528. Too large" otherwise). Linux builds differ here."""
+    frames = (struct.pack("<BBhi", 0xB7, 1, 0, 0) + struct.pack("<BBhi", 0x7B, 0x1A, -504, 0)
+              + struct.pack("<BBhi", 0x85, 0x10, 0, 2) + TRIVIAL_PROG
+              + struct.pack("<BBhi", 0xB7, 1, 0, 0) + struct.pack("<BBhi", 0x7B, 0x1A, -16, 0)
+              + TRIVIAL_PROG)
+    try:
+        with prog_load(ProgType.KPROBE, frames, "GPL",
+                       **prog_load_setup(ProgType.KPROBE)):
+            return True
+    except Exception:  # refused or no bpf(2): no private stack to count on
+        return False
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     """One probe: supported or not, and what the kernel said (errno / log line)."""

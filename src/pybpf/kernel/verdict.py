@@ -412,6 +412,16 @@ class KernelOracle:
         self._workers: dict[frozenset[str], _Worker] = {}
         self._maps: dict[tuple, int] = {}
         self._btfs: dict[bytes, int] = {}  # BTF blob -> its fd in this process (-1: refused)
+        self._private_stack: bool | None = None
+
+    @property
+    def private_stack(self) -> bool:
+        """Whether this kernel's JIT gives tracing programs a private stack (a verifier
+        difference between builds; probed once): what pybpf's verifier is told."""
+        if self._private_stack is None:
+            from .probe import probe_private_stack
+            self._private_stack = probe_private_stack()
+        return self._private_stack
 
     def __enter__(self) -> "KernelOracle":
         return self

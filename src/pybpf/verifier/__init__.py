@@ -64,15 +64,18 @@ def verify(insns: Sequence[Instruction], prog_type: ProgType | int, *,
            expected_attach_type: int | None = None,
            caps: Iterable[str] = ALL_CAPS,
            license: str = "GPL", log_level: int = 0,
-           func_info: Any = None, line_info: Any = None, btf: Any = None) -> VerifierResult:
+           func_info: Any = None, line_info: Any = None, btf: Any = None,
+           private_stack: bool = False) -> VerifierResult:
     """Verify `insns` as a program of `prog_type`. `maps` maps the imm of each map lddw
     (BPF_PSEUDO_MAP_FD / _VALUE / _IDX / _IDX_VALUE: an fd or an index) to its MapSpec;
-    `caps` the capabilities of the load (any of ALL_CAPS)."""
+    `caps` the capabilities of the load (any of ALL_CAPS); `private_stack` whether the
+    target kernel's JIT gives tracing programs a private stack (pybpf.kernel.probe's
+    probe_private_stack tells for the running kernel)."""
     from .engine import run_verifier
     return run_verifier(insns, prog_type, maps=maps,
                         expected_attach_type=expected_attach_type, caps=caps,
                         license=license, log_level=log_level, func_info=func_info,
-                        line_info=line_info, btf=btf)
+                        line_info=line_info, btf=btf, private_stack=private_stack)
 
 
 def verify_spec(spec: Any, program: str, *, caps: Iterable[str] = ALL_CAPS,

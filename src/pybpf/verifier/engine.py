@@ -77,6 +77,7 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         self.alu_aux: dict[int, tuple[int, int]] = {}  # sanitize.py, per insn
         self.explore_alu_limits = False
         self.allow_uninit_stack = self.perfmon
+        self.private_stack = False  # the target kernel's JIT feature (stackdepth.py)
         self.gpl = license_is_gpl_compatible(license)
         self.log_level = log_level
         self.log: list[str] = []
@@ -496,7 +497,7 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         self.do_check()
         self.check_global_subprogs()  # calls.py: global functions, each on its own
         check_max_stack_depth(self.slots, self.prog.subprogs, self.subprog_stack_depth,
-                              self.prog_type)
+                              self.prog_type, self.private_stack)
 
     def check_maps_of_program(self) -> None:
         """resolve_pseudo_ldimm64's check_map_prog_compatibility, at each map lddw in
@@ -727,11 +728,12 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
                  expected_attach_type: int | None = None,
                  caps: Iterable[str] = ("bpf", "perfmon", "net_admin", "sys_admin"),
                  license: str = "GPL", log_level: int = 0, func_info: Any = None,
-                 line_info: Any = None, btf: Any = None) -> Any:
+                 line_info: Any = None, btf: Any = None, private_stack: bool = False) -> Any:
     from . import VerifierResult
     t0 = time.perf_counter_ns()
     v = Verifier(insns, int(prog_type), maps, expected_attach_type or 0, caps, license,
                  log_level)
+    v.private_stack = private_stack  # the target kernel's JIT feature (stackdepth.py)
     v.func_info = func_info  # read by the calls half (global functions, callbacks)
     v.source_lines = SourceLines(line_info or ())
     v.btf = btf  # global functions' prototypes (calls.py, btffunc.py)

@@ -60,6 +60,13 @@ _PKT_TYPES_RO = {ProgType.LWT_IN, ProgType.LWT_OUT, ProgType.LWT_SEG6LOCAL,
                  ProgType.SK_REUSEPORT, ProgType.FLOW_DISSECTOR, ProgType.CGROUP_SKB}
 
 
+# how check_ptr_alignment names each pointer type in "misaligned %saccess"
+_ALIGN_DESC = {RegType.FLOW_KEYS: "flow keys ", RegType.MAP_KEY: "key ",
+               RegType.MAP_VALUE: "value ", RegType.CTX: "context ", RegType.STACK: "stack ",
+               RegType.SOCKET: "sock ", RegType.SOCK_COMMON: "sock_common ",
+               RegType.TCP_SOCK: "tcp_sock ", RegType.XDP_SOCK: "xdp_sock "}
+
+
 def _tn(r: Reg) -> str:
     return f"({r.var_off.value:#x}; {r.var_off.mask:#x})"
 
@@ -244,8 +251,8 @@ class MemMixin:
         regs = self.regs()
         reg = regs[regno]
         t = reg.type
-        if t is RegType.STACK:
-            self.check_stack_alignment(reg, off, size)
+        if t is RegType.STACK or atomic:
+            self.check_ptr_alignment(reg, off, size)
         off += reg.off
         val = regs[value_regno] if value_regno >= 0 and write else None
         if t is RegType.MAP_VALUE and not reg.maybe_null:
@@ -302,13 +309,6 @@ class MemMixin:
             self.check_sock_access(regno, reg, off, size)
             if value_regno >= 0:
                 mark_unknown(regs[value_regno])
-        elif t is RegType.FLOW_KEYS:
-            if val is not None and self.is_pointer_value(val):
-                self.fail(f"R{value_regno} leaks addr into flow keys")
-            if off < 0 or off + size > BPF_FLOW_KEYS_SIZE:
-                self.fail(f"invalid access to flow keys off={off} size={size}")
-            if not write and value_regno >= 0:
-                mark_unknown(regs[value_regno])
         elif t is RegType.BTF_ID and not reg.maybe_null:
             from .btfaccess import check_ptr_to_btf_access
             check_ptr_to_btf_access(self, regno, off, size, write, value_regno)
@@ -322,13 +322,22 @@ class MemMixin:
                 coerce_to_size(regs[value_regno], size)
 
     # -- per type -----------------------------------------------------------------------
-    def check_stack_alignment(self, reg: Reg, off: int, size: int) -> None:
+    def check_ptr_alignment(self, reg: Reg, off: int, size: int) -> None:
+        """The kernel's strict alignment check (check_ptr_alignment), made for every
+        stack access and, on any pointer, for atomics (strict_alignment_once); packet
+        pointers are checked as if NET_IP_ALIGN were 2."""
         if size == 1:
+            return
+        vo = str(s64(reg.var_off.value)) if reg.var_off.is_const() else _tn(reg)
+        if reg.type in (RegType.PACKET, RegType.PACKET_META):
+            t = reg.var_off.add(type(reg.var_off).const(2 + reg.off + off))
+            if not t.is_aligned(size):
+                self.fail(f"misaligned packet access off 2+{vo}+{reg.off}+{off} size {size}")
             return
         t = reg.var_off.add(type(reg.var_off).const(reg.off + off))
         if not t.is_aligned(size):
-            vo = str(s64(reg.var_off.value)) if reg.var_off.is_const() else _tn(reg)
-            self.fail(f"misaligned stack access off {vo}+{reg.off}+{off} size {size}")
+            desc = _ALIGN_DESC.get(reg.type, "")
+            self.fail(f"misaligned {desc}access off {vo}+{reg.off}+{off} size {size}")
 
     def check_ptr_off_reg(self, reg: Reg, regno: int, fixed_off_ok: bool = False) -> None:
         if reg.off < 0:

@@ -14,8 +14,9 @@ MAX_BPF_STACK = 512
 MAX_CALL_FRAMES = 8
 BPF_PRIV_STACK_MIN_SIZE = 64
 # bpf_enable_priv_stack: the types whose JIT-ed frames of 64 bytes or more move to a
-# private per-CPU stack (x86-64 JIT). Tracing/LSM/struct_ops need a trampoline that
-# cannot attach here; they are treated as having no private stack (the stricter answer).
+# private per-CPU stack on a kernel whose JIT has one (upstream x86-64 since 6.13; not
+# every build: the Linux 6.18.44 here has none). Tracing/LSM/struct_ops need a trampoline
+# that cannot attach here; they are treated as having no private stack (the stricter answer).
 _PRIV_STACK_TYPES = frozenset({ProgType.KPROBE, ProgType.TRACEPOINT, ProgType.PERF_EVENT,
                                ProgType.RAW_TRACEPOINT})
 _BPF_FUNC_TAIL_CALL = 12
@@ -38,8 +39,11 @@ def _callee(pc: int, insn: Instruction | None) -> int | None:
 
 
 def check_max_stack_depth(slots: Sequence[Instruction | None], subprogs: Sequence[int],
-                          stack_depth: Mapping[int, int], prog_type: object) -> None:
-    """Walk every call chain from subprogram 0; raise Refusal as the kernel does."""
+                          stack_depth: Mapping[int, int], prog_type: object,
+                          private_stack: bool = False) -> None:
+    """Walk every call chain from subprogram 0; raise Refusal as the kernel does.
+    `private_stack`: the target kernel's JIT moves large frames of tracing programs to a
+    private stack (off by default: the stricter answer, right for kernels without it)."""
     n = len(subprogs)
     ends = list(subprogs[1:]) + [len(slots)]
 
@@ -53,7 +57,7 @@ def check_max_stack_depth(slots: Sequence[Instruction | None], subprogs: Sequenc
     has_tail_call = [any(i is not None and i.opcode == 0x85 and i.src == 0
                          and i.imm == _BPF_FUNC_TAIL_CALL
                          for i in slots[subprogs[k]:ends[k]]) for k in range(n)]
-    priv_stack = not any(has_tail_call) and prog_type in _PRIV_STACK_TYPES
+    priv_stack = private_stack and not any(has_tail_call) and prog_type in _PRIV_STACK_TYPES
 
     done: set[tuple[int, int, int]] = set()  # chains already walked without a refusal
 

@@ -320,6 +320,8 @@ def check_case(case: Case, oracle: Any, verify: Callable[..., Any] | None, *,
             extra: dict[str, Any] = {}
             if case.func_info:  # (insn, BTF FUNC id) pairs and the raw BTF they name
                 extra = {"func_info": case.func_info, "btf": case.btf}
+            if getattr(oracle, "private_stack", False):  # this kernel build's JIT feature
+                extra["private_stack"] = True
             out.pybpf = verify(case.insns, case.prog_type, maps=dict(enumerate(case.maps)),
                                expected_attach_type=case.expected_attach_type,
                                caps=tuple(sorted(case.caps)), license=case.license, **extra)
