@@ -167,10 +167,10 @@ WITHOUT: dict[ProgType, frozenset[str]] = {
 PERFMON_HELPERS: frozenset[str] = _SKC_TO | {
     "copy_from_user", "copy_from_user_task", "find_vma", "get_branch_snapshot",
     "get_current_comm", "get_current_task", "get_current_task_btf", "get_task_stack",
-    "perf_event_read", "perf_event_read_value", "probe_read_kernel",
+    "per_cpu_ptr", "perf_event_read", "perf_event_read_value", "probe_read_kernel",
     "probe_read_kernel_str", "probe_read_user", "probe_read_user_str", "send_signal",
-    "send_signal_thread", "snprintf", "snprintf_btf", "task_pt_regs", "trace_printk",
-    "trace_vprintk"
+    "send_signal_thread", "snprintf", "snprintf_btf", "task_pt_regs", "this_cpu_ptr",
+    "trace_printk", "trace_vprintk"
 }
 
 def allowed_helpers(prog_type: ProgType) -> frozenset[str]:
