@@ -378,6 +378,13 @@ CASES: tuple[Case, ...] = (
          "r1 = 0\n*(u64 *)(r10 -200) = r1\ncall pc+2\nr0 = 0\nexit\n"
          "r1 = 0\n*(u8 *)(r10 -49) = r1\nr0 = 0\nexit",
          "combined stack size of 3 calls is 528. Too large"),
+    # bpf_get_cgroup_classid takes the skb in tc and lwt programs only; elsewhere it
+    # reads the current task's classid and takes nothing (r1 may be unset)
+    Case("classid_curr_no_arg", SOCKET_FILTER,
+         "call bpf_get_prandom_u32\ncall bpf_get_cgroup_classid\nr0 = 0\nexit"),
+    Case("classid_skb_arg", SCHED_CLS,
+         "call bpf_get_prandom_u32\ncall bpf_get_cgroup_classid\nr0 = 0\nexit",
+         "R1 !read_ok"),
     # refused by default (no private stack); a kernel whose JIT has one accepts it, and
     # the kernel comparison tells pybpf which (test_stackdepth_priv.py)
     Case("kprobe_priv_stack", KPROBE,

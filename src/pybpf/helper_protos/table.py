@@ -442,6 +442,7 @@ _SKB = (ProgType.SOCKET_FILTER, ProgType.SCHED_CLS, ProgType.SCHED_ACT, ProgType
         ProgType.LWT_IN, ProgType.LWT_OUT, ProgType.LWT_XMIT, ProgType.LWT_SEG6LOCAL,
         ProgType.SK_SKB)
 _TC = (ProgType.SCHED_CLS, ProgType.SCHED_ACT)
+_LWT = (ProgType.LWT_IN, ProgType.LWT_OUT, ProgType.LWT_XMIT, ProgType.LWT_SEG6LOCAL)
 _KPROBE_LIKE = (ProgType.KPROBE, ProgType.PERF_EVENT)
 _RAW_TP = (ProgType.RAW_TRACEPOINT, ProgType.RAW_TRACEPOINT_WRITABLE)
 _BTF_TRACING = (ProgType.TRACING, ProgType.LSM)
@@ -498,6 +499,12 @@ _VARIANTS: dict[str, tuple[tuple[tuple[ProgType, ...], HelperProto], ...]] = {
         (_BTF_TRACING, _variant(
             "get_socket_cookie", "bpf_get_socket_ptr_cookie_proto", BTF_SOCK,
             sig="u64 bpf_get_socket_cookie(struct sock *sk)")),
+    ),
+    # the skb's classid in tc and lwt programs; every other type gets the current
+    # task's (bpf_base_func_proto), which takes no argument
+    "get_cgroup_classid": (
+        (tuple(t for t in ProgType if t not in _TC + _LWT), _variant(
+            "get_cgroup_classid", "bpf_get_cgroup_classid_curr_proto", args=())),
     ),
     "get_netns_cookie": (
         (_SKB, _variant("get_netns_cookie", "bpf_get_netns_cookie_proto")),

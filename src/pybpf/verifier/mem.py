@@ -466,11 +466,12 @@ class MemMixin:
 
     def map_direct_read(self, reg: Reg, off: int, size: int) -> Reg:
         """A load from a map value: a constant when the map is read-only to programs,
-        frozen and the offset known (bpf_map_direct_read), else unknown."""
+        frozen and the offset known (bpf_map_direct_read), else unknown. A value the
+        spec leaves out is zeros, as the kernel's array is."""
         m = reg.map
         if int(m.flags or 0) & BPF_F_RDONLY_PROG and getattr(m, "freeze", False) and \
                 reg.var_off.is_const() and int(m.type) == 2:
-            data = b""
+            data = bytes(m.value_size)
             for k, v in m.contents:
                 kk = int.from_bytes(k, "little") if isinstance(k, (bytes, bytearray)) else k
                 if kk == 0 and isinstance(v, (bytes, bytearray)):
