@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import operator
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from ..isa import M32
 from ..vm import Memory
-from .batch_ir import FRAME_HEAD, BatchExit, FieldValue, Flag, Word, batch_ir
-from .layout import Op, Slot, Status
+from .batch_ir import EXTRA_WORDS, FRAME_HEAD, BatchExit, FieldValue, Flag, Word, batch_ir
+from .layout import MAX_TABLE, Op, Slot, Status
 from .machine import _BUDGET_MAX, CALLBACK, JitVM, _Run, host_address
 
 _U64 = ctypes.c_uint64
@@ -58,6 +59,48 @@ def driver() -> _Driver:
     """The process's driver (compiled at the first batch; JitUnavailable without
     llvmlite)."""
     return _Driver()
+
+
+_BUF = operator.attrgetter("buf")
+
+
+class _BatchRun(_Run):
+    """The batch's run state: the region table made again after a helper only when the
+    regions changed (a batch calls helpers on every packet; the regions are nearly
+    always the same ones, in memory that cannot move), and the extra regions (plain
+    ones at segments past the table: the maps' values) for @batch_cb."""
+
+    __slots__ = ("_seen", "_extra")
+
+    def sync(self) -> None:
+        regions = self.memory.regions
+        seen = getattr(self, "_seen", None)
+        # (tuples compare item by identity first: no Region or buffer is compared by value
+        # unless one was replaced)
+        if seen is not None and seen == (tuple(regions), tuple(regions.values()),
+                                         tuple(map(_BUF, regions.values()))):
+            return
+        super().sync()
+        rows: list[int] = []
+        pinned = True
+        for seg, region in regions.items():
+            if region.access is None and not isinstance(region.buf, memoryview):
+                pinned = False  # a bytearray may move: look again next time
+            if seg < MAX_TABLE or region.access is not None or \
+                    region.base != (seg << 32) + (1 << 31):
+                continue
+            host = self._host(region)
+            if host is None:
+                continue
+            size = len(region.buf)
+            rows += [seg, size, size if region.writable else 0, host]
+        self._extra = (_U64 * max(len(rows), EXTRA_WORDS))(*rows)
+        st = self.st
+        if len(st) > int(Slot.SIZE) + int(Word.NEXTRA):
+            st[int(Slot.SIZE) + Word.EXTRA] = ctypes.addressof(self._extra)
+            st[int(Slot.SIZE) + Word.NEXTRA] = len(rows) // EXTRA_WORDS
+        self._seen = (tuple(regions), tuple(regions.values()),
+                      tuple(map(_BUF, regions.values()))) if pinned else None
 
 
 @dataclass
@@ -132,7 +175,7 @@ class NativeBatch:
         ctx.memory = self.memory
         ctx.vm = vm
         ctx.budget = vm.insn_budget
-        run = _Run(ctx, self.memory, self.stack_tops, vm.insn_budget, vm._views)
+        run = _BatchRun(ctx, self.memory, self.stack_tops, vm.insn_budget, vm._views)
         run.st = (_U64 * (int(Slot.SIZE) + int(Word.SIZE)))()
         run.sync()
         frames = vm._frames_of(run)

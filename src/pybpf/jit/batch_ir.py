@@ -17,6 +17,10 @@ from .layout import Op, Slot
 
 PCAP_RECORD = 16  # a classic-pcap record header: ts_sec, ts_frac, incl_len, orig_len
 FRAME_HEAD = 16  # an output frame in the arena: u64 ts, u32 orig_len, u32 length
+# an extra region: segment, load limit, store limit (0: read-only), host address. The
+# segments past the region table (maps' values live at 0x4d50_0000 + map id) are
+# looked up here, in the callback, rather than in Python.
+EXTRA_WORDS = 4
 
 
 class Word(IntEnum):
@@ -65,7 +69,9 @@ class Word(IntEnum):
     SEQ = 45  # packets set up so far (Python resets its state at a new one)
     DONE = 46  # packets finished natively
     MASK32 = 47  # the return value's mask (0xFFFFFFFF)
-    SIZE = 48
+    EXTRA = 48  # host address of the extra regions: EXTRA_WORDS u64 each
+    NEXTRA = 49
+    SIZE = 50
 
 
 class Flag(IntEnum):
@@ -113,20 +119,18 @@ def _s(index: int, value: str) -> str:
 
 
 def _callback() -> str:
-    """@batch_cb(st, op, a, b, c, pc): the packet window and the context's fields
-    natively, the rest to Word.PYCB."""
-    size_cases = []
-    loads = []
-    stores = []
+    """@batch_cb(st, op, a, b, c, pc): the packet window, the context's fields and
+    the extra regions natively, the rest to Word.PYCB."""
+    cases = " ".join(f"i64 {size}, label %{{}}{size}" for size in (1, 2, 4, 8))
+    loads, stores = [], []
     for size in (1, 2, 4, 8):
         t = f"i{8 * size}"
-        size_cases.append(f"i64 {size}, label %l{size}")
-        loads.append(f"l{size}:\n  %v{size} = load {t}, ptr %pp, align 1\n"
+        loads.append(f"l{size}:\n  %v{size} = load {t}, ptr %pl, align 1\n"
                      + (f"  %z{size} = zext {t} %v{size} to i64\n  ret i64 %z{size}\n"
                         if size < 8 else f"  ret i64 %v{size}\n"))
+        value = f"%t{size}" if size < 8 else "%c"
         stores.append(f"s{size}:\n" + (f"  %t{size} = trunc i64 %c to {t}\n" if size < 8 else "")
-                      + f"  store {t} {'%t' + str(size) if size < 8 else '%c'}, ptr %pp, "
-                      "align 1\n  ret i64 0\n")
+                      + f"  store {t} {value}, ptr %ps, align 1\n  ret i64 0\n")
     return (
         "define internal i64 @batch_cb(ptr %st, i64 %op, i64 %a, i64 %b, i64 %c, i64 %pc) {\n"
         f"entry:\n  %isl = icmp eq i64 %op, {int(Op.LOAD)}\n"
@@ -137,22 +141,18 @@ def _callback() -> str:
         + "  %off = sub i64 %a, %pb\n  %small = icmp ult i64 %off, %psz\n"
         "  %end = add i64 %off, %b\n  %okl = icmp uge i64 %off, %lo\n"
         "  %okh = icmp ule i64 %end, %hi\n  %ok1 = and i1 %small, %okl\n"
-        "  %ok = and i1 %ok1, %okh\n  br i1 %ok, label %pkt, label %ctxchk\n"
+        "  %ok = and i1 %ok1, %okh\n  br i1 %ok, label %pkt, label %notpkt\n"
         "pkt:\n" + _w("%page", Word.PAGE, "ptr")
         + "  %pp = getelementptr i8, ptr %page, i64 %off\n"
-        "  br i1 %isl, label %pload, label %pw\n"
+        "  br i1 %isl, label %doload, label %pw\n"
         "pw:\n" + _w("%wr", Word.PKT_W) + "  %wok = icmp ne i64 %wr, 0\n"
-        "  br i1 %wok, label %pstore, label %fwd\n"
-        f"pload:\n  switch i64 %b, label %fwd [ {' '.join(size_cases)} ]\n"
-        + "".join(loads)
-        + f"pstore:\n  switch i64 %b, label %fwd [ {' '.join(c.replace('%l', '%s') for c in size_cases)} ]\n"
-        + "".join(stores)
-        + "ctxchk:\n  br i1 %isl, label %ctxl, label %fwd\n"
+        "  br i1 %wok, label %dostore, label %fwd\n"
+        "notpkt:\n  br i1 %isl, label %ctxl, label %extra\n"
         "ctxl:\n" + _w("%cb", Word.CTX_BASE)
         + "  %co = sub i64 %a, %cb\n  %in = icmp ult i64 %co, 24\n"
         "  %b4 = icmp eq i64 %b, 4\n  %al = and i64 %co, 3\n  %al0 = icmp eq i64 %al, 0\n"
         "  %c1 = and i1 %in, %b4\n  %c2 = and i1 %c1, %al0\n"
-        "  br i1 %c2, label %ctxf, label %fwd\n"
+        "  br i1 %c2, label %ctxf, label %extra\n"
         "ctxf:\n  %fi = lshr i64 %co, 2\n" + _w("%mask", Word.CTX_MASK)
         + "  %mb = lshr i64 %mask, %fi\n  %m1 = and i64 %mb, 1\n  %on = icmp ne i64 %m1, 0\n"
         "  br i1 %on, label %kv, label %fwd\n"
@@ -167,7 +167,30 @@ def _callback() -> str:
         "kdata:\n" + _w("%d", Word.DATA) + "  %dv = add i64 %pb, %d\n  ret i64 %dv\n"
         "kend:\n  %ev = add i64 %pb, %hi\n  ret i64 %ev\n"
         "kmeta:\n  %mv = add i64 %pb, %lo\n  ret i64 %mv\n"
-        "fwd:\n" + _w("%ncb", Word.CALLBACKS) + "  %ncb1 = add i64 %ncb, 1\n"
+        # the extra regions (segments past the region table): EXTRA_WORDS words each
+        "extra:\n" + _w("%xt", Word.EXTRA, "ptr") + _w("%xn", Word.NEXTRA)
+        + "  %seg = lshr i64 %a, 32\n  %low = and i64 %a, 4294967295\n"
+        "  %x = xor i64 %low, 2147483648\n  %xe = add i64 %x, %b\n"
+        f"  %li = select i1 %isl, i64 1, i64 2\n  br label %xloop\n"
+        "xloop:\n  %i = phi i64 [ 0, %extra ], [ %i1, %xnext ]\n"
+        "  %xd = icmp uge i64 %i, %xn\n  br i1 %xd, label %fwd, label %xbody\n"
+        f"xbody:\n  %eo = mul i64 %i, {EXTRA_WORDS}\n"
+        "  %ep = getelementptr i64, ptr %xt, i64 %eo\n  %es = load i64, ptr %ep\n"
+        "  %i1 = add i64 %i, 1\n  %same = icmp eq i64 %es, %seg\n"
+        "  br i1 %same, label %xseg, label %xnext\n"
+        "xnext:\n  br label %xloop\n"
+        "xseg:\n  %lp = getelementptr i64, ptr %ep, i64 %li\n  %lim = load i64, ptr %lp\n"
+        "  %xin = icmp ule i64 %xe, %lim\n  br i1 %xin, label %xhit, label %fwd\n"
+        "xhit:\n  %hp = getelementptr i64, ptr %ep, i64 3\n  %host = load ptr, ptr %hp\n"
+        "  %xp = getelementptr i8, ptr %host, i64 %x\n"
+        "  br i1 %isl, label %doload, label %dostore\n"
+        "doload:\n  %pl = phi ptr [ %pp, %pkt ], [ %xp, %xhit ]\n"
+        f"  switch i64 %b, label %fwd [ {cases.format('l', 'l', 'l', 'l')} ]\n"
+        + "".join(loads)
+        + "dostore:\n  %ps = phi ptr [ %pp, %pw ], [ %xp, %xhit ]\n"
+        f"  switch i64 %b, label %fwd [ {cases.format('s', 's', 's', 's')} ]\n"
+        + "".join(stores)
+        + "fwd:\n" + _w("%ncb", Word.CALLBACKS) + "  %ncb1 = add i64 %ncb, 1\n"
         "  store i64 %ncb1, ptr %ncb.p\n" + _w("%py", Word.PYCB, "ptr")
         + "  %r = call i64 %py(ptr %st, i64 %op, i64 %a, i64 %b, i64 %c, i64 %pc)\n"
         "  ret i64 %r\n}\n")
@@ -275,4 +298,4 @@ def batch_ir() -> str:
             + "define i64 @batch_cb_address() {\n  ret i64 ptrtoint (ptr @batch_cb to i64)\n}\n")
 
 
-__all__ = ["FRAME_HEAD", "PCAP_RECORD", "BatchExit", "FieldValue", "Flag", "Word", "batch_ir"]
+__all__ = ["EXTRA_WORDS", "FRAME_HEAD", "PCAP_RECORD", "BatchExit", "FieldValue", "Flag", "Word", "batch_ir"]
