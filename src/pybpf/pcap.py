@@ -110,11 +110,26 @@ class CaptureReader:
             self._file.close()
             self._file = None
 
+    def classic(self) -> bool:
+        """Whether the file is a classic pcap of Ethernet frames (its header read
+        ahead, nothing else; iterating still reads it from the start): what
+        record_buffer() serves."""
+        return self._classic() is not None
+
     def record_buffer(self) -> "RecordBuffer | None":
         """The records of a classic pcap of Ethernet frames, for a reader that walks
         them itself (pybpf.jit.batch): the stream is then read through the buffer, not
         iterated. None for anything else (pcapng, another link type, not a capture:
         iterating still reads it, and says what is wrong)."""
+        kind = self._classic()
+        if kind is None:
+            return None
+        self._started = True
+        return RecordBuffer(self, *kind)
+
+    def _classic(self) -> tuple[bool, bool] | None:
+        """(big-endian, nanoseconds) of a classic pcap of Ethernet frames not read yet,
+        else None."""
         if self._started or self._file is None:
             return None
         try:
@@ -136,8 +151,7 @@ class CaptureReader:
         linktype = struct.unpack(endian + "I", head[20:24])[0] & 0xFFFF
         if linktype != LINKTYPE_ETHERNET:
             return None
-        self._started = True
-        return RecordBuffer(self, endian == ">", nano)
+        return endian == ">", nano
 
     def __enter__(self) -> "CaptureReader":
         return self
