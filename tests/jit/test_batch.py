@@ -1,0 +1,228 @@
+"""Batch runs in native code (pybpf.jit.batch, objects.nativebatch): run_batch of an XDP
+program on the JIT gives what the interpreter's run_batch gives (verdicts, errors,
+frames, maps, a capture's truncation and its errors), for the examples, captures read
+natively or packets packed from a list, hostile captures and packets that leave the
+native loop (faults, the budget, helpers that move the packet, odd return values)."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+import pybpf
+from pybpf.builder import R0, R1, R2, R6, ObjectBuilder
+from pybpf.jit import available
+from pybpf.jit.batch import NativeBatch
+from pybpf.objects.runner import dump_maps
+from pybpf.pcap import CaptureReader, EthernetFrames, Packet, PcapError, read_pcap
+from tests.objects.test_examples import _blocklist, _normalise
+
+pytestmark = pytest.mark.skipif(not available(), reason="llvmlite does not load here")
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+XDP_EXAMPLES = ["xdp_firewall", "xdp_lb", "tailcall_dispatch"]
+
+
+@pytest.fixture
+def feeds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many native calls the batches made (a spy on NativeBatch.feed)."""
+    calls: list[int] = []
+    feed = NativeBatch.feed
+
+    def spy(self: NativeBatch, *a: Any, **kw: Any) -> Any:
+        calls.append(1)
+        return feed(self, *a, **kw)
+    monkeypatch.setattr(NativeBatch, "feed", spy)
+    return calls
+
+
+def _outcome(spec: Any, engine: str, packets: Callable[[], Any], *, program: str | None = None,
+             budget: int | None = None, **kw: Any) -> dict[str, Any]:
+    """run_batch of `spec` on `engine` (a fresh object) over packets(): everything it
+    reports, the maps, and the capture reader's own state."""
+    frames: list[Packet] = []
+    with spec.instantiate("vm", engine=engine) as obj:
+        _blocklist(obj)
+        prog = obj.programs[program] if program else list(obj.programs.values())[-1]
+        if budget is not None:
+            prog.handle.insn_budget = budget
+        src = packets()
+        reader = src._packets if isinstance(src, EthernetFrames) else None
+        progress: list[tuple[int, int]] = []
+        try:
+            res = prog.run_batch(src, keep_frames=True, on_pass=frames.append,
+                                 progress=lambda d, t: progress.append((d, t)), **kw)
+        except PcapError as e:
+            return {"raised": str(e), "maps": _normalise(dump_maps(obj))}
+        return {"packets": res.packets, "verdicts": dict(res.verdicts),
+                "retvals": dict(res.retvals), "errors": dict(res.errors),
+                "passed": res.passed, "frames": res.frames,
+                "on_pass": [(p.ts_ns, p.data, p.orig_len) for p in frames],
+                "progress": progress, "maps": _normalise(dump_maps(obj)),
+                "reader": (reader.truncated, reader.packets) if reader else None}
+
+
+def _same(spec: Any, packets: Callable[[], Any], **kw: Any) -> dict[str, Any]:
+    interp = _outcome(spec, "interp", packets, **kw)
+    jit = _outcome(spec, "jit", packets, **kw)
+    assert jit == interp
+    return jit
+
+
+def _capture(path: Path) -> Callable[[], Any]:
+    return lambda: EthernetFrames(CaptureReader(path))
+
+
+@pytest.mark.parametrize("name", XDP_EXAMPLES)
+def test_examples_same_as_interpreter_from_the_file(name: str, feeds: list[int]) -> None:
+    out = _same(pybpf.load(EXAMPLES / f"{name}.o"), _capture(EXAMPLES / "traffic.pcap"),
+                capture_clock=True)
+    assert out["packets"] == 302 and out["reader"] == (None, 302)
+    assert feeds, "the JIT's run went native"
+
+
+@pytest.mark.parametrize("name", XDP_EXAMPLES)
+def test_examples_same_as_interpreter_from_a_list(name: str, feeds: list[int]) -> None:
+    packets = read_pcap(EXAMPLES / "traffic.pcap")
+    out = _same(pybpf.load(EXAMPLES / f"{name}.o"), lambda: list(packets), capture_clock=True)
+    assert out["packets"] == 302
+    out = _same(pybpf.load(EXAMPLES / f"{name}.o"), lambda: (p.data for p in packets))
+    assert out["packets"] == 302
+    assert feeds
+
+
+def _pcap(records: list[tuple[int, int, bytes, int]], *, big: bool = False,
+          nano: bool = False, tail: bytes = b"") -> bytes:
+    e = ">" if big else "<"
+    magic = 0xA1B23C4D if nano else 0xA1B2C3D4
+    out = struct.pack(e + "IHHiIII", magic, 2, 4, 0, 0, 65535, 1)
+    for sec, frac, data, orig in records:
+        out += struct.pack(e + "IIII", sec, frac, len(data), orig) + data
+    return out + tail
+
+
+def _frames() -> list[bytes]:
+    return [p.data for p in read_pcap(EXAMPLES / "traffic.pcap")]
+
+
+@pytest.mark.parametrize("big", [False, True])
+@pytest.mark.parametrize("nano", [False, True])
+def test_byte_order_and_nanoseconds(tmp_path: Path, big: bool, nano: bool,
+                                    feeds: list[int]) -> None:
+    recs = [(1_700_000_000 + i, 1000 * i, f, len(f) + i) for i, f in enumerate(_frames()[:80])]
+    path = tmp_path / "c.pcap"
+    path.write_bytes(_pcap(recs, big=big, nano=nano))
+    out = _same(pybpf.load(EXAMPLES / "xdp_firewall.o"), _capture(path), capture_clock=True)
+    assert out["packets"] == 80 and feeds
+
+
+ODD = [b"", b"\x00" * 10, b"\x00" * 14]  # empty, short of Ethernet, just Ethernet
+
+
+@pytest.mark.parametrize("case", ["odd_lengths", "cut_header", "cut_data", "huge", "huge_first",
+                                  "multi_buffer", "empty"])
+def test_hostile_captures_same_as_interpreter(tmp_path: Path, case: str,
+                                             feeds: list[int]) -> None:
+    frames = _frames()[:40]
+    recs = [(1_700_000_000, i, f, len(f)) for i, f in enumerate(frames)]
+    tail = b""
+    if case == "odd_lengths":
+        recs[5:5] = [(1_700_000_000, 0, d, len(d)) for d in ODD]
+    elif case == "cut_header":
+        tail = b"\x01\x02\x03\x04\x05"
+    elif case == "cut_data":
+        tail = struct.pack("<IIII", 1, 2, 200, 200) + bytes(50)
+    elif case in ("huge", "huge_first"):
+        bad = struct.pack("<IIII", 1, 2, (1 << 20) + 1, 10) + bytes(64)
+        at = 0 if case == "huge_first" else 7
+        body = _pcap(recs[:at])
+        path = tmp_path / "c.pcap"
+        path.write_bytes(body + bad + _pcap(recs[at:])[24:])
+        out = _same(pybpf.load(EXAMPLES / "xdp_firewall.o"), _capture(path))
+        assert "claims" in out["raised"] and f"packet {at + 1} " in out["raised"]
+        return
+    elif case == "multi_buffer":
+        recs[3:3] = [(1_700_000_000, 0, frames[0] + bytes(n), 0) for n in (3400, 3600, 5000,
+                                                                             70000)]
+    elif case == "empty":
+        recs = []
+    path = tmp_path / "c.pcap"
+    path.write_bytes(_pcap(recs, tail=tail))
+    out = _same(pybpf.load(EXAMPLES / "xdp_firewall.o"), _capture(path))
+    if case == "cut_header":
+        assert out["reader"][0] and "truncated record header after packet 40" in out["reader"][0]
+    if case == "cut_data":
+        assert out["reader"][0] and "truncated packet 41" in out["reader"][0]
+    if case == "odd_lengths":
+        assert out["verdicts"]["error"] == 2
+    assert feeds or case == "empty"
+
+
+def _xdp(build: Callable[[Any], None]) -> Any:
+    ob = ObjectBuilder()
+    ob.map("seen", "array", key="u32", value="u64", max_entries=4)
+    build(ob.program("p", "xdp"))
+    return ob.build()
+
+
+def _faulting(p: Any) -> None:
+    """Loads the byte at data + 100 without a check: packets of 100 bytes or fewer
+    fault, mid-batch; the others return their length (past the native histogram)."""
+    p.mov64(R6, R1).ldxw(R2, R6, 0).ldxb(R0, R2, 100)
+    p.ldxw(R0, R6, 4).ldxw(R2, R6, 0).sub64(R0, R2).exit()
+
+
+def _looping(p: Any) -> None:
+    """Loops forever on packets longer than 200 bytes (the budget ends them)."""
+    p.ldxw(R2, R1, 4).ldxw(R1, R1, 0).sub64(R2, R1).jgt(R2, 200, "spin").ret(2)
+    p.label("spin").add64(R2, 1).ja("spin")
+
+
+def _moving(p: Any) -> None:
+    """Moves the packet's start by 14 bytes and its end by -4 (Python helpers), then
+    writes through the new data pointer: the frames kept are the moved ones."""
+    p.mov64(R6, R1).mov64(R2, 14).call("xdp_adjust_head")
+    p.mov64(R1, R6).mov64(R2, -4).call("xdp_adjust_tail")
+    p.ldxw(R2, R6, 0).ldxw(R1, R6, 4).mov64(R0, R2).add64(R0, 1).jgt(R0, R1, "out")
+    p.st("b", R2, 0, 0x5A)
+    p.label("out").ret(2)
+
+
+@pytest.mark.parametrize("build", [_faulting, _looping, _moving], ids=lambda f: f.__name__)
+def test_packets_leaving_the_native_loop(build: Callable[[Any], None], feeds: list[int]) -> None:
+    spec = _xdp(build)
+    packets = _frames()
+    res = []
+    for engine in ("interp", "jit"):
+        frames: list[Packet] = []
+        with spec.instantiate("vm", engine=engine, verify=False) as obj:
+            prog = obj.programs["p"]
+            prog.handle.insn_budget = 5000
+            r = prog.run_batch(list(packets), keep_frames=True, on_pass=frames.append)
+            res.append((r.packets, dict(r.verdicts), dict(r.retvals), dict(r.errors),
+                        r.frames, [(p.ts_ns, p.data) for p in frames],
+                        _normalise(dump_maps(obj))))
+    assert res[0] == res[1]
+    assert feeds
+    if build is _faulting:
+        assert res[1][1]["error"] > 0 and max(res[1][2]) >= 256  # faults, lengths as verdicts
+    if build is _looping:
+        assert any("InstructionLimitExceeded" in k for k in res[1][3])
+    if build is _moving:
+        assert res[1][4] and all(f[0] == 0x5A for f in res[1][4])
+
+
+def test_auto_engine_goes_native_and_agrees(feeds: list[int], tmp_path: Path) -> None:
+    """The auto engine runs the first packets on the interpreter, then compiles once
+    they cost what compiling would; the result is the interpreter's."""
+    from pybpf.bench_pcap import repeated_capture
+    path = tmp_path / "c.pcap"
+    repeated_capture(EXAMPLES / "traffic.pcap", 3000, path)
+    spec = pybpf.load(EXAMPLES / "xdp_firewall.o")
+    interp = _outcome(spec, "interp", _capture(path), capture_clock=True)
+    auto = _outcome(spec, "auto", _capture(path), capture_clock=True)
+    assert auto == interp
+    assert feeds, "auto compiled and went native"
