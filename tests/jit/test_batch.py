@@ -50,7 +50,7 @@ def _outcome(spec: Any, engine: str, packets: Callable[[], Any], *, program: str
         if budget is not None:
             prog.handle.insn_budget = budget
         src = packets()
-        reader = src._packets if isinstance(src, EthernetFrames) else None
+        reader: Any = src._packets if isinstance(src, EthernetFrames) else None
         progress: list[tuple[int, int]] = []
         try:
             res = prog.run_batch(src, keep_frames=True, on_pass=frames.append,
@@ -78,7 +78,7 @@ def _capture(path: Path) -> Callable[[], Any]:
 
 @pytest.mark.parametrize("name", XDP_EXAMPLES)
 def test_examples_same_as_interpreter_from_the_file(name: str, feeds: list[int]) -> None:
-    out = _same(pybpf.load(EXAMPLES / f"{name}.o"), _capture(EXAMPLES / "traffic.pcap"),
+    out = _same(pybpf.load(str(EXAMPLES / f"{name}.o")), _capture(EXAMPLES / "traffic.pcap"),
                 capture_clock=True)
     assert out["packets"] == 302 and out["reader"] == (None, 302)
     assert feeds, "the JIT's run went native"
@@ -87,9 +87,9 @@ def test_examples_same_as_interpreter_from_the_file(name: str, feeds: list[int])
 @pytest.mark.parametrize("name", XDP_EXAMPLES)
 def test_examples_same_as_interpreter_from_a_list(name: str, feeds: list[int]) -> None:
     packets = read_pcap(EXAMPLES / "traffic.pcap")
-    out = _same(pybpf.load(EXAMPLES / f"{name}.o"), lambda: list(packets), capture_clock=True)
+    out = _same(pybpf.load(str(EXAMPLES / f"{name}.o")), lambda: list(packets), capture_clock=True)
     assert out["packets"] == 302
-    out = _same(pybpf.load(EXAMPLES / f"{name}.o"), lambda: (p.data for p in packets))
+    out = _same(pybpf.load(str(EXAMPLES / f"{name}.o")), lambda: (p.data for p in packets))
     assert out["packets"] == 302
     assert feeds
 
@@ -115,7 +115,7 @@ def test_byte_order_and_nanoseconds(tmp_path: Path, big: bool, nano: bool,
     recs = [(1_700_000_000 + i, 1000 * i, f, len(f) + i) for i, f in enumerate(_frames()[:80])]
     path = tmp_path / "c.pcap"
     path.write_bytes(_pcap(recs, big=big, nano=nano))
-    out = _same(pybpf.load(EXAMPLES / "xdp_firewall.o"), _capture(path), capture_clock=True)
+    out = _same(pybpf.load(str(EXAMPLES / "xdp_firewall.o")), _capture(path), capture_clock=True)
     assert out["packets"] == 80 and feeds
 
 
@@ -141,7 +141,7 @@ def test_hostile_captures_same_as_interpreter(tmp_path: Path, case: str,
         body = _pcap(recs[:at])
         path = tmp_path / "c.pcap"
         path.write_bytes(body + bad + _pcap(recs[at:])[24:])
-        out = _same(pybpf.load(EXAMPLES / "xdp_firewall.o"), _capture(path))
+        out = _same(pybpf.load(str(EXAMPLES / "xdp_firewall.o")), _capture(path))
         assert "claims" in out["raised"] and f"packet {at + 1} " in out["raised"]
         return
     elif case == "multi_buffer":
@@ -151,7 +151,7 @@ def test_hostile_captures_same_as_interpreter(tmp_path: Path, case: str,
         recs = []
     path = tmp_path / "c.pcap"
     path.write_bytes(_pcap(recs, tail=tail))
-    out = _same(pybpf.load(EXAMPLES / "xdp_firewall.o"), _capture(path))
+    out = _same(pybpf.load(str(EXAMPLES / "xdp_firewall.o")), _capture(path))
     if case == "cut_header":
         assert out["reader"][0] and "truncated record header after packet 40" in out["reader"][0]
     if case == "cut_data":
@@ -221,7 +221,7 @@ def test_auto_engine_goes_native_and_agrees(feeds: list[int], tmp_path: Path) ->
     from pybpf.bench_pcap import repeated_capture
     path = tmp_path / "c.pcap"
     repeated_capture(EXAMPLES / "traffic.pcap", 3000, path)
-    spec = pybpf.load(EXAMPLES / "xdp_firewall.o")
+    spec = pybpf.load(str(EXAMPLES / "xdp_firewall.o"))
     interp = _outcome(spec, "interp", _capture(path), capture_clock=True)
     auto = _outcome(spec, "auto", _capture(path), capture_clock=True)
     assert auto == interp

@@ -17,7 +17,7 @@ import ctypes
 import functools
 import operator
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from ..isa import M32
@@ -393,5 +393,5 @@ def compile_cost_ns(vm: Any) -> int:
     return hot_units(vm.cfg.total) * 80
 
 
-__all__ = ["ARENA", "NCOUNT", "Frame", "NativeBatch", "PacketSetup", "auto_pending", "compile_cost_ns",
-           "compile_now", "driver"]
+__all__ = ["ARENA", "NCOUNT", "Frame", "NativeBatch", "PacketSetup", "auto_pending",
+           "compile_cost_ns", "compile_now", "driver"]

@@ -298,4 +298,5 @@ def batch_ir() -> str:
             + "define i64 @batch_cb_address() {\n  ret i64 ptrtoint (ptr @batch_cb to i64)\n}\n")
 
 
-__all__ = ["EXTRA_WORDS", "FRAME_HEAD", "PCAP_RECORD", "BatchExit", "FieldValue", "Flag", "Word", "batch_ir"]
+__all__ = ["EXTRA_WORDS", "FRAME_HEAD", "PCAP_RECORD", "BatchExit", "FieldValue", "Flag", "Word",
+           "batch_ir"]

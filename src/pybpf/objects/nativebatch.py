@@ -83,7 +83,7 @@ class _Records:
             item, self._held = self._held, None
             return b"", item
         assert self._it is not None
-        parts = []
+        parts: list[bytes] = []
         for item in self._it:
             if isinstance(item, (bytes, bytearray, memoryview)):
                 data = bytes(item)
@@ -108,28 +108,33 @@ class _Records:
 
 
 def run_native(prog: "Program", packets: Iterable[Any], result: "BatchResult", *,
+               runner: Callable[[bytes], int], passes: Callable[[int, int], bool],
                capture_clock: bool, keep_frames: bool,
                progress: Callable[[int, int], None] | None, total: int,
-               on_pass: Callable[[Any], None] | None) -> "BatchResult":
-    """run_batch natively (the caller checked `applicable`)."""
-    from .runner import _tally
-    job = _Job(prog, result, capture_clock, keep_frames, progress, total, on_pass)
+               on_pass: Callable[[Any], None] | None) -> tuple[Counter, int, dict[int, bool]]:
+    """run_batch natively (the caller checked `applicable`), with run_batch's own
+    per-packet `runner` (run(data) -> retval, run.output()) for what the native loop
+    hands back and its `passes(prog_type, retval)`; (the counts by return value and
+    "error", the packets run, what passes() said of each return value)."""
+    job = _Job(prog, result, runner, passes, capture_clock, keep_frames, progress, total,
+               on_pass)
     try:
         job.run(_Records(packets))
     finally:
         job.close()
-    return _tally(result, job.counts, job.n, prog.type, job.passing)
+    return job.counts, job.n, job.passing
 
 
 class _Job:
     """One native run_batch: the batch (made once the program is native), the Python
     runner for what is handed back, and the counts."""
 
-    def __init__(self, prog: "Program", result: "BatchResult", capture_clock: bool,
-                 keep_frames: bool, progress: Callable[[int, int], None] | None, total: int,
+    def __init__(self, prog: "Program", result: "BatchResult", runner: Callable[[bytes], int],
+                 passes: Callable[[int, int], bool], capture_clock: bool, keep_frames: bool,
+                 progress: Callable[[int, int], None] | None, total: int,
                  on_pass: Callable[[Any], None] | None) -> None:
-        from .runner import _packet_runner
         self.prog = prog
+        self.passes = passes
         self.vm = prog.handle
         self.result = result
         self.capture_clock = capture_clock
@@ -145,9 +150,7 @@ class _Job:
         self.now = [0]
         if capture_clock:
             prog.set_clock(lambda: self.now[0])
-        runner = _packet_runner(prog)
-        assert runner is not None
-        self.runner = runner
+        self.runner: Any = runner  # run(data) -> retval, with run.output()
         self.batch: Any = None
         self.page_runner: Any = None
         self.native = not _auto(self.vm)
@@ -345,11 +348,10 @@ class _Job:
 
     def _verdict(self, retval: int, output: Callable[[], bytes], ts: int, orig: int,
                  data: bytes) -> None:
-        from .runner import passes
         self.counts[retval] += 1
         ok = self.passing.get(retval)
         if ok is None:
-            ok = self.passing[retval] = passes(self.prog.type, retval)
+            ok = self.passing[retval] = self.passes(self.prog.type, retval)
         if ok and self.want:
             self._emit(output(), ts, orig)
 

@@ -168,9 +168,12 @@ def run_batch(prog: Program, packets: Iterable[Any], *, capture_clock: bool = Fa
     if total is None:
         total = len(packets) if isinstance(packets, Sized) else 0
     if applicable(prog):  # the JIT's batch: many packets a native call
-        return run_native(prog, packets, result, capture_clock=capture_clock,
-                          keep_frames=keep_frames, progress=progress, total=total,
-                          on_pass=on_pass)
+        one = _packet_runner(prog)
+        assert one is not None  # an XDP program on the VM
+        native = run_native(prog, packets, result, runner=one, passes=passes,
+                            capture_clock=capture_clock, keep_frames=keep_frames,
+                            progress=progress, total=total, on_pass=on_pass)
+        return _tally(result, *native[:2], prog.type, native[2])
     now = [0]
     if capture_clock:
         prog.set_clock(lambda: now[0])
