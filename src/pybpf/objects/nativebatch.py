@@ -30,6 +30,7 @@ _M32 = 0xFFFF_FFFF
 _TS_MAX = (1 << 32) * 1_000_000_000  # a time a record can hold
 _ALL = 1 << 62
 _TRIAL = 2048  # packets of the first native piece on the auto engine
+END = object()  # the end of a stream of items
 
 
 def error_key(e: BaseException) -> str:
@@ -75,6 +76,15 @@ class _Records:
     def maxpkt(self) -> int:
         from ..pcap import MAX_PACKET
         return MAX_PACKET if self.buffer is not None else _M32
+
+    def next_item(self) -> Any:
+        """The next item as it is (END at the end): one at a time, for packets run in
+        Python (each passing packet is handed on before the next is read)."""
+        if self._held is not None:
+            item, self._held = self._held, None
+            return item
+        assert self._it is not None
+        return next(self._it, END)
 
     def next_piece(self) -> tuple[bytes, Any]:
         """(records, None), or (b"", an item to run in Python), or (b"", None) at the
@@ -192,6 +202,16 @@ class _Job:
             self._report(final=True)
             return
         while True:
+            if not self.native:  # the auto engine before it compiles: item by item
+                one = records.next_item()
+                if one is END:
+                    break
+                t0 = time.process_time_ns()
+                self._python(one)
+                self.python_ns += time.process_time_ns() - t0
+                self.python_packets += 1
+                self._worth_compiling()
+                continue
             piece, item = records.next_piece()
             if item is not None:
                 self._python(item)
@@ -398,5 +418,5 @@ def _ts(sec: int, frac: int, records: _Records) -> int:
     return sec * 1_000_000_000 + frac
 
 
-__all__ = ["applicable", "error_key", "run_native"]
+__all__ = ["END", "applicable", "error_key", "run_native"]
 
