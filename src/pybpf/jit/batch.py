@@ -29,7 +29,7 @@ from .machine import _BUDGET_MAX, CALLBACK, JitVM, _Run, host_address
 _U64 = ctypes.c_uint64
 DRIVE_TYPE = ctypes.PYFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)  # keeps the GIL
 NCOUNT = 256  # return values counted natively (the others are handed back)
-ARENA = 1 << 20  # bytes of output frames collected between two returns to Python
+ARENA = 1 << 16  # bytes of output frames collected between two returns to Python
 
 
 class _Driver:
