@@ -7,7 +7,7 @@ import itertools
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, cast
+from typing import Any, BinaryIO, Iterable, Iterator, cast
 
 from .errors import PyBPFError
 
@@ -319,19 +319,25 @@ class _Prefixed:
         return out
 
 
+RECORD_BUFFER = 1 << 20
+"""Bytes of a capture a RecordBuffer holds at a time (more only for a record that
+needs it, which MAX_PACKET bounds)."""
+
+
 class RecordBuffer:
     """A classic pcap's records in memory, for a walker that cuts packets out of `buf`
-    itself from offset `pos`: `fill()` reads on once it stopped (the stream read in
-    pieces of _READ_CHUNK bytes, more only for a record that needs it), as _records
-    does and with its errors; a capture cut short ends with the reader's `truncated`
-    set, as iterating it does. `packets` (the walker's count) goes to the reader."""
+    itself, from offset `pos` to `end`: `fill()` reads on once it stopped (into the
+    same buffer of RECORD_BUFFER bytes, grown only for a record that needs it), with
+    _records' errors; a capture cut short ends with the reader's `truncated` set, as
+    iterating it does. `packets` (the walker's count) goes to the reader."""
 
     def __init__(self, reader: CaptureReader, big_endian: bool, nano: bool) -> None:
         self.reader = reader
         self.big_endian = big_endian
         self.nano = nano
-        self.buf = b""
+        self.buf = bytearray(RECORD_BUFFER)
         self.pos = 0
+        self.end = 0
         self.packets = 0
         self._header = struct.Struct((">" if big_endian else "<") + "IIII")
 
@@ -358,30 +364,38 @@ class RecordBuffer:
         self.close()
         return False
 
-    def _fill(self, f: BinaryIO) -> bool:
-        rest = self.buf[self.pos:]
-        n = self.packets
-        if len(rest) < 16:
-            self.buf = rest + _read(f, _READ_CHUNK)
-            self.pos = 0
-            if len(self.buf) < 16:
-                if not self.buf:
-                    self.close()
-                    return False
-                raise _Truncated(f"truncated record header after packet {n}: "
-                                 f"{len(self.buf)} of 16 bytes")
-            rest = self.buf
-        incl = self._header.unpack_from(rest, 0)[2]
+    def _fill(self, f: Any) -> bool:
+        buf, n = self.buf, self.packets
+        rest = self.end - self.pos
+        if rest:
+            buf[:rest] = buf[self.pos:self.end]
+        self.pos, self.end = 0, rest
+        self._read_into(f)
+        if self.end < 16:
+            if not self.end:
+                self.close()
+                return False
+            raise _Truncated(f"truncated record header after packet {n}: {self.end} of "
+                             "16 bytes")
+        incl = self._header.unpack_from(buf, 0)[2]
         if incl > MAX_PACKET:
             raise too_big(n + 1, incl)
         need = 16 + incl
-        if need > len(rest):
-            self.buf = rest + _read(f, max(need - len(rest), _READ_CHUNK))
-            self.pos = 0
-            if need > len(self.buf):
-                raise _Truncated(f"truncated packet {n + 1}: {len(self.buf) - 16} of "
-                                 f"{incl} bytes")
+        if need > len(buf):
+            buf.extend(bytes(need - len(buf)))
+            self._read_into(f)
+        if need > self.end:
+            raise _Truncated(f"truncated packet {n + 1}: {self.end - 16} of {incl} bytes")
         return True
+
+    def _read_into(self, f: Any) -> None:
+        """Read until the buffer is full or the stream ends."""
+        with memoryview(self.buf) as view:
+            while self.end < len(view):
+                k = f.readinto(view[self.end:])
+                if not k:
+                    break
+                self.end += k
 
     def close(self) -> None:
         self.reader.packets = self.packets

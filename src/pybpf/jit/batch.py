@@ -222,7 +222,11 @@ class NativeBatch:
             Word.HEADROOM: s.headroom, Word.MINLEN: s.min_len, Word.MAXLIN: s.max_len,
             Word.PKT_BASE: s.pkt_base, Word.PKT_W: int(s.pkt_writable),
             Word.CTX_BASE: s.ctx_base, Word.CTX_MASK: mask, Word.CTX_KIND: kind,
-            Word.STACK: stacks, Word.STACKLEN: len(vm._stacks),
+            Word.STACK: stacks, Word.STACKALL: len(vm._stacks),
+            # a program that never names r10 cannot reach its stack (a callback into
+            # Python, which may, marks the page and stacks dirty)
+            Word.STACKLEN: len(vm._stacks) if any(
+                i.dst == 10 or i.src == 10 for i in vm.insns) else 0,
             Word.BUDGET: min(vm.insn_budget, _BUDGET_MAX),
             Word.COUNTS: ctypes.addressof(self.counts), Word.NCOUNT: NCOUNT,
             Word.WANT: int(self.want), Word.PASSVAL: s.pass_value, Word.OUT: arena,
@@ -259,13 +263,17 @@ class NativeBatch:
         self.words[int(Slot.SIZE) + w] = value
 
     # --- runs ----------------------------------------------------------------------
-    def feed(self, buf: bytes, pos: int, flags: Flag | int, limit: int,
+    def feed(self, buf: bytes | bytearray, end: int, pos: int, flags: Flag | int, limit: int,
              maxpkt: int) -> tuple[BatchExit, int]:
-        """Run the records of `buf` from offset `pos` (at most `limit` packets);
-        (why it stopped, the offset of the next record)."""
+        """Run the records of `buf` from offset `pos` to `end` (at most `limit`
+        packets); (why it stopped, the offset of the next record)."""
         st, b = self.words, int(Slot.SIZE)
-        st[b + Word.BUF] = ctypes.cast(ctypes.c_char_p(buf), ctypes.c_void_p).value or 0
-        st[b + Word.BUFLEN] = len(buf)
+        if isinstance(buf, bytearray):
+            addr = host_address(buf) or 0
+        else:
+            addr = ctypes.cast(ctypes.c_char_p(buf), ctypes.c_void_p).value or 0
+        st[b + Word.BUF] = addr
+        st[b + Word.BUFLEN] = min(end, len(buf))
         st[b + Word.POS] = pos
         st[b + Word.FLAGS] = int(flags)
         st[b + Word.LIMIT] = limit

@@ -48,8 +48,8 @@ class Word(IntEnum):
     CTX_MASK = 19  # bit i: a 4-byte load at offset 4 i is served natively
     CTX_KIND = 20  # 8 bits per field: FieldValue
     CTX_V0 = 21  # constant field values, one word per field (6 words)
-    STACK = 27  # host address of the stacks zeroed before each packet, and their size
-    STACKLEN = 28
+    STACK = 27  # host address of the stacks zeroed before each packet, and the bytes
+    STACKLEN = 28  # zeroed (0 for a program that never names r10: its stack stays zero)
     BUDGET = 29
     COUNTS = 30  # host address of the verdict histogram (u64 per retval below NCOUNT)
     NCOUNT = 31
@@ -71,7 +71,8 @@ class Word(IntEnum):
     MASK32 = 47  # the return value's mask (0xFFFFFFFF)
     EXTRA = 48  # host address of the extra regions: EXTRA_WORDS u64 each
     NEXTRA = 49
-    SIZE = 50
+    STACKALL = 50  # the stacks' size: zeroed whole after a packet Python touched
+    SIZE = 51
 
 
 class Flag(IntEnum):
@@ -212,6 +213,7 @@ def _drive() -> str:
         + _w("%psz", Word.PAGESIZE) + _w("%head", Word.HEADROOM) + _w("%minlen", Word.MINLEN)
         + _w("%maxlin", Word.MAXLIN) + _w("%main", Word.MAIN, "ptr")
         + _w("%stack", Word.STACK, "ptr") + _w("%stacklen", Word.STACKLEN)
+        + _w("%stackall", Word.STACKALL)
         + _w("%budget", Word.BUDGET) + _w("%r1", Word.CTX_BASE)
         + _w("%counts", Word.COUNTS, "ptr") + _w("%ncount", Word.NCOUNT)
         + _w("%want", Word.WANT) + _w("%passval", Word.PASSVAL) + _w("%out", Word.OUT, "ptr")
@@ -252,7 +254,8 @@ def _drive() -> str:
         + _put(Word.PREVLEN, "%h2") + "  %dend = add i64 %head, %h2\n"
         + _put(Word.DATA_META, "%head") + _put(Word.DATA, "%head") + _put(Word.DATA_END, "%dend")
         + _w("%seq", Word.SEQ) + "  %seq1 = add i64 %seq, 1\n" + _put(Word.SEQ, "%seq1")
-        + "  call void @llvm.memset.p0.i64(ptr %stack, i8 0, i64 %stacklen, i1 false)\n"
+        + "  %szero = select i1 %isd, i64 %stackall, i64 %stacklen\n"
+        "  call void @llvm.memset.p0.i64(ptr %stack, i8 0, i64 %szero, i1 false)\n"
         + _s(Slot.R1, "%r1") + regs + _s(Slot.START, "0") + _s(Slot.N, "0")
         + _s(Slot.BUDGET, "%budget") + _s(Slot.STATUS, "0")
         + "  %s = call i64 %main(ptr %st)\n"

@@ -195,7 +195,7 @@ class _Job:
         buf = records.buffer
         if buf is not None:
             while buf.fill():
-                buf.pos = self._walk(buf.buf, buf.pos, records)
+                buf.pos = self._walk(buf.buf, buf.pos, buf.end, records)
                 buf.packets = self.n
             buf.packets = self.n
             buf.close()
@@ -218,18 +218,18 @@ class _Job:
                 continue
             if not piece:
                 break
-            pos = self._walk(piece, 0, records)
+            pos = self._walk(piece, 0, len(piece), records)
             assert pos == len(piece), "a packed piece holds whole records"
         self._report(final=True)
 
-    def _walk(self, buf: bytes, pos: int, records: _Records) -> int:
-        """Run the records of `buf` from `pos` until none is complete; the offset of
-        the first one not run."""
+    def _walk(self, buf: bytes | bytearray, pos: int, end: int, records: _Records) -> int:
+        """Run the records of `buf` from `pos` until none is complete before `end`; the
+        offset of the first one not run."""
         from ..jit.batch_ir import BatchExit, Word
         flags, maxpkt = records.flags(), records.maxpkt()
         while True:
             if not self.native:
-                pos, more = self._walk_python(buf, pos, records)
+                pos, more = self._walk_python(buf, pos, end, records)
                 if not more:
                     return pos
                 continue
@@ -239,7 +239,7 @@ class _Job:
             if self._trial():
                 limit = min(limit, _TRIAL)
             t0 = time.process_time_ns()
-            code, pos = batch.feed(buf, pos, flags, limit, maxpkt)
+            code, pos = batch.feed(buf, end, pos, flags, limit, maxpkt)
             spent = time.process_time_ns() - t0
             ran = batch.word(Word.DONE) - done0
             self.n += ran
@@ -258,7 +258,7 @@ class _Job:
                               else 0)
             if code == BatchExit.PYTHON:
                 sec, frac, incl, orig = _header(buf, pos, records)
-                data = buf[pos + 16:pos + 16 + incl]
+                data = bytes(buf[pos + 16:pos + 16 + incl])
                 pos += 16 + incl
                 self._python_packet(data, _ts(sec, frac, records), orig)
                 continue
@@ -267,20 +267,21 @@ class _Job:
                 continue
             # BatchExit.FULL: the frames were drained above
 
-    def _walk_python(self, buf: bytes, pos: int, records: _Records) -> tuple[int, bool]:
+    def _walk_python(self, buf: bytes | bytearray, pos: int, stop: int,
+                     records: _Records) -> tuple[int, bool]:
         """The records of `buf` one by one in Python (the auto engine before it has
         compiled), until the program is worth compiling; (offset, whether to go on)."""
         maxpkt = records.maxpkt()
-        while pos + 16 <= len(buf):
+        while pos + 16 <= stop:
             sec, frac, incl, orig = _header(buf, pos, records)
             if incl > maxpkt:
                 from ..pcap import too_big
                 raise too_big(self.n + 1, incl)
             end = pos + 16 + incl
-            if end > len(buf):
+            if end > stop:
                 break
             t0 = time.process_time_ns()
-            self._python_packet(buf[pos + 16:end], _ts(sec, frac, records), orig)
+            self._python_packet(bytes(buf[pos + 16:end]), _ts(sec, frac, records), orig)
             self.python_ns += time.process_time_ns() - t0
             self.python_packets += 1
             pos = end
@@ -343,12 +344,12 @@ class _Job:
         if not self.n & 63:
             self._report()
 
-    def _handed_back(self, buf: bytes, pos: int, records: _Records) -> None:
+    def _handed_back(self, buf: bytes | bytearray, pos: int, records: _Records) -> None:
         """The packet the native loop ran but did not finish: its outcome counted,
         its frame (the page as it left it) kept when it passes."""
         from ..jit.batch_ir import Word
         sec, frac, incl, orig = _header(buf, pos, records)
-        data = buf[pos + 16:pos + 16 + incl]
+        data = bytes(buf[pos + 16:pos + 16 + incl])
         self.n += 1
         self.handled += 1
         retval, err = self.batch.outcome()
@@ -406,7 +407,7 @@ def _auto(vm: Any) -> bool:
     return auto_pending(vm)
 
 
-def _header(buf: bytes, pos: int, records: _Records) -> tuple[int, int, int, int]:
+def _header(buf: bytes | bytearray, pos: int, records: _Records) -> tuple[int, int, int, int]:
     if records.buffer is not None:
         return records.buffer.header(pos)
     return _PACK.unpack_from(buf, pos)
