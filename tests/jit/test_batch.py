@@ -191,7 +191,20 @@ def _moving(p: Any) -> None:
     p.label("out").ret(2)
 
 
-@pytest.mark.parametrize("build", [_faulting, _looping, _moving], ids=lambda f: f.__name__)
+def _context(p: Any) -> None:
+    """Reads xdp_md: packets whose length is 0 mod 4 read egress_ifindex (not this
+    attach type's: an error), 1 mod 4 a byte of data (a narrow load: an error), the
+    others return ingress_ifindex << 8 | rx_queue_index << 4 | (data - data_meta)."""
+    p.mov64(R6, R1).ldxw(R2, R6, 4).ldxw(R1, R6, 0).sub64(R2, R1).and64(R2, 3)
+    p.jeq(R2, 0, "egress").jeq(R2, 1, "narrow")
+    p.ldxw(R0, R6, 12).lsh64(R0, 8).ldxw(R2, R6, 16).lsh64(R2, 4).or64(R0, R2)
+    p.ldxw(R2, R6, 0).ldxw(R1, R6, 8).sub64(R2, R1).or64(R0, R2).exit()
+    p.label("egress").ldxw(R0, R6, 20).exit()
+    p.label("narrow").ldxb(R0, R6, 0).exit()
+
+
+@pytest.mark.parametrize("build", [_faulting, _looping, _moving, _context],
+                         ids=lambda f: f.__name__)
 def test_packets_leaving_the_native_loop(build: Callable[[Any], None], feeds: list[int]) -> None:
     spec = _xdp(build)
     packets = _frames()
@@ -213,6 +226,8 @@ def test_packets_leaving_the_native_loop(build: Callable[[Any], None], feeds: li
         assert any("InstructionLimitExceeded" in k for k in res[1][3])
     if build is _moving:
         assert res[1][4] and all(f[0] == 0x5A for f in res[1][4])
+    if build is _context:
+        assert 0x100 in res[1][2] and len(res[1][3]) == 2  # loopback, queue 0; two errors
 
 
 def test_auto_engine_goes_native_and_agrees(feeds: list[int], tmp_path: Path) -> None:
