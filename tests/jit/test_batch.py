@@ -241,3 +241,38 @@ def test_auto_engine_goes_native_and_agrees(feeds: list[int], tmp_path: Path) ->
     auto = _outcome(spec, "auto", _capture(path), capture_clock=True)
     assert auto == interp
     assert feeds, "auto compiled and went native"
+
+
+def _mutated(rng: Any, base: bytes) -> bytes:
+    """The capture with a few records' fields or bytes changed and maybe cut short."""
+    data = bytearray(base)
+    offsets, pos = [], 24
+    while pos + 16 <= len(data):
+        offsets.append(pos)
+        pos += 16 + struct.unpack_from("<I", data, pos + 8)[0]
+    for _ in range(rng.randrange(1, 4)):
+        at = rng.choice(offsets)
+        what = rng.randrange(4)
+        if what == 0:  # incl_len: zero, small, huge, a little more or less
+            value = rng.choice([0, 1, 13, 14, 3600, (1 << 20) + 1, 0xFFFFFFFF,
+                                struct.unpack_from("<I", data, at + 8)[0] + rng.randrange(-8, 9)])
+            struct.pack_into("<I", data, at + 8, max(0, value) & 0xFFFFFFFF)
+        elif what == 1:  # timestamps and orig_len
+            struct.pack_into("<III", data, at, rng.getrandbits(32), rng.getrandbits(32),
+                             rng.getrandbits(32))
+        elif what == 2:  # a packet byte
+            if at + 16 < len(data):
+                data[rng.randrange(at + 16, min(len(data), at + 80))] = rng.getrandbits(8)
+        else:  # cut short anywhere
+            del data[rng.randrange(24, len(data)):]
+            break
+    return bytes(data)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_mutated_captures_same_as_interpreter(tmp_path: Path, seed: int) -> None:
+    import random
+    rng = random.Random(seed)
+    path = tmp_path / "m.pcap"
+    path.write_bytes(_mutated(rng, (EXAMPLES / "traffic.pcap").read_bytes()[:12000]))
+    _same(pybpf.load(str(EXAMPLES / "xdp_firewall.o")), _capture(path), capture_clock=True)

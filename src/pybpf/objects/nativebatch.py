@@ -156,7 +156,6 @@ class _Job:
         self.counts: Counter = Counter()
         self.passing: dict[int, bool] = {}
         self.n = 0  # packets finished (natively or here)
-        self.handled = 0  # of which here
         self.now = [0]
         if capture_clock:
             prog.set_clock(lambda: self.now[0])
@@ -328,7 +327,6 @@ class _Job:
     def _python_packet(self, data: bytes, ts: int, orig: int) -> None:
         """One packet through the VM's own per-packet runner (run_batch's loop body)."""
         self.n += 1
-        self.handled += 1
         self._set_time(ts)
         try:
             if self.batch is not None:
@@ -351,7 +349,6 @@ class _Job:
         sec, frac, incl, orig = _header(buf, pos, records)
         data = bytes(buf[pos + 16:pos + 16 + incl])
         self.n += 1
-        self.handled += 1
         retval, err = self.batch.outcome()
         if err is not None:
             if not isinstance(err, PyBPFError):
