@@ -160,6 +160,9 @@ class NativeBatch:
         self._run: _Run | None = None
         self._key = 0
         self._seq = -1
+        self._window_in = setup.window_in
+        self._window_out = setup.window_out
+        self._on_callback = vm._on_callback
         self._pycb = CALLBACK(self._forward)
         self._keep: list[Any] = []
         self.words: Any = None
@@ -330,8 +333,8 @@ class NativeBatch:
     def _forward(self, stp: int, op: int, a: int, b: int, c: int, pc: int) -> int:
         """What @batch_cb does not serve: the Python model brought up to date, then the
         VM's callback, then the window read back after a helper."""
-        st, base = self.words, int(Slot.SIZE)
-        seq = st[base + Word.SEQ]
+        st = self.words
+        seq = st[_SEQ]
         if seq != self._seq:
             self._seq = seq
             ctx = self._ctx
@@ -340,15 +343,17 @@ class NativeBatch:
             ctx.n = 0
             ctx.host_task = None
             self.setup.fresh()
-        self.setup.window_in(st[base + Word.DATA_META], st[base + Word.DATA],
-                             st[base + Word.DATA_END])
-        r = self.vm._on_callback(stp, op, a, b, c, pc)
-        if op == Op.HELPER or op == Op.CALLX:
-            meta, data, end = self.setup.window_out()
-            st[base + Word.DATA_META] = meta
-            st[base + Word.DATA] = data
-            st[base + Word.DATA_END] = end
+        self._window_in(st[_META], st[_DATA], st[_END])
+        r = self._on_callback(stp, op, a, b, c, pc)
+        if op == _HELPER or op == _CALLX:
+            st[_META], st[_DATA], st[_END] = self._window_out()
         return r
+
+
+# the batch words _forward reads, as plain indexes of the state
+_SEQ, _META, _DATA, _END = (int(Slot.SIZE) + int(w) for w in (Word.SEQ, Word.DATA_META,
+                                                              Word.DATA, Word.DATA_END))
+_HELPER, _CALLX = int(Op.HELPER), int(Op.CALLX)
 
 
 class _Suspended:
