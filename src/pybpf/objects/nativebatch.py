@@ -173,12 +173,18 @@ class _Job:
         from ..progtypes.xdpbatch import xdp_batch
         if not compile_now(self.vm):
             return False
-        made = xdp_batch(self.vm, self.prog.spec.expected_attach_type, want_frames=self.want)
-        if made is None:
+        from ..jit.native import JitUnavailable
+        try:
+            made = xdp_batch(self.vm, self.prog.spec.expected_attach_type,
+                             want_frames=self.want)
+            if made is None:
+                return False
+            batch, runner = made
+            batch.capture_clock = self.capture_clock
+            batch.__enter__()
+        except (JitUnavailable, RuntimeError):  # no driver here, a run in progress
             return False
-        self.batch, self.page_runner = made
-        self.batch.capture_clock = self.capture_clock
-        self.batch.__enter__()
+        self.batch, self.page_runner = batch, runner
         return True
 
     def close(self) -> None:
