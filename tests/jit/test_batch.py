@@ -276,3 +276,57 @@ def test_mutated_captures_same_as_interpreter(tmp_path: Path, seed: int) -> None
     path = tmp_path / "m.pcap"
     path.write_bytes(_mutated(rng, (EXAMPLES / "traffic.pcap").read_bytes()[:12000]))
     _same(pybpf.load(str(EXAMPLES / "xdp_firewall.o")), _capture(path), capture_clock=True)
+
+
+def _pcapng(frames: list[bytes]) -> bytes:
+    """A pcapng capture of `frames` (one Ethernet interface, nanosecond times)."""
+    shb = struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1) + struct.pack("<I", 28)
+    idb_body = (struct.pack("<HHI", 1, 0, 0) + struct.pack("<HHB3x", 9, 1, 9)
+                + struct.pack("<HH", 0, 0))
+    out = shb + struct.pack("<II", 1, 12 + len(idb_body)) + idb_body + \
+        struct.pack("<I", 12 + len(idb_body))
+    for i, data in enumerate(frames):
+        ts = 1_700_000_000_000_000_000 + i * 7_000_000
+        pad = bytes(-len(data) % 4)
+        body = struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data)) + \
+            data + pad
+        out += struct.pack("<II", 6, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["pcapng", "raw_ip", "not_a_capture", "pcap_out"])
+def test_cli_run_pcap_same_on_both_engines(tmp_path: Path, kind: str,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """`pybpf run --pcap` on the JIT (natively for a classic pcap, from the packets for
+    the rest) prints what the interpreter prints, errors included."""
+    import json
+    from pybpf.cli.main import main
+    frames = _frames()
+    path = tmp_path / "c.cap"
+    extra: list[str] = []
+    if kind == "pcapng":
+        path.write_bytes(_pcapng(frames))
+    elif kind == "raw_ip":  # linktype RAW: each frame's IPv4 packet
+        recs = [(1_700_000_000 + i, 0, f[14:], len(f) - 14) for i, f in enumerate(frames)
+                if f[12:14] == b"\x08\x00"]
+        path.write_bytes(_pcap(recs)[:20] + struct.pack("<I", 101) + _pcap(recs)[24:])
+    elif kind == "not_a_capture":
+        path.write_bytes(b"GIF89a, not a capture at all")
+    else:
+        path.write_bytes((EXAMPLES / "traffic.pcap").read_bytes())
+    out = []
+    for engine in ("interp", "jit"):
+        if kind == "pcap_out":
+            extra = ["--pcap-out", str(tmp_path / f"{engine}.pcap")]
+        rc = main(["run", str(EXAMPLES / "xdp_firewall.o"), "--pcap", str(path), "--engine",
+                   engine, "--json", *extra])
+        cap = capsys.readouterr()
+        text = cap.out.replace(str(tmp_path / f"{engine}.pcap"), "OUT")
+        out.append((rc, json.loads(text) if rc == 0 else None, cap.err))
+    assert out[0] == out[1]
+    if kind == "not_a_capture":
+        assert out[1][0] != 0 and "not a pcap" in out[1][2]
+    else:
+        assert out[1][0] == 0 and out[1][1]["packets"] > 0
+    if kind == "pcap_out":
+        assert (tmp_path / "interp.pcap").read_bytes() == (tmp_path / "jit.pcap").read_bytes()
