@@ -4,6 +4,8 @@ Wireshark and tcpdump read), for running programs over recorded traffic."""
 from __future__ import annotations
 
 import itertools
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -387,6 +389,19 @@ class RecordBuffer:
         if need > self.end:
             raise _Truncated(f"truncated packet {n + 1}: {self.end - 16} of {incl} bytes")
         return True
+
+    def unread(self) -> int | None:
+        """Bytes of the file not read yet (None: not a regular file)."""
+        f = self.reader._file
+        if f is None:
+            return 0
+        try:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            return max(st.st_size - f.tell(), 0)
+        except (OSError, ValueError, AttributeError):
+            return None
 
     def _read_into(self, f: Any) -> None:
         """Read until the buffer is full or the stream ends."""

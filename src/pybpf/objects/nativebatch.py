@@ -30,6 +30,7 @@ _M32 = 0xFFFF_FFFF
 _TS_MAX = (1 << 32) * 1_000_000_000  # a time a record can hold
 _ALL = 1 << 62
 _TRIAL = 2048  # packets of the first native piece on the auto engine
+_SAMPLE = 64  # packets run in Python before their cost predicts the rest's
 END = object()  # the end of a stream of items
 
 
@@ -165,6 +166,8 @@ class _Job:
         self.native = not _auto(self.vm)
         self.python_ns = 0  # CPU time of the packets run here (the auto engine's measure)
         self.python_packets = 0
+        self.python_bytes = 0  # their records' bytes (a capture file's)
+        self.records: _Records | None = None
 
     # --- the batch -------------------------------------------------------------------
     def _open(self) -> bool:
@@ -195,6 +198,7 @@ class _Job:
 
     # --- the records -----------------------------------------------------------------
     def run(self, records: _Records) -> None:
+        self.records = records
         if self.native and not self._open():
             self.native = False
         buf = records.buffer
@@ -289,6 +293,7 @@ class _Job:
             self._python_packet(bytes(buf[pos + 16:end]), _ts(sec, frac, records), orig)
             self.python_ns += time.process_time_ns() - t0
             self.python_packets += 1
+            self.python_bytes += end - pos
             pos = end
             if self._worth_compiling():
                 return pos, True
@@ -296,16 +301,38 @@ class _Job:
 
     # --- the auto engine -------------------------------------------------------------
     def _worth_compiling(self) -> bool:
-        """On the auto engine: once the packets run here cost what compiling would,
-        compile and go native (the next piece is timed against them)."""
+        """On the auto engine: once the packets run here cost what compiling would, or
+        sooner when the packets still to come (a capture file's size, a list's length)
+        would cost twice that here, compile and go native (the next piece is timed
+        against them)."""
         from ..jit.batch import compile_cost_ns
-        if self.batch is not None or self.python_ns < compile_cost_ns(self.vm):
+        if self.batch is not None or self.python_ns < 0:
             return False
+        cost = compile_cost_ns(self.vm)
+        if self.python_ns < cost:
+            left = self._left()
+            if left is None or self.python_packets < _SAMPLE or \
+                    self.python_ns / self.python_packets * left < 2 * cost:
+                return False
         if self._open():
             self.native = True
             return True
         self.python_ns = -(1 << 62)  # never again
         return False
+
+    def _left(self) -> float | None:
+        """About how many packets are still to come, when that is known."""
+        if self.python_packets == 0:
+            return None
+        if self.records is not None and self.records.buffer is not None:
+            b = self.records.buffer
+            unread = b.unread()
+            if unread is None or not self.python_bytes:
+                return None
+            return (unread + b.end - b.pos) / (self.python_bytes / self.python_packets)
+        if self.total:
+            return max(self.total - self.n, 0)
+        return None
 
     def _trial(self) -> bool:
         return self.python_packets > 0 and self.native and self.python_ns > 0
