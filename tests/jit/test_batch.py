@@ -13,7 +13,7 @@ from typing import Any, Callable
 import pytest
 
 import pybpf
-from pybpf.builder import R0, R1, R2, R6, ObjectBuilder
+from pybpf.builder import FP, R0, R1, R2, R6, ObjectBuilder
 from pybpf.jit import available
 from pybpf.jit.batch import NativeBatch
 from pybpf.objects.runner import dump_maps
@@ -201,6 +201,26 @@ def _context(p: Any) -> None:
     p.ldxw(R2, R6, 0).ldxw(R1, R6, 8).sub64(R2, R1).or64(R0, R2).exit()
     p.label("egress").ldxw(R0, R6, 20).exit()
     p.label("narrow").ldxb(R0, R6, 0).exit()
+
+
+def _clocked(p: Any) -> None:
+    """Keeps bpf_ktime_get_ns() in map `seen` (the last packet's) and returns it modulo
+    251: the capture clock read natively must be the packet's time."""
+    p.call("ktime_get_ns").mov64(R6, R0)
+    p.stw(FP, -4, 0).mov64(R2, FP).add64(R2, -4).ld_map_fd(R1, "seen")
+    p.call("map_lookup_elem").jeq(R0, 0, "out").stxdw(R0, 0, R6)
+    p.label("out").mov64(R0, R6).mod64(R0, 251).exit()
+
+
+@pytest.mark.parametrize("build", [_clocked], ids=lambda f: f.__name__)
+def test_capture_clock_read_natively(build: Callable[[Any], None], feeds: list[int]) -> None:
+    spec = _xdp(build)
+    packets = [Packet(1_700_000_000_000_000_000 + 7_777_777 * i, f, len(f))
+               for i, f in enumerate(_frames())]
+    out = _same(spec, lambda: list(packets), program="p", capture_clock=True)
+    assert len(out["retvals"]) > 100 and feeds
+    last = packets[-1].ts_ns
+    assert out["maps"]["seen"][0][1] in (repr(last), repr(last.to_bytes(8, "little").hex()))
 
 
 @pytest.mark.parametrize("build", [_faulting, _looping, _moving, _context],

@@ -196,6 +196,8 @@ class NativeBatch:
             vm.clock_ns = functools.partial(int.from_bytes, ts, "little")
         if vm._fast.used:
             run.keep = vm._fast.fill(st, ctx, vm)
+            if self.capture_clock:  # the ktime fast paths read the word itself
+                st[Slot.CLOCK] = (ctypes.addressof(st) + 8 * (int(Slot.SIZE) + Word.TS)) | 1
         self._run = run
         self._key = ctypes.addressof(st)
         vm._runs[self._key] = run
