@@ -140,8 +140,9 @@ class NativeBatch:
     """A JitVM's program over packets natively, on `memory` (its maps and the stacks
     whose tops are `stack_tops` mounted, the page and context mapped as `setup` says).
     Use as a context manager: the VM's idle CallContext is the batch's meanwhile.
-    `feed(buf, pos, flags, limit)` runs the records of `buf` from `pos`; the verdicts
-    are counted in `counts` (`take_counts()`)."""
+    `feed(buf, end, pos, flags, limit, maxpkt)` runs the records of `buf` from `pos`;
+    the verdicts are counted in `counts` (`take_counts()`), the frames kept in the
+    arena (`frames()`)."""
 
     def __init__(self, vm: JitVM, memory: Memory, stack_tops: tuple, setup: PacketSetup,
                  *, want_frames: bool = False, capture_clock: bool = False) -> None:
@@ -164,7 +165,6 @@ class NativeBatch:
         self._window_out = setup.window_out
         self._on_callback = vm._on_callback
         self._pycb = CALLBACK(self._forward)
-        self._keep: list[Any] = []
         self.words: Any = None
 
     # --- the state -----------------------------------------------------------------
