@@ -1,9 +1,12 @@
 """`pybpf bench pcap`: packets per second of the main job (an XDP firewall over a
 capture, `pybpf run FILE.o --pcap CAP`) on the VM's interpreter, the VM's JIT and the
 kernel backend (BPF_PROG_TEST_RUN per packet), for captures of 302, 10k and 100k
-packets, printed in one run with the ratios. The larger captures repeat the given one
-into a temporary file, each repetition later in time than the last (so time windows in
-the program advance)."""
+packets, printed in one run with the ratios; the auto engine (the default: the
+interpreter first, the JIT's native batch once compiling pays) beside them; and a
+trivial program (`r0 = XDP_PASS; exit`) over the largest capture, which measures what a
+batch costs around the program. The larger captures repeat the given one into a
+temporary file, each repetition later in time than the last (so time windows in the
+program advance)."""
 
 from __future__ import annotations
 
@@ -42,17 +45,29 @@ RUNS = ("interp", "jit", "kernel")
 """The columns: the VM's interpreter, the VM's JIT, the kernel backend."""
 
 
-def _run_capture(obj_path: Path, capture: Path, run: str, program: str | None
+def trivial_spec() -> Any:
+    """The trivial XDP program: r0 = XDP_PASS; exit."""
+    from .builder import ObjectBuilder
+    ob = ObjectBuilder(name="bench_pcap")
+    ob.program("xdp_pass", "xdp").ret(2)
+    return ob.build()
+
+
+def _run_capture(obj_path: Path | None, capture: Path, run: str, program: str | None
                  ) -> dict[str, Any]:
-    """One run of the main job: a fresh object (empty maps) on the VM with engine
-    `run` ("interp" or "jit") or on the kernel ("kernel"), the capture streamed
-    through Program.run_batch; CPU seconds (user + system, the kernel's test runs
-    included; loading and compiling excluded) and the verdicts."""
+    """One run of the main job (`obj_path`; None: the trivial program): a fresh object
+    (empty maps) on the VM with engine `run` ("interp", "jit" or "auto") or on the
+    kernel ("kernel"), the capture streamed through Program.run_batch; CPU seconds
+    (user + system, the kernel's test runs included; loading and compiling excluded:
+    on "auto" compiling happens during the run and counts) and the verdicts."""
     from . import load
     from .objects.runner import pick_program
     from .pcap import CaptureReader, EthernetFrames
-    spec = load(str(obj_path))
+    spec = load(str(obj_path)) if obj_path is not None else trivial_spec()
     backend, engine = ("kernel", None) if run == "kernel" else ("vm", run)
+    if run == "jit":
+        from .jit.batch import driver
+        driver()  # the batch driver: compiled once a process
     with spec.instantiate(backend, engine=engine) as obj:
         prog = pick_program(obj, program)
         with CaptureReader(capture) as reader:
@@ -98,13 +113,29 @@ def pcap_report(obj_path: Path = DEFAULT_OBJECT, capture: Path = DEFAULT_CAPTURE
                 row[run] = _run_capture(obj_path, path, run, program)
                 if progress is not None:
                     progress(f"{size} on {run}")
-            rate = {run: row.get(run, {}).get("packets_per_s") for run in RUNS}
-            row["jit_over_interp"] = _ratio(rate["jit"], rate["interp"])
-            row["kernel_over_interp"] = _ratio(rate["kernel"], rate["interp"])
-            row["jit_over_kernel"] = _ratio(rate["jit"], rate["kernel"])
+            if "jit" in runs:
+                row["auto"] = _run_capture(obj_path, path, "auto", program)
+            _ratios(row)
             rows.append(row)
+        trivial: dict[str, Any] = {"packets": sizes[-1]} if sizes else {}
+        if trivial:
+            path = capture if sizes[-1] == base else Path(tmp) / f"{sizes[-1]}.pcap"
+            for run in runs:
+                trivial[run] = _run_capture(None, path, run, None)
+                if progress is not None:
+                    progress(f"trivial on {run}")
+            if "jit" in runs:
+                trivial["auto"] = _run_capture(None, path, "auto", None)
+            _ratios(trivial)
     return {"benchmark": "pcap", "object": str(obj_path), "capture": str(capture),
-            "runs": runs, "skipped": skipped, "rows": rows}
+            "runs": runs, "skipped": skipped, "rows": rows, "trivial": trivial}
+
+
+def _ratios(row: dict[str, Any]) -> None:
+    rate = {run: row.get(run, {}).get("packets_per_s") for run in RUNS}
+    row["jit_over_interp"] = _ratio(rate["jit"], rate["interp"])
+    row["kernel_over_interp"] = _ratio(rate["kernel"], rate["interp"])
+    row["jit_over_kernel"] = _ratio(rate["jit"], rate["kernel"])
 
 
 def format_pcap(report: dict[str, Any]) -> str:
@@ -112,9 +143,10 @@ def format_pcap(report: dict[str, Any]) -> str:
              "(repeated), packets/s in CPU time (loading and compiling excluded)"]
     for run, reason in report.get("skipped", {}).items():
         lines.append(f"({run} skipped: {reason})")
-    lines.append(f"{'packets':>8} {'interp pkt/s':>13} {'jit pkt/s':>12} "
-                 f"{'kernel pkt/s':>13} {'jit/interp':>11} {'kernel/interp':>14} "
-                 f"{'jit/kernel':>11}")
+    head = (f"{'packets':>8} {'interp pkt/s':>13} {'jit pkt/s':>12} "
+            f"{'kernel pkt/s':>13} {'jit/interp':>11} {'kernel/interp':>14} "
+            f"{'jit/kernel':>11} {'auto pkt/s':>12}")
+    lines.append(head)
 
     def rate(r: dict[str, Any], run: str, width: int) -> str:
         col = r.get(run)
@@ -125,11 +157,19 @@ def format_pcap(report: dict[str, Any]) -> str:
     def ratio(x: float | None, width: int) -> str:
         return f"{'-':>{width}}" if x is None else f"{x:>{width - 1},.2f}x"
 
+    def line(r: dict[str, Any]) -> str:
+        return " ".join([f"{r['packets']:>8,}", rate(r, "interp", 13), rate(r, "jit", 12),
+                         rate(r, "kernel", 13), ratio(r["jit_over_interp"], 11),
+                         ratio(r["kernel_over_interp"], 14), ratio(r["jit_over_kernel"], 11),
+                         rate(r, "auto", 12)])
+
     for r in report["rows"]:
-        lines.append(" ".join([f"{r['packets']:>8,}", rate(r, "interp", 13), rate(r, "jit", 12),
-                               rate(r, "kernel", 13), ratio(r["jit_over_interp"], 11),
-                               ratio(r["kernel_over_interp"], 14),
-                               ratio(r["jit_over_kernel"], 11)]))
+        lines.append(line(r))
+    trivial = report.get("trivial")
+    if trivial:
+        lines.append("trivial program (r0 = XDP_PASS; exit) over the largest capture:")
+        lines.append(head)
+        lines.append(line(trivial))
     return "\n".join(lines) + "\n"
 
 
@@ -147,7 +187,7 @@ def cmd_bench_pcap(args: argparse.Namespace) -> int:
     from .tools.progress import progress
     sizes = tuple(args.sizes) if args.sizes else DEFAULT_SIZES
     runs, _ = available_runs(not args.no_kernel, not args.no_jit)
-    with progress(len(sizes) * len(runs), unit="run", desc="bench pcap",
+    with progress((len(sizes) + 1) * len(runs), unit="run", desc="bench pcap",
                   as_json=args.json) as bar:
         done = (lambda what: bar.update()) if bar.enabled else None
         report = pcap_report(Path(args.object), Path(args.pcap), sizes,

@@ -4,10 +4,12 @@ Wireshark and tcpdump read), for running programs over recorded traffic."""
 from __future__ import annotations
 
 import itertools
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator, cast
 
 from .errors import PyBPFError
 
@@ -83,6 +85,7 @@ class CaptureReader:
         self.truncated: str | None = None
         self.packets = 0
         self._started = False
+        self._head = b""  # bytes read ahead by record_buffer() (pcapng: replayed)
         try:
             self._file: BinaryIO | None = open(path, "rb")
         except OSError as e:
@@ -92,7 +95,7 @@ class CaptureReader:
         if self._started or self._file is None:
             raise PcapError(f"{self.path}: a capture is read once (open another reader)")
         self._started = True
-        f = self._file
+        f = cast(BinaryIO, _Prefixed(self._file, self._head)) if self._head else self._file
         try:
             for pkt in iter_pcap(f):
                 self.packets += 1
@@ -108,6 +111,49 @@ class CaptureReader:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def classic(self) -> bool:
+        """Whether the file is a classic pcap of Ethernet frames (its header read
+        ahead, nothing else; iterating still reads it from the start): what
+        record_buffer() serves."""
+        return self._classic() is not None
+
+    def record_buffer(self) -> "RecordBuffer | None":
+        """The records of a classic pcap of Ethernet frames, for a reader that walks
+        them itself (pybpf.jit.batch): the stream is then read through the buffer, not
+        iterated. None for anything else (pcapng, another link type, not a capture:
+        iterating still reads it, and says what is wrong)."""
+        kind = self._classic()
+        if kind is None:
+            return None
+        self._started = True
+        return RecordBuffer(self, *kind)
+
+    def _classic(self) -> tuple[bool, bool] | None:
+        """(big-endian, nanoseconds) of a classic pcap of Ethernet frames not read yet,
+        else None."""
+        if self._started or self._file is None:
+            return None
+        try:
+            if not self._head:
+                self._head = _read(self._file, 24)
+        except OSError as e:
+            raise PcapError(f"cannot read {self.path}: {e.strerror}") from None
+        head = self._head
+        if len(head) < 24:
+            return None
+        magic_le = struct.unpack("<I", head[:4])[0]
+        magic_be = struct.unpack(">I", head[:4])[0]
+        if magic_le in (_MAGIC_US, _MAGIC_NS):
+            endian, nano = "<", magic_le == _MAGIC_NS
+        elif magic_be in (_MAGIC_US, _MAGIC_NS):
+            endian, nano = ">", magic_be == _MAGIC_NS
+        else:
+            return None
+        linktype = struct.unpack(endian + "I", head[20:24])[0] & 0xFFFF
+        if linktype != LINKTYPE_ETHERNET:
+            return None
+        return endian == ">", nano
 
     def __enter__(self) -> "CaptureReader":
         return self
@@ -252,6 +298,125 @@ def iter_pcap(f: BinaryIO) -> Iterator[Packet]:
     yield from _records(f, endian, nano, linktype & 0xFFFF)
 
 
+def too_big(n: int, incl: int) -> PcapError:
+    """The error of record `n` (from 1) claiming `incl` bytes, past MAX_PACKET."""
+    return PcapError(f"packet {n} claims {incl} bytes, more than the {MAX_PACKET} pybpf "
+                     "reads (MAX_PACKET)")
+
+
+class _Prefixed:
+    """A stream with `head` (bytes already read from it) put back in front."""
+
+    def __init__(self, f: BinaryIO, head: bytes) -> None:
+        self._f = f
+        self._head = head
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._head:
+            return self._f.read(n)
+        if n < 0:
+            out, self._head = self._head + self._f.read(), b""
+            return out
+        out, self._head = self._head[:n], self._head[n:]
+        return out
+
+
+RECORD_BUFFER = 1 << 20
+"""Bytes of a capture a RecordBuffer holds at a time (more only for a record that
+needs it, which MAX_PACKET bounds)."""
+
+
+class RecordBuffer:
+    """A classic pcap's records in memory, for a walker that cuts packets out of `buf`
+    itself, from offset `pos` to `end`: `fill()` reads on once it stopped (into the
+    same buffer of RECORD_BUFFER bytes, grown only for a record that needs it), with
+    _records' errors; a capture cut short ends with the reader's `truncated` set, as
+    iterating it does. `packets` (the walker's count) goes to the reader."""
+
+    def __init__(self, reader: CaptureReader, big_endian: bool, nano: bool) -> None:
+        self.reader = reader
+        self.big_endian = big_endian
+        self.nano = nano
+        self.buf = bytearray(RECORD_BUFFER)
+        self.pos = 0
+        self.end = 0
+        self.packets = 0
+        self._header = struct.Struct((">" if big_endian else "<") + "IIII")
+
+    def header(self, pos: int) -> tuple[int, int, int, int]:
+        """The record header at `pos`: ts_sec, ts_frac, incl_len, orig_len."""
+        return self._header.unpack_from(self.buf, pos)
+
+    def ts_ns(self, sec: int, frac: int) -> int:
+        return sec * 1_000_000_000 + frac * (1 if self.nano else 1000)
+
+    def fill(self) -> bool:
+        """More records from the stream after `pos` (no complete record is left there):
+        False at the end of the capture (the reader closed, `truncated` set when it
+        ended inside a record); PcapError for a record past MAX_PACKET or a read error."""
+        f = self.reader._file
+        if f is None:
+            return False
+        try:
+            return self._fill(f)
+        except _Truncated as e:
+            self.reader.truncated = str(e)
+        except OSError as e:
+            raise PcapError(f"cannot read {self.reader.path}: {e.strerror}") from None
+        self.close()
+        return False
+
+    def _fill(self, f: Any) -> bool:
+        buf, n = self.buf, self.packets
+        rest = self.end - self.pos
+        if rest:
+            buf[:rest] = buf[self.pos:self.end]
+        self.pos, self.end = 0, rest
+        self._read_into(f)
+        if self.end < 16:
+            if not self.end:
+                self.close()
+                return False
+            raise _Truncated(f"truncated record header after packet {n}: {self.end} of "
+                             "16 bytes")
+        incl = self._header.unpack_from(buf, 0)[2]
+        if incl > MAX_PACKET:
+            raise too_big(n + 1, incl)
+        need = 16 + incl
+        if need > len(buf):
+            buf.extend(bytes(need - len(buf)))
+            self._read_into(f)
+        if need > self.end:
+            raise _Truncated(f"truncated packet {n + 1}: {self.end - 16} of {incl} bytes")
+        return True
+
+    def unread(self) -> int | None:
+        """Bytes of the file not read yet (None: not a regular file)."""
+        f = self.reader._file
+        if f is None:
+            return 0
+        try:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            return max(st.st_size - f.tell(), 0)
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def _read_into(self, f: Any) -> None:
+        """Read until the buffer is full or the stream ends."""
+        with memoryview(self.buf) as view:
+            while self.end < len(view):
+                k = f.readinto(view[self.end:])
+                if not k:
+                    break
+                self.end += k
+
+    def close(self) -> None:
+        self.reader.packets = self.packets
+        self.reader.close()
+
+
 def _records(f: BinaryIO, endian: str, nano: bool, linktype: int) -> Iterator[Packet]:
     """The records of a classic pcap after its header. The stream is read in pieces
     of _READ_CHUNK bytes (more only for a record that needs it, which MAX_PACKET
@@ -273,8 +438,7 @@ def _records(f: BinaryIO, endian: str, nano: bool, linktype: int) -> Iterator[Pa
                                  "16 bytes")
         sec, frac, incl, orig = unpack_from(buf, pos)
         if incl > MAX_PACKET:
-            raise PcapError(f"packet {n + 1} claims {incl} bytes, more than the "
-                            f"{MAX_PACKET} pybpf reads (MAX_PACKET)")
+            raise too_big(n + 1, incl)
         end = pos + 16 + incl
         if end > len(buf):
             buf = buf[pos:] + _read(f, max(end - len(buf), _READ_CHUNK))

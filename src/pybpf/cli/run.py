@@ -90,7 +90,9 @@ def cmd_run_object(args: argparse.Namespace) -> int:
         from ..pcap import CaptureReader, EthernetFrames, primed
         pcap_in = CaptureReader(args.pcap)
         frames = EthernetFrames(pcap_in)
-        packets = primed(frames)  # a file that is no capture fails here, at once
+        # a file that is no capture fails here, at once (a classic pcap by its header:
+        # its records may then be walked in native code, pybpf.jit.batch)
+        packets = frames if pcap_in.classic() else primed(frames)
     with contextlib.ExitStack() as stack, \
             run_session(spec, args, chosen) as (obj, capture):  # --map, then records and printk
         if pcap_in is not None:

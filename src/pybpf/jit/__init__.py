@@ -10,6 +10,8 @@ interpreter's semantics and address model (pybpf.vm).
   through Python exactly as on the interpreter.
 * `fastcall`, `fastcall_ir`: native fast paths for the hot helpers (array-map lookup,
   update and delete, the clocks, prandom, csum_diff), tried before the callback.
+* `batch`, `batch_ir`: batch runs: a packet program over a capture's records in one
+  native call (the packet set up, the program called, the verdict counted natively).
 * `auto`: `AutoVM`, the default engine: interpreter first, native once hot.
 * `engine`: which engine ("auto", "interp", "jit") a VM program runs on.
 * `layout`: the state, callback and status numbers codegen and runtime share.

@@ -191,12 +191,18 @@ def _from_pycall(obj: str) -> str:
 
 def _clock(name: str, bit: FastBit, clock_id: int) -> str:
     """A ktime helper: the VM's clock_ns() when it has one, else clock_gettime(clock_id)
-    (what time.monotonic_ns / time.clock_gettime_ns read)."""
+    (what time.monotonic_ns / time.clock_gettime_ns read); st[CLOCK] with bit 0 set is
+    the address (| 1) of a u64 that clock_ns() would return (a batch's capture clock,
+    pybpf.jit.batch)."""
     return (
         f"define internal {RET} @fast_{name}({ARGS}) {{\n" + _enabled(bit)
         + "go:\n" + _slot("%clk", Slot.CLOCK)
-        + "  %host = icmp eq i64 %clk, 0\n  br i1 %host, label %native, label %py\n"
-        "py:\n  %obj = inttoptr i64 %clk to ptr\n" + _from_pycall("%obj")
+        + "  %host = icmp eq i64 %clk, 0\n  br i1 %host, label %native, label %given\n"
+        "given:\n  %tag = and i64 %clk, 1\n  %word = icmp ne i64 %tag, 0\n"
+        "  br i1 %word, label %read, label %py\n"
+        "read:\n  %wa = and i64 %clk, -2\n  %wp = inttoptr i64 %wa to ptr\n"
+        "  %wv = load i64, ptr %wp\n" + _handled("%wv").replace("%h", "%w")
+        + "py:\n  %obj = inttoptr i64 %clk to ptr\n" + _from_pycall("%obj")
         + "native:\n  %ts = alloca [2 x i64]\n"
         f"  %rc = call i32 @pybpf_clock_gettime(i32 {clock_id}, ptr %ts)\n"
         "  %failed = icmp ne i32 %rc, 0\n  br i1 %failed, label %no, label %ok\n"

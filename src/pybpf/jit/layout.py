@@ -29,7 +29,8 @@ class Slot(IntEnum):
     FAST = 19  # bitmask of FastBit
     MAPS = 20  # pointer to the fast map table (MAP_WORDS u64 per map)
     NMAPS = 21  # maps in it
-    CLOCK = 22  # PyObject * of the VM's clock_ns (0: the host's clocks, natively)
+    CLOCK = 22  # PyObject * of the VM's clock_ns (0: the host's clocks, natively; bit 0
+    # set: the address | 1 of the u64 clock_ns() returns, read natively)
     RAND = 23  # PyObject * of a callable giving the run's next bpf_get_prandom_u32
     SIZE = 24
 

@@ -163,9 +163,17 @@ def run_batch(prog: Program, packets: Iterable[Any], *, capture_clock: bool = Fa
     the run every 64 packets and at its end."""
     from ..errors import PyBPFError
     from ..pcap import Packet
+    from .nativebatch import applicable, error_key, run_native
     result = BatchResult(frames=[] if keep_frames else None)
     if total is None:
         total = len(packets) if isinstance(packets, Sized) else 0
+    if applicable(prog):  # the JIT's batch: many packets a native call
+        one = _packet_runner(prog)
+        assert one is not None  # an XDP program on the VM
+        native = run_native(prog, packets, result, runner=one, passes=passes,
+                            capture_clock=capture_clock, keep_frames=keep_frames,
+                            progress=progress, total=total, on_pass=on_pass)
+        return _tally(result, *native[:2], prog.type, native[2])
     now = [0]
     if capture_clock:
         prog.set_clock(lambda: now[0])
@@ -181,7 +189,7 @@ def run_batch(prog: Program, packets: Iterable[Any], *, capture_clock: bool = Fa
     if batch is not None and not want:  # only verdicts: one loop over the whole stream
 
         def failed(e: PyBPFError) -> None:
-            errors[type(e).__name__ + ": " + str(e).split(";")[0][:80]] += 1
+            errors[error_key(e)] += 1
             counts["error"] += 1
         n = _count(batch, packets, counts, failed, progress, total)
         return _tally(result, counts, n, prog.type, {})
@@ -206,7 +214,7 @@ def run_batch(prog: Program, packets: Iterable[Any], *, capture_clock: bool = Fa
         try:
             retval = runner(data)
         except PyBPFError as e:
-            errors[type(e).__name__ + ": " + str(e).split(";")[0][:80]] += 1
+            errors[error_key(e)] += 1
             counts["error"] += 1
         else:
             counts[retval] += 1
