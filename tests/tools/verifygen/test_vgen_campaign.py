@@ -91,3 +91,21 @@ def test_refusal_line_skips_a_warning_the_walk_went_past() -> None:
     assert refusal_line("R0 !read_ok", log) == "R0 !read_ok"
     assert refusal_line(warn, f"{warn}\nverification time 5 usec\n") == warn
     assert refusal_line(None, log) is None
+
+
+def test_a_kernel_verifier_bug_is_no_verdict() -> None:
+    """EFAULT "verifier bug: ..." (the kernel's verifier failing on itself) is reported
+    apart, not as a false accept, and left out of the agreement."""
+    from types import SimpleNamespace
+
+    from pybpf.kernel.verdict import KernelVerdict
+    from pybpf.tools.verifygen.campaign import CampaignReport, Outcome
+    case = Generator(1).case(0)
+    bug = KernelVerdict(False, "verifier bug: backtracking misuse", "", 29, 33, errno=14)
+    ok = KernelVerdict(True, None, "", 2, 3)
+    report = CampaignReport(2, 1, ["all"])
+    report.add(Outcome(0, case, bug, SimpleNamespace(accepted=True, error=None, pc=None)))
+    report.add(Outcome(1, case, ok, SimpleNamespace(accepted=True, error=None, pc=None)))
+    assert report.total.kernel_bugs == 1 and report.total.false_accepts == 0
+    assert report.to_dict()["total"]["agreement"] == 1.0
+    assert len(report.kernel_bugs) == 1 and "kernel verifier bugs (1" in report.format_text()

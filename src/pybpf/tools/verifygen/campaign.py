@@ -95,7 +95,11 @@ class Outcome:
     @property
     def verdict(self) -> str:
         """agree, false_accept, false_refusal, error (pybpf raised), timeout or
-        unchecked (no pybpf verifier)."""
+        unchecked (no pybpf verifier), kernel_bug (the kernel's verifier failed on
+        itself, EFAULT "verifier bug: ...": no verdict to compare with)."""
+        if not self.kernel.accepted and (self.kernel.error_line or "").startswith(
+                "verifier bug"):
+            return "kernel_bug"
         if self.timeout:
             return "timeout"
         if self.failure is not None:
@@ -142,6 +146,7 @@ class Tally:
     errors: int = 0
     timeouts: int = 0
     unchecked: int = 0
+    kernel_bugs: int = 0  # the kernel's verifier failed on itself (EFAULT "verifier bug")
     kernel_us: int = 0
     pybpf_seconds: float = 0.0
 
@@ -159,6 +164,7 @@ class Tally:
         self.errors += v == "error"
         self.timeouts += v == "timeout"
         self.unchecked += v == "unchecked"
+        self.kernel_bugs += v == "kernel_bug"
         m = o.line_match
         if m is not None:
             self.both_refused_with_line += 1
@@ -167,8 +173,8 @@ class Tally:
     @property
     def checked(self) -> int:
         """Cases with a verdict from both sides (a pybpf error or timeout counts as a
-        disagreement: it is no verdict)."""
-        return self.cases - self.unchecked
+        disagreement: it is no verdict; a kernel verifier bug is no kernel verdict)."""
+        return self.cases - self.unchecked - self.kernel_bugs
 
     def to_dict(self) -> dict[str, Any]:
         def rate(n: int, d: int) -> float | None:
@@ -177,6 +183,7 @@ class Tally:
                 "agreement": rate(self.agree, self.checked),
                 "false_accepts": self.false_accepts, "false_refusals": self.false_refusals,
                 "errors": self.errors, "timeouts": self.timeouts, "unchecked": self.unchecked,
+                "kernel_bugs": self.kernel_bugs,
                 "first_line_match": rate(self.line_match, self.both_refused_with_line),
                 "both_refused_with_line": self.both_refused_with_line,
                 "kernel_refused": self.kernel_refused, "pybpf_refused": self.pybpf_refused,
@@ -198,6 +205,7 @@ class CampaignReport:
     objects: Tally | None = None
     false_accepts: list[dict[str, Any]] = field(default_factory=list)
     false_refusals: list[dict[str, Any]] = field(default_factory=list)
+    kernel_bugs: list[dict[str, Any]] = field(default_factory=list)
     line_mismatches: list[dict[str, Any]] = field(default_factory=list)
     errors: Counter = field(default_factory=Counter)
     skipped_objects: list[str] = field(default_factory=list)
@@ -227,6 +235,8 @@ class CampaignReport:
             self.false_refusals.append(o.summary())
         elif v in ("error", "timeout"):
             self.errors[(o.failure or v).splitlines()[0][:160]] += 1
+        elif v == "kernel_bug" and len(self.kernel_bugs) < SAMPLES:
+            self.kernel_bugs.append(o.summary())
         if o.line_match is False and len(self.line_mismatches) < SAMPLES:
             self.line_mismatches.append({"index": o.index, "kind": o.case.kind,
                                          "kernel": refusal_line(o.kernel.error_line,
@@ -249,7 +259,7 @@ class CampaignReport:
             "per_type": {k: v.to_dict() for k, v in sorted(self.per_type.items())},
             "objects": self.objects.to_dict() if self.objects else None,
             "false_accepts": self.false_accepts, "false_refusals": self.false_refusals,
-            "line_mismatches": self.line_mismatches,
+            "kernel_bugs": self.kernel_bugs, "line_mismatches": self.line_mismatches,
             "errors": [{"error": e, "count": n} for e, n in self.errors.most_common(20)],
             "skipped_objects": self.skipped_objects, "saved": self.saved,
         }
@@ -291,6 +301,12 @@ class CampaignReport:
             for fr in self.false_refusals[:10]:
                 out.append(f"  #{fr['index']} {fr['kind']} {fr['type']} caps {fr['caps']}: "
                            f"pybpf {fr['pybpf']['error']}")
+        if self.kernel_bugs:
+            out.append(f"kernel verifier bugs ({self.total.kernel_bugs}; EFAULT, no verdict "
+                       "to compare with, not counted):")
+            for kb in self.kernel_bugs[:10]:
+                out.append(f"  #{kb['index']} {kb['kind']} {kb['type']} caps {kb['caps']}: "
+                           f"kernel {kb['kernel']['error']}")
         if self.line_mismatches:
             out.append(f"first error lines that differ (first {len(self.line_mismatches)}):")
             for m in self.line_mismatches[:10]:
