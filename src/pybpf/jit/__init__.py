@@ -12,13 +12,32 @@ interpreter's semantics and address model (pybpf.vm).
   update and delete, the clocks, prandom, csum_diff), tried before the callback.
 * `auto`: `AutoVM`, the default engine: interpreter first, native once hot.
 * `engine`: which engine ("auto", "interp", "jit") a VM program runs on.
-* `layout`: the state, callback and status numbers codegen and runtime share.
+* `layout`: the state, callback and status numbers codegen and runtime share, and
+  the layout of the maps' key index native code probes.
 """
 
 from __future__ import annotations
 
-from .machine import JitVM, run
-from .native import DEFAULT_CACHE, JitCache, JitUnavailable, NativeProgram, available
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .machine import JitVM, run
+    from .native import DEFAULT_CACHE, JitCache, JitUnavailable, NativeProgram, available
+
+# Loaded when first named, so that the maps can import `layout` (the key index's
+# contract) without the JIT's modules.
+_LAZY = {"JitVM": "machine", "run": "machine", "DEFAULT_CACHE": "native",
+         "JitCache": "native", "JitUnavailable": "native", "NativeProgram": "native",
+         "available": "native"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = ["DEFAULT_CACHE", "JitCache", "JitUnavailable", "JitVM", "NativeProgram",
            "available", "run"]

@@ -11,8 +11,8 @@ or error."""
 
 from __future__ import annotations
 
-from .layout import (MAP_LOOKUP, MAP_WORDS, MAP_WRITE, TABLE_WORDS, Entry, FastBit,
-                     Slot)
+from .layout import (MAP_LOOKUP, MAP_WORDS, MAP_WRITE, SPREAD, TABLE_WORDS, Entry,
+                     FastBit, Slot)
 
 RET = "{ i64, i64, i1 }"  # r0, units charged, handled
 ARGS = "ptr %st, i64 %r1, i64 %r2, i64 %r3, i64 %r4, i64 %r5, i64 %n, i64 %budget"
@@ -63,20 +63,22 @@ def _handled(r0: str, units: str = "0") -> str:
 def _region() -> str:
     """@fast_region(st, a, size, w): the host pointer of [a, a+size) in a plain region
     of the table (a writable one when w), or null (as the runtime's lookup): the entry
-    of segment a >> 32 (pybpf.jit.layout.Entry), the offset the low 32 bits with bit 31
-    flipped, inside the entry's load (or store) limit."""
+    of segment a >> 32 (pybpf.jit.layout.table_index), the offset a - its base,
+    inside the entry's load (or store) limit."""
     return (
         "define internal ptr @fast_region(ptr %st, i64 %a, i64 %size, i64 %w) {\n"
-        "entry:\n" + _slot("%tbl", Slot.TABLE, "ptr") + _slot("%cnt", Slot.COUNT)
-        + "  %seg = lshr i64 %a, 32\n  %inr = icmp ult i64 %seg, %cnt\n"
-        "  br i1 %inr, label %body, label %miss\n"
-        f"body:\n  %e = mul i64 %seg, {TABLE_WORDS}\n"
+        "entry:\n" + _slot("%tbl", Slot.TABLE, "ptr") + _slot("%shift", Slot.SHIFT)
+        + f"  %seg = lshr i64 %a, 32\n  %sm = mul i64 %seg, {SPREAD - (1 << 64)}\n"
+        "  %ix = lshr i64 %sm, %shift\n"
+        f"  %e = mul i64 %ix, {TABLE_WORDS}\n"
         "  %ep = getelementptr i64, ptr %tbl, i64 %e\n"
         f"  %wl = icmp ne i64 %w, 0\n  %li = select i1 %wl, i64 {int(Entry.WLIMIT)}, "
         f"i64 {int(Entry.LIMIT)}\n"
         "  %lp = getelementptr i64, ptr %ep, i64 %li\n  %lim = load i64, ptr %lp\n"
-        "  %lo = and i64 %a, 4294967295\n  %x = xor i64 %lo, 2147483648\n"
-        "  %end = add i64 %x, %size\n  %ok = icmp ule i64 %end, %lim\n"
+        f"  %bp = getelementptr i64, ptr %ep, i64 {int(Entry.BASE)}\n"
+        "  %base = load i64, ptr %bp\n  %x = sub i64 %a, %base\n"
+        "  %room = icmp ule i64 %size, %lim\n  %most = sub i64 %lim, %size\n"
+        "  %inb = icmp ule i64 %x, %most\n  %ok = and i1 %room, %inb\n"
         "  br i1 %ok, label %hit, label %miss\n"
         f"hit:\n  %hp = getelementptr i64, ptr %ep, i64 {int(Entry.HOST)}\n"
         "  %host = load i64, ptr %hp\n  %h = add i64 %host, %x\n"
