@@ -11,8 +11,9 @@ or error."""
 
 from __future__ import annotations
 
+from .keyindex_ir import keyindex_ir
 from .layout import (MAP_LOOKUP, MAP_WORDS, MAP_WRITE, SPREAD, TABLE_WORDS, Entry,
-                     FastBit, Slot)
+                     FastBit, MapKind, Slot)
 
 RET = "{ i64, i64, i1 }"  # r0, units charged, handled
 ARGS = "ptr %st, i64 %r1, i64 %r2, i64 %r3, i64 %r4, i64 %r5, i64 %n, i64 %budget"
@@ -109,14 +110,23 @@ def _field(name: str, entry: str, word: int) -> str:
             f"  {name} = load i64, ptr {name}.p\n")
 
 
-def _key(want: int) -> str:
-    """go: the map entry of r1 (%e) and the u32 key at r2 (%idx), else not handled."""
+def _key(want: int, other: str) -> str:
+    """go: the map entry of r1 (%e); a hash map or LPM trie goes to `other` (IR that
+    returns); an array's u32 key at r2 is %idx, else not handled."""
     return (f"go:\n  %e = call ptr @fast_map(ptr %st, i64 %r1, i64 {want})\n"
-            "  %ne = icmp eq ptr %e, null\n  br i1 %ne, label %no, label %k\n"
-            "k:\n  %kp = call ptr @fast_region(ptr %st, i64 %r2, i64 4, i64 0)\n"
+            "  %ne = icmp eq ptr %e, null\n  br i1 %ne, label %no, label %kind\n"
+            "kind:\n" + _field("%knd", "%e", 6)
+            + f"  %isarr = icmp eq i64 %knd, {int(MapKind.ARRAY)}\n"
+            "  br i1 %isarr, label %k, label %other\nother:\n" + other
+            + "k:\n  %kp = call ptr @fast_region(ptr %st, i64 %r2, i64 4, i64 0)\n"
             "  %nk = icmp eq ptr %kp, null\n  br i1 %nk, label %no, label %kk\n"
             "kk:\n  %k32 = load i32, ptr %kp, align 1\n  %idx = zext i32 %k32 to i64\n"
             + _field("%max", "%e", 2))
+
+
+def _keyed(fn: str, args: str) -> str:
+    """Return what @<fn>(st, e, args) (pybpf.jit.keyindex_ir) gives."""
+    return (f"  %kr = call {RET} @{fn}(ptr %st, ptr %e, {args})\n  ret {RET} %kr\n")
 
 
 def _lookup() -> str:
@@ -124,7 +134,11 @@ def _lookup() -> str:
     0's copy), 0 past max_entries (ArrayMap.prog_lookup)."""
     return (
         f"define internal {RET} @fast_map_lookup_elem({ARGS}) {{\n"
-        + _enabled(FastBit.MAP_LOOKUP) + _key(MAP_LOOKUP)
+        + _enabled(FastBit.MAP_LOOKUP)
+        + _key(MAP_LOOKUP, f"  %lpm = icmp eq i64 %knd, {int(MapKind.LPM)}\n"
+               "  br i1 %lpm, label %trie, label %hash\n"
+               "trie:\n" + _keyed("ki_lpm_lookup", "i64 %r2").replace("%kr", "%tr")
+               + "hash:\n" + _keyed("ki_lookup", "i64 %r2"))
         + "  %in = icmp ult i64 %idx, %max\n  br i1 %in, label %hit, label %out\n"
         "hit:\n" + _field("%base", "%e", 1) + _field("%stride", "%e", 3)
         + "  %off = mul i64 %idx, %stride\n  %addr = add i64 %base, %off\n"
@@ -134,13 +148,15 @@ def _lookup() -> str:
 
 def _update() -> str:
     """bpf_map_update_elem on an array with flags BPF_ANY or BPF_EXIST: the value
-    copied over this CPU's copy (0), -E2BIG past max_entries (ArrayMap._op_update)."""
+    copied over this CPU's copy (0), -E2BIG past max_entries (ArrayMap._op_update);
+    on a hash map, keyindex_ir's."""
     return (
         f"define internal {RET} @fast_map_update_elem({ARGS}) {{\n"
         + _enabled(FastBit.MAP_UPDATE)
-        + "flags:\n  %any = icmp eq i64 %r4, 0\n  %exist = icmp eq i64 %r4, 2\n"
-        "  %fok = or i1 %any, %exist\n  br i1 %fok, label %go, label %no\n"
-        + _key(MAP_WRITE) + _field("%vsz", "%e", 4)
+        + _key(MAP_WRITE, _keyed("ki_update", "i64 %r2, i64 %r3, i64 %r4"))
+        + "  %any = icmp eq i64 %r4, 0\n  %exist = icmp eq i64 %r4, 2\n"
+        "  %fok = or i1 %any, %exist\n  br i1 %fok, label %arr, label %no\n"
+        "arr:\n" + _field("%vsz", "%e", 4)
         + "  %vp = call ptr @fast_region(ptr %st, i64 %r3, i64 %vsz, i64 0)\n"
         "  %nv = icmp eq ptr %vp, null\n  br i1 %nv, label %no, label %v\n"
         "v:\n  %in = icmp ult i64 %idx, %max\n  br i1 %in, label %put, label %big\n"
@@ -150,8 +166,7 @@ def _update() -> str:
         "  %nd = icmp eq ptr %dp, null\n  br i1 %nd, label %no, label %copy\n"
         "copy:\n  call void @llvm.memmove.p0.p0.i64(ptr %dp, ptr %vp, i64 %vsz, i1 false)\n"
         + _handled("0").replace("%h", "%c")
-        + "big:\n" + _handled(str(-E2BIG)) + "}\n").replace(
-            "br i1 %y, label %go, label %no", "br i1 %y, label %flags, label %no")
+        + "big:\n" + _handled(str(-E2BIG)) + "}\n")
 
 
 def _delete() -> str:
@@ -159,7 +174,8 @@ def _delete() -> str:
     delete)."""
     return (
         f"define internal {RET} @fast_map_delete_elem({ARGS}) {{\n"
-        + _enabled(FastBit.MAP_DELETE) + _key(MAP_WRITE) + _handled(str(-EINVAL)) + "}\n")
+        + _enabled(FastBit.MAP_DELETE) + _key(MAP_WRITE, _keyed("ki_delete", "i64 %r2"))
+        + _handled(str(-EINVAL)) + "}\n")
 
 
 def _pycall() -> str:
@@ -310,7 +326,8 @@ FUNCTIONS = {1: "fast_map_lookup_elem", 2: "fast_map_update_elem", 3: "fast_map_
 
 def fast_ir() -> str:
     """Every fast path's IR (what a module calling a fast helper includes)."""
-    return "".join([_DECLS, _region(), _map(), _lookup(), _update(), _delete(), _pycall(),
+    return "".join([_DECLS, keyindex_ir(), _region(), _map(), _lookup(), _update(),
+                    _delete(), _pycall(),
                     _clock("ktime_get_ns", FastBit.KTIME, CLOCK_MONOTONIC),
                     _clock("ktime_get_boot_ns", FastBit.KTIME_BOOT, CLOCK_BOOTTIME),
                     _prandom(), _csum_partial(), _csum_diff()])

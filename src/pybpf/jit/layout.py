@@ -83,7 +83,6 @@ class Key(IntEnum):
     and the map's Python code both read and write. Slots are u32; NIL is none."""
 
     FLAGS = 0  # KeyFlag bits
-    COUNT = 1  # elements
     SLOTS = 2  # value slots allocated (the values' memory and every array below)
     CAPACITY = 3  # elements at most (a new key in a full map: E2BIG, or an eviction)
     KEY_SIZE = 4
@@ -102,7 +101,8 @@ class Key(IntEnum):
     LRU_TAIL = 17  # the most recently used
     WALKS = 18  # walks in progress: native code leaves deletes and evictions to Python
     EVICTIONS = 19
-    DICT = 20  # PyObject * of the map's dict key bytes -> slot (kept exact natively too)
+    DICT = 20  # PyObject * of the map's dict key bytes -> slot (kept exact natively too;
+    # its size is the number of elements)
     LENS = 21  # host address: u32 prefix lengths stored (LPM), longest first
     NLENS = 22
     SIZE = 24
