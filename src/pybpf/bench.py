@@ -192,13 +192,10 @@ def bench_interp(repeat: int = 3, iterations: int = 100_000) -> int:
 
 def maps_report(ops: int = 20_000, entries: int = 1024, repeat: int = 3,
                 kernel: bool = True,
-                progress: Callable[[int, int], None] | None = None,
-                helpers: bool = True) -> dict[str, Any]:
+                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Python-side map operations per second, VM maps against kernel maps (bpf(2) per
     operation) in the same run: lookup and update of existing keys in a hash and an
-    array map, best of `repeat`, with the VM/kernel ratio; and (`helpers`) ns a map
-    helper call from a JIT program, native against the callback
-    (pybpf.tools.helperbench)."""
+    array map, best of `repeat`, with the VM/kernel ratio."""
     from .maps import MapSpec
     backends = ["vm"]
     skipped = None
@@ -244,12 +241,8 @@ def maps_report(ops: int = 20_000, entries: int = 1024, repeat: int = 3,
             rows.append({"map": kind, "op": op, "vm_ops_per_s": vm_rate,
                          "kernel_ops_per_s": k_rate,
                          "ratio": vm_rate / k_rate if k_rate else None})
-    report = {"benchmark": "maps", "ops": ops, "repeat": repeat, "rows": rows,
-              "kernel_skipped": skipped}
-    if helpers:
-        from .tools.helperbench import helper_rows
-        report["helpers"] = helper_rows(repeat=repeat)
-    return report
+    return {"benchmark": "maps", "ops": ops, "repeat": repeat, "rows": rows,
+            "kernel_skipped": skipped}
 
 
 def format_maps(report: dict[str, Any]) -> str:
@@ -264,11 +257,7 @@ def format_maps(report: dict[str, Any]) -> str:
         else:
             lines.append(f"{r['map']:<7} {r['op']:<7} {r['vm_ops_per_s']:>12,.0f} "
                          f"{r['kernel_ops_per_s']:>13,.0f} {r['ratio']:>9.1f}x")
-    text = "\n".join(lines) + "\n"
-    if "helpers" in report:
-        from .tools.helperbench import format_helpers
-        text += "\n" + format_helpers(report["helpers"])
-    return text
+    return "\n".join(lines) + "\n"
 
 
 def bench_maps(ops: int = 20_000, entries: int = 1024, repeat: int = 3,

@@ -17,10 +17,12 @@ from .vmbase import GenericBatch, VMMap
 
 class HashMap(VMMap):
     """hash / percpu_hash: a slab of max_entries value slots (grown as values are stored
-    with BPF_F_NO_PREALLOC) plus a dict key -> slot and a free list. Full maps refuse
-    new keys with E2BIG. Iteration is in insertion order (the kernel's is bucket order,
-    which depends on a random hash seed):
-    a linked list gives next_key in O(1), and a key not in the map gives the first key.
+    with BPF_F_NO_PREALLOC) plus a dict key -> slot (user space's fast lookup) and a
+    key index (pybpf.maps.keyindex: the slots' keys, an index over them, the orders and
+    the free slots in plain memory, which the JIT's helpers probe and change too). Full
+    maps refuse new keys with E2BIG. Iteration is in insertion order (the kernel's is
+    bucket order, which depends on a random hash seed): links between slots give
+    next_key in O(1), and a key not in the map gives the first key.
     Replacing a value writes it in place (the kernel's preallocated hash swaps in a fresh
     element, so a program still holding the old pointer sees the old value there).
     Programs update per-CPU values on CPU 0; a new per-CPU element made by a program has

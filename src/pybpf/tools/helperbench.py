@@ -48,7 +48,6 @@ def helper_rows(calls: int = 1000, repeat: int = 3, runs: int = 20) -> list[dict
     """ns a call natively and through the callback, for each map and op ([] without a
     working JIT)."""
     from ..jit import JitVM, available
-    from ..vm import Memory
     if not available():
         return []
     rows = []
@@ -61,17 +60,8 @@ def helper_rows(calls: int = 1000, repeat: int = 3, runs: int = 20) -> list[dict
                 vm = JitVM(isa.encode(loop_program(m.fd, key, helper, calls)), maps=[m],
                            insn_budget=1 << 40)
                 bits = vm._fast.bits
-
-                def per_call(fast: bool) -> float:
-                    vm._fast.bits = bits if fast else 0
-                    vm.bench_repeat = runs if fast else 1
-                    try:
-                        vm.execute(Memory())
-                    finally:
-                        vm.bench_repeat = 0
-                    return vm.bench_ns / calls
-                native = min(per_call(True) for _ in range(repeat))
-                callback = min(per_call(False) for _ in range(repeat))
+                native = min(_per_call(vm, bits, runs) for _ in range(repeat)) / calls
+                callback = min(_per_call(vm, 0, 1) for _ in range(repeat)) / calls
                 vm._fast.bits = bits
                 rows.append({"map": name, "op": op, "native_ns": round(native, 1),
                              "callback_ns": round(callback), "speedup":
@@ -79,6 +69,19 @@ def helper_rows(calls: int = 1000, repeat: int = 3, runs: int = 20) -> list[dict
         finally:
             m.close()
     return rows
+
+
+def _per_call(vm: Any, bits: int, runs: int) -> float:
+    """ns a run of `vm`'s program with the fast paths `bits` (0: every helper call
+    through the callback), repeated `runs` times in native code."""
+    from ..vm import Memory
+    vm._fast.bits = bits
+    vm.bench_repeat = runs
+    try:
+        vm.execute(Memory())
+    finally:
+        vm.bench_repeat = 0
+    return float(vm.bench_ns)
 
 
 def format_helpers(rows: list[dict[str, Any]]) -> str:
@@ -94,4 +97,10 @@ def format_helpers(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["MAPS", "format_helpers", "helper_rows", "loop_program"]
+def format_maps_and_helpers(report: dict[str, Any]) -> str:
+    """`pybpf bench maps`: the map operations table (pybpf.bench) and the helper calls."""
+    from ..bench import format_maps
+    return format_maps(report) + "\n" + format_helpers(report.get("helpers", []))
+
+
+__all__ = ["MAPS", "format_helpers", "format_maps_and_helpers", "helper_rows", "loop_program"]
