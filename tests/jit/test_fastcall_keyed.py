@@ -231,3 +231,62 @@ def test_jit_and_interpreter_agree_on_generated_map_programs() -> None:
         finally:
             for m in maps:
                 m.close()
+
+
+class AllCallbacks(JitVM):
+    """A JitVM that records every callback (loads, stores, helpers) by operation."""
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.ops: list[int] = []
+
+    def _on_callback(self, stp: int, op: int, a: int, b: int, c: int, pc: int) -> int:
+        self.ops.append(op)
+        return super()._on_callback(stp, op, a, b, c, pc)
+
+
+@pytest.mark.parametrize("kind", ["array", "percpu_array", "hash", "lru_percpu_hash"])
+def test_loads_and_stores_through_a_value_pointer_are_native(kind: str) -> None:
+    """The region table covers map values (segments 0x4d50....): a program that looks
+    a value up and bumps it through the pointer never calls back into Python."""
+    m = MapSpec(kind, 4, 8, 4).create("vm")
+    try:
+        m.update(2, (41).to_bytes(8, "little"))
+        code = _bytes_at(-64, (2).to_bytes(4, "little")) + [
+            Instruction.lddw(1, m.fd, isa.BPF_PSEUDO_MAP_FD), I(0xBF, 2, 10),
+            I(0x07, 2, 0, 0, -64), I(isa.OPCODE_CALL, 0, 0, 0, LOOKUP),
+            I(0x79, 1, 0, 0), I(0x07, 1, 0, 0, 1), I(0x7B, 0, 1, 0), I(0xBF, 0, 1),
+            I(isa.OPCODE_EXIT)]
+        vm = AllCallbacks(isa.encode(code), maps=[m])
+        assert vm.execute().r0 == 42 and vm.ops == []
+        got = m.lookup(2)
+        assert (got[0] if "percpu" in kind else got) == (42).to_bytes(8, "little")
+    finally:
+        m.close()
+
+
+def test_the_region_table_holds_every_plain_region_of_many_maps() -> None:
+    """Map segments and the VM's own (stacks: 1, 2, ...) share their low bits; the
+    table's hash spreads them, so with 40 maps every region still has its entry."""
+    from pybpf.jit.layout import TABLE_WORDS, Entry, Slot, table_index
+    from pybpf.jit.machine import _Run
+    maps = [MapSpec("array", 4, 8, 1).create("vm") for _ in range(40)]
+    try:
+        code = [Instruction.lddw(1, m.fd, isa.BPF_PSEUDO_MAP_FD) for m in maps]
+        vm = JitVM(isa.encode([*code, I(0xB7, 0, 0, 0, 0), I(isa.OPCODE_EXIT)]), maps=maps)
+        memory = Memory()
+        for m in maps:
+            memory.regions[m.segment] = m.region
+        for i in range(8):
+            memory.map(f"stack[{i}]", bytearray(512))
+        run = _Run(None, memory, (), 1, {})
+        run.sync()
+        shift, mult = run.st[Slot.SHIFT], run.st[Slot.MULT]
+        for seg, region in memory.regions.items():
+            i = table_index(seg, shift, mult) * TABLE_WORDS
+            assert run.table[i + Entry.BASE] == region.base, region.name
+            assert run.table[i + Entry.LIMIT] == len(region.buf)
+        assert vm.execute().r0 == 0
+    finally:
+        for m in maps:
+            m.close()

@@ -12,7 +12,7 @@ or error."""
 from __future__ import annotations
 
 from .keyindex_ir import keyindex_ir
-from .layout import (MAP_LOOKUP, MAP_WORDS, MAP_WRITE, SPREAD, TABLE_WORDS, Entry,
+from .layout import (MAP_LOOKUP, MAP_WORDS, MAP_WRITE, TABLE_WORDS, Entry,
                      FastBit, MapKind, Slot)
 
 RET = "{ i64, i64, i1 }"  # r0, units charged, handled
@@ -69,7 +69,8 @@ def _region() -> str:
     return (
         "define internal ptr @fast_region(ptr %st, i64 %a, i64 %size, i64 %w) {\n"
         "entry:\n" + _slot("%tbl", Slot.TABLE, "ptr") + _slot("%shift", Slot.SHIFT)
-        + f"  %seg = lshr i64 %a, 32\n  %sm = mul i64 %seg, {SPREAD - (1 << 64)}\n"
+        + _slot("%mult", Slot.MULT)
+        + "  %seg = lshr i64 %a, 32\n  %sm = mul i64 %seg, %mult\n"
         "  %ix = lshr i64 %sm, %shift\n"
         f"  %e = mul i64 %ix, {TABLE_WORDS}\n"
         "  %ep = getelementptr i64, ptr %tbl, i64 %e\n"

@@ -4,6 +4,7 @@ returns. One module so that codegen and runtime cannot disagree."""
 
 from __future__ import annotations
 
+import functools
 from enum import IntEnum
 
 
@@ -18,13 +19,15 @@ class Slot(IntEnum):
     PC = 9  # where a budget, call-depth or static error happened
     STATUS = 10  # non-zero once a callback raised (the exception waits in Python)
     TABLE = 11  # pointer to the region table: TABLE_WORDS u64 per entry (Entry)
-    SHIFT = 12  # 64 - log2(entries in the table): segment s is entry table_index(s, SHIFT)
+    SHIFT = 12  # 64 - log2(entries in the table): segment s is entry
+    # table_index(s, SHIFT, MULT)
     NTOPS = 13  # call frames available (len(stack_tops))
     TOPS = 14  # pointer to the frames' r10 values (VM addresses)
     STACKHOST = 15  # pointer to the frames' stack bottoms (host addresses)
     CALLBACK = 16  # the Python callback (a C function pointer)
     DEPTH = 17  # call depth at a helper callback (frame helpers get the free frames)
-    # the helper fast paths (pybpf.jit.fastcall): which are on, the array maps native
+    MULT = 18  # the region table's odd multiplier (table_index)
+    # the helper fast paths (pybpf.jit.fastcall): which are on, the maps native
     # code serves itself, and the Python callables it calls directly (0: none)
     FAST = 19  # bitmask of FastBit
     MAPS = 20  # pointer to the fast map table (MAP_WORDS u64 per map)
@@ -49,17 +52,33 @@ class Entry(IntEnum):
 
 TABLE_WORDS = 4
 # at most this many entries: regions whose segments still collide are looked up in
-# Python. Segments are spread by a multiplicative (Fibonacci) hash, as the stacks' and
-# packets' (1, 2, ...) and the maps' (0x4D50_0000 + map id) share their low bits.
+# Python. Segments are spread by a multiplicative hash (the stacks' and packets'
+# segments, 1, 2, ..., and the maps', 0x4D50_0000 + map id, share their low bits),
+# whose multiplier is the first of MULTIPLIERS without a collision.
 MAX_TABLE = 1 << 12
-SPREAD = 0x9E37_79B9_7F4A_7C15
+MULTIPLIERS = (0x9E37_79B9_7F4A_7C15, 0xC2B2_AE3D_27D4_EB4F, 0x1656_67B1_9E37_79F9,
+               0xD6E8_FEB8_6659_FD93, 0xFF51_AFD7_ED55_8CCD, 0xC4CE_B9FE_1A85_EC53,
+               0x9FB2_1C65_1E98_DF25, 0xBF58_476D_1CE4_E5B9)
 MIN_SHIFT = 64 - 12  # MAX_TABLE entries
 MAX_SHIFT = 64 - 3  # 8 entries
 
 
-def table_index(seg: int, shift: int) -> int:
+def table_index(seg: int, shift: int, mult: int) -> int:
     """The region-table entry of segment `seg` in a table of 2 ** (64 - shift)."""
-    return ((seg * SPREAD) & 0xFFFF_FFFF_FFFF_FFFF) >> shift
+    return ((seg * mult) & 0xFFFF_FFFF_FFFF_FFFF) >> shift
+
+
+@functools.lru_cache(maxsize=256)
+def table_shape(segs: tuple[int, ...]) -> tuple[int, int]:
+    """(shift, multiplier) of the smallest table where `segs` do not collide (the
+    largest when they always do)."""
+    for shift in range(MAX_SHIFT, MIN_SHIFT - 1, -1):
+        if 1 << (64 - shift) < len(segs):
+            continue
+        for mult in MULTIPLIERS:
+            if len({table_index(s, shift, mult) for s in segs}) == len(segs):
+                return shift, mult
+    return MIN_SHIFT, MULTIPLIERS[0]
 
 
 # one fast map-table entry: map pointer, VM address of value 0, max_entries, bytes from

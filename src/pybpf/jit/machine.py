@@ -24,8 +24,8 @@ from ..isa import (BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, M64,
 from ..vm import CODE_SEGMENT, CORE_POISON_HELPER, SEGMENT_HALF, VM, Memory, Region
 from ..vm.translate import _ldpkt
 from .fastcall import FastPaths
-from .layout import (MAX_SHIFT, MIN_SHIFT, NO_FRAME, TABLE_WORDS, Entry, Op, Slot, Status,
-                     table_index)
+from .layout import (NO_FRAME, TABLE_WORDS, Entry, Op, Slot, Status, table_index,
+                     table_shape)
 from .native import DEFAULT_CACHE, JitCache, NativeProgram
 
 _U64 = ctypes.c_uint64
@@ -76,7 +76,7 @@ class _Run:
     def sync(self) -> None:
         """The region table from the Memory as it is now (regions come and go in
         helpers: a map value scratch, a packet whose buffer was replaced): an entry a
-        segment at index table_index(segment, shift), the smallest power-of-two table (at most
+        segment at index table_index(segment, shift, mult), the smallest table (at most
         layout.MAX_TABLE) where the plain regions do not collide (a region that still
         collides is left to Python); limits 0 where Python must do the access."""
         plain = []
@@ -86,13 +86,10 @@ class _Run:
             host = self._host(region)
             if host is not None:
                 plain.append((seg, region, host))
-        shift = MAX_SHIFT
-        while shift > MIN_SHIFT and \
-                len({table_index(seg, shift) for seg, _, _ in plain}) < len(plain):
-            shift -= 1
+        shift, mult = table_shape(tuple(seg for seg, _, _ in plain))
         words = [0] * ((1 << (64 - shift)) * TABLE_WORDS)
         for seg, region, host in plain:
-            i = table_index(seg, shift) * TABLE_WORDS
+            i = table_index(seg, shift, mult) * TABLE_WORDS
             if words[i + Entry.BASE]:
                 continue  # collides at MAX_TABLE entries: Python serves it
             n = len(region.buf)
@@ -103,6 +100,7 @@ class _Run:
         st = self.st
         st[Slot.TABLE] = ctypes.addressof(self.table)
         st[Slot.SHIFT] = shift
+        st[Slot.MULT] = mult
 
     def _host(self, region: Region) -> int | None:
         buf = region.buf

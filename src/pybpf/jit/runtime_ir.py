@@ -3,7 +3,7 @@ out-of-line accessors big programs call, the slow path to Python and the alias
 metadata.
 
 The region table (pybpf.jit.layout) is indexed by segment: an address's entry is
-table[table_index(a >> 32, shift)], and its offset in the entry's region is a minus
+table[table_index(a >> 32, shift, mult)], and its offset in the entry's region is a minus
 the entry's base (an address below the region's start, or in another segment, gets a
 huge offset, past any region). An access is native when offset + size <= the entry's limit (the read
 limit, or the write limit: 0 for a read-only region or one with rewritten fields);
@@ -13,11 +13,10 @@ the interpreter's MemoryAccessError."""
 from __future__ import annotations
 
 from ..isa import MAX_BPF_STACK
-from .layout import SPREAD, TABLE_WORDS, Entry, Op, Slot
+from .layout import TABLE_WORDS, Entry, Op, Slot
 
 CALLBACK_TYPE = "i64 (ptr, i64, i64, i64, i64, i64)"
 IT = {1: "i8", 2: "i16", 4: "i32", 8: "i64"}
-SPREAD_IR = SPREAD - (1 << 64)  # as a signed i64 literal
 
 # Alias scopes: BPF memory (stacks, packets, map values) never overlaps the state array,
 # the region table or the frame arrays, so loads of the latter survive stores of the
@@ -53,7 +52,9 @@ def table_check(a: str, guess: str, size: int, write: bool,
         f"{n}cp = getelementptr i64, ptr %st, i64 {int(Slot.SHIFT)}",
         f"{n}c = load i64, ptr {n}cp{META}",
         f"{n}sg = lshr i64 {guess}, 32",
-        f"{n}sm = mul i64 {n}sg, {SPREAD_IR}",
+        f"{n}mp = getelementptr i64, ptr %st, i64 {int(Slot.MULT)}",
+        f"{n}mu = load i64, ptr {n}mp{META}",
+        f"{n}sm = mul i64 {n}sg, {n}mu",
         f"{n}ix = lshr i64 {n}sm, {n}c",
         f"{n}lp = getelementptr [{TABLE_WORDS} x i64], ptr {n}t, i64 {n}ix, i64 {limit}",
         f"{n}lim = load i64, ptr {n}lp{META}",
