@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import zlib
-from typing import Iterable
+from typing import Any, Iterable
 
 from ..jit.layout import (INDEX_EMPTY, INDEX_TOMB, LINK_WORDS, NIL, Key, KeyFlag, Link)
 from .memory import Slab
@@ -18,6 +18,32 @@ from .spec import round8
 
 _NEXT, _PREV, _LRU_NEXT, _LRU_PREV = (int(x) for x in Link)
 MIN_INDEX = 16
+SMALL_BLOCK = 1 << 16  # arrays up to this size are heap blocks, bigger ones mappings
+
+
+class Block:
+    """`size` zeroed bytes at a stable address: on the heap when small (a map's arrays
+    would otherwise cost the process four mappings a map), else a Slab (pages
+    committed as they are written)."""
+
+    __slots__ = ("_slab", "_heap", "view", "address")
+
+    def __init__(self, size: int) -> None:
+        size = max(size, 1)
+        self._slab: Slab | None = None
+        self._heap: Any = None
+        if size <= SMALL_BLOCK:
+            self._heap = (ctypes.c_char * size)()
+            self.view = memoryview(self._heap).cast("B")
+            self.address = ctypes.addressof(self._heap)
+        else:
+            self._slab = Slab.anonymous(size)
+            self.view = self._slab.view
+            self.address = self._slab.address
+
+    def close(self) -> None:
+        if self._slab is not None:
+            self._slab.close()
 
 
 def index_size(slots: int) -> int:
@@ -48,12 +74,12 @@ class KeyIndex:
         self.table = table
         h[Key.DICT] = id(table)
         self.lru = bool(flags & KeyFlag.LRU)
-        self._arrays: list[Slab] = []
-        self._index_slab: Slab | None = None
+        self._arrays: list[Block] = []
+        self._index_slab: Block | None = None
         self.keys = self.links = self.freed = self.index = memoryview(b"")
         self.lens = memoryview(b"")
         if lens:  # LPM: the prefix lengths stored, longest first
-            self._lens_slab = Slab.anonymous(4 * lens)
+            self._lens_slab = Block(4 * lens)
             self.lens = self._lens_slab.view.cast("I")
             h[Key.LENS] = self._lens_slab.address
         self.resize(slots)
@@ -68,9 +94,9 @@ class KeyIndex:
         """Room for `slots` value slots (a grown map's), the contents kept."""
         h = self.h
         old = h[Key.SLOTS]
-        keys = Slab.anonymous(max(slots * self.stride, 1))
-        links = Slab.anonymous(max(slots * LINK_WORDS * 4, 1))
-        freed = Slab.anonymous(max(slots * 4, 1))
+        keys = Block(slots * self.stride)
+        links = Block(slots * LINK_WORDS * 4)
+        freed = Block(slots * 4)
         keys.view[:old * self.stride] = self.keys[:old * self.stride]
         links.view[:old * LINK_WORDS * 4] = self.links.cast("B")[:old * LINK_WORDS * 4] \
             if old else b""
@@ -89,7 +115,7 @@ class KeyIndex:
     def rebuild(self, live: Iterable[int], size: int | None = None) -> None:
         """The index afresh (no tombstones) over the keys of slots `live`."""
         size = size or len(self.index)
-        slab = Slab.anonymous(size * 4)
+        slab = Block(size * 4)
         index = slab.view.cast("I")
         mask = size - 1
         keys, stride, n = self.keys, self.stride, self.key_size
