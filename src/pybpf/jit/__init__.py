@@ -8,8 +8,10 @@ interpreter's semantics and address model (pybpf.vm).
 * `native`: IR to machine code (MCJIT, tiered by program size) and the in-process cache.
 * `machine`: `JitVM`, a VM whose runs are native; helpers, faults and the budget go
   through Python exactly as on the interpreter.
-* `fastcall`, `fastcall_ir`: native fast paths for the hot helpers (array-map lookup,
-  update and delete, the clocks, prandom, csum_diff), tried before the callback.
+* `fastcall`, `fastcall_ir`: native fast paths for the hot helpers (map lookup,
+  update and delete on arrays, the clocks, prandom, csum_diff), tried before the
+  callback; `keyindex_ir`: the same on hash maps and LPM tries, over the maps' key
+  index (pybpf.maps.keyindex).
 * `auto`: `AutoVM`, the default engine: interpreter first, native once hot.
 * `engine`: which engine ("auto", "interp", "jit") a VM program runs on.
 * `layout`: the state, callback and status numbers codegen and runtime share, and
