@@ -168,7 +168,7 @@ def _rows(maps: Any) -> list[list[int]]:
             header = m.key_index.address
             if kind == MapKind.LPM:  # programs' updates and deletes: the Python helper
                 writable = False
-                if m.key_size > MAX_LPM_KEY:
+                if not 5 <= m.key_size <= MAX_LPM_KEY:
                     continue
         else:
             continue

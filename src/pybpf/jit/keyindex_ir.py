@@ -262,7 +262,8 @@ def _lpm() -> str:
     (bits past it zero) looked up in the index (LPMTrieMap._op_lookup)."""
     return (
         _head("lpm_lookup", "i64 %r2")
-        + f"  %big = icmp ugt i64 %ks, {MAX_LPM_KEY}\n  br i1 %big, label %no, label %go\n"
+        + f"  %big = icmp ugt i64 %ks, {MAX_LPM_KEY}\n  %small = icmp ult i64 %ks, 5\n"
+        "  %odd = or i1 %big, %small\n  br i1 %odd, label %no, label %go\n"
         "go:\n  %plen32 = load i32, ptr %kp, align 1\n  %plen = zext i32 %plen32 to i64\n"
         "  %dlen = sub i64 %ks, 4\n  %maxp = shl i64 %dlen, 3\n"
         "  %over = icmp ugt i64 %plen, %maxp\n  br i1 %over, label %zero, label %scan\n"
