@@ -17,6 +17,27 @@ from .memory import Slab
 from .spec import round8
 
 _NEXT, _PREV, _LRU_NEXT, _LRU_PREV = (int(x) for x in Link)
+# header words as plain ints (an IntEnum index costs a conversion each time)
+_CAPACITY = int(Key.CAPACITY)
+_DICT = int(Key.DICT)
+_FIRST = int(Key.FIRST)
+_FLAGS = int(Key.FLAGS)
+_FREED = int(Key.FREED)
+_FRESH = int(Key.FRESH)
+_IMASK = int(Key.IMASK)
+_INDEX = int(Key.INDEX)
+_KEYS = int(Key.KEYS)
+_KEY_SIZE = int(Key.KEY_SIZE)
+_KEY_STRIDE = int(Key.KEY_STRIDE)
+_LAST = int(Key.LAST)
+_LENS = int(Key.LENS)
+_LINKS = int(Key.LINKS)
+_LRU_HEAD = int(Key.LRU_HEAD)
+_LRU_TAIL = int(Key.LRU_TAIL)
+_NFREED = int(Key.NFREED)
+_SIZE = int(Key.SIZE)
+_SLOTS = int(Key.SLOTS)
+_USED = int(Key.USED)
 MIN_INDEX = 16
 SMALL_BLOCK = 1 << 16  # arrays up to this size are heap blocks, bigger ones mappings
 
@@ -63,16 +84,16 @@ class KeyIndex:
                  table: dict[bytes, int], lens: int = 0) -> None:
         self.key_size = key_size
         self.stride = round8(key_size)
-        self.header = (ctypes.c_uint64 * Key.SIZE)()
+        self.header = (ctypes.c_uint64 * _SIZE)()
         h = self.h = memoryview(self.header).cast("B").cast("Q")
-        h[Key.FLAGS] = flags
-        h[Key.CAPACITY] = capacity
-        h[Key.KEY_SIZE] = key_size
-        h[Key.KEY_STRIDE] = self.stride
-        for w in (Key.FIRST, Key.LAST, Key.LRU_HEAD, Key.LRU_TAIL):
+        h[_FLAGS] = flags
+        h[_CAPACITY] = capacity
+        h[_KEY_SIZE] = key_size
+        h[_KEY_STRIDE] = self.stride
+        for w in (_FIRST, _LAST, _LRU_HEAD, _LRU_TAIL):
             h[w] = NIL
         self.table = table
-        h[Key.DICT] = id(table)
+        h[_DICT] = id(table)
         self.lru = bool(flags & KeyFlag.LRU)
         self._arrays: list[Block] = []
         self._index_slab: Block | None = None
@@ -81,7 +102,7 @@ class KeyIndex:
         if lens:  # LPM: the prefix lengths stored, longest first
             self._lens_slab = Block(4 * lens)
             self.lens = self._lens_slab.view.cast("I")
-            h[Key.LENS] = self._lens_slab.address
+            h[_LENS] = self._lens_slab.address
         self.resize(slots)
 
     @property
@@ -93,7 +114,7 @@ class KeyIndex:
     def resize(self, slots: int) -> None:
         """Room for `slots` value slots (a grown map's), the contents kept."""
         h = self.h
-        old = h[Key.SLOTS]
+        old = h[_SLOTS]
         keys = Block(slots * self.stride)
         links = Block(slots * LINK_WORDS * 4)
         freed = Block(slots * 4)
@@ -104,8 +125,8 @@ class KeyIndex:
         self.keys = keys.view
         self.links = links.view.cast("I") if slots else memoryview(b"")
         self.freed = freed.view.cast("I") if slots else memoryview(b"")
-        h[Key.KEYS], h[Key.LINKS], h[Key.FREED] = keys.address, links.address, freed.address
-        h[Key.SLOTS] = slots
+        h[_KEYS], h[_LINKS], h[_FREED] = keys.address, links.address, freed.address
+        h[_SLOTS] = slots
         retired, self._arrays = self._arrays, [keys, links, freed]
         for slab in retired:
             slab.close()
@@ -129,7 +150,7 @@ class KeyIndex:
             used += 1
         self.index = index
         h = self.h
-        h[Key.INDEX], h[Key.IMASK], h[Key.USED] = slab.address, mask, used
+        h[_INDEX], h[_IMASK], h[_USED] = slab.address, mask, used
         old, self._index_slab = self._index_slab, slab
         if old is not None:
             old.close()
@@ -149,8 +170,8 @@ class KeyIndex:
         o = slot * self.stride
         self.keys[o:o + self.key_size] = key
         h = self.h
-        mask = h[Key.IMASK]
-        if h[Key.USED] + 1 > (mask + 1) * 3 // 4:
+        mask = h[_IMASK]
+        if h[_USED] + 1 > (mask + 1) * 3 // 4:
             self.rebuild(self.table.values())  # `key` is in table already: not again
             if self.table.get(key) == slot:
                 return
@@ -159,7 +180,7 @@ class KeyIndex:
         while True:
             e = index[i]
             if e == INDEX_EMPTY:
-                h[Key.USED] += 1
+                h[_USED] += 1
                 break
             if e == INDEX_TOMB:
                 break
@@ -168,7 +189,7 @@ class KeyIndex:
 
     def remove(self, key: bytes, slot: int) -> None:
         """`key`, stored at `slot`, out of the index (a tombstone)."""
-        index, mask = self.index, self.h[Key.IMASK]
+        index, mask = self.index, self.h[_IMASK]
         i = zlib.crc32(key) & mask
         want = slot + 1
         while index[i] != want:
@@ -179,45 +200,45 @@ class KeyIndex:
     def alloc(self) -> int:
         """A free slot: the last freed, else a fresh one (may be past SLOTS: grow)."""
         h = self.h
-        n = h[Key.NFREED]
+        n = h[_NFREED]
         if n:
-            h[Key.NFREED] = n - 1
+            h[_NFREED] = n - 1
             return self.freed[n - 1]
-        h[Key.FRESH] += 1
-        return h[Key.FRESH] - 1
+        h[_FRESH] += 1
+        return h[_FRESH] - 1
 
     def free(self, slot: int) -> None:
         h = self.h
-        n = h[Key.NFREED]
+        n = h[_NFREED]
         self.freed[n] = slot
-        h[Key.NFREED] = n + 1
+        h[_NFREED] = n + 1
 
     # --- iteration order ---------------------------------------------------------------
     def first(self) -> int:
-        return self.h[Key.FIRST]
+        return self.h[_FIRST]
 
     def next(self, slot: int) -> int:
         return self.links[slot * LINK_WORDS + _NEXT]
 
     def link(self, slot: int) -> None:
         """`slot` last in iteration order (and most recent for an LRU map)."""
-        self._append(slot, _NEXT, _PREV, Key.FIRST, Key.LAST)
+        self._append(slot, _NEXT, _PREV, _FIRST, _LAST)
         if self.lru:
-            self._append(slot, _LRU_NEXT, _LRU_PREV, Key.LRU_HEAD, Key.LRU_TAIL)
+            self._append(slot, _LRU_NEXT, _LRU_PREV, _LRU_HEAD, _LRU_TAIL)
 
     def unlink(self, slot: int) -> None:
-        self._remove(slot, _NEXT, _PREV, Key.FIRST, Key.LAST)
+        self._remove(slot, _NEXT, _PREV, _FIRST, _LAST)
         if self.lru:
-            self._remove(slot, _LRU_NEXT, _LRU_PREV, Key.LRU_HEAD, Key.LRU_TAIL)
+            self._remove(slot, _LRU_NEXT, _LRU_PREV, _LRU_HEAD, _LRU_TAIL)
 
     def touch(self, slot: int) -> None:
         """An LRU map's `slot` becomes the most recently used."""
-        if self.h[Key.LRU_TAIL] != slot:
-            self._remove(slot, _LRU_NEXT, _LRU_PREV, Key.LRU_HEAD, Key.LRU_TAIL)
-            self._append(slot, _LRU_NEXT, _LRU_PREV, Key.LRU_HEAD, Key.LRU_TAIL)
+        if self.h[_LRU_TAIL] != slot:
+            self._remove(slot, _LRU_NEXT, _LRU_PREV, _LRU_HEAD, _LRU_TAIL)
+            self._append(slot, _LRU_NEXT, _LRU_PREV, _LRU_HEAD, _LRU_TAIL)
 
     def least_recent(self) -> int:
-        return self.h[Key.LRU_HEAD]
+        return self.h[_LRU_HEAD]
 
     def _append(self, slot: int, nxt: int, prv: int, head: int, tail: int) -> None:
         h, links = self.h, self.links
