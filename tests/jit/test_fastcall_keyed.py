@@ -290,3 +290,28 @@ def test_the_region_table_holds_every_plain_region_of_many_maps() -> None:
     finally:
         for m in maps:
             m.close()
+
+
+@pytest.mark.parametrize("kind", ["hash", "lru_hash", "lpm_trie"])
+@pytest.mark.parametrize("key_off", [-2, 510, 1 << 20])
+def test_a_key_outside_memory_faults_as_on_the_interpreter(kind: str, key_off: int) -> None:
+    """A key (or a value) partly or wholly outside the program's memory: the fast path
+    leaves the call to the Python helper, which faults exactly as on the interpreter."""
+    spec = MapSpec(kind, 8, 8, 4, flags=1 if kind == "lpm_trie" else 0)
+    m = spec.create("vm")
+    try:
+        errors = []
+        for cls in (VM, JitVM):
+            for op in (LOOKUP, UPDATE, DELETE):
+                code = [Instruction.lddw(1, m.fd, isa.BPF_PSEUDO_MAP_FD), I(0xBF, 2, 10),
+                        I(0x07, 2, 0, 0, key_off - 512), I(0xBF, 3, 10),
+                        I(0x07, 3, 0, 0, key_off - 512), I(0xB7, 4, 0, 0, 0),
+                        I(isa.OPCODE_CALL, 0, 0, 0, op), I(isa.OPCODE_EXIT)]
+                try:
+                    errors.append(("ok", cls(isa.encode(code), maps=[m]).execute().r0))
+                except Exception as e:  # noqa: BLE001  # compared across engines
+                    errors.append((type(e).__name__, str(e)))
+        assert errors[:3] == errors[3:]
+        assert all(e[0] == "MemoryAccessError" for e in errors)
+    finally:
+        m.close()
