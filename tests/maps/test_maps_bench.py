@@ -16,8 +16,9 @@ def test_bench_maps_vm_only(capsys: pytest.CaptureFixture[str]) -> None:
     rows = [ln.split() for ln in helpers.splitlines() if ln.endswith("x")]
     assert [r[:2] for r in rows] == [["array", "lookup"], ["array", "update"],
                                      ["hash", "lookup"], ["hash", "update"],
+                                     ["hash", "insert+delete"],
                                      ["lru_hash", "lookup"], ["lru_hash", "update"],
-                                     ["lpm_trie", "lookup"]]
+                                     ["lru_hash", "insert+delete"], ["lpm_trie", "lookup"]]
     assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)
 
 
