@@ -31,7 +31,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         with StepProgress(unit="map", desc="bench maps", as_json=args.json) as steps:
             report = bench.maps_report(ops=args.ops, repeat=args.repeat,
                                        kernel=not args.no_kernel, progress=steps)
-        fmt = bench.format_maps
+        from ..tools import helperbench
+        report["helpers"] = helperbench.helper_rows(repeat=args.repeat)
+        fmt = helperbench.format_maps_and_helpers
     else:
         names = list(bench.PROGRAMS)
         with progress(len(names), unit="prog", desc=f"bench {args.what}",

@@ -1,9 +1,12 @@
 """Helper fast paths: calls from native code to the hot helpers served natively, not
 through the ctypes callback (~2 us a call): bpf_map_lookup_elem, update and delete on
-array and per-CPU array maps, the ktime clocks, bpf_get_prandom_u32 and bpf_csum_diff.
+array, per-CPU array, hash, per-CPU hash and LRU hash maps, lookups in LPM tries, the
+ktime clocks, bpf_get_prandom_u32 and bpf_csum_diff.
 
-Arrays keep their values in one block of memory (a Slab) the Python Map API reads and
-writes too, so native code works on the same bytes; hash maps, LPM tries and the other
+Maps keep their values in one block of memory (a Slab) the Python Map API reads and
+writes too, so native code works on the same bytes; hash maps and LPM tries keep
+their keys in a key index in plain memory (pybpf.maps.keyindex) that native code
+probes and changes as the map's Python code does (pybpf.jit.keyindex_ir); the other
 maps live in Python structures and keep the callback. A Python callable the helper
 would call (the VM's clock_ns, the run's rng.getrandbits) is called through the C API
 (the GIL is held while native code runs). The IR is in fastcall_ir.
@@ -11,7 +14,8 @@ would call (the VM's clock_ns, the run's rng.getrandbits) is called through the 
 What native code may do is decided per VM and run, in the state (pybpf.jit.layout):
 st[FAST] has a bit for each helper whose implementation in the VM's registry is
 pybpf's own (a registry with its own bpf_map_lookup_elem keeps the callback), st[MAPS]
-the array maps of the program's MapTable as the helpers would find them. Whatever a
+the maps of the program's MapTable native code serves, as the helpers would find
+them. Whatever a
 fast path cannot answer exactly as the Python helper would goes to the callback."""
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from .. import isa
 from ..isa import M64
 from ..uapi import MapFlag, MapType
 from .fastcall_ir import FUNCTIONS, RET, SYMBOLS
-from .layout import MAP_LOOKUP, MAP_WORDS, MAP_WRITE, FastBit, Slot
+from .keyindex_ir import MAX_LPM_KEY
+from .keyindex_ir import SYMBOLS as KEY_SYMBOLS
+from .layout import MAP_LOOKUP, MAP_WORDS, MAP_WRITE, FastBit, MapKind, Slot
 
 _U64 = ctypes.c_uint64
 _BITS = {1: FastBit.MAP_LOOKUP, 2: FastBit.MAP_UPDATE, 3: FastBit.MAP_DELETE,
@@ -43,6 +49,12 @@ IMPLEMENTATIONS = {1: ("pybpf.maps.helpers", "map_lookup_elem"),
                    7: ("pybpf.helpers.base", "_get_prandom_u32"),
                    28: ("pybpf.progtypes.common", "csum_diff")}
 ARRAY_MAP = ("pybpf.maps.arraymap", "ArrayMap")  # its values: one block, fixed strides
+# maps whose keys are in a key index (pybpf.maps.keyindex), by class and map types
+KEYED_MAPS = {("pybpf.maps.hashmap", "HashMap"): (MapKind.HASH, (MapType.HASH,
+                                                                 MapType.PERCPU_HASH)),
+              ("pybpf.maps.hashmap", "LRUHashMap"): (MapKind.HASH, (MapType.LRU_HASH,
+                                                                    MapType.LRU_PERCPU_HASH)),
+              ("pybpf.maps.lpmtrie", "LPMTrieMap"): (MapKind.LPM, (MapType.LPM_TRIE,))}
 
 
 def _named(obj: Any) -> tuple[str, str]:
@@ -58,7 +70,7 @@ def register_symbols(llvm: Any) -> None:
     if _registered:
         return
     libs = {"python": ctypes.pythonapi, "libc": ctypes.CDLL(None)}
-    for name, (lib, symbol) in SYMBOLS.items():
+    for name, (lib, symbol) in [*SYMBOLS.items(), *KEY_SYMBOLS.items()]:
         llvm.add_symbol(name, ctypes.cast(getattr(libs[lib], symbol), ctypes.c_void_p).value)
     _registered.append(True)
 
@@ -133,24 +145,37 @@ class FastPaths:
         if active is self._source:
             return
         self._source = active
-        rows = _array_rows(active.values()) if isinstance(active, dict) else []
+        rows = _rows(active.values()) if isinstance(active, dict) else []
         self._table = (_U64 * max(len(rows) * MAP_WORDS, MAP_WORDS))()
         for i, row in enumerate(rows):
             self._table[i * MAP_WORDS:(i + 1) * MAP_WORDS] = row
         self._count = len(rows)
 
 
-def _array_rows(maps: Any) -> list[list[int]]:
-    """A fast map-table row for each array and per-CPU array map."""
+def _rows(maps: Any) -> list[list[int]]:
+    """A fast map-table row for each array, per-CPU array, hash map of the four hash
+    types and LPM trie (pybpf's own classes: a subclass may answer otherwise)."""
     rows = []
     for m in maps:
-        if _named(type(m)) != ARRAY_MAP or m.key_size != 4 or \
-                m.spec.type not in (MapType.ARRAY, MapType.PERCPU_ARRAY):
+        named = _named(type(m))
+        writable = not m.spec.flags & MapFlag.RDONLY_PROG
+        if named == ARRAY_MAP:
+            if m.key_size != 4 or m.spec.type not in (MapType.ARRAY, MapType.PERCPU_ARRAY):
+                continue
+            kind, header = MapKind.ARRAY, 0
+        elif named in KEYED_MAPS and m.spec.type in KEYED_MAPS[named][1]:
+            kind = KEYED_MAPS[named][0]
+            header = m.key_index.address
+            if kind == MapKind.LPM:  # programs' updates and deletes: the Python helper
+                writable = False
+                if not 5 <= m.key_size <= MAX_LPM_KEY:
+                    continue
+        else:
             continue
-        flags = MAP_LOOKUP | (0 if m.spec.flags & MapFlag.RDONLY_PROG else MAP_WRITE)
+        flags = MAP_LOOKUP | (MAP_WRITE if writable else 0)
         rows.append([m.pointer & M64, m.base & M64, m.max_entries, m.slot_bytes,
-                     m.value_size, flags])
+                     m.value_size, flags, int(kind), header])
     return rows
 
 
-__all__ = ["ARRAY_MAP", "IMPLEMENTATIONS", "FastPaths", "emit", "register_symbols"]
+__all__ = ["ARRAY_MAP", "IMPLEMENTATIONS", "KEYED_MAPS", "FastPaths", "emit", "register_symbols"]

@@ -11,8 +11,9 @@ or error."""
 
 from __future__ import annotations
 
-from .layout import (MAP_LOOKUP, MAP_WORDS, MAP_WRITE, TABLE_WORDS, Entry, FastBit,
-                     Slot)
+from .keyindex_ir import keyindex_ir
+from .layout import (MAP_LOOKUP, MAP_WORDS, MAP_WRITE, TABLE_WORDS, Entry,
+                     FastBit, MapKind, Slot)
 
 RET = "{ i64, i64, i1 }"  # r0, units charged, handled
 ARGS = "ptr %st, i64 %r1, i64 %r2, i64 %r3, i64 %r4, i64 %r5, i64 %n, i64 %budget"
@@ -63,20 +64,23 @@ def _handled(r0: str, units: str = "0") -> str:
 def _region() -> str:
     """@fast_region(st, a, size, w): the host pointer of [a, a+size) in a plain region
     of the table (a writable one when w), or null (as the runtime's lookup): the entry
-    of segment a >> 32 (pybpf.jit.layout.Entry), the offset the low 32 bits with bit 31
-    flipped, inside the entry's load (or store) limit."""
+    of segment a >> 32 (pybpf.jit.layout.table_index), the offset a - its base,
+    inside the entry's load (or store) limit."""
     return (
         "define internal ptr @fast_region(ptr %st, i64 %a, i64 %size, i64 %w) {\n"
-        "entry:\n" + _slot("%tbl", Slot.TABLE, "ptr") + _slot("%cnt", Slot.COUNT)
-        + "  %seg = lshr i64 %a, 32\n  %inr = icmp ult i64 %seg, %cnt\n"
-        "  br i1 %inr, label %body, label %miss\n"
-        f"body:\n  %e = mul i64 %seg, {TABLE_WORDS}\n"
+        "entry:\n" + _slot("%tbl", Slot.TABLE, "ptr") + _slot("%shift", Slot.SHIFT)
+        + _slot("%mult", Slot.MULT)
+        + "  %seg = lshr i64 %a, 32\n  %sm = mul i64 %seg, %mult\n"
+        "  %ix = lshr i64 %sm, %shift\n"
+        f"  %e = mul i64 %ix, {TABLE_WORDS}\n"
         "  %ep = getelementptr i64, ptr %tbl, i64 %e\n"
         f"  %wl = icmp ne i64 %w, 0\n  %li = select i1 %wl, i64 {int(Entry.WLIMIT)}, "
         f"i64 {int(Entry.LIMIT)}\n"
         "  %lp = getelementptr i64, ptr %ep, i64 %li\n  %lim = load i64, ptr %lp\n"
-        "  %lo = and i64 %a, 4294967295\n  %x = xor i64 %lo, 2147483648\n"
-        "  %end = add i64 %x, %size\n  %ok = icmp ule i64 %end, %lim\n"
+        f"  %bp = getelementptr i64, ptr %ep, i64 {int(Entry.BASE)}\n"
+        "  %base = load i64, ptr %bp\n  %x = sub i64 %a, %base\n"
+        "  %room = icmp ule i64 %size, %lim\n  %most = sub i64 %lim, %size\n"
+        "  %inb = icmp ule i64 %x, %most\n  %ok = and i1 %room, %inb\n"
         "  br i1 %ok, label %hit, label %miss\n"
         f"hit:\n  %hp = getelementptr i64, ptr %ep, i64 {int(Entry.HOST)}\n"
         "  %host = load i64, ptr %hp\n  %h = add i64 %host, %x\n"
@@ -107,14 +111,23 @@ def _field(name: str, entry: str, word: int) -> str:
             f"  {name} = load i64, ptr {name}.p\n")
 
 
-def _key(want: int) -> str:
-    """go: the map entry of r1 (%e) and the u32 key at r2 (%idx), else not handled."""
+def _key(want: int, other: str) -> str:
+    """go: the map entry of r1 (%e); a hash map or LPM trie goes to `other` (IR that
+    returns); an array's u32 key at r2 is %idx, else not handled."""
     return (f"go:\n  %e = call ptr @fast_map(ptr %st, i64 %r1, i64 {want})\n"
-            "  %ne = icmp eq ptr %e, null\n  br i1 %ne, label %no, label %k\n"
-            "k:\n  %kp = call ptr @fast_region(ptr %st, i64 %r2, i64 4, i64 0)\n"
+            "  %ne = icmp eq ptr %e, null\n  br i1 %ne, label %no, label %kind\n"
+            "kind:\n" + _field("%knd", "%e", 6)
+            + f"  %isarr = icmp eq i64 %knd, {int(MapKind.ARRAY)}\n"
+            "  br i1 %isarr, label %k, label %other\nother:\n" + other
+            + "k:\n  %kp = call ptr @fast_region(ptr %st, i64 %r2, i64 4, i64 0)\n"
             "  %nk = icmp eq ptr %kp, null\n  br i1 %nk, label %no, label %kk\n"
             "kk:\n  %k32 = load i32, ptr %kp, align 1\n  %idx = zext i32 %k32 to i64\n"
             + _field("%max", "%e", 2))
+
+
+def _keyed(fn: str, args: str) -> str:
+    """Return what @<fn>(st, e, args) (pybpf.jit.keyindex_ir) gives."""
+    return (f"  %kr = call {RET} @{fn}(ptr %st, ptr %e, {args})\n  ret {RET} %kr\n")
 
 
 def _lookup() -> str:
@@ -122,7 +135,11 @@ def _lookup() -> str:
     0's copy), 0 past max_entries (ArrayMap.prog_lookup)."""
     return (
         f"define internal {RET} @fast_map_lookup_elem({ARGS}) {{\n"
-        + _enabled(FastBit.MAP_LOOKUP) + _key(MAP_LOOKUP)
+        + _enabled(FastBit.MAP_LOOKUP)
+        + _key(MAP_LOOKUP, f"  %lpm = icmp eq i64 %knd, {int(MapKind.LPM)}\n"
+               "  br i1 %lpm, label %trie, label %hash\n"
+               "trie:\n" + _keyed("ki_lpm_lookup", "i64 %r2").replace("%kr", "%tr")
+               + "hash:\n" + _keyed("ki_lookup", "i64 %r2"))
         + "  %in = icmp ult i64 %idx, %max\n  br i1 %in, label %hit, label %out\n"
         "hit:\n" + _field("%base", "%e", 1) + _field("%stride", "%e", 3)
         + "  %off = mul i64 %idx, %stride\n  %addr = add i64 %base, %off\n"
@@ -132,13 +149,15 @@ def _lookup() -> str:
 
 def _update() -> str:
     """bpf_map_update_elem on an array with flags BPF_ANY or BPF_EXIST: the value
-    copied over this CPU's copy (0), -E2BIG past max_entries (ArrayMap._op_update)."""
+    copied over this CPU's copy (0), -E2BIG past max_entries (ArrayMap._op_update);
+    on a hash map, keyindex_ir's."""
     return (
         f"define internal {RET} @fast_map_update_elem({ARGS}) {{\n"
         + _enabled(FastBit.MAP_UPDATE)
-        + "flags:\n  %any = icmp eq i64 %r4, 0\n  %exist = icmp eq i64 %r4, 2\n"
-        "  %fok = or i1 %any, %exist\n  br i1 %fok, label %go, label %no\n"
-        + _key(MAP_WRITE) + _field("%vsz", "%e", 4)
+        + _key(MAP_WRITE, _keyed("ki_update", "i64 %r2, i64 %r3, i64 %r4"))
+        + "  %any = icmp eq i64 %r4, 0\n  %exist = icmp eq i64 %r4, 2\n"
+        "  %fok = or i1 %any, %exist\n  br i1 %fok, label %arr, label %no\n"
+        "arr:\n" + _field("%vsz", "%e", 4)
         + "  %vp = call ptr @fast_region(ptr %st, i64 %r3, i64 %vsz, i64 0)\n"
         "  %nv = icmp eq ptr %vp, null\n  br i1 %nv, label %no, label %v\n"
         "v:\n  %in = icmp ult i64 %idx, %max\n  br i1 %in, label %put, label %big\n"
@@ -148,8 +167,7 @@ def _update() -> str:
         "  %nd = icmp eq ptr %dp, null\n  br i1 %nd, label %no, label %copy\n"
         "copy:\n  call void @llvm.memmove.p0.p0.i64(ptr %dp, ptr %vp, i64 %vsz, i1 false)\n"
         + _handled("0").replace("%h", "%c")
-        + "big:\n" + _handled(str(-E2BIG)) + "}\n").replace(
-            "br i1 %y, label %go, label %no", "br i1 %y, label %flags, label %no")
+        + "big:\n" + _handled(str(-E2BIG)) + "}\n")
 
 
 def _delete() -> str:
@@ -157,7 +175,8 @@ def _delete() -> str:
     delete)."""
     return (
         f"define internal {RET} @fast_map_delete_elem({ARGS}) {{\n"
-        + _enabled(FastBit.MAP_DELETE) + _key(MAP_WRITE) + _handled(str(-EINVAL)) + "}\n")
+        + _enabled(FastBit.MAP_DELETE) + _key(MAP_WRITE, _keyed("ki_delete", "i64 %r2"))
+        + _handled(str(-EINVAL)) + "}\n")
 
 
 def _pycall() -> str:
@@ -314,7 +333,8 @@ FUNCTIONS = {1: "fast_map_lookup_elem", 2: "fast_map_update_elem", 3: "fast_map_
 
 def fast_ir() -> str:
     """Every fast path's IR (what a module calling a fast helper includes)."""
-    return "".join([_DECLS, _region(), _map(), _lookup(), _update(), _delete(), _pycall(),
+    return "".join([_DECLS, keyindex_ir(), _region(), _map(), _lookup(), _update(),
+                    _delete(), _pycall(),
                     _clock("ktime_get_ns", FastBit.KTIME, CLOCK_MONOTONIC),
                     _clock("ktime_get_boot_ns", FastBit.KTIME_BOOT, CLOCK_BOOTTIME),
                     _prandom(), _csum_partial(), _csum_diff()])

@@ -24,7 +24,8 @@ from ..isa import (BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, M64,
 from ..vm import CODE_SEGMENT, CORE_POISON_HELPER, SEGMENT_HALF, VM, Memory, Region
 from ..vm.translate import _ldpkt
 from .fastcall import FastPaths
-from .layout import MAX_TABLE, NO_FRAME, TABLE_WORDS, Entry, Op, Slot, Status
+from .layout import (NO_FRAME, TABLE_WORDS, Entry, Op, Slot, Status, table_index,
+                     table_shape)
 from .native import DEFAULT_CACHE, JitCache, NativeProgram
 
 _U64 = ctypes.c_uint64
@@ -74,29 +75,32 @@ class _Run:
 
     def sync(self) -> None:
         """The region table from the Memory as it is now (regions come and go in
-        helpers: a map value scratch, a packet whose buffer was replaced): one entry a
-        segment, limits 0 where Python must do the access."""
-        regions = self.memory.regions
-        count = max((seg for seg in regions if seg < MAX_TABLE), default=0) + 1
-        words = [0] * (count * TABLE_WORDS)
-        for seg, region in regions.items():
-            if seg >= MAX_TABLE or region.access is not None or \
-                    region.base != (seg << 32) + SEGMENT_HALF:
+        helpers: a map value scratch, a packet whose buffer was replaced): an entry a
+        segment at index table_index(segment, shift, mult), the smallest table (at most
+        layout.MAX_TABLE) where the plain regions do not collide (a region that still
+        collides is left to Python); limits 0 where Python must do the access."""
+        plain = []
+        for seg, region in self.memory.regions.items():
+            if region.access is not None or region.base != (seg << 32) + SEGMENT_HALF:
                 continue
             host = self._host(region)
-            if host is None:
-                continue
-            i = seg * TABLE_WORDS
-            size = len(region.buf)
-            words[i + Entry.LIMIT] = size
-            words[i + Entry.WLIMIT] = size if region.writable else 0
-            words[i + Entry.HOST] = host
+            if host is not None:
+                plain.append((seg, region, host))
+        shift, mult = table_shape(tuple(seg for seg, _, _ in plain))
+        words = [0] * ((1 << (64 - shift)) * TABLE_WORDS)
+        for seg, region, host in plain:
+            i = table_index(seg, shift, mult) * TABLE_WORDS
+            if words[i + Entry.BASE]:
+                continue  # collides at MAX_TABLE entries: Python serves it
+            n = len(region.buf)
+            words[i:i + TABLE_WORDS] = (n, n if region.writable else 0, host, region.base)
         if self.table is None or len(self.table) < len(words):
-            self.table = (_U64 * max(len(words), 8 * TABLE_WORDS))()
+            self.table = (_U64 * len(words))()
         self.table[:len(words)] = words
         st = self.st
         st[Slot.TABLE] = ctypes.addressof(self.table)
-        st[Slot.COUNT] = count
+        st[Slot.SHIFT] = shift
+        st[Slot.MULT] = mult
 
     def _host(self, region: Region) -> int | None:
         buf = region.buf

@@ -3,10 +3,9 @@ out-of-line accessors big programs call, the slow path to Python and the alias
 metadata.
 
 The region table (pybpf.jit.layout) is indexed by segment: an address's entry is
-table[a >> 32] (entry 0, never a region, for a segment past the table), and its offset
-in the region is the low 32 bits with bit 31 flipped (regions sit at the middle of
-their segment; an address below a region's start gets an offset of 2 GiB or more, past
-any region). An access is native when offset + size <= the entry's limit (the read
+table[table_index(a >> 32, shift, mult)], and its offset in the entry's region is a minus
+the entry's base (an address below the region's start, or in another segment, gets a
+huge offset, past any region). An access is native when offset + size <= the entry's limit (the read
 limit, or the write limit: 0 for a read-only region or one with rewritten fields);
 anything else goes to Python (Op.LOAD / Op.STORE), which either serves it or raises
 the interpreter's MemoryAccessError."""
@@ -14,11 +13,10 @@ the interpreter's MemoryAccessError."""
 from __future__ import annotations
 
 from ..isa import MAX_BPF_STACK
-from .layout import Entry, Op, Slot, TABLE_WORDS
+from .layout import TABLE_WORDS, Entry, Op, Slot
 
 CALLBACK_TYPE = "i64 (ptr, i64, i64, i64, i64, i64)"
 IT = {1: "i8", 2: "i16", 4: "i32", 8: "i64"}
-SEGMENT_HALF = 1 << 31
 
 # Alias scopes: BPF memory (stacks, packets, map values) never overlaps the state array,
 # the region table or the frame arrays, so loads of the latter survive stores of the
@@ -51,19 +49,22 @@ def table_check(a: str, guess: str, size: int, write: bool,
     return ([
         f"{n}tp = getelementptr i64, ptr %st, i64 {int(Slot.TABLE)}",
         f"{n}t = load ptr, ptr {n}tp{META}",
-        f"{n}cp = getelementptr i64, ptr %st, i64 {int(Slot.COUNT)}",
+        f"{n}cp = getelementptr i64, ptr %st, i64 {int(Slot.SHIFT)}",
         f"{n}c = load i64, ptr {n}cp{META}",
         f"{n}sg = lshr i64 {guess}, 32",
-        f"{n}in = icmp ult i64 {n}sg, {n}c",
-        f"{n}ix = select i1 {n}in, i64 {n}sg, i64 0",
+        f"{n}mp = getelementptr i64, ptr %st, i64 {int(Slot.MULT)}",
+        f"{n}mu = load i64, ptr {n}mp{META}",
+        f"{n}sm = mul i64 {n}sg, {n}mu",
+        f"{n}ix = lshr i64 {n}sm, {n}c",
         f"{n}lp = getelementptr [{TABLE_WORDS} x i64], ptr {n}t, i64 {n}ix, i64 {limit}",
         f"{n}lim = load i64, ptr {n}lp{META}",
         f"{n}hp = getelementptr [{TABLE_WORDS} x i64], ptr {n}t, i64 {n}ix, "
         f"i64 {int(Entry.HOST)}",
         f"{n}h = load ptr, ptr {n}hp{META}",
-        # the region's VM base: the middle of the segment; x: the offset into it
-        f"{n}sb = and i64 {guess}, -4294967296",
-        f"{n}b = or i64 {n}sb, {SEGMENT_HALF}",
+        # x: the offset into the entry's region (huge when a is below or in another one)
+        f"{n}bp = getelementptr [{TABLE_WORDS} x i64], ptr {n}t, i64 {n}ix, "
+        f"i64 {int(Entry.BASE)}",
+        f"{n}b = load i64, ptr {n}bp{META}",
         f"{n}x = sub i64 {a}, {n}b",
         # in bounds: 0 <= x <= limit - size, i.e. x < sat(limit + 1 - size)
         f"{n}l1 = add i64 {n}lim, 1",

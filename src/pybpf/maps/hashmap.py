@@ -4,22 +4,25 @@ variants that evict the least recently used entry when full."""
 from __future__ import annotations
 
 import errno as E
-from collections import OrderedDict
 from typing import Any, Generator
 
+from ..jit.layout import NIL, Key, KeyFlag
 from ..uapi import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapFlag
 from .errors import map_error
 from .spec import MapSpec
-from .vmbase import GenericBatch, Slots, VMMap
+from .keyindex import KeyIndex
+from .vmbase import GenericBatch, VMMap
 
 # --- hash maps --------------------------------------------------------------------------
 
 class HashMap(VMMap):
     """hash / percpu_hash: a slab of max_entries value slots (grown as values are stored
-    with BPF_F_NO_PREALLOC) plus a dict key -> slot and a free list. Full maps refuse
-    new keys with E2BIG. Iteration is in insertion order (the kernel's is bucket order,
-    which depends on a random hash seed):
-    a linked list gives next_key in O(1), and a key not in the map gives the first key.
+    with BPF_F_NO_PREALLOC) plus a dict key -> slot (user space's fast lookup) and a
+    key index (pybpf.maps.keyindex: the slots' keys, an index over them, the orders and
+    the free slots in plain memory, which the JIT's helpers probe and change too). Full
+    maps refuse new keys with E2BIG. Iteration is in insertion order (the kernel's is
+    bucket order, which depends on a random hash seed): links between slots give
+    next_key in O(1), and a key not in the map gives the first key.
     Replacing a value writes it in place (the kernel's preallocated hash swaps in a fresh
     element, so a program still holding the old pointer sees the old value there).
     Programs update per-CPU values on CPU 0; a new per-CPU element made by a program has
@@ -30,45 +33,38 @@ class HashMap(VMMap):
     def __init__(self, spec: MapSpec, *, backing: str | None = None) -> None:
         self.grows = bool(spec.flags & MapFlag.NO_PREALLOC)
         super().__init__(spec, backing=backing)
-        self._slots: dict[bytes, int] = {}
-        self._free = Slots()
-        self._cursors: list[list[bytes | None]] = []  # lazy walks in progress (for_each)
-        self._nxt: dict[bytes, bytes | None] = {}
-        self._prv: dict[bytes, bytes | None] = {}
-        self._first: bytes | None = None
-        self._last: bytes | None = None
+        self._slots: dict[bytes, int] = {}  # also kept by native code: never replaced
+        self._cursors: list[list[int]] = []  # lazy walks in progress (for_each)
         self._user_len = self.slot_bytes if self.percpu else self.value_size
         self._in_place = type(self) is HashMap  # no bookkeeping on replace
+        flags = (KeyFlag.LRU if self._lru else 0) | (KeyFlag.PERCPU if self.percpu else 0)
+        self.key_index = KeyIndex(spec.key_size, len(self._view) // self.slot_bytes,
+                                  self.capacity, flags, self._slots)
+
+    _lru = False
 
     @property
     def capacity(self) -> int:
         return self.max_entries
 
-    # linked order
-    def _link(self, key: bytes) -> None:
-        last = self._last
-        self._prv[key] = last
-        self._nxt[key] = None
-        if last is None:
-            self._first = key
-        else:
-            self._nxt[last] = key
-        self._last = key
+    def _ensure_slot(self, slot: int) -> int:
+        err = VMMap._ensure_slot(self, slot)
+        slots = len(self._view) // self.slot_bytes
+        if not err and slots > self.key_index.h[Key.SLOTS]:
+            self.key_index.resize(slots)
+        return err
 
-    def _unlink(self, key: bytes) -> None:
-        for cursor in self._cursors:  # a walk about to visit `key` goes on to its successor
-            if cursor[0] == key:
-                cursor[0] = self._nxt[key]
-        p = self._prv.pop(key)
-        n = self._nxt.pop(key)
-        if p is None:
-            self._first = n
-        else:
-            self._nxt[p] = n
-        if n is None:
-            self._last = p
-        else:
-            self._prv[n] = p
+    def _release_memory(self) -> None:
+        VMMap._release_memory(self)
+        self.key_index.close()
+
+    # linked order
+    def _unlink(self, slot: int) -> None:
+        ix = self.key_index
+        for cursor in self._cursors:  # a walk about to visit `slot` goes on to its successor
+            if cursor[0] == slot:
+                cursor[0] = ix.next(slot)
+        ix.unlink(slot)
 
     def _op_lookup(self, key: bytes) -> int:
         slot = self._slots.get(key)
@@ -107,14 +103,16 @@ class HashMap(VMMap):
                 return E.ENOENT
             if len(self._slots) >= self.capacity and not self._evict_for(key):
                 return E.E2BIG
-            slot = self._free.alloc()
+            ix = self.key_index
+            slot = ix.alloc()
             if self.grows:
                 err = self._ensure_slot(slot)
                 if err:
-                    self._free.free(slot)
+                    ix.free(slot)
                     return err
             self._slots[key] = slot
-            self._link(key)
+            ix.insert(key, slot)
+            ix.link(slot)
             if prog and self.percpu:
                 off = slot * self.slot_bytes
                 self._view[off:off + self.slot_bytes] = bytes(self.slot_bytes)
@@ -130,34 +128,33 @@ class HashMap(VMMap):
         slot = self._slots.pop(key, None)  # type: ignore[arg-type]  # None only for keyless maps
         if slot is None:
             return E.ENOENT
-        self._unlink(key)  # type: ignore[arg-type]  # None only for keyless maps
-        self._free.free(slot)
-        self._forget(key)  # type: ignore[arg-type]  # None only for keyless maps
+        self.key_index.remove(key, slot)  # type: ignore[arg-type]  # keyed maps: bytes
+        self._unlink(slot)
+        self.key_index.free(slot)
         return 0
 
     def walk(self) -> Generator[bytes, None, None]:
         """The keys in next_key order, lazily: a key deleted before the walk reaches it
         is skipped, a key added meanwhile is visited when reached (as the kernel's
         bucket walk may), and the walk holds no copy of the keys."""
-        cursor: list[bytes | None] = [self._first]
+        ix = self.key_index
+        cursor = [ix.first()]
         self._cursors.append(cursor)
+        ix.h[Key.WALKS] += 1
         try:
-            while cursor[0] is not None:
-                key = cursor[0]
-                cursor[0] = self._nxt[key]
-                yield key
+            while cursor[0] != NIL:
+                slot = cursor[0]
+                cursor[0] = ix.next(slot)
+                yield ix.key(slot)
         finally:
             self._cursors.remove(cursor)
-
-    def _forget(self, key: bytes) -> None:
-        """A key left the map (LRU bookkeeping)."""
+            ix.h[Key.WALKS] -= 1
 
     def _op_next(self, key: bytes | None) -> tuple[int, bytes | None]:
-        if key is None or key not in self._slots:
-            nxt = self._first
-        else:
-            nxt = self._nxt[key]
-        return (0, nxt) if nxt is not None else (E.ENOENT, None)
+        ix = self.key_index
+        slot = None if key is None else self._slots.get(key)
+        nxt = ix.first() if slot is None else ix.next(slot)
+        return (0, ix.key(nxt)) if nxt != NIL else (E.ENOENT, None)
 
     def __len__(self) -> int:
         self._can_read("next_key")
@@ -187,19 +184,20 @@ class HashMap(VMMap):
         values: list[bytes] = []
         if count <= 0:
             return keys, values, token or bytes(8)
-        k = self._first
+        ix = self.key_index
+        k = ix.first()
         for _ in range(start):
-            if k is None:
+            if k == NIL:
                 break
-            k = self._nxt[k]
-        while k is not None and len(keys) < count:
-            keys.append(k)
-            values.append(self._user_value(self._slots[k] * self.slot_bytes))
-            k = self._nxt[k]
+            k = ix.next(k)
+        while k != NIL and len(keys) < count:
+            keys.append(ix.key(k))
+            values.append(self._user_value(k * self.slot_bytes))
+            k = ix.next(k)
         if delete:
             for dk in keys:
                 self._op_delete(dk)
-        if k is None:
+        if k == NIL:
             return keys, values, None
         return keys, values, (start if delete else start + len(keys)).to_bytes(8, "little")
 
@@ -228,18 +226,18 @@ class LRUHashMap(HashMap):
     map replacing a key, or even an update that then fails with EEXIST, can evict
     another key; the VM replaces in place and evicts only to insert."""
 
+    _lru = True
+
     def __init__(self, spec: MapSpec, *, backing: str | None = None) -> None:
-        super().__init__(spec, backing=backing)
-        self._recent: OrderedDict[bytes, None] = OrderedDict()
         ncpu = self._possible_cpus()
         if spec.flags & MapFlag.NO_COMMON_LRU:
-            rounded = -(-self.max_entries // ncpu) * ncpu
+            rounded = -(-spec.max_entries // ncpu) * ncpu
             if rounded >= 1 << 32:
-                rounded = self.max_entries // ncpu * ncpu
+                rounded = spec.max_entries // ncpu * ncpu
             self._capacity = max(1, rounded // ncpu)
         else:
-            self._capacity = self.max_entries
-        self.evictions = 0
+            self._capacity = spec.max_entries
+        super().__init__(spec, backing=backing)
 
     @staticmethod
     def _possible_cpus() -> int:
@@ -250,17 +248,18 @@ class LRUHashMap(HashMap):
     def capacity(self) -> int:
         return self._capacity
 
-    def _touch(self, key: bytes) -> None:
-        if key in self._recent:
-            self._recent.move_to_end(key)
-        else:
-            self._recent[key] = None
+    @property
+    def evictions(self) -> int:
+        """Keys evicted to make room (by Python or native code)."""
+        return self.key_index.h[Key.EVICTIONS]
 
-    def _forget(self, key: bytes) -> None:
-        self._recent.pop(key, None)
+    def _touch(self, key: bytes) -> None:
+        slot = self._slots.get(key)
+        if slot is not None:
+            self.key_index.touch(slot)
 
     def _evict_for(self, key: bytes) -> bool:
-        victim = next(iter(self._recent))
-        self._op_delete(victim)
-        self.evictions += 1
+        ix = self.key_index
+        self._op_delete(ix.key(ix.least_recent()))
+        ix.h[Key.EVICTIONS] += 1
         return True

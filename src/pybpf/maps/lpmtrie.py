@@ -6,6 +6,8 @@ import errno as E
 from typing import Any
 
 from ..uapi import BPF_EXIST, BPF_NOEXIST
+from ..jit.layout import Key
+from .keyindex import KeyIndex
 from .spec import MapSpec
 from .vmbase import GenericBatch, Slots, VMMap
 
@@ -33,6 +35,36 @@ class LPMTrieMap(GenericBatch, VMMap):
         self._free = Slots()
         self._order: list[tuple[int, int]] | None = None
         self._pos: dict[tuple[int, int], int] = {}
+        # the prefixes for native lookups: (prefixlen, prefix bits then zeros) -> slot
+        self._canon_slots: dict[bytes, int] = {}
+        self.key_index = KeyIndex(spec.key_size, len(self._view) // self.slot_bytes,
+                                  self.max_entries, 0, self._canon_slots,
+                                  lens=self.max_prefixlen + 1)
+
+    def _canon_key(self, c: tuple[int, int]) -> bytes:
+        """The key index's key of prefix `c`: prefixlen, then the prefix's bits and
+        zeros (the bits past prefixlen of a lookup key masked off)."""
+        plen, top = c
+        data = top << (self.max_prefixlen - plen)
+        return plen.to_bytes(4, "little") + data.to_bytes(self.key_size - 4, "big")
+
+    def _ensure_slot(self, slot: int) -> int:
+        err = VMMap._ensure_slot(self, slot)
+        slots = len(self._view) // self.slot_bytes
+        if not err and slots > self.key_index.h[Key.SLOTS]:
+            self.key_index.resize(slots)
+        return err
+
+    def _release_memory(self) -> None:
+        VMMap._release_memory(self)
+        self.key_index.close()
+
+    def _lens_changed(self) -> None:
+        self._sorted_lens = sorted(self._lens, reverse=True)
+        ix = self.key_index
+        for i, length in enumerate(self._sorted_lens):
+            ix.lens[i] = length
+        ix.h[Key.NLENS] = len(self._sorted_lens)
 
     def _split(self, key: bytes) -> tuple[int, int]:
         return int.from_bytes(key[:4], "little"), int.from_bytes(key[4:], "big")
@@ -82,7 +114,10 @@ class LPMTrieMap(GenericBatch, VMMap):
                 self._free.free(slot)
                 return err
             self._lens[plen] = self._lens.get(plen, 0) + 1
-            self._sorted_lens = sorted(self._lens, reverse=True)
+            ck = self._canon_key(c)
+            self._canon_slots[ck] = slot
+            self.key_index.insert(ck, slot)
+            self._lens_changed()
             self._order = None
         self._entries[c] = (bytes(key), slot)
         off = slot * self.slot_bytes
@@ -99,10 +134,13 @@ class LPMTrieMap(GenericBatch, VMMap):
         if old is None:
             return E.ENOENT
         self._free.free(old[1])
+        ck = self._canon_key(c)
+        del self._canon_slots[ck]
+        self.key_index.remove(ck, old[1])
         self._lens[plen] -= 1
         if not self._lens[plen]:
             del self._lens[plen]
-            self._sorted_lens = sorted(self._lens, reverse=True)
+            self._lens_changed()
         self._order = None
         return 0
 
