@@ -11,7 +11,7 @@ from ..isa import (BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JLE, BPF_JLT, BPF_JMP32, BPF_J
 from .consts import _FLIP, _REV, MAX_PACKET_OFF
 from .precision import linked_regs
 from .reg import (M32, U64_MAX, Reg, RegType, bounds_sane, bounds_sync, mark_unknown, s32, s64,
-                  scalar_const, zext_32_to_64)
+                  scalar_const, shared_const, zext_32_to_64)
 from .state import VState
 from .tnum import Tnum
 
@@ -40,7 +40,7 @@ class BranchMixin:
         else:
             if insn.src:
                 self.fail("BPF_JMP/JMP32 uses reserved fields")
-            s = scalar_const(insn.imm)
+            s = shared_const(insn.imm)  # read only: copied where refined
         pred = is_branch_taken(d, s, op, jmp32)
         target = pc + insn.off + 1
         if pred >= 0:

@@ -5,6 +5,7 @@ instruction checked by the rules of kernel/bpf/verifier.c."""
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NoReturn
@@ -30,7 +31,7 @@ from .progrules import (_type_name, license_is_gpl_compatible, prog_type_capabil
 from .refusal import Refusal, Unsupported
 from .reg import (M32, S64_MAX, S64_MIN, U64_MAX, Reg, RegType, bounds_sync,
                   coerce_subreg_to_size_sx, coerce_to_size_sx, mark32_unbounded, mark_known,
-                  mark_unknown, s32, s64, scalar_const, zext_32_to_64)
+                  mark_unknown, s32, s64, shared_const, zext_32_to_64)
 from .pruning import PruneMixin
 from .stackdepth import check_max_stack_depth
 from .state import Checkpoint, VState, initial_state, widen_imprecise_scalars
@@ -303,7 +304,7 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
                 return
             src = s.copy()
         else:
-            src = scalar_const(insn.imm)
+            src = shared_const(insn.imm)  # read only below
             if d.type is not RegType.SCALAR:
                 self.adjust_ptr_min_max_vals(insn, d, src)
                 return
@@ -749,7 +750,15 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
         if need and not getattr(v, need):
             raise Refusal(f"EPERM: loading a {_type_name(prog_type)} program needs "
                           f"CAP_{need.upper()}")
-        v.run()
+        # the walk allocates registers and states by the million and makes no reference
+        # cycles: the cyclic collector only costs time here (refcounts free the states)
+        gc_on = gc.isenabled()
+        gc.disable()
+        try:
+            v.run()
+        finally:
+            if gc_on:
+                gc.enable()
     except CfgError as e:
         error, pc = e.msg, e.pc
     except Refusal as e:

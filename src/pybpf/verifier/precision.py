@@ -284,6 +284,9 @@ def _decoded(v: Any) -> list:
     return dec
 
 
+_RETURN = ("return",)  # a segment's outcome: nothing left to trace
+
+
 def _walk(v: Any, start: "VState", bt: Backtrack) -> None:
     st = start
     dec = _decoded(v)
@@ -293,52 +296,14 @@ def _walk(v: Any, start: "VState", bt: Backtrack) -> None:
     skip_first = True
     log2 = v.log_level & 2
     while True:
-        hist = st.hist
-        h = len(hist)
         if log2:
             v.verbose(f"mark_precise: frame{bt.frame}: last_idx {last} first_idx {first} "
                       f"subseq_idx {subseq} \n")
         if last < 0:
             raise NotSupported("backtracking past the entry")
-        i = last
-        first_i = st.first_insn_idx
-        regs, stack = bt.regs, bt.stack  # lists backtrack_insn updates in place
-        hi = hist[h - 1][0] if h else -2  # the insn of the newest entry not yet used
-        while True:
-            if skip_first:
-                skip_first = False
-            else:
-                ent = hist[h - 1] if hi == i else None
-                # an entry that only records the edge (no stack slot, no linked
-                # registers) changes nothing backtrack_insn does: the fast path too
-                if log2 or (ent is not None and (ent[2] >= 0 or ent[4])):
-                    backtrack_insn(v, i, subseq, ent, bt)
-                else:
-                    d = dec[i]
-                    if d[0]:  # ALU: the common cases inline (backtrack_insn's rules)
-                        fr = bt.frame
-                        m = regs[fr]
-                        if m >> d[1] & 1:
-                            if d[3]:  # mov
-                                m &= ~(1 << d[1])
-                            if d[2] >= 0:  # a register source
-                                m |= 1 << d[2]
-                            regs[fr] = m
-                    elif d[1] == 0:  # not a conditional jump on an immediate
-                        backtrack_insn(v, i, subseq, ent, bt)
-            if not (regs[0] or stack[0]) and (bt.frame == 0 or bt.empty()):
-                return
-            subseq = i
-            if i == first_i and (h == 0 or (h == 1 and hist[0][0] == i)):
-                break
-            if hi == i:
-                i = hist[h - 1][1]
-                h -= 1
-                hi = hist[h - 1][0] if h else -2
-            else:
-                i -= 1
-            if i < 0:
-                raise NotSupported(f"backtracking idx {i}")
+        if not _segment(v, st, bt, dec, last, subseq, skip_first, log2):
+            return
+        skip_first = False
         cp = st.parent
         if cp is None:
             break
@@ -374,6 +339,92 @@ def _walk(v: Any, start: "VState", bt: Backtrack) -> None:
         first = st.first_insn_idx
     if not bt.empty():
         mark_all_precise(v, start)
+
+
+def _segment(v: Any, st: "VState", bt: Backtrack, dec: list, last: int, subseq: int,
+             skip_first: bool, log2: int) -> bool:
+    """backtrack_insn over the history of `st`, from `last` back to its first insn;
+    False when nothing is left to trace. Memoised in `st.bt_memo` (a live state's,
+    shared with its copies): the outcome from a point of the history onwards is a
+    function of the entries before that point and what is traced there, and a loop's
+    repeated checks walk the same history again and again."""
+    memo = st.bt_memo if not log2 else None
+    pending: list = []
+    try:
+        more = _segment_walk(v, st, bt, dec, last, subseq, skip_first, log2, memo, pending)
+    except NotSupported as e:
+        if pending:
+            out: tuple = ("unsupported", str(e))
+            for key, anchor in pending:
+                memo[key] = (anchor, out)  # type: ignore[index]
+        raise
+    if pending:
+        out = (bt.frame, tuple(bt.regs), tuple(bt.stack)) if more else _RETURN
+        for key, anchor in pending:
+            memo[key] = (anchor, out)  # type: ignore[index]
+    return more
+
+
+def _segment_walk(v: Any, st: "VState", bt: Backtrack, dec: list, last: int, subseq: int,
+                  skip_first: bool, log2: int, memo: "dict | None", pending: list) -> bool:
+    hist = st.hist
+    h = len(hist)
+    i = last
+    first_i = st.first_insn_idx
+    regs, stack = bt.regs, bt.stack  # lists backtrack_insn updates in place
+    hi = hist[h - 1][0] if h else -2  # the insn of the newest entry not yet used
+    while True:
+        if skip_first:
+            skip_first = False
+        else:
+            ent = hist[h - 1] if hi == i else None
+            # an entry that only records the edge (no stack slot, no linked
+            # registers) changes nothing backtrack_insn does: the fast path too
+            if log2 or (ent is not None and (ent[2] >= 0 or ent[4])):
+                backtrack_insn(v, i, subseq, ent, bt)
+            else:
+                d = dec[i]
+                if d[0]:  # ALU: the common cases inline (backtrack_insn's rules)
+                    fr = bt.frame
+                    m = regs[fr]
+                    if m >> d[1] & 1:
+                        if d[3]:  # mov
+                            m &= ~(1 << d[1])
+                        if d[2] >= 0:  # a register source
+                            m |= 1 << d[2]
+                        regs[fr] = m
+                elif d[1] == 0:  # not a conditional jump on an immediate
+                    backtrack_insn(v, i, subseq, ent, bt)
+        if not (regs[0] or stack[0]) and (bt.frame == 0 or bt.empty()):
+            return False
+        subseq = i
+        if i == first_i and (h == 0 or (h == 1 and hist[0][0] == i)):
+            return True
+        if hi == i:
+            i = hist[h - 1][1]
+            h -= 1
+            hi = hist[h - 1][0] if h else -2
+            if memo is not None and i >= 0:
+                # entries hist[:h] are left; the newest of them (a tuple made once)
+                # tells this history from another state's that shares the memo
+                key = (h, i, subseq, bt.frame, tuple(regs), tuple(stack))
+                anchor = hist[h - 1] if h else None
+                got = memo.get(key)
+                if got is not None and got[0] is anchor:
+                    out = got[1]
+                    if out is _RETURN:
+                        return False
+                    if out[0] == "unsupported":
+                        raise NotSupported(out[1])
+                    bt.frame = out[0]
+                    regs[:] = out[1]
+                    stack[:] = out[2]
+                    return True
+                pending.append((key, anchor))
+        else:
+            i -= 1
+        if i < 0:
+            raise NotSupported(f"backtracking idx {i}")
 
 
 def propagate_precision(v: Any, old: "VState", cur: "VState",

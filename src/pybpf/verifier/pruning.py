@@ -150,10 +150,12 @@ class PruneMixin:
         self.prev_insn_processed = self.insn_processed
         snap = cur.copy()
         snap.last_insn_idx = cur.prev_insn_idx
+        snap.bt_memo = None  # checkpoints keep no memo (their memory would add up)
         cp = Checkpoint(snap, cur.parent, idx)
         cur.parent = cp
         cur.first_insn_idx = idx
         cur.hist = []
+        cur.bt_memo = {}
         if self.bpf_capable:
             mark_all_imprecise(cur)
         lst.append(cp)

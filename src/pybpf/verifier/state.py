@@ -112,7 +112,7 @@ class VState:
 
     __slots__ = ("frames", "refs", "parent", "insn_idx", "prev_insn_idx", "path",
                  "log_pos", "may_goto_depth", "lock", "callback_depth", "speculative",
-                 "first_insn_idx", "last_insn_idx", "hist")
+                 "first_insn_idx", "last_insn_idx", "hist", "bt_memo")
 
     def __init__(self) -> None:
         self.frames: list[Frame] = []
@@ -130,6 +130,8 @@ class VState:
         self.first_insn_idx = 0
         self.last_insn_idx = -1
         self.hist: list[tuple] = []
+        # precision.py's memo of backtracking outcomes over `hist` (None: not kept)
+        self.bt_memo: dict | None = {}
 
     @property
     def cur(self) -> Frame:
@@ -155,6 +157,7 @@ class VState:
         s.first_insn_idx = self.first_insn_idx
         s.last_insn_idx = self.last_insn_idx
         s.hist = list(self.hist)
+        s.bt_memo = self.bt_memo
         return s
 
     def all_regs(self):
