@@ -68,6 +68,27 @@ def _type_names(reg: Reg) -> set[str]:
     return {t.value}
 
 
+_HELPERS: dict[tuple[int, int, bool], tuple[Any, bool]] = {}
+
+
+def _helper_for(prog_type: int, fid: int, perfmon: bool) -> tuple[Any, bool]:
+    """The proto a program of `prog_type` gets for helper `fid` and whether the type
+    may call it (a pure function of the tables, kept once per triple)."""
+    key = (int(prog_type), fid, perfmon)
+    got = _HELPERS.get(key)
+    if got is None:
+        from ..progtypes.helpersets import is_allowed
+        try:  # bpf_unspec (#0) has no proto: "cannot use helper bpf_unspec#0"
+            fn = proto_for(fid, prog_type) if fid else None
+            allowed = is_allowed(prog_type, fid, perfmon=perfmon)  # type: ignore[arg-type]
+        except (HelperProtoError, ValueError):
+            fn, allowed = None, False
+        if len(_HELPERS) > 65536:
+            _HELPERS.clear()
+        got = _HELPERS[key] = (fn, allowed)
+    return got
+
+
 class CallsMixin:
     """The calls half of Verifier (helpers, BPF-to-BPF calls, callbacks, tail calls)."""
 
@@ -279,16 +300,11 @@ class CallsMixin:
 
     # -- helpers ----------------------------------------------------------------------------
     def check_helper_call(self, insn: Instruction, idx: int) -> int:
-        from ..progtypes.helpersets import is_allowed
         fid = insn.imm
         name = HELPER_NAMES.get(fid)
         if name is None or fid < 0:  # get_helper_proto's -ERANGE
             self.fail(f"invalid func unknown#{fid}")
-        try:  # bpf_unspec (#0) has no proto: "cannot use helper bpf_unspec#0"
-            fn = proto_for(fid, self.prog_type) if fid else None
-            allowed = is_allowed(self.prog_type, fid, perfmon=self.perfmon)
-        except (HelperProtoError, ValueError):
-            fn, allowed = None, False
+        fn, allowed = _helper_for(self.prog_type, fid, self.perfmon)
         if fn is None or not allowed:
             self.fail(f"program of this type cannot use helper bpf_{name}#{fid}")
         if fn.gpl_only and not self.gpl:
