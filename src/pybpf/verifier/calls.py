@@ -26,6 +26,7 @@ from .state import Frame, RefState, Slot
 BPF_MAX_VAR_SIZ = 1 << 29
 MAX_CALL_FRAMES = 8
 CALLER_SAVED = (0, 1, 2, 3, 4, 5)
+_NOT_INIT = Reg()  # read only: what a call leaves in r0-r5 (assigned, never changed)
 
 # bpf_helper_changes_pkt_data: helpers after which every packet pointer is stale (not
 # bpf_tail_call: the 6.18 kernel keeps packet pointers after a tail call that returns)
@@ -186,8 +187,9 @@ class CallsMixin:
             self.clear_all_pkt_pointers()
         self.__dict__.setdefault("_called", set()).add(k)
         for r in CALLER_SAVED:
-            regs[r].assign(Reg())
-            self.scratch_reg(r)
+            regs[r].assign(_NOT_INIT)
+        if self.log_level:
+            self.scratched_regs.update(CALLER_SAVED)
         regs[0].assign(scalar_unknown())
         return idx + 1
 
@@ -333,8 +335,9 @@ class CallsMixin:
             self.prog.prune.add(idx)
             self.push_callback(idx, meta["subprog"], name, meta)
         for r in CALLER_SAVED:
-            regs[r].assign(Reg())
-            self.scratch_reg(r)
+            regs[r].assign(_NOT_INIT)
+        if self.log_level:
+            self.scratched_regs.update(CALLER_SAVED)
         r0 = regs[0]
         rt, rf = fn.ret.type, fn.ret.flags
         m0 = meta["map"]

@@ -46,7 +46,7 @@ class Frame:
 
     def copy(self) -> "Frame":
         f = Frame.__new__(Frame)
-        f.regs = [r.copy() for r in self.regs]
+        f.regs = list(map(Reg.copy, self.regs))
         f.stack = bytearray(self.stack)
         f.spills = {k: v.copy() for k, v in self.spills.items()}
         f.allocated = self.allocated
