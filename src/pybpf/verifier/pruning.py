@@ -92,43 +92,45 @@ class PruneMixin:
         live = None
         live_stack: list[int] | None = None
         evict = []
+        # what the loop below tests for every checkpoint, worked out once
+        may_goto = idx in self.may_goto_insns
+        callback = idx in self.callback_calls
+        near = not force and self.jmps_processed - self.prev_jmps_processed < 20 and \
+            self.insn_processed - self.prev_insn_processed < 100
+        cb_depth, mg_depth = cur.callback_depth, cur.may_goto_depth
+        uninit = self.allow_uninit_stack
+        strict = self.explore_alu_limits
         for cp in lst:
+            old = cp.state
             if cp.branches:
                 # a state of the path being explored: a loop; equal means no progress
-                if idx in self.may_goto_insns and \
-                        cp.state.may_goto_depth != cur.may_goto_depth and \
-                        states_equal(cp.state, cur, False, self.allow_uninit_stack,
-                                     strict_scalars=self.explore_alu_limits):
+                if may_goto and old.may_goto_depth != mg_depth and \
+                        states_equal(old, cur, False, uninit, strict_scalars=strict):
                     cp.hit += 1
                     self.loop_hit(cp)
                     return True
-                if idx in self.callback_calls:
-                    if states_equal(cp.state, cur, False, self.allow_uninit_stack,
-                                    strict_scalars=self.explore_alu_limits):
+                if callback:
+                    if states_equal(old, cur, False, uninit, strict_scalars=strict):
                         cp.hit += 1
                         self.loop_hit(cp)
                         return True
-                elif cp.state.callback_depth == cur.callback_depth and \
-                        cp.state.may_goto_depth == cur.may_goto_depth and \
-                        maybe_looping(cp.state, cur) and \
-                        states_equal(cp.state, cur, True, self.allow_uninit_stack):
+                elif old.callback_depth == cb_depth and old.may_goto_depth == mg_depth and \
+                        maybe_looping(old, cur) and states_equal(old, cur, True, uninit):
                     self.fail(f"infinite loop detected at insn {idx}")
-                if not force and self.jmps_processed - self.prev_jmps_processed < 20 and \
-                        self.insn_processed - self.prev_insn_processed < 100:
+                if near:
                     add_new = False
             else:
                 if live is None:
                     live = self.live_masks(cur)
                     live_stack = self.stack_masks(cur)
-                if not (cp.state.speculative and not cur.speculative) and \
-                        states_equal(cp.state, cur, False, self.allow_uninit_stack, live,
+                if not (old.speculative and not cur.speculative) and \
+                        states_equal(old, cur, False, uninit, live,
                                      imprecise_ok=self.bpf_capable and
                                      not (self.backedges and self.incomplete_marks(cp)),
-                                     live_stack=live_stack,
-                                     strict_scalars=self.explore_alu_limits):
+                                     live_stack=live_stack, strict_scalars=strict):
                     cp.hit += 1
                     self.record_arrival(idx)
-                    propagate_precision(self, cp.state, cur, live_stack)
+                    propagate_precision(self, old, cur, live_stack)
                     return True
             if add_new:  # a miss counts only when a state is added (kernel heuristic)
                 cp.miss += 1

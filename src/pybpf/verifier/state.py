@@ -437,12 +437,13 @@ def widen_imprecise_scalars(old: VState, cur: VState) -> None:
 def maybe_looping(old: VState, cur: VState) -> bool:
     """states_maybe_looping: a cheap test before the exact comparison of the loop check
     (the registers of the current frame have the same type, offset and value)."""
-    if len(old.frames) != len(cur.frames):
+    of, cf = old.frames, cur.frames
+    if len(of) != len(cf):
         return False
-    for o, c in zip(old.frames[-1].regs, cur.frames[-1].regs):
+    for o, c in zip(of[-1].regs, cf[-1].regs):
         ov, cv = o.var_off, c.var_off
-        if o.type is not c.type or o.off != c.off or ov.value != cv.value or \
-                ov.mask != cv.mask or o.umin != c.umin or o.umax != c.umax or \
-                o.smin != c.smin or o.smax != c.smax:
+        if (ov is not cv and (ov.value != cv.value or ov.mask != cv.mask)) or \
+                o.type is not c.type or o.off != c.off or o.umin != c.umin or \
+                o.umax != c.umax or o.smin != c.smin or o.smax != c.smax:
             return False
     return True
