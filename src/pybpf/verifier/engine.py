@@ -31,7 +31,7 @@ from .progrules import (_type_name, license_is_gpl_compatible, prog_type_capabil
                         unwind_path)
 from .refusal import Refusal, Unsupported
 from .reg import (M32, S64_MAX, S64_MIN, U64_MAX, Reg, RegType, bounds_sync,
-                  coerce_subreg_to_size_sx, coerce_to_size_sx, mark32_unbounded, mark_known,
+                  coerce_subreg_to_size_sx, coerce_to_size_sx, mark32_unbounded,
                   mark_unknown, s32, s64, shared_const, zext_32_to_64)
 from .pruning import PruneMixin
 from .stackdepth import check_max_stack_depth
@@ -218,8 +218,10 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
                     self.fail("BPF_MOV uses reserved fields")
             d = self.check_reg_dst(insn.dst)
             if not x:
-                mark_unknown(d)
-                mark_known(d, insn.imm if alu64 else insn.imm & M32)
+                # mark_unknown + mark_known: every field but `precise` from the constant
+                precise = d.precise
+                d.assign(shared_const(insn.imm if alu64 else insn.imm & M32))
+                d.precise = precise
                 return
             if alu64:
                 if insn.off == 0:
