@@ -160,11 +160,19 @@ def _plain_helper(i: Instruction) -> bool:
         return True
     if i.src != 0:
         return False
-    from ..helper_protos import HelperProtoError, proto
-    try:
-        return proto(i.imm).ret.type.name in _PLAIN_RETURNS
-    except (HelperProtoError, ValueError, KeyError):
-        return False
+    got = _PLAIN.get(i.imm)
+    if got is None:
+        from ..helper_protos import HelperProtoError, proto
+        try:
+            got = proto(i.imm).ret.type.name in _PLAIN_RETURNS
+        except (HelperProtoError, ValueError, KeyError):
+            got = False
+        if len(_PLAIN) < 4096:
+            _PLAIN[i.imm] = got
+    return got
+
+
+_PLAIN: dict[int, bool] = {}  # _plain_helper's answer per helper ID (the tables are fixed)
 
 
 def _access(base: "int | str | None", off: int, size: int) -> int:
