@@ -27,6 +27,7 @@ BPF_MAX_VAR_SIZ = 1 << 29
 MAX_CALL_FRAMES = 8
 CALLER_SAVED = (0, 1, 2, 3, 4, 5)
 _NOT_INIT = Reg()  # read only: what a call leaves in r0-r5 (assigned, never changed)
+_UNKNOWN = scalar_unknown()  # read only: a helper's integer result
 
 # bpf_helper_changes_pkt_data: helpers after which every packet pointer is stale (not
 # bpf_tail_call: the 6.18 kernel keeps packet pointers after a tail call that returns)
@@ -340,15 +341,16 @@ class CallsMixin:
             self.scratched_regs.update(CALLER_SAVED)
         r0 = regs[0]
         rt, rf = fn.ret.type, fn.ret.flags
+        maybe_null = fn.ret.may_be_null
         m0 = meta["map"]
         if name == "map_lookup_elem" and m0 is not None and \
                 int(m0.type) in _ELIDE_NULL_MAPS and \
                 0 <= meta.get("const_map_key", -1) < m0.max_entries:
-            rf &= ~TypeFlag.PTR_MAYBE_NULL  # a constant key within an array: never NULL
+            maybe_null = False  # a constant key within an array: never NULL
         if rt is RetType.RET_INTEGER:
-            r0.assign(scalar_unknown())
+            r0.assign(_UNKNOWN)
         elif rt is RetType.RET_VOID:
-            r0.assign(Reg())
+            r0.assign(_NOT_INIT)
         elif rt is RetType.RET_PTR_TO_MAP_VALUE:
             if meta["map"] is None:
                 self.fail("kernel subsystem misconfigured verifier")
@@ -368,7 +370,7 @@ class CallsMixin:
         elif rt is RetType.RET_PTR_TO_BTF_ID or rt is RetType.RET_PTR_TO_MEM_OR_BTF_ID:
             r0.assign(pointer(RegType.BTF_ID, btf_name=fn.ret.btf_id,
                               rdonly=bool(rf & TypeFlag.MEM_RDONLY)))
-        if rf & TypeFlag.PTR_MAYBE_NULL and r0.type is not RegType.NOT_INIT:
+        if maybe_null and r0.type is not RegType.NOT_INIT:
             r0.maybe_null = True
             r0.id = self.new_id()
         if name in ("tcp_sock", "sk_fullsock", "get_listener_sock", "skc_to_tcp_sock",
@@ -489,7 +491,7 @@ class CallsMixin:
             if meta["map"] is None:
                 self.fail("invalid map_ptr to access map->value")
             self.check_helper_mem_access(regno, reg, meta["map"].value_size,
-                                         bool(arg.flags & TypeFlag.MEM_WRITE), False,
+                                         arg.writes, False,
                                          bool(arg.flags & TypeFlag.MEM_UNINIT))
         elif at is ArgType.ARG_PTR_TO_FUNC:
             meta["subprog"] = reg.subprog
@@ -497,7 +499,7 @@ class CallsMixin:
             if arg.flags & TypeFlag.MEM_FIXED_SIZE:
                 if not (is_null and arg.may_be_null):
                     self.check_helper_mem_access(regno, reg, arg.size,
-                                                 bool(arg.flags & TypeFlag.MEM_WRITE), False,
+                                                 arg.writes, False,
                                                  bool(arg.flags & TypeFlag.MEM_UNINIT))
             else:
                 meta["mem_arg"] = (regno, arg, is_null)
