@@ -254,13 +254,13 @@ def mark_chain_precision(v: Any, start: "VState", regno: int = -1,
     if bt.empty():
         return
     try:
-        _walk(v, start, bt)
+        walk_chain(v, start, bt)
     except NotSupported:
         mark_all_precise(v, start)
 
 
 def _decoded(v: Any) -> list:
-    """Per slot, what the inline fast path of _walk needs: (1, dst, src or -1, is_mov)
+    """Per slot, what the inline fast path of the walk needs: (1, dst, src or -1, is_mov)
     for ALU insns other than neg/end, (0, -1) for conditional jumps on an immediate,
     (0, 0) for everything else (handled by backtrack_insn)."""
     dec = getattr(v, "bt_decoded", None)
@@ -287,7 +287,10 @@ def _decoded(v: Any) -> list:
 _RETURN = ("return",)  # a segment's outcome: nothing left to trace
 
 
-def _walk(v: Any, start: "VState", bt: Backtrack) -> None:
+def walk_chain(v: Any, start: "VState", bt: Backtrack) -> None:
+    """__mark_chain_precision's walk: what `bt` traces, back through the history of
+    `start` and of each parent checkpoint, marking the parents' registers and stack
+    slots precise (NotSupported where backtrack_insn cannot follow)."""
     st = start
     dec = _decoded(v)
     first = st.first_insn_idx

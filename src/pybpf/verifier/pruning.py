@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .precision import (mark_all_imprecise, mark_chain_precision, propagate_precision)
+from .precision import (Backtrack, NotSupported, mark_all_imprecise, mark_all_precise,
+                        propagate_precision, walk_chain)
 from .reg import RegType
 from .state import Checkpoint, VState, maybe_looping, states_equal
 
@@ -45,8 +46,15 @@ class PruneMixin:
 
     def mark_precise(self, regno: int) -> None:
         """mark_chain_precision for a scalar register of the current frame."""
-        if self.bpf_capable and self.st.cur.regs[regno].type is RegType.SCALAR:
-            mark_chain_precision(self, self.st, regno)
+        st = self.st
+        frames = st.frames
+        if self.bpf_capable and frames[-1].regs[regno].type is RegType.SCALAR:
+            bt = Backtrack(len(frames) - 1)
+            bt.regs[bt.frame] = 1 << regno
+            try:
+                walk_chain(self, st, bt)
+            except NotSupported:
+                mark_all_precise(self, st)
 
     def update_branch_counts(self, cp: Checkpoint | None) -> None:
         while cp is not None:
@@ -98,6 +106,8 @@ class PruneMixin:
         near = not force and self.jmps_processed - self.prev_jmps_processed < 20 and \
             self.insn_processed - self.prev_insn_processed < 100
         cb_depth, mg_depth = cur.callback_depth, cur.may_goto_depth
+        nframes = len(cur.frames)
+        cur_regs = cur.frames[-1].regs
         uninit = self.allow_uninit_stack
         strict = self.explore_alu_limits
         for cp in lst:
@@ -115,7 +125,9 @@ class PruneMixin:
                         self.loop_hit(cp)
                         return True
                 elif old.callback_depth == cb_depth and old.may_goto_depth == mg_depth and \
-                        maybe_looping(old, cur) and states_equal(old, cur, True, uninit):
+                        len(old.frames) == nframes and \
+                        maybe_looping(old.frames[-1].regs, cur_regs) and \
+                        states_equal(old, cur, True, uninit):
                     self.fail(f"infinite loop detected at insn {idx}")
                 if near:
                     add_new = False

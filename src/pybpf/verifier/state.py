@@ -434,13 +434,11 @@ def widen_imprecise_scalars(old: VState, cur: VState) -> None:
             b.precise = False
 
 
-def maybe_looping(old: VState, cur: VState) -> bool:
-    """states_maybe_looping: a cheap test before the exact comparison of the loop check
-    (the registers of the current frame have the same type, offset and value)."""
-    of, cf = old.frames, cur.frames
-    if len(of) != len(cf):
-        return False
-    for o, c in zip(of[-1].regs, cf[-1].regs):
+def maybe_looping(old: "list[Reg]", cur: "list[Reg]") -> bool:
+    """states_maybe_looping, given the registers of the current frame of two states with
+    as many frames: a cheap test before the exact comparison of the loop check (the
+    registers have the same type, offset and value)."""
+    for o, c in zip(old, cur):
         ov, cv = o.var_off, c.var_off
         if (ov is not cv and (ov.value != cv.value or ov.mask != cv.mask)) or \
                 o.type is not c.type or o.off != c.off or o.umin != c.umin or \
