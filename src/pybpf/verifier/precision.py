@@ -315,14 +315,19 @@ def walk_chain(v: Any, start: "VState", bt: Backtrack) -> None:
             if fr >= len(st.frames):
                 raise NotSupported("parent state has fewer frames")
             f = st.frames[fr]
-            for r in _bits(bt.regs[fr]):
-                reg = f.regs[r]
-                if reg.type is not _SCALAR or reg.precise:
-                    bt.regs[fr] &= ~(1 << r)
-                else:
-                    reg.precise = True
-                    v.precise_marks += 1
-            for spi in _bits(bt.stack[fr]):
+            m = bt.regs[fr]
+            r = 0
+            while m:
+                if m & 1:
+                    reg = f.regs[r]
+                    if reg.type is not _SCALAR or reg.precise:
+                        bt.regs[fr] &= ~(1 << r)
+                    else:
+                        reg.precise = True
+                        v.precise_marks += 1
+                m >>= 1
+                r += 1
+            for spi in _bits(bt.stack[fr]) if bt.stack[fr] else ():
                 if spi >= f.allocated // 8:
                     raise NotSupported("stack slot beyond the allocated stack")
                 sp = f.spilled(spi)
@@ -410,7 +415,11 @@ def _segment_walk(v: Any, st: "VState", bt: Backtrack, dec: list, last: int, sub
             if memo is not None and i >= 0:
                 # entries hist[:h] are left; the newest of them (a tuple made once)
                 # tells this history from another state's that shares the memo
-                key = (h, i, subseq, bt.frame, tuple(regs), tuple(stack))
+                fr = bt.frame
+                # what is traced: in frame 0 the frames above hold nothing (the walk
+                # leaves a frame only after moving its bits to the caller's)
+                key = (h, i, subseq, 0, regs[0], stack[0]) if fr == 0 else \
+                    (h, i, subseq, fr, tuple(regs), tuple(stack))
                 anchor = hist[h - 1] if h else None
                 got = memo.get(key)
                 if got is not None and got[0] is anchor:

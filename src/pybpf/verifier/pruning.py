@@ -125,10 +125,18 @@ class PruneMixin:
                         self.loop_hit(cp)
                         return True
                 elif old.callback_depth == cb_depth and old.may_goto_depth == mg_depth and \
-                        len(old.frames) == nframes and \
-                        maybe_looping(old.frames[-1].regs, cur_regs) and \
-                        states_equal(old, cur, True, uninit):
-                    self.fail(f"infinite loop detected at insn {idx}")
+                        len(old.frames) == nframes:
+                    # states_maybe_looping; first the register that differed last time
+                    old_regs = old.frames[-1].regs
+                    h = cp.loop_hint
+                    o, c = old_regs[h], cur_regs[h]
+                    if o.var_off.value == c.var_off.value and o.type is c.type:
+                        diff = maybe_looping(old_regs, cur_regs)
+                        if diff < 0:
+                            if states_equal(old, cur, True, uninit):
+                                self.fail(f"infinite loop detected at insn {idx}")
+                        else:
+                            cp.loop_hint = diff
                 if near:
                     add_new = False
             else:

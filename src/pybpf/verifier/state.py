@@ -83,7 +83,8 @@ class Checkpoint:
     """An explored state at a prune point: its snapshot, how many paths that started
     from it are still being explored (`branches`) and its parent checkpoint."""
 
-    __slots__ = ("state", "branches", "parent", "insn_idx", "miss", "hit", "_chain")
+    __slots__ = ("state", "branches", "parent", "insn_idx", "miss", "hit", "_chain",
+                 "loop_hint")
 
     def __init__(self, state: "VState", parent: "Checkpoint | None", insn_idx: int) -> None:
         self.state = state
@@ -93,6 +94,7 @@ class Checkpoint:
         self.miss = 0
         self.hit = 0
         self._chain: frozenset[int] | None = None
+        self.loop_hint = 0  # the register that told this state from a later one (loops)
 
     def chain(self) -> frozenset[int]:
         """The ids of this checkpoint and its ancestors (computed once)."""
@@ -434,14 +436,15 @@ def widen_imprecise_scalars(old: VState, cur: VState) -> None:
             b.precise = False
 
 
-def maybe_looping(old: "list[Reg]", cur: "list[Reg]") -> bool:
+def maybe_looping(old: "list[Reg]", cur: "list[Reg]") -> int:
     """states_maybe_looping, given the registers of the current frame of two states with
     as many frames: a cheap test before the exact comparison of the loop check (the
-    registers have the same type, offset and value)."""
-    for o, c in zip(old, cur):
+    registers have the same type, offset and value). -1 when they do, else the first
+    register that differs (the caller tries it first next time)."""
+    for i, (o, c) in enumerate(zip(old, cur)):
         ov, cv = o.var_off, c.var_off
         if (ov is not cv and (ov.value != cv.value or ov.mask != cv.mask)) or \
                 o.type is not c.type or o.off != c.off or o.umin != c.umin or \
                 o.umax != c.umax or o.smin != c.smin or o.smax != c.smax:
-            return False
-    return True
+            return i
+    return -1
