@@ -73,7 +73,7 @@ def _type_names(reg: Reg) -> set[str]:
 _HELPERS: dict[tuple[int, int, bool], tuple[Any, bool]] = {}
 
 
-def _helper_for(prog_type: int, fid: int, perfmon: bool) -> tuple[Any, bool]:
+def _helper_for(prog_type: Any, fid: int, perfmon: bool) -> tuple[Any, bool]:
     """The proto a program of `prog_type` gets for helper `fid` and whether the type
     may call it (a pure function of the tables, kept once per triple)."""
     key = (int(prog_type), fid, perfmon)
@@ -82,7 +82,7 @@ def _helper_for(prog_type: int, fid: int, perfmon: bool) -> tuple[Any, bool]:
         from ..progtypes.helpersets import is_allowed
         try:  # bpf_unspec (#0) has no proto: "cannot use helper bpf_unspec#0"
             fn = proto_for(fid, prog_type) if fid else None
-            allowed = is_allowed(prog_type, fid, perfmon=perfmon)  # type: ignore[arg-type]
+            allowed = is_allowed(prog_type, fid, perfmon=perfmon)
         except (HelperProtoError, ValueError):
             fn, allowed = None, False
         if len(_HELPERS) > 65536:

@@ -765,8 +765,7 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
         if need and not getattr(v, need):
             raise Refusal(f"EPERM: loading a {_type_name(prog_type)} program needs "
                           f"CAP_{need.upper()}")
-        # the walk allocates registers and states by the million and makes no reference
-        # cycles: the cyclic collector only costs time here (refcounts free the states)
+        # no reference cycles in the walk: the cyclic GC only costs time (refcounts free)
         gc_on = gc.isenabled()
         gc.disable()
         try:

@@ -361,15 +361,15 @@ def _segment(v: Any, st: "VState", bt: Backtrack, dec: list, last: int, subseq: 
     try:
         more = _segment_walk(v, st, bt, dec, last, subseq, skip_first, log2, memo, pending)
     except NotSupported as e:
-        if pending:
+        if pending and memo is not None:
             out: tuple = ("unsupported", str(e))
             for key, anchor in pending:
-                memo[key] = (anchor, out)  # type: ignore[index]
+                memo[key] = (anchor, out)
         raise
-    if pending:
+    if pending and memo is not None:
         out = (bt.frame, tuple(bt.regs), tuple(bt.stack)) if more else _RETURN
         for key, anchor in pending:
-            memo[key] = (anchor, out)  # type: ignore[index]
+            memo[key] = (anchor, out)
     return more
 
 
