@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Iterable, Sequence
 
@@ -173,28 +173,22 @@ class Instruction:
     off: int = 0
     imm: int = 0
     next_imm: int = 0
+    # --- field views of the opcode, stored once (the verifier reads them per insn
+    # processed, a property call each): class, ALU/JMP operation (high 4 bits), source,
+    # size and mode
+    cls: int = field(init=False, repr=False, compare=False)
+    op: int = field(init=False, repr=False, compare=False)
+    source: int = field(init=False, repr=False, compare=False)
+    size: int = field(init=False, repr=False, compare=False)
+    mode: int = field(init=False, repr=False, compare=False)
 
-    # --- field views -------------------------------------------------------
-    @property
-    def cls(self) -> int:
-        return self.opcode & 0x07
-
-    @property
-    def op(self) -> int:
-        """ALU/JMP operation (high 4 bits)."""
-        return self.opcode & 0xF0
-
-    @property
-    def source(self) -> int:
-        return self.opcode & 0x08
-
-    @property
-    def size(self) -> int:
-        return self.opcode & 0x18
-
-    @property
-    def mode(self) -> int:
-        return self.opcode & 0xE0
+    def __post_init__(self) -> None:
+        code = self.opcode
+        object.__setattr__(self, "cls", code & 0x07)
+        object.__setattr__(self, "op", code & 0xF0)
+        object.__setattr__(self, "source", code & 0x08)
+        object.__setattr__(self, "size", code & 0x18)
+        object.__setattr__(self, "mode", code & 0xE0)
 
     @property
     def is_lddw(self) -> bool:

@@ -51,3 +51,31 @@ def test_sockfilter_two_callback_loops():
     spec = load(DATA / "sockfilter.o")
     r = verify_spec(spec, "sf_main", caps=ALL)
     assert r.accepted, r.error
+
+
+def test_memoised_backtracking_gives_the_same_walk(monkeypatch) -> None:
+    """precision.py memoises backtracking per live state's history: with the memo off,
+    every program of the table (both capability modes) and a counted loop verify to the
+    same figures."""
+    from pybpf.tools.verify import million_insn_program
+    from pybpf.verifier import precision, verify
+    from tests.verifier.table import CASES, MAPS
+
+    progs = [(million_insn_program(300), 6, {}, "GPL")] + [
+        (c.insns(), c.prog_type, {k: MAPS[k] for k in c.map_indexes()}, c.license)
+        for c in CASES if c.name != "too_large"]
+
+    def figures() -> list[tuple]:
+        out = []
+        for caps in (("bpf", "perfmon", "net_admin", "sys_admin"), ("bpf", "net_admin")):
+            for insns, t, maps, lic in progs:
+                r = verify(insns, t, maps=maps, caps=caps, license=lic)
+                out.append((r.accepted, r.error, r.insns_processed, r.total_states,
+                            r.peak_states))
+        return out
+    with_memo = figures()
+    walk = precision._segment_walk
+    monkeypatch.setattr(precision, "_segment_walk",
+                        lambda v, st, bt, dec, last, subseq, skip, log2, memo, pending:
+                        walk(v, st, bt, dec, last, subseq, skip, log2, None, pending))
+    assert figures() == with_memo

@@ -86,7 +86,8 @@ def test_a_live_slot_keeps_them_apart() -> None:
 def test_pruning_on_dead_slots_keeps_the_verdict(asm: str, caps: tuple, monkeypatch) -> None:
     insns = assemble_insns(asm)
     with_liveness = verify(insns, 1, caps=caps, log_level=1)
-    monkeypatch.setattr(cfgcheck, "stack_liveness", lambda slots, subs: [-1] * len(slots))
+    monkeypatch.setattr(cfgcheck, "stack_liveness",
+                        lambda slots, subs, succ=None: [-1] * len(slots))
     without = verify(insns, 1, caps=caps, log_level=1)
     assert (with_liveness.accepted, with_liveness.error) == (without.accepted, without.error)
     assert with_liveness.insns_processed <= without.insns_processed

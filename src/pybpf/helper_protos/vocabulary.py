@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum, Flag, auto
+from functools import cached_property
 
 from ..errors import PyBPFError
 
@@ -180,16 +181,16 @@ class Arg:
     def is_size(self) -> bool:
         return self.type in _SIZE_ARGS
 
-    @property
+    @cached_property  # read per helper call by the verifier; a Flag `&` is slow
     def may_be_null(self) -> bool:
         return bool(self.flags & TypeFlag.PTR_MAYBE_NULL)
 
-    @property
+    @cached_property  # read per helper call by the verifier; a Flag `&` is slow
     def writes(self) -> bool:
         """The helper writes through this pointer (MEM_WRITE: not into read-only maps)."""
         return bool(self.flags & TypeFlag.MEM_WRITE)
 
-    @property
+    @cached_property  # read per helper call by the verifier; a Flag `&` is slow
     def releases(self) -> bool:
         """The helper releases the reference this argument holds (OBJ_RELEASE)."""
         return bool(self.flags & TypeFlag.OBJ_RELEASE)
@@ -210,7 +211,7 @@ class Ret:
     def kernel_name(self) -> str:
         return _spell(self.type, self.flags, RET_ALIASES)
 
-    @property
+    @cached_property  # read per helper call by the verifier; a Flag `&` is slow
     def may_be_null(self) -> bool:
         return bool(self.flags & TypeFlag.PTR_MAYBE_NULL)
 

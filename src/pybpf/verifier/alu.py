@@ -43,22 +43,18 @@ from .reg import (
 from .tnum import Tnum
 
 
-def _sadd(a: int, b: int, lo: int, hi: int) -> int | None:
-    v = a + b
-    return v if lo <= v <= hi else None
-
-
 def _add(d: Reg, s: Reg) -> None:
-    a, b = _sadd(d.s32_min, s.s32_min, S32_MIN, S32_MAX), _sadd(d.s32_max, s.s32_max,
-                                                              S32_MIN, S32_MAX)
-    d.s32_min, d.s32_max = (S32_MIN, S32_MAX) if a is None or b is None else (a, b)
+    a, b = d.s32_min + s.s32_min, d.s32_max + s.s32_max
+    d.s32_min, d.s32_max = (a, b) if S32_MIN <= a <= S32_MAX and S32_MIN <= b <= S32_MAX \
+        else (S32_MIN, S32_MAX)
     lo, hi = d.u32_min + s.u32_min, d.u32_max + s.u32_max
     if lo <= U32_MAX < hi:
         d.u32_min, d.u32_max = 0, U32_MAX
     else:
         d.u32_min, d.u32_max = lo & M32, hi & M32
-    a, b = _sadd(d.smin, s.smin, S64_MIN, S64_MAX), _sadd(d.smax, s.smax, S64_MIN, S64_MAX)
-    d.smin, d.smax = (S64_MIN, S64_MAX) if a is None or b is None else (a, b)
+    a, b = d.smin + s.smin, d.smax + s.smax
+    d.smin, d.smax = (a, b) if S64_MIN <= a <= S64_MAX and S64_MIN <= b <= S64_MAX \
+        else (S64_MIN, S64_MAX)
     lo, hi = d.umin + s.umin, d.umax + s.umax
     if lo <= U64_MAX < hi:
         d.umin, d.umax = 0, U64_MAX

@@ -11,7 +11,7 @@ from ..isa import (BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JLE, BPF_JLT, BPF_JMP32, BPF_J
 from .consts import _FLIP, _REV, MAX_PACKET_OFF
 from .precision import linked_regs
 from .reg import (M32, U64_MAX, Reg, RegType, bounds_sane, bounds_sync, mark_unknown, s32, s64,
-                  scalar_const, zext_32_to_64)
+                  scalar_const, shared_const, zext_32_to_64)
 from .state import VState
 from .tnum import Tnum
 
@@ -40,7 +40,7 @@ class BranchMixin:
         else:
             if insn.src:
                 self.fail("BPF_JMP/JMP32 uses reserved fields")
-            s = scalar_const(insn.imm)
+            s = shared_const(insn.imm)  # read only: copied where refined
         pred = is_branch_taken(d, s, op, jmp32)
         target = pc + insn.off + 1
         if pred >= 0:
@@ -58,11 +58,13 @@ class BranchMixin:
             if insn.source == BPF_X:
                 mark_unknown(sregs[insn.src])
         if pred == 1:
-            self.after_branch_print()
+            if self.log_level:
+                self.print_state(st)
             st.path = (pc, True, st.path)
             return target
         if pred == 0:
-            self.after_branch_print()
+            if self.log_level:
+                self.print_state(st)
             st.path = (pc, False, st.path)
             return pc + 1
         if self.bpf_capable:
@@ -250,6 +252,9 @@ def reg_not_null(r: Reg) -> bool:
 
 
 def is_branch_taken(r1: Reg, r2: Reg, op: int, jmp32: bool) -> int:
+    t1, t2 = r1.type, r2.type
+    if t1 is RegType.SCALAR and t2 is RegType.SCALAR:  # the common case: two numbers
+        return is_scalar_branch_taken(r1, r2, op, jmp32)
     if _is_pkt_any(r1) and _is_pkt_any(r2) and not jmp32:
         return -1
     if r1.is_pointer or r2.is_pointer:

@@ -26,6 +26,8 @@ from .state import Frame, RefState, Slot
 BPF_MAX_VAR_SIZ = 1 << 29
 MAX_CALL_FRAMES = 8
 CALLER_SAVED = (0, 1, 2, 3, 4, 5)
+_NOT_INIT = Reg()  # read only: what a call leaves in r0-r5 (assigned, never changed)
+_UNKNOWN = scalar_unknown()  # read only: a helper's integer result
 
 # bpf_helper_changes_pkt_data: helpers after which every packet pointer is stale (not
 # bpf_tail_call: the 6.18 kernel keeps packet pointers after a tail call that returns)
@@ -66,6 +68,27 @@ def _type_names(reg: Reg) -> set[str]:
     if t is RegType.BTF_ID:
         return {"ptr_"}
     return {t.value}
+
+
+_HELPERS: dict[tuple[int, int, bool], tuple[Any, bool]] = {}
+
+
+def _helper_for(prog_type: Any, fid: int, perfmon: bool) -> tuple[Any, bool]:
+    """The proto a program of `prog_type` gets for helper `fid` and whether the type
+    may call it (a pure function of the tables, kept once per triple)."""
+    key = (int(prog_type), fid, perfmon)
+    got = _HELPERS.get(key)
+    if got is None:
+        from ..progtypes.helpersets import is_allowed
+        try:  # bpf_unspec (#0) has no proto: "cannot use helper bpf_unspec#0"
+            fn = proto_for(fid, prog_type) if fid else None
+            allowed = is_allowed(prog_type, fid, perfmon=perfmon)
+        except (HelperProtoError, ValueError):
+            fn, allowed = None, False
+        if len(_HELPERS) > 65536:
+            _HELPERS.clear()
+        got = _HELPERS[key] = (fn, allowed)
+    return got
 
 
 class CallsMixin:
@@ -165,8 +188,9 @@ class CallsMixin:
             self.clear_all_pkt_pointers()
         self.__dict__.setdefault("_called", set()).add(k)
         for r in CALLER_SAVED:
-            regs[r].assign(Reg())
-            self.scratch_reg(r)
+            regs[r].assign(_NOT_INIT)
+        if self.log_level:
+            self.scratched_regs.update(CALLER_SAVED)
         regs[0].assign(scalar_unknown())
         return idx + 1
 
@@ -279,16 +303,11 @@ class CallsMixin:
 
     # -- helpers ----------------------------------------------------------------------------
     def check_helper_call(self, insn: Instruction, idx: int) -> int:
-        from ..progtypes.helpersets import is_allowed
         fid = insn.imm
         name = HELPER_NAMES.get(fid)
         if name is None or fid < 0:  # get_helper_proto's -ERANGE
             self.fail(f"invalid func unknown#{fid}")
-        try:  # bpf_unspec (#0) has no proto: "cannot use helper bpf_unspec#0"
-            fn = proto_for(fid, self.prog_type) if fid else None
-            allowed = is_allowed(self.prog_type, fid, perfmon=self.perfmon)
-        except (HelperProtoError, ValueError):
-            fn, allowed = None, False
+        fn, allowed = _helper_for(self.prog_type, fid, self.perfmon)
         if fn is None or not allowed:
             self.fail(f"program of this type cannot use helper bpf_{name}#{fid}")
         if fn.gpl_only and not self.gpl:
@@ -317,19 +336,21 @@ class CallsMixin:
             self.prog.prune.add(idx)
             self.push_callback(idx, meta["subprog"], name, meta)
         for r in CALLER_SAVED:
-            regs[r].assign(Reg())
-            self.scratch_reg(r)
+            regs[r].assign(_NOT_INIT)
+        if self.log_level:
+            self.scratched_regs.update(CALLER_SAVED)
         r0 = regs[0]
         rt, rf = fn.ret.type, fn.ret.flags
+        maybe_null = fn.ret.may_be_null
         m0 = meta["map"]
         if name == "map_lookup_elem" and m0 is not None and \
                 int(m0.type) in _ELIDE_NULL_MAPS and \
                 0 <= meta.get("const_map_key", -1) < m0.max_entries:
-            rf &= ~TypeFlag.PTR_MAYBE_NULL  # a constant key within an array: never NULL
+            maybe_null = False  # a constant key within an array: never NULL
         if rt is RetType.RET_INTEGER:
-            r0.assign(scalar_unknown())
+            r0.assign(_UNKNOWN)
         elif rt is RetType.RET_VOID:
-            r0.assign(Reg())
+            r0.assign(_NOT_INIT)
         elif rt is RetType.RET_PTR_TO_MAP_VALUE:
             if meta["map"] is None:
                 self.fail("kernel subsystem misconfigured verifier")
@@ -349,7 +370,7 @@ class CallsMixin:
         elif rt is RetType.RET_PTR_TO_BTF_ID or rt is RetType.RET_PTR_TO_MEM_OR_BTF_ID:
             r0.assign(pointer(RegType.BTF_ID, btf_name=fn.ret.btf_id,
                               rdonly=bool(rf & TypeFlag.MEM_RDONLY)))
-        if rf & TypeFlag.PTR_MAYBE_NULL and r0.type is not RegType.NOT_INIT:
+        if maybe_null and r0.type is not RegType.NOT_INIT:
             r0.maybe_null = True
             r0.id = self.new_id()
         if name in ("tcp_sock", "sk_fullsock", "get_listener_sock", "skc_to_tcp_sock",
@@ -470,7 +491,7 @@ class CallsMixin:
             if meta["map"] is None:
                 self.fail("invalid map_ptr to access map->value")
             self.check_helper_mem_access(regno, reg, meta["map"].value_size,
-                                         bool(arg.flags & TypeFlag.MEM_WRITE), False,
+                                         arg.writes, False,
                                          bool(arg.flags & TypeFlag.MEM_UNINIT))
         elif at is ArgType.ARG_PTR_TO_FUNC:
             meta["subprog"] = reg.subprog
@@ -478,7 +499,7 @@ class CallsMixin:
             if arg.flags & TypeFlag.MEM_FIXED_SIZE:
                 if not (is_null and arg.may_be_null):
                     self.check_helper_mem_access(regno, reg, arg.size,
-                                                 bool(arg.flags & TypeFlag.MEM_WRITE), False,
+                                                 arg.writes, False,
                                                  bool(arg.flags & TypeFlag.MEM_UNINIT))
             else:
                 meta["mem_arg"] = (regno, arg, is_null)

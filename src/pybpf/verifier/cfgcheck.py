@@ -38,6 +38,7 @@ from ..isa import (
     Instruction,
 )
 from .kfunc import check_kfunc_insn, check_ksym_insn
+from .dataflow import backward_live
 from .stacklive import stack_liveness
 
 
@@ -261,58 +262,65 @@ def _uses_defs(i: Instruction) -> tuple[int, int]:
     return 0x7FF, 0
 
 
-def compute_liveness(prog: Program) -> None:
-    """Backward dataflow: the registers live before each slot (as compute_live_registers;
-    r10 always live). At exit r0 is live; calls read r1-r5."""
-    slots = prog.slots
+def jump_successors(slots: Sequence[Instruction | None]) -> list[list[int]]:
+    """Per slot, the slots control may go to next (calls: the insn after; exit: none),
+    edges out of the program left out."""
     n = len(slots)
     succ: list[list[int]] = [[] for _ in range(n)]
-    ud = [(0, 0)] * n
     for pc, i in enumerate(slots):
         if i is None:
             continue
-        ud[pc] = _uses_defs(i)
-        if _is_jmp(i):
-            if i.op == BPF_EXIT:
+        if i.cls in (BPF_JMP, BPF_JMP32):
+            op = i.op
+            if op == BPF_EXIT:
                 continue
-            if i.op == BPF_CALL:
-                succ[pc].append(pc + 1)
-                continue
-            t = jump_target(pc, i)
-            if i.op == BPF_JA:
-                succ[pc].append(t)
+            if op == BPF_CALL:
+                out = [pc + 1]
             else:
-                succ[pc] += [pc + 1, t]
+                t = jump_target(pc, i)
+                out = [t] if op == BPF_JA else [pc + 1, t]
         else:
-            succ[pc].append(pc + (2 if i.opcode == OPCODE_LDDW else 1))
-    live = [0] * (n + 1)
-    changed = True
-    while changed:
-        changed = False
-        for pc in range(n - 1, -1, -1):
-            if slots[pc] is None:
-                continue
-            out = 0
-            for s in succ[pc]:
-                if 0 <= s < n:
-                    out |= live[s]
-            use, d = ud[pc]
-            new = (out & ~d) | use | (1 << 10)
-            if new != live[pc]:
-                live[pc] = new
-                changed = True
-    prog.live_in = live[:n]
+            out = [pc + (2 if i.opcode == OPCODE_LDDW else 1)]
+        succ[pc] = [s for s in out if 0 <= s < n]
+    return succ
+
+
+def compute_liveness(prog: Program, succ: "list[list[int]] | None" = None) -> None:
+    """Backward dataflow: the registers live before each slot (as compute_live_registers;
+    r10 always live). At exit r0 is live; calls read r1-r5."""
+    slots = prog.slots
+    if succ is None:
+        succ = jump_successors(slots)
+    gen = [0] * len(slots)
+    kill = [0] * len(slots)
+    for pc, i in enumerate(slots):
+        if i is not None:
+            use, d = _uses_defs(i)
+            gen[pc] = use | (1 << 10)
+            kill[pc] = d
+    prog.live_in = backward_live(succ, gen, kill)
+
+
+def _opcode_known(code: int) -> bool:
+    from ..errors import InvalidInstruction
+    from ..isa import validate
+    try:
+        validate(Instruction(code))
+    except InvalidInstruction as e:
+        return not e.reason.startswith("unknown opcode")
+    return True
+
+
+# isa.validate's "unknown opcode" depends on the opcode alone, but for every class
+# other than BPF_LD it comes after the register check (a bad register is reported first)
+_OPCODE_KNOWN = tuple(_opcode_known(c) for c in range(256))
 
 
 def _known_opcode(i: Instruction) -> bool:
     """bpf_opcode_in_insntable: the opcode is one the kernel knows (fields aside)."""
-    from ..errors import InvalidInstruction
-    from ..isa import validate
-    try:
-        validate(i)
-    except InvalidInstruction as e:
-        return not e.reason.startswith("unknown opcode")
-    return True
+    if _OPCODE_KNOWN[i.opcode & 0xFF]:
+        return True
+    return i.opcode & 0x07 != BPF_LD and (i.dst >= 11 or i.src >= 11)
 
 
 def analyse(insns: Sequence[Instruction], bpf_capable: bool, gpl: bool = True) -> Program:
@@ -329,6 +337,7 @@ def analyse(insns: Sequence[Instruction], bpf_capable: bool, gpl: bool = True) -
         if i.opcode == OPCODE_LDDW and i.src == BPF_PSEUDO_BTF_ID:
             check_ksym_insn(i, pc)  # kfunc.py: a ksym's id in this kernel's BTF
     check_cfg(prog, bpf_capable)
-    compute_liveness(prog)
-    prog.stack_live = stack_liveness(slots, prog.subprogs)
+    succ = jump_successors(slots)
+    compute_liveness(prog, succ)
+    prog.stack_live = stack_liveness(slots, prog.subprogs, succ)
     return prog

@@ -5,11 +5,13 @@ instruction checked by the rules of kernel/bpf/verifier.c."""
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from ..errors import InvalidInstruction
+from ..helper_protos import ArgType
 from ..isa import (BPF_ADD, BPF_ALU, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CALL, BPF_DIV, BPF_END,
                    BPF_EXIT, BPF_JA, BPF_JCOND, BPF_JMP, BPF_JMP32, BPF_LD, BPF_LDX, BPF_LSH,
                    BPF_MOD, BPF_MOV, BPF_NEG, BPF_OR, BPF_RSH, BPF_ST, BPF_STX, BPF_SUB, BPF_X,
@@ -29,13 +31,15 @@ from .progrules import (_type_name, license_is_gpl_compatible, prog_type_capabil
                         unwind_path)
 from .refusal import Refusal, Unsupported
 from .reg import (M32, S64_MAX, S64_MIN, U64_MAX, Reg, RegType, bounds_sync,
-                  coerce_subreg_to_size_sx, coerce_to_size_sx, mark32_unbounded, mark_known,
-                  mark_unknown, s32, s64, scalar_const, zext_32_to_64)
+                  coerce_subreg_to_size_sx, coerce_to_size_sx, mark32_unbounded,
+                  mark_unknown, s32, s64, shared_const, zext_32_to_64)
 from .pruning import PruneMixin
 from .stackdepth import check_max_stack_depth
 from .state import Checkpoint, VState, initial_state, widen_imprecise_scalars
 
 
+_SIZE_ARGS = frozenset({ArgType.ARG_CONST_SIZE, ArgType.ARG_CONST_SIZE_OR_ZERO,
+                        ArgType.ARG_CONST_ALLOC_SIZE_OR_ZERO})
 _K_ALU, _K_JMP, _K_LDX, _K_STX, _K_ST, _K_LD, _K_LDDW = range(7)
 _KINDS = {BPF_ALU: _K_ALU, BPF_ALU64: _K_ALU, BPF_JMP: _K_JMP, BPF_JMP32: _K_JMP,
           BPF_LDX: _K_LDX, BPF_STX: _K_STX, BPF_ST: _K_ST, BPF_LD: _K_LD}
@@ -114,7 +118,8 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
             self.log.append(text)
 
     def scratch_reg(self, r: int) -> None:
-        self.scratched_regs.add(r)
+        if self.log_level:  # only the log reads what was scratched
+            self.scratched_regs.add(r)
 
     def print_state(self, st: VState, *, all_: bool = False) -> None:
         f = st.cur
@@ -143,8 +148,9 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         """check_reg_arg(SRC_OP)."""
         if r >= 11:
             self.fail(f"R{r} is invalid")
-        self.scratch_reg(r)
-        reg = self.st.cur.regs[r]
+        if self.log_level:
+            self.scratched_regs.add(r)
+        reg = self.st.frames[-1].regs[r]
         if reg.type is RegType.NOT_INIT:
             self.fail(f"R{r} !read_ok")
         return reg
@@ -153,10 +159,11 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         """check_reg_arg(DST_OP_NO_MARK)."""
         if r >= 11:
             self.fail(f"R{r} is invalid")
-        self.scratch_reg(r)
+        if self.log_level:
+            self.scratched_regs.add(r)
         if r == 10:
             self.fail("frame pointer is read only")
-        return self.st.cur.regs[r]
+        return self.st.frames[-1].regs[r]
 
     def is_pointer_value(self, reg: Reg) -> bool:
         """is_pointer_value: a pointer the program may not treat as a number."""
@@ -169,12 +176,10 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
     def check_func_arg(self, argno: int, arg: Any, fn: Any, meta: dict) -> None:
         """Helper arguments whose value the check relies on (sizes, a null pointer)
         are marked precise, then checked by the calls half."""
-        from ..helper_protos import ArgType
         if self.bpf_capable and arg.type is not ArgType.ARG_DONTCARE and argno < 6:
-            reg = self.st.cur.regs[argno]
+            reg = self.st.frames[-1].regs[argno]
             if reg.type is RegType.SCALAR and (
-                    arg.type in (ArgType.ARG_CONST_SIZE, ArgType.ARG_CONST_SIZE_OR_ZERO,
-                                 ArgType.ARG_CONST_ALLOC_SIZE_OR_ZERO) or
+                    arg.type in _SIZE_ARGS or
                     (arg.may_be_null and reg.var_off.equals_const(0))):
                 self.mark_precise(argno)
         super().check_func_arg(argno, arg, fn, meta)
@@ -214,8 +219,10 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
                     self.fail("BPF_MOV uses reserved fields")
             d = self.check_reg_dst(insn.dst)
             if not x:
-                mark_unknown(d)
-                mark_known(d, insn.imm if alu64 else insn.imm & M32)
+                # mark_unknown + mark_known: every field but `precise` from the constant
+                precise = d.precise
+                d.assign(shared_const(insn.imm if alu64 else insn.imm & M32))
+                d.precise = precise
                 return
             if alu64:
                 if insn.off == 0:
@@ -304,7 +311,7 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
                 return
             src = s.copy()
         else:
-            src = scalar_const(insn.imm)
+            src = shared_const(insn.imm)  # read only below
             if d.type is not RegType.SCALAR:
                 self.adjust_ptr_min_max_vals(insn, d, src)
                 return
@@ -508,18 +515,22 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
 
     def do_check(self) -> None:
         do_print_state = False
+        slots = self.slots
+        nslots = len(slots)
+        prune = self.prog.prune
+        jmp_points = self.prog.jmp_points
         while True:
             st = self.st
             idx = st.insn_idx
-            if idx < 0 or idx >= len(self.slots) or self.slots[idx] is None:
-                raise Refusal(f"invalid insn idx {idx} insn_cnt {len(self.slots)}")
-            insn = self.slots[idx]
+            if idx < 0 or idx >= nslots or slots[idx] is None:
+                raise Refusal(f"invalid insn idx {idx} insn_cnt {nslots}")
+            insn = slots[idx]
             assert insn is not None  # checked above
             self.insn_processed += 1
             if self.insn_processed > COMPLEXITY_LIMIT_INSNS:
                 self.fail(f"BPF program is too large. Processed {self.insn_processed} insn")
             self.cur_pc = idx
-            if idx in self.prog.prune:
+            if idx in prune:
                 if self.is_state_visited(idx):
                     if self.log_level:
                         if do_print_state and self.log_level & 2:
@@ -530,7 +541,12 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
                         return
                     do_print_state = True
                     continue
-            self.record_arrival(idx)
+            # record_arrival, in line: a history entry at jump points and wherever the
+            # path did not come from the instruction before
+            prev = st.prev_insn_idx
+            if idx in jmp_points or not (prev == idx - 1 or
+                                         (prev == idx - 2 and slots[idx - 1] is None)):
+                self.push_hist()
             if self.log_level:
                 if self.log_level & 2 and do_print_state:
                     self.verbose(f"\nfrom {st.prev_insn_idx} to {idx}:")
@@ -751,7 +767,14 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
         if need and not getattr(v, need):
             raise Refusal(f"EPERM: loading a {_type_name(prog_type)} program needs "
                           f"CAP_{need.upper()}")
-        v.run()
+        # no reference cycles in the walk: the cyclic GC only costs time (refcounts free)
+        gc_on = gc.isenabled()
+        gc.disable()
+        try:
+            v.run()
+        finally:
+            if gc_on:
+                gc.enable()
     except CfgError as e:
         error, pc = e.msg, e.pc
     except Refusal as e:

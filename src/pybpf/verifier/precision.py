@@ -254,13 +254,13 @@ def mark_chain_precision(v: Any, start: "VState", regno: int = -1,
     if bt.empty():
         return
     try:
-        _walk(v, start, bt)
+        walk_chain(v, start, bt)
     except NotSupported:
         mark_all_precise(v, start)
 
 
 def _decoded(v: Any) -> list:
-    """Per slot, what the inline fast path of _walk needs: (1, dst, src or -1, is_mov)
+    """Per slot, what the inline fast path of the walk needs: (1, dst, src or -1, is_mov)
     for ALU insns other than neg/end, (0, -1) for conditional jumps on an immediate,
     (0, 0) for everything else (handled by backtrack_insn)."""
     dec = getattr(v, "bt_decoded", None)
@@ -284,7 +284,13 @@ def _decoded(v: Any) -> list:
     return dec
 
 
-def _walk(v: Any, start: "VState", bt: Backtrack) -> None:
+_RETURN = ("return",)  # a segment's outcome: nothing left to trace
+
+
+def walk_chain(v: Any, start: "VState", bt: Backtrack) -> None:
+    """__mark_chain_precision's walk: what `bt` traces, back through the history of
+    `start` and of each parent checkpoint, marking the parents' registers and stack
+    slots precise (NotSupported where backtrack_insn cannot follow)."""
     st = start
     dec = _decoded(v)
     first = st.first_insn_idx
@@ -293,52 +299,14 @@ def _walk(v: Any, start: "VState", bt: Backtrack) -> None:
     skip_first = True
     log2 = v.log_level & 2
     while True:
-        hist = st.hist
-        h = len(hist)
         if log2:
             v.verbose(f"mark_precise: frame{bt.frame}: last_idx {last} first_idx {first} "
                       f"subseq_idx {subseq} \n")
         if last < 0:
             raise NotSupported("backtracking past the entry")
-        i = last
-        first_i = st.first_insn_idx
-        regs, stack = bt.regs, bt.stack  # lists backtrack_insn updates in place
-        hi = hist[h - 1][0] if h else -2  # the insn of the newest entry not yet used
-        while True:
-            if skip_first:
-                skip_first = False
-            else:
-                ent = hist[h - 1] if hi == i else None
-                # an entry that only records the edge (no stack slot, no linked
-                # registers) changes nothing backtrack_insn does: the fast path too
-                if log2 or (ent is not None and (ent[2] >= 0 or ent[4])):
-                    backtrack_insn(v, i, subseq, ent, bt)
-                else:
-                    d = dec[i]
-                    if d[0]:  # ALU: the common cases inline (backtrack_insn's rules)
-                        fr = bt.frame
-                        m = regs[fr]
-                        if m >> d[1] & 1:
-                            if d[3]:  # mov
-                                m &= ~(1 << d[1])
-                            if d[2] >= 0:  # a register source
-                                m |= 1 << d[2]
-                            regs[fr] = m
-                    elif d[1] == 0:  # not a conditional jump on an immediate
-                        backtrack_insn(v, i, subseq, ent, bt)
-            if not (regs[0] or stack[0]) and (bt.frame == 0 or bt.empty()):
-                return
-            subseq = i
-            if i == first_i and (h == 0 or (h == 1 and hist[0][0] == i)):
-                break
-            if hi == i:
-                i = hist[h - 1][1]
-                h -= 1
-                hi = hist[h - 1][0] if h else -2
-            else:
-                i -= 1
-            if i < 0:
-                raise NotSupported(f"backtracking idx {i}")
+        if not _segment(v, st, bt, dec, last, subseq, skip_first, log2):
+            return
+        skip_first = False
         cp = st.parent
         if cp is None:
             break
@@ -347,14 +315,19 @@ def _walk(v: Any, start: "VState", bt: Backtrack) -> None:
             if fr >= len(st.frames):
                 raise NotSupported("parent state has fewer frames")
             f = st.frames[fr]
-            for r in _bits(bt.regs[fr]):
-                reg = f.regs[r]
-                if reg.type is not _SCALAR or reg.precise:
-                    bt.regs[fr] &= ~(1 << r)
-                else:
-                    reg.precise = True
-                    v.precise_marks += 1
-            for spi in _bits(bt.stack[fr]):
+            m = bt.regs[fr]
+            r = 0
+            while m:
+                if m & 1:
+                    reg = f.regs[r]
+                    if reg.type is not _SCALAR or reg.precise:
+                        bt.regs[fr] &= ~(1 << r)
+                    else:
+                        reg.precise = True
+                        v.precise_marks += 1
+                m >>= 1
+                r += 1
+            for spi in _bits(bt.stack[fr]) if bt.stack[fr] else ():
                 if spi >= f.allocated // 8:
                     raise NotSupported("stack slot beyond the allocated stack")
                 sp = f.spilled(spi)
@@ -374,6 +347,96 @@ def _walk(v: Any, start: "VState", bt: Backtrack) -> None:
         first = st.first_insn_idx
     if not bt.empty():
         mark_all_precise(v, start)
+
+
+def _segment(v: Any, st: "VState", bt: Backtrack, dec: list, last: int, subseq: int,
+             skip_first: bool, log2: int) -> bool:
+    """backtrack_insn over the history of `st`, from `last` back to its first insn;
+    False when nothing is left to trace. Memoised in `st.bt_memo` (a live state's,
+    shared with its copies): the outcome from a point of the history onwards is a
+    function of the entries before that point and what is traced there, and a loop's
+    repeated checks walk the same history again and again."""
+    memo = st.bt_memo if not log2 else None
+    pending: list = []
+    try:
+        more = _segment_walk(v, st, bt, dec, last, subseq, skip_first, log2, memo, pending)
+    except NotSupported as e:
+        if pending and memo is not None:
+            out: tuple = ("unsupported", str(e))
+            for key, anchor in pending:
+                memo[key] = (anchor, out)
+        raise
+    if pending and memo is not None:
+        out = (bt.frame, tuple(bt.regs), tuple(bt.stack)) if more else _RETURN
+        for key, anchor in pending:
+            memo[key] = (anchor, out)
+    return more
+
+
+def _segment_walk(v: Any, st: "VState", bt: Backtrack, dec: list, last: int, subseq: int,
+                  skip_first: bool, log2: int, memo: "dict | None", pending: list) -> bool:
+    hist = st.hist
+    h = len(hist)
+    i = last
+    first_i = st.first_insn_idx
+    regs, stack = bt.regs, bt.stack  # lists backtrack_insn updates in place
+    hi = hist[h - 1][0] if h else -2  # the insn of the newest entry not yet used
+    while True:
+        if skip_first:
+            skip_first = False
+        else:
+            ent = hist[h - 1] if hi == i else None
+            # an entry that only records the edge (no stack slot, no linked
+            # registers) changes nothing backtrack_insn does: the fast path too
+            if log2 or (ent is not None and (ent[2] >= 0 or ent[4])):
+                backtrack_insn(v, i, subseq, ent, bt)
+            else:
+                d = dec[i]
+                if d[0]:  # ALU: the common cases inline (backtrack_insn's rules)
+                    fr = bt.frame
+                    m = regs[fr]
+                    if m >> d[1] & 1:
+                        if d[3]:  # mov
+                            m &= ~(1 << d[1])
+                        if d[2] >= 0:  # a register source
+                            m |= 1 << d[2]
+                        regs[fr] = m
+                elif d[1] == 0:  # not a conditional jump on an immediate
+                    backtrack_insn(v, i, subseq, ent, bt)
+        if not (regs[0] or stack[0]) and (bt.frame == 0 or bt.empty()):
+            return False
+        subseq = i
+        if i == first_i and (h == 0 or (h == 1 and hist[0][0] == i)):
+            return True
+        if hi == i:
+            i = hist[h - 1][1]
+            h -= 1
+            hi = hist[h - 1][0] if h else -2
+            if memo is not None and i >= 0:
+                # entries hist[:h] are left; the newest of them (a tuple made once)
+                # tells this history from another state's that shares the memo
+                fr = bt.frame
+                # what is traced: in frame 0 the frames above hold nothing (the walk
+                # leaves a frame only after moving its bits to the caller's)
+                key = (h, i, subseq, 0, regs[0], stack[0]) if fr == 0 else \
+                    (h, i, subseq, fr, tuple(regs), tuple(stack))
+                anchor = hist[h - 1] if h else None
+                got = memo.get(key)
+                if got is not None and got[0] is anchor:
+                    out = got[1]
+                    if out is _RETURN:
+                        return False
+                    if out[0] == "unsupported":
+                        raise NotSupported(out[1])
+                    bt.frame = out[0]
+                    regs[:] = out[1]
+                    stack[:] = out[2]
+                    return True
+                pending.append((key, anchor))
+        else:
+            i -= 1
+        if i < 0:
+            raise NotSupported(f"backtracking idx {i}")
 
 
 def propagate_precision(v: Any, old: "VState", cur: "VState",

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .precision import (mark_all_imprecise, mark_chain_precision, propagate_precision)
+from .precision import (Backtrack, NotSupported, mark_all_imprecise, mark_all_precise,
+                        propagate_precision, walk_chain)
 from .reg import RegType
 from .state import Checkpoint, VState, maybe_looping, states_equal
 
@@ -45,8 +46,15 @@ class PruneMixin:
 
     def mark_precise(self, regno: int) -> None:
         """mark_chain_precision for a scalar register of the current frame."""
-        if self.bpf_capable and self.st.cur.regs[regno].type is RegType.SCALAR:
-            mark_chain_precision(self, self.st, regno)
+        st = self.st
+        frames = st.frames
+        if self.bpf_capable and frames[-1].regs[regno].type is RegType.SCALAR:
+            bt = Backtrack(len(frames) - 1)
+            bt.regs[bt.frame] = 1 << regno
+            try:
+                walk_chain(self, st, bt)
+            except NotSupported:
+                mark_all_precise(self, st)
 
     def update_branch_counts(self, cp: Checkpoint | None) -> None:
         while cp is not None:
@@ -92,43 +100,57 @@ class PruneMixin:
         live = None
         live_stack: list[int] | None = None
         evict = []
+        # what the loop below tests for every checkpoint, worked out once
+        may_goto = idx in self.may_goto_insns
+        callback = idx in self.callback_calls
+        near = not force and self.jmps_processed - self.prev_jmps_processed < 20 and \
+            self.insn_processed - self.prev_insn_processed < 100
+        cb_depth, mg_depth = cur.callback_depth, cur.may_goto_depth
+        nframes = len(cur.frames)
+        cur_regs = cur.frames[-1].regs
+        uninit = self.allow_uninit_stack
+        strict = self.explore_alu_limits
         for cp in lst:
+            old = cp.state
             if cp.branches:
                 # a state of the path being explored: a loop; equal means no progress
-                if idx in self.may_goto_insns and \
-                        cp.state.may_goto_depth != cur.may_goto_depth and \
-                        states_equal(cp.state, cur, False, self.allow_uninit_stack,
-                                     strict_scalars=self.explore_alu_limits):
+                if may_goto and old.may_goto_depth != mg_depth and \
+                        states_equal(old, cur, False, uninit, strict_scalars=strict):
                     cp.hit += 1
                     self.loop_hit(cp)
                     return True
-                if idx in self.callback_calls:
-                    if states_equal(cp.state, cur, False, self.allow_uninit_stack,
-                                    strict_scalars=self.explore_alu_limits):
+                if callback:
+                    if states_equal(old, cur, False, uninit, strict_scalars=strict):
                         cp.hit += 1
                         self.loop_hit(cp)
                         return True
-                elif cp.state.callback_depth == cur.callback_depth and \
-                        cp.state.may_goto_depth == cur.may_goto_depth and \
-                        maybe_looping(cp.state, cur) and \
-                        states_equal(cp.state, cur, True, self.allow_uninit_stack):
-                    self.fail(f"infinite loop detected at insn {idx}")
-                if not force and self.jmps_processed - self.prev_jmps_processed < 20 and \
-                        self.insn_processed - self.prev_insn_processed < 100:
+                elif old.callback_depth == cb_depth and old.may_goto_depth == mg_depth and \
+                        len(old.frames) == nframes:
+                    # states_maybe_looping; first the register that differed last time
+                    old_regs = old.frames[-1].regs
+                    h = cp.loop_hint
+                    o, c = old_regs[h], cur_regs[h]
+                    if o.var_off.value == c.var_off.value and o.type is c.type:
+                        diff = maybe_looping(old_regs, cur_regs)
+                        if diff < 0:
+                            if states_equal(old, cur, True, uninit):
+                                self.fail(f"infinite loop detected at insn {idx}")
+                        else:
+                            cp.loop_hint = diff
+                if near:
                     add_new = False
             else:
                 if live is None:
                     live = self.live_masks(cur)
                     live_stack = self.stack_masks(cur)
-                if not (cp.state.speculative and not cur.speculative) and \
-                        states_equal(cp.state, cur, False, self.allow_uninit_stack, live,
+                if not (old.speculative and not cur.speculative) and \
+                        states_equal(old, cur, False, uninit, live,
                                      imprecise_ok=self.bpf_capable and
                                      not (self.backedges and self.incomplete_marks(cp)),
-                                     live_stack=live_stack,
-                                     strict_scalars=self.explore_alu_limits):
+                                     live_stack=live_stack, strict_scalars=strict):
                     cp.hit += 1
                     self.record_arrival(idx)
-                    propagate_precision(self, cp.state, cur, live_stack)
+                    propagate_precision(self, old, cur, live_stack)
                     return True
             if add_new:  # a miss counts only when a state is added (kernel heuristic)
                 cp.miss += 1
@@ -150,10 +172,12 @@ class PruneMixin:
         self.prev_insn_processed = self.insn_processed
         snap = cur.copy()
         snap.last_insn_idx = cur.prev_insn_idx
+        snap.bt_memo = None  # checkpoints keep no memo (their memory would add up)
         cp = Checkpoint(snap, cur.parent, idx)
         cur.parent = cp
         cur.first_insn_idx = idx
         cur.hist = []
+        cur.bt_memo = {}
         if self.bpf_capable:
             mark_all_imprecise(cur)
         lst.append(cp)

@@ -220,11 +220,29 @@ def scalar_const(v: int) -> Reg:
     return r
 
 
+_UNKNOWN_SCALAR = scalar_unknown()  # read only: the fields mark_unknown copies
+
+
 def mark_unknown(r: Reg) -> None:
     """__mark_reg_unknown: a scalar of any value, no ids."""
     precise = r.precise
-    r.assign(scalar_unknown())
+    r.assign(_UNKNOWN_SCALAR)
     r.precise = precise
+
+
+_CONSTS: dict[int, Reg] = {}
+
+
+def shared_const(v: int) -> Reg:
+    """A scalar known to be `v`, shared and never modified: the immediate operand of an
+    ALU or jump insn (the rules only read it; one Reg per value instead of one per
+    insn processed)."""
+    r = _CONSTS.get(v)
+    if r is None:
+        if len(_CONSTS) > 4096:
+            _CONSTS.clear()
+        r = _CONSTS[v] = scalar_const(v)
+    return r
 
 
 def pointer(t: RegType, **kw: Any) -> Reg:

@@ -21,6 +21,8 @@ from ..isa import (BPF_ADD, BPF_ALU, BPF_ALU64, BPF_ATOMIC, BPF_CALL, BPF_CMPXCH
                    BPF_PSEUDO_CALL, BPF_ST, BPF_STX, BPF_SUB, BPF_X, OPCODE_LDDW, SIZE_BYTES,
                    Instruction)
 
+from .dataflow import backward_live
+
 ALL_SLOTS = (1 << 64) - 1
 _ANY = "any"  # a stack pointer with an unknown offset, or maybe not a stack pointer
 
@@ -158,11 +160,19 @@ def _plain_helper(i: Instruction) -> bool:
         return True
     if i.src != 0:
         return False
-    from ..helper_protos import HelperProtoError, proto
-    try:
-        return proto(i.imm).ret.type.name in _PLAIN_RETURNS
-    except (HelperProtoError, ValueError, KeyError):
-        return False
+    got = _PLAIN.get(i.imm)
+    if got is None:
+        from ..helper_protos import HelperProtoError, proto
+        try:
+            got = proto(i.imm).ret.type.name in _PLAIN_RETURNS
+        except (HelperProtoError, ValueError, KeyError):
+            got = False
+        if len(_PLAIN) < 4096:
+            _PLAIN[i.imm] = got
+    return got
+
+
+_PLAIN: dict[int, bool] = {}  # _plain_helper's answer per helper ID (the tables are fixed)
 
 
 def _access(base: "int | str | None", off: int, size: int) -> int:
@@ -174,14 +184,15 @@ def _access(base: "int | str | None", off: int, size: int) -> int:
     return _slots(base + off, base + off + size)
 
 
-def stack_liveness(slots: Sequence[Instruction | None], subprogs: Sequence[int]) -> list[int]:
+def stack_liveness(slots: Sequence[Instruction | None], subprogs: Sequence[int],
+                   succ: "Sequence[Sequence[int]] | None" = None) -> list[int]:
     """Per slot of the program, the mask (bit spi: bytes fp-8*(spi+1) .. fp-8*spi-1) of
-    its frame's stack slots that may be read from there on."""
+    its frame's stack slots that may be read from there on. `succ`: each slot's
+    successors in the program (cfgcheck.jump_successors), computed here if not given."""
     n = len(slots)
-    succ: list[list[int]] = [[] for _ in range(n)]
-    for pc, i in enumerate(slots):
-        if i is not None:
-            succ[pc] = [s for s in _successors(pc, i) if 0 <= s < n]
+    if succ is None:
+        succ = [[s for s in _successors(pc, i) if 0 <= s < n] if i is not None else []
+                for pc, i in enumerate(slots)]
     # forward: what the registers and stack slots hold before each insn
     before: list[list | None] = [None] * n
     for start in subprogs:
@@ -218,20 +229,7 @@ def stack_liveness(slots: Sequence[Instruction | None], subprogs: Sequence[int])
                 before[s] = joined
                 work.append(s)
     # backward: slots live before each insn
-    live = [0] * n
-    changed = True
-    while changed:
-        changed = False
-        for pc in range(n - 1, -1, -1):
-            if slots[pc] is None:
-                continue
-            out = 0
-            for s in succ[pc]:
-                out |= live[s]
-            new = gen[pc] | (out & ~kill[pc])
-            if new != live[pc]:
-                live[pc] = new
-                changed = True
+    live = backward_live(succ, gen, kill)
     for pc in range(n):
         if owner[pc] in escaped:
             live[pc] = ALL_SLOTS

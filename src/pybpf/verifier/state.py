@@ -46,7 +46,7 @@ class Frame:
 
     def copy(self) -> "Frame":
         f = Frame.__new__(Frame)
-        f.regs = [r.copy() for r in self.regs]
+        f.regs = list(map(Reg.copy, self.regs))
         f.stack = bytearray(self.stack)
         f.spills = {k: v.copy() for k, v in self.spills.items()}
         f.allocated = self.allocated
@@ -83,7 +83,8 @@ class Checkpoint:
     """An explored state at a prune point: its snapshot, how many paths that started
     from it are still being explored (`branches`) and its parent checkpoint."""
 
-    __slots__ = ("state", "branches", "parent", "insn_idx", "miss", "hit", "_chain")
+    __slots__ = ("state", "branches", "parent", "insn_idx", "miss", "hit", "_chain",
+                 "loop_hint")
 
     def __init__(self, state: "VState", parent: "Checkpoint | None", insn_idx: int) -> None:
         self.state = state
@@ -93,6 +94,7 @@ class Checkpoint:
         self.miss = 0
         self.hit = 0
         self._chain: frozenset[int] | None = None
+        self.loop_hint = 0  # the register that told this state from a later one (loops)
 
     def chain(self) -> frozenset[int]:
         """The ids of this checkpoint and its ancestors (computed once)."""
@@ -112,7 +114,7 @@ class VState:
 
     __slots__ = ("frames", "refs", "parent", "insn_idx", "prev_insn_idx", "path",
                  "log_pos", "may_goto_depth", "lock", "callback_depth", "speculative",
-                 "first_insn_idx", "last_insn_idx", "hist")
+                 "first_insn_idx", "last_insn_idx", "hist", "bt_memo")
 
     def __init__(self) -> None:
         self.frames: list[Frame] = []
@@ -130,6 +132,8 @@ class VState:
         self.first_insn_idx = 0
         self.last_insn_idx = -1
         self.hist: list[tuple] = []
+        # precision.py's memo of backtracking outcomes over `hist` (None: not kept)
+        self.bt_memo: dict | None = {}
 
     @property
     def cur(self) -> Frame:
@@ -155,6 +159,7 @@ class VState:
         s.first_insn_idx = self.first_insn_idx
         s.last_insn_idx = self.last_insn_idx
         s.hist = list(self.hist)
+        s.bt_memo = self.bt_memo
         return s
 
     def all_regs(self):
@@ -431,15 +436,15 @@ def widen_imprecise_scalars(old: VState, cur: VState) -> None:
             b.precise = False
 
 
-def maybe_looping(old: VState, cur: VState) -> bool:
-    """states_maybe_looping: a cheap test before the exact comparison of the loop check
-    (the registers of the current frame have the same type, offset and value)."""
-    if len(old.frames) != len(cur.frames):
-        return False
-    for o, c in zip(old.frames[-1].regs, cur.frames[-1].regs):
+def maybe_looping(old: "list[Reg]", cur: "list[Reg]") -> int:
+    """states_maybe_looping, given the registers of the current frame of two states with
+    as many frames: a cheap test before the exact comparison of the loop check (the
+    registers have the same type, offset and value). -1 when they do, else the first
+    register that differs (the caller tries it first next time)."""
+    for i, (o, c) in enumerate(zip(old, cur)):
         ov, cv = o.var_off, c.var_off
-        if o.type is not c.type or o.off != c.off or ov.value != cv.value or \
-                ov.mask != cv.mask or o.umin != c.umin or o.umax != c.umax or \
-                o.smin != c.smin or o.smax != c.smax:
-            return False
-    return True
+        if (ov is not cv and (ov.value != cv.value or ov.mask != cv.mask)) or \
+                o.type is not c.type or o.off != c.off or o.umin != c.umin or \
+                o.umax != c.umax or o.smin != c.smin or o.smax != c.smax:
+            return i
+    return -1
