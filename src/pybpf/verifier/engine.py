@@ -63,7 +63,7 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
 
     def __init__(self, insns: Sequence[Instruction], prog_type: int, maps: Mapping[int, Any],
                  expected_attach_type: int, caps: Iterable[str], license: str,
-                 log_level: int) -> None:
+                 log_level: int, private_stack: bool = False) -> None:
         self.insns = list(insns)
         try:
             self.prog_type = ProgType(prog_type)
@@ -81,7 +81,7 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         self.alu_aux: dict[int, tuple[int, int]] = {}  # sanitize.py, per insn
         self.explore_alu_limits = False
         self.allow_uninit_stack = self.perfmon
-        self.private_stack = False  # the target kernel's JIT feature (stackdepth.py)
+        self.private_stack = private_stack  # the target kernel's JIT feature (stackdepth.py)
         self.gpl = license_is_gpl_compatible(license)
         self.log_level = log_level
         self.log: list[str] = []
@@ -748,8 +748,7 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
     from . import VerifierResult
     t0 = time.perf_counter_ns()
     v = Verifier(insns, int(prog_type), maps, expected_attach_type or 0, caps, license,
-                 log_level)
-    v.private_stack = private_stack  # the target kernel's JIT feature (stackdepth.py)
+                 log_level, private_stack)
     v.func_info = func_info  # read by the calls half (global functions, callbacks)
     v.source_lines = SourceLines(line_info or ())
     v.btf = btf  # global functions' prototypes (calls.py, btffunc.py)
@@ -778,9 +777,8 @@ def run_verifier(insns: Sequence[Instruction], prog_type: Any, *, maps: Mapping[
     except CfgError as e:
         error, pc = e.msg, e.pc
     except Refusal as e:
-        error, pc, extra = e.lines[0], getattr(v, "cur_pc", e.pc), e.lines[1:]
-        if e.pc is not None:
-            pc = e.pc
+        error, extra = e.lines[0], e.lines[1:]
+        pc = e.pc if e.pc is not None else getattr(v, "cur_pc", None)
     except RecursionError:
         error = "program too complex to verify"
     ns = time.perf_counter_ns() - t0
