@@ -1,5 +1,5 @@
-"""`pybpf fuzz`: the differential campaign against the kernel, the ELF loader fuzzer
-and hostile input into every entry point."""
+"""`pybpf fuzz`: the differential campaign against the kernel, the ELF loader fuzzer,
+hostile input into every entry point and the JIT campaigns."""
 
 from __future__ import annotations
 
@@ -139,6 +139,45 @@ def cmd_fuzz_hostile(args: argparse.Namespace) -> int:
     return 1 if result.failed else 130 if result.interrupted else 0
 
 
+def cmd_fuzz_jit(args: argparse.Namespace) -> int:
+    """The JIT campaigns (pybpf.hostile.jit_campaign): JIT against interpreter, or
+    --crash: the JIT alone in child processes; exit 1 on any mismatch or dead child."""
+    import random
+
+    from ..hostile import jit_campaign
+    from ..jit import available
+    from ..tools.progress import progress
+    if not available():
+        raise CLIError("pybpf fuzz jit: llvmlite does not load on this host (no JIT)")
+    seed = args.seed if args.seed is not None else random.randrange(1 << 40)
+    mode = "crash" if args.crash else "diff"
+    with progress(args.count, unit="prog", desc=f"fuzz jit {mode}",
+                  as_json=args.json or args.quiet) as bar:
+        seen = [0]
+
+        def tick(done: int, _failures: int) -> None:
+            bar.update(done - seen[0])
+            seen[0] = done
+        result = jit_campaign.run(args.count, seed, mode=mode, tier=args.tier,
+                                  jobs=args.jobs, batch=args.batch, nice=args.nice,
+                                  progress=tick if bar.enabled else None)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+        return 1 if result.failures else 0
+    what = "JIT against interpreter" if mode == "diff" else "JIT alone, in child processes"
+    print(f"seed {seed}: {result.ran} of {args.count} programs ({what}, tier {args.tier}) in "
+          f"{result.seconds:.0f} s, {result.cpu_seconds:.0f} CPU s "
+          f"({result.rate:.1f} programs a CPU second, {args.jobs} job(s))")
+    for f in result.failures[:20]:
+        print(f"  {f.kind.upper()} case {f.seed}: {f.detail[:300]}")
+    if result.failures:
+        print(f"  {len(result.failures)} failed cases (rerun one: pybpf fuzz jit --seed N "
+              f"--count 1{' --crash' if args.crash else ''})")
+    else:
+        print("  0 mismatches" if mode == "diff" else "  0 crashes")
+    return 1 if result.failures else 0
+
+
 def cmd_fuzz_verify(args: argparse.Namespace) -> int:
     """`pybpf fuzz verify`: the verifier campaign (pybpf.tools.verify)."""
     return tools_verify.run_fuzz_verify(args)
@@ -197,6 +236,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     fh.add_argument("--quiet", action="store_true", help="no progress bar")
     json_option(fh)
     fh.set_defaults(fn=cmd_fuzz_hostile)
+    fj = fsub.add_parser("jit", help="random programs, mostly unverified, on the LLVM JIT "
+                                     "in child processes: against the interpreter, or "
+                                     "--crash: the JIT alone (a dead child fails)")
+    fj.add_argument("--count", type=positive_int, default=1000,
+                    help="programs (cases seed .. seed+count-1; default 1000)")
+    fj.add_argument("--seed", type=int, help="first case (default: a random one, printed)")
+    fj.add_argument("--crash", action="store_true",
+                    help="run the JIT only and count the children that died")
+    fj.add_argument("--tier", choices=["size", "full", "short", "fast"], default="size",
+                    help="how programs are compiled: the tier their size gets, as on load "
+                         "(default), or one tier for all (fast: the cheapest compile)")
+    fj.add_argument("--jobs", type=positive_int, default=1,
+                    help="child processes at a time (default 1)")
+    fj.add_argument("--batch", type=positive_int, default=250,
+                    help="cases a child runs (default 250)")
+    fj.add_argument("--nice", type=int, default=0, choices=range(0, 20), metavar="0-19",
+                    help="niceness of the children (default 0)")
+    fj.add_argument("--quiet", action="store_true", help="no progress bar")
+    json_option(fj)
+    fj.set_defaults(fn=cmd_fuzz_jit)
     fv = fsub.add_parser("verify", help="generated programs (mutations that drop bounds and "
                                         "null checks, leak, loop, ...) through pybpf's "
                                         "verifier and the kernel's: verdicts must agree")
