@@ -458,3 +458,24 @@ PRECISION_CASES: tuple[Case, ...] = (
          "*(u64 *)(r10 -8) = r7\nr0 = 0\nexit"),
 )
 CASES = CASES + PRECISION_CASES
+
+UNPRIV_CASES: tuple[Case, ...] = (
+    Case("scalar_add_ptr", SOCKET_FILTER, "r0 = 0\nr0 += r1\nr0 = 0\nexit"),
+    Case("scalar_add_ptr_r2", SOCKET_FILTER, "r2 = 0\nr2 += r1\nr0 = 0\nexit"),
+    Case("ptr_add_mixed", SOCKET_FILTER,
+         "r0 = *(u32 *)(r1 +0)\nr0 -= 5\nr2 = r10\nr2 += r0\nr0 = 0\nexit"),
+    Case("mixed_add_ptr", SOCKET_FILTER,
+         "r0 = *(u32 *)(r1 +0)\nr0 -= 5\nr2 = r10\nr0 += r2\nr0 = 0\nexit"),
+)
+CASES = CASES + UNPRIV_CASES
+
+_PTR_ALU = "pointer arithmetic with it prohibited for !root"
+# the kernel's first error line with only CAP_BPF + CAP_NET_ADMIN (None: accepted), for
+# the cases whose answer there is recorded; test_kernel_diff checks these with the kernel
+UNPRIV: dict[str, str | None] = {
+    "scalar_sub_ptr": f"R0 has pointer with unsupported alu operation, {_PTR_ALU}",
+    "scalar_add_ptr": f"R0 has pointer with unsupported alu operation, {_PTR_ALU}",
+    "scalar_add_ptr_r2": f"R2 has pointer with unsupported alu operation, {_PTR_ALU}",
+    "ptr_add_mixed": f"R0 has unknown scalar with mixed signed bounds, {_PTR_ALU}",
+    "mixed_add_ptr": f"R2 has unknown scalar with mixed signed bounds, {_PTR_ALU}",
+}

@@ -366,12 +366,13 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         self._check_sane_offset(ptr, ptr)
         if op in (BPF_ADD, BPF_SUB) and not self.bypass_spec_v1 and insn.source == BPF_X \
                 and not self.st.speculative:
-            preg = insn.src if d is off_reg else dst
+            # the kernel names the source for mixed bounds and the destination for the
+            # pointer type, whichever operand holds the pointer (sanitize_err)
             if not off_reg.var_off.is_const() and (off_reg.smin < 0) != (off_reg.smax < 0):
-                self.fail(f"R{preg} has unknown scalar with mixed signed bounds, pointer "
+                self.fail(f"R{insn.src} has unknown scalar with mixed signed bounds, pointer "
                           "arithmetic with it prohibited for !root")
             if t not in (RegType.STACK, RegType.MAP_VALUE):
-                self.fail(f"R{preg} has pointer with unsupported alu operation, pointer "
+                self.fail(f"R{dst} has pointer with unsupported alu operation, pointer "
                           "arithmetic with it prohibited for !root")
             san = sanitize.begin(self, op, dst, ptr, off_reg, d is ptr)
         else:
