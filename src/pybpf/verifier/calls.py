@@ -245,9 +245,11 @@ class CallsMixin:
         st = self.st
         callee = st.cur
         r0 = callee.regs[0]
+        # a stack pointer first, whoever returns it; a callback's R0 not set is "not a
+        # scalar" too (prepare_func_exit)
+        if r0.type is RegType.STACK:
+            self.fail("cannot return stack pointer to the caller")
         if callee.callback is not None:
-            if r0.type is RegType.NOT_INIT:
-                self.fail("R0 !read_ok")
             if r0.type is not RegType.SCALAR:
                 self.fail("R0 not a scalar value")
             lo, hi = callee.callback
@@ -264,8 +266,6 @@ class CallsMixin:
             widen_scalars(st.frames)
             self.scratch_all = True
             return callee.callsite  # loop-like callback: the call runs again
-        if r0.type is RegType.STACK:
-            self.fail("cannot return stack pointer to the caller")
         st.frames.pop()
         st.cur.regs[0] = r0.copy()
         if self.log_level:
