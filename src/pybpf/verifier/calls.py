@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from ..cpus import possible_cpus
 from ..helper_ids import HELPER_NAMES
 from ..helper_protos import (
     COMPATIBLE_REG_TYPES,
@@ -364,7 +365,7 @@ class CallsMixin:
             r0.id = rid
             r0.ref_obj_id = rid
         if name in ("get_smp_processor_id",):
-            r0.umax = 1023  # nr_cpu_ids - 1, approximately (do_refine_retval_range)
+            r0.umax = possible_cpus() - 1  # nr_cpu_ids - 1 (do_refine_retval_range)
         if name in ("get_stack", "get_task_stack", "probe_read_str", "probe_read_kernel_str",
                     "probe_read_user_str") and "msize_max" in meta:
             r0.smax = meta["msize_max"]
