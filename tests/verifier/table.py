@@ -464,6 +464,16 @@ UNPRIV_CASES: tuple[Case, ...] = (
     Case("scalar_add_ptr_r2", SOCKET_FILTER, "r2 = 0\nr2 += r1\nr0 = 0\nexit"),
     Case("ptr_add_mixed", SOCKET_FILTER,
          "r0 = *(u32 *)(r1 +0)\nr0 -= 5\nr2 = r10\nr2 += r0\nr0 = 0\nexit"),
+    # a load through a map pointer reads the map's kernel struct (check_ptr_to_map_access)
+    Case("map_ptr_read", SOCKET_FILTER, f"r1 = {M(0)}\nr2 = *(u64 *)(r1 +0)\nr0 = 0\nexit"),
+    Case("map_ptr_write", SOCKET_FILTER,
+         f"r1 = {M(0)}\nr2 = 0\n*(u64 *)(r1 +0) = r2\nr0 = 0\nexit",
+         "only read from bpf_htab is supported"),
+    Case("map_ptr_neg", SOCKET_FILTER, f"r1 = {M(1)}\nr2 = *(u32 *)(r1 -8)\nr0 = 0\nexit",
+         "R1 is bpf_array invalid negative access: off=-8"),
+    Case("map_ptr_atomic", SOCKET_FILTER,
+         f"r1 = {M(6)}\nr2 = 1\nlock *(u32 *)(r1 +0) += r2\nr0 = 0\nexit",
+         "only read from xsk_map is supported"),
     Case("mixed_add_ptr", SOCKET_FILTER,
          "r0 = *(u32 *)(r1 +0)\nr0 -= 5\nr2 = r10\nr0 += r2\nr0 = 0\nexit"),
 )
@@ -478,4 +488,5 @@ UNPRIV: dict[str, str | None] = {
     "scalar_add_ptr_r2": f"R2 has pointer with unsupported alu operation, {_PTR_ALU}",
     "ptr_add_mixed": f"R0 has unknown scalar with mixed signed bounds, {_PTR_ALU}",
     "mixed_add_ptr": f"R2 has unknown scalar with mixed signed bounds, {_PTR_ALU}",
+    "map_ptr_read": "'struct bpf_htab' access is allowed only to CAP_PERFMON and CAP_SYS_ADMIN",
 }
