@@ -313,6 +313,8 @@ class CallsMixin:
             if self.st.refs:
                 self.fail("tail_call would lead to reference leak")
         cb = _CALLBACKS.get(name)
+        if name == "loop" and meta["subprog"] is not None and not self.bpf_loop_runs(regs[1]):
+            cb = None
         if cb is not None and meta["subprog"] is not None:
             self.callback_calls.add(idx)
             self.prog.prune.add(idx)
@@ -396,6 +398,19 @@ class CallsMixin:
                     mark_unknown(r)
                 else:
                     r.assign(Reg())
+
+    def bpf_loop_runs(self, nr_loops: Reg) -> bool:
+        """bpf_loop's R1 is marked precise (6.18 refuses a pointer there with CAP_BPF:
+        mark_chain_precision's "verifier bug: backtracking misuse"); its callback is not
+        verified when R1 is at most 0 (callback_depth < umax, check_helper_call)."""
+        if self.bpf_capable and nr_loops.type is not RegType.SCALAR:
+            self.fail("verifier bug: backtracking misuse")
+        self.mark_precise(1)
+        if nr_loops.umax > 0:
+            return True
+        if self.log_level & 2:
+            self.verbose(f"frame{self.st.curframe} bpf_loop iteration limit reached\n")
+        return False
 
     def push_callback(self, idx: int, subprog: int, name: str, meta: dict) -> None:
         """The callback runs in a new frame of a pushed state; it returns to the call
