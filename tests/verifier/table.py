@@ -459,6 +459,9 @@ PRECISION_CASES: tuple[Case, ...] = (
 )
 CASES = CASES + PRECISION_CASES
 
+SOCKMAP_KEY = "r1 = {m}\nr2 = r10\nr2 += -4\n*(u32 *)(r10 -4) = 0\n"
+_SOCK_TYPES = "sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_"
+
 UNPRIV_CASES: tuple[Case, ...] = (
     Case("scalar_add_ptr", SOCKET_FILTER, "r0 = 0\nr0 += r1\nr0 = 0\nexit"),
     Case("scalar_add_ptr_r2", SOCKET_FILTER, "r2 = 0\nr2 += r1\nr0 = 0\nexit"),
@@ -474,6 +477,20 @@ UNPRIV_CASES: tuple[Case, ...] = (
     Case("map_ptr_atomic", SOCKET_FILTER,
          f"r1 = {M(6)}\nr2 = 1\nlock *(u32 *)(r1 +0) += r2\nr0 = 0\nexit",
          "only read from xsk_map is supported"),
+    # a sockmap's value argument is a socket; updates only from some program types
+    Case("sockmap_update_fp", SOCKET_FILTER, SOCKMAP_KEY.format(m=M(7)) +
+         "r3 = r10\nr3 += -8\n*(u32 *)(r10 -8) = 0\nr4 = 0\ncall bpf_map_update_elem\n"
+         "r0 = 0\nexit", f"R3 type=fp expected={_SOCK_TYPES}"),
+    Case("sockmap_push", SOCKET_FILTER, SOCKMAP_KEY.format(m=M(7)) +
+         "call bpf_map_push_elem\nr0 = 0\nexit", f"R2 type=fp expected={_SOCK_TYPES}"),
+    Case("sockmap_delete_tc", SCHED_CLS, SOCKMAP_KEY.format(m=M(7)) +
+         "call bpf_map_delete_elem\nr0 = 0\nexit"),
+    Case("sockhash_delete_sf", SOCKET_FILTER, SOCKMAP_KEY.format(m=M(9)) +
+         "call bpf_map_delete_elem\nr0 = 0\nexit"),
+    Case("sockmap_delete_cgroup_skb", CGROUP_SKB, SOCKMAP_KEY.format(m=M(7)) +
+         "call bpf_map_delete_elem\nr0 = 1\nexit", "cannot update sockmap in this context"),
+    Case("sockhash_delete_kprobe", KPROBE, SOCKMAP_KEY.format(m=M(9)) +
+         "call bpf_map_delete_elem\nr0 = 0\nexit", "cannot update sockmap in this context"),
     Case("mixed_add_ptr", SOCKET_FILTER,
          "r0 = *(u32 *)(r1 +0)\nr0 -= 5\nr2 = r10\nr0 += r2\nr0 = 0\nexit"),
 )

@@ -12,6 +12,7 @@ from ..cpus import possible_cpus
 from ..helper_ids import HELPER_NAMES
 from ..helper_protos import (
     COMPATIBLE_REG_TYPES,
+    Arg,
     ArgType,
     HelperProtoError,
     RetType,
@@ -19,6 +20,7 @@ from ..helper_protos import (
     proto_for,
 )
 from ..isa import BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL, Instruction
+from ..uapi import AttachType, ProgType
 from .btffunc import GlobalArg, GlobalFunc, changes_pkt_data, global_funcs
 from .locks import BPF_FUNC_SPIN_LOCK, check_call_while_locked, process_spin_lock
 from .reg import Reg, RegType, bounds_sync, mark_unknown, pointer, scalar_unknown
@@ -57,6 +59,19 @@ _FUNC_MAPS = {"tail_call": {3}, "perf_event_output": {4}, "perf_event_read": {4}
               "get_stackid": {7}, "sk_redirect_map": {15}, "msg_redirect_map": {15},
               "sock_map_update": {15}, "sk_redirect_hash": {18}, "msg_redirect_hash": {18},
               "sock_hash_update": {18}}
+
+
+# the helpers that take a sockmap / sockhash whatever the program type
+# (check_map_func_compatibility); updates and deletes depend on it (may_update_sockmap)
+_SOCKMAP_FUNCS = {
+    15: {"sk_redirect_map", "sock_map_update", "msg_redirect_map", "sk_select_reuseport",
+         "map_lookup_elem"},
+    18: {"sk_redirect_hash", "sock_hash_update", "msg_redirect_hash", "sk_select_reuseport",
+         "map_lookup_elem"},
+}
+_SOCKMAP_UPDATERS = frozenset({ProgType.SOCKET_FILTER, ProgType.SCHED_CLS, ProgType.SCHED_ACT,
+                               ProgType.XDP, ProgType.SK_REUSEPORT, ProgType.FLOW_DISSECTOR,
+                               ProgType.SK_LOOKUP})
 
 
 def _type_names(reg: Reg) -> set[str]:
@@ -381,6 +396,13 @@ class CallsMixin:
             allowed_f = _MAP_FUNCS.get(mt)
             if allowed_f is not None and name not in allowed_f and name != "tail_call":
                 self.fail(f"cannot pass map_type {mt} into func bpf_{name}#{fid}")
+            if mt in (15, 18) and name not in _SOCKMAP_FUNCS[mt]:
+                bad = f"cannot pass map_type {mt} into func bpf_{name}#{fid}"
+                if name in ("map_update_elem", "map_delete_elem"):
+                    if not self.may_update_sockmap(name):
+                        self.fail("cannot update sockmap in this context", bad)
+                else:
+                    self.fail(bad)
         if name == "tail_call" and m is not None and int(m.type) != 3:
             self.fail("expected prog array map for tail call")
         need = _FUNC_MAPS.get(name)
@@ -462,6 +484,9 @@ class CallsMixin:
             return
         if reg.is_pkt and not fn.pkt_access:
             self.fail("helper access to the packet is not allowed")
+        if at is ArgType.ARG_PTR_TO_MAP_VALUE:
+            arg = self.resolve_map_arg_type(arg, meta)
+            at = arg.type
         is_null = reg.type is RegType.SCALAR and reg.var_off.equals_const(0)
         if not (is_null and arg.may_be_null):
             self.check_reg_type(regno, reg, arg)
@@ -511,6 +536,28 @@ class CallsMixin:
             pass
         elif at is ArgType.ARG_PTR_TO_SPIN_LOCK:
             process_spin_lock(self, regno, reg, fn.id == BPF_FUNC_SPIN_LOCK)
+
+    def resolve_map_arg_type(self, arg: Any, meta: dict) -> Any:
+        """resolve_map_arg_type: a sockmap's or sockhash's value argument is a socket
+        (ARG_PTR_TO_BTF_ID_SOCK_COMMON); no other map-value argument takes such a map."""
+        m = meta["map"]
+        if m is None:
+            self.fail("invalid map_ptr to access map->type")
+        if int(m.type) in (15, 18):  # sockmap, sockhash
+            if arg.flags:
+                self.fail("invalid arg_type for sockmap/sockhash")
+            return Arg(ArgType.ARG_PTR_TO_BTF_ID_SOCK_COMMON)
+        return arg
+
+    def may_update_sockmap(self, name: str) -> bool:
+        """may_update_sockmap: the program types that may update or delete sockmap and
+        sockhash elements from a program (no locked socket reachable there)."""
+        t = self.prog_type
+        if t == ProgType.TRACING and self.attach_type == AttachType.TRACE_ITER:
+            return True
+        if t == ProgType.SOCK_OPS:
+            return name == "map_delete_elem"
+        return t in _SOCKMAP_UPDATERS
 
     def const_map_key(self, reg: Reg, key_size: int) -> int:
         """get_constant_map_key: the key's value when it is a constant on the stack (all
