@@ -253,6 +253,8 @@ class CallsMixin:
     def check_global_exit(self) -> None:
         """check_return_code of a global function: R0 is a scalar."""
         r0 = self.check_reg_src(0)
+        if self.is_pointer_value(r0):  # without CAP_PERFMON, before the type's check
+            self.fail("R0 leaks addr as return value")
         if r0.type is not RegType.SCALAR:
             self.fail(f"At subprogram exit the register R0 is not a scalar value "
                       f"({r0.type_str()})")
