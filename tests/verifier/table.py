@@ -458,3 +458,52 @@ PRECISION_CASES: tuple[Case, ...] = (
          "*(u64 *)(r10 -8) = r7\nr0 = 0\nexit"),
 )
 CASES = CASES + PRECISION_CASES
+
+SOCKMAP_KEY = "r1 = {m}\nr2 = r10\nr2 += -4\n*(u32 *)(r10 -4) = 0\n"
+_SOCK_TYPES = "sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_"
+
+UNPRIV_CASES: tuple[Case, ...] = (
+    Case("scalar_add_ptr", SOCKET_FILTER, "r0 = 0\nr0 += r1\nr0 = 0\nexit"),
+    Case("scalar_add_ptr_r2", SOCKET_FILTER, "r2 = 0\nr2 += r1\nr0 = 0\nexit"),
+    Case("ptr_add_mixed", SOCKET_FILTER,
+         "r0 = *(u32 *)(r1 +0)\nr0 -= 5\nr2 = r10\nr2 += r0\nr0 = 0\nexit"),
+    # a load through a map pointer reads the map's kernel struct (check_ptr_to_map_access)
+    Case("map_ptr_read", SOCKET_FILTER, f"r1 = {M(0)}\nr2 = *(u64 *)(r1 +0)\nr0 = 0\nexit"),
+    Case("map_ptr_write", SOCKET_FILTER,
+         f"r1 = {M(0)}\nr2 = 0\n*(u64 *)(r1 +0) = r2\nr0 = 0\nexit",
+         "only read from bpf_htab is supported"),
+    Case("map_ptr_neg", SOCKET_FILTER, f"r1 = {M(1)}\nr2 = *(u32 *)(r1 -8)\nr0 = 0\nexit",
+         "R1 is bpf_array invalid negative access: off=-8"),
+    Case("map_ptr_atomic", SOCKET_FILTER,
+         f"r1 = {M(6)}\nr2 = 1\nlock *(u32 *)(r1 +0) += r2\nr0 = 0\nexit",
+         "only read from xsk_map is supported"),
+    # a sockmap's value argument is a socket; updates only from some program types
+    Case("sockmap_update_fp", SOCKET_FILTER, SOCKMAP_KEY.format(m=M(7)) +
+         "r3 = r10\nr3 += -8\n*(u32 *)(r10 -8) = 0\nr4 = 0\ncall bpf_map_update_elem\n"
+         "r0 = 0\nexit", f"R3 type=fp expected={_SOCK_TYPES}"),
+    Case("sockmap_push", SOCKET_FILTER, SOCKMAP_KEY.format(m=M(7)) +
+         "call bpf_map_push_elem\nr0 = 0\nexit", f"R2 type=fp expected={_SOCK_TYPES}"),
+    Case("sockmap_delete_tc", SCHED_CLS, SOCKMAP_KEY.format(m=M(7)) +
+         "call bpf_map_delete_elem\nr0 = 0\nexit"),
+    Case("sockhash_delete_sf", SOCKET_FILTER, SOCKMAP_KEY.format(m=M(9)) +
+         "call bpf_map_delete_elem\nr0 = 0\nexit"),
+    Case("sockmap_delete_cgroup_skb", CGROUP_SKB, SOCKMAP_KEY.format(m=M(7)) +
+         "call bpf_map_delete_elem\nr0 = 1\nexit", "cannot update sockmap in this context"),
+    Case("sockhash_delete_kprobe", KPROBE, SOCKMAP_KEY.format(m=M(9)) +
+         "call bpf_map_delete_elem\nr0 = 0\nexit", "cannot update sockmap in this context"),
+    Case("mixed_add_ptr", SOCKET_FILTER,
+         "r0 = *(u32 *)(r1 +0)\nr0 -= 5\nr2 = r10\nr0 += r2\nr0 = 0\nexit"),
+)
+CASES = CASES + UNPRIV_CASES
+
+_PTR_ALU = "pointer arithmetic with it prohibited for !root"
+# the kernel's first error line with only CAP_BPF + CAP_NET_ADMIN (None: accepted), for
+# the cases whose answer there is recorded; test_kernel_diff checks these with the kernel
+UNPRIV: dict[str, str | None] = {
+    "scalar_sub_ptr": f"R0 has pointer with unsupported alu operation, {_PTR_ALU}",
+    "scalar_add_ptr": f"R0 has pointer with unsupported alu operation, {_PTR_ALU}",
+    "scalar_add_ptr_r2": f"R2 has pointer with unsupported alu operation, {_PTR_ALU}",
+    "ptr_add_mixed": f"R0 has unknown scalar with mixed signed bounds, {_PTR_ALU}",
+    "mixed_add_ptr": f"R2 has unknown scalar with mixed signed bounds, {_PTR_ALU}",
+    "map_ptr_read": "'struct bpf_htab' access is allowed only to CAP_PERFMON and CAP_SYS_ADMIN",
+}

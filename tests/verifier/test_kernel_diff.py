@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import kernel_available
 from tests.verifier.kernelcmp import kernel_outcome, pybpf_outcome
-from tests.verifier.table import CASES
+from tests.verifier.table import CASES, UNPRIV
 
 FAST = [c for c in CASES if c.name != "too_large"]
 MODES = {"all": None, "bpf+net_admin": ("bpf", "net_admin")}
@@ -50,3 +50,16 @@ def test_table_against_kernel(kernel, mode):
     assert not false_accepts, false_accepts
     assert len(verdict_diff) <= len(FAST) // 100, verdict_diff
     assert len(line_diff) <= both // 10, line_diff
+
+
+@pytest.mark.kernel
+def test_unprivileged_records_are_the_kernels(kernel):
+    """table.UNPRIV (checked against pybpf by test_rules) is what the kernel answers
+    with only CAP_BPF + CAP_NET_ADMIN."""
+    by = {c.name: c for c in CASES}
+    wrong = []
+    for name, want in UNPRIV.items():
+        k = kernel_outcome(by[name], MODES["bpf+net_admin"])
+        if (None if k.accepted else k.error) != want:
+            wrong.append((name, k.error, want))
+    assert not wrong, wrong

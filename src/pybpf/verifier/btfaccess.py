@@ -159,3 +159,48 @@ def check_ptr_to_btf_access(v: Any, regno: int, off: int, size: int, write: bool
         out.assign(pointer(RegType.BTF_ID, btf_name=res.struct_name))
     else:
         mark_unknown(out)
+
+
+# the kernel struct behind each map type (its ops' map_btf_id), what a load through a
+# map pointer walks
+_A, _H, _LS = "bpf_array", "bpf_htab", "bpf_local_storage_map"
+MAP_STRUCTS: dict[int, str] = {
+    1: _H, 2: _A, 3: _A, 4: _A, 5: _H, 6: _A, 7: "bpf_stack_map", 8: _A, 9: _H, 10: _H,
+    11: "lpm_trie", 12: _A, 13: _H, 14: "bpf_dtab", 15: "bpf_stab", 16: "bpf_cpu_map",
+    17: "xsk_map", 18: "bpf_shtab", 19: "bpf_cgroup_storage_map", 20: "reuseport_array",
+    21: "bpf_cgroup_storage_map", 22: "bpf_queue_stack", 23: "bpf_queue_stack", 24: _LS,
+    25: "bpf_dtab", 26: "bpf_struct_ops_map", 27: "bpf_ringbuf_map", 28: _LS, 29: _LS,
+    30: "bpf_bloom_filter", 31: "bpf_ringbuf_map", 32: _LS, 33: "bpf_arena",
+}
+
+
+def check_ptr_to_map_access(v: Any, regno: int, off: int, size: int, write: bool,
+                            value_regno: int) -> None:
+    """check_ptr_to_map_access on Verifier `v`: a load through R`regno`, a
+    CONST_PTR_TO_MAP, reads the map's kernel struct (struct bpf_htab, ...) as a
+    PTR_TO_BTF_ID would; only with CAP_PERFMON, never a store."""
+    from .reg import RegType, mark_unknown, pointer
+    reg = v.regs()[regno]
+    mtype = int(reg.map.type) if reg.map is not None else 0
+    tname = MAP_STRUCTS.get(mtype)
+    if tname is None:
+        v.fail(f"map_ptr access not supported for map type {mtype}")
+        return
+    _btf()
+    if not v.allow_ptr_leaks:
+        v.fail(f"'struct {tname}' access is allowed only to CAP_PERFMON and CAP_SYS_ADMIN")
+    if off < 0:
+        v.fail(f"R{regno} is {tname} invalid negative access: off={off}")
+    if write:
+        v.fail(f"only read from {tname} is supported")
+    try:
+        res = walk(tname, off, size)
+    except WalkError as e:
+        v.fail(str(e))
+    if value_regno < 0:
+        return
+    out = v.regs()[value_regno]
+    if res.is_pointer:
+        out.assign(pointer(RegType.BTF_ID, btf_name=res.struct_name))
+    else:
+        mark_unknown(out)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from ..cpus import possible_cpus
 from ..helper_ids import HELPER_NAMES
 from ..helper_protos import (
     COMPATIBLE_REG_TYPES,
+    Arg,
     ArgType,
     HelperProtoError,
     RetType,
@@ -18,6 +20,7 @@ from ..helper_protos import (
     proto_for,
 )
 from ..isa import BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL, Instruction
+from ..uapi import AttachType, ProgType
 from .btffunc import GlobalArg, GlobalFunc, changes_pkt_data, global_funcs
 from .locks import BPF_FUNC_SPIN_LOCK, check_call_while_locked, process_spin_lock
 from .reg import Reg, RegType, bounds_sync, mark_unknown, pointer, scalar_unknown
@@ -58,6 +61,19 @@ _FUNC_MAPS = {"tail_call": {3}, "perf_event_output": {4}, "perf_event_read": {4}
               "get_stackid": {7}, "sk_redirect_map": {15}, "msg_redirect_map": {15},
               "sock_map_update": {15}, "sk_redirect_hash": {18}, "msg_redirect_hash": {18},
               "sock_hash_update": {18}}
+
+
+# the helpers that take a sockmap / sockhash whatever the program type
+# (check_map_func_compatibility); updates and deletes depend on it (may_update_sockmap)
+_SOCKMAP_FUNCS = {
+    15: {"sk_redirect_map", "sock_map_update", "msg_redirect_map", "sk_select_reuseport",
+         "map_lookup_elem"},
+    18: {"sk_redirect_hash", "sock_hash_update", "msg_redirect_hash", "sk_select_reuseport",
+         "map_lookup_elem"},
+}
+_SOCKMAP_UPDATERS = frozenset({ProgType.SOCKET_FILTER, ProgType.SCHED_CLS, ProgType.SCHED_ACT,
+                               ProgType.XDP, ProgType.SK_REUSEPORT, ProgType.FLOW_DISSECTOR,
+                               ProgType.SK_LOOKUP})
 
 
 def _type_names(reg: Reg) -> set[str]:
@@ -261,6 +277,8 @@ class CallsMixin:
     def check_global_exit(self) -> None:
         """check_return_code of a global function: R0 is a scalar."""
         r0 = self.check_reg_src(0)
+        if self.is_pointer_value(r0):  # without CAP_PERFMON, before the type's check
+            self.fail("R0 leaks addr as return value")
         if r0.type is not RegType.SCALAR:
             self.fail(f"At subprogram exit the register R0 is not a scalar value "
                       f"({r0.type_str()})")
@@ -269,9 +287,11 @@ class CallsMixin:
         st = self.st
         callee = st.cur
         r0 = callee.regs[0]
+        # a stack pointer first, whoever returns it; a callback's R0 not set is "not a
+        # scalar" too (prepare_func_exit)
+        if r0.type is RegType.STACK:
+            self.fail("cannot return stack pointer to the caller")
         if callee.callback is not None:
-            if r0.type is RegType.NOT_INIT:
-                self.fail("R0 !read_ok")
             if r0.type is not RegType.SCALAR:
                 self.fail("R0 not a scalar value")
             lo, hi = callee.callback
@@ -288,8 +308,6 @@ class CallsMixin:
             widen_scalars(st.frames)
             self.scratch_all = True
             return callee.callsite  # loop-like callback: the call runs again
-        if r0.type is RegType.STACK:
-            self.fail("cannot return stack pointer to the caller")
         st.frames.pop()
         st.cur.regs[0] = r0.copy()
         if self.log_level:
@@ -331,6 +349,8 @@ class CallsMixin:
             if self.st.refs:
                 self.fail("tail_call would lead to reference leak")
         cb = _CALLBACKS.get(name)
+        if name == "loop" and meta["subprog"] is not None and not self.bpf_loop_runs(regs[1]):
+            cb = None
         if cb is not None and meta["subprog"] is not None:
             self.callback_calls.add(idx)
             self.prog.prune.add(idx)
@@ -385,7 +405,7 @@ class CallsMixin:
             r0.id = rid
             r0.ref_obj_id = rid
         if name in ("get_smp_processor_id",):
-            r0.umax = 1023  # nr_cpu_ids - 1, approximately (do_refine_retval_range)
+            r0.umax = possible_cpus() - 1  # nr_cpu_ids - 1 (do_refine_retval_range)
         if name in ("get_stack", "get_task_stack", "probe_read_str", "probe_read_kernel_str",
                     "probe_read_user_str") and "msize_max" in meta:
             r0.smax = meta["msize_max"]
@@ -399,6 +419,13 @@ class CallsMixin:
             allowed_f = _MAP_FUNCS.get(mt)
             if allowed_f is not None and name not in allowed_f and name != "tail_call":
                 self.fail(f"cannot pass map_type {mt} into func bpf_{name}#{fid}")
+            if mt in (15, 18) and name not in _SOCKMAP_FUNCS[mt]:
+                bad = f"cannot pass map_type {mt} into func bpf_{name}#{fid}"
+                if name in ("map_update_elem", "map_delete_elem"):
+                    if not self.may_update_sockmap(name):
+                        self.fail("cannot update sockmap in this context", bad)
+                else:
+                    self.fail(bad)
         if name == "tail_call" and m is not None and int(m.type) != 3:
             self.fail("expected prog array map for tail call")
         need = _FUNC_MAPS.get(name)
@@ -416,6 +443,19 @@ class CallsMixin:
                     mark_unknown(r)
                 else:
                     r.assign(Reg())
+
+    def bpf_loop_runs(self, nr_loops: Reg) -> bool:
+        """bpf_loop's R1 is marked precise (6.18 refuses a pointer there with CAP_BPF:
+        mark_chain_precision's "verifier bug: backtracking misuse"); its callback is not
+        verified when R1 is at most 0 (callback_depth < umax, check_helper_call)."""
+        if self.bpf_capable and nr_loops.type is not RegType.SCALAR:
+            self.fail("verifier bug: backtracking misuse")
+        self.mark_precise(1)
+        if nr_loops.umax > 0:
+            return True
+        if self.log_level & 2:
+            self.verbose(f"frame{self.st.curframe} bpf_loop iteration limit reached\n")
+        return False
 
     def push_callback(self, idx: int, subprog: int, name: str, meta: dict) -> None:
         """The callback runs in a new frame of a pushed state; it returns to the call
@@ -467,6 +507,9 @@ class CallsMixin:
             return
         if reg.is_pkt and not fn.pkt_access:
             self.fail("helper access to the packet is not allowed")
+        if at is ArgType.ARG_PTR_TO_MAP_VALUE:
+            arg = self.resolve_map_arg_type(arg, meta)
+            at = arg.type
         is_null = reg.type is RegType.SCALAR and reg.var_off.equals_const(0)
         if not (is_null and arg.may_be_null):
             self.check_reg_type(regno, reg, arg)
@@ -516,6 +559,28 @@ class CallsMixin:
             pass
         elif at is ArgType.ARG_PTR_TO_SPIN_LOCK:
             process_spin_lock(self, regno, reg, fn.id == BPF_FUNC_SPIN_LOCK)
+
+    def resolve_map_arg_type(self, arg: Any, meta: dict) -> Any:
+        """resolve_map_arg_type: a sockmap's or sockhash's value argument is a socket
+        (ARG_PTR_TO_BTF_ID_SOCK_COMMON); no other map-value argument takes such a map."""
+        m = meta["map"]
+        if m is None:
+            self.fail("invalid map_ptr to access map->type")
+        if int(m.type) in (15, 18):  # sockmap, sockhash
+            if arg.flags:
+                self.fail("invalid arg_type for sockmap/sockhash")
+            return Arg(ArgType.ARG_PTR_TO_BTF_ID_SOCK_COMMON)
+        return arg
+
+    def may_update_sockmap(self, name: str) -> bool:
+        """may_update_sockmap: the program types that may update or delete sockmap and
+        sockhash elements from a program (no locked socket reachable there)."""
+        t = self.prog_type
+        if t == ProgType.TRACING and self.attach_type == AttachType.TRACE_ITER:
+            return True
+        if t == ProgType.SOCK_OPS:
+            return name == "map_delete_elem"
+        return t in _SOCKMAP_UPDATERS
 
     def const_map_key(self, reg: Reg, key_size: int) -> int:
         """get_constant_map_key: the key's value when it is a constant on the stack (all

@@ -7,7 +7,7 @@ module so that it can move onto pybpf.cfg."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..isa import (
     BPF_ALU,
@@ -323,13 +323,19 @@ def _known_opcode(i: Instruction) -> bool:
     return i.opcode & 0x07 != BPF_LD and (i.dst >= 11 or i.src >= 11)
 
 
-def analyse(insns: Sequence[Instruction], bpf_capable: bool, gpl: bool = True) -> Program:
+def analyse(insns: Sequence[Instruction], bpf_capable: bool, gpl: bool = True,
+            on_lddw: Callable[[Instruction], None] | None = None) -> Program:
+    """The checks before the path walk in the kernel's order: subprograms and jump
+    ranges (check_subprogs), each instruction's fields with `on_lddw` called at every
+    lddw in turn (resolve_pseudo_ldimm64), then the CFG (check_cfg)."""
     slots = to_slots(insns)
     prog = Program(slots)
     prog.subprogs = find_subprogs(slots, bpf_capable, gpl)
     for pc, i in enumerate(slots):  # resolve_pseudo_ldimm64 comes after check_subprogs
         if i is None:
             continue
+        if on_lddw is not None and i.opcode == OPCODE_LDDW:
+            on_lddw(i)
         if i.cls == BPF_LDX and (i.mode not in (0x60, 0x80) or i.imm):
             raise CfgError("BPF_LDX uses reserved fields", pc)
         if not _known_opcode(i) or i.opcode == 0x8D:

@@ -373,12 +373,13 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         self._check_sane_offset(ptr, ptr)
         if op in (BPF_ADD, BPF_SUB) and not self.bypass_spec_v1 and insn.source == BPF_X \
                 and not self.st.speculative:
-            preg = insn.src if d is off_reg else dst
+            # the kernel names the source for mixed bounds and the destination for the
+            # pointer type, whichever operand holds the pointer (sanitize_err)
             if not off_reg.var_off.is_const() and (off_reg.smin < 0) != (off_reg.smax < 0):
-                self.fail(f"R{preg} has unknown scalar with mixed signed bounds, pointer "
+                self.fail(f"R{insn.src} has unknown scalar with mixed signed bounds, pointer "
                           "arithmetic with it prohibited for !root")
             if t not in (RegType.STACK, RegType.MAP_VALUE):
-                self.fail(f"R{preg} has pointer with unsupported alu operation, pointer "
+                self.fail(f"R{dst} has pointer with unsupported alu operation, pointer "
                           "arithmetic with it prohibited for !root")
             san = sanitize.begin(self, op, dst, ptr, off_reg, d is ptr)
         else:
@@ -476,8 +477,7 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         return el
 
     def run(self) -> None:
-        self.check_maps_of_program()
-        self.prog = analyse(self.insns, self.bpf_capable, self.gpl)
+        self.prog = analyse(self.insns, self.bpf_capable, self.gpl, self.check_map_of_lddw)
         if self.func_info is None and any(
                 i is not None and i.opcode == 0x18 and i.src == 4 for i in self.prog.slots):
             self.fail("missing btf func_info")
@@ -506,12 +506,11 @@ class Verifier(PruneMixin, BranchMixin, MemMixin, CallsMixin):
         check_max_stack_depth(self.slots, self.prog.subprogs, self.subprog_stack_depth,
                               self.prog_type, self.private_stack)
 
-    def check_maps_of_program(self) -> None:
-        """resolve_pseudo_ldimm64's check_map_prog_compatibility, at each map lddw in
-        order, before the walk."""
-        for insn in self.insns:
-            if insn.opcode == 0x18 and insn.src in (1, 2, 5, 6) and insn.imm in self.maps:
-                check_map_prog_compat(self, self.maps[insn.imm])
+    def check_map_of_lddw(self, insn: Instruction) -> None:
+        """resolve_pseudo_ldimm64's check_map_prog_compatibility at a map lddw (after
+        check_subprogs, before check_cfg)."""
+        if insn.src in (1, 2, 5, 6) and insn.imm in self.maps:
+            check_map_prog_compat(self, self.maps[insn.imm])
 
     def do_check(self) -> None:
         do_print_state = False

@@ -312,6 +312,9 @@ class MemMixin:
         elif t is RegType.BTF_ID and not reg.maybe_null:
             from .btfaccess import check_ptr_to_btf_access
             check_ptr_to_btf_access(self, regno, off, size, write, value_regno)
+        elif t is RegType.CONST_PTR_TO_MAP and not reg.maybe_null:
+            from .btfaccess import check_ptr_to_map_access
+            check_ptr_to_map_access(self, regno, off, size, write, value_regno)
         else:
             self.fail(f"R{regno} invalid mem access '{reg.type_str()}'")
         if not write and value_regno >= 0 and size < 8 and \

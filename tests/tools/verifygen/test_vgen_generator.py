@@ -144,6 +144,20 @@ def test_case_file_round_trip(tmp_path) -> None:
     assert d["prog_type"] == c.type_name and d["asm"]
 
 
+def test_case_file_keeps_map_btf_types(tmp_path) -> None:
+    """A map's BTF key and value types (a value with a lock) survive the case file, so
+    a saved case replays with the same map as the campaign's."""
+    from pathlib import Path
+    obj = Path(__file__).resolve().parents[2] / "verifier" / "data" / "spinlock.o"
+    g = Generator(1, objects=[obj])
+    s = next(s for s in g.object_seeds if any(m.value_type for m in s.maps))
+    c = Case(s.insns, s.prog_type, s.maps, s.expected_attach_type, origin=s.origin,
+             btf=s.btf, func_info=s.func_info)
+    saved = load_case(save_case(tmp_path / "c.json", c))
+    assert saved.case == c
+    assert [m.value_type for m in saved.case.maps] == [m.value_type for m in c.maps]
+
+
 @pytest.mark.parametrize("text", ["", "[]", "{}", '{"format": "pybpf-verifier-case/1"}',
                                   ('{"format": "pybpf-verifier-case/1", "code": "zz", '
                                   '"prog_type": "xdp"}'),

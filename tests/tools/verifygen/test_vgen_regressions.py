@@ -1,6 +1,8 @@
 """Replays every verifier case file in tests/regressions (verifier-*.json, written by
 `pybpf fuzz verify --save`): pybpf's verifier must give the kernel's recorded verdict,
-and the kernel (where bpf(2) is usable) must still give it too."""
+and the kernel (where bpf(2) is usable) must still give it too. For the
+verifier-line-*.json files (a refusal whose first error line pybpf once got wrong) the
+line must be the kernel's recorded one as well."""
 
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ def test_pybpf_gives_the_kernels_verdict(path: Path) -> None:
     assert r.accepted == want, (f"{path.name}: kernel {'accepts' if want else 'refuses'} "
                                 f"({saved.kernel.get('error') or saved.kernel.get('errno')}), "
                                 f"pybpf says {r.error or 'accepted'}")
+    if path.name.startswith("verifier-line-"):
+        assert r.error == saved.kernel["error"]
 
 
 @pytest.mark.kernel
@@ -46,3 +50,6 @@ def test_the_kernel_still_says_so(path: Path) -> None:
                        expected_attach_type=c.expected_attach_type, caps=c.caps,
                        license=c.license, btf=c.btf, func_info=c.func_info)
     assert v.accepted == saved.kernel["accepted"]
+    if path.name.startswith("verifier-line-"):
+        from pybpf.tools.verifygen.campaign import refusal_line
+        assert refusal_line(v.error_line, v.log) == saved.kernel["error"]

@@ -140,6 +140,10 @@ def _map_dict(m: MapSpec) -> dict[str, Any]:
         d["contents"] = [[bytes(k).hex(), bytes(v).hex()] for k, v in m.contents]
     if m.freeze:
         d["freeze"] = True
+    for k in ("key_type", "value_type"):  # BTF type ids in the case's btf (locks, timers)
+        tid = getattr(m, k)
+        if isinstance(tid, int) and not isinstance(tid, bool) and tid > 0:
+            d[k] = tid
     return d
 
 
@@ -150,7 +154,9 @@ def _map_from(d: dict[str, Any]) -> MapSpec:
                    map_extra=int(d.get("map_extra", 0)),
                    contents=tuple((bytes.fromhex(k), bytes.fromhex(v))
                                   for k, v in d.get("contents", [])),
-                   freeze=bool(d.get("freeze", False)))
+                   freeze=bool(d.get("freeze", False)),
+                   key_type=int(d["key_type"]) if d.get("key_type") else None,
+                   value_type=int(d["value_type"]) if d.get("value_type") else None)
 
 
 @dataclass(frozen=True)
