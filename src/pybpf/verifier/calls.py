@@ -22,7 +22,8 @@ from ..helper_protos import (
 from ..isa import BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL, Instruction
 from ..uapi import AttachType, ProgType
 from .btffunc import GlobalArg, GlobalFunc, changes_pkt_data, global_funcs
-from .locks import BPF_FUNC_SPIN_LOCK, check_call_while_locked, process_spin_lock
+from .locks import (BPF_FUNC_SPIN_LOCK, check_call_while_locked, check_timer_map_arg,
+                    process_spin_lock, process_timer_func)
 from .reg import Reg, RegType, bounds_sync, mark_unknown, pointer, scalar_unknown
 from .state import Frame, RefState, Slot
 
@@ -521,6 +522,7 @@ class CallsMixin:
         if reg.ref_obj_id:
             meta["ref_obj_id"] = reg.ref_obj_id
         if at is ArgType.ARG_CONST_MAP_PTR:
+            check_timer_map_arg(self, reg, meta)
             meta["map"] = reg.map
         elif at is ArgType.ARG_PTR_TO_MAP_KEY:
             if meta["map"] is None:
@@ -559,6 +561,8 @@ class CallsMixin:
             pass
         elif at is ArgType.ARG_PTR_TO_SPIN_LOCK:
             process_spin_lock(self, regno, reg, fn.id == BPF_FUNC_SPIN_LOCK)
+        elif at is ArgType.ARG_PTR_TO_TIMER:
+            process_timer_func(self, regno, reg, meta)
 
     def resolve_map_arg_type(self, arg: Any, meta: dict) -> Any:
         """resolve_map_arg_type: a sockmap's or sockhash's value argument is a socket

@@ -70,6 +70,33 @@ def process_spin_lock(v: Any, regno: int, reg: Any, is_lock: bool) -> None:
     st.lock = None
 
 
+def process_timer_func(v: Any, regno: int, reg: Any, meta: dict) -> None:
+    """A bpf_timer_* helper's timer argument in R`regno` (already a map value): the
+    value's one `struct bpf_timer`, at a constant offset; its map is the helper's map
+    (bpf_timer_init's map argument must then be the same map)."""
+    if not reg.var_off.is_const():
+        v.fail(f"R{regno} doesn't have constant offset. bpf_timer has to be at the "
+               "constant offset")
+    m = reg.map
+    f = v.map_fields(m)
+    if not f.typed:
+        v.fail(f"map '{map_name(m)}' has to have BTF in order to use bpf_timer")
+    timer_off = f.offset_of("bpf_timer")
+    if timer_off is None:
+        v.fail(f"map '{map_name(m)}' has no valid bpf_timer")
+    val = s64((reg.var_off.value + reg.off) & ((1 << 64) - 1))
+    if val != timer_off:
+        v.fail(f"off {val} doesn't point to 'struct bpf_timer' that is at {timer_off}")
+    meta["map"] = m
+
+
+def check_timer_map_arg(v: Any, reg: Any, meta: dict) -> None:
+    """ARG_CONST_MAP_PTR after a timer argument: the map the timer lives in (map_uid
+    is 0 for every map here: no inner maps are tracked by uid)."""
+    if meta.get("map") is not None and meta["map"] is not reg.map:
+        v.fail("timer pointer in R1 map_uid=0 doesn't match map pointer in R2 map_uid=0")
+
+
 def check_call_while_locked(v: Any, insn: Any) -> None:
     """A call while a lock is held: only bpf_spin_unlock (kfuncs are not modelled: the
     kernel allows a few graph kfuncs here)."""
