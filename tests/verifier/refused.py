@@ -38,8 +38,12 @@ def _outdir() -> Path:
 def compiled(name: str) -> Path:
     """tests/verifier/data/NAME.c compiled (-O2 -g, so with BTF line info) to an object;
     skips without clang."""
-    if shutil.which("clang") is None:
-        pytest.skip("clang is not installed (the refused programs are C)")
+    from pybpf.frontend.c import CCompileError, find_toolchain
+    try:
+        find_toolchain()
+    except CCompileError:
+        pytest.skip("no C compiler (clang, or the ziglang package; the refused programs "
+                    "are C)")
     out = _outdir() / f"{name}.o"
     if not out.exists():
         from pybpf.frontend.c import compile_c_object
