@@ -89,3 +89,26 @@ def test_probe_reads_read_the_host_task_once_a_run(monkeypatch: pytest.MonkeyPat
         with pytest.raises(InstructionLimitExceeded):
             vm.execute()
     assert len(reads) == 2  # once a run, not a thousand times
+
+
+@pytest.mark.parametrize("map_type", ["lru_hash", "hash", "lru_percpu_hash"])
+def test_a_key_index_past_the_address_space_cap_is_enomem(map_type: str) -> None:
+    """Campaign seed 7101, vm cases 29293 and 59089: a hash map of 4,096 keys of 1 MiB
+    wanted 4 GiB for its key index (native lookups) under a 2 GiB RLIMIT_AS: an OSError
+    ("Cannot allocate memory"), not a pybpf error."""
+    from tests.hostile.limits import run_limited
+    res = run_limited(f"""
+        import json
+        from pybpf.maps import MapError, MapSpec
+        try:
+            MapSpec({map_type!r}, 1 << 20, 8, 4096).create("vm")
+            out = "created"
+        except MapError as e:
+            out = [type(e).__name__, e.errno, str(e)]
+        small = MapSpec({map_type!r}, 8, 8, 16).create("vm")
+        small.close()
+        print(json.dumps({{"out": out}}))
+    """, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    got = res.json()["out"]
+    assert got[1] == errno.ENOMEM and "key index" in got[2], got

@@ -8,9 +8,9 @@ from typing import Any, Generator
 
 from ..jit.layout import NIL, Key, KeyFlag
 from ..uapi import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapFlag
-from .errors import map_error
+from .errors import MapError, map_error
 from .spec import MapSpec
-from .keyindex import KeyIndex
+from .keyindex import grow_key_index, new_key_index
 from .vmbase import GenericBatch, VMMap
 
 # --- hash maps --------------------------------------------------------------------------
@@ -38,8 +38,12 @@ class HashMap(VMMap):
         self._user_len = self.slot_bytes if self.percpu else self.value_size
         self._in_place = type(self) is HashMap  # no bookkeeping on replace
         flags = (KeyFlag.LRU if self._lru else 0) | (KeyFlag.PERCPU if self.percpu else 0)
-        self.key_index = KeyIndex(spec.key_size, len(self._view) // self.slot_bytes,
-                                  self.capacity, flags, self._slots)
+        try:
+            self.key_index = new_key_index(spec.key_size, len(self._view) // self.slot_bytes,
+                                           self.capacity, flags, self._slots)
+        except MapError:  # the values' memory goes too (a shared map's file)
+            VMMap._release_memory(self)
+            raise
 
     _lru = False
 
@@ -51,7 +55,7 @@ class HashMap(VMMap):
         err = VMMap._ensure_slot(self, slot)
         slots = len(self._view) // self.slot_bytes
         if not err and slots > self.key_index.h[Key.SLOTS]:
-            self.key_index.resize(slots)
+            err = grow_key_index(self.key_index, slots)
         return err
 
     def _release_memory(self) -> None:

@@ -9,6 +9,7 @@ fast lookup) is kept exact by both (native code through the C API)."""
 from __future__ import annotations
 
 import ctypes
+import errno
 import zlib
 from typing import Any, Iterable
 
@@ -266,3 +267,23 @@ class KeyIndex:
 
 
 __all__ = ["KeyIndex", "index_size"]
+
+
+def new_key_index(*args: Any, **kw: Any) -> "KeyIndex":
+    """A KeyIndex, or MapError ENOMEM when its keys cannot be mapped (a hash map of
+    4,096 keys of 1 MiB wants 4 GiB of keys: hostile sizes fail as the kernel's do)."""
+    try:
+        return KeyIndex(*args, **kw)
+    except (MemoryError, OSError) as e:
+        from .errors import map_error
+        raise map_error(errno.ENOMEM, "create",
+                        f"cannot map the key index ({args[0]}-byte keys)") from e
+
+
+def grow_key_index(index: "KeyIndex", slots: int) -> int:
+    """index.resize(slots): 0, or ENOMEM when the larger index cannot be mapped."""
+    try:
+        index.resize(slots)
+    except (MemoryError, OSError):
+        return errno.ENOMEM
+    return 0

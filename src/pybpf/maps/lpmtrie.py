@@ -7,7 +7,8 @@ from typing import Any
 
 from ..uapi import BPF_EXIST, BPF_NOEXIST
 from ..jit.layout import Key
-from .keyindex import KeyIndex
+from .errors import MapError
+from .keyindex import grow_key_index, new_key_index
 from .spec import MapSpec
 from .vmbase import GenericBatch, Slots, VMMap
 
@@ -37,9 +38,13 @@ class LPMTrieMap(GenericBatch, VMMap):
         self._pos: dict[tuple[int, int], int] = {}
         # the prefixes for native lookups: (prefixlen, prefix bits then zeros) -> slot
         self._canon_slots: dict[bytes, int] = {}
-        self.key_index = KeyIndex(spec.key_size, len(self._view) // self.slot_bytes,
-                                  self.max_entries, 0, self._canon_slots,
-                                  lens=self.max_prefixlen + 1)
+        try:
+            self.key_index = new_key_index(spec.key_size, len(self._view) // self.slot_bytes,
+                                           self.max_entries, 0, self._canon_slots,
+                                           lens=self.max_prefixlen + 1)
+        except MapError:  # the values' memory goes too (a shared map's file)
+            VMMap._release_memory(self)
+            raise
 
     def _canon_key(self, c: tuple[int, int]) -> bytes:
         """The key index's key of prefix `c`: prefixlen, then the prefix's bits and
@@ -52,7 +57,7 @@ class LPMTrieMap(GenericBatch, VMMap):
         err = VMMap._ensure_slot(self, slot)
         slots = len(self._view) // self.slot_bytes
         if not err and slots > self.key_index.h[Key.SLOTS]:
-            self.key_index.resize(slots)
+            err = grow_key_index(self.key_index, slots)
         return err
 
     def _release_memory(self) -> None:
