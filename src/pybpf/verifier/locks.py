@@ -42,21 +42,28 @@ def check_map_prog_compat(v: Any, m: Any) -> None:
             v.fail(f"tracing progs cannot use {name} yet")
 
 
-def process_spin_lock(v: Any, regno: int, reg: Any, is_lock: bool) -> None:
-    """The lock (or unlock) argument `reg` in R`regno` (already a map value)."""
+def special_field_arg(v: Any, regno: int, reg: Any, name: str) -> Any:
+    """A helper argument that must point at the map value's one `struct <name>` (a lock
+    or a timer): a constant offset, a map with BTF, the field's own offset. Its map."""
     if not reg.var_off.is_const():
-        v.fail(f"R{regno} doesn't have constant offset. bpf_spin_lock has to be at the "
+        v.fail(f"R{regno} doesn't have constant offset. {name} has to be at the "
                "constant offset")
     m = reg.map
     f = v.map_fields(m)
     if not f.typed:
-        v.fail(f"map '{map_name(m)}' has to have BTF in order to use bpf_spin_lock")
-    lock_off = f.offset_of(LOCK)
-    if lock_off is None:
-        v.fail(f"map '{map_name(m)}' has no valid bpf_spin_lock")
+        v.fail(f"map '{map_name(m)}' has to have BTF in order to use {name}")
+    field_off = f.offset_of(name)
+    if field_off is None:
+        v.fail(f"map '{map_name(m)}' has no valid {name}")
     val = s64((reg.var_off.value + reg.off) & ((1 << 64) - 1))
-    if val != lock_off:
-        v.fail(f"off {val} doesn't point to 'struct bpf_spin_lock' that is at {lock_off}")
+    if val != field_off:
+        v.fail(f"off {val} doesn't point to 'struct {name}' that is at {field_off}")
+    return m
+
+
+def process_spin_lock(v: Any, regno: int, reg: Any, is_lock: bool) -> None:
+    """The lock (or unlock) argument `reg` in R`regno` (already a map value)."""
+    m = special_field_arg(v, regno, reg, LOCK)
     st = v.st
     if is_lock:
         if st.lock is not None:
@@ -74,20 +81,7 @@ def process_timer_func(v: Any, regno: int, reg: Any, meta: dict) -> None:
     """A bpf_timer_* helper's timer argument in R`regno` (already a map value): the
     value's one `struct bpf_timer`, at a constant offset; its map is the helper's map
     (bpf_timer_init's map argument must then be the same map)."""
-    if not reg.var_off.is_const():
-        v.fail(f"R{regno} doesn't have constant offset. bpf_timer has to be at the "
-               "constant offset")
-    m = reg.map
-    f = v.map_fields(m)
-    if not f.typed:
-        v.fail(f"map '{map_name(m)}' has to have BTF in order to use bpf_timer")
-    timer_off = f.offset_of("bpf_timer")
-    if timer_off is None:
-        v.fail(f"map '{map_name(m)}' has no valid bpf_timer")
-    val = s64((reg.var_off.value + reg.off) & ((1 << 64) - 1))
-    if val != timer_off:
-        v.fail(f"off {val} doesn't point to 'struct bpf_timer' that is at {timer_off}")
-    meta["map"] = m
+    meta["map"] = special_field_arg(v, regno, reg, "bpf_timer")
 
 
 def check_timer_map_arg(v: Any, reg: Any, meta: dict) -> None:
