@@ -8,14 +8,14 @@ from typing import Any, Generator
 
 from ..jit.layout import NIL, Key, KeyFlag
 from ..uapi import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapFlag
-from .errors import MapError, map_error
+from .errors import map_error
 from .spec import MapSpec
-from .keyindex import grow_key_index, new_key_index
+from .keyindexed import KeyIndexedMap
 from .vmbase import GenericBatch, VMMap
 
 # --- hash maps --------------------------------------------------------------------------
 
-class HashMap(VMMap):
+class HashMap(KeyIndexedMap):
     """hash / percpu_hash: a slab of max_entries value slots (grown as values are stored
     with BPF_F_NO_PREALLOC) plus a dict key -> slot (user space's fast lookup) and a
     key index (pybpf.maps.keyindex: the slots' keys, an index over them, the orders and
@@ -38,29 +38,13 @@ class HashMap(VMMap):
         self._user_len = self.slot_bytes if self.percpu else self.value_size
         self._in_place = type(self) is HashMap  # no bookkeeping on replace
         flags = (KeyFlag.LRU if self._lru else 0) | (KeyFlag.PERCPU if self.percpu else 0)
-        try:
-            self.key_index = new_key_index(spec.key_size, len(self._view) // self.slot_bytes,
-                                           self.capacity, flags, self._slots)
-        except MapError:  # the values' memory goes too (a shared map's file)
-            VMMap._release_memory(self)
-            raise
+        self._make_key_index(spec.key_size, self.capacity, flags, self._slots)
 
     _lru = False
 
     @property
     def capacity(self) -> int:
         return self.max_entries
-
-    def _ensure_slot(self, slot: int) -> int:
-        err = VMMap._ensure_slot(self, slot)
-        slots = len(self._view) // self.slot_bytes
-        if not err and slots > self.key_index.h[Key.SLOTS]:
-            err = grow_key_index(self.key_index, slots)
-        return err
-
-    def _release_memory(self) -> None:
-        VMMap._release_memory(self)
-        self.key_index.close()
 
     # linked order
     def _unlink(self, slot: int) -> None:

@@ -7,14 +7,13 @@ from typing import Any
 
 from ..uapi import BPF_EXIST, BPF_NOEXIST
 from ..jit.layout import Key
-from .errors import MapError
-from .keyindex import grow_key_index, new_key_index
+from .keyindexed import KeyIndexedMap
 from .spec import MapSpec
-from .vmbase import GenericBatch, Slots, VMMap
+from .vmbase import GenericBatch, Slots
 
 # --- LPM trie -------------------------------------------------------------------------------
 
-class LPMTrieMap(GenericBatch, VMMap):
+class LPMTrieMap(GenericBatch, KeyIndexedMap):
     """lpm_trie: keys are `struct { u32 prefixlen; u8 data[] }` (prefixlen in host
     order, data big-endian, compared from the most significant bit). Lookups (by user
     space too, as in the kernel) return the longest stored prefix that matches the
@@ -38,13 +37,8 @@ class LPMTrieMap(GenericBatch, VMMap):
         self._pos: dict[tuple[int, int], int] = {}
         # the prefixes for native lookups: (prefixlen, prefix bits then zeros) -> slot
         self._canon_slots: dict[bytes, int] = {}
-        try:
-            self.key_index = new_key_index(spec.key_size, len(self._view) // self.slot_bytes,
-                                           self.max_entries, 0, self._canon_slots,
-                                           lens=self.max_prefixlen + 1)
-        except MapError:  # the values' memory goes too (a shared map's file)
-            VMMap._release_memory(self)
-            raise
+        self._make_key_index(spec.key_size, self.max_entries, 0, self._canon_slots,
+                             lens=self.max_prefixlen + 1)
 
     def _canon_key(self, c: tuple[int, int]) -> bytes:
         """The key index's key of prefix `c`: prefixlen, then the prefix's bits and
@@ -52,17 +46,6 @@ class LPMTrieMap(GenericBatch, VMMap):
         plen, top = c
         data = top << (self.max_prefixlen - plen)
         return plen.to_bytes(4, "little") + data.to_bytes(self.key_size - 4, "big")
-
-    def _ensure_slot(self, slot: int) -> int:
-        err = VMMap._ensure_slot(self, slot)
-        slots = len(self._view) // self.slot_bytes
-        if not err and slots > self.key_index.h[Key.SLOTS]:
-            err = grow_key_index(self.key_index, slots)
-        return err
-
-    def _release_memory(self) -> None:
-        VMMap._release_memory(self)
-        self.key_index.close()
 
     def _lens_changed(self) -> None:
         self._sorted_lens = sorted(self._lens, reverse=True)
