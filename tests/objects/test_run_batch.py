@@ -111,3 +111,25 @@ def test_batch_equals_test_run_on_each_backend(bpf_backend: str) -> None:
             assert batch.frames == (want_frames * 20 if keep else None)
             assert _seen(obj) == passed * 20
             assert steps == [64, 128, 192, 240]
+
+
+def test_capture_file_equals_its_packets_on_each_backend(bpf_backend: str,
+                                                          tmp_path: Path) -> None:
+    """A capture file streamed through run_batch (on the kernel its frames are cut
+    straight out of the record buffer) gives what the same packets give as a list:
+    counts, refusals, the map's count and the reader's packet count."""
+    from pybpf.pcap import CaptureReader, EthernetFrames, Packet, write_pcap
+    frames = [bytes((i * 7 + n) & 0xFF for i in range(n))
+              for n in [64, 15, 10, 1500, 14, 60, 3000, 77, 64, 13, 200]] * 150
+    path = tmp_path / "x.pcap"
+    write_pcap(path, [Packet(i * 1000, f, len(f)) for i, f in enumerate(frames)])
+    spec = _len_verdict()
+    results = []
+    for source in ("list", "file"):
+        with spec.instantiate(bpf_backend) as obj, CaptureReader(path) as reader:
+            packets = list(reader) if source == "list" else EthernetFrames(reader)
+            batch = obj.programs["lenverdict"].run_batch(packets)
+            results.append((batch.packets, dict(batch.retvals), batch.verdicts["error"],
+                            _seen(obj), reader.packets))
+    assert results[0] == results[1]
+    assert results[1][0] == results[1][4] == len(frames)

@@ -147,3 +147,49 @@ def test_records_across_read_pieces(tmp_path: Path) -> None:
         list(iter_pcap(_Trickle(raw[:24 + 3 * 16 + 60 + 1514 + 9000 + 16 + 100], 5000)))  # type: ignore[arg-type]
     with pytest.raises(_Truncated, match=r"after packet 2: 5 of 16 bytes"):
         list(iter_pcap(_Trickle(raw[:24 + 2 * 16 + 60 + 1514 + 5], 1 << 20)))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("endian,nano", [("<", False), (">", False), ("<", True)])
+def test_frame_data_cuts_frames_out_of_the_record_buffer(tmp_path: Path, endian: str,
+                                                         nano: bool) -> None:
+    """frame_data over a classic Ethernet pcap gives each frame's bytes (records
+    straddling the 1 MiB buffer, one bigger than it) and counts them in the reader as
+    iterating does; a capture cut short ends with the same `truncated`; a record past
+    MAX_PACKET is the same PcapError."""
+    from pybpf.pcap import MAX_PACKET, RECORD_BUFFER, CaptureReader, EthernetFrames, frame_data
+    sizes = [60, 1514, 0, 14, MAX_PACKET] + [(i * 37) % 1600 for i in range(2000)]
+    frames = [bytes((i + j) & 0xFF for j in range(n)) for i, n in enumerate(sizes)]
+    magic = 0xA1B23C4D if nano else 0xA1B2C3D4
+    raw = struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, 65535, 1) + b"".join(
+        struct.pack(endian + "IIII", i, 7, len(f), len(f) + 1) + f for i, f in enumerate(frames))
+    assert len(raw) > 2 * RECORD_BUFFER
+    for cut, want in [(0, None), (10, "truncated packet 2005: "),
+                      (len(frames[-1]) + 11, "truncated record header after packet 2004: 5 of 16")]:
+        path = tmp_path / "x.pcap"
+        path.write_bytes(raw[:len(raw) - cut])
+        with CaptureReader(path) as reader:
+            got = [bytes(f) for f in frame_data(EthernetFrames(reader))]
+        n = len(frames) - (cut > 0)
+        assert got == frames[:n]
+        assert reader.packets == n
+        assert (reader.truncated or "").startswith(want or "")
+        assert (reader.truncated is None) == (want is None)
+    big = raw + struct.pack(endian + "IIII", 0, 0, MAX_PACKET + 1, 0) + bytes(8)
+    path.write_bytes(big)
+    with CaptureReader(path) as reader, pytest.raises(PcapError) as iterated:
+        list(reader)
+    with CaptureReader(path) as reader, pytest.raises(PcapError) as cut_out:
+        list(frame_data(reader))
+    assert str(cut_out.value) == str(iterated.value)
+
+
+def test_frame_data_leaves_other_captures_as_they_are(tmp_path: Path) -> None:
+    """pcapng, raw-IP pcaps, lists and readers already started are iterated as given."""
+    from pybpf.pcap import LINKTYPE_RAW, CaptureReader, EthernetFrames, frame_data
+    path = tmp_path / "raw.pcap"
+    write_pcap(path, [Packet(0, b"\x45" + bytes(19), 20)], LINKTYPE_RAW)
+    with CaptureReader(path) as reader:
+        frames = EthernetFrames(reader)
+        assert frame_data(frames) is frames
+    listed = [b"\x00" * 60]
+    assert frame_data(listed) is listed

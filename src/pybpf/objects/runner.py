@@ -162,7 +162,7 @@ def run_batch(prog: Program, packets: Iterable[Any], *, capture_clock: bool = Fa
     bpf_ktime_get_ns reads each packet's timestamp. `progress(done, total)` follows
     the run every 64 packets and at its end."""
     from ..errors import PyBPFError
-    from ..pcap import Packet
+    from ..pcap import Packet, frame_data
     from .nativebatch import applicable, error_key, run_native
     result = BatchResult(frames=[] if keep_frames else None)
     if total is None:
@@ -191,7 +191,7 @@ def run_batch(prog: Program, packets: Iterable[Any], *, capture_clock: bool = Fa
         def failed(e: PyBPFError) -> None:
             errors[error_key(e)] += 1
             counts["error"] += 1
-        n = _count(batch, packets, counts, failed, progress, total)
+        n = _count(batch, frame_data(packets), counts, failed, progress, total)
         return _tally(result, counts, n, prog.type, {})
     if fast is not None:
         runner, output = fast, fast.output  # type: ignore[attr-defined]  # it has one
