@@ -284,8 +284,8 @@ def test_the_region_table_holds_every_plain_region_of_many_maps() -> None:
         shift, mult = run.st[Slot.SHIFT], run.st[Slot.MULT]
         for seg, region in memory.regions.items():
             i = table_index(seg, shift, mult) * TABLE_WORDS
-            assert run.table[i + Entry.BASE] == region.base, region.name
-            assert run.table[i + Entry.LIMIT] == len(region.buf)
+            assert run.table.words[i + Entry.BASE] == region.base, region.name
+            assert run.table.words[i + Entry.LIMIT] == len(region.buf)
         assert vm.execute().r0 == 0
     finally:
         for m in maps:
@@ -315,3 +315,43 @@ def test_a_key_outside_memory_faults_as_on_the_interpreter(kind: str, key_off: i
         assert all(e[0] == "MemoryAccessError" for e in errors)
     finally:
         m.close()
+
+
+def test_region_tables_are_remembered_by_their_rows() -> None:
+    """A run's region table is made once for the same plain regions (the VM keeps
+    it), and anew when a region's buffer moves, its size or writability changes, or
+    a region comes or goes; a released view is left out of it."""
+    from pybpf.jit.layout import TABLE_WORDS, Entry, Slot, table_index
+    from pybpf.jit.machine import _Run, host_address
+    tables: dict = {}
+    memory = Memory()
+    a = memory.map("a", bytearray(64))
+    view = memoryview(bytearray(32))
+    b = memory.map("b", view)
+
+    def table() -> Any:
+        run = _Run(None, memory, (), 1, {}, tables)
+        run.sync()
+        assert run.st[Slot.TABLE] == run.table.address
+        return run.table
+
+    first = table()
+    assert table() is first and len(tables) == 1
+    shift, mult = first.shift, first.mult
+    entry = table_index(a.base >> 32, shift, mult) * TABLE_WORDS
+    assert list(first.words[entry:entry + TABLE_WORDS]) == [
+        64, 64, host_address(a.buf), a.base]
+    a.buf = bytearray(128)  # moved and grown
+    moved = table()
+    assert moved is not first and moved.words[entry + Entry.LIMIT] == 128
+    a.writable = False
+    assert table().words[entry + Entry.WLIMIT] == 0
+    c = memory.map("c", bytearray(8))
+    with_c = table()
+    assert with_c.words[table_index(c.base >> 32, with_c.shift, with_c.mult) * TABLE_WORDS
+                        + Entry.BASE] == c.base
+    view.release()
+    gone = table()
+    b_entry = table_index(b.base >> 32, gone.shift, gone.mult) * TABLE_WORDS
+    assert gone.words[b_entry + Entry.BASE] != b.base
+    assert table() is gone

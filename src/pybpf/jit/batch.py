@@ -178,7 +178,8 @@ class NativeBatch:
         ctx.memory = self.memory
         ctx.vm = vm
         ctx.budget = vm.insn_budget
-        run = _BatchRun(ctx, self.memory, self.stack_tops, vm.insn_budget, vm._views)
+        run = _BatchRun(ctx, self.memory, self.stack_tops, vm.insn_budget, vm._views,
+                        vm._tables)
         run.st = (_U64 * (int(Slot.SIZE) + int(Word.SIZE)))()
         run.sync()
         frames = vm._frames_of(run)

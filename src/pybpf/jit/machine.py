@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import time
+from dataclasses import dataclass
 from typing import Any, Sequence, cast
 
 from .. import isa
@@ -33,6 +34,7 @@ CALLBACK = ctypes.CFUNCTYPE(_U64, ctypes.c_void_p, _U64, _U64, _U64, _U64, _U64)
 _BUDGET_MAX = (1 << 63) - 1
 JIT_MAX_INSNS = 32_768  # past this a program runs on the interpreter
 _VIEW_CACHE = 1024  # memoryviews whose address a VM remembers (they are kept alive)
+_TABLE_CACHE = 64  # region tables a VM remembers
 # _run_native stores these slots two runs of consecutive slots at a time
 assert (Slot.R1, Slot.START, Slot.N, Slot.BUDGET) == (1, 6, 7, 8) and \
     (Slot.NTOPS, Slot.TOPS, Slot.STACKHOST, Slot.CALLBACK) == (13, 14, 15, 16)
@@ -40,10 +42,11 @@ assert (Slot.R1, Slot.START, Slot.N, Slot.BUDGET) == (1, 6, 7, 8) and \
 
 def host_address(buf: Any) -> int | None:
     """Where a writable buffer's bytes are, or None (read-only, empty): the export is
-    released at once, so nothing is pinned once native code has returned."""
-    if len(buf) == 0:
-        return None
+    released at once, so nothing is pinned once native code has returned. None too
+    for a released view."""
     try:
+        if len(buf) == 0:
+            return None
         c = ctypes.c_char.from_buffer(buf)
     except (TypeError, ValueError, BufferError):
         return None
@@ -52,14 +55,42 @@ def host_address(buf: Any) -> int | None:
     return addr
 
 
+@dataclass(frozen=True)
+class _Table:
+    """A region table native code reads (`address`, in a table of 2 ** (64 - shift)
+    entries hashed by `mult`): an entry a plain region's segment at index
+    table_index(segment, shift, mult), the smallest table (at most layout.MAX_TABLE)
+    where they do not collide; a region that still collides is left to Python, as are
+    the regions with no entry (limits 0)."""
+
+    words: Any  # the ctypes array (kept alive as long as the table)
+    address: int
+    shift: int
+    mult: int
+
+    @classmethod
+    def of(cls, rows: tuple[tuple[int, int, bool, int], ...]) -> "_Table":
+        """The table of `rows`: (segment, size, writable, host address) each."""
+        shift, mult = table_shape(tuple(seg for seg, _, _, _ in rows))
+        words = (_U64 * ((1 << (64 - shift)) * TABLE_WORDS))()
+        for seg, size, writable, host in rows:
+            i = table_index(seg, shift, mult) * TABLE_WORDS
+            if words[i + Entry.BASE]:
+                continue  # collides at MAX_TABLE entries: Python serves it
+            words[i:i + TABLE_WORDS] = [size, size if writable else 0, host,
+                                        (seg << 32) + SEGMENT_HALF]
+        return cls(words, ctypes.addressof(words), shift, mult)
+
+
 class _Run:
     """One native run in progress: its memory, frames and the state native code sees."""
 
     __slots__ = ("ctx", "memory", "tops", "budget", "st", "table", "pending", "exit_n",
-                 "views", "tops_arr", "host_arr", "keep")
+                 "views", "tables", "tops_arr", "host_arr", "keep")
 
     def __init__(self, ctx: Any, memory: Memory, tops: tuple, budget: int,
-                 views: dict[int, tuple[Any, int, int | None]]) -> None:
+                 views: dict[int, tuple[Any, int, int | None]],
+                 tables: "dict[tuple, _Table] | None" = None) -> None:
         self.ctx = ctx
         self.memory = memory
         self.tops = tops
@@ -69,38 +100,35 @@ class _Run:
         self.pending: BaseException | None = None
         self.exit_n = 0
         self.views = views  # the VM's: memoryviews by id, with their host address
+        self.tables = {} if tables is None else tables  # the VM's: region tables by rows
         self.tops_arr: Any = None  # the frames' r10 values and stack addresses (kept alive)
         self.host_arr: Any = None
         self.keep: list[Any] = []  # Python callables native code calls (fast paths)
 
     def sync(self) -> None:
         """The region table from the Memory as it is now (regions come and go in
-        helpers: a map value scratch, a packet whose buffer was replaced): an entry a
-        segment at index table_index(segment, shift, mult), the smallest table (at most
-        layout.MAX_TABLE) where the plain regions do not collide (a region that still
-        collides is left to Python); limits 0 where Python must do the access."""
-        plain = []
+        helpers: a map value scratch, a packet whose buffer was replaced): its rows
+        (segment, size, writable, host address) of the plain regions, and the table
+        made of them, remembered by the VM (a table is a function of its rows, and the
+        same few recur run after run)."""
+        rows = []
         for seg, region in self.memory.regions.items():
             if region.access is not None or region.base != (seg << 32) + SEGMENT_HALF:
                 continue
             host = self._host(region)
             if host is not None:
-                plain.append((seg, region, host))
-        shift, mult = table_shape(tuple(seg for seg, _, _ in plain))
-        words = [0] * ((1 << (64 - shift)) * TABLE_WORDS)
-        for seg, region, host in plain:
-            i = table_index(seg, shift, mult) * TABLE_WORDS
-            if words[i + Entry.BASE]:
-                continue  # collides at MAX_TABLE entries: Python serves it
-            n = len(region.buf)
-            words[i:i + TABLE_WORDS] = (n, n if region.writable else 0, host, region.base)
-        if self.table is None or len(self.table) < len(words):
-            self.table = (_U64 * len(words))()
-        self.table[:len(words)] = words
+                rows.append((seg, len(region.buf), region.writable, host))
+        key = tuple(rows)
+        table = self.tables.get(key)
+        if table is None:
+            if len(self.tables) >= _TABLE_CACHE:
+                self.tables.clear()
+            table = self.tables[key] = _Table.of(key)
+        self.table = table
         st = self.st
-        st[Slot.TABLE] = ctypes.addressof(self.table)
-        st[Slot.SHIFT] = shift
-        st[Slot.MULT] = mult
+        st[Slot.TABLE] = table.address
+        st[Slot.SHIFT] = table.shift
+        st[Slot.MULT] = table.mult
 
     def _host(self, region: Region) -> int | None:
         buf = region.buf
@@ -114,9 +142,13 @@ class _Run:
                 except ValueError:  # released
                     return None
             addr = host_address(buf)
+            try:
+                size = len(buf)
+            except ValueError:  # released: Python serves it (and says so)
+                return None
             if len(self.views) >= _VIEW_CACHE:
                 self.views.clear()
-            self.views[id(buf)] = (buf, len(buf), addr)
+            self.views[id(buf)] = (buf, size, addr)
             return addr
         return host_address(buf)  # a bytearray may have been resized: ask each time
 
@@ -152,6 +184,7 @@ class JitVM(VM):
         self._callback_addr = ctypes.cast(self._callback, ctypes.c_void_p).value
         self._runs: dict[int, _Run] = {}
         self._views: dict[int, tuple[Any, int, int | None]] = {}
+        self._tables: dict[tuple, _Table] = {}
         self._frame_arrays: dict[int, tuple[tuple, list, tuple[Any, Any, int, int]]] = {}
         self._fn = self._run_native
         self._fast = FastPaths(self)
@@ -177,7 +210,7 @@ class JitVM(VM):
                     n: int = 0) -> tuple[int, int]:
         """The interpreter's `_fn` contract: run from `pc` with r1-r5 on the frames
         whose r10 values are `stack_tops`; returns (r0, executed)."""
-        run = _Run(ctx, memory, stack_tops, budget, self._views)
+        run = _Run(ctx, memory, stack_tops, budget, self._views, self._tables)
         run.sync()
         frames = self._frames_of(run)
         if frames is None:  # a stack that is not plain memory: the interpreter runs it
