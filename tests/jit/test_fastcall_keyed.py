@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+import pybpf
+
 from pybpf import isa
 from pybpf.isa import Instruction
 from pybpf.jit import JitVM
@@ -355,3 +357,55 @@ def test_region_tables_are_remembered_by_their_rows() -> None:
     b_entry = table_index(b.base >> 32, gone.shift, gone.mult) * TABLE_WORDS
     assert gone.words[b_entry + Entry.BASE] != b.base
     assert table() is gone
+
+
+def test_packet_window_is_served_natively_and_follows_the_helpers(monkeypatch: Any) -> None:
+    """On the JIT a test run's loads and stores inside the packet window need no
+    Python (the window is a row of the region table), and after a helper moved the
+    window the table follows it: results, output and faults as on the interpreter."""
+    from pybpf.builder import R0, R1, R2, R3, R6, R7, ObjectBuilder
+    from pybpf.vm import memory as vm_memory
+
+    def program(fault: bool) -> Any:
+        ob = ObjectBuilder()
+        p = ob.program("window", "xdp")
+        p.mov64(R6, R1)
+        p.ldxw(R2, R6, 0)
+        p.ldxb(R7, R2, 12).stxb(R2, 0, R7)  # packet[0] = packet[12]
+        p.mov64(R1, R6).mov64(R2, 14).call(44)  # bpf_xdp_adjust_head(ctx, 14)
+        p.ldxw(R2, R6, 0)
+        p.ldxb(R0, R2, 0).lsh64(R0, 8).or64(R0, R7)  # new packet[0] << 8 | old byte 12
+        if fault:
+            p.ldxb(R3, R2, -1)  # before the window now: a fault
+        p.exit()
+        return ob.build()
+
+    packet = bytes(range(60))
+    seen: list[str] = []
+    load, store = vm_memory.Memory.load, vm_memory.Memory.store
+
+    def counted_load(self: Any, addr: int, size: int, pc: int) -> int:
+        seen.append(self.regions[addr >> 32].name)
+        return load(self, addr, size, pc)
+
+    def counted_store(self: Any, addr: int, size: int, value: int, pc: int) -> None:
+        seen.append(self.regions[addr >> 32].name)
+        store(self, addr, size, value, pc)
+
+    monkeypatch.setattr(vm_memory.Memory, "load", counted_load)
+    monkeypatch.setattr(vm_memory.Memory, "store", counted_store)
+    for fault in (False, True):
+        outcomes = []
+        for engine in ("interp", "jit"):
+            with program(fault).instantiate("vm", engine=engine, verify=False) as obj:
+                prog = obj.programs["window"]
+                seen.clear()
+                try:
+                    res = prog.test_run(packet)
+                    outcomes.append((res.retval, res.data_out))
+                except pybpf.PyBPFError as e:
+                    outcomes.append((type(e).__name__, str(e)))
+                if engine == "jit":
+                    assert "packet" not in seen[:2] and seen.count("packet") == int(fault)
+        assert outcomes[0] == outcomes[1]
+    assert outcomes[1][0] == "MemoryAccessError" and "outside the packet window" in outcomes[1][1]

@@ -71,6 +71,7 @@ class _BatchRun(_Run):
     ones at segments past the table: the maps' values) for @batch_cb."""
 
     __slots__ = ("_seen", "_extra")
+    windows = False  # the packet window is in the batch's words (@batch_cb serves it)
 
     def sync(self) -> None:
         regions = self.memory.regions

@@ -69,16 +69,17 @@ class _Table:
     mult: int
 
     @classmethod
-    def of(cls, rows: tuple[tuple[int, int, bool, int], ...]) -> "_Table":
-        """The table of `rows`: (segment, size, writable, host address) each."""
-        shift, mult = table_shape(tuple(seg for seg, _, _, _ in rows))
+    def of(cls, rows: tuple[tuple[int, int, int, bool, int], ...]) -> "_Table":
+        """The table of `rows`: (segment, lo, hi, writable, host address of the
+        buffer) each: [lo, hi) of the region's buffer is plain memory."""
+        shift, mult = table_shape(tuple(row[0] for row in rows))
         words = (_U64 * ((1 << (64 - shift)) * TABLE_WORDS))()
-        for seg, size, writable, host in rows:
+        for seg, lo, hi, writable, host in rows:
             i = table_index(seg, shift, mult) * TABLE_WORDS
             if words[i + Entry.BASE]:
                 continue  # collides at MAX_TABLE entries: Python serves it
-            words[i:i + TABLE_WORDS] = [size, size if writable else 0, host,
-                                        (seg << 32) + SEGMENT_HALF]
+            words[i:i + TABLE_WORDS] = [hi - lo, hi - lo if writable else 0, host + lo,
+                                        (seg << 32) + SEGMENT_HALF + lo]
         return cls(words, ctypes.addressof(words), shift, mult)
 
 
@@ -105,19 +106,36 @@ class _Run:
         self.host_arr: Any = None
         self.keep: list[Any] = []  # Python callables native code calls (fast paths)
 
+    windows = True
+    """Whether a packet's window (pybpf.vm.WindowAccess) gets a row: not in a batch,
+    whose packets' windows live in native words while the batch runs."""
+
     def sync(self) -> None:
         """The region table from the Memory as it is now (regions come and go in
-        helpers: a map value scratch, a packet whose buffer was replaced): its rows
-        (segment, size, writable, host address) of the plain regions, and the table
-        made of them, remembered by the VM (a table is a function of its rows, and the
-        same few recur run after run)."""
+        helpers: a map value scratch, a packet whose buffer was replaced, a window
+        moved): its rows (segment, lo, hi, writable, host address) of the plain regions
+        and the packets' windows, and the table made of them, remembered by the VM (a
+        table is a function of its rows, and the same few recur run after run)."""
         rows = []
         for seg, region in self.memory.regions.items():
-            if region.access is not None or region.base != (seg << 32) + SEGMENT_HALF:
+            if region.base != (seg << 32) + SEGMENT_HALF:
                 continue
-            host = self._host(region)
-            if host is not None:
-                rows.append((seg, len(region.buf), region.writable, host))
+            access = region.access
+            if access is None:
+                host = self._host(region)
+                if host is not None:
+                    size = len(region.buf)
+                    rows.append((seg, 0, size, region.writable, host))
+                continue
+            plain = getattr(access, "plain_window", None) if self.windows else None
+            window = plain(region.buf) if plain is not None else None
+            if window is None:
+                continue
+            lo, hi, writable = window
+            if 0 <= lo < hi <= len(region.buf):
+                host = self._host(region)
+                if host is not None:
+                    rows.append((seg, lo, hi, writable and region.writable, host))
         key = tuple(rows)
         table = self.tables.get(key)
         if table is None:

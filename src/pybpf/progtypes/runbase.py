@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 import time
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from ..errors import MemoryAccessError
 from ..maps.spec import PAGE_SIZE
@@ -163,6 +163,14 @@ class PacketAccess:
 
     def _fault(self, pc: int, kind: str, off: int, size: int, why: str) -> MemoryAccessError:
         return MemoryAccessError(pc, kind, self.base + off, size, self.name, why)
+
+    def plain_window(self, buf: Any) -> tuple[int, int, bool] | None:
+        """The window, as pybpf.vm.WindowAccess: plain memory of `buf` when it is this
+        packet's buffer."""
+        if buf is not self.buf:
+            return None
+        lo, hi = self.window()
+        return lo, hi, self.writable
 
     def load(self, off: int, size: int, pc: int) -> int:
         lo, hi = self.window()

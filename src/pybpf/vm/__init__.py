@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from .machine import DEFAULT_INSN_BUDGET, VM, CallContext, MapTableLike, RunResult, run, run_on
 from .memory import (CODE_SEGMENT, MAX_REGION_SIZE, SEGMENT_HALF, Memory, Region, RegionAccess,
-                     check_region_size)
+                     WindowAccess, check_region_size)
 from .translate import (BPF_MAX_LOOPS, CHUNK_INSNS, CORE_POISON_HELPER, MAX_BLOCK_INSNS,
                         SKF_LL_OFF, SKF_NET_OFF)
 
 __all__ = ["BPF_MAX_LOOPS", "CHUNK_INSNS", "CODE_SEGMENT", "CORE_POISON_HELPER",
            "DEFAULT_INSN_BUDGET", "MAX_BLOCK_INSNS", "MAX_REGION_SIZE", "SEGMENT_HALF",
            "SKF_LL_OFF", "SKF_NET_OFF", "VM", "CallContext", "MapTableLike", "Memory", "Region",
-           "RegionAccess", "RunResult", "check_region_size", "run", "run_on"]
+           "RegionAccess", "RunResult", "WindowAccess", "check_region_size", "run", "run_on"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..errors import MemoryAccessError, RegionTooLargeError
 from ..isa import M32, M64
@@ -33,6 +33,17 @@ class RegionAccess(Protocol):
     def load(self, off: int, size: int, pc: int) -> int: ...
 
     def store(self, off: int, size: int, value: int, pc: int) -> None: ...
+
+
+class WindowAccess(RegionAccess, Protocol):
+    """A RegionAccess whose loads and stores inside a window of the region's buffer
+    are plain memory (a packet's data_meta .. data_end): what a JIT may serve itself,
+    leaving the rest (and the faults) to load and store."""
+
+    def plain_window(self, buf: Any) -> tuple[int, int, bool] | None:
+        """(lo, hi, writable): loads of [lo, hi) of `buf` (the region's buffer), and
+        stores when writable, are plain memory now; None when none are."""
+        ...
 
 
 @dataclass(eq=False)
