@@ -174,3 +174,31 @@ def test_with_caps_and_kind() -> None:
     c = Case(tuple(assemble_insns("r0 = 0\nexit")), 6, origin="seed:x")
     assert c.kind == "seed" and c.with_caps(frozenset({"bpf"})).caps == {"bpf"}
     assert Case(c.insns, 6, origin="object:a.o:p").kind == "object"
+
+
+def test_object_cases_do_not_depend_on_where_the_checkout_lives(tmp_path, monkeypatch) -> None:
+    """The same objects under checkouts at different paths (before and after the
+    system objects' directory in sorting order) are drawn in the same order with the
+    same origins, so a seed names the same cases in any checkout."""
+    import shutil
+    from pathlib import Path
+
+    from pybpf.tools.verifygen import objects
+
+    examples = Path(__file__).resolve().parents[3] / "examples"
+    system = tmp_path / "m" / "bpf"
+    system.mkdir(parents=True)
+    shutil.copy(examples / "xdp_lb.o", system / "xdp_lb_system.o")
+    monkeypatch.setattr(objects, "SYSTEM_OBJECTS", str(system / "*.o"))
+    drawn = []
+    for prefix in ("a", "z"):
+        root = tmp_path / prefix / "checkout"
+        (root / "examples").mkdir(parents=True)
+        for name in ("xdp_firewall.o", "tc_classifier.o"):
+            shutil.copy(examples / name, root / "examples" / name)
+        monkeypatch.setattr(objects, "project_root", lambda root=root: root)
+        paths = objects.object_files()
+        drawn.append(([objects.object_name(p) for p in paths],
+                      [s.origin for s in objects.object_seeds(paths)]))
+    assert drawn[0] == drawn[1]
+    assert {"examples/tc_classifier.o", "examples/xdp_firewall.o"} <= set(drawn[0][0])

@@ -44,7 +44,7 @@ def object_files(roots: "Iterable[str | Path] | None" = None) -> list[Path]:
             paths += r.rglob("*.o") if r.is_dir() else [r]
     seen: set[str] = set()
     out = []
-    for p in sorted(set(paths), key=lambda q: str(q)):
+    for p in sorted(set(paths), key=object_name):
         try:
             digest = hashlib.sha1(p.read_bytes()).hexdigest()
         except OSError:
@@ -53,6 +53,16 @@ def object_files(roots: "Iterable[str | Path] | None" = None) -> list[Path]:
             seen.add(digest)
             out.append(p)
     return out
+
+
+def object_name(path: "str | Path") -> str:
+    """An object's name as cases carry it: its path within the checkout (the same
+    wherever the checkout lives, so a seed draws the same cases there), else the path
+    as given."""
+    try:
+        return str(Path(path).resolve().relative_to(project_root()))
+    except ValueError:
+        return str(path)
 
 
 def _type_id(t: Any) -> int | None:
@@ -129,17 +139,13 @@ def object_seeds(paths: Iterable[Path], skipped: list[str] | None = None) -> lis
     skipped = skipped if skipped is not None else []
     cache: dict[str, Any] = {}
     out: list[Seed] = []
-    root = project_root()
     for path in paths:
         try:
             spec = load(str(path))
         except PyBPFError as e:
             skipped.append(f"{path}: {e}")
             continue
-        try:
-            rel = str(Path(path).resolve().relative_to(root))
-        except ValueError:
-            rel = str(path)
+        rel = object_name(path)
         for name in spec.programs:
             try:
                 case = program_case(spec, name, cache=cache, origin=f"object:{rel}:{name}")
