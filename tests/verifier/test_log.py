@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pybpf.asm import assemble_insns
 from pybpf.errors import VerifierError
@@ -69,3 +71,15 @@ def test_verify_spec_unknown_program():
     spec = load(EXAMPLES / "xdp_lb.o")
     with pytest.raises(VerifierError):
         verify_spec(spec, "nope")
+
+
+@given(st.integers(0, 255), st.integers(0, 15), st.integers(0, 15),
+       st.integers(-(1 << 15), (1 << 15) - 1), st.integers(-(1 << 31), (1 << 31) - 1))
+def test_insn_text_of_any_instruction(opcode: int, dst: int, src: int, off: int,
+                                      imm: int) -> None:
+    """Every instruction prints as "(op) text": the kernel's syntax, or "unknown
+    opcode" for one no syntax has (only pybpf's own errors are caught there)."""
+    from pybpf.isa import Instruction
+    from pybpf.verifier.log import insn_text
+    text = insn_text(Instruction(opcode, dst, src, off, imm), 0, [])
+    assert text.startswith(f"({opcode:02x}) ") and len(text) > 5

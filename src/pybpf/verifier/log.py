@@ -126,10 +126,11 @@ def alignment(pos: int) -> int:
 def insn_text(insn: Instruction, pc: int, slots: list) -> str:
     """print_bpf_insn: "(b7) r0 = 0" (the kernel's syntax, via pybpf.asm)."""
     from ..asm import disassemble_insn
+    from ..errors import PyBPFError
     from ..isa import OPCODE_LDDW
     try:
         text = disassemble_insn(insn, "kernel")
-    except Exception:  # noqa: BLE001 - a malformed insn is reported by the checks
+    except PyBPFError:  # a malformed insn: the checks report it
         text = f"unknown opcode {insn.opcode:02x}"
     if insn.opcode == OPCODE_LDDW:
         v = insn.imm64
