@@ -409,3 +409,21 @@ def test_packet_window_is_served_natively_and_follows_the_helpers(monkeypatch: A
                     assert "packet" not in seen[:2] and seen.count("packet") == int(fault)
         assert outcomes[0] == outcomes[1]
     assert outcomes[1][0] == "MemoryAccessError" and "outside the packet window" in outcomes[1][1]
+
+
+def test_a_window_that_moves_keeps_its_table() -> None:
+    """Packets of every length run on one remembered table (the window's entry is
+    written at each run), and each run sees its own window: the XDP program returns
+    data_end - data, read through a load of the packet's last byte."""
+    from pybpf.builder import R0, R1, R2, R3, R6, ObjectBuilder
+    ob = ObjectBuilder()
+    p = ob.program("lastbyte", "xdp")
+    p.mov64(R6, R1).ldxw(R2, R6, 0).ldxw(R3, R6, 4)
+    p.mov64(R0, R3).sub64(R0, R2)
+    p.add64(R3, -1).ldxb(R1, R3, 0).add64(R0, R1)  # + the last byte (unchecked: no verifier)
+    p.exit()
+    with ob.build().instantiate("vm", engine="jit", verify=False) as obj:
+        prog = obj.programs["lastbyte"]
+        for n in range(14, 200, 7):
+            assert prog.test_run(bytes([n & 0xFF]) * n).retval == n + (n & 0xFF)
+        assert len(prog.handle._tables) == 1

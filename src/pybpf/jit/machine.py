@@ -61,26 +61,36 @@ class _Table:
     entries hashed by `mult`): an entry a plain region's segment at index
     table_index(segment, shift, mult), the smallest table (at most layout.MAX_TABLE)
     where they do not collide; a region that still collides is left to Python, as are
-    the regions with no entry (limits 0)."""
+    the regions with no entry (limits 0). A packet's window moves from run to run:
+    its entry (`windows`: segment -> word index) is written at each sync."""
 
     words: Any  # the ctypes array (kept alive as long as the table)
     address: int
     shift: int
     mult: int
+    windows: dict[int, int]
 
     @classmethod
-    def of(cls, rows: tuple[tuple[int, int, int, bool, int], ...]) -> "_Table":
-        """The table of `rows`: (segment, lo, hi, writable, host address of the
-        buffer) each: [lo, hi) of the region's buffer is plain memory."""
-        shift, mult = table_shape(tuple(row[0] for row in rows))
+    def of(cls, rows: tuple[tuple[int, int, bool, int], ...],
+           window_segs: tuple[int, ...] = ()) -> "_Table":
+        """The table of `rows` (segment, size, writable, host address each) with an
+        entry kept for each segment of `window_segs` (limits 0 until written)."""
+        segs = [row[0] for row in rows] + list(window_segs)
+        shift, mult = table_shape(tuple(segs))
         words = (_U64 * ((1 << (64 - shift)) * TABLE_WORDS))()
-        for seg, lo, hi, writable, host in rows:
+        windows: dict[int, int] = {}
+        for seg, size, writable, host in rows:
             i = table_index(seg, shift, mult) * TABLE_WORDS
             if words[i + Entry.BASE]:
                 continue  # collides at MAX_TABLE entries: Python serves it
-            words[i:i + TABLE_WORDS] = [hi - lo, hi - lo if writable else 0, host + lo,
-                                        (seg << 32) + SEGMENT_HALF + lo]
-        return cls(words, ctypes.addressof(words), shift, mult)
+            words[i:i + TABLE_WORDS] = [size, size if writable else 0, host,
+                                        (seg << 32) + SEGMENT_HALF]
+        for seg in window_segs:
+            i = table_index(seg, shift, mult) * TABLE_WORDS
+            if not words[i + Entry.BASE]:
+                words[i + Entry.BASE] = (seg << 32) + SEGMENT_HALF
+                windows[seg] = i
+        return cls(words, ctypes.addressof(words), shift, mult, windows)
 
 
 class _Run:
@@ -113,10 +123,11 @@ class _Run:
     def sync(self) -> None:
         """The region table from the Memory as it is now (regions come and go in
         helpers: a map value scratch, a packet whose buffer was replaced, a window
-        moved): its rows (segment, lo, hi, writable, host address) of the plain regions
-        and the packets' windows, and the table made of them, remembered by the VM (a
-        table is a function of its rows, and the same few recur run after run)."""
+        moved): the table of its plain regions' rows (segment, size, writable, host
+        address), remembered by the VM (a table is a function of its rows, and the
+        same few recur run after run), with the packets' windows written in."""
         rows = []
+        windows = []
         for seg, region in self.memory.regions.items():
             if region.base != (seg << 32) + SEGMENT_HALF:
                 continue
@@ -124,8 +135,7 @@ class _Run:
             if access is None:
                 host = self._host(region)
                 if host is not None:
-                    size = len(region.buf)
-                    rows.append((seg, 0, size, region.writable, host))
+                    rows.append((seg, len(region.buf), region.writable, host))
                 continue
             plain = getattr(access, "plain_window", None) if self.windows else None
             window = plain(region.buf) if plain is not None else None
@@ -135,13 +145,19 @@ class _Run:
             if 0 <= lo < hi <= len(region.buf):
                 host = self._host(region)
                 if host is not None:
-                    rows.append((seg, lo, hi, writable and region.writable, host))
-        key = tuple(rows)
+                    windows.append((seg, lo, hi, writable and region.writable, host))
+        key = (tuple(rows), tuple(w[0] for w in windows))
         table = self.tables.get(key)
         if table is None:
             if len(self.tables) >= _TABLE_CACHE:
                 self.tables.clear()
-            table = self.tables[key] = _Table.of(key)
+            table = self.tables[key] = _Table.of(*key)
+        words = table.words
+        for seg, lo, hi, writable, host in windows:
+            i = table.windows.get(seg)
+            if i is not None:  # (else it collides: Python serves it)
+                words[i:i + TABLE_WORDS] = [hi - lo, hi - lo if writable else 0, host + lo,
+                                            (seg << 32) + SEGMENT_HALF + lo]
         self.table = table
         st = self.st
         st[Slot.TABLE] = table.address
