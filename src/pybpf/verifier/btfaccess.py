@@ -130,11 +130,28 @@ def _walk_members(btf: Any, t: Any, off: int, size: int,
     raise WalkError(f"struct {tname} doesn't have field at offset {off}")
 
 
+def _read_into(v: Any, tname: str, off: int, size: int, value_regno: int) -> None:
+    """The struct walk of a read of `size` bytes at `off` of kernel struct `tname`
+    (its error the verifier's), and R`value_regno` (if any) set from it: a
+    PTR_TO_BTF_ID where it reads a pointer to a struct, else unknown."""
+    from .reg import RegType, mark_unknown, pointer
+    try:
+        res = walk(tname, off, size)
+    except WalkError as e:
+        v.fail(str(e))
+    if value_regno < 0:
+        return
+    out = v.regs()[value_regno]
+    if res.is_pointer:
+        out.assign(pointer(RegType.BTF_ID, btf_name=res.struct_name))
+    else:
+        mark_unknown(out)
+
+
 def check_ptr_to_btf_access(v: Any, regno: int, off: int, size: int, write: bool,
                             value_regno: int) -> None:
     """check_ptr_to_btf_access on Verifier `v`: R`regno` (a PTR_TO_BTF_ID) accessed at
     `off` (its fixed offset included); the loaded register set from the struct walk."""
-    from .reg import RegType, mark_unknown, pointer
     reg = v.regs()[regno]
     tname = reg.btf_name
     if not v.allow_ptr_leaks:
@@ -148,17 +165,7 @@ def check_ptr_to_btf_access(v: Any, regno: int, off: int, size: int, write: bool
                f"var_off=({reg.var_off.value:#x}; {reg.var_off.mask:#x})")
     if write:
         v.fail("only read is supported")
-    try:
-        res = walk(tname, off, size)
-    except WalkError as e:
-        v.fail(str(e))
-    if value_regno < 0:
-        return
-    out = v.regs()[value_regno]
-    if res.is_pointer:
-        out.assign(pointer(RegType.BTF_ID, btf_name=res.struct_name))
-    else:
-        mark_unknown(out)
+    _read_into(v, tname, off, size, value_regno)
 
 
 # the kernel struct behind each map type (its ops' map_btf_id), what a load through a
@@ -179,7 +186,6 @@ def check_ptr_to_map_access(v: Any, regno: int, off: int, size: int, write: bool
     """check_ptr_to_map_access on Verifier `v`: a load through R`regno`, a
     CONST_PTR_TO_MAP, reads the map's kernel struct (struct bpf_htab, ...) as a
     PTR_TO_BTF_ID would; only with CAP_PERFMON, never a store."""
-    from .reg import RegType, mark_unknown, pointer
     reg = v.regs()[regno]
     mtype = int(reg.map.type) if reg.map is not None else 0
     tname = MAP_STRUCTS.get(mtype)
@@ -193,14 +199,4 @@ def check_ptr_to_map_access(v: Any, regno: int, off: int, size: int, write: bool
         v.fail(f"R{regno} is {tname} invalid negative access: off={off}")
     if write:
         v.fail(f"only read from {tname} is supported")
-    try:
-        res = walk(tname, off, size)
-    except WalkError as e:
-        v.fail(str(e))
-    if value_regno < 0:
-        return
-    out = v.regs()[value_regno]
-    if res.is_pointer:
-        out.assign(pointer(RegType.BTF_ID, btf_name=res.struct_name))
-    else:
-        mark_unknown(out)
+    _read_into(v, tname, off, size, value_regno)
