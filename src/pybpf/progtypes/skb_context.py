@@ -3,6 +3,8 @@ context answered from an SkBuff the way bpf_convert_ctx_access rewrites them."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..uapi import ProgType
 from ..vm import CallContext, Memory, Region
 from .common import M32, M64, context_of, map_region
@@ -76,40 +78,17 @@ class SkbContext(ContextAccess):
         self.write_value(f, value, size)
 
     def read_value(self, f: CtxField) -> int:
-        s = self.skb
+        read = _READERS.get(f.name)
+        if read is not None:
+            return read(self)
         n = f.name
-        sk = s.sk or Sock()
-        simple = {
-            "len": s.len, "pkt_type": s.pkt_type, "mark": s.mark,
-            "queue_mapping": s.queue_mapping, "protocol": s.protocol,
-            "vlan_present": int(s.vlan_present()), "vlan_tci": s.vlan_tci,
-            "vlan_proto": s.vlan_proto, "priority": s.priority, "ingress_ifindex": s.skb_iif,
-            "ifindex": s.dev.ifindex if s.dev is not None else 0, "tc_index": s.tc_index,
-            "hash": s.hash, "tc_classid": s.tc_classid, "napi_id": 0,
-            "tstamp": s.tstamp, "wire_len": s.pkt_len, "gso_segs": s.gso_segs,
-            "gso_size": s.gso_size, "tstamp_type": s.tstamp_type, "hwtstamp": s.hwtstamp,
-            "family": sk.family,
-            "remote_ip4": int.from_bytes(sk.daddr, "little"),
-            "local_ip4": int.from_bytes(sk.rcv_saddr, "little"),
-            "remote_port": (sk.dport << 16) & M32, "local_port": sk.num,
-        }
-        if n in simple:
-            return simple[n]
+        s = self.skb
         if n.startswith("remote_ip6["):
             i = int(n[11])
-            return int.from_bytes(sk.v6_daddr[4 * i:4 * i + 4], "little")
+            return int.from_bytes(_sock(s).v6_daddr[4 * i:4 * i + 4], "little")
         if n.startswith("local_ip6["):
             i = int(n[10])
-            return int.from_bytes(sk.v6_rcv_saddr[4 * i:4 * i + 4], "little")
-        base = self.packet.base
-        if n == "data":
-            return base + s.data
-        if n == "data_end":
-            return base + s.data_end_ptr if s.data_end_ptr is not None else 0
-        if n == "data_meta":
-            return base + s.data_meta_ptr if s.data_meta_ptr is not None else 0
-        if n == "sk":
-            return self.sock_base if s.sk is not None else 0
+            return int.from_bytes(_sock(s).v6_rcv_saddr[4 * i:4 * i + 4], "little")
         raise AssertionError(f"unhandled __sk_buff field {n}")
 
     def write_value(self, f: CtxField, value: int, size: int) -> None:
@@ -130,6 +109,46 @@ class SkbContext(ContextAccess):
             s.tstamp = value & M64
         else:  # pragma: no cover - the spec admits no other store
             raise AssertionError(f"store to {n}")
+
+
+def _sock(s: SkBuff) -> Sock:
+    """The skb's socket, or a socket of zeros (what the fields read without one)."""
+    return s.sk or Sock()
+
+
+def _data_end(c: SkbContext) -> int:
+    s = c.skb
+    return c.packet.base + s.data_end_ptr if s.data_end_ptr is not None else 0
+
+
+def _data_meta(c: SkbContext) -> int:
+    s = c.skb
+    return c.packet.base + s.data_meta_ptr if s.data_meta_ptr is not None else 0
+
+
+# each __sk_buff field's value by name (the ip6 words are read in read_value)
+_READERS: dict[str, Callable[[SkbContext], int]] = {
+    "len": lambda c: c.skb.len, "pkt_type": lambda c: c.skb.pkt_type,
+    "mark": lambda c: c.skb.mark, "queue_mapping": lambda c: c.skb.queue_mapping,
+    "protocol": lambda c: c.skb.protocol,
+    "vlan_present": lambda c: int(c.skb.vlan_present()),
+    "vlan_tci": lambda c: c.skb.vlan_tci, "vlan_proto": lambda c: c.skb.vlan_proto,
+    "priority": lambda c: c.skb.priority, "ingress_ifindex": lambda c: c.skb.skb_iif,
+    "ifindex": lambda c: c.skb.dev.ifindex if c.skb.dev is not None else 0,
+    "tc_index": lambda c: c.skb.tc_index, "hash": lambda c: c.skb.hash,
+    "tc_classid": lambda c: c.skb.tc_classid, "napi_id": lambda c: 0,
+    "tstamp": lambda c: c.skb.tstamp, "wire_len": lambda c: c.skb.pkt_len,
+    "gso_segs": lambda c: c.skb.gso_segs, "gso_size": lambda c: c.skb.gso_size,
+    "tstamp_type": lambda c: c.skb.tstamp_type, "hwtstamp": lambda c: c.skb.hwtstamp,
+    "family": lambda c: _sock(c.skb).family,
+    "remote_ip4": lambda c: int.from_bytes(_sock(c.skb).daddr, "little"),
+    "local_ip4": lambda c: int.from_bytes(_sock(c.skb).rcv_saddr, "little"),
+    "remote_port": lambda c: (_sock(c.skb).dport << 16) & M32,
+    "local_port": lambda c: _sock(c.skb).num,
+    "data": lambda c: c.packet.base + c.skb.data,
+    "data_end": _data_end, "data_meta": _data_meta,
+    "sk": lambda c: c.sock_base if c.skb.sk is not None else 0,
+}
 
 
 # --- struct bpf_sock (skb->sk) ---------------------------------------------------------------
