@@ -103,7 +103,8 @@ def generate(rng: random.Random, seed: int, env: Env) -> Case:
 
 def execute(case: Case, env: Env) -> Any:
     """Read (both readers, then to Ethernet as the runs do), or write."""
-    from ..pcap import Packet, read_capture, read_pcap, with_ethernet, write_pcap
+    from ..pcap import (CaptureReader, EthernetFrames, Packet, frame_data, read_capture,
+                        read_pcap, with_ethernet, write_pcap)
     path = env.scratch / f"case-{os.getpid()}.pcap"
     if case.kind == "write":
         packets = [Packet(ts, bytes(n), orig) for ts, n, orig in case.meta["packets"]]
@@ -112,6 +113,14 @@ def execute(case: Case, env: Env) -> Any:
         return None
     path.write_bytes(case.data)
     cap = read_capture(path)
-    with_ethernet(cap.packets)
+    frames = [p.data for p in with_ethernet(cap.packets)[0]]
     read_pcap(path)
+    # the stream a verdict-only kernel run reads (frames cut out of the record buffer for
+    # a classic Ethernet pcap): the same frames as the whole capture
+    with CaptureReader(path) as reader:
+        streamed = [bytes(f if isinstance(f, (bytes, bytearray)) else f.data)
+                    for f in frame_data(EthernetFrames(reader))]
+    if streamed != frames:
+        raise AssertionError(f"frame_data gave {len(streamed)} frames, the reader "
+                             f"{len(frames)}")
     return None
