@@ -197,6 +197,11 @@ class ContextAccess:
     def write_value(self, f: CtxField, value: int, size: int) -> None:
         raise NotImplementedError
 
+    def plain_window(self, buf: object) -> None:
+        """As pybpf.vm.WindowAccess: no span of a context is plain memory (every field
+        is checked and rewritten), so a JIT leaves each access to load and store."""
+        return None
+
     # -- RegionAccess -------------------------------------------------------------------
     def _check(self, off: int, size: int, write: bool, pc: int) -> CtxField:
         try:
