@@ -9,8 +9,8 @@ from typing import Sequence
 
 from .cfg import ControlFlowGraph
 from .errors import InvalidProgram
-from .isa import (BPF_COMPLEXITY_LIMIT_INSNS, BPF_FETCH, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC,
-                  BPF_REG_FP, InsnKind, Instruction, classify, decode, jump_target)
+from .isa import (BPF_COMPLEXITY_LIMIT_INSNS, BPF_FETCH, BPF_LOAD_ACQ, BPF_PSEUDO_CALL,
+                  BPF_PSEUDO_FUNC, BPF_REG_FP, InsnKind, Instruction, classify, decode, jump_target)
 
 _WRITES_DST = frozenset({InsnKind.ALU, InsnKind.ENDIAN, InsnKind.LDDW, InsnKind.LDX})
 _JUMPS = frozenset({InsnKind.JA, InsnKind.JCOND, InsnKind.MAY_GOTO})
@@ -52,6 +52,8 @@ def check_program(insns: Sequence[Instruction], *, max_insns: int = BPF_COMPLEXI
             raise InvalidProgram(pc, "frame pointer r10 is read only")
         if kind == InsnKind.ATOMIC and insn.imm & BPF_FETCH and insn.src == BPF_REG_FP:
             raise InvalidProgram(pc, "atomic fetch into r10 (frame pointer is read only)")
+        if kind == InsnKind.ATOMIC and insn.imm == BPF_LOAD_ACQ and insn.dst == BPF_REG_FP:
+            raise InvalidProgram(pc, "load-acquire into r10 (frame pointer is read only)")
         if kind == InsnKind.CALL and insn.src == 0 and helper_ids is not None \
                 and insn.imm not in helper_ids:
             raise InvalidProgram(pc, f"call to unknown helper {insn.imm}")
