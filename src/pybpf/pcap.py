@@ -254,13 +254,19 @@ class EthernetFrames:
             yield frame
 
 
+def record_buffer_of(packets: Iterable[Any]) -> "RecordBuffer | None":
+    """The record buffer of a classic pcap of Ethernet frames not read yet (a
+    CaptureReader, or EthernetFrames over one: its frames need no header), for a walker
+    that cuts the packets out itself; None for any other stream or list."""
+    source = packets._packets if isinstance(packets, EthernetFrames) else packets
+    return source.record_buffer() if isinstance(source, CaptureReader) else None
+
+
 def frame_data(packets: Iterable[Any]) -> Iterable[Any]:
     """What a run that needs each packet's bytes and nothing else iterates: the frames
-    of a classic pcap of Ethernet frames not read yet (a CaptureReader, or
-    EthernetFrames over one) cut straight out of its record buffer; `packets` as it is
-    otherwise."""
-    source = packets._packets if isinstance(packets, EthernetFrames) else packets
-    buffer = source.record_buffer() if isinstance(source, CaptureReader) else None
+    of a classic pcap of Ethernet frames not read yet cut straight out of its record
+    buffer (record_buffer_of); `packets` as it is otherwise."""
+    buffer = record_buffer_of(packets)
     return packets if buffer is None else buffer.frames()
 
 

@@ -61,9 +61,8 @@ class _Records:
     the walker must not see (a time a record cannot hold, an item that is no packet)."""
 
     def __init__(self, packets: Iterable[Any]) -> None:
-        from ..pcap import CaptureReader, EthernetFrames
-        source = packets._packets if isinstance(packets, EthernetFrames) else packets
-        self.buffer = source.record_buffer() if isinstance(source, CaptureReader) else None
+        from ..pcap import record_buffer_of
+        self.buffer = record_buffer_of(packets)
         self._it: Iterator[Any] | None = None if self.buffer is not None else iter(packets)
         self._held: Any = None
 
