@@ -186,7 +186,12 @@ def test_tiers_by_size() -> None:
     cfg = ControlFlowGraph.of(sized_program(1000))
     native = compile_program(cfg, {})
     assert native.tier is TIER_FAST and native.level == 0
-    assert "call i64 @ld1" in native.ir  # the out-of-line accessors
+    # the out-of-line accessors, called through the table of their addresses (which
+    # the compile filled: a null there would be a jump to 0)
+    assert "call i64 %fn_ld1(" in native.ir and "call i64 @ld1" not in native.ir
+    assert native._runtime is not None and all(native._runtime)
+    small = compile_program(ControlFlowGraph.of(sized_program(50)), {})
+    assert small._runtime is None and "%fn_" not in small.ir  # direct calls, inlined
 
 
 @pytest.mark.parametrize("t", TIERS, ids=lambda t: t.name)

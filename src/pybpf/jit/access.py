@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 from ..isa import (BPF_ADD, BPF_ALU64, BPF_DW, BPF_MOV, BPF_SUB, BPF_X, MAX_BPF_STACK,
                    InsnKind, Instruction, classify)
 from .layout import Op
-from .runtime_ir import IT, MEM, SLOW, table_check
+from .runtime_ir import IT, MEM, SLOW, slow_kind, table_check
 
 if TYPE_CHECKING:
     from .codegen import Codegen
@@ -58,12 +58,12 @@ def access(cg: "Codegen", base: int, off: int, size: int, pc: int, value: str | 
     a = f.op(f"add i64 {b}, {off}")
     stackish = base in cg.stackish
     if not cg.inline:
-        lo = f.op(f"sub i64 {f.reg(10)}, {MAX_BPF_STACK}")
-        sh = cg._frame_host()
+        lo, sh = cg._frame_bottom(), cg._frame_host()
+        fn = cg.callee(f"{'ld' if value is None else 'st'}{size}")
         if value is None:
-            v = f.op(f"call i64 @ld{size}(ptr %st, i64 {a}, i64 {pc}, i64 {lo}, ptr {sh})")
+            v = f.op(f"call i64 {fn}(ptr %st, i64 {a}, i64 {pc}, i64 {lo}, ptr {sh})")
         else:
-            f.emit(f"call void @st{size}(ptr %st, i64 {a}, i64 {value}, i64 {pc}, i64 {lo}, "
+            f.emit(f"call void {fn}(ptr %st, i64 {a}, i64 {value}, i64 {pc}, i64 {lo}, "
                    f"ptr {sh})")
             v = ""
         cg._check_fail()
@@ -72,14 +72,14 @@ def access(cg: "Codegen", base: int, off: int, size: int, pc: int, value: str | 
     k = n[1:]
     lines: list[str] = []
     if stackish:
-        lo = f.op(f"sub i64 {f.reg(10)}, {MAX_BPF_STACK}")
-        sh = cg._frame_host()
+        lo, sh = cg._frame_bottom(), cg._frame_host()
         f.emit(f"{n}so = sub i64 {a}, {lo}")
         f.emit(f"{n}ins = icmp ule i64 {n}so, {MAX_BPF_STACK - size}")
         f.emit(f"br i1 {n}ins, label %{k}_S, label %{k}_T")
         lines += [f"{k}_S:", f"  {n}sp = getelementptr i8, ptr {sh}, i64 {n}so",
                   f"  br label %{k}_H", f"{k}_T:"]
-    check, ok, tp = table_check(a, f.origin.get(b, b), size, value is not None, n)
+    check, ok, tp = table_check(a, f.origin.get(b, b), size, value is not None, n,
+                                hoist=True)
     lines += ["  " + x for x in check]
     lines.append(f"  br i1 {ok}, label %{k}_H, label %{k}_X, !prof !7")
     lines.append(f"{k}_H:")
@@ -90,8 +90,10 @@ def access(cg: "Codegen", base: int, off: int, size: int, pc: int, value: str | 
     f.emit(f"br label %{k}_C")
     f.lines.append(f"{k}_X:")
     op = Op.LOAD if value is None else Op.STORE
-    r = f.op(f"call i64 @mem_slow(ptr %st, i64 {int(op)}, i64 {a}, i64 {size}, "
-             f"i64 {value or 0}, i64 {pc}){SLOW}")
+    # the slow path gets the address as offset and base (it adds them), so the loop keeps
+    # only x = a - base (an induction variable where a walks), not a as well
+    r = f.op(f"call i64 {cg.callee('mem_slow')}(ptr %st, i64 {slow_kind(op, size)}, "
+             f"i64 {n}x, i64 {n}b, i64 {value or 0}, i64 {pc}){SLOW}")
     f.cur = f"{k}_X"
     failed = f.op(f"icmp ne i64 {f.op('load i64, ptr %statusp')}, 0")
     f.emit(f"br i1 {failed}, label %cb_fail, label %{k}_C, !prof !6")

@@ -23,7 +23,7 @@ from ..isa import (BPF_ABS, BPF_ADD, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_CMPXCHG, 
                    BPF_JSET, BPF_JSGE, BPF_JSGT, BPF_JSLE, BPF_JSLT, BPF_LOAD_ACQ, BPF_LSH,
                    BPF_MEMSX, BPF_MOD, BPF_MOV, BPF_MUL, BPF_NEG, BPF_OR, BPF_PSEUDO_CALL,
                    BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, BPF_RSH, BPF_STORE_REL, BPF_SUB,
-                   BPF_TO_BE, BPF_X, BPF_XCHG, BPF_XOR, M32, M64, MAX_CALL_FRAMES,
+                   BPF_TO_BE, BPF_X, BPF_XCHG, BPF_XOR, M32, M64, MAX_BPF_STACK, MAX_CALL_FRAMES,
                    SIZE_BYTES, InsnKind, Instruction)
 from ..uapi import BPF_MAX_LOOPS
 from ..vm import CODE_SEGMENT, MAX_BLOCK_INSNS
@@ -31,7 +31,7 @@ from . import fastcall
 from .fastcall_ir import fast_ir
 from .layout import NO_FRAME, Op, Slot, Status
 from .access import access, stack_registers
-from .runtime_ir import CALLBACK_TYPE, INVARIANT, metadata, runtime_ir
+from .runtime_ir import CALLBACK_TYPE, INVARIANT, callee, metadata, runtime_ir
 
 _BIN = {BPF_ADD: "add", BPF_SUB: "sub", BPF_MUL: "mul", BPF_OR: "or", BPF_AND: "and",
         BPF_XOR: "xor"}
@@ -68,6 +68,8 @@ class _Fn:
     memo: dict[str, str] = field(default_factory=dict)  # other values of the block
     # the pointer a value was computed from (ptr + x, ptr - x), for the region lookup
     origin: dict[str, str] = field(default_factory=dict)
+    # allocas whose value is the same everywhere (a program of one frame: r10, DEPTH)
+    fixed: dict[str, str] = field(default_factory=dict)
 
     def t(self) -> str:
         self.k += 1
@@ -114,7 +116,7 @@ class _Fn:
         return t
 
     def var(self, name: str) -> str:
-        v = self.vals.get(name)
+        v = self.fixed.get(name) or self.vals.get(name)
         if v is None:
             v = self.vals[name] = self.op(f"load i64, ptr %{name}")
         return v
@@ -146,20 +148,29 @@ class _Fn:
 _REG = tuple(f"R{r}" for r in range(11))
 
 
+def _pushes_frame(insn: Instruction) -> bool:
+    """A BPF-to-BPF call or a callx: the instructions that change r10 and the frame."""
+    kind = isa.classify(insn)
+    return kind == InsnKind.CALLX or (kind == InsnKind.CALL and insn.src == BPF_PSEUDO_CALL)
+
+
 class Codegen:
     """LLVM IR for one program (its control-flow graph, checked by check_program) with
     the values of its map-referencing lddw instructions (`lddw`, by pc). `inline`:
     memory accesses check the region table in line (fast code, more to compile);
-    otherwise they call the out-of-line accessors."""
+    otherwise they call the out-of-line accessors. `runtime`: the address of the table
+    of runtime functions the code calls through (pybpf.jit.runtime_ir.callee)."""
 
     def __init__(self, cfg: ControlFlowGraph, lddw: dict[int, int],
-                 inline: bool = True) -> None:
+                 inline: bool = True, runtime: int | None = None) -> None:
         self.cfg = cfg
         self.insns = cfg.insns
         self.pcs = cfg.pcs
         self.total = cfg.total
         self.lddw = lddw
         self.inline = inline
+        self.runtime = runtime
+        self.callees: dict[str, None] = {}  # runtime functions called through the table
         self.f = _Fn()
         self.blocks = self._blocks()
         self.starts = {start for start, _, _ in self.blocks}
@@ -167,6 +178,11 @@ class Codegen:
         self.returns: list[int] = []  # pcs a local call or callx returns to
         self.stackish = stack_registers(self.insns)
         self.fast_used = False  # a helper call with a native fast path (pybpf.jit.fastcall)
+        # one frame only (no local call, no callx): r10 and the frame's stack are the
+        # entry's everywhere, read once rather than in every block
+        self.flat = not any(_pushes_frame(i) for i in self.insns)
+        if self.flat:
+            self.f.fixed = {"R10": "%r10v", "DEPTH": "0"}
 
     def _blocks(self) -> list[tuple[int, int, int]]:
         """(start pc, first, last instruction index) of each block, as the interpreter
@@ -183,7 +199,7 @@ class Codegen:
     def module(self) -> str:
         """The whole module: the runtime functions, @bpf_main and its metadata."""
         body = self._body()
-        return runtime_ir() + (fast_ir() if self.fast_used else "") + body + _REPEAT + \
+        return runtime_ir(self.runtime) + (fast_ir() if self.fast_used else "") + body + _REPEAT + \
             metadata()
 
     def _prologue(self) -> list[str]:
@@ -207,10 +223,19 @@ class Codegen:
         f.emit(f"%tops = load ptr, ptr {f.slot(Slot.TOPS)}")
         f.emit(f"%shost = load ptr, ptr {f.slot(Slot.STACKHOST)}")
         f.emit(f"%maxf = sub i64 {f.load_slot(Slot.NTOPS)}, 1")
-        f.set(10, f.op(f"load i64, ptr %tops{INVARIANT}"))
+        if self.flat:
+            f.emit(f"%r10v = load i64, ptr %tops{INVARIANT}")
+            f.emit(f"%sh0 = load ptr, ptr %shost{INVARIANT}")
+            f.emit(f"%lo0 = sub i64 %r10v, {MAX_BPF_STACK}")
+            f.set(10, "%r10v")
+        else:
+            f.set(10, f.op(f"load i64, ptr %tops{INVARIANT}"))
         start = f.load_slot(Slot.START)
         cases = " ".join(f"i64 {pc}, label %P{pc}" for pc in self.functions
                          if pc in self.starts)
+        for name in self.callees:
+            get, _ = callee(name, self.runtime, f"%fn_{name}")
+            f.lines += ["  " + x for x in get]
         f.br(f"switch i64 {start}, label %bad_start [ {cases} ]")
         return ["define i64 @bpf_main(ptr %st) {", "entry:"] + f.lines
 
@@ -261,7 +286,7 @@ class Codegen:
     def _block(self, start: int, first: int, last: int) -> None:
         f = self.f
         f.label(f"P{start}")
-        f.put("REM", f.op(f"sub nsw i64 {f.var('REM')}, {last - first}"))
+        f.put("REM", f.op(f"sub i64 {f.var('REM')}, {last - first}"))
         for i in range(first, last):
             if self._insn(self.insns[i], self.pcs[i]):
                 return
@@ -303,9 +328,25 @@ class Codegen:
         return r
 
     # --- memory --------------------------------------------------------------------
+    def callee(self, name: str) -> str:
+        """The value to call runtime function @`name` by: itself, or its address from
+        the table (loaded once, at entry: see runtime_ir.callee)."""
+        if self.runtime is None:
+            return f"@{name}"
+        self.callees[name] = None
+        return f"%fn_{name}"
+
+    def _frame_bottom(self) -> str:
+        """The current frame's lowest address (r10 - 512)."""
+        if self.flat:
+            return "%lo0"
+        return self.f.op(f"sub i64 {self.f.reg(10)}, {MAX_BPF_STACK}")
+
     def _frame_host(self) -> str:
         """The current frame's stack bottom, as a host pointer."""
         f = self.f
+        if self.flat:
+            return "%sh0"
         depth = f.var('DEPTH')
         key = f"sh{depth}"
         if key not in f.memo:
@@ -630,6 +671,7 @@ out:
 """
 
 
-def module_ir(cfg: ControlFlowGraph, lddw: dict[int, int], inline: bool = True) -> str:
+def module_ir(cfg: ControlFlowGraph, lddw: dict[int, int], inline: bool = True,
+              runtime: int | None = None) -> str:
     """The LLVM IR module of a program (see Codegen)."""
-    return Codegen(cfg, lddw, inline).module()
+    return Codegen(cfg, lddw, inline, runtime).module()

@@ -16,6 +16,7 @@ from ..cfg import ControlFlowGraph
 from ..errors import PyBPFError
 from .codegen import module_ir
 from .fastcall import register_symbols
+from .runtime_ir import RUNTIME_FNS
 
 
 class JitUnavailable(PyBPFError):
@@ -120,6 +121,7 @@ class NativeProgram:
     tier: Tier
     _engine: Any = field(repr=False)
     _module: Any = field(repr=False)
+    _runtime: Any = field(default=None, repr=False)  # the table the code calls through
 
     @property
     def level(self) -> int:
@@ -165,8 +167,10 @@ def _optimise(llvm: Any, tm: Any, mod: Any, t: Tier) -> None:
     mpm.run(mod, pb)
 
 
-def compile_ir(ir: str, t: Tier) -> NativeProgram:
-    """Optimise and compile a module whose entry is @bpf_main, as tier `t` says."""
+def compile_ir(ir: str, t: Tier, runtime: Any = None) -> NativeProgram:
+    """Optimise and compile a module whose entry is @bpf_main, as tier `t` says.
+    `runtime`: the table of runtime function addresses the IR calls through (a ctypes
+    array at the address the IR names; filled here, kept alive by the result)."""
     llvm = _llvm()
     tm = _target_machine()
     register_symbols(llvm)  # the C functions the helper fast paths call
@@ -179,17 +183,26 @@ def compile_ir(ir: str, t: Tier) -> NativeProgram:
     _optimise(llvm, tm, mod, t)
     engine = llvm.create_mcjit_compiler(mod, _new_target_machine(t.codegen))
     engine.finalize_object()
+    if runtime is not None:
+        for k, name in enumerate(RUNTIME_FNS):
+            runtime[k] = engine.get_function_address(name)
+        if not all(runtime):  # the calls through it would jump to 0
+            raise JitUnavailable("internal error: a runtime function was not compiled")
     address = engine.get_function_address("bpf_main")
     ms = (time.process_time() - t0) * 1000  # CPU time: the host is shared
     repeat = REPEAT_TYPE(engine.get_function_address("bpf_repeat"))
-    return NativeProgram(ENTRY_TYPE(address), address, repeat, ir, ms, t, engine, mod)
+    return NativeProgram(ENTRY_TYPE(address), address, repeat, ir, ms, t, engine, mod,
+                         runtime)
 
 
 def compile_program(cfg: ControlFlowGraph, lddw: dict[int, int],
                     t: Tier | None = None) -> NativeProgram:
     """A program's native code, at tier `t` (None: the tier its size gets)."""
     t = t or tier(cfg.total, has_loops(cfg))
-    return compile_ir(module_ir(cfg, lddw, t.inline), t)
+    if t.inline:  # optimised: direct calls, inlined
+        return compile_ir(module_ir(cfg, lddw, True), t)
+    runtime = (ctypes.c_uint64 * len(RUNTIME_FNS))()
+    return compile_ir(module_ir(cfg, lddw, False, ctypes.addressof(runtime)), t, runtime)
 
 
 def has_loops(cfg: ControlFlowGraph) -> bool:

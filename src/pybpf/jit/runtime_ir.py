@@ -39,12 +39,13 @@ _METADATA = """
 """
 
 
-def table_check(a: str, guess: str, size: int, write: bool,
-                n: str) -> tuple[list[str], str, str]:
+def table_check(a: str, guess: str, size: int, write: bool, n: str,
+                hoist: bool = False) -> tuple[list[str], str, str]:
     """IR lines that check `a` against the region of `guess`'s segment (names prefixed
     `n`): returns (lines, i1 "native access allowed", host pointer valid when it is).
     `guess` is the pointer `a` was computed from (a loop-invariant base makes every
-    table load loop-invariant); a wrong guess only sends the access to Python."""
+    table load loop-invariant); a wrong guess only sends the access to Python. `hoist`:
+    read the entry in one load (_whole_entry), for checks in line that may be in a loop."""
     limit = int(Entry.WLIMIT if write else Entry.LIMIT)
     return ([
         f"{n}tp = getelementptr i64, ptr %st, i64 {int(Slot.TABLE)}",
@@ -56,56 +57,86 @@ def table_check(a: str, guess: str, size: int, write: bool,
         f"{n}mu = load i64, ptr {n}mp{META}",
         f"{n}sm = mul i64 {n}sg, {n}mu",
         f"{n}ix = lshr i64 {n}sm, {n}c",
-        f"{n}lp = getelementptr [{TABLE_WORDS} x i64], ptr {n}t, i64 {n}ix, i64 {limit}",
-        f"{n}lim = load i64, ptr {n}lp{META}",
-        f"{n}hp = getelementptr [{TABLE_WORDS} x i64], ptr {n}t, i64 {n}ix, "
-        f"i64 {int(Entry.HOST)}",
-        f"{n}h = load ptr, ptr {n}hp{META}",
-        # x: the offset into the entry's region (huge when a is below or in another one)
-        f"{n}bp = getelementptr [{TABLE_WORDS} x i64], ptr {n}t, i64 {n}ix, "
-        f"i64 {int(Entry.BASE)}",
-        f"{n}b = load i64, ptr {n}bp{META}",
+        *(_whole_entry(n, limit) if hoist else _entry_words(n, limit)),
         f"{n}x = sub i64 {a}, {n}b",
         # in bounds: 0 <= x <= limit - size, i.e. x < sat(limit + 1 - size)
         f"{n}l1 = add i64 {n}lim, 1",
-        f"{n}ls = call i64 @llvm.usub.sat.i64(i64 {n}l1, i64 {size})",
+        # (a select, not @llvm.usub.sat, which fast instruction selection cannot do;
+        # instcombine makes it that where the code is optimised)
+        f"{n}lb = icmp uge i64 {n}l1, {size}",
+        f"{n}ld = sub i64 {n}l1, {size}",
+        f"{n}ls = select i1 {n}lb, i64 {n}ld, i64 0",
         f"{n}ok = icmp ult i64 {n}x, {n}ls",
         f"{n}p = getelementptr i8, ptr {n}h, i64 {n}x",
     ], f"{n}ok", f"{n}p")
 
 
+def _entry_words(n: str, limit: int) -> list[str]:
+    """The entry's limit, host and base as three loads (`n`lim, `n`h, `n`b)."""
+    def word(w: int) -> str:
+        return f"{n}{w}p = getelementptr [{TABLE_WORDS} x i64], ptr {n}t, i64 {n}ix, i64 {w}"
+    return [word(limit), f"{n}lim = load i64, ptr {n}{limit}p{META}",
+            word(int(Entry.HOST)), f"{n}h = load ptr, ptr {n}{int(Entry.HOST)}p{META}",
+            word(int(Entry.BASE)), f"{n}b = load i64, ptr {n}{int(Entry.BASE)}p{META}"]
+
+
+def _whole_entry(n: str, limit: int) -> list[str]:
+    """The same from one load of the whole entry. The limit and base decide the branch,
+    the host address is used only on the fast path: loaded alone it would sink into that
+    path and, being conditional there, stay in a loop (reloaded every time round) where
+    the limit and base move out of it. One load serves all three, so all three move."""
+    v = f"<{TABLE_WORDS} x i64>"
+    return [f"{n}ep = getelementptr [{TABLE_WORDS} x i64], ptr {n}t, i64 {n}ix",
+            f"{n}e = load {v}, ptr {n}ep, align 8{META}",
+            f"{n}lim = extractelement {v} {n}e, i64 {limit}",
+            f"{n}hi = extractelement {v} {n}e, i64 {int(Entry.HOST)}",
+            f"{n}h = inttoptr i64 {n}hi to ptr",
+            f"{n}b = extractelement {v} {n}e, i64 {int(Entry.BASE)}"]
+
+
 def _slow() -> str:
-    """@mem_slow(st, op, a, size, v, pc): a load or store Python does (cold, out of
-    line); st[STATUS] is non-zero after it when it raised."""
+    """@mem_slow(st, kind, x, b, v, pc): a load or store at x + b that Python does (cold,
+    out of line), kind = op << 8 | size (six arguments: what fast instruction selection
+    passes in registers); st[STATUS] is non-zero after it when it raised."""
     return (
-        "define internal i64 @mem_slow(ptr %st, i64 %op, i64 %a, i64 %size, i64 %v, "
+        "define internal i64 @mem_slow(ptr %st, i64 %kind, i64 %x, i64 %b, i64 %v, "
         "i64 %pc) noinline cold {\n"
+        "  %a = add i64 %x, %b\n"
+        "  %op = lshr i64 %kind, 8\n"
+        "  %size = and i64 %kind, 255\n"
         f"  %cbp = getelementptr i64, ptr %st, i64 {int(Slot.CALLBACK)}\n"
         "  %cb = load ptr, ptr %cbp\n"
         "  %r = call i64 %cb(ptr %st, i64 %op, i64 %a, i64 %size, i64 %v, i64 %pc)\n"
         "  ret i64 %r\n}\n")
 
 
-def _outline(size: int, write: bool) -> str:
+def slow_kind(op: Op, size: int) -> int:
+    """@mem_slow's `kind` argument."""
+    return int(op) << 8 | size
+
+
+def _outline(size: int, write: bool, rt: int | None) -> str:
     """@ldN / @stN(st, a, [v,] pc, lo, sh): a whole access out of line (what programs
     past the inlining size call): the current frame, then the table, then Python."""
     t = IT[size]
     head: list[str] = []
+    get, ms = callee("mem_slow", rt, "%ms")
+    get = ["  " + x for x in get]
     if write:
         sig = f"define internal void @st{size}(ptr %st, i64 %a, i64 %v, i64 %pc, i64 %lo, ptr %sh)"
         tv = "%v" if size == 8 else "%tv"
         if size < 8:
             head.append(f"  %tv = trunc i64 %v to {t}")
         use = [f"  store {t} {tv}, ptr %p, align 1{MEM}", "  ret void"]
-        slow = [f"  %r = call i64 @mem_slow(ptr %st, i64 {int(Op.STORE)}, i64 %a, i64 {size}, "
-                f"i64 %v, i64 %pc){SLOW}", "  ret void"]
+        slow = [*get, f"  %r = call i64 {ms}(ptr %st, i64 {slow_kind(Op.STORE, size)}, "
+                f"i64 %a, i64 0, i64 %v, i64 %pc){SLOW}", "  ret void"]
     else:
         sig = f"define internal i64 @ld{size}(ptr %st, i64 %a, i64 %pc, i64 %lo, ptr %sh)"
         use = [f"  %raw = load {t}, ptr %p, align 1{MEM}"]
         use += [f"  %v = zext {t} %raw to i64", "  ret i64 %v"] if size < 8 else \
             ["  ret i64 %raw"]
-        slow = [f"  %r = call i64 @mem_slow(ptr %st, i64 {int(Op.LOAD)}, i64 %a, i64 {size}, "
-                f"i64 0, i64 %pc){SLOW}", "  ret i64 %r"]
+        slow = [*get, f"  %r = call i64 {ms}(ptr %st, i64 {slow_kind(Op.LOAD, size)}, "
+                f"i64 %a, i64 0, i64 0, i64 %pc){SLOW}", "  ret i64 %r"]
     lines, ok, p = table_check("%a", "%a", size, write, "%q")
     return "\n".join([
         sig + " noinline {", "entry:", *head,
@@ -117,15 +148,43 @@ def _outline(size: int, write: bool) -> str:
         "slow:", *slow, "}", ""])
 
 
-def runtime_ir() -> str:
-    """Declarations and functions every module starts with."""
+def runtime_ir(rt: int | None = None) -> str:
+    """Declarations and functions every module starts with (`rt`: see callee)."""
     parts = ["declare i16 @llvm.bswap.i16(i16)\n", "declare i32 @llvm.bswap.i32(i32)\n",
              "declare i64 @llvm.bswap.i64(i64)\n", "declare i64 @llvm.usub.sat.i64(i64, i64)\n",
              _slow()]
     for size in (1, 2, 4, 8):
-        parts.append(_outline(size, False))
-        parts.append(_outline(size, True))
+        parts.append(_outline(size, False, rt))
+        parts.append(_outline(size, True, rt))
+    if rt is not None:
+        parts.append(_kept())
     return "".join(parts)
+
+
+# Big programs (compiled unoptimised) call the runtime functions through a table of
+# their addresses that pybpf.jit.native fills once the module is compiled (`rt`, the
+# table's address, is a constant in the IR): fast instruction selection cannot make a
+# direct call in the JIT's (large) code model, and such a program has one call per
+# memory access. Small programs (rt None) call them directly, and LLVM inlines them.
+RUNTIME_FNS = ("mem_slow",) + tuple(f"{'st' if write else 'ld'}{size}"
+                                    for size in (1, 2, 4, 8) for write in (False, True))
+
+
+def callee(name: str, rt: int | None, n: str) -> tuple[list[str], str]:
+    """IR lines and the callee value that calls runtime function @`name` (through
+    table `rt` when there is one; `n`: the name for the loaded pointer)."""
+    if rt is None:
+        return [], f"@{name}"
+    slot = rt + 8 * RUNTIME_FNS.index(name)
+    return [f"{n} = load ptr, ptr inttoptr (i64 {slot} to ptr){INVARIANT}"], n
+
+
+def _kept() -> str:
+    """@llvm.used: the runtime functions stay in the module though nothing names them
+    (global DCE would drop them, and the table would hold null)."""
+    return (f"@llvm.used = appending global [{len(RUNTIME_FNS)} x ptr] ["
+            + ", ".join(f"ptr @{name}" for name in RUNTIME_FNS)
+            + '], section "llvm.metadata"\n')
 
 
 def metadata() -> str:
