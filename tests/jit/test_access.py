@@ -17,6 +17,7 @@ from pybpf.cfg import ControlFlowGraph
 from pybpf.errors import PyBPFError
 from pybpf.jit import JitCache, JitVM
 from pybpf.jit.access import stack_registers
+from pybpf.jit.codegen import module_ir
 from pybpf.jit.layout import Op
 from pybpf.jit.native import (TIER_FAST, TIER_FULL, TIER_SHORT, Tier, compile_program,
                               has_loops, tier)
@@ -192,6 +193,56 @@ def test_tiers_by_size() -> None:
     assert native._runtime is not None and all(native._runtime)
     small = compile_program(ControlFlowGraph.of(sized_program(50)), {})
     assert small._runtime is None and "%fn_" not in small.ir  # direct calls, inlined
+
+
+# a frame's stack through r10 and through a copy of it, in the caller and in a callee
+# (whose r10 is another frame's), with a fault in the callee's own frame
+FRAMES = """
+    r6 = r1
+    *(u64 *)(r10 - 8) = 7
+    r4 = r10
+    r4 += -16
+    *(u64 *)(r4 + 0) = 5
+    r1 = 3
+    call f
+    r3 = *(u64 *)(r10 - 8)
+    r0 += r3
+    r3 = *(u64 *)(r10 - 16)
+    r0 += r3
+    r3 = *(u8 *)(r6 + 4)
+    r0 += r3
+    exit
+f:
+    *(u64 *)(r10 - 8) = r1
+    r2 = r10
+    r2 += -8
+    r0 = *(u64 *)(r2 + 0)
+    r3 = *(u64 *)(r10 - 8)
+    r0 += r3
+    exit
+"""
+
+
+@pytest.mark.parametrize("t", TIERS, ids=lambda t: t.name)
+@pytest.mark.parametrize("callee_off", [-8, -512, 0])  # the last: past the callee's frame
+def test_frames_agree_with_and_without_calls(t: Tier, callee_off: int) -> None:
+    text = FRAMES.replace("r2 += -8\n    r0 = *(u64 *)(r2 + 0)",
+                          f"r2 += {callee_off}\n    r0 = *(u64 *)(r2 + 0)")
+    agree(text, t)
+    flat = "\n".join(line for line in text.splitlines() if "call f" not in line)
+    agree(flat.split("f:")[0], t)
+
+
+def test_a_program_of_one_frame_reads_r10_and_its_stack_once() -> None:
+    """Without a BPF-to-BPF call or callx, r10, the frame's stack and its lowest address
+    are the entry's values (no per-block reload of the depth); with one, they follow it."""
+    flat = pybpf.assemble(FRAMES.split("f:")[0].replace("    call f\n", ""))
+    calls = pybpf.assemble(FRAMES)
+    for inline in (True, False):
+        ir = module_ir(ControlFlowGraph.of(isa.decode(flat)), {}, inline, None)
+        assert "load i64, ptr %DEPTH" not in ir and "%sh0" in ir
+        ir = module_ir(ControlFlowGraph.of(isa.decode(calls)), {}, inline, None)
+        assert "load i64, ptr %DEPTH" in ir and "%sh0" not in ir
 
 
 @pytest.mark.parametrize("t", TIERS, ids=lambda t: t.name)
