@@ -319,20 +319,24 @@ def test_a_key_outside_memory_faults_as_on_the_interpreter(kind: str, key_off: i
         m.close()
 
 
-def test_region_tables_are_remembered_by_their_rows() -> None:
+@pytest.mark.parametrize("remember", [False, True], ids=["rows", "last sync"])
+def test_region_tables_are_remembered_by_their_rows(remember: bool) -> None:
     """A run's region table is made once for the same plain regions (the VM keeps
     it), and anew when a region's buffer moves, its size or writability changes, or
-    a region comes or goes; a released view is left out of it."""
+    a region comes or goes; a released view is left out of it. The same with the
+    VM's memory of the last sync of each Memory (which skips the rows while nothing
+    changed), and then also when a buffer is replaced in place or grows."""
     from pybpf.jit.layout import TABLE_WORDS, Entry, Slot, table_index
     from pybpf.jit.machine import _Run, host_address
     tables: dict = {}
+    synced: dict | None = {} if remember else None
     memory = Memory()
     a = memory.map("a", bytearray(64))
     view = memoryview(bytearray(32))
     b = memory.map("b", view)
 
     def table() -> Any:
-        run = _Run(None, memory, (), 1, {}, tables)
+        run = _Run(None, memory, (), 1, {}, tables, synced)
         run.sync()
         assert run.st[Slot.TABLE] == run.table.address
         return run.table
@@ -357,6 +361,22 @@ def test_region_tables_are_remembered_by_their_rows() -> None:
     b_entry = table_index(b.base >> 32, gone.shift, gone.mult) * TABLE_WORDS
     assert gone.words[b_entry + Entry.BASE] != b.base
     assert table() is gone
+    a.buf.extend(bytes(64))  # the same bytearray, grown (and maybe moved)
+    grown = table()
+    assert grown.words[entry + Entry.LIMIT] == 192
+    assert grown.words[entry + Entry.HOST] == host_address(a.buf)
+    a.access = _Passthrough()  # served by an access now: no row
+    assert table().words[entry + Entry.BASE] != a.base
+
+
+class _Passthrough:
+    """A RegionAccess with no window (every access through Python)."""
+
+    def load(self, off: int, size: int, pc: int) -> int:
+        return 0
+
+    def store(self, off: int, size: int, value: int, pc: int) -> None:
+        pass
 
 
 def test_packet_window_is_served_natively_and_follows_the_helpers(monkeypatch: Any) -> None:

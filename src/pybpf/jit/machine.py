@@ -12,6 +12,7 @@ kept and re-raised here once native code has returned."""
 from __future__ import annotations
 
 import ctypes
+import operator
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence, cast
@@ -93,15 +94,43 @@ class _Table:
         return cls(words, ctypes.addressof(words), shift, mult, windows)
 
 
+@dataclass(eq=False)
+class _Synced:
+    """What the last sync of one Memory's regions found, for the next sync to check
+    rather than redo (_Run.sync): the regions (their segments, Region objects and their
+    buffers, writability, bases and accesses, compared by identity first), the table
+    made of them, the memoryviews in it (released: start again), the bytearrays with
+    the size and host address they had (resized or moved: start again) and the regions
+    with a window."""
+
+    regions: dict[int, Region]
+    sig: tuple
+    table: _Table
+    views: tuple[memoryview, ...]
+    arrays: tuple[tuple[Any, int, int], ...]
+    windowed: tuple[tuple[int, Region, Any], ...]  # segment, region, plain_window
+    window_segs: tuple[int, ...]
+
+
+def _signature(regions: dict[int, Region]) -> tuple:
+    values = tuple(regions.values())
+    return (tuple(regions), values, tuple(map(_FIELDS, values)))
+
+
+_FIELDS = operator.attrgetter("buf", "writable", "base", "access")
+_SYNCED_MAX = 16  # Memories a VM remembers the last sync of
+
+
 class _Run:
     """One native run in progress: its memory, frames and the state native code sees."""
 
     __slots__ = ("ctx", "memory", "tops", "budget", "st", "table", "pending", "exit_n",
-                 "views", "tables", "tops_arr", "host_arr", "keep")
+                 "views", "tables", "tops_arr", "host_arr", "keep", "synced")
 
     def __init__(self, ctx: Any, memory: Memory, tops: tuple, budget: int,
                  views: dict[int, tuple[Any, int, int | None]],
-                 tables: "dict[tuple, _Table] | None" = None) -> None:
+                 tables: "dict[tuple, _Table] | None" = None,
+                 synced: "dict[int, _Synced] | None" = None) -> None:
         self.ctx = ctx
         self.memory = memory
         self.tops = tops
@@ -115,6 +144,7 @@ class _Run:
         self.tops_arr: Any = None  # the frames' r10 values and stack addresses (kept alive)
         self.host_arr: Any = None
         self.keep: list[Any] = []  # Python callables native code calls (fast paths)
+        self.synced = synced  # the VM's: the last sync of each Memory, by id(regions)
 
     windows = True
     """Whether a packet's window (pybpf.vm.WindowAccess) gets a row: not in a batch,
@@ -125,33 +155,93 @@ class _Run:
         helpers: a map value scratch, a packet whose buffer was replaced, a window
         moved): the table of its plain regions' rows (segment, size, writable, host
         address), remembered by the VM (a table is a function of its rows, and the
-        same few recur run after run), with the packets' windows written in."""
+        same few recur run after run), with the packets' windows written in. When the
+        regions are the ones the last sync of this Memory saw, only what may have
+        changed under the same objects is looked at again (_Synced)."""
+        regions = self.memory.regions
+        synced = self.synced
+        sig = None
+        if synced is not None:
+            sig = _signature(regions)
+            last = synced.get(id(regions))
+            if last is not None and last.regions is regions and last.sig == sig and \
+                    self._same(last):
+                return
         rows = []
         windows = []
-        for seg, region in self.memory.regions.items():
+        views: list[memoryview] = []
+        arrays: list[tuple[Any, int, int]] = []
+        windowed: list[tuple[int, Region, Any]] = []
+        for seg, region in regions.items():
             if region.base != (seg << 32) + SEGMENT_HALF:
                 continue
             access = region.access
             if access is None:
                 host = self._host(region)
                 if host is not None:
-                    rows.append((seg, len(region.buf), region.writable, host))
+                    buf = region.buf
+                    rows.append((seg, len(buf), region.writable, host))
+                    if isinstance(buf, memoryview):
+                        views.append(buf)
+                    else:
+                        arrays.append((buf, len(buf), host))
                 continue
             plain = getattr(access, "plain_window", None) if self.windows else None
-            window = plain(region.buf) if plain is not None else None
-            if window is None:
-                continue
-            lo, hi, writable = window
-            if 0 <= lo < hi <= len(region.buf):
-                host = self._host(region)
-                if host is not None:
-                    windows.append((seg, lo, hi, writable and region.writable, host))
+            if plain is not None:
+                windowed.append((seg, region, plain))
+                window = self._window(seg, region, plain)
+                if window is not None:
+                    windows.append(window)
         key = (tuple(rows), tuple(w[0] for w in windows))
         table = self.tables.get(key)
         if table is None:
             if len(self.tables) >= _TABLE_CACHE:
                 self.tables.clear()
             table = self.tables[key] = _Table.of(*key)
+        if synced is not None and sig is not None:
+            if len(synced) >= _SYNCED_MAX:
+                synced.clear()
+            synced[id(regions)] = _Synced(regions, sig, table, tuple(views), tuple(arrays),
+                                          tuple(windowed), key[1])
+        self._install(table, windows)
+
+    def _same(self, last: _Synced) -> bool:
+        """Whether `last`'s table still holds (no view released, no bytearray resized
+        or moved, the same regions with a window): then it is installed with the
+        windows as they are now."""
+        try:
+            for view in last.views:
+                len(view)  # raises once released
+        except ValueError:
+            return False
+        for buf, size, address in last.arrays:
+            if len(buf) != size or host_address(buf) != address:
+                return False
+        windows = []
+        for seg, region, plain in last.windowed:
+            window = self._window(seg, region, plain)
+            if window is not None:
+                windows.append(window)
+        if tuple(w[0] for w in windows) != last.window_segs:
+            return False
+        self._install(last.table, windows)
+        return True
+
+    def _window(self, seg: int, region: Region,
+                plain: Any) -> tuple[int, int, int, bool, int] | None:
+        """The row of a packet's window as it is now (segment, lo, hi, writable, host
+        address), or None (no window, or one Python serves)."""
+        window = plain(region.buf)
+        if window is None:
+            return None
+        lo, hi, writable = window
+        if not 0 <= lo < hi <= len(region.buf):
+            return None
+        host = self._host(region)
+        return None if host is None else (seg, lo, hi, writable and region.writable, host)
+
+    def _install(self, table: _Table, windows: list[tuple[int, int, int, bool, int]]) -> None:
+        """Write the windows into `table` and give it to native code."""
         words = table.words
         for seg, lo, hi, writable, host in windows:
             i = table.windows.get(seg)
@@ -219,6 +309,7 @@ class JitVM(VM):
         self._runs: dict[int, _Run] = {}
         self._views: dict[int, tuple[Any, int, int | None]] = {}
         self._tables: dict[tuple, _Table] = {}
+        self._synced: dict[int, _Synced] = {}
         self._frame_arrays: dict[int, tuple[tuple, list, tuple[Any, Any, int, int]]] = {}
         self._fn = self._run_native
         self._fast = FastPaths(self)
@@ -244,7 +335,7 @@ class JitVM(VM):
                     n: int = 0) -> tuple[int, int]:
         """The interpreter's `_fn` contract: run from `pc` with r1-r5 on the frames
         whose r10 values are `stack_tops`; returns (r0, executed)."""
-        run = _Run(ctx, memory, stack_tops, budget, self._views, self._tables)
+        run = _Run(ctx, memory, stack_tops, budget, self._views, self._tables, self._synced)
         run.sync()
         frames = self._frames_of(run)
         if frames is None:  # a stack that is not plain memory: the interpreter runs it
