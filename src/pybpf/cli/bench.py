@@ -66,8 +66,9 @@ def jitbench_parser(bsub: argparse._SubParsersAction) -> None:
     """`pybpf bench jit` (pybpf.tools.jitbench)."""
     bj = bsub.add_parser("jit", help="the LLVM JIT against the kernel and the interpreter, "
                                      "same bytes; compile time by program size")
-    bj.add_argument("--repeat", type=positive_int, default=3,
-                    help="timed passes, the best counts (default 3)")
+    bj.add_argument("--repeat", type=positive_int, default=5,
+                    help="timed passes, the best counts; the JIT's and the kernel's "
+                         "alternate (default 5)")
     bj.add_argument("--runs", type=positive_int, default=10_000,
                     help="runs a pass, repeated in native code and in the kernel "
                          "(default 10000)")
