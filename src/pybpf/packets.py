@@ -12,6 +12,8 @@ only; no scapy needed."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import ipaddress
 import struct
 from dataclasses import dataclass, field
@@ -85,7 +87,7 @@ def _u(value: int, bits: int, what: str) -> int:
     return value
 
 
-class Layer:
+class Layer(ABC):
     """One header. `a / b` stacks layers (or bytes) into a Packet."""
 
     ethertype: ClassVar[int | None] = None  # what Ethernet/802.1Q call this layer
@@ -100,8 +102,9 @@ class Layer:
     def __bytes__(self) -> bytes:
         return bytes(Packet([self]))
 
+    @abstractmethod
     def encode(self, payload: bytes, pkt: "Packet", index: int) -> bytes:
-        raise NotImplementedError
+        ...
 
 
 @dataclass

@@ -10,6 +10,8 @@ kernel's user-space layout; everything else lives here, so both behave the same.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass
@@ -102,55 +104,70 @@ class Map(MutableMapping):
         return TypedMap(self)
 
     # --- backend interface (bytes in the kernel's user-space layout) -----------------------
+    @abstractmethod
     def _lookup_raw(self, key: bytes | None, flags: int) -> bytes:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _update_raw(self, key: bytes | None, value: Any, flags: int) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _delete_raw(self, key: bytes | None) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _next_key_raw(self, key: bytes | None) -> bytes | None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _lookup_and_delete_raw(self, key: bytes | None, flags: int) -> bytes:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _lookup_batch_raw(self, count: int, token: bytes | None, delete: bool
                           ) -> tuple[list[bytes], list[bytes], bytes | None]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _update_batch_raw(self, keys: list[bytes], values: list[Any], flags: int) -> int:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _delete_batch_raw(self, keys: list[bytes]) -> int:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _freeze_raw(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _fd_value(self, value: Any) -> Any:
         """How this backend stores a value of an fd map (a map, a program, an fd)."""
-        raise NotImplementedError
+        ...
 
     @property
+    @abstractmethod
     def closed(self) -> bool:
-        raise NotImplementedError
+        ...
 
     @property
+    @abstractmethod
     def fd(self) -> int:
-        raise NotImplementedError
+        ...
 
     @property
+    @abstractmethod
     def id(self) -> int:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def pin(self, path: "str | os.PathLike[str]") -> None:
-        raise NotImplementedError
+        ...
 
     # --- conversions ---------------------------------------------------------------------
     def _key(self, key: Any) -> bytes | None:
@@ -261,7 +278,9 @@ class Map(MutableMapping):
         return self._decode(self._lookup_raw(None, 0))
 
     def _bloom_peek(self, value: bytes) -> None:
-        raise NotImplementedError
+        """Whether `value` may be in a bloom filter (MapKeyError when certainly not):
+        the bloom filter maps of each backend answer; peek asks no other map."""
+        raise MapInvalidError(f"{self.name}: not a bloom filter")
 
     def freeze(self) -> None:
         """BPF_MAP_FREEZE: no more writes from user space (programs still may)."""

@@ -10,6 +10,8 @@ callbacks do for the modelled types.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Iterable, Iterator, Mapping
@@ -179,7 +181,7 @@ DW = sizes(8)
 ANY = sizes(1, 2, 4, 8)
 
 
-class ContextAccess:
+class ContextAccess(ABC):
     """A RegionAccess that applies a ContextSpec: every load and store is checked against
     the table, then answered by the family's model through `read_value`/`write_value`
     (VALUE and pointer fields) or the raw bytes of `memory` (MEMORY fields)."""
@@ -191,11 +193,13 @@ class ContextAccess:
         self.memory = bytearray(spec.size)  # backing bytes of MEMORY fields
 
     # -- to be provided by the family ---------------------------------------------------
+    @abstractmethod
     def read_value(self, f: CtxField) -> int:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def write_value(self, f: CtxField, value: int, size: int) -> None:
-        raise NotImplementedError
+        ...
 
     def plain_window(self, buf: object) -> None:
         """As pybpf.vm.WindowAccess: no span of a context is plain memory (every field
