@@ -151,8 +151,7 @@ def _outline(size: int, write: bool, rt: int | None) -> str:
 def runtime_ir(rt: int | None = None) -> str:
     """Declarations and functions every module starts with (`rt`: see callee)."""
     parts = ["declare i16 @llvm.bswap.i16(i16)\n", "declare i32 @llvm.bswap.i32(i32)\n",
-             "declare i64 @llvm.bswap.i64(i64)\n", "declare i64 @llvm.usub.sat.i64(i64, i64)\n",
-             _slow()]
+             "declare i64 @llvm.bswap.i64(i64)\n", _slow()]
     for size in (1, 2, 4, 8):
         parts.append(_outline(size, False, rt))
         parts.append(_outline(size, True, rt))
