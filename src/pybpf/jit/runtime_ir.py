@@ -45,7 +45,8 @@ def table_check(a: str, guess: str, size: int, write: bool, n: str,
     `n`): returns (lines, i1 "native access allowed", host pointer valid when it is).
     `guess` is the pointer `a` was computed from (a loop-invariant base makes every
     table load loop-invariant); a wrong guess only sends the access to Python. `hoist`:
-    read the entry in one load (_whole_entry), for checks in line that may be in a loop."""
+    for checks in line, optimised, maybe in a loop: the entry in one load (_whole_entry)
+    and the limit through @llvm.usub.sat (_saturated)."""
     limit = int(Entry.WLIMIT if write else Entry.LIMIT)
     return ([
         f"{n}tp = getelementptr i64, ptr %st, i64 {int(Slot.TABLE)}",
@@ -61,14 +62,21 @@ def table_check(a: str, guess: str, size: int, write: bool, n: str,
         f"{n}x = sub i64 {a}, {n}b",
         # in bounds: 0 <= x <= limit - size, i.e. x < sat(limit + 1 - size)
         f"{n}l1 = add i64 {n}lim, 1",
-        # (a select, not @llvm.usub.sat, which fast instruction selection cannot do;
-        # instcombine makes it that where the code is optimised)
-        f"{n}lb = icmp uge i64 {n}l1, {size}",
-        f"{n}ld = sub i64 {n}l1, {size}",
-        f"{n}ls = select i1 {n}lb, i64 {n}ld, i64 0",
+        *_saturated(n, size, hoist),
         f"{n}ok = icmp ult i64 {n}x, {n}ls",
         f"{n}p = getelementptr i8, ptr {n}h, i64 {n}x",
     ], f"{n}ok", f"{n}p")
+
+
+def _saturated(n: str, size: int, optimised: bool) -> list[str]:
+    """`n`ls = `n`l1 - size, or 0 below it. Where the code is optimised, @llvm.usub.sat,
+    which a loop's invariant code motion moves out whole (an equivalent select leaves a
+    compare of the limit in the loop); out of line, unoptimised, a select, which fast
+    instruction selection can do and the intrinsic it cannot."""
+    if optimised:
+        return [f"{n}ls = call i64 @llvm.usub.sat.i64(i64 {n}l1, i64 {size})"]
+    return [f"{n}lb = icmp uge i64 {n}l1, {size}", f"{n}ld = sub i64 {n}l1, {size}",
+            f"{n}ls = select i1 {n}lb, i64 {n}ld, i64 0"]
 
 
 def _entry_words(n: str, limit: int) -> list[str]:
@@ -151,7 +159,8 @@ def _outline(size: int, write: bool, rt: int | None) -> str:
 def runtime_ir(rt: int | None = None) -> str:
     """Declarations and functions every module starts with (`rt`: see callee)."""
     parts = ["declare i16 @llvm.bswap.i16(i16)\n", "declare i32 @llvm.bswap.i32(i32)\n",
-             "declare i64 @llvm.bswap.i64(i64)\n", _slow()]
+             "declare i64 @llvm.bswap.i64(i64)\n", "declare i64 @llvm.usub.sat.i64(i64, i64)\n",
+             _slow()]
     for size in (1, 2, 4, 8):
         parts.append(_outline(size, False, rt))
         parts.append(_outline(size, True, rt))
