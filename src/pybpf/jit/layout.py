@@ -106,7 +106,8 @@ class Key(IntEnum):
     SLOTS = 2  # value slots allocated (the values' memory and every array below)
     CAPACITY = 3  # elements at most (a new key in a full map: E2BIG, or an eviction)
     KEY_SIZE = 4
-    KEY_STRIDE = 5  # bytes from one slot's key to the next
+    KEY_STRIDE = 5  # bytes from one slot's key to the next (an LPM trie's slot holds
+    # its prefix, then at KEY_STRIDE / 2 the key as last written)
     IMASK = 6  # index entries - 1 (a power of two - 1)
     USED = 7  # index entries not EMPTY (elements and TOMBs); at most 3/4 of them
     KEYS = 8  # host address: the key of each slot
@@ -125,7 +126,10 @@ class Key(IntEnum):
     # its size is the number of elements)
     LENS = 21  # host address: u32 prefix lengths stored (LPM), longest first
     NLENS = 22
-    SIZE = 24
+    COUNTS = 23  # host address: u32 entries of each prefix length (LPM)
+    CHANGES = 24  # prefixes added or removed so far (LPM: Python's iteration order is
+    # made again after a change)
+    SIZE = 25
 
 
 class KeyFlag(IntEnum):

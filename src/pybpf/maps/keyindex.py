@@ -20,6 +20,8 @@ from .spec import round8
 _NEXT, _PREV, _LRU_NEXT, _LRU_PREV = (int(x) for x in Link)
 # header words as plain ints (an IntEnum index costs a conversion each time)
 _CAPACITY = int(Key.CAPACITY)
+_CHANGES = int(Key.CHANGES)
+_COUNTS = int(Key.COUNTS)
 _DICT = int(Key.DICT)
 _FIRST = int(Key.FIRST)
 _FLAGS = int(Key.FLAGS)
@@ -35,6 +37,7 @@ _LENS = int(Key.LENS)
 _LINKS = int(Key.LINKS)
 _LRU_HEAD = int(Key.LRU_HEAD)
 _LRU_TAIL = int(Key.LRU_TAIL)
+_NLENS = int(Key.NLENS)
 _NFREED = int(Key.NFREED)
 _SIZE = int(Key.SIZE)
 _SLOTS = int(Key.SLOTS)
@@ -79,12 +82,15 @@ def index_size(slots: int) -> int:
 class KeyIndex:
     """The key index of a map with `slots` value slots (growable) holding at most
     `capacity` keys of `key_size` bytes; `table` is the map's dict key -> slot, which
-    native code updates in place too (it must stay the same object)."""
+    native code updates in place too (it must stay the same object). An LPM trie's
+    index (`lens`: its prefix lengths 0..lens-1) also keeps the key as last written
+    beside each prefix, and the stored prefix lengths with their counts."""
 
     def __init__(self, key_size: int, slots: int, capacity: int, flags: int,
                  table: dict[bytes, int], lens: int = 0) -> None:
         self.key_size = key_size
-        self.stride = round8(key_size)
+        self.raw = round8(key_size) if lens else 0  # where a slot's written key starts
+        self.stride = round8(key_size) * (2 if lens else 1)
         self.header = (ctypes.c_uint64 * _SIZE)()
         h = self.h = memoryview(self.header).cast("B").cast("Q")
         h[_FLAGS] = flags
@@ -99,11 +105,13 @@ class KeyIndex:
         self._arrays: list[Block] = []
         self._index_slab: Block | None = None
         self.keys = self.links = self.freed = self.index = memoryview(b"")
-        self.lens = memoryview(b"")
-        if lens:  # LPM: the prefix lengths stored, longest first
-            self._lens_slab = Block(4 * lens)
-            self.lens = self._lens_slab.view.cast("I")
+        self.lens = self.counts = memoryview(b"")
+        if lens:  # LPM: the prefix lengths stored, longest first, and their counts
+            self._lens_slab = Block(8 * lens)
+            self.lens = self._lens_slab.view[:4 * lens].cast("I")
+            self.counts = self._lens_slab.view[4 * lens:].cast("I")
             h[_LENS] = self._lens_slab.address
+            h[_COUNTS] = self._lens_slab.address + 4 * lens
         self.resize(slots)
 
     @property
@@ -196,6 +204,28 @@ class KeyIndex:
         while index[i] != want:
             i = (i + 1) & mask
         index[i] = INDEX_TOMB
+
+    def written(self, slot: int) -> bytes:
+        """An LPM trie's key of `slot` as last written (its prefix is key(slot))."""
+        o = slot * self.stride + self.raw
+        return bytes(self.keys[o:o + self.key_size])
+
+    def write(self, slot: int, key: bytes) -> None:
+        o = slot * self.stride + self.raw
+        self.keys[o:o + self.key_size] = key
+
+    def count_length(self, plen: int, delta: int) -> None:
+        """An LPM trie's entries of prefix length `plen` change by `delta` (+1 or -1):
+        a length gained or lost changes the lengths stored, longest first."""
+        counts, h = self.counts, self.h
+        n = counts[plen] + delta
+        counts[plen] = n
+        h[_CHANGES] += 1
+        if n == (1 if delta > 0 else 0):
+            stored = set(self.lens[:h[_NLENS]]) ^ {plen}
+            for i, length in enumerate(sorted(stored, reverse=True)):
+                self.lens[i] = length
+            h[_NLENS] = len(stored)
 
     # --- slots ---------------------------------------------------------------------------
     def alloc(self) -> int:

@@ -9,7 +9,7 @@ from ..uapi import BPF_EXIST, BPF_NOEXIST
 from ..jit.layout import Key
 from .keyindexed import KeyIndexedMap
 from .spec import MapSpec
-from .vmbase import GenericBatch, Slots
+from .vmbase import GenericBatch
 
 # --- LPM trie -------------------------------------------------------------------------------
 
@@ -29,54 +29,44 @@ class LPMTrieMap(GenericBatch, KeyIndexedMap):
     def __init__(self, spec: MapSpec, *, backing: str | None = None) -> None:
         super().__init__(spec, backing=backing)
         self.max_prefixlen = 8 * (spec.key_size - 4)
-        self._entries: dict[tuple[int, int], tuple[bytes, int]] = {}
-        self._lens: dict[int, int] = {}
-        self._sorted_lens: list[int] = []
-        self._free = Slots()
-        self._order: list[tuple[int, int]] | None = None
-        self._pos: dict[tuple[int, int], int] = {}
-        # the prefixes for native lookups: (prefixlen, prefix bits then zeros) -> slot
+        # the whole trie lives in the key index, which the JIT's update and delete
+        # change too: each entry is its prefix (prefixlen, the key's bits past it zero)
+        # -> slot, the slot keeps the key as last written; the index keeps the prefix
+        # lengths stored and how many of each
         self._canon_slots: dict[bytes, int] = {}
+        self._order: list[int] = []
+        self._pos: dict[bytes, int] = {}
+        self._order_at = -1  # Key.CHANGES when _order was made
         self._make_key_index(spec.key_size, self.max_entries, 0, self._canon_slots,
                              lens=self.max_prefixlen + 1)
-
-    def _canon_key(self, c: tuple[int, int]) -> bytes:
-        """The key index's key of prefix `c`: prefixlen, then the prefix's bits and
-        zeros (the bits past prefixlen of a lookup key masked off)."""
-        plen, top = c
-        data = top << (self.max_prefixlen - plen)
-        return plen.to_bytes(4, "little") + data.to_bytes(self.key_size - 4, "big")
-
-    def _lens_changed(self) -> None:
-        self._sorted_lens = sorted(self._lens, reverse=True)
-        ix = self.key_index
-        for i, length in enumerate(self._sorted_lens):
-            ix.lens[i] = length
-        ix.h[Key.NLENS] = len(self._sorted_lens)
 
     def _split(self, key: bytes) -> tuple[int, int]:
         return int.from_bytes(key[:4], "little"), int.from_bytes(key[4:], "big")
 
-    def _canon(self, plen: int, data: int) -> tuple[int, int]:
-        return plen, data >> (self.max_prefixlen - plen)
+    def _prefix(self, plen: int, data: int) -> bytes:
+        """The key index's key of the entry a key names: prefixlen, then the key's
+        first prefixlen bits and zeros."""
+        data &= ~((1 << (self.max_prefixlen - plen)) - 1)
+        return plen.to_bytes(4, "little") + data.to_bytes(self.key_size - 4, "big")
 
     def _op_lookup(self, key: bytes) -> int:
         plen, data = self._split(key)
         if plen > self.max_prefixlen:
             return -1
-        for length in self._sorted_lens:
+        ix = self.key_index
+        for length in ix.lens[:ix.h[Key.NLENS]]:
             if length <= plen:
-                hit = self._entries.get((length, data >> (self.max_prefixlen - length)))
-                if hit is not None:
-                    return hit[1] * self.slot_bytes
+                slot = self._canon_slots.get(self._prefix(length, data))
+                if slot is not None:
+                    return slot * self.slot_bytes
         return -1
 
-    def _exact(self, key: bytes) -> tuple[int, int] | None:
+    def _exact(self, key: bytes) -> bytes | None:
         plen, data = self._split(key)
         if plen > self.max_prefixlen:
             return None
-        c = self._canon(plen, data)
-        return c if c in self._entries else None
+        prefix = self._prefix(plen, data)
+        return prefix if prefix in self._canon_slots else None
 
     def _op_update(self, key: bytes | None, value: Any, flags: int, prog: bool) -> int:
         assert key is not None
@@ -85,29 +75,27 @@ class LPMTrieMap(GenericBatch, KeyIndexedMap):
         plen, data = self._split(key)
         if plen > self.max_prefixlen:
             return E.EINVAL
-        c = self._canon(plen, data)
-        old = self._entries.get(c)
-        if old is not None:
+        prefix = self._prefix(plen, data)
+        ix = self.key_index
+        slot = self._canon_slots.get(prefix)
+        if slot is not None:
             if flags == BPF_NOEXIST:
                 return E.EEXIST
-            slot = old[1]
         else:
             if flags == BPF_EXIST:
                 return E.ENOENT
-            if len(self._entries) >= self.max_entries:
+            if len(self._canon_slots) >= self.max_entries:
                 return E.ENOSPC
-            slot = self._free.alloc()
+            slot = ix.alloc()
             err = self._ensure_slot(slot)
             if err:
-                self._free.free(slot)
+                ix.free(slot)
                 return err
-            self._lens[plen] = self._lens.get(plen, 0) + 1
-            ck = self._canon_key(c)
-            self._canon_slots[ck] = slot
-            self.key_index.insert(ck, slot)
-            self._lens_changed()
-            self._order = None
-        self._entries[c] = (bytes(key), slot)
+            self._canon_slots[prefix] = slot
+            ix.insert(prefix, slot)
+            ix.link(slot)
+            ix.count_length(plen, 1)
+        ix.write(slot, bytes(key))
         off = slot * self.slot_bytes
         self._view[off:off + self.value_size] = value
         return 0
@@ -117,41 +105,42 @@ class LPMTrieMap(GenericBatch, KeyIndexedMap):
         plen, data = self._split(key)
         if plen > self.max_prefixlen:
             return E.EINVAL
-        c = self._canon(plen, data)
-        old = self._entries.pop(c, None)
-        if old is None:
+        prefix = self._prefix(plen, data)
+        slot = self._canon_slots.pop(prefix, None)
+        if slot is None:
             return E.ENOENT
-        self._free.free(old[1])
-        ck = self._canon_key(c)
-        del self._canon_slots[ck]
-        self.key_index.remove(ck, old[1])
-        self._lens[plen] -= 1
-        if not self._lens[plen]:
-            del self._lens[plen]
-            self._lens_changed()
-        self._order = None
+        ix = self.key_index
+        ix.remove(prefix, slot)
+        ix.unlink(slot)
+        ix.free(slot)
+        ix.count_length(plen, -1)
         return 0
 
-    def _postorder(self) -> list[tuple[int, int]]:
-        if self._order is None:
-            def sort_key(c: tuple[int, int]) -> str:
-                plen, top = c
+    def _postorder(self) -> list[int]:
+        """The slots in the kernel's iteration order, made again after a change."""
+        changes = self.key_index.h[Key.CHANGES]
+        if self._order_at != changes:
+            def bits(prefix: bytes) -> str:
+                plen, data = self._split(prefix)
+                top = data >> (self.max_prefixlen - plen)
                 return (format(top, f"0{plen}b") if plen else "") + "2"
-            self._order = sorted(self._entries, key=sort_key)
-            self._pos = {c: i for i, c in enumerate(self._order)}
+            prefixes = sorted(self._canon_slots, key=bits)
+            self._order = [self._canon_slots[p] for p in prefixes]
+            self._pos = {p: i for i, p in enumerate(prefixes)}
+            self._order_at = changes
         return self._order
 
     def _op_next(self, key: bytes | None) -> tuple[int, bytes | None]:
         order = self._postorder()
         i = 0
         if key is not None:
-            c = self._exact(key)
-            if c is not None:
-                i = self._pos[c] + 1
+            prefix = self._exact(key)
+            if prefix is not None:
+                i = self._pos[prefix] + 1
         if i >= len(order):
             return E.ENOENT, None
-        return 0, self._entries[order[i]][0]
+        return 0, self.key_index.written(order[i])
 
     def __len__(self) -> int:
         self._can_read("next_key")
-        return len(self._entries)
+        return len(self._canon_slots)
