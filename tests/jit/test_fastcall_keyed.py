@@ -14,6 +14,7 @@ import pybpf
 from pybpf import isa
 from pybpf.isa import Instruction
 from pybpf.jit import JitVM
+from pybpf.jit.layout import Key
 from pybpf.maps import MapSpec
 from pybpf.vm import VM, Memory
 from tests.jit.test_fastcall import Counting
@@ -192,9 +193,55 @@ def test_lpm_lookups_are_native_longest_match_first() -> None:
                                        "192.168.0.5", "255.1.1.1", "8.8.8.8"]))
             assert native.call(LOOKUP, key) == (interp.call(LOOKUP, key)[0], [])
         assert contents(native.m) == contents(interp.m)
-        # a program's update of a trie is the Python helper's
-        assert native.call(UPDATE, _lpm_key(24, "10.9.9.0"), bytes(8)) == (0, [UPDATE])
+        # a program's update of a trie is native too, and its lookups see it
+        assert native.call(UPDATE, _lpm_key(24, "10.9.9.0"), bytes(8)) == (0, [])
         assert native.call(LOOKUP, _lpm_key(32, "10.9.9.9")) == (1, [])
+    finally:
+        native.m.close()
+        interp.m.close()
+
+
+@pytest.mark.parametrize("key_size,max_entries", [(5, 6), (8, 12), (8, 40), (20, 24)])
+def test_lpm_updates_and_deletes_are_native_and_match_the_interpreter(
+        key_size: int, max_entries: int) -> None:
+    """Random lookups, updates and deletes on a trie (prefixes that share bits, keys
+    that name one entry with different bits past the prefix, a full trie, a trie that
+    must grow, prefixlen past the longest): the same answers, the same entries in the
+    same order with the key as last written, the same prefix lengths for lookups."""
+    rng = random.Random(f"lpm{key_size}{max_entries}")
+    spec = MapSpec("lpm_trie", key_size, 8, max_entries, flags=1)
+    native, interp = Driven(spec.create("vm"), True), Driven(spec.create("vm"), False)
+    dlen = key_size - 4
+    bases = [rng.randbytes(dlen) for _ in range(4)]
+    lens = sorted({0, 1, 3, 8 * dlen, 8 * dlen + 1, *(rng.randrange(8 * dlen + 1)
+                                                       for _ in range(6))})
+    served = 0
+    try:
+        for step in range(600):
+            base = bytearray(rng.choice(bases))
+            base[rng.randrange(dlen)] ^= 1 << rng.randrange(8)  # bits past or in the prefix
+            key = rng.choice(lens).to_bytes(4, "little") + bytes(base)
+            value = rng.randbytes(8)
+            what = rng.random()
+            if what < 0.08:  # user space changes the tries too
+                errors = []
+                for m in (native.m, interp.m):
+                    try:
+                        m.update(key, value) if what < 0.05 else m.delete(key)
+                        errors.append(None)
+                    except Exception as e:  # noqa: BLE001  # the same error on both
+                        errors.append(type(e))
+                assert errors[0] == errors[1]
+                continue
+            op = LOOKUP if what < 0.4 else UPDATE if what < 0.8 else DELETE
+            flags = rng.choice([0, 0, 1, 2, 4]) if op == UPDATE else 0
+            got, callbacks = native.call(op, key, value, flags)
+            assert got == interp.call(op, key, value, flags)[0], (step, op, flags)
+            served += not callbacks
+            assert contents(native.m) == contents(interp.m), (step, op, flags)
+            ni, ii = native.m.key_index, interp.m.key_index
+            assert list(ni.lens[:ni.h[Key.NLENS]]) == list(ii.lens[:ii.h[Key.NLENS]])
+        assert served > 450  # most calls never reached Python
     finally:
         native.m.close()
         interp.m.close()

@@ -1,6 +1,6 @@
 """Helper fast paths: calls from native code to the hot helpers served natively, not
 through the ctypes callback (~2 us a call): bpf_map_lookup_elem, update and delete on
-array, per-CPU array, hash, per-CPU hash and LRU hash maps, lookups in LPM tries, the
+array, per-CPU array, hash, per-CPU hash and LRU hash maps and LPM tries, the
 ktime clocks, bpf_get_prandom_u32 and bpf_csum_diff.
 
 Maps keep their values in one block of memory (a Slab) the Python Map API reads and
@@ -166,10 +166,8 @@ def _rows(maps: Any) -> list[list[int]]:
         elif named in KEYED_MAPS and m.spec.type in KEYED_MAPS[named][1]:
             kind = KEYED_MAPS[named][0]
             header = m.key_index.address
-            if kind == MapKind.LPM:  # programs' updates and deletes: the Python helper
-                writable = False
-                if not 5 <= m.key_size <= MAX_LPM_KEY:
-                    continue
+            if kind == MapKind.LPM and not 5 <= m.key_size <= MAX_LPM_KEY:
+                continue
         else:
             continue
         flags = MAP_LOOKUP | (MAP_WRITE if writable else 0)

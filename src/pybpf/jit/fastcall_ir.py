@@ -125,9 +125,15 @@ def _key(want: int, other: str) -> str:
             + _field("%max", "%e", 2))
 
 
-def _keyed(fn: str, args: str) -> str:
-    """Return what @<fn>(st, e, args) (pybpf.jit.keyindex_ir) gives."""
-    return (f"  %kr = call {RET} @{fn}(ptr %st, ptr %e, {args})\n  ret {RET} %kr\n")
+def _keyed(op: str, args: str) -> str:
+    """Return what @ki_<op> (a hash map's) or @ki_lpm_<op> (an LPM trie's) gives for
+    (st, e, args) (pybpf.jit.keyindex_ir)."""
+    return (f"  %lpm = icmp eq i64 %knd, {int(MapKind.LPM)}\n"
+            "  br i1 %lpm, label %trie, label %hash\n"
+            f"trie:\n  %tr = call {RET} @ki_lpm_{op}(ptr %st, ptr %e, {args})\n"
+            f"  ret {RET} %tr\n"
+            f"hash:\n  %kr = call {RET} @ki_{op}(ptr %st, ptr %e, {args})\n"
+            f"  ret {RET} %kr\n")
 
 
 def _lookup() -> str:
@@ -136,10 +142,7 @@ def _lookup() -> str:
     return (
         f"define internal {RET} @fast_map_lookup_elem({ARGS}) {{\n"
         + _enabled(FastBit.MAP_LOOKUP)
-        + _key(MAP_LOOKUP, f"  %lpm = icmp eq i64 %knd, {int(MapKind.LPM)}\n"
-               "  br i1 %lpm, label %trie, label %hash\n"
-               "trie:\n" + _keyed("ki_lpm_lookup", "i64 %r2").replace("%kr", "%tr")
-               + "hash:\n" + _keyed("ki_lookup", "i64 %r2"))
+        + _key(MAP_LOOKUP, _keyed("lookup", "i64 %r2"))
         + "  %in = icmp ult i64 %idx, %max\n  br i1 %in, label %hit, label %out\n"
         "hit:\n" + _field("%base", "%e", 1) + _field("%stride", "%e", 3)
         + "  %off = mul i64 %idx, %stride\n  %addr = add i64 %base, %off\n"
@@ -154,7 +157,7 @@ def _update() -> str:
     return (
         f"define internal {RET} @fast_map_update_elem({ARGS}) {{\n"
         + _enabled(FastBit.MAP_UPDATE)
-        + _key(MAP_WRITE, _keyed("ki_update", "i64 %r2, i64 %r3, i64 %r4"))
+        + _key(MAP_WRITE, _keyed("update", "i64 %r2, i64 %r3, i64 %r4"))
         + "  %any = icmp eq i64 %r4, 0\n  %exist = icmp eq i64 %r4, 2\n"
         "  %fok = or i1 %any, %exist\n  br i1 %fok, label %arr, label %no\n"
         "arr:\n" + _field("%vsz", "%e", 4)
@@ -175,7 +178,7 @@ def _delete() -> str:
     delete)."""
     return (
         f"define internal {RET} @fast_map_delete_elem({ARGS}) {{\n"
-        + _enabled(FastBit.MAP_DELETE) + _key(MAP_WRITE, _keyed("ki_delete", "i64 %r2"))
+        + _enabled(FastBit.MAP_DELETE) + _key(MAP_WRITE, _keyed("delete", "i64 %r2"))
         + _handled(str(-EINVAL)) + "}\n")
 
 

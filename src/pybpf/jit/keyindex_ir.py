@@ -14,13 +14,14 @@ failed C API call leave the call, untouched, to the Python helper."""
 from __future__ import annotations
 
 
-from .layout import (INDEX_TOMB, LINK_WORDS, NIL, Key, KeyFlag, Link, MapKind)
+from .layout import (INDEX_TOMB, LINK_WORDS, NIL, Key, KeyFlag, Link)
 
 RET = "{ i64, i64, i1 }"
 NO = f"  ret {RET} {{ i64 0, i64 0, i1 false }}\n"
 EEXIST = 17
 ENOENT = 2
 E2BIG = 7
+ENOSPC = 28
 MAX_LPM_KEY = 4 + 256  # struct bpf_lpm_trie_key: prefixlen and at most 256 bytes of data
 FIND = "{ i64, i64, i1 }"  # slot (-1: absent), index position (its, or where it goes), empty
 
@@ -256,27 +257,16 @@ def _lookup() -> str:
         "addr:\n" + _value_of("%slot", "%va") + _handled("%va") + "}\n")
 
 
-def _lpm() -> str:
-    """bpf_map_lookup_elem on an LPM trie: for each stored prefix length, longest
-    first, that is at most the key's prefixlen, the key's prefix of that length
-    (bits past it zero) looked up in the index (LPMTrieMap._op_lookup)."""
+def _lpm_fns() -> str:
+    """@ki_lpm_prefix(buf, key, l, dlen): at buf, the index key of an LPM key's first
+    l bits (l, then those bits and zeros; dlen data bytes). @ki_lpm_count(h, plen,
+    delta): the entries of prefix length plen change by delta (+1 or -1); a length
+    gained or lost goes into or out of the lengths stored, longest first
+    (KeyIndex.count_length)."""
     return (
-        _head("lpm_lookup", "i64 %r2")
-        + f"  %big = icmp ugt i64 %ks, {MAX_LPM_KEY}\n  %small = icmp ult i64 %ks, 5\n"
-        "  %odd = or i1 %big, %small\n  br i1 %odd, label %no, label %go\n"
-        "go:\n  %plen32 = load i32, ptr %kp, align 1\n  %plen = zext i32 %plen32 to i64\n"
-        "  %dlen = sub i64 %ks, 4\n  %maxp = shl i64 %dlen, 3\n"
-        "  %over = icmp ugt i64 %plen, %maxp\n  br i1 %over, label %zero, label %scan\n"
-        "scan:\n  %buf = alloca [264 x i8], align 8\n"
+        "define internal void @ki_lpm_prefix(ptr %buf, ptr %kp, i64 %l, i64 %dlen) {\n"
+        "entry:\n  %l32 = trunc i64 %l to i32\n  store i32 %l32, ptr %buf, align 1\n"
         "  %bd = getelementptr i8, ptr %buf, i64 4\n  %kd = getelementptr i8, ptr %kp, i64 4\n"
-        + _w("%nl", Key.NLENS) + _w("%lens", Key.LENS, ty="ptr")
-        + "  br label %loop\n"
-        "loop:\n  %i = phi i64 [0, %scan], [%i1, %next]\n"
-        "  %done = icmp uge i64 %i, %nl\n  br i1 %done, label %zero, label %len\n"
-        "len:\n  %lp = getelementptr i32, ptr %lens, i64 %i\n  %l32 = load i32, ptr %lp\n"
-        "  %l = zext i32 %l32 to i64\n  %fits = icmp ule i64 %l, %plen\n"
-        "  br i1 %fits, label %build, label %next\n"
-        "build:\n  store i32 %l32, ptr %buf\n"
         "  call void @llvm.memcpy.p0.p0.i64(ptr %bd, ptr %kd, i64 %dlen, i1 false)\n"
         "  %full = lshr i64 %l, 3\n  %rem = and i64 %l, 7\n"
         "  %part = icmp ne i64 %rem, 0\n  br i1 %part, label %cut, label %clear\n"
@@ -284,12 +274,76 @@ def _lpm() -> str:
         "  %f1 = add i64 %full, 1\n"
         "  %sh = sub i64 8, %rem\n  %m64 = shl i64 255, %sh\n  %m8 = trunc i64 %m64 to i8\n"
         "  %cb1 = and i8 %cb, %m8\n  store i8 %cb1, ptr %cp\n  br label %clear\n"
-        "clear:\n  %z0 = phi i64 [%full, %build], [%f1, %cut]\n"
+        "clear:\n  %z0 = phi i64 [%full, %entry], [%f1, %cut]\n"
         "  %zn = sub i64 %dlen, %z0\n  %zp = getelementptr i8, ptr %bd, i64 %z0\n"
-        "  %zpos = icmp sgt i64 %zn, 0\n  br i1 %zpos, label %zero_tail, label %probe\n"
+        "  %zpos = icmp sgt i64 %zn, 0\n  br i1 %zpos, label %zero_tail, label %done\n"
         "zero_tail:\n  call void @llvm.memset.p0.i64(ptr %zp, i8 0, i64 %zn, i1 false)\n"
-        "  br label %probe\n"
-        "probe:\n  %f = call { i64, i64, i1 } @ki_find(ptr %h, ptr %buf)\n"
+        "  br label %done\n"
+        "done:\n  ret void\n}\n"
+        "define internal void @ki_lpm_count(ptr %h, i64 %plen, i32 %delta) {\n"
+        "entry:\n" + _w("%cs", Key.COUNTS, ty="ptr") + _w("%lens", Key.LENS, ty="ptr")
+        + _w("%n", Key.NLENS) + _w("%ch", Key.CHANGES)
+        + "  %ch1 = add i64 %ch, 1\n" + _set(Key.CHANGES, "%ch1", "%chp")
+        + "  %cp = getelementptr i32, ptr %cs, i64 %plen\n  %c = load i32, ptr %cp\n"
+        "  %c1 = add i32 %c, %delta\n  store i32 %c1, ptr %cp\n"
+        "  %p32 = trunc i64 %plen to i32\n"
+        "  %adding = icmp sgt i32 %delta, 0\n  br i1 %adding, label %add, label %sub\n"
+        # a length gained: shift the shorter ones one place on, from the end
+        "add:\n  %new = icmp eq i32 %c1, 1\n  br i1 %new, label %iloop, label %done\n"
+        "iloop:\n  %j = phi i64 [%n, %add], [%jm, %imove]\n"
+        "  %jz = icmp eq i64 %j, 0\n  br i1 %jz, label %iput, label %icmp\n"
+        "icmp:\n  %jm = sub i64 %j, 1\n  %pp = getelementptr i32, ptr %lens, i64 %jm\n"
+        "  %pv = load i32, ptr %pp\n  %less = icmp ult i32 %pv, %p32\n"
+        "  br i1 %less, label %imove, label %iput\n"
+        "imove:\n  %dp = getelementptr i32, ptr %lens, i64 %j\n  store i32 %pv, ptr %dp\n"
+        "  br label %iloop\n"
+        "iput:\n  %ip = getelementptr i32, ptr %lens, i64 %j\n  store i32 %p32, ptr %ip\n"
+        "  %n1 = add i64 %n, 1\n" + _set(Key.NLENS, "%n1", "%np1") + "  br label %done\n"
+        # a length lost: shift the shorter ones one place back over it
+        "sub:\n  %gone = icmp eq i32 %c1, 0\n  br i1 %gone, label %rloop, label %done\n"
+        "rloop:\n  %i = phi i64 [0, %sub], [%i1, %rnext]\n"
+        "  %iin = icmp ult i64 %i, %n\n  br i1 %iin, label %rcmp, label %done\n"
+        "rcmp:\n  %rp = getelementptr i32, ptr %lens, i64 %i\n  %rv = load i32, ptr %rp\n"
+        "  %is = icmp eq i32 %rv, %p32\n  br i1 %is, label %shift, label %rnext\n"
+        "rnext:\n  %i1 = add i64 %i, 1\n  br label %rloop\n"
+        "shift:\n  %k = phi i64 [%i, %rcmp], [%k1, %sbody]\n  %k1 = add i64 %k, 1\n"
+        "  %more = icmp ult i64 %k1, %n\n  br i1 %more, label %sbody, label %rdone\n"
+        "sbody:\n  %sp = getelementptr i32, ptr %lens, i64 %k1\n  %sv = load i32, ptr %sp\n"
+        "  %tp = getelementptr i32, ptr %lens, i64 %k\n  store i32 %sv, ptr %tp\n"
+        "  br label %shift\n"
+        "rdone:\n  %n0 = sub i64 %n, 1\n" + _set(Key.NLENS, "%n0", "%np0")
+        + "  br label %done\n"
+        "done:\n  ret void\n}\n")
+
+
+def _lpm_head(name: str, args: str, over: str) -> str:
+    """_head for an LPM trie: a key of 5..MAX_LPM_KEY bytes (else not handled), its
+    prefixlen %plen (past the longest prefix: to label `over`) and %dlen data bytes."""
+    return (
+        _head(name, args)
+        + f"  %big = icmp ugt i64 %ks, {MAX_LPM_KEY}\n  %small = icmp ult i64 %ks, 5\n"
+        "  %odd = or i1 %big, %small\n  br i1 %odd, label %no, label %go\n"
+        "go:\n  %plen32 = load i32, ptr %kp, align 1\n  %plen = zext i32 %plen32 to i64\n"
+        "  %dlen = sub i64 %ks, 4\n  %maxp = shl i64 %dlen, 3\n"
+        f"  %over = icmp ugt i64 %plen, %maxp\n  br i1 %over, label %{over}, label %pfx\n"
+        "pfx:\n  %buf = alloca [264 x i8], align 8\n")
+
+
+def _lpm() -> str:
+    """bpf_map_lookup_elem on an LPM trie: for each stored prefix length, longest
+    first, that is at most the key's prefixlen, the key's prefix of that length
+    looked up in the index (LPMTrieMap._op_lookup)."""
+    return (
+        _lpm_head("lpm_lookup", "i64 %r2", "zero")
+        + _w("%nl", Key.NLENS) + _w("%lens", Key.LENS, ty="ptr")
+        + "  br label %loop\n"
+        "loop:\n  %i = phi i64 [0, %pfx], [%i1, %next]\n"
+        "  %done = icmp uge i64 %i, %nl\n  br i1 %done, label %zero, label %len\n"
+        "len:\n  %lp = getelementptr i32, ptr %lens, i64 %i\n  %l32 = load i32, ptr %lp\n"
+        "  %l = zext i32 %l32 to i64\n  %fits = icmp ule i64 %l, %plen\n"
+        "  br i1 %fits, label %probe, label %next\n"
+        "probe:\n  call void @ki_lpm_prefix(ptr %buf, ptr %kp, i64 %l, i64 %dlen)\n"
+        "  %f = call { i64, i64, i1 } @ki_find(ptr %h, ptr %buf)\n"
         "  %slot = extractvalue { i64, i64, i1 } %f, 0\n"
         "  %absent = icmp eq i64 %slot, -1\n  br i1 %absent, label %next, label %hit\n"
         "next:\n  %i1 = add i64 %i, 1\n  br label %loop\n"
@@ -297,35 +351,53 @@ def _lpm() -> str:
         + "zero:\n" + _handled("0", "%z") + "}\n")
 
 
-def _delete() -> str:
-    """bpf_map_delete_elem: 0 or -ENOENT (HashMap._op_delete)."""
+def _keyed_head(name: str, args: str, lpm: bool) -> str:
+    """The start of a hash map's @ki_<name> or an LPM trie's @ki_lpm_<name>: %ik, the
+    index key (a trie's: the prefix the key names; prefixlen too long: not handled)."""
+    if not lpm:
+        return _head(name, args) + "  %ik = getelementptr i8, ptr %kp, i64 0\n"
+    return (_lpm_head(f"lpm_{name}", args, "no")
+            + "  call void @ki_lpm_prefix(ptr %buf, ptr %kp, i64 %plen, i64 %dlen)\n"
+            "  %ik = getelementptr i8, ptr %buf, i64 0\n")
+
+
+def _delete(lpm: bool) -> str:
+    """bpf_map_delete_elem: 0 or -ENOENT (HashMap._op_delete, LPMTrieMap._op_delete)."""
     return (
-        _head("delete", "i64 %r2")
-        + "  %f = call { i64, i64, i1 } @ki_find(ptr %h, ptr %kp)\n"
+        _keyed_head("delete", "i64 %r2", lpm)
+        + "  %f = call { i64, i64, i1 } @ki_find(ptr %h, ptr %ik)\n"
         "  %slot = extractvalue { i64, i64, i1 } %f, 0\n"
         "  %pos = extractvalue { i64, i64, i1 } %f, 1\n"
         "  %absent = icmp eq i64 %slot, -1\n  br i1 %absent, label %enoent, label %walks\n"
         "enoent:\n" + _handled(str(-ENOENT), "%z")
         + "walks:\n" + _w("%wk", Key.WALKS)
         + "  %walking = icmp ne i64 %wk, 0\n  br i1 %walking, label %no, label %dict\n"
-        "dict:\n  %ok = call i1 @ki_dict_del(ptr %h, ptr %kp)\n"
+        "dict:\n  %ok = call i1 @ki_dict_del(ptr %h, ptr %ik)\n"
         "  br i1 %ok, label %drop, label %no\n"
-        "drop:\n  call void @ki_drop(ptr %h, i64 %slot, i64 %pos)\n" + _handled("0") + "}\n")
+        "drop:\n  call void @ki_drop(ptr %h, i64 %slot, i64 %pos)\n"
+        + ("  call void @ki_lpm_count(ptr %h, i64 %plen, i32 -1)\n" if lpm else "")
+        + _handled("0") + "}\n")
 
 
-def _update() -> str:
-    """bpf_map_update_elem with BPF_ANY, BPF_NOEXIST or BPF_EXIST (HashMap._op_update):
-    a present key's value replaced in place; a new key in a free slot (the last freed,
-    else a fresh one), last in iteration order, most recent in an LRU map (a full LRU
-    map evicts its least recently used key first, a full hash map gives -E2BIG), a
-    per-CPU element zeroed on the other CPUs."""
+def _update(lpm: bool) -> str:
+    """bpf_map_update_elem with BPF_ANY, BPF_NOEXIST or BPF_EXIST (HashMap._op_update,
+    LPMTrieMap._op_update): a present key's value replaced in place; a new key in a
+    free slot (the last freed, else a fresh one), last in iteration order, most recent
+    in an LRU map (a full LRU map evicts its least recently used key first, a full
+    hash map gives -E2BIG, a full trie -ENOSPC), a per-CPU element zeroed on the other
+    CPUs. A trie's entry is the prefix its key names, and keeps the key as written."""
+    # a trie's slot: the key as written after the prefix (KeyIndex.write)
+    written = ("  %wo0{n} = lshr i64 %kst{n}, 1\n  %wo{n} = add i64 %{ko}, %wo0{n}\n"
+               "  %wp{n} = getelementptr i8, ptr %keys{n}, i64 %wo{n}\n"
+               "  call void @llvm.memcpy.p0.p0.i64(ptr %wp{n}, ptr %kp, i64 %ks, i1 false)\n")
+    full = -ENOSPC if lpm else -E2BIG
     return (
-        _head("update", "i64 %r2, i64 %r3, i64 %r4")
+        _keyed_head("update", "i64 %r2, i64 %r3, i64 %r4", lpm)
         + "  %fbad = icmp ugt i64 %r4, 2\n  br i1 %fbad, label %no, label %val\n"
         "val:\n" + _w("%vs", 4, "%e")
         + "  %vp = call ptr @fast_region(ptr %st, i64 %r3, i64 %vs, i64 0)\n"
         "  %nv = icmp eq ptr %vp, null\n  br i1 %nv, label %no, label %find\n"
-        "find:\n  %f = call { i64, i64, i1 } @ki_find(ptr %h, ptr %kp)\n"
+        "find:\n  %f = call { i64, i64, i1 } @ki_find(ptr %h, ptr %ik)\n"
         "  %slot = extractvalue { i64, i64, i1 } %f, 0\n"
         "  %absent = icmp eq i64 %slot, -1\n  br i1 %absent, label %new, label %present\n"
         # a present key
@@ -334,7 +406,10 @@ def _update() -> str:
         + "put:\n" + _value_of("%slot", "%pa")
         + "  %pd = call ptr @fast_region(ptr %st, i64 %pa, i64 %vs, i64 1)\n"
         "  %npd = icmp eq ptr %pd, null\n  br i1 %npd, label %no, label %copy\n"
-        "copy:\n  call void @llvm.memmove.p0.p0.i64(ptr %pd, ptr %vp, i64 %vs, i1 false)\n"
+        "copy:\n"
+        + (_w("%keys1", Key.KEYS, ty="ptr") + _w("%kst1", Key.KEY_STRIDE)
+           + "  %pko = mul i64 %slot, %kst1\n" + written.format(n=1, ko="pko") if lpm else "")
+        + "  call void @llvm.memmove.p0.p0.i64(ptr %pd, ptr %vp, i64 %vs, i1 false)\n"
         "  br i1 %lru, label %touch, label %done\n"
         "touch:\n  call void @ki_touch(ptr %h, i64 %slot)\n  br label %done\n"
         "done:\n" + _handled("0", "%dn")
@@ -345,7 +420,7 @@ def _update() -> str:
         + "  %count = call i64 @pybpf_dict_size(ptr %d)\n" + _w("%cap", Key.CAPACITY)
         + "  %isfull = icmp uge i64 %count, %cap\n  br i1 %isfull, label %full, label %free\n"
         "full:\n  br i1 %lru, label %evictable, label %e2big\n"
-        "e2big:\n" + _handled(str(-E2BIG), "%b")
+        "e2big:\n" + _handled(str(full), "%b")
         + "evictable:\n" + _w("%wk", Key.WALKS) + _w("%victim", Key.LRU_HEAD)
         + "  %walking = icmp ne i64 %wk, 0\n"
         f"  %novictim = icmp eq i64 %victim, {NIL}\n"
@@ -364,8 +439,8 @@ def _update() -> str:
         "  br i1 %dense, label %no, label %dest\n"
         "dest:\n" + _value_of("%ns", "%na") + _w("%sb", 3, "%e")
         + f"  %pcpu0 = and i64 %flags, {int(KeyFlag.PERCPU)}\n  %pcpu = icmp ne i64 %pcpu0, 0\n"
-        "  %dlen = select i1 %pcpu, i64 %sb, i64 %vs\n"
-        "  %nd = call ptr @fast_region(ptr %st, i64 %na, i64 %dlen, i64 1)\n"
+        "  %dsz = select i1 %pcpu, i64 %sb, i64 %vs\n"
+        "  %nd = call ptr @fast_region(ptr %st, i64 %na, i64 %dsz, i64 1)\n"
         "  %nnd = icmp eq ptr %nd, null\n  br i1 %nnd, label %no, label %evict\n"
         # from here on the map changes
         "evict:\n  br i1 %isfull, label %evicting, label %set\n"
@@ -379,7 +454,7 @@ def _update() -> str:
         + _w("%ev", Key.EVICTIONS) + "  %ev1 = add i64 %ev, 1\n"
         + _set(Key.EVICTIONS, "%ev1", "%evp")
         + "  br label %set\n"
-        "set:\n  %sok = call i1 @ki_dict_set(ptr %h, ptr %kp, i64 %ns)\n"
+        "set:\n  %sok = call i1 @ki_dict_set(ptr %h, ptr %ik, i64 %ns)\n"
         "  br i1 %sok, label %alloc, label %no\n"
         "alloc:\n" + _w("%nf2", Key.NFREED)
         + "  %pop = icmp ne i64 %nf2, 0\n  br i1 %pop, label %apop, label %afresh\n"
@@ -389,8 +464,9 @@ def _update() -> str:
         + _set(Key.FRESH, "%fr3", "%frp3") + "  br label %place\n"
         "place:\n" + _w("%keys2", Key.KEYS, ty="ptr") + _w("%kst2", Key.KEY_STRIDE)
         + "  %nko = mul i64 %ns, %kst2\n  %nkp = getelementptr i8, ptr %keys2, i64 %nko\n"
-        "  call void @llvm.memcpy.p0.p0.i64(ptr %nkp, ptr %kp, i64 %ks, i1 false)\n"
-        "  %g = call { i64, i64, i1 } @ki_find(ptr %h, ptr %kp)\n"
+        "  call void @llvm.memcpy.p0.p0.i64(ptr %nkp, ptr %ik, i64 %ks, i1 false)\n"
+        + (written.format(n=2, ko="nko") if lpm else "")
+        + "  %g = call { i64, i64, i1 } @ki_find(ptr %h, ptr %ik)\n"
         "  %gpos = extractvalue { i64, i64, i1 } %g, 1\n"
         "  %gempty = extractvalue { i64, i64, i1 } %g, 2\n"
         + _w("%idx", Key.INDEX, ty="ptr")
@@ -400,6 +476,7 @@ def _update() -> str:
         + _set(Key.USED, "%u3", "%up")
         + "  br label %link\n"
         "link:\n" + _orders("append", False, "%ns")
+        + ("  call void @ki_lpm_count(ptr %h, i64 %plen, i32 1)\n" if lpm else "")
         + "  br i1 %lru, label %lrulink, label %write\n"
         "lrulink:\n" + _orders("append", True, "%ns") + "  br label %write\n"
         "write:\n  br i1 %pcpu, label %zeroed, label %copied\n"
@@ -412,10 +489,8 @@ def _update() -> str:
 def keyindex_ir() -> str:
     """Every key-index function (what a module calling a map fast path includes)."""
     return "".join([DECLS, _crc_table(), _crc(), _find(), _lists(), _slot_ops(), _lookup(),
-                     _lpm(), _delete(), _update()])
+                     _lpm_fns(), _lpm(), _delete(False), _delete(True), _update(False),
+                     _update(True)])
 
 
-# the kinds each fast path's @ki_ function serves (pybpf.jit.layout.MapKind)
-LOOKUPS = {MapKind.HASH: "ki_lookup", MapKind.LPM: "ki_lpm_lookup"}
-
-__all__ = ["LOOKUPS", "SYMBOLS", "keyindex_ir"]
+__all__ = ["SYMBOLS", "keyindex_ir"]
