@@ -18,7 +18,8 @@ def test_bench_maps_vm_only(capsys: pytest.CaptureFixture[str]) -> None:
                                      ["hash", "lookup"], ["hash", "update"],
                                      ["hash", "insert+delete"],
                                      ["lru_hash", "lookup"], ["lru_hash", "update"],
-                                     ["lru_hash", "insert+delete"], ["lpm_trie", "lookup"]]
+                                     ["lru_hash", "insert+delete"], ["lpm_trie", "lookup"],
+                                     ["lpm_trie", "update"], ["lpm_trie", "insert+delete"]]
     assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)
 
 

@@ -13,14 +13,17 @@ from .. import isa
 from ..isa import Instruction
 
 I = Instruction  # noqa: E741
-# (map type, key, spec flags): the key a loop looks up or updates, present in the map
-MAPS = {"array": ("array", (3).to_bytes(4, "little"), 0),
-        "hash": ("hash", (3).to_bytes(4, "little"), 0),
-        "lru_hash": ("lru_hash", (3).to_bytes(4, "little"), 0),
-        "lpm_trie": ("lpm_trie", (32).to_bytes(4, "little") + bytes([10, 1, 2, 3]), 1)}
+NEW_KEY = (0x7777).to_bytes(4, "little")  # in no map
+NEW_PREFIX = (32).to_bytes(4, "little") + bytes([10, 9, 9, 9])  # in no trie
+# (map type, key, spec flags, new key): the key a loop looks up or updates, present in
+# the map, and one a loop inserts and deletes
+MAPS = {"array": ("array", (3).to_bytes(4, "little"), 0, NEW_KEY),
+        "hash": ("hash", (3).to_bytes(4, "little"), 0, NEW_KEY),
+        "lru_hash": ("lru_hash", (3).to_bytes(4, "little"), 0, NEW_KEY),
+        "lpm_trie": ("lpm_trie", (32).to_bytes(4, "little") + bytes([10, 1, 2, 3]), 1,
+                     NEW_PREFIX)}
 # op -> the helpers a loop iteration calls (insert+delete: a new key, then gone again)
 OPS = {"lookup": (1,), "update": (2,), "insert+delete": (2, 3)}
-NEW_KEY = (0x7777).to_bytes(4, "little")  # in no map
 
 
 def loop_program(fd: int, key: bytes, helpers: tuple[int, ...], calls: int
@@ -59,15 +62,13 @@ def helper_rows(calls: int = 1000, repeat: int = 3, runs: int = 20) -> list[dict
     if not available():
         return []
     rows = []
-    for name, (kind, key, flags) in MAPS.items():
+    for name, (kind, key, flags, new) in MAPS.items():
         m = _filled(kind, flags)
         try:
             for op, helpers in OPS.items():
-                if kind == "lpm_trie" and op != "lookup":
-                    continue  # programs' trie updates are the Python helper's
                 if kind == "array" and op == "insert+delete":
                     continue  # every index always exists
-                probe = NEW_KEY if op == "insert+delete" else key
+                probe = new if op == "insert+delete" else key
                 vm = JitVM(isa.encode(loop_program(m.fd, probe, helpers, calls)),
                            maps=[m], insn_budget=1 << 40)
                 bits = vm._fast.bits
