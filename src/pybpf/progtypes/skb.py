@@ -156,6 +156,47 @@ def _u64(b: bytes | bytearray, off: int) -> int:
     return int.from_bytes(b[off:off + 8], "little")
 
 
+def skb_of(data: bytes | bytearray, prog_type: ProgType, dev: NetDevice,
+           netns: NetNamespace, buf: bytearray | None = None) -> SkBuff:
+    """The sk_buff bpf_prog_test_run_skb makes of the frame `data` (14 bytes to a
+    page's worth, checked by the caller) arriving on `dev`, before ctx_in applies: a
+    buffer of the kernel's size (`buf`, zeroed, when given), eth_type_trans, the test
+    socket's addresses from an IP header, data at the L2 header for tc and at the L3
+    header otherwise, the data pointers for the types with direct packet access.
+    TestRunError where the kernel refuses the frame."""
+    size = len(data)
+    headroom = NET_SKB_PAD + NET_IP_ALIGN
+    if buf is None:
+        buf = bytearray(headroom + ((size + 63) & ~63) + SHINFO_SIZE)
+    buf[headroom:headroom + size] = data
+    sk = Sock()
+    s = SkBuff(buf, headroom, size, None, sk=sk, netns=netns)
+    s.protocol = eth_type_trans(s, dev)
+    s.network_header = s.data
+    headlen = s.len
+    # Linux 6.18 refuses an IPv4/IPv6 frame shorter than its network header (observed
+    # against the kernel: EINVAL, where older kernels only skipped the socket addresses).
+    if (s.protocol == be16(ETH_P_IP) and headlen < 20) or \
+            (s.protocol == be16(ETH_P_IPV6) and headlen < 40):
+        raise TestRunError(errno.EINVAL, "IP frame shorter than its network header")
+    if s.protocol == be16(ETH_P_IP):
+        sk.family = AF_INET
+        if headlen >= 20:
+            d = s.data
+            sk.rcv_saddr, sk.daddr = bytes(buf[d + 12:d + 16]), bytes(buf[d + 16:d + 20])
+    elif s.protocol == be16(ETH_P_IPV6):
+        sk.family = AF_INET6
+        if headlen >= 40:
+            d = s.data
+            sk.v6_rcv_saddr, sk.v6_daddr = bytes(buf[d + 8:d + 24]), bytes(buf[d + 24:d + 40])
+    if prog_type in TC_TYPES:
+        s.push(ETH_HLEN)
+    # data_end is valid for cgroup skb too (observed on Linux 6.18)
+    if prog_type in TC_TYPES or prog_type in LWT_TYPES or prog_type == ProgType.CGROUP_SKB:
+        s.compute_data_pointers()
+    return s
+
+
 def test_run_skb(vm: VM, prog_type: ProgType, args: RunArgs, *,
                  devices: Devices | None = None,
                  netns: NetNamespace | None = None) -> TestRunResult:
@@ -177,41 +218,13 @@ def test_run_skb(vm: VM, prog_type: ProgType, args: RunArgs, *,
                                          f"{PAGE_SIZE - headroom - SHINFO_SIZE}")
     ctx = ctx_init(args, SK_BUFF_SIZE)
     is_l2 = prog_type in TC_TYPES
-    # data_end is valid for cgroup skb too (observed on Linux 6.18)
-    direct = is_l2 or prog_type in LWT_TYPES or prog_type == ProgType.CGROUP_SKB
-    aligned = (size + 63) & ~63
-    buf = bytearray(headroom + aligned + SHINFO_SIZE)
-    buf[headroom:headroom + size] = args.data_in
-    sk = Sock()
-    s = SkBuff(buf, headroom, size, None, sk=sk, netns=netns)
     dev = devices.get(LOOPBACK_IFINDEX)
     if ctx is not None and _u32(ctx, 40) > 1:
         dev = devices.get(_u32(ctx, 40))
         if dev is None:
             raise TestRunError(errno.ENODEV, f"no device with ifindex {_u32(ctx, 40)}")
     assert dev is not None
-    s.protocol = eth_type_trans(s, dev)
-    s.network_header = s.data
-    headlen = s.len
-    # Linux 6.18 refuses an IPv4/IPv6 frame shorter than its network header (observed
-    # against the kernel: EINVAL, where older kernels only skipped the socket addresses).
-    if (s.protocol == be16(ETH_P_IP) and headlen < 20) or \
-            (s.protocol == be16(ETH_P_IPV6) and headlen < 40):
-        raise TestRunError(errno.EINVAL, "IP frame shorter than its network header")
-    if s.protocol == be16(ETH_P_IP):
-        sk.family = AF_INET
-        if headlen >= 20:
-            d = s.data
-            sk.rcv_saddr, sk.daddr = bytes(buf[d + 12:d + 16]), bytes(buf[d + 16:d + 20])
-    elif s.protocol == be16(ETH_P_IPV6):
-        sk.family = AF_INET6
-        if headlen >= 40:
-            d = s.data
-            sk.v6_rcv_saddr, sk.v6_daddr = bytes(buf[d + 8:d + 24]), bytes(buf[d + 24:d + 40])
-    if is_l2:
-        s.push(ETH_HLEN)
-    if direct:
-        s.compute_data_pointers()
+    s = skb_of(args.data_in, prog_type, dev, netns)
     # convert___skb_to_skb (without a ctx the qdisc cb, wire_len included, stays zero)
     if ctx is not None:
         s.pkt_len = s.len

@@ -18,6 +18,7 @@ from .contexts.skb import SKB_PROG_TYPES
 from .errors import ENOTSUPP, TestRunError, UnsupportedProgType
 from .helpersets import helpers_for
 from .runbase import RunArgs, TestRunResult
+from .skbrunner import SkbRunner
 from .task import Task
 
 # Program types whose BPF_PROG_TEST_RUN the kernel implements but the VM does not model.
@@ -95,11 +96,20 @@ def packet_runner(vm: VM, prog_type: ProgType | int, *, expected_attach_type: in
     `run(data) -> retval` (what test_run(vm, prog_type, data_in=data).retval gives,
     errors included), `run.output()` the data_out of the last packet. None for the
     program types that have no such runner (run test_run per packet)."""
-    if prog_type != ProgType.XDP:
-        return None
-    runner = _xdp.XdpRunner(vm, expected_attach_type)
+    pt = _PROG_TYPES.get(prog_type) or ProgType(prog_type)
+    runner: SkbRunner | _xdp.XdpRunner
+    if pt in SKB_PROG_TYPES:
+        runner = SkbRunner(vm, pt, netns)
+        run = runner.run_packet
+    elif pt == ProgType.XDP:
+        xdp = runner = _xdp.XdpRunner(vm, expected_attach_type)
 
-    def run(data: bytes) -> int:
-        return runner.run_packet(data, netns)
-    run.output = runner.output  # type: ignore[attr-defined]  # read by run_batch
-    return run
+        def run(data: bytes) -> int:
+            return xdp.run_packet(data, netns)
+    else:
+        return None
+
+    def one(data: bytes) -> int:
+        return run(data)
+    one.output = runner.output  # type: ignore[attr-defined]  # read by run_batch
+    return one

@@ -1,0 +1,151 @@
+"""pybpf.progtypes.skbrunner: one packet after another through the state made once
+gives, packet by packet, what test_run_skb gives each: the return value or the same
+refusal, the same data_out, the same maps; on both engines, for every skb type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pybpf
+from pybpf import isa
+from pybpf.builder import R0, R1, R2, R3, R4, R6, R7, ObjectBuilder
+from pybpf.jit.engine import make_vm
+from pybpf.objects.runner import passes
+from pybpf.pcap import read_pcap
+from pybpf.progtypes import packet_runner, skb_spec, test_run
+from pybpf.progtypes.helpersets import helpers_for
+from pybpf.uapi import ProgType
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+TYPES = {"tc": ProgType.SCHED_CLS, "socket": ProgType.SOCKET_FILTER,
+         "cgroup_skb/ingress": ProgType.CGROUP_SKB, "lwt_in": ProgType.LWT_IN}
+
+
+def frames() -> list[bytes]:
+    """The example capture's frames and odd ones: too short, a bare Ethernet header,
+    IPv4 and IPv6 frames shorter than their headers (refused), 802.3 and 802.2
+    lengths, broadcast and multicast destinations, past a page (refused), and sizes on
+    either side of the kernel's 64-byte buffer steps."""
+    out = [p.data for p in read_pcap(EXAMPLES / "traffic.pcap")][:120]
+    eth = bytes(6) + bytes(range(1, 7))
+    out += [b"", bytes(13), bytes(14), eth + b"\x08\x00" + bytes(10),
+            eth + b"\x86\xdd" + bytes(30), eth + b"\x00\x40" + b"\xff\xff" + bytes(40),
+            eth + b"\x00\x40" + bytes(42), b"\xff" * 6 + eth[6:] + b"\x08\x06" + bytes(28),
+            b"\x01\x00\x5e\x00\x00\x01" + eth[6:] + b"\x08\x00" + bytes(40), bytes(5000)]
+    out += [out[0][:n] + bytes(max(0, n - len(out[0]))) for n in (49, 50, 113, 114, 1500)]
+    return out
+
+
+def fields_program(section: str) -> bytes:
+    """A program of type `section` that folds every 4-byte __sk_buff field it may read
+    (data_end - data for the packet pointers) into r0, stores to the fields it may
+    write, calls bpf_skb_pull_data where it may, then reads len again; its return value
+    is the fold's low 3 bits (a verdict each type knows)."""
+    spec = skb_spec(TYPES[section])
+    readable = [f for f in spec if f.kind.value in ("value", "memory") and
+                _ok(spec, f.offset, False)]
+    ob = ObjectBuilder()
+    p = ob.program("f", section)
+    p.mov64(R6, R1).mov64(R7, 0)
+    for f in readable:
+        p.ldxw(R2, R6, f.offset).xor64(R7, R2).mul64(R7, 31)
+    if _ok(spec, 76, False) and _ok(spec, 80, False):  # data, data_end
+        p.ldxw(R2, R6, 76).ldxw(R3, R6, 80).sub64(R3, R2).add64(R7, R3)
+    for name, value in (("mark", 7), ("cb[1]", 9), ("tc_classid", 5), ("priority", 3)):
+        f = next((f for f in spec if f.name == name), None)
+        if f is not None and _ok(spec, f.offset, True):
+            p.mov64(R2, R7).and64(R2, 0xFFF).add64(R2, value).stxw(R6, f.offset, R2)
+            p.ldxw(R2, R6, f.offset).add64(R7, R2)
+    sk = next((f for f in spec if f.name == "sk"), None)
+    if sk is not None and _ok(spec, sk.offset, False, 8):  # the test socket's addresses
+        p.ldxdw(R2, R6, sk.offset).jeq(R2, 0, "nosk")
+        for off in (4, 24, 52):  # bpf_sock family, src_ip4, dst_ip4
+            p.ldxw(R3, R2, off).xor64(R7, R3).mul64(R7, 31)
+        p.label("nosk")
+    if section == "tc":
+        p.mov64(R1, R6).mov64(R2, 20).call("skb_pull_data").add64(R7, R0)
+        p.ld_abs("b", 12).add64(R7, R0)
+    p.ldxw(R4, R6, 0).add64(R7, R4)
+    p.mov64(R0, R7).and64(R0, 7).exit()
+    return isa.encode(ob.build().programs["f"].instructions)
+
+
+def _ok(spec: Any, off: int, write: bool, size: int = 4) -> bool:
+    try:
+        spec.check(off, size, write)
+    except ValueError:
+        return False
+    return True
+
+
+def _outcome(run: Any, data: bytes) -> tuple:
+    try:
+        return ("ok",) + run(data)
+    except pybpf.PyBPFError as e:
+        return ("error", type(e).__name__, str(e))
+
+
+@pytest.mark.parametrize("engine", ["interp", "jit"])
+@pytest.mark.parametrize("section", list(TYPES))
+def test_runner_equals_test_run_per_packet(section: str, engine: str) -> None:
+    pt = TYPES[section]
+    code = fields_program(section)
+    alone = make_vm(code, engine=engine, helpers=helpers_for(pt))
+    reused = make_vm(code, engine=engine, helpers=helpers_for(pt))
+    run = packet_runner(reused, pt)
+    assert run is not None
+
+    def one(data: bytes) -> tuple:
+        res = test_run(alone, pt, data_in=data)
+        return res.retval, res.data_out
+
+    def many(data: bytes) -> tuple:
+        retval = run(data)
+        return retval, run.output()  # type: ignore[attr-defined]  # it has one
+
+    refused, retvals = 0, set()
+    for data in frames() * 2:
+        want = _outcome(one, data)
+        assert _outcome(many, data) == want, (section, len(data))
+        refused += want[0] == "error"
+        retvals.add(want[1])
+    assert refused == 2 * 5  # empty, 13 bytes, the two short IP frames, past a page
+    assert len(retvals) >= 4  # the fold differs from packet to packet
+
+
+@pytest.mark.parametrize("name", ["tc_classifier", "sockfilter_proto", "cgroup_skb_count"])
+def test_example_batches_equal_test_runs(name: str) -> None:
+    """run_batch of the skb examples over the capture gives the counts and maps that
+    test_run per packet gives."""
+    packets = frames()
+    results = []
+    for batch in (False, True):
+        obj = pybpf.load(str(EXAMPLES / f"{name}.o")).instantiate("vm")
+        try:
+            prog = next(iter(obj.programs.values()))
+            if batch:
+                res = prog.run_batch(packets, keep_frames=True)
+                counts, kept = dict(res.retvals), res.frames
+                errors = res.verdicts["error"]
+            else:
+                counts, kept, errors = {}, [], 0
+                for data in packets:
+                    try:
+                        r = prog.test_run(data)
+                    except pybpf.PyBPFError:
+                        errors += 1
+                        continue
+                    counts[r.retval] = counts.get(r.retval, 0) + 1
+                    if passes(prog.type, r.retval):
+                        kept.append(r.data_out if prog.type != ProgType.SOCKET_FILTER
+                                    else data[:r.retval])
+            maps = {n: sorted((bytes(k), bytes(m.lookup(k))) for k in m.keys())
+                    for n, m in obj.maps.items() if not n.startswith(".")}
+            results.append((counts, kept, errors, maps))
+        finally:
+            obj.close()
+    assert results[0] == results[1]
+    assert results[1][2] > 0 and sum(results[1][0].values()) > 100
