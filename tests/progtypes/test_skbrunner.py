@@ -17,6 +17,7 @@ from pybpf.objects.runner import passes
 from pybpf.pcap import read_pcap
 from pybpf.progtypes import packet_runner, skb_spec, test_run
 from pybpf.progtypes.helpersets import helpers_for
+from pybpf.progtypes.skbrunner import SkbRunner
 from pybpf.uapi import ProgType
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -35,18 +36,26 @@ def frames() -> list[bytes]:
             eth + b"\x86\xdd" + bytes(30), eth + b"\x00\x40" + b"\xff\xff" + bytes(40),
             eth + b"\x00\x40" + bytes(42), b"\xff" * 6 + eth[6:] + b"\x08\x06" + bytes(28),
             b"\x01\x00\x5e\x00\x00\x01" + eth[6:] + b"\x08\x00" + bytes(40), bytes(5000)]
+    # IP frames one byte short of their network header, and just long enough
+    out += [eth + b"\x08\x00" + bytes(19), eth + b"\x08\x00" + b"\x45" + bytes(19),
+            eth + b"\x86\xdd" + bytes(39), eth + b"\x86\xdd" + b"\x60" + bytes(39)]
     out += [out[0][:n] + bytes(max(0, n - len(out[0]))) for n in (49, 50, 113, 114, 1500)]
     return out
 
 
-def fields_program(section: str) -> bytes:
+NATIVE_FIELDS = {"len", "pkt_type", "protocol", "mark", "cb[0]", "cb[3]", "ifindex",
+                 "tc_index", "queue_mapping", "vlan_present", "hash", "priority"}
+
+
+def fields_program(section: str, native_only: bool = False) -> bytes:
     """A program of type `section` that folds every 4-byte __sk_buff field it may read
     (data_end - data for the packet pointers) into r0, stores to the fields it may
     write, calls bpf_skb_pull_data where it may, then reads len again; its return value
-    is the fold's low 3 bits (a verdict each type knows)."""
+    is the fold modulo 7 (a verdict each type knows). `native_only`: only fields
+    a tc batch serves natively, no helper, no LD_ABS, no socket."""
     spec = skb_spec(TYPES[section])
     readable = [f for f in spec if f.kind.value in ("value", "memory") and
-                _ok(spec, f.offset, False)]
+                _ok(spec, f.offset, False) and (f.name in NATIVE_FIELDS or not native_only)]
     ob = ObjectBuilder()
     p = ob.program("f", section)
     p.mov64(R6, R1).mov64(R7, 0)
@@ -54,22 +63,22 @@ def fields_program(section: str) -> bytes:
         p.ldxw(R2, R6, f.offset).xor64(R7, R2).mul64(R7, 31)
     if _ok(spec, 76, False) and _ok(spec, 80, False):  # data, data_end
         p.ldxw(R2, R6, 76).ldxw(R3, R6, 80).sub64(R3, R2).add64(R7, R3)
-    for name, value in (("mark", 7), ("cb[1]", 9), ("tc_classid", 5), ("priority", 3)):
-        f = next((f for f in spec if f.name == name), None)
-        if f is not None and _ok(spec, f.offset, True):
-            p.mov64(R2, R7).and64(R2, 0xFFF).add64(R2, value).stxw(R6, f.offset, R2)
-            p.ldxw(R2, R6, f.offset).add64(R7, R2)
+    # stores with bits a field does not keep, each read back
+    for off, value in ((8, 7), (52, 9), (72, 5), (32, 3), (44, 6)):  # mark, cb[1],
+        if _ok(spec, off, True):  # tc_classid, priority, tc_index
+            p.mov64(R2, R7).and64(R2, 0xFFFFF).or64(R2, value << 24).stxw(R6, off, R2)
+            p.ldxw(R2, R6, off).xor64(R7, R2).mul64(R7, 31)
     sk = next((f for f in spec if f.name == "sk"), None)
-    if sk is not None and _ok(spec, sk.offset, False, 8):  # the test socket's addresses
+    if sk is not None and not native_only and _ok(spec, sk.offset, False, 8):
         p.ldxdw(R2, R6, sk.offset).jeq(R2, 0, "nosk")
-        for off in (4, 24, 52):  # bpf_sock family, src_ip4, dst_ip4
+        for off in (4, 24, 52):  # the test socket's family, src_ip4, dst_ip4
             p.ldxw(R3, R2, off).xor64(R7, R3).mul64(R7, 31)
         p.label("nosk")
-    if section == "tc":
+    if section == "tc" and not native_only:
         p.mov64(R1, R6).mov64(R2, 20).call("skb_pull_data").add64(R7, R0)
         p.ld_abs("b", 12).add64(R7, R0)
     p.ldxw(R4, R6, 0).add64(R7, R4)
-    p.mov64(R0, R7).and64(R0, 7).exit()
+    p.mov64(R0, R7).mod64(R0, 7).exit()  # every bit of the fold counts
     return isa.encode(ob.build().programs["f"].instructions)
 
 
@@ -112,7 +121,7 @@ def test_runner_equals_test_run_per_packet(section: str, engine: str) -> None:
         assert _outcome(many, data) == want, (section, len(data))
         refused += want[0] == "error"
         retvals.add(want[1])
-    assert refused == 2 * 5  # empty, 13 bytes, the two short IP frames, past a page
+    assert refused == 2 * 7  # empty, 13 bytes, the four short IP frames, past a page
     assert len(retvals) >= 4  # the fold differs from packet to packet
 
 
@@ -149,3 +158,54 @@ def test_example_batches_equal_test_runs(name: str) -> None:
             obj.close()
     assert results[0] == results[1]
     assert results[1][2] > 0 and sum(results[1][0].values()) > 100
+
+
+@pytest.mark.parametrize("native_only", [False, True])
+@pytest.mark.parametrize("keep", [False, True])
+def test_native_tc_batch_equals_test_runs(keep: bool, native_only: bool,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tc program's run_batch on the JIT (the native batch: packets set up natively,
+    fields and stores served natively until a packet calls Python) gives, over the
+    odd frames and the capture, what test_run on the interpreter gives packet by
+    packet: return values, refusals and passed frames."""
+    code = fields_program("tc", native_only)
+    packets = frames() * 3
+    want_counts: dict[int, int] = {}
+    want_frames: list[bytes] = []
+    errors = 0
+    one = make_vm(code, engine="interp", helpers=helpers_for(ProgType.SCHED_CLS))
+    for data in packets:
+        try:
+            res = test_run(one, ProgType.SCHED_CLS, data_in=data)
+        except pybpf.PyBPFError:
+            errors += 1
+            continue
+        want_counts[res.retval] = want_counts.get(res.retval, 0) + 1
+        if passes(ProgType.SCHED_CLS, res.retval):
+            want_frames.append(res.data_out)
+    models = []  # the packets whose model Python made
+    switch = SkbRunner.switch
+    monkeypatch.setattr(SkbRunner, "switch", lambda r, s: (models.append(s), switch(r, s)))
+    obj = _tc_object(code).instantiate("vm", engine="jit")
+    try:
+        prog = obj.programs["f"]
+        batch = prog.run_batch(packets, keep_frames=keep)
+        assert prog.handle.native is not None
+    finally:
+        obj.close()
+    if native_only:
+        assert models == []  # every packet ran natively (or was refused)
+    else:
+        assert len(models) == len(packets) - errors
+    assert dict(batch.retvals) == want_counts
+    assert batch.verdicts["error"] == errors == 3 * 7
+    assert batch.frames == (want_frames if keep else None)
+
+
+def _tc_object(code: bytes) -> Any:
+    """An object of one tc program `f` with the instructions of `code`."""
+    ob = ObjectBuilder()
+    p = ob.program("f", "tc")
+    for insn in isa.decode(code):
+        p._emit(insn)
+    return ob.build()

@@ -17,12 +17,13 @@ import ctypes
 import functools
 import operator
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from ..isa import M32
+from ..isa import M32, M64
 from ..vm import Memory
-from .batch_ir import EXTRA_WORDS, FRAME_HEAD, BatchExit, FieldValue, Flag, Word, batch_ir
+from .batch_ir import (CTX_FIELDS, EXTRA_WORDS, FRAME_HEAD, PCAP_RECORD, TAB_WORDS, BatchExit,
+                       FieldValue, Flag, Tab, Word, batch_ir)
 from .layout import MAX_TABLE, Op, Slot, Status
 from .machine import _BUDGET_MAX, CALLBACK, JitVM, _Run, host_address
 
@@ -110,9 +111,14 @@ class PacketSetup:
     `page` (the packet buffer, at VM address `pkt_base`), the packet's offset in it
     (`headroom`), the lengths the native loop takes (others run in Python), the
     context at `ctx_base` with `ctx_fields` (per 4-byte field: a FieldValue and the
-    constant, or None for a field Python serves), the return value whose frames are
-    kept (`pass_value`); `fresh()` resets the model for a new packet, `window_in(meta,
-    data, end)` gives it the native window, `window_out()` reads it back."""
+    value a packet starts with, or None for a field Python serves) and `ctx_stores`
+    (field index: the mask a 4-byte store keeps, for fields stores go natively to), the
+    return value whose frames are kept (`pass_value`); `fresh()` resets the model for a
+    new packet, `window_in(meta, data, end)` gives it the native window, `window_out()`
+    reads it back. An sk_buff's setup has `skb_dev` (its device's hardware and
+    broadcast addresses: protocol and pkt_type are found natively), `ctx_py` (once a
+    packet has called Python, its model is the context) and `page_of()` (the host
+    address of the model's buffer, where the packet is from then on)."""
 
     page: bytearray
     headroom: int
@@ -126,6 +132,10 @@ class PacketSetup:
     fresh: Callable[[], None]
     window_in: Callable[[int, int, int], None]
     window_out: Callable[[], tuple[int, int, int]]
+    ctx_stores: dict[int, int] = field(default_factory=dict)
+    ctx_py: bool = False
+    skb_dev: tuple[bytes, bytes] | None = None
+    page_of: Callable[[], int] | None = None
 
 
 @dataclass
@@ -158,6 +168,7 @@ class NativeBatch:
         self.counts = (_U64 * NCOUNT)()
         self.arena = bytearray(ARENA if want_frames else 8)
         self._arena_view = memoryview(self.arena)
+        self._tab = (_U64 * TAB_WORDS)()
         self._ctx: Any = None
         self._run: _Run | None = None
         self._key = 0
@@ -215,20 +226,28 @@ class NativeBatch:
         stacks = host_address(vm._stacks)
         arena = host_address(self.arena)
         assert page is not None and stacks is not None and arena is not None
-        mask = kind = 0
-        consts = [0] * 6
-        for i, f in enumerate(s.ctx_fields[:6]):
-            if f is None:
-                continue
-            mask |= 1 << i
-            kind |= int(f[0]) << (8 * i)
-            consts[i] = f[1]
+        if len(s.ctx_fields) > CTX_FIELDS:
+            raise ValueError(f"a context of more than {CTX_FIELDS} fields")
+        tab = self._tab
+        mask = 0
+        for i, f in enumerate(s.ctx_fields):
+            if f is not None:
+                mask |= 1 << i
+                tab[int(Tab.KIND) * CTX_FIELDS + i] = int(f[0])
+                tab[int(Tab.TEMPLATE) * CTX_FIELDS + i] = f[1] & M64
+        for i, keep in s.ctx_stores.items():
+            tab[int(Tab.SMASK) * CTX_FIELDS + i] = keep
+        dev = s.skb_dev or (bytes(6), bytes(6))
         values = {
             Word.MAIN: vm.native.address, Word.PYCB: ctypes.cast(self._pycb, ctypes.c_void_p).value,
-            Word.MAXPKT: 0, Word.PAGE: page, Word.PAGESIZE: len(s.page),
+            Word.MAXPKT: 0, Word.PAGE: page, Word.PAGE0: page, Word.PAGESIZE: len(s.page),
             Word.HEADROOM: s.headroom, Word.MINLEN: s.min_len, Word.MAXLIN: s.max_len,
             Word.PKT_BASE: s.pkt_base, Word.PKT_W: int(s.pkt_writable),
-            Word.CTX_BASE: s.ctx_base, Word.CTX_MASK: mask, Word.CTX_KIND: kind,
+            Word.CTX_BASE: s.ctx_base, Word.CTX_MASK: mask,
+            Word.CTX_TAB: ctypes.addressof(tab), Word.CTX_N: len(s.ctx_fields),
+            Word.CTX_PY: int(s.ctx_py), Word.SKB: int(s.skb_dev is not None),
+            Word.DEV_ADDR: int.from_bytes(dev[0], "little"),
+            Word.DEV_BCAST: int.from_bytes(dev[1], "little"),
             Word.STACK: stacks, Word.STACKALL: len(vm._stacks),
             # a program that never names r10 cannot reach its stack (a callback into
             # Python, which may, marks the page and stacks dirty)
@@ -241,8 +260,10 @@ class NativeBatch:
         }
         for w, v in values.items():
             st[b + w] = v or 0
-        for i, v in enumerate(consts):
-            st[b + Word.CTX_V0 + i] = v
+
+    def ctx_value(self, i: int) -> int:
+        """Context field i's value now (Tab.VALS: what a native store left there)."""
+        return int(self._tab[int(Tab.VALS) * CTX_FIELDS + i])
 
     def __exit__(self, *exc: object) -> None:
         vm = self.vm
@@ -333,6 +354,17 @@ class NativeBatch:
         """The last packet's window (data_meta, data, data_end) in the page."""
         return self.word(Word.DATA_META), self.word(Word.DATA), self.word(Word.DATA_END)
 
+    def last_frame(self) -> bytes:
+        """The last packet as it left its buffer (the page, or the model's): data_meta
+        .. data_end."""
+        meta, end = self.word(Word.DATA_META), self.word(Word.DATA_END)
+        return ctypes.string_at(self.word(Word.PAGE) + meta, max(end - meta, 0))
+
+    def record(self) -> bytes:
+        """The record of the packet running now, as the capture holds it."""
+        return ctypes.string_at(self.word(Word.BUF) + self.word(Word.POS) + PCAP_RECORD,
+                                self.word(Word.PREVLEN))
+
     # --- the callback --------------------------------------------------------------
     def _forward(self, stp: int, op: int, a: int, b: int, c: int, pc: int) -> int:
         """What @batch_cb does not serve: the Python model brought up to date, then the
@@ -348,15 +380,20 @@ class NativeBatch:
             ctx.host_task = None
             self.setup.fresh()
         self._window_in(st[_META], st[_DATA], st[_END])
+        page_of = self.setup.page_of
+        if page_of is not None:
+            st[_PAGE] = page_of()
         r = self._on_callback(stp, op, a, b, c, pc)
         if op == _HELPER or op == _CALLX:
             st[_META], st[_DATA], st[_END] = self._window_out()
+            if page_of is not None:
+                st[_PAGE] = page_of()
         return r
 
 
 # the batch words _forward reads, as plain indexes of the state
-_SEQ, _META, _DATA, _END = (int(Slot.SIZE) + int(w) for w in (Word.SEQ, Word.DATA_META,
-                                                              Word.DATA, Word.DATA_END))
+_SEQ, _META, _DATA, _END, _PAGE = (int(Slot.SIZE) + int(w) for w in (
+    Word.SEQ, Word.DATA_META, Word.DATA, Word.DATA_END, Word.PAGE))
 _HELPER, _CALLX = int(Op.HELPER), int(Op.CALLX)
 
 

@@ -34,7 +34,7 @@ class Word(IntEnum):
     FLAGS = 5  # Flag bits of the capture
     LIMIT = 6  # packets still to run before returning (progress)
     MAXPKT = 7  # the most bytes a record may claim (pcap.MAX_PACKET)
-    PAGE = 8  # host address of the packet page
+    PAGE = 8  # host address of the packet's buffer (the page, or Python's skb's)
     PAGESIZE = 9
     HEADROOM = 10
     MINLEN = 11  # packets shorter or longer than these run in Python
@@ -46,8 +46,13 @@ class Word(IntEnum):
     PKT_W = 17  # the packet is writable
     CTX_BASE = 18  # the context's VM address (r1)
     CTX_MASK = 19  # bit i: a 4-byte load at offset 4 i is served natively
-    CTX_KIND = 20  # 8 bits per field: FieldValue
-    CTX_V0 = 21  # constant field values, one word per field (6 words)
+    CTX_TAB = 20  # host address of the context table (Tab blocks of CTX_FIELDS u64)
+    CTX_N = 21  # context fields in the table (4-byte words from CTX_BASE)
+    CTX_PY = 22  # 1: once a packet has called Python, Python serves its context
+    SKB = 23  # 1: an sk_buff's protocol and pkt_type are found at each packet's setup
+    PROTO = 24  # this packet's (skb->protocol, a __be16; pkt_type: PacketType)
+    PKT_TYPE = 25
+    PAGE0 = 26  # host address of the batch's page (PAGE is it again at each packet)
     STACK = 27  # host address of the stacks zeroed before each packet, and the bytes
     STACKLEN = 28  # zeroed (0 for a program that never names r10: its stack stays zero)
     BUDGET = 29
@@ -72,7 +77,9 @@ class Word(IntEnum):
     EXTRA = 48  # host address of the extra regions: EXTRA_WORDS u64 each
     NEXTRA = 49
     STACKALL = 50  # the stacks' size: zeroed whole after a packet Python touched
-    SIZE = 51
+    DEV_ADDR = 51  # an sk_buff's device: its hardware and broadcast addresses (48 bits,
+    DEV_BCAST = 52  # the bytes as a little-endian load reads them)
+    SIZE = 53
 
 
 class Flag(IntEnum):
@@ -83,10 +90,32 @@ class Flag(IntEnum):
 class FieldValue(IntEnum):
     """What a native context field load returns."""
 
-    CONST = 0  # CTX_V0 + i
+    CONST = 0  # the field's value in Tab.VALS (the template's, or what a store left)
     DATA = 1  # PKT_BASE + DATA
     DATA_END = 2
     DATA_META = 3
+    LEN = 4  # DATA_END - DATA
+    PROTO = 5  # Word.PROTO
+    PKT_TYPE = 6  # Word.PKT_TYPE
+
+
+class Tab(IntEnum):
+    """The context table's blocks, CTX_FIELDS u64 each (field i at block + i): how a
+    load is served, the mask a 4-byte store keeps (0: Python does the store), the
+    values a packet starts with and its values now."""
+
+    KIND = 0
+    SMASK = 1
+    TEMPLATE = 2
+    VALS = 3
+
+
+CTX_FIELDS = 48  # struct __sk_buff's 192 bytes
+TAB_WORDS = 4 * CTX_FIELDS
+ETH_P_802_3 = 0x0001  # eth_type_trans's protocols for a length field
+ETH_P_802_2 = 0x0004
+ETH_P_802_3_MIN = 0x0600
+PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST = 0, 1, 2, 3
 
 
 class BatchExit(IntEnum):
@@ -148,26 +177,44 @@ def _callback() -> str:
         "  br i1 %isl, label %doload, label %pw\n"
         "pw:\n" + _w("%wr", Word.PKT_W) + "  %wok = icmp ne i64 %wr, 0\n"
         "  br i1 %wok, label %dostore, label %fwd\n"
-        "notpkt:\n  br i1 %isl, label %ctxl, label %extra\n"
-        "ctxl:\n" + _w("%cb", Word.CTX_BASE)
-        + "  %co = sub i64 %a, %cb\n  %in = icmp ult i64 %co, 24\n"
+        # the context: a 4-byte field at an aligned offset in the table, its load as
+        # its kind says, a store kept masked (while no Python callback made the
+        # packet's model the context where CTX_PY says so); the rest to Python
+        "notpkt:\n" + _w("%cb", Word.CTX_BASE) + _w("%cn", Word.CTX_N)
+        + "  %co = sub i64 %a, %cb\n  %clim = shl i64 %cn, 2\n  %in = icmp ult i64 %co, %clim\n"
         "  %b4 = icmp eq i64 %b, 4\n  %al = and i64 %co, 3\n  %al0 = icmp eq i64 %al, 0\n"
         "  %c1 = and i1 %in, %b4\n  %c2 = and i1 %c1, %al0\n"
-        "  br i1 %c2, label %ctxf, label %extra\n"
-        "ctxf:\n  %fi = lshr i64 %co, 2\n" + _w("%mask", Word.CTX_MASK)
+        "  br i1 %c2, label %ctxpy, label %extra\n"
+        "ctxpy:\n" + _w("%cpy", Word.CTX_PY) + _w("%ncb0", Word.CALLBACKS)
+        + "  %py1 = icmp ne i64 %cpy, 0\n  %py2 = icmp ne i64 %ncb0, 0\n"
+        "  %late = and i1 %py1, %py2\n  br i1 %late, label %fwd, label %ctxf\n"
+        "ctxf:\n  %fi = lshr i64 %co, 2\n" + _w("%tab", Word.CTX_TAB, "ptr")
+        + "  br i1 %isl, label %ctxl, label %ctxs\n"
+        "ctxl:\n" + _w("%mask", Word.CTX_MASK)
         + "  %mb = lshr i64 %mask, %fi\n  %m1 = and i64 %mb, 1\n  %on = icmp ne i64 %m1, 0\n"
         "  br i1 %on, label %kv, label %fwd\n"
-        "kv:\n" + _w("%kind", Word.CTX_KIND)
-        + "  %ksh = shl i64 %fi, 3\n  %ks = lshr i64 %kind, %ksh\n  %k = and i64 %ks, 255\n"
+        f"kv:\n  %ki = add i64 %fi, {int(Tab.KIND) * CTX_FIELDS}\n"
+        "  %kp = getelementptr i64, ptr %tab, i64 %ki\n  %k = load i64, ptr %kp\n"
         f"  switch i64 %k, label %kconst [ i64 {int(FieldValue.DATA)}, label %kdata "
         f"i64 {int(FieldValue.DATA_END)}, label %kend i64 {int(FieldValue.DATA_META)}, "
-        "label %kmeta ]\n"
-        f"kconst:\n  %vi = add i64 %fi, {int(Slot.SIZE) + int(Word.CTX_V0)}\n"
-        "  %vp = getelementptr i64, ptr %st, i64 %vi\n  %cv = load i64, ptr %vp\n"
+        f"label %kmeta i64 {int(FieldValue.LEN)}, label %klen "
+        f"i64 {int(FieldValue.PROTO)}, label %kproto "
+        f"i64 {int(FieldValue.PKT_TYPE)}, label %kptype ]\n"
+        f"kconst:\n  %vi = add i64 %fi, {int(Tab.VALS) * CTX_FIELDS}\n"
+        "  %vp = getelementptr i64, ptr %tab, i64 %vi\n  %cv = load i64, ptr %vp\n"
         "  ret i64 %cv\n"
         "kdata:\n" + _w("%d", Word.DATA) + "  %dv = add i64 %pb, %d\n  ret i64 %dv\n"
         "kend:\n  %ev = add i64 %pb, %hi\n  ret i64 %ev\n"
         "kmeta:\n  %mv = add i64 %pb, %lo\n  ret i64 %mv\n"
+        "klen:\n" + _w("%ld", Word.DATA) + "  %lv = sub i64 %hi, %ld\n  ret i64 %lv\n"
+        "kproto:\n" + _w("%pv", Word.PROTO) + "  ret i64 %pv\n"
+        "kptype:\n" + _w("%tv", Word.PKT_TYPE) + "  ret i64 %tv\n"
+        f"ctxs:\n  %si = add i64 %fi, {int(Tab.SMASK) * CTX_FIELDS}\n"
+        "  %sp = getelementptr i64, ptr %tab, i64 %si\n  %sm = load i64, ptr %sp\n"
+        "  %snone = icmp eq i64 %sm, 0\n  br i1 %snone, label %fwd, label %sput\n"
+        f"sput:\n  %wi = add i64 %fi, {int(Tab.VALS) * CTX_FIELDS}\n"
+        "  %wp = getelementptr i64, ptr %tab, i64 %wi\n  %wv = and i64 %c, %sm\n"
+        "  store i64 %wv, ptr %wp\n  ret i64 0\n"
         # the extra regions (segments past the region table): EXTRA_WORDS words each
         "extra:\n" + _w("%xt", Word.EXTRA, "ptr") + _w("%xn", Word.NEXTRA)
         + "  %seg = lshr i64 %a, 32\n  %low = and i64 %a, 4294967295\n"
@@ -197,6 +244,33 @@ def _callback() -> str:
         "  ret i64 %r\n}\n")
 
 
+def _skb_fields() -> str:
+    """IR setting Word.PROTO and Word.PKT_TYPE as eth_type_trans finds them in the
+    frame at %pagehead (%h2 bytes, zeros after them) on the device of DEV_ADDR and
+    DEV_BCAST, and %ipshort: an IP frame shorter than its network header."""
+    return (
+        "  %dst0 = load i64, ptr %pagehead, align 1\n  %dst = and i64 %dst0, 281474976710655\n"
+        "  %ishost = icmp eq i64 %dst, %devaddr\n  %isbc = icmp eq i64 %dst, %devbc\n"
+        "  %mc0 = and i64 %dst, 1\n  %mc = icmp ne i64 %mc0, 0\n"
+        f"  %grp = select i1 %isbc, i64 {PACKET_BROADCAST}, i64 {PACKET_MULTICAST}\n"
+        f"  %away = select i1 %mc, i64 %grp, i64 {PACKET_OTHERHOST}\n"
+        f"  %ptype = select i1 %ishost, i64 {PACKET_HOST}, i64 %away\n"
+        + _put(Word.PKT_TYPE, "%ptype")
+        + "  %tp = getelementptr i8, ptr %pagehead, i64 12\n  %raw = load i16, ptr %tp, align 1\n"
+        "  %host = call i16 @llvm.bswap.i16(i16 %raw)\n"
+        f"  %isproto = icmp uge i16 %host, {ETH_P_802_3_MIN}\n"
+        "  %sapp = getelementptr i8, ptr %pagehead, i64 14\n"
+        "  %sap = load i16, ptr %sapp, align 1\n  %raw3 = icmp eq i16 %sap, -1\n"
+        f"  %llc = select i1 %raw3, i64 {ETH_P_802_3 << 8}, i64 {ETH_P_802_2 << 8}\n"
+        "  %raw64 = zext i16 %raw to i64\n"
+        "  %proto = select i1 %isproto, i64 %raw64, i64 %llc\n" + _put(Word.PROTO, "%proto")
+        # an IPv4 or IPv6 frame shorter than its network header: the test run refuses
+        # it, in Python
+        + "  %ip4 = icmp eq i16 %raw, 8\n  %ip6 = icmp eq i16 %raw, -8826\n"
+        "  %s4 = icmp ult i64 %h2, 34\n  %s6 = icmp ult i64 %h2, 54\n"
+        "  %b4s = and i1 %ip4, %s4\n  %b6s = and i1 %ip6, %s6\n  %ipshort = or i1 %b4s, %b6s\n")
+
+
 def _drive() -> str:
     """@batch_drive(st) -> BatchExit (see the module)."""
     hdr = "".join(
@@ -209,7 +283,9 @@ def _drive() -> str:
     return (
         "define i64 @batch_drive(ptr %st) {\n"
         "entry:\n" + _w("%buf", Word.BUF, "ptr") + _w("%buflen", Word.BUFLEN)
-        + _w("%flags", Word.FLAGS) + _w("%maxpkt", Word.MAXPKT) + _w("%page", Word.PAGE, "ptr")
+        + _w("%flags", Word.FLAGS) + _w("%maxpkt", Word.MAXPKT) + _w("%page", Word.PAGE0, "ptr")
+        + _w("%tab", Word.CTX_TAB, "ptr") + _w("%cn", Word.CTX_N) + _w("%skb", Word.SKB)
+        + _w("%devaddr", Word.DEV_ADDR) + _w("%devbc", Word.DEV_BCAST)
         + _w("%psz", Word.PAGESIZE) + _w("%head", Word.HEADROOM) + _w("%minlen", Word.MINLEN)
         + _w("%maxlin", Word.MAXLIN) + _w("%main", Word.MAIN, "ptr")
         + _w("%stack", Word.STACK, "ptr") + _w("%stacklen", Word.STACKLEN)
@@ -223,6 +299,10 @@ def _drive() -> str:
         "  %scale = select i1 %nano, i64 1, i64 1000\n"
         "  %wants = icmp ne i64 %want, 0\n"
         "  %pagehead = getelementptr i8, ptr %page, i64 %head\n"
+        "  %pagei = ptrtoint ptr %page to i64\n  %cbytes = shl i64 %cn, 3\n"
+        f"  %tmpl = getelementptr i64, ptr %tab, i64 {int(Tab.TEMPLATE) * CTX_FIELDS}\n"
+        f"  %vals = getelementptr i64, ptr %tab, i64 {int(Tab.VALS) * CTX_FIELDS}\n"
+        "  %isskb = icmp ne i64 %skb, 0\n"
         "  br label %loop\n"
         "loop:\n" + _w("%pos", Word.POS) + _w("%lim", Word.LIMIT)
         + f"  %lz = icmp eq i64 %lim, 0\n  br i1 %lz, label %x_limit, label %l1\n"
@@ -251,7 +331,11 @@ def _drive() -> str:
         "  br label %copy\n"
         f"copy:\n  %src = getelementptr i8, ptr %rec, i64 {PCAP_RECORD}\n"
         "  call void @llvm.memcpy.p0.p0.i64(ptr %pagehead, ptr %src, i64 %h2, i1 false)\n"
-        + _put(Word.PREVLEN, "%h2") + "  %dend = add i64 %head, %h2\n"
+        + _put(Word.PREVLEN, "%h2") + _put(Word.PAGE, "%pagei")
+        + "  call void @llvm.memcpy.p0.p0.i64(ptr %vals, ptr %tmpl, i64 %cbytes, i1 false)\n"
+        "  br i1 %isskb, label %skbset, label %setup\n"
+        "skbset:\n" + _skb_fields() + "  br i1 %ipshort, label %x_python, label %setup\n"
+        "setup:\n  %dend = add i64 %head, %h2\n"
         + _put(Word.DATA_META, "%head") + _put(Word.DATA, "%head") + _put(Word.DATA_END, "%dend")
         + _w("%seq", Word.SEQ) + "  %seq1 = add i64 %seq, 1\n" + _put(Word.SEQ, "%seq1")
         + "  %szero = select i1 %isd, i64 %stackall, i64 %stacklen\n"
@@ -279,7 +363,8 @@ def _drive() -> str:
         "  store i32 %o32, ptr %fo, align 1\n  %fl = getelementptr i8, ptr %fh, i64 12\n"
         "  %l32 = trunc i64 %flen to i32\n  store i32 %l32, ptr %fl, align 1\n"
         f"  %fd = getelementptr i8, ptr %fh, i64 {FRAME_HEAD}\n"
-        "  %fsrc = getelementptr i8, ptr %page, i64 %fm\n"
+        + _w("%fpage", Word.PAGE, "ptr")
+        + "  %fsrc = getelementptr i8, ptr %fpage, i64 %fm\n"
         "  call void @llvm.memcpy.p0.p0.i64(ptr %fd, ptr %fsrc, i64 %flen, i1 false)\n"
         f"  %fa0 = add i64 %flen, {FRAME_HEAD + 7}\n  %fa = and i64 %fa0, -8\n"
         "  %fpos1 = add i64 %fpos, %fa\n" + _put(Word.OUTPOS, "%fpos1") + "  br label %next\n"
@@ -297,9 +382,10 @@ def batch_ir() -> str:
     """The whole module."""
     return ("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)\n"
             "declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)\n"
-            "declare i32 @llvm.bswap.i32(i32)\n" + _callback() + _drive()
+            "declare i32 @llvm.bswap.i32(i32)\ndeclare i16 @llvm.bswap.i16(i16)\n"
+            + _callback() + _drive()
             + "define i64 @batch_cb_address() {\n  ret i64 ptrtoint (ptr @batch_cb to i64)\n}\n")
 
 
-__all__ = ["EXTRA_WORDS", "FRAME_HEAD", "PCAP_RECORD", "BatchExit", "FieldValue", "Flag", "Word",
-           "batch_ir"]
+__all__ = ["CTX_FIELDS", "EXTRA_WORDS", "FRAME_HEAD", "PCAP_RECORD", "TAB_WORDS", "BatchExit",
+           "FieldValue", "Flag", "Tab", "Word", "batch_ir"]

@@ -34,15 +34,19 @@ _SAMPLE = 64  # packets run in Python before their cost predicts the rest's
 END = object()  # the end of a stream of items
 
 
+_NATIVE_TYPES = (ProgType.XDP, ProgType.SCHED_CLS, ProgType.SCHED_ACT)
+
+
 def error_key(e: BaseException) -> str:
     """How run_batch counts an error: its type and the first part of its message."""
     return type(e).__name__ + ": " + str(e).split(";")[0][:80]
 
 
 def applicable(prog: "Program") -> bool:
-    """Whether run_batch of `prog` may run natively: an XDP program on the VM's JIT
-    (or the auto engine), nothing wrapping its test runs, the default surroundings."""
-    if prog.type != ProgType.XDP or prog._packet_runner is not None or \
+    """Whether run_batch of `prog` may run natively: an XDP or tc program on the VM's
+    JIT (or the auto engine), nothing wrapping its test runs, the default
+    surroundings."""
+    if prog.type not in _NATIVE_TYPES or prog._packet_runner is not None or \
             prog._runner is not prog._base_runner or prog._world.get("netns") is not None:
         return False
     from ..jit.machine import JitVM
@@ -172,13 +176,18 @@ class _Job:
     def _open(self) -> bool:
         """The batch, made now; False when the program cannot run natively."""
         from ..jit.batch import compile_now
+        from ..progtypes.skbbatch import skb_batch
         from ..progtypes.xdpbatch import xdp_batch
         if not compile_now(self.vm):
             return False
         from ..jit.native import JitUnavailable
+        made: tuple[Any, Any] | None
         try:
-            made = xdp_batch(self.vm, self.prog.spec.expected_attach_type,
-                             want_frames=self.want)
+            if self.prog.type == ProgType.XDP:
+                made = xdp_batch(self.vm, self.prog.spec.expected_attach_type,
+                                 want_frames=self.want)
+            else:
+                made = skb_batch(self.vm, ProgType(self.prog.type), want_frames=self.want)
             if made is None:
                 return False
             batch, runner = made
@@ -377,7 +386,6 @@ class _Job:
     def _handed_back(self, buf: bytes | bytearray, pos: int, records: _Records) -> None:
         """The packet the native loop ran but did not finish: its outcome counted,
         its frame (the page as it left it) kept when it passes."""
-        from ..jit.batch_ir import Word
         sec, frac, incl, orig = _header(buf, pos, records)
         data = bytes(buf[pos + 16:pos + 16 + incl])
         self.n += 1
@@ -389,10 +397,8 @@ class _Job:
             self.counts["error"] += 1
         else:
             assert retval is not None
-            page = self.page_runner.buf
-            meta, end = self.batch.word(Word.DATA_META), self.batch.word(Word.DATA_END)
-            self._verdict(retval, lambda: bytes(page[meta:end]) or data,
-                          _ts(sec, frac, records), orig, data)
+            out = self.batch.last_frame()
+            self._verdict(retval, lambda: out or data, _ts(sec, frac, records), orig, data)
         if not self.n & 63:
             self._report()
 

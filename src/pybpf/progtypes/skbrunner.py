@@ -57,7 +57,7 @@ class SkbRunner:
             self._out = res.data_out
             return res.retval
         s = skb_of(data, self.prog_type, self.dev, self.netns, self._buf(n))
-        self._switch(s)
+        self.switch(s)
         self._out = None
         self.busy = True
         try:
@@ -90,7 +90,7 @@ class SkbRunner:
             buf[:] = bytes(size)
         return buf
 
-    def _switch(self, s: SkBuff) -> None:
+    def switch(self, s: SkBuff) -> None:
         """The contexts and the packet region over `s` from now on."""
         a = self.access
         self.skb.on_change = None
