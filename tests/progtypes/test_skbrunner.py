@@ -209,3 +209,31 @@ def _tc_object(code: bytes) -> Any:
     for insn in isa.decode(code):
         p._emit(insn)
     return ob.build()
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("native_only", [False, True])
+def test_native_tc_batch_equals_the_kernel(native_only: bool) -> None:
+    """The kernel is the judge: its test runs of the same tc program over the same
+    frames give the same return values, refusals and passed frames as the VM's
+    native batch; and the tc example's maps come out the same."""
+    spec = _tc_object(fields_program("tc", native_only))
+    results = []
+    for backend in ("kernel", "vm"):
+        with spec.instantiate(backend, **({"engine": "jit"} if backend == "vm" else {})) as obj:
+            b = obj.programs["f"].run_batch(frames() * 2, keep_frames=True)
+            results.append((dict(b.retvals), b.verdicts["error"], b.frames))
+    assert results[0] == results[1]
+    assert results[1][1] == 2 * 7 and len(results[1][0]) >= 4
+    example = []
+    for backend in ("kernel", "vm"):
+        obj = pybpf.load(str(EXAMPLES / "tc_classifier.o")).instantiate(
+            backend, **({"engine": "jit"} if backend == "vm" else {}))
+        try:
+            b = next(iter(obj.programs.values())).run_batch(frames() * 2, keep_frames=True)
+            maps = {n: sorted((bytes(k), bytes(m.lookup(k))) for k in m.keys())
+                    for n, m in obj.maps.items() if not n.startswith(".")}
+            example.append((dict(b.retvals), b.verdicts["error"], b.frames, maps))
+        finally:
+            obj.close()
+    assert example[0] == example[1]
