@@ -117,8 +117,9 @@ class PacketSetup:
     new packet, `window_in(meta, data, end)` gives it the native window, `window_out()`
     reads it back. An sk_buff's setup has `skb_dev` (its device's hardware and
     broadcast addresses: protocol and pkt_type are found natively), `ctx_py` (once a
-    packet has called Python, its model is the context) and `page_of()` (the host
-    address of the model's buffer, where the packet is from then on)."""
+    packet has called Python, its model is the context), `page_of()` (the host
+    address of the model's buffer, where the packet is from then on) and `data_off`
+    (data starts that far past the headroom: at the network header)."""
 
     page: bytearray
     headroom: int
@@ -136,6 +137,7 @@ class PacketSetup:
     ctx_py: bool = False
     skb_dev: tuple[bytes, bytes] | None = None
     page_of: Callable[[], int] | None = None
+    data_off: int = 0
 
 
 @dataclass
@@ -247,7 +249,7 @@ class NativeBatch:
             Word.CTX_TAB: ctypes.addressof(tab), Word.CTX_N: len(s.ctx_fields),
             Word.CTX_PY: int(s.ctx_py), Word.SKB: int(s.skb_dev is not None),
             Word.DEV_ADDR: int.from_bytes(dev[0], "little"),
-            Word.DEV_BCAST: int.from_bytes(dev[1], "little"),
+            Word.DEV_BCAST: int.from_bytes(dev[1], "little"), Word.DATA_OFF: s.data_off,
             Word.STACK: stacks, Word.STACKALL: len(vm._stacks),
             # a program that never names r10 cannot reach its stack (a callback into
             # Python, which may, marks the page and stacks dirty)

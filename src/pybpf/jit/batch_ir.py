@@ -79,7 +79,8 @@ class Word(IntEnum):
     STACKALL = 50  # the stacks' size: zeroed whole after a packet Python touched
     DEV_ADDR = 51  # an sk_buff's device: its hardware and broadcast addresses (48 bits,
     DEV_BCAST = 52  # the bytes as a little-endian load reads them)
-    SIZE = 53
+    DATA_OFF = 53  # where data starts past HEADROOM (an sk_buff's network header: 14)
+    SIZE = 54
 
 
 class Flag(IntEnum):
@@ -286,6 +287,7 @@ def _drive() -> str:
         + _w("%flags", Word.FLAGS) + _w("%maxpkt", Word.MAXPKT) + _w("%page", Word.PAGE0, "ptr")
         + _w("%tab", Word.CTX_TAB, "ptr") + _w("%cn", Word.CTX_N) + _w("%skb", Word.SKB)
         + _w("%devaddr", Word.DEV_ADDR) + _w("%devbc", Word.DEV_BCAST)
+        + _w("%doff", Word.DATA_OFF)
         + _w("%psz", Word.PAGESIZE) + _w("%head", Word.HEADROOM) + _w("%minlen", Word.MINLEN)
         + _w("%maxlin", Word.MAXLIN) + _w("%main", Word.MAIN, "ptr")
         + _w("%stack", Word.STACK, "ptr") + _w("%stacklen", Word.STACKLEN)
@@ -336,7 +338,9 @@ def _drive() -> str:
         "  br i1 %isskb, label %skbset, label %setup\n"
         "skbset:\n" + _skb_fields() + "  br i1 %ipshort, label %x_python, label %setup\n"
         "setup:\n  %dend = add i64 %head, %h2\n"
-        + _put(Word.DATA_META, "%head") + _put(Word.DATA, "%head") + _put(Word.DATA_END, "%dend")
+        + "  %dstart = add i64 %head, %doff\n"
+        + _put(Word.DATA_META, "%dstart") + _put(Word.DATA, "%dstart")
+        + _put(Word.DATA_END, "%dend")
         + _w("%seq", Word.SEQ) + "  %seq1 = add i64 %seq, 1\n" + _put(Word.SEQ, "%seq1")
         + "  %szero = select i1 %isd, i64 %stackall, i64 %stacklen\n"
         "  call void @llvm.memset.p0.i64(ptr %stack, i8 0, i64 %szero, i1 false)\n"

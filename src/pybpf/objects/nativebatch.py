@@ -34,7 +34,8 @@ _SAMPLE = 64  # packets run in Python before their cost predicts the rest's
 END = object()  # the end of a stream of items
 
 
-_NATIVE_TYPES = (ProgType.XDP, ProgType.SCHED_CLS, ProgType.SCHED_ACT)
+_NATIVE_TYPES = (ProgType.XDP, ProgType.SCHED_CLS, ProgType.SCHED_ACT, ProgType.SOCKET_FILTER,
+                 ProgType.CGROUP_SKB, ProgType.LWT_IN, ProgType.LWT_OUT, ProgType.LWT_XMIT)
 
 
 def error_key(e: BaseException) -> str:
@@ -43,7 +44,7 @@ def error_key(e: BaseException) -> str:
 
 
 def applicable(prog: "Program") -> bool:
-    """Whether run_batch of `prog` may run natively: an XDP or tc program on the VM's
+    """Whether run_batch of `prog` may run natively: an XDP or skb program on the VM's
     JIT (or the auto engine), nothing wrapping its test runs, the default
     surroundings."""
     if prog.type not in _NATIVE_TYPES or prog._packet_runner is not None or \
@@ -408,8 +409,9 @@ class _Job:
         ok = self.passing.get(retval)
         if ok is None:
             ok = self.passing[retval] = self.passes(self.prog.type, retval)
-        if ok and self.want:
-            self._emit(output(), ts, orig)
+        if ok and self.want:  # a socket filter keeps its return value's bytes
+            self._emit(data[:retval] if self.prog.type == ProgType.SOCKET_FILTER
+                       else output(), ts, orig)
 
     def _emit(self, out: bytes, ts: int, orig: int) -> None:
         from ..pcap import Packet

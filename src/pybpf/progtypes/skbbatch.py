@@ -1,8 +1,9 @@
-"""The JIT's native batch (pybpf.jit.batch) for tc programs (sched_cls, sched_act): each
-packet set up in native code as bpf_prog_test_run_skb sets up an sk_buff (the frame at
-the kernel's headroom, data at the MAC header, protocol and pkt_type as eth_type_trans
-finds them), the __sk_buff fields a packet's own values or constants of every test run
-served natively, stores to mark, priority, tc_index, tc_classid and cb[] kept natively.
+"""The JIT's native batch (pybpf.jit.batch) for skb programs (tc, socket filter, cgroup
+skb, LWT): each packet set up in native code as bpf_prog_test_run_skb sets up an
+sk_buff (the frame at the kernel's headroom, data at the MAC header for tc and at the
+network header otherwise, protocol and pkt_type as eth_type_trans finds them), the
+__sk_buff fields a packet's own values or constants of every test run served
+natively, stores to mark, priority, tc_index, tc_classid and cb[] kept natively.
 The first call into Python in a packet makes its model: the sk_buff the test run makes
 of the packet's frame (pybpf.progtypes.skb.skb_of), with the bytes and the field stores
 the program made so far; from then on that packet's context and buffer are the
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from ..net.netns import NetNamespace
 from ..uapi import ProgType
 from ..vm import VM
-from .contexts.skb import SK_BUFF_SIZE, TC_TYPES
+from .contexts.skb import SK_BUFF_SIZE, SKB_PROG_TYPES, TC_TYPES
 from .ctx import FieldKind
 from .runbase import ETH_HLEN, PAGE_SIZE
 from .skb import skb_of
@@ -94,11 +95,14 @@ def ctx_plan(prog_type: ProgType, runner: SkbRunner
 
 def skb_batch(vm: VM, prog_type: ProgType, *, netns: NetNamespace | None = None,
               want_frames: bool = False) -> "tuple[NativeBatch, SkbRunner] | None":
-    """A NativeBatch of `vm` (a JitVM with native code, a tc program) over a runner of
-    its own, and that runner; None where the batch cannot run the program."""
+    """A NativeBatch of `vm` (a JitVM with native code, an skb program) over a runner
+    of its own, and that runner; None where the batch cannot run the program (frames
+    asked of a type whose frames are not its window: its MAC header comes back
+    zeroed, and a socket filter's frame is cut to its return value)."""
     from ..jit.machine import JitVM, host_address
+    l2 = prog_type in TC_TYPES
     if not isinstance(vm, JitVM) or vm.native is None or vm._map_regions is None or \
-            prog_type not in TC_TYPES:
+            prog_type not in SKB_PROG_TYPES or (want_frames and not l2):
         return None
     from ..jit.batch import NativeBatch, PacketSetup
     runner = SkbRunner(vm, prog_type, netns)
@@ -130,10 +134,11 @@ def skb_batch(vm: VM, prog_type: ProgType, *, netns: NetNamespace | None = None,
 
     setup = PacketSetup(
         page=page, headroom=head, min_len=ETH_HLEN, max_len=runner.max_len,
-        pkt_base=access.packet.base, pkt_writable=True, ctx_base=runner.r1,
+        pkt_base=access.packet.base, pkt_writable=access.packet.writable, ctx_base=runner.r1,
         ctx_fields=fields, pass_value=0, fresh=fresh, window_in=window_in,
         window_out=window_out, ctx_stores=stores, ctx_py=True,
-        skb_dev=(runner.dev.address, runner.dev.broadcast), page_of=page_of)
+        skb_dev=(runner.dev.address, runner.dev.broadcast), page_of=page_of,
+        data_off=0 if l2 else ETH_HLEN)
     batch = NativeBatch(vm, runner.memory, runner.bound.stack_tops, setup,
                         want_frames=want_frames)
     made.append(batch)
