@@ -6,8 +6,9 @@ the program's @bpf_main (a pointer in the batch words): the packet copied into t
 page at the headroom, the window and the stacks reset, r1 the context, the verdict
 counted. It returns to Python (BatchExit) whenever a packet needs more than that.
 @batch_cb is the state's callback while a batch runs: loads and stores in the packet
-window and whole-field loads of the context are served natively, everything else goes
-to the Python callback in Word.PYCB, exactly as without the batch."""
+window, whole-field loads and stores of the context and an sk_buff's LD_ABS / LD_IND
+are served natively, everything else goes to the Python callback in Word.PYCB,
+exactly as without the batch."""
 
 from __future__ import annotations
 
@@ -117,6 +118,9 @@ ETH_P_802_3 = 0x0001  # eth_type_trans's protocols for a length field
 ETH_P_802_2 = 0x0004
 ETH_P_802_3_MIN = 0x0600
 PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST = 0, 1, 2, 3
+ETH_HLEN = 14
+SKF_NET_OFF = -0x100000  # LD_ABS offsets from the network header, and the MAC header
+SKF_LL_OFF = -0x200000
 
 
 class BatchExit(IntEnum):
@@ -166,8 +170,9 @@ def _callback() -> str:
         "define internal i64 @batch_cb(ptr %st, i64 %op, i64 %a, i64 %b, i64 %c, i64 %pc) {\n"
         f"entry:\n  %isl = icmp eq i64 %op, {int(Op.LOAD)}\n"
         f"  %iss = icmp eq i64 %op, {int(Op.STORE)}\n  %mem = or i1 %isl, %iss\n"
-        "  br i1 %mem, label %memop, label %fwd\n"
-        "memop:\n" + _w("%pb", Word.PKT_BASE) + _w("%lo", Word.DATA_META)
+        "  br i1 %mem, label %memop, label %notmem\n"
+        + _ldpkt()
+        + "memop:\n" + _w("%pb", Word.PKT_BASE) + _w("%lo", Word.DATA_META)
         + _w("%hi", Word.DATA_END) + _w("%psz", Word.PAGESIZE)
         + "  %off = sub i64 %a, %pb\n  %small = icmp ult i64 %off, %psz\n"
         "  %end = add i64 %off, %b\n  %okl = icmp uge i64 %off, %lo\n"
@@ -270,6 +275,49 @@ def _skb_fields() -> str:
         + "  %ip4 = icmp eq i16 %raw, 8\n  %ip6 = icmp eq i16 %raw, -8826\n"
         "  %s4 = icmp ult i64 %h2, 34\n  %s6 = icmp ult i64 %h2, 54\n"
         "  %b4s = and i1 %ip4, %s4\n  %b6s = and i1 %ip6, %s6\n  %ipshort = or i1 %b4s, %b6s\n")
+
+
+def _ldpkt() -> str:
+    """Blocks of @batch_cb for LD_ABS / LD_IND (Op.LDPKT: a = offset, b = size) in an
+    sk_buff's batch while its packet has not called Python: the big-endian load from
+    data (offset >= 0), the network header (SKF_NET_OFF) or the MAC header
+    (SKF_LL_OFF), when it is inside the packet; anything else (out of bounds: the
+    program ends with r0 = 0) to Python."""
+    return (
+        f"notmem:\n  %ld_isld = icmp eq i64 %op, {int(Op.LDPKT)}\n"
+        + _w("%ld_lskb", Word.SKB) + _w("%ld_lncb", Word.CALLBACKS)
+        + "  %ld_l1 = icmp ne i64 %ld_lskb, 0\n  %ld_l2 = icmp eq i64 %ld_lncb, 0\n"
+        "  %ld_l3 = and i1 %ld_l1, %ld_l2\n  %ld_l4 = and i1 %ld_l3, %ld_isld\n"
+        "  br i1 %ld_l4, label %ld_ldp, label %fwd\n"
+        "ld_ldp:\n  %ld_o32 = trunc i64 %a to i32\n  %ld_o = sext i32 %ld_o32 to i64\n"
+        + _w("%ld_ldata", Word.DATA) + _w("%ld_lhead", Word.HEADROOM)
+        + _w("%ld_ltail", Word.DATA_END)
+        + "  %ld_nonneg = icmp sge i64 %ld_o, 0\n"
+        f"  %ld_isnet = icmp sge i64 %ld_o, {SKF_NET_OFF}\n"
+        f"  %ld_isll = icmp sge i64 %ld_o, {SKF_LL_OFF}\n"
+        f"  %ld_onet = add i64 %ld_o, {ETH_HLEN - SKF_NET_OFF}\n"
+        "  %ld_snet = add i64 %ld_lhead, %ld_onet\n"
+        f"  %ld_oll = sub i64 %ld_o, {SKF_LL_OFF}\n  %ld_sll = add i64 %ld_lhead, %ld_oll\n"
+        "  %ld_sdat = add i64 %ld_ldata, %ld_o\n"
+        "  %ld_s1 = select i1 %ld_isnet, i64 %ld_snet, i64 %ld_sll\n"
+        "  %ld_start = select i1 %ld_nonneg, i64 %ld_sdat, i64 %ld_s1\n"
+        "  %ld_lend = add i64 %ld_start, %b\n  %ld_inb = icmp ule i64 %ld_lend, %ld_ltail\n"
+        "  %ld_lok = and i1 %ld_inb, %ld_isll\n  br i1 %ld_lok, label %ld_ldl, label %fwd\n"
+        "ld_ldl:\n" + _w("%ld_lpage", Word.PAGE, "ptr")
+        + "  %ld_lp = getelementptr i8, ptr %ld_lpage, i64 %ld_start\n"
+        "  switch i64 %b, label %fwd [ i64 1, label %ld_lb1 i64 2, label %ld_lb2 "
+        "i64 4, label %ld_lb4 ]\n"
+        "ld_lb1:\n  %ld_lv1 = load i8, ptr %ld_lp, align 1\n"
+        "  %ld_lz1 = zext i8 %ld_lv1 to i64\n"
+        "  ret i64 %ld_lz1\n"
+        "ld_lb2:\n  %ld_lv2 = load i16, ptr %ld_lp, align 1\n"
+        "  %ld_lw2 = call i16 @llvm.bswap.i16(i16 %ld_lv2)\n"
+        "  %ld_lz2 = zext i16 %ld_lw2 to i64\n"
+        "  ret i64 %ld_lz2\n"
+        "ld_lb4:\n  %ld_lv4 = load i32, ptr %ld_lp, align 1\n"
+        "  %ld_lw4 = call i32 @llvm.bswap.i32(i32 %ld_lv4)\n"
+        "  %ld_lz4 = zext i32 %ld_lw4 to i64\n"
+        "  ret i64 %ld_lz4\n")
 
 
 def _drive() -> str:
