@@ -130,9 +130,11 @@ def _peak(argv: list[str]) -> int:
 @pytest.mark.parametrize("command", ["run", "top"])
 def test_memory_is_flat_over_the_capture_size(tmp_path: Path, command: str) -> None:
     """Before streaming, 10x the packets cost ~10x the memory of the packets (every
-    packet read into a list, every passed one copied); now the peak is the same."""
+    packet read into a list, every passed one copied); now the peak is the same. top's
+    socket filter runs on the auto engine, which compiles it (a peak of its own, once)
+    only for a capture that will cost more than compiling: both of its captures do."""
     peaks = []
-    for n in (500, 5000):
+    for n in ((500, 5000) if command == "run" else (10_000, 100_000)):
         cap = tmp_path / f"c{n}.pcap"
         _capture(cap, n)
         argv = (["run", FIREWALL, "--pcap", str(cap), "--pcap-out", str(tmp_path / "o.pcap"),
