@@ -29,7 +29,8 @@ from .machine import _BUDGET_MAX, CALLBACK, JitVM, _Run, host_address
 
 _U64 = ctypes.c_uint64
 DRIVE_TYPE = ctypes.PYFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)  # keeps the GIL
-NCOUNT = 256  # return values counted natively (the others are handed back)
+NCOUNT = 1 << 16  # return values counted natively (the others are handed back): a
+# socket filter's lengths too
 ARENA = 1 << 16  # bytes of output frames collected between two returns to Python
 
 
@@ -168,6 +169,7 @@ class NativeBatch:
         self.capture_clock = capture_clock
         self._driver = driver()
         self.counts = (_U64 * NCOUNT)()
+        self.touched = (ctypes.c_uint32 * NCOUNT)()
         self.arena = bytearray(ARENA if want_frames else 8)
         self._arena_view = memoryview(self.arena)
         self._tab = (_U64 * TAB_WORDS)()
@@ -257,6 +259,7 @@ class NativeBatch:
                 i.dst == 10 or i.src == 10 for i in vm.insns) else 0,
             Word.BUDGET: min(vm.insn_budget, _BUDGET_MAX),
             Word.COUNTS: ctypes.addressof(self.counts), Word.NCOUNT: NCOUNT,
+            Word.TOUCHED: ctypes.addressof(self.touched), Word.NTOUCHED: 0,
             Word.WANT: int(self.want), Word.PASSVAL: s.pass_value, Word.OUT: arena,
             Word.OUTCAP: len(self.arena), Word.DIRTY: 1, Word.MASK32: M32,
         }
@@ -328,8 +331,11 @@ class NativeBatch:
     def take_counts(self) -> dict[int, int]:
         """The return values counted natively so far, by value (the histogram is
         cleared)."""
-        out = {r: int(c) for r, c in enumerate(self.counts) if c}
-        ctypes.memset(self.counts, 0, ctypes.sizeof(self.counts))
+        counts, out = self.counts, {}
+        for r in self.touched[:self.word(Word.NTOUCHED)]:
+            out[r] = int(counts[r])
+            counts[r] = 0
+        self.set_word(Word.NTOUCHED, 0)
         return out
 
     def outcome(self) -> tuple[int | None, BaseException | None]:

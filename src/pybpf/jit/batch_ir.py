@@ -57,7 +57,7 @@ class Word(IntEnum):
     STACK = 27  # host address of the stacks zeroed before each packet, and the bytes
     STACKLEN = 28  # zeroed (0 for a program that never names r10: its stack stays zero)
     BUDGET = 29
-    COUNTS = 30  # host address of the verdict histogram (u64 per retval below NCOUNT)
+    COUNTS = 30  # host address of the return value histogram (u64 per value below NCOUNT)
     NCOUNT = 31
     WANT = 32  # keep the output frames of packets returning PASSVAL
     PASSVAL = 33
@@ -81,7 +81,9 @@ class Word(IntEnum):
     DEV_ADDR = 51  # an sk_buff's device: its hardware and broadcast addresses (48 bits,
     DEV_BCAST = 52  # the bytes as a little-endian load reads them)
     DATA_OFF = 53  # where data starts past HEADROOM (an sk_buff's network header: 14)
-    SIZE = 54
+    TOUCHED = 54  # host address of the u32 return values counted since Python took the
+    NTOUCHED = 55  # counts (each once), and how many
+    SIZE = 56
 
 
 class Flag(IntEnum):
@@ -406,7 +408,13 @@ def _drive() -> str:
         + "  %big0 = icmp uge i64 %r0, %ncount\n  br i1 %big0, label %x_verdict, label %count\n"
         "count:\n  %cp = getelementptr i64, ptr %counts, i64 %r0\n  %cv = load i64, ptr %cp\n"
         "  %cv1 = add i64 %cv, 1\n  store i64 %cv1, ptr %cp\n"
-        "  %pass = icmp eq i64 %r0, %passval\n  %keep = and i1 %pass, %wants\n"
+        "  %first = icmp eq i64 %cv, 0\n  br i1 %first, label %touch, label %counted\n"
+        # a value counted for the first time since Python last took the counts: listed
+        "touch:\n" + _w("%nt", Word.NTOUCHED) + _w("%tl", Word.TOUCHED, "ptr")
+        + "  %tp2 = getelementptr i32, ptr %tl, i64 %nt\n  %r32 = trunc i64 %r0 to i32\n"
+        "  store i32 %r32, ptr %tp2\n  %nt1 = add i64 %nt, 1\n" + _put(Word.NTOUCHED, "%nt1")
+        + "  br label %counted\n"
+        "counted:\n  %pass = icmp eq i64 %r0, %passval\n  %keep = and i1 %pass, %wants\n"
         "  br i1 %keep, label %frame, label %next\n"
         "frame:\n" + _w("%fpos", Word.OUTPOS) + _w("%fm", Word.DATA_META)
         + _w("%fe", Word.DATA_END) + "  %flen = sub i64 %fe, %fm\n"
