@@ -11,21 +11,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
-from ..isa import (BPF_ADD, BPF_ALU64, BPF_DW, BPF_MOV, BPF_SUB, BPF_X, MAX_BPF_STACK,
+from ..isa import (BPF_ADD, BPF_ALU64, BPF_DW, BPF_MOV, BPF_SUB, BPF_W, BPF_X, MAX_BPF_STACK,
                    InsnKind, Instruction, classify)
-from .layout import Op
+from .layout import CTX_FIELDS, Op
 from .runtime_ir import IT, MEM, SLOW, slow_kind, table_check
 
 if TYPE_CHECKING:
     from .codegen import Codegen
 
 
-def stack_registers(insns: Sequence[Instruction]) -> frozenset[int]:
-    """Registers that may hold a pointer into a stack somewhere in the program (a
-    flow-insensitive over-approximation: r10, what is copied from or offset by such a
-    register, and any 64-bit load, which may reload a spilled pointer). Only a hint
-    for speed: an access through any other register is still checked in full."""
-    regs = {10}
+def pointer_registers(insns: Sequence[Instruction], seed: int) -> frozenset[int]:
+    """Registers that may hold what register `seed` holds at entry (r10: a stack
+    pointer; r1: the context), somewhere in the program: a flow-insensitive
+    over-approximation (`seed`, what is copied from or offset by such a register, and
+    any 64-bit load, which may reload a spilled pointer). Only a hint for speed: an
+    access through any other register is still checked in full."""
+    regs = {seed}
     moves: list[tuple[int, int]] = []  # (dst, src): dst may take src's kind
     for insn in insns:
         kind = classify(insn)
@@ -45,6 +46,21 @@ def stack_registers(insns: Sequence[Instruction]) -> frozenset[int]:
                 changed = True
     # callees get r1-r5 from their callers: the register numbers carry the kind across
     return frozenset(regs)
+
+
+def stack_registers(insns: Sequence[Instruction]) -> frozenset[int]:
+    """Registers that may hold a pointer into a stack (pointer_registers from r10)."""
+    return pointer_registers(insns, 10)
+
+
+def ctx_offsets(insns: Sequence[Instruction]) -> tuple[int, ...]:
+    """The offsets of the 4-byte loads that may read a context field: through a
+    register that may hold r1's pointer, at an aligned offset among the CTX_FIELDS
+    words a run serves natively (pybpf.jit.layout.CtxWord)."""
+    regs = pointer_registers(insns, 1)
+    return tuple(sorted({i.off for i in insns if classify(i) == InsnKind.LDX and
+                         i.size == BPF_W and i.src in regs and
+                         0 <= i.off < 4 * CTX_FIELDS and not i.off % 4}))
 
 
 def access(cg: "Codegen", base: int, off: int, size: int, pc: int, value: str | None) -> str:

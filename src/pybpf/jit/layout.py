@@ -35,7 +35,22 @@ class Slot(IntEnum):
     CLOCK = 22  # PyObject * of the VM's clock_ns (0: the host's clocks, natively; bit 0
     # set: the address | 1 of the u64 clock_ns() returns, read natively)
     RAND = 23  # PyObject * of a callable giving the run's next bpf_get_prandom_u32
-    SIZE = 24
+    CTX = 24  # pointer to the context's words (CtxWord), 0: none
+    SIZE = 25
+
+
+class CtxWord(IntEnum):
+    """The context's words in a run: the values of the 4-byte field loads its program
+    type's model gives now (refreshed at each sync and after each store Python does),
+    which the slow path of a load serves without calling Python."""
+
+    BASE = 0  # the context's VM address
+    MASK = 1  # bit i: a 4-byte load at BASE + 4 i is VALUES + i
+    VALUES = 2
+
+
+CTX_FIELDS = 64  # the first 256 bytes of a context (u32 fields at aligned offsets)
+CTX_WORDS = int(CtxWord.VALUES) + CTX_FIELDS
 
 
 class Entry(IntEnum):

@@ -25,14 +25,17 @@ from ..isa import (BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, M64,
                    MAX_BPF_STACK, MAX_CALL_FRAMES, Instruction)
 from ..vm import CODE_SEGMENT, CORE_POISON_HELPER, SEGMENT_HALF, VM, Memory, Region
 from ..vm.translate import _ldpkt
+from .access import ctx_offsets
 from .fastcall import FastPaths
-from .layout import (NO_FRAME, TABLE_WORDS, Entry, Op, Slot, Status, table_index,
-                     table_shape)
+from .layout import (CTX_WORDS, NO_FRAME, TABLE_WORDS, CtxWord, Entry, Op, Slot, Status,
+                     table_index, table_shape)
 from .native import DEFAULT_CACHE, JitCache, NativeProgram
 
 _U64 = ctypes.c_uint64
 CALLBACK = ctypes.CFUNCTYPE(_U64, ctypes.c_void_p, _U64, _U64, _U64, _U64, _U64)
 _BUDGET_MAX = (1 << 63) - 1
+_CTX_BASE, _CTX_MASK, _CTX_VALUES = (int(w) for w in CtxWord)
+_M64 = (1 << 64) - 1
 JIT_MAX_INSNS = 32_768  # past this a program runs on the interpreter
 _VIEW_CACHE = 1024  # memoryviews whose address a VM remembers (they are kept alive)
 _TABLE_CACHE = 64  # region tables a VM remembers
@@ -125,7 +128,8 @@ class _Run:
     """One native run in progress: its memory, frames and the state native code sees."""
 
     __slots__ = ("ctx", "memory", "tops", "budget", "st", "table", "pending", "exit_n",
-                 "views", "tables", "tops_arr", "host_arr", "keep", "synced")
+                 "views", "tables", "tops_arr", "host_arr", "keep", "synced",
+                 "ctx_region", "ctx_words", "ctx_offsets")
 
     def __init__(self, ctx: Any, memory: Memory, tops: tuple, budget: int,
                  views: dict[int, tuple[Any, int, int | None]],
@@ -145,12 +149,54 @@ class _Run:
         self.host_arr: Any = None
         self.keep: list[Any] = []  # Python callables native code calls (fast paths)
         self.synced = synced  # the VM's: the last sync of each Memory, by id(regions)
+        # the context's words (CtxWord): its fields at ctx_offsets as its program type's
+        # model gives them, made again at each sync; a store Python does there puts
+        # the words it reaches out of use
+        self.ctx_region: Region | None = None
+        self.ctx_words: Any = None
+        self.ctx_offsets: tuple[int, ...] = ()
 
     windows = True
     """Whether a packet's window (pybpf.vm.WindowAccess) gets a row: not in a batch,
     whose packets' windows live in native words while the batch runs."""
 
     def sync(self) -> None:
+        """The region table and the context's words from the Memory as it is now."""
+        self._sync_table()
+        if self.ctx_region is not None:
+            self.fill_ctx()
+
+    def with_ctx(self, region: Region, offsets: tuple[int, ...], words: Any) -> None:
+        """Serve 4-byte loads at `offsets` of the context in `region` from `words`."""
+        self.ctx_region = region
+        self.ctx_offsets = offsets
+        self.ctx_words = words
+        self.st[Slot.CTX] = ctypes.addressof(words)
+
+    def fill_ctx(self) -> None:
+        """The context's words as its model gives them now (ContextAccess.native_words);
+        none once its region is gone."""
+        region = self.ctx_region
+        assert region is not None
+        words = self.ctx_words
+        words[_CTX_BASE] = region.base
+        mask = 0
+        if self.memory.regions.get(region.base >> 32) is region:
+            native_words = region.access.native_words  # type: ignore[union-attr]  # checked
+            for off, v in native_words(self.ctx_offsets):
+                words[_CTX_VALUES + (off >> 2)] = v
+                mask |= 1 << (off >> 2)
+        words[_CTX_MASK] = mask
+
+    def forget_ctx(self, off: int, size: int) -> None:
+        """The context's words of bytes off .. off + size are no longer served (a store
+        went there: Python loads them from now on)."""
+        keep = 0
+        for i in range(off >> 2, (off + size + 3) >> 2):
+            keep |= 1 << i if 0 <= i < 64 else 0
+        self.ctx_words[_CTX_MASK] &= ~keep & _M64
+
+    def _sync_table(self) -> None:
         """The region table from the Memory as it is now (regions come and go in
         helpers: a map value scratch, a packet whose buffer was replaced, a window
         moved): the table of its plain regions' rows (segment, size, writable, host
@@ -313,6 +359,11 @@ class JitVM(VM):
         self._frame_arrays: dict[int, tuple[tuple, list, tuple[Any, Any, int, int]]] = {}
         self._fn = self._run_native
         self._fast = FastPaths(self)
+        # the context loads a run serves from words (none: the program never loads it);
+        # the words are shared by runs inside a run (of a helper's callback: each sync,
+        # after every call into Python, writes them again for its own run)
+        self._ctx_offsets = ctx_offsets(self.insns)
+        self._ctx_words = (_U64 * CTX_WORDS)()
 
     def _lddw_values(self) -> dict[int, int]:
         """Map-referencing lddw values by pc (the translation already resolved and
@@ -336,6 +387,11 @@ class JitVM(VM):
         """The interpreter's `_fn` contract: run from `pc` with r1-r5 on the frames
         whose r10 values are `stack_tops`; returns (r0, executed)."""
         run = _Run(ctx, memory, stack_tops, budget, self._views, self._tables, self._synced)
+        if self._ctx_offsets:  # the program may load the context: its words
+            region = memory.regions.get(r1 >> 32)
+            if region is not None and region.base == r1 and \
+                    hasattr(region.access, "native_words"):
+                run.with_ctx(region, self._ctx_offsets, self._ctx_words)
         run.sync()
         frames = self._frames_of(run)
         if frames is None:  # a stack that is not plain memory: the interpreter runs it
@@ -436,6 +492,9 @@ class JitVM(VM):
                 return run.memory.load(a, b, pc)
             if op == Op.STORE:
                 run.memory.store(a, b, c, pc)
+                region = run.ctx_region
+                if region is not None and a >> 32 == region.base >> 32:
+                    run.forget_ctx(a - region.base, b)  # those fields may have changed
                 return 0
             if op == Op.HELPER:
                 try:

@@ -13,7 +13,7 @@ the interpreter's MemoryAccessError."""
 from __future__ import annotations
 
 from ..isa import MAX_BPF_STACK
-from .layout import TABLE_WORDS, Entry, Op, Slot
+from .layout import CTX_FIELDS, TABLE_WORDS, CtxWord, Entry, Op, Slot
 
 CALLBACK_TYPE = "i64 (ptr, i64, i64, i64, i64, i64)"
 IT = {1: "i8", 2: "i16", 4: "i32", 8: "i64"}
@@ -103,17 +103,35 @@ def _whole_entry(n: str, limit: int) -> list[str]:
 
 
 def _slow() -> str:
-    """@mem_slow(st, kind, x, b, v, pc): a load or store at x + b that Python does (cold,
-    out of line), kind = op << 8 | size (six arguments: what fast instruction selection
-    passes in registers); st[STATUS] is non-zero after it when it raised."""
+    """@mem_slow(st, kind, x, b, v, pc): a load or store at x + b that the region table
+    does not serve (cold, out of line), kind = op << 8 | size (six arguments: what fast
+    instruction selection passes in registers): a 4-byte load of a context field from
+    the context's words (CtxWord), else Python; st[STATUS] is non-zero after it when it
+    raised."""
     return (
         "define internal i64 @mem_slow(ptr %st, i64 %kind, i64 %x, i64 %b, i64 %v, "
         "i64 %pc) noinline cold {\n"
-        "  %a = add i64 %x, %b\n"
-        "  %op = lshr i64 %kind, 8\n"
-        "  %size = and i64 %kind, 255\n"
+        "entry:\n  %a = add i64 %x, %b\n"
+        f"  %ld4 = icmp eq i64 %kind, {slow_kind(Op.LOAD, 4)}\n"
+        "  br i1 %ld4, label %ctx, label %python\n"
+        f"ctx:\n  %cwp = getelementptr i64, ptr %st, i64 {int(Slot.CTX)}\n"
+        "  %cw = load ptr, ptr %cwp\n  %none = icmp eq ptr %cw, null\n"
+        "  br i1 %none, label %python, label %field\n"
+        "field:\n  %cb0 = load i64, ptr %cw\n  %d = sub i64 %a, %cb0\n"
+        f"  %in = icmp ult i64 %d, {4 * CTX_FIELDS}\n  %lo = and i64 %d, 3\n"
+        "  %al = icmp eq i64 %lo, 0\n  %inal = and i1 %in, %al\n"
+        "  br i1 %inal, label %bit, label %python\n"
+        "bit:\n  %i = lshr i64 %d, 2\n"
+        f"  %mp = getelementptr i64, ptr %cw, i64 {int(CtxWord.MASK)}\n"
+        "  %m = load i64, ptr %mp\n  %mb = lshr i64 %m, %i\n  %m1 = and i64 %mb, 1\n"
+        "  %has = icmp ne i64 %m1, 0\n  br i1 %has, label %word, label %python\n"
+        f"word:\n  %vi = add i64 %i, {int(CtxWord.VALUES)}\n"
+        "  %vp = getelementptr i64, ptr %cw, i64 %vi\n  %val = load i64, ptr %vp\n"
+        "  ret i64 %val\n"
+        "python:\n"
         f"  %cbp = getelementptr i64, ptr %st, i64 {int(Slot.CALLBACK)}\n"
-        "  %cb = load ptr, ptr %cbp\n"
+        "  %cb = load ptr, ptr %cbp\n  %op = lshr i64 %kind, 8\n"
+        "  %size = and i64 %kind, 255\n"
         "  %r = call i64 %cb(ptr %st, i64 %op, i64 %a, i64 %size, i64 %v, i64 %pc)\n"
         "  ret i64 %r\n}\n")
 

@@ -92,6 +92,7 @@ class ContextSpec:
     # accesses found valid, by (off, size, write): a run's context loads check once
     _valid: dict[tuple[int, int, bool], CtxField] = field(default_factory=dict, compare=False,
                                                           repr=False)
+    _words: dict[int, CtxField | None] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for f in self.fields:
@@ -109,6 +110,20 @@ class ContextSpec:
 
     def field_at(self, off: int) -> CtxField | None:
         return self._by_offset.get(off)
+
+    def word_field(self, off: int) -> CtxField | None:
+        """The field a 4-byte load at `off` reads when the load is valid and gives a
+        scalar, a packet pointer or plain bytes, else None (ContextAccess.native_words)."""
+        if off in self._words:
+            return self._words[off]
+        try:
+            f: CtxField | None = self.check(off, 4, False)
+        except ValueError:
+            f = None
+        if f is not None and f.kind not in _WORD_KINDS:
+            f = None
+        self._words[off] = f
+        return f
 
     def check(self, off: int, size: int, write: bool, *, ldsx: bool = False) -> CtxField:
         """The field an access of `size` bytes at `off` reaches, or ValueError with the
@@ -181,6 +196,10 @@ DW = sizes(8)
 ANY = sizes(1, 2, 4, 8)
 
 
+_WORD_KINDS = frozenset({FieldKind.VALUE, FieldKind.MEMORY, FieldKind.PACKET,
+                         FieldKind.PACKET_END, FieldKind.PACKET_META})
+
+
 class ContextAccess(ABC):
     """A RegionAccess that applies a ContextSpec: every load and store is checked against
     the table, then answered by the family's model through `read_value`/`write_value`
@@ -205,6 +224,24 @@ class ContextAccess(ABC):
         """As pybpf.vm.WindowAccess: no span of a context is plain memory (every field
         is checked and rewritten), so a JIT leaves each access to load and store."""
         return None
+
+    def native_words(self, offsets: Iterable[int]) -> list[tuple[int, int]]:
+        """(offset, value) of the 4-byte loads at `offsets` whose value changes only in
+        a store to the context or a helper (a scalar, packet pointer or plain bytes),
+        as `load` gives them now: what a JIT serves from words it makes again after
+        either (the other offsets: loads that fail, or give a pointer to an object)."""
+        word_field = self.spec.word_field
+        if type(self).load is not ContextAccess.load:  # a family's own loads: as they are
+            return [(off, self.load(off, 4, -1)) for off in offsets
+                    if word_field(off) is not None]
+        out = []
+        for off in offsets:
+            f = word_field(off)
+            if f is not None:  # (load without the check word_field made)
+                out.append((off, int.from_bytes(self.memory[off:off + 4], "little")
+                            if f.kind is FieldKind.MEMORY
+                            else narrow(self.read_value(f), f, off, 4)))
+        return out
 
     # -- RegionAccess -------------------------------------------------------------------
     def _check(self, off: int, size: int, write: bool, pc: int) -> CtxField:

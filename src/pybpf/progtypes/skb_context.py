@@ -3,7 +3,7 @@ context answered from an SkBuff the way bpf_convert_ctx_access rewrites them."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 from ..uapi import ProgType
 from ..vm import CallContext, Memory, Region
@@ -76,6 +76,23 @@ class SkbContext(ContextAccess):
                                                                                   "little")
             return
         self.write_value(f, value, size)
+
+    def native_words(self, offsets: Iterable[int]) -> list[tuple[int, int]]:
+        """As ContextAccess.native_words (cb[] from the skb's qdisc cb)."""
+        out = []
+        word_field, cb = self.spec.word_field, self.skb.cb
+        for off in offsets:
+            f = word_field(off)
+            if f is None:
+                continue
+            if f.kind is FieldKind.MEMORY:
+                o = off - f.offset
+                out.append((off, int.from_bytes(cb[o:o + 4], "little")))
+            else:
+                read = _READERS.get(f.name)
+                out.append((off, narrow(read(self) if read is not None else self.read_value(f),
+                                        f, off, 4)))
+        return out
 
     def read_value(self, f: CtxField) -> int:
         read = _READERS.get(f.name)
