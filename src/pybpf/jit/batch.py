@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 from ..isa import M32, M64
 from ..vm import Memory
-from .batch_ir import (CTX_FIELDS, EXTRA_WORDS, FRAME_HEAD, PCAP_RECORD, TAB_WORDS, BatchExit,
+from .batch_ir import (TAB_FIELDS, EXTRA_WORDS, FRAME_HEAD, PCAP_RECORD, TAB_WORDS, BatchExit,
                        FieldValue, Flag, Tab, Word, batch_ir)
 from .layout import MAX_TABLE, Op, Slot, Status
 from .machine import _BUDGET_MAX, CALLBACK, JitVM, _Run, host_address
@@ -230,17 +230,17 @@ class NativeBatch:
         stacks = host_address(vm._stacks)
         arena = host_address(self.arena)
         assert page is not None and stacks is not None and arena is not None
-        if len(s.ctx_fields) > CTX_FIELDS:
-            raise ValueError(f"a context of more than {CTX_FIELDS} fields")
+        if len(s.ctx_fields) > TAB_FIELDS:
+            raise ValueError(f"a context of more than {TAB_FIELDS} fields")
         tab = self._tab
         mask = 0
         for i, f in enumerate(s.ctx_fields):
             if f is not None:
                 mask |= 1 << i
-                tab[int(Tab.KIND) * CTX_FIELDS + i] = int(f[0])
-                tab[int(Tab.TEMPLATE) * CTX_FIELDS + i] = f[1] & M64
+                tab[int(Tab.KIND) * TAB_FIELDS + i] = int(f[0])
+                tab[int(Tab.TEMPLATE) * TAB_FIELDS + i] = f[1] & M64
         for i, keep in s.ctx_stores.items():
-            tab[int(Tab.SMASK) * CTX_FIELDS + i] = keep
+            tab[int(Tab.SMASK) * TAB_FIELDS + i] = keep
         dev = s.skb_dev or (bytes(6), bytes(6))
         values = {
             Word.MAIN: vm.native.address, Word.PYCB: ctypes.cast(self._pycb, ctypes.c_void_p).value,
@@ -268,7 +268,7 @@ class NativeBatch:
 
     def ctx_value(self, i: int) -> int:
         """Context field i's value now (Tab.VALS: what a native store left there)."""
-        return int(self._tab[int(Tab.VALS) * CTX_FIELDS + i])
+        return int(self._tab[int(Tab.VALS) * TAB_FIELDS + i])
 
     def __exit__(self, *exc: object) -> None:
         vm = self.vm

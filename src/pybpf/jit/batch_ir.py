@@ -47,7 +47,7 @@ class Word(IntEnum):
     PKT_W = 17  # the packet is writable
     CTX_BASE = 18  # the context's VM address (r1)
     CTX_MASK = 19  # bit i: a 4-byte load at offset 4 i is served natively
-    CTX_TAB = 20  # host address of the context table (Tab blocks of CTX_FIELDS u64)
+    CTX_TAB = 20  # host address of the context table (Tab blocks of TAB_FIELDS u64)
     CTX_N = 21  # context fields in the table (4-byte words from CTX_BASE)
     CTX_PY = 22  # 1: once a packet has called Python, Python serves its context
     SKB = 23  # 1: an sk_buff's protocol and pkt_type are found at each packet's setup
@@ -104,7 +104,7 @@ class FieldValue(IntEnum):
 
 
 class Tab(IntEnum):
-    """The context table's blocks, CTX_FIELDS u64 each (field i at block + i): how a
+    """The context table's blocks, TAB_FIELDS u64 each (field i at block + i): how a
     load is served, the mask a 4-byte store keeps (0: Python does the store), the
     values a packet starts with and its values now."""
 
@@ -114,8 +114,8 @@ class Tab(IntEnum):
     VALS = 3
 
 
-CTX_FIELDS = 48  # struct __sk_buff's 192 bytes
-TAB_WORDS = 4 * CTX_FIELDS
+TAB_FIELDS = 48  # struct __sk_buff's 192 bytes (the batch's table; a single run's words: layout)
+TAB_WORDS = 4 * TAB_FIELDS
 ETH_P_802_3 = 0x0001  # eth_type_trans's protocols for a length field
 ETH_P_802_2 = 0x0004
 ETH_P_802_3_MIN = 0x0600
@@ -201,14 +201,14 @@ def _callback() -> str:
         "ctxl:\n" + _w("%mask", Word.CTX_MASK)
         + "  %mb = lshr i64 %mask, %fi\n  %m1 = and i64 %mb, 1\n  %on = icmp ne i64 %m1, 0\n"
         "  br i1 %on, label %kv, label %fwd\n"
-        f"kv:\n  %ki = add i64 %fi, {int(Tab.KIND) * CTX_FIELDS}\n"
+        f"kv:\n  %ki = add i64 %fi, {int(Tab.KIND) * TAB_FIELDS}\n"
         "  %kp = getelementptr i64, ptr %tab, i64 %ki\n  %k = load i64, ptr %kp\n"
         f"  switch i64 %k, label %kconst [ i64 {int(FieldValue.DATA)}, label %kdata "
         f"i64 {int(FieldValue.DATA_END)}, label %kend i64 {int(FieldValue.DATA_META)}, "
         f"label %kmeta i64 {int(FieldValue.LEN)}, label %klen "
         f"i64 {int(FieldValue.PROTO)}, label %kproto "
         f"i64 {int(FieldValue.PKT_TYPE)}, label %kptype ]\n"
-        f"kconst:\n  %vi = add i64 %fi, {int(Tab.VALS) * CTX_FIELDS}\n"
+        f"kconst:\n  %vi = add i64 %fi, {int(Tab.VALS) * TAB_FIELDS}\n"
         "  %vp = getelementptr i64, ptr %tab, i64 %vi\n  %cv = load i64, ptr %vp\n"
         "  ret i64 %cv\n"
         "kdata:\n" + _w("%d", Word.DATA) + "  %dv = add i64 %pb, %d\n  ret i64 %dv\n"
@@ -217,10 +217,10 @@ def _callback() -> str:
         "klen:\n" + _w("%ld", Word.DATA) + "  %lv = sub i64 %hi, %ld\n  ret i64 %lv\n"
         "kproto:\n" + _w("%pv", Word.PROTO) + "  ret i64 %pv\n"
         "kptype:\n" + _w("%tv", Word.PKT_TYPE) + "  ret i64 %tv\n"
-        f"ctxs:\n  %si = add i64 %fi, {int(Tab.SMASK) * CTX_FIELDS}\n"
+        f"ctxs:\n  %si = add i64 %fi, {int(Tab.SMASK) * TAB_FIELDS}\n"
         "  %sp = getelementptr i64, ptr %tab, i64 %si\n  %sm = load i64, ptr %sp\n"
         "  %snone = icmp eq i64 %sm, 0\n  br i1 %snone, label %fwd, label %sput\n"
-        f"sput:\n  %wi = add i64 %fi, {int(Tab.VALS) * CTX_FIELDS}\n"
+        f"sput:\n  %wi = add i64 %fi, {int(Tab.VALS) * TAB_FIELDS}\n"
         "  %wp = getelementptr i64, ptr %tab, i64 %wi\n  %wv = and i64 %c, %sm\n"
         "  store i64 %wv, ptr %wp\n  ret i64 0\n"
         # the extra regions (segments past the region table): EXTRA_WORDS words each
@@ -352,8 +352,8 @@ def _drive() -> str:
         "  %wants = icmp ne i64 %want, 0\n"
         "  %pagehead = getelementptr i8, ptr %page, i64 %head\n"
         "  %pagei = ptrtoint ptr %page to i64\n  %cbytes = shl i64 %cn, 3\n"
-        f"  %tmpl = getelementptr i64, ptr %tab, i64 {int(Tab.TEMPLATE) * CTX_FIELDS}\n"
-        f"  %vals = getelementptr i64, ptr %tab, i64 {int(Tab.VALS) * CTX_FIELDS}\n"
+        f"  %tmpl = getelementptr i64, ptr %tab, i64 {int(Tab.TEMPLATE) * TAB_FIELDS}\n"
+        f"  %vals = getelementptr i64, ptr %tab, i64 {int(Tab.VALS) * TAB_FIELDS}\n"
         "  %isskb = icmp ne i64 %skb, 0\n"
         "  br label %loop\n"
         "loop:\n" + _w("%pos", Word.POS) + _w("%lim", Word.LIMIT)
@@ -447,5 +447,5 @@ def batch_ir() -> str:
             + "define i64 @batch_cb_address() {\n  ret i64 ptrtoint (ptr @batch_cb to i64)\n}\n")
 
 
-__all__ = ["CTX_FIELDS", "EXTRA_WORDS", "FRAME_HEAD", "PCAP_RECORD", "TAB_WORDS", "BatchExit",
+__all__ = ["TAB_FIELDS", "EXTRA_WORDS", "FRAME_HEAD", "PCAP_RECORD", "TAB_WORDS", "BatchExit",
            "FieldValue", "Flag", "Tab", "Word", "batch_ir"]
