@@ -18,11 +18,11 @@ from pybpf.builder import FP, R0, R1, R2, R3, R4, R6, R7, ObjectBuilder
 from pybpf.jit import available
 from pybpf.jit.batch import NativeBatch
 from pybpf.objects.runner import dump_maps
-from pybpf.uapi import ProgType
 from pybpf.pcap import read_pcap
 from pybpf.progtypes import skb_spec
-from tests.progtypes.test_skbrunner import TYPES as _TYPES
+from pybpf.uapi import ProgType
 from tests.objects.test_examples import _normalise
+from tests.progtypes.test_skbrunner import TYPES as _TYPES
 
 pytestmark = pytest.mark.skipif(not available(), reason="llvmlite does not load here")
 

@@ -116,8 +116,9 @@ def test_the_firewall_loads_no_context_field_in_python() -> None:
                 seen.append((a, b))
             return on(stp, op, a, b, c, pc)
         vm._on_callback = spy
-        from pybpf.jit.machine import CALLBACK
         import ctypes
+
+        from pybpf.jit.machine import CALLBACK
         vm._callback = CALLBACK(spy)
         vm._callback_addr = ctypes.cast(vm._callback, ctypes.c_void_p).value
         for p in read_pcap(EXAMPLES / "traffic.pcap")[:20]:

@@ -71,6 +71,32 @@ def contents(m: Any) -> tuple[list[tuple[bytes, bytes]], int]:
     return items, getattr(m, "evictions", 0)
 
 
+def _random_op(native: Driven, interp: Driven, rng: random.Random, key: bytes, value: bytes,
+               step: int, shares: tuple[float, float, float, float]) -> bool | None:
+    """One random operation on both maps, the same on each: an update or delete by
+    user space (below shares[0]; an update below shares[1]), else a lookup (below
+    shares[2]), an update with random flags (below shares[3]) or a delete by the driver
+    program. The same answers and contents after it; whether the program's call was
+    served natively (None: user space's)."""
+    what = rng.random()
+    if what < shares[0]:
+        errors = []
+        for m in (native.m, interp.m):
+            try:
+                m.update(key, value) if what < shares[1] else m.delete(key)
+                errors.append(None)
+            except Exception as e:  # noqa: BLE001  # the same error on both
+                errors.append(type(e))
+        assert errors[0] == errors[1]
+        return None
+    op = LOOKUP if what < shares[2] else UPDATE if what < shares[3] else DELETE
+    flags = rng.choice([0, 0, 1, 2, 4]) if op == UPDATE else 0
+    got, callbacks = native.call(op, key, value, flags)
+    assert got == interp.call(op, key, value, flags)[0], (step, op, flags)
+    assert contents(native.m) == contents(interp.m), (step, op, flags)
+    return not callbacks
+
+
 @pytest.mark.parametrize("kind", ["hash", "percpu_hash", "lru_hash", "lru_percpu_hash"])
 @pytest.mark.parametrize("key_size", [4, 12])
 def test_random_ops_match_the_interpreter(kind: str, key_size: int) -> None:
@@ -83,23 +109,9 @@ def test_random_ops_match_the_interpreter(kind: str, key_size: int) -> None:
         for step in range(300):
             key = rng.choice(keys)
             value = rng.randbytes(16)
-            what = rng.random()
-            if what < 0.1:  # user space changes the maps too
-                errors = []
-                for m in (native.m, interp.m):
-                    try:
-                        m.update(key, value) if what < 0.07 else m.delete(key)
-                        errors.append(None)
-                    except Exception as e:  # noqa: BLE001  # the same error on both
-                        errors.append(type(e))
-                assert errors[0] == errors[1]
-                continue
-            op = LOOKUP if what < 0.45 else UPDATE if what < 0.85 else DELETE
-            flags = rng.choice([0, 0, 1, 2, 4]) if op == UPDATE else 0
-            got, callbacks = native.call(op, key, value, flags)
-            assert got == interp.call(op, key, value, flags)[0], (step, op, flags)
-            served += not callbacks
-            assert contents(native.m) == contents(interp.m), (step, op, flags)
+            native_call = _random_op(native, interp, rng, key, value, step,
+                                     (0.1, 0.07, 0.45, 0.85))
+            served += native_call is True
         assert served > 200  # most calls never reached Python
         if kind.startswith("lru"):
             assert native.m.evictions > 0
@@ -222,23 +234,9 @@ def test_lpm_updates_and_deletes_are_native_and_match_the_interpreter(
             base[rng.randrange(dlen)] ^= 1 << rng.randrange(8)  # bits past or in the prefix
             key = rng.choice(lens).to_bytes(4, "little") + bytes(base)
             value = rng.randbytes(8)
-            what = rng.random()
-            if what < 0.08:  # user space changes the tries too
-                errors = []
-                for m in (native.m, interp.m):
-                    try:
-                        m.update(key, value) if what < 0.05 else m.delete(key)
-                        errors.append(None)
-                    except Exception as e:  # noqa: BLE001  # the same error on both
-                        errors.append(type(e))
-                assert errors[0] == errors[1]
-                continue
-            op = LOOKUP if what < 0.4 else UPDATE if what < 0.8 else DELETE
-            flags = rng.choice([0, 0, 1, 2, 4]) if op == UPDATE else 0
-            got, callbacks = native.call(op, key, value, flags)
-            assert got == interp.call(op, key, value, flags)[0], (step, op, flags)
-            served += not callbacks
-            assert contents(native.m) == contents(interp.m), (step, op, flags)
+            native_call = _random_op(native, interp, rng, key, value, step,
+                                     (0.08, 0.05, 0.4, 0.8))
+            served += native_call is True
             ni, ii = native.m.key_index, interp.m.key_index
             assert list(ni.lens[:ni.h[Key.NLENS]]) == list(ii.lens[:ii.h[Key.NLENS]])
         assert served > 450  # most calls never reached Python

@@ -4,7 +4,7 @@ runner, the same verdicts and frames as test_run gives one packet at a time."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import pybpf
 from pybpf.pcap import read_pcap
@@ -19,22 +19,35 @@ def _firewall() -> Any:
     return prog
 
 
+def per_packet(run: Callable[[bytes], Any], prog_type: int, packets: Iterable[bytes]
+               ) -> tuple[dict[int, int], list[bytes], int]:
+    """What run_batch should give, from `run(data)` (a test run's result) a packet at a
+    time: the return values counted, the frames of the packets that pass (a socket
+    filter's cut to its return value) and the refusals."""
+    from pybpf.objects.runner import passes
+    from pybpf.uapi import ProgType
+    counts: dict[int, int] = {}
+    frames: list[bytes] = []
+    errors = 0
+    for data in packets:
+        try:
+            res = run(data)
+        except pybpf.PyBPFError:
+            errors += 1
+            continue
+        counts[res.retval] = counts.get(res.retval, 0) + 1
+        if passes(prog_type, res.retval):
+            frames.append(res.data_out if prog_type != ProgType.SOCKET_FILTER
+                          else data[:res.retval])
+    return counts, frames, errors
+
+
 def test_batch_equals_test_run_per_packet() -> None:
     frames = [p.data for p in read_pcap(EXAMPLES / "traffic.pcap")]
     # odd sizes too: too short for Ethernet (refused), multi-buffer (past one page)
     frames += [b"\x00" * 10, frames[0] + bytes(5000)]
     one = _firewall()
-    want_verdicts: dict[int, int] = {}
-    want_frames, errors = [], 0
-    for f in frames:
-        try:
-            res = one.test_run(f)
-        except pybpf.PyBPFError:
-            errors += 1
-            continue
-        want_verdicts[res.retval] = want_verdicts.get(res.retval, 0) + 1
-        if res.retval == 2:  # XDP_PASS
-            want_frames.append(res.data_out)
+    want_verdicts, want_frames, errors = per_packet(one.test_run, one.type, frames)
     batch = _firewall().run_batch(frames, keep_frames=True)
     assert batch.packets == len(frames)
     assert dict(batch.retvals) == want_verdicts

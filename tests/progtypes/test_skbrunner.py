@@ -13,12 +13,12 @@ import pybpf
 from pybpf import isa
 from pybpf.builder import R0, R1, R2, R3, R4, R6, R7, ObjectBuilder
 from pybpf.jit.engine import make_vm
-from pybpf.objects.runner import passes
 from pybpf.pcap import read_pcap
 from pybpf.progtypes import packet_runner, skb_spec, test_run
 from pybpf.progtypes.helpersets import helpers_for
 from pybpf.progtypes.skbrunner import SkbRunner
 from pybpf.uapi import ProgType
+from tests.objects.test_run_batch import per_packet
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TYPES = {"tc": ProgType.SCHED_CLS, "socket": ProgType.SOCKET_FILTER,
@@ -154,17 +154,7 @@ def test_example_batches_equal_test_runs(name: str) -> None:
                 counts, kept = dict(res.retvals), res.frames
                 errors = res.verdicts["error"]
             else:
-                counts, kept, errors = {}, [], 0
-                for data in packets:
-                    try:
-                        r = prog.test_run(data)
-                    except pybpf.PyBPFError:
-                        errors += 1
-                        continue
-                    counts[r.retval] = counts.get(r.retval, 0) + 1
-                    if passes(prog.type, r.retval):
-                        kept.append(r.data_out if prog.type != ProgType.SOCKET_FILTER
-                                    else data[:r.retval])
+                counts, kept, errors = per_packet(prog.test_run, prog.type, packets)
             maps = {n: sorted((bytes(k), bytes(m.lookup(k))) for k in m.keys())
                     for n, m in obj.maps.items() if not n.startswith(".")}
             results.append((counts, kept, errors, maps))
@@ -187,25 +177,18 @@ def test_native_batch_equals_test_runs(section: str, keep: bool, native_only: bo
     pt = TYPES[section]
     code = fields_program(section, native_only)
     packets = frames() * 3
-    want_counts: dict[int, int] = {}
-    want_frames: list[bytes] = []
-    errors = 0
     # LD_ABS past a packet shorter than this ends the program in Python (the last
     # word load, at 40 from data: the MAC header for tc, the network header else)
     short = 44 if pt == ProgType.SCHED_CLS else 58 if pt == ProgType.SOCKET_FILTER else 0
-    ended = 0
     one = make_vm(code, engine="interp", helpers=helpers_for(pt))
-    for data in packets:
-        try:
-            res = test_run(one, pt, data_in=data)
-        except pybpf.PyBPFError:
-            errors += 1
-            continue
-        ended += len(data) < short
-        want_counts[res.retval] = want_counts.get(res.retval, 0) + 1
-        if passes(pt, res.retval):
-            want_frames.append(res.data_out if pt != ProgType.SOCKET_FILTER
-                               else data[:res.retval])
+    ran: list[int] = []  # the lengths of the packets run
+
+    def run(data: bytes) -> Any:
+        res = test_run(one, pt, data_in=data)
+        ran.append(len(data))
+        return res
+    want_counts, want_frames, errors = per_packet(run, pt, packets)
+    ended = sum(n < short for n in ran)
     models = []  # the packets whose model Python made
     switch = SkbRunner.switch
     monkeypatch.setattr(SkbRunner, "switch", lambda r, s: (models.append(s), switch(r, s)))
