@@ -380,7 +380,7 @@ class _Job:
             self.result.errors[error_key(e)] += 1
             self.counts["error"] += 1
         else:
-            self._verdict(retval, lambda: self.runner.output() or data, ts, orig, data)
+            self._verdict(retval, self.runner.output, ts, orig, data)
         if not self.n & 63:
             self._report()
 
@@ -399,19 +399,19 @@ class _Job:
         else:
             assert retval is not None
             out = self.batch.last_frame()
-            self._verdict(retval, lambda: out or data, _ts(sec, frac, records), orig, data)
+            self._verdict(retval, lambda: out, _ts(sec, frac, records), orig, data)
         if not self.n & 63:
             self._report()
 
     def _verdict(self, retval: int, output: Callable[[], bytes], ts: int, orig: int,
                  data: bytes) -> None:
+        from .runner import passed_frame
         self.counts[retval] += 1
         ok = self.passing.get(retval)
         if ok is None:
             ok = self.passing[retval] = self.passes(self.prog.type, retval)
-        if ok and self.want:  # a socket filter keeps its return value's bytes
-            self._emit(data[:retval] if self.prog.type == ProgType.SOCKET_FILTER
-                       else output(), ts, orig)
+        if ok and self.want:
+            self._emit(passed_frame(self.prog.type, retval, output, data), ts, orig)
 
     def _emit(self, out: bytes, ts: int, orig: int) -> None:
         from ..pcap import Packet

@@ -37,6 +37,16 @@ def verdict_name(prog_type: int, retval: int) -> str:
     return str(signed)
 
 
+def passed_frame(prog_type: int, retval: int, output: Callable[[], bytes],
+                 data: bytes) -> bytes:
+    """The frame kept of a packet that passes (for --pcap-out): what its run left
+    (`output()`; the packet itself when that is empty), or a socket filter's first
+    `retval` bytes of the packet."""
+    if prog_type == ProgType.SOCKET_FILTER:
+        return data[:retval]
+    return output() or data
+
+
 def passes(prog_type: int, retval: int) -> bool:
     """Whether the packet goes on (for --pcap-out)."""
     signed = retval - (1 << 32) if retval >= 1 << 31 else retval
@@ -222,9 +232,7 @@ def run_batch(prog: Program, packets: Iterable[Any], *, capture_clock: bool = Fa
             if ok is None:
                 ok = passing[retval] = passes(prog_type, retval)
             if ok and want:
-                out = output() or data
-                if prog_type == ProgType.SOCKET_FILTER:
-                    out = data[:retval]
+                out = passed_frame(prog_type, retval, output, data)
                 if frames is not None:
                     frames.append(out)
                 if on_pass is not None:
