@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 from ..isa import M32, M64
 from ..vm import Memory
-from .batch_ir import (TAB_FIELDS, EXTRA_WORDS, FRAME_HEAD, PCAP_RECORD, TAB_WORDS, BatchExit,
+from .batch_ir import (EXTRA_WORDS, FRAME_HEAD, PCAP_RECORD, TAB_FIELDS, TAB_WORDS, BatchExit,
                        FieldValue, Flag, Tab, Word, batch_ir)
 from .layout import MAX_TABLE, Op, Slot, Status
 from .machine import _BUDGET_MAX, CALLBACK, JitVM, _Run, host_address
