@@ -72,7 +72,7 @@ def _check_run_options(args: argparse.Namespace, is_object: bool) -> None:
 def cmd_run_object(args: argparse.Namespace) -> int:
     """`pybpf run FILE.o`: instantiate the object, run one program on the input or once
     per packet of a capture, print retval/data_out (or verdict counts) and the maps."""
-    from ..objects.runner import dump_maps, pick_program, verdict_name
+    from ..objects.runner import dump_maps, pick_program
     from ..objects.session import (
         apply_sets,
         format_extras,
@@ -80,6 +80,7 @@ def cmd_run_object(args: argparse.Namespace) -> int:
         run_extras,
         run_session,
     )
+    from ..objects.verdicts import verdict_name
     spec = load_object(args.file)
     chosen = choose_programs(spec, args.program, args.type)
     args.need_caps = caps_for_programs(spec, chosen)

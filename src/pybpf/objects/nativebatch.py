@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from ..errors import PyBPFError
 from ..uapi import ProgType
+from .verdicts import passed_frame, passes
 
 if TYPE_CHECKING:
     from .instance import Program
@@ -123,15 +124,14 @@ class _Records:
 
 
 def run_native(prog: "Program", packets: Iterable[Any], result: "BatchResult", *,
-               runner: Callable[[bytes], int], passes: Callable[[int, int], bool],
-               capture_clock: bool, keep_frames: bool,
+               runner: Callable[[bytes], int], capture_clock: bool, keep_frames: bool,
                progress: Callable[[int, int], None] | None, total: int,
                on_pass: Callable[[Any], None] | None) -> tuple[Counter, int, dict[int, bool]]:
     """run_batch natively (the caller checked `applicable`), with run_batch's own
     per-packet `runner` (run(data) -> retval, run.output()) for what the native loop
-    hands back and its `passes(prog_type, retval)`; (the counts by return value and
-    "error", the packets run, what passes() said of each return value)."""
-    job = _Job(prog, result, runner, passes, capture_clock, keep_frames, progress, total,
+    hands back; (the counts by return value and "error", the packets run, what
+    pybpf.objects.verdicts.passes said of each return value)."""
+    job = _Job(prog, result, runner, capture_clock, keep_frames, progress, total,
                on_pass)
     try:
         job.run(_Records(packets))
@@ -145,11 +145,10 @@ class _Job:
     runner for what is handed back, and the counts."""
 
     def __init__(self, prog: "Program", result: "BatchResult", runner: Callable[[bytes], int],
-                 passes: Callable[[int, int], bool], capture_clock: bool, keep_frames: bool,
+                 capture_clock: bool, keep_frames: bool,
                  progress: Callable[[int, int], None] | None, total: int,
                  on_pass: Callable[[Any], None] | None) -> None:
         self.prog = prog
-        self.passes = passes
         self.vm = prog.handle
         self.result = result
         self.capture_clock = capture_clock
@@ -405,11 +404,10 @@ class _Job:
 
     def _verdict(self, retval: int, output: Callable[[], bytes], ts: int, orig: int,
                  data: bytes) -> None:
-        from .runner import passed_frame
         self.counts[retval] += 1
         ok = self.passing.get(retval)
         if ok is None:
-            ok = self.passing[retval] = self.passes(self.prog.type, retval)
+            ok = self.passing[retval] = passes(self.prog.type, retval)
         if ok and self.want:
             self._emit(passed_frame(self.prog.type, retval, output, data), ts, orig)
 
