@@ -283,8 +283,10 @@ class _Translator:
 
     def _self_loop(self, first: int, last: int, start: int, ns: dict) -> list[str] | None:
         """A block whose last instruction jumps back to its own start (the common inner
-        loop) as a Python `while` loop: it goes round without the dispatch on pc, the
-        budget checked on each back edge. None for any other block."""
+        loop) as a Python loop: it goes round without the dispatch on pc, the budget
+        checked on each back edge. A body that neither reads the count nor ends the run
+        (_COUNTED_KINDS) goes round in a `for` over the trips the budget allows (see
+        _counted). None for any other block."""
         insn = self.insns[last - 1]
         kind = isa.classify(insn)
         if kind not in (InsnKind.JA, InsnKind.JCOND):
@@ -302,6 +304,9 @@ class _Translator:
                 return None
             body.extend(fuse(self.insns[i], lines))
         body.extend(fuse.flush())
+        if all(isa.classify(self.insns[i]) in _COUNTED_KINDS for i in range(first, last - 1)) \
+                and not any(re.search(r"\bn\b", line) for line in body[1:]):
+            return _counted(body[1:], last - first, insn, pc)
         check = f"if n > budget: _over_budget({pc}, budget)"
         if kind == InsnKind.JA:
             tail = [check]
@@ -426,6 +431,29 @@ class _Translator:
             ns["_chunk_fns"][k] = fn
             return fn(*args[:15], n, *args[16:])
         return first_entry
+
+
+# what a counted self-loop's body may hold: nothing that reads the count (a call, whose
+# helper is charged against it) or ends the run with it (LD_ABS/LD_IND past the packet)
+_COUNTED_KINDS = frozenset({InsnKind.ALU, InsnKind.ENDIAN, InsnKind.LDDW, InsnKind.LDX,
+                            InsnKind.ST, InsnKind.STX, InsnKind.ATOMIC})
+
+
+def _counted(body: list[str], count: int, insn: Instruction, pc: int) -> list[str]:
+    """A self-loop of `count` instructions (`body`, then the jump at `pc` back to its
+    start) as a `for` over the trips the budget allows: with n on entry, the back edge
+    of trip i (from 1) is over budget once n + count * i > budget, so the loop may go
+    round max(0, (budget - n) // count) + 1 times, the last back edge failing; n is
+    charged once, on the way out. The same count and the same failure as the
+    `n += count ... if n > budget` of each trip, without them."""
+    trips = [f"_t = (budget - n) // {count}",
+             "for _i in range(_t + 1 if _t > 0 else 1):"]
+    fail = ["else:", f"    _over_budget({pc}, budget)"]
+    if isa.classify(insn) == InsnKind.JA:  # leaves only through the budget (or a fault)
+        return trips + ["    " + line for line in _indent(body)] + fail
+    exit_ = [f"if not ({_cond(insn)}):", "    break"]
+    return (trips + ["    " + line for line in _indent(body + exit_)] + fail
+            + [f"n += {count} * _i + {count}", f"pc = {pc + insn.slots}"])
 
 
 def _indent(lines: list[str]) -> list[str]:
