@@ -83,3 +83,109 @@ def test_ld_abs_past_the_packet_in_a_loop_counts_the_trips_run() -> None:
     res = VM(code).execute(mem, mem.packet.base, 16)
     assert (res.r0, res.executed) == (0, 4)
 
+
+
+# --- the region cache of a counted loop's loads and stores -------------------------------
+
+def _two_buffers() -> tuple[Memory, int, int]:
+    mem = Memory()
+    a = mem.map("a", bytearray(range(16)))
+    b = mem.map("b", bytearray(range(100, 116)))
+    return mem, a.base, b.base
+
+
+def test_one_site_follows_the_pointer_across_regions() -> None:
+    # r4 = a + i when i is even, b + i when odd: the load at pc 8 alternates regions
+    code = pybpf.assemble("""
+        r0 = 0
+        r3 = 0
+    loop:
+        r5 = r3
+        r5 &= 1
+        r5 *= r2
+        r6 = r3
+        r6 &= 1
+        r6 ^= 1
+        r6 *= r1
+        r5 += r6
+        r5 += r3
+        r7 = *(u8 *)(r5 +0)
+        r0 += r7
+        r3 += 1
+        if r3 < 16 goto loop
+        exit""")
+    mem, a, b = _two_buffers()
+    res = VM(code).execute(mem, a, b)
+    assert res.r0 == sum(i if i % 2 == 0 else 100 + i for i in range(16))
+
+
+def test_stores_and_loads_of_two_sites_see_each_other() -> None:
+    # each trip stores i * 3 at b[i] and reads it back through another site
+    code = pybpf.assemble("""
+        r0 = 0
+        r3 = 0
+    loop:
+        r4 = r2
+        r4 += r3
+        r5 = r3
+        r5 *= 3
+        *(u8 *)(r4 +0) = r5
+        r6 = *(u8 *)(r4 +0)
+        r0 += r6
+        r3 += 1
+        if r3 < 16 goto loop
+        exit""")
+    mem, a, b = _two_buffers()
+    res = VM(code).execute(mem, a, b)
+    assert res.r0 == sum(i * 3 for i in range(16))
+    assert bytes(mem.regions[b >> 32].buf) == bytes(i * 3 for i in range(16))
+
+
+@pytest.mark.parametrize("width", ["u8", "u16", "u32", "u64"])
+def test_a_cached_site_faults_where_an_uncached_one_does(width: str) -> None:
+    # walks off the end of a 16-byte region: the access at pc 3 faults at the first
+    # offset where the whole access no longer fits, as a straight-line access would
+    size = {"u8": 1, "u16": 2, "u32": 4, "u64": 8}[width]
+    loop = pybpf.assemble(f"r3 = 0\nloop:\nr4 = r1\nr4 += r3\nr5 = *({width} *)(r4 +0)\n"
+                          "r3 += 1\nif r3 < 100 goto loop\nexit")
+    mem, a, _ = _two_buffers()
+    with pytest.raises(MemoryAccessError) as e:
+        VM(loop).execute(mem, a)
+    straight = pybpf.assemble(f"r4 = r1\nr4 += {17 - size}\nr5 = *({width} *)(r4 +0)\nexit")
+    with pytest.raises(MemoryAccessError) as f:
+        VM(straight).execute(mem, a)
+    assert (e.value.pc, str(e.value).replace("pc 3", "")) == \
+        (3, str(f.value).replace("pc 2", ""))
+
+
+def test_a_read_only_region_refuses_each_store() -> None:
+    code = pybpf.assemble("r3 = 0\nloop:\nr4 = r1\nr4 += r3\n*(u8 *)(r4 +0) = 1\n"
+                          "r3 += 1\nif r3 < 4 goto loop\nexit")
+    mem = Memory()
+    ro = mem.map("ro", bytearray(8), writable=False)
+    with pytest.raises(MemoryAccessError, match="read-only"):
+        VM(code).execute(mem, ro.base)
+
+
+class _Counting:
+    """A region access hook that counts its loads and reads a fixed byte."""
+
+    def __init__(self) -> None:
+        self.loads = 0
+
+    def load(self, off: int, size: int, pc: int) -> int:
+        self.loads += 1
+        return 7
+
+    def store(self, off: int, size: int, value: int, pc: int) -> None:
+        raise AssertionError("no stores here")
+
+
+def test_a_region_with_an_access_hook_is_asked_every_trip() -> None:
+    code = pybpf.assemble("r0 = 0\nr3 = 0\nloop:\nr5 = *(u8 *)(r1 +0)\nr0 += r5\n"
+                          "r3 += 1\nif r3 < 5 goto loop\nexit")
+    mem = Memory()
+    hook = _Counting()
+    ctx = mem.map("ctx", bytearray(8), access=hook)
+    assert VM(code).execute(mem, ctx.base).r0 == 35
+    assert hook.loads == 5

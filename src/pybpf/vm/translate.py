@@ -285,8 +285,9 @@ class _Translator:
         """A block whose last instruction jumps back to its own start (the common inner
         loop) as a Python loop: it goes round without the dispatch on pc, the budget
         checked on each back edge. A body that neither reads the count nor ends the run
-        (_COUNTED_KINDS) goes round in a `for` over the trips the budget allows (see
-        _counted). None for any other block."""
+        (_COUNTED_KINDS) goes round in a `for` over the trips the budget allows, its
+        loads and stores through a region cache each (see _counted, _cached). None for
+        any other block."""
         insn = self.insns[last - 1]
         kind = isa.classify(insn)
         if kind not in (InsnKind.JA, InsnKind.JCOND):
@@ -294,19 +295,21 @@ class _Translator:
         pc = self.pcs[last - 1]
         if isa.jump_target(insn, pc) != start:
             return None
+        counted = all(isa.classify(self.insns[i]) in _COUNTED_KINDS
+                      for i in range(first, last - 1))
+        sites: list[int] | None = [] if counted else None
         body = [f"n += {last - first}"]
         derived: set[int] = set()
         fuse = _Fuser()
         for i in range(first, last - 1):
             lines, terminated = _translate(self.insns[i], self.pcs[i], ns, self.vm, self.lddw,
-                                           derived)
+                                           derived, sites)
             if terminated:  # pragma: no cover - blocks end at their first jump
                 return None
             body.extend(fuse(self.insns[i], lines))
         body.extend(fuse.flush())
-        if all(isa.classify(self.insns[i]) in _COUNTED_KINDS for i in range(first, last - 1)) \
-                and not any(re.search(r"\bn\b", line) for line in body[1:]):
-            return _counted(body[1:], last - first, insn, pc)
+        if sites is not None:
+            return _counted(body[1:], last - first, insn, pc, sites)
         check = f"if n > budget: _over_budget({pc}, budget)"
         if kind == InsnKind.JA:
             tail = [check]
@@ -390,6 +393,7 @@ class _Translator:
             "HelperError": HelperError, "_over_budget": _over_budget,
             "_MAX_FRAMES": MAX_CALL_FRAMES, "_MAX_LOOPS": BPF_MAX_LOOPS,
             "_callx": _make_callx(self.vm), "_ldpkt": _ldpkt,
+            "_load_cached": _load_cached, "_store_cached": _store_cached,
             "_bisect": bisect.bisect_right,
             **{f"_{sign}{8 * size}": struct.Struct("<" + (code.lower() if sign == "S" else code)
                                                    ).unpack_from
@@ -439,14 +443,17 @@ _COUNTED_KINDS = frozenset({InsnKind.ALU, InsnKind.ENDIAN, InsnKind.LDDW, InsnKi
                             InsnKind.ST, InsnKind.STX, InsnKind.ATOMIC})
 
 
-def _counted(body: list[str], count: int, insn: Instruction, pc: int) -> list[str]:
+def _counted(body: list[str], count: int, insn: Instruction, pc: int,
+             sites: list[int]) -> list[str]:
     """A self-loop of `count` instructions (`body`, then the jump at `pc` back to its
     start) as a `for` over the trips the budget allows: with n on entry, the back edge
     of trip i (from 1) is over budget once n + count * i > budget, so the loop may go
     round max(0, (budget - n) // count) + 1 times, the last back edge failing; n is
     charged once, on the way out. The same count and the same failure as the
-    `n += count ... if n > budget` of each trip, without them."""
-    trips = [f"_t = (budget - n) // {count}",
+    `n += count ... if n > budget` of each trip, without them. The region caches of
+    the loop's access `sites` (_cached) start empty on each entry."""
+    trips = [f"_b{p} = 0; _m{p} = b''; _l{p} = -1" for p in sites]
+    trips += [f"_t = (budget - n) // {count}",
              "for _i in range(_t + 1 if _t > 0 else 1):"]
     fail = ["else:", f"    _over_budget({pc}, budget)"]
     if isa.classify(insn) == InsnKind.JA:  # leaves only through the budget (or a fault)
@@ -520,16 +527,20 @@ def _stack_derived(insn: Instruction, kind: InsnKind, derived: set[int]) -> None
 
 
 def _access(insn: Instruction, pc: int, size: int, derived: set[int], reg: int,
-            value: str | None) -> list[str]:
+            value: str | None, sites: list[int] | None = None) -> list[str]:
     """A load (value None, into dst) or store of `size` bytes at reg + off through the
     memory's accessors; for a register that points into the stack (see
     _stack_derived), first an inline check that the access lies in the frame's stack
-    buffer `sb`, which is then read or written directly."""
+    buffer `sb`, which is then read or written directly; with `sites`, any other
+    through the site's region cache (_cached)."""
     off = insn.off
     addr = f"r{reg}" if off == 0 else f"(r{reg} + {off}) & M64"
     generic = (f"ld{size}({addr}, {pc})" if value is None
                else f"st{size}({addr}, {value}, {pc})")
     if reg not in derived:
+        if sites is not None:
+            sites.append(pc)
+            return _cached(insn.dst, reg, off, pc, size, value)
         return [f"r{insn.dst} = {generic}" if value is None else generic]
     inline = [f"_o = r{reg} - r10 + {MAX_BPF_STACK + off}"]
     if value is None:
@@ -539,21 +550,67 @@ def _access(insn: Instruction, pc: int, size: int, derived: set[int], reg: int,
                      f"else: {generic}"]
 
 
+def _cached(dst: int, reg: int, off: int, pc: int, size: int, value: str | None) -> list[str]:
+    """A load (value None, into r`dst`) or store at r`reg` + `off` through the site's
+    cache of the last region it reached: `_b<pc>` its base, `_m<pc>` its buffer and
+    `_l<pc>` the last offset an access of `size` may start at (-1: none, so every
+    access goes to _load_cached / _store_cached, which fill it; a region with an
+    access hook is never cached, a read-only one never for a store). Only in a loop
+    without calls, where no region can be remapped or resized under it."""
+    o = f"_o = r{reg} - _b{pc}" if off == 0 else f"_o = r{reg} + {off} - _b{pc}"
+    addr = f"r{reg}" if off == 0 else f"(r{reg} + {off}) & M64"
+    fast = "_m{p}[_o]" if size == 1 else f"_U{size * 8}(_m{{p}}, _o)[0]"
+    if value is None:
+        return [o, f"if 0 <= _o <= _l{pc}: r{dst} = {fast.format(p=pc)}",
+                f"else: r{dst}, _b{pc}, _m{pc}, _l{pc} = _load_cached(mem, {addr}, {size}, "
+                f"{pc})"]
+    put = f"_m{pc}[_o] = {value}" if size == 1 else f"_P{size * 8}(_m{pc}, _o, {value})"
+    return [o, f"if 0 <= _o <= _l{pc}: {put}",
+            f"else: _b{pc}, _m{pc}, _l{pc} = _store_cached(mem, {addr}, {size}, {value}, "
+            f"{pc})"]
+
+
+def _load_cached(mem: Memory, addr: int, size: int, pc: int) -> tuple[int, int, object, int]:
+    """A cached site's slow load: the value (or the memory's fault), then the region's
+    (base, buffer, last start) for the site's cache, (0, b"", -1) for one with an
+    access hook."""
+    value = mem.load(addr, size, pc)
+    region = mem.regions[addr >> 32]
+    if region.access is not None:
+        return value, 0, b"", -1
+    return value, region.base, region.buf, len(region.buf) - size
+
+
+def _store_cached(mem: Memory, addr: int, size: int, value: int, pc: int
+                  ) -> tuple[int, object, int]:
+    """A cached site's slow store (or the memory's fault: a read-only region never
+    gets past it), then the region's (base, buffer, last start) for the site's
+    cache; (0, b"", -1) for one with an access hook."""
+    mem.store(addr, size, value, pc)
+    region = mem.regions[addr >> 32]
+    if region.access is not None:
+        return 0, b"", -1
+    return region.base, region.buf, len(region.buf) - size
+
+
 def _translate(insn: Instruction, pc: int, ns: dict, vm: VM,
-               lddw: dict[int, int], derived: set[int] | None = None
-               ) -> tuple[list[str], bool]:
+               lddw: dict[int, int], derived: set[int] | None = None,
+               sites: list[int] | None = None) -> tuple[list[str], bool]:
     """Python statements for one instruction, and whether it ends the block.
-    `derived`: the registers that point into the stack so far in the block (updated)."""
+    `derived`: the registers that point into the stack so far in the block (updated);
+    `sites`, in a loop without calls: loads and stores other than the stack's go
+    through a region cache each (_cached), their pcs appended."""
     kind = isa.classify(insn)
     if derived is None:
         derived = set()
-    lines, ends = _translate_insn(insn, kind, pc, ns, vm, lddw, derived)
+    lines, ends = _translate_insn(insn, kind, pc, ns, vm, lddw, derived, sites)
     _stack_derived(insn, kind, derived)
     return lines, ends
 
 
 def _translate_insn(insn: Instruction, kind: InsnKind, pc: int, ns: dict, vm: VM,
-                    lddw: dict[int, int], derived: set[int]) -> tuple[list[str], bool]:
+                    lddw: dict[int, int], derived: set[int],
+                    sites: list[int] | None = None) -> tuple[list[str], bool]:
     nxt = pc + insn.slots
     if kind == InsnKind.ALU:
         return _alu(insn), False
@@ -582,7 +639,7 @@ def _translate_insn(insn: Instruction, kind: InsnKind, pc: int, ns: dict, vm: VM
             sign = 1 << (8 * size - 1)
             load = f"ld{size}((r{insn.src} + {insn.off}) & M64, {pc})"
             return [f"r{insn.dst} = ((({load}) ^ {sign}) - {sign}) & M64"], False
-        return _access(insn, pc, size, derived, insn.src, None), False
+        return _access(insn, pc, size, derived, insn.src, None, sites), False
     if kind in (InsnKind.ST, InsnKind.STX):
         size = SIZE_BYTES[insn.size]
         if kind == InsnKind.ST:
@@ -591,7 +648,7 @@ def _translate_insn(insn: Instruction, kind: InsnKind, pc: int, ns: dict, vm: VM
             value = f"r{insn.src}" if size == 8 else f"r{insn.src} & {_SIZE_MASK[size]}"
         if insn.dst == 10 and _on_stack(insn.off, size):
             return [f"_P{size * 8}(sb, {MAX_BPF_STACK + insn.off}, {value})"], False
-        return _access(insn, pc, size, derived, insn.dst, value), False
+        return _access(insn, pc, size, derived, insn.dst, value, sites), False
     if kind == InsnKind.ATOMIC:
         return _atomic(insn, pc), False
     # The budget is checked where execution can come back: on back edges, calls and
