@@ -95,7 +95,7 @@ def _two_buffers() -> tuple[Memory, int, int]:
 
 
 def test_one_site_follows_the_pointer_across_regions() -> None:
-    # r4 = a + i when i is even, b + i when odd: the load at pc 8 alternates regions
+    # r5 = a + i when i is even, b + i when odd: the one load alternates regions
     code = pybpf.assemble("""
         r0 = 0
         r3 = 0
