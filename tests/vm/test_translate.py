@@ -189,3 +189,10 @@ def test_a_region_with_an_access_hook_is_asked_every_trip() -> None:
     ctx = mem.map("ctx", bytearray(8), access=hook)
     assert VM(code).execute(mem, ctx.base).r0 == 35
     assert hook.loads == 5
+
+
+def test_a_budget_past_the_trip_limit_still_counts() -> None:
+    # more trips allowed than itertools.repeat can count: the loop is capped there
+    # and, ending long before, counts as any other
+    res = VM(pybpf.assemble(SUM.format(n=7)), insn_budget=1 << 100).execute()
+    assert (res.r0, res.executed) == (28, 24)

@@ -6,6 +6,7 @@ The machine that runs the result is pybpf.vm.machine; the blocks come from pybpf
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 import struct
 from array import array
@@ -394,6 +395,7 @@ class _Translator:
             "_MAX_FRAMES": MAX_CALL_FRAMES, "_MAX_LOOPS": BPF_MAX_LOOPS,
             "_callx": _make_callx(self.vm), "_ldpkt": _ldpkt,
             "_load_cached": _load_cached, "_store_cached": _store_cached,
+            "_repeat": itertools.repeat, "_MAX_TRIPS": _MAX_TRIPS,
             "_bisect": bisect.bisect_right,
             **{f"_{sign}{8 * size}": struct.Struct("<" + (code.lower() if sign == "S" else code)
                                                    ).unpack_from
@@ -437,6 +439,7 @@ class _Translator:
         return first_entry
 
 
+_MAX_TRIPS = 1 << 62  # the most trips a counted loop makes (itertools.repeat's count fits)
 # what a counted self-loop's body may hold: nothing that reads the count (a call, whose
 # helper is charged against it) or ends the run with it (LD_ABS/LD_IND past the packet)
 _COUNTED_KINDS = frozenset({InsnKind.ALU, InsnKind.ENDIAN, InsnKind.LDDW, InsnKind.LDX,
@@ -449,18 +452,22 @@ def _counted(body: list[str], count: int, insn: Instruction, pc: int,
     start) as a `for` over the trips the budget allows: with n on entry, the back edge
     of trip i (from 1) is over budget once n + count * i > budget, so the loop may go
     round max(0, (budget - n) // count) + 1 times, the last back edge failing; n is
-    charged once, on the way out. The same count and the same failure as the
-    `n += count ... if n > budget` of each trip, without them. The region caches of
-    the loop's access `sites` (_cached) start empty on each entry."""
+    charged once, on the way out, with the trips taken (what the `itertools.repeat`
+    driving the loop has left says how many). The same count and the same failure as
+    the `n += count ... if n > budget` of each trip, without them. (Past _MAX_TRIPS
+    trips, centuries of Python, the loop would stop short of a budget that big.) The
+    region caches of the loop's access `sites` (_cached) start empty on each entry."""
     trips = [f"_b{p} = 0; _m{p} = b''; _l{p} = -1" for p in sites]
     trips += [f"_t = (budget - n) // {count}",
-             "for _i in range(_t + 1 if _t > 0 else 1):"]
+              "_k = (_t + 1 if _t < _MAX_TRIPS else _MAX_TRIPS) if _t > 0 else 1",
+              "_r = _repeat(None, _k)",
+              "for _ in _r:"]
     fail = ["else:", f"    _over_budget({pc}, budget)"]
     if isa.classify(insn) == InsnKind.JA:  # leaves only through the budget (or a fault)
         return trips + ["    " + line for line in _indent(body)] + fail
     exit_ = [f"if not ({_cond(insn)}):", "    break"]
     return (trips + ["    " + line for line in _indent(body + exit_)] + fail
-            + [f"n += {count} * _i + {count}", f"pc = {pc + insn.slots}"])
+            + [f"n += {count} * (_k - _r.__length_hint__())", f"pc = {pc + insn.slots}"])
 
 
 def _indent(lines: list[str]) -> list[str]:
