@@ -156,9 +156,15 @@ def bench_kernel(repeat: int = 3, iterations: int = 10_000, kernel_repeat: int =
     return 0
 
 
-def interp_report(repeat: int = 3, iterations: int = 100_000,
+def interp_report(repeat: int = 3, iterations: int = 100_000, processes: int = 1,
                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Executed instructions per second for each loop-heavy program, and overall."""
+    """Executed instructions per second for each loop-heavy program, and overall. With
+    `processes` > 1 each of that many fresh processes measures them all, and a
+    program's figure is the median of theirs (with the lowest and highest): how fast
+    a process runs Python moves with where its memory landed (address-space
+    randomisation), by a third on some machines, the same in every run inside it."""
+    if processes > 1:
+        return _interp_across(repeat, iterations, processes, progress)
     results = []
     for name in PROGRAMS:
         results.append(measure(name, iterations, repeat))
@@ -167,26 +173,76 @@ def interp_report(repeat: int = 3, iterations: int = 100_000,
     total_n = sum(r.executed for r in results)
     total_t = sum(r.seconds for r in results)
     return {"benchmark": "interp", "repeat": repeat, "iterations": iterations,
+            "processes": 1,
             "programs": [{"program": r.name, "executed": r.executed, "seconds": r.seconds,
                           "insn_per_s": r.insn_per_s} for r in results],
             "overall": {"executed": total_n, "seconds": total_t,
                         "insn_per_s": total_n / total_t if total_t else None}}
 
 
+def _interp_across(repeat: int, iterations: int, processes: int,
+                   progress: Callable[[str], None] | None) -> dict[str, Any]:
+    """interp_report measured in `processes` fresh processes (`python -m pybpf bench
+    interp --json`), each program's median, lowest and highest rate."""
+    import json
+    import os
+    import statistics
+    import subprocess
+    import sys
+    from pathlib import Path
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)  # where this pybpf is imported from
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    argv = [sys.executable, "-m", "pybpf", "bench", "interp", "--json", "--processes", "1",
+            "--repeat", str(repeat), "--iterations", str(iterations)]
+    reports = []
+    for i in range(processes):
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+        if done.returncode != 0:
+            from .errors import PyBPFError
+            raise PyBPFError(f"bench interp: a measuring process failed: "
+                             f"{done.stderr.strip()[-500:]}")
+        reports.append(json.loads(done.stdout))
+        if progress is not None:
+            progress(f"process {i + 1}")
+    rows = []
+    for k, name in enumerate(PROGRAMS):
+        runs = [r["programs"][k] for r in reports]
+        rates = sorted(run["insn_per_s"] for run in runs)
+        mid = statistics.median(rates)
+        rows.append({"program": name, "executed": runs[0]["executed"],
+                     "seconds": runs[0]["executed"] / mid if mid else 0.0,
+                     "insn_per_s": mid, "low": rates[0], "high": rates[-1],
+                     "per_process": [run["insn_per_s"] for run in runs]})
+    total_n = sum(r["executed"] for r in rows)
+    total_t = sum(r["seconds"] for r in rows)
+    return {"benchmark": "interp", "repeat": repeat, "iterations": iterations,
+            "processes": processes, "programs": rows,
+            "overall": {"executed": total_n, "seconds": total_t,
+                        "insn_per_s": total_n / total_t if total_t else None}}
+
+
 def format_interp(report: dict[str, Any]) -> str:
-    lines = [f"{'program':<18} {'executed':>12} {'seconds':>9} {'M insn/s':>9}"]
+    across = report.get("processes", 1) > 1
+    lines = []
+    if across:
+        lines.append(f"median of {report['processes']} processes (each the best of "
+                     f"{report['repeat']} runs), lowest and highest")
+    lines.append(f"{'program':<18} {'executed':>12} {'seconds':>9} {'M insn/s':>9}"
+                 + (f" {'low':>7} {'high':>7}" if across else ""))
     for r in report["programs"]:
+        spread = f" {r['low'] / 1e6:>7.2f} {r['high'] / 1e6:>7.2f}" if across else ""
         lines.append(f"{r['program']:<18} {r['executed']:>12,} {r['seconds']:>9.4f} "
-                     f"{r['insn_per_s'] / 1e6:>9.2f}")
+                     f"{r['insn_per_s'] / 1e6:>9.2f}{spread}")
     o = report["overall"]
     rate = f"{o['insn_per_s'] / 1e6:>9.2f}" if o["insn_per_s"] else f"{'-':>9}"
     lines.append(f"{'overall':<18} {o['executed']:>12,} {o['seconds']:>9.4f} {rate}")
     return "\n".join(lines) + "\n"
 
 
-def bench_interp(repeat: int = 3, iterations: int = 100_000) -> int:
+def bench_interp(repeat: int = 3, iterations: int = 100_000, processes: int = 1) -> int:
     """Print interp_report()."""
-    print(format_interp(interp_report(repeat, iterations)), end="")
+    print(format_interp(interp_report(repeat, iterations, processes)), end="")
     return 0
 
 

@@ -86,7 +86,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     ["run", str(EXAMPLES / "ipv4_checksum.s"), "--mem", "@" + str(EXAMPLES / "ipv4_header.hex"),
      "-j"],
     ["features", "--backend", "vm", "-j"],
-    ["bench", "interp", "--repeat", "1", "--iterations", "100", "-j"],
+    ["bench", "interp", "--repeat", "1", "--iterations", "100", "--processes", "1", "-j"],
     ["bench", "maps", "--no-kernel", "--ops", "50", "--repeat", "1", "-j"],
     ["fuzz", "elf", str(DATA / "multi.o"), "--count", "5", "--seed", "1", "-j"],
     ["top", "--pcap", TRAFFIC, "-j"],
@@ -104,7 +104,7 @@ def test_json_content(capsys: pytest.CaptureFixture[str]) -> None:
     assert func["linkage"] == "GLOBAL" and isinstance(func["type"], int)
     assert types[0]["id"] == 1
     rc, out, _ = run_cli(capsys, "bench", "interp", "--repeat", "1", "--iterations", "100",
-                         "--json")
+                         "--processes", "1", "--json")
     report = json.loads(out)
     assert report["overall"]["executed"] == sum(p["executed"] for p in report["programs"])
     rc, out, _ = run_cli(capsys, "fuzz", "elf", str(DATA / "multi.o"), "--count", "5",
@@ -219,7 +219,8 @@ def test_progress_bar_for_repeat_and_fuzz() -> None:
     rc, text = _in_a_terminal(["fuzz", "elf", str(DATA / "multi.o"), "--count", "40",
                                "--seed", "3"])
     assert rc == 0 and "/40 [" in text and "obj/s" in text
-    rc, text = _in_a_terminal(["bench", "interp", "--repeat", "1", "--iterations", "100"])
+    rc, text = _in_a_terminal(["bench", "interp", "--repeat", "1", "--iterations", "100",
+                               "--processes", "1"])
     assert rc == 0 and "overall" in text and "prog/s" in text
     rc, text = _in_a_terminal(["bench", "maps", "--no-kernel", "--ops", "100", "--repeat", "1"])
     assert rc == 0 and "VM ops/s" in text and "0/2 [" in text

@@ -35,8 +35,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         report["helpers"] = helperbench.helper_rows(repeat=args.repeat)
         fmt = helperbench.format_maps_and_helpers
     else:
-        names = list(bench.PROGRAMS)
-        with progress(len(names), unit="prog", desc=f"bench {args.what}",
+        total, unit = len(bench.PROGRAMS), "prog"
+        if args.what == "interp" and args.processes > 1:
+            total, unit = args.processes, "process"  # each measures every program
+        with progress(total, unit=unit, desc=f"bench {args.what}",
                       as_json=args.json) as bar:
             done = (lambda name: bar.update()) if bar.enabled else None
             if args.what == "kernel":
@@ -47,7 +49,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 fmt = bench.format_kernel
             else:
                 report = bench.interp_report(repeat=args.repeat, iterations=args.iterations,
-                                             progress=done)
+                                             processes=args.processes, progress=done)
                 fmt = bench.format_interp
     if args.json:
         print(json.dumps(report, indent=2))
@@ -90,6 +92,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="runs of each program, the best counts (default 3)")
     bi.add_argument("--iterations", type=positive_int, default=100_000,
                     help="loop iterations of each program (default 100000)")
+    bi.add_argument("--processes", type=positive_int, default=5,
+                    help="fresh processes that each measure every program, the median "
+                         "counts (default 5; a process's speed moves with its memory "
+                         "layout)")
     json_option(bi)
     bi.set_defaults(fn=cmd_bench)
     bk = bsub.add_parser("kernel", help="ns per run on the VM and in the kernel, same programs")
