@@ -162,7 +162,8 @@ def interp_report(repeat: int = 3, iterations: int = 100_000, processes: int = 1
     `processes` > 1 each of that many fresh processes measures them all, and a
     program's figure is the median of theirs (with the lowest and highest): how fast
     a process runs Python moves with where its memory landed (address-space
-    randomisation), by a third on some machines, the same in every run inside it."""
+    randomisation) and with the host's load, by a third on some machines, and mostly
+    stays so for the process's life."""
     if processes > 1:
         return _interp_across(repeat, iterations, processes, progress)
     results = []

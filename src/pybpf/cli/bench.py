@@ -95,7 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bi.add_argument("--processes", type=positive_int, default=5,
                     help="fresh processes that each measure every program, the median "
                          "counts (default 5; a process's speed moves with its memory "
-                         "layout)")
+                         "layout and the host's load)")
     json_option(bi)
     bi.set_defaults(fn=cmd_bench)
     bk = bsub.add_parser("kernel", help="ns per run on the VM and in the kernel, same programs")

@@ -299,7 +299,7 @@ class _Translator:
         counted = all(isa.classify(self.insns[i]) in _COUNTED_KINDS
                       for i in range(first, last - 1))
         sites: list[int] | None = [] if counted else None
-        body = [f"n += {last - first}"]
+        body: list[str] = []
         derived: set[int] = set()
         fuse = _Fuser()
         for i in range(first, last - 1):
@@ -310,7 +310,8 @@ class _Translator:
             body.extend(fuse(self.insns[i], lines))
         body.extend(fuse.flush())
         if sites is not None:
-            return _counted(body[1:], last - first, insn, pc, sites)
+            return _counted(body, last - first, insn, pc, sites)
+        body.insert(0, f"n += {last - first}")
         check = f"if n > budget: _over_budget({pc}, budget)"
         if kind == InsnKind.JA:
             tail = [check]
