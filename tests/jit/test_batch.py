@@ -363,3 +363,28 @@ def test_cli_run_pcap_same_on_both_engines(tmp_path: Path, kind: str,
         assert out[1][0] == 0 and out[1][1]["packets"] > 0
     if kind == "pcap_out":
         assert (tmp_path / "interp.pcap").read_bytes() == (tmp_path / "jit.pcap").read_bytes()
+
+
+def test_batch_sync_follows_a_region_turning_read_only() -> None:
+    """A batch's extra rows (plain regions past the table) are made again when a
+    region's writability, base or access changes, not only when it is replaced."""
+    import ctypes
+    from pybpf.jit.batch import _BatchRun
+    from pybpf.jit.batch_ir import Word
+    from pybpf.jit.layout import MAX_TABLE, Slot
+    from pybpf.vm import Memory
+    from pybpf.vm.memory import SEGMENT_HALF, Region
+    memory = Memory()
+    seg = MAX_TABLE + 3
+    backing = bytearray(16)
+    memory.regions[seg] = Region("value", (seg << 32) + SEGMENT_HALF, memoryview(backing))
+    run = _BatchRun(None, memory, (), 1000, {}, {})
+    run.st = (ctypes.c_uint64 * (int(Slot.SIZE) + int(Word.SIZE)))()
+
+    def row() -> list[int]:
+        run.sync()
+        return list(run._extra[:4])
+    assert row()[:3] == [seg, 16, 16]
+    assert row()[:3] == [seg, 16, 16]  # nothing changed: the rows stay
+    memory.regions[seg].writable = False
+    assert row()[:3] == [seg, 16, 0]  # read-only now: no stores natively

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import operator
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -25,7 +24,7 @@ from ..vm import Memory
 from .batch_ir import (EXTRA_WORDS, FRAME_HEAD, PCAP_RECORD, TAB_FIELDS, TAB_WORDS, BatchExit,
                        FieldValue, Flag, Tab, Word, batch_ir)
 from .layout import MAX_TABLE, Op, Slot, Status
-from .machine import _BUDGET_MAX, CALLBACK, JitVM, _Run, host_address
+from .machine import _BUDGET_MAX, CALLBACK, JitVM, _Run, _signature, host_address
 
 _U64 = ctypes.c_uint64
 DRIVE_TYPE = ctypes.PYFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)  # keeps the GIL
@@ -63,9 +62,6 @@ def driver() -> _Driver:
     return _Driver()
 
 
-_BUF = operator.attrgetter("buf")
-
-
 class _BatchRun(_Run):
     """The batch's run state: the region table made again after a helper only when the
     regions changed (a batch calls helpers on every packet; the regions are nearly
@@ -78,10 +74,10 @@ class _BatchRun(_Run):
     def sync(self) -> None:
         regions = self.memory.regions
         seen = getattr(self, "_seen", None)
-        # (tuples compare item by identity first: no Region or buffer is compared by value
-        # unless one was replaced)
-        if seen is not None and seen == (tuple(regions), tuple(regions.values()),
-                                         tuple(map(_BUF, regions.values()))):
+        # the regions with their buffers, writability, bases and accesses (tuples compare
+        # item by identity first: nothing is compared by value unless it was replaced)
+        sig = _signature(regions)
+        if seen is not None and seen == sig:
             return
         super().sync()
         rows: list[int] = []
@@ -102,8 +98,7 @@ class _BatchRun(_Run):
         if len(st) > int(Slot.SIZE) + int(Word.NEXTRA):
             st[int(Slot.SIZE) + Word.EXTRA] = ctypes.addressof(self._extra)
             st[int(Slot.SIZE) + Word.NEXTRA] = len(rows) // EXTRA_WORDS
-        self._seen = (tuple(regions), tuple(regions.values()),
-                      tuple(map(_BUF, regions.values()))) if pinned else None
+        self._seen = sig if pinned else None
 
 
 @dataclass
