@@ -567,9 +567,9 @@ def _cached(dst: int, reg: int, off: int, pc: int, size: int, value: str | None)
     without calls, where no region can be remapped or resized under it."""
     o = f"_o = r{reg} - _b{pc}" if off == 0 else f"_o = r{reg} + {off} - _b{pc}"
     addr = f"r{reg}" if off == 0 else f"(r{reg} + {off}) & M64"
-    fast = "_m{p}[_o]" if size == 1 else f"_U{size * 8}(_m{{p}}, _o)[0]"
+    fast = f"_m{pc}[_o]" if size == 1 else f"_U{size * 8}(_m{pc}, _o)[0]"
     if value is None:
-        return [o, f"if 0 <= _o <= _l{pc}: r{dst} = {fast.format(p=pc)}",
+        return [o, f"if 0 <= _o <= _l{pc}: r{dst} = {fast}",
                 f"else: r{dst}, _b{pc}, _m{pc}, _l{pc} = _load_cached(mem, {addr}, {size}, "
                 f"{pc})"]
     put = f"_m{pc}[_o] = {value}" if size == 1 else f"_P{size * 8}(_m{pc}, _o, {value})"
@@ -578,27 +578,28 @@ def _cached(dst: int, reg: int, off: int, pc: int, size: int, value: str | None)
             f"{pc})"]
 
 
-def _load_cached(mem: Memory, addr: int, size: int, pc: int) -> tuple[int, int, object, int]:
-    """A cached site's slow load: the value (or the memory's fault), then the region's
-    (base, buffer, last start) for the site's cache, (0, b"", -1) for one with an
-    access hook."""
-    value = mem.load(addr, size, pc)
+def _site_cache(mem: Memory, addr: int, size: int) -> tuple[int, object, int]:
+    """What a cached site keeps of the region `addr` lies in, after an access of `size`
+    there succeeded: (base, buffer, last start), or (0, b"", -1) for a region with an
+    access hook (never cached)."""
     region = mem.regions[addr >> 32]
     if region.access is not None:
-        return value, 0, b"", -1
-    return value, region.base, region.buf, len(region.buf) - size
+        return 0, b"", -1
+    return region.base, region.buf, len(region.buf) - size
+
+
+def _load_cached(mem: Memory, addr: int, size: int, pc: int) -> tuple[int, int, object, int]:
+    """A cached site's slow load: the value (or the memory's fault), then the site's
+    new cache (_site_cache)."""
+    return (mem.load(addr, size, pc), *_site_cache(mem, addr, size))
 
 
 def _store_cached(mem: Memory, addr: int, size: int, value: int, pc: int
                   ) -> tuple[int, object, int]:
     """A cached site's slow store (or the memory's fault: a read-only region never
-    gets past it), then the region's (base, buffer, last start) for the site's
-    cache; (0, b"", -1) for one with an access hook."""
+    gets past it), then the site's new cache (_site_cache)."""
     mem.store(addr, size, value, pc)
-    region = mem.regions[addr >> 32]
-    if region.access is not None:
-        return 0, b"", -1
-    return region.base, region.buf, len(region.buf) - size
+    return _site_cache(mem, addr, size)
 
 
 def _translate(insn: Instruction, pc: int, ns: dict, vm: VM,
